@@ -1,0 +1,139 @@
+"""Tamper-evident audit trail: an append-only hash chain plus a head record.
+
+Each entry's hash is SHA-256 over a canonical JSON array of
+``["verify-audit-v1", seq, at, actor, action, case, payload, prev_hash]`` where
+``payload`` is itself canonical JSON (sorted keys, no whitespace) and ``at`` is stored as
+text, so what is hashed is exactly what is stored. The first entry's ``prev_hash`` is
+``sha256:`` followed by 64 zeros.
+
+The chain detects any edit, deletion, reordering or insertion of entries made behind the
+tool's back, and names the first bad sequence number. The head row (seq, hash), written in
+the same transaction as each append, catches a deleted or appended *last* entry. Someone
+able to rewrite the whole table and the head consistently is caught only by an older
+checkpoint kept elsewhere: `verify log --head` prints one, `verify check --against`
+compares with it.
+"""
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlmodel import Session, col, select
+
+from verify.models import AuditEntry, AuditHead
+from verify.timeutil import iso, now
+
+GENESIS = "sha256:" + "0" * 64
+CHAIN_VERSION = "verify-audit-v1"
+
+
+def canonical_json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def entry_hash(
+    seq: int, at: str, actor: str, action: str, case: str | None, payload: str, prev_hash: str
+) -> str:
+    material = canonical_json([CHAIN_VERSION, seq, at, actor, action, case, payload, prev_hash])
+    return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
+
+
+def append(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    case: str | None,
+    payload: dict[str, Any],
+) -> AuditEntry:
+    """Append one entry inside the caller's write transaction (BEGIN IMMEDIATE)."""
+    head = session.get(AuditHead, 1)
+    seq = 1 if head is None else head.seq + 1
+    prev = GENESIS if head is None else head.hash
+    at = iso(now())
+    assert at is not None
+    body = canonical_json(payload)
+    digest = entry_hash(seq, at, actor, action, case, body, prev)
+    entry = AuditEntry(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        case_slug=case,
+        payload=body,
+        prev_hash=prev,
+        hash=digest,
+    )
+    session.add(entry)
+    if head is None:
+        session.add(AuditHead(id=1, seq=seq, hash=digest))
+    else:
+        head.seq = seq
+        head.hash = digest
+        session.add(head)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(entries: Iterable[AuditEntry], head: AuditHead | None) -> ChainReport:
+    """Walk the chain in seq order; report the first sequence number that does not verify."""
+    expected_seq = 1
+    prev = GENESIS
+    count = 0
+
+    def bad(seq: int, reason: str) -> ChainReport:
+        return ChainReport(
+            False, count, head.seq if head else 0, head.hash if head else GENESIS, seq, reason
+        )
+
+    for entry in entries:
+        if entry.seq != expected_seq:
+            if entry.seq > expected_seq:
+                return bad(expected_seq, f"entry {expected_seq} is missing")
+            return bad(entry.seq, f"entry {entry.seq} is out of order or duplicated")
+        if entry.prev_hash != prev:
+            return bad(entry.seq, f"entry {entry.seq} does not follow entry {entry.seq - 1}")
+        recomputed = entry_hash(
+            entry.seq,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.case_slug,
+            entry.payload,
+            entry.prev_hash,
+        )
+        if recomputed != entry.hash:
+            return bad(entry.seq, f"entry {entry.seq} was altered (hash mismatch)")
+        prev = entry.hash
+        count += 1
+        expected_seq += 1
+
+    last_seq = expected_seq - 1
+    if head is None:
+        if count:
+            return bad(1, "the audit head record is missing")
+        return ChainReport(True, 0, 0, GENESIS)
+    if head.seq > last_seq:
+        return bad(last_seq + 1, f"entry {last_seq + 1} is missing (the head says {head.seq})")
+    if head.seq < last_seq:
+        return bad(head.seq + 1, f"entry {head.seq + 1} was added behind the tool's back")
+    if head.hash != prev:
+        return bad(last_seq, f"entry {last_seq} does not match the recorded head")
+    return ChainReport(True, count, head.seq, head.hash)
+
+
+def load_chain(session: Session) -> ChainReport:
+    entries = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all()
+    return verify_chain(entries, session.get(AuditHead, 1))

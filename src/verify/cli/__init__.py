@@ -1,0 +1,149 @@
+"""The `verify` command line: a thin client over `verify.services`.
+
+Only this package imports typer. `main()` / `VerifyGroup.invoke` is the one place where
+errors become a stderr line and an exit code. Heavy modules are imported inside commands
+so that `verify --help` starts fast.
+"""
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from verify import __version__
+from verify.cli.output import clean, examples
+from verify.errors import ExitCode, VerifyError
+
+
+class VerifyGroup(TyperGroup):
+    """Root group: turns typed errors from any subcommand into one line and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VerifyError as exc:
+            sys.stderr.write(f"error: {clean(exc.message)}\n")
+            raise typer.Exit(int(exc.exit_code)) from None
+        except BrokenPipeError:
+            raise typer.Exit(0) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if _busy(exc):
+                sys.stderr.write(
+                    "error: the archive is busy (another verify process is writing); try again\n"
+                )
+                raise typer.Exit(int(ExitCode.BUSY)) from None
+            if os.environ.get("VERIFY_DEBUG"):
+                raise
+            name = type(exc).__name__
+            sys.stderr.write(
+                f"error: internal error ({name}: {clean(exc)}); "
+                "rerun with VERIFY_DEBUG=1 for a traceback and report it\n"
+            )
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def _busy(exc: BaseException) -> bool:
+    return "database is locked" in str(exc)
+
+
+app = typer.Typer(
+    cls=VerifyGroup,
+    name="verify",
+    help="Shell-first media verification: cases, chain of custody, provenance, duplicate "
+    "search and reports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples(
+        'verify case open "Alleged FRL video, Belgorod, May 2023" --claim "shows the FRL"',
+        "verify status set alleged-frl-video-belgorod-may-2023 in_progress",
+        "verify log --json | jq .",
+    ),
+)
+
+
+class State:
+    """Global options, resolved into an Archive on first use."""
+
+    def __init__(self, home: Path | None, actor: str | None) -> None:
+        self.home = home
+        self.actor = actor
+        self._archive: Any = None
+
+    def archive(self) -> Any:
+        if self._archive is None:
+            from verify.archive import open_archive
+
+            self._archive = open_archive(self.home, actor=self.actor)
+        return self._archive
+
+
+def archive_of(ctx: typer.Context) -> Any:
+    """The Archive for this invocation (typed Any to keep typer's import light)."""
+    root = ctx.find_root()
+    state = root.obj
+    if not isinstance(state, State):
+        state = State(None, None)
+        root.obj = state
+    return state.archive()
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"verify {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Archive directory (default: $VERIFY_HOME, else the "
+            "user data dir). The database is $VERIFY_DATABASE_URL if set.",
+            show_default=False,
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Who is acting (default: $VERIFY_USER, git user.name, login).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    ctx.obj = State(home, actor)
+
+
+def _register() -> None:
+    from verify.cli import cases, log, status
+
+    app.add_typer(cases.case_app, name="case")
+    app.add_typer(cases.claim_app, name="claim")
+    app.add_typer(cases.note_app, name="note")
+    app.add_typer(status.status_app, name="status")
+    app.command("log", epilog=log.LOG_EPILOG)(log.log_command)
+    app.command("check", epilog=log.CHECK_EPILOG)(log.check_command)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="verify")

@@ -1,0 +1,204 @@
+"""`verify case …`, `verify claim …`, `verify note …`."""
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from verify.cli import archive_of
+from verify.cli.output import clean, examples, print_json, table
+
+case_app = typer.Typer(
+    help="Open, list, show and edit cases (one per piece of attributed media).",
+    no_args_is_help=True,
+)
+claim_app = typer.Typer(
+    help="Add claims under test and record findings on them.", no_args_is_help=True
+)
+note_app = typer.Typer(help="Free-text notes on a case.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (shape: docs/json.md).")]
+CaseArg = Annotated[str, typer.Argument(help="Case reference (its slug).", show_default=False)]
+
+
+@case_app.command(
+    "open",
+    epilog=examples(
+        'verify case open "Alleged FRL video, Belgorod, May 2023" '
+        '--claim "shows the Freedom of Russia Legion" --claim "filmed in Belgorod region"',
+        'verify case open "RVC village-sign video" --slug rvc-signs',
+    ),
+)
+def case_open(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Argument(help="What the case is about.", show_default=False)],
+    slug: Annotated[
+        str | None,
+        typer.Option(help="Reference to use (default: from the title).", show_default=False),
+    ] = None,
+    claim: Annotated[
+        list[str] | None,
+        typer.Option("--claim", help="A claim under test (repeatable).", show_default=False),
+    ] = None,
+    summary: Annotated[str, typer.Option(help="Longer description.")] = "",
+) -> None:
+    """Open a case and print its reference (slug) alone on stdout."""
+    from verify.services import cases
+
+    created = cases.open_case(
+        archive_of(ctx), title, slug=slug, claims=claim or [], summary=summary
+    )
+    sys.stdout.write(created["slug"] + "\n")
+
+
+@case_app.command(
+    "list", epilog=examples("verify case list", "verify case list --status in_progress --json")
+)
+def case_list(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option(help="Only cases with this status.", show_default=False)
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List cases, oldest first."""
+    from verify.services import cases
+
+    rows = cases.list_cases(archive_of(ctx), status=status)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        sys.stderr.write("no cases yet; open one with `verify case open TITLE`\n")
+        return
+    table(
+        ["CASE", "STATUS", "CLAIMS", "UPDATED", "TITLE"],
+        [[r["slug"], r["status"], len(r["claims"]), r["updated_at"], r["title"]] for r in rows],
+    )
+
+
+def render_case(data: dict[str, Any]) -> None:
+    out = [
+        f"case:     {clean(data['slug'])}",
+        f"title:    {clean(data['title'])}",
+        f"status:   {data['status']}",
+        f"created:  {data['created_at']} by {clean(data['created_by'])}",
+        f"updated:  {data['updated_at']} by {clean(data['updated_by'])}",
+    ]
+    if data["summary"]:
+        out.append(f"summary:  {clean(data['summary'])}")
+    out.append("claims:" if data["claims"] else "claims:   (none)")
+    for c in data["claims"]:
+        conf = f", {c['confidence']} confidence" if c["confidence"] else ""
+        out.append(f"  {c['n']}. {clean(c['text'])}  [{c['finding']}{conf}]")
+        if c["rationale"]:
+            out.append(f"     why: {clean(c['rationale'])}")
+    notes = data.get("notes") or []
+    if notes:
+        out.append("notes:")
+        out.extend(f"  - {n['at']} {clean(n['by'])}: {clean(n['text'])}" for n in notes)
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+@case_app.command(
+    "show",
+    epilog=examples(
+        "verify case show belgorod-legion-video",
+        "verify case show belgorod-legion-video --json | jq .claims",
+    ),
+)
+def case_show(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
+    """Show a case: title, status, claims with findings, notes."""
+    from verify.services import cases
+
+    data = cases.show_case(archive_of(ctx), case)
+    if as_json:
+        print_json(data)
+    else:
+        render_case(data)
+
+
+@case_app.command(
+    "edit",
+    epilog=examples('verify case edit belgorod-legion-video --summary "Tweeted 23 May 2023"'),
+)
+def case_edit(
+    ctx: typer.Context,
+    case: CaseArg,
+    title: Annotated[str | None, typer.Option(help="New title.", show_default=False)] = None,
+    summary: Annotated[str | None, typer.Option(help="New summary.", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a case's title or summary (old and new values go to the audit trail)."""
+    from verify.services import cases
+
+    data = cases.edit_case(archive_of(ctx), case, title=title, summary=summary)
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(data["slug"] + "\n")
+
+
+@claim_app.command(
+    "add", epilog=examples('verify claim add belgorod-legion-video "filmed in May 2023"')
+)
+def claim_add(
+    ctx: typer.Context,
+    case: CaseArg,
+    text: Annotated[str, typer.Argument(help="The claim under test.", show_default=False)],
+) -> None:
+    """Add a claim to a case; prints its number."""
+    from verify.services import cases
+
+    sys.stdout.write(f"{cases.add_claim(archive_of(ctx), case, text)}\n")
+
+
+@claim_app.command(
+    "assess",
+    epilog=examples(
+        "verify claim assess belgorod-legion-video 2 --finding supported --confidence medium "
+        '--why "village sign geolocated to Graivoron"'
+    ),
+)
+def claim_assess(
+    ctx: typer.Context,
+    case: CaseArg,
+    n: Annotated[
+        int, typer.Argument(help="Claim number (see `verify case show`).", show_default=False)
+    ],
+    finding: Annotated[
+        str | None,
+        typer.Option(help="unassessed, supported, contradicted or unproven.", show_default=False),
+    ] = None,
+    confidence: Annotated[
+        str | None, typer.Option(help="low, medium or high.", show_default=False)
+    ] = None,
+    why: Annotated[
+        str | None, typer.Option(help="Rationale (required for a finding).", show_default=False)
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a finding and/or confidence on one claim."""
+    from verify.services import cases
+
+    data = cases.assess_claim(
+        archive_of(ctx), case, n, finding=finding, confidence=confidence, why=why
+    )
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(f"{data['n']}\n")
+
+
+@note_app.command(
+    "add", epilog=examples('verify note add belgorod-legion-video "asked the desk in Kyiv"')
+)
+def note_add(
+    ctx: typer.Context,
+    case: CaseArg,
+    text: Annotated[str, typer.Argument(help="The note.", show_default=False)],
+) -> None:
+    """Add a note to a case; prints the note's id."""
+    from verify.services import cases
+
+    sys.stdout.write(f"{cases.add_note(archive_of(ctx), case, text)}\n")

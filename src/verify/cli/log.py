@@ -1,0 +1,99 @@
+"""`verify log` and `verify check`: the audit trail and integrity checks."""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from verify.cli import archive_of
+from verify.cli.output import clean, examples, print_json, table
+from verify.errors import ExitCode
+
+LOG_EPILOG = examples(
+    "verify log",
+    "verify log belgorod-legion-video --json",
+    "verify log --head >> ~/verify-checkpoints.txt",
+)
+CHECK_EPILOG = examples(
+    "verify check",
+    'verify check --against "$(tail -n1 ~/verify-checkpoints.txt)"',
+    "verify check --json",
+)
+
+
+def log_command(
+    ctx: typer.Context,
+    case: Annotated[
+        str | None, typer.Argument(help="Only this case's entries.", show_default=False)
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", help="Only the last N entries.", show_default=False),
+    ] = None,
+    head: Annotated[
+        bool,
+        typer.Option(
+            "--head", help="Print only the chain head as SEQ:HASH, a checkpoint to keep elsewhere."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the tamper-evident audit trail (every change, who made it, when)."""
+    from verify.services import log as svc
+
+    archive = archive_of(ctx)
+    if head:
+        h = svc.head(archive)
+        if as_json:
+            print_json(h)
+        else:
+            sys.stdout.write(f"{h['seq']}:{h['hash']}\n")
+        return
+    entries = svc.read_log(archive, case, limit=limit)
+    if as_json:
+        print_json(entries)
+        return
+    table(
+        ["SEQ", "AT", "ACTOR", "ACTION", "CASE", "HASH"],
+        [
+            [e["seq"], e["at"], e["actor"], e["action"], e["case"] or "-", e["hash"][7:19]]
+            for e in entries
+        ],
+    )
+
+
+def check_command(
+    ctx: typer.Context,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            help="An earlier checkpoint SEQ:sha256:HEX from `verify log --head`.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Verify the database, the audit chain and every stored object.
+
+    Exit 0 when clean (orphaned objects and temp files are reported but harmless), exit 3
+    on any other finding, naming the first bad audit entry.
+    """
+    from verify.services import log as svc
+
+    report = svc.check_archive(archive_of(ctx), against=against)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for f in report.findings:
+            sys.stdout.write(f"{f.category}: {clean(f.subject)}: {clean(f.detail)}\n")
+        state = "ok" if report.ok else "FAILED"
+        sys.stdout.write(
+            f"{state}: {report.audit_entries} audit entries, head {report.audit_head}; "
+            f"{report.objects_checked} objects checked\n"
+        )
+    if not report.ok:
+        if report.first_bad_seq is not None:
+            sys.stderr.write(f"error: audit trail broken at seq {report.first_bad_seq}\n")
+        else:
+            sys.stderr.write("error: integrity check failed\n")
+        raise typer.Exit(int(ExitCode.INTEGRITY))

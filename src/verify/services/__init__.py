@@ -1,0 +1,1 @@
+"""The Python API: one module per domain noun. Services take an `Archive` explicitly."""

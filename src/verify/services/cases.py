@@ -1,0 +1,312 @@
+"""Cases and their claims: the unit of work.
+
+A case is one piece of attributed media and the claims about it. Its reference is the
+slug (unique, lowercase letters, digits and hyphens), derived from the title when not
+given.
+"""
+
+import re
+import unicodedata
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlmodel import Session, col, func, select
+
+from verify import audit
+from verify.archive import Archive
+from verify.errors import BadInputError, NotFoundError
+from verify.models import Case, Claim, Note, pk
+from verify.timeutil import iso, now
+from verify.vocab import CaseStatus, Confidence, Finding
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+SLUG_MAX = 60
+E = TypeVar("E", bound=StrEnum)
+
+
+def slugify(title: str) -> str:
+    """ASCII, lowercase, hyphen-separated, at most 60 characters, cut at a word boundary."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    if len(slug) > SLUG_MAX:
+        slug = slug[:SLUG_MAX].rsplit("-", 1)[0] if "-" in slug[:SLUG_MAX] else slug[:SLUG_MAX]
+    return slug or "case"
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG_RE.match(slug):
+        raise BadInputError(
+            f"bad case reference {slug!r}: a slug is 1-80 lowercase letters, digits and "
+            "hyphens, starting and ending with a letter or digit"
+        )
+    return slug
+
+
+def parse_enum(kind: type[E], value: str, what: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise BadInputError(f"unknown {what} {value!r}; use one of: {allowed}") from None
+
+
+def get_case(session: Session, ref: str) -> Case:
+    """The case with slug `ref`, or NotFoundError naming the next step."""
+    check_slug(ref)
+    case = session.exec(select(Case).where(Case.slug == ref)).first()
+    if case is None:
+        raise NotFoundError(f"no case {ref!r}; `verify case list` shows the cases")
+    return case
+
+
+def _unique_slug(session: Session, base: str) -> str:
+    taken = set(session.exec(select(Case.slug).where(col(Case.slug).like(f"{base}%"))).all())
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _claims(session: Session, case: Case) -> list[Claim]:
+    return list(
+        session.exec(
+            select(Claim).where(Claim.case_id == case.id).order_by(col(Claim.position))
+        ).all()
+    )
+
+
+def claim_to_dict(claim: Claim) -> dict[str, Any]:
+    return {
+        "n": claim.position,
+        "text": claim.text,
+        "finding": claim.finding,
+        "confidence": claim.confidence,
+        "rationale": claim.rationale,
+        "updated_at": iso(claim.updated_at),
+        "updated_by": claim.updated_by,
+    }
+
+
+def case_to_dict(session: Session, case: Case, *, with_notes: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "slug": case.slug,
+        "title": case.title,
+        "summary": case.summary,
+        "status": case.status,
+        "claims": [claim_to_dict(c) for c in _claims(session, case)],
+        "created_at": iso(case.created_at),
+        "created_by": case.created_by,
+        "updated_at": iso(case.updated_at),
+        "updated_by": case.updated_by,
+    }
+    if with_notes:
+        notes = session.exec(
+            select(Note).where(Note.case_id == case.id).order_by(col(Note.id))
+        ).all()
+        out["notes"] = [{"text": n.text, "at": iso(n.at), "by": n.by} for n in notes]
+    return out
+
+
+def _touch(case: Case, actor: str) -> None:
+    case.updated_at = now()
+    case.updated_by = actor
+
+
+def open_case(
+    archive: Archive,
+    title: str,
+    *,
+    slug: str | None = None,
+    claims: list[str] | None = None,
+    summary: str = "",
+) -> dict[str, Any]:
+    """Open a new case (status `unverified`); returns its dict (with the slug)."""
+    title = title.strip()
+    if not title:
+        raise BadInputError("a case needs a non-empty title")
+    claim_texts = [c.strip() for c in (claims or [])]
+    if any(not c for c in claim_texts):
+        raise BadInputError("a claim cannot be empty")
+    if slug is not None:
+        check_slug(slug)
+    with archive.write() as session:
+        if slug is None:
+            final_slug = _unique_slug(session, slugify(title))
+        else:
+            if session.exec(select(Case).where(Case.slug == slug)).first():
+                raise BadInputError(f"a case {slug!r} already exists; choose another --slug")
+            final_slug = slug
+        at = now()
+        case = Case(
+            slug=final_slug,
+            title=title,
+            summary=summary.strip(),
+            status=CaseStatus.UNVERIFIED.value,
+            created_at=at,
+            created_by=archive.actor,
+            updated_at=at,
+            updated_by=archive.actor,
+        )
+        session.add(case)
+        session.flush()
+        for i, text in enumerate(claim_texts, start=1):
+            session.add(
+                Claim(
+                    case_id=pk(case), position=i, text=text, updated_at=at, updated_by=archive.actor
+                )
+            )
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="case.open",
+            case=final_slug,
+            payload={"title": title, "summary": case.summary, "claims": claim_texts},
+        )
+        session.flush()
+        return case_to_dict(session, case)
+
+
+def list_cases(archive: Archive, *, status: str | None = None) -> list[dict[str, Any]]:
+    if status is not None:
+        parse_enum(CaseStatus, status, "status")
+    with archive.read() as session:
+        query = select(Case).order_by(col(Case.created_at), col(Case.id))
+        if status is not None:
+            query = query.where(Case.status == status)
+        return [case_to_dict(session, c) for c in session.exec(query).all()]
+
+
+def show_case(archive: Archive, ref: str) -> dict[str, Any]:
+    with archive.read() as session:
+        return case_to_dict(session, get_case(session, ref), with_notes=True)
+
+
+def edit_case(
+    archive: Archive,
+    ref: str,
+    *,
+    title: str | None = None,
+    summary: str | None = None,
+) -> dict[str, Any]:
+    """Change title and/or summary; the audit entry records old and new values."""
+    if title is not None and not title.strip():
+        raise BadInputError("a case needs a non-empty title")
+    if title is None and summary is None:
+        raise BadInputError("nothing to change: give --title and/or --summary")
+    with archive.write() as session:
+        case = get_case(session, ref)
+        changes: dict[str, Any] = {}
+        if title is not None and title.strip() != case.title:
+            changes["title"] = {"old": case.title, "new": title.strip()}
+            case.title = title.strip()
+        if summary is not None and summary.strip() != case.summary:
+            changes["summary"] = {"old": case.summary, "new": summary.strip()}
+            case.summary = summary.strip()
+        if changes:
+            _touch(case, archive.actor)
+            session.add(case)
+            audit.append(
+                session, actor=archive.actor, action="case.edit", case=case.slug, payload=changes
+            )
+        return case_to_dict(session, case)
+
+
+def add_claim(archive: Archive, ref: str, text: str) -> int:
+    """Add a claim under test; returns its number within the case."""
+    text = text.strip()
+    if not text:
+        raise BadInputError("a claim cannot be empty")
+    with archive.write() as session:
+        case = get_case(session, ref)
+        last = session.exec(select(func.max(Claim.position)).where(Claim.case_id == case.id)).one()
+        position = (last or 0) + 1
+        at = now()
+        session.add(
+            Claim(
+                case_id=pk(case),
+                position=position,
+                text=text,
+                updated_at=at,
+                updated_by=archive.actor,
+            )
+        )
+        _touch(case, archive.actor)
+        session.add(case)
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="claim.add",
+            case=case.slug,
+            payload={"n": position, "text": text},
+        )
+        return position
+
+
+def assess_claim(
+    archive: Archive,
+    ref: str,
+    n: int,
+    *,
+    finding: str | None = None,
+    confidence: str | None = None,
+    why: str | None = None,
+) -> dict[str, Any]:
+    """Set a claim's finding and/or confidence. A finding other than `unassessed` needs a why."""
+    if finding is None and confidence is None:
+        raise BadInputError("nothing to change: give --finding and/or --confidence")
+    new_finding = parse_enum(Finding, finding, "finding") if finding is not None else None
+    new_conf = parse_enum(Confidence, confidence, "confidence") if confidence is not None else None
+    if new_finding not in (None, Finding.UNASSESSED) and not (why and why.strip()):
+        raise BadInputError(f"a finding of {new_finding} needs a rationale: add --why TEXT")
+    with archive.write() as session:
+        case = get_case(session, ref)
+        claim = session.exec(
+            select(Claim).where(Claim.case_id == case.id, Claim.position == n)
+        ).first()
+        if claim is None:
+            raise NotFoundError(
+                f"case {case.slug!r} has no claim {n}; "
+                f"`verify case show {case.slug}` lists its claims"
+            )
+        changes: dict[str, Any] = {"n": n}
+        if new_finding is not None:
+            changes["finding"] = {"old": claim.finding, "new": new_finding.value}
+            claim.finding = new_finding.value
+        if new_conf is not None:
+            changes["confidence"] = {"old": claim.confidence, "new": new_conf.value}
+            claim.confidence = new_conf.value
+        if why:
+            changes["why"] = why.strip()
+            claim.rationale = why.strip()
+        claim.updated_at = now()
+        claim.updated_by = archive.actor
+        session.add(claim)
+        _touch(case, archive.actor)
+        session.add(case)
+        audit.append(
+            session, actor=archive.actor, action="claim.assess", case=case.slug, payload=changes
+        )
+        return claim_to_dict(claim)
+
+
+def add_note(archive: Archive, ref: str, text: str) -> int:
+    """Append a note to a case; returns the note's id."""
+    text = text.strip()
+    if not text:
+        raise BadInputError("a note cannot be empty")
+    with archive.write() as session:
+        case = get_case(session, ref)
+        note = Note(case_id=pk(case), text=text, at=now(), by=archive.actor)
+        session.add(note)
+        session.flush()
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="note.add",
+            case=case.slug,
+            payload={"note": note.id, "text": text},
+        )
+        assert note.id is not None
+        return note.id

@@ -1,0 +1,147 @@
+"""Reading the audit trail and checking the archive's integrity."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from verify import audit
+from verify.archive import Archive
+from verify.models import AuditEntry, Blob
+from verify.services.cases import get_case
+
+
+def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "case": entry.case_slug,
+        "payload": orjson.loads(entry.payload),
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+def read_log(
+    archive: Archive, case: str | None = None, *, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Audit entries in order (optionally one case's, optionally the last `limit`)."""
+    with archive.read() as session:
+        query = select(AuditEntry).order_by(col(AuditEntry.seq))
+        if case is not None:
+            get_case(session, case)
+            query = query.where(AuditEntry.case_slug == case)
+        entries = [entry_to_dict(e) for e in session.exec(query).all()]
+    return entries[-limit:] if limit else entries
+
+
+def head(archive: Archive) -> dict[str, Any]:
+    """The chain head: a checkpoint worth keeping outside the archive."""
+    with archive.read() as session:
+        report = audit.load_chain(session)
+    return {"seq": report.head_seq, "hash": report.head_hash}
+
+
+@dataclass
+class Finding:
+    category: (
+        str  # db-integrity, audit-chain, missing, hash-mismatch, orphan, temp-file, checkpoint
+    )
+    subject: str
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"category": self.category, "subject": self.subject, "detail": self.detail}
+
+
+# Findings that are expected leftovers of an interrupted write, not damage.
+HARMLESS = frozenset({"orphan", "temp-file"})
+
+
+@dataclass
+class CheckReport:
+    findings: list[Finding] = field(default_factory=list)
+    audit_entries: int = 0
+    audit_head: str = audit.GENESIS
+    first_bad_seq: int | None = None
+    objects_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(f.category in HARMLESS for f in self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "audit": {
+                "entries": self.audit_entries,
+                "head": self.audit_head,
+                "first_bad_seq": self.first_bad_seq,
+            },
+            "objects_checked": self.objects_checked,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def check_archive(archive: Archive, *, against: str | None = None) -> CheckReport:
+    """Verify the database, the audit chain and every stored object.
+
+    `against` is an earlier checkpoint `SEQ:sha256:HEX` (from `verify log --head`): the
+    entry with that seq must still carry that hash.
+    """
+    report = CheckReport()
+    with archive.read() as session:
+        if archive.is_sqlite:
+            rows = session.execute(text("PRAGMA integrity_check")).all()
+            problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+            for p in problems:
+                report.findings.append(Finding("db-integrity", "database", p))
+            fk = session.execute(text("PRAGMA foreign_key_check")).all()
+            for r in fk:
+                report.findings.append(
+                    Finding("db-integrity", f"table {r[0]}", f"row {r[1]} breaks a foreign key")
+                )
+        chain = audit.load_chain(session)
+        report.audit_entries = chain.entries
+        report.audit_head = chain.head_hash
+        if not chain.ok:
+            report.first_bad_seq = chain.first_bad_seq
+            report.findings.append(
+                Finding("audit-chain", f"seq {chain.first_bad_seq}", chain.reason or "bad")
+            )
+        if against:
+            report.findings.extend(_check_checkpoint(session, against))
+        known = set(session.exec(select(Blob.sha256)).all())
+    for sha in sorted(known):
+        problem = archive.store.verify_object(sha)
+        report.objects_checked += 1
+        if problem:
+            report.findings.append(Finding(problem, f"sha256:{sha}", f"object {problem}"))
+    for sha in archive.store.iter_objects():
+        if sha not in known:
+            report.findings.append(
+                Finding("orphan", f"sha256:{sha}", "object not referenced by the database")
+            )
+    for tmp in archive.store.iter_temp():
+        report.findings.append(Finding("temp-file", str(tmp), "left by an interrupted write"))
+    return report
+
+
+def _check_checkpoint(session: Any, against: str) -> list[Finding]:
+    from verify.errors import BadInputError
+
+    seq_text, _, digest = against.partition(":")
+    if not seq_text.isdigit() or not digest.startswith("sha256:"):
+        raise BadInputError(
+            f"bad checkpoint {against!r}: expected SEQ:sha256:HEX as printed by `verify log --head`"
+        )
+    entry = session.get(AuditEntry, int(seq_text))
+    if entry is None:
+        return [Finding("checkpoint", f"seq {seq_text}", "the checkpoint's entry is gone")]
+    if entry.hash != digest:
+        return [Finding("checkpoint", f"seq {seq_text}", "the entry differs from the checkpoint")]
+    return []

@@ -1,0 +1,99 @@
+"""Verification status workflow, with history and a rationale for every change.
+
+Open statuses: unverified (a new case), in_progress, needs_review. Verdicts: verified,
+misattributed, misleading, false, inconclusive. Rules:
+- a verdict needs a rationale (`--why`);
+- reopening a case that has a verdict needs a rationale, and goes to in_progress or
+  needs_review (never back to unverified);
+- nothing goes back to `unverified`, and setting the current status again is refused.
+"""
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from verify import audit
+from verify.archive import Archive
+from verify.errors import BadInputError
+from verify.models import StatusChange, pk
+from verify.services.cases import get_case, parse_enum
+from verify.timeutil import iso, now
+from verify.vocab import OPEN_STATUSES, VERDICTS, CaseStatus
+
+
+def allowed_transitions(current: CaseStatus) -> list[CaseStatus]:
+    if current in VERDICTS:
+        return [CaseStatus.IN_PROGRESS, CaseStatus.NEEDS_REVIEW]
+    return [s for s in CaseStatus if s not in (current, CaseStatus.UNVERIFIED)]
+
+
+def set_status(archive: Archive, ref: str, status: str, why: str | None = None) -> dict[str, Any]:
+    """Move a case to `status`; returns the recorded change."""
+    target = parse_enum(CaseStatus, status, "status")
+    rationale = (why or "").strip()
+    with archive.write() as session:
+        case = get_case(session, ref)
+        current = CaseStatus(case.status)
+        allowed = allowed_transitions(current)
+        if target not in allowed:
+            names = ", ".join(s.value for s in allowed)
+            raise BadInputError(
+                f"case {case.slug!r} cannot go from {current} to {target}; allowed: {names}"
+            )
+        if target in VERDICTS and not rationale:
+            raise BadInputError(f"the verdict {target} needs a rationale: add --why TEXT")
+        if current in VERDICTS and target in OPEN_STATUSES and not rationale:
+            raise BadInputError(
+                f"reopening case {case.slug!r} (now {current}) needs a rationale: add --why TEXT"
+            )
+        at = now()
+        change = StatusChange(
+            case_id=pk(case),
+            from_status=current.value,
+            to_status=target.value,
+            rationale=rationale,
+            at=at,
+            by=archive.actor,
+        )
+        session.add(change)
+        case.status = target.value
+        case.updated_at = at
+        case.updated_by = archive.actor
+        session.add(case)
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="status.set",
+            case=case.slug,
+            payload={"from": current.value, "to": target.value, "why": rationale},
+        )
+        return change_to_dict(change)
+
+
+def change_to_dict(change: StatusChange) -> dict[str, Any]:
+    return {
+        "from": change.from_status,
+        "to": change.to_status,
+        "why": change.rationale,
+        "at": iso(change.at),
+        "by": change.by,
+    }
+
+
+def status_history(archive: Archive, ref: str) -> list[dict[str, Any]]:
+    """Every status the case has had, oldest first, starting with its opening."""
+    with archive.read() as session:
+        case = get_case(session, ref)
+        changes = session.exec(
+            select(StatusChange)
+            .where(StatusChange.case_id == case.id)
+            .order_by(col(StatusChange.at), col(StatusChange.id))
+        ).all()
+        opened = {
+            "from": None,
+            "to": CaseStatus.UNVERIFIED.value,
+            "why": "case opened",
+            "at": iso(case.created_at),
+            "by": case.created_by,
+        }
+        return [opened, *(change_to_dict(c) for c in changes)]

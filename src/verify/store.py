@@ -1,0 +1,160 @@
+"""Content-addressed evidence store: never loses, never alters.
+
+Layout follows git's loose objects: ``objects/sha256/ab/cdef…`` where the path derives
+from the SHA-256 of the bytes only; the original filename is metadata, never a path.
+
+Write protocol: open the source with O_NOFOLLOW|O_NONBLOCK and accept regular files only
+(FIFOs, devices, sockets and links are refused at once, without blocking); stream it once
+into a temp file in the store while hashing; fsync; make it read-only; rename into place;
+fsync the directories. Only then may the caller commit the database row. A crash leaves
+at worst an orphan or a temp file, which `verify check` reports and `gc` removes; never a
+row pointing at missing bytes.
+"""
+
+import contextlib
+import errno
+import hashlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from verify.errors import BadInputError
+
+CHUNK = 1 << 20
+SHA256_HEX_LEN = 64
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    sha256: str
+    size: int
+    path: Path
+    existed: bool  # the same bytes were already in the store
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
+    """Open `path` for reading if, and only if, it is a regular file (no links, FIFOs, devices).
+
+    Returns the descriptor and its fstat. Raises BadInputError with one clear line otherwise.
+    """
+    p = os.fspath(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if os.path.islink(p):
+            raise BadInputError(f"{p}: is a dangling symbolic link") from None
+        raise BadInputError(f"{p}: no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadInputError(f"{p}: is a symbolic link; pass the file it points to") from None
+        if exc.errno == errno.ENXIO:  # a socket or a FIFO without a writer
+            raise BadInputError(f"{p}: not a regular file") from None
+        raise BadInputError(f"{p}: cannot open: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise BadInputError(f"{p}: {what}; only regular files can be preserved")
+    os.set_blocking(fd, True)
+    return fd, st
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """SHA-256 hex and size of a regular file, streamed."""
+    fd, _ = open_regular_file(path)
+    digest = hashlib.sha256()
+    size = 0
+    with os.fdopen(fd, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class ObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.base = root / "sha256"
+
+    def path_for(self, sha256: str) -> Path:
+        if len(sha256) != SHA256_HEX_LEN or any(c not in "0123456789abcdef" for c in sha256):
+            raise BadInputError(f"not a SHA-256 hex digest: {sha256!r}")
+        return self.base / sha256[:2] / sha256[2:]
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def put_file(self, source: str | os.PathLike[str]) -> StoredObject:
+        """Copy `source` into the store, hashing while copying (one read)."""
+        fd, before = open_regular_file(source)
+        self.base.mkdir(parents=True, exist_ok=True)
+        tmp_fd, tmp_name = tempfile.mkstemp(prefix="tmp-", dir=self.base)
+        tmp = Path(tmp_name)
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            with os.fdopen(fd, "rb") as src, os.fdopen(tmp_fd, "wb") as dst:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    dst.write(chunk)
+                    size += len(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+                after = os.fstat(src.fileno())
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+                size != before.st_size
+            ):
+                raise BadInputError(
+                    f"{os.fspath(source)}: the file changed while it was being copied "
+                    "(still downloading?); nothing was stored"
+                )
+            sha = digest.hexdigest()
+            final = self.path_for(sha)
+            if final.exists():
+                tmp.unlink()
+                return StoredObject(sha, size, final, existed=True)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+            _fsync_dir(self.base)
+            return StoredObject(sha, size, final, existed=False)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+
+    def verify_object(self, sha256: str) -> str | None:
+        """None when the object is present and intact, else 'missing' or 'hash-mismatch'."""
+        path = self.path_for(sha256)
+        if not path.is_file():
+            return "missing"
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+        return None if digest.hexdigest() == sha256 else "hash-mismatch"
+
+    def iter_objects(self) -> Iterator[str]:
+        """Every object id in the store (not temp files)."""
+        if not self.base.is_dir():
+            return
+        for sub in sorted(self.base.iterdir()):
+            if sub.is_dir() and len(sub.name) == 2:
+                for obj in sorted(sub.iterdir()):
+                    yield sub.name + obj.name
+
+    def iter_temp(self) -> Iterator[Path]:
+        if self.base.is_dir():
+            yield from sorted(self.base.glob("tmp-*"))

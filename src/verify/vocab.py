@@ -1,0 +1,85 @@
+"""Controlled vocabularies. Stored as plain strings; validated here so the schema stays simple."""
+
+from enum import StrEnum
+
+
+class CaseStatus(StrEnum):
+    UNVERIFIED = "unverified"
+    IN_PROGRESS = "in_progress"
+    NEEDS_REVIEW = "needs_review"
+    VERIFIED = "verified"
+    MISATTRIBUTED = "misattributed"
+    MISLEADING = "misleading"
+    FALSE = "false"
+    INCONCLUSIVE = "inconclusive"
+
+
+OPEN_STATUSES = frozenset({CaseStatus.UNVERIFIED, CaseStatus.IN_PROGRESS, CaseStatus.NEEDS_REVIEW})
+VERDICTS = frozenset(set(CaseStatus) - OPEN_STATUSES)
+
+
+class Finding(StrEnum):
+    UNASSESSED = "unassessed"
+    SUPPORTED = "supported"
+    CONTRADICTED = "contradicted"
+    UNPROVEN = "unproven"
+
+
+class Confidence(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class MediaKind(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+    OTHER = "other"
+
+
+class AnalysisState(StrEnum):
+    PENDING = "pending"
+    OK = "ok"
+    FAILED = "analysis_failed"
+
+
+class AccountKind(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+    CHANNEL = "channel"
+    OUTLET = "outlet"
+    UNKNOWN = "unknown"
+
+
+class DatePrecision(StrEnum):
+    EXACT = "exact"
+    DAY = "day"
+    APPROXIMATE = "approximate"
+
+
+class Role(StrEnum):
+    ORIGINAL_POSTER = "original_poster"
+    REUPLOADER = "reuploader"
+    SUBTITLER = "subtitler"
+    TRANSLATOR = "translator"
+    FILMER = "filmer"
+    EDITOR = "editor"
+    NARRATOR = "narrator"
+    CLAIMANT = "claimant"
+
+
+class AttributionState(StrEnum):
+    CLAIMED = "claimed"
+    CORROBORATED = "corroborated"
+    REFUTED = "refuted"
+    UNKNOWN = "unknown"
+
+
+class DerivationKind(StrEnum):
+    SUBTITLED_FROM = "subtitled_from"
+    REENCODE_OF = "reencode_of"
+    CROPPED_FROM = "cropped_from"
+    EXCERPT_OF = "excerpt_of"
+    MIRRORED_FROM = "mirrored_from"
+    SCREEN_RECORDING_OF = "screen_recording_of"
+    TRANSLATED_FROM = "translated_from"

@@ -1,0 +1,170 @@
+"""CLI tests for cases, claims, notes and status: exact output and exit codes."""
+
+import json
+
+from tests.conftest import RunCli
+
+TITLE = "Alleged FRL video, Belgorod, May 2023"
+SLUG = "alleged-frl-video-belgorod-may-2023"
+
+
+def open_case(cli: RunCli) -> str:
+    r = cli("case", "open", TITLE, "--claim", "shows the FRL", "--claim", "filmed in Belgorod")
+    assert r.exit_code == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_open_prints_slug_alone(cli: RunCli) -> None:
+    r = cli("case", "open", TITLE, "--claim", "shows the FRL")
+    assert r.exit_code == 0
+    assert r.stdout == SLUG + "\n"
+    assert r.stderr == ""
+
+
+def test_second_case_with_same_title_gets_suffix(cli: RunCli) -> None:
+    open_case(cli)
+    r = cli("case", "open", TITLE)
+    assert r.stdout == SLUG + "-2\n"
+
+
+def test_explicit_slug_and_duplicate(cli: RunCli) -> None:
+    assert cli("case", "open", "x", "--slug", "rvc-signs").stdout == "rvc-signs\n"
+    r = cli("case", "open", "y", "--slug", "rvc-signs")
+    assert r.exit_code == 2
+    assert r.stderr == "error: a case 'rvc-signs' already exists; choose another --slug\n"
+
+
+def test_list_json_shape(cli: RunCli) -> None:
+    open_case(cli)
+    r = cli("case", "list", "--json")
+    assert r.exit_code == 0
+    rows = json.loads(r.stdout)
+    assert [c["slug"] for c in rows] == [SLUG]
+    case = rows[0]
+    assert set(case) == {"slug", "title", "summary", "status", "claims", "created_at",
+                         "created_by", "updated_at", "updated_by"}
+    assert case["status"] == "unverified"
+    assert case["created_by"] == "tester"
+    assert [c["text"] for c in case["claims"]] == ["shows the FRL", "filmed in Belgorod"]
+    assert case["claims"][0] == {
+        "n": 1, "text": "shows the FRL", "finding": "unassessed", "confidence": None,
+        "rationale": "", "updated_at": case["created_at"], "updated_by": "tester",
+    }
+
+
+def test_list_human_and_filter(cli: RunCli) -> None:
+    open_case(cli)
+    out = cli("case", "list").stdout.splitlines()
+    assert out[0].split() == ["CASE", "STATUS", "CLAIMS", "UPDATED", "TITLE"]
+    assert out[1].startswith(SLUG + "  unverified  2 ")
+    assert out[1].endswith(TITLE)
+    assert cli("case", "list", "--status", "verified", "--json").stdout == "[]\n"
+    r = cli("case", "list", "--status", "nope")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("error: unknown status 'nope'; use one of: unverified, ")
+
+
+def test_empty_list_says_so_on_stderr(cli: RunCli) -> None:
+    r = cli("case", "list")
+    assert r.exit_code == 0
+    assert r.stdout == ""
+    assert "no cases yet" in r.stderr
+
+
+def test_status_workflow_and_history(cli: RunCli) -> None:
+    open_case(cli)
+    assert cli("status", "set", SLUG, "in_progress").stdout == "in_progress\n"
+    r = cli("status", "set", SLUG, "misattributed")
+    assert r.exit_code == 2
+    assert r.stderr == "error: the verdict misattributed needs a rationale: add --why TEXT\n"
+    r = cli("status", "set", SLUG, "misattributed", "--why", "earliest copy is older")
+    assert r.stdout == "misattributed\n"
+    r = cli("status", "set", SLUG, "in_progress")
+    assert r.exit_code == 2
+    assert "reopening case" in r.stderr and "--why" in r.stderr
+    r = cli("status", "set", SLUG, "verified", "--why", "x")
+    assert r.exit_code == 2
+    assert r.stderr == (f"error: case '{SLUG}' cannot go from misattributed to verified; "
+                        "allowed: in_progress, needs_review\n")
+    assert cli("status", "set", SLUG, "needs_review", "--why", "new copy").exit_code == 0
+    hist = json.loads(cli("status", "history", SLUG, "--json").stdout)
+    assert [(h["from"], h["to"]) for h in hist] == [
+        (None, "unverified"), ("unverified", "in_progress"),
+        ("in_progress", "misattributed"), ("misattributed", "needs_review"),
+    ]
+    assert hist[2]["why"] == "earliest copy is older"
+    assert all(h["by"] == "tester" for h in hist)
+
+
+def test_unknown_status_names_allowed(cli: RunCli) -> None:
+    open_case(cli)
+    r = cli("status", "set", SLUG, "done")
+    assert r.exit_code == 2
+    assert r.stderr == ("error: unknown status 'done'; use one of: unverified, in_progress, "
+                        "needs_review, verified, misattributed, misleading, false, "
+                        "inconclusive\n")
+
+
+def test_claims_and_notes(cli: RunCli) -> None:
+    open_case(cli)
+    assert cli("claim", "add", SLUG, "subtitles by @Gerashchenko_en").stdout == "3\n"
+    r = cli("claim", "assess", SLUG, "2", "--finding", "supported")
+    assert r.exit_code == 2 and "needs a rationale" in r.stderr
+    r = cli("claim", "assess", SLUG, "2", "--finding", "supported", "--confidence", "medium",
+            "--why", "sign geolocated")
+    assert r.exit_code == 0 and r.stdout == "2\n"
+    r = cli("claim", "assess", SLUG, "9", "--confidence", "low")
+    assert r.exit_code == 4
+    assert cli("note", "add", SLUG, "asked the desk").stdout == "1\n"
+    shown = json.loads(cli("case", "show", SLUG, "--json").stdout)
+    assert shown["claims"][1]["finding"] == "supported"
+    assert shown["claims"][1]["confidence"] == "medium"
+    assert shown["notes"][0]["text"] == "asked the desk"
+    human = cli("case", "show", SLUG).stdout
+    assert "  2. filmed in Belgorod  [supported, medium confidence]" in human
+
+
+def test_edit_records_old_and_new(cli: RunCli) -> None:
+    open_case(cli)
+    assert cli("case", "edit", SLUG, "--summary", "tweeted 23 May").exit_code == 0
+    log = json.loads(cli("log", SLUG, "--json").stdout)
+    assert log[-1]["action"] == "case.edit"
+    assert log[-1]["payload"] == {"summary": {"old": "", "new": "tweeted 23 May"}}
+
+
+def test_bad_input_one_line_right_code(cli: RunCli, home: object) -> None:
+    cases = [
+        (("case", "show", "nope"), 4, "error: no case 'nope'; `verify case list` shows the cases\n"),
+        (("case", "show", "Bad Slug"), 2, None),
+        (("case", "open", "   "), 2, "error: a case needs a non-empty title\n"),
+        (("status", "set", "nope", "in_progress"), 4, None),
+    ]
+    for args, code, message in cases:
+        r = cli(*args)
+        assert r.exit_code == code, args
+        assert r.stdout == ""
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
+        if message:
+            assert r.stderr == message
+    # nothing was written by the failures
+    assert json.loads(cli("log", "--json").stdout) == []
+
+
+def test_unwritable_home(cli: RunCli, tmp_path: object) -> None:
+    r = cli("--home", "/proc/verify-cannot-exist", "case", "list")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("error: cannot create the archive at /proc/verify-cannot-exist")
+
+
+def test_log_and_check(cli: RunCli) -> None:
+    open_case(cli)
+    cli("status", "set", SLUG, "in_progress")
+    entries = json.loads(cli("log", "--json").stdout)
+    assert [e["action"] for e in entries] == ["case.open", "status.set"]
+    assert entries[1]["prev_hash"] == entries[0]["hash"]
+    head = cli("log", "--head").stdout.strip()
+    assert head == f"2:{entries[1]['hash']}"
+    r = cli("check")
+    assert r.exit_code == 0
+    assert r.stdout.startswith("ok: 2 audit entries")
+    assert cli("check", "--against", head).exit_code == 0
