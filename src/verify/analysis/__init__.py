@@ -1,0 +1,66 @@
+"""Media analysis: pure functions over one file, run in a child process (see sandbox.py).
+
+This module is the contract between analysis and the rest of the tool.
+
+`analyse_file(path, fast=False)` returns an `AnalysisResult`:
+- `kind`: "image" | "video" | "other";
+- `mime`: best guess from content (never from the filename), or None;
+- `meta`: the normalised metadata dict below plus `"raw"` (reader -> tag -> value, strings) and
+  `"disagreements"` (list of {"field", "pillow", "exifread"}) where readers differ;
+- `frames`: sampled frames with perceptual hashes (`FrameHash`), in pts order;
+- `pipeline`: identity of the fixed preprocessing + hashing recipe (e.g. "v1"); stored with
+  every hash, because changing the resize path alone moves PDQ by 8-12 bits.
+
+Normalised metadata keys (always present, None when unknown):
+    make, model, software, captured_at (ISO 8601 with offset when known, else None),
+    captured_at_raw (the EXIF/container string as written), captured_offset ("+03:00"|None),
+    gps ({"lat": float, "lon": float, "alt": float|None} | None), orientation (EXIF 1-8|None),
+    width, height (upright display size), duration (seconds, video), fps, rotation (degrees
+    the frames must be rotated clockwise to be upright, 0/90/180/270), container,
+    video_codec, audio_codec, encoder, creation_time (container tag, ISO), xmp_creator_tool,
+    c2pa ({"state": "valid"|"invalid"|"trusted", "claim_generator", "signer", ...} | None).
+
+Perceptual hashes are unsigned 64-bit ints here; storage converts to signed int64.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PIPELINE = "v1"
+
+
+@dataclass(frozen=True)
+class FrameHash:
+    idx: int
+    pts: float  # seconds
+    phash: int  # unsigned 64-bit
+    dhash: int
+    phash_masked: int | None = None  # bottom subtitle band masked
+    dhash_masked: int | None = None
+    pdq: bytes | None = None  # 32 bytes
+    pdq_quality: int | None = None
+    informative: bool = True  # False for uniform/black/near-blank frames: never matched on
+    scene_change: bool = False
+
+
+@dataclass
+class AnalysisResult:
+    kind: str
+    mime: str | None
+    meta: dict[str, Any]
+    frames: list[FrameHash] = field(default_factory=list)
+    pipeline: str = PIPELINE
+
+
+def to_signed64(u: int) -> int:
+    """Unsigned 64-bit -> signed int64 (what SQLite/PostgreSQL can store)."""
+    return u - (1 << 64) if u >= (1 << 63) else u
+
+
+def to_unsigned64(s: int) -> int:
+    return s + (1 << 64) if s < 0 else s
+
+
+def hex64(u: int) -> str:
+    """Fixed-width 16-digit hex, leading zeros kept."""
+    return f"{to_unsigned64(u):016x}"
