@@ -64,3 +64,14 @@ def to_unsigned64(s: int) -> int:
 def hex64(u: int) -> str:
     """Fixed-width 16-digit hex, leading zeros kept."""
     return f"{to_unsigned64(u):016x}"
+
+
+def analyse_file(path: str, *, fast: bool = False) -> AnalysisResult:
+    """Read metadata and sample + hash frames. Untrusted input: call it through
+    `verify.analysis.sandbox` (child process with limits), never in the CLI process."""
+    from verify.analysis.frames import extract_frames
+    from verify.analysis.metadata import read_metadata
+
+    kind, mime, meta = read_metadata(path)
+    frames = extract_frames(path, kind, meta, fast=fast) if kind in ("image", "video") else []
+    return AnalysisResult(kind=kind, mime=mime, meta=meta, frames=frames)
