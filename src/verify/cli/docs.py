@@ -48,8 +48,9 @@ def _walk(cmd: Any, path: list[str], parent: Any, out: list[str]) -> None:
         out.append("")
     if cmd.epilog:
         out.append("```\n" + cmd.epilog.replace("\b\n", "").strip() + "\n```\n")
-    for name in sorted(subcommands or {}):
-        _walk(subcommands[name], [*path, name], ctx, out)
+    subs: dict[str, Any] = dict(subcommands or {})
+    for name in sorted(subs):
+        _walk(subs[name], [*path, name], ctx, out)
 
 
 def render() -> str:
