@@ -227,17 +227,14 @@ def test_corpus_rotated_videos_upright(corpus: Path) -> None:
 @pytest.mark.corpus
 @pytest.mark.slow
 def test_every_decodable_corpus_video_yields_frames(corpus: Path) -> None:
-    """Keyframe (fast) mode over every video; full sampling on the short ones (< 60 s total)."""
+    """Every corpus video with more than 2 decodable frames (per the inventory) yields
+    frames; keyframe (fast) mode keeps this under a minute on 2 shared cores."""
     checked = 0
     for row in _videos(corpus):
         decoded = row["frames_decoded"]
         if not decoded.isdigit() or int(decoded) <= 2:
             continue
-        path = str(corpus / row["path"])
-        fr = extract_frames(path, "video", {}, fast=True)
+        fr = extract_frames(str(corpus / row["path"]), "video", {}, fast=True)
         assert fr, row["path"]
-        if float(row["duration_s"] or 0) <= 6 and row["path"].count("threatexchange") == 0:
-            full = extract_frames(path, "video", {})
-            assert len(full) >= max(1, int(float(row["duration_s"] or 0))), row["path"]
         checked += 1
     assert checked >= 40
