@@ -5,11 +5,12 @@ downscale, asking for the working size from the short side so the reduction neve
 the 512 px working image (performance-anchors.md §2); then EXIF transpose and the recipe.
 
 Video (PyAV; see docs/hashing.md "Video sampling"):
-- decode with `thread_type="AUTO"`; streams with B-frames decode with `skip_frame="NONREF"`
-  (frames no other frame refers to are skipped: exact, about half the frames on x264
-  defaults), streams without B-frames decode fully. `BIDIR` is deliberately not used: it
-  drops reference B-frames too and corrupts the frames after them (see `_skip_mode`). If
-  skipping yields fewer than 75 % of the expected samples the file is decoded again in full;
+- decode with `thread_type="AUTO"` (SLICE for keyframes only); streams with B-frames decode
+  with `skip_frame="NONREF"` (frames no other frame refers to are skipped: exact, about half
+  the frames on x264 defaults), streams without B-frames decode fully. `BIDIR` is
+  deliberately not used: it drops reference B-frames too and corrupts the frames after them
+  (see `_skip_mode`). If skipping yields fewer than 75 % of the expected samples, the file
+  is decoded again in full;
 - regular samples: the first decoded frame at or after each multiple of the interval, 1 s
   for videos up to 300 s, duration / 300 beyond (at most ~300 regular samples); when the
   duration is unknown, 1 s, halving the density each time 300 samples are exceeded;
@@ -257,9 +258,11 @@ def _decode(path: str, meta: dict[str, Any], skip: Skip | None, fast: bool) -> _
         if not container.streams.video:
             return None
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         if skip is None:
             skip = _skip_mode(stream, fast)
+        # frame threading only pays when many frames are decoded: keyframes-only decoding
+        # was 2x slower with it (0.44 s against 0.23 s on a 20 s 720p clip)
+        stream.thread_type = "SLICE" if skip == "NONKEY" else "AUTO"
         stream.codec_context.skip_frame = skip
         duration = _duration(container, stream) or _meta_duration(meta)
         fps = float(stream.average_rate or stream.guessed_rate or 0)
