@@ -251,7 +251,9 @@ class _Pass:
     duration: float | None
 
 
-def _decode(path: str, meta: dict[str, Any], skip: Skip | None, fast: bool) -> _Pass | None:
+def _decode(
+    path: str, meta: dict[str, Any], skip: Skip | None, fast: bool, *, packet_filter: bool = True
+) -> _Pass | None:
     """One decoding pass (`skip` None: chosen from the stream); None when the file has no
     video stream or cannot be opened."""
     try:
@@ -277,7 +279,8 @@ def _decode(path: str, meta: dict[str, Any], skip: Skip | None, fast: bool) -> _
             meta_rotation=_meta_rotation(meta),
         )
         try:
-            for frame, fallback in _frames(container, stream, keyframes_only=skip == "NONKEY"):
+            only_keys = skip == "NONKEY" and packet_filter
+            for frame, fallback in _frames(container, stream, keyframes_only=only_keys):
                 sampler.feed(frame, fps, fallback)
         except (av.error.FFmpegError, EOFError):
             pass  # a damaged tail: keep what decoded (never crash on odd streams)
@@ -325,6 +328,12 @@ def _video_frames(path: str, meta: dict[str, Any], *, fast: bool) -> list[FrameH
     if first is None:
         return []
     sampler = first.sampler
+    if first.skip == "NONKEY" and not sampler.taken:
+        # e.g. field-coded (interlaced) streams whose keyframe spans two packets: let the
+        # decoder see every packet and drop non-keyframes itself
+        again = _decode(path, meta, "NONKEY", fast, packet_filter=False)
+        if again is not None:
+            sampler = again.sampler
     if first.skip == "NONREF":
         want = _expected(first.duration, sample_interval(first.duration))
         if sampler.regular_count() < SKIP_FALLBACK * want:
