@@ -45,6 +45,7 @@ def render(
     crf: int = 23,
     seed: int = 0,
     grain: float = 0.0,
+    preset: str | None = None,
 ) -> Path:
     """Write an H.264 MP4. `rotation`: display rotation written with set_display_rotation
     (PyAV/ffmpeg convention, counter-clockwise); the stored frames are then the upright
@@ -65,6 +66,8 @@ def render(
         s = c.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = out_w, out_h, "yuv420p"
         opts = {"crf": str(crf)}
+        if preset is not None:
+            opts["preset"] = preset
         if gop is not None:
             opts["g"] = str(gop)
             opts["keyint_min"] = str(min(gop, 25))
