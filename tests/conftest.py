@@ -31,8 +31,9 @@ def corpus_dir() -> Path | None:
 def corpus() -> Path:
     path = corpus_dir()
     if path is None:
-        pytest.skip("real-media corpus absent: set VERIFY_CORPUS or put shared/corpus beside "
-                    "the repository")
+        pytest.skip(
+            "real-media corpus absent: set VERIFY_CORPUS or put shared/corpus beside the repository"
+        )
     return path
 
 

@@ -131,12 +131,13 @@ def root(
 
 
 def _register() -> None:
-    from verify.cli import cases, log, status
+    from verify.cli import cases, log, media, status
 
     app.add_typer(cases.case_app, name="case")
     app.add_typer(cases.claim_app, name="claim")
     app.add_typer(cases.note_app, name="note")
     app.add_typer(status.status_app, name="status")
+    app.add_typer(media.media_app, name="media")
     app.command("log", epilog=log.LOG_EPILOG)(log.log_command)
     app.command("check", epilog=log.CHECK_EPILOG)(log.check_command)
 
