@@ -10,6 +10,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+# Plain help by default: rich-formatted help costs ~0.1 s of start-up on every call and
+# wraps examples. TYPER_USE_RICH=1 brings it back. Must be set before typer is imported.
+os.environ.setdefault("TYPER_USE_RICH", "0")
+
 import typer
 from typer.core import TyperGroup
 
