@@ -69,6 +69,18 @@ PILLOW_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "A
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"mif2"}
 AVIF_BRANDS = {b"avif", b"avis"}
 QUICKTIME_FIRST_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+CONTAINER_NAMES = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/3gpp": "3gp",
+    "video/3gpp2": "3g2",
+    "video/x-m4v": "m4v",
+    "video/webm": "webm",
+    "video/x-matroska": "matroska",
+    "video/x-msvideo": "avi",
+    "video/mp2t": "mpegts",
+    "video/mpeg": "mpeg",
+}
 EXIFREAD_FORMATS = {"JPEG", "MPO", "TIFF", "PNG"}
 FIRST_FRAME_PACKETS = 300  # decoder delay is at most a few dozen packets in practice
 MAX_RAW_TEXT = 65536  # XMP packets and other long strings kept in raw, cut beyond this
@@ -107,6 +119,7 @@ def read_metadata(path: str) -> tuple[str, str | None, dict[str, Any]]:
         _read_image(path, meta)
     elif family == "video" and demuxer is not None:
         kind = _read_video(path, demuxer, meta)
+        meta["container"] = CONTAINER_NAMES.get(mime or "", demuxer)
     elif family == "jxl":
         raise AnalysisError("not a media file we can read: JPEG XL is not supported yet")
     else:
@@ -636,7 +649,6 @@ def _read_video(path: str, demuxer: str, meta: dict[str, Any]) -> str:
         tags = {k: v for k, v in container.metadata.items()}
         for key, val in tags.items():
             _raw_put(raw, "format:" + key, val)
-        meta["container"] = container.format.name
         if container.duration is not None and container.duration > 0:
             meta["duration"] = round(container.duration / 1_000_000, 3)
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -690,6 +702,9 @@ def _read_video_stream(
                 break
     except (av.FFmpegError, ValueError, EOFError) as exc:
         raw["_first_frame_error"] = _one_line(exc)
+    if rotation_ccw is None and container.format.name == "mov":
+        rotation_ccw = tkhd_rotation(container.name)
+        raw["_rotation"] = "no frame decoded; read from the tkhd matrix"
     if rotation_ccw is None:
         raw["_rotation"] = "unknown: no frame decoded"
     else:
@@ -705,6 +720,83 @@ def _read_video_stream(
     if meta["rotation"] in (90, 270):
         width, height = height, width
     meta["width"], meta["height"] = width, height
+
+
+MAX_BOXES = 10_000
+
+
+def tkhd_rotation(path: str) -> int | None:
+    """Counter-clockwise display rotation of the first video track from the ISO-BMFF `mvhd`
+    and `tkhd` matrices (FFmpeg's convention, as PyAV's `frame.rotation`), for files where no
+    frame decodes. Walks at most MAX_BOXES boxes; None when there is no video track or the
+    file is malformed."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        moov = _find_box(fh, 0, size, b"moov")
+        if moov is None:
+            return None
+        pos, end = moov
+        mvhd = _find_box(fh, pos, end, b"mvhd")
+        movie_quarter = _matrix_quarter(fh, mvhd[0], 4 + 16 + 16, 4 + 28 + 16) if mvhd else 0
+        while True:
+            trak = _find_box(fh, pos, end, b"trak")
+            if trak is None:
+                return None
+            t_start, t_end = trak
+            pos = t_end
+            mdia = _find_box(fh, t_start, t_end, b"mdia")
+            hdlr = _find_box(fh, mdia[0], mdia[1], b"hdlr") if mdia else None
+            if hdlr is None:
+                continue
+            fh.seek(hdlr[0] + 8)  # version/flags, pre_defined (QuickTime: component type)
+            if fh.read(4) != b"vide":
+                continue
+            tkhd = _find_box(fh, t_start, t_end, b"tkhd")
+            track_quarter = _matrix_quarter(fh, tkhd[0], 4 + 20 + 16, 4 + 32 + 16) if tkhd else None
+            if track_quarter is None or movie_quarter is None:
+                return None
+            return {0: 0, 1: -90, 2: 180, 3: 90}[(track_quarter + movie_quarter) % 4]
+
+
+def _matrix_quarter(fh: Any, payload: int, skip_v0: int, skip_v1: int) -> int | None:
+    """Clockwise quarter turns (0-3) of the 3x3 matrix in a full box (mvhd/tkhd)."""
+    fh.seek(payload)
+    version = fh.read(1)
+    fh.seek(payload + (skip_v1 if version == b"\x01" else skip_v0))
+    matrix = fh.read(36)
+    if len(matrix) != 36:
+        return None
+    a, b = (int.from_bytes(matrix[i : i + 4], "big", signed=True) for i in (0, 4))
+    if a == 0 and b == 0:
+        return None
+    return round(math.degrees(math.atan2(b, a)) / 90) % 4
+
+
+def _find_box(fh: Any, start: int, end: int, box_type: bytes) -> tuple[int, int] | None:
+    """(payload start, box end) of the first `box_type` box between start and end."""
+    pos = start
+    for _ in range(MAX_BOXES):
+        if pos + 8 > end:
+            return None
+        fh.seek(pos)
+        header = fh.read(8)
+        if len(header) < 8:
+            return None
+        size, kind = int.from_bytes(header[:4], "big"), header[4:]
+        payload = pos + 8
+        if size == 1:
+            large = fh.read(8)
+            if len(large) < 8:
+                return None
+            size, payload = int.from_bytes(large, "big"), pos + 16
+        elif size == 0:
+            size = end - pos
+        if size < payload - pos or pos + size > end:
+            return None
+        if kind == box_type:
+            return payload, pos + size
+        pos += size
+    return None
 
 
 def _video_tags(tags: dict[str, str], stream_tags: dict[str, str], meta: dict[str, Any]) -> None:
