@@ -453,13 +453,16 @@ def _read_pillow(im: Any, meta: dict[str, Any], exif_tags: Any) -> None:
     raw["format"] = str(im.format)
     raw["mode"] = str(im.mode)
     raw["size"] = f"{im.size[0]}x{im.size[1]}"
-    with warnings.catch_warnings():
-        # "Possibly corrupt EXIF data" and friends: Pillow skips the tag; we keep going.
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        # "Possibly corrupt EXIF data ... Skipping tag": Pillow skips the tag (an absurd
+        # MakerNote count, say) and we keep going, noting what was skipped.
+        warnings.simplefilter("always", UserWarning)
         exif = im.getexif()
         ifd0 = dict(exif)
         exif_ifd = dict(exif.get_ifd(exif_tags.IFD.Exif)) if ifd0 else {}
         gps_ifd = dict(exif.get_ifd(exif_tags.IFD.GPSInfo)) if ifd0 else {}
+    for i, warning in enumerate(caught[:5]):
+        raw[f"_warning{i}"] = _one_line(str(warning.message))
     for tag, value in ifd0.items():
         if tag in (exif_tags.IFD.Exif, exif_tags.IFD.GPSInfo):
             continue
@@ -489,7 +492,14 @@ def _read_pillow(im: Any, meta: dict[str, Any], exif_tags: Any) -> None:
     meta["gps"] = gps_from_exif(gps_ifd) if gps_ifd else None
 
     width, height = im.size
-    if meta["orientation"] in (5, 6, 7, 8):
+    if im.format == "HEIF":
+        # libheif has already applied the HEIF irot/imir transforms (the size is upright) and
+        # pillow-heif resets EXIF Orientation to 1, keeping the value as written aside.
+        original = im.info.get("original_orientation")
+        if isinstance(original, int) and 1 <= original <= 8:
+            meta["orientation"] = original
+            raw["_orientation"] = "HEIF: transforms applied by libheif; size is upright"
+    elif meta["orientation"] in (5, 6, 7, 8):
         width, height = height, width
     meta["width"], meta["height"] = width, height
     _read_xmp(im, meta)
