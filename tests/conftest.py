@@ -31,8 +31,9 @@ def corpus_dir() -> Path | None:
 def corpus() -> Path:
     path = corpus_dir()
     if path is None:
-        pytest.skip("real-media corpus absent: set VERIFY_CORPUS or put shared/corpus beside "
-                    "the repository")
+        pytest.skip(
+            "real-media corpus absent: set VERIFY_CORPUS or put shared/corpus beside the repository"
+        )
     return path
 
 
@@ -58,7 +59,7 @@ RunCli = Callable[..., Result]
 
 @pytest.fixture
 def cli(home: Path) -> RunCli:
-    """Run the CLI in-process: cli("case", "list", "--json") -> Result (stdout, stderr, exit_code)."""
+    """Run the CLI in-process: cli("case", "list", "--json") -> Result (stdout, stderr, code)."""
     from verify.cli import app
 
     runner = CliRunner()
