@@ -40,8 +40,9 @@ class VerifyGroup(TyperGroup):
             if os.environ.get("VERIFY_DEBUG"):
                 raise
             name = type(exc).__name__
+            first_line = (str(exc).strip().splitlines() or [""])[0]
             sys.stderr.write(
-                f"error: internal error ({name}: {clean(exc)}); "
+                f"error: internal error ({name}: {clean(first_line)}); "
                 "rerun with VERIFY_DEBUG=1 for a traceback and report it\n"
             )
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
@@ -82,6 +83,12 @@ class State:
 
             self._archive = open_archive(self.home, actor=self.actor)
         return self._archive
+
+    def close(self) -> None:
+        """Release the database connections at the end of the command."""
+        if self._archive is not None:
+            self._archive.close()
+            self._archive = None
 
 
 def archive_of(ctx: typer.Context) -> Any:
@@ -127,7 +134,9 @@ def root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = State(home, actor)
+    state = State(home, actor)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
 
 
 def _register() -> None:
