@@ -16,7 +16,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
@@ -24,6 +24,9 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import Session, create_engine
 
 from verify.errors import BadInputError, BusyError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 BUSY_TIMEOUT_MS = 30_000
 # Arbitrary constant naming the archive-wide writer lock on PostgreSQL.
@@ -130,15 +133,22 @@ def current_revision(engine: Engine) -> str | None:
     return None if row is None else str(row[0])
 
 
+def alembic_config() -> "Config":
+    """Alembic configuration for the packaged migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return cfg
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to head. Cheap when already there (one SELECT, no Alembic import)."""
     if current_revision(engine) == SCHEMA_HEAD:
         return
     from alembic import command
-    from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg = alembic_config()
     with engine.execution_options(verify_write=True).begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
