@@ -309,7 +309,7 @@ def test_every_single_tampering_is_detected(fresh: Home, kind: str, pos: str) ->
     assert_detected(fresh, expected)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=st.lists(ops, max_size=12))
 def test_random_histories_verify(template: Path, history: list[tuple[object, ...]]) -> None:
     with tempfile.TemporaryDirectory() as d:
@@ -323,7 +323,7 @@ def test_random_histories_verify(template: Path, history: list[tuple[object, ...
         assert_clean(home, done)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     history=st.lists(ops, min_size=2, max_size=10),
     kind=st.sampled_from(KINDS),

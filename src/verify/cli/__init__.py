@@ -29,7 +29,9 @@ class VerifyGroup(TyperGroup):
             raise typer.Exit(int(exc.exit_code)) from None
         except BrokenPipeError:
             raise typer.Exit(0) from None
-        except (typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            # Usage errors (TyperException wraps click's UsageError family) keep click's own
+            # handling: usage line + message on stderr, exit 2.
             raise
         except Exception as exc:
             if _busy(exc):
