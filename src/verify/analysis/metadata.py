@@ -31,11 +31,8 @@ import json
 import math
 import os
 import re
-import shutil
-import subprocess
 import warnings
 from datetime import UTC, datetime, timedelta, timezone
-from fractions import Fraction
 from typing import Any
 
 from verify.errors import AnalysisError
@@ -63,9 +60,6 @@ NORMALISED_KEYS: tuple[str, ...] = (
     "c2pa",
 )
 
-# Pillow plugins we let near evidence. Everything else (PDF, EPS, FITS, PSD, DDS, ...) is refused:
-# their parsers are where most Pillow CVEs live, and nobody sends them as photos.
-PILLOW_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"mif2"}
 AVIF_BRANDS = {b"avif", b"avis"}
 QUICKTIME_FIRST_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
@@ -116,7 +110,7 @@ def read_metadata(path: str) -> tuple[str, str | None, dict[str, Any]]:
     meta = empty_meta()
     if family == "image":
         kind = "image"
-        _read_image(path, meta)
+        _read_image(path, mime, meta)
     elif family == "video" and demuxer is not None:
         kind = _read_video(path, demuxer, meta)
         meta["container"] = CONTAINER_NAMES.get(mime or "", demuxer)
@@ -371,7 +365,7 @@ def _to_float(value: Any) -> float | None:
     try:
         if isinstance(value, tuple) and len(value) == 2:
             num, den = value
-            f = float(Fraction(int(num), int(den))) if den else math.nan
+            f = int(num) / int(den) if den else math.nan
         else:
             f = float(value)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
@@ -406,22 +400,43 @@ def gps_from_exif(gps: dict[int, Any]) -> dict[str, float | None] | None:
 # ---------------------------------------------------------------------------- images
 
 
-def _pillow() -> Any:
-    """PIL.Image with HEIF registered; imported here so the module imports cheaply."""
+# Pillow plugin per sniffed type: a file that looks like a JPEG is parsed by the JPEG plugin
+# and nothing else. PDF, EPS, FITS, PSD, DDS and the rest are never loaded: their parsers are
+# where most Pillow CVEs live, and nobody sends them as photos.
+PILLOW_PLUGINS = {
+    "image/jpeg": ("JpegImagePlugin", "JPEG"),  # MPO files come back from the JPEG plugin
+    "image/png": ("PngImagePlugin", "PNG"),
+    "image/gif": ("GifImagePlugin", "GIF"),
+    "image/tiff": ("TiffImagePlugin", "TIFF"),
+    "image/bmp": ("BmpImagePlugin", "BMP"),
+    "image/webp": ("WebPImagePlugin", "WEBP"),
+    "image/avif": ("AvifImagePlugin", "AVIF"),
+    "image/heic": ("pillow_heif", "HEIF"),
+    "image/heif": ("pillow_heif", "HEIF"),
+}
+
+
+def pillow_for(mime: str | None = None) -> tuple[Any, list[str]]:
+    """(PIL.Image, allowed formats) for a sniffed MIME type, importing only that plugin (a
+    child pays ~40-80 ms for each plugin it loads, and `Image.init()` loads them all)."""
     from PIL import Image
-    from pillow_heif import register_heif_opener
 
-    register_heif_opener()
-    Image.init()  # load every plugin so the `formats=` allow-list below can name them
-    return Image
+    plugins = [PILLOW_PLUGINS[mime]] if mime in PILLOW_PLUGINS else list(PILLOW_PLUGINS.values())
+    for module, _ in plugins:
+        if module == "pillow_heif":
+            from pillow_heif import register_heif_opener
+
+            register_heif_opener()
+        else:
+            importlib.import_module(f"PIL.{module}")
+    return Image, sorted({fmt for _, fmt in plugins})
 
 
-def _read_image(path: str, meta: dict[str, Any]) -> None:
+def _read_image(path: str, mime: str | None, meta: dict[str, Any]) -> None:
     from PIL import ExifTags, UnidentifiedImageError
 
-    image_mod = _pillow()
+    image_mod, formats = pillow_for(mime)
     raw = meta["raw"]
-    formats = [f for f in PILLOW_FORMATS if f in image_mod.OPEN]
     try:
         with warnings.catch_warnings():
             # Pillow warns between 1x and 2x the pixel limit and raises above it; both are bombs.
@@ -905,6 +920,9 @@ def summarise_c2pa(store: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]
 
 def _read_exiftool(path: str, raw: dict[str, Any]) -> None:
     """Full `exiftool -j -G1 -a -n` dump into raw["exiftool"] when exiftool is on PATH."""
+    import shutil
+    import subprocess
+
     exe = shutil.which("exiftool")
     if exe is None:
         return
