@@ -270,6 +270,7 @@ def inventory(corpus: Path) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(fh) if r["kind"] in ("image", "video")]
 
 
+@pytest.mark.corpus
 def test_corpus_corrupt_files(corpus: Path) -> None:
     """The corpus files its inventory marks as corrupt or frame-less.
 
@@ -378,6 +379,7 @@ def compare_with_exiftool(
 
 
 @pytest.mark.corpus
+@pytest.mark.slow  # one child per file: ~25 s idle on 2 cores, ~60 s on a loaded machine
 def test_corpus_metadata_agrees_with_exiftool(corpus: Path) -> None:
     rows = inventory(corpus)
 

@@ -518,6 +518,8 @@ def _read_pillow(im: Any, meta: dict[str, Any], exif_tags: Any) -> None:
         width, height = height, width
     meta["width"], meta["height"] = width, height
     _read_xmp(im, meta)
+    if im.format in ("JPEG", "MPO", "TIFF"):
+        _read_iptc(im, meta)
 
 
 def _read_xmp(im: Any, meta: dict[str, Any]) -> None:
@@ -552,6 +554,50 @@ def _read_xmp(im: Any, meta: dict[str, Any]) -> None:
         lon = _xmp_coordinate(_first_key(tree, "GPSLongitude"), "EW")
         if lat is not None and lon is not None and abs(lat) <= 90 and abs(lon) <= 180:
             meta["gps"] = {"lat": lat, "lon": lon, "alt": None}
+
+
+_IPTC_NAMES = {
+    (2, 55): "DateCreated",
+    (2, 60): "TimeCreated",
+    (2, 80): "By-line",
+    (2, 110): "Credit",
+    (2, 115): "Source",
+    (2, 116): "CopyrightNotice",
+    (2, 120): "Caption-Abstract",
+    (2, 5): "ObjectName",
+    (2, 25): "Keywords",
+}
+
+
+def _read_iptc(im: Any, meta: dict[str, Any]) -> None:
+    """IPTC-IIM (APP13): kept raw; DateCreated + TimeCreated is the last capture-time fallback
+    (news-agency photos often carry nothing else)."""
+    from PIL import IptcImagePlugin
+
+    try:
+        info = IptcImagePlugin.getiptcinfo(im) or {}
+    except (OSError, SyntaxError, ValueError, IndexError) as exc:
+        meta["raw"]["iptc"] = {"_error": _one_line(exc)}
+        return
+    if not info:
+        return
+    raw: dict[str, str] = {}
+    meta["raw"]["iptc"] = raw
+    for key, value in info.items():
+        name = _IPTC_NAMES.get(key, f"{key[0]}:{key[1]}")
+        values = value if isinstance(value, list) else [value]
+        _raw_put(raw, name, b"; ".join(v for v in values if isinstance(v, bytes)))
+    date = info.get((2, 55))
+    if meta["captured_at_raw"] is None and isinstance(date, bytes) and len(date) == 8:
+        time_ = info.get((2, 60))
+        clock = time_.decode("ascii", "replace") if isinstance(time_, bytes) else ""
+        m = re.match(r"^(\d{2})(\d{2})(\d{2})([+-]\d{4})?$", clock)
+        d = date.decode("ascii", "replace")
+        if m is None or not d.isdigit():
+            return
+        meta["captured_at_raw"] = f"{d} {clock}"
+        wall = f"{d[:4]}:{d[4:6]}:{d[6:]} {m.group(1)}:{m.group(2)}:{m.group(3)}"
+        meta["captured_at"], meta["captured_offset"] = exif_datetime(wall, m.group(4))
 
 
 def _first_key(node: Any, key: str) -> str | None:
