@@ -715,7 +715,7 @@ def _read_video(path: str, demuxer: str, meta: dict[str, Any]) -> str:
     try:
         container = av.open(path, format=demuxer, metadata_errors="surrogateescape")
     except av.FFmpegError as exc:
-        raise AnalysisError(f"truncated or corrupt video: {_one_line(exc)}") from None
+        raise AnalysisError(f"truncated or corrupt video: {ffmpeg_reason(exc)}") from None
     with container:
         tags = {k: v for k, v in container.metadata.items()}
         for key, val in tags.items():
@@ -772,7 +772,7 @@ def _read_video_stream(
                 coded_w, coded_h = coded_w or first.width, coded_h or first.height
                 break
     except (av.FFmpegError, ValueError, EOFError) as exc:
-        raw["_first_frame_error"] = _one_line(exc)
+        raw["_first_frame_error"] = ffmpeg_reason(exc)
     if rotation_ccw is None and container.format.name == "mov":
         rotation_ccw = tkhd_rotation(container.name)
         raw["_rotation"] = "no frame decoded; read from the tkhd matrix"
@@ -995,6 +995,13 @@ def _read_exiftool(path: str, raw: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's message without the errno and the file path (the caller names the file, and
+    the path is the evidence store's, not the user's)."""
+    strerror = getattr(exc, "strerror", None)
+    return _one_line(strerror if isinstance(strerror, str) and strerror else str(exc))
 
 
 def _one_line(exc: BaseException | str, limit: int = 200) -> str:

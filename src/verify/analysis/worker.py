@@ -66,7 +66,9 @@ def describe(exc: BaseException, memory: int) -> str:
     if av is not None and isinstance(exc, av.FFmpegError):
         if name == "MemoryError":  # av.error.MemoryError is not a builtin MemoryError
             return f"out of memory (limit {human_bytes(memory)})"
-        return one_line(f"truncated or corrupt video: {exc}")
+        from verify.analysis.metadata import ffmpeg_reason
+
+        return one_line(f"truncated or corrupt video: {ffmpeg_reason(exc)}")
     if module.startswith("PIL") or isinstance(exc, (OSError, SyntaxError, EOFError)):
         return one_line(f"truncated or corrupt file: {exc}")
     return one_line(f"analysis failed: {name}: {exc}")
