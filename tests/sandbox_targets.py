@@ -110,3 +110,19 @@ def analyse_with_stub_frames(path: str, fast: bool = False) -> Any:
     stub.extract_frames = extract_frames  # type: ignore[attr-defined]
     sys.modules["verify.analysis.frames"] = stub
     return analyse_file(path, fast=fast)
+
+
+def by_name(path: str) -> Any:
+    """Misbehaves according to the file's name (for pool tests); otherwise reads metadata."""
+    from verify.analysis.metadata import read_metadata
+
+    name = os.path.basename(path)
+    if name.startswith("segv"):
+        segfault(path)
+    if name.startswith("hang"):
+        sleep(path)
+    if name.startswith("oom"):
+        hog_memory(path)
+    if name.startswith("exit"):
+        exit_quietly(path, 3)
+    return read_metadata(path)

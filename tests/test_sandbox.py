@@ -9,6 +9,7 @@ import json
 import re
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,14 @@ import pytest
 from tests.test_metadata import APPLE_TAGS, camera_exif, make_video, png_bomb, save_image
 from verify.analysis import AnalysisResult, FrameHash, sandbox
 from verify.analysis.metadata import parse_iso6709, read_metadata
-from verify.analysis.sandbox import analyse_in_child, parse_size, result_from_json, run_in_child
+from verify.analysis.sandbox import (
+    AnalysisPool,
+    analyse_in_child,
+    analyse_many,
+    parse_size,
+    result_from_json,
+    run_in_child,
+)
 from verify.errors import AnalysisError, BadInputError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -262,6 +270,60 @@ def test_result_shape_is_validated(mutate: Callable[[dict[str, Any]], Any], mess
         result_from_json(payload)
 
 
+# ---------------------------------------------------------------------------- pool
+
+
+def test_pool_isolates_every_file(tmp_path: Path) -> None:
+    """One fork server, a fresh limited child per file: a crash, a hang or a memory hog
+    fails that file only, and the next file is read normally."""
+    names = ["good1.jpg", "segv.jpg", "good2.jpg", "hang.jpg", "oom.jpg", "exit.jpg", "good3.jpg"]
+    for name in names:
+        save_image(tmp_path / name, "JPEG", exif=camera_exif())
+    outcomes: list[str] = []
+    with AnalysisPool(T + "by_name", timeout=2, memory=1 << 30) as pool:
+        for name in names:
+            start = time.monotonic()
+            try:
+                kind, _, meta = pool.run(str(tmp_path / name))
+                outcomes.append(f"{kind} {meta['make']}")
+            except AnalysisError as exc:
+                outcomes.append(str(exc))
+            assert time.monotonic() - start < 10
+    assert outcomes == [
+        "image TestCam",
+        "crashed (signal SIGSEGV)",
+        "image TestCam",
+        "timed out after 2 s",
+        "out of memory (limit 1 GiB)",
+        "analysis process failed (exit status 3)",
+        "image TestCam",
+    ]
+
+
+def test_pool_results_equal_single_child(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "b.mov", "mov", rotation=-90, tags=APPLE_TAGS)
+    with AnalysisPool(READ) as pool:
+        assert pool.run(str(clip)) == run_in_child(READ, str(clip))
+
+
+def test_analyse_many_in_order_with_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox, "ANALYSE_TARGET", T + "analyse_with_stub_frames")
+    photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    clip = make_video(tmp_path / "b.mov", "mov", rotation=-90, tags=APPLE_TAGS)
+    out = list(analyse_many([str(photo), str(empty), str(clip)], fast=True))
+    assert [p for p, _ in out] == [str(photo), str(empty), str(clip)]
+    first, second, third = (r for _, r in out)
+    assert isinstance(first, AnalysisResult) and first.meta["make"] == "TestCam"
+    assert first.frames[0].scene_change is True  # fast=True reached the target
+    assert isinstance(second, AnalysisError)
+    assert str(second) == "empty file (0 bytes): nothing to analyse"
+    assert isinstance(third, AnalysisResult) and third.meta["rotation"] == 90
+
+
 # ---------------------------------------------------------------------------- real corpus
 
 
@@ -379,20 +441,29 @@ def compare_with_exiftool(
 
 
 @pytest.mark.corpus
-@pytest.mark.slow  # one child per file: ~25 s idle on 2 cores, ~60 s on a loaded machine
 def test_corpus_metadata_agrees_with_exiftool(corpus: Path) -> None:
     rows = inventory(corpus)
 
+    local = threading.local()
+    pools: list[AnalysisPool] = []
+
     def read(row: dict[str, str]) -> tuple[dict[str, str], dict[str, Any] | None, str | None]:
+        if not hasattr(local, "pool"):
+            local.pool = AnalysisPool(READ, timeout=30)
+            pools.append(local.pool)
         try:
-            _, _, meta = run_in_child(READ, str(corpus / row["path"]), timeout=30)
+            _, _, meta = local.pool.run(str(corpus / row["path"]))
             return row, meta, None
         except AnalysisError as exc:
             return row, None, str(exc)
 
     start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(read, rows))
+    try:
+        with ThreadPoolExecutor(max_workers=2) as executor:
+            results = list(executor.map(read, rows))
+    finally:
+        for pool in pools:
+            pool.close()
     elapsed = time.monotonic() - start
 
     totals = {f: [0, 0] for f in ("make", "model", "time", "gps")}
