@@ -143,8 +143,10 @@ def _child_env() -> dict[str, str]:
     # The child must import the same `verify` as this process, wherever that lives.
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS thread pools reserve address space
-    env.setdefault("OMP_NUM_THREADS", "1")
+    # No BLAS/OpenMP thread pools: they reserve address space against RLIMIT_AS, and the
+    # pool's fork server must have no threads when it forks.
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    env["OMP_NUM_THREADS"] = "1"
     return env
 
 

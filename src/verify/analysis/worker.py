@@ -161,9 +161,12 @@ def _warm_imports() -> None:
         "PIL.WebPImagePlugin",
         "PIL.TiffImagePlugin",
         "PIL.IptcImagePlugin",
+        "PIL.AvifImagePlugin",
+        "pillow_heif",
         "exifread",
         "av",
         "numpy",
+        "imagehash",
         "verify.analysis.frames",
         "verify.analysis.hashing",
     ):
