@@ -18,6 +18,7 @@ from pillow_heif import register_heif_opener
 
 from verify.analysis.metadata import (
     NORMALISED_KEYS,
+    _exiftool_path,
     exif_datetime,
     iso_datetime,
     parse_iso6709,
@@ -458,7 +459,11 @@ def test_exiftool_dump_when_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
     path = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
-    _, _, meta = read_metadata(str(path))
+    _exiftool_path.cache_clear()  # looked up once per process
+    try:
+        _, _, meta = read_metadata(str(path))
+    finally:
+        _exiftool_path.cache_clear()
     assert meta["raw"]["exiftool"] == {"IFD0:Make": "TestCam", "Composite:GPSLatitude": "50.45"}
     assert meta["make"] == "TestCam"  # exiftool is a deep reader, never the normalised source
 

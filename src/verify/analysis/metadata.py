@@ -25,6 +25,7 @@ clip with `frame.rotation == -90` gets `rotation == 90` (exiftool's `Composite:R
 `PIL.Image.rotate(-rotation, expand=True)` (PIL rotates counter-clockwise) makes it upright.
 """
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -910,15 +911,30 @@ def _video_tags(tags: dict[str, str], stream_tags: dict[str, str], meta: dict[st
 # ---------------------------------------------------------------------------- optional readers
 
 
+@functools.cache
+def _optional_c2pa() -> Any:
+    """The c2pa module when c2pa-python is installed, else None (looked up once per process)."""
+    if importlib.util.find_spec("c2pa") is None:
+        return None
+    return importlib.import_module("c2pa")
+
+
+@functools.cache
+def _exiftool_path() -> str | None:
+    import shutil
+
+    return shutil.which("exiftool")
+
+
 def _read_c2pa(path: str, raw: dict[str, Any]) -> dict[str, Any] | None:
     """Summary of the active C2PA manifest when c2pa-python is installed, else None.
 
     "valid" means the signature and hashes check out; "trusted" additionally means the signer
     chains to a configured trust list. A self-signed manifest is valid, not trusted.
     """
-    if importlib.util.find_spec("c2pa") is None:
+    c2pa = _optional_c2pa()
+    if c2pa is None:
         return None
-    c2pa: Any = importlib.import_module("c2pa")
     try:
         with c2pa.Reader(path) as reader:
             store = json.loads(reader.json())
@@ -966,10 +982,9 @@ def summarise_c2pa(store: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]
 
 def _read_exiftool(path: str, raw: dict[str, Any]) -> None:
     """Full `exiftool -j -G1 -a -n` dump into raw["exiftool"] when exiftool is on PATH."""
-    import shutil
     import subprocess
 
-    exe = shutil.which("exiftool")
+    exe = _exiftool_path()
     if exe is None:
         return
     out: dict[str, str] = {}
