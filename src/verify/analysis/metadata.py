@@ -441,6 +441,9 @@ def _read_image(path: str, mime: str | None, meta: dict[str, Any]) -> None:
     try:
         with warnings.catch_warnings():
             # Pillow warns between 1x and 2x the pixel limit and raises above it; both are bombs.
+            # Its "Corrupt EXIF data" UserWarnings at open are noise here (tags are re-read
+            # and their warnings recorded in _read_pillow).
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", image_mod.DecompressionBombWarning)
             with image_mod.open(path, formats=formats) as im:
                 _read_pillow(im, meta, ExifTags)
@@ -450,7 +453,8 @@ def _read_image(path: str, mime: str | None, meta: dict[str, Any]) -> None:
         raise AnalysisError(
             "not a media file we can read: image header not recognised by Pillow"
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, NotImplementedError, OverflowError) as exc:
+        # Pillow's documented failure types for malformed input (its fuzzers accept these).
         raise AnalysisError(f"truncated or corrupt image: {_one_line(exc)}") from None
     if meta["raw"].get("pillow", {}).get("format") in EXIFREAD_FORMATS:
         _cross_check_exifread(path, meta)
@@ -469,14 +473,20 @@ def _read_pillow(im: Any, meta: dict[str, Any], exif_tags: Any) -> None:
     raw["format"] = str(im.format)
     raw["mode"] = str(im.mode)
     raw["size"] = f"{im.size[0]}x{im.size[1]}"
+    ifd0: dict[int, Any] = {}
+    exif_ifd: dict[int, Any] = {}
+    gps_ifd: dict[int, Any] = {}
     with warnings.catch_warnings(record=True) as caught:
         # "Possibly corrupt EXIF data ... Skipping tag": Pillow skips the tag (an absurd
         # MakerNote count, say) and we keep going, noting what was skipped.
         warnings.simplefilter("always", UserWarning)
-        exif = im.getexif()
-        ifd0 = dict(exif)
-        exif_ifd = dict(exif.get_ifd(exif_tags.IFD.Exif)) if ifd0 else {}
-        gps_ifd = dict(exif.get_ifd(exif_tags.IFD.GPSInfo)) if ifd0 else {}
+        try:
+            exif = im.getexif()
+            ifd0 = dict(exif)
+            exif_ifd = dict(exif.get_ifd(exif_tags.IFD.Exif)) if ifd0 else {}
+            gps_ifd = dict(exif.get_ifd(exif_tags.IFD.GPSInfo)) if ifd0 else {}
+        except Exception as exc:  # noqa: BLE001 - hostile EXIF; the pixels may be fine. Recorded.
+            raw["_exif_error"] = f"{type(exc).__name__}: {_one_line(exc)}"
     for i, warning in enumerate(caught[:5]):
         raw[f"_warning{i}"] = _one_line(str(warning.message))
     for tag, value in ifd0.items():
@@ -636,8 +646,11 @@ def _cross_check_exifread(path: str, meta: dict[str, Any]) -> None:
     real files), so any exception is recorded, never raised. `details=False` skips MakerNotes,
     whose attacker-chosen element count makes exifread loop for minutes.
     """
+    import logging
+
     import exifread
 
+    logging.getLogger("exifread").setLevel(logging.CRITICAL)  # its warnings go to stderr
     raw: dict[str, str] = {}
     meta["raw"]["exifread"] = raw
     try:
