@@ -62,7 +62,7 @@ def exifread_details(path: str) -> int:
 def metadata_and_decode(path: str) -> list[Any]:
     """read_metadata, then decode the pixels (every frame of a video, capped): stands in for
     the frame sampler so corrupt pixel data fails the way it will in analyse_file."""
-    from verify.analysis.metadata import pillow_for, read_metadata
+    from verify.analysis.metadata import ffmpeg_reason, pillow_for, read_metadata
 
     kind, mime, meta = read_metadata(path)
     if kind == "image":
@@ -80,7 +80,8 @@ def metadata_and_decode(path: str) -> list[Any]:
                         break
         except av.FFmpegError as exc:
             if decoded == 0:
-                raise AnalysisError(f"truncated or corrupt video: {exc}") from None
+                reason = ffmpeg_reason(exc)
+                raise AnalysisError(f"truncated or corrupt video: {reason}") from None
         if decoded == 0:
             raise AnalysisError("truncated or corrupt video: no frame could be decoded")
     return [kind, mime, meta]

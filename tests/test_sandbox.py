@@ -505,3 +505,40 @@ def test_corpus_metadata_agrees_with_exiftool(corpus: Path) -> None:
         "immich-test-assets/formats/jxl/8bit-sRGB.jxl",
         "near-duplicates/imagededup-ukbench/mixed_images/ukbench09268_corrupt.jpg",
     ], table
+
+
+def test_video_mutants_fail_cleanly(tmp_path: Path) -> None:
+    """G1-style: truncations and byte flips of a generated MP4, metadata + full decode in the
+    pool. Every file either reads or fails with one known-shaped line, each within 10 s."""
+    import random
+
+    seed = make_video(tmp_path / "seed.mp4", "mp4", rotation=-90, tags=APPLE_TAGS, frames=24)
+    data = seed.read_bytes()
+    rng = random.Random(1234)
+    mutants = [data[:cut] for cut in (0, 8, 64, 406, 1024, len(data) // 3, len(data) - 10)]
+    for _ in range(50):
+        flipped = bytearray(data)
+        for _ in range(rng.randint(1, 64)):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        mutants.append(bytes(flipped))
+    known = (
+        "empty file",
+        "not a media file",
+        "truncated or corrupt",
+        "analysis failed: ",
+        "crashed (signal",
+    )
+    reasons: list[str] = []
+    with AnalysisPool(DECODE, timeout=10) as pool:
+        for i, blob in enumerate(mutants):
+            path = tmp_path / f"m{i:03d}"
+            path.write_bytes(blob)
+            start = time.monotonic()
+            try:
+                pool.run(str(path))
+            except AnalysisError as exc:
+                reasons.append(str(exc))
+            assert time.monotonic() - start < 10
+    assert reasons, "some mutants must fail"
+    for reason in reasons:
+        assert "\n" not in reason and reason.startswith(known), reason
