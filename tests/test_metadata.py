@@ -248,6 +248,8 @@ def test_unrecognised_and_empty_files(tmp_path: Path) -> None:
     assert str(err.value) == (
         "not a media file we can read: unrecognised content (starts 6a75737420736f6d)"
     )
+    with pytest.raises(AnalysisError, match=r"^cannot read the file: No such file or directory$"):
+        read_metadata(str(tmp_path / "gone.jpg"))
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     with pytest.raises(AnalysisError) as err:

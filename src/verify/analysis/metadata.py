@@ -102,11 +102,14 @@ def read_metadata(path: str) -> tuple[str, str | None, dict[str, Any]]:
     Raises AnalysisError with a one-line reason for empty files, content we do not recognise
     or cannot parse, and decompression bombs. Call it through `verify.analysis.sandbox`.
     """
-    size = os.stat(path).st_size
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(4096)
+    except OSError as exc:
+        raise AnalysisError(f"cannot read the file: {exc.strerror or exc}") from None
     if size == 0:
         raise AnalysisError("empty file (0 bytes): nothing to analyse")
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
     family, mime, demuxer = sniff(head)
     meta = empty_meta()
     if family == "image":
