@@ -23,7 +23,7 @@ import sys
 import traceback
 from typing import Any
 
-from verify.errors import AnalysisError
+from verify.errors import VerifyError
 
 MAX_REASON = 300
 
@@ -52,7 +52,7 @@ def jsonable(value: Any) -> Any:
 
 def describe(exc: BaseException, memory: int) -> str:
     """One-line reason for an exception the target did not turn into an AnalysisError."""
-    if isinstance(exc, AnalysisError):
+    if isinstance(exc, VerifyError):  # AnalysisError, or another typed error with a message
         return one_line(exc.message)
     if isinstance(exc, MemoryError):
         return f"out of memory (limit {human_bytes(memory)})"
@@ -284,7 +284,7 @@ def _call(func: Any, request: dict[str, Any], memory: int) -> dict[str, Any]:
         result = func(str(request["path"]), **dict(request.get("kwargs") or {}))
         return {"ok": True, "result": jsonable(result)}
     except Exception as exc:  # noqa: BLE001 - the sandbox boundary: report, never crash
-        if not isinstance(exc, AnalysisError):
+        if not isinstance(exc, VerifyError):
             traceback.print_exc(file=sys.stderr)
         return {"ok": False, "error": describe(exc, memory)}
 
