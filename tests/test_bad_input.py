@@ -315,3 +315,31 @@ def test_busy_archive_exits_75_and_writes_nothing(
     assert snapshot(populated) == before
     assert cli("status", "set", SLUG, "needs_review").stdout == "needs_review\n"
     assert cli("check").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("garbage", "error: bad database URL 'garbage'; use sqlite:///PATH or "),
+        ("mysql://u@h/db", "error: unsupported database mysql://u@h/db; use sqlite:///PATH or "),
+        (
+            "postgresql+nosuchdriver://u@h/db",
+            "error: no driver postgresql+nosuchdriver installed; ",
+        ),
+        (
+            "postgresql+psycopg://u:secret@127.0.0.1:1/db",
+            "error: cannot open the database postgresql+psycopg://u:***@127.0.0.1:1/db: ",
+        ),
+    ],
+)
+def test_bad_database_url(
+    cli: RunCli, home: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("VERIFY_DATABASE_URL", url)
+    r = cli("case", "list")
+    assert r.exit_code == 2
+    one_line(r.stderr)
+    assert r.stderr.startswith(message)
+    assert "secret" not in r.stderr
+    if not url.startswith("postgresql+psycopg:"):
+        assert not home.exists()  # refused before anything was created
