@@ -44,6 +44,8 @@ def default_home() -> Path:
 def resolve_actor(explicit: str | None = None) -> str:
     """Who is making the change: --as, VERIFY_USER, git user.name, OS login."""
     for candidate in (explicit, os.environ.get("VERIFY_USER")):
+        if candidate and "\x00" in candidate:
+            raise BadInputError("the actor name contains a NUL character; remove it")
         if candidate and candidate.strip():
             return candidate.strip()
     git = shutil.which("git")
