@@ -39,8 +39,7 @@ def check_text(*values: str | None) -> None:
     for value in values:
         if value is not None and "\x00" in value:
             raise BadInputError(
-                f"text {value[:40]!r} contains a NUL character, which cannot be stored; "
-                "remove it"
+                f"text {value[:40]!r} contains a NUL character, which cannot be stored; remove it"
             )
 
 
