@@ -10,6 +10,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+# Plain help by default: rich-formatted help costs ~0.1 s of start-up on every call and
+# wraps examples. TYPER_USE_RICH=1 brings it back. Must be set before typer is imported.
+os.environ.setdefault("TYPER_USE_RICH", "0")
+
 import typer
 from typer.core import TyperGroup
 
@@ -142,14 +146,16 @@ def root(
 
 
 def _register() -> None:
-    from verify.cli import cases, log, status
+    from verify.cli import cases, demo, log, media, status
 
     app.add_typer(cases.case_app, name="case")
     app.add_typer(cases.claim_app, name="claim")
     app.add_typer(cases.note_app, name="note")
     app.add_typer(status.status_app, name="status")
+    app.add_typer(media.media_app, name="media")
     app.command("log", epilog=log.LOG_EPILOG)(log.log_command)
     app.command("check", epilog=log.CHECK_EPILOG)(log.check_command)
+    app.command("demo", epilog=demo.DEMO_EPILOG)(demo.demo_command)
 
 
 _register()
