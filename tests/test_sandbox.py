@@ -440,6 +440,20 @@ def compare_with_exiftool(
         yield "gps", row["gps"], ours_gps, ok
 
 
+def _image_extras(row: dict[str, str], meta: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """EXIF Orientation as written, and the size: exiftool's is as stored (HEIF: before the
+    container's rotation), ours upright, so the pair is compared in either order."""
+    if row["exif_orientation"] not in ("", "0"):
+        yield (
+            "orientation",
+            row["exif_orientation"],
+            meta["orientation"] == int(row["exif_orientation"]),
+        )
+    if row["width"] and row["height"]:
+        w, h = int(row["width"]), int(row["height"])
+        yield "size", f"{w}x{h}", (meta["width"], meta["height"]) in ((w, h), (h, w))
+
+
 @pytest.mark.corpus
 def test_corpus_metadata_agrees_with_exiftool(corpus: Path) -> None:
     rows = inventory(corpus)
@@ -476,6 +490,13 @@ def test_corpus_metadata_agrees_with_exiftool(corpus: Path) -> None:
             if not ok:
                 note = f" ({err})" if err else ""
                 mismatches.append(f"| {row['path']} | {field} | {theirs} | {ours}{note} |")
+        if row["kind"] == "image" and meta is not None:
+            for field, theirs, ok in _image_extras(row, meta):
+                totals.setdefault(field, [0, 0])[1] += 1
+                totals[field][0] += ok
+                if not ok:
+                    ours = meta["orientation"] if field == "orientation" else meta["width"]
+                    mismatches.append(f"| {row['path']} | {field} | {theirs} | {ours} |")
         if row["kind"] == "video" and meta is not None:
             # ffprobe's display-matrix angle is counter-clockwise; ours is clockwise.
             expected_rotation = (-int(row["rotation"] or 0)) % 360
