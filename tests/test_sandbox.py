@@ -563,3 +563,36 @@ def test_video_mutants_fail_cleanly(tmp_path: Path) -> None:
     assert reasons, "some mutants must fail"
     for reason in reasons:
         assert "\n" not in reason and reason.startswith(known), reason
+
+
+@pytest.mark.corpus
+def test_corpus_c2pa_manifests(corpus: Path) -> None:
+    """Needs the optional c2pa-python; the corpus's signed fixtures, valid and broken."""
+    pytest.importorskip("c2pa", reason="optional extra c2pa-python not installed")
+    base = corpus / "c2pa-python"
+    with AnalysisPool(READ) as pool:
+        summaries = {
+            name: pool.run(str(base / name))[2]["c2pa"]
+            for name in (
+                "A.jpg",
+                "C.jpg",
+                "video1.mp4",
+                "files-for-reading-tests/XCA.jpg",
+                "files-for-reading-tests/E-sig-CA.jpg",
+            )
+        }
+    assert summaries["A.jpg"] is None  # unsigned camera baseline
+    assert summaries["C.jpg"] == {
+        "state": "valid",  # signature fine, but the test CA is on no trust list
+        "claim_generator": "make_test_images/0.26.0 c2pa-rs/0.26.0",
+        "signer": "C2PA Signer",
+        "issuer": "C2PA Test Signing Cert",
+        "signed_at": "2023-09-29T17:40:14+00:00",
+        "failures": ["signingCredential.untrusted"],
+    }
+    assert summaries["video1.mp4"]["state"] == "valid"
+    assert summaries["files-for-reading-tests/XCA.jpg"]["state"] == "invalid"
+    assert "assertion.dataHash.mismatch" in summaries["files-for-reading-tests/XCA.jpg"]["failures"]
+    assert (
+        "claimSignature.mismatch" in summaries["files-for-reading-tests/E-sig-CA.jpg"]["failures"]
+    )
