@@ -154,6 +154,27 @@ def test_memory_limit(tmp_path: Path) -> None:
     assert fails(T + "hog_memory", path, memory=1 << 30)[0] == "out of memory (limit 1 GiB)"
 
 
+def test_memory_limit_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = save_image(tmp_path / "a.jpg", "JPEG")
+    monkeypatch.setenv("VERIFY_ANALYSIS_MEMORY", "768M")
+    assert fails(T + "hog_memory", path)[0] == "out of memory (limit 768 MiB)"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_child_inherits_no_handles(tmp_path: Path, archive: Any, home: Path) -> None:
+    """The CLI's open database (and any other descriptor) never reaches a parser."""
+    path = save_image(tmp_path / "a.jpg", "JPEG")
+    secret = tmp_path / "held-open.txt"
+    secret.write_text("not for parsers")
+    with open(secret, "rb"):
+        single = run_in_child(T + "open_fds", str(path))
+        with AnalysisPool(T + "open_fds") as pool:
+            pooled = pool.run(str(path))
+    for targets in (single, pooled):
+        assert not [t for t in targets if t == str(secret) or t.startswith(str(home))], targets
+        assert not [t for t in targets if t.endswith((".jpg", ".db", ".sqlite"))], targets
+
+
 def test_exit_without_result_and_nonzero_exit(tmp_path: Path) -> None:
     path = save_image(tmp_path / "a.jpg", "JPEG")
     assert fails(T + "exit_quietly", path)[0] == "analysis process returned no valid result"
