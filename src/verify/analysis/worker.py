@@ -230,6 +230,8 @@ def _fork_one(
         finally:
             os._exit(status)
     os.close(write_end)
+    with contextlib.suppress(OSError):  # both sides set the group: no race with killpg below
+        os.setpgid(pid, pid)
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     size = 0
@@ -261,7 +263,9 @@ def _fork_one(
         os.close(read_end)
     if timed_out:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)  # the child and anything it started (exiftool)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         return {"timeout": True}
     if os.WIFSIGNALED(status):
