@@ -1,4 +1,5 @@
-"""Child side of the analysis sandbox: `python -m verify.analysis.worker MEMORY CPU`.
+"""Child side of the analysis sandbox: `python -m verify.analysis.worker MEMORY CPU`
+(one file), or `... --serve TARGET MEMORY CPU TIMEOUT` (fork server for AnalysisPool).
 
 Protocol (see `verify.analysis.sandbox`): the parent writes one JSON request
 `{"target": "module:function", "path": "/abs/file", "kwargs": {...}}` on stdin and reads one
