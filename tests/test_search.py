@@ -1,7 +1,6 @@
 """Index and search logic on archives built from chosen hashes (no media decoding)."""
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +22,9 @@ def test_range_search_matches_brute_force() -> None:
     qi, rows, dist = idx.range_search("dhash", queries, 12)
     got = sorted(zip(qi.tolist(), rows.tolist(), dist.tolist(), strict=True))
     full = np.bitwise_count(col[None, :] ^ queries[:, None])
-    want = sorted((int(q), int(r), int(full[q, r])) for q, r in zip(*np.nonzero(full <= 12)))
+    want = sorted(
+        (int(q), int(r), int(full[q, r])) for q, r in zip(*np.nonzero(full <= 12), strict=True)
+    )
     assert got == want
     assert (0, 5, 3) in got and (1, 40_000, 0) in got and (2, 69_999, 0) in got
 
@@ -45,8 +46,6 @@ def test_self_join_finds_each_pair_once() -> None:
 def test_mirror_helpers_match_hashing_a_mirrored_image() -> None:
     import imagehash
     from PIL import Image, ImageOps
-
-    from tests.media import scene
 
     # a textured image (flat rows give dHash ties, the one case the mirror rule gets wrong)
     noise = np.random.default_rng(3).integers(0, 255, (24, 40, 3), dtype=np.uint8)
