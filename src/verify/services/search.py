@@ -798,3 +798,22 @@ def _self_links(index: FrameIndex) -> list[tuple[int, int, dict[str, Any]]]:
         if verdict is not None and verdict["tier"] == "match":
             links.append((a, b, verdict))
     return links
+
+
+def search(
+    archive: Archive,
+    target: str,
+    *,
+    case: str | None = None,
+    threshold: int | None = None,
+) -> dict[str, Any]:
+    """`verify search`: a file path when one exists, else a media reference."""
+    if Path(target).is_file():
+        return search_file(archive, target, case=case, threshold=threshold)
+    if Path(target).exists():
+        raise BadInputError(f"{target} is not a regular file; give a file or a media reference")
+    if not (target.strip().isdigit() or target.startswith("sha256:")):
+        raise NotFoundError(
+            f"no file {target} and it is not a media reference (an id like 12 or sha256:ab12cd)"
+        )
+    return search_media(archive, target, case=case, threshold=threshold)
