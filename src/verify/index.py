@@ -70,6 +70,8 @@ class FrameIndex:
     pdq: U64
     has_pdq: npt.NDArray[np.bool_]
     max_id: int = 0
+    # per-file frame counts (sorted unique blob ids, counts), computed once and persisted
+    _blobs: tuple[I64, I64] | None = None
 
     @property
     def size(self) -> int:
@@ -133,6 +135,23 @@ class FrameIndex:
         total[missing] = -1
         return total
 
+    def blob_summary(self) -> tuple[I64, I64]:
+        if self._blobs is None:
+            ids, counts = np.unique(np.asarray(self.blob_id), return_counts=True)
+            self._blobs = (ids.astype(np.int64), counts.astype(np.int64))
+        return self._blobs
+
+    def frame_counts(self, blob_ids: list[int]) -> dict[int, int]:
+        """Indexed (informative) frames per file."""
+        ids, counts = self.blob_summary()
+        want = np.asarray(blob_ids, dtype=np.int64)
+        pos = np.clip(np.searchsorted(ids, want), 0, max(ids.shape[0] - 1, 0))
+        found = ids[pos] == want if ids.shape[0] else np.zeros(want.shape[0], dtype=np.bool_)
+        return {
+            b: int(counts[p]) if f else 0
+            for b, p, f in zip(blob_ids, pos.tolist(), found.tolist(), strict=True)
+        }
+
     def rows_of_blob(self, blob_id: int) -> I64:
         found: I64 = np.flatnonzero(self.blob_id == blob_id).astype(np.int64)
         return found
@@ -145,6 +164,9 @@ class FrameIndex:
             np.save(directory / f"{name}.npy", getattr(self, name), allow_pickle=False)
         np.save(directory / "pdq.npy", self.pdq, allow_pickle=False)
         np.save(directory / "has_pdq.npy", self.has_pdq, allow_pickle=False)
+        ids, counts = self.blob_summary()
+        np.save(directory / "blob_ids.npy", ids, allow_pickle=False)
+        np.save(directory / "blob_counts.npy", counts, allow_pickle=False)
 
     @classmethod
     def load(cls, directory: Path, *, max_id: int, mmap: bool = True) -> "FrameIndex":
@@ -167,6 +189,7 @@ class FrameIndex:
             pdq=arr("pdq"),
             has_pdq=arr("has_pdq"),
             max_id=max_id,
+            _blobs=(np.load(directory / "blob_ids.npy"), np.load(directory / "blob_counts.npy")),
         )
 
     @classmethod
@@ -216,6 +239,11 @@ class FrameIndex:
     def extended(self, other: "FrameIndex") -> "FrameIndex":
         if other.size == 0:
             return self
+        ids_a, counts_a = self.blob_summary()
+        ids_b, counts_b = other.blob_summary()
+        ids, inverse = np.unique(np.concatenate([ids_a, ids_b]), return_inverse=True)
+        counts = np.zeros(ids.shape[0], dtype=np.int64)
+        np.add.at(counts, inverse, np.concatenate([counts_a, counts_b]))
         return FrameIndex(
             frame_id=np.concatenate([self.frame_id, other.frame_id]),
             blob_id=np.concatenate([self.blob_id, other.blob_id]),
@@ -228,6 +256,7 @@ class FrameIndex:
             pdq=np.concatenate([self.pdq, other.pdq], axis=1),
             has_pdq=np.concatenate([self.has_pdq, other.has_pdq]),
             max_id=max(self.max_id, other.max_id),
+            _blobs=(ids.astype(np.int64), counts),
         )
 
 
@@ -274,6 +303,98 @@ def _scan(
         e = np.empty(0, dtype=np.int64)
         return e, e.copy(), np.empty(0, dtype=np.uint8)
     return np.concatenate(qi_parts), np.concatenate(row_parts), np.concatenate(dist_parts)
+
+
+# Multi-index hashing for all-pairs joins: 4 chunks of 16 bits; a pair within radius r
+# differs by at most r // 4 bits in at least one chunk (pigeonhole), so probing every chunk
+# value within that many bits of the query's finds every pair exactly.
+MIH_CHUNKS = 4
+MIH_MAX_RADIUS = 11  # per-chunk radius 2: 137 probes per chunk
+MIH_BATCH = 2_000_000  # candidate pairs verified per batch (bounds memory)
+
+
+def _masks(bits: int, radius: int) -> npt.NDArray[np.uint64]:
+    from itertools import combinations
+
+    out = [0]
+    for k in range(1, radius + 1):
+        out.extend(sum(1 << b for b in combo) for combo in combinations(range(bits), k))
+    return np.array(out, dtype=np.uint64)
+
+
+def self_join(
+    queries: U64, column: U64, radius: int, *, group: npt.NDArray[np.int64] | None = None
+) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
+    """All pairs i < j with popcount(queries[i] ^ column[j]) <= radius, exactly, by
+    multi-index hashing (far fewer comparisons than the N^2/2 of a flat self-join).
+
+    `queries` is `column` or a transform of it that is an isometric involution (the
+    mirror), so that (i, j) and (j, i) are the same pair. Pairs with equal `group` (frames
+    of the same file) are skipped.
+    """
+    if radius > MIH_MAX_RADIUS:
+        raise ValueError(f"self_join radius {radius} > {MIH_MAX_RADIUS}")
+    n = column.shape[0]
+    empty = np.empty(0, dtype=np.int64)
+    if n < 2:
+        return empty, empty.copy(), np.empty(0, dtype=np.uint8)
+    per_chunk = radius // MIH_CHUNKS
+    masks = _masks(16, per_chunk)
+    same = queries is column or bool(np.array_equal(queries, column))
+    found_q: list[I64] = []
+    found_r: list[I64] = []
+    for c in range(MIH_CHUNKS):
+        shift = np.uint64(16 * c)
+        ckey = ((column >> shift) & np.uint64(0xFFFF)).astype(np.int32)
+        order = np.argsort(ckey, kind="stable").astype(np.int32)
+        offsets = np.zeros(65537, dtype=np.int32)
+        np.cumsum(np.bincount(ckey, minlength=65536), out=offsets[1:])
+        qkey = ((queries >> shift) & np.uint64(0xFFFF)).astype(np.int32)
+        qrows = np.arange(n, dtype=np.int32)
+        masks32 = masks.astype(np.int32)
+        step = max(1, MIH_BATCH // max(1, n))
+        for m0 in range(0, masks.shape[0], step):
+            probe = (qkey[None, :] ^ masks32[m0 : m0 + step, None]).ravel()
+            qi_all = np.tile(qrows, min(step, masks.shape[0] - m0))
+            start = offsets[probe]
+            length = offsets[probe + 1] - start
+            live = length > 0
+            if same:
+                # the bucket pair (v, v^f) is visited from both sides: keep one side
+                own = np.tile(qkey, min(step, masks.shape[0] - m0))
+                live &= probe >= own
+            qi_live, start, length = qi_all[live], start[live], length[live]
+            parts_q: list[npt.NDArray[np.int32]] = []
+            parts_r: list[npt.NDArray[np.int32]] = []
+            depth = 0
+            while qi_live.shape[0]:
+                # the depth-th member of every bucket still holding that many rows
+                parts_q.append(qi_live)
+                parts_r.append(order[start + depth])
+                depth += 1
+                more = length > depth
+                qi_live, start, length = qi_live[more], start[more], length[more]
+            if not parts_q:
+                continue
+            qi = np.concatenate(parts_q)
+            rows = np.concatenate(parts_r)
+            if same:  # orient each pair as (lower row, higher row)
+                qi, rows = np.minimum(qi, rows), np.maximum(qi, rows)
+            keep = qi < rows
+            if group is not None:
+                keep &= group[qi] != group[rows]
+            qi, rows = qi[keep], rows[keep]
+            dist = np.bitwise_count(queries[qi] ^ column[rows])
+            close = dist <= radius
+            found_q.append(qi[close].astype(np.int64))
+            found_r.append(rows[close].astype(np.int64))
+    if not found_q:
+        return empty, empty.copy(), np.empty(0, dtype=np.uint8)
+    qi = np.concatenate(found_q)
+    rows = np.concatenate(found_r)
+    pair = np.unique(qi * n + rows)  # a pair close in several chunks is found several times
+    qi, rows = pair // n, pair % n
+    return qi, rows, np.bitwise_count(queries[qi] ^ column[rows])
 
 
 # -- keeping the sidecar consistent with the database --------------------------------------

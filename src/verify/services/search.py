@@ -36,6 +36,7 @@ from verify.analysis import FrameHash, to_unsigned64
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.index import FrameIndex, load_index
+from verify.index import self_join as mih_self_join
 from verify.models import Blob, Case, Media
 from verify.services.cases import get_case
 
@@ -51,6 +52,9 @@ SUGGEST_PHASH = 18
 SUGGEST_PDQ = 70
 # The exact scan radius on the dHash key (the loosest dHash threshold above).
 SCAN_DHASH = SUGGEST_DHASH
+# `verify dupes` joins all pairs by multi-index hashing, exact up to 11 bits: it finds the
+# dHash/pHash route to a frame match, not the PDQ route above MATCH_DHASH.
+DUPES_DHASH = MATCH_DHASH
 # File level: share of frames (of the query or of the candidate) matched on one offset.
 MATCH_FRACTION = 0.5
 SUGGEST_FRACTION = 0.2
@@ -181,8 +185,8 @@ def _frame_pairs(
 ) -> _Pairs:
     """All (query frame, indexed row) pairs with a tier, keeping the best variant per pair.
 
-    With `self_join` the query is the index itself and only rows after the query row are
-    compared (each unordered pair once)."""
+    With `self_join` the query is the index itself: each unordered pair of frames of
+    different files is found once, by multi-index hashing at `DUPES_DHASH` bits."""
     parts: list[_Pairs] = []
     if query.size and index.size:
         variants = [
@@ -205,7 +209,12 @@ def _frame_pairs(
         ]
         scan = SCAN_DHASH if threshold is None else max(SCAN_DHASH, threshold)
         for v, (dcol, dvals, pcol, pvals, pdq_q) in enumerate(variants):
-            qi, rows, dd8 = index.range_search(dcol, dvals, scan, upper=self_join)
+            if self_join:
+                qi, rows, dd8 = mih_self_join(
+                    dvals, index.column(dcol), DUPES_DHASH, group=np.asarray(index.blob_id)
+                )
+            else:
+                qi, rows, dd8 = index.range_search(dcol, dvals, scan)
             if qi.size == 0:
                 continue
             dd = dd8.astype(np.int16)
@@ -402,11 +411,7 @@ def _holdings(session: Session, blob_ids: list[int]) -> dict[int, list[tuple[Med
 
 
 def _counts(index: FrameIndex, blob_ids: list[int]) -> dict[int, int]:
-    if not blob_ids:
-        return {}
-    ids, counts = np.unique(index.blob_id, return_counts=True)
-    lookup = dict(zip(ids.tolist(), counts.tolist(), strict=True))
-    return {b: int(lookup.get(b, 0)) for b in blob_ids}
+    return index.frame_counts(blob_ids) if blob_ids else {}
 
 
 Tuple8 = tuple[float, float, int, int, str, str, int, int]
