@@ -2,7 +2,16 @@
 
 import json
 
+import pytest
+
 from tests.conftest import RunCli
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (skipped without a server)."""
+    return str(request.param)
+
 
 TITLE = "Alleged FRL video, Belgorod, May 2023"
 SLUG = "alleged-frl-video-belgorod-may-2023"
