@@ -52,9 +52,11 @@ SUGGEST_PHASH = 18
 SUGGEST_PDQ = 70
 # The exact scan radius on the dHash key (the loosest dHash threshold above).
 SCAN_DHASH = SUGGEST_DHASH
-# `verify dupes` joins all pairs by multi-index hashing, exact up to 11 bits: it finds the
-# dHash/pHash route to a frame match, not the PDQ route above MATCH_DHASH.
-DUPES_DHASH = MATCH_DHASH
+# `verify dupes` joins all pairs by multi-index hashing (4 x 16-bit chunks). At 7 bits each
+# pair is found by probing 17 values per chunk; at 10 bits it takes 137 and ~5x the time
+# (bench/search). So dupes keys on dHash <= 7 in any variant, then applies the same frame
+# tiers: a frame pair 8-10 dHash bits apart is found by `verify search`, not by dupes.
+DUPES_DHASH = 7
 # File level: share of frames (of the query or of the candidate) matched on one offset.
 MATCH_FRACTION = 0.5
 SUGGEST_FRACTION = 0.2
@@ -134,7 +136,7 @@ def frame_tier(variant: str, dd: int, dp: int, dq: int) -> str | None:
 
 
 @dataclass
-class _Query:
+class Query:
     pts: npt.NDArray[np.float64]
     dhash: npt.NDArray[np.uint64]
     phash: npt.NDArray[np.uint64]
@@ -147,14 +149,14 @@ class _Query:
         return int(self.pts.shape[0])
 
 
-def _query_of(frames: list[FrameHash]) -> _Query:
+def query_of(frames: list[FrameHash]) -> Query:
     use = [f for f in frames if f.informative]
     n = len(use)
 
     def u64(values: list[int]) -> npt.NDArray[np.uint64]:
         return np.array([to_unsigned64(v) for v in values], dtype=np.uint64).reshape(n)
 
-    return _Query(
+    return Query(
         pts=np.array([f.pts for f in use], dtype=np.float64).reshape(n),
         dhash=u64([f.dhash for f in use]),
         phash=u64([f.phash for f in use]),
@@ -181,7 +183,7 @@ class _Pairs:
 
 
 def _frame_pairs(
-    index: FrameIndex, query: _Query, threshold: int | None, *, self_join: bool = False
+    index: FrameIndex, query: Query, threshold: int | None, *, self_join: bool = False
 ) -> _Pairs:
     """All (query frame, indexed row) pairs with a tier, keeping the best variant per pair.
 
@@ -446,30 +448,16 @@ def _group(
     return out
 
 
-def search_frames(
-    archive: Archive,
-    query_frames: list[FrameHash],
+def match_files(
+    index: FrameIndex,
+    query: Query,
     *,
     query_kind: str,
     exclude_blob_id: int | None = None,
-    case: str | None = None,
     threshold: int | None = None,
-    index: FrameIndex | None = None,
-    query_sha256: str | None = None,
-) -> list[dict[str, Any]]:
-    """Ranked near-duplicates of a set of frame hashes, one entry per media holding a
-    matching file (the same file in two cases gives two entries with the same verdict)."""
-    if threshold is not None and not 0 <= threshold <= 32:
-        raise BadInputError(f"threshold {threshold} is out of range: give 0-32 dHash bits")
-    query = _query_of(query_frames)
-    if query.size == 0:
-        return []
-    if index is None:
-        index = load_index(archive)
-    case_id = None
-    if case is not None:
-        with archive.read() as session:
-            case_id = get_case(session, case).id
+) -> dict[int, dict[str, Any]]:
+    """The verdict for every indexed file that matches or is suggested: {blob id: verdict}.
+    Pure computation over the index (no database)."""
     pairs = _frame_pairs(index, query, threshold)
     cand_blob = np.asarray(index.blob_id[pairs.row])
     keep = cand_blob != (-1 if exclude_blob_id is None else exclude_blob_id)
@@ -496,6 +484,36 @@ def search_frames(
         )
         if verdict is not None:
             verdicts[blob] = verdict
+    return verdicts
+
+
+def search_frames(
+    archive: Archive,
+    query_frames: list[FrameHash],
+    *,
+    query_kind: str,
+    exclude_blob_id: int | None = None,
+    case: str | None = None,
+    threshold: int | None = None,
+    index: FrameIndex | None = None,
+    query_sha256: str | None = None,
+) -> list[dict[str, Any]]:
+    """Ranked near-duplicates of a set of frame hashes, one entry per media holding a
+    matching file (the same file in two cases gives two entries with the same verdict)."""
+    if threshold is not None and not 0 <= threshold <= 32:
+        raise BadInputError(f"threshold {threshold} is out of range: give 0-32 dHash bits")
+    query = query_of(query_frames)
+    if query.size == 0:
+        return []
+    if index is None:
+        index = load_index(archive)
+    case_id = None
+    if case is not None:
+        with archive.read() as session:
+            case_id = get_case(session, case).id
+    verdicts = match_files(
+        index, query, query_kind=query_kind, exclude_blob_id=exclude_blob_id, threshold=threshold
+    )
     with archive.read() as session:
         held = _holdings(session, list(verdicts))
     hits: list[dict[str, Any]] = []
@@ -760,7 +778,7 @@ def _self_links(index: FrameIndex) -> list[tuple[int, int, dict[str, Any]]]:
     n = index.size
     if n < 2:
         return []
-    query = _Query(
+    query = Query(
         pts=np.asarray(index.pts, dtype=np.float64),
         dhash=np.asarray(index.dhash),
         phash=np.asarray(index.phash),
