@@ -52,7 +52,7 @@ def _encode(path: Path, frames: list[Image.Image], fps: int, crf: int, title: st
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "veryfast", "crf": str(crf)}
         for i, img in enumerate(frames):
-            frame = av.VideoFrame.from_image(img)
+            frame = av.VideoFrame.from_image(img)  # type: ignore[no-untyped-call]
             frame.pts = i
             frame.time_base = Fraction(1, fps)
             for packet in stream.encode(frame):

@@ -146,7 +146,7 @@ def root(
 
 
 def _register() -> None:
-    from verify.cli import cases, log, media, search, status
+    from verify.cli import cases, demo, log, media, search, status
 
     app.add_typer(cases.case_app, name="case")
     app.add_typer(cases.claim_app, name="claim")
@@ -157,6 +157,7 @@ def _register() -> None:
     app.command("check", epilog=log.CHECK_EPILOG)(log.check_command)
     app.command("search", epilog=search.SEARCH_EPILOG)(search.search_command)
     app.command("dupes", epilog=search.DUPES_EPILOG)(search.dupes_command)
+    app.command("demo", epilog=demo.DEMO_EPILOG)(demo.demo_command)
 
 
 _register()
