@@ -183,21 +183,21 @@ def test_suggestion_tier_between_thresholds(archive: Archive) -> None:
     rng = random.Random(8)
     frames = random_frames(10, rng)
     stored = store(archive, "c", "x.mp4", frames)
-    # dHash 12 bits off (above match, within suggestion), pHash 13 off, no PDQ
+    # dHash 13 bits off (above match, within suggestion), pHash 15 off, no PDQ
     q = [
         FrameHash(
             idx=f.idx,
             pts=f.pts,
-            phash=int(near_copy([f], rng, bits=13)[0].phash),
-            dhash=int(near_copy([f], rng, bits=12)[0].dhash),
+            phash=int(near_copy([f], rng, bits=15)[0].phash),
+            dhash=int(near_copy([f], rng, bits=13)[0].dhash),
             pdq=bytes(32),
         )
         for f in frames
     ]
     hits = search.search_frames(archive, q, query_kind="video")
     assert [(h["media"], h["tier"]) for h in hits] == [(stored.media_id, "suggestion")]
-    # --threshold 12 promotes it to a match
-    hits = search.search_frames(archive, q, query_kind="video", threshold=12)
+    # --threshold 13 promotes it to a match
+    hits = search.search_frames(archive, q, query_kind="video", threshold=13)
     assert [h["tier"] for h in hits] == ["match"]
 
 

@@ -69,13 +69,14 @@ def generate(n: int, out: Path, seed: int = 0) -> dict[str, object]:
     np.save(out / "blob_counts.npy", counts.astype(np.int64))
     del blob, idx, pts
     # the query video (60 frames) and the planted files (rows of files 1..PLANTED)
-    q = {k: rng.integers(0, 2**63, 60, dtype=np.int64).view(np.uint64) * np.uint64(2)
-         for k in ("phash", "dhash", "phash_masked", "dhash_masked")}
+    q = {
+        k: rng.integers(0, 2**63, 60, dtype=np.int64).view(np.uint64) * np.uint64(2)
+        for k in ("phash", "dhash", "phash_masked", "dhash_masked")
+    }
     q["pdq"] = rng.integers(0, 2**63, (60, 4), dtype=np.int64).view(np.uint64)
     offset = 7  # planted copies start 7 s into their file
     rows = {p: slice((p - 1) * 60 + offset, (p - 1) * 60 + 60) for p in range(1, PLANTED + 1)}
     nq = 60 - offset  # frames of the query that exist in each planted file
-    cols: dict[str, np.ndarray] = {}
     for k in ("phash", "dhash", "phash_masked", "dhash_masked"):
         col = rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64) * np.uint64(2)
         for p, sl in rows.items():
@@ -96,8 +97,10 @@ def generate(n: int, out: Path, seed: int = 0) -> dict[str, object]:
     np.save(out / "pdq.npy", pdq)
     del pdq
     np.save(out / "has_pdq.npy", np.ones(n, dtype=np.bool_))
-    np.save(out / "query.npy", np.stack([q[k] for k in ("phash", "dhash", "phash_masked",
-                                                        "dhash_masked")]))
+    np.save(
+        out / "query.npy",
+        np.stack([q[k] for k in ("phash", "dhash", "phash_masked", "dhash_masked")]),
+    )
     np.save(out / "query_pdq.npy", q["pdq"])
     return {"n": n, "files": files}
 
@@ -122,14 +125,20 @@ def measure(directory: Path, reps: int) -> dict[str, object]:
         del arrays
         t = time.perf_counter()
         index = FrameIndex.load(directory, max_id=0)
-        index.dhash.sum()  # noqa: B018 - touch what a query scans first
+        index.dhash.sum()
         t_load.append(time.perf_counter() - t)
     qa = np.load(directory / "query.npy")
     qp = np.load(directory / "query_pdq.npy")
     frames = [
-        FrameHash(idx=i, pts=float(i), phash=int(qa[0, i]), dhash=int(qa[1, i]),
-                  phash_masked=int(qa[2, i]), dhash_masked=int(qa[3, i]),
-                  pdq=b"".join(int(w).to_bytes(8, "big") for w in qp[i]))
+        FrameHash(
+            idx=i,
+            pts=float(i),
+            phash=int(qa[0, i]),
+            dhash=int(qa[1, i]),
+            phash_masked=int(qa[2, i]),
+            dhash_masked=int(qa[3, i]),
+            pdq=b"".join(int(w).to_bytes(8, "big") for w in qp[i]),
+        )
         for i in range(60)
     ]
     query = query_of(frames)
@@ -205,8 +214,10 @@ def dupes(n: int, reps: int, seed: int = 1) -> dict[str, object]:
     from verify.services.search import _self_links
 
     rng = np.random.default_rng(seed)
-    cols = {k: rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64) * np.uint64(2)
-            for k in ("phash", "dhash", "phash_masked", "dhash_masked")}
+    cols = {
+        k: rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64) * np.uint64(2)
+        for k in ("phash", "dhash", "phash_masked", "dhash_masked")
+    }
     k = int(n * 0.3)
     src = rng.choice(n // 2, k, replace=False)
     dst = n // 2 + rng.choice(n - n // 2, k, replace=False)
@@ -263,7 +274,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(Path(args.child), args.reps)))
         return
-    print(f"# machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, numpy {np.__version__}")
+    print(
+        f"# machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, numpy {np.__version__}"
+    )
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="verify-bench-") as tmp:
             t = time.perf_counter()
@@ -272,7 +285,9 @@ def main() -> None:
             reps = args.reps if n <= 2_000_000 else 3
             res = subprocess.run(
                 [sys.executable, str(HERE), "--child", tmp, "--reps", str(reps)],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             data = json.loads(res.stdout.strip().splitlines()[-1])
             data["generate_s"] = gen

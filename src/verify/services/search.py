@@ -41,15 +41,16 @@ from verify.models import Blob, Case, Media
 from verify.services.cases import get_case
 
 # --- thresholds (bits); chosen in bench/matching, see docs/matching.md ----------------------
-# Frame "match": dHash and pHash both close, or PDQ close (PDQ at <= 31 is the ThreatExchange
-# default and essentially never collides at random).
-MATCH_DHASH = 10
-MATCH_PHASH = 12
-MATCH_PDQ = 31
-# Frame "suggestion": looser, needs dHash plus pHash or PDQ agreement.
+# Frame "match": dHash and pHash both close, or dHash close and PDQ (256 bits, unrelated
+# pairs sit at 128 +- 8) well inside its range. At these values no unrelated corpus pair
+# matched, and the estimated per-pair false-match rate is ~1e-9 (docs/matching.md).
+MATCH_DHASH = 12
+MATCH_PHASH = 14
+MATCH_PDQ = 60  # with dHash <= SUGGEST_DHASH
+# Frame "suggestion": looser, still needs two hashes to agree.
 SUGGEST_DHASH = 14
 SUGGEST_PHASH = 18
-SUGGEST_PDQ = 70
+SUGGEST_PDQ = 80
 # The exact scan radius on the dHash key (the loosest dHash threshold above).
 SCAN_DHASH = SUGGEST_DHASH
 # `verify dupes` joins all pairs by multi-index hashing (4 x 16-bit chunks). At 7 bits each
