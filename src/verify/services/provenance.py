@@ -68,6 +68,7 @@ OFFLINE_KINDS = {
     "outlet": AccountKind.OUTLET,
 }
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 # --------------------------------------------------------------------------- accounts
@@ -106,9 +107,17 @@ def account_to_dict(account: Account) -> dict[str, Any]:
 
 def find_account(session: Session, ref: str) -> Account | None:
     platform, handle = parse_account_ref(ref)
+    # Exact match first; then ASCII letter case only (SQLite's lower() folds only A-Z, so a
+    # Unicode fold here could miss a stored handle and then collide with it on insert).
+    exact = session.exec(
+        select(Account).where(Account.platform == platform, Account.handle == handle)
+    ).first()
+    if exact is not None:
+        return exact
+    folded = handle.translate(_ASCII_LOWER)
     return session.exec(
         select(Account)
-        .where(Account.platform == platform, func.lower(Account.handle) == handle.lower())
+        .where(Account.platform == platform, func.lower(Account.handle) == folded)
         .order_by(col(Account.id))
     ).first()
 
