@@ -275,3 +275,4 @@ def test_timeline_orders_every_dated_fact(
     assert events[0]["source"] == "https://x.com/i/status/1"
     assert events[2]["ref"] == f"media:{mid}"
     assert events[5]["text"] == "subtitler: x:@Gerashchenko_en claimed -> corroborated"
+    assert events[5]["source"] == "tester"

@@ -466,14 +466,14 @@ def timeline_command(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False
         print_json(rows)
         return
     table(
-        ["", "WHEN", "WHAT", "DETAIL", "SOURCE"],
+        ["", "WHEN", "WHAT", "SOURCE", "DETAIL"],
         [
             [
                 "*" if r["earliest"] else "",
                 r["when"],
                 r["type"] + (f" [{r['case']}]" if r["case"] else ""),
-                r["text"],
                 r["source"],
+                r["text"],
             ]
             for r in rows
         ],

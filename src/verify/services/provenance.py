@@ -1058,14 +1058,15 @@ def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
             acct = session.get(Account, attr.account_id)
             who = account_ref(acct) if acct else "?"
             for ch in _changes(session, attr):
-                said = f" according to {ch.according_to}" if ch.according_to else ""
                 if ch.from_state is None:
-                    text = f"{attr.role}: {who} ({ch.to_state}){said}"
+                    text = f"{attr.role}: {who} ({ch.to_state})"
                     kind = "attribution.recorded"
                 else:
-                    text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}{said}"
+                    text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}"
                     kind = "attribution.changed"
-                add(ch.at, kind, text, ch.evidence or ch.by, f"attribution:{attr.id}")
+                if ch.evidence:
+                    text += f"; evidence: {ch.evidence}"
+                add(ch.at, kind, text, ch.according_to or ch.by, f"attribution:{attr.id}")
         for d in _case_derivations(session, c):
             add(
                 d.created_at,
