@@ -33,25 +33,76 @@ def test_new_user_flow(cli: RunCli, archive: Archive, fake_now: pytest.MonkeyPat
     clean = add_media(archive, SLUG, "legion-clean.mp4", b"clean")
     subtitled = add_media(archive, SLUG, "legion-subtitled.mp4", b"subtitled")
     # 2. an appearance and an attribution from the shell
-    assert ok(cli(
-        "prov", "appearance", "add", SLUG, "--account", "telegram:@example_channel",
-        "--posted", "2023-05-22T18:40+03:00", "--captured", "2023-05-24T09:00Z",
-        "--url", "https://t.me/example_channel/1", "--media", str(clean),
-    )) == "2\n"
-    assert ok(cli(
-        "prov", "attribute", SLUG, "reuploader", "x:@Gerashchenko_en", "--target", "appearance:1",
-    )) == "5\n"
+    assert (
+        ok(
+            cli(
+                "prov",
+                "appearance",
+                "add",
+                SLUG,
+                "--account",
+                "telegram:@example_channel",
+                "--posted",
+                "2023-05-22T18:40+03:00",
+                "--captured",
+                "2023-05-24T09:00Z",
+                "--url",
+                "https://t.me/example_channel/1",
+                "--media",
+                str(clean),
+            )
+        )
+        == "2\n"
+    )
+    assert (
+        ok(
+            cli(
+                "prov",
+                "attribute",
+                SLUG,
+                "reuploader",
+                "x:@Gerashchenko_en",
+                "--target",
+                "appearance:1",
+            )
+        )
+        == "5\n"
+    )
     # 3. corroborate it (a day later)
     fake_now.setenv("VERIFY_FAKE_NOW", "2023-06-02T10:00:00Z")
-    assert ok(cli(
-        "prov", "attribution", "set", "5", "--state", "corroborated",
-        "--evidence", "same video with English subtitles", "--according-to", "our comparison",
-    )) == "corroborated\n"
+    assert (
+        ok(
+            cli(
+                "prov",
+                "attribution",
+                "set",
+                "5",
+                "--state",
+                "corroborated",
+                "--evidence",
+                "same video with English subtitles",
+                "--according-to",
+                "our comparison",
+            )
+        )
+        == "corroborated\n"
+    )
     # 4. link the subtitled copy to its original
-    assert ok(cli(
-        "prov", "derive", str(subtitled), str(clean), "--kind", "subtitled_from",
-        "--evidence", '{"frames_matched": 41, "offset": 0.0, "variant": "masked"}',
-    )) == "1\n"
+    assert (
+        ok(
+            cli(
+                "prov",
+                "derive",
+                str(subtitled),
+                str(clean),
+                "--kind",
+                "subtitled_from",
+                "--evidence",
+                '{"frames_matched": 41, "offset": 0.0, "variant": "masked"}',
+            )
+        )
+        == "1\n"
+    )
     # 5. the timeline
     out = ok(cli("timeline", SLUG)).splitlines()
     assert out[0].split() == ["WHEN", "WHAT", "SOURCE", "DETAIL"]
@@ -75,16 +126,30 @@ def test_new_user_flow(cli: RunCli, archive: Archive, fake_now: pytest.MonkeyPat
     events = json.loads(ok(cli("timeline", SLUG, "--json")))
     assert [e["type"] for e in events].count("media.acquired") == 2
     assert [e["ref"] for e in events if e["earliest"]] == ["appearance:2"]
-    assert set(events[0]) == {"at", "when", "precision", "type", "text", "source", "ref",
-                              "case", "earliest"}
+    assert set(events[0]) == {
+        "at",
+        "when",
+        "precision",
+        "type",
+        "text",
+        "source",
+        "ref",
+        "case",
+        "earliest",
+    }
     # the earliest copy is now on the claimed platform
     assert ok(cli("prov", "earliest", SLUG)).splitlines()[-1] == (
         "earliest known is appearance 2 on telegram, posted 2023-05-22T15:40:00Z"
     )
     # all of it is in the audit trail
     actions = [e["action"] for e in json.loads(ok(cli("log", SLUG, "--json")))]
-    assert actions[-5:] == ["account.add", "appearance.add", "attribution.add",
-                            "attribution.set", "derivation.add"]
+    assert actions[-5:] == [
+        "account.add",
+        "appearance.add",
+        "attribution.add",
+        "attribution.set",
+        "derivation.add",
+    ]
 
 
 def test_earliest_on_the_example_flags_the_missing_telegram_original(
@@ -104,44 +169,94 @@ def test_earliest_on_the_example_flags_the_missing_telegram_original(
     data = json.loads(ok(cli("prov", "earliest", SLUG, "--json")))
     assert data["contradiction"] is True
     assert data["claimed_by"] == [
-        {"attribution": 2, "actor": "telegram:(unknown)", "state": "claimed",
-         "platform": "telegram"}
+        {
+            "attribution": 2,
+            "actor": "telegram:(unknown)",
+            "state": "claimed",
+            "platform": "telegram",
+        }
     ]
 
 
 def test_account_commands(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
-    r = cli("prov", "account", "add", "x:@Gerashchenko_en", "--name", "Anton Gerashchenko",
-            "--kind", "person")
+    r = cli(
+        "prov",
+        "account",
+        "add",
+        "x:@Gerashchenko_en",
+        "--name",
+        "Anton Gerashchenko",
+        "--kind",
+        "person",
+    )
     assert (r.exit_code, r.stdout, r.stderr) == (0, "x:@Gerashchenko_en\n", "")
     r = cli("prov", "account", "add", "x:@gerashchenko_en")
     assert (r.exit_code, r.stderr) == (
-        2, "error: account 'x:@gerashchenko_en' already exists; change it with "
-           "`verify prov account edit`\n")
-    assert ok(cli("prov", "account", "edit", "x:@gerashchenko_en", "--credibility",
-                  "adviser to Ukraine's interior minister")) == "x:@Gerashchenko_en\n"
+        2,
+        "error: account 'x:@gerashchenko_en' already exists; change it with "
+        "`verify prov account edit`\n",
+    )
+    assert (
+        ok(
+            cli(
+                "prov",
+                "account",
+                "edit",
+                "x:@gerashchenko_en",
+                "--credibility",
+                "adviser to Ukraine's interior minister",
+            )
+        )
+        == "x:@Gerashchenko_en\n"
+    )
     assert ok(cli("prov", "account", "list")) == (
         "ACCOUNT             KIND    NAME                CREDIBILITY\n"
         "x:@Gerashchenko_en  person  Anton Gerashchenko  adviser to Ukraine's interior minister\n"
     )
     rows = json.loads(ok(cli("prov", "account", "list", "--json")))
-    assert rows == [{
-        "ref": "x:@Gerashchenko_en", "platform": "x", "handle": "@Gerashchenko_en",
-        "display_name": "Anton Gerashchenko", "url": None, "kind": "person",
-        "credibility": "adviser to Ukraine's interior minister",
-        "created_at": "2023-06-01T10:00:00Z", "created_by": "tester",
-    }]
+    assert rows == [
+        {
+            "ref": "x:@Gerashchenko_en",
+            "platform": "x",
+            "handle": "@Gerashchenko_en",
+            "display_name": "Anton Gerashchenko",
+            "url": None,
+            "kind": "person",
+            "credibility": "adviser to Ukraine's interior minister",
+            "created_at": "2023-06-01T10:00:00Z",
+            "created_by": "tester",
+        }
+    ]
     r = cli("prov", "account", "edit", "x:@nobody", "--kind", "person")
     assert (r.exit_code, r.stderr) == (
-        4, "error: no account 'x:@nobody'; `verify prov account list` shows the accounts\n")
+        4,
+        "error: no account 'x:@nobody'; `verify prov account list` shows the accounts\n",
+    )
 
 
 def test_appearance_list_and_json(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
     ok(cli("case", "open", "Legion", "--slug", "legion"))
     r = cli("prov", "appearance", "list", "legion")
     assert (r.stdout, r.stderr) == (
-        "", "no appearances yet; add one with `verify prov appearance add legion`\n")
-    ok(cli("prov", "appearance", "add", "legion", "--account", "x:@Gerashchenko_en", "--posted",
-           "2023-05-23", "--caption", "Legion \x1b[31mred\x1b[0m", "--language", "en"))
+        "",
+        "no appearances yet; add one with `verify prov appearance add legion`\n",
+    )
+    ok(
+        cli(
+            "prov",
+            "appearance",
+            "add",
+            "legion",
+            "--account",
+            "x:@Gerashchenko_en",
+            "--posted",
+            "2023-05-23",
+            "--caption",
+            "Legion \x1b[31mred\x1b[0m",
+            "--language",
+            "en",
+        )
+    )
     assert ok(cli("prov", "appearance", "list", "legion")) == (
         "ID  PLATFORM  ACCOUNT             POSTED      CAPTURED  MEDIA  URL\n"
         "1   x         x:@Gerashchenko_en  2023-05-23  -         -      -\n"
@@ -149,13 +264,30 @@ def test_appearance_list_and_json(cli: RunCli, fake_now: pytest.MonkeyPatch) -> 
     [row] = json.loads(ok(cli("prov", "appearance", "list", "legion", "--json")))
     assert row["caption"] == "Legion \x1b[31mred\x1b[0m"  # JSON keeps the exact string
     assert (row["posted"], row["posted_at"], row["posted_precision"]) == (
-        "2023-05-23", "2023-05-23T00:00:00Z", "day")
+        "2023-05-23",
+        "2023-05-23T00:00:00Z",
+        "day",
+    )
 
 
 def test_attributions_listing(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
     ok(cli("case", "open", "Legion", "--slug", "legion"))
-    assert ok(cli("prov", "attribute", "legion", "subtitler", "x:@Gerashchenko_en",
-                  "--evidence", "his tweet", "--according-to", "x:@Gerashchenko_en")) == "1\n"
+    assert (
+        ok(
+            cli(
+                "prov",
+                "attribute",
+                "legion",
+                "subtitler",
+                "x:@Gerashchenko_en",
+                "--evidence",
+                "his tweet",
+                "--according-to",
+                "x:@Gerashchenko_en",
+            )
+        )
+        == "1\n"
+    )
     assert ok(cli("prov", "attributions", "legion")) == (
         "ID  ROLE       ACTOR               TARGET  STATE    ACCORDING TO        EVIDENCE\n"
         "1   subtitler  x:@Gerashchenko_en  case    claimed  x:@Gerashchenko_en  his tweet\n"
@@ -163,33 +295,59 @@ def test_attributions_listing(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None
     ok(cli("prov", "attribution", "set", "1", "--state", "refuted", "--evidence", "a 2022 copy"))
     [row] = json.loads(ok(cli("prov", "attributions", "legion", "--json")))
     assert [(h["from"], h["to"]) for h in row["history"]] == [
-        (None, "claimed"), ("claimed", "refuted")]
+        (None, "claimed"),
+        ("claimed", "refuted"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (("prov", "attribute", "legion", "poster", "x:@a"), 2,
-         "error: unknown role 'poster'; use one of: original_poster, reuploader, subtitler, "
-         "translator, filmer, editor, narrator, claimant\n"),
-        (("prov", "attribute", "legion", "subtitler", "x:@a", "--state", "likely"), 2,
-         "error: unknown attribution state 'likely'; use one of: claimed, corroborated, refuted, "
-         "unknown\n"),
-        (("prov", "attribute", "legion", "subtitler", "Gerashchenko"), 2,
-         "error: bad account 'Gerashchenko': write platform:handle, e.g. x:@Gerashchenko_en, "
-         "telegram:@channel or person:Andriy Yusov\n"),
-        (("prov", "appearance", "add", "legion", "--platform", "x", "--posted", "23/05/2023"), 2,
-         "error: bad date '23/05/2023': use 2023-05-23, 2023-05-23T14:05Z, "
-         "2023-05-23T14:05+03:00 or ~2023-05\n"),
-        (("prov", "appearance", "add", "legion"), 2,
-         "error: an appearance needs a platform: give --platform or a platform --account\n"),
-        (("prov", "attribution", "set", "7", "--state", "refuted"), 4,
-         "error: no attribution 7; `verify prov attributions CASE` lists them\n"),
-        (("prov", "derive", "1", "2", "--kind", "copy_of"), 2,
-         "error: unknown derivation kind 'copy_of'; use one of: subtitled_from, reencode_of, "
-         "cropped_from, excerpt_of, mirrored_from, screen_recording_of, translated_from\n"),
-        (("prov", "derive", "8", "9", "--kind", "reencode_of"), 4,
-         "error: no media 8; `verify media list CASE` shows media ids\n"),
+        (
+            ("prov", "attribute", "legion", "poster", "x:@a"),
+            2,
+            "error: unknown role 'poster'; use one of: original_poster, reuploader, subtitler, "
+            "translator, filmer, editor, narrator, claimant\n",
+        ),
+        (
+            ("prov", "attribute", "legion", "subtitler", "x:@a", "--state", "likely"),
+            2,
+            "error: unknown attribution state 'likely'; use one of: claimed, corroborated, "
+            "refuted, unknown\n",
+        ),
+        (
+            ("prov", "attribute", "legion", "subtitler", "Gerashchenko"),
+            2,
+            "error: bad account 'Gerashchenko': write platform:handle, e.g. x:@Gerashchenko_en, "
+            "telegram:@channel or person:Andriy Yusov\n",
+        ),
+        (
+            ("prov", "appearance", "add", "legion", "--platform", "x", "--posted", "23/05/2023"),
+            2,
+            "error: bad date '23/05/2023': use 2023-05-23, 2023-05-23T14:05Z, "
+            "2023-05-23T14:05+03:00 or ~2023-05\n",
+        ),
+        (
+            ("prov", "appearance", "add", "legion"),
+            2,
+            "error: an appearance needs a platform: give --platform or a platform --account\n",
+        ),
+        (
+            ("prov", "attribution", "set", "7", "--state", "refuted"),
+            4,
+            "error: no attribution 7; `verify prov attributions CASE` lists them\n",
+        ),
+        (
+            ("prov", "derive", "1", "2", "--kind", "copy_of"),
+            2,
+            "error: unknown derivation kind 'copy_of'; use one of: subtitled_from, reencode_of, "
+            "cropped_from, excerpt_of, mirrored_from, screen_recording_of, translated_from\n",
+        ),
+        (
+            ("prov", "derive", "8", "9", "--kind", "reencode_of"),
+            4,
+            "error: no media 8; `verify media list CASE` shows media ids\n",
+        ),
         (("timeline", "nope"), 4, "error: no case 'nope'; `verify case list` shows the cases\n"),
     ],
 )
@@ -210,17 +368,28 @@ def test_derive_cycle_is_one_line(cli: RunCli, archive: Archive) -> None:
     ok(cli("prov", "derive", str(b), str(a), "--kind", "subtitled_from"))
     r = cli("prov", "derive", str(a), str(b), "--kind", "reencode_of")
     assert (r.exit_code, r.stderr) == (
-        2, f"error: refusing a derivation cycle: media {a} -> media {b} -> media {a}\n")
+        2,
+        f"error: refusing a derivation cycle: media {a} -> media {b} -> media {a}\n",
+    )
     assert ok(cli("prov", "derivations", "legion")).splitlines()[0].split() == [
-        "ID", "CHILD", "KIND", "PARENT", "EVIDENCE"]
+        "ID",
+        "CHILD",
+        "KIND",
+        "PARENT",
+        "EVIDENCE",
+    ]
 
 
 def test_every_prov_command_has_help_with_an_example(cli: RunCli) -> None:
     from verify.cli.docs import iter_leaf_commands
 
-    mine = [(n, c) for n, c in iter_leaf_commands()
-            if n.startswith(("verify prov", "verify timeline", "verify case export",
-                             "verify case import"))]
+    mine = [
+        (n, c)
+        for n, c in iter_leaf_commands()
+        if n.startswith(
+            ("verify prov", "verify timeline", "verify case export", "verify case import")
+        )
+    ]
     assert len(mine) == 14
     for name, cmd in mine:
         assert cmd.help, name

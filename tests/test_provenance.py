@@ -8,7 +8,6 @@ from tests.provhelp import add_media
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.services import cases, log, provenance
-from verify.vocab import DatePrecision
 
 SLUG = "legion"
 
@@ -23,17 +22,33 @@ def case(archive: Archive) -> str:
     ("text", "when", "precision", "back"),
     [
         ("2023-05-23", datetime(2023, 5, 23, tzinfo=UTC), "day", "2023-05-23"),
-        ("2023-05-23T14:05Z", datetime(2023, 5, 23, 14, 5, tzinfo=UTC), "exact",
-         "2023-05-23T14:05:00Z"),
-        ("2023-05-23T14:05+03:00", datetime(2023, 5, 23, 11, 5, tzinfo=UTC), "exact",
-         "2023-05-23T11:05:00Z"),
-        ("2023-05-23T14:05", datetime(2023, 5, 23, 14, 5, tzinfo=UTC), "exact",
-         "2023-05-23T14:05:00Z"),
+        (
+            "2023-05-23T14:05Z",
+            datetime(2023, 5, 23, 14, 5, tzinfo=UTC),
+            "exact",
+            "2023-05-23T14:05:00Z",
+        ),
+        (
+            "2023-05-23T14:05+03:00",
+            datetime(2023, 5, 23, 11, 5, tzinfo=UTC),
+            "exact",
+            "2023-05-23T11:05:00Z",
+        ),
+        (
+            "2023-05-23T14:05",
+            datetime(2023, 5, 23, 14, 5, tzinfo=UTC),
+            "exact",
+            "2023-05-23T14:05:00Z",
+        ),
         ("~2023-05", datetime(2023, 5, 1, tzinfo=UTC), "approximate", "~2023-05"),
         ("~2023-05-20", datetime(2023, 5, 20, tzinfo=UTC), "approximate", "~2023-05-20"),
         ("2023-05", datetime(2023, 5, 1, tzinfo=UTC), "approximate", "~2023-05"),
-        ("~2023-05-23T14:05Z", datetime(2023, 5, 23, 14, 5, tzinfo=UTC), "approximate",
-         "~2023-05-23T14:05:00Z"),
+        (
+            "~2023-05-23T14:05Z",
+            datetime(2023, 5, 23, 14, 5, tzinfo=UTC),
+            "approximate",
+            "~2023-05-23T14:05:00Z",
+        ),
     ],
 )
 def test_posted_forms_parse_and_print_back(
@@ -113,8 +128,13 @@ def test_unicode_handles_never_collide(archive: Archive, case: str) -> None:
 def test_appearance_platform_from_account_and_media_link(archive: Archive, case: str) -> None:
     mid = add_media(archive, case, "legion.mp4", b"clean")
     ap = provenance.add_appearance(
-        archive, case, account="telegram:@example_channel", posted="2023-05-22T18:40+03:00",
-        captured="2023-05-24T09:00Z", caption='Line one\n"quoted"', media=str(mid),
+        archive,
+        case,
+        account="telegram:@example_channel",
+        posted="2023-05-22T18:40+03:00",
+        captured="2023-05-24T09:00Z",
+        caption='Line one\n"quoted"',
+        media=str(mid),
     )
     assert ap["platform"] == "telegram"
     assert ap["posted"] == "2023-05-22T15:40:00Z"
@@ -129,7 +149,11 @@ def test_appearance_platform_from_account_and_media_link(archive: Archive, case:
 
 def test_attribution_state_history_is_kept(archive: Archive, case: str) -> None:
     a = provenance.attribute(
-        archive, case, "subtitler", "x:@Gerashchenko_en", evidence="his tweet",
+        archive,
+        case,
+        "subtitler",
+        "x:@Gerashchenko_en",
+        evidence="his tweet",
         according_to="x:@Gerashchenko_en",
     )
     assert a["state"] == "claimed"
@@ -159,7 +183,9 @@ def test_attribution_targets(archive: Archive, case: str) -> None:
     assert (t1["target"], t2["target"]) == (f"media:{mid}", f"appearance:{ap['id']}")
     cases.open_case(archive, "other", slug="other")
     with pytest.raises(NotFoundError, match="has no appearance"):
-        provenance.attribute(archive, "other", "reuploader", "x:@a", target=f"appearance:{ap['id']}")
+        provenance.attribute(
+            archive, "other", "reuploader", "x:@a", target=f"appearance:{ap['id']}"
+        )
     with pytest.raises(BadInputError, match="bad target"):
         provenance.attribute(archive, case, "reuploader", "x:@a", target="post:1")
 
@@ -169,7 +195,10 @@ def test_derivations_refuse_self_links_and_cycles(archive: Archive, case: str) -
     m2 = add_media(archive, case, "subtitled.mp4", b"2")
     m3 = add_media(archive, case, "reencode.mp4", b"3")
     d = provenance.derive(
-        archive, str(m2), str(m1), "subtitled_from",
+        archive,
+        str(m2),
+        str(m1),
+        "subtitled_from",
         evidence='{"frames_matched": 41, "offset": -9.0, "variant": "masked"}',
     )
     assert d["evidence"] == {"frames_matched": 41, "offset": -9.0, "variant": "masked"}
@@ -185,7 +214,8 @@ def test_derivations_refuse_self_links_and_cycles(archive: Archive, case: str) -
         provenance.derive(archive, str(m2), str(m1), "subtitled_from")
     rows = provenance.list_derivations(archive, case)
     assert [(r["child"], r["kind"], r["parent"]) for r in rows] == [
-        (m2, "subtitled_from", m1), (m3, "reencode_of", m2)
+        (m2, "subtitled_from", m1),
+        (m3, "reencode_of", m2),
     ]
     assert rows[1]["evidence"] == {"text": "same frames"}
 
@@ -207,7 +237,10 @@ def test_earliest_flags_the_claimed_platform(archive: Archive, case: str) -> Non
     result = provenance.earliest(archive, case)
     assert result["earliest"]["id"] == 2
     assert result["contradiction"] is False
-    assert result["message"] == "earliest known is appearance 2 on telegram, posted 2023-05-22T15:40:00Z"
+    assert (
+        result["message"]
+        == "earliest known is appearance 2 on telegram, posted 2023-05-22T15:40:00Z"
+    )
 
 
 def test_earliest_uses_capture_time_and_reports_overlap(archive: Archive, case: str) -> None:
@@ -226,16 +259,19 @@ def test_earliest_crosses_cases_through_bytes_and_derivations(archive: Archive, 
     provenance.add_appearance(archive, case, platform="x", posted="2023-05-23", media=str(mine))
     cases.open_case(archive, "Press reuse", slug="press")
     same = add_media(archive, "press", "copy.mp4", b"subtitled")  # same bytes, other case
-    provenance.add_appearance(archive, "press", platform="youtube", posted="2023-05-21",
-                              media=str(same))
+    provenance.add_appearance(
+        archive, "press", platform="youtube", posted="2023-05-21", media=str(same)
+    )
     cases.open_case(archive, "Telegram original", slug="tg")
     orig = add_media(archive, "tg", "orig.mp4", b"clean original")
-    provenance.add_appearance(archive, "tg", platform="telegram", posted="2023-05-20",
-                              media=str(orig))
+    provenance.add_appearance(
+        archive, "tg", platform="telegram", posted="2023-05-20", media=str(orig)
+    )
     cases.open_case(archive, "Unrelated", slug="unrelated")
     other = add_media(archive, "unrelated", "x.mp4", b"unrelated")
-    provenance.add_appearance(archive, "unrelated", platform="x", posted="2020-01-01",
-                              media=str(other))
+    provenance.add_appearance(
+        archive, "unrelated", platform="x", posted="2020-01-01", media=str(other)
+    )
     assert provenance.earliest(archive, case)["earliest"]["case"] == "press"
     provenance.derive(archive, str(mine), str(orig), "subtitled_from")
     result = provenance.earliest(archive, case)
@@ -254,8 +290,14 @@ def test_timeline_orders_every_dated_fact(
     from verify.services import status
 
     mid = add_media(archive, case, "legion.mp4", b"x", via="download")
-    provenance.add_appearance(archive, case, account="x:@Gerashchenko_en", posted="2023-05-23",
-                              captured="2023-05-24T09:00Z", url="https://x.com/i/status/1")
+    provenance.add_appearance(
+        archive,
+        case,
+        account="x:@Gerashchenko_en",
+        posted="2023-05-23",
+        captured="2023-05-24T09:00Z",
+        url="https://x.com/i/status/1",
+    )
     a = provenance.attribute(archive, case, "subtitler", "x:@Gerashchenko_en")
     status.set_status(archive, case, "in_progress")
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-02T10:00:00Z")
@@ -270,7 +312,10 @@ def test_timeline_orders_every_dated_fact(
     ]
     # the case itself was opened "now" (real clock, after the fake 2023 dates)
     assert [e["type"] for e in events][4:] == [
-        "status.changed", "attribution.changed", "note", "case.opened"
+        "status.changed",
+        "attribution.changed",
+        "note",
+        "case.opened",
     ]
     assert events[0]["source"] == "https://x.com/i/status/1"
     assert events[2]["ref"] == f"media:{mid}"
