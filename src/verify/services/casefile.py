@@ -796,7 +796,7 @@ def parse_case_file(text: str, label: str) -> Doc:
         elif isinstance(ev, str):
             evidence = prov.parse_evidence(ev)
         elif isinstance(ev, dict):
-            evidence = _json_value(ctx, f"{w}.evidence", ev)
+            evidence = _json_value(ctx, f"{w}.evidence", ev) or None
         else:
             ctx.fail(f"{w}.evidence", "expected a table or text")
         doc.derivations.append(

@@ -747,6 +747,7 @@ def derive(
     """Record that media `child` is `kind` of media `parent` (e.g. subtitled_from)."""
     kind_v = parse_enum(DerivationKind, kind, "derivation kind")
     ev = evidence if isinstance(evidence, dict) else parse_evidence(evidence)
+    ev = ev or None  # an empty object says nothing
     with archive.write() as session:
         c_media = get_media(session, child)
         p_media = get_media(session, parent)
