@@ -423,7 +423,8 @@ def earliest(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> Non
     """The earliest known appearance across all copies, and whether it contradicts the claim.
 
     Copies in other cases count when they hold the same bytes or are linked by derivations.
-    A contradiction (earliest not on the claimed original platform) is also told on stderr.
+    The last line starts with CONTRADICTION when the earliest is not on the claimed original
+    platform (from original_poster attributions; see docs/provenance.md).
     """
     from verify.services import provenance
 

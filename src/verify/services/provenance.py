@@ -606,8 +606,7 @@ def set_attribution_state(
             raise NotFoundError(
                 f"no attribution {attribution_id}; `verify prov attributions CASE` lists them"
             )
-        c = session.get(Case, attr.case_id)
-        assert c is not None  # foreign key
+        c = session.exec(select(Case).where(Case.id == attr.case_id)).one()
         new_evidence = _opt(evidence) if evidence is not None else attr.evidence
         new_according = _opt(according_to) if according_to is not None else attr.according_to
         if (state_v.value, new_evidence, new_according) == (
