@@ -523,3 +523,105 @@ def test_property_export_import_export_is_identical(spec: dict[str, object]) -> 
         finally:
             a.close()
             b.close()
+
+
+def test_history_entry_appended_through_the_file(cli: RunCli, tmp_path: Path) -> None:
+    ok(cli("case", "import", str(EXAMPLE)))
+    text = ok(cli("case", "export", SLUG))
+    head, sep, rest = text.partition("[[attributions]]\nn = 2\n")
+    # attribution 1: corroborate it by appending a history entry, keeping the fields in step
+    head = head.replace(
+        'state = "claimed"\nevidence = "He said he provided the subtitles, in the tweet '
+        'carrying the video (appearance 1)."',
+        'state = "corroborated"\nevidence = "Subtitle font matches his other uploads."',
+        1,
+    ).replace(
+        'according_to = "x:@Gerashchenko_en"\ncreated_at',
+        'according_to = "our analysis"\ncreated_at',
+        1,
+    )
+    head = head.rstrip("\n") + (
+        '\n\n[[attributions.history]]\nstate = "corroborated"\n'
+        'evidence = "Subtitle font matches his other uploads."\naccording_to = "our analysis"\n'
+        'at = "2023-06-02T10:00:00Z"\nby = "alice"\n\n'
+    )
+    path = tmp_path / "corroborate.toml"
+    path.write_text(head + sep + rest)
+    seq = len(json.loads(ok(cli("log", "--json"))))
+    r = cli("case", "import", str(path))
+    assert r.stderr == f"updated case {SLUG}: 1 changes\n", r.stderr
+    [entry] = json.loads(ok(cli("log", "--json")))[seq:]
+    assert entry["action"] == "attribution.set"
+    [row, *_] = json.loads(ok(cli("prov", "attributions", SLUG, "--json")))
+    assert row["state"] == "corroborated"
+    assert row["history"][-1] == {
+        "from": "claimed",
+        "to": "corroborated",
+        "evidence": "Subtitle font matches his other uploads.",
+        "according_to": "our analysis",
+        "at": "2023-06-02T10:00:00Z",
+        "by": "alice",
+    }
+    # the export now carries the new history and re-imports as a no-op
+    again = tmp_path / "again.toml"
+    again.write_text(ok(cli("case", "export", SLUG)))
+    assert cli("case", "import", str(again)).stderr == (
+        f"case {SLUG} is up to date: nothing changed\n"
+    )
+
+
+def test_history_out_of_step_is_refused(cli: RunCli, tmp_path: Path) -> None:
+    ok(cli("case", "import", str(EXAMPLE)))
+    text = ok(cli("case", "export", SLUG)).replace(
+        'target = "appearance:1"\nstate = "claimed"', 'target = "appearance:1"\nstate = "refuted"'
+    )
+    path = tmp_path / "x.toml"
+    path.write_text(text)
+    r = cli("case", "import", str(path))
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"error: {path}: attributions[1].state: must equal the last history entry's "
+        "('claimed'); to change it, append a [[attributions.history]] entry or drop the "
+        "history\n",
+    )
+
+
+def test_account_and_media_facts_update_from_the_file(archive: Archive) -> None:
+    cases.open_case(archive, "Legion", slug="legion")
+    add_media(archive, "legion", "clip.mp4", b"clip")
+    provenance.add_appearance(archive, "legion", account="twitter:@Gerashchenko_en")
+    text = casefile.export_case(archive, "legion")
+    edited = text.replace('name = "clip.mp4"', 'name = "clip.mp4"\nlabel = "subtitled copy"')
+    edited = edited.replace(
+        'ref = "x:@Gerashchenko_en"\nkind = "unknown"',
+        'ref = "x:@Gerashchenko_en"\nname = "Anton Gerashchenko"\nkind = "person"',
+    ).replace('platform = "x"', 'platform = "twitter"')
+    result = casefile.import_case_text(archive, edited, "e.toml")
+    assert result.changes == 2
+    entries = log.read_log(archive)[-2:]
+    assert [e["action"] for e in entries] == ["account.edit", "media.edit"]
+    assert entries[0]["payload"]["kind"] == {"old": "unknown", "new": "person"}
+    assert entries[1]["payload"]["label"] == {"old": None, "new": "subtitled copy"}
+    assert casefile.import_case_text(archive, edited, "e.toml").changes == 0
+
+
+def test_export_errors(cli: RunCli, tmp_path: Path) -> None:
+    r = cli("case", "export", "nope")
+    assert (r.exit_code, r.stderr) == (
+        4,
+        "error: no case 'nope'; `verify case list` shows the cases\n",
+    )
+    ok(cli("case", "import", str(EXAMPLE)))
+    target = tmp_path / "no-such-dir" / "x.toml"
+    r = cli("case", "export", SLUG, "-o", str(target))
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"error: cannot write {target}: No such file or directory\n",
+    )
+
+
+def test_audit_chain_verifies_after_import(cli: RunCli) -> None:
+    ok(cli("case", "import", str(EXAMPLE)))
+    r = cli("check")
+    assert r.exit_code == 0
+    assert r.stdout.startswith("ok: 16 audit entries")
