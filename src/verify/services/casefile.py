@@ -843,6 +843,7 @@ class _Importer:
         self.slug = doc.case["slug"]
         self.changes = 0
         self.at = now()
+        self.known_accounts: dict[str, Account] = {}
 
     def log(self, action: str, payload: dict[str, Any]) -> None:
         self.changes += 1
@@ -995,8 +996,12 @@ class _Importer:
             self.log("note.add", {"note": note.id, "text": note.text})
 
     def account(self, ref: str) -> Account:
+        cached = self.known_accounts.get(ref)
+        if cached is not None:
+            return cached
         found = prov.find_account(self.s, ref)
         if found is not None:
+            self.known_accounts[ref] = found
             return found
         account = prov.new_account(self.s, self.actor, ref, case=self.slug, created_at=self.at)
         self.changes += 1
