@@ -625,3 +625,14 @@ def test_audit_chain_verifies_after_import(cli: RunCli) -> None:
     r = cli("check")
     assert r.exit_code == 0
     assert r.stdout.startswith("ok: 16 audit entries")
+
+
+def test_n_may_be_omitted_in_a_hand_written_file(archive: Archive) -> None:
+    text = BASE + '\n[[appearances]]\nplatform = "x"\n\n[[appearances]]\nplatform = "vk"\n'
+    text += (
+        '\n[[attributions]]\nrole = "reuploader"\nactor = "vk:someone"\ntarget = "appearance:2"\n'
+    )
+    casefile.import_case_text(archive, text, "hand.toml")
+    [attr] = provenance.list_attributions(archive, "legion")
+    second = provenance.list_appearances(archive, "legion")[1]
+    assert (second["platform"], attr["target"]) == ("vk", f"appearance:{second['id']}")

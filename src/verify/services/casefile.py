@@ -412,7 +412,7 @@ def _list(ctx: _Ctx, raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 def _numbered(ctx: _Ctx, key: str, items: list[dict[str, Any]]) -> None:
     for i, item in enumerate(items, start=1):
-        n = item.get("n")
+        n = item.get("n", i)  # optional; when given it must say the position
         if n != i or isinstance(n, bool):
             ctx.fail(
                 f"{key}[{i}].n",
