@@ -549,7 +549,7 @@ def test_history_entry_appended_through_the_file(cli: RunCli, tmp_path: Path) ->
     path.write_text(head + sep + rest)
     seq = len(json.loads(ok(cli("log", "--json"))))
     r = cli("case", "import", str(path))
-    assert r.stderr == f"updated case {SLUG}: 1 changes\n", r.stderr
+    assert r.stderr == f"updated case {SLUG}: 1 change\n", r.stderr
     [entry] = json.loads(ok(cli("log", "--json")))[seq:]
     assert entry["action"] == "attribution.set"
     [row, *_] = json.loads(ok(cli("prov", "attributions", SLUG, "--json")))

@@ -252,7 +252,8 @@ def case_import(
     if result.created:
         note = f"created case {result.slug} ({result.changes} records)"
     elif result.changes:
-        note = f"updated case {result.slug}: {result.changes} changes"
+        plural = "" if result.changes == 1 else "s"
+        note = f"updated case {result.slug}: {result.changes} change{plural}"
     else:
         note = f"case {result.slug} is up to date: nothing changed"
     sys.stderr.write(clean(note) + "\n")
