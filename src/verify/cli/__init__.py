@@ -131,7 +131,7 @@ def root(
 
 
 def _register() -> None:
-    from verify.cli import cases, log, status
+    from verify.cli import cases, log, report, status
 
     app.add_typer(cases.case_app, name="case")
     app.add_typer(cases.claim_app, name="claim")
@@ -139,6 +139,7 @@ def _register() -> None:
     app.add_typer(status.status_app, name="status")
     app.command("log", epilog=log.LOG_EPILOG)(log.log_command)
     app.command("check", epilog=log.CHECK_EPILOG)(log.check_command)
+    app.command("report", epilog=report.REPORT_EPILOG)(report.report_command)
 
 
 _register()

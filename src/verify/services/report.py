@@ -843,8 +843,9 @@ def _near_duplicates(session: Session, blob: Blob, case_slug: str) -> list[dict[
                 "media": pk(m),
                 "name": m.original_name,
                 "sha256": sha,
+                # An excerpt matches when most of either file is covered.
                 "tier": "match"
-                if median <= MATCH_MAX_DISTANCE and q_frac >= 0.5
+                if median <= MATCH_MAX_DISTANCE and max(q_frac, c_frac) >= 0.5
                 else "suggestion",
                 "score": round(q_frac, 3),
                 "query_frames_matched": round(q_frac, 3),
