@@ -40,11 +40,11 @@ def _at(minutes: int) -> datetime:
 
 
 def _meta(**kw: Any) -> dict[str, Any]:
-    keys = (
-        "make model software captured_at captured_at_raw captured_offset gps orientation width "
-        "height duration fps rotation container video_codec audio_codec encoder creation_time "
-        "xmp_creator_tool c2pa"
-    ).split()
+    keys = [
+        "make", "model", "software", "captured_at", "captured_at_raw", "captured_offset",
+        "gps", "orientation", "width", "height", "duration", "fps", "rotation", "container",
+        "video_codec", "audio_codec", "encoder", "creation_time", "xmp_creator_tool", "c2pa",
+    ]  # fmt: skip
     meta: dict[str, Any] = dict.fromkeys(keys)
     meta.update(kw)
     meta.setdefault("raw", {})
@@ -106,13 +106,19 @@ def build(
     status.set_status(archive, SLUG, "in_progress")
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-25T10:30:00Z")
     cases.assess_claim(
-        archive, SLUG, 1, finding="supported", confidence="medium",
+        archive,
+        SLUG,
+        1,
+        finding="supported",
+        confidence="medium",
         why=p or "insignia match the Legion's flag | patches visible at 00:12",
     )
     cases.add_note(archive, SLUG, p or "Asked the Telegram channel admin for the original file.")
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-26T08:00:00Z")
     status.set_status(
-        archive, SLUG, "misattributed",
+        archive,
+        SLUG,
+        "misattributed",
         why=p or "earliest copy is the Telegram post; the subtitled X copy is a re-upload",
     )
 
@@ -139,20 +145,47 @@ def build(
         }
     metas = [
         _meta(
-            make="Apple", model="iPhone 12", software="16.4.1",
-            captured_at="2023-05-22T14:03:11+03:00", captured_at_raw="2023:05:22 14:03:11",
-            captured_offset="+03:00", gps={"lat": 50.4853, "lon": 35.6692, "alt": 142.0},
-            width=1080, height=1920, duration=42.0, fps=30.0, rotation=90, container="mov,mp4",
-            video_codec="h264", audio_codec="aac", creation_time="2023-05-22T11:03:11Z",
-            encoder=None, raw=raw,
+            make="Apple",
+            model="iPhone 12",
+            software="16.4.1",
+            captured_at="2023-05-22T14:03:11+03:00",
+            captured_at_raw="2023:05:22 14:03:11",
+            captured_offset="+03:00",
+            gps={"lat": 50.4853, "lon": 35.6692, "alt": 142.0},
+            width=1080,
+            height=1920,
+            duration=42.0,
+            fps=30.0,
+            rotation=90,
+            container="mov,mp4",
+            video_codec="h264",
+            audio_codec="aac",
+            creation_time="2023-05-22T11:03:11Z",
+            encoder=None,
+            raw=raw,
         ),
         _meta(
-            width=720, height=1280, duration=30.0, fps=30.0, rotation=0, container="mov,mp4",
-            video_codec="h264", audio_codec="aac", encoder=p or "Lavf60.3.100",
-            xmp_creator_tool=p, raw=raw if p else {},
+            width=720,
+            height=1280,
+            duration=30.0,
+            fps=30.0,
+            rotation=0,
+            container="mov,mp4",
+            video_codec="h264",
+            audio_codec="aac",
+            encoder=p or "Lavf60.3.100",
+            xmp_creator_tool=p,
+            raw=raw if p else {},
         ),
-        _meta(width=640, height=360, duration=20.0, fps=25.0, rotation=0, container="mov,mp4",
-              video_codec="h264"),
+        _meta(
+            width=640,
+            height=360,
+            duration=20.0,
+            fps=25.0,
+            rotation=0,
+            container="mov,mp4",
+            video_codec="h264",
+        ),
     ]
     base = 0xD1C3_9A5E_7713_0F28
     frame_sets = [
@@ -162,10 +195,17 @@ def build(
     ]
     with archive.write() as s:
         blobs = []
-        for (name, _, kind, mime), (sha, size), meta in zip(blob_specs, shas, metas, strict=True):
+        for (_, _, kind, mime), (sha, size), meta in zip(blob_specs, shas, metas, strict=True):
             b = Blob(
-                sha256=sha, size=size, kind=kind, mime=mime, analysis_state="ok", pipeline="v1",
-                meta=meta, analysed_at=_at(5), stored_at=_at(4),
+                sha256=sha,
+                size=size,
+                kind=kind,
+                mime=mime,
+                analysis_state="ok",
+                pipeline="v1",
+                meta=meta,
+                analysed_at=_at(5),
+                stored_at=_at(4),
             )
             s.add(b)
             blobs.append(b)
@@ -174,75 +214,183 @@ def build(
             for f in frames:
                 f.blob_id = pk(b)
                 s.add(f)
-        from verify.models import Case
         from sqlmodel import select
+
+        from verify.models import Case
 
         case_id = pk(s.exec(select(Case).where(Case.slug == SLUG)).one())
         other_id = pk(s.exec(select(Case).where(Case.slug == OTHER)).one())
         media = [
-            Media(case_id=case_id, blob_id=pk(blobs[0]), original_name=blob_specs[0][0],
-                  label="clean original", source_url="https://t.me/frl_channel/1021",
-                  platform="telegram", acquired_via="telegram-desktop export",
-                  acquired_by="tester", acquired_at=_at(10)),
-            Media(case_id=case_id, blob_id=pk(blobs[1]), original_name=blob_specs[1][0],
-                  label=p, source_url=p or "https://x.com/Gerashchenko_en/status/1661000000000000000",
-                  platform="x", acquired_via=p or "yt-dlp 2023.03.04",
-                  acquired_by="tester", acquired_at=_at(20)),
-            Media(case_id=other_id, blob_id=pk(blobs[2]), original_name=blob_specs[2][0],
-                  acquired_by="tester", acquired_at=_at(30)),
+            Media(
+                case_id=case_id,
+                blob_id=pk(blobs[0]),
+                original_name=blob_specs[0][0],
+                label="clean original",
+                source_url="https://t.me/frl_channel/1021",
+                platform="telegram",
+                acquired_via="telegram-desktop export",
+                acquired_by="tester",
+                acquired_at=_at(10),
+            ),
+            Media(
+                case_id=case_id,
+                blob_id=pk(blobs[1]),
+                original_name=blob_specs[1][0],
+                label=p,
+                source_url=p or "https://x.com/Gerashchenko_en/status/1661000000000000000",
+                platform="x",
+                acquired_via=p or "yt-dlp 2023.03.04",
+                acquired_by="tester",
+                acquired_at=_at(20),
+            ),
+            Media(
+                case_id=other_id,
+                blob_id=pk(blobs[2]),
+                original_name=blob_specs[2][0],
+                acquired_by="tester",
+                acquired_at=_at(30),
+            ),
         ]
         for m in media:
             s.add(m)
         s.flush()
-        acc_tg = Account(platform="telegram", handle=p or "@frl_channel",
-                         display_name=p or "Legion Svoboda Rossii",
-                         url=p or "https://t.me/frl_channel", kind="channel",
-                         created_at=_at(40), created_by="tester")
-        acc_x = Account(platform="x", handle="@Gerashchenko_en", display_name="Anton Gerashchenko",
-                        url="https://x.com/Gerashchenko_en", kind="person",
-                        created_at=_at(41), created_by="tester")
+        acc_tg = Account(
+            platform="telegram",
+            handle=p or "@frl_channel",
+            display_name=p or "Legion Svoboda Rossii",
+            url=p or "https://t.me/frl_channel",
+            kind="channel",
+            created_at=_at(40),
+            created_by="tester",
+        )
+        acc_x = Account(
+            platform="x",
+            handle="@Gerashchenko_en",
+            display_name="Anton Gerashchenko",
+            url="https://x.com/Gerashchenko_en",
+            kind="person",
+            created_at=_at(41),
+            created_by="tester",
+        )
         s.add(acc_tg)
         s.add(acc_x)
         s.flush()
-        s.add(Appearance(case_id=case_id, media_id=pk(media[1]), platform="x",
-                         url=p or "https://x.com/Gerashchenko_en/status/1661000000000000000",
-                         post_id="1661000000000000000", account_id=pk(acc_x),
-                         posted_at=datetime(2023, 5, 23, 8, 15, tzinfo=UTC),
-                         captured_at=_at(20), caption=p or "Subtitles by me.", language="en",
-                         archive_url="https://web.archive.org/web/2023/https://x.com/x",
-                         created_at=_at(42), created_by="tester"))
-        s.add(Appearance(case_id=case_id, media_id=pk(media[0]), platform="telegram",
-                         url="https://t.me/frl_channel/1021", post_id="1021",
-                         account_id=pk(acc_tg),
-                         posted_at=datetime(2023, 5, 22, 17, 40, tzinfo=UTC),
-                         captured_at=_at(10), caption="Легион «Свобода России»", language="ru",
-                         note=p, created_at=_at(43), created_by="tester"))
-        s.add(Appearance(case_id=case_id, platform="press", url=p or "javascript:alert(1)",
-                         posted_precision="day", note="press re-use, date only",
-                         posted_at=datetime(2023, 5, 24, tzinfo=UTC),
-                         created_at=_at(44), created_by="tester"))
+        s.add(
+            Appearance(
+                case_id=case_id,
+                media_id=pk(media[1]),
+                platform="x",
+                url=p or "https://x.com/Gerashchenko_en/status/1661000000000000000",
+                post_id="1661000000000000000",
+                account_id=pk(acc_x),
+                posted_at=datetime(2023, 5, 23, 8, 15, tzinfo=UTC),
+                captured_at=_at(20),
+                caption=p or "Subtitles by me.",
+                language="en",
+                archive_url="https://web.archive.org/web/2023/https://x.com/x",
+                created_at=_at(42),
+                created_by="tester",
+            )
+        )
+        s.add(
+            Appearance(
+                case_id=case_id,
+                media_id=pk(media[0]),
+                platform="telegram",
+                url="https://t.me/frl_channel/1021",
+                post_id="1021",
+                account_id=pk(acc_tg),
+                posted_at=datetime(2023, 5, 22, 17, 40, tzinfo=UTC),
+                captured_at=_at(10),
+                caption="Легион «Свобода России»",
+                language="ru",
+                note=p,
+                created_at=_at(43),
+                created_by="tester",
+            )
+        )
+        s.add(
+            Appearance(
+                case_id=case_id,
+                platform="press",
+                url=p or "javascript:alert(1)",
+                posted_precision="day",
+                note="press re-use, date only",
+                posted_at=datetime(2023, 5, 24, tzinfo=UTC),
+                created_at=_at(44),
+                created_by="tester",
+            )
+        )
         s.flush()
-        attr1 = Attribution(case_id=case_id, role="subtitler", account_id=pk(acc_x),
-                            target_type="media", target_id=pk(media[1]), state="corroborated",
-                            evidence=p or "tweet text: 'subtitles by me'",
-                            according_to="@Gerashchenko_en", created_at=_at(50),
-                            created_by="tester", updated_at=_at(55), updated_by="tester")
-        attr2 = Attribution(case_id=case_id, role="original_poster", account_id=pk(acc_tg),
-                            state="claimed", evidence="earliest post found",
-                            according_to=p or "desk search 2023-05-24", created_at=_at(51),
-                            created_by="tester", updated_at=_at(51), updated_by="tester")
+        attr1 = Attribution(
+            case_id=case_id,
+            role="subtitler",
+            account_id=pk(acc_x),
+            target_type="media",
+            target_id=pk(media[1]),
+            state="corroborated",
+            evidence=p or "tweet text: 'subtitles by me'",
+            according_to="@Gerashchenko_en",
+            created_at=_at(50),
+            created_by="tester",
+            updated_at=_at(55),
+            updated_by="tester",
+        )
+        attr2 = Attribution(
+            case_id=case_id,
+            role="original_poster",
+            account_id=pk(acc_tg),
+            state="claimed",
+            evidence="earliest post found",
+            according_to=p or "desk search 2023-05-24",
+            created_at=_at(51),
+            created_by="tester",
+            updated_at=_at(51),
+            updated_by="tester",
+        )
         s.add(attr1)
         s.add(attr2)
         s.flush()
-        s.add(AttributionChange(attribution_id=pk(attr1), from_state=None, to_state="claimed",
-                                evidence="self-claimed in tweet", according_to="@Gerashchenko_en",
-                                at=_at(50), by="tester"))
-        s.add(AttributionChange(attribution_id=pk(attr1), from_state="claimed",
-                                to_state="corroborated", evidence=p or "clean original has no subtitles",
-                                according_to="tester", at=_at(55), by="tester"))
-        s.add(AttributionChange(attribution_id=pk(attr2), from_state=None, to_state="claimed",
-                                at=_at(51), by="tester"))
-        s.add(Derivation(child_id=pk(media[1]), parent_id=pk(media[0]), kind="subtitled_from",
-                         evidence={"phash_median_distance": 3, "frames_matched": "16/22"},
-                         note=p, created_at=_at(60), created_by="tester"))
+        s.add(
+            AttributionChange(
+                attribution_id=pk(attr1),
+                from_state=None,
+                to_state="claimed",
+                evidence="self-claimed in tweet",
+                according_to="@Gerashchenko_en",
+                at=_at(50),
+                by="tester",
+            )
+        )
+        s.add(
+            AttributionChange(
+                attribution_id=pk(attr1),
+                from_state="claimed",
+                to_state="corroborated",
+                evidence=p or "clean original has no subtitles",
+                according_to="tester",
+                at=_at(55),
+                by="tester",
+            )
+        )
+        s.add(
+            AttributionChange(
+                attribution_id=pk(attr2),
+                from_state=None,
+                to_state="claimed",
+                at=_at(51),
+                by="tester",
+            )
+        )
+        s.add(
+            Derivation(
+                child_id=pk(media[1]),
+                parent_id=pk(media[0]),
+                kind="subtitled_from",
+                evidence={"phash_median_distance": 3, "frames_matched": "16/22"},
+                note=p,
+                created_at=_at(60),
+                created_by="tester",
+            )
+        )
     return SLUG

@@ -66,7 +66,9 @@ def test_header_verdict_and_claims(data: dict[str, Any]) -> None:
         (2, "unassessed", None),
     ]
     assert [h["to"] for h in data["status_history"]] == [
-        "unverified", "in_progress", "misattributed",
+        "unverified",
+        "in_progress",
+        "misattributed",
     ]
 
 
@@ -95,7 +97,8 @@ def test_attributions_grouped_by_role_with_history(data: dict[str, Any]) -> None
     assert sub["state"] == "corroborated"
     assert sub["target"] == {"type": "media", "id": 2, "name": "legion-subtitled.mp4"}
     assert [(h["from"], h["to"]) for h in sub["history"]] == [
-        (None, "claimed"), ("claimed", "corroborated"),
+        (None, "claimed"),
+        ("claimed", "corroborated"),
     ]
 
 
@@ -171,6 +174,7 @@ def test_same_archive_renders_byte_identical_files(
     assert payload["format"] == fmt
 
 
+@pytest.mark.slow
 def test_pdf_is_deterministic_when_weasyprint_is_installed(archive: Archive, slug: str) -> None:
     pytest.importorskip("weasyprint", reason="the optional [pdf] extra is not installed")
     a = report.write_report(archive, slug, "pdf", output=None, at=AT)
@@ -270,14 +274,27 @@ def _add_file(archive: Archive, case_slug: str, path: Path, kind: str, pts: list
     stored = archive.store.put_file(path)
     with archive.write() as s:
         case = s.exec(select(Case).where(Case.slug == case_slug)).one()
-        b = Blob(sha256=stored.sha256, size=stored.size, kind=kind, analysis_state="ok",
-                 meta={}, stored_at=AT)
+        b = Blob(
+            sha256=stored.sha256,
+            size=stored.size,
+            kind=kind,
+            analysis_state="ok",
+            meta={},
+            stored_at=AT,
+        )
         s.add(b)
         s.flush()
         for i, t in enumerate(pts):
             s.add(Frame(blob_id=pk(b), idx=i, pts=t, phash=i, dhash=i))
-        s.add(Media(case_id=pk(case), blob_id=pk(b), original_name=path.name,
-                    acquired_by="tester", acquired_at=AT))
+        s.add(
+            Media(
+                case_id=pk(case),
+                blob_id=pk(b),
+                original_name=path.name,
+                acquired_by="tester",
+                acquired_at=AT,
+            )
+        )
 
 
 def _thumb_colours(html: str) -> list[tuple[int, int, int]]:
@@ -357,10 +374,14 @@ def test_cli_stdout_output_matches_file(cli: RunCli, slug: str, tmp_path: Path) 
 def test_cli_errors(cli: RunCli, slug: str, monkeypatch: pytest.MonkeyPatch) -> None:
     r = cli("report", slug, "-f", "docx")
     assert (r.exit_code, r.stderr) == (
-        2, "error: unknown report format 'docx'; use one of: md, html, json, pdf\n",
+        2,
+        "error: unknown report format 'docx'; use one of: md, html, json, pdf\n",
     )
     r = cli("report", "no-such-case")
-    assert (r.exit_code, r.stderr) == (4, "error: no case 'no-such-case'; `verify case list` shows the cases\n")
+    assert (r.exit_code, r.stderr) == (
+        4,
+        "error: no case 'no-such-case'; `verify case list` shows the cases\n",
+    )
     r = cli("report", slug, "--at", "last tuesday")
     assert r.exit_code == 2
     assert r.stderr == "error: bad --at 'last tuesday': use ISO 8601, e.g. 2023-06-01T00:00:00Z\n"

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from verify import __version__, audit
-from verify.analysis import hex64, to_unsigned64
+from verify.analysis import hex64
 from verify.archive import Archive
 from verify.errors import BadInputError
 from verify.models import (
@@ -169,15 +170,11 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
         accounts = _accounts(session, case_id)
         appearances = list(
             session.exec(
-                select(Appearance)
-                .where(Appearance.case_id == case_id)
-                .order_by(col(Appearance.id))
+                select(Appearance).where(Appearance.case_id == case_id).order_by(col(Appearance.id))
             ).all()
         )
         history = _status_history(session, case)
-        media_out = [
-            _media_entry(session, archive, m, b, case.slug) for m, b in media_rows
-        ]
+        media_out = [_media_entry(session, archive, m, b, case.slug) for m, b in media_rows]
         report: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "generated_at": iso(generated),
@@ -202,9 +199,7 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             "provenance": {
                 "timeline": _timeline(appearances, media_rows, history, accounts),
                 "earliest_appearance": _earliest_appearance_id(appearances),
-                "appearances": [
-                    _appearance_entry(a, accounts, media_by_id) for a in appearances
-                ],
+                "appearances": [_appearance_entry(a, accounts, media_by_id) for a in appearances],
                 "attributions": _attributions(session, case_id, accounts, media_by_id),
                 "derivations": _derivations(session, media_by_id, blobs),
             },
@@ -366,7 +361,13 @@ def _status_history(session: Session, case: Case) -> list[dict[str, Any]]:
     return [
         opened,
         *(
-            {"from": c.from_status, "to": c.to_status, "why": c.rationale, "at": iso(c.at), "by": c.by}
+            {
+                "from": c.from_status,
+                "to": c.to_status,
+                "why": c.rationale,
+                "at": iso(c.at),
+                "by": c.by,
+            }
             for c in changes
         ),
     ]
@@ -492,7 +493,8 @@ def _timeline(
                     "kind": "acquisition",
                     "ref": pk(m),
                     "earliest": False,
-                    "summary": f"media {pk(m)} ({m.original_name}) acquired by {m.acquired_by}{via}",
+                    "summary": f"media {pk(m)} ({m.original_name}) "
+                    f"acquired by {m.acquired_by}{via}",
                     "url": m.source_url,
                 },
             )
@@ -790,8 +792,14 @@ def _near_duplicates(session: Session, blob: Blob, case_slug: str) -> list[dict[
     if not others:
         return []
     blob_ids = sorted({m.blob_id for m, _, _ in others})
-    cand = session.exec(
-        select(Frame.blob_id, Frame.idx, Frame.pts, Frame.phash, Frame.phash_masked)
+    cand = session.execute(
+        sa_select(
+            col(Frame.blob_id),
+            col(Frame.idx),
+            col(Frame.pts),
+            col(Frame.phash),
+            col(Frame.phash_masked),
+        )
         .where(col(Frame.blob_id).in_(blob_ids), col(Frame.informative).is_(True))
         .order_by(col(Frame.blob_id), col(Frame.idx))
     ).all()
@@ -801,7 +809,9 @@ def _near_duplicates(session: Session, blob: Blob, case_slug: str) -> list[dict[
     c_pts = np.array([r[2] for r in cand], dtype=np.float64)
     c_full = np.array([r[3] for r in cand], dtype=np.int64)
     c_masked = np.array([r[4] if r[4] is not None else r[3] for r in cand], dtype=np.int64)
-    cand_counts = {int(b): int(n) for b, n in zip(*np.unique(c_blob, return_counts=True), strict=True)}
+    cand_counts = {
+        int(b): int(n) for b, n in zip(*np.unique(c_blob, return_counts=True), strict=True)
+    }
 
     # per candidate blob: list of (query pts, candidate pts, distance, variant, cand row)
     pairs: dict[int, list[tuple[float, float, int, str, int]]] = defaultdict(list)
@@ -880,7 +890,10 @@ def _aligned_ranges(
     if start is not None and end is not None:
         ranges.append({"query": [start[0], end[0]], "candidate": [start[1], end[1]]})
     return [
-        {"query": [round(v, 3) for v in r["query"]], "candidate": [round(v, 3) for v in r["candidate"]]}
+        {
+            "query": [round(v, 3) for v in r["query"]],
+            "candidate": [round(v, 3) for v in r["candidate"]],
+        }
         for r in ranges
     ]
 
@@ -897,7 +910,8 @@ def _diff_value(media: dict[str, Any], key: str) -> str | None:
         c2pa = md.get("c2pa")
         return str(c2pa.get("state")) if c2pa else None
     if key == "captured_at":
-        return md.get("captured_at") or md.get("captured_at_raw")
+        captured = md.get("captured_at") or md.get("captured_at_raw")
+        return None if captured is None else str(captured)
     if key == "dimensions":
         w, h = md.get("width"), md.get("height")
         return f"{w}x{h}" if w and h else None
@@ -913,8 +927,3 @@ def _metadata_differences(media: list[dict[str, Any]]) -> dict[str, Any]:
         distinct = {v["value"] for v in values}
         rows.append({"field": key, "label": label, "differs": len(distinct) > 1, "values": values})
     return {"media": [m["id"] for m in media], "rows": rows if len(media) > 1 else []}
-
-
-def phash_distance(a: int, b: int) -> int:
-    """Hamming distance between two stored (signed) 64-bit hashes."""
-    return (to_unsigned64(a) ^ to_unsigned64(b)).bit_count()

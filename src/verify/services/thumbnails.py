@@ -73,7 +73,7 @@ def video_thumbnails(path: str, pts_list: list[float]) -> list[str | None]:
                 if frame.time >= target - PTS_TOLERANCE_S:
                     break
             if chosen is not None:
-                img = chosen.to_image()
+                img = chosen.to_image()  # type: ignore[no-untyped-call]
                 rotation = int(getattr(chosen, "rotation", 0) or 0)
                 if rotation:
                     img = img.rotate(rotation, expand=True)
@@ -86,7 +86,14 @@ def run_jobs(jobs: list[dict[str, Any]]) -> list[list[str | None]]:
     import av
     from PIL import Image
 
-    undecodable = (OSError, ValueError, EOFError, IndexError, av.FFmpegError, Image.DecompressionBombError)
+    undecodable = (
+        OSError,
+        ValueError,
+        EOFError,
+        IndexError,
+        av.FFmpegError,
+        Image.DecompressionBombError,
+    )
     results: list[list[str | None]] = []
     for job in jobs:
         pts = [float(p) for p in job["pts"]]
@@ -119,7 +126,7 @@ def thumbnails_in_child(jobs: list[dict[str, Any]]) -> tuple[list[list[str | Non
             input=json.dumps(jobs).encode(),
             capture_output=True,
             timeout=CHILD_TIMEOUT_S,
-            preexec_fn=_limit_memory,  # noqa: PLW1509 - no threads started before this
+            preexec_fn=_limit_memory,
             check=False,
         )
     except subprocess.TimeoutExpired:
