@@ -510,7 +510,7 @@ def _timeline(
                     "kind": "status",
                     "ref": i,
                     "earliest": False,
-                    "summary": f"status {h['to']} set by {h['by']}{why}",
+                    "summary": f"status set to {h['to'].replace('_', ' ')} by {h['by']}{why}",
                     "url": None,
                 },
             )
@@ -841,8 +841,7 @@ def _near_duplicates(session: Session, blob: Blob, case_slug: str) -> list[dict[
         if not hits:
             continue
         distances = sorted(h[2] for h in hits)
-        offsets = [round(h[1] - h[0], 1) for h in hits]
-        offset = max(sorted(set(offsets)), key=offsets.count)
+        offset = _vote_offset([h[1] - h[0] for h in hits])
         q_frac = len(hits) / len(query)
         c_frac = len({h[4] for h in hits}) / cand_counts.get(m.blob_id, 1)
         median = distances[len(distances) // 2]
@@ -869,6 +868,17 @@ def _near_duplicates(session: Session, blob: Blob, case_slug: str) -> list[dict[
         )
     out.sort(key=lambda h: (h["tier"] != "match", -h["score"], h["best_distance"], h["media"]))
     return out
+
+
+def _vote_offset(deltas: list[float]) -> float:
+    """The time offset most matched frames agree on: the fullest 1-second bin, refined to
+    the median of the deltas in it (sampling grids of two copies rarely line up)."""
+    bins: dict[int, list[float]] = defaultdict(list)
+    for d in deltas:
+        bins[round(d / ALIGN_TOLERANCE_S)].append(d)
+    best = max(sorted(bins), key=lambda b: len(bins[b]))
+    chosen = sorted(bins[best])
+    return round(chosen[len(chosen) // 2], 1)
 
 
 def _aligned_ranges(

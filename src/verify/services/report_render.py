@@ -275,6 +275,7 @@ def _environment(*, html: bool) -> Environment:
         "human_size": human_size,
         "words": lambda s: str(s).replace("_", " "),
         "sheet_frames": sheet_frames,
+        "when": readable_time,
     }
     env.filters.update(filters)
     return env
@@ -289,6 +290,16 @@ def sheet_frames(media: dict[str, Any]) -> list[dict[str, Any]]:
     """The contact-sheet frames of one media entry, in order."""
     wanted = set(media["contact_sheet"])
     return [f for f in media["frames"] if f["idx"] in wanted]
+
+
+_ISO_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?Z$")
+
+
+def readable_time(value: object) -> str:
+    """`2023-05-24T09:00:00Z` -> `2023-05-24 09:00:00 UTC` (other text unchanged)."""
+    text = str(value)
+    m = _ISO_UTC.match(text)
+    return f"{m.group(1)} {m.group(2)}{m.group(3) or ''} UTC" if m else text
 
 
 def hms(seconds: object) -> str:
