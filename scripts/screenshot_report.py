@@ -212,7 +212,13 @@ def _add_media(archive: Archive, case: str, path: Path, row: dict[str, str], **f
 def build_example(home: Path, corpus: Path) -> Archive:
     """The example case (modelled on the Belgorod Legion video, with corpus stand-ins)."""
     from verify.models import (
-        Account, Appearance, Attribution, AttributionChange, Case, Derivation, pk,
+        Account,
+        Appearance,
+        Attribution,
+        AttributionChange,
+        Case,
+        Derivation,
+        pk,
     )  # fmt: skip
     from verify.services import cases, status
 
@@ -301,11 +307,13 @@ def build_example(home: Path, corpus: Path) -> Archive:
         s.add_all(
             [
                 AttributionChange(attribution_id=pk(subtitler), to_state="claimed",
-                                  evidence="self-claimed in tweet", at=t(10, 30), by="desk-analyst"),
+                                  evidence="self-claimed in tweet", at=t(10, 30),
+                                  by="desk-analyst"),
                 AttributionChange(attribution_id=pk(poster), to_state="claimed", at=t(10, 31),
                                   by="desk-analyst"),
                 AttributionChange(attribution_id=pk(poster), from_state="claimed",
-                                  to_state="corroborated", evidence="post predates the tweet by 14 h",
+                                  to_state="corroborated",
+                                  evidence="post predates the tweet by 14 h",
                                   according_to="desk-analyst", at=t(10, 50), by="desk-analyst"),
                 Derivation(child_id=ids["reupload"], parent_id=ids["original"], kind="reencode_of",
                            evidence={"frames": "pHash match on every sampled frame"},
@@ -319,7 +327,11 @@ def build_example(home: Path, corpus: Path) -> Archive:
     )  # fmt: skip
     cases.add_note(archive, SLUG, "Asked the channel admin for the camera original.")
     os.environ["VERIFY_FAKE_NOW"] = "2023-05-26T08:00:00Z"
-    status.set_status(archive, SLUG, "needs_review")
+    status.set_status(
+        archive, SLUG, "misattributed",
+        why="the earliest known appearance is the Telegram post of 22 May; the X copy whose "
+        "poster claims the subtitles is a re-encode of it with a logo added",
+    )  # fmt: skip
     return archive
 
 
@@ -370,7 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     from verify.services import report
 
-    archive = build_example(work / "archive", corpus)
+    pinned = os.environ.get("VERIFY_FAKE_NOW")
+    try:
+        archive = build_example(work / "archive", corpus)
+    finally:
+        if pinned is None:
+            os.environ.pop("VERIFY_FAKE_NOW", None)
+        else:
+            os.environ["VERIFY_FAKE_NOW"] = pinned
     written = report.write_report(archive, SLUG, "html", output=work / f"{SLUG}-report.html", at=AT)
     assert written.path is not None
     problems = look(written.path, args.out, chromium, args.height)
