@@ -7,7 +7,6 @@ script and refreshes docs/report-screenshot.png.
 from pathlib import Path
 
 import pytest
-
 from scripts import screenshot_report as shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.corpus]
