@@ -97,7 +97,7 @@ NOTABLE_TAGS = frozenset(
 
 # Metadata fields compared across the copies held in a case.
 DIFF_FIELDS: tuple[tuple[str, str], ...] = (
-    ("device_tags", "camera/device tags present"),
+    ("device_tags", "device tags present (make, model, capture time, GPS)"),
     ("captured_at", "capture time"),
     ("creation_time", "container creation time"),
     ("gps", "GPS position"),

@@ -110,10 +110,6 @@ def run_jobs(jobs: list[dict[str, Any]]) -> list[list[str | None]]:
     return results
 
 
-def _limit_memory() -> None:  # pragma: no cover - runs in the child
-    resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
-
-
 def thumbnails_in_child(jobs: list[dict[str, Any]]) -> tuple[list[list[str | None]], str | None]:
     """Run `run_jobs` in a child process. Returns (results, problem): on a crash or timeout
     every thumbnail is None and `problem` says why, so the report still renders."""
@@ -126,7 +122,6 @@ def thumbnails_in_child(jobs: list[dict[str, Any]]) -> tuple[list[list[str | Non
             input=json.dumps(jobs).encode(),
             capture_output=True,
             timeout=CHILD_TIMEOUT_S,
-            preexec_fn=_limit_memory,
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -143,6 +138,9 @@ def thumbnails_in_child(jobs: list[dict[str, Any]]) -> tuple[list[list[str | Non
 
 
 def _main() -> None:  # pragma: no cover - exercised through thumbnails_in_child
+    # The limit is set here, in the child, before any decoder is loaded (no preexec_fn:
+    # that is unsafe when the parent has threads).
+    resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
     jobs = json.loads(sys.stdin.buffer.read())
     sys.stdout.write(json.dumps(run_jobs(jobs)))
 
