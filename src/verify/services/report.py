@@ -174,7 +174,8 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             ).all()
         )
         history = _status_history(session, case)
-        media_out = [_media_entry(session, archive, m, b, case.slug) for m, b in media_rows]
+        cands = _load_candidates(session, case.slug)
+        media_out = [_media_entry(session, m, b, cands) for m, b in media_rows]
         report: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "generated_at": iso(generated),
@@ -730,9 +731,7 @@ def contact_sheet(frames: Sequence[dict[str, Any]], limit: int = CONTACT_SHEET_M
     return [frames[p]["idx"] for p in picks]
 
 
-def _media_entry(
-    session: Session, archive: Archive, m: Media, b: Blob, case_slug: str
-) -> dict[str, Any]:
+def _media_entry(session: Session, m: Media, b: Blob, cands: "_Candidates") -> dict[str, Any]:
     meta = b.meta if isinstance(b.meta, dict) else {}
     frames = _frames(session, pk(b))
     return {
@@ -761,11 +760,56 @@ def _media_entry(
         "frame_count": len(frames),
         "frames": frames,
         "contact_sheet": contact_sheet(frames),
-        "near_duplicates": _near_duplicates(session, b, case_slug),
+        "near_duplicates": _near_duplicates(session, b, cands),
     }
 
 
-def _near_duplicates(session: Session, blob: Blob, case_slug: str) -> list[dict[str, Any]]:
+@dataclass
+class _Candidates:
+    """Every informative frame of media held in OTHER cases, loaded once per report."""
+
+    others: list[tuple[Media, str, str]]  # (media, case slug, blob sha256)
+    blob: Any  # numpy arrays, one row per frame
+    pts: Any
+    full: Any
+    masked: Any
+    counts: dict[int, int]
+
+
+def _load_candidates(session: Session, case_slug: str) -> _Candidates:
+    others = [
+        (m, slug, sha)
+        for m, slug, sha in session.exec(
+            select(Media, Case.slug, Blob.sha256)
+            .join(Case, col(Case.id) == col(Media.case_id))
+            .join(Blob, col(Blob.id) == col(Media.blob_id))
+            .where(Case.slug != case_slug)
+            .order_by(col(Media.id))
+        ).all()
+    ]
+    held_elsewhere = (
+        sa_select(col(Media.blob_id))
+        .join(Case, col(Case.id) == col(Media.case_id))
+        .where(col(Case.slug) != case_slug)
+    )
+    rows = session.execute(
+        sa_select(col(Frame.blob_id), col(Frame.pts), col(Frame.phash), col(Frame.phash_masked))
+        .where(col(Frame.blob_id).in_(held_elsewhere), col(Frame.informative).is_(True))
+        .order_by(col(Frame.blob_id), col(Frame.idx))
+    ).all()
+    blob = np.array([r[0] for r in rows], dtype=np.int64)
+    ids, counts = np.unique(blob, return_counts=True)
+    return _Candidates(
+        others=others,
+        blob=blob,
+        pts=np.array([r[1] for r in rows], dtype=np.float64),
+        full=np.array([r[2] for r in rows], dtype=np.int64),
+        masked=np.array([r[3] if r[3] is not None else r[2] for r in rows], dtype=np.int64),
+        counts={int(b): int(n) for b, n in zip(ids, counts, strict=True)},
+    )
+
+
+def _near_duplicates(session: Session, blob: Blob, cands: _Candidates) -> list[dict[str, Any]]:
     """Media in OTHER cases whose frames match this file's frames, with aligned ranges.
 
     Interim implementation (linear numpy scan over the frames table). Delegate to
@@ -780,52 +824,26 @@ def _near_duplicates(session: Session, blob: Blob, case_slug: str) -> list[dict[
         ).all()
         if f.informative
     ]
-    if not query:
+    if not query or not len(cands.blob):
         return []
-    others = session.exec(
-        select(Media, Case.slug, Blob.sha256)
-        .join(Case, col(Case.id) == col(Media.case_id))
-        .join(Blob, col(Blob.id) == col(Media.blob_id))
-        .where(Case.slug != case_slug)
-        .order_by(col(Media.id))
-    ).all()
-    if not others:
-        return []
-    blob_ids = sorted({m.blob_id for m, _, _ in others})
-    cand = session.execute(
-        sa_select(
-            col(Frame.blob_id),
-            col(Frame.idx),
-            col(Frame.pts),
-            col(Frame.phash),
-            col(Frame.phash_masked),
-        )
-        .where(col(Frame.blob_id).in_(blob_ids), col(Frame.informative).is_(True))
-        .order_by(col(Frame.blob_id), col(Frame.idx))
-    ).all()
-    if not cand:
-        return []
-    c_blob = np.array([r[0] for r in cand], dtype=np.int64)
-    c_pts = np.array([r[2] for r in cand], dtype=np.float64)
-    c_full = np.array([r[3] for r in cand], dtype=np.int64)
-    c_masked = np.array([r[4] if r[4] is not None else r[3] for r in cand], dtype=np.int64)
-    cand_counts = {
-        int(b): int(n) for b, n in zip(*np.unique(c_blob, return_counts=True), strict=True)
-    }
+    c_blob, c_pts, c_full, c_masked = cands.blob, cands.pts, cands.full, cands.masked
+    cand_counts = cands.counts
+    others = cands.others
 
     # per candidate blob: list of (query pts, candidate pts, distance, variant, cand row)
     pairs: dict[int, list[tuple[float, float, int, str, int]]] = defaultdict(list)
     for f in query:
         d_full = np.bitwise_count(c_full ^ np.int64(f.phash)).astype(np.int64)
         d_best = d_full
-        variant = np.zeros(len(cand), dtype=bool)
+        variant = np.zeros(len(c_blob), dtype=bool)
         if f.phash_masked is not None:
             d_masked = np.bitwise_count(c_masked ^ np.int64(f.phash_masked)).astype(np.int64)
             variant = d_masked < d_full
             d_best = np.where(variant, d_masked, d_full)
         for b in np.unique(c_blob[d_best <= SUGGEST_MAX_DISTANCE]):
-            rows = np.flatnonzero(c_blob == b)
-            best = int(rows[np.argmin(d_best[rows])])
+            lo = int(np.searchsorted(c_blob, b, side="left"))  # rows are sorted by blob
+            hi = int(np.searchsorted(c_blob, b, side="right"))
+            best = lo + int(np.argmin(d_best[lo:hi]))
             pairs[int(b)].append(
                 (
                     float(f.pts),
