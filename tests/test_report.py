@@ -389,3 +389,30 @@ def test_cli_errors(cli: RunCli, slug: str, monkeypatch: pytest.MonkeyPatch) -> 
     r = cli("report", slug, "-f", "pdf", "-o", "-")
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == "error: PDF output needs the optional extra: pip install 'verify[pdf]'\n"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "00:00.000"), (12.5, "00:12.500"), (3725, "1:02:05.000"), (-9, "-00:09.000"),
+     (None, "—")],
+)  # fmt: skip
+def test_hms(seconds: float | None, text: str) -> None:
+    assert report_render.hms(seconds) == text
+
+
+def test_readable_time_and_sizes() -> None:
+    assert report_render.readable_time("2023-05-24T09:00:00Z") == "2023-05-24 09:00:00 UTC"
+    assert report_render.readable_time("2023-05-24T09:00:00.25Z") == "2023-05-24 09:00:00.25 UTC"
+    assert report_render.readable_time("2019:07:24 08:25:57") == "2019:07:24 08:25:57"
+    assert report_render.human_size(33) == "33 bytes"
+    assert report_render.human_size(2591827) == "2.5 MiB (2591827 bytes)"
+
+
+def test_contact_sheet_selection() -> None:
+    frames = [{"idx": i} for i in range(5)]
+    assert report.contact_sheet(frames) == [0, 1, 2, 3, 4]
+    many = [{"idx": i * 10} for i in range(100)]
+    picked = report.contact_sheet(many)
+    assert len(picked) == 12
+    assert picked[0] == 0 and picked[-1] == 990
+    assert picked == sorted(set(picked))

@@ -132,6 +132,22 @@ def check_markdown(md: str) -> None:
         else:
             i += 1
     assert tables >= 15
+    # What a Markdown viewer makes of it (markdown-it-py, CommonMark + tables, raw HTML on):
+    # only the elements our templates produce, links only to http(s), every table intact.
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md)
+    viewer = Collector()
+    viewer.feed(rendered)
+    allowed = {"h1", "h2", "h3", "h4", "p", "table", "thead", "tbody", "tr", "th", "td",
+               "strong", "em", "a", "ul", "li", "pre", "code"}  # fmt: skip
+    assert {t for t, _ in viewer.tags} <= allowed, {t for t, _ in viewer.tags} - allowed
+    assert sum(1 for t, _ in viewer.tags if t == "table") == tables
+    for tag, attrs in viewer.tags:
+        for name, value in attrs:
+            assert name in ("href", "class"), (tag, name)
+            if name == "href":
+                assert value is not None and re.match(r"https?://", value), value
     # No raw HTML from data: the only "<" we emit opens a link destination "](<https://...>)".
     for m in re.finditer("<", md):
         assert md[m.start() - 2 : m.start()] == "](", md[m.start() - 40 : m.start() + 40]
@@ -143,9 +159,10 @@ def check_markdown(md: str) -> None:
     for line in lines:
         assert not line.startswith(("<", ">", "    ", "\t", "=")), line
         if line.startswith("#"):
-            assert re.match(r"#{1,4} (Provenance report: |[A-Z])", line), line
+            assert re.match(r"#{1,4} \S", line), line  # ours; content escaped
         if line.startswith(("-", "+", "*")) or re.match(r"\d+[.)]", line):
-            assert line.startswith("- 2023-05-25T10:30:00Z, tester: "), line
+            # only our notes list; its content must not open a nested block
+            assert re.match(r"- (?![-+*>#=<]|\d+[.)](\s|$)|\s)", line), line
 
 
 @pytest.mark.parametrize("payload", PAYLOADS, ids=[f"p{i:02d}" for i in range(25)])
@@ -213,3 +230,27 @@ def test_markdown_escaping_examples() -> None:
     assert report_render.md_link("https://a.example/a_b|c(d)") == (
         "[https://a.example/a\\_b\\|c(d)](<https://a.example/a_b%7Cc%28d%29>)"
     )
+
+
+def _replace_strings(value: object, payload: str) -> object:
+    if isinstance(value, str):
+        return payload
+    if isinstance(value, dict):
+        return {k: _replace_strings(v, payload) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_strings(v, payload) for v in value]
+    return value
+
+
+def test_every_string_in_the_report_hostile_at_once(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renderer-level: every string leaf of the report dict (ids, hashes, times, states,
+    vocabulary words included) replaced by each payload in turn."""
+    slug = report_fixture.build(archive, tmp_path, monkeypatch)
+    data = report.build_report(archive, slug, at=AT)
+    for payload in PAYLOADS:
+        hostile = _replace_strings(data, payload)
+        assert isinstance(hostile, dict)
+        check_html(report_render.render_html(archive, hostile))
+        check_markdown(report_render.render_markdown(hostile))

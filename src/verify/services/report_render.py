@@ -15,6 +15,7 @@ URLs are attacker-controlled), so every format escapes it by construction:
 - JSON: orjson, sorted keys, exact original strings.
 """
 
+import functools
 import re
 import shutil
 import subprocess
@@ -281,6 +282,7 @@ def _environment(*, html: bool) -> Environment:
     return env
 
 
+@functools.lru_cache(maxsize=4)
 def _template(name: str, *, html: bool) -> Template:
     text = resources.files("verify.templates").joinpath(name).read_text(encoding="utf-8")
     return _environment(html=html).from_string(text)
