@@ -416,3 +416,20 @@ def test_contact_sheet_selection() -> None:
     assert len(picked) == 12
     assert picked[0] == 0 and picked[-1] == 990
     assert picked == sorted(set(picked))
+
+
+def test_empty_case_renders_every_format(archive: Archive) -> None:
+    from verify.services import cases
+
+    cases.open_case(archive, "Nothing yet", slug="empty")
+    data = report.build_report(archive, "empty", at=AT)
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    assert data["verdict"]["is_verdict"] is False
+    assert data["metadata_differences"]["rows"] == []
+    md = report_render.render_markdown(data)
+    for line in ("No claims recorded.", "No appearances recorded.", "No attributions recorded.",
+                 "No derivations recorded.", "No media files in this case yet."):  # fmt: skip
+        assert line in md
+    html = report_render.render_html(archive, data)
+    assert "<p>No media files in this case yet.</p>" in html
+    assert "<svg" not in html
