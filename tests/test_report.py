@@ -433,3 +433,23 @@ def test_empty_case_renders_every_format(archive: Archive) -> None:
     html = report_render.render_html(archive, data)
     assert "<p>No media files in this case yet.</p>" in html
     assert "<svg" not in html
+
+
+def test_cli_warns_when_the_archive_does_not_check(
+    cli: RunCli, archive: Archive, slug: str
+) -> None:
+    sha = report.build_report(archive, slug, at=AT)["media"][0]["sha256"]
+    obj = archive.store.path_for(sha)
+    obj.chmod(0o644)
+    obj.write_bytes(b"tampered")
+    r = cli("report", slug, "-f", "json", "-o", "-")
+    assert r.exit_code == 0
+    assert r.stderr == (
+        "warning: `verify check` found problems in the archive; the report's Integrity "
+        "section lists them\n"
+    )
+    check = json.loads(r.stdout)["integrity"]["check"]
+    assert check["ok"] is False
+    assert check["findings"] == [
+        {"category": "hash-mismatch", "subject": f"sha256:{sha}", "detail": "object hash-mismatch"}
+    ]

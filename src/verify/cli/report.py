@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from verify.cli import archive_of
-from verify.cli.output import examples
+from verify.cli.output import clean, examples, notice
 
 REPORT_EPILOG = examples(
     "verify report belgorod-legion-video",
@@ -72,8 +72,13 @@ def report_command(
     to_stdout = output == "-"
     target = None if to_stdout else Path(output or svc.default_filename(case, fmt))
     written = svc.write_report(archive_of(ctx), case, fmt, output=target, at=when)
+    if not written.check_ok:
+        notice(
+            "warning: `verify check` found problems in the archive; the report's Integrity "
+            "section lists them"
+        )
     if to_stdout:
         sys.stdout.buffer.write(written.content)
         sys.stdout.flush()
     else:
-        sys.stdout.write(f"{written.path}\n")
+        sys.stdout.write(f"{clean(written.path)}\n")

@@ -138,6 +138,7 @@ class WrittenReport:
     size: int
     content: bytes
     audit_seq: int
+    check_ok: bool  # `verify check` passed when the report was generated
 
 
 # --------------------------------------------------------------------------- public API
@@ -260,7 +261,9 @@ def write_report(
             },
         )
         seq = entry.seq
-    return WrittenReport(fmt, final, digest, len(content), content, seq)
+    return WrittenReport(
+        fmt, final, digest, len(content), content, seq, bool(data["integrity"]["check"]["ok"])
+    )
 
 
 def generator_info() -> dict[str, Any]:
