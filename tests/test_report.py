@@ -453,3 +453,16 @@ def test_cli_warns_when_the_archive_does_not_check(
     assert check["findings"] == [
         {"category": "hash-mismatch", "subject": f"sha256:{sha}", "detail": "object hash-mismatch"}
     ]
+
+
+def test_unwritable_directory_is_one_line_error(
+    cli: RunCli, slug: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(**_: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(report.tempfile, "mkstemp", refuse)  # as root, chmod cannot refuse
+    r = cli("report", slug, "-o", str(tmp_path / "r.md"))
+    assert r.exit_code == 2
+    assert r.stderr == f"error: cannot write {tmp_path / 'r.md'}: Permission denied\n"
+    assert not (tmp_path / "r.md").exists()

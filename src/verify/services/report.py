@@ -161,6 +161,8 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
     Read-only. `at` is the generation time written into the report (default: now).
     """
     generated = at if at is not None else now()
+    with archive.read() as session:
+        get_case(session, ref)  # fail fast, before re-hashing the whole store
     check = _integrity_check(archive)
     with archive.read() as session:
         case = get_case(session, ref)
@@ -292,7 +294,10 @@ def _write_atomically(output: Path, content: bytes) -> Path:
         raise BadInputError(f"{target} is a directory; give a file name with -o")
     if not parent.is_dir():
         raise BadInputError(f"cannot write {target}: the directory {parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=".verify-report-", dir=parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".verify-report-", dir=parent)
+    except OSError as exc:
+        raise BadInputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content)
