@@ -466,3 +466,26 @@ def test_unwritable_directory_is_one_line_error(
     assert r.exit_code == 2
     assert r.stderr == f"error: cannot write {tmp_path / 'r.md'}: Permission denied\n"
     assert not (tmp_path / "r.md").exists()
+
+
+def test_timeline_sorts_fractional_seconds_by_time(archive: Archive) -> None:
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from verify.models import Appearance, Case, pk
+    from verify.services import cases
+
+    cases.open_case(archive, "order", slug="order")
+    with archive.write() as s:
+        case_id = pk(s.exec(select(Case).where(Case.slug == "order")).one())
+        for second, micro in ((0, 500_000), (0, 0), (1, 0)):
+            s.add(Appearance(case_id=case_id, platform=f"p{second}.{micro}",
+                             posted_at=datetime(2023, 5, 22, 12, 0, second, micro, tzinfo=UTC),
+                             created_at=AT, created_by="tester"))  # fmt: skip
+    data = report.build_report(archive, "order", at=AT)
+    appearances = [e["at"] for e in data["provenance"]["timeline"] if e["kind"] == "appearance"]
+    assert appearances == [
+        "2023-05-22T12:00:00Z", "2023-05-22T12:00:00.500000Z", "2023-05-22T12:00:01Z",
+    ]  # fmt: skip
+    assert data["provenance"]["earliest_appearance"] == 2

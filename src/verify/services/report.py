@@ -54,7 +54,7 @@ from verify.models import (
     pk,
 )
 from verify.services.cases import claim_to_dict, get_case
-from verify.timeutil import iso, now
+from verify.timeutil import iso, now, parse_utc
 from verify.vocab import VERDICTS, CaseStatus, Role
 
 SCHEMA_ID = "verify-report/1"
@@ -460,6 +460,14 @@ def _appearance_entry(
     }
 
 
+def _sortable(text: str | None) -> str:
+    """Fixed-width UTC text that sorts in time order (ISO text with and without fractional
+    seconds does not: "…:00.5Z" < "…:00Z")."""
+    if not text:
+        return ""
+    return parse_utc(text).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
 def _timeline(
     appearances: Sequence[Appearance],
     media_rows: Sequence[tuple[Media, Blob]],
@@ -479,7 +487,7 @@ def _timeline(
         when = a.posted_at or a.captured_at
         events.append(
             (
-                (0 if when else 1, iso(when) or "", 0, pk(a)),
+                (0 if when else 1, _sortable(iso(when)), 0, pk(a)),
                 {
                     "at": iso(when),
                     "precision": a.posted_precision if a.posted_at else "captured",
@@ -495,7 +503,7 @@ def _timeline(
         via = f" via {m.acquired_via}" if m.acquired_via else ""
         events.append(
             (
-                (0, iso(m.acquired_at) or "", 1, pk(m)),
+                (0, _sortable(iso(m.acquired_at)), 1, pk(m)),
                 {
                     "at": iso(m.acquired_at),
                     "precision": "exact",
@@ -512,14 +520,16 @@ def _timeline(
         why = f": {h['why']}" if h["why"] else ""
         events.append(
             (
-                (0, h["at"] or "", 2, i),
+                (0, _sortable(h["at"]), 2, i),
                 {
                     "at": h["at"],
                     "precision": "exact",
                     "kind": "status",
                     "ref": i,
                     "earliest": False,
-                    "summary": f"status set to {h['to'].replace('_', ' ')} by {h['by']}{why}",
+                    "summary": f"case opened by {h['by']}"
+                    if h["from"] is None
+                    else f"status set to {h['to'].replace('_', ' ')} by {h['by']}{why}",
                     "url": None,
                 },
             )
@@ -536,7 +546,7 @@ def _earliest_appearance_id(appearances: Sequence[Appearance]) -> int | None:
     dated = [a for a in appearances if a.posted_at is not None]
     if not dated:
         return None
-    first = min(dated, key=lambda a: (iso(a.posted_at) or "", pk(a)))
+    first = min(dated, key=lambda a: (_sortable(iso(a.posted_at)), pk(a)))
     return pk(first)
 
 
