@@ -89,8 +89,8 @@ def check_html(html: str) -> None:
     csp = [m for m in metas if (m.get("http-equiv") or "").lower() == "content-security-policy"]
     assert [m["content"] for m in csp] == [report_render.CSP]
     assert html.index("Content-Security-Policy") < html.index("<style>")
-    # our own head: charset, CSP, referrer, viewport, generator; nothing else
-    assert len(metas) == 5
+    # our own head: charset, CSP, referrer, viewport, generator, created; nothing else
+    assert len(metas) == 6
     assert names.count("style") == 1
     assert not (set(names) - {"meta"}) & EXECUTABLE
     for tag, attrs in p.tags:
