@@ -489,3 +489,14 @@ def test_timeline_sorts_fractional_seconds_by_time(archive: Archive) -> None:
         "2023-05-22T12:00:00Z", "2023-05-22T12:00:00.500000Z", "2023-05-22T12:00:01Z",
     ]  # fmt: skip
     assert data["provenance"]["earliest_appearance"] == 2
+
+
+def test_decoder_crash_leaves_a_note_not_a_failure(
+    archive: Archive, data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verify.services import thumbnails
+
+    monkeypatch.setattr(thumbnails.sys, "executable", "/bin/false")
+    html = report_render.render_html(archive, data)
+    assert "Thumbnails unavailable: thumbnail decoder failed (exit status 1)." in html
+    assert 'src="data:' not in html
