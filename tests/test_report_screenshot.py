@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 from scripts import screenshot_report as shot
 
-pytestmark = [pytest.mark.slow, pytest.mark.corpus]
+from tests import report_fixture
+from verify.archive import Archive
+from verify.services import report
+
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
@@ -20,6 +24,7 @@ def chromium() -> str:
     return found
 
 
+@pytest.mark.corpus
 def test_example_report_renders_every_section_without_console_errors(
     chromium: str, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -49,3 +54,14 @@ def test_console_check_catches_csp_violations(chromium: str, tmp_path: Path) -> 
     problems = shot.look(page, tmp_path / "bad.png", chromium, 400)
     assert any("Content Security Policy" in p for p in problems), problems
     assert "section 'claims' missing from the rendered page" in problems
+
+
+def test_hostile_report_in_a_real_browser_logs_nothing(
+    chromium: str, archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """T30's browser check: injected markup would trip the CSP and log to the console."""
+    payload = '"><img src=x onerror=alert(1)><script>alert(2)</script><svg onload=alert(3)>'
+    slug = report_fixture.build(archive, tmp_path, monkeypatch, payload=payload)
+    written = report.write_report(archive, slug, "html", output=tmp_path / "r.html")
+    assert written.path is not None
+    assert shot.look(written.path, tmp_path / "r.png", chromium, 1200) == []
