@@ -152,34 +152,45 @@ def _paired(a: int, b: int, mean: F64) -> tuple[int, int]:
     return keep_a, keep_b
 
 
-def trim_box(g: U8) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) slice bounds of `g` without its uniform borders.
-
-    A border line (row or column) has std-dev <= TRIM_STD and a mean within TRIM_MEAN of the
-    outermost line, which tolerates compression noise in bars. Dark bars are trimmed as
-    found; lighter ones only in matching pairs (see TRIM_DARK), so flat skies and walls at
-    one edge are left alone. Statistics
-    are taken on a subsample (every s-th pixel, s = short side // 256) for speed. An axis
-    that would keep less than TRIM_KEEP of its lines is left untrimmed (a uniform or
-    near-uniform picture is never trimmed away)."""
+def _trim_once(g: U8) -> tuple[int, int, int, int]:
+    """Uniform lines at each edge of `g`: (top, bottom, left, right) counts."""
     h, w = g.shape[:2]
     if h < 4 or w < 4:
-        return 0, h, 0, w
+        return 0, 0, 0, 0
     s = max(1, min(h, w) // 256)
     sub = g[::s, ::s].astype(np.float32)
     rmean, rstd = sub.mean(axis=1), sub.std(axis=1)
     cmean, cstd = sub.mean(axis=0), sub.std(axis=0)
     top, bottom = _paired(_uniform_run(rmean, rstd), _uniform_run(rmean[::-1], rstd[::-1]), rmean)
     left, right = _paired(_uniform_run(cmean, cstd), _uniform_run(cmean[::-1], cstd[::-1]), cmean)
-    nr, nc = len(rmean), len(cmean)
-    if nr - top - bottom < max(1, TRIM_KEEP * nr):
-        top = bottom = 0
-    if nc - left - right < max(1, TRIM_KEEP * nc):
-        left = right = 0
     # back to full-resolution lines (a subsampled line stands for s lines; the cut may be
     # off by up to s - 1 lines, which moves no hash measurably)
-    y0, y1 = top * s, h - bottom * s
-    x0, x1 = left * s, w - right * s
+    return min(h, top * s), min(h, bottom * s), min(w, left * s), min(w, right * s)
+
+
+def trim_box(g: U8) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) slice bounds of `g` without its uniform borders.
+
+    A border line (row or column) has std-dev <= TRIM_STD and a mean within TRIM_MEAN of the
+    outermost line, which tolerates compression noise in bars. Dark bars are trimmed as
+    found; lighter ones only in matching pairs (see TRIM_DARK), so a flat sky or wall at one
+    edge is picture, not a bar. Statistics
+    are taken on a subsample (every s-th pixel, s = short side // 256) for speed. Trimming is
+    repeated on the result until nothing changes (at most 4 passes), so a black bar followed
+    by a flat white sky ends where the sky alone would: the letterboxed copy and the
+    original reach the same box. An axis is never trimmed below TRIM_KEEP of its lines (a
+    uniform or near-uniform picture is never trimmed away)."""
+    h, w = g.shape[:2]
+    y0, y1, x0, x1 = 0, h, 0, w
+    for _ in range(4):
+        top, bottom, left, right = _trim_once(g[y0:y1, x0:x1])
+        changed = False
+        if (top or bottom) and (y1 - bottom) - (y0 + top) >= max(1, TRIM_KEEP * h):
+            y0, y1, changed = y0 + top, y1 - bottom, True
+        if (left or right) and (x1 - right) - (x0 + left) >= max(1, TRIM_KEEP * w):
+            x0, x1, changed = x0 + left, x1 - right, True
+        if not changed:
+            break
     return y0, y1, x0, x1
 
 
