@@ -2,6 +2,9 @@
 
 import json
 import random
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import RunCli
 from tests.search_helpers import near_copy, random_frames, store
@@ -82,3 +85,49 @@ def test_dupes(archive: Archive, cli: RunCli) -> None:
     r = cli("dupes", "--case", "x-reupload")
     assert r.stdout == ""
     assert r.stderr == "no near-duplicate media in case x-reupload\n"
+
+
+def _has_frames() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("verify.analysis.frames") is not None
+
+
+@pytest.mark.skipif(not _has_frames(), reason="verify.analysis.frames not merged yet")
+def test_search_file_not_stored(archive: Archive, cli: RunCli, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from verify.analysis import FrameHash
+    from verify.analysis.hashing import hash_image
+
+    rng = np.random.default_rng(4)
+    img = Image.fromarray(rng.integers(0, 255, (18, 32, 3), dtype=np.uint8)).resize(
+        (640, 360), Image.Resampling.BICUBIC
+    )
+    h = hash_image(img)
+    frame = FrameHash(
+        idx=0,
+        pts=0.0,
+        phash=h.phash,
+        dhash=h.dhash,
+        phash_masked=h.phash_masked,
+        dhash_masked=h.dhash_masked,
+        pdq=h.pdq,
+        pdq_quality=h.pdq_quality,
+        informative=h.informative,
+    )
+    stored = store(archive, "photos", "photo.png", [frame], kind="image")
+    copy = tmp_path / "copy.jpg"
+    img.resize((320, 180)).save(copy, quality=60)
+    r = cli("search", str(copy), "--json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["query"]["kind"] == "image"
+    assert data["exact_copies"] == []
+    assert [(h["media"], h["tier"], h["exact"]) for h in data["hits"]] == [
+        (stored.media_id, "match", False)
+    ]
+    # the file was analysed, not stored
+    assert json.loads(cli("media", "list", "photos", "--json").stdout)[0]["id"] == stored.media_id
+    assert len(json.loads(cli("media", "list", "photos", "--json").stdout)) == 1
