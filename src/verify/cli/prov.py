@@ -397,9 +397,9 @@ def derivations(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> 
         [
             [
                 r["id"],
-                f"{r['child']} sha256:{(r['child_sha256'] or '')[:12]}",
+                f"{r['child']} {(r['child_sha256'] or '')[:19]}",
                 r["kind"],
-                f"{r['parent']} sha256:{(r['parent_sha256'] or '')[:12]}",
+                f"{r['parent']} {(r['parent_sha256'] or '')[:19]}",
                 _evidence_text(r["evidence"]),
             ]
             for r in rows

@@ -357,6 +357,8 @@ def _str(
         ctx.fail(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
     if required and not value.strip():
         ctx.fail(f"{where}.{key}", "cannot be empty")
+    if "\x00" in value:
+        ctx.fail(f"{where}.{key}", "contains a NUL character, which cannot be stored; remove it")
     return value if value != "" else None
 
 
@@ -430,9 +432,13 @@ def _account_ref(ctx: _Ctx, key: str, value: str) -> str:
 
 def _json_value(ctx: _Ctx, key: str, value: Any) -> Any:
     if isinstance(value, dict):
+        if any("\x00" in str(k) for k in value):
+            ctx.fail(key, "contains a NUL character, which cannot be stored; remove it")
         return {str(k): _json_value(ctx, f"{key}.{k}", v) for k, v in value.items()}
     if isinstance(value, list):
         return [_json_value(ctx, key, v) for v in value]
+    if isinstance(value, str) and "\x00" in value:
+        ctx.fail(key, "contains a NUL character, which cannot be stored; remove it")
     if isinstance(value, bool | int | float | str):
         return value
     ctx.fail(
@@ -798,7 +804,10 @@ def parse_case_file(text: str, label: str) -> Doc:
         if ev is None:
             evidence = None
         elif isinstance(ev, str):
-            evidence = prov.parse_evidence(ev)
+            try:
+                evidence = prov.parse_evidence(ev)
+            except BadInputError as exc:
+                ctx.fail(f"{w}.evidence", exc.message)
         elif isinstance(ev, dict):
             evidence = _json_value(ctx, f"{w}.evidence", ev) or None
         else:

@@ -47,7 +47,7 @@ from verify.models import (
     StatusChange,
     pk,
 )
-from verify.services.cases import get_case, parse_enum
+from verify.services.cases import check_text, get_case, parse_enum
 from verify.services.refs import get_media
 from verify.timeutil import iso, now, parse_utc
 from verify.vocab import (
@@ -152,6 +152,7 @@ def new_account(
 ) -> Account:
     """Create an account inside the caller's write transaction, with its audit entry."""
     platform, handle = parse_account_ref(ref)
+    check_text(display_name, url, credibility)
     if kind is None:
         kind_value = OFFLINE_KINDS.get(platform, AccountKind.UNKNOWN).value
     else:
@@ -217,6 +218,7 @@ def apply_account_changes(
     case: str | None,
 ) -> dict[str, Any]:
     """Set the given fields; append one `account.edit` entry when anything changed."""
+    check_text(*values.values())
     changes: dict[str, Any] = {}
     for name, raw in values.items():
         new = raw if name == "kind" else _opt(raw)
@@ -350,7 +352,7 @@ def _media_sha(session: Session, media_id: int | None) -> str | None:
         return None
     media = session.get(Media, media_id)
     blob = session.get(Blob, media.blob_id) if media else None
-    return blob.sha256 if blob else None
+    return f"sha256:{blob.sha256}" if blob else None
 
 
 def appearance_to_dict(session: Session, ap: Appearance, case_slug: str) -> dict[str, Any]:
@@ -398,6 +400,7 @@ def add_appearance(
     note: str | None = None,
 ) -> dict[str, Any]:
     """Record one appearance; the platform defaults to the account's. Returns its dict."""
+    check_text(url, post_id, caption, language, forwarded_from, quoted_from, archive_url, note)
     posted_at, precision = parse_posted(posted) if posted else (None, DatePrecision.EXACT)
     captured_at = parse_instant(captured, "capture time") if captured else None
     if platform is not None:
@@ -543,6 +546,7 @@ def attribute(
     """Record that `actor` had `role` (e.g. subtitler) for the case, a media file or a post."""
     role_v = parse_enum(Role, role, "role")
     state_v = parse_enum(AttributionState, state, "attribution state")
+    check_text(evidence, according_to)
     with archive.write() as session:
         c = get_case(session, case)
         target_type, target_id = parse_target(session, c, target)
@@ -600,6 +604,7 @@ def set_attribution_state(
 ) -> dict[str, Any]:
     """Move an attribution to `state`, appending the change (the old state stays in history)."""
     state_v = parse_enum(AttributionState, state, "attribution state")
+    check_text(evidence, according_to)
     with archive.write() as session:
         attr = session.get(Attribution, attribution_id)
         if attr is None:
@@ -686,6 +691,17 @@ def parse_evidence(text: str | None) -> dict[str, Any] | None:
     return {"text": stripped}
 
 
+def json_strings(value: Any) -> list[str]:
+    """Every string (keys included) in a JSON value, for the NUL check."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *json_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in json_strings(v)]
+    return []
+
+
 def derivation_to_dict(session: Session, d: Derivation) -> dict[str, Any]:
     return {
         "id": d.id,
@@ -747,6 +763,7 @@ def derive(
     kind_v = parse_enum(DerivationKind, kind, "derivation kind")
     ev = evidence if isinstance(evidence, dict) else parse_evidence(evidence)
     ev = ev or None  # an empty object says nothing
+    check_text(note, *json_strings(ev))
     with archive.write() as session:
         c_media = get_media(session, child)
         p_media = get_media(session, parent)
