@@ -13,8 +13,9 @@ Per query frame, four variants are tried against every indexed frame:
 The search key is the 64-bit dHash (the most overlay-robust hash measured, and a 64-bit
 column is 4x cheaper to scan than PDQ), scanned exactly at `SCAN_DHASH` bits. Each candidate
 frame is then confirmed (see `frame_tier`): pHash must agree too, or PDQ (256 bits, far
-more discriminating) must be within `MATCH_PDQ`. Low-information frames are not indexed and
-never queried. Thresholds come from `bench/matching` (docs/matching.md).
+more discriminating) must be within `MATCH_PDQ`. A single 64-bit hash is never enough on its
+own. Low-information frames are not indexed and never queried. Thresholds come from
+`bench/matching` (docs/matching.md).
 
 A candidate file is a *match* when at least `MATCH_FRACTION` of the query's frames, or of the
 candidate's, match on one consistent time offset, and a *suggestion* when at least
