@@ -12,7 +12,15 @@ from verify.index import FrameIndex, load_index
 from verify.services import search
 
 
-def test_range_search_matches_brute_force() -> None:
+@pytest.mark.parametrize("backend", ["numpy", "faiss"])
+def test_range_search_matches_brute_force(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import verify.index
+
+    if backend == "faiss":
+        pytest.importorskip("faiss", reason="faiss-cpu (optional extra `fast`) not installed")
+        monkeypatch.setattr(verify.index, "FAISS_MIN_ROWS", 1)
+    else:
+        monkeypatch.setenv("VERIFY_NO_FAISS", "1")
     rng = np.random.default_rng(1)
     col = rng.integers(0, 2**63, size=70_000, dtype=np.int64).view(np.uint64)
     queries = np.concatenate([col[[5, 40_000, 69_999]], rng.integers(0, 2**63, 20).view(np.uint64)])
