@@ -256,3 +256,21 @@ def test_threshold_out_of_range(archive: Archive, bad: int) -> None:
         search.search_frames(
             archive, random_frames(1, random.Random(0)), query_kind="image", threshold=bad
         )
+
+
+def test_still_fast_path_equals_aggregate(archive: Archive) -> None:
+    rng = random.Random(11)
+    f = random_frames(1, rng)
+    a = store(archive, "c", "a.jpg", f, kind="image")
+    b = store(archive, "c", "b.jpg", near_copy(f, rng, bits=3), kind="image")
+    clusters = search.find_clusters(archive)
+    assert [sorted(m["media"] for m in cl["media"]) for cl in clusters] == [
+        sorted([a.media_id, b.media_id])
+    ]
+    link = clusters[0]["links"][0]
+    hits = search.near_duplicates_of_blob(archive, a.blob_id)
+    assert (link["tier"], link["score"], link["variant"]) == (
+        hits[0]["tier"],
+        hits[0]["score"],
+        hits[0]["variant"],
+    )

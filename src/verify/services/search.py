@@ -800,6 +800,24 @@ def _self_links(index: FrameIndex) -> list[tuple[int, int, dict[str, Any]]]:
     q_row = np.where(swap, pairs.row, pairs.qi)
     c_row = np.where(swap, pairs.qi, pairs.row)
     hi = np.maximum(a_blob, b_blob)
+    # fast path for two one-frame files (stills): the frame verdict is the file verdict
+    ids, cnts = index.blob_summary()
+    single = (
+        keep & (cnts[np.searchsorted(ids, a_blob)] == 1) & (cnts[np.searchsorted(ids, b_blob)] == 1)
+    )
+    fast = single & (pairs.tier == 2)
+    links: list[tuple[int, int, dict[str, Any]]] = [
+        (a, b, _still_verdict(dd, dq, VARIANTS[v]))
+        for a, b, v, dd, dq in zip(
+            lo[fast].tolist(),
+            hi[fast].tolist(),
+            pairs.variant[fast].tolist(),
+            pairs.dd[fast].tolist(),
+            pairs.dq[fast].tolist(),
+            strict=True,
+        )
+    ]
+    keep &= ~single
     key = lo * (1 << 32) + hi
     grouped = _group(
         key[keep],
@@ -811,7 +829,6 @@ def _self_links(index: FrameIndex) -> list[tuple[int, int, dict[str, Any]]]:
         keep,
     )
     by_pair = {(k >> 32, k & 0xFFFFFFFF): v for k, v in grouped.items()}
-    links = []
     for (a, b), plist in sorted(by_pair.items()):
         verdict = aggregate(
             plist,
@@ -822,7 +839,31 @@ def _self_links(index: FrameIndex) -> list[tuple[int, int, dict[str, Any]]]:
         )
         if verdict is not None and verdict["tier"] == "match":
             links.append((a, b, verdict))
+    links.sort(key=lambda link: (link[0], link[1]))
     return links
+
+
+def _still_verdict(dd: int, dq: int, variant: str) -> dict[str, Any]:
+    """What `aggregate` returns for one matching frame pair between two stills."""
+    return {
+        "tier": "match",
+        "score": round(1.0 - dd / 64.0, 3),
+        "query_frames": 1,
+        "candidate_frames": 1,
+        "frames_matched": {"query": 1, "candidate": 1},
+        "query_fraction": 1.0,
+        "candidate_fraction": 1.0,
+        "best_distance": dd,
+        "median_distance": float(dd),
+        "distance_hash": "dhash",
+        "pdq_best": dq if dq >= 0 else None,
+        "variant": variant,
+        "variants": {variant: 1},
+        "offset": None,
+        "query_range": None,
+        "candidate_range": None,
+        "aligned": None,
+    }
 
 
 def search(
