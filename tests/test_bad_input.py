@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import REPO, RunCli
-from verify.archive import open_archive
+from verify.archive import Archive, open_archive
 
 SLUG = "belgorod-legion-video"
 
@@ -315,3 +315,54 @@ def test_busy_archive_exits_75_and_writes_nothing(
     assert snapshot(populated) == before
     assert cli("status", "set", SLUG, "needs_review").stdout == "needs_review\n"
     assert cli("check").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("garbage", "error: bad database URL 'garbage'; use sqlite:///PATH or "),
+        ("mysql://u@h/db", "error: unsupported database mysql://u@h/db; use sqlite:///PATH or "),
+        (
+            "postgresql+nosuchdriver://u@h/db",
+            "error: no driver postgresql+nosuchdriver installed; ",
+        ),
+        (
+            "postgresql+psycopg://u:secret@127.0.0.1:1/db",
+            "error: cannot open the database postgresql+psycopg://u:***@127.0.0.1:1/db: ",
+        ),
+    ],
+)
+def test_bad_database_url(
+    cli: RunCli, home: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("VERIFY_DATABASE_URL", url)
+    r = cli("case", "list")
+    assert r.exit_code == 2
+    one_line(r.stderr)
+    assert r.stderr.startswith(message)
+    assert "secret" not in r.stderr
+    if not url.startswith("postgresql+psycopg:"):
+        assert not home.exists()  # refused before anything was created
+
+
+@BOTH
+def test_nul_characters_refused_on_both_backends(archive: Archive, backend: str) -> None:
+    """PostgreSQL cannot store NUL in text; SQLite refuses it too so both behave alike."""
+    from verify.errors import BadInputError
+    from verify.services import cases, log, status
+
+    cases.open_case(archive, "ok case", slug="ok-case")
+    attempts = [
+        lambda: cases.open_case(archive, "bad\x00title"),
+        lambda: cases.open_case(archive, "t", claims=["a\x00"]),
+        lambda: cases.add_note(archive, "ok-case", "n\x00"),
+        lambda: cases.add_claim(archive, "ok-case", "c\x00"),
+        lambda: cases.edit_case(archive, "ok-case", summary="s\x00"),
+        lambda: status.set_status(archive, "ok-case", "false", why="w\x00"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(BadInputError, match="NUL character"):
+            attempt()
+    with pytest.raises(BadInputError, match="NUL character"):
+        open_archive(archive.home, database_url=archive.database_url, actor="a\x00b")
+    assert [e["action"] for e in log.read_log(archive)] == ["case.open"]

@@ -18,6 +18,7 @@ from pillow_heif import register_heif_opener
 
 from verify.analysis.metadata import (
     NORMALISED_KEYS,
+    _exiftool_path,
     exif_datetime,
     iso_datetime,
     parse_iso6709,
@@ -247,6 +248,8 @@ def test_unrecognised_and_empty_files(tmp_path: Path) -> None:
     assert str(err.value) == (
         "not a media file we can read: unrecognised content (starts 6a75737420736f6d)"
     )
+    with pytest.raises(AnalysisError, match=r"^cannot read the file: No such file or directory$"):
+        read_metadata(str(tmp_path / "gone.jpg"))
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     with pytest.raises(AnalysisError) as err:
@@ -408,3 +411,91 @@ def test_jpeg_built_in_memory_helper_is_valid() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, "JPEG", exif=camera_exif())
     assert Image.open(io.BytesIO(buf.getvalue())).getexif()[0x0112] == 6
+
+
+# ---------------------------------------------------------------------------- untrusted strings
+
+
+def test_video_tag_with_invalid_utf8_is_kept_with_its_bytes(tmp_path: Path) -> None:
+    path = make_video(tmp_path / "t.mp4", "mp4", tags={"title": "Hello QQ\x1b[2J"})
+    data = path.read_bytes()
+    assert data.count(b"QQ") == 1
+    path.write_bytes(data.replace(b"QQ", b"\xff\xfe"))  # not UTF-8: PyAV would raise without
+    _, _, meta = read_metadata(str(path))  # metadata_errors="surrogateescape"
+    raw = meta["raw"]["pyav"]
+    assert raw["format:title"] == "Hello \ufffd\ufffd\x1b[2J"  # escape kept: clean() is the CLI's
+    assert raw["format:title.hex"] == b"Hello \xff\xfe\x1b[2J".hex()
+
+
+def test_iptc_date_is_the_last_fallback(tmp_path: Path) -> None:
+    def dataset(record: int, tag: int, value: bytes) -> bytes:
+        return bytes([0x1C, record, tag]) + struct.pack(">H", len(value)) + value
+
+    iptc = dataset(2, 55, b"20090909") + dataset(2, 60, b"170000+0200") + dataset(2, 80, b"Ann")
+    block = b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(iptc)) + iptc
+    if len(block) % 2:
+        block += b"\x00"
+    payload = b"Photoshop 3.0\x00" + block
+    app13 = b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload
+    plain = save_image(tmp_path / "p.jpg", "JPEG").read_bytes()
+    path = tmp_path / "iptc.jpg"
+    path.write_bytes(plain[:2] + app13 + plain[2:])
+    _, _, meta = read_metadata(str(path))
+    assert meta["captured_at"] == "2009-09-09T17:00:00+02:00"
+    assert meta["captured_at_raw"] == "20090909 170000+0200"
+    assert meta["raw"]["iptc"]["By-line"] == "Ann"
+
+
+# ---------------------------------------------------------------------------- optional readers
+
+
+def test_exiftool_dump_when_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "exiftool"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'echo \'[{"SourceFile": "x", "IFD0:Make": "TestCam", "Composite:GPSLatitude": 50.45,'
+        ' "System:FileName": "secret-name.jpg"}]\'\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    path = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
+    _exiftool_path.cache_clear()  # looked up once per process
+    try:
+        _, _, meta = read_metadata(str(path))
+    finally:
+        _exiftool_path.cache_clear()
+    assert meta["raw"]["exiftool"] == {"IFD0:Make": "TestCam", "Composite:GPSLatitude": "50.45"}
+    assert meta["make"] == "TestCam"  # exiftool is a deep reader, never the normalised source
+
+
+def test_c2pa_summary_from_a_manifest_store() -> None:
+    from verify.analysis.metadata import summarise_c2pa
+
+    store = {
+        "active_manifest": "urn:uuid:1",
+        "manifests": {
+            "urn:uuid:1": {
+                "claim_generator": "c2pa-rs/0.91",
+                "signature_info": {
+                    "issuer": "Test CA",
+                    "common_name": "Newsroom",
+                    "time": "2025-01-02T03:04:05Z",
+                },
+            }
+        },
+        "validation_state": "Valid",
+        "validation_status": [{"code": "signingCredential.untrusted"}],
+    }
+    raw: dict[str, Any] = {}
+    assert summarise_c2pa(store, raw) == {
+        "state": "valid",
+        "claim_generator": "c2pa-rs/0.91",
+        "signer": "Newsroom",
+        "issuer": "Test CA",
+        "signed_at": "2025-01-02T03:04:05Z",
+        "failures": ["signingCredential.untrusted"],
+    }
+    assert "urn:uuid:1" in raw["c2pa"]["manifest_store"]
+    assert summarise_c2pa({"manifests": {}}, {}) is None

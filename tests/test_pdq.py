@@ -121,12 +121,12 @@ def test_degenerate_inputs() -> None:
 @pytest.mark.corpus
 def test_vpdq_reference_frame_hashes(corpus: Path) -> None:
     """Per-frame hashes of Meta's vPDQ (ffmpeg decode to RGB at native size) against ours
-    (PyAV decode to rgb24 at native size), every 5th frame of three sample videos."""
+    (PyAV decode to rgb24 at native size), every 3rd frame of two sample videos."""
     import av
 
     tmk = corpus / "near-duplicates/threatexchange-tmk"
     dists: list[int] = []
-    for name in ("chair-19-sd-bar", "pattern-sd-grey-bar", "doorknob-hd-no-bar"):
+    for name in ("pattern-sd-grey-bar", "doorknob-hd-no-bar"):
         ref: dict[int, tuple[int, bytes]] = {}
         for line in (tmk / "sample-hashes" / f"{name}.txt").read_text().splitlines():
             parts = line.split(",")
@@ -135,15 +135,15 @@ def test_vpdq_reference_frame_hashes(corpus: Path) -> None:
             stream = c.streams.video[0]
             stream.thread_type = "AUTO"
             for i, frame in enumerate(c.decode(stream)):
-                if i % 5 or i not in ref:
+                if i % 3 or i not in ref:
                     continue
                 h, q = pdq_hash(frame.to_ndarray(format="rgb24"))
                 rq, rh = ref[i]
                 assert abs(q - rq) <= 5
                 if rq >= 80:
                     dists.append(hamming256(h, rh))
-    assert len(dists) > 100
-    # measured: median 0-2, max 4 bits
+    assert len(dists) > 40
+    # measured: median 0, max 2 bits here (0-4 over chair/pattern/doorknob)
     assert max(dists) <= CONFORMANCE_BITS
     assert float(np.median(dists)) <= 3
 

@@ -68,7 +68,6 @@ def hash_video_file(path: Path) -> list[FrameHash]:
     """The product's sampling when `verify.analysis.frames` is present, else 1 fps."""
     try:
         from verify.analysis.frames import extract_frames
-
         from verify.analysis.metadata import read_metadata
 
         kind, _, meta = read_metadata(str(path))

@@ -44,6 +44,8 @@ def default_home() -> Path:
 def resolve_actor(explicit: str | None = None) -> str:
     """Who is making the change: --as, VERIFY_USER, git user.name, OS login."""
     for candidate in (explicit, os.environ.get("VERIFY_USER")):
+        if candidate and "\x00" in candidate:
+            raise BadInputError("the actor name contains a NUL character; remove it")
         if candidate and candidate.strip():
             return candidate.strip()
     git = shutil.which("git")
@@ -126,6 +128,8 @@ def open_archive(
     """Open (creating and migrating as needed) the archive at `home`."""
     home_path = Path(home).expanduser() if home is not None else default_home()
     url = database_url or os.environ.get("VERIFY_DATABASE_URL") or ""
+    if url:
+        check_database_url(url)  # before creating anything
     if create:
         try:
             home_path.mkdir(parents=True, exist_ok=True)
@@ -156,6 +160,29 @@ def open_archive(
             raise
         raise error from exc
     return archive
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a URL that is not SQLite or PostgreSQL (with its driver) as bad input."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    hint = "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise BadInputError(f"bad database URL {url!r}; {hint}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise BadInputError(f"unsupported database {shown}; {hint}")
+    if parsed.get_backend_name() == "postgresql":
+        try:
+            parsed.get_dialect().import_dbapi()
+        except (ImportError, ArgumentError):  # NoSuchModuleError is an ArgumentError
+            raise BadInputError(
+                f"no driver {parsed.drivername} installed; for PostgreSQL use "
+                "postgresql+psycopg://… and pip install 'verify[postgres]'"
+            ) from None
 
 
 def _open_error(url: str, exc: "DatabaseError") -> VerifyError | None:

@@ -25,17 +25,15 @@ clip with `frame.rotation == -90` gets `rotation == 90` (exiftool's `Composite:R
 `PIL.Image.rotate(-rotation, expand=True)` (PIL rotates counter-clockwise) makes it upright.
 """
 
+import functools
 import importlib
 import importlib.util
 import json
 import math
 import os
 import re
-import shutil
-import subprocess
 import warnings
 from datetime import UTC, datetime, timedelta, timezone
-from fractions import Fraction
 from typing import Any
 
 from verify.errors import AnalysisError
@@ -63,9 +61,6 @@ NORMALISED_KEYS: tuple[str, ...] = (
     "c2pa",
 )
 
-# Pillow plugins we let near evidence. Everything else (PDF, EPS, FITS, PSD, DDS, ...) is refused:
-# their parsers are where most Pillow CVEs live, and nobody sends them as photos.
-PILLOW_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"mif2"}
 AVIF_BRANDS = {b"avif", b"avis"}
 QUICKTIME_FIRST_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
@@ -107,16 +102,19 @@ def read_metadata(path: str) -> tuple[str, str | None, dict[str, Any]]:
     Raises AnalysisError with a one-line reason for empty files, content we do not recognise
     or cannot parse, and decompression bombs. Call it through `verify.analysis.sandbox`.
     """
-    size = os.stat(path).st_size
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(4096)
+    except OSError as exc:
+        raise AnalysisError(f"cannot read the file: {exc.strerror or exc}") from None
     if size == 0:
         raise AnalysisError("empty file (0 bytes): nothing to analyse")
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
     family, mime, demuxer = sniff(head)
     meta = empty_meta()
     if family == "image":
         kind = "image"
-        _read_image(path, meta)
+        _read_image(path, mime, meta)
     elif family == "video" and demuxer is not None:
         kind = _read_video(path, demuxer, meta)
         meta["container"] = CONTAINER_NAMES.get(mime or "", demuxer)
@@ -371,7 +369,7 @@ def _to_float(value: Any) -> float | None:
     try:
         if isinstance(value, tuple) and len(value) == 2:
             num, den = value
-            f = float(Fraction(int(num), int(den))) if den else math.nan
+            f = int(num) / int(den) if den else math.nan
         else:
             f = float(value)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
@@ -406,25 +404,49 @@ def gps_from_exif(gps: dict[int, Any]) -> dict[str, float | None] | None:
 # ---------------------------------------------------------------------------- images
 
 
-def _pillow() -> Any:
-    """PIL.Image with HEIF registered; imported here so the module imports cheaply."""
+# Pillow plugin per sniffed type: a file that looks like a JPEG is parsed by the JPEG plugin
+# and nothing else. PDF, EPS, FITS, PSD, DDS and the rest are never loaded: their parsers are
+# where most Pillow CVEs live, and nobody sends them as photos.
+PILLOW_PLUGINS = {
+    "image/jpeg": ("JpegImagePlugin", "JPEG"),  # MPO files come back from the JPEG plugin
+    "image/png": ("PngImagePlugin", "PNG"),
+    "image/gif": ("GifImagePlugin", "GIF"),
+    "image/tiff": ("TiffImagePlugin", "TIFF"),
+    "image/bmp": ("BmpImagePlugin", "BMP"),
+    "image/webp": ("WebPImagePlugin", "WEBP"),
+    "image/avif": ("AvifImagePlugin", "AVIF"),
+    "image/heic": ("pillow_heif", "HEIF"),
+    "image/heif": ("pillow_heif", "HEIF"),
+}
+
+
+def pillow_for(mime: str | None = None) -> tuple[Any, list[str]]:
+    """(PIL.Image, allowed formats) for a sniffed MIME type, importing only that plugin (a
+    child pays ~40-80 ms for each plugin it loads, and `Image.init()` loads them all)."""
     from PIL import Image
-    from pillow_heif import register_heif_opener
 
-    register_heif_opener()
-    Image.init()  # load every plugin so the `formats=` allow-list below can name them
-    return Image
+    plugins = [PILLOW_PLUGINS[mime]] if mime in PILLOW_PLUGINS else list(PILLOW_PLUGINS.values())
+    for module, _ in plugins:
+        if module == "pillow_heif":
+            from pillow_heif import register_heif_opener
+
+            register_heif_opener()
+        else:
+            importlib.import_module(f"PIL.{module}")
+    return Image, sorted({fmt for _, fmt in plugins})
 
 
-def _read_image(path: str, meta: dict[str, Any]) -> None:
+def _read_image(path: str, mime: str | None, meta: dict[str, Any]) -> None:
     from PIL import ExifTags, UnidentifiedImageError
 
-    image_mod = _pillow()
+    image_mod, formats = pillow_for(mime)
     raw = meta["raw"]
-    formats = [f for f in PILLOW_FORMATS if f in image_mod.OPEN]
     try:
         with warnings.catch_warnings():
             # Pillow warns between 1x and 2x the pixel limit and raises above it; both are bombs.
+            # Its "Corrupt EXIF data" UserWarnings at open are noise here (tags are re-read
+            # and their warnings recorded in _read_pillow).
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", image_mod.DecompressionBombWarning)
             with image_mod.open(path, formats=formats) as im:
                 _read_pillow(im, meta, ExifTags)
@@ -434,7 +456,8 @@ def _read_image(path: str, meta: dict[str, Any]) -> None:
         raise AnalysisError(
             "not a media file we can read: image header not recognised by Pillow"
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, NotImplementedError, OverflowError) as exc:
+        # Pillow's documented failure types for malformed input (its fuzzers accept these).
         raise AnalysisError(f"truncated or corrupt image: {_one_line(exc)}") from None
     if meta["raw"].get("pillow", {}).get("format") in EXIFREAD_FORMATS:
         _cross_check_exifread(path, meta)
@@ -453,14 +476,20 @@ def _read_pillow(im: Any, meta: dict[str, Any], exif_tags: Any) -> None:
     raw["format"] = str(im.format)
     raw["mode"] = str(im.mode)
     raw["size"] = f"{im.size[0]}x{im.size[1]}"
+    ifd0: dict[int, Any] = {}
+    exif_ifd: dict[int, Any] = {}
+    gps_ifd: dict[int, Any] = {}
     with warnings.catch_warnings(record=True) as caught:
         # "Possibly corrupt EXIF data ... Skipping tag": Pillow skips the tag (an absurd
         # MakerNote count, say) and we keep going, noting what was skipped.
         warnings.simplefilter("always", UserWarning)
-        exif = im.getexif()
-        ifd0 = dict(exif)
-        exif_ifd = dict(exif.get_ifd(exif_tags.IFD.Exif)) if ifd0 else {}
-        gps_ifd = dict(exif.get_ifd(exif_tags.IFD.GPSInfo)) if ifd0 else {}
+        try:
+            exif = im.getexif()
+            ifd0 = dict(exif)
+            exif_ifd = dict(exif.get_ifd(exif_tags.IFD.Exif)) if ifd0 else {}
+            gps_ifd = dict(exif.get_ifd(exif_tags.IFD.GPSInfo)) if ifd0 else {}
+        except Exception as exc:  # noqa: BLE001 - hostile EXIF; the pixels may be fine. Recorded.
+            raw["_exif_error"] = f"{type(exc).__name__}: {_one_line(exc)}"
     for i, warning in enumerate(caught[:5]):
         raw[f"_warning{i}"] = _one_line(str(warning.message))
     for tag, value in ifd0.items():
@@ -503,6 +532,8 @@ def _read_pillow(im: Any, meta: dict[str, Any], exif_tags: Any) -> None:
         width, height = height, width
     meta["width"], meta["height"] = width, height
     _read_xmp(im, meta)
+    if im.format in ("JPEG", "MPO", "TIFF"):
+        _read_iptc(im, meta)
 
 
 def _read_xmp(im: Any, meta: dict[str, Any]) -> None:
@@ -537,6 +568,50 @@ def _read_xmp(im: Any, meta: dict[str, Any]) -> None:
         lon = _xmp_coordinate(_first_key(tree, "GPSLongitude"), "EW")
         if lat is not None and lon is not None and abs(lat) <= 90 and abs(lon) <= 180:
             meta["gps"] = {"lat": lat, "lon": lon, "alt": None}
+
+
+_IPTC_NAMES = {
+    (2, 55): "DateCreated",
+    (2, 60): "TimeCreated",
+    (2, 80): "By-line",
+    (2, 110): "Credit",
+    (2, 115): "Source",
+    (2, 116): "CopyrightNotice",
+    (2, 120): "Caption-Abstract",
+    (2, 5): "ObjectName",
+    (2, 25): "Keywords",
+}
+
+
+def _read_iptc(im: Any, meta: dict[str, Any]) -> None:
+    """IPTC-IIM (APP13): kept raw; DateCreated + TimeCreated is the last capture-time fallback
+    (news-agency photos often carry nothing else)."""
+    from PIL import IptcImagePlugin
+
+    try:
+        info = IptcImagePlugin.getiptcinfo(im) or {}
+    except (OSError, SyntaxError, ValueError, IndexError) as exc:
+        meta["raw"]["iptc"] = {"_error": _one_line(exc)}
+        return
+    if not info:
+        return
+    raw: dict[str, str] = {}
+    meta["raw"]["iptc"] = raw
+    for key, value in info.items():
+        name = _IPTC_NAMES.get(key, f"{key[0]}:{key[1]}")
+        values = value if isinstance(value, list) else [value]
+        _raw_put(raw, name, b"; ".join(v for v in values if isinstance(v, bytes)))
+    date = info.get((2, 55))
+    if meta["captured_at_raw"] is None and isinstance(date, bytes) and len(date) == 8:
+        time_ = info.get((2, 60))
+        clock = time_.decode("ascii", "replace") if isinstance(time_, bytes) else ""
+        m = re.match(r"^(\d{2})(\d{2})(\d{2})([+-]\d{4})?$", clock)
+        d = date.decode("ascii", "replace")
+        if m is None or not d.isdigit():
+            return
+        meta["captured_at_raw"] = f"{d} {clock}"
+        wall = f"{d[:4]}:{d[4:6]}:{d[6:]} {m.group(1)}:{m.group(2)}:{m.group(3)}"
+        meta["captured_at"], meta["captured_offset"] = exif_datetime(wall, m.group(4))
 
 
 def _first_key(node: Any, key: str) -> str | None:
@@ -574,8 +649,11 @@ def _cross_check_exifread(path: str, meta: dict[str, Any]) -> None:
     real files), so any exception is recorded, never raised. `details=False` skips MakerNotes,
     whose attacker-chosen element count makes exifread loop for minutes.
     """
+    import logging
+
     import exifread
 
+    logging.getLogger("exifread").setLevel(logging.CRITICAL)  # its warnings go to stderr
     raw: dict[str, str] = {}
     meta["raw"]["exifread"] = raw
     try:
@@ -654,7 +732,7 @@ def _read_video(path: str, demuxer: str, meta: dict[str, Any]) -> str:
     try:
         container = av.open(path, format=demuxer, metadata_errors="surrogateescape")
     except av.FFmpegError as exc:
-        raise AnalysisError(f"truncated or corrupt video: {_one_line(exc)}") from None
+        raise AnalysisError(f"truncated or corrupt video: {ffmpeg_reason(exc)}") from None
     with container:
         tags = {k: v for k, v in container.metadata.items()}
         for key, val in tags.items():
@@ -711,7 +789,7 @@ def _read_video_stream(
                 coded_w, coded_h = coded_w or first.width, coded_h or first.height
                 break
     except (av.FFmpegError, ValueError, EOFError) as exc:
-        raw["_first_frame_error"] = _one_line(exc)
+        raw["_first_frame_error"] = ffmpeg_reason(exc)
     if rotation_ccw is None and container.format.name == "mov":
         rotation_ccw = tkhd_rotation(container.name)
         raw["_rotation"] = "no frame decoded; read from the tkhd matrix"
@@ -849,15 +927,30 @@ def _video_tags(tags: dict[str, str], stream_tags: dict[str, str], meta: dict[st
 # ---------------------------------------------------------------------------- optional readers
 
 
+@functools.cache
+def _optional_c2pa() -> Any:
+    """The c2pa module when c2pa-python is installed, else None (looked up once per process)."""
+    if importlib.util.find_spec("c2pa") is None:
+        return None
+    return importlib.import_module("c2pa")
+
+
+@functools.cache
+def _exiftool_path() -> str | None:
+    import shutil
+
+    return shutil.which("exiftool")
+
+
 def _read_c2pa(path: str, raw: dict[str, Any]) -> dict[str, Any] | None:
     """Summary of the active C2PA manifest when c2pa-python is installed, else None.
 
     "valid" means the signature and hashes check out; "trusted" additionally means the signer
     chains to a configured trust list. A self-signed manifest is valid, not trusted.
     """
-    if importlib.util.find_spec("c2pa") is None:
+    c2pa = _optional_c2pa()
+    if c2pa is None:
         return None
-    c2pa: Any = importlib.import_module("c2pa")
     try:
         with c2pa.Reader(path) as reader:
             store = json.loads(reader.json())
@@ -905,7 +998,9 @@ def summarise_c2pa(store: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]
 
 def _read_exiftool(path: str, raw: dict[str, Any]) -> None:
     """Full `exiftool -j -G1 -a -n` dump into raw["exiftool"] when exiftool is on PATH."""
-    exe = shutil.which("exiftool")
+    import subprocess
+
+    exe = _exiftool_path()
     if exe is None:
         return
     out: dict[str, str] = {}
@@ -931,6 +1026,13 @@ def _read_exiftool(path: str, raw: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's message without the errno and the file path (the caller names the file, and
+    the path is the evidence store's, not the user's)."""
+    strerror = getattr(exc, "strerror", None)
+    return _one_line(strerror if isinstance(strerror, str) and strerror else str(exc))
 
 
 def _one_line(exc: BaseException | str, limit: int = 200) -> str:

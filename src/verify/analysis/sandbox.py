@@ -27,6 +27,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -141,8 +143,10 @@ def _child_env() -> dict[str, str]:
     # The child must import the same `verify` as this process, wherever that lives.
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS thread pools reserve address space
-    env.setdefault("OMP_NUM_THREADS", "1")
+    # No BLAS/OpenMP thread pools: they reserve address space against RLIMIT_AS, and the
+    # pool's fork server must have no threads when it forks.
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    env["OMP_NUM_THREADS"] = "1"
     return env
 
 
@@ -325,3 +329,186 @@ def _frame_from_json(i: int, f: Any) -> FrameHash:
         informative=informative,
         scene_change=scene,
     )
+
+
+# ---------------------------------------------------------------------------- pool
+
+
+class AnalysisPool:
+    """Run one target on many files, each in its own forked, limited child, without paying
+    interpreter start-up and imports per file.
+
+    One fork server (`python -m verify.analysis.worker --serve`) imports the target and the
+    parsers once; for each file it forks a child that sets RLIMIT_AS/RLIMIT_CPU and parses
+    that file only. The guarantees are those of `run_in_child` (limits, timeout, one-line
+    AnalysisError for every failure, nothing inherited from this process), at a few
+    milliseconds per file instead of an interpreter start. Not thread-safe: use one pool per
+    thread (`analyse_many` does).
+    """
+
+    def __init__(
+        self,
+        target: str = ANALYSE_TARGET,
+        *,
+        timeout: float | None = None,
+        memory: int | None = None,
+    ) -> None:
+        self.target = target
+        self.limits = limits(timeout, memory)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._err: IO[bytes] | None = None
+        self._buffer = b""
+
+    def __enter__(self) -> "AnalysisPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _kill(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._err is not None:
+            self._err.close()
+            self._err = None
+        self._buffer = b""
+
+    def _start(self) -> "subprocess.Popen[bytes]":
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self.close()
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - the pool owns it; close() closes
+        lim = self.limits
+        cmd = [
+            sys.executable,
+            "-m",
+            "verify.analysis.worker",
+            "--serve",
+            self.target,
+            str(lim.memory),
+            str(lim.cpu_seconds),
+            repr(lim.timeout),
+        ]
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            env=_child_env(),
+            close_fds=True,
+            start_new_session=True,
+        )
+        return self._proc
+
+    def run(self, path: str, **kwargs: Any) -> Any:
+        """The target's JSON-shaped result for `path`, or AnalysisError with one line."""
+        proc = self._start()
+        request = json.dumps({"path": os.path.abspath(path), "kwargs": kwargs}).encode() + b"\n"
+        # The server's own start-up (imports) counts against the first file's budget, plus
+        # slack for the server's bookkeeping; a server that misses it is killed and restarted.
+        deadline = time.monotonic() + self.limits.timeout + SERVER_SLACK
+        try:
+            if proc.stdin is None:
+                raise BrokenPipeError
+            proc.stdin.write(request)
+            proc.stdin.flush()
+            line = self._read_line(proc, deadline)
+        except BrokenPipeError:
+            self.close()
+            raise AnalysisError("analysis server exited unexpectedly") from None
+        except TimeoutError:
+            _kill(proc)
+            self.close()
+            raise AnalysisError(f"timed out after {self.limits.timeout:g} s") from None
+        if line is None:
+            self.close()
+            raise AnalysisError("analysis server exited unexpectedly")
+        return self._reply(line)
+
+    def _read_line(self, proc: "subprocess.Popen[bytes]", deadline: float) -> bytes | None:
+        import select
+
+        if proc.stdout is None:
+            return None
+        fd = proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk
+            if len(self._buffer) > MAX_REPLY_BYTES:
+                raise AnalysisError(f"analysis result larger than {MAX_REPLY_BYTES >> 20} MiB")
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def _reply(self, line: bytes) -> Any:
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            reply = None
+        if isinstance(reply, dict):
+            if reply.get("timeout") is True:
+                raise AnalysisError(f"timed out after {self.limits.timeout:g} s")
+            if isinstance(reply.get("signal"), int):
+                raise AnalysisError(_signal_reason(reply["signal"], self.limits))
+            if isinstance(reply.get("exit"), int):
+                status = reply["exit"]
+                if status == 0:
+                    raise AnalysisError("analysis process returned no valid result")
+                raise AnalysisError(f"analysis process failed (exit status {status})")
+        return _reply(0, line, self.limits)
+
+
+SERVER_SLACK = 10.0  # seconds the fork server may take beyond the per-file timeout
+
+
+def analyse_many(
+    paths: list[str],
+    *,
+    fast: bool = False,
+    workers: int = 2,
+    timeout: float | None = None,
+) -> Iterator[tuple[str, AnalysisResult | AnalysisError]]:
+    """(path, result or error) for every path, in input order, analysed by `workers` pools.
+
+    A failure of one file is that file's AnalysisError; the others are unaffected.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+    pools: list[AnalysisPool] = []
+    lock = threading.Lock()
+
+    def one(path: str) -> tuple[str, AnalysisResult | AnalysisError]:
+        pool = getattr(local, "pool", None)
+        if pool is None:
+            pool = local.pool = AnalysisPool(ANALYSE_TARGET, timeout=timeout)
+            with lock:
+                pools.append(pool)
+        try:
+            return path, result_from_json(pool.run(path, fast=fast))
+        except AnalysisError as exc:
+            return path, exc
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
+            yield from executor.map(one, paths)
+    finally:
+        for pool in pools:
+            pool.close()

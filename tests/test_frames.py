@@ -1,0 +1,240 @@
+"""Frame sampling: images, generated clips (sampling, skipping, rotation, scene changes), corpus."""
+
+import csv
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from bench.clips import canvas, render
+from PIL import Image
+
+import verify.analysis.frames as frames_mod
+from verify.analysis.frames import extract_frames, sample_interval
+from verify.analysis.hashing import hamming64, hash_image
+from verify.analysis.pdq import hamming256
+from verify.errors import BadInputError
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("clips")
+    return {
+        "plain": render(d / "plain.mp4", seconds=4.0, gop=30),
+        "nob": render(d / "nob.mp4", seconds=4.0, gop=30, bframes=0),
+        "scenes": render(d / "scenes.mp4", seconds=4.0, scene_len=1.5, seed=3),
+        "rot90": render(d / "rot90.mp4", seconds=4.0, gop=30, rotation=90, upright_transform=1),
+        "rotm90": render(d / "rotm90.mp4", seconds=4.0, gop=30, rotation=-90, upright_transform=3),
+        "stored_ccw": render(d / "stored_ccw.mp4", seconds=4.0, gop=30, upright_transform=3),
+    }
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _jpeg(img: Image.Image, path: Path, orientation: int | None = None) -> Path:
+    kw = {}
+    if orientation:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        kw["exif"] = exif.tobytes()
+    img.save(path, "JPEG", quality=90, **kw)
+    return path
+
+
+def test_image_is_one_frame(tmp_path: Path) -> None:
+    pic = Image.fromarray(canvas(1920, 1080, 1))
+    path = _jpeg(pic, tmp_path / "a.jpg")
+    (f,) = extract_frames(str(path), "image", {})
+    assert (f.idx, f.pts, f.scene_change, f.informative) == (0, 0.0, False, True)
+    assert len(f.pdq or b"") == 32 and (f.pdq_quality or 0) >= 50
+    # draft-mode decode stays within a few bits of hashing the fully decoded image
+    full = hash_image(Image.open(path))
+    assert hamming64(f.phash, full.phash) <= 4
+    assert hamming64(f.dhash, full.dhash) <= 4
+    assert hamming256(f.pdq or b"", full.pdq) <= 24
+
+
+def test_image_exif_rotation_upright(tmp_path: Path) -> None:
+    pic = Image.fromarray(canvas(800, 600, 2))
+    upright = extract_frames(str(_jpeg(pic, tmp_path / "u.jpg")), "image", {})[0]
+    stored = pic.transpose(Image.Transpose.ROTATE_90)  # orientation 6 = rotate 90 CW to view
+    rotated = extract_frames(str(_jpeg(stored, tmp_path / "r.jpg", 6)), "image", {})[0]
+    assert hamming64(upright.phash, rotated.phash) <= 4
+
+
+def test_png_with_alpha(tmp_path: Path) -> None:
+    rgba = Image.fromarray(canvas(300, 200, 4)).convert("RGBA")
+    rgba.save(tmp_path / "a.png")
+    (f,) = extract_frames(str(tmp_path / "a.png"), "image", {})
+    assert f.informative
+
+
+def test_undecodable_image_is_bad_input(tmp_path: Path) -> None:
+    p = tmp_path / "bad.jpg"
+    p.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(BadInputError, match="cannot be decoded"):
+        extract_frames(str(p), "image", {})
+
+
+def test_other_kind_has_no_frames(tmp_path: Path) -> None:
+    p = tmp_path / "x.txt"
+    p.write_text("hello")
+    assert extract_frames(str(p), "other", {}) == []
+
+
+# ----------------------------------------------------------------------------- video sampling
+
+
+def test_sample_interval_rule() -> None:
+    assert sample_interval(None) == 1.0
+    assert sample_interval(60.0) == 1.0
+    assert sample_interval(300.0) == 1.0
+    assert sample_interval(3600.0) == 12.0
+
+
+def test_video_sampled_at_one_fps(clips: dict[str, Path]) -> None:
+    fr = extract_frames(str(clips["plain"]), "video", {})
+    assert [f.idx for f in fr] == list(range(len(fr)))
+    regular = [f for f in fr if not f.scene_change]
+    assert len(regular) == 4
+    for want, f in zip([0.0, 1.0, 2.0, 3.0], regular, strict=True):
+        assert want <= f.pts <= want + 0.1  # first decoded frame at or after each second
+    assert all(f.informative for f in fr)
+    assert [f.pts for f in fr] == sorted(f.pts for f in fr)
+
+
+def _full_decode(monkeypatch: pytest.MonkeyPatch, path: Path) -> list[frames_mod.FrameHash]:
+    with monkeypatch.context() as m:
+        m.setattr(frames_mod, "_skip_mode", lambda stream, fast: "DEFAULT")
+        return extract_frames(str(path), "video", {})
+
+
+def test_skipping_is_exact(clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames decoded with non-reference frames skipped hash exactly as fully decoded ones
+    (BIDIR would drop x264's reference B-frames and corrupt later frames)."""
+    skipped = extract_frames(str(clips["plain"]), "video", {})
+    full = _full_decode(monkeypatch, clips["plain"])
+    by_pts = {round(f.pts, 3): f for f in full}
+    common = [f for f in skipped if round(f.pts, 3) in by_pts]
+    assert len(common) >= 2
+    for f in common:
+        g = by_pts[round(f.pts, 3)]
+        assert (f.phash, f.dhash, f.pdq) == (g.phash, g.dhash, g.pdq)
+
+
+def test_stream_without_b_frames(clips: dict[str, Path]) -> None:
+    with av.open(str(clips["nob"])) as c:
+        assert not c.streams.video[0].codec_context.has_b_frames
+    fr = extract_frames(str(clips["nob"]), "video", {})
+    assert len([f for f in fr if not f.scene_change]) == 4
+    a = extract_frames(str(clips["plain"]), "video", {})
+    # same content, different GOP structure: matching frames
+    assert hamming64(fr[0].phash, a[0].phash) <= 4
+
+
+def test_fast_mode_keyframes_only(clips: dict[str, Path]) -> None:
+    fr = extract_frames(str(clips["plain"]), "video", {}, fast=True)
+    # GOP 30 at 30 fps: keyframes at 0, 1, 2, 3 s
+    assert [round(f.pts, 2) for f in fr] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_scene_changes_detected(clips: dict[str, Path]) -> None:
+    fr = extract_frames(str(clips["scenes"]), "video", {})
+    cuts = [f.pts for f in fr if f.scene_change]
+    # cuts at 1.5 s and 3.0 s: 1.5 is between regular samples; 3.0 is one already
+    assert any(1.5 <= t <= 1.6 for t in cuts)
+    assert all(f.pts != pytest.approx(g.pts) for f in fr for g in fr if f is not g)
+
+
+def test_rotated_clip_hashes_upright(clips: dict[str, Path]) -> None:
+    """A clip stored sideways with display-rotation metadata hashes as the upright clip."""
+    upright = extract_frames(str(clips["plain"]), "video", {})
+    for name in ("rot90", "rotm90"):
+        rotated = extract_frames(str(clips[name]), "video", {})
+        assert len(rotated) == len(upright)
+        for a, b in zip(upright, rotated, strict=True):
+            assert abs(a.pts - b.pts) < 0.05
+            assert hamming64(a.phash, b.phash) <= 4, name
+            assert hamming64(a.dhash, b.dhash) <= 4, name
+            assert hamming256(a.pdq or b"", b.pdq or b"") <= 31, name
+
+
+def test_meta_rotation_used_without_display_matrix(clips: dict[str, Path]) -> None:
+    upright = extract_frames(str(clips["plain"]), "video", {})
+    sideways = extract_frames(str(clips["stored_ccw"]), "video", {})
+    fixed = extract_frames(str(clips["stored_ccw"]), "video", {"rotation": 90})
+    assert hamming64(upright[1].phash, fixed[1].phash) <= 4
+    assert hamming64(upright[1].phash, sideways[1].phash) > 10
+
+
+def test_undecodable_video_gives_no_frames(tmp_path: Path, clips: dict[str, Path]) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    assert extract_frames(str(junk), "video", {}) == []
+    truncated = tmp_path / "trunc.mp4"
+    truncated.write_bytes(clips["plain"].read_bytes()[:3000])
+    assert extract_frames(str(truncated), "video", {}) == []
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert extract_frames(str(empty), "video", {}) == []
+
+
+def test_audio_only_file_gives_no_frames(tmp_path: Path) -> None:
+    p = tmp_path / "a.m4a"
+    with av.open(str(p), "w") as c:
+        s = c.add_stream("aac", rate=44100)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate = 44100
+        for pkt in s.encode(frame):
+            c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    assert extract_frames(str(p), "video", {}) == []
+
+
+# ----------------------------------------------------------------------------- corpus
+
+
+def _videos(corpus: Path) -> list[dict[str, str]]:
+    with (corpus / "inventory.csv").open(newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["kind"] == "video"]
+
+
+@pytest.mark.corpus
+def test_corpus_rotated_videos_upright(corpus: Path) -> None:
+    for rel in (
+        "metadata-extractor-images/mov/with-gps.mov",
+        "metadata-extractor-images/mp4/ftyp3gp5.mp4",
+    ):
+        fr = extract_frames(str(corpus / rel), "video", {})
+        assert fr, rel
+        with av.open(str(corpus / rel)) as c:
+            s = c.streams.video[0]
+            w, h = s.codec_context.width, s.codec_context.height
+        assert w > h  # stored landscape, displayed portrait (rotation -90 in ffprobe terms)
+        # the upright picture is portrait: hash the first frame's rotation by hand
+        with av.open(str(corpus / rel)) as c:
+            frame = next(c.decode(video=0))
+            assert frame.rotation == -90
+            upright = Image.fromarray(frame.to_ndarray(format="gray")).rotate(-90, expand=True)
+        want = hash_image(upright)
+        assert hamming64(fr[0].phash, want.phash) <= 2
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_every_decodable_corpus_video_yields_frames(corpus: Path) -> None:
+    """Every corpus video with more than 2 decodable frames (per the inventory) yields
+    frames; keyframe (fast) mode keeps this under a minute on 2 shared cores."""
+    checked = 0
+    for row in _videos(corpus):
+        decoded = row["frames_decoded"]
+        if not decoded.isdigit() or int(decoded) <= 2:
+            continue
+        fr = extract_frames(str(corpus / row["path"]), "video", {}, fast=True)
+        assert fr, row["path"]
+        checked += 1
+    assert checked >= 40
