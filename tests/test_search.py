@@ -12,7 +12,15 @@ from verify.index import FrameIndex, load_index
 from verify.services import search
 
 
-def test_range_search_matches_brute_force() -> None:
+@pytest.mark.parametrize("backend", ["numpy", "faiss"])
+def test_range_search_matches_brute_force(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import verify.index
+
+    if backend == "faiss":
+        pytest.importorskip("faiss", reason="faiss-cpu (optional extra `fast`) not installed")
+        monkeypatch.setattr(verify.index, "FAISS_MIN_ROWS", 1)
+    else:
+        monkeypatch.setenv("VERIFY_NO_FAISS", "1")
     rng = np.random.default_rng(1)
     col = rng.integers(0, 2**63, size=70_000, dtype=np.int64).view(np.uint64)
     queries = np.concatenate([col[[5, 40_000, 69_999]], rng.integers(0, 2**63, 20).view(np.uint64)])
@@ -248,3 +256,21 @@ def test_threshold_out_of_range(archive: Archive, bad: int) -> None:
         search.search_frames(
             archive, random_frames(1, random.Random(0)), query_kind="image", threshold=bad
         )
+
+
+def test_still_fast_path_equals_aggregate(archive: Archive) -> None:
+    rng = random.Random(11)
+    f = random_frames(1, rng)
+    a = store(archive, "c", "a.jpg", f, kind="image")
+    b = store(archive, "c", "b.jpg", near_copy(f, rng, bits=3), kind="image")
+    clusters = search.find_clusters(archive)
+    assert [sorted(m["media"] for m in cl["media"]) for cl in clusters] == [
+        sorted([a.media_id, b.media_id])
+    ]
+    link = clusters[0]["links"][0]
+    hits = search.near_duplicates_of_blob(archive, a.blob_id)
+    assert (link["tier"], link["score"], link["variant"]) == (
+        hits[0]["tier"],
+        hits[0]["score"],
+        hits[0]["variant"],
+    )

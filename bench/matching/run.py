@@ -99,6 +99,11 @@ class File:
     kind: str
     frames: list[FrameHash]
     blob: int = 0
+    # every group this file shows (a generated clip shows its source photos' groups too)
+    groups: set[str] = field(default_factory=set)
+
+    def related(self, other: "File") -> bool:
+        return bool((self.groups | {self.group}) & (other.groups | {other.group}))
 
 
 @dataclass
@@ -215,7 +220,7 @@ def corpus_sets(arch: Archive, ix: FrameIndex, by_path: dict[str, File], corpus:
         wrong = [
             arch.files[b - 1].name
             for b, v in hits.items()
-            if v["tier"] == "match" and arch.files[b - 1].group != f.group
+            if v["tier"] == "match" and not arch.files[b - 1].related(f)
         ]
         informative = sum(fr.informative for fr in f.frames)
         out.append((r["path"], tier, variant, informative, wrong))
@@ -315,7 +320,7 @@ def image_transforms(arch: Archive, ix: FrameIndex, sources: list[tuple[File, Im
             wrong += sum(
                 1
                 for b, h in hits.items()
-                if h["tier"] == "match" and arch.files[b - 1].group != f.group
+                if h["tier"] == "match" and not arch.files[b - 1].related(f)
             )
         table[name] = (ok, len(sources), wrong, dict(variants))
     return table
@@ -419,12 +424,21 @@ VIDEO_TRANSFORMS = {
 }
 
 
-def video_transforms(arch: Archive, ix_builder, photos: list[Image.Image], tmp: Path, n_clips: int):
+def video_transforms(
+    arch: Archive, ix_builder, photos: list[tuple[File, Image.Image]], tmp: Path, n_clips: int
+):
     clips = []
     for k in range(n_clips):
         src = tmp / f"clip{k}.mp4"
-        render_clip(photos[k * 6 : k * 6 + 6], src)
-        f = File(f"generated clip {k}", f"gen-clip-{k}", "video", hash_video_file(src))
+        used = photos[k * 6 : k * 6 + 6]
+        render_clip([img for _, img in used], src)
+        f = File(
+            f"generated clip {k}",
+            f"gen-clip-{k}",
+            "video",
+            hash_video_file(src),
+            groups={p.group for p, _ in used},
+        )
         arch.add(f)
         clips.append((f, src))
     ix = ix_builder()
@@ -449,7 +463,7 @@ def video_transforms(arch: Archive, ix_builder, photos: list[Image.Image], tmp: 
             wrong += sum(
                 1
                 for b, h in hits.items()
-                if h["tier"] == "match" and arch.files[b - 1].group != f.group
+                if h["tier"] == "match" and not arch.files[b - 1].related(f)
             )
         table[name] = (ok, len(clips), wrong, dict(variants))
         frame_level[name] = (fq, fn_)
@@ -461,8 +475,12 @@ def video_transforms(arch: Archive, ix_builder, photos: list[Image.Image], tmp: 
 
 def unrelated_pairs(arch: Archive, ix: FrameIndex, low_info: list[FrameHash]) -> dict[str, object]:
     """Frame tiers over all cross pairs of frames of unrelated files (different groups)."""
-    group_of = np.array([0] + [hash(f.group) % (1 << 62) for f in arch.files], dtype=np.int64)
-    g = group_of[np.asarray(ix.blob_id)]
+    nf = len(arch.files)
+    rel = np.zeros((nf + 1, nf + 1), dtype=np.bool_)
+    for i, a in enumerate(arch.files, start=1):
+        for j, b in enumerate(arch.files, start=1):
+            rel[i, j] = a.related(b)
+    fb = np.asarray(ix.blob_id)
     n = ix.size
     q = search.Query(
         pts=np.asarray(ix.pts),
@@ -473,24 +491,34 @@ def unrelated_pairs(arch: Archive, ix: FrameIndex, low_info: list[FrameHash]) ->
         pdq=np.ascontiguousarray(np.asarray(ix.pdq).T),
     )
     pairs = search._frame_pairs(ix, q, None)
-    unrelated = (g[pairs.qi] != g[pairs.row]) & (pairs.qi < pairs.row)
-    total = n * (n - 1) // 2
-    same_group = sum(int(c) * (int(c) - 1) // 2 for c in np.unique(g, return_counts=True)[1])
-    cross = total - same_group
+    unrelated = ~rel[fb[pairs.qi], fb[pairs.row]] & (pairs.qi < pairs.row)
+    related_frames = rel[fb[:, None], fb[None, :]]
+    cross = int(np.triu(~related_frames, 1).sum())
     m = int(((pairs.tier == 2) & unrelated).sum())
+    bad = np.flatnonzero((pairs.tier == 2) & unrelated)[:10]
+    examples = [
+        (
+            arch.files[fb[pairs.qi[k]] - 1].name,
+            arch.files[fb[pairs.row[k]] - 1].name,
+            int(pairs.dd[k]),
+            int(pairs.dq[k]),
+            search.VARIANTS[pairs.variant[k]],
+        )
+        for k in bad
+    ]
     s = int(((pairs.tier == 1) & unrelated).sum())
     # minimum distances between unrelated frames per hash (full frame)
     mins = {}
     for name in ("dhash", "phash"):
         col = np.asarray(getattr(ix, name))
         d = np.bitwise_count(col[:, None] ^ col[None, :]).astype(np.int16)
-        d[g[:, None] == g[None, :]] = 999
+        d[related_frames] = 999
         mins[name] = int(d.min())
     pdq = np.ascontiguousarray(np.asarray(ix.pdq).T)
     dp = np.zeros((n, n), dtype=np.int16)
     for k in range(4):
         dp += np.bitwise_count(pdq[:, k][:, None] ^ pdq[:, k][None, :]).astype(np.int16)
-    dp[g[:, None] == g[None, :]] = 999
+    dp[related_frames] = 999
     mins["pdq"] = int(dp.min())
     # low-information frames: what they would do if they were indexed
     li = np.array([f.dhash for f in low_info], dtype=np.uint64)
@@ -509,6 +537,7 @@ def unrelated_pairs(arch: Archive, ix: FrameIndex, low_info: list[FrameHash]) ->
         "match_pairs": m,
         "suggestion_pairs": s,
         "match_rate": m / cross if cross else 0.0,
+        "match_examples": examples,
         "min_unrelated": mins,
         "low_info_frames": int(li.size),
         "low_info_pairs": li_pairs,
@@ -560,7 +589,7 @@ def main() -> None:
     order = rng.permutation(len(photos))
     photos = [photos[i] for i in order]
     img_sources = photos[: args.images]
-    clip_photos = [img for _, img in photos[: 6 * args.clips]]
+    clip_photos = photos[len(img_sources) : len(img_sources) + 6 * args.clips]
 
     def build() -> FrameIndex:
         return arch.index()

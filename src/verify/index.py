@@ -25,7 +25,7 @@ import os
 import secrets
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,26 @@ CHUNK_ROWS = 32_768
 QUERY_BLOCK = 8
 # Below this many (row x query) comparisons a scan is not worth a second thread.
 PARALLEL_MIN_WORK = 4_000_000
+# With the optional `faiss-cpu` installed (`pip install verify[fast]`), columns of at least
+# this many rows are scanned by FAISS `IndexBinaryFlat` (one fused pass per code instead of
+# numpy's xor/popcount/compare passes; 1.3-5x faster here, bench/search). Set
+# VERIFY_NO_FAISS=1 to force the numpy scan.
+FAISS_MIN_ROWS = 100_000
+
+
+def _faiss() -> Any:
+    """The faiss module, or None when it is not installed or disabled."""
+    if os.environ.get("VERIFY_NO_FAISS"):
+        return None
+    import importlib
+
+    try:
+        faiss = importlib.import_module("faiss")
+    except ImportError:
+        return None
+    faiss.omp_set_num_threads(min(2, os.cpu_count() or 1))
+    return faiss
+
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -72,6 +92,7 @@ class FrameIndex:
     max_id: int = 0
     # per-file frame counts (sorted unique blob ids, counts), computed once and persisted
     _blobs: tuple[I64, I64] | None = None
+    _flat: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
@@ -100,6 +121,9 @@ class FrameIndex:
         if n == 0 or q.shape[0] == 0:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty.copy(), np.empty(0, dtype=np.uint8)
+        faiss = _faiss() if not upper and n >= FAISS_MIN_ROWS else None
+        if faiss is not None:
+            return self._faiss_search(faiss, name, col, q, threshold)
         starts = list(range(0, n, CHUNK_ROWS))
         workers = 2 if n * q.shape[0] >= PARALLEL_MIN_WORK and (os.cpu_count() or 1) > 1 else 1
         if workers == 1:
@@ -115,6 +139,19 @@ class FrameIndex:
         rows = np.concatenate([p[1] for p in parts])
         dist = np.concatenate([p[2] for p in parts])
         return qi, rows, dist
+
+    def _faiss_search(
+        self, faiss: Any, name: str, col: U64, q: U64, threshold: int
+    ) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
+        ix = self._flat.get(name)
+        if ix is None:
+            ix = faiss.IndexBinaryFlat(64)
+            ix.add(np.ascontiguousarray(col).view(np.uint8).reshape(-1, 8))
+            self._flat[name] = ix
+        # FAISS range_search keeps distances strictly below the radius
+        lims, dist, rows = ix.range_search(q.view(np.uint8).reshape(-1, 8), threshold + 1)
+        qi = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(lims).astype(np.int64))
+        return qi, rows.astype(np.int64), dist.astype(np.uint8)
 
     def hamming64(self, name: str, rows: I64, values: U64) -> npt.NDArray[np.uint8]:
         """popcount(column[rows] ^ values), element-wise."""

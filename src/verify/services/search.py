@@ -13,8 +13,9 @@ Per query frame, four variants are tried against every indexed frame:
 The search key is the 64-bit dHash (the most overlay-robust hash measured, and a 64-bit
 column is 4x cheaper to scan than PDQ), scanned exactly at `SCAN_DHASH` bits. Each candidate
 frame is then confirmed (see `frame_tier`): pHash must agree too, or PDQ (256 bits, far
-more discriminating) must be within `MATCH_PDQ`. Low-information frames are not indexed and
-never queried. Thresholds come from `bench/matching` (docs/matching.md).
+more discriminating) must be within `MATCH_PDQ`. A single 64-bit hash is never enough on its
+own. Low-information frames are not indexed and never queried. Thresholds come from
+`bench/matching` (docs/matching.md).
 
 A candidate file is a *match* when at least `MATCH_FRACTION` of the query's frames, or of the
 candidate's, match on one consistent time offset, and a *suggestion* when at least
@@ -799,6 +800,24 @@ def _self_links(index: FrameIndex) -> list[tuple[int, int, dict[str, Any]]]:
     q_row = np.where(swap, pairs.row, pairs.qi)
     c_row = np.where(swap, pairs.qi, pairs.row)
     hi = np.maximum(a_blob, b_blob)
+    # fast path for two one-frame files (stills): the frame verdict is the file verdict
+    ids, cnts = index.blob_summary()
+    single = (
+        keep & (cnts[np.searchsorted(ids, a_blob)] == 1) & (cnts[np.searchsorted(ids, b_blob)] == 1)
+    )
+    fast = single & (pairs.tier == 2)
+    links: list[tuple[int, int, dict[str, Any]]] = [
+        (a, b, _still_verdict(dd, dq, VARIANTS[v]))
+        for a, b, v, dd, dq in zip(
+            lo[fast].tolist(),
+            hi[fast].tolist(),
+            pairs.variant[fast].tolist(),
+            pairs.dd[fast].tolist(),
+            pairs.dq[fast].tolist(),
+            strict=True,
+        )
+    ]
+    keep &= ~single
     key = lo * (1 << 32) + hi
     grouped = _group(
         key[keep],
@@ -810,7 +829,6 @@ def _self_links(index: FrameIndex) -> list[tuple[int, int, dict[str, Any]]]:
         keep,
     )
     by_pair = {(k >> 32, k & 0xFFFFFFFF): v for k, v in grouped.items()}
-    links = []
     for (a, b), plist in sorted(by_pair.items()):
         verdict = aggregate(
             plist,
@@ -821,7 +839,31 @@ def _self_links(index: FrameIndex) -> list[tuple[int, int, dict[str, Any]]]:
         )
         if verdict is not None and verdict["tier"] == "match":
             links.append((a, b, verdict))
+    links.sort(key=lambda link: (link[0], link[1]))
     return links
+
+
+def _still_verdict(dd: int, dq: int, variant: str) -> dict[str, Any]:
+    """What `aggregate` returns for one matching frame pair between two stills."""
+    return {
+        "tier": "match",
+        "score": round(1.0 - dd / 64.0, 3),
+        "query_frames": 1,
+        "candidate_frames": 1,
+        "frames_matched": {"query": 1, "candidate": 1},
+        "query_fraction": 1.0,
+        "candidate_fraction": 1.0,
+        "best_distance": dd,
+        "median_distance": float(dd),
+        "distance_hash": "dhash",
+        "pdq_best": dq if dq >= 0 else None,
+        "variant": variant,
+        "variants": {variant: 1},
+        "offset": None,
+        "query_range": None,
+        "candidate_range": None,
+        "aligned": None,
+    }
 
 
 def search(
