@@ -2,6 +2,14 @@
 
 TYPER_USE_RICH must be set before the app is imported (typer reads it at import time);
 rich error panels wrap at 80 columns and break exact-output assertions.
+
+Database backends: every test using `home` (and so `archive` and `cli`) runs on SQLite by
+default. `pytest --backend=postgres` runs them all on PostgreSQL instead; a module can run
+its tests on both by overriding the `backend` fixture (see tests/test_cli_cases.py). The
+PostgreSQL server is `VERIFY_TEST_POSTGRES_URL` (e.g.
+`postgresql+psycopg://postgres@127.0.0.1:5432/test`, exported by .ci/run when a server is
+up); each test gets its own throwaway schema, dropped afterwards. Without the variable,
+PostgreSQL variants skip with a reason.
 """
 
 import os
@@ -9,6 +17,8 @@ import os
 os.environ["TYPER_USE_RICH"] = "0"
 os.environ["TERMINAL_WIDTH"] = "200"
 
+import contextlib
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,18 +41,85 @@ def corpus_dir() -> Path | None:
 def corpus() -> Path:
     path = corpus_dir()
     if path is None:
-        pytest.skip("real-media corpus absent: set VERIFY_CORPUS or put shared/corpus beside "
-                    "the repository")
+        pytest.skip(
+            "real-media corpus absent: set VERIFY_CORPUS or put shared/corpus beside the repository"
+        )
     return path
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="database for tests using the `home` fixture (default sqlite; postgres needs "
+        "VERIFY_TEST_POSTGRES_URL)",
+    )
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("VERIFY_TEST_POSTGRES_URL") or None
+
+
+def require_postgres() -> str:
+    url = postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL not configured: set VERIFY_TEST_POSTGRES_URL (.ci/run does)")
+    return url
+
+
+@contextlib.contextmanager
+def postgres_schema(server_url: str) -> Iterator[str]:
+    """A fresh, uniquely named schema; yields a database URL whose search_path is it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    schema = f"verify_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _null_pool() -> type:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database behind `home`; override in a module with params to run on both."""
+    return str(request.config.getoption("--backend"))
+
+
+@pytest.fixture
+def database_url(backend: str) -> Iterator[str | None]:
+    """None for SQLite under the home; a throwaway-schema URL for PostgreSQL."""
+    if backend == "sqlite":
+        yield None
+        return
+    with postgres_schema(require_postgres()) as url:
+        yield url
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> Path:
     h = tmp_path / "archive"
     monkeypatch.setenv("VERIFY_HOME", str(h))
     monkeypatch.setenv("VERIFY_USER", "tester")
-    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
+    if database_url is None:
+        monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("VERIFY_DATABASE_URL", database_url)
     monkeypatch.delenv("VERIFY_FAKE_NOW", raising=False)
+    monkeypatch.delenv("VERIFY_BUSY_TIMEOUT_MS", raising=False)
     return h
 
 
@@ -58,7 +135,7 @@ RunCli = Callable[..., Result]
 
 @pytest.fixture
 def cli(home: Path) -> RunCli:
-    """Run the CLI in-process: cli("case", "list", "--json") -> Result (stdout, stderr, exit_code)."""
+    """Run the CLI in-process: cli("case", "list", "--json") -> Result (stdout, stderr, code)."""
     from verify.cli import app
 
     runner = CliRunner()

@@ -2,7 +2,16 @@
 
 import json
 
+import pytest
+
 from tests.conftest import RunCli
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (skipped without a server)."""
+    return str(request.param)
+
 
 TITLE = "Alleged FRL video, Belgorod, May 2023"
 SLUG = "alleged-frl-video-belgorod-may-2023"
@@ -41,14 +50,28 @@ def test_list_json_shape(cli: RunCli) -> None:
     rows = json.loads(r.stdout)
     assert [c["slug"] for c in rows] == [SLUG]
     case = rows[0]
-    assert set(case) == {"slug", "title", "summary", "status", "claims", "created_at",
-                         "created_by", "updated_at", "updated_by"}
+    assert set(case) == {
+        "slug",
+        "title",
+        "summary",
+        "status",
+        "claims",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+    }
     assert case["status"] == "unverified"
     assert case["created_by"] == "tester"
     assert [c["text"] for c in case["claims"]] == ["shows the FRL", "filmed in Belgorod"]
     assert case["claims"][0] == {
-        "n": 1, "text": "shows the FRL", "finding": "unassessed", "confidence": None,
-        "rationale": "", "updated_at": case["created_at"], "updated_by": "tester",
+        "n": 1,
+        "text": "shows the FRL",
+        "finding": "unassessed",
+        "confidence": None,
+        "rationale": "",
+        "updated_at": case["created_at"],
+        "updated_by": "tester",
     }
 
 
@@ -84,13 +107,17 @@ def test_status_workflow_and_history(cli: RunCli) -> None:
     assert "reopening case" in r.stderr and "--why" in r.stderr
     r = cli("status", "set", SLUG, "verified", "--why", "x")
     assert r.exit_code == 2
-    assert r.stderr == (f"error: case '{SLUG}' cannot go from misattributed to verified; "
-                        "allowed: in_progress, needs_review\n")
+    assert r.stderr == (
+        f"error: case '{SLUG}' cannot go from misattributed to verified; "
+        "allowed: in_progress, needs_review\n"
+    )
     assert cli("status", "set", SLUG, "needs_review", "--why", "new copy").exit_code == 0
     hist = json.loads(cli("status", "history", SLUG, "--json").stdout)
     assert [(h["from"], h["to"]) for h in hist] == [
-        (None, "unverified"), ("unverified", "in_progress"),
-        ("in_progress", "misattributed"), ("misattributed", "needs_review"),
+        (None, "unverified"),
+        ("unverified", "in_progress"),
+        ("in_progress", "misattributed"),
+        ("misattributed", "needs_review"),
     ]
     assert hist[2]["why"] == "earliest copy is older"
     assert all(h["by"] == "tester" for h in hist)
@@ -100,9 +127,11 @@ def test_unknown_status_names_allowed(cli: RunCli) -> None:
     open_case(cli)
     r = cli("status", "set", SLUG, "done")
     assert r.exit_code == 2
-    assert r.stderr == ("error: unknown status 'done'; use one of: unverified, in_progress, "
-                        "needs_review, verified, misattributed, misleading, false, "
-                        "inconclusive\n")
+    assert r.stderr == (
+        "error: unknown status 'done'; use one of: unverified, in_progress, "
+        "needs_review, verified, misattributed, misleading, false, "
+        "inconclusive\n"
+    )
 
 
 def test_claims_and_notes(cli: RunCli) -> None:
@@ -110,8 +139,18 @@ def test_claims_and_notes(cli: RunCli) -> None:
     assert cli("claim", "add", SLUG, "subtitles by @Gerashchenko_en").stdout == "3\n"
     r = cli("claim", "assess", SLUG, "2", "--finding", "supported")
     assert r.exit_code == 2 and "needs a rationale" in r.stderr
-    r = cli("claim", "assess", SLUG, "2", "--finding", "supported", "--confidence", "medium",
-            "--why", "sign geolocated")
+    r = cli(
+        "claim",
+        "assess",
+        SLUG,
+        "2",
+        "--finding",
+        "supported",
+        "--confidence",
+        "medium",
+        "--why",
+        "sign geolocated",
+    )
     assert r.exit_code == 0 and r.stdout == "2\n"
     r = cli("claim", "assess", SLUG, "9", "--confidence", "low")
     assert r.exit_code == 4
@@ -134,7 +173,11 @@ def test_edit_records_old_and_new(cli: RunCli) -> None:
 
 def test_bad_input_one_line_right_code(cli: RunCli, home: object) -> None:
     cases = [
-        (("case", "show", "nope"), 4, "error: no case 'nope'; `verify case list` shows the cases\n"),
+        (
+            ("case", "show", "nope"),
+            4,
+            "error: no case 'nope'; `verify case list` shows the cases\n",
+        ),
         (("case", "show", "Bad Slug"), 2, None),
         (("case", "open", "   "), 2, "error: a case needs a non-empty title\n"),
         (("status", "set", "nope", "in_progress"), 4, None),

@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from verify.errors import BadInputError
+from verify.errors import BadInputError, BusyError, IntegrityFailure, VerifyError
 
 if TYPE_CHECKING:
+    from sqlalchemy.exc import DatabaseError
+
     from verify.store import ObjectStore
 
 
@@ -42,6 +44,8 @@ def default_home() -> Path:
 def resolve_actor(explicit: str | None = None) -> str:
     """Who is making the change: --as, VERIFY_USER, git user.name, OS login."""
     for candidate in (explicit, os.environ.get("VERIFY_USER")):
+        if candidate and "\x00" in candidate:
+            raise BadInputError("the actor name contains a NUL character; remove it")
         if candidate and candidate.strip():
             return candidate.strip()
     git = shutil.which("git")
@@ -124,6 +128,8 @@ def open_archive(
     """Open (creating and migrating as needed) the archive at `home`."""
     home_path = Path(home).expanduser() if home is not None else default_home()
     url = database_url or os.environ.get("VERIFY_DATABASE_URL") or ""
+    if url:
+        check_database_url(url)  # before creating anything
     if create:
         try:
             home_path.mkdir(parents=True, exist_ok=True)
@@ -141,20 +147,66 @@ def open_archive(
     if not url:
         url = f"sqlite:///{home_path / 'verify.db'}"
     archive = Archive(home=home_path, database_url=url, actor=resolve_actor(actor))
+    from sqlalchemy.exc import DatabaseError
+
     from verify.db import migrate
 
     try:
         migrate(archive.engine)
-    except Exception as exc:
-        from sqlalchemy.exc import OperationalError
-
-        if isinstance(exc, OperationalError) and "unable to open database" in str(exc):
-            raise BadInputError(f"cannot open the database {url}: {exc.orig}") from exc
-        if isinstance(exc, OperationalError) and "locked" in str(exc):
-            from verify.errors import BusyError
-
-            raise BusyError(
-                "the archive is busy (another verify process holds it); try again"
-            ) from exc
-        raise
+    except DatabaseError as exc:
+        archive.close()
+        error = _open_error(url, exc)
+        if error is None:
+            raise
+        raise error from exc
     return archive
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a URL that is not SQLite or PostgreSQL (with its driver) as bad input."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    hint = "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise BadInputError(f"bad database URL {url!r}; {hint}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise BadInputError(f"unsupported database {shown}; {hint}")
+    if parsed.get_backend_name() == "postgresql":
+        try:
+            parsed.get_dialect().import_dbapi()
+        except (ImportError, ArgumentError):  # NoSuchModuleError is an ArgumentError
+            raise BadInputError(
+                f"no driver {parsed.drivername} installed; for PostgreSQL use "
+                "postgresql+psycopg://… and pip install 'verify[postgres]'"
+            ) from None
+
+
+def _open_error(url: str, exc: "DatabaseError") -> VerifyError | None:
+    """The typed, one-line error for a driver error met while opening the database.
+
+    None for anything not recognised (a bug, e.g. in a migration): that stays an internal
+    error with a traceback under VERIFY_DEBUG.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        where = parsed.database or url
+    else:
+        where = parsed.render_as_string(hide_password=True)
+    if "locked" in reason or "lock timeout" in reason:
+        return BusyError("the archive is busy (another verify process holds it); try again")
+    if "not a database" in reason or "malformed" in reason:
+        return IntegrityFailure(
+            f"the database {where} is corrupt or not a verify archive ({reason}); "
+            "restore it from a backup or choose another --home"
+        )
+    if isinstance(exc, OperationalError):  # cannot open the file, connection refused, ...
+        return BadInputError(f"cannot open the database {where}: {reason}")
+    return None

@@ -12,17 +12,21 @@ appends (read head, write next) are serialised exactly as on SQLite.
 """
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import Session, create_engine
 
-from verify.errors import BusyError
+from verify.errors import BadInputError, BusyError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 BUSY_TIMEOUT_MS = 30_000
 # Arbitrary constant naming the archive-wide writer lock on PostgreSQL.
@@ -31,19 +35,32 @@ PG_WRITE_LOCK = 0x76657269  # "veri"
 SCHEMA_HEAD = "0001"
 
 
+def busy_timeout_ms() -> int:
+    """How long a writer waits for another one: `VERIFY_BUSY_TIMEOUT_MS`, default 30 s."""
+    raw = os.environ.get("VERIFY_BUSY_TIMEOUT_MS", "").strip()
+    if not raw:
+        return BUSY_TIMEOUT_MS
+    if not raw.isdigit():
+        raise BadInputError(
+            f"bad VERIFY_BUSY_TIMEOUT_MS {raw!r}: give a whole number of milliseconds"
+        )
+    return int(raw)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine with the pragmas and BEGIN behaviour this project relies on."""
+    timeout_ms = busy_timeout_ms()
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False},
         )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
@@ -63,13 +80,16 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_pg_begin(conn: Connection) -> None:
         if conn.get_execution_options().get("verify_write"):
+            # lock_timeout bounds the wait for the advisory lock like busy_timeout on SQLite.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
 
     return engine
 
 
 def _is_locked(exc: OperationalError) -> bool:
-    return "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig)
+    message = str(exc.orig)
+    return any(s in message for s in ("database is locked", "database is busy", "lock timeout"))
 
 
 @contextlib.contextmanager
@@ -105,13 +125,21 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         try:
             row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-        except OperationalError:
-            return None
-        except Exception as exc:  # psycopg raises ProgrammingError for a missing table
-            if "alembic_version" in str(exc):
+        except (OperationalError, ProgrammingError) as exc:
+            # A blank database: SQLite says "no such table", PostgreSQL UndefinedTable.
+            if "alembic_version" in str(exc.orig):
                 return None
             raise
     return None if row is None else str(row[0])
+
+
+def alembic_config() -> "Config":
+    """Alembic configuration for the packaged migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return cfg
 
 
 def migrate(engine: Engine) -> None:
@@ -119,10 +147,8 @@ def migrate(engine: Engine) -> None:
     if current_revision(engine) == SCHEMA_HEAD:
         return
     from alembic import command
-    from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg = alembic_config()
     with engine.execution_options(verify_write=True).begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

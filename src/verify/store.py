@@ -57,6 +57,8 @@ def open_regular_file(path: str | os.PathLike[str]) -> tuple[int, os.stat_result
         raise BadInputError(f"{p}: no such file") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
+            if not os.path.exists(p):
+                raise BadInputError(f"{p}: is a dangling symbolic link") from None
             raise BadInputError(f"{p}: is a symbolic link; pass the file it points to") from None
         if exc.errno == errno.ENXIO:  # a socket or a FIFO without a writer
             raise BadInputError(f"{p}: not a regular file") from None

@@ -10,6 +10,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+# Plain help by default: rich-formatted help costs ~0.1 s of start-up on every call and
+# wraps examples. TYPER_USE_RICH=1 brings it back. Must be set before typer is imported.
+os.environ.setdefault("TYPER_USE_RICH", "0")
+
 import typer
 from typer.core import TyperGroup
 
@@ -29,7 +33,9 @@ class VerifyGroup(TyperGroup):
             raise typer.Exit(int(exc.exit_code)) from None
         except BrokenPipeError:
             raise typer.Exit(0) from None
-        except (typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            # Usage errors (TyperException wraps click's UsageError family) keep click's own
+            # handling: usage line + message on stderr, exit 2.
             raise
         except Exception as exc:
             if _busy(exc):
@@ -40,8 +46,9 @@ class VerifyGroup(TyperGroup):
             if os.environ.get("VERIFY_DEBUG"):
                 raise
             name = type(exc).__name__
+            first_line = (str(exc).strip().splitlines() or [""])[0]
             sys.stderr.write(
-                f"error: internal error ({name}: {clean(exc)}); "
+                f"error: internal error ({name}: {clean(first_line)}); "
                 "rerun with VERIFY_DEBUG=1 for a traceback and report it\n"
             )
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
@@ -82,6 +89,12 @@ class State:
 
             self._archive = open_archive(self.home, actor=self.actor)
         return self._archive
+
+    def close(self) -> None:
+        """Release the database connections at the end of the command."""
+        if self._archive is not None:
+            self._archive.close()
+            self._archive = None
 
 
 def archive_of(ctx: typer.Context) -> Any:
@@ -127,18 +140,27 @@ def root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = State(home, actor)
+    state = State(home, actor)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
 
 
 def _register() -> None:
-    from verify.cli import cases, log, status
+    from verify.cli import cases, demo, log, media, prov, report, search, status
 
     app.add_typer(cases.case_app, name="case")
     app.add_typer(cases.claim_app, name="claim")
     app.add_typer(cases.note_app, name="note")
     app.add_typer(status.status_app, name="status")
+    app.add_typer(media.media_app, name="media")
     app.command("log", epilog=log.LOG_EPILOG)(log.log_command)
     app.command("check", epilog=log.CHECK_EPILOG)(log.check_command)
+    app.add_typer(prov.prov_app, name="prov")
+    app.command("timeline", epilog=prov.TIMELINE_EPILOG)(prov.timeline_command)
+    app.command("search", epilog=search.SEARCH_EPILOG)(search.search_command)
+    app.command("dupes", epilog=search.DUPES_EPILOG)(search.dupes_command)
+    app.command("report", epilog=report.REPORT_EPILOG)(report.report_command)
+    app.command("demo", epilog=demo.DEMO_EPILOG)(demo.demo_command)
 
 
 _register()

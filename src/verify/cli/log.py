@@ -92,8 +92,14 @@ def check_command(
             f"{report.objects_checked} objects checked\n"
         )
     if not report.ok:
+        checkpoint = [f for f in report.findings if f.category == "checkpoint"]
         if report.first_bad_seq is not None:
             sys.stderr.write(f"error: audit trail broken at seq {report.first_bad_seq}\n")
+        elif checkpoint:
+            seq = checkpoint[0].subject.removeprefix("seq ")
+            sys.stderr.write(
+                f"error: the audit trail does not match checkpoint {seq} (rewritten?)\n"
+            )
         else:
             sys.stderr.write("error: integrity check failed\n")
         raise typer.Exit(int(ExitCode.INTEGRITY))

@@ -33,6 +33,16 @@ def slugify(title: str) -> str:
     return slug or "case"
 
 
+def check_text(*values: str | None) -> None:
+    """Refuse NUL characters in stored text: PostgreSQL cannot store them, and SQLite must
+    not accept what PostgreSQL refuses (the same archive works on either)."""
+    for value in values:
+        if value is not None and "\x00" in value:
+            raise BadInputError(
+                f"text {value[:40]!r} contains a NUL character, which cannot be stored; remove it"
+            )
+
+
 def check_slug(slug: str) -> str:
     if not SLUG_RE.match(slug):
         raise BadInputError(
@@ -123,6 +133,7 @@ def open_case(
     summary: str = "",
 ) -> dict[str, Any]:
     """Open a new case (status `unverified`); returns its dict (with the slug)."""
+    check_text(title, summary, *(claims or []))
     title = title.strip()
     if not title:
         raise BadInputError("a case needs a non-empty title")
@@ -191,6 +202,7 @@ def edit_case(
     summary: str | None = None,
 ) -> dict[str, Any]:
     """Change title and/or summary; the audit entry records old and new values."""
+    check_text(title, summary)
     if title is not None and not title.strip():
         raise BadInputError("a case needs a non-empty title")
     if title is None and summary is None:
@@ -215,6 +227,7 @@ def edit_case(
 
 def add_claim(archive: Archive, ref: str, text: str) -> int:
     """Add a claim under test; returns its number within the case."""
+    check_text(text)
     text = text.strip()
     if not text:
         raise BadInputError("a claim cannot be empty")
@@ -256,6 +269,7 @@ def assess_claim(
     """Set a claim's finding and/or confidence. A finding other than `unassessed` needs a why."""
     if finding is None and confidence is None:
         raise BadInputError("nothing to change: give --finding and/or --confidence")
+    check_text(why)
     new_finding = parse_enum(Finding, finding, "finding") if finding is not None else None
     new_conf = parse_enum(Confidence, confidence, "confidence") if confidence is not None else None
     if new_finding not in (None, Finding.UNASSESSED) and not (why and why.strip()):
@@ -293,6 +307,7 @@ def assess_claim(
 
 def add_note(archive: Archive, ref: str, text: str) -> int:
     """Append a note to a case; returns the note's id."""
+    check_text(text)
     text = text.strip()
     if not text:
         raise BadInputError("a note cannot be empty")

@@ -1,5 +1,6 @@
 """Reading the audit trail and checking the archive's integrity."""
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,7 +114,7 @@ def check_archive(archive: Archive, *, against: str | None = None) -> CheckRepor
             report.findings.append(
                 Finding("audit-chain", f"seq {chain.first_bad_seq}", chain.reason or "bad")
             )
-        if against:
+        if against is not None:  # "" (e.g. from an empty checkpoint file) is bad input
             report.findings.extend(_check_checkpoint(session, against))
         known = set(session.exec(select(Blob.sha256)).all())
     for sha in sorted(known):
@@ -134,8 +135,8 @@ def check_archive(archive: Archive, *, against: str | None = None) -> CheckRepor
 def _check_checkpoint(session: Any, against: str) -> list[Finding]:
     from verify.errors import BadInputError
 
-    seq_text, _, digest = against.partition(":")
-    if not seq_text.isdigit() or not digest.startswith("sha256:"):
+    seq_text, _, digest = against.strip().partition(":")
+    if not seq_text.isdigit() or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
         raise BadInputError(
             f"bad checkpoint {against!r}: expected SEQ:sha256:HEX as printed by `verify log --head`"
         )

@@ -16,7 +16,7 @@ from verify import audit
 from verify.archive import Archive
 from verify.errors import BadInputError
 from verify.models import StatusChange, pk
-from verify.services.cases import get_case, parse_enum
+from verify.services.cases import check_text, get_case, parse_enum
 from verify.timeutil import iso, now
 from verify.vocab import OPEN_STATUSES, VERDICTS, CaseStatus
 
@@ -30,6 +30,7 @@ def allowed_transitions(current: CaseStatus) -> list[CaseStatus]:
 def set_status(archive: Archive, ref: str, status: str, why: str | None = None) -> dict[str, Any]:
     """Move a case to `status`; returns the recorded change."""
     target = parse_enum(CaseStatus, status, "status")
+    check_text(why)
     rationale = (why or "").strip()
     with archive.write() as session:
         case = get_case(session, ref)

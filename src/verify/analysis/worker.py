@@ -1,0 +1,298 @@
+"""Child side of the analysis sandbox: `python -m verify.analysis.worker MEMORY CPU`
+(one file), or `... --serve TARGET MEMORY CPU TIMEOUT` (fork server for AnalysisPool).
+
+Protocol (see `verify.analysis.sandbox`): the parent writes one JSON request
+`{"target": "module:function", "path": "/abs/file", "kwargs": {...}}` on stdin and reads one
+JSON reply `{"ok": true, "result": ...}` or `{"ok": false, "error": "one-line reason"}` from
+stdout. Nothing else may reach stdout, so file descriptor 1 is pointed at stderr before any
+library is imported (FFmpeg or a plugin printing to stdout cannot corrupt the reply).
+
+The address-space, CPU-time and core-size limits are set first, before the request is read
+and before any parser is imported. The parent enforces the wall-clock timeout and turns
+signals (SIGSEGV, SIGXCPU, SIGKILL) into errors; this process only has to fail cleanly.
+Kept import-light: no CLI, no database, no SQLModel.
+"""
+
+import contextlib
+import dataclasses
+import gc
+import importlib
+import json
+import os
+import resource
+import sys
+import traceback
+from typing import Any
+
+from verify.errors import VerifyError
+
+MAX_REASON = 300
+
+
+def set_limits(memory: int, cpu_seconds: int) -> None:
+    """RLIMIT_AS (bytes), RLIMIT_CPU (seconds; SIGXCPU at the soft limit) and no core files."""
+    if memory > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    if cpu_seconds > 0:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses -> dicts, tuples -> lists, bytes -> hex strings; everything else as is."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    return value
+
+
+def describe(exc: BaseException, memory: int) -> str:
+    """One-line reason for an exception the target did not turn into an AnalysisError."""
+    if isinstance(exc, VerifyError):  # AnalysisError, or another typed error with a message
+        return one_line(exc.message)
+    if isinstance(exc, MemoryError):
+        return f"out of memory (limit {human_bytes(memory)})"
+    name = type(exc).__name__
+    module = type(exc).__module__
+    if name in ("DecompressionBombError", "DecompressionBombWarning"):
+        from verify.analysis.metadata import _bomb_reason
+
+        return _bomb_reason(str(exc))
+    if name == "UnidentifiedImageError":
+        return "not a media file we can read: image header not recognised by Pillow"
+    av = sys.modules.get("av")
+    if av is not None and isinstance(exc, av.FFmpegError):
+        if name == "MemoryError":  # av.error.MemoryError is not a builtin MemoryError
+            return f"out of memory (limit {human_bytes(memory)})"
+        from verify.analysis.metadata import ffmpeg_reason
+
+        return one_line(f"truncated or corrupt video: {ffmpeg_reason(exc)}")
+    if module.startswith("PIL") or isinstance(exc, (OSError, SyntaxError, EOFError)):
+        return one_line(f"truncated or corrupt file: {exc}")
+    return one_line(f"analysis failed: {name}: {exc}")
+
+
+def one_line(text: str) -> str:
+    text = " ".join(text.replace("\x00", "").split())
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def human_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+def _run(request: dict[str, Any], memory: int) -> dict[str, Any]:
+    try:
+        module_name, _, func_name = str(request["target"]).partition(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        return {"ok": False, "error": one_line(f"analysis failed: no target {exc}")}
+    return _call(func, request, memory)
+
+
+def _encode(reply: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(reply, ensure_ascii=True, allow_nan=False).encode("ascii")
+    except (TypeError, ValueError) as exc:
+        reply = {"ok": False, "error": one_line(f"analysis result not serialisable: {exc}")}
+        return json.dumps(reply).encode("ascii")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def main(argv: list[str]) -> int:
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)  # stdout is reserved for the reply
+    if argv and argv[0] == "--serve":
+        return serve(reply_fd, argv[1], int(argv[2]), int(argv[3]), float(argv[4]))
+    memory, cpu_seconds = int(argv[0]), int(argv[1])
+    set_limits(memory, cpu_seconds)
+    request = json.loads(sys.stdin.buffer.read())
+    _write_all(reply_fd, _encode(_run(request, memory)))
+    os.close(reply_fd)
+    return 0
+
+
+# ---------------------------------------------------------------------------- fork server
+
+MAX_CHILD_REPLY = 256 << 20
+
+
+def serve(reply_fd: int, target: str, memory: int, cpu_seconds: int, timeout: float) -> int:
+    """Fork-server mode (`--serve TARGET MEMORY CPU TIMEOUT`), used by sandbox.AnalysisPool.
+
+    This process imports the target and the parsers once, then reads one JSON request per
+    line on stdin and, for each, forks a child that sets the limits, parses the file and
+    writes its reply to a pipe. This process never parses a file itself: whatever a file does
+    to its child (segfault, hang, memory) stays in that child, and the next file starts from
+    this clean, already-imported state. One JSON line per request goes back on stdout:
+    the child's reply, or {"signal": N} / {"exit": N} / {"timeout": true}.
+    """
+    module_name, _, func_name = target.partition(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    _warm_imports()
+    # Pre-fork server idiom: move everything imported so far out of the collector's reach,
+    # so children do not copy-on-write half the heap by walking it.
+    gc.freeze()
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        reply = _fork_one(func, request, reply_fd, memory, cpu_seconds, timeout)
+        _write_all(reply_fd, _encode(reply) + b"\n")
+    return 0
+
+
+def _warm_imports() -> None:
+    """Import the parsers analysis uses, so forked children start with them loaded."""
+    for name in (
+        "verify.analysis.metadata",
+        "PIL.Image",
+        "PIL.JpegImagePlugin",
+        "PIL.PngImagePlugin",
+        "PIL.WebPImagePlugin",
+        "PIL.TiffImagePlugin",
+        "PIL.IptcImagePlugin",
+        "PIL.ExifTags",
+        "PIL.ImageOps",
+        "defusedxml.ElementTree",
+        "PIL.AvifImagePlugin",
+        "pillow_heif",
+        "exifread",
+        "av",
+        "numpy",
+        "imagehash",
+        "verify.analysis.frames",
+        "verify.analysis.hashing",
+    ):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    _warm_up_call()
+
+
+def _warm_up_call() -> None:
+    """Read one tiny JPEG we make ourselves, so lazy imports and one-off set-up happen here
+    once instead of in every forked child (measured: 24 -> 17 ms per file). This is the only
+    file the server ever parses, and it is not evidence."""
+    import tempfile
+
+    from PIL import Image
+
+    from verify.analysis.metadata import read_metadata
+
+    exif = Image.Exif()
+    exif[0x010F] = "warm-up"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "warm.jpg")
+        Image.new("RGB", (8, 8)).save(path, "JPEG", exif=exif)
+        read_metadata(path)
+
+
+def _fork_one(
+    func: Any,
+    request: dict[str, Any],
+    reply_fd: int,
+    memory: int,
+    cpu_seconds: int,
+    timeout: float,
+) -> dict[str, Any]:
+    import select
+    import signal
+    import time
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: limits first, then parse, reply on the pipe, never return
+        status = 0
+        try:
+            os.close(read_end)
+            os.close(reply_fd)
+            os.setpgid(0, 0)
+            set_limits(memory, cpu_seconds)
+            call = {"target": "", "path": request["path"], "kwargs": request.get("kwargs")}
+            _write_all(write_end, _encode(_call(func, call, memory)))
+        except BaseException:  # noqa: BLE001 - a forked child must never unwind into the server
+            status = 70
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with contextlib.suppress(OSError):  # both sides set the group: no race with killpg below
+        os.setpgid(pid, pid)
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    size = 0
+    timed_out = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_end], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(read_end, 1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size <= MAX_CHILD_REPLY:
+                chunks.append(chunk)
+        while not timed_out:  # reply complete (or pipe closed): wait for the exit
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            time.sleep(0.005)
+    finally:
+        os.close(read_end)
+    if timed_out:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # the child and anything it started (exiftool)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return {"timeout": True}
+    if os.WIFSIGNALED(status):
+        return {"signal": os.WTERMSIG(status)}
+    if os.WEXITSTATUS(status) != 0:
+        return {"exit": os.WEXITSTATUS(status)}
+    if size > MAX_CHILD_REPLY:
+        return {"ok": False, "error": f"analysis result larger than {MAX_CHILD_REPLY >> 20} MiB"}
+    try:
+        reply = json.loads(b"".join(chunks))
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict):
+        return {"exit": 0}
+    return reply
+
+
+def _call(func: Any, request: dict[str, Any], memory: int) -> dict[str, Any]:
+    try:
+        result = func(str(request["path"]), **dict(request.get("kwargs") or {}))
+        return {"ok": True, "result": jsonable(result)}
+    except Exception as exc:  # noqa: BLE001 - the sandbox boundary: report, never crash
+        if not isinstance(exc, VerifyError):
+            traceback.print_exc(file=sys.stderr)
+        return {"ok": False, "error": describe(exc, memory)}
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

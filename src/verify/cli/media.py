@@ -1,0 +1,252 @@
+"""`verify media …`: preserve and analyse evidence files."""
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from verify.cli import archive_of
+from verify.cli.output import clean, examples, notice, print_json, table
+from verify.errors import ExitCode
+
+media_app = typer.Typer(
+    help="Preserve media files as evidence, read their metadata and perceptual hashes.",
+    no_args_is_help=True,
+)
+
+MediaArg = Annotated[
+    str,
+    typer.Argument(
+        help="Media reference: an id (12) or a unique sha256: prefix (sha256:ab12cd).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (shape: docs/json.md).")]
+
+
+def _describe_hit(hit: dict[str, Any]) -> str:
+    parts = [f"{hit.get('tier', 'match')}: case {hit.get('case')} media {hit.get('media')}"]
+    if hit.get("original_name"):
+        parts.append(f"({hit['original_name']})")
+    if hit.get("aligned"):
+        parts.append(str(hit["aligned"]))
+    return " ".join(parts)
+
+
+@media_app.command(
+    "add",
+    epilog=examples(
+        "verify media add belgorod-legion-video legion-subtitled.mp4 "
+        "--source-url https://x.com/Gerashchenko_en/status/... --platform x "
+        "--acquired-via 'yt-dlp 2023.03.04'",
+        "verify media add rvc-signs ~/Downloads/*.jpg --json",
+    ),
+)
+def media_add(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Argument(help="Case reference (slug).", show_default=False)],
+    files: Annotated[list[str], typer.Argument(help="Files to preserve.", show_default=False)],
+    source_url: Annotated[
+        str | None, typer.Option(help="Where the file was obtained (URL).", show_default=False)
+    ] = None,
+    platform: Annotated[
+        str | None,
+        typer.Option(help="Platform it came from (telegram, x, youtube, ...).", show_default=False),
+    ] = None,
+    acquired_via: Annotated[
+        str | None,
+        typer.Option(
+            help="How it was acquired (tool and version, 'sent by email', ...).", show_default=False
+        ),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option(help="A short label for this copy.", show_default=False)
+    ] = None,
+    fast: Annotated[
+        bool,
+        typer.Option("--fast", help="Triage: hash keyframes only (much faster on long videos)."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Preserve files in the evidence store, analyse them, and print one media id per file.
+
+    The bytes are copied read-only under their SHA-256; who acquired them, when, from where
+    and how is recorded. Metadata is read and frames are sampled and hashed in a child
+    process. You are told at once (stderr) if the same bytes or a near-duplicate are
+    already in any case. A file that cannot be parsed is still preserved (exit 2).
+    """
+    from verify.services import media as svc
+
+    def progress(i: int, n: int, r: Any) -> None:
+        status = "failed" if r.failed else f"{r.kind}, {r.frames} frames"
+        if r.media_id is None:
+            status = "refused"
+        notice(f"[{i}/{n}] {r.path}: {status}")
+        for copy in r.exact_copies:
+            notice(
+                f"  same bytes already in case {copy['case']} as media {copy['media']} "
+                f"({copy['original_name']})"
+            )
+        for hit in r.near_duplicates:
+            notice(f"  near-duplicate {_describe_hit(hit)}")
+
+    results = svc.add_media(
+        archive_of(ctx),
+        case,
+        files,
+        source_url=source_url,
+        platform=platform,
+        acquired_via=acquired_via,
+        label=label,
+        fast=fast,
+        progress=None if as_json else progress,
+    )
+    if as_json:
+        print_json([r.to_dict() for r in results])
+    else:
+        for r in results:
+            if r.media_id is not None:
+                sys.stdout.write(f"{r.media_id}\n")
+    failed = [r for r in results if r.failed]
+    for r in failed:
+        message = r.error or "failed"
+        prefix = "" if message.startswith(r.path) else f"{r.path}: "
+        sys.stderr.write(f"error: {clean(prefix + message)}\n")
+    if failed:
+        raise typer.Exit(int(ExitCode.BAD_INPUT))
+
+
+@media_app.command("list", epilog=examples("verify media list belgorod-legion-video --json"))
+def media_list(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Argument(help="Case reference (slug).", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """List the media files of a case."""
+    from verify.services import media as svc
+
+    rows = svc.list_media(archive_of(ctx), case)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        ["ID", "KIND", "SIZE", "FRAMES", "ANALYSIS", "SHA256", "NAME"],
+        [
+            [
+                r["id"],
+                r["kind"],
+                r["size"],
+                r["frame_count"],
+                r["analysis"],
+                r["sha256"][7:19],
+                r["original_name"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@media_app.command(
+    "show", epilog=examples("verify media show 3", "verify media show sha256:9f2c1e --json")
+)
+def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) -> None:
+    """Show a media file: custody facts, metadata and sampled frames."""
+    from verify.services import media as svc
+
+    data = svc.show_media(archive_of(ctx), media)
+    if as_json:
+        print_json(data)
+        return
+    meta = data["metadata"]
+    gps = meta.get("gps")
+    lines = [
+        f"media:     {data['id']} in case {clean(data['case'])}",
+        f"sha256:    {data['sha256'][7:]}",
+        f"name:      {clean(data['original_name'])}",
+        f"kind:      {data['kind']} ({data['mime'] or 'unknown type'}), {data['size']} bytes",
+        f"acquired:  {data['acquired_at']} by {clean(data['acquired_by'])}"
+        + (f" via {clean(data['acquired_via'])}" if data["acquired_via"] else ""),
+        f"source:    {clean(data['source_url'])} ({clean(data['platform'])})",
+        f"analysis:  {data['analysis']}"
+        + (f": {clean(data['analysis_error'])}" if data["analysis_error"] else ""),
+        f"device:    {clean(meta.get('make'))} {clean(meta.get('model'))}",
+        f"software:  {clean(meta.get('software'))}",
+        "captured:  "
+        + (
+            clean(meta["captured_at"])
+            if meta.get("captured_at")
+            else f"{clean(meta['captured_at_raw'])} (camera local time, offset unknown)"
+            if meta.get("captured_at_raw")
+            else "-"
+        ),
+        f"gps:       {gps['lat']:.6f}, {gps['lon']:.6f}" if gps else "gps:       -",
+        f"size:      {meta.get('width') or '-'}x{meta.get('height') or '-'}"
+        + (f", {meta['duration']:.2f} s" if meta.get("duration") else "")
+        + (f", rotation {meta['rotation']}" if meta.get("rotation") else ""),
+        f"frames:    {data['frame_count']}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    if data["frames"]:
+        table(
+            ["INDEX", "PTS", "PHASH", "DHASH", "INFORMATIVE"],
+            [
+                [
+                    f["index"],
+                    f"{f['pts']:.3f}",
+                    f["phash"],
+                    f["dhash"],
+                    "yes" if f["informative"] else "no",
+                ]
+                for f in data["frames"]
+            ],
+        )
+
+
+@media_app.command(
+    "frames",
+    epilog=examples("verify media frames 3", "verify media frames 3 --export ./frames-3"),
+)
+def media_frames(
+    ctx: typer.Context,
+    media: MediaArg,
+    export: Annotated[
+        str | None,
+        typer.Option(
+            help="Write the sampled frames as JPEG working copies into this directory "
+            "(recorded in the audit trail).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List a media file's sampled frames and hashes, or export them as JPEGs."""
+    from verify.services import media as svc
+
+    archive = archive_of(ctx)
+    if export:
+        outputs = svc.export_frames(archive, media, export)
+        if as_json:
+            print_json(outputs)
+        else:
+            for o in outputs:
+                sys.stdout.write(o["path"] + "\n")
+        return
+    frames = svc.show_media(archive, media)["frames"]
+    if as_json:
+        print_json(frames)
+        return
+    table(
+        ["INDEX", "PTS", "PHASH", "DHASH", "PDQ-Q", "INFORMATIVE", "SCENE"],
+        [
+            [
+                f["index"],
+                f"{f['pts']:.3f}",
+                f["phash"],
+                f["dhash"],
+                f["pdq_quality"],
+                "yes" if f["informative"] else "no",
+                "yes" if f["scene_change"] else "",
+            ]
+            for f in frames
+        ],
+    )

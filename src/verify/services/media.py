@@ -1,0 +1,402 @@
+"""Evidence intake: preserve a file, analyse it in a child process, record custody facts.
+
+Order of operations per file (never hashing or decoding inside a write transaction):
+1. stream the file once into the content-addressed store (SHA-256 while copying; regular
+   files only) — refused files stop here, nothing written;
+2. if these bytes were never analysed, analyse the *stored* object (immutable) in a child
+   process with time and memory limits;
+3. one short write transaction: the blob (with metadata and frame hashes, or
+   `analysis_failed` and the reason), the media row (who acquired it, when, from where,
+   how) and the audit entry.
+A file that cannot be parsed is still preserved: chain of custody comes first.
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from verify import audit
+from verify.analysis import AnalysisResult, hex64, to_signed64
+from verify.archive import Archive
+from verify.errors import AnalysisError, BadInputError, VerifyError
+from verify.models import Blob, Case, Frame, Media, pk
+from verify.services.cases import get_case
+from verify.services.refs import get_media
+from verify.store import StoredObject
+from verify.timeutil import iso, now
+from verify.vocab import AnalysisState
+
+
+@dataclass
+class AddResult:
+    """What happened to one file given to `add_media`."""
+
+    path: str
+    media_id: int | None = None
+    sha256: str | None = None
+    size: int | None = None
+    kind: str | None = None
+    frames: int = 0
+    analysis: str | None = None  # ok | analysis_failed
+    error: str | None = None  # refusal or analysis failure, one line
+    already_stored: bool = False
+    exact_copies: list[dict[str, Any]] = field(default_factory=list)
+    near_duplicates: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "media": self.media_id,
+            "sha256": f"sha256:{self.sha256}" if self.sha256 else None,
+            "size": self.size,
+            "kind": self.kind,
+            "frames": self.frames,
+            "analysis": self.analysis,
+            "error": self.error,
+            "already_stored": self.already_stored,
+            "exact_copies": self.exact_copies,
+            "near_duplicates": self.near_duplicates,
+        }
+
+
+Progress = Callable[[int, int, AddResult], None]
+
+
+def _frame_rows(blob_id: int, result: AnalysisResult) -> list[Frame]:
+    return [
+        Frame(
+            blob_id=blob_id,
+            idx=f.idx,
+            pts=f.pts,
+            phash=to_signed64(f.phash),
+            dhash=to_signed64(f.dhash),
+            phash_masked=None if f.phash_masked is None else to_signed64(f.phash_masked),
+            dhash_masked=None if f.dhash_masked is None else to_signed64(f.dhash_masked),
+            pdq=f.pdq,
+            pdq_quality=f.pdq_quality,
+            informative=f.informative,
+            scene_change=f.scene_change,
+        )
+        for f in result.frames
+    ]
+
+
+def _exact_copies(session: Session, blob_id: int, exclude_media: int) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(Media, Case)
+        .join(Case, col(Case.id) == col(Media.case_id))
+        .where(Media.blob_id == blob_id, Media.id != exclude_media)
+        .order_by(col(Media.id))
+    ).all()
+    return [{"case": c.slug, "media": m.id, "original_name": m.original_name} for m, c in rows]
+
+
+def analysis_workers() -> int:
+    """Parallel analysis children: $VERIFY_WORKERS, else one per core (at most 4)."""
+    env = os.environ.get("VERIFY_WORKERS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def add_media(
+    archive: Archive,
+    case_ref: str,
+    paths: list[str],
+    *,
+    source_url: str | None = None,
+    platform: str | None = None,
+    acquired_via: str | None = None,
+    label: str | None = None,
+    fast: bool = False,
+    search: bool = True,
+    progress: Progress | None = None,
+) -> list[AddResult]:
+    """Preserve and analyse each file; one `AddResult` per path, in order.
+
+    Per-file problems (refused file, analysis failure) are reported in the result, not
+    raised, so that one bad file among twenty does not stop the other nineteen. An unknown
+    case is raised at once, before anything is stored.
+
+    All files are preserved first; then the new bytes are analysed by a pool of limited
+    child processes (`verify.analysis.sandbox.analyse_many`), and each file's rows are
+    written in its own short transaction as its analysis arrives, in input order.
+    """
+    from verify.analysis.sandbox import analyse_many
+
+    with archive.read() as session:
+        case_slug = get_case(session, case_ref).slug
+    results = [AddResult(path=p) for p in paths]
+    stored: dict[int, StoredObject] = {}
+    for i, result in enumerate(results):
+        try:
+            kept = archive.store.put_file(result.path)
+        except BadInputError as exc:
+            result.error = exc.message
+            continue
+        stored[i] = kept
+        result.sha256, result.size = kept.sha256, kept.size
+    with archive.read() as session:
+        shas = sorted({o.sha256 for o in stored.values()})
+        done = (
+            set(
+                session.exec(
+                    select(Blob.sha256).where(
+                        col(Blob.sha256).in_(shas), Blob.analysis_state != AnalysisState.PENDING
+                    )
+                ).all()
+            )
+            if shas
+            else set()
+        )
+    pending: list[str] = []
+    for kept in stored.values():
+        if kept.sha256 not in done and str(kept.path) not in pending:
+            pending.append(str(kept.path))
+    analyses = analyse_many(pending, fast=fast, workers=analysis_workers())
+    got: dict[str, AnalysisResult | AnalysisError] = {}
+    try:
+        for i, result in enumerate(results):
+            obj = stored.get(i)
+            if obj is not None:
+                key = str(obj.path)
+                while key in pending and key not in got:
+                    path, arrived = next(analyses)
+                    got[path] = arrived
+                _record(
+                    archive,
+                    case_slug,
+                    obj,
+                    result,
+                    got.get(key),
+                    source_url=source_url,
+                    platform=platform,
+                    acquired_via=acquired_via,
+                    label=label,
+                )
+                if search and result.analysis == AnalysisState.OK:
+                    result.near_duplicates = _near_duplicates(archive, result)
+            if progress:
+                progress(i + 1, len(results), result)
+    finally:
+        close = getattr(analyses, "close", None)
+        if close:
+            close()
+    return results
+
+
+def _near_duplicates(archive: Archive, result: AddResult) -> list[dict[str, Any]]:
+    from verify.services import search
+
+    with archive.read() as session:
+        blob = session.exec(select(Blob).where(Blob.sha256 == result.sha256)).one()
+    hits: list[dict[str, Any]] = search.near_duplicates_of_blob(archive, pk(blob))
+    return hits
+
+
+def _record(
+    archive: Archive,
+    case_slug: str,
+    stored: StoredObject,
+    result: AddResult,
+    outcome: AnalysisResult | AnalysisError | None,
+    *,
+    source_url: str | None,
+    platform: str | None,
+    acquired_via: str | None,
+    label: str | None,
+) -> None:
+    """One short write transaction: blob (if new), frames, media row, audit entry."""
+    raw_path = result.path
+    name = os.path.basename(os.fspath(raw_path)) or os.fspath(raw_path)
+    with archive.write() as session:
+        case = get_case(session, case_slug)
+        blob = session.exec(select(Blob).where(Blob.sha256 == stored.sha256)).first()
+        result.already_stored = blob is not None
+        if blob is None or blob.analysis_state == AnalysisState.PENDING:
+            blob = blob or Blob(sha256=stored.sha256, size=stored.size, stored_at=now())
+            if isinstance(outcome, AnalysisResult):
+                blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
+                blob.pipeline = outcome.pipeline
+                blob.analysis_state = AnalysisState.OK.value
+            else:
+                blob.analysis_state = AnalysisState.FAILED.value
+                blob.analysis_error = (
+                    outcome.message if outcome is not None else "analysis did not run"
+                )
+            blob.analysed_at = now()
+            session.add(blob)
+            session.flush()
+            if isinstance(outcome, AnalysisResult):
+                session.add_all(_frame_rows(pk(blob), outcome))
+        media = Media(
+            case_id=pk(case),
+            blob_id=pk(blob),
+            original_name=name,
+            label=label,
+            source_url=source_url,
+            platform=platform,
+            acquired_via=acquired_via,
+            acquired_by=archive.actor,
+            acquired_at=now(),
+        )
+        session.add(media)
+        session.flush()
+        frame_count = len(session.exec(select(Frame.id).where(Frame.blob_id == blob.id)).all())
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="media.add",
+            case=case.slug,
+            payload={
+                "media": media.id,
+                "sha256": f"sha256:{stored.sha256}",
+                "size": stored.size,
+                "original_name": name,
+                "source_url": source_url,
+                "platform": platform,
+                "acquired_via": acquired_via,
+                "label": label,
+                "kind": blob.kind,
+                "analysis": blob.analysis_state,
+                "analysis_error": blob.analysis_error,
+                "pipeline": blob.pipeline,
+                "frames": frame_count,
+            },
+        )
+        result.media_id = media.id
+        result.kind = blob.kind
+        result.frames = frame_count
+        result.analysis = blob.analysis_state
+        result.exact_copies = _exact_copies(session, pk(blob), pk(media))
+        if blob.analysis_state == AnalysisState.FAILED:
+            result.error = f"{raw_path}: preserved, but {blob.analysis_error}"
+
+
+def frame_to_dict(f: Frame) -> dict[str, Any]:
+    return {
+        "index": f.idx,
+        "pts": round(f.pts, 6),
+        "phash": hex64(f.phash),
+        "dhash": hex64(f.dhash),
+        "phash_masked": None if f.phash_masked is None else hex64(f.phash_masked),
+        "dhash_masked": None if f.dhash_masked is None else hex64(f.dhash_masked),
+        "pdq": f.pdq.hex() if f.pdq is not None else None,
+        "pdq_quality": f.pdq_quality,
+        "informative": f.informative,
+        "scene_change": f.scene_change,
+    }
+
+
+def _frames(session: Session, blob_id: int) -> list[Frame]:
+    return list(
+        session.exec(select(Frame).where(Frame.blob_id == blob_id).order_by(col(Frame.idx))).all()
+    )
+
+
+def media_to_dict(session: Session, media: Media, *, with_frames: bool = True) -> dict[str, Any]:
+    blob = session.get(Blob, media.blob_id)
+    case = session.get(Case, media.case_id)
+    if blob is None or case is None:
+        raise VerifyError(f"media {media.id} refers to a missing blob or case")
+    meta = dict(blob.meta or {})
+    out: dict[str, Any] = {
+        "id": media.id,
+        "case": case.slug,
+        "sha256": f"sha256:{blob.sha256}",
+        "size": blob.size,
+        "kind": blob.kind,
+        "mime": blob.mime,
+        "original_name": media.original_name,
+        "label": media.label,
+        "source_url": media.source_url,
+        "platform": media.platform,
+        "acquired_via": media.acquired_via,
+        "acquired_by": media.acquired_by,
+        "acquired_at": iso(media.acquired_at),
+        "analysis": blob.analysis_state,
+        "analysis_error": blob.analysis_error,
+        "pipeline": blob.pipeline,
+        "metadata": meta,
+    }
+    frames = _frames(session, pk(blob))
+    out["frame_count"] = len(frames)
+    if with_frames:
+        out["frames"] = [frame_to_dict(f) for f in frames]
+    return out
+
+
+def list_media(archive: Archive, case_ref: str) -> list[dict[str, Any]]:
+    with archive.read() as session:
+        case = get_case(session, case_ref)
+        rows = session.exec(
+            select(Media).where(Media.case_id == case.id).order_by(col(Media.id))
+        ).all()
+        return [media_to_dict(session, m, with_frames=False) for m in rows]
+
+
+def show_media(archive: Archive, ref: str) -> dict[str, Any]:
+    with archive.read() as session:
+        return media_to_dict(session, get_media(session, ref))
+
+
+def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, Any]]:
+    """Write the sampled frames of a media file as JPEG working copies in `out_dir`.
+
+    Decoding runs in a child process. The export is recorded in the audit trail as a
+    derivation: source SHA-256, each output's SHA-256, pts and file name.
+    """
+    from verify.analysis.sandbox import run_in_child
+    from verify.store import hash_file
+
+    with archive.read() as session:
+        media = get_media(session, ref)
+        blob = session.get(Blob, media.blob_id)
+        if blob is None:
+            raise VerifyError(f"media {media.id} refers to a missing blob")
+        frames = _frames(session, pk(blob))
+        case = session.get(Case, media.case_id)
+        case_slug = case.slug if case else None
+    if not frames:
+        raise BadInputError(f"media {media.id} has no sampled frames to export")
+    target = Path(out_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"cannot create {out_dir}: {exc.strerror}") from exc
+    source = archive.store.path_for(blob.sha256)
+    written: list[dict[str, Any]] = run_in_child(
+        "verify.analysis.export:export_frames",
+        str(source),
+        kind=blob.kind,
+        rotation=(blob.meta or {}).get("rotation") or 0,
+        frames=[{"index": f.idx, "pts": f.pts} for f in frames],
+        out_dir=str(target.resolve()),
+        stem=f"{blob.sha256[:12]}",
+    )
+    outputs = []
+    for item in written:
+        sha, size = hash_file(item["path"])
+        outputs.append({**item, "sha256": f"sha256:{sha}", "size": size})
+    with archive.write() as session:
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="media.frames.export",
+            case=case_slug,
+            payload={
+                "media": media.id,
+                "source": f"sha256:{blob.sha256}",
+                "derivation": "frame_of",
+                "outputs": outputs,
+            },
+        )
+    return outputs

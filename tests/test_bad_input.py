@@ -1,0 +1,368 @@
+"""Bad input: one `error: ...` line on stderr, the documented exit code, nothing written.
+
+"Nothing written" = the row count of every table, the audit head and the list of files
+under the archive home are identical before and after the failing command.
+"""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import REPO, RunCli
+from verify.archive import Archive, open_archive
+
+SLUG = "belgorod-legion-video"
+
+
+# Parametrizing the `backend` fixture's name runs a test on both databases (conftest.py).
+BOTH = pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+
+
+def snapshot(home: Path) -> tuple[dict[str, int], tuple[int, str] | None, list[str]]:
+    from sqlmodel import SQLModel
+
+    archive = open_archive(home, actor="probe")
+    try:
+        with archive.read() as session:
+            counts = {
+                t: int(session.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one())
+                for t in sorted(SQLModel.metadata.tables)
+            }
+            row = session.execute(text("SELECT seq, hash FROM audit_head")).first()
+    finally:
+        archive.close()
+    files = sorted(
+        str(p.relative_to(home))
+        for p in home.rglob("*")
+        if not p.name.endswith(("-wal", "-shm"))  # SQLite's own bookkeeping
+    )
+    return counts, (None if row is None else (int(row[0]), str(row[1]))), files
+
+
+def one_line(stderr: str) -> None:
+    assert stderr.startswith("error: "), stderr
+    assert stderr.count("\n") == 1 and stderr.endswith("\n"), stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.fixture
+def populated(cli: RunCli, home: Path) -> Path:
+    r = cli("case", "open", "Belgorod legion video", "--slug", SLUG, "--claim", "shows the FRL")
+    assert r.exit_code == 0
+    assert cli("status", "set", SLUG, "in_progress").exit_code == 0
+    return home
+
+
+UNKNOWN_CASE = "error: no case 'no-such-case'; `verify case list` shows the cases\n"
+BAD_SLUG = (
+    "error: bad case reference {!r}: a slug is 1-80 lowercase letters, digits and hyphens, "
+    "starting and ending with a letter or digit\n"
+)
+UNKNOWN_STATUS = (
+    "error: unknown status 'done'; use one of: unverified, in_progress, needs_review, "
+    "verified, misattributed, misleading, false, inconclusive\n"
+)
+
+BAD = [
+    # unknown case: every command that takes one
+    (("case", "show", "no-such-case"), 4, UNKNOWN_CASE),
+    (("case", "edit", "no-such-case", "--title", "x"), 4, UNKNOWN_CASE),
+    (("status", "set", "no-such-case", "in_progress"), 4, UNKNOWN_CASE),
+    (("status", "history", "no-such-case"), 4, UNKNOWN_CASE),
+    (("note", "add", "no-such-case", "text"), 4, UNKNOWN_CASE),
+    (("claim", "add", "no-such-case", "text"), 4, UNKNOWN_CASE),
+    (("claim", "assess", "no-such-case", "1", "--confidence", "low"), 4, UNKNOWN_CASE),
+    (("log", "no-such-case"), 4, UNKNOWN_CASE),
+    # bad slug
+    (("case", "show", "Bad Slug"), 2, BAD_SLUG.format("Bad Slug")),
+    (("status", "set", "../etc", "in_progress"), 2, BAD_SLUG.format("../etc")),
+    (("note", "add", "-x-", "t"), 2, None),  # click takes -x- for an option: usage error
+    (("case", "open", "t", "--slug", "UPPER"), 2, BAD_SLUG.format("UPPER")),
+    (("case", "open", "t", "--slug", "a" * 81), 2, BAD_SLUG.format("a" * 81)),
+    (("case", "open", "t", "--slug", "trailing-"), 2, BAD_SLUG.format("trailing-")),
+    # unknown status / forbidden transition
+    (("status", "set", SLUG, "done"), 2, UNKNOWN_STATUS),
+    (("case", "list", "--status", "done"), 2, UNKNOWN_STATUS),
+    (
+        ("status", "set", SLUG, "unverified"),
+        2,
+        f"error: case '{SLUG}' cannot go from in_progress to unverified; allowed: "
+        "needs_review, verified, misattributed, misleading, false, inconclusive\n",
+    ),
+    (
+        ("status", "set", SLUG, "verified"),
+        2,
+        "error: the verdict verified needs a rationale: add --why TEXT\n",
+    ),
+    # empty title, claim, note
+    (("case", "open", ""), 2, "error: a case needs a non-empty title\n"),
+    (("case", "open", " \t "), 2, "error: a case needs a non-empty title\n"),
+    (("case", "edit", SLUG, "--title", "  "), 2, "error: a case needs a non-empty title\n"),
+    (("case", "open", "t", "--claim", " "), 2, "error: a claim cannot be empty\n"),
+    (("note", "add", SLUG, ""), 2, "error: a note cannot be empty\n"),
+    (("claim", "add", SLUG, " "), 2, "error: a claim cannot be empty\n"),
+    # claims
+    (("claim", "assess", SLUG, "7", "--confidence", "low"), 4, None),
+    (("claim", "assess", SLUG, "1", "--finding", "maybe", "--why", "x"), 2, None),
+    (("claim", "assess", SLUG, "1", "--finding", "supported"), 2, None),
+]
+
+
+@BOTH
+@pytest.mark.parametrize(("args", "code", "message"), BAD, ids=[" ".join(b[0]) for b in BAD])
+def test_bad_input_writes_nothing(
+    cli: RunCli, populated: Path, args: tuple[str, ...], code: int, message: str | None
+) -> None:
+    before = snapshot(populated)
+    r = cli(*args)
+    assert r.exit_code == code
+    assert r.stdout == ""
+    if message is None:
+        assert r.stderr.strip(), "expected an error message"
+    else:
+        assert r.stderr == message
+        one_line(r.stderr)
+    assert snapshot(populated) == before
+
+
+@BOTH
+def test_usage_errors_exit_2_not_internal(cli: RunCli, home: Path) -> None:
+    for args in (("bogus",), ("case", "open"), ("claim", "assess", SLUG, "one")):
+        r = cli(*args)
+        assert r.exit_code == 2, args
+        assert "internal error" not in r.stderr
+        assert r.stderr.splitlines()[-1].startswith("Error: ")
+    assert not home.exists()  # usage errors never open (so never create) the archive
+
+
+# -------------------------------------------------------------------- unwritable homes
+
+
+def test_home_under_a_regular_file(cli: RunCli, tmp_path: Path) -> None:
+    """ENOTDIR holds for root too, unlike permission bits."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    r = cli("--home", str(blocker / "archive"), "case", "open", "t")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"error: cannot create the archive at {blocker / 'archive'}: Not a directory; "
+        "choose another with --home or VERIFY_HOME\n"
+    )
+    assert blocker.read_text() == "not a directory\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_home_is_a_regular_file(cli: RunCli, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    r = cli("--home", str(blocker), "case", "list")
+    assert r.exit_code == 2
+    one_line(r.stderr)
+    assert r.stderr.startswith(f"error: cannot create the archive at {blocker}: File exists")
+    assert blocker.read_text() == "x"
+
+
+def test_home_on_a_read_only_filesystem(cli: RunCli) -> None:
+    """/proc refuses new directories even to root."""
+    r = cli("--home", "/proc/verify-cannot-exist", "case", "list")
+    assert r.exit_code == 2
+    one_line(r.stderr)
+    assert r.stderr.startswith("error: cannot create the archive at /proc/verify-cannot-exist:")
+
+
+def test_home_in_a_read_only_directory(cli: RunCli, tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip(
+            "running as root: directory permissions do not bind root; the regular-file "
+            "and /proc tests above cover unwritable homes"
+        )
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        r = cli("--home", str(parent / "archive"), "case", "open", "t")
+        assert r.exit_code == 2
+        one_line(r.stderr)
+        assert "Permission denied" in r.stderr
+        assert list(parent.iterdir()) == []
+        existing = tmp_path / "existing"
+        existing.mkdir(mode=0o555)
+        r = cli("--home", str(existing), "case", "open", "t")
+        assert r.exit_code == 2
+        one_line(r.stderr)
+        assert list(existing.iterdir()) == []
+    finally:
+        parent.chmod(0o755)
+
+
+# -------------------------------------------------------------------- process-level
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "TYPER_USE_RICH": "0", **(env or {})},
+        check=False,
+    )
+
+
+def test_no_arguments_prints_help_and_exits_2(home: Path) -> None:
+    r = run()
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr.startswith("Usage: verify [OPTIONS] COMMAND [ARGS]...")
+    assert "Examples:" in r.stderr
+    assert not home.exists()
+
+
+def test_version(home: Path) -> None:
+    from verify import __version__
+
+    r = run("--version")
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"verify {__version__}\n", "")
+    assert not home.exists()
+
+
+def test_help_creates_nothing(home: Path) -> None:
+    r = run("case", "open", "--help")
+    assert r.returncode == 0
+    assert "Examples:" in r.stdout
+    assert not home.exists()
+
+
+def test_corrupt_database_is_one_line(home: Path) -> None:
+    home.mkdir()
+    junk = b"this is not an SQLite database\n" * 100
+    (home / "verify.db").write_bytes(junk)
+    r = run("case", "list")
+    assert r.returncode == 3
+    assert r.stdout == ""
+    one_line(r.stderr)
+    assert r.stderr == (
+        f"error: the database {home / 'verify.db'} is corrupt or not a verify archive "
+        "(file is not a database); restore it from a backup or choose another --home\n"
+    )
+    assert (home / "verify.db").read_bytes() == junk
+    r = run("check")
+    assert r.returncode == 3
+    one_line(r.stderr)
+
+
+def test_bad_busy_timeout_value(cli: RunCli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VERIFY_BUSY_TIMEOUT_MS", "soon")
+    r = cli("case", "list")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "error: bad VERIFY_BUSY_TIMEOUT_MS 'soon': give a whole number of milliseconds\n"
+    )
+
+
+# -------------------------------------------------------------------- busy (T11)
+
+
+@BOTH
+def test_busy_archive_exits_75_and_writes_nothing(
+    cli: RunCli, populated: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer holds the archive longer than the busy timeout: exit 75, one line."""
+    before = snapshot(populated)
+    monkeypatch.setenv("VERIFY_BUSY_TIMEOUT_MS", "300")
+    if backend == "sqlite":
+        holder = sqlite3.connect(populated / "verify.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        release = holder.execute
+    else:
+        from sqlalchemy import create_engine
+
+        from verify.db import PG_WRITE_LOCK
+
+        eng = create_engine(os.environ["VERIFY_DATABASE_URL"])
+        conn = eng.connect()
+        conn.execute(text(f"SELECT pg_advisory_lock({PG_WRITE_LOCK})"))
+
+        def release(_: str) -> None:
+            conn.execute(text(f"SELECT pg_advisory_unlock({PG_WRITE_LOCK})"))
+            conn.close()
+            eng.dispose()
+
+    try:
+        started = time.monotonic()
+        r = cli("status", "set", SLUG, "needs_review")
+        elapsed = time.monotonic() - started
+        assert r.exit_code == 75
+        assert r.stdout == ""
+        assert r.stderr == (
+            "error: the archive is busy (another verify process is writing); try again\n"
+        )
+        assert 0.3 <= elapsed < 1.3 + 1  # busy timeout + 1 s
+        # Readers are not blocked by a writer.
+        shown = cli("case", "show", SLUG, "--json")
+        assert shown.exit_code == 0 and '"status": "in_progress"' in shown.stdout
+    finally:
+        release("COMMIT")
+    assert snapshot(populated) == before
+    assert cli("status", "set", SLUG, "needs_review").stdout == "needs_review\n"
+    assert cli("check").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("garbage", "error: bad database URL 'garbage'; use sqlite:///PATH or "),
+        ("mysql://u@h/db", "error: unsupported database mysql://u@h/db; use sqlite:///PATH or "),
+        (
+            "postgresql+nosuchdriver://u@h/db",
+            "error: no driver postgresql+nosuchdriver installed; ",
+        ),
+        (
+            "postgresql+psycopg://u:secret@127.0.0.1:1/db",
+            "error: cannot open the database postgresql+psycopg://u:***@127.0.0.1:1/db: ",
+        ),
+    ],
+)
+def test_bad_database_url(
+    cli: RunCli, home: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("VERIFY_DATABASE_URL", url)
+    r = cli("case", "list")
+    assert r.exit_code == 2
+    one_line(r.stderr)
+    assert r.stderr.startswith(message)
+    assert "secret" not in r.stderr
+    if not url.startswith("postgresql+psycopg:"):
+        assert not home.exists()  # refused before anything was created
+
+
+@BOTH
+def test_nul_characters_refused_on_both_backends(archive: Archive, backend: str) -> None:
+    """PostgreSQL cannot store NUL in text; SQLite refuses it too so both behave alike."""
+    from verify.errors import BadInputError
+    from verify.services import cases, log, status
+
+    cases.open_case(archive, "ok case", slug="ok-case")
+    attempts = [
+        lambda: cases.open_case(archive, "bad\x00title"),
+        lambda: cases.open_case(archive, "t", claims=["a\x00"]),
+        lambda: cases.add_note(archive, "ok-case", "n\x00"),
+        lambda: cases.add_claim(archive, "ok-case", "c\x00"),
+        lambda: cases.edit_case(archive, "ok-case", summary="s\x00"),
+        lambda: status.set_status(archive, "ok-case", "false", why="w\x00"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(BadInputError, match="NUL character"):
+            attempt()
+    with pytest.raises(BadInputError, match="NUL character"):
+        open_archive(archive.home, database_url=archive.database_url, actor="a\x00b")
+    assert [e["action"] for e in log.read_log(archive)] == ["case.open"]

@@ -1,0 +1,102 @@
+"""The docs cannot drift from the code: CLI reference, help, JSON shapes, exit codes, and
+`verify --help` stays free of heavy imports (the start-up *time* is measured by
+bench/startup/run.py, not here)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from verify.cli import docs
+from verify.errors import ExitCode
+
+DOCS = REPO / "docs"
+LEAVES = docs.iter_leaf_commands()
+
+
+def test_cli_reference_is_current() -> None:
+    committed = (DOCS / "cli.md").read_text()
+    assert committed == docs.render(), (
+        "docs/cli.md is out of date: run `python -m verify.cli.docs > docs/cli.md`"
+    )
+
+
+@pytest.mark.parametrize(("name", "cmd"), LEAVES, ids=[n for n, _ in LEAVES])
+def test_every_command_has_help_and_examples(name: str, cmd: object) -> None:
+    help_text = getattr(cmd, "help", None) or ""
+    assert help_text.strip(), f"{name} has no docstring"
+    epilog = getattr(cmd, "epilog", None) or ""
+    assert "Examples:" in epilog, f"{name} has no epilog=examples(...)"
+    examples = [line.strip() for line in epilog.splitlines() if line.strip().startswith("$ ")]
+    assert examples, f"{name}: no example lines"
+    assert all(e.startswith("$ verify ") for e in examples), examples
+
+
+def json_commands() -> list[str]:
+    return [
+        name
+        for name, cmd in LEAVES
+        if any("--json" in getattr(p, "opts", []) for p in getattr(cmd, "params", []))
+    ]
+
+
+def test_every_json_command_is_documented() -> None:
+    text = (DOCS / "json.md").read_text()
+    names = json_commands()
+    assert "verify case list" in names  # the detection works
+    missing = [n for n in names if f"### `{n}`" not in text]
+    assert missing == [], f"add a '### `NAME`' section to docs/json.md for: {missing}"
+
+
+def test_every_exit_code_is_documented() -> None:
+    text = (DOCS / "exit-codes.md").read_text()
+    for code in ExitCode:
+        assert re.search(rf"^\| {code.value} \| `{code.name}` \|", text, re.M), code
+
+
+def test_docs_index_links_every_page() -> None:
+    index = (DOCS / "index.md").read_text()
+    pages = sorted(p.name for p in DOCS.glob("*.md") if p.name != "index.md")
+    missing = [p for p in pages if f"({p})" not in index]
+    assert missing == [], f"docs/index.md does not link: {missing}"
+
+
+# pydantic is not listed: typer itself (typer._adapters) imports it to coerce parameters.
+HEAVY = {
+    "sqlmodel",
+    "sqlalchemy",
+    "alembic",
+    "numpy",
+    "av",
+    "PIL",
+    "imagehash",
+    "jinja2",
+    "exifread",
+    "scipy",
+    "pillow_heif",
+    "psycopg",
+}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["case", "--help"], ["--version"]])
+def test_help_does_not_import_heavy_modules(args: list[str]) -> None:
+    """Heavy imports belong inside command functions so `verify --help` starts fast."""
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TYPER_USE_RICH": "0"},
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in r.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "verify" in imported  # parsing works
+    assert imported & HEAVY == set()

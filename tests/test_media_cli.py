@@ -1,0 +1,174 @@
+"""`verify media add|list|show|frames`: custody, refusal of special files, hostile input."""
+
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+from tests.media import write_clip, write_jpeg
+
+SLUG = "frl-video"
+
+
+@pytest.fixture
+def case(cli: RunCli) -> str:
+    assert cli("case", "open", "FRL video", "--slug", SLUG).exit_code == 0
+    return SLUG
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def audit_actions(cli: RunCli) -> list[str]:
+    return [e["action"] for e in json.loads(cli("log", "--json").stdout)]
+
+
+def test_refused_inputs_write_nothing(cli: RunCli, case: str, tmp_path: Path, home: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "zero"
+    link.symlink_to("/dev/zero")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    sock_path = tmp_path / "sock"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    before = audit_actions(cli)
+    cases = {
+        str(fifo): "not a regular file",
+        str(tmp_path): "a directory",
+        str(link): "is a symbolic link",
+        str(dangling): "is a dangling symbolic link",
+        str(tmp_path / "missing.mp4"): "no such file",
+        str(sock_path): "not a regular file",
+    }
+    for path, reason in cases.items():
+        r = cli("media", "add", case, path)
+        assert r.exit_code == 2, path
+        assert r.stdout == ""
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+        assert len(lines) == 1 and path in lines[0] and reason in lines[0], r.stderr
+    sock.close()
+    assert audit_actions(cli) == before
+    assert not list((home / "objects").rglob("tmp-*"))
+    objects = [p for p in (home / "objects").rglob("*") if p.is_file()]
+    assert objects == []
+
+
+def test_add_image_custody_and_metadata(cli: RunCli, case: str, tmp_path: Path, home: Path) -> None:
+    photo = write_jpeg(tmp_path / "IMG_0001.JPG", exif={0x010F: "Canon", 0x0110: "Canon EOS 5D"})
+    r = cli(
+        "media",
+        "add",
+        case,
+        str(photo),
+        "--source-url",
+        "https://t.me/x/1",
+        "--platform",
+        "telegram",
+        "--acquired-via",
+        "telegram desktop export",
+    )
+    assert r.exit_code == 0, r.stderr
+    media_id = r.stdout.strip()
+    assert media_id.isdigit()
+    shown = json.loads(cli("media", "show", media_id, "--json").stdout)
+    digest = sha256(photo)
+    assert shown["sha256"] == f"sha256:{digest}"
+    assert shown["size"] == photo.stat().st_size
+    assert shown["kind"] == "image"
+    assert shown["original_name"] == "IMG_0001.JPG"
+    assert shown["acquired_by"] == "tester"
+    assert shown["source_url"] == "https://t.me/x/1"
+    assert shown["metadata"]["make"] == "Canon"
+    assert shown["metadata"]["model"] == "Canon EOS 5D"
+    assert (shown["metadata"]["width"], shown["metadata"]["height"]) == (640, 480)
+    assert len(shown["frames"]) == 1
+    frame = shown["frames"][0]
+    assert len(frame["phash"]) == 16 and len(frame["dhash"]) == 16
+    assert frame["informative"] is True
+    stored = home / "objects" / "sha256" / digest[:2] / digest[2:]
+    assert stored.read_bytes() == photo.read_bytes()
+    assert not os.access(stored, os.W_OK) or os.geteuid() == 0
+    assert stored.stat().st_mode & 0o222 == 0
+    # by sha256 prefix too
+    again = json.loads(cli("media", "show", f"sha256:{digest[:10]}", "--json").stdout)
+    assert again["id"] == shown["id"]
+    assert "media.add" in audit_actions(cli)
+    assert cli("check").exit_code == 0
+
+
+def test_same_bytes_twice_stored_once_and_told(
+    cli: RunCli, case: str, tmp_path: Path, home: Path
+) -> None:
+    photo = write_jpeg(tmp_path / "a.jpg")
+    first = cli("media", "add", case, str(photo)).stdout.strip()
+    assert cli("case", "open", "Other", "--slug", "other").exit_code == 0
+    copy = tmp_path / "renamed.jpg"
+    copy.write_bytes(photo.read_bytes())
+    r = cli("media", "add", "other", str(copy))
+    assert r.exit_code == 0
+    assert f"same bytes already in case {SLUG} as media {first} (a.jpg)" in r.stderr
+    objects = [p for p in (home / "objects" / "sha256").rglob("*") if p.is_file()]
+    assert len(objects) == 1
+    data = json.loads(cli("media", "add", "other", str(copy), "--json").stdout)
+    assert data[0]["already_stored"] is True
+    assert {c["case"] for c in data[0]["exact_copies"]} == {SLUG, "other"}
+
+
+def test_add_video_frames_have_pts(cli: RunCli, case: str, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=4.0)
+    r = cli("media", "add", case, str(clip))
+    assert r.exit_code == 0, r.stderr
+    shown = json.loads(cli("media", "show", r.stdout.strip(), "--json").stdout)
+    assert shown["kind"] == "video"
+    assert shown["metadata"]["duration"] == pytest.approx(4.0, abs=0.2)
+    pts = [f["pts"] for f in shown["frames"]]
+    assert len(pts) >= 4 and pts == sorted(pts)
+    assert pts[0] < 0.5 and pts[-1] > 2.5
+
+
+def test_export_frames_recorded_as_derivation(cli: RunCli, case: str, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=3.0)
+    media_id = cli("media", "add", case, str(clip)).stdout.strip()
+    out = tmp_path / "frames"
+    r = cli("media", "frames", media_id, "--export", str(out), "--json")
+    assert r.exit_code == 0, r.stderr
+    written = json.loads(r.stdout)
+    assert written and all(Path(w["path"]).is_file() for w in written)
+    assert all(Path(w["path"]).parent == out.resolve() for w in written)
+    entry = json.loads(cli("log", "--json").stdout)[-1]
+    assert entry["action"] == "media.frames.export"
+    assert entry["payload"]["source"] == f"sha256:{sha256(clip)}"
+    assert [o["sha256"] for o in entry["payload"]["outputs"]] == [
+        f"sha256:{sha256(Path(w['path']))}" for w in written
+    ]
+
+
+def test_bad_files_among_good_ones(cli: RunCli, case: str, tmp_path: Path) -> None:
+    good = [write_jpeg(tmp_path / f"g{i}.jpg", seed=i) for i in range(5)]
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "truncated.mp4"
+    full = write_clip(tmp_path / "full.mp4", seconds=2.0)
+    truncated.write_bytes(full.read_bytes()[:700])
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(3000))
+    files = [*good[:2], truncated, *good[2:], garbage, tmp_path / "missing.jpg"]
+    r = cli("media", "add", case, *map(str, files))
+    assert r.exit_code == 2
+    ids = r.stdout.split()
+    assert len(ids) == 7  # 5 good + 2 preserved-but-unparseable; the missing one is refused
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 3
+    assert "Traceback" not in r.stderr
+    listed = json.loads(cli("media", "list", case, "--json").stdout)
+    states = {m["original_name"]: m["analysis"] for m in listed}
+    assert all(states[f"g{i}.jpg"] == "ok" for i in range(5))
+    assert states["truncated.mp4"] == "analysis_failed"
+    assert states["garbage.jpg"] == "analysis_failed"
