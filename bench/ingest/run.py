@@ -20,7 +20,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from multiprocessing import Pool
@@ -87,13 +89,38 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
-def bench_video(seconds: float, reps: int) -> list[dict[str, object]]:
+VERIFY = Path(sys.executable).parent / "verify"
+
+
+def media_add(paths: list[Path], *, fast: bool = False) -> float:
+    """Wall time of `verify media add` (end to end: process start, store copy, sandboxed
+    metadata + frames, database) into a fresh temporary archive."""
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as home:
+        env = {**os.environ, "VERIFY_HOME": home, "VERIFY_USER": "bench"}
+        subprocess.run(
+            [str(VERIFY), "case", "open", "bench", "--slug", "bench"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        cmd = [str(VERIFY), "media", "add", "bench", *map(str, paths)]
+        if fast:
+            cmd.append("--fast")
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        return time.perf_counter() - t
+
+
+def bench_video(seconds: float, reps: int, e2e: bool) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for name, path in video_clips(seconds):
-        base, meas, fast = [], [], []
+        base, meas, fast, add, add_fast = [], [], [], [], []
         n_frames = n_fast = 0
         for _ in range(reps):  # interleaved so load changes hit both alike
             base.append(timed(lambda p=path: decode_all(p)))
+            if e2e:
+                add.append(media_add([path]))
+                add_fast.append(media_add([path], fast=True))
             fr: list[object] = []
             meas.append(timed(lambda p=path, fr=fr: fr.extend(extract_frames(str(p), "video", {}))))
             n_frames = len(fr)
@@ -106,8 +133,18 @@ def bench_video(seconds: float, reps: int) -> list[dict[str, object]]:
             n_fast = len(ff)
         b, m, f = statistics.median(base), statistics.median(meas), statistics.median(fast)
         bframes = has_b_frames(path)
+        e2e_row = {}
+        if e2e:
+            a, af = statistics.median(add), statistics.median(add_fast)
+            e2e_row = {
+                "media_add_s": round(a, 3),
+                "media_add_ratio": round(a / b, 3),
+                "media_add_fast_s": round(af, 3),
+                "media_add_fast_ratio": round(af / b, 3),
+            }
         rows.append(
             {
+                **e2e_row,
                 "clip": name,
                 "b_frames": bframes,
                 "baseline_s": round(b, 3),
@@ -118,7 +155,13 @@ def bench_video(seconds: float, reps: int) -> list[dict[str, object]]:
                 "target": 0.75 if bframes else 1.15,
                 "frames": n_frames,
                 "fast_frames": n_fast,
-                "runs": {"baseline": base, "ingest": meas, "fast": fast},
+                "runs": {
+                    "baseline": base,
+                    "ingest": meas,
+                    "fast": fast,
+                    "media_add": add,
+                    "media_add_fast": add_fast,
+                },
             }
         )
         r = rows[-1]
@@ -126,6 +169,12 @@ def bench_video(seconds: float, reps: int) -> list[dict[str, object]]:
             f"{name:18} B={bframes!s:5} decode {b:6.2f}s  ingest {m:6.2f}s "
             f"ratio {r['ratio']:.2f} (target {r['target']})  fast {f:5.2f}s "
             f"ratio {r['fast_ratio']:.2f} (target 0.2)  frames {n_frames}/{n_fast}"
+            + (
+                f"  | media add {r['media_add_s']:.2f}s ratio {r['media_add_ratio']:.2f}, "
+                f"--fast ratio {r['media_add_fast_ratio']:.2f}"
+                if e2e
+                else ""
+            )
         )
     return rows
 
@@ -133,16 +182,18 @@ def bench_video(seconds: float, reps: int) -> list[dict[str, object]]:
 # --------------------------------------------------------------------------- images
 
 
-def make_images(n_hd: int, n_12mp: int) -> list[Path]:
+def make_images(n_hd: int, n_12mp: int, grain: float) -> list[Path]:
     """Photo-like JPEGs: smooth gradients, filled shapes, a tiled noise texture (sensor-like
-    grain) at a random offset, q 85-95. 12 MP ones are upscaled canvases plus the grain."""
-    d = MEDIA / f"images_{n_hd}_{n_12mp}"
+    grain, std-dev `grain`) at a random offset, quality 80-92. 12 MP ones are upscaled
+    canvases plus the grain. Grain sets the file size and so the entropy-decoding cost that
+    no reduced decode avoids: grain 3 gives ~0.3-0.5 MB per 1080p file, grain 6 ~0.4-0.9 MB."""
+    d = MEDIA / f"images_{n_hd}_{n_12mp}_g{grain:g}"
     files = sorted(d.glob("*.jpg"))
     if len(files) == n_hd + n_12mp:
         return files
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
-    grain = rng.normal(0, 6, (512, 512, 3)).astype(np.float32)
+    noise = rng.normal(0, grain, (512, 512, 3)).astype(np.float32)
     big = [canvas(2400, 1500, s) for s in range(6)]
     out = []
     for i in range(n_hd):
@@ -150,7 +201,7 @@ def make_images(n_hd: int, n_12mp: int) -> list[Path]:
         y, x = int(rng.integers(0, 1500 - 1080)), int(rng.integers(0, 2400 - 1920))
         arr = src[y : y + 1080, x : x + 1920].astype(np.float32)
         gy, gx = int(rng.integers(0, 512)), int(rng.integers(0, 512))
-        tile = np.roll(grain, (gy, gx), axis=(0, 1))
+        tile = np.roll(noise, (gy, gx), axis=(0, 1))
         arr += np.tile(tile, (3, 4, 1))[:1080, :1920]
         p = d / f"hd_{i:03d}.jpg"
         Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(p, quality=int(85 + i % 11))
@@ -159,7 +210,7 @@ def make_images(n_hd: int, n_12mp: int) -> list[Path]:
         small = Image.fromarray(canvas(1008, 756, 50 + i % 10))
         arr = np.asarray(small.resize((4032, 3024), Image.Resampling.BICUBIC), dtype=np.float32)
         gy, gx = int(rng.integers(0, 512)), int(rng.integers(0, 512))
-        arr = arr + np.tile(np.roll(grain, (gy, gx), axis=(0, 1)), (6, 8, 1))[:3024, :4032]
+        arr = arr + np.tile(np.roll(noise, (gy, gx), axis=(0, 1)), (6, 8, 1))[:3024, :4032]
         p = d / f"mp12_{i:03d}.jpg"
         Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(p, quality=90)
         out.append(p)
@@ -209,15 +260,28 @@ def run_pool(fn: Callable[[str], object], files: list[str], workers: int) -> flo
         return time.perf_counter() - t
 
 
-def bench_images(reps: int, n_hd: int, n_12mp: int, workers: int = 2) -> dict[str, object]:
-    files = [str(p) for p in make_images(n_hd, n_12mp)]
+def bench_images(
+    reps: int, n_hd: int, n_12mp: int, grain: float, e2e: bool, workers: int = 2
+) -> dict[str, object]:
+    paths = make_images(n_hd, n_12mp, grain)
+    files = [str(p) for p in paths]
+    mean_kb = {
+        kind: round(
+            float(np.mean([p.stat().st_size for p in paths if p.name.startswith(kind)])) / 1024
+        )
+        for kind in ("hd", "mp12")
+    }
     for f in files:  # page cache
         Path(f).read_bytes()
     times: dict[str, list[float]] = {"naive": [], "ours_pdq": [], "ours_no_pdq": []}
+    if e2e:
+        times["media_add"] = []
     for _ in range(reps):
         times["naive"].append(run_pool(naive, files, workers))
         times["ours_pdq"].append(run_pool(ours_pdq, files, workers))
         times["ours_no_pdq"].append(run_pool(ours_no_pdq, files, workers))
+        if e2e:
+            times["media_add"].append(media_add(paths))
     med = {k: statistics.median(v) for k, v in times.items()}
     n = len(files)
     res = {
@@ -225,18 +289,23 @@ def bench_images(reps: int, n_hd: int, n_12mp: int, workers: int = 2) -> dict[st
         "hd": n_hd,
         "mp12": n_12mp,
         "workers": workers,
+        "grain": grain,
+        "mean_kb": mean_kb,
         "img_per_s": {k: round(n / v, 1) for k, v in med.items()},
         "speedup_pdq": round(med["naive"] / med["ours_pdq"], 2),
         "speedup_no_pdq": round(med["naive"] / med["ours_no_pdq"], 2),
+        "speedup_media_add": round(med["naive"] / med["media_add"], 2) if e2e else None,
         "targets": {"speedup_pdq": 2.5, "speedup_no_pdq": 6.0},
         "runs": times,
     }
     ips = res["img_per_s"]
     print(
-        f"images x{n} ({n_hd} 1080p + {n_12mp} 12 MP, {workers} workers): "
+        f"images x{n} ({n_hd} 1080p ~{mean_kb['hd']} KB + {n_12mp} 12 MP ~{mean_kb['mp12']} KB, "
+        f"grain {grain:g}, {workers} workers): "
         f"naive {ips['naive']} img/s, "
         f"ours+PDQ {ips['ours_pdq']} img/s ({res['speedup_pdq']}x, target 2.5x), "
         f"ours no PDQ {ips['ours_no_pdq']} img/s ({res['speedup_no_pdq']}x, target 6x)"
+        + (f", media add {ips['media_add']} img/s ({res['speedup_media_add']}x)" if e2e else "")
     )
     return res
 
@@ -247,6 +316,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", choices=["video", "images"])
     ap.add_argument("--quick", action="store_true", help="20 s clips, 60+20 images, 1 rep")
+    ap.add_argument("--grain", type=float, default=3.0, help="image grain std-dev (file size)")
+    ap.add_argument("--e2e", action="store_true", help="also time `verify media add` end to end")
     args = ap.parse_args()
     seconds, reps, n_hd, n_12 = args.seconds, args.reps, 300, 100
     if args.quick:
@@ -265,9 +336,9 @@ def main() -> None:
         "reps": reps,
     }
     if args.only in (None, "video"):
-        report["video"] = bench_video(seconds, reps)
+        report["video"] = bench_video(seconds, reps, args.e2e)
     if args.only in (None, "images"):
-        report["images"] = bench_images(reps, n_hd, n_12)
+        report["images"] = bench_images(reps, n_hd, n_12, args.grain, args.e2e)
     report["load_after"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"ingest-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
