@@ -150,7 +150,9 @@ def pdq_float(image: npt.NDArray[np.generic]) -> tuple[F64, int]:
         return np.zeros((16, 16)), 0
     b64 = _downsample64(y)
     quality = _quality(b64)
-    return np.einsum("ik,kl,jl->ij", _DCT, b64, _DCT, optimize=False), quality
+    # two small products; einsum keeps them off the BLAS thread pool (see _downsample64)
+    t = np.einsum("ik,kl->il", _DCT, b64)
+    return np.einsum("il,jl->ij", t, _DCT), quality
 
 
 def _bits(dct16: F64) -> bytes:
