@@ -370,7 +370,7 @@ def main() -> None:
             t = time.perf_counter()
             generate(n, Path(tmp))
             gen = time.perf_counter() - t
-            reps = args.reps if n <= 2_000_000 else 3
+            reps = args.reps if n <= 2_000_000 else min(args.reps, 3)
             res = subprocess.run(
                 [sys.executable, str(HERE), "--child", tmp, "--reps", str(reps)],
                 capture_output=True,
