@@ -274,3 +274,19 @@ def test_still_fast_path_equals_aggregate(archive: Archive) -> None:
         hits[0]["score"],
         hits[0]["variant"],
     )
+
+
+def test_vectorised_tiers_equal_the_documented_rule() -> None:
+    grid = [
+        (dd, dp, dq)
+        for dd in range(0, 17)
+        for dp in range(0, 21, 2)
+        for dq in (-1, 30, 60, 61, 80, 81)
+    ]
+    dd = np.array([g[0] for g in grid], dtype=np.int16)
+    dp = np.array([g[1] for g in grid], dtype=np.int16)
+    dq = np.array([g[2] for g in grid], dtype=np.int16)
+    names = {2: "match", 1: "suggestion", 0: None}
+    for variant in search.VARIANTS:
+        got = [names[int(t)] for t in search._tiers(variant, dd, dp, dq, None)]
+        assert got == [search.frame_tier(variant, *g) for g in grid], variant
