@@ -20,6 +20,11 @@ EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
 
 
+def fresh_archive(path: Path, actor: str) -> Archive:
+    """A second, empty archive (always SQLite, whatever backend the test's own archive uses)."""
+    return open_archive(path, database_url=f"sqlite:///{path / 'verify.db'}", actor=actor)
+
+
 def ok(r: object) -> str:
     assert r.exit_code == 0, r.stderr  # type: ignore[attr-defined]
     return r.stdout  # type: ignore[attr-defined,no-any-return]
@@ -103,9 +108,12 @@ def test_round_trip_is_byte_identical(cli: RunCli, tmp_path: Path) -> None:
     r = cli("case", "export", SLUG, "-o", str(out))
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", f"wrote {out}\n")
     assert out.read_text() == first
-    fresh = tmp_path / "fresh"
-    ok(cli("--home", str(fresh), "case", "import", str(out)))
-    assert ok(cli("--home", str(fresh), "case", "export", SLUG)) == first
+    fresh = fresh_archive(tmp_path / "fresh", "other")
+    try:
+        casefile.import_case(fresh, out)
+        assert casefile.export_case(fresh, SLUG) == first
+    finally:
+        fresh.close()
     # and importing the export back into the first archive is a no-op
     r = cli("case", "import", str(out))
     assert r.stderr == f"case {SLUG} is up to date: nothing changed\n"
@@ -197,7 +205,7 @@ def test_media_round_trip_and_missing_bytes(archive: Archive, tmp_path: Path) ->
         in text
     )
     assert 'evidence = { frames = [1, 2.5, "x"], nested = { "a b" = true } }' in text
-    fresh = open_archive(tmp_path / "fresh", actor="other")
+    fresh = fresh_archive(tmp_path / "fresh", "other")
     try:
         with pytest.raises(BadInputError) as exc:
             casefile.import_case_text(fresh, text, "legion.toml")
@@ -504,8 +512,8 @@ def build(archive: Archive, spec: dict[str, object]) -> list[str]:
 @given(spec=case_spec())
 def test_property_export_import_export_is_identical(spec: dict[str, object]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        a = open_archive(Path(tmp) / "a", actor="alice")
-        b = open_archive(Path(tmp) / "b", actor="bob")
+        a = fresh_archive(Path(tmp) / "a", "alice")
+        b = fresh_archive(Path(tmp) / "b", "bob")
         try:
             shas = build(a, spec)
             first = casefile.export_case(a, "prop")
@@ -636,3 +644,12 @@ def test_n_may_be_omitted_in_a_hand_written_file(archive: Archive) -> None:
     [attr] = provenance.list_attributions(archive, "legion")
     second = provenance.list_appearances(archive, "legion")[1]
     assert (second["platform"], attr["target"]) == ("vk", f"appearance:{second['id']}")
+
+
+def test_nul_in_a_case_file_is_refused(archive: Archive) -> None:
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, BASE + '\n[[notes]]\ntext = "a\\u0000b"\n', "n.toml")
+    assert exc.value.message == (
+        "n.toml: notes[1].text: contains a NUL character, which cannot be stored; remove it"
+    )
+    assert log.read_log(archive) == []
