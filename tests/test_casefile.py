@@ -653,3 +653,51 @@ def test_nul_in_a_case_file_is_refused(archive: Archive) -> None:
         "n.toml: notes[1].text: contains a NUL character, which cannot be stored; remove it"
     )
     assert log.read_log(archive) == []
+
+
+def _images(tmp_path: Path) -> tuple[Path, Path]:
+    """A clean frame and a subtitled copy of it (black band with text at the bottom)."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (320, 240), (90, 120, 60))
+    draw = ImageDraw.Draw(im)
+    for i in range(0, 320, 20):
+        draw.line([(i, 0), (320 - i, 240)], fill=(200, 180, 40), width=3)
+    clean = tmp_path / "legion-clean.png"
+    im.save(clean)
+    draw.rectangle([0, 200, 320, 240], fill=(0, 0, 0))
+    draw.text((10, 210), "Freedom of Russia Legion", fill=(255, 255, 255))
+    subtitled = tmp_path / "legion-subtitled.png"
+    im.save(subtitled)
+    return clean, subtitled
+
+
+def test_with_real_media_add_the_file_travels_and_reimports(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean, subtitled = _images(tmp_path)
+    ok(cli("case", "import", str(EXAMPLE)))
+    assert ok(cli("media", "add", SLUG, str(clean), str(subtitled))) == "1\n2\n"
+    ok(cli("prov", "derive", "2", "1", "--kind", "subtitled_from", "--evidence", "band masked"))
+    ok(cli("prov", "attribute", SLUG, "subtitler", "x:@Gerashchenko_en", "--target", "media:2"))
+    text = ok(cli("case", "export", SLUG))
+    assert 'name = "legion-clean.png"' in text
+    assert 'child = "media:2"\nkind = "subtitled_from"\nparent = "media:1"' in text
+    exported = tmp_path / "case.toml"
+    exported.write_text(text)
+    # another archive (always SQLite here): without the bytes the import is refused ...
+    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
+    fresh = str(tmp_path / "fresh")
+    r = cli("--home", fresh, "case", "import", str(exported))
+    assert r.exit_code == 2
+    assert "media[1].sha256: the archive does not hold the bytes of sha256:" in r.stderr
+    # ... and once the files are in it (through any case), the case arrives whole
+    ok(cli("--home", fresh, "case", "open", "Files received", "--slug", "inbox"))
+    ok(cli("--home", fresh, "media", "add", "inbox", str(clean), str(subtitled)))
+    assert ok(cli("--home", fresh, "case", "import", str(exported))) == SLUG + "\n"
+    assert ok(cli("--home", fresh, "case", "export", SLUG)) == text
+    listed = json.loads(ok(cli("--home", fresh, "media", "list", SLUG, "--json")))
+    assert [(m["original_name"], m["analysis"]) for m in listed] == [
+        ("legion-clean.png", "ok"),
+        ("legion-subtitled.png", "ok"),
+    ]
