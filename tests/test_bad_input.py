@@ -366,3 +366,13 @@ def test_nul_characters_refused_on_both_backends(archive: Archive, backend: str)
     with pytest.raises(BadInputError, match="NUL character"):
         open_archive(archive.home, database_url=archive.database_url, actor="a\x00b")
     assert [e["action"] for e in log.read_log(archive)] == ["case.open"]
+
+
+def test_log_limit(cli: RunCli, populated: Path) -> None:
+    import json
+
+    assert [e["seq"] for e in json.loads(cli("log", "-n", "1", "--json").stdout)] == [2]
+    assert json.loads(cli("log", "-n", "0", "--json").stdout) == []
+    r = cli("log", "-n", "-1")
+    assert r.exit_code == 2
+    assert r.stderr == "error: bad limit -1: give a number of entries, 0 or more\n"
