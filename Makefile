@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install check test lint typecheck docs bench demo clean
+.PHONY: install check test lint typecheck docs bench demo screenshot clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -12,8 +12,8 @@ install: $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 
 typecheck: install
 	$(VENV)/bin/mypy --strict src
@@ -25,6 +25,11 @@ docs: install
 	$(PY) -m verify.cli.docs > docs/cli.md
 
 check: lint typecheck test
+
+# Render the example case's HTML report, look at it in headless Chromium (Debian
+# `chromium`), fail on console/CSP errors or missing sections, refresh the screenshot.
+screenshot: install
+	$(PY) scripts/screenshot_report.py --out docs/report-screenshot.png
 
 demo: install
 	$(VENV)/bin/verify demo

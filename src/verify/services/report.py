@@ -1,0 +1,975 @@
+"""Provenance reports: gather one case into a plain dict, render it, record it.
+
+`build_report(archive, ref, at=...)` reads the case's tables in ONE read-only session and
+returns a plain dict: that dict *is* the JSON report (schema: docs/report-schema.json).
+The Markdown, HTML and PDF renderers (`verify.services.report_render`) draw only on it,
+plus, for HTML, thumbnails decoded from the evidence store and a Graphviz drawing.
+
+Determinism: nothing in the dict depends on the wall clock or on iteration order of the
+database. The generation time is passed in (`--at`, else `timeutil.now()`, which honours
+`VERIFY_FAKE_NOW`). The audit checkpoint shown is the last entry that is *not* a
+`report.write`, so writing a report (which appends `report.write`) does not change the next
+report rendered from the same evidence: two renders are byte-identical.
+
+Sections that depend on other services' logic are kept in separate functions whose
+docstrings say which service they should delegate to once it is merged:
+`_timeline` / `_earliest_appearance_id` (verify.services.provenance) and
+`_near_duplicates` (verify.services.search).
+"""
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from verify import __version__, audit
+from verify.analysis import hex64
+from verify.archive import Archive
+from verify.errors import BadInputError
+from verify.models import (
+    Account,
+    Appearance,
+    Attribution,
+    AttributionChange,
+    AuditEntry,
+    Blob,
+    Case,
+    Claim,
+    Derivation,
+    Frame,
+    Media,
+    Note,
+    StatusChange,
+    pk,
+)
+from verify.services.cases import claim_to_dict, get_case
+from verify.timeutil import iso, now, parse_utc
+from verify.vocab import VERDICTS, CaseStatus, Role
+
+SCHEMA_ID = "verify-report/1"
+FORMATS = ("md", "html", "json", "pdf")
+EXTENSIONS = {"md": "md", "html": "html", "json": "json", "pdf": "pdf"}
+CONTACT_SHEET_MAX = 12  # keyframes shown per file; every frame's hashes are in the JSON
+NOTABLE_VALUE_MAX = 500  # characters of a free-text tag shown in a report
+REPORT_ACTION = "report.write"
+
+# Placeholder thresholds (Hamming distance on 64-bit pHash) until verify.services.search
+# is merged; search owns the real, measured constants.
+MATCH_MAX_DISTANCE = 8
+SUGGEST_MAX_DISTANCE = 14
+ALIGN_TOLERANCE_S = 1.0
+
+# Free-text tags a reader should see because people write into them (and attackers do).
+NOTABLE_TAGS = frozenset(
+    {
+        "artist",
+        "author",
+        "caption",
+        "comment",
+        "copyright",
+        "creator",
+        "credit",
+        "description",
+        "imagedescription",
+        "keywords",
+        "rights",
+        "source",
+        "title",
+        "usercomment",
+        "xpauthor",
+        "xpcomment",
+        "xpkeywords",
+        "xpsubject",
+        "xptitle",
+    }
+)
+
+# Metadata fields compared across the copies held in a case.
+DIFF_FIELDS: tuple[tuple[str, str], ...] = (
+    ("device_tags", "device tags present (make, model, capture time, GPS)"),
+    ("captured_at", "capture time"),
+    ("creation_time", "container creation time"),
+    ("gps", "GPS position"),
+    ("make", "device make"),
+    ("model", "device model"),
+    ("software", "software"),
+    ("encoder", "encoder"),
+    ("xmp_creator_tool", "XMP creator tool"),
+    ("c2pa", "C2PA"),
+    ("rotation", "rotation"),
+    ("dimensions", "dimensions"),
+    ("duration", "duration (s)"),
+)
+
+DEPENDENCIES = (
+    "alembic",
+    "av",
+    "defusedxml",
+    "exifread",
+    "imagehash",
+    "jinja2",
+    "numpy",
+    "orjson",
+    "pillow",
+    "pillow-heif",
+    "sqlalchemy",
+    "sqlmodel",
+)
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """What `write_report` produced: the bytes, their SHA-256 and where they went."""
+
+    format: str
+    path: Path | None  # None: written to stdout by the caller
+    sha256: str  # "sha256:<hex>"
+    size: int
+    content: bytes
+    audit_seq: int
+    check_ok: bool  # `verify check` passed when the report was generated
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise BadInputError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def default_filename(ref: str, fmt: str) -> str:
+    """`<case>-report.<ext>`: where the CLI writes when no `-o` is given."""
+    return f"{ref}-report.{EXTENSIONS[check_format(fmt)]}"
+
+
+def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> dict[str, Any]:
+    """The whole report as a plain, JSON-ready dict (docs/report-schema.json).
+
+    Read-only. `at` is the generation time written into the report (default: now).
+    """
+    generated = at if at is not None else now()
+    with archive.read() as session:
+        get_case(session, ref)  # fail fast, before re-hashing the whole store
+    check = _integrity_check(archive)
+    with archive.read() as session:
+        case = get_case(session, ref)
+        case_id = pk(case)
+        media_rows = _media_rows(session, case_id)
+        blobs = {pk(b): b for _, b in media_rows}
+        media_by_id = {pk(m): m for m, _ in media_rows}
+        accounts = _accounts(session, case_id)
+        appearances = list(
+            session.exec(
+                select(Appearance).where(Appearance.case_id == case_id).order_by(col(Appearance.id))
+            ).all()
+        )
+        history = _status_history(session, case)
+        cands = _load_candidates(session, case.slug)
+        media_out = [_media_entry(session, m, b, cands) for m, b in media_rows]
+        report: dict[str, Any] = {
+            "schema": SCHEMA_ID,
+            "generated_at": iso(generated),
+            "case": {
+                "slug": case.slug,
+                "title": case.title,
+                "summary": case.summary,
+                "created_at": iso(case.created_at),
+                "created_by": case.created_by,
+                "updated_at": iso(case.updated_at),
+                "updated_by": case.updated_by,
+            },
+            "verdict": _verdict(case, history),
+            "status_history": history,
+            "claims": [claim_to_dict(c) for c in _claims(session, case_id)],
+            "notes": [
+                {"at": iso(n.at), "by": n.by, "text": n.text}
+                for n in session.exec(
+                    select(Note).where(Note.case_id == case_id).order_by(col(Note.id))
+                ).all()
+            ],
+            "provenance": {
+                "timeline": _timeline(appearances, media_rows, history, accounts),
+                "earliest_appearance": _earliest_appearance_id(appearances),
+                "appearances": [_appearance_entry(a, accounts, media_by_id) for a in appearances],
+                "attributions": _attributions(session, case_id, accounts, media_by_id),
+                "derivations": _derivations(session, media_by_id, blobs),
+            },
+            "media": media_out,
+            "metadata_differences": _metadata_differences(media_out),
+            "integrity": {
+                "audit": _audit_checkpoint(session),
+                "check": check,
+                "generator": generator_info(),
+            },
+        }
+    return report
+
+
+def generate_report(
+    archive: Archive, ref: str, fmt: str, *, at: datetime | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """Build and render the report; nothing is written or recorded."""
+    from verify.services import report_render
+
+    check_format(fmt)
+    data = build_report(archive, ref, at=at)
+    return data, report_render.render(archive, data, fmt)
+
+
+def write_report(
+    archive: Archive,
+    ref: str,
+    fmt: str,
+    *,
+    output: Path | None,
+    at: datetime | None = None,
+) -> WrittenReport:
+    """Render the report, write it to `output` (None: the caller prints `content`), and
+    record its SHA-256 in the audit trail as `report.write` {format, sha256, path, at}.
+
+    The file is written atomically (temp file in the same directory, then rename).
+    """
+    data, content = generate_report(archive, ref, fmt, at=at)
+    digest = "sha256:" + hashlib.sha256(content).hexdigest()
+    final: Path | None = None
+    if output is not None:
+        final = _write_atomically(output, content)
+    with archive.write() as session:
+        case = get_case(session, ref)
+        entry = audit.append(
+            session,
+            actor=archive.actor,
+            action=REPORT_ACTION,
+            case=case.slug,
+            payload={
+                "format": fmt,
+                "sha256": digest,
+                "size": len(content),
+                "path": str(final) if final is not None else None,
+                "generated_at": data["generated_at"],
+            },
+        )
+        seq = entry.seq
+    return WrittenReport(
+        fmt, final, digest, len(content), content, seq, bool(data["integrity"]["check"]["ok"])
+    )
+
+
+def generator_info() -> dict[str, Any]:
+    """Tool and dependency versions (importlib.metadata), for reproducing the analysis."""
+    deps: dict[str, str] = {}
+    for name in DEPENDENCIES:
+        try:
+            deps[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            deps[name] = "not installed"
+    return {
+        "tool": "verify",
+        "version": __version__,
+        "python": platform.python_version(),
+        "dependencies": deps,
+    }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _write_atomically(output: Path, content: bytes) -> Path:
+    target = output.expanduser()
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise BadInputError(f"{target} is a directory; give a file name with -o")
+    if not parent.is_dir():
+        raise BadInputError(f"cannot write {target}: the directory {parent} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".verify-report-", dir=parent)
+    except OSError as exc:
+        raise BadInputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise BadInputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target.resolve()
+
+
+def _integrity_check(archive: Archive) -> dict[str, Any]:
+    """`verify check` at generation time (re-hashes every stored object)."""
+    from verify.services.log import check_archive
+
+    result = check_archive(archive)
+    return {
+        "ok": result.ok,
+        "objects_checked": result.objects_checked,
+        "findings": [f.to_dict() for f in result.findings],
+    }
+
+
+def _audit_checkpoint(session: Session) -> dict[str, Any]:
+    """The last audit entry that is not a `report.write`, as a `verify check --against`
+    checkpoint. Report writes are left out so that recording a report does not change the
+    next one; they are still in the chain, and the chain is verified in `check`."""
+    entry = session.exec(
+        select(AuditEntry)
+        .where(AuditEntry.action != REPORT_ACTION)
+        .order_by(col(AuditEntry.seq).desc())
+        .limit(1)
+    ).first()
+    if entry is None:
+        return {"seq": 0, "hash": audit.GENESIS, "entries": 0, "checkpoint": None}
+    return {
+        "seq": entry.seq,
+        "hash": entry.hash,
+        "entries": entry.seq,
+        "checkpoint": f"{entry.seq}:{entry.hash}",
+    }
+
+
+def _claims(session: Session, case_id: int) -> list[Claim]:
+    return list(
+        session.exec(
+            select(Claim).where(Claim.case_id == case_id).order_by(col(Claim.position))
+        ).all()
+    )
+
+
+def _status_history(session: Session, case: Case) -> list[dict[str, Any]]:
+    changes = session.exec(
+        select(StatusChange)
+        .where(StatusChange.case_id == pk(case))
+        .order_by(col(StatusChange.at), col(StatusChange.id))
+    ).all()
+    opened = {
+        "from": None,
+        "to": CaseStatus.UNVERIFIED.value,
+        "why": "case opened",
+        "at": iso(case.created_at),
+        "by": case.created_by,
+    }
+    return [
+        opened,
+        *(
+            {
+                "from": c.from_status,
+                "to": c.to_status,
+                "why": c.rationale,
+                "at": iso(c.at),
+                "by": c.by,
+            }
+            for c in changes
+        ),
+    ]
+
+
+def _verdict(case: Case, history: list[dict[str, Any]]) -> dict[str, Any]:
+    last = history[-1]
+    return {
+        "status": case.status,
+        "is_verdict": case.status in {v.value for v in VERDICTS},
+        "rationale": last["why"],
+        "set_by": last["by"],
+        "set_at": last["at"],
+    }
+
+
+def _media_rows(session: Session, case_id: int) -> list[tuple[Media, Blob]]:
+    rows = session.exec(
+        select(Media, Blob)
+        .join(Blob, col(Blob.id) == col(Media.blob_id))
+        .where(Media.case_id == case_id)
+        .order_by(col(Media.id))
+    ).all()
+    return [(m, b) for m, b in rows]
+
+
+def _accounts(session: Session, case_id: int) -> dict[int, Account]:
+    ids: set[int] = set()
+    for a in session.exec(select(Appearance.account_id).where(Appearance.case_id == case_id)):
+        if a is not None:
+            ids.add(a)
+    for a in session.exec(select(Attribution.account_id).where(Attribution.case_id == case_id)):
+        ids.add(a)
+    if not ids:
+        return {}
+    rows = session.exec(select(Account).where(col(Account.id).in_(sorted(ids)))).all()
+    return {pk(a): a for a in rows}
+
+
+def _account_entry(acc: Account | None) -> dict[str, Any] | None:
+    if acc is None:
+        return None
+    return {
+        "id": pk(acc),
+        "platform": acc.platform,
+        "handle": acc.handle,
+        "display_name": acc.display_name,
+        "url": acc.url,
+        "kind": acc.kind,
+    }
+
+
+def _media_ref(m: Media | None, blobs: dict[int, Blob] | None = None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    out: dict[str, Any] = {"id": pk(m), "name": m.original_name, "label": m.label}
+    if blobs is not None and m.blob_id in blobs:
+        out["sha256"] = blobs[m.blob_id].sha256
+    return out
+
+
+def _appearance_entry(
+    a: Appearance, accounts: dict[int, Account], media: dict[int, Media]
+) -> dict[str, Any]:
+    return {
+        "id": pk(a),
+        "platform": a.platform,
+        "url": a.url,
+        "post_id": a.post_id,
+        "account": _account_entry(accounts.get(a.account_id) if a.account_id else None),
+        "posted_at": iso(a.posted_at),
+        "posted_precision": a.posted_precision,
+        "captured_at": iso(a.captured_at),
+        "caption": a.caption,
+        "language": a.language,
+        "forwarded_from": a.forwarded_from,
+        "quoted_from": a.quoted_from,
+        "archive_url": a.archive_url,
+        "note": a.note,
+        "media": _media_ref(media.get(a.media_id) if a.media_id else None),
+    }
+
+
+def _sortable(text: str | None) -> str:
+    """Fixed-width UTC text that sorts in time order (ISO text with and without fractional
+    seconds does not: "…:00.5Z" < "…:00Z")."""
+    if not text:
+        return ""
+    return parse_utc(text).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _timeline(
+    appearances: Sequence[Appearance],
+    media_rows: Sequence[tuple[Media, Blob]],
+    history: list[dict[str, Any]],
+    accounts: dict[int, Account],
+) -> list[dict[str, Any]]:
+    """Appearances, acquisitions and status changes in time order (undated last).
+
+    Delegate to `verify.services.provenance.timeline(archive, case)` once merged (it owns
+    the ordering rules and the earliest-known marking across all cases).
+    """
+    earliest = _earliest_appearance_id(appearances)
+    events: list[tuple[tuple[int, str, int, int], dict[str, Any]]] = []
+    for a in appearances:
+        acc = accounts.get(a.account_id) if a.account_id else None
+        who = f"{acc.platform}:{acc.handle}" if acc else None
+        when = a.posted_at or a.captured_at
+        events.append(
+            (
+                (0 if when else 1, _sortable(iso(when)), 0, pk(a)),
+                {
+                    "at": iso(when),
+                    "precision": a.posted_precision if a.posted_at else "captured",
+                    "kind": "appearance",
+                    "ref": pk(a),
+                    "earliest": pk(a) == earliest,
+                    "summary": f"posted on {a.platform}" + (f" by {who}" if who else ""),
+                    "url": a.url,
+                },
+            )
+        )
+    for m, _ in media_rows:
+        via = f" via {m.acquired_via}" if m.acquired_via else ""
+        events.append(
+            (
+                (0, _sortable(iso(m.acquired_at)), 1, pk(m)),
+                {
+                    "at": iso(m.acquired_at),
+                    "precision": "exact",
+                    "kind": "acquisition",
+                    "ref": pk(m),
+                    "earliest": False,
+                    "summary": f"media {pk(m)} ({m.original_name}) "
+                    f"acquired by {m.acquired_by}{via}",
+                    "url": m.source_url,
+                },
+            )
+        )
+    for i, h in enumerate(history):
+        why = f": {h['why']}" if h["why"] else ""
+        events.append(
+            (
+                (0, _sortable(h["at"]), 2, i),
+                {
+                    "at": h["at"],
+                    "precision": "exact",
+                    "kind": "status",
+                    "ref": i,
+                    "earliest": False,
+                    "summary": f"case opened by {h['by']}"
+                    if h["from"] is None
+                    else f"status set to {h['to'].replace('_', ' ')} by {h['by']}{why}",
+                    "url": None,
+                },
+            )
+        )
+    return [e for _, e in sorted(events, key=lambda pair: pair[0])]
+
+
+def _earliest_appearance_id(appearances: Sequence[Appearance]) -> int | None:
+    """The appearance with the earliest posted time in this case (ties: lowest id).
+
+    Delegate to `verify.services.provenance.earliest(archive, case)` once merged (it also
+    weighs date precision and copies of the same media seen in other cases).
+    """
+    dated = [a for a in appearances if a.posted_at is not None]
+    if not dated:
+        return None
+    first = min(dated, key=lambda a: (_sortable(iso(a.posted_at)), pk(a)))
+    return pk(first)
+
+
+def _attributions(
+    session: Session, case_id: int, accounts: dict[int, Account], media: dict[int, Media]
+) -> list[dict[str, Any]]:
+    """Attributions grouped by role (vocabulary order), each with its state history."""
+    rows = session.exec(
+        select(Attribution).where(Attribution.case_id == case_id).order_by(col(Attribution.id))
+    ).all()
+    changes: dict[int, list[AttributionChange]] = defaultdict(list)
+    ids = [pk(r) for r in rows]
+    if ids:
+        for ch in session.exec(
+            select(AttributionChange)
+            .where(col(AttributionChange.attribution_id).in_(ids))
+            .order_by(col(AttributionChange.at), col(AttributionChange.id))
+        ).all():
+            changes[ch.attribution_id].append(ch)
+    by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_role[r.role].append(
+            {
+                "id": pk(r),
+                "account": _account_entry(accounts.get(r.account_id)),
+                "target": _target(r, media),
+                "state": r.state,
+                "evidence": r.evidence,
+                "according_to": r.according_to,
+                "created_at": iso(r.created_at),
+                "created_by": r.created_by,
+                "updated_at": iso(r.updated_at),
+                "updated_by": r.updated_by,
+                "history": [
+                    {
+                        "from": c.from_state,
+                        "to": c.to_state,
+                        "evidence": c.evidence,
+                        "according_to": c.according_to,
+                        "at": iso(c.at),
+                        "by": c.by,
+                    }
+                    for c in changes[pk(r)]
+                ],
+            }
+        )
+    order = [r.value for r in Role]
+    roles = sorted(by_role, key=lambda name: (order.index(name) if name in order else 99, name))
+    return [{"role": role, "items": by_role[role]} for role in roles]
+
+
+def _target(r: Attribution, media: dict[int, Media]) -> dict[str, Any]:
+    name = None
+    if r.target_type == "media" and r.target_id in media:
+        name = media[r.target_id].original_name
+    return {"type": r.target_type, "id": r.target_id, "name": name}
+
+
+def _derivations(
+    session: Session, media: dict[int, Media], blobs: dict[int, Blob]
+) -> list[dict[str, Any]]:
+    """Edges whose child or parent is held in this case."""
+    if not media:
+        return []
+    ids = sorted(media)
+    rows = session.exec(
+        select(Derivation)
+        .where(col(Derivation.child_id).in_(ids) | col(Derivation.parent_id).in_(ids))
+        .order_by(col(Derivation.id))
+    ).all()
+    outside = {r.child_id for r in rows} | {r.parent_id for r in rows}
+    extra = {
+        pk(m): m
+        for m in session.exec(select(Media).where(col(Media.id).in_(sorted(outside - set(ids)))))
+    }
+    everything = {**media, **extra}
+    return [
+        {
+            "id": pk(r),
+            "child": _media_ref(everything.get(r.child_id), blobs),
+            "parent": _media_ref(everything.get(r.parent_id), blobs),
+            "kind": r.kind,
+            "evidence": r.evidence,
+            "note": r.note,
+            "created_at": iso(r.created_at),
+            "created_by": r.created_by,
+        }
+        for r in rows
+    ]
+
+
+def _meta_value(meta: dict[str, Any], key: str) -> Any:
+    value = meta.get(key)
+    return value if value not in ("", [], {}) else None
+
+
+def _gps(meta: dict[str, Any]) -> dict[str, Any] | None:
+    gps = meta.get("gps")
+    if not isinstance(gps, dict):
+        return None
+    lat, lon = gps.get("lat"), gps.get("lon")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    alt = gps.get("alt")
+    lat_s, lon_s = f"{lat:.6f}", f"{lon:.6f}"
+    return {
+        "lat": float(lat),
+        "lon": float(lon),
+        "alt": float(alt) if isinstance(alt, int | float) else None,
+        "map_url": f"https://www.openstreetmap.org/?mlat={lat_s}&mlon={lon_s}#map=16/{lat_s}/{lon_s}",
+    }
+
+
+def _notable_tags(meta: dict[str, Any]) -> list[dict[str, str]]:
+    """Free-text tags (Artist, ImageDescription, XPComment, XMP, title…) from `meta.raw`."""
+    raw = meta.get("raw")
+    out: list[dict[str, str]] = []
+    if not isinstance(raw, dict):
+        return out
+    for reader in sorted(raw, key=str):
+        tags = raw[reader]
+        if not isinstance(tags, dict):
+            continue
+        for tag in sorted(tags, key=str):
+            leaf = str(tag).replace(" ", "").rsplit(":", 1)[-1].rsplit(".", 1)[-1].lower()
+            if leaf not in NOTABLE_TAGS:
+                continue
+            value = tags[tag]
+            text = value if isinstance(value, str) else _plain(value)
+            if not text.strip():
+                continue
+            if len(text) > NOTABLE_VALUE_MAX:
+                text = text[:NOTABLE_VALUE_MAX] + "…"
+            out.append({"reader": str(reader), "tag": str(tag), "value": text})
+    return out
+
+
+def _plain(value: Any) -> str:
+    import orjson
+
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return str(value)
+
+
+def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata that matters to a verifier, from the normalised keys."""
+    c2pa = meta.get("c2pa")
+    return {
+        "captured_at": _meta_value(meta, "captured_at"),
+        "captured_at_raw": _meta_value(meta, "captured_at_raw"),
+        "captured_offset": _meta_value(meta, "captured_offset"),
+        "creation_time": _meta_value(meta, "creation_time"),
+        "make": _meta_value(meta, "make"),
+        "model": _meta_value(meta, "model"),
+        "software": _meta_value(meta, "software"),
+        "gps": _gps(meta),
+        "orientation": _meta_value(meta, "orientation"),
+        "rotation": _meta_value(meta, "rotation"),
+        "width": _meta_value(meta, "width"),
+        "height": _meta_value(meta, "height"),
+        "duration": _meta_value(meta, "duration"),
+        "fps": _meta_value(meta, "fps"),
+        "container": _meta_value(meta, "container"),
+        "video_codec": _meta_value(meta, "video_codec"),
+        "audio_codec": _meta_value(meta, "audio_codec"),
+        "encoder": _meta_value(meta, "encoder"),
+        "xmp_creator_tool": _meta_value(meta, "xmp_creator_tool"),
+        "c2pa": c2pa if isinstance(c2pa, dict) and c2pa else None,
+        "notable_tags": _notable_tags(meta),
+        "disagreements": meta.get("disagreements") or [],
+    }
+
+
+def _frames(session: Session, blob_id: int) -> list[dict[str, Any]]:
+    rows = session.exec(select(Frame).where(Frame.blob_id == blob_id).order_by(col(Frame.idx)))
+    return [
+        {
+            "idx": f.idx,
+            "pts": round(f.pts, 3),
+            "phash": hex64(f.phash),
+            "dhash": hex64(f.dhash),
+            "phash_masked": hex64(f.phash_masked) if f.phash_masked is not None else None,
+            "informative": f.informative,
+            "scene_change": f.scene_change,
+        }
+        for f in rows
+    ]
+
+
+def contact_sheet(frames: Sequence[dict[str, Any]], limit: int = CONTACT_SHEET_MAX) -> list[int]:
+    """Indexes (`idx`) of at most `limit` frames spread evenly over the file."""
+    n = len(frames)
+    if n <= limit:
+        return [f["idx"] for f in frames]
+    picks = sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
+    return [frames[p]["idx"] for p in picks]
+
+
+def _media_entry(session: Session, m: Media, b: Blob, cands: "_Candidates") -> dict[str, Any]:
+    meta = b.meta if isinstance(b.meta, dict) else {}
+    frames = _frames(session, pk(b))
+    return {
+        "id": pk(m),
+        "name": m.original_name,
+        "label": m.label,
+        "sha256": b.sha256,
+        "size": b.size,
+        "kind": b.kind,
+        "mime": b.mime,
+        "acquired": {
+            "by": m.acquired_by,
+            "at": iso(m.acquired_at),
+            "via": m.acquired_via,
+            "source_url": m.source_url,
+            "platform": m.platform,
+        },
+        "analysis": {
+            "state": b.analysis_state,
+            "error": b.analysis_error,
+            "pipeline": b.pipeline,
+            "analysed_at": iso(b.analysed_at),
+            "stored_at": iso(b.stored_at),
+        },
+        "metadata": _metadata(meta),
+        "frame_count": len(frames),
+        "frames": frames,
+        "contact_sheet": contact_sheet(frames),
+        "near_duplicates": _near_duplicates(session, b, cands),
+    }
+
+
+@dataclass
+class _Candidates:
+    """Every informative frame of media held in OTHER cases, loaded once per report."""
+
+    others: list[tuple[Media, str, str]]  # (media, case slug, blob sha256)
+    blob: Any  # numpy arrays, one row per frame
+    pts: Any
+    full: Any
+    masked: Any
+    counts: dict[int, int]
+
+
+def _load_candidates(session: Session, case_slug: str) -> _Candidates:
+    others = [
+        (m, slug, sha)
+        for m, slug, sha in session.exec(
+            select(Media, Case.slug, Blob.sha256)
+            .join(Case, col(Case.id) == col(Media.case_id))
+            .join(Blob, col(Blob.id) == col(Media.blob_id))
+            .where(Case.slug != case_slug)
+            .order_by(col(Media.id))
+        ).all()
+    ]
+    held_elsewhere = (
+        sa_select(col(Media.blob_id))
+        .join(Case, col(Case.id) == col(Media.case_id))
+        .where(col(Case.slug) != case_slug)
+    )
+    rows = session.execute(
+        sa_select(col(Frame.blob_id), col(Frame.pts), col(Frame.phash), col(Frame.phash_masked))
+        .where(col(Frame.blob_id).in_(held_elsewhere), col(Frame.informative).is_(True))
+        .order_by(col(Frame.blob_id), col(Frame.idx))
+    ).all()
+    blob = np.array([r[0] for r in rows], dtype=np.int64)
+    ids, counts = np.unique(blob, return_counts=True)
+    return _Candidates(
+        others=others,
+        blob=blob,
+        pts=np.array([r[1] for r in rows], dtype=np.float64),
+        full=np.array([r[2] for r in rows], dtype=np.int64),
+        masked=np.array([r[3] if r[3] is not None else r[2] for r in rows], dtype=np.int64),
+        counts={int(b): int(n) for b, n in zip(ids, counts, strict=True)},
+    )
+
+
+def _near_duplicates(session: Session, blob: Blob, cands: _Candidates) -> list[dict[str, Any]]:
+    """Media in OTHER cases whose frames match this file's frames, with aligned ranges.
+
+    Interim implementation (linear numpy scan over the frames table). Delegate to
+    `verify.services.search.near_duplicates_of_blob(archive, blob_id)` once merged: it
+    owns thresholds, the mirrored/letterbox variants and the index; keep this output shape
+    (case, media, name, sha256, tier, score, fractions, distances, offset, aligned, variant).
+    """
+    query = [
+        f
+        for f in session.exec(
+            select(Frame).where(Frame.blob_id == pk(blob)).order_by(col(Frame.idx))
+        ).all()
+        if f.informative
+    ]
+    if not query or not len(cands.blob):
+        return []
+    c_blob, c_pts, c_full, c_masked = cands.blob, cands.pts, cands.full, cands.masked
+    cand_counts = cands.counts
+    others = cands.others
+
+    # per candidate blob: list of (query pts, candidate pts, distance, variant, cand row)
+    pairs: dict[int, list[tuple[float, float, int, str, int]]] = defaultdict(list)
+    for f in query:
+        d_full = np.bitwise_count(c_full ^ np.int64(f.phash)).astype(np.int64)
+        d_best = d_full
+        variant = np.zeros(len(c_blob), dtype=bool)
+        if f.phash_masked is not None:
+            d_masked = np.bitwise_count(c_masked ^ np.int64(f.phash_masked)).astype(np.int64)
+            variant = d_masked < d_full
+            d_best = np.where(variant, d_masked, d_full)
+        for b in np.unique(c_blob[d_best <= SUGGEST_MAX_DISTANCE]):
+            lo = int(np.searchsorted(c_blob, b, side="left"))  # rows are sorted by blob
+            hi = int(np.searchsorted(c_blob, b, side="right"))
+            best = lo + int(np.argmin(d_best[lo:hi]))
+            pairs[int(b)].append(
+                (
+                    float(f.pts),
+                    float(c_pts[best]),
+                    int(d_best[best]),
+                    "masked" if bool(variant[best]) else "full",
+                    best,
+                )
+            )
+    out: list[dict[str, Any]] = []
+    for m, slug, sha in others:
+        hits = pairs.get(m.blob_id)
+        if not hits:
+            continue
+        distances = sorted(h[2] for h in hits)
+        offset = _vote_offset([h[1] - h[0] for h in hits])
+        q_frac = len(hits) / len(query)
+        c_frac = len({h[4] for h in hits}) / cand_counts.get(m.blob_id, 1)
+        median = distances[len(distances) // 2]
+        masked = sum(1 for h in hits if h[3] == "masked")
+        out.append(
+            {
+                "case": slug,
+                "media": pk(m),
+                "name": m.original_name,
+                "sha256": sha,
+                # An excerpt matches when most of either file is covered.
+                "tier": "match"
+                if median <= MATCH_MAX_DISTANCE and max(q_frac, c_frac) >= 0.5
+                else "suggestion",
+                "score": round(q_frac, 3),
+                "query_frames_matched": round(q_frac, 3),
+                "candidate_frames_matched": round(min(c_frac, 1.0), 3),
+                "best_distance": distances[0],
+                "median_distance": median,
+                "offset": offset,
+                "aligned": _aligned_ranges(hits, offset),
+                "variant": "masked" if masked * 2 > len(hits) else "full",
+            }
+        )
+    out.sort(key=lambda h: (h["tier"] != "match", -h["score"], h["best_distance"], h["media"]))
+    return out
+
+
+def _vote_offset(deltas: list[float]) -> float:
+    """The time offset most matched frames agree on: the fullest 1-second bin, refined to
+    the median of the deltas in it (sampling grids of two copies rarely line up)."""
+    bins: dict[int, list[float]] = defaultdict(list)
+    for d in deltas:
+        bins[round(d / ALIGN_TOLERANCE_S)].append(d)
+    best = max(sorted(bins), key=lambda b: len(bins[b]))
+    chosen = sorted(bins[best])
+    return round(chosen[len(chosen) // 2], 1)
+
+
+def _aligned_ranges(
+    hits: list[tuple[float, float, int, str, int]], offset: float
+) -> list[dict[str, list[float]]]:
+    """Runs of matched query frames that agree with the voted offset."""
+    ranges: list[dict[str, list[float]]] = []
+    start: tuple[float, float] | None = None
+    end: tuple[float, float] | None = None
+    for q, c, _, _, _ in sorted(hits):
+        if abs((c - q) - offset) > ALIGN_TOLERANCE_S:
+            continue
+        if start is not None and end is not None and q - end[0] <= 2 * ALIGN_TOLERANCE_S + 5:
+            end = (q, c)
+            continue
+        if start is not None and end is not None:
+            ranges.append({"query": [start[0], end[0]], "candidate": [start[1], end[1]]})
+        start = end = (q, c)
+    if start is not None and end is not None:
+        ranges.append({"query": [start[0], end[0]], "candidate": [start[1], end[1]]})
+    return [
+        {
+            "query": [round(v, 3) for v in r["query"]],
+            "candidate": [round(v, 3) for v in r["candidate"]],
+        }
+        for r in ranges
+    ]
+
+
+def _diff_value(media: dict[str, Any], key: str) -> str | None:
+    md = media["metadata"]
+    if key == "device_tags":
+        present = any(md.get(k) for k in ("make", "model", "captured_at_raw", "gps"))
+        return "yes" if present else "no"
+    if key == "gps":
+        gps = md.get("gps")
+        return f"{gps['lat']:.6f}, {gps['lon']:.6f}" if gps else None
+    if key == "c2pa":
+        c2pa = md.get("c2pa")
+        return str(c2pa.get("state")) if c2pa else None
+    if key == "captured_at":
+        captured = md.get("captured_at") or md.get("captured_at_raw")
+        return None if captured is None else str(captured)
+    if key == "dimensions":
+        w, h = md.get("width"), md.get("height")
+        return f"{w}x{h}" if w and h else None
+    value = md.get(key)
+    return None if value is None else str(value)
+
+
+def _metadata_differences(media: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which copy kept which metadata: one row per field, one value per media file."""
+    rows = []
+    for key, label in DIFF_FIELDS:
+        values = [{"media": m["id"], "value": _diff_value(m, key)} for m in media]
+        distinct = {v["value"] for v in values}
+        rows.append({"field": key, "label": label, "differs": len(distinct) > 1, "values": values})
+    return {"media": [m["id"] for m in media], "rows": rows if len(media) > 1 else []}

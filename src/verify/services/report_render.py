@@ -1,0 +1,377 @@
+"""Rendering the report dict (verify.services.report) as Markdown, HTML, JSON or PDF.
+
+Everything in the dict is untrusted text (EXIF, XMP, video titles, filenames, handles and
+URLs are attacker-controlled), so every format escapes it by construction:
+
+- HTML: Jinja2 `autoescape=True`; the only `Markup` is our own (thumbnail data URIs we
+  encode, and Graphviz SVG drawn from allowlist-filtered labels then sanitised); links only
+  for http/https URLs (`safe_url`), everything else shown as text; a CSP meta tag
+  (`default-src 'none'; img-src data:; style-src 'unsafe-inline'`); no scripts at all.
+- Markdown: a Jinja2 `finalize` hook escapes every `{{ … }}` value (like autoescape for
+  HTML), so a template cannot forget: Markdown metacharacters are backslash-escaped,
+  `< > &` become entities (no raw HTML from data), newlines and tabs become spaces so
+  tables keep their columns, terminal control characters are removed, and links are
+  emitted only for http/https with a percent-encoded destination.
+- JSON: orjson, sorted keys, exact original strings.
+"""
+
+import functools
+import re
+import shutil
+import subprocess
+import urllib.parse
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import orjson
+from jinja2 import Environment, StrictUndefined, Template
+from markupsafe import Markup
+
+from verify.archive import Archive
+from verify.errors import BadInputError
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+DOT_TIMEOUT_S = 20
+GRAPH_LABEL_MAX = 48
+
+# C0 (tab/newline handled first), DEL, C1, bidi overrides/isolates, line/para separators.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+_NEWLINES = re.compile("\r\n|[\r\n\t\u2028\u2029\x0b\x0c]")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
+_MD_LEADING_MARK = re.compile(r"^[-+=]")
+_MD_LEADING_NUMBER = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")
+# Characters kept as-is in a Markdown link destination; everything else is %-encoded.
+_URL_SAFE = "-._~:/?#@!$&*+,;=%"
+_GRAPH_LABEL_BAD = re.compile(r"[^\w .,:+\-]", re.UNICODE)
+
+
+class MdSafe(str):
+    """Markdown we produced ourselves (links, Mermaid); the finalize hook passes it through."""
+
+    __slots__ = ()
+
+
+def strip_controls(text: str) -> str:
+    """One line of text: newlines/tabs become spaces, terminal control characters go."""
+    return _CONTROL.sub("", _NEWLINES.sub(" ", text))
+
+
+def safe_url(value: object) -> str | None:
+    """The URL if its scheme is allowlisted (http/https) and it is well formed, else None.
+
+    Autoescaping does not stop `javascript:` or `data:` hrefs; this does.
+    """
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or _CONTROL.search(url) or any(c.isspace() for c in url):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.netloc:
+        return None
+    return url
+
+
+def md_escape(value: object) -> str:
+    """Text safe inside Markdown prose, list items, headings and table cells."""
+    text = strip_controls(str(value))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text).strip()
+    # Block markers only matter at the start of a line (list items, setext underlines).
+    text = _MD_LEADING_MARK.sub(lambda m: "\\" + m.group(0), text)
+    return _MD_LEADING_NUMBER.sub(r"\1\\\2", text)
+
+
+def md_finalize(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, MdSafe):
+        return str(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return str(value)
+    return md_escape(value)
+
+
+def md_link(url: object, text: object = None) -> MdSafe:
+    """`[text](url)` for allowlisted URLs; otherwise the escaped text alone (no link)."""
+    label = md_escape(url if text is None else text) if (url or text) else "—"
+    good = safe_url(url)
+    if good is None:
+        return MdSafe(label)
+    dest = urllib.parse.quote(good, safe=_URL_SAFE)
+    return MdSafe(f"[{label}](<{dest}>)")
+
+
+def html_finalize(value: object) -> object:
+    if value is None:
+        return "—"
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    return value
+
+
+def graph_label(text: str) -> str:
+    """Allowlisted characters only: safe inside DOT and Mermaid quoted labels."""
+    cleaned = _GRAPH_LABEL_BAD.sub("_", strip_controls(text)).strip()
+    if len(cleaned) > GRAPH_LABEL_MAX:
+        cleaned = cleaned[: GRAPH_LABEL_MAX - 1] + "…"
+    return cleaned
+
+
+def _node_label(ref: dict[str, Any] | None) -> str:
+    if ref is None:
+        return "unknown"
+    return graph_label(f"media {ref['id']}: {ref['name']}")
+
+
+def _edges(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(child node, child label, parent node, parent label, kind label) per derivation."""
+    out = []
+    for d in data["provenance"]["derivations"]:
+        child, parent = d["child"], d["parent"]
+        out.append(
+            (
+                f"m{child['id'] if child else 'x'}",
+                _node_label(child),
+                f"m{parent['id'] if parent else 'x'}",
+                _node_label(parent),
+                graph_label(d["kind"].replace("_", " ")),
+            )
+        )
+    return out
+
+
+def mermaid(data: dict[str, Any]) -> MdSafe:
+    """The derivation graph as a Mermaid flowchart (child --kind--> parent)."""
+    edges = _edges(data)
+    if not edges:
+        return MdSafe("")
+    lines = ["```mermaid", "flowchart BT"]
+    seen: dict[str, str] = {}
+    for c, cl, p, pl, _ in edges:
+        seen.setdefault(c, cl)
+        seen.setdefault(p, pl)
+    lines.extend(f'  {node}["{label}"]' for node, label in sorted(seen.items()))
+    lines.extend(f'  {c} -->|"{k}"| {p}' for c, _, p, _, k in edges)
+    lines.append("```")
+    return MdSafe("\n".join(lines))
+
+
+def dot_source(data: dict[str, Any]) -> str:
+    edges = _edges(data)
+    nodes: dict[str, str] = {}
+    for c, cl, p, pl, _ in edges:
+        nodes.setdefault(c, cl)
+        nodes.setdefault(p, pl)
+    lines = [
+        "digraph derivations {",
+        '  rankdir=BT; bgcolor="transparent";',
+        '  node [shape=box, style="rounded", fontname="DejaVu Sans", fontsize=10];',
+        '  edge [fontname="DejaVu Sans", fontsize=9];',
+    ]
+    lines.extend(f'  {n} [label="{label}"];' for n, label in sorted(nodes.items()))
+    lines.extend(f'  {c} -> {p} [label="{k}"];' for c, _, p, _, k in edges)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+_SVG_DROP_BLOCKS = re.compile(
+    r"<(script|foreignObject|style|iframe|object|embed)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL
+)
+_SVG_DROP_TAGS = re.compile(
+    r"<\?xml.*?\?>|<!DOCTYPE.*?>|<!--.*?-->|</?a\b[^>]*>|<(script|foreignObject|iframe|object|embed)\b[^>]*/?>",
+    re.IGNORECASE | re.DOTALL,
+)
+_SVG_BAD_ATTR = re.compile(
+    r"""\s(?:on[a-z]+|(?:xlink:)?href|style)\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE
+)
+
+
+def sanitize_svg(svg: str) -> str:
+    """Strip scripts, links, event handlers, comments and the XML prolog from Graphviz SVG."""
+    svg = _SVG_DROP_BLOCKS.sub("", svg)
+    svg = _SVG_DROP_TAGS.sub("", svg)
+    svg = _SVG_BAD_ATTR.sub("", svg)
+    start = svg.find("<svg")
+    return svg[start:].strip() if start >= 0 else ""
+
+
+def graphviz_svg(data: dict[str, Any]) -> str | None:
+    """Inline SVG of the derivation graph when Graphviz `dot` is on PATH, else None."""
+    if not data["provenance"]["derivations"]:
+        return None
+    dot = shutil.which("dot")
+    if dot is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [dot, "-Tsvg"],
+            input=dot_source(data).encode(),
+            capture_output=True,
+            timeout=DOT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    svg = sanitize_svg(proc.stdout.decode("utf-8", "replace"))
+    return svg or None
+
+
+def _thumbnails(archive: Archive, data: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """{"<media id>:<idx>": data URI} for each contact-sheet frame, decoded in a child."""
+    from verify.services.thumbnails import thumbnails_in_child
+
+    jobs: list[dict[str, Any]] = []
+    keys: list[list[str]] = []
+    for m in data["media"]:
+        if m["kind"] not in ("image", "video") or not m["contact_sheet"]:
+            continue
+        path = archive.store.path_for(m["sha256"])
+        if not path.is_file():
+            continue
+        frames = {f["idx"]: f for f in m["frames"]}
+        pts = [frames[i]["pts"] for i in m["contact_sheet"]]
+        jobs.append({"path": str(path), "kind": m["kind"], "pts": pts})
+        keys.append([f"{m['id']}:{i}" for i in m["contact_sheet"]])
+    results, problem = thumbnails_in_child(jobs)
+    thumbs: dict[str, Any] = {}
+    for job_keys, job_results in zip(keys, results, strict=True):
+        for key, b64 in zip(job_keys, job_results, strict=True):
+            if isinstance(b64, str) and re.fullmatch(r"[A-Za-z0-9+/=]+", b64):
+                # our own JPEG bytes, base64 alphabet checked above
+                thumbs[key] = Markup("data:image/jpeg;base64,") + Markup(b64)  # noqa: S704
+    return thumbs, problem
+
+
+def _environment(*, html: bool) -> Environment:
+    # Markdown is not HTML: its escaping is the md_finalize hook, applied to every value.
+    env = Environment(
+        autoescape=html,  # noqa: S701
+        finalize=html_finalize if html else md_finalize,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    filters: dict[str, Callable[..., Any]] = {
+        "safe_url": safe_url,
+        "md_link": md_link,
+        "md": md_escape,
+        "hms": hms,
+        "human_size": human_size,
+        "words": lambda s: str(s).replace("_", " "),
+        "sheet_frames": sheet_frames,
+        "when": readable_time,
+    }
+    env.filters.update(filters)
+    return env
+
+
+@functools.lru_cache(maxsize=4)
+def _template(name: str, *, html: bool) -> Template:
+    text = resources.files("verify.templates").joinpath(name).read_text(encoding="utf-8")
+    return _environment(html=html).from_string(text)
+
+
+def sheet_frames(media: dict[str, Any]) -> list[dict[str, Any]]:
+    """The contact-sheet frames of one media entry, in order."""
+    wanted = set(media["contact_sheet"])
+    return [f for f in media["frames"] if f["idx"] in wanted]
+
+
+_ISO_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?Z$")
+
+
+def readable_time(value: object) -> str:
+    """`2023-05-24T09:00:00Z` -> `2023-05-24 09:00:00 UTC` (other text unchanged)."""
+    text = str(value)
+    m = _ISO_UTC.match(text)
+    return f"{m.group(1)} {m.group(2)}{m.group(3) or ''} UTC" if m else text
+
+
+def hms(seconds: object) -> str:
+    """12.5 -> 00:12.500; 3725 -> 1:02:05.000."""
+    if not isinstance(seconds, int | float):
+        return "—"
+    total_ms = round(float(seconds) * 1000)
+    sign = "-" if total_ms < 0 else ""
+    total_ms = abs(total_ms)
+    h, rem = divmod(total_ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{sign}{h}:{m:02d}:{s:02d}.{ms:03d}" if h else f"{sign}{m:02d}:{s:02d}.{ms:03d}"
+
+
+def human_size(n: object) -> str:
+    if not isinstance(n, int):
+        return "—"
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit} ({n} bytes)"
+        size /= 1024
+    return f"{n} bytes"
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    return _template("report.md.j2", html=False).render(r=data, mermaid=mermaid(data))
+
+
+def render_html(archive: Archive, data: dict[str, Any]) -> str:
+    thumbs, thumb_problem = _thumbnails(archive, data)
+    svg = graphviz_svg(data)
+    return _template("report.html.j2", html=True).render(
+        r=data,
+        csp=CSP,
+        thumbs=thumbs,
+        thumb_problem=thumb_problem,
+        # drawn from allowlist-filtered labels, then sanitised (sanitize_svg)
+        graph_svg=Markup(svg) if svg else None,  # noqa: S704
+    )
+
+
+def render_json(data: dict[str, Any]) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def render_pdf(html: str) -> bytes:
+    """HTML -> PDF through WeasyPrint (optional extra `verify[pdf]`)."""
+    try:
+        import weasyprint
+    except ImportError:
+        raise BadInputError(
+            "PDF output needs the optional extra: pip install 'verify[pdf]'"
+        ) from None
+    except OSError as exc:  # WeasyPrint installed but Pango/cairo missing
+        raise BadInputError(f"PDF output needs the system Pango library (>= 1.44): {exc}") from None
+    pdf = weasyprint.HTML(string=html).write_pdf()
+    if not isinstance(pdf, bytes):
+        raise RuntimeError("WeasyPrint returned no PDF bytes")
+    return pdf
+
+
+def render(archive: Archive, data: dict[str, Any], fmt: str) -> bytes:
+    if fmt == "md":
+        return render_markdown(data).encode()
+    if fmt == "html":
+        return render_html(archive, data).encode()
+    if fmt == "json":
+        return render_json(data)
+    if fmt == "pdf":
+        return render_pdf(render_html(archive, data))
+    raise BadInputError(f"unknown report format {fmt!r}; use one of: md, html, json, pdf")

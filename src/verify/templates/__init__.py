@@ -1,0 +1,1 @@
+"""Report templates (package data), rendered by verify.services.report_render."""

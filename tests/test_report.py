@@ -1,0 +1,502 @@
+"""Reports: content, JSON schema, determinism, golden files, thumbnails, graph, CLI.
+
+Golden files live in tests/golden/. They change only on purpose: rerun with
+`VERIFY_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_report.py -k golden` and review the diff.
+"""
+
+import base64
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests import report_fixture
+from tests.conftest import REPO, RunCli
+from verify.archive import Archive
+from verify.services import log as logsvc
+from verify.services import report, report_render
+from verify.timeutil import parse_utc
+
+AT = parse_utc("2023-06-01T00:00:00Z")
+GOLDEN = REPO / "tests" / "golden"
+SCHEMA = json.loads((REPO / "docs" / "report-schema.json").read_text())
+PINNED_GENERATOR = {
+    "tool": "verify",
+    "version": "0.0.0-golden",
+    "python": "3.x",
+    "dependencies": {"pinned": "for golden files"},
+}
+
+
+@pytest.fixture
+def slug(archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    return report_fixture.build(archive, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def data(archive: Archive, slug: str) -> dict[str, Any]:
+    return report.build_report(archive, slug, at=AT)
+
+
+def test_json_validates_against_documented_schema(data: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    payload = json.loads(report_render.render_json(data))
+    errors = list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(payload))
+    assert errors == []
+
+
+def test_header_verdict_and_claims(data: dict[str, Any]) -> None:
+    assert data["generated_at"] == "2023-06-01T00:00:00Z"
+    assert data["verdict"] == {
+        "status": "misattributed",
+        "is_verdict": True,
+        "rationale": "earliest copy is the Telegram post; the subtitled X copy is a re-upload",
+        "set_by": "tester",
+        "set_at": "2023-05-26T08:00:00Z",
+    }
+    assert [(c["n"], c["finding"], c["confidence"]) for c in data["claims"]] == [
+        (1, "supported", "medium"),
+        (2, "unassessed", None),
+    ]
+    assert [h["to"] for h in data["status_history"]] == [
+        "unverified",
+        "in_progress",
+        "misattributed",
+    ]
+
+
+def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None:
+    prov = data["provenance"]
+    assert prov["earliest_appearance"] == 2  # the Telegram post, a day before the tweet
+    kinds = [(e["kind"], e["ref"], e["earliest"]) for e in prov["timeline"]]
+    assert kinds == [
+        ("appearance", 2, True),
+        ("appearance", 1, False),
+        ("appearance", 3, False),
+        ("status", 0, False),
+        ("acquisition", 1, False),
+        ("acquisition", 2, False),
+        ("status", 1, False),
+        ("status", 2, False),
+    ]
+    assert prov["timeline"][2]["precision"] == "day"
+
+
+def test_attributions_grouped_by_role_with_history(data: dict[str, Any]) -> None:
+    groups = data["provenance"]["attributions"]
+    assert [g["role"] for g in groups] == ["original_poster", "subtitler"]
+    sub = groups[1]["items"][0]
+    assert sub["account"]["handle"] == "@Gerashchenko_en"
+    assert sub["state"] == "corroborated"
+    assert sub["target"] == {"type": "media", "id": 2, "name": "legion-subtitled.mp4"}
+    assert [(h["from"], h["to"]) for h in sub["history"]] == [
+        (None, "claimed"),
+        ("claimed", "corroborated"),
+    ]
+
+
+def test_derivations_and_metadata_differences(data: dict[str, Any]) -> None:
+    (d,) = data["provenance"]["derivations"]
+    assert (d["child"]["id"], d["kind"], d["parent"]["id"]) == (2, "subtitled_from", 1)
+    rows = {r["field"]: r for r in data["metadata_differences"]["rows"]}
+    assert rows["gps"]["values"] == [
+        {"media": 1, "value": "50.485300, 35.669200"},
+        {"media": 2, "value": None},
+    ]
+    assert rows["device_tags"]["differs"] is True
+    assert rows["c2pa"]["differs"] is False
+    gps = data["media"][0]["metadata"]["gps"]
+    assert gps["map_url"] == (
+        "https://www.openstreetmap.org/?mlat=50.485300&mlon=35.669200#map=16/50.485300/35.669200"
+    )
+
+
+def test_near_duplicates_in_other_cases_with_aligned_ranges(data: dict[str, Any]) -> None:
+    original, subtitled = data["media"]
+    (hit,) = original["near_duplicates"]
+    assert hit["case"] == report_fixture.OTHER
+    assert hit["media"] == 3
+    assert hit["tier"] == "match"
+    assert hit["offset"] == -8.0  # the excerpt starts 8 s into the original
+    assert hit["aligned"] == [{"query": [8.0, 22.0], "candidate": [0.0, 14.0]}]
+    assert hit["query_frames_matched"] == round(8 / 22, 3)
+    assert hit["candidate_frames_matched"] == 1.0
+    assert hit["best_distance"] == 2
+    assert subtitled["near_duplicates"][0]["best_distance"] == 1
+
+
+def test_contact_sheet_spreads_at_most_twelve_frames(data: dict[str, Any]) -> None:
+    m = data["media"][0]
+    assert m["frame_count"] == 22
+    assert len(m["frames"]) == 22
+    assert m["contact_sheet"] == [0, 2, 4, 6, 8, 10, 11, 13, 15, 17, 19, 21]
+    assert m["frames"][0]["phash"] == f"{int(m['frames'][0]['phash'], 16):016x}"
+
+
+def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str) -> None:
+    head_before = logsvc.head(archive)
+    first = report.write_report(archive, slug, "json", output=None, at=AT)
+    data = json.loads(first.content)
+    assert data["integrity"]["audit"]["checkpoint"] == f"{head_before['seq']}:{head_before['hash']}"
+    assert data["integrity"]["check"] == {"ok": True, "objects_checked": 3, "findings": []}
+    second = report.write_report(archive, slug, "json", output=None, at=AT)
+    assert second.content == first.content
+    entries = logsvc.read_log(archive, slug)[-2:]
+    assert [e["action"] for e in entries] == ["report.write", "report.write"]
+    assert entries[0]["payload"] == {
+        "format": "json",
+        "sha256": "sha256:" + hashlib.sha256(first.content).hexdigest(),
+        "size": len(first.content),
+        "path": None,
+        "generated_at": "2023-06-01T00:00:00Z",
+    }
+    assert logsvc.check_archive(archive).ok
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "json"])
+def test_same_archive_renders_byte_identical_files(
+    archive: Archive, slug: str, tmp_path: Path, fmt: str
+) -> None:
+    a = report.write_report(archive, slug, fmt, output=tmp_path / f"a.{fmt}", at=AT)
+    b = report.write_report(archive, slug, fmt, output=tmp_path / f"b.{fmt}", at=AT)
+    assert a.path is not None and b.path is not None
+    assert a.path.read_bytes() == b.path.read_bytes()
+    assert a.sha256 == b.sha256 == "sha256:" + hashlib.sha256(a.path.read_bytes()).hexdigest()
+    payload = logsvc.read_log(archive, slug)[-1]["payload"]
+    assert payload["path"] == str(b.path)
+    assert payload["format"] == fmt
+
+
+@pytest.mark.slow
+def test_pdf_is_deterministic_when_weasyprint_is_installed(archive: Archive, slug: str) -> None:
+    pytest.importorskip("weasyprint", reason="the optional [pdf] extra is not installed")
+    a = report.write_report(archive, slug, "pdf", output=None, at=AT)
+    b = report.write_report(archive, slug, "pdf", output=None, at=AT)
+    assert a.content.startswith(b"%PDF-")
+    assert a.content == b.content
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("VERIFY_UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"{path} missing: run with VERIFY_UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"{name} differs from the golden file; if the change is intended, rerun with "
+        "VERIFY_UPDATE_GOLDEN=1 and review the diff"
+    )
+
+
+def test_golden_markdown(data: dict[str, Any]) -> None:
+    data["integrity"]["generator"] = PINNED_GENERATOR
+    _golden("report.md", report_render.render_markdown(data))
+
+
+def test_golden_json(data: dict[str, Any]) -> None:
+    data["integrity"]["generator"] = PINNED_GENERATOR
+    _golden("report.json", report_render.render_json(data).decode())
+
+
+def test_generator_lists_versions() -> None:
+    info = report.generator_info()
+    assert info["tool"] == "verify"
+    assert info["dependencies"]["jinja2"] == __import__("jinja2").__version__
+    assert set(info["dependencies"]) == set(report.DEPENDENCIES)
+
+
+# ------------------------------------------------------------------ HTML: graph, thumbnails
+
+
+def test_html_draws_graphviz_svg_when_dot_is_present(
+    archive: Archive, data: dict[str, Any]
+) -> None:
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz `dot` not on PATH (apt-get install graphviz)")
+    html = report_render.render_html(archive, data)
+    assert html.count("<svg") == 1
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert "media 2: legion&#45;subtitled.mp4" in svg
+    assert "subtitled from" in svg
+    for bad in ("<script", "<a ", "href", "<!--", "<?xml"):
+        assert bad not in svg
+
+
+def test_html_falls_back_to_table_without_dot(
+    archive: Archive, data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_render.shutil, "which", lambda name: None)
+    html = report_render.render_html(archive, data)
+    assert "<svg" not in html
+    assert "<td><strong>subtitled from</strong></td>" in html
+
+
+def test_sanitize_svg_strips_active_content() -> None:
+    dirty = (
+        '<?xml version="1.0"?><!DOCTYPE svg><!-- c --><svg onload="x()" width="1">'
+        '<script>alert(1)</script><a xlink:href="javascript:x"><text style="a" onclick=\'y\'>'
+        "t</text></a><foreignObject><div>z</div></foreignObject></svg>"
+    )
+    assert report_render.sanitize_svg(dirty) == '<svg width="1"><text>t</text></svg>'
+
+
+def _make_video(path: Path, colours: list[tuple[int, int, int]], fps: int = 5) -> None:
+    """One second of each solid colour, libx264, keyframe every 2 s."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"g": str(2 * fps), "bframes": "0"}
+        for colour in colours:
+            for _ in range(fps):
+                arr = np.zeros((48, 64, 3), dtype=np.uint8)
+                arr[:, :] = colour
+                frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def _add_file(archive: Archive, case_slug: str, path: Path, kind: str, pts: list[float]) -> None:
+    from sqlmodel import select
+
+    from verify.models import Blob, Case, Frame, Media, pk
+
+    stored = archive.store.put_file(path)
+    with archive.write() as s:
+        case = s.exec(select(Case).where(Case.slug == case_slug)).one()
+        b = Blob(
+            sha256=stored.sha256,
+            size=stored.size,
+            kind=kind,
+            analysis_state="ok",
+            meta={},
+            stored_at=AT,
+        )
+        s.add(b)
+        s.flush()
+        for i, t in enumerate(pts):
+            s.add(Frame(blob_id=pk(b), idx=i, pts=t, phash=i, dhash=i))
+        s.add(
+            Media(
+                case_id=pk(case),
+                blob_id=pk(b),
+                original_name=path.name,
+                acquired_by="tester",
+                acquired_at=AT,
+            )
+        )
+
+
+def _thumb_colours(html: str) -> list[tuple[int, int, int]]:
+    from PIL import Image
+
+    out = []
+    marker = 'src="data:image/jpeg;base64,'
+    pos = html.find(marker)
+    while pos >= 0:
+        end = html.index('"', pos + len(marker))
+        img = Image.open(io.BytesIO(base64.b64decode(html[pos + len(marker) : end])))
+        assert max(img.size) <= 160
+        out.append(img.convert("RGB").getpixel((img.width // 2, img.height // 2)))
+        pos = html.find(marker, end)
+    return out
+
+
+def test_html_contact_sheet_embeds_thumbnails_decoded_at_pts(
+    archive: Archive, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from verify.services import cases
+
+    cases.open_case(archive, "thumbs", slug="thumbs")
+    colours = [(250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 0)]
+    video = tmp_path / "colours.mp4"
+    _make_video(video, colours)
+    _add_file(archive, "thumbs", video, "video", [0.0, 1.0, 2.4, 3.0])
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (400, 300), (10, 200, 220)).save(image)
+    _add_file(archive, "thumbs", image, "image", [0.0])
+    data = report.build_report(archive, "thumbs", at=AT)
+    html = report_render.render_html(archive, data)
+    got = _thumb_colours(html)
+    assert len(got) == 5
+    for have, want in zip(got, [*colours, (10, 200, 220)], strict=True):
+        assert all(abs(h - w) <= 24 for h, w in zip(have, want, strict=True)), (have, want)
+    assert report_render.render_html(archive, data) == html  # deterministic thumbnails
+
+
+def test_undecodable_file_gets_no_thumbnail_but_report_renders(
+    archive: Archive, data: dict[str, Any]
+) -> None:
+    html = report_render.render_html(archive, data)  # fixture "videos" are plain text
+    assert 'src="data:' not in html
+    assert html.count('<div class="nothumb">no thumbnail</div>') == 24
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_cli_writes_default_file_in_cwd_and_prints_path(
+    cli: RunCli, slug: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = cli("report", slug, "--at", "2023-06-01T00:00:00Z")
+    assert r.exit_code == 0, r.stderr
+    expected = tmp_path / f"{slug}-report.md"
+    assert r.stdout == f"{expected}\n"
+    assert expected.read_text().startswith("# Provenance report: Alleged Freedom")
+    r = cli("report", slug, "--format", "json", "-o", "out/r.json")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("error: cannot write out/r.json: the directory out does not")
+
+
+def test_cli_stdout_output_matches_file(cli: RunCli, slug: str, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    r1 = cli("report", slug, "-f", "json", "-o", str(out), "--at", "2023-06-01T00:00:00Z")
+    r2 = cli("report", slug, "-f", "json", "-o", "-", "--at", "2023-06-01T00:00:00Z")
+    assert r1.stdout == f"{out}\n"
+    assert r2.stdout == out.read_text()
+    log = json.loads(cli("log", slug, "--json").stdout)
+    assert [e["payload"]["path"] for e in log[-2:]] == [str(out), None]
+
+
+def test_cli_errors(cli: RunCli, slug: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = cli("report", slug, "-f", "docx")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        "error: unknown report format 'docx'; use one of: md, html, json, pdf\n",
+    )
+    r = cli("report", "no-such-case")
+    assert (r.exit_code, r.stderr) == (
+        4,
+        "error: no case 'no-such-case'; `verify case list` shows the cases\n",
+    )
+    r = cli("report", slug, "--at", "last tuesday")
+    assert r.exit_code == 2
+    assert r.stderr == "error: bad --at 'last tuesday': use ISO 8601, e.g. 2023-06-01T00:00:00Z\n"
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # import raises ImportError
+    r = cli("report", slug, "-f", "pdf", "-o", "-")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == "error: PDF output needs the optional extra: pip install 'verify[pdf]'\n"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "00:00.000"), (12.5, "00:12.500"), (3725, "1:02:05.000"), (-9, "-00:09.000"),
+     (None, "—")],
+)  # fmt: skip
+def test_hms(seconds: float | None, text: str) -> None:
+    assert report_render.hms(seconds) == text
+
+
+def test_readable_time_and_sizes() -> None:
+    assert report_render.readable_time("2023-05-24T09:00:00Z") == "2023-05-24 09:00:00 UTC"
+    assert report_render.readable_time("2023-05-24T09:00:00.25Z") == "2023-05-24 09:00:00.25 UTC"
+    assert report_render.readable_time("2019:07:24 08:25:57") == "2019:07:24 08:25:57"
+    assert report_render.human_size(33) == "33 bytes"
+    assert report_render.human_size(2591827) == "2.5 MiB (2591827 bytes)"
+
+
+def test_contact_sheet_selection() -> None:
+    frames = [{"idx": i} for i in range(5)]
+    assert report.contact_sheet(frames) == [0, 1, 2, 3, 4]
+    many = [{"idx": i * 10} for i in range(100)]
+    picked = report.contact_sheet(many)
+    assert len(picked) == 12
+    assert picked[0] == 0 and picked[-1] == 990
+    assert picked == sorted(set(picked))
+
+
+def test_empty_case_renders_every_format(archive: Archive) -> None:
+    from verify.services import cases
+
+    cases.open_case(archive, "Nothing yet", slug="empty")
+    data = report.build_report(archive, "empty", at=AT)
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    assert data["verdict"]["is_verdict"] is False
+    assert data["metadata_differences"]["rows"] == []
+    md = report_render.render_markdown(data)
+    for line in ("No claims recorded.", "No appearances recorded.", "No attributions recorded.",
+                 "No derivations recorded.", "No media files in this case yet."):  # fmt: skip
+        assert line in md
+    html = report_render.render_html(archive, data)
+    assert "<p>No media files in this case yet.</p>" in html
+    assert "<svg" not in html
+
+
+def test_cli_warns_when_the_archive_does_not_check(
+    cli: RunCli, archive: Archive, slug: str
+) -> None:
+    sha = report.build_report(archive, slug, at=AT)["media"][0]["sha256"]
+    obj = archive.store.path_for(sha)
+    obj.chmod(0o644)
+    obj.write_bytes(b"tampered")
+    r = cli("report", slug, "-f", "json", "-o", "-")
+    assert r.exit_code == 0
+    assert r.stderr == (
+        "warning: `verify check` found problems in the archive; the report's Integrity "
+        "section lists them\n"
+    )
+    check = json.loads(r.stdout)["integrity"]["check"]
+    assert check["ok"] is False
+    assert check["findings"] == [
+        {"category": "hash-mismatch", "subject": f"sha256:{sha}", "detail": "object hash-mismatch"}
+    ]
+
+
+def test_unwritable_directory_is_one_line_error(
+    cli: RunCli, slug: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(**_: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(report.tempfile, "mkstemp", refuse)  # as root, chmod cannot refuse
+    r = cli("report", slug, "-o", str(tmp_path / "r.md"))
+    assert r.exit_code == 2
+    assert r.stderr == f"error: cannot write {tmp_path / 'r.md'}: Permission denied\n"
+    assert not (tmp_path / "r.md").exists()
+
+
+def test_timeline_sorts_fractional_seconds_by_time(archive: Archive) -> None:
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from verify.models import Appearance, Case, pk
+    from verify.services import cases
+
+    cases.open_case(archive, "order", slug="order")
+    with archive.write() as s:
+        case_id = pk(s.exec(select(Case).where(Case.slug == "order")).one())
+        for second, micro in ((0, 500_000), (0, 0), (1, 0)):
+            s.add(Appearance(case_id=case_id, platform=f"p{second}.{micro}",
+                             posted_at=datetime(2023, 5, 22, 12, 0, second, micro, tzinfo=UTC),
+                             created_at=AT, created_by="tester"))  # fmt: skip
+    data = report.build_report(archive, "order", at=AT)
+    appearances = [e["at"] for e in data["provenance"]["timeline"] if e["kind"] == "appearance"]
+    assert appearances == [
+        "2023-05-22T12:00:00Z", "2023-05-22T12:00:00.500000Z", "2023-05-22T12:00:01Z",
+    ]  # fmt: skip
+    assert data["provenance"]["earliest_appearance"] == 2
+
+
+def test_decoder_crash_leaves_a_note_not_a_failure(
+    archive: Archive, data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verify.services import thumbnails
+
+    monkeypatch.setattr(thumbnails.sys, "executable", "/bin/false")
+    html = report_render.render_html(archive, data)
+    assert "Thumbnails unavailable: thumbnail decoder failed (exit status 1)." in html
+    assert 'src="data:' not in html
