@@ -342,6 +342,7 @@ def test_undecodable_file_gets_no_thumbnail_but_report_renders(
     html = report_render.render_html(archive, data)  # fixture "videos" are plain text
     assert 'src="data:' not in html
     assert html.count('<div class="nothumb">no thumbnail</div>') == 24
+    assert "Thumbnails unavailable: media 1: " in html  # the decoder's one-line reason
 
 
 # ------------------------------------------------------------------ CLI
@@ -494,9 +495,12 @@ def test_timeline_sorts_fractional_seconds_by_time(archive: Archive) -> None:
 def test_decoder_crash_leaves_a_note_not_a_failure(
     archive: Archive, data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from verify.services import thumbnails
+    from verify.analysis import sandbox
 
-    monkeypatch.setattr(thumbnails.sys, "executable", "/bin/false")
+    monkeypatch.setattr(sandbox.sys, "executable", "/bin/false")
     html = report_render.render_html(archive, data)
-    assert "Thumbnails unavailable: thumbnail decoder failed (exit status 1)." in html
+    assert (
+        "Thumbnails unavailable: media 1: analysis process failed (exit status 1); "
+        "media 2: analysis process failed (exit status 1)." in html
+    )
     assert 'src="data:' not in html

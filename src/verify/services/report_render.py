@@ -246,7 +246,7 @@ def _thumbnails(archive: Archive, data: dict[str, Any]) -> tuple[dict[str, Any],
             continue
         frames = {f["idx"]: f for f in m["frames"]}
         pts = [frames[i]["pts"] for i in m["contact_sheet"]]
-        jobs.append({"path": str(path), "kind": m["kind"], "pts": pts})
+        jobs.append({"path": str(path), "kind": m["kind"], "pts": pts, "name": f"media {m['id']}"})
         keys.append([f"{m['id']}:{i}" for i in m["contact_sheet"]])
     results, problem = thumbnails_in_child(jobs)
     thumbs: dict[str, Any] = {}
