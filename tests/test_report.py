@@ -504,3 +504,42 @@ def test_decoder_crash_leaves_a_note_not_a_failure(
         "media 2: analysis process failed (exit status 1)." in html
     )
     assert 'src="data:' not in html
+
+
+def test_near_duplicates_delegate_to_the_search_service_once_merged(
+    archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With verify.services.search present, its hits (other cases only) fill the section."""
+    import types
+
+    calls: list[int] = []
+
+    def near_duplicates_of_blob(arch: Archive, blob_id: int) -> list[dict[str, Any]]:
+        calls.append(blob_id)
+        common = {"media": 3, "original_name": "rvc-sign.mp4", "sha256": "sha256:" + "ab" * 32,
+                  "tier": "match", "score": 0.9, "query_fraction": 0.364,
+                  "candidate_fraction": 1.0, "best_distance": 2, "median_distance": 2.5,
+                  "offset": -8.0, "query_range": [8.0, 22.0], "candidate_range": [0.0, 14.0],
+                  "aligned": "query 00:08-00:22 ~ candidate 00:00-00:14, offset -8 s",
+                  "variant": "masked", "rank": 1}  # fmt: skip
+        return [
+            {**common, "case": report_fixture.OTHER},
+            {**common, "case": report_fixture.SLUG, "media": 2, "rank": 2},  # same case: dropped
+        ]
+
+    fake = types.ModuleType("verify.services.search")
+    fake.near_duplicates_of_blob = near_duplicates_of_blob  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "verify.services.search", fake)
+    data = report.build_report(archive, slug, at=AT)
+    assert len(calls) == 2  # once per file of the case
+    (hit,) = data["media"][0]["near_duplicates"]
+    assert hit == {
+        "case": report_fixture.OTHER, "media": 3, "name": "rvc-sign.mp4", "sha256": "ab" * 32,
+        "tier": "match", "score": 0.9, "query_frames_matched": 0.364,
+        "candidate_frames_matched": 1.0, "best_distance": 2, "median_distance": 2.5,
+        "offset": -8.0, "aligned": [{"query": [8.0, 22.0], "candidate": [0.0, 14.0]}],
+        "variant": "masked",
+    }  # fmt: skip
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    md = report_render.render_markdown(data)
+    assert "| 36.4% / 100.0% | 2 / 2.5 | -8.0 s | 00:08.000–00:22.000 ≈ 00:00.000–00:14.000 |" in md

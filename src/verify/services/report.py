@@ -177,8 +177,16 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             ).all()
         )
         history = _status_history(session, case)
-        cands = _load_candidates(session, case.slug)
-        media_out = [_media_entry(session, m, b, cands) for m, b in media_rows]
+        search = _service("search", "near_duplicates_of_blob")
+        cands = None if search is not None else _load_candidates(session, case.slug)
+
+        def near(b: Blob) -> list[dict[str, Any]]:
+            if search is not None:
+                return _near_duplicates_via_search(search, archive, b, case.slug)
+            assert cands is not None
+            return _near_duplicates(session, b, cands)
+
+        media_out = [_media_entry(session, m, b, near(b)) for m, b in media_rows]
         report: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "generated_at": iso(generated),
@@ -749,7 +757,9 @@ def contact_sheet(frames: Sequence[dict[str, Any]], limit: int = CONTACT_SHEET_M
     return [frames[p]["idx"] for p in picks]
 
 
-def _media_entry(session: Session, m: Media, b: Blob, cands: "_Candidates") -> dict[str, Any]:
+def _media_entry(
+    session: Session, m: Media, b: Blob, near_duplicates: list[dict[str, Any]]
+) -> dict[str, Any]:
     meta = b.meta if isinstance(b.meta, dict) else {}
     frames = _frames(session, pk(b))
     return {
@@ -778,8 +788,55 @@ def _media_entry(session: Session, m: Media, b: Blob, cands: "_Candidates") -> d
         "frame_count": len(frames),
         "frames": frames,
         "contact_sheet": contact_sheet(frames),
-        "near_duplicates": _near_duplicates(session, b, cands),
+        "near_duplicates": near_duplicates,
     }
+
+
+def _service(name: str, *attrs: str) -> Any | None:
+    """`verify.services.<name>` once it is merged (and has `attrs`), else None.
+
+    Only the module's own absence is tolerated: an ImportError raised *inside* it is a bug
+    and propagates.
+    """
+    module_name = f"verify.services.{name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
+    return module if all(hasattr(module, a) for a in attrs) else None
+
+
+def _near_duplicates_via_search(
+    search: Any, archive: Archive, blob: Blob, case_slug: str
+) -> list[dict[str, Any]]:
+    """`verify.services.search.near_duplicates_of_blob`, other cases only, in this report's
+    shape (docs/report-schema.json); search's ranking order is kept."""
+    out = []
+    for h in search.near_duplicates_of_blob(archive, pk(blob)):
+        if h.get("case") == case_slug:
+            continue  # copies within the case are the derivations section's business
+        q_range, c_range = h.get("query_range"), h.get("candidate_range")
+        aligned = [{"query": q_range, "candidate": c_range}] if q_range and c_range else []
+        out.append(
+            {
+                "case": h["case"],
+                "media": h["media"],
+                "name": h.get("original_name") or h.get("name") or "",
+                "sha256": str(h.get("sha256", "")).removeprefix("sha256:"),
+                "tier": h["tier"],
+                "score": h["score"],
+                "query_frames_matched": h.get("query_fraction"),
+                "candidate_frames_matched": h.get("candidate_fraction"),
+                "best_distance": h.get("best_distance"),
+                "median_distance": h.get("median_distance"),
+                "offset": h.get("offset"),
+                "aligned": aligned,
+                "variant": h.get("variant"),
+            }
+        )
+    return out
 
 
 @dataclass

@@ -277,6 +277,7 @@ def _environment(*, html: bool) -> Environment:
         "words": lambda s: str(s).replace("_", " "),
         "sheet_frames": sheet_frames,
         "when": readable_time,
+        "pct": percent,
     }
     env.filters.update(filters)
     return env
@@ -302,6 +303,13 @@ def readable_time(value: object) -> str:
     text = str(value)
     m = _ISO_UTC.match(text)
     return f"{m.group(1)} {m.group(2)}{m.group(3) or ''} UTC" if m else text
+
+
+def percent(fraction: object) -> str:
+    """0.565 -> 56.5%; None -> —."""
+    if not isinstance(fraction, int | float) or isinstance(fraction, bool):
+        return "—"
+    return f"{fraction * 100:.1f}%"
 
 
 def hms(seconds: object) -> str:
