@@ -274,10 +274,11 @@ def _environment(*, html: bool) -> Environment:
         "md": md_escape,
         "hms": hms,
         "human_size": human_size,
-        "words": lambda s: str(s).replace("_", " "),
+        "words": lambda s: str(s).replace("_", " ").replace(".", " "),
         "sheet_frames": sheet_frames,
         "when": readable_time,
         "pct": percent,
+        "sentence": lambda s: str(s)[:1].upper() + str(s)[1:],
     }
     env.filters.update(filters)
     return env
