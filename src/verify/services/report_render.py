@@ -31,6 +31,9 @@ from markupsafe import Markup
 from verify.archive import Archive
 from verify.errors import BadInputError
 
+# Shown where a control character was: visible, so a reader knows the text was altered for
+# display (the JSON report keeps the exact original).
+REPLACEMENT = "\ufffd"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 DOT_TIMEOUT_S = 20
@@ -56,8 +59,9 @@ class MdSafe(str):
 
 
 def strip_controls(text: str) -> str:
-    """One line of text: newlines/tabs become spaces, terminal control characters go."""
-    return _CONTROL.sub("", _NEWLINES.sub(" ", text))
+    """One line of text: newlines/tabs become spaces, terminal control characters and bidi
+    overrides become U+FFFD."""
+    return _CONTROL.sub(REPLACEMENT, _NEWLINES.sub(" ", text))
 
 
 def safe_url(value: object) -> str | None:
@@ -119,7 +123,7 @@ def html_finalize(value: object) -> object:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, str):
-        return _CONTROL.sub("", value)
+        return _CONTROL.sub(REPLACEMENT, value)
     return value
 
 
