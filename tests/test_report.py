@@ -540,8 +540,8 @@ def test_decoder_crash_leaves_a_note_not_a_failure(
     monkeypatch.setattr(sandbox.sys, "executable", "/bin/false")
     html = report_render.render_html(archive, data)
     assert (
-        "Thumbnails unavailable: media 1: analysis process failed (exit status 1); "
-        "media 2: analysis process failed (exit status 1)." in html
+        "Thumbnails unavailable: media 1: analysis server exited unexpectedly; "
+        "media 2: analysis server exited unexpectedly." in html
     )
     assert 'src="data:' not in html
 

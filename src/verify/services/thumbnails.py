@@ -2,7 +2,7 @@
 
 Decoding is untrusted-input work (PyAV segfaulted on mutated video; see ARCHITECTURE.md),
 so the report never decodes in its own process: `thumbnails_in_child` calls
-`thumbnails_of_file` through `verify.analysis.sandbox.run_in_child` (a fresh child per
+`thumbnails_of_file` through `verify.analysis.sandbox.AnalysisPool` (a forked child per
 file with a wall-clock timeout, an address-space and a CPU limit; see docs/security.md)
 and gets base64 JPEGs back.
 
@@ -87,27 +87,36 @@ def thumbnails_of_file(path: str, *, kind: str, pts: list[float]) -> list[str | 
 
 
 def thumbnails_in_child(jobs: list[dict[str, Any]]) -> tuple[list[list[str | None]], str | None]:
-    """Decode each job {"path", "kind", "pts"} in the analysis sandbox, one child per file.
+    """Decode each job {"path", "kind", "pts", "name"} in the analysis sandbox: one fork
+    server imports the decoders once, and each file is decoded in its own forked child with
+    the sandbox's limits (`AnalysisPool`).
 
     Returns (results, problem): a file whose decoder fails, crashes or times out gets no
     thumbnails and is named in `problem`, so the report still renders and says why.
     """
-    from verify.analysis.sandbox import run_in_child
-    from verify.errors import AnalysisError
+    from verify.analysis.sandbox import AnalysisPool
 
     results: list[list[str | None]] = []
     problems: list[str] = []
-    for job in jobs:
-        want = len(job["pts"])
-        try:
-            got = run_in_child(TARGET, job["path"], kind=job["kind"], pts=job["pts"])
-        except AnalysisError as exc:
-            problems.append(f"{job.get('name', job['path'])}: {exc.message}")
-            results.append([None] * want)
-            continue
-        if not isinstance(got, list) or len(got) != want:
-            problems.append(f"{job.get('name', job['path'])}: unexpected decoder output")
-            results.append([None] * want)
-            continue
-        results.append([v if isinstance(v, str) else None for v in got])
+    if not jobs:
+        return results, None
+    with AnalysisPool(TARGET) as pool:
+        for job in jobs:
+            results.append(_one(pool, job, problems))
     return results, "; ".join(problems) or None
+
+
+def _one(pool: Any, job: dict[str, Any], problems: list[str]) -> list[str | None]:
+    from verify.errors import AnalysisError
+
+    want = len(job["pts"])
+    name = job.get("name", job["path"])
+    try:
+        got = pool.run(job["path"], kind=job["kind"], pts=job["pts"])
+    except AnalysisError as exc:
+        problems.append(f"{name}: {exc.message}")
+        return [None] * want
+    if not isinstance(got, list) or len(got) != want:
+        problems.append(f"{name}: unexpected decoder output")
+        return [None] * want
+    return [v if isinstance(v, str) else None for v in got]
