@@ -44,19 +44,30 @@ def render(
     scene_len: float = 0.0,
     crf: int = 23,
     seed: int = 0,
+    grain: float = 0.0,
+    preset: str | None = None,
 ) -> Path:
     """Write an H.264 MP4. `rotation`: display rotation written with set_display_rotation
     (PyAV/ffmpeg convention, counter-clockwise); the stored frames are then the upright
-    content rotated `upright_transform` quarter turns clockwise (np.rot90 k = -n)."""
+    content rotated `upright_transform` quarter turns clockwise (np.rot90 k = -n).
+    `grain`: std-dev of per-frame noise (sensor-like; makes P-frames cost what they do in
+    camera footage instead of near nothing)."""
     n = round(seconds * fps)
     k = upright_transform % 4
     out_w, out_h = (height, width) if k % 2 else (width, height)
     pad = 64
     scenes = [canvas(width + 2 * pad, height + 2 * pad, seed + 100 * s) for s in range(8)]
+    rng = np.random.default_rng(seed)
+    tiles = (
+        [rng.normal(0, grain, (256, 256, 1)).astype(np.int16) for _ in range(6)] if grain else []
+    )
+    reps = (height // 256 + 2, width // 256 + 2, 3)
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = out_w, out_h, "yuv420p"
         opts = {"crf": str(crf)}
+        if preset is not None:
+            opts["preset"] = preset
         if gop is not None:
             opts["g"] = str(gop)
             opts["keyint_min"] = str(min(gop, 25))
@@ -79,6 +90,10 @@ def render(
             )
             d.rectangle([8, 8, 8 + 6 * (i % 40), 18], fill=(255, 255, 255))
             arr = np.asarray(frame)
+            if tiles:
+                oy, ox = (int(v) for v in rng.integers(0, 256, 2))
+                noise = np.tile(tiles[i % len(tiles)], reps)[oy : oy + height, ox : ox + width]
+                arr = np.clip(arr.astype(np.int16) + noise, 0, 255).astype(np.uint8)
             if k:
                 arr = np.ascontiguousarray(np.rot90(arr, k=-k))
             for p in s.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):

@@ -350,3 +350,20 @@ def test_rotate_gray_clockwise() -> None:
     assert rotate_gray(g, 90).tolist() == [[3, 0], [4, 1], [5, 2]]
     assert rotate_gray(g, 270).tolist() == [[2, 5], [1, 4], [0, 3]]
     assert rotate_gray(g, 0) is g
+
+
+def test_flat_sky_is_not_a_letterbox() -> None:
+    """A flat bright edge on one side only (sky, wall) is picture, not a bar: a subtitle
+    band at the bottom must not change the trim box (it moved hashes by 18-24 bits)."""
+    from PIL import ImageDraw
+
+    pic = scene(640, 360, 5)
+    sky = pic.copy()
+    ImageDraw.Draw(sky).rectangle([0, 0, 640, 70], fill=(150, 190, 235))
+    g = gray_from_image(sky)
+    assert trim_box(g) == (0, 360, 0, 640)
+    subtitled = sky.copy()
+    ImageDraw.Draw(subtitled).rectangle([0, 300, 640, 350], fill=(0, 0, 0))
+    assert trim_box(gray_from_image(subtitled)) == (0, 360, 0, 640)
+    a, b = hash_image(sky), hash_image(subtitled)
+    assert hamming64(a.phash_masked, b.phash_masked) <= 6

@@ -154,6 +154,27 @@ def test_memory_limit(tmp_path: Path) -> None:
     assert fails(T + "hog_memory", path, memory=1 << 30)[0] == "out of memory (limit 1 GiB)"
 
 
+def test_memory_limit_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = save_image(tmp_path / "a.jpg", "JPEG")
+    monkeypatch.setenv("VERIFY_ANALYSIS_MEMORY", "768M")
+    assert fails(T + "hog_memory", path)[0] == "out of memory (limit 768 MiB)"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_child_inherits_no_handles(tmp_path: Path, archive: Any, home: Path) -> None:
+    """The CLI's open database (and any other descriptor) never reaches a parser."""
+    path = save_image(tmp_path / "a.jpg", "JPEG")
+    secret = tmp_path / "held-open.txt"
+    secret.write_text("not for parsers")
+    with open(secret, "rb"):
+        single = run_in_child(T + "open_fds", str(path))
+        with AnalysisPool(T + "open_fds") as pool:
+            pooled = pool.run(str(path))
+    for targets in (single, pooled):
+        assert not [t for t in targets if t == str(secret) or t.startswith(str(home))], targets
+        assert not [t for t in targets if t.endswith((".jpg", ".db", ".sqlite"))], targets
+
+
 def test_exit_without_result_and_nonzero_exit(tmp_path: Path) -> None:
     path = save_image(tmp_path / "a.jpg", "JPEG")
     assert fails(T + "exit_quietly", path)[0] == "analysis process returned no valid result"
@@ -280,7 +301,7 @@ def test_pool_isolates_every_file(tmp_path: Path) -> None:
     for name in names:
         save_image(tmp_path / name, "JPEG", exif=camera_exif())
     outcomes: list[str] = []
-    with AnalysisPool(T + "by_name", timeout=2, memory=1 << 30) as pool:
+    with AnalysisPool(T + "by_name", timeout=4, memory=1 << 30) as pool:
         for name in names:
             start = time.monotonic()
             try:
@@ -293,7 +314,7 @@ def test_pool_isolates_every_file(tmp_path: Path) -> None:
         "image TestCam",
         "crashed (signal SIGSEGV)",
         "image TestCam",
-        "timed out after 2 s",
+        "timed out after 4 s",
         "out of memory (limit 1 GiB)",
         "analysis process failed (exit status 3)",
         "image TestCam",
@@ -440,6 +461,20 @@ def compare_with_exiftool(
         yield "gps", row["gps"], ours_gps, ok
 
 
+def _image_extras(row: dict[str, str], meta: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """EXIF Orientation as written, and the size: exiftool's is as stored (HEIF: before the
+    container's rotation), ours upright, so the pair is compared in either order."""
+    if row["exif_orientation"] not in ("", "0"):
+        yield (
+            "orientation",
+            row["exif_orientation"],
+            meta["orientation"] == int(row["exif_orientation"]),
+        )
+    if row["width"] and row["height"]:
+        w, h = int(row["width"]), int(row["height"])
+        yield "size", f"{w}x{h}", (meta["width"], meta["height"]) in ((w, h), (h, w))
+
+
 @pytest.mark.corpus
 def test_corpus_metadata_agrees_with_exiftool(corpus: Path) -> None:
     rows = inventory(corpus)
@@ -476,6 +511,13 @@ def test_corpus_metadata_agrees_with_exiftool(corpus: Path) -> None:
             if not ok:
                 note = f" ({err})" if err else ""
                 mismatches.append(f"| {row['path']} | {field} | {theirs} | {ours}{note} |")
+        if row["kind"] == "image" and meta is not None:
+            for field, theirs, ok in _image_extras(row, meta):
+                totals.setdefault(field, [0, 0])[1] += 1
+                totals[field][0] += ok
+                if not ok:
+                    ours = meta["orientation"] if field == "orientation" else meta["width"]
+                    mismatches.append(f"| {row['path']} | {field} | {theirs} | {ours} |")
         if row["kind"] == "video" and meta is not None:
             # ffprobe's display-matrix angle is counter-clockwise; ours is clockwise.
             expected_rotation = (-int(row["rotation"] or 0)) % 360
@@ -542,3 +584,36 @@ def test_video_mutants_fail_cleanly(tmp_path: Path) -> None:
     assert reasons, "some mutants must fail"
     for reason in reasons:
         assert "\n" not in reason and reason.startswith(known), reason
+
+
+@pytest.mark.corpus
+def test_corpus_c2pa_manifests(corpus: Path) -> None:
+    """Needs the optional c2pa-python; the corpus's signed fixtures, valid and broken."""
+    pytest.importorskip("c2pa", reason="optional extra c2pa-python not installed")
+    base = corpus / "c2pa-python"
+    with AnalysisPool(READ) as pool:
+        summaries = {
+            name: pool.run(str(base / name))[2]["c2pa"]
+            for name in (
+                "A.jpg",
+                "C.jpg",
+                "video1.mp4",
+                "files-for-reading-tests/XCA.jpg",
+                "files-for-reading-tests/E-sig-CA.jpg",
+            )
+        }
+    assert summaries["A.jpg"] is None  # unsigned camera baseline
+    assert summaries["C.jpg"] == {
+        "state": "valid",  # signature fine, but the test CA is on no trust list
+        "claim_generator": "make_test_images/0.26.0 c2pa-rs/0.26.0",
+        "signer": "C2PA Signer",
+        "issuer": "C2PA Test Signing Cert",
+        "signed_at": "2023-09-29T17:40:14+00:00",
+        "failures": ["signingCredential.untrusted"],
+    }
+    assert summaries["video1.mp4"]["state"] == "valid"
+    assert summaries["files-for-reading-tests/XCA.jpg"]["state"] == "invalid"
+    assert "assertion.dataHash.mismatch" in summaries["files-for-reading-tests/XCA.jpg"]["failures"]
+    assert (
+        "claimSignature.mismatch" in summaries["files-for-reading-tests/E-sig-CA.jpg"]["failures"]
+    )

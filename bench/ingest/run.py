@@ -34,6 +34,10 @@ from bench.clips import canvas, render
 from verify.analysis.frames import extract_frames
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
+GRAIN = 3.0  # per-frame noise std-dev of the generated clips (see bench/clips.py)
+# x264 defaults (3 B-frames, b-pyramid normal) but the veryfast preset, to render the clips
+# in minutes on a shared 2-core machine; B-frame structure is what decoding cost depends on
+PRESET = "veryfast"
 MEDIA = RESULTS / "media"
 
 
@@ -63,7 +67,10 @@ def video_clips(seconds: float) -> list[tuple[str, Path]]:
     ]
     out = []
     for name, w, h, gop, bf in specs:
-        path = MEDIA / f"{name.replace(' ', '_').replace('=', '')}_{int(seconds)}s.mp4"
+        path = (
+            MEDIA
+            / f"{name.replace(' ', '_').replace('=', '')}_{int(seconds)}s_g{GRAIN:g}_{PRESET}.mp4"
+        )
         if not path.exists():
             t = time.perf_counter()
             tmp = path.with_suffix(".tmp.mp4")

@@ -25,6 +25,8 @@ Video (PyAV; see docs/hashing.md "Video sampling"):
 """
 
 import math
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -133,10 +135,12 @@ class _Sampler:
     scene_count: int = 0
     decoded: int = 0
 
-    def feed(self, frame: av.VideoFrame, fps: float) -> None:
-        t_abs = frame.time
-        if t_abs is None:
-            t_abs = self.decoded / fps if fps > 0 else float(self.decoded)
+    def feed(self, frame: av.VideoFrame, fps: float, fallback: float | None = None) -> None:
+        t_abs = self.decoded / fps if fps > 0 else float(self.decoded)
+        for cand in (frame.time, fallback):
+            if cand is not None and math.isfinite(cand):
+                t_abs = float(cand)
+                break
         if self.start is None:
             self.start = t_abs
         t = max(0.0, t_abs - self.start)
@@ -247,7 +251,9 @@ class _Pass:
     duration: float | None
 
 
-def _decode(path: str, meta: dict[str, Any], skip: Skip | None, fast: bool) -> _Pass | None:
+def _decode(
+    path: str, meta: dict[str, Any], skip: Skip | None, fast: bool, *, packet_filter: bool = True
+) -> _Pass | None:
     """One decoding pass (`skip` None: chosen from the stream); None when the file has no
     video stream or cannot be opened."""
     try:
@@ -273,11 +279,37 @@ def _decode(path: str, meta: dict[str, Any], skip: Skip | None, fast: bool) -> _
             meta_rotation=_meta_rotation(meta),
         )
         try:
-            for frame in container.decode(stream):
-                sampler.feed(frame, fps)
+            only_keys = skip == "NONKEY" and packet_filter
+            for frame, fallback in _frames(container, stream, keyframes_only=only_keys):
+                sampler.feed(frame, fps, fallback)
         except (av.error.FFmpegError, EOFError):
             pass  # a damaged tail: keep what decoded (never crash on odd streams)
         return _Pass(sampler, skip, duration)
+
+
+def _frames(
+    container: av.container.InputContainer, stream: av.VideoStream, *, keyframes_only: bool
+) -> Iterator[tuple[av.VideoFrame, float | None]]:
+    """Decoded frames in presentation order, with a fallback time in seconds. Keyframes
+    only: packets that are not keyframes are never sent to the decoder (NONKEY would still
+    parse and drop each of them); frames flushed out of the reorder buffer at the end lose
+    their pts, so they get their packet's (keyframes come out in packet order)."""
+    if not keyframes_only:
+        for frame in container.decode(stream):
+            yield frame, None
+        return
+    times: deque[float | None] = deque()
+    tb = stream.time_base
+    for packet in container.demux(stream):
+        if packet.size and packet.is_keyframe:
+            times.append(float(packet.pts * tb) if packet.pts is not None and tb else None)
+            frames = stream.decode(packet)
+        elif not packet.size:  # the end-of-stream flush
+            frames = stream.decode(None)
+        else:
+            continue
+        for frame in frames:
+            yield frame, times.popleft() if times else None
 
 
 def _meta_duration(meta: dict[str, Any]) -> float | None:
@@ -296,6 +328,12 @@ def _video_frames(path: str, meta: dict[str, Any], *, fast: bool) -> list[FrameH
     if first is None:
         return []
     sampler = first.sampler
+    if first.skip == "NONKEY" and not sampler.taken:
+        # e.g. field-coded (interlaced) streams whose keyframe spans two packets: let the
+        # decoder see every packet and drop non-keyframes itself
+        again = _decode(path, meta, "NONKEY", fast, packet_filter=False)
+        if again is not None:
+            sampler = again.sampler
     if first.skip == "NONREF":
         want = _expected(first.duration, sample_interval(first.duration))
         if sampler.regular_count() < SKIP_FALLBACK * want:

@@ -56,6 +56,14 @@ MIN_STD = 2.0  # luma standard deviation below this: uniform, not informative
 TRIM_STD = 8.0  # a border line is "uniform" when its std-dev is at most this ...
 TRIM_MEAN = 8.0  # ... and its mean is within this of the outermost line's mean
 TRIM_KEEP = 0.25  # never trim an axis to less than this fraction of it
+# Without a pairing rule, a flat sky, field or wall at the frame's edge (each row of a
+# vertical gradient is "uniform") was trimmed as if it were a letterbox, and a burned-in
+# subtitle band then changed the trim box and moved every hash by 18-24 bits. So: a dark
+# bar (mean luma <= TRIM_DARK) is trimmed as found (a subtitle inside the bottom bar makes
+# bars asymmetric); a lighter bar only when the opposite side has a matching one (real grey
+# or white letterboxes are symmetric; skies and walls are not).
+TRIM_DARK = 48.0
+TRIM_PAIR = 0.03  # matching bars: lengths within this fraction of the axis (or 2 lines)
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WIDE_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -134,34 +142,55 @@ def _uniform_run(mean: F64, std: F64) -> int:
     return int(bad[0]) if bad.size else len(ok)
 
 
-def trim_box(g: U8) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) slice bounds of `g` without its uniform borders.
+def _paired(a: int, b: int, mean: F64) -> tuple[int, int]:
+    """Apply the bar rule to the runs `a` (start side) and `b` (end side) of one axis."""
+    n = len(mean)
+    tol = max(2, TRIM_PAIR * n)
+    matched = a > 0 and b > 0 and abs(a - b) <= tol and abs(mean[0] - mean[-1]) <= TRIM_MEAN
+    keep_a = a if (a > 0 and (mean[0] <= TRIM_DARK or matched)) else 0
+    keep_b = b if (b > 0 and (mean[-1] <= TRIM_DARK or matched)) else 0
+    return keep_a, keep_b
 
-    A border line (row or column) has std-dev <= TRIM_STD and a mean within TRIM_MEAN of the
-    outermost line, which tolerates compression noise in black/grey/coloured bars. Statistics
-    are taken on a subsample (every s-th pixel, s = short side // 256) for speed. An axis
-    that would keep less than TRIM_KEEP of its lines is left untrimmed (a uniform or
-    near-uniform picture is never trimmed away)."""
+
+def _trim_once(g: U8) -> tuple[int, int, int, int]:
+    """Uniform lines at each edge of `g`: (top, bottom, left, right) counts."""
     h, w = g.shape[:2]
     if h < 4 or w < 4:
-        return 0, h, 0, w
+        return 0, 0, 0, 0
     s = max(1, min(h, w) // 256)
     sub = g[::s, ::s].astype(np.float32)
     rmean, rstd = sub.mean(axis=1), sub.std(axis=1)
     cmean, cstd = sub.mean(axis=0), sub.std(axis=0)
-    top = _uniform_run(rmean, rstd)
-    bottom = _uniform_run(rmean[::-1], rstd[::-1])
-    left = _uniform_run(cmean, cstd)
-    right = _uniform_run(cmean[::-1], cstd[::-1])
-    nr, nc = len(rmean), len(cmean)
-    if nr - top - bottom < max(1, TRIM_KEEP * nr):
-        top = bottom = 0
-    if nc - left - right < max(1, TRIM_KEEP * nc):
-        left = right = 0
+    top, bottom = _paired(_uniform_run(rmean, rstd), _uniform_run(rmean[::-1], rstd[::-1]), rmean)
+    left, right = _paired(_uniform_run(cmean, cstd), _uniform_run(cmean[::-1], cstd[::-1]), cmean)
     # back to full-resolution lines (a subsampled line stands for s lines; the cut may be
     # off by up to s - 1 lines, which moves no hash measurably)
-    y0, y1 = top * s, h - bottom * s
-    x0, x1 = left * s, w - right * s
+    return min(h, top * s), min(h, bottom * s), min(w, left * s), min(w, right * s)
+
+
+def trim_box(g: U8) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) slice bounds of `g` without its uniform borders.
+
+    A border line (row or column) has std-dev <= TRIM_STD and a mean within TRIM_MEAN of the
+    outermost line, which tolerates compression noise in bars. Dark bars are trimmed as
+    found; lighter ones only in matching pairs (see TRIM_DARK), so a flat sky or wall at one
+    edge is picture, not a bar. Statistics
+    are taken on a subsample (every s-th pixel, s = short side // 256) for speed. Trimming is
+    repeated on the result until nothing changes (at most 4 passes), so a black bar followed
+    by a flat white sky ends where the sky alone would: the letterboxed copy and the
+    original reach the same box. An axis is never trimmed below TRIM_KEEP of its lines (a
+    uniform or near-uniform picture is never trimmed away)."""
+    h, w = g.shape[:2]
+    y0, y1, x0, x1 = 0, h, 0, w
+    for _ in range(4):
+        top, bottom, left, right = _trim_once(g[y0:y1, x0:x1])
+        changed = False
+        if (top or bottom) and (y1 - bottom) - (y0 + top) >= max(1, TRIM_KEEP * h):
+            y0, y1, changed = y0 + top, y1 - bottom, True
+        if (left or right) and (x1 - right) - (x0 + left) >= max(1, TRIM_KEEP * w):
+            x0, x1, changed = x0 + left, x1 - right, True
+        if not changed:
+            break
     return y0, y1, x0, x1
 
 

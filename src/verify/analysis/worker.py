@@ -1,4 +1,5 @@
-"""Child side of the analysis sandbox: `python -m verify.analysis.worker MEMORY CPU`.
+"""Child side of the analysis sandbox: `python -m verify.analysis.worker MEMORY CPU`
+(one file), or `... --serve TARGET MEMORY CPU TIMEOUT` (fork server for AnalysisPool).
 
 Protocol (see `verify.analysis.sandbox`): the parent writes one JSON request
 `{"target": "module:function", "path": "/abs/file", "kwargs": {...}}` on stdin and reads one
@@ -230,6 +231,8 @@ def _fork_one(
         finally:
             os._exit(status)
     os.close(write_end)
+    with contextlib.suppress(OSError):  # both sides set the group: no race with killpg below
+        os.setpgid(pid, pid)
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     size = 0
@@ -261,7 +264,9 @@ def _fork_one(
         os.close(read_end)
     if timed_out:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)  # the child and anything it started (exiftool)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         return {"timeout": True}
     if os.WIFSIGNALED(status):

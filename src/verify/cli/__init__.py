@@ -146,7 +146,7 @@ def root(
 
 
 def _register() -> None:
-    from verify.cli import cases, demo, log, media, report, status
+    from verify.cli import cases, demo, log, media, prov, report, search, status
 
     app.add_typer(cases.case_app, name="case")
     app.add_typer(cases.claim_app, name="claim")
@@ -155,6 +155,10 @@ def _register() -> None:
     app.add_typer(media.media_app, name="media")
     app.command("log", epilog=log.LOG_EPILOG)(log.log_command)
     app.command("check", epilog=log.CHECK_EPILOG)(log.check_command)
+    app.add_typer(prov.prov_app, name="prov")
+    app.command("timeline", epilog=prov.TIMELINE_EPILOG)(prov.timeline_command)
+    app.command("search", epilog=search.SEARCH_EPILOG)(search.search_command)
+    app.command("dupes", epilog=search.DUPES_EPILOG)(search.dupes_command)
     app.command("report", epilog=report.REPORT_EPILOG)(report.report_command)
     app.command("demo", epilog=demo.DEMO_EPILOG)(demo.demo_command)
 

@@ -202,3 +202,59 @@ def note_add(
     from verify.services import cases
 
     sys.stdout.write(f"{cases.add_note(archive_of(ctx), case, text)}\n")
+
+
+@case_app.command(
+    "export",
+    epilog=examples(
+        "verify case export belgorod-legion-video -o cases/belgorod-legion-video.toml",
+        "verify case export belgorod-legion-video | less",
+    ),
+)
+def case_export(
+    ctx: typer.Context,
+    case: CaseArg,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write to FILE (default: stdout).", show_default=False),
+    ] = None,
+) -> None:
+    """Write a case as a readable TOML case file (no media bytes; see docs/case-files.md)."""
+    from verify.services import casefile
+
+    text = casefile.export_case(archive_of(ctx), case, output)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        sys.stderr.write(f"wrote {clean(output)}\n")
+
+
+@case_app.command(
+    "import",
+    epilog=examples(
+        "verify case import cases/belgorod-legion-video.toml",
+        "verify case export belgorod-legion-video -o x.toml && $EDITOR x.toml && "
+        "verify case import x.toml",
+    ),
+)
+def case_import(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="A TOML case file.", show_default=False)],
+) -> None:
+    """Create or update a case from a case file; prints the case's slug.
+
+    Idempotent: importing the same file twice changes nothing. An edited file applies only
+    its differences, each as its own audit entry. An invalid file changes nothing.
+    """
+    from verify.services import casefile
+
+    result = casefile.import_case(archive_of(ctx), file)
+    if result.created:
+        note = f"created case {result.slug} ({result.changes} records)"
+    elif result.changes:
+        plural = "" if result.changes == 1 else "s"
+        note = f"updated case {result.slug}: {result.changes} change{plural}"
+    else:
+        note = f"case {result.slug} is up to date: nothing changed"
+    sys.stderr.write(clean(note) + "\n")
+    sys.stdout.write(result.slug + "\n")

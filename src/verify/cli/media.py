@@ -171,7 +171,14 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         + (f": {clean(data['analysis_error'])}" if data["analysis_error"] else ""),
         f"device:    {clean(meta.get('make'))} {clean(meta.get('model'))}",
         f"software:  {clean(meta.get('software'))}",
-        f"captured:  {clean(meta.get('captured_at') or meta.get('captured_at_raw'))}",
+        "captured:  "
+        + (
+            clean(meta["captured_at"])
+            if meta.get("captured_at")
+            else f"{clean(meta['captured_at_raw'])} (camera local time, offset unknown)"
+            if meta.get("captured_at_raw")
+            else "-"
+        ),
         f"gps:       {gps['lat']:.6f}, {gps['lon']:.6f}" if gps else "gps:       -",
         f"size:      {meta.get('width') or '-'}x{meta.get('height') or '-'}"
         + (f", {meta['duration']:.2f} s" if meta.get("duration") else "")

@@ -26,6 +26,7 @@ from verify.errors import AnalysisError, BadInputError, VerifyError
 from verify.models import Blob, Case, Frame, Media, pk
 from verify.services.cases import get_case
 from verify.services.refs import get_media
+from verify.store import StoredObject
 from verify.timeutil import iso, now
 from verify.vocab import AnalysisState
 
@@ -69,12 +70,6 @@ class AddResult:
 Progress = Callable[[int, int, AddResult], None]
 
 
-def _analyse(stored_path: Path, fast: bool) -> AnalysisResult:
-    from verify.analysis.sandbox import analyse_in_child
-
-    return analyse_in_child(str(stored_path), fast=fast)
-
-
 def _frame_rows(blob_id: int, result: AnalysisResult) -> list[Frame]:
     return [
         Frame(
@@ -104,6 +99,14 @@ def _exact_copies(session: Session, blob_id: int, exclude_media: int) -> list[di
     return [{"case": c.slug, "media": m.id, "original_name": m.original_name} for m, c in rows]
 
 
+def analysis_workers() -> int:
+    """Parallel analysis children: $VERIFY_WORKERS, else one per core (at most 4)."""
+    env = os.environ.get("VERIFY_WORKERS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def add_media(
     archive: Archive,
     case_ref: str,
@@ -122,71 +125,97 @@ def add_media(
     Per-file problems (refused file, analysis failure) are reported in the result, not
     raised, so that one bad file among twenty does not stop the other nineteen. An unknown
     case is raised at once, before anything is stored.
+
+    All files are preserved first; then the new bytes are analysed by a pool of limited
+    child processes (`verify.analysis.sandbox.analyse_many`), and each file's rows are
+    written in its own short transaction as its analysis arrives, in input order.
     """
+    from verify.analysis.sandbox import analyse_many
+
     with archive.read() as session:
         case_slug = get_case(session, case_ref).slug
-    results: list[AddResult] = []
-    for i, raw_path in enumerate(paths, start=1):
-        result = AddResult(path=raw_path)
+    results = [AddResult(path=p) for p in paths]
+    stored: dict[int, StoredObject] = {}
+    for i, result in enumerate(results):
         try:
-            _add_one(
-                archive,
-                case_slug,
-                raw_path,
-                result,
-                source_url=source_url,
-                platform=platform,
-                acquired_via=acquired_via,
-                label=label,
-                fast=fast,
-            )
-        except AnalysisError as exc:  # raised only for bytes already preserved
-            result.error = exc.message
+            kept = archive.store.put_file(result.path)
         except BadInputError as exc:
             result.error = exc.message
-        if search and result.media_id is not None and result.analysis == AnalysisState.OK:
-            result.near_duplicates = _near_duplicates(archive, result)
-        results.append(result)
-        if progress:
-            progress(i, len(paths), result)
+            continue
+        stored[i] = kept
+        result.sha256, result.size = kept.sha256, kept.size
+    with archive.read() as session:
+        shas = sorted({o.sha256 for o in stored.values()})
+        done = (
+            set(
+                session.exec(
+                    select(Blob.sha256).where(
+                        col(Blob.sha256).in_(shas), Blob.analysis_state != AnalysisState.PENDING
+                    )
+                ).all()
+            )
+            if shas
+            else set()
+        )
+    pending: list[str] = []
+    for kept in stored.values():
+        if kept.sha256 not in done and str(kept.path) not in pending:
+            pending.append(str(kept.path))
+    analyses = analyse_many(pending, fast=fast, workers=analysis_workers())
+    got: dict[str, AnalysisResult | AnalysisError] = {}
+    try:
+        for i, result in enumerate(results):
+            obj = stored.get(i)
+            if obj is not None:
+                key = str(obj.path)
+                while key in pending and key not in got:
+                    path, arrived = next(analyses)
+                    got[path] = arrived
+                _record(
+                    archive,
+                    case_slug,
+                    obj,
+                    result,
+                    got.get(key),
+                    source_url=source_url,
+                    platform=platform,
+                    acquired_via=acquired_via,
+                    label=label,
+                )
+                if search and result.analysis == AnalysisState.OK:
+                    result.near_duplicates = _near_duplicates(archive, result)
+            if progress:
+                progress(i + 1, len(results), result)
+    finally:
+        close = getattr(analyses, "close", None)
+        if close:
+            close()
     return results
 
 
 def _near_duplicates(archive: Archive, result: AddResult) -> list[dict[str, Any]]:
-    try:
-        from verify.services import search
-    except ImportError:  # search arrives with the duplicate-search capability
-        return []
+    from verify.services import search
+
     with archive.read() as session:
         blob = session.exec(select(Blob).where(Blob.sha256 == result.sha256)).one()
     hits: list[dict[str, Any]] = search.near_duplicates_of_blob(archive, pk(blob))
     return hits
 
 
-def _add_one(
+def _record(
     archive: Archive,
     case_slug: str,
-    raw_path: str,
+    stored: StoredObject,
     result: AddResult,
+    outcome: AnalysisResult | AnalysisError | None,
     *,
     source_url: str | None,
     platform: str | None,
     acquired_via: str | None,
     label: str | None,
-    fast: bool,
 ) -> None:
-    stored = archive.store.put_file(raw_path)  # BadInputError for refused files
-    result.sha256, result.size = stored.sha256, stored.size
-    with archive.read() as session:
-        known = session.exec(select(Blob).where(Blob.sha256 == stored.sha256)).first()
-        needs_analysis = known is None or known.analysis_state == AnalysisState.PENDING
-    analysis: AnalysisResult | None = None
-    failure: str | None = None
-    if needs_analysis:
-        try:
-            analysis = _analyse(stored.path, fast)
-        except AnalysisError as exc:
-            failure = exc.message
+    """One short write transaction: blob (if new), frames, media row, audit entry."""
+    raw_path = result.path
     name = os.path.basename(os.fspath(raw_path)) or os.fspath(raw_path)
     with archive.write() as session:
         case = get_case(session, case_slug)
@@ -194,18 +223,20 @@ def _add_one(
         result.already_stored = blob is not None
         if blob is None or blob.analysis_state == AnalysisState.PENDING:
             blob = blob or Blob(sha256=stored.sha256, size=stored.size, stored_at=now())
-            if analysis is not None:
-                blob.kind, blob.mime, blob.meta = analysis.kind, analysis.mime, analysis.meta
-                blob.pipeline = analysis.pipeline
+            if isinstance(outcome, AnalysisResult):
+                blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
+                blob.pipeline = outcome.pipeline
                 blob.analysis_state = AnalysisState.OK.value
             else:
                 blob.analysis_state = AnalysisState.FAILED.value
-                blob.analysis_error = failure
+                blob.analysis_error = (
+                    outcome.message if outcome is not None else "analysis did not run"
+                )
             blob.analysed_at = now()
             session.add(blob)
             session.flush()
-            if analysis is not None:
-                session.add_all(_frame_rows(pk(blob), analysis))
+            if isinstance(outcome, AnalysisResult):
+                session.add_all(_frame_rows(pk(blob), outcome))
         media = Media(
             case_id=pk(case),
             blob_id=pk(blob),

@@ -1,0 +1,390 @@
+"""Search speed on synthetic archives (issue #5, performance-anchors.md W3/W5/W6).
+
+    .venv/bin/python bench/search/run.py                 # 1M frames + dupes over 100k images
+    .venv/bin/python bench/search/run.py --sizes 1000000 10000000
+
+For each size N: N random frame hashes in files of 60 frames, with 5 planted re-encodes of
+the query video (every hash a few bits off; one mirrored, one subtitled = only the masked
+hashes close). The sidecar is written to a temp dir, then a fresh child process measures:
+
+- load: `FrameIndex.load` vs `np.load` of the same .npy files (ratio target <= 3);
+- query: `match_files` for a 60-frame query video (4 variants x 60 frames scanned on the
+  dHash key, confirmation, offset voting) vs, in the same process, FAISS
+  `IndexBinaryFlat.range_search` doing the same scans (same keys, same radius; 2 threads),
+  and vs FAISS on the 60 PDQ hashes at T=31 (the issue's reference workload);
+- recall of the 5 planted files (must be 1.0, all tier "match");
+- peak RSS of the child after load + query, before FAISS is built (target < 400 MB at 10M).
+
+Dupes: 100k one-frame files, 30 % near-duplicates planted, `find_clusters`' join
+(`_self_links`) vs FAISS flat self range_search on one dHash variant. Numbers go to stdout
+as JSON lines and a table; copy them into docs/performance.md.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[2] / "src"))
+
+FRAMES_PER_FILE = 60
+PLANTED = 5
+
+
+def _flip(values: np.ndarray, max_bits: int, bits: int, rng: np.random.Generator) -> np.ndarray:
+    out = values.copy()
+    for _ in range(max_bits):
+        pos = rng.integers(0, bits, size=values.shape).astype(np.uint64)
+        keep = rng.random(values.shape) < 0.5
+        out ^= np.where(keep, np.uint64(1) << (pos % np.uint64(64)), np.uint64(0))
+    return out
+
+
+def generate(n: int, out: Path, seed: int = 0) -> dict[str, object]:
+    """Write a synthetic index of n frames to `out` (as FrameIndex.save would)."""
+    from verify.services.search import mirror_dhash, mirror_pdq, mirror_phash
+
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    files = n // FRAMES_PER_FILE
+    n = files * FRAMES_PER_FILE
+    blob = np.repeat(np.arange(1, files + 1, dtype=np.int64), FRAMES_PER_FILE)
+    idx = np.tile(np.arange(FRAMES_PER_FILE, dtype=np.int32), files)
+    pts = idx.astype(np.float64)
+    np.save(out / "frame_id.npy", np.arange(1, n + 1, dtype=np.int64))
+    np.save(out / "blob_id.npy", blob)
+    np.save(out / "idx.npy", idx)
+    np.save(out / "pts.npy", pts)
+    ids, counts = np.unique(blob, return_counts=True)
+    np.save(out / "blob_ids.npy", ids)
+    np.save(out / "blob_counts.npy", counts.astype(np.int64))
+    del blob, idx, pts
+    # the query video (60 frames) and the planted files (rows of files 1..PLANTED)
+    q = {
+        k: rng.integers(0, 2**63, 60, dtype=np.int64).view(np.uint64) * np.uint64(2)
+        for k in ("phash", "dhash", "phash_masked", "dhash_masked")
+    }
+    q["pdq"] = rng.integers(0, 2**63, (60, 4), dtype=np.int64).view(np.uint64)
+    offset = 7  # planted copies start 7 s into their file
+    rows = {p: slice((p - 1) * 60 + offset, (p - 1) * 60 + 60) for p in range(1, PLANTED + 1)}
+    nq = 60 - offset  # frames of the query that exist in each planted file
+    for k in ("phash", "dhash", "phash_masked", "dhash_masked"):
+        col = rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64) * np.uint64(2)
+        for p, sl in rows.items():
+            base = q[k][:nq]
+            if p == 4:  # mirrored copy
+                base = mirror_dhash(base) if k.startswith("dhash") else mirror_phash(base)
+            if p == 5 and not k.endswith("masked"):  # subtitled: full-frame hashes unrelated
+                base = rng.integers(0, 2**63, nq, dtype=np.int64).view(np.uint64)
+            col[sl] = _flip(base, 4, 64, rng)
+        np.save(out / f"{k}.npy", col)
+        del col
+    pdq = rng.integers(0, 2**63, (4, n), dtype=np.int64).view(np.uint64)
+    for p, sl in rows.items():
+        base = q["pdq"][:nq]
+        if p == 4:
+            base = mirror_pdq(base)
+        pdq[:, sl] = base.T
+    np.save(out / "pdq.npy", pdq)
+    del pdq
+    np.save(out / "has_pdq.npy", np.ones(n, dtype=np.bool_))
+    np.save(
+        out / "query.npy",
+        np.stack([q[k] for k in ("phash", "dhash", "phash_masked", "dhash_masked")]),
+    )
+    np.save(out / "query_pdq.npy", q["pdq"])
+    return {"n": n, "files": files}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(directory: Path, reps: int) -> dict[str, object]:
+    """Run in a fresh process: load, query, RSS, FAISS baseline."""
+    from verify.analysis import FrameHash
+    from verify.index import FrameIndex
+    from verify.services.search import SCAN_DHASH, match_files, query_of
+
+    files = sorted(p for p in directory.glob("*.npy") if not p.name.startswith("query"))
+    nbytes = sum(p.stat().st_size for p in files)
+    t_np, t_load = [], []
+    for _ in range(reps):
+        t = time.perf_counter()
+        arrays = [np.load(p) for p in files]
+        t_np.append(time.perf_counter() - t)
+        del arrays
+        t = time.perf_counter()
+        index = FrameIndex.load(directory, max_id=0)
+        index.dhash.sum()
+        t_load.append(time.perf_counter() - t)
+    qa = np.load(directory / "query.npy")
+    qp = np.load(directory / "query_pdq.npy")
+    frames = [
+        FrameHash(
+            idx=i,
+            pts=float(i),
+            phash=int(qa[0, i]),
+            dhash=int(qa[1, i]),
+            phash_masked=int(qa[2, i]),
+            dhash_masked=int(qa[3, i]),
+            pdq=b"".join(int(w).to_bytes(8, "big") for w in qp[i]),
+        )
+        for i in range(60)
+    ]
+    query = query_of(frames)
+    os.environ["VERIFY_NO_FAISS"] = "1"  # the dependency-free numpy scan first
+    t_q = []
+    verdicts: dict[int, dict[str, object]] = {}
+    for _ in range(reps):
+        t = time.perf_counter()
+        verdicts = match_files(index, query, query_kind="video")
+        t_q.append(time.perf_counter() - t)
+    del os.environ["VERIFY_NO_FAISS"]
+    rss = _rss_mb()
+    found = {b: v["tier"] for b, v in verdicts.items()}
+    recall = sum(1 for p in range(1, PLANTED + 1) if found.get(p) == "match") / PLANTED
+    out: dict[str, object] = {
+        "n": index.size,
+        "bytes": nbytes,
+        "np_load_s": median(t_np),
+        "index_load_s": median(t_load),
+        "load_ratio": median(t_load) / median(t_np),
+        "query_numpy_s": median(t_q),
+        "recall_planted": recall,
+        "other_hits": len([b for b in found if b > PLANTED]),
+        "offsets": [verdicts[p]["offset"] for p in range(1, PLANTED + 1) if p in verdicts],
+        "variants": [verdicts[p]["variant"] for p in range(1, PLANTED + 1) if p in verdicts],
+        "rss_mb_after_query": rss,
+    }
+    try:
+        import faiss
+    except ImportError:
+        out["faiss"] = None
+        return out
+    faiss.omp_set_num_threads(2)
+    from verify.services.search import mirror_dhash
+
+    def flat(col: np.ndarray, d: int) -> object:
+        ix = faiss.IndexBinaryFlat(d)
+        ix.add(np.ascontiguousarray(col).view(np.uint8).reshape(-1, d // 8))
+        return ix
+
+    def as_codes(v: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(v).view(np.uint8).reshape(v.shape[0], -1)
+
+    t_qf = []
+    verdicts_f: dict[int, dict[str, object]] = {}
+    for _ in range(reps + 1):  # the first call builds the FAISS flat indexes
+        t = time.perf_counter()
+        verdicts_f = match_files(index, query, query_kind="video")
+        t_qf.append(time.perf_counter() - t)
+    out["rss_mb_with_faiss_backend"] = _rss_mb()
+    out["faiss_backend_first_query_s"] = t_qf[0]
+    out["faiss_backend_same_verdicts"] = verdicts_f == verdicts
+    dh = flat(np.asarray(index.dhash), 64)
+    dm = flat(np.asarray(index.dhash_masked), 64)
+    q_full = np.concatenate([query.dhash, mirror_dhash(query.dhash)])
+    q_mask = np.concatenate([query.dhash_m, mirror_dhash(query.dhash_m)])
+    t_f = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        dh.range_search(as_codes(q_full), SCAN_DHASH + 1)  # FAISS: distance < radius
+        dm.range_search(as_codes(q_mask), SCAN_DHASH + 1)
+        t_f.append(time.perf_counter() - t)
+    del dh, dm
+    pdq_rows = np.ascontiguousarray(np.asarray(index.pdq).T).astype(">u8")
+    px = flat(pdq_rows, 256)
+    qcodes = np.ascontiguousarray(qp.astype(">u8")).view(np.uint8).reshape(60, 32)
+    t_p = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        px.range_search(qcodes, 32)
+        t_p.append(time.perf_counter() - t)
+    out.update(
+        faiss="faiss-cpu " + faiss.__version__,
+        faiss_same_scans_s=median(t_f),
+        numpy_ratio_vs_faiss_same_scans=median(t_q) / median(t_f),
+        faiss_pdq60_s=median(t_p),
+        numpy_ratio_vs_faiss_pdq60=median(t_q) / median(t_p),
+        query_faiss_backend_s=median(t_qf[1:]),
+        faiss_backend_ratio_vs_faiss_same_scans=median(t_qf[1:]) / median(t_f),
+        faiss_backend_ratio_vs_faiss_pdq60=median(t_qf[1:]) / median(t_p),
+    )
+    return out
+
+
+def dupes(n: int, reps: int, seed: int = 1) -> dict[str, object]:
+    from verify.index import FrameIndex
+    from verify.services.search import _self_links
+
+    rng = np.random.default_rng(seed)
+    cols = {
+        k: rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64) * np.uint64(2)
+        for k in ("phash", "dhash", "phash_masked", "dhash_masked")
+    }
+    k = int(n * 0.3)
+    src = rng.choice(n // 2, k, replace=False)
+    dst = n // 2 + rng.choice(n - n // 2, k, replace=False)
+    for name, col in cols.items():
+        col[dst] = _flip(col[src], 3, 64, rng)
+        del name
+    index = FrameIndex(
+        frame_id=np.arange(1, n + 1, dtype=np.int64),
+        blob_id=np.arange(1, n + 1, dtype=np.int64),
+        idx=np.zeros(n, dtype=np.int32),
+        pts=np.zeros(n),
+        phash=cols["phash"],
+        dhash=cols["dhash"],
+        phash_masked=cols["phash_masked"],
+        dhash_masked=cols["dhash_masked"],
+        pdq=np.zeros((4, n), dtype=np.uint64),
+        has_pdq=np.zeros(n, dtype=np.bool_),
+    )
+    times = []
+    links: list[tuple[int, int, dict[str, object]]] = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        links = _self_links(index)
+        times.append(time.perf_counter() - t)
+    want = {(int(a) + 1, int(b) + 1) for a, b in zip(src, dst, strict=True)}
+    got = {(a, b) for a, b, _ in links}
+    out: dict[str, object] = {
+        "dupes_n": n,
+        "dupes_s": median(times),
+        "dupes_recall": len(want & got) / len(want),
+        "dupes_extra_links": len(got - want),
+    }
+    try:
+        import faiss
+    except ImportError:
+        return out
+    faiss.omp_set_num_threads(2)
+    ix = faiss.IndexBinaryFlat(64)
+    codes = cols["dhash"].view(np.uint8).reshape(n, 8)
+    ix.add(codes)
+    t = time.perf_counter()
+    ix.range_search(codes, 11)
+    out["faiss_selfjoin_one_variant_s"] = time.perf_counter() - t
+    return out
+
+
+def e2e(n: int, reps: int = 3) -> dict[str, object]:
+    """Wall time of `verify search MEDIA --json` (process start to output) on an archive of n
+    stored frames (SQLite rows + the sidecar the first call writes), vs `python -c pass`."""
+    import sqlite3
+
+    from verify.archive import open_archive
+    from verify.services.cases import open_case
+
+    rng = np.random.default_rng(3)
+    files = n // FRAMES_PER_FILE
+    with tempfile.TemporaryDirectory(prefix="verify-e2e-") as tmp:
+        home = Path(tmp) / "home"
+        archive = open_archive(home, actor="bench")
+        open_case(archive, "bench", slug="bench")
+        archive.close()
+        db = sqlite3.connect(home / "verify.db")
+        now = "2026-01-01 00:00:00.000000"
+        db.executemany(
+            "INSERT INTO blobs (id, sha256, size, kind, analysis_state, pipeline, stored_at) "
+            "VALUES (?, ?, 1, 'video', 'ok', 'v1', ?)",
+            ((b, f"{b:064x}", now) for b in range(1, files + 1)),
+        )
+        db.executemany(
+            "INSERT INTO media (case_id, blob_id, original_name, acquired_by, acquired_at) "
+            "VALUES (1, ?, ?, 'bench', ?)",
+            ((b, f"clip{b}.mp4", now) for b in range(1, files + 1)),
+        )
+        h = rng.integers(-(2**63), 2**63 - 1, size=(files * FRAMES_PER_FILE, 4), dtype=np.int64)
+        pdq = rng.integers(0, 255, size=(files * FRAMES_PER_FILE, 32), dtype=np.uint8)
+        db.executemany(
+            "INSERT INTO frames (blob_id, idx, pts, phash, dhash, phash_masked, dhash_masked, "
+            "pdq, pdq_quality, informative, scene_change) VALUES (?,?,?,?,?,?,?,?,90,1,0)",
+            (
+                (
+                    r // FRAMES_PER_FILE + 1,
+                    r % FRAMES_PER_FILE,
+                    float(r % FRAMES_PER_FILE),
+                    *map(int, h[r]),
+                    pdq[r].tobytes(),
+                )
+                for r in range(files * FRAMES_PER_FILE)
+            ),
+        )
+        db.commit()
+        db.close()
+        cmd = [sys.executable, "-m", "verify", "--home", str(home), "search", "1", "--json"]
+        t = time.perf_counter()
+        first = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        t_first = time.perf_counter() - t
+        times = []
+        cpu = []
+        for _ in range(reps):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, text=True, check=True)
+            times.append(time.perf_counter() - t)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+        base = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            base.append(time.perf_counter() - t)
+        return {
+            "e2e_frames": files * FRAMES_PER_FILE,
+            "e2e_first_call_builds_sidecar_s": t_first,
+            "e2e_search_media_s": median(times),
+            "e2e_search_media_cpu_s": median(cpu),
+            "python_start_s": median(base),
+            "hits": len(json.loads(first.stdout)["hits"]),
+        }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1_000_000])
+    ap.add_argument("--dupes", type=int, default=100_000)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--e2e", type=int, default=0, help="frames for the end-to-end CLI run")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(measure(Path(args.child), args.reps)))
+        return
+    print(
+        f"# machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, numpy {np.__version__}"
+    )
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="verify-bench-") as tmp:
+            t = time.perf_counter()
+            generate(n, Path(tmp))
+            gen = time.perf_counter() - t
+            reps = args.reps if n <= 2_000_000 else 3
+            res = subprocess.run(
+                [sys.executable, str(HERE), "--child", tmp, "--reps", str(reps)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            data = json.loads(res.stdout.strip().splitlines()[-1])
+            data["generate_s"] = gen
+            print(json.dumps(data))
+    if args.dupes:
+        print(json.dumps(dupes(args.dupes, reps=1)))
+    if args.e2e:
+        print(json.dumps(e2e(args.e2e)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,481 @@
+"""`verify prov …` (accounts, appearances, attributions, derivations) and `verify timeline`."""
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from verify.cli import archive_of
+from verify.cli.output import clean, examples, print_json, table
+
+CASE = "belgorod-legion-video"
+
+prov_app = typer.Typer(
+    help="Provenance: where the media appeared, who did what to it (by role), who says so, "
+    "and how copies derive from each other.",
+    no_args_is_help=True,
+)
+account_app = typer.Typer(
+    help="Actors: platform accounts (x:@handle, telegram:@channel) and named people or "
+    "organisations (person:NAME, org:NAME).",
+    no_args_is_help=True,
+)
+appearance_app = typer.Typer(
+    help="Appearances: one post of the media on one platform.", no_args_is_help=True
+)
+attribution_app = typer.Typer(
+    help="Change an attribution's state (the history is kept).", no_args_is_help=True
+)
+prov_app.add_typer(account_app, name="account")
+prov_app.add_typer(appearance_app, name="appearance")
+prov_app.add_typer(attribution_app, name="attribution")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+CaseArg = Annotated[str, typer.Argument(help="Case reference (its slug).", show_default=False)]
+AccountArg = Annotated[
+    str,
+    typer.Argument(
+        help="Account as platform:handle, e.g. x:@Gerashchenko_en or person:Andriy Yusov.",
+        show_default=False,
+    ),
+]
+
+
+def _opt(help_text: str, *names: str) -> Any:
+    return typer.Option(*names, help=help_text, show_default=False)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@account_app.command(
+    "add",
+    epilog=examples(
+        'verify prov account add x:@Gerashchenko_en --name "Anton Gerashchenko" --kind person '
+        '--credibility "adviser to Ukraine\'s interior minister"',
+        'verify prov account add "person:Andriy Yusov" --kind person',
+    ),
+)
+def account_add(
+    ctx: typer.Context,
+    ref: AccountArg,
+    name: Annotated[str | None, _opt("Display name.")] = None,
+    url: Annotated[str | None, _opt("Profile URL.")] = None,
+    kind: Annotated[str | None, _opt("person, organisation, channel, outlet or unknown.")] = None,
+    credibility: Annotated[str | None, _opt("A note on the actor's credibility.")] = None,
+) -> None:
+    """Add an account; prints its reference (platform:handle)."""
+    from verify.services import provenance
+
+    data = provenance.add_account(
+        archive_of(ctx), ref, display_name=name, url=url, kind=kind, credibility=credibility
+    )
+    sys.stdout.write(data["ref"] + "\n")
+
+
+@account_app.command(
+    "edit",
+    epilog=examples(
+        'verify prov account edit telegram:@example_channel --kind channel --credibility "unknown"'
+    ),
+)
+def account_edit(
+    ctx: typer.Context,
+    ref: AccountArg,
+    name: Annotated[str | None, _opt("Display name ('' clears it).")] = None,
+    url: Annotated[str | None, _opt("Profile URL ('' clears it).")] = None,
+    kind: Annotated[str | None, _opt("person, organisation, channel, outlet or unknown.")] = None,
+    credibility: Annotated[str | None, _opt("Credibility note ('' clears it).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change an account's name, URL, kind or credibility note (audited old -> new)."""
+    from verify.services import provenance
+
+    data = provenance.edit_account(
+        archive_of(ctx), ref, display_name=name, url=url, kind=kind, credibility=credibility
+    )
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(data["ref"] + "\n")
+
+
+@account_app.command(
+    "list", epilog=examples("verify prov account list", "verify prov account list --json")
+)
+def account_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List every account, by platform and handle."""
+    from verify.services import provenance
+
+    rows = provenance.list_accounts(archive_of(ctx))
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        sys.stderr.write("no accounts yet; they are created on first mention\n")
+        return
+    table(
+        ["ACCOUNT", "KIND", "NAME", "CREDIBILITY"],
+        [[r["ref"], r["kind"], r["display_name"], r["credibility"]] for r in rows],
+    )
+
+
+# --------------------------------------------------------------------------- appearances
+
+
+@appearance_app.command(
+    "add",
+    epilog=examples(
+        f"verify prov appearance add {CASE} --account x:@Gerashchenko_en --posted 2023-05-23 "
+        '--note "says it was first published on Telegram"',
+        f"verify prov appearance add {CASE} --platform telegram --posted 2023-05-22T18:40+03:00 "
+        "--captured 2023-05-24T09:00Z --media sha256:3f2a9c",
+    ),
+)
+def appearance_add(
+    ctx: typer.Context,
+    case: CaseArg,
+    platform: Annotated[str | None, _opt("Platform (default: the account's).")] = None,
+    url: Annotated[str | None, _opt("URL of the post.")] = None,
+    post_id: Annotated[str | None, _opt("The platform's id of the post.", "--post-id")] = None,
+    account: Annotated[str | None, _opt("Who posted it (platform:handle).")] = None,
+    posted: Annotated[
+        str | None,
+        _opt("When posted: 2023-05-23 (day), 2023-05-23T14:05Z or +03:00 (exact), ~2023-05."),
+    ] = None,
+    captured: Annotated[str | None, _opt("When we saw or archived it (ISO 8601).")] = None,
+    caption: Annotated[str | None, _opt("Caption or post text.")] = None,
+    language: Annotated[str | None, _opt("Language of the caption (e.g. en, uk, ru).")] = None,
+    forwarded_from: Annotated[
+        str | None, _opt("Forwarded from (account or URL).", "--forwarded-from")
+    ] = None,
+    quoted_from: Annotated[
+        str | None, _opt("Quoted from (account or URL).", "--quoted-from")
+    ] = None,
+    archive_url: Annotated[
+        str | None, _opt("An archived copy (Wayback, archive.today).", "--archive-url")
+    ] = None,
+    media: Annotated[
+        str | None, _opt("The media file of this case it shows (id or sha256:PREFIX).")
+    ] = None,
+    note: Annotated[str | None, _opt("Free-text note.")] = None,
+) -> None:
+    """Record where the media appeared; prints the appearance id."""
+    from verify.services import provenance
+
+    data = provenance.add_appearance(
+        archive_of(ctx),
+        case,
+        platform=platform,
+        url=url,
+        post_id=post_id,
+        account=account,
+        posted=posted,
+        captured=captured,
+        caption=caption,
+        language=language,
+        forwarded_from=forwarded_from,
+        quoted_from=quoted_from,
+        archive_url=archive_url,
+        media=media,
+        note=note,
+    )
+    sys.stdout.write(f"{data['id']}\n")
+
+
+@appearance_app.command(
+    "list",
+    epilog=examples(
+        f"verify prov appearance list {CASE}", f"verify prov appearance list {CASE} --json"
+    ),
+)
+def appearance_list(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
+    """List a case's appearances in the order they were recorded."""
+    from verify.services import provenance
+
+    rows = provenance.list_appearances(archive_of(ctx), case)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        sys.stderr.write(f"no appearances yet; add one with `verify prov appearance add {case}`\n")
+        return
+    table(
+        ["ID", "PLATFORM", "ACCOUNT", "POSTED", "CAPTURED", "MEDIA", "URL"],
+        [
+            [
+                r["id"],
+                r["platform"],
+                r["account"],
+                r["posted"],
+                r["captured_at"],
+                r["media"],
+                r["url"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- attributions
+
+
+@prov_app.command(
+    "attribute",
+    epilog=examples(
+        f"verify prov attribute {CASE} subtitler x:@Gerashchenko_en "
+        '--evidence "his tweet: he provided the subtitles" --according-to x:@Gerashchenko_en',
+        f'verify prov attribute {CASE} claimant "person:Andriy Yusov" '
+        '--evidence "Russian citizens" --according-to CNN',
+        f"verify prov attribute {CASE} original_poster telegram:@example --target appearance:3",
+    ),
+)
+def attribute(
+    ctx: typer.Context,
+    case: CaseArg,
+    role: Annotated[
+        str,
+        typer.Argument(
+            help="original_poster, reuploader, subtitler, translator, filmer, editor, "
+            "narrator or claimant.",
+            show_default=False,
+        ),
+    ],
+    actor: AccountArg,
+    target: Annotated[
+        str | None,
+        _opt("What the role is about: case (default), media:ID or appearance:ID."),
+    ] = None,
+    state: Annotated[
+        str, typer.Option(help="claimed, corroborated, refuted or unknown.")
+    ] = "claimed",
+    evidence: Annotated[str | None, _opt("Evidence: a URL or a quote.")] = None,
+    according_to: Annotated[
+        str | None, _opt("Who says so (account or source).", "--according-to")
+    ] = None,
+) -> None:
+    """Attribute a role to an actor; prints the attribution id."""
+    from verify.services import provenance
+
+    data = provenance.attribute(
+        archive_of(ctx),
+        case,
+        role,
+        actor,
+        target=target,
+        state=state,
+        evidence=evidence,
+        according_to=according_to,
+    )
+    sys.stdout.write(f"{data['id']}\n")
+
+
+@attribution_app.command(
+    "set",
+    epilog=examples(
+        "verify prov attribution set 1 --state corroborated "
+        '--evidence "subtitle font matches his other uploads" --according-to "our analysis"'
+    ),
+)
+def attribution_set(
+    ctx: typer.Context,
+    attribution_id: Annotated[
+        int,
+        typer.Argument(help="Attribution id (see `verify prov attributions`).", show_default=False),
+    ],
+    state: Annotated[
+        str, typer.Option(help="claimed, corroborated, refuted or unknown.", show_default=False)
+    ],
+    evidence: Annotated[str | None, _opt("Evidence for the change.")] = None,
+    according_to: Annotated[str | None, _opt("Who says so.", "--according-to")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change an attribution's state; the old state stays in its history. Prints the state."""
+    from verify.services import provenance
+
+    data = provenance.set_attribution_state(
+        archive_of(ctx), attribution_id, state, evidence=evidence, according_to=according_to
+    )
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(data["state"] + "\n")
+
+
+@prov_app.command(
+    "attributions",
+    epilog=examples(f"verify prov attributions {CASE}", f"verify prov attributions {CASE} --json"),
+)
+def attributions(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
+    """List a case's attributions (JSON includes each one's state history)."""
+    from verify.services import provenance
+
+    rows = provenance.list_attributions(archive_of(ctx), case)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        sys.stderr.write(f"no attributions yet; add one with `verify prov attribute {case}`\n")
+        return
+    table(
+        ["ID", "ROLE", "ACTOR", "TARGET", "STATE", "ACCORDING TO", "EVIDENCE"],
+        [
+            [
+                r["id"],
+                r["role"],
+                r["actor"],
+                r["target"],
+                r["state"],
+                r["according_to"],
+                r["evidence"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- derivations
+
+
+@prov_app.command(
+    "derive",
+    epilog=examples(
+        "verify prov derive 2 1 --kind subtitled_from",
+        "verify prov derive sha256:9b1d07 sha256:3f2a9c --kind subtitled_from --evidence "
+        '\'{"frames_matched": 41, "offset": -9.0, "variant": "masked"}\'',
+    ),
+)
+def derive(
+    ctx: typer.Context,
+    child: Annotated[
+        str,
+        typer.Argument(help="The derived copy (media id or sha256:PREFIX).", show_default=False),
+    ],
+    parent: Annotated[
+        str,
+        typer.Argument(
+            help="What it derives from (media id or sha256:PREFIX).", show_default=False
+        ),
+    ],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="subtitled_from, reencode_of, cropped_from, excerpt_of, mirrored_from, "
+            "screen_recording_of or translated_from.",
+            show_default=False,
+        ),
+    ],
+    evidence: Annotated[
+        str | None, _opt("A JSON object (e.g. from a search result) or plain text.")
+    ] = None,
+    note: Annotated[str | None, _opt("Free-text note.")] = None,
+) -> None:
+    """Record that CHILD is KIND of PARENT; prints the derivation id. Cycles are refused."""
+    from verify.services import provenance
+
+    data = provenance.derive(archive_of(ctx), child, parent, kind, evidence=evidence, note=note)
+    sys.stdout.write(f"{data['id']}\n")
+
+
+@prov_app.command(
+    "derivations",
+    epilog=examples(f"verify prov derivations {CASE}", f"verify prov derivations {CASE} --json"),
+)
+def derivations(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
+    """List derivations with either end in the case."""
+    from verify.services import provenance
+
+    rows = provenance.list_derivations(archive_of(ctx), case)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        sys.stderr.write("no derivations yet; link copies with `verify prov derive`\n")
+        return
+    table(
+        ["ID", "CHILD", "KIND", "PARENT", "EVIDENCE"],
+        [
+            [
+                r["id"],
+                f"{r['child']} {(r['child_sha256'] or '')[:19]}",
+                r["kind"],
+                f"{r['parent']} {(r['parent_sha256'] or '')[:19]}",
+                _evidence_text(r["evidence"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _evidence_text(evidence: dict[str, Any] | None) -> str:
+    if not evidence:
+        return "-"
+    if set(evidence) == {"text"}:
+        return str(evidence["text"])
+    return ", ".join(f"{k}={v}" for k, v in sorted(evidence.items()))
+
+
+@prov_app.command(
+    "earliest",
+    epilog=examples(f"verify prov earliest {CASE}", f"verify prov earliest {CASE} --json"),
+)
+def earliest(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
+    """The earliest known appearance across all copies, and whether it contradicts the claim.
+
+    Copies in other cases count when they hold the same bytes or are linked by derivations.
+    The last line starts with CONTRADICTION when the earliest is not on the claimed original
+    platform (from original_poster attributions; see docs/provenance.md).
+    """
+    from verify.services import provenance
+
+    data = provenance.earliest(archive_of(ctx), case)
+    if as_json:
+        print_json(data)
+        return
+    first = data["earliest"]
+    if first is None:
+        sys.stderr.write(clean(data["message"]) + "\n")
+        return
+    lines = [
+        f"earliest:  appearance {first['id']} ({first['case']})",
+        f"platform:  {clean(first['platform'])}",
+        f"account:   {clean(first['account'])}",
+        f"{first['basis']}:{' ' * (10 - len(first['basis']))}"
+        f"{first['posted'] if first['basis'] == 'posted' else first['captured_at']}",
+        f"url:       {clean(first['url'])}",
+        f"claimed original platform: {', '.join(data['claimed_original_platforms']) or '-'}",
+    ]
+    if data["uncertain_with"]:
+        ids = ", ".join(str(i) for i in data["uncertain_with"])
+        lines.append(f"uncertain: dates overlap with appearance {ids}")
+    lines.append(("CONTRADICTION: " if data["contradiction"] else "") + clean(data["message"]))
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+TIMELINE_EPILOG = examples(
+    f"verify timeline {CASE}", f"verify timeline {CASE} --json | jq '.[] | select(.earliest)'"
+)
+
+
+def timeline_command(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
+    """Every dated fact of a case in order, each with its source; `*` marks the earliest
+    known appearance."""
+    from verify.services import provenance
+
+    rows = provenance.timeline(archive_of(ctx), case)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        ["", "WHEN", "WHAT", "SOURCE", "DETAIL"],
+        [
+            [
+                "*" if r["earliest"] else "",
+                r["when"],
+                r["type"] + (f" [{r['case']}]" if r["case"] else ""),
+                r["source"],
+                r["text"],
+            ]
+            for r in rows
+        ],
+    )

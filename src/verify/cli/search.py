@@ -1,0 +1,132 @@
+"""`verify search` and `verify dupes`: near-duplicates across every case."""
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from verify.cli import archive_of
+from verify.cli.output import clean, examples, notice, print_json, table
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (shape: docs/json.md).")]
+CaseOpt = Annotated[
+    str | None,
+    typer.Option("--case", help="Only report media of this case (slug).", show_default=False),
+]
+
+SEARCH_EPILOG = examples(
+    "verify search legion-subtitled.mp4",
+    "verify search 12 --case belgorod-legion-video",
+    "verify search sha256:9f2c1e --threshold 12 --json | jq '.hits[0]'",
+)
+DUPES_EPILOG = examples("verify dupes", "verify dupes --case belgorod-legion-video --json")
+
+
+def _clock(seconds: float) -> str:
+    s = max(0, round(seconds))
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+def _hit_row(h: dict[str, Any]) -> list[object]:
+    fm = h["frames_matched"]
+    offset = "-" if h["offset"] is None else f"{h['offset']:+g} s"
+    return [
+        h["rank"],
+        h["tier"] + (" (same bytes)" if h.get("exact") else ""),
+        h["case"],
+        h["media"],
+        h["original_name"],
+        f"{h['score']:.2f}",
+        f"{fm['query']}/{h['query_frames']} {fm['candidate']}/{h['candidate_frames']}",
+        f"{h['best_distance']}/{h['median_distance']:g}",
+        offset,
+        h["variant"],
+        h["aligned"] or "-",
+    ]
+
+
+def search_command(
+    ctx: typer.Context,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A file (analysed, not stored) or a media reference (12, sha256:ab12cd).",
+            show_default=False,
+        ),
+    ],
+    case: CaseOpt = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold",
+            help="Frame match threshold in dHash bits (pHash gets +2); default from "
+            "docs/matching.md.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find near-duplicates of a file or of stored media in every case, ranked.
+
+    Each hit says whether it is a *match* or a weaker *suggestion*, the share of frames
+    matched (query q/n, candidate c/m), the best/median dHash distance, the time offset, the
+    aligned time ranges and the variant that matched (full, masked subtitle band, mirrored).
+    """
+    from verify.services import search as svc
+
+    data = svc.search(archive_of(ctx), target, case=case, threshold=threshold)
+    if as_json:
+        print_json(data)
+        return
+    q = data["query"]
+    for copy in data["exact_copies"]:
+        notice(
+            f"same bytes in case {copy['case']} as media {copy['media']} ({copy['original_name']})"
+        )
+    if not data["hits"]:
+        notice(f"no near-duplicates of {clean(target)} ({q['kind']})")
+        return
+    table(
+        [
+            "RANK",
+            "TIER",
+            "CASE",
+            "MEDIA",
+            "NAME",
+            "SCORE",
+            "FRAMES Q C",
+            "BEST/MED",
+            "OFFSET",
+            "VARIANT",
+            "ALIGNED",
+        ],
+        [_hit_row(h) for h in data["hits"]],
+    )
+
+
+def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = False) -> None:
+    """List clusters of near-duplicate media (match tier, transitively) and exact copies."""
+    from verify.services import search as svc
+
+    clusters = svc.find_clusters(archive_of(ctx), case=case)
+    if as_json:
+        print_json(clusters)
+        return
+    if not clusters:
+        notice("no near-duplicate media" + (f" in case {clean(case)}" if case else ""))
+        return
+    lines: list[str] = []
+    for cl in clusters:
+        lines.append(f"cluster {cl['cluster']}: {len(cl['media'])} media")
+        for m in cl["media"]:
+            lines.append(
+                f"  media {m['media']}  case {clean(m['case'])}  {m['kind']}  "
+                f"{m['sha256'][7:19]}  {clean(m['original_name'])}"
+            )
+        for link in cl["links"]:
+            extra = f", {link['aligned']}" if link["aligned"] else ""
+            lines.append(
+                f"  {link['a']} ~ {link['b']}: {link['tier']} {link['score']:.2f} "
+                f"({link['variant']}{extra})"
+            )
+    sys.stdout.write("\n".join(lines) + "\n")

@@ -1,0 +1,541 @@
+"""In-memory exact Hamming index over every informative frame hash in the archive.
+
+The database stays the source of truth. This module keeps a packed copy of the frame hashes
+in numpy arrays, one contiguous column per 64-bit word (the layout that makes an XOR +
+`np.bitwise_count` scan run at memory speed), and persists it as a sidecar under
+``<home>/index/`` so that a CLI call does not pull millions of rows through the ORM:
+
+    <home>/index/frames-v1.json          manifest: generation dir, frame count, max frame id
+    <home>/index/frames-v1-<gen>/*.npy   one raw array per column
+
+Staleness is detected cheaply (``max(frames.id)`` and ``count(*)``). Frames added since the
+sidecar was written are read from the database by primary key and appended in memory; the
+sidecar is rewritten when that delta grows large, or rebuilt when frames were removed.
+
+Only frames flagged informative are indexed: low-information frames (black, uniform, blank)
+are never matched on. The search itself is exact (no approximate structure): at 10M frames a
+flat scan of two 64-bit columns takes tens of milliseconds per query frame.
+
+The public surface (`FrameIndex.range_search`, `FrameIndex.pdq_distance`, `load_index`) is
+small on purpose so the scan could later be backed by FAISS `IndexBinaryFlat`.
+"""
+
+import json
+import os
+import secrets
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import text
+
+from verify.archive import Archive
+
+FORMAT = "frames-v1"
+COLUMNS = ("frame_id", "blob_id", "idx", "pts", "phash", "dhash", "phash_masked", "dhash_masked")
+HASH64 = ("phash", "dhash", "phash_masked", "dhash_masked")
+# Rows read from the database on top of the sidecar before the sidecar is rewritten.
+MAX_DELTA = 20_000
+# Rows per scan block (64-bit column: 256 KiB, stays in L2) and query frames per block.
+CHUNK_ROWS = 32_768
+QUERY_BLOCK = 8
+# Below this many (row x query) comparisons a scan is not worth a second thread.
+PARALLEL_MIN_WORK = 4_000_000
+# With the optional `faiss-cpu` installed (`pip install verify[fast]`), columns of at least
+# this many rows are scanned by FAISS `IndexBinaryFlat` (one fused pass per code instead of
+# numpy's xor/popcount/compare passes; 1.3-5x faster here, bench/search). Set
+# VERIFY_NO_FAISS=1 to force the numpy scan.
+FAISS_MIN_ROWS = 100_000
+
+
+def _faiss() -> Any:
+    """The faiss module, or None when it is not installed or disabled."""
+    if os.environ.get("VERIFY_NO_FAISS"):
+        return None
+    import importlib
+
+    try:
+        faiss = importlib.import_module("faiss")
+    except ImportError:
+        return None
+    faiss.omp_set_num_threads(min(2, os.cpu_count() or 1))
+    return faiss
+
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass
+class FrameIndex:
+    """Column arrays over N indexed frames (row order = frames.id order).
+
+    `pdq` is (4, N) uint64 (word w is bytes 8w..8w+8 of the 32-byte hash, big-endian);
+    `has_pdq` marks rows whose frame has a PDQ hash. Masked hashes fall back to the full-frame
+    hash when a frame has none.
+    """
+
+    frame_id: npt.NDArray[np.int64]
+    blob_id: npt.NDArray[np.int64]
+    idx: npt.NDArray[np.int32]
+    pts: npt.NDArray[np.float64]
+    phash: U64
+    dhash: U64
+    phash_masked: U64
+    dhash_masked: U64
+    pdq: U64
+    has_pdq: npt.NDArray[np.bool_]
+    max_id: int = 0
+    # per-file frame counts (sorted unique blob ids, counts), computed once and persisted
+    _blobs: tuple[I64, I64] | None = None
+    _flat: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def size(self) -> int:
+        return int(self.frame_id.shape[0])
+
+    def column(self, name: str) -> U64:
+        if name not in HASH64:
+            raise ValueError(f"unknown hash column {name!r}")
+        col: U64 = getattr(self, name)
+        return col
+
+    # -- search ---------------------------------------------------------------------------
+
+    def range_search(
+        self, name: str, queries: U64, threshold: int, *, upper: bool = False
+    ) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
+        """Every (query i, row r) with popcount(queries[i] ^ column[r]) <= threshold.
+
+        With `upper`, query i is taken to be row i of this index (a self-join) and only rows
+        r > i are compared, so each unordered pair is found once. Returns (query indexes,
+        row indexes, distances) in no particular order.
+        """
+        col = self.column(name)
+        q = np.ascontiguousarray(queries, dtype=np.uint64)
+        n = col.shape[0]
+        if n == 0 or q.shape[0] == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty.copy(), np.empty(0, dtype=np.uint8)
+        faiss = _faiss() if not upper and n >= FAISS_MIN_ROWS else None
+        if faiss is not None:
+            return self._faiss_search(faiss, name, col, q, threshold)
+        starts = list(range(0, n, CHUNK_ROWS))
+        workers = 2 if n * q.shape[0] >= PARALLEL_MIN_WORK and (os.cpu_count() or 1) > 1 else 1
+        if workers == 1:
+            parts = [_scan(col, q, threshold, starts, upper)]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                futures = [
+                    pool.submit(_scan, col, q, threshold, starts[w::workers], upper)
+                    for w in range(workers)
+                ]
+                parts = [f.result() for f in futures]
+        qi = np.concatenate([p[0] for p in parts])
+        rows = np.concatenate([p[1] for p in parts])
+        dist = np.concatenate([p[2] for p in parts])
+        return qi, rows, dist
+
+    def _faiss_search(
+        self, faiss: Any, name: str, col: U64, q: U64, threshold: int
+    ) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
+        ix = self._flat.get(name)
+        if ix is None:
+            ix = faiss.IndexBinaryFlat(64)
+            ix.add(np.ascontiguousarray(col).view(np.uint8).reshape(-1, 8))
+            self._flat[name] = ix
+        # FAISS range_search keeps distances strictly below the radius
+        lims, dist, rows = ix.range_search(q.view(np.uint8).reshape(-1, 8), threshold + 1)
+        qi = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(lims).astype(np.int64))
+        return qi, rows.astype(np.int64), dist.astype(np.uint8)
+
+    def hamming64(self, name: str, rows: I64, values: U64) -> npt.NDArray[np.uint8]:
+        """popcount(column[rows] ^ values), element-wise."""
+        col = self.column(name)
+        out: npt.NDArray[np.uint8] = np.bitwise_count(
+            np.bitwise_xor(col[rows], np.asarray(values, dtype=np.uint64))
+        )
+        return out
+
+    def pdq_distance(self, rows: I64, words: U64) -> npt.NDArray[np.int16]:
+        """PDQ Hamming distance of rows against (len(rows), 4) query words; -1 where either
+        side has no PDQ (the caller treats -1 as "no evidence")."""
+        w = np.asarray(words, dtype=np.uint64).reshape(-1, 4)
+        total = np.zeros(rows.shape[0], dtype=np.int16)
+        for k in range(4):
+            total += np.bitwise_count(np.bitwise_xor(self.pdq[k][rows], w[:, k])).astype(np.int16)
+        missing = ~self.has_pdq[rows] | np.all(w == 0, axis=1)
+        total[missing] = -1
+        return total
+
+    def blob_summary(self) -> tuple[I64, I64]:
+        if self._blobs is None:
+            ids, counts = np.unique(np.asarray(self.blob_id), return_counts=True)
+            self._blobs = (ids.astype(np.int64), counts.astype(np.int64))
+        return self._blobs
+
+    def frame_counts(self, blob_ids: list[int]) -> dict[int, int]:
+        """Indexed (informative) frames per file."""
+        ids, counts = self.blob_summary()
+        want = np.asarray(blob_ids, dtype=np.int64)
+        pos = np.clip(np.searchsorted(ids, want), 0, max(ids.shape[0] - 1, 0))
+        found = ids[pos] == want if ids.shape[0] else np.zeros(want.shape[0], dtype=np.bool_)
+        return {
+            b: int(counts[p]) if f else 0
+            for b, p, f in zip(blob_ids, pos.tolist(), found.tolist(), strict=True)
+        }
+
+    def rows_of_blob(self, blob_id: int) -> I64:
+        found: I64 = np.flatnonzero(self.blob_id == blob_id).astype(np.int64)
+        return found
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in COLUMNS:
+            np.save(directory / f"{name}.npy", getattr(self, name), allow_pickle=False)
+        np.save(directory / "pdq.npy", self.pdq, allow_pickle=False)
+        np.save(directory / "has_pdq.npy", self.has_pdq, allow_pickle=False)
+        ids, counts = self.blob_summary()
+        np.save(directory / "blob_ids.npy", ids, allow_pickle=False)
+        np.save(directory / "blob_counts.npy", counts, allow_pickle=False)
+
+    @classmethod
+    def load(cls, directory: Path, *, max_id: int, mmap: bool = True) -> "FrameIndex":
+        """Open a saved index. The scanned columns (dhash, dhash_masked) are read into memory;
+        the rest are memory-mapped, so only the rows a query touches are paged in."""
+        mode: Any = "r" if mmap else None
+
+        def arr(name: str, scanned: bool = False) -> Any:
+            return np.load(directory / f"{name}.npy", mmap_mode=None if scanned else mode)
+
+        return cls(
+            frame_id=arr("frame_id"),
+            blob_id=arr("blob_id"),
+            idx=arr("idx"),
+            pts=arr("pts"),
+            phash=arr("phash"),
+            dhash=arr("dhash", scanned=True),
+            phash_masked=arr("phash_masked"),
+            dhash_masked=arr("dhash_masked", scanned=True),
+            pdq=arr("pdq"),
+            has_pdq=arr("has_pdq"),
+            max_id=max_id,
+            _blobs=(np.load(directory / "blob_ids.npy"), np.load(directory / "blob_counts.npy")),
+        )
+
+    @classmethod
+    def empty(cls) -> "FrameIndex":
+        return cls.from_rows([])
+
+    @classmethod
+    def from_rows(cls, rows: list[Any]) -> "FrameIndex":
+        """Rows of (id, blob_id, idx, pts, phash, dhash, phash_masked, dhash_masked, pdq)
+        with the 64-bit hashes in their stored signed form."""
+        n = len(rows)
+        frame_id = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        blob_id = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+        idx = np.fromiter((r[2] for r in rows), dtype=np.int32, count=n)
+        pts = np.fromiter((r[3] for r in rows), dtype=np.float64, count=n)
+
+        def signed(i: int, fallback: int | None = None) -> U64:
+            it = (r[i] if r[i] is not None else r[fallback or i] for r in rows)
+            a: U64 = np.fromiter(it, dtype=np.int64, count=n).view(np.uint64)
+            return a
+
+        phash = signed(4)
+        dhash = signed(5)
+        phash_masked = signed(6, 4)
+        dhash_masked = signed(7, 5)
+        has_pdq = np.fromiter(
+            (r[8] is not None and len(r[8]) == 32 for r in rows), dtype=np.bool_, count=n
+        )
+        raw = b"".join(r[8] if r[8] is not None and len(r[8]) == 32 else bytes(32) for r in rows)
+        pdq = np.ascontiguousarray(
+            np.frombuffer(raw, dtype=">u8").reshape(n, 4).astype(np.uint64).T
+        )
+        return cls(
+            frame_id=frame_id,
+            blob_id=blob_id,
+            idx=idx,
+            pts=pts,
+            phash=phash,
+            dhash=dhash,
+            phash_masked=phash_masked,
+            dhash_masked=dhash_masked,
+            pdq=pdq,
+            has_pdq=has_pdq,
+            max_id=int(frame_id.max()) if n else 0,
+        )
+
+    def extended(self, other: "FrameIndex") -> "FrameIndex":
+        if other.size == 0:
+            return self
+        ids_a, counts_a = self.blob_summary()
+        ids_b, counts_b = other.blob_summary()
+        ids, inverse = np.unique(np.concatenate([ids_a, ids_b]), return_inverse=True)
+        counts = np.zeros(ids.shape[0], dtype=np.int64)
+        np.add.at(counts, inverse, np.concatenate([counts_a, counts_b]))
+        return FrameIndex(
+            frame_id=np.concatenate([self.frame_id, other.frame_id]),
+            blob_id=np.concatenate([self.blob_id, other.blob_id]),
+            idx=np.concatenate([self.idx, other.idx]),
+            pts=np.concatenate([self.pts, other.pts]),
+            phash=np.concatenate([self.phash, other.phash]),
+            dhash=np.concatenate([self.dhash, other.dhash]),
+            phash_masked=np.concatenate([self.phash_masked, other.phash_masked]),
+            dhash_masked=np.concatenate([self.dhash_masked, other.dhash_masked]),
+            pdq=np.concatenate([self.pdq, other.pdq], axis=1),
+            has_pdq=np.concatenate([self.has_pdq, other.has_pdq]),
+            max_id=max(self.max_id, other.max_id),
+            _blobs=(ids.astype(np.int64), counts),
+        )
+
+
+def _scan(
+    col: U64, q: U64, threshold: int, starts: list[int], upper: bool
+) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
+    """Blocked scan of the row chunks at `starts` against all queries (numpy releases the
+    GIL, so two of these run in parallel)."""
+    qi_parts: list[I64] = []
+    row_parts: list[I64] = []
+    dist_parts: list[npt.NDArray[np.uint8]] = []
+    nq = q.shape[0]
+    n = col.shape[0]
+    xbuf = np.empty((QUERY_BLOCK, CHUNK_ROWS), dtype=np.uint64)
+    cbuf = np.empty((QUERY_BLOCK, CHUNK_ROWS), dtype=np.uint8)
+    mbuf = np.empty((QUERY_BLOCK, CHUNK_ROWS), dtype=np.bool_)
+    thr = np.uint8(min(max(threshold, 0), 255))
+    for lo in starts:
+        hi = min(lo + CHUNK_ROWS, n)
+        block = col[lo:hi]
+        width = hi - lo
+        q_stop = min(nq, hi - 1) if upper else nq
+        for qlo in range(0, q_stop, QUERY_BLOCK):
+            qhi = min(qlo + QUERY_BLOCK, nq)
+            h = qhi - qlo
+            x = xbuf[:h, :width]
+            c = cbuf[:h, :width]
+            m = mbuf[:h, :width]
+            np.bitwise_xor(block[None, :], q[qlo:qhi, None], out=x)
+            np.bitwise_count(x, out=c)
+            np.less_equal(c, thr, out=m)
+            if not m.any():
+                continue
+            qq, rr = np.nonzero(m)
+            qq = qq.astype(np.int64) + qlo
+            rr = rr.astype(np.int64) + lo
+            if upper and qhi > lo:
+                above = rr > qq
+                qq, rr = qq[above], rr[above]
+            qi_parts.append(qq)
+            row_parts.append(rr)
+            dist_parts.append(c[qq - qlo, rr - lo])
+    if not qi_parts:
+        e = np.empty(0, dtype=np.int64)
+        return e, e.copy(), np.empty(0, dtype=np.uint8)
+    return np.concatenate(qi_parts), np.concatenate(row_parts), np.concatenate(dist_parts)
+
+
+# Multi-index hashing for all-pairs joins: 4 chunks of 16 bits; a pair within radius r
+# differs by at most r // 4 bits in at least one chunk (pigeonhole), so probing every chunk
+# value within that many bits of the query's finds every pair exactly.
+MIH_CHUNKS = 4
+MIH_MAX_RADIUS = 11  # per-chunk radius 2: 137 probes per chunk
+MIH_BATCH = 2_000_000  # candidate pairs verified per batch (bounds memory)
+
+
+def _masks(bits: int, radius: int) -> npt.NDArray[np.uint64]:
+    from itertools import combinations
+
+    out = [0]
+    for k in range(1, radius + 1):
+        out.extend(sum(1 << b for b in combo) for combo in combinations(range(bits), k))
+    return np.array(out, dtype=np.uint64)
+
+
+def self_join(
+    queries: U64, column: U64, radius: int, *, group: npt.NDArray[np.int64] | None = None
+) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
+    """All pairs i < j with popcount(queries[i] ^ column[j]) <= radius, exactly, by
+    multi-index hashing (far fewer comparisons than the N^2/2 of a flat self-join).
+
+    `queries` is `column` or a transform of it that is an isometric involution (the
+    mirror), so that (i, j) and (j, i) are the same pair. Pairs with equal `group` (frames
+    of the same file) are skipped.
+    """
+    if radius > MIH_MAX_RADIUS:
+        raise ValueError(f"self_join radius {radius} > {MIH_MAX_RADIUS}")
+    n = column.shape[0]
+    empty = np.empty(0, dtype=np.int64)
+    if n < 2:
+        return empty, empty.copy(), np.empty(0, dtype=np.uint8)
+    per_chunk = radius // MIH_CHUNKS
+    masks = _masks(16, per_chunk)
+    same = queries is column or bool(np.array_equal(queries, column))
+    found_q: list[I64] = []
+    found_r: list[I64] = []
+    for c in range(MIH_CHUNKS):
+        shift = np.uint64(16 * c)
+        ckey = ((column >> shift) & np.uint64(0xFFFF)).astype(np.int32)
+        order = np.argsort(ckey, kind="stable").astype(np.int32)
+        offsets = np.zeros(65537, dtype=np.int32)
+        np.cumsum(np.bincount(ckey, minlength=65536), out=offsets[1:])
+        qkey = ((queries >> shift) & np.uint64(0xFFFF)).astype(np.int32)
+        qrows = np.arange(n, dtype=np.int32)
+        masks32 = masks.astype(np.int32)
+        step = max(1, MIH_BATCH // max(1, n))
+        for m0 in range(0, masks.shape[0], step):
+            probe = (qkey[None, :] ^ masks32[m0 : m0 + step, None]).ravel()
+            qi_all = np.tile(qrows, min(step, masks.shape[0] - m0))
+            start = offsets[probe]
+            length = offsets[probe + 1] - start
+            live = length > 0
+            if same:
+                # the bucket pair (v, v^f) is visited from both sides: keep one side
+                own = np.tile(qkey, min(step, masks.shape[0] - m0))
+                live &= probe >= own
+            qi_live, start, length = qi_all[live], start[live], length[live]
+            parts_q: list[npt.NDArray[np.int32]] = []
+            parts_r: list[npt.NDArray[np.int32]] = []
+            depth = 0
+            while qi_live.shape[0]:
+                # the depth-th member of every bucket still holding that many rows
+                parts_q.append(qi_live)
+                parts_r.append(order[start + depth])
+                depth += 1
+                more = length > depth
+                qi_live, start, length = qi_live[more], start[more], length[more]
+            if not parts_q:
+                continue
+            qi = np.concatenate(parts_q)
+            rows = np.concatenate(parts_r)
+            if same:  # orient each pair as (lower row, higher row)
+                qi, rows = np.minimum(qi, rows), np.maximum(qi, rows)
+            keep = qi < rows
+            if group is not None:
+                keep &= group[qi] != group[rows]
+            qi, rows = qi[keep], rows[keep]
+            dist = np.bitwise_count(queries[qi] ^ column[rows])
+            close = dist <= radius
+            found_q.append(qi[close].astype(np.int64))
+            found_r.append(rows[close].astype(np.int64))
+    if not found_q:
+        return empty, empty.copy(), np.empty(0, dtype=np.uint8)
+    qi = np.concatenate(found_q)
+    rows = np.concatenate(found_r)
+    pair = np.unique(qi * n + rows)  # a pair close in several chunks is found several times
+    qi, rows = pair // n, pair % n
+    return qi, rows, np.bitwise_count(queries[qi] ^ column[rows])
+
+
+# -- keeping the sidecar consistent with the database --------------------------------------
+
+_SELECT = (
+    "SELECT id, blob_id, idx, pts, phash, dhash, phash_masked, dhash_masked, pdq "
+    "FROM frames WHERE informative AND id > :after ORDER BY id"
+)
+
+
+def index_dir(archive: Archive) -> Path:
+    return archive.home / "index"
+
+
+def _db_state(archive: Archive) -> tuple[int, int]:
+    with archive.engine.connect() as conn:
+        row = conn.execute(text("SELECT count(*), coalesce(max(id), 0) FROM frames")).one()
+    return int(row[0]), int(row[1])
+
+
+def _read_rows(archive: Archive, after: int) -> list[Any]:
+    with archive.engine.connect() as conn:
+        return list(conn.execute(text(_SELECT), {"after": after}).all())
+
+
+def _manifest_path(archive: Archive) -> Path:
+    return index_dir(archive) / f"{FORMAT}.json"
+
+
+def _read_manifest(archive: Archive) -> dict[str, Any] | None:
+    try:
+        data = json.loads(_manifest_path(archive).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None
+    return data
+
+
+def write_sidecar(archive: Archive, index: FrameIndex, *, db_count: int) -> None:
+    """Write `index` as a new generation and point the manifest at it (atomic rename);
+    older generations are removed. Best effort: a read-only home just skips the sidecar."""
+    base = index_dir(archive)
+    gen = f"{FORMAT}-{index.max_id}-{secrets.token_hex(4)}"
+    try:
+        index.save(base / gen)
+        manifest = {
+            "format": FORMAT,
+            "generation": gen,
+            "db_count": db_count,
+            "max_id": index.max_id,
+            "rows": index.size,
+        }
+        tmp = base / f".{gen}.json"
+        tmp.write_text(json.dumps(manifest, sort_keys=True))
+        os.replace(tmp, _manifest_path(archive))
+    except OSError:
+        shutil.rmtree(base / gen, ignore_errors=True)
+        return
+    for old in base.glob(f"{FORMAT}-*"):
+        if old.name != gen and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def load_index(archive: Archive, *, persist: bool = True) -> FrameIndex:
+    """The frame index, consistent with the database at the time of the call.
+
+    Loads the sidecar, appends frames newer than it from the database, and rebuilds it from
+    scratch when frames were removed or the sidecar is missing or unreadable.
+    """
+    db_count, db_max = _db_state(archive)
+    manifest = _read_manifest(archive)
+    base: FrameIndex | None = None
+    base_count = 0
+    if manifest is not None:
+        gen_dir = index_dir(archive) / str(manifest.get("generation"))
+        try:
+            base = FrameIndex.load(gen_dir, max_id=int(manifest["max_id"]))
+            base_count = int(manifest["db_count"])
+        except (OSError, ValueError, KeyError):
+            base = None
+        if base is not None and (base.max_id > db_max or base_count > db_count):
+            base = None  # frames were removed (or another database): rebuild
+    if base is None:
+        full = FrameIndex.from_rows(_read_rows(archive, 0)) if db_count else FrameIndex.empty()
+        full.max_id = db_max
+        if persist and db_count:
+            write_sidecar(archive, full, db_count=db_count)
+        return full
+    if base.max_id == db_max and base_count == db_count:
+        return base
+    delta_rows = _read_rows(archive, base.max_id)
+    with archive.engine.connect() as conn:
+        new_total = conn.execute(
+            text("SELECT count(*) FROM frames WHERE id > :after"), {"after": base.max_id}
+        ).scalar_one()
+    if base_count + int(new_total) != db_count:  # rows removed below max_id: rebuild
+        full = FrameIndex.from_rows(_read_rows(archive, 0))
+        full.max_id = db_max
+        if persist:
+            write_sidecar(archive, full, db_count=db_count)
+        return full
+    merged = base.extended(FrameIndex.from_rows(delta_rows))
+    merged.max_id = db_max
+    if persist and int(new_total) > MAX_DELTA:
+        write_sidecar(archive, merged, db_count=db_count)
+    return merged

@@ -1,0 +1,1368 @@
+"""Case files: a case as readable TOML, for git, review and exchange (docs/case-files.md).
+
+`export_case` writes everything the archive knows about one case except media bytes: the
+case, claims, status history, notes, the accounts it mentions, media (by SHA-256 with names
+and acquisition facts), appearances, attributions with their state history, and derivations
+between its media. The writer is ours and deterministic, so export -> import into a fresh
+archive -> export is byte-identical.
+
+`import_case` recreates or updates a case from such a file:
+- records are matched by position: claims, media, appearances and attributions carry `n`
+  (1, 2, 3… in order, as in the file); status changes and notes by their order; accounts by
+  `ref`; derivations by (child, parent, kind). Cross-references inside the file use those
+  numbers: `media:2`, `appearance:1`;
+- provenance is append-only: a file that lacks a record the archive has, rewrites a status
+  change, note or attribution history entry, or changes a media file's SHA-256 is refused;
+- editable fields (titles, claim findings, appearance facts, account details, attribution
+  state, derivation evidence) are updated, each change its own audit entry;
+- `*_at` / `*_by` fields may be omitted (hand-written files): new records then get the time
+  of import and the importing actor, and existing records keep theirs;
+- media bytes are never in the file: a media entry is accepted only when the archive already
+  holds those bytes (any case); otherwise the import is refused with the next step;
+- everything is checked before anything is written, inside one transaction: an invalid file
+  changes nothing and writes no audit entry; importing the same file twice changes nothing.
+"""
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sqlmodel import Session, col, select
+
+from verify import audit
+from verify.archive import Archive
+from verify.errors import BadInputError
+from verify.models import (
+    Account,
+    Appearance,
+    Attribution,
+    AttributionChange,
+    Blob,
+    Case,
+    Claim,
+    Derivation,
+    Media,
+    Note,
+    StatusChange,
+    pk,
+)
+from verify.services import provenance as prov
+from verify.services.cases import SLUG_RE, get_case
+from verify.services.status import allowed_transitions
+from verify.timeutil import iso, now
+from verify.vocab import (
+    VERDICTS,
+    AccountKind,
+    AttributionState,
+    CaseStatus,
+    Confidence,
+    DatePrecision,
+    DerivationKind,
+    Finding,
+    Role,
+)
+
+FORMAT = 1
+SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+INT64 = 2**63
+
+# ============================================================================ export
+
+
+def _enc_str(value: str) -> str:
+    out = ['"']
+    for ch in value:
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\u{o:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _representable(value: Any) -> bool:
+    """Can `value` be written as a TOML value (no nulls, 64-bit integers)?"""
+    if value is None:
+        return False
+    if isinstance(value, bool | str | float):
+        return True
+    if isinstance(value, int):
+        return -INT64 <= value < INT64
+    if isinstance(value, list):
+        return all(_representable(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _representable(v) for k, v in value.items())
+    return False
+
+
+def _enc_key(key: str) -> str:
+    return key if BARE_KEY.match(key) else _enc_str(key)
+
+
+def _enc(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _enc_str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_enc(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = ", ".join(f"{_enc_key(k)} = {_enc(v)}" for k, v in sorted(value.items()))
+        return "{ " + items + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _evidence_value(evidence: dict[str, Any]) -> Any:
+    """An inline table when TOML can say it exactly, else the canonical JSON text."""
+    if _representable(evidence):
+        return evidence
+    return audit.canonical_json(evidence)
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def comment(self, text: str) -> None:
+        self.lines.append(f"# {text}")
+
+    def blank(self) -> None:
+        self.lines.append("")
+
+    def header(self, name: str) -> None:
+        if self.lines and self.lines[-1] != "":
+            self.blank()
+        self.lines.append(name)
+
+    def kv(self, key: str, value: Any) -> None:
+        if value is None:
+            return
+        self.lines.append(f"{key} = {_enc(value)}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines).rstrip("\n") + "\n"
+
+
+def _media_refs(session: Session, case: Case) -> tuple[list[Media], dict[int, str]]:
+    media = list(
+        session.exec(select(Media).where(Media.case_id == case.id).order_by(col(Media.id))).all()
+    )
+    return media, {pk(m): f"media:{i}" for i, m in enumerate(media, start=1)}
+
+
+def render_case(session: Session, case: Case) -> str:
+    """The case file text for `case` (deterministic)."""
+    w = _Writer()
+    w.comment("verify case file: edit it, then `verify case import FILE` applies the changes.")
+    w.comment("Format reference: docs/case-files.md. Records are matched by `n`; append, do not")
+    w.comment("renumber or delete (provenance is append-only).")
+    w.kv("format", FORMAT)
+
+    w.header("[case]")
+    w.kv("slug", case.slug)
+    w.kv("title", case.title)
+    w.kv("summary", case.summary or None)
+    w.kv("status", case.status)
+    w.kv("created_at", iso(case.created_at))
+    w.kv("created_by", case.created_by)
+
+    claims = session.exec(
+        select(Claim).where(Claim.case_id == case.id).order_by(col(Claim.position))
+    ).all()
+    for claim in claims:
+        w.header("[[claims]]")
+        w.kv("n", claim.position)
+        w.kv("text", claim.text)
+        w.kv("finding", claim.finding)
+        w.kv("confidence", claim.confidence)
+        w.kv("rationale", claim.rationale or None)
+
+    for sc in session.exec(
+        select(StatusChange).where(StatusChange.case_id == case.id).order_by(col(StatusChange.id))
+    ).all():
+        w.header("[[status_changes]]")
+        w.kv("to", sc.to_status)
+        w.kv("why", sc.rationale or None)
+        w.kv("at", iso(sc.at))
+        w.kv("by", sc.by)
+
+    for note in session.exec(
+        select(Note).where(Note.case_id == case.id).order_by(col(Note.id))
+    ).all():
+        w.header("[[notes]]")
+        w.kv("text", note.text)
+        w.kv("at", iso(note.at))
+        w.kv("by", note.by)
+
+    appearances = prov._appearances(session, case)
+    attributions = prov._attributions(session, case)
+    account_ids = {a.account_id for a in appearances if a.account_id} | {
+        a.account_id for a in attributions
+    }
+    accounts = sorted(
+        (acc for acc in (session.get(Account, i) for i in account_ids) if acc is not None),
+        key=lambda a: (a.platform, a.handle, a.id or 0),
+    )
+    for acc in accounts:
+        w.header("[[accounts]]")
+        w.kv("ref", prov.account_ref(acc))
+        w.kv("name", acc.display_name)
+        w.kv("kind", acc.kind)
+        w.kv("url", acc.url)
+        w.kv("credibility", acc.credibility)
+        w.kv("created_at", iso(acc.created_at))
+        w.kv("created_by", acc.created_by)
+
+    media, media_ref = _media_refs(session, case)
+    for i, m in enumerate(media, start=1):
+        blob = session.get(Blob, m.blob_id)
+        w.header("[[media]]")
+        w.kv("n", i)
+        w.kv("sha256", blob.sha256 if blob else None)
+        w.kv("name", m.original_name)
+        w.kv("label", m.label)
+        w.kv("source_url", m.source_url)
+        w.kv("platform", m.platform)
+        w.kv("acquired_via", m.acquired_via)
+        w.kv("acquired_by", m.acquired_by)
+        w.kv("acquired_at", iso(m.acquired_at))
+
+    ap_ref = {pk(a): f"appearance:{i}" for i, a in enumerate(appearances, start=1)}
+    for i, ap in enumerate(appearances, start=1):
+        poster = session.get(Account, ap.account_id) if ap.account_id else None
+        w.header("[[appearances]]")
+        w.kv("n", i)
+        w.kv("platform", ap.platform)
+        w.kv("account", prov.account_ref(poster) if poster else None)
+        w.kv("url", ap.url)
+        w.kv("post_id", ap.post_id)
+        w.kv("posted", prov.format_posted(ap.posted_at, ap.posted_precision))
+        w.kv("captured_at", iso(ap.captured_at))
+        w.kv("caption", ap.caption)
+        w.kv("language", ap.language)
+        w.kv("forwarded_from", ap.forwarded_from)
+        w.kv("quoted_from", ap.quoted_from)
+        w.kv("archive_url", ap.archive_url)
+        w.kv("media", media_ref.get(ap.media_id) if ap.media_id else None)
+        w.kv("note", ap.note)
+        w.kv("created_at", iso(ap.created_at))
+        w.kv("created_by", ap.created_by)
+
+    for i, attr in enumerate(attributions, start=1):
+        actor = session.get(Account, attr.account_id)
+        if attr.target_type == "media":
+            target = media_ref.get(attr.target_id or -1, f"media:?{attr.target_id}")
+        elif attr.target_type == "appearance":
+            target = ap_ref.get(attr.target_id or -1, f"appearance:?{attr.target_id}")
+        else:
+            target = "case"
+        w.header("[[attributions]]")
+        w.kv("n", i)
+        w.kv("role", attr.role)
+        w.kv("actor", prov.account_ref(actor) if actor else None)
+        w.kv("target", target)
+        w.kv("state", attr.state)
+        w.kv("evidence", attr.evidence)
+        w.kv("according_to", attr.according_to)
+        w.kv("created_at", iso(attr.created_at))
+        w.kv("created_by", attr.created_by)
+        for ch in prov._changes(session, attr):
+            w.header("[[attributions.history]]")
+            w.kv("state", ch.to_state)
+            w.kv("evidence", ch.evidence)
+            w.kv("according_to", ch.according_to)
+            w.kv("at", iso(ch.at))
+            w.kv("by", ch.by)
+
+    for d in prov._case_derivations(session, case):
+        if d.child_id not in media_ref or d.parent_id not in media_ref:
+            continue  # a link to another case's media: recorded in the archive, not in this file
+        w.header("[[derivations]]")
+        w.kv("child", media_ref[d.child_id])
+        w.kv("kind", d.kind)
+        w.kv("parent", media_ref[d.parent_id])
+        w.kv("evidence", _evidence_value(d.evidence) if d.evidence else None)
+        w.kv("note", d.note)
+        w.kv("created_at", iso(d.created_at))
+        w.kv("created_by", d.created_by)
+    return w.text()
+
+
+def export_case(archive: Archive, ref: str, path: str | Path | None = None) -> str:
+    """The case file text; also written to `path` (atomically) when given."""
+    with archive.read() as session:
+        text = render_case(session, get_case(session, ref))
+    if path is not None:
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return text
+
+
+# ============================================================================ parse + validate
+
+
+@dataclass
+class _Ctx:
+    label: str
+
+    def fail(self, key: str, message: str) -> NoReturn:
+        raise BadInputError(f"{self.label}: {key}: {message}")
+
+
+def _check_keys(ctx: _Ctx, where: str, table: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in allowed:
+            ctx.fail(where, f"unknown key {key!r}; known keys: {', '.join(allowed)}")
+
+
+def _str(
+    ctx: _Ctx, where: str, table: dict[str, Any], key: str, *, required: bool = False
+) -> str | None:
+    value = table.get(key)
+    if value is None:
+        if required:
+            ctx.fail(f"{where}.{key}" if where else key, "is required")
+        return None
+    if not isinstance(value, str):
+        ctx.fail(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
+    if required and not value.strip():
+        ctx.fail(f"{where}.{key}", "cannot be empty")
+    if "\x00" in value:
+        ctx.fail(f"{where}.{key}", "contains a NUL character, which cannot be stored; remove it")
+    return value if value != "" else None
+
+
+def _enum(ctx: _Ctx, where: str, table: dict[str, Any], key: str, kind: Any, what: str) -> Any:
+    value = _str(ctx, where, table, key, required=True)
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        ctx.fail(f"{where}.{key}", f"unknown {what} {value!r}; use one of: {allowed}")
+
+
+def _instant(ctx: _Ctx, where: str, table: dict[str, Any], key: str) -> datetime | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        ctx.fail(f"{where}.{key}", f"expected a date, got {type(value).__name__}")
+    try:
+        return prov.parse_instant(value, "date")
+    except BadInputError as exc:
+        ctx.fail(f"{where}.{key}", exc.message)
+
+
+def _posted(ctx: _Ctx, where: str, table: dict[str, Any]) -> tuple[datetime, str] | None:
+    value = table.get("posted")
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        dt = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        return dt, DatePrecision.EXACT.value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC), DatePrecision.DAY.value
+    if not isinstance(value, str):
+        ctx.fail(f"{where}.posted", f"expected a date, got {type(value).__name__}")
+    try:
+        dt, precision = prov.parse_posted(value)
+    except BadInputError as exc:
+        ctx.fail(f"{where}.posted", exc.message)
+    return dt, precision.value
+
+
+def _list(ctx: _Ctx, raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        ctx.fail(key, f"expected a list of tables ([[{key}]])")
+    return value
+
+
+def _numbered(ctx: _Ctx, key: str, items: list[dict[str, Any]]) -> None:
+    for i, item in enumerate(items, start=1):
+        n = item.get("n", i)  # optional; when given it must say the position
+        if n != i or isinstance(n, bool):
+            ctx.fail(
+                f"{key}[{i}].n",
+                f"expected {i}, got {n!r} (entries are numbered 1, 2, 3… in file order)",
+            )
+
+
+def _account_ref(ctx: _Ctx, key: str, value: str) -> str:
+    try:
+        platform, handle = prov.parse_account_ref(value)
+    except BadInputError as exc:
+        ctx.fail(key, exc.message)
+    return f"{platform}:{handle}"
+
+
+def _json_value(ctx: _Ctx, key: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        if any("\x00" in str(k) for k in value):
+            ctx.fail(key, "contains a NUL character, which cannot be stored; remove it")
+        return {str(k): _json_value(ctx, f"{key}.{k}", v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(ctx, key, v) for v in value]
+    if isinstance(value, str) and "\x00" in value:
+        ctx.fail(key, "contains a NUL character, which cannot be stored; remove it")
+    if isinstance(value, bool | int | float | str):
+        return value
+    ctx.fail(
+        key,
+        f"evidence values must be text, numbers, booleans, lists or tables, "
+        f"not {type(value).__name__} (quote dates)",
+    )
+
+
+@dataclass
+class Doc:
+    """A validated case file. `None` in *_at / *_by fields means 'not given'."""
+
+    case: dict[str, Any]
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    status_changes: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    media: list[dict[str, Any]] = field(default_factory=list)
+    appearances: list[dict[str, Any]] = field(default_factory=list)
+    attributions: list[dict[str, Any]] = field(default_factory=list)
+    derivations: list[dict[str, Any]] = field(default_factory=list)
+
+
+TOP_KEYS = (
+    "format",
+    "case",
+    "claims",
+    "status_changes",
+    "notes",
+    "accounts",
+    "media",
+    "appearances",
+    "attributions",
+    "derivations",
+)
+
+
+def parse_case_file(text: str, label: str) -> Doc:
+    """Parse and validate a case file completely, without touching any archive."""
+    ctx = _Ctx(label)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInputError(f"{label}: not valid TOML: {exc}") from None
+    for key in raw:
+        if key not in TOP_KEYS:
+            ctx.fail(key, f"unknown key {key!r}; known keys: {', '.join(TOP_KEYS)}")
+    fmt = raw.get("format", FORMAT)
+    if fmt != FORMAT:
+        ctx.fail("format", f"unsupported format {fmt!r}; this verify reads format {FORMAT}")
+
+    c = raw.get("case")
+    if not isinstance(c, dict):
+        ctx.fail("case", "missing [case] table (slug, title, status)")
+    _check_keys(ctx, "case", c, ("slug", "title", "summary", "status", "created_at", "created_by"))
+    slug = _str(ctx, "case", c, "slug", required=True) or ""
+    if not SLUG_RE.match(slug):
+        ctx.fail("case.slug", f"bad slug {slug!r}: lowercase letters, digits and hyphens")
+    title = _str(ctx, "case", c, "title", required=True)
+    status = _enum(ctx, "case", c, "status", CaseStatus, "status") if "status" in c else None
+    doc = Doc(
+        case={
+            "slug": slug,
+            "title": title,
+            "summary": _str(ctx, "case", c, "summary") or "",
+            "status": (status or CaseStatus.UNVERIFIED).value,
+            "created_at": _instant(ctx, "case", c, "created_at"),
+            "created_by": _str(ctx, "case", c, "created_by"),
+        }
+    )
+
+    claims = _list(ctx, raw, "claims")
+    _numbered(ctx, "claims", claims)
+    for i, t in enumerate(claims, start=1):
+        w = f"claims[{i}]"
+        _check_keys(ctx, w, t, ("n", "text", "finding", "confidence", "rationale"))
+        finding = _enum(ctx, w, t, "finding", Finding, "finding") if "finding" in t else None
+        conf = (
+            _enum(ctx, w, t, "confidence", Confidence, "confidence") if "confidence" in t else None
+        )
+        rationale = _str(ctx, w, t, "rationale") or ""
+        finding_v = (finding or Finding.UNASSESSED).value
+        if finding_v != Finding.UNASSESSED and not rationale.strip():
+            ctx.fail(f"{w}.rationale", f"a finding of {finding_v} needs a rationale")
+        doc.claims.append(
+            {
+                "text": _str(ctx, w, t, "text", required=True),
+                "finding": finding_v,
+                "confidence": conf.value if conf else None,
+                "rationale": rationale,
+            }
+        )
+
+    current = CaseStatus.UNVERIFIED
+    for i, t in enumerate(_list(ctx, raw, "status_changes"), start=1):
+        w = f"status_changes[{i}]"
+        _check_keys(ctx, w, t, ("to", "why", "at", "by"))
+        to = _enum(ctx, w, t, "to", CaseStatus, "status")
+        why = _str(ctx, w, t, "why") or ""
+        if to not in allowed_transitions(current):
+            allowed = ", ".join(s.value for s in allowed_transitions(current))
+            ctx.fail(f"{w}.to", f"cannot go from {current} to {to}; allowed: {allowed}")
+        if (to in VERDICTS or current in VERDICTS) and not why.strip():
+            ctx.fail(f"{w}.why", f"going from {current} to {to} needs a rationale")
+        doc.status_changes.append(
+            {
+                "from": current.value,
+                "to": to.value,
+                "why": why,
+                "at": _instant(ctx, w, t, "at"),
+                "by": _str(ctx, w, t, "by"),
+            }
+        )
+        current = to
+    if current.value != doc.case["status"]:
+        ctx.fail(
+            "case.status",
+            f"is {doc.case['status']!r} but the status history ends at {current.value!r}; "
+            "add a [[status_changes]] entry with `to` and `why`",
+        )
+
+    for i, t in enumerate(_list(ctx, raw, "notes"), start=1):
+        w = f"notes[{i}]"
+        _check_keys(ctx, w, t, ("text", "at", "by"))
+        doc.notes.append(
+            {
+                "text": _str(ctx, w, t, "text", required=True),
+                "at": _instant(ctx, w, t, "at"),
+                "by": _str(ctx, w, t, "by"),
+            }
+        )
+
+    seen_accounts: set[str] = set()
+    for i, t in enumerate(_list(ctx, raw, "accounts"), start=1):
+        w = f"accounts[{i}]"
+        _check_keys(
+            ctx, w, t, ("ref", "name", "kind", "url", "credibility", "created_at", "created_by")
+        )
+        ref = _account_ref(ctx, f"{w}.ref", _str(ctx, w, t, "ref", required=True) or "")
+        if ref.lower() in seen_accounts:
+            ctx.fail(f"{w}.ref", f"account {ref!r} is listed twice")
+        seen_accounts.add(ref.lower())
+        kind = _enum(ctx, w, t, "kind", AccountKind, "account kind") if "kind" in t else None
+        doc.accounts.append(
+            {
+                "ref": ref,
+                "display_name": _str(ctx, w, t, "name"),
+                "kind": kind.value if kind else None,
+                "url": _str(ctx, w, t, "url"),
+                "credibility": _str(ctx, w, t, "credibility"),
+                "created_at": _instant(ctx, w, t, "created_at"),
+                "created_by": _str(ctx, w, t, "created_by"),
+            }
+        )
+
+    media = _list(ctx, raw, "media")
+    _numbered(ctx, "media", media)
+    for i, t in enumerate(media, start=1):
+        w = f"media[{i}]"
+        _check_keys(
+            ctx,
+            w,
+            t,
+            (
+                "n",
+                "sha256",
+                "name",
+                "label",
+                "source_url",
+                "platform",
+                "acquired_via",
+                "acquired_by",
+                "acquired_at",
+            ),
+        )
+        sha = (_str(ctx, w, t, "sha256", required=True) or "").removeprefix("sha256:")
+        if not SHA_RE.match(sha):
+            ctx.fail(f"{w}.sha256", f"not a SHA-256 (64 lowercase hex digits): {sha!r}")
+        doc.media.append(
+            {
+                "sha256": sha,
+                "original_name": _str(ctx, w, t, "name", required=True),
+                "label": _str(ctx, w, t, "label"),
+                "source_url": _str(ctx, w, t, "source_url"),
+                "platform": _str(ctx, w, t, "platform"),
+                "acquired_via": _str(ctx, w, t, "acquired_via"),
+                "acquired_by": _str(ctx, w, t, "acquired_by"),
+                "acquired_at": _instant(ctx, w, t, "acquired_at"),
+            }
+        )
+
+    def local_ref(key: str, value: str | None, kinds: tuple[str, ...]) -> tuple[str, int] | None:
+        if value is None:
+            return None
+        kind, _, num = value.partition(":")
+        limit = {"media": len(doc.media), "appearance": len(appearances)}
+        if kind not in kinds or not num.isdigit():
+            ctx.fail(key, f"bad reference {value!r}; use " + " or ".join(f"{k}:N" for k in kinds))
+        if not 1 <= int(num) <= limit[kind]:
+            what = "media" if kind == "media" else "appearance"
+            ctx.fail(
+                key,
+                f"unknown {what} {value!r}: the file lists {limit[kind]} "
+                f"[[{kind if kind == 'media' else 'appearances'}]]",
+            )
+        return kind, int(num)
+
+    appearances = _list(ctx, raw, "appearances")
+    _numbered(ctx, "appearances", appearances)
+    for i, t in enumerate(appearances, start=1):
+        w = f"appearances[{i}]"
+        _check_keys(
+            ctx,
+            w,
+            t,
+            (
+                "n",
+                "platform",
+                "account",
+                "url",
+                "post_id",
+                "posted",
+                "captured_at",
+                "caption",
+                "language",
+                "forwarded_from",
+                "quoted_from",
+                "archive_url",
+                "media",
+                "note",
+                "created_at",
+                "created_by",
+            ),
+        )
+        account = _str(ctx, w, t, "account")
+        platform = _str(ctx, w, t, "platform", required=True) or ""
+        platform = prov.PLATFORM_ALIASES.get(platform, platform)
+        if not prov.PLATFORM_RE.match(platform) or platform in prov.OFFLINE_KINDS:
+            ctx.fail(
+                f"{w}.platform",
+                f"bad platform {platform!r}: a lowercase name such as x, telegram, youtube",
+            )
+        posted = _posted(ctx, w, t)
+        m = local_ref(f"{w}.media", _str(ctx, w, t, "media"), ("media",))
+        doc.appearances.append(
+            {
+                "platform": platform,
+                "account": _account_ref(ctx, f"{w}.account", account) if account else None,
+                "url": _str(ctx, w, t, "url"),
+                "post_id": _str(ctx, w, t, "post_id"),
+                "posted_at": posted[0] if posted else None,
+                "posted_precision": posted[1] if posted else DatePrecision.EXACT.value,
+                "captured_at": _instant(ctx, w, t, "captured_at"),
+                "caption": _str(ctx, w, t, "caption"),
+                "language": _str(ctx, w, t, "language"),
+                "forwarded_from": _str(ctx, w, t, "forwarded_from"),
+                "quoted_from": _str(ctx, w, t, "quoted_from"),
+                "archive_url": _str(ctx, w, t, "archive_url"),
+                "media": m[1] if m else None,
+                "note": _str(ctx, w, t, "note"),
+                "created_at": _instant(ctx, w, t, "created_at"),
+                "created_by": _str(ctx, w, t, "created_by"),
+            }
+        )
+
+    attributions = _list(ctx, raw, "attributions")
+    _numbered(ctx, "attributions", attributions)
+    for i, t in enumerate(attributions, start=1):
+        w = f"attributions[{i}]"
+        _check_keys(
+            ctx,
+            w,
+            t,
+            (
+                "n",
+                "role",
+                "actor",
+                "target",
+                "state",
+                "evidence",
+                "according_to",
+                "created_at",
+                "created_by",
+                "history",
+            ),
+        )
+        role = _enum(ctx, w, t, "role", Role, "role")
+        state = (
+            _enum(ctx, w, t, "state", AttributionState, "state")
+            if "state" in t
+            else AttributionState.CLAIMED
+        )
+        target_text = _str(ctx, w, t, "target")
+        target = (
+            None
+            if target_text in (None, "case")
+            else local_ref(f"{w}.target", target_text, ("media", "appearance"))
+        )
+        history: list[dict[str, Any]] | None = None
+        if "history" in t:
+            history = []
+            hist = t["history"]
+            if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
+                ctx.fail(f"{w}.history", "expected a list of tables ([[attributions.history]])")
+            for j, h in enumerate(hist, start=1):
+                hw = f"{w}.history[{j}]"
+                _check_keys(ctx, hw, h, ("state", "evidence", "according_to", "at", "by"))
+                history.append(
+                    {
+                        "state": _enum(ctx, hw, h, "state", AttributionState, "state").value,
+                        "evidence": _str(ctx, hw, h, "evidence"),
+                        "according_to": _str(ctx, hw, h, "according_to"),
+                        "at": _instant(ctx, hw, h, "at"),
+                        "by": _str(ctx, hw, h, "by"),
+                    }
+                )
+        entry = {
+            "role": role.value,
+            "actor": _account_ref(ctx, f"{w}.actor", _str(ctx, w, t, "actor", required=True) or ""),
+            "target": target,
+            "state": state.value,
+            "evidence": _str(ctx, w, t, "evidence"),
+            "according_to": _str(ctx, w, t, "according_to"),
+            "created_at": _instant(ctx, w, t, "created_at"),
+            "created_by": _str(ctx, w, t, "created_by"),
+            "history": history,
+        }
+        if history is not None:
+            if not history:
+                ctx.fail(f"{w}.history", "cannot be empty; omit it instead")
+            last = history[-1]
+            for key in ("state", "evidence", "according_to"):
+                if last[key] != entry[key]:
+                    ctx.fail(
+                        f"{w}.{key}",
+                        f"must equal the last history entry's ({last[key]!r}); to change it, "
+                        "append a [[attributions.history]] entry or drop the history",
+                    )
+        doc.attributions.append(entry)
+
+    edges: dict[int, set[int]] = {}
+    seen_edges: set[tuple[int, int, str]] = set()
+    for i, t in enumerate(_list(ctx, raw, "derivations"), start=1):
+        w = f"derivations[{i}]"
+        _check_keys(
+            ctx, w, t, ("child", "kind", "parent", "evidence", "note", "created_at", "created_by")
+        )
+        child = local_ref(f"{w}.child", _str(ctx, w, t, "child", required=True), ("media",))
+        parent = local_ref(f"{w}.parent", _str(ctx, w, t, "parent", required=True), ("media",))
+        assert child is not None and parent is not None  # required above
+        kind = _enum(ctx, w, t, "kind", DerivationKind, "derivation kind")
+        cycle = prov.find_cycle(edges, child[1], parent[1])
+        if cycle:
+            path = " -> ".join(f"media:{m}" for m in cycle)
+            ctx.fail(w, f"derivation cycle: {path}")
+        if (child[1], parent[1], kind.value) in seen_edges:
+            ctx.fail(w, "listed twice")
+        seen_edges.add((child[1], parent[1], kind.value))
+        edges.setdefault(child[1], set()).add(parent[1])
+        ev = t.get("evidence")
+        evidence: dict[str, Any] | None
+        if ev is None:
+            evidence = None
+        elif isinstance(ev, str):
+            try:
+                evidence = prov.parse_evidence(ev)
+            except BadInputError as exc:
+                ctx.fail(f"{w}.evidence", exc.message)
+        elif isinstance(ev, dict):
+            evidence = _json_value(ctx, f"{w}.evidence", ev) or None
+        else:
+            ctx.fail(f"{w}.evidence", "expected a table or text")
+        doc.derivations.append(
+            {
+                "child": child[1],
+                "parent": parent[1],
+                "kind": kind.value,
+                "evidence": evidence,
+                "note": _str(ctx, w, t, "note"),
+                "created_at": _instant(ctx, w, t, "created_at"),
+                "created_by": _str(ctx, w, t, "created_by"),
+            }
+        )
+    return doc
+
+
+# ============================================================================ import
+
+
+@dataclass
+class ImportResult:
+    slug: str
+    created: bool
+    changes: int
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return prov._aware(a) == prov._aware(b)
+    return bool(a == b)
+
+
+class _Importer:
+    def __init__(self, session: Session, archive: Archive, ctx: _Ctx, doc: Doc, name: str) -> None:
+        self.s = session
+        self.actor = archive.actor
+        self.ctx = ctx
+        self.doc = doc
+        self.name = name
+        self.slug = doc.case["slug"]
+        self.changes = 0
+        self.at = now()
+        self.known_accounts: dict[str, Account] = {}
+
+    def log(self, action: str, payload: dict[str, Any]) -> None:
+        self.changes += 1
+        audit.append(
+            self.s,
+            actor=self.actor,
+            action=action,
+            case=self.slug,
+            payload=_jsonable({**payload, "import": self.name}),
+        )
+
+    def update(
+        self, row: Any, values: dict[str, Any], keep_if_none: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """Set differing fields on `row`; fields in keep_if_none stay when the file omits them."""
+        changes: dict[str, Any] = {}
+        for key, new in values.items():
+            if new is None and key in keep_if_none:
+                continue
+            old = getattr(row, key)
+            if not _same(old, new):
+                changes[key] = {"old": old, "new": new}
+                setattr(row, key, new)
+        if changes:
+            self.s.add(row)
+        return changes
+
+    def prefix(self, key: str, in_archive: int, in_file: int) -> None:
+        if in_archive > in_file:
+            self.ctx.fail(
+                f"{key}[{in_file + 1}]",
+                f"the archive has {in_archive} {key} but the file lists {in_file}; provenance "
+                "is append-only: export the case again and re-apply your edits",
+            )
+
+    # ---------------------------------------------------------------- sections
+
+    def run(self) -> tuple[Case, bool]:
+        case = self.s.exec(select(Case).where(Case.slug == self.slug)).first()
+        created = case is None
+        c = self.doc.case
+        if case is None:
+            case = Case(
+                slug=self.slug,
+                title=c["title"],
+                summary=c["summary"],
+                status=CaseStatus.UNVERIFIED.value,
+                created_at=c["created_at"] or self.at,
+                created_by=c["created_by"] or self.actor,
+                updated_at=self.at,
+                updated_by=self.actor,
+            )
+            self.s.add(case)
+            self.s.flush()
+            self.log("case.open", {"title": case.title, "summary": case.summary, "claims": []})
+        else:
+            changes = self.update(case, {"title": c["title"], "summary": c["summary"]})
+            if changes:
+                self.log("case.edit", changes)
+        self.claims(case)
+        self.status(case)
+        self.notes(case)
+        self.accounts()
+        media_ids = self.media(case)
+        ap_ids = self.appearances(case, media_ids)
+        self.attributions(case, media_ids, ap_ids)
+        self.derivations(media_ids)
+        return case, created
+
+    def claims(self, case: Case) -> None:
+        rows = list(
+            self.s.exec(
+                select(Claim).where(Claim.case_id == case.id).order_by(col(Claim.position))
+            ).all()
+        )
+        self.prefix("claims", len(rows), len(self.doc.claims))
+        for n, values in enumerate(self.doc.claims, start=1):
+            if n <= len(rows):
+                changes = self.update(rows[n - 1], values)
+                if changes:
+                    rows[n - 1].updated_at, rows[n - 1].updated_by = self.at, self.actor
+                    self.log("claim.edit", {"n": n, **changes})
+            else:
+                self.s.add(
+                    Claim(
+                        case_id=pk(case),
+                        position=n,
+                        **values,
+                        updated_at=self.at,
+                        updated_by=self.actor,
+                    )
+                )
+                self.log("claim.add", {"n": n, **values})
+
+    def status(self, case: Case) -> None:
+        rows = list(
+            self.s.exec(
+                select(StatusChange)
+                .where(StatusChange.case_id == case.id)
+                .order_by(col(StatusChange.id))
+            ).all()
+        )
+        self.prefix("status_changes", len(rows), len(self.doc.status_changes))
+        for i, (row, want) in enumerate(zip(rows, self.doc.status_changes, strict=False), 1):
+            if (row.to_status, row.rationale) != (want["to"], want["why"]) or any(
+                want[k] is not None and not _same(getattr(row, k), want[k]) for k in ("at", "by")
+            ):
+                self.ctx.fail(
+                    f"status_changes[{i}]",
+                    "differs from the archive's status history, which is append-only",
+                )
+        for want in self.doc.status_changes[len(rows) :]:
+            at = want["at"] or self.at
+            self.s.add(
+                StatusChange(
+                    case_id=pk(case),
+                    from_status=want["from"],
+                    to_status=want["to"],
+                    rationale=want["why"],
+                    at=at,
+                    by=want["by"] or self.actor,
+                )
+            )
+            case.status = want["to"]
+            case.updated_at, case.updated_by = self.at, self.actor
+            self.s.add(case)
+            self.log("status.set", {"from": want["from"], "to": want["to"], "why": want["why"]})
+
+    def notes(self, case: Case) -> None:
+        rows = list(
+            self.s.exec(select(Note).where(Note.case_id == case.id).order_by(col(Note.id))).all()
+        )
+        self.prefix("notes", len(rows), len(self.doc.notes))
+        for i, (row, want) in enumerate(zip(rows, self.doc.notes, strict=False), 1):
+            if row.text != want["text"] or any(
+                want[k] is not None and not _same(getattr(row, k), want[k]) for k in ("at", "by")
+            ):
+                self.ctx.fail(
+                    f"notes[{i}]", "differs from the archive's note (notes are append-only)"
+                )
+        for want in self.doc.notes[len(rows) :]:
+            note = Note(
+                case_id=pk(case),
+                text=want["text"],
+                at=want["at"] or self.at,
+                by=want["by"] or self.actor,
+            )
+            self.s.add(note)
+            self.s.flush()
+            self.log("note.add", {"note": note.id, "text": note.text})
+
+    def account(self, ref: str) -> Account:
+        cached = self.known_accounts.get(ref)
+        if cached is not None:
+            return cached
+        found = prov.find_account(self.s, ref)
+        if found is not None:
+            self.known_accounts[ref] = found
+            return found
+        account = prov.new_account(self.s, self.actor, ref, case=self.slug, created_at=self.at)
+        self.changes += 1
+        return account
+
+    def accounts(self) -> None:
+        for want in self.doc.accounts:
+            found = prov.find_account(self.s, want["ref"])
+            if found is None:
+                prov.new_account(
+                    self.s,
+                    self.actor,
+                    want["ref"],
+                    case=self.slug,
+                    display_name=want["display_name"],
+                    url=want["url"],
+                    kind=want["kind"],
+                    credibility=want["credibility"],
+                    created_at=want["created_at"],
+                    created_by=want["created_by"],
+                )
+                self.changes += 1
+                continue
+            values = {k: want[k] for k in ("display_name", "url", "credibility")}
+            values["kind"] = want["kind"] or found.kind
+            changes = self.update(found, values)
+            if changes:
+                self.log("account.edit", {"account": prov.account_ref(found), **changes})
+
+    def media(self, case: Case) -> list[int]:
+        rows = list(
+            self.s.exec(select(Media).where(Media.case_id == case.id).order_by(col(Media.id))).all()
+        )
+        self.prefix("media", len(rows), len(self.doc.media))
+        ids: list[int] = []
+        for n, want in enumerate(self.doc.media, start=1):
+            blob = self.s.exec(select(Blob).where(Blob.sha256 == want["sha256"])).first()
+            values = {k: v for k, v in want.items() if k != "sha256"}
+            if n <= len(rows):
+                row = rows[n - 1]
+                held = self.s.get(Blob, row.blob_id)
+                if held is None or held.sha256 != want["sha256"]:
+                    self.ctx.fail(
+                        f"media[{n}].sha256",
+                        f"the archive's media {n} of this case is sha256:"
+                        f"{held.sha256 if held else '?'}; a file's hash cannot change",
+                    )
+                changes = self.update(row, values, keep_if_none=("acquired_by", "acquired_at"))
+                if changes:
+                    self.log("media.edit", {"media": row.id, **changes})
+                ids.append(pk(row))
+                continue
+            if blob is None:
+                self.ctx.fail(
+                    f"media[{n}].sha256",
+                    f"the archive does not hold the bytes of sha256:{want['sha256']}; add the "
+                    f"file first (`verify media add {self.slug} FILE`) or remove this entry",
+                )
+            row = Media(
+                case_id=pk(case),
+                blob_id=pk(blob),
+                original_name=values["original_name"],
+                label=values["label"],
+                source_url=values["source_url"],
+                platform=values["platform"],
+                acquired_via=values["acquired_via"],
+                acquired_by=values["acquired_by"] or self.actor,
+                acquired_at=values["acquired_at"] or self.at,
+            )
+            self.s.add(row)
+            self.s.flush()
+            self.log(
+                "media.add", {"media": row.id, "sha256": want["sha256"], "name": row.original_name}
+            )
+            ids.append(pk(row))
+        return ids
+
+    def appearances(self, case: Case, media_ids: list[int]) -> list[int]:
+        rows = prov._appearances(self.s, case)
+        self.prefix("appearances", len(rows), len(self.doc.appearances))
+        ids: list[int] = []
+        for n, want in enumerate(self.doc.appearances, start=1):
+            values = {
+                k: v
+                for k, v in want.items()
+                if k not in ("account", "media", "created_at", "created_by")
+            }
+            values["account_id"] = pk(self.account(want["account"])) if want["account"] else None
+            values["media_id"] = media_ids[want["media"] - 1] if want["media"] else None
+            if n <= len(rows):
+                row = rows[n - 1]
+                changes = self.update(row, values)
+                if changes:
+                    self.log("appearance.edit", {"id": row.id, "n": n, **changes})
+                ids.append(pk(row))
+                continue
+            row = Appearance(
+                case_id=pk(case),
+                **values,
+                created_at=want["created_at"] or self.at,
+                created_by=want["created_by"] or self.actor,
+            )
+            self.s.add(row)
+            self.s.flush()
+            payload = prov.appearance_to_dict(self.s, row, self.slug)
+            self.log(
+                "appearance.add",
+                {k: v for k, v in payload.items() if v is not None and k not in prov._META},
+            )
+            ids.append(pk(row))
+        return ids
+
+    def attributions(self, case: Case, media_ids: list[int], ap_ids: list[int]) -> None:
+        rows = prov._attributions(self.s, case)
+        self.prefix("attributions", len(rows), len(self.doc.attributions))
+        for n, want in enumerate(self.doc.attributions, start=1):
+            w = f"attributions[{n}]"
+            account = self.account(want["actor"])
+            if want["target"] is None:
+                target_type, target_id = "case", None
+            else:
+                kind, num = want["target"]
+                target_type = kind
+                target_id = (media_ids if kind == "media" else ap_ids)[num - 1]
+            history = want["history"]
+            if n > len(rows):
+                created_at = (
+                    want["created_at"] or (history[0]["at"] if history else None) or self.at
+                )
+                created_by = (
+                    want["created_by"] or (history[0]["by"] if history else None) or self.actor
+                )
+                attr = Attribution(
+                    case_id=pk(case),
+                    role=want["role"],
+                    account_id=pk(account),
+                    target_type=target_type,
+                    target_id=target_id,
+                    state=want["state"],
+                    evidence=want["evidence"],
+                    according_to=want["according_to"],
+                    created_at=created_at,
+                    created_by=created_by,
+                    updated_at=created_at,
+                    updated_by=created_by,
+                )
+                self.s.add(attr)
+                self.s.flush()
+                entries = history or [
+                    {
+                        "state": want["state"],
+                        "evidence": want["evidence"],
+                        "according_to": want["according_to"],
+                        "at": created_at,
+                        "by": created_by,
+                    }
+                ]
+                previous: str | None = None
+                for h in entries:
+                    self.add_change(attr, previous, h)
+                    previous = h["state"]
+                self.log(
+                    "attribution.add",
+                    {
+                        "id": attr.id,
+                        "role": attr.role,
+                        "actor": want["actor"],
+                        "target": prov.target_ref(attr),
+                        "state": attr.state,
+                        "evidence": attr.evidence,
+                        "according_to": attr.according_to,
+                    },
+                )
+                continue
+            attr = rows[n - 1]
+            fixed = {
+                "role": want["role"],
+                "account_id": pk(account),
+                "target_type": target_type,
+                "target_id": target_id,
+            }
+            for key, value in fixed.items():
+                if getattr(attr, key) != value:
+                    self.ctx.fail(
+                        f"{w}.{'actor' if key == 'account_id' else key.split('_')[0]}",
+                        "differs from the archive's attribution; role, actor and target cannot "
+                        "change (refute it and add a new one)",
+                    )
+            existing = prov._changes(self.s, attr)
+            if history is not None:
+                if len(existing) > len(history):
+                    self.ctx.fail(f"{w}.history", "lacks entries the archive has (append-only)")
+                for j, (row, h) in enumerate(zip(existing, history, strict=False), 1):
+                    if (row.to_state, row.evidence, row.according_to) != (
+                        h["state"],
+                        h["evidence"],
+                        h["according_to"],
+                    ) or any(
+                        h[k] is not None and not _same(getattr(row, k), h[k]) for k in ("at", "by")
+                    ):
+                        self.ctx.fail(
+                            f"{w}.history[{j}]", "differs from the archive's history (append-only)"
+                        )
+                new_entries = history[len(existing) :]
+            elif (attr.state, attr.evidence, attr.according_to) != (
+                want["state"],
+                want["evidence"],
+                want["according_to"],
+            ):
+                new_entries = [
+                    {
+                        "state": want["state"],
+                        "evidence": want["evidence"],
+                        "according_to": want["according_to"],
+                        "at": None,
+                        "by": None,
+                    }
+                ]
+            else:
+                new_entries = []
+            for h in new_entries:
+                old = attr.state
+                change = self.add_change(attr, old, h)
+                attr.state, attr.evidence, attr.according_to = (
+                    h["state"],
+                    h["evidence"],
+                    h["according_to"],
+                )
+                attr.updated_at, attr.updated_by = change.at, change.by
+                self.s.add(attr)
+                self.log(
+                    "attribution.set",
+                    {
+                        "id": attr.id,
+                        "from": old,
+                        "to": h["state"],
+                        "evidence": h["evidence"],
+                        "according_to": h["according_to"],
+                    },
+                )
+
+    def add_change(
+        self, attr: Attribution, previous: str | None, h: dict[str, Any]
+    ) -> AttributionChange:
+        change = AttributionChange(
+            attribution_id=pk(attr),
+            from_state=previous,
+            to_state=h["state"],
+            evidence=h["evidence"],
+            according_to=h["according_to"],
+            at=h["at"] or self.at,
+            by=h["by"] or self.actor,
+        )
+        self.s.add(change)
+        self.s.flush()
+        return change
+
+    def derivations(self, media_ids: list[int]) -> None:
+        local = {mid: f"media:{i}" for i, mid in enumerate(media_ids, start=1)}
+        in_case = set(media_ids)
+        existing = {
+            (d.child_id, d.parent_id, d.kind): d
+            for d in self.s.exec(select(Derivation)).all()
+            if d.child_id in in_case and d.parent_id in in_case
+        }
+        wanted = {
+            (media_ids[d["child"] - 1], media_ids[d["parent"] - 1], d["kind"]): d
+            for d in self.doc.derivations
+        }
+        for key in sorted(set(existing) - set(wanted)):
+            self.ctx.fail(
+                "derivations",
+                f"the archive links {local[key[0]]} {key[2]} {local[key[1]]}, which the file "
+                "lacks; provenance is append-only",
+            )
+        edges = prov.derivation_edges(self.s)
+        for i, (key, want) in enumerate(wanted.items(), start=1):
+            child, parent, kind = key
+            if key in existing:
+                row = existing[key]
+                changes = self.update(row, {"evidence": want["evidence"], "note": want["note"]})
+                if changes:
+                    self.log("derivation.edit", {"id": row.id, **changes})
+                continue
+            cycle = prov.find_cycle(edges, child, parent)
+            if cycle:
+                path = " -> ".join(local.get(m, f"media {m} (another case)") for m in cycle)
+                self.ctx.fail(f"derivations[{i}]", f"derivation cycle: {path}")
+            edges.setdefault(child, set()).add(parent)
+            d = Derivation(
+                child_id=child,
+                parent_id=parent,
+                kind=kind,
+                evidence=want["evidence"],
+                note=want["note"],
+                created_at=want["created_at"] or self.at,
+                created_by=want["created_by"] or self.actor,
+            )
+            self.s.add(d)
+            self.s.flush()
+            self.log(
+                "derivation.add",
+                {
+                    "id": d.id,
+                    "child": child,
+                    "parent": parent,
+                    "kind": kind,
+                    "evidence": d.evidence,
+                    "note": d.note,
+                },
+            )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def read_case_file(path: str | Path) -> tuple[str, str]:
+    """(text, label) of a case file; one-line errors for unreadable files."""
+    label = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8"), label
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"{label}: not UTF-8 text (byte {exc.start})") from None
+
+
+def import_case(archive: Archive, path: str | Path) -> ImportResult:
+    """Create or update the case a file describes; see the module docstring for the rules."""
+    text, label = read_case_file(path)
+    return import_case_text(archive, text, label)
+
+
+def import_case_text(archive: Archive, text: str, label: str) -> ImportResult:
+    doc = parse_case_file(text, label)
+    ctx = _Ctx(label)
+    name = Path(label).name
+    try:
+        with archive.write() as session:
+            importer = _Importer(session, archive, ctx, doc, name)
+            case, created = importer.run()
+            return ImportResult(case.slug, created, importer.changes)
+    except BadInputError as exc:
+        if exc.message.startswith(f"{label}: "):
+            raise
+        raise type(exc)(f"{label}: {exc.message}") from None

@@ -1,0 +1,1126 @@
+"""Provenance: who posted, touched and claims what about a case's media, and how copies relate.
+
+Four kinds of record, all append-only in spirit (an attribution's state changes are kept as
+history rows, never overwritten):
+
+- **accounts**: actors, written `platform:handle` (`x:@Gerashchenko_en`, `telegram:@channel`,
+  `person:Andriy Yusov`, `org:Kremlin`). Global, not per case; created on first mention.
+  Lookup ignores letter case (`x:@gerashchenko_en` is the same account). `twitter:` is an
+  alias of `x:` and `tg:` of `telegram:`. The pseudo-platforms `person`, `org` and `outlet`
+  name actors who are not a platform account; they imply the account kind and no platform.
+- **appearances**: one post of the media on one platform (URL, post id, account, posted time
+  with a precision, when we captured it, caption, language, forwarded/quoted from, archive
+  URL), optionally linked to a media file the case holds.
+- **attributions**: role x actor x target (the case, one media file or one appearance), with a
+  state (claimed, corroborated, refuted, unknown), evidence and who says so. Creating one
+  records its first state change; every later change appends an `AttributionChange`.
+- **derivations**: typed edges between media files (child is `kind` of parent) with evidence
+  (a JSON object). Self-links and cycles are refused.
+
+`timeline()` and `earliest()` read all of it back. Every mutation runs in one write
+transaction with its audit entry.
+"""
+
+import re
+from collections import deque
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import or_
+from sqlmodel import Session, col, func, select
+
+from verify import audit
+from verify.archive import Archive
+from verify.errors import BadInputError, NotFoundError
+from verify.models import (
+    Account,
+    Appearance,
+    Attribution,
+    AttributionChange,
+    Blob,
+    Case,
+    Derivation,
+    Media,
+    Note,
+    StatusChange,
+    pk,
+)
+from verify.services.cases import check_text, get_case, parse_enum
+from verify.services.refs import get_media
+from verify.timeutil import iso, now, parse_utc
+from verify.vocab import (
+    AccountKind,
+    AttributionState,
+    DatePrecision,
+    DerivationKind,
+    Role,
+)
+
+PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+PLATFORM_ALIASES = {"twitter": "x", "tg": "telegram"}
+# Pseudo-platforms: actors who are not a platform account. They imply the account's kind
+# and never count as a "claimed original platform".
+OFFLINE_KINDS = {
+    "person": AccountKind.PERSON,
+    "org": AccountKind.ORGANISATION,
+    "outlet": AccountKind.OUTLET,
+}
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+def parse_account_ref(ref: str) -> tuple[str, str]:
+    """`x:@Gerashchenko_en` -> ("x", "@Gerashchenko_en"). Raises BadInputError otherwise."""
+    platform, sep, handle = ref.strip().partition(":")
+    platform = PLATFORM_ALIASES.get(platform.strip().lower(), platform.strip().lower())
+    handle = handle.strip()
+    if not sep or not PLATFORM_RE.match(platform) or not handle or _CONTROL.search(handle):
+        raise BadInputError(
+            f"bad account {ref!r}: write platform:handle, e.g. x:@Gerashchenko_en, "
+            "telegram:@channel or person:Andriy Yusov"
+        )
+    return platform, handle
+
+
+def account_ref(account: Account) -> str:
+    return f"{account.platform}:{account.handle}"
+
+
+def account_to_dict(account: Account) -> dict[str, Any]:
+    return {
+        "ref": account_ref(account),
+        "platform": account.platform,
+        "handle": account.handle,
+        "display_name": account.display_name,
+        "url": account.url,
+        "kind": account.kind,
+        "credibility": account.credibility,
+        "created_at": iso(account.created_at),
+        "created_by": account.created_by,
+    }
+
+
+def find_account(session: Session, ref: str) -> Account | None:
+    platform, handle = parse_account_ref(ref)
+    # Exact match first; then ASCII letter case only (SQLite's lower() folds only A-Z, so a
+    # Unicode fold here could miss a stored handle and then collide with it on insert).
+    exact = session.exec(
+        select(Account).where(Account.platform == platform, Account.handle == handle)
+    ).first()
+    if exact is not None:
+        return exact
+    folded = handle.translate(_ASCII_LOWER)
+    return session.exec(
+        select(Account)
+        .where(Account.platform == platform, func.lower(Account.handle) == folded)
+        .order_by(col(Account.id))
+    ).first()
+
+
+def get_account(session: Session, ref: str) -> Account:
+    account = find_account(session, ref)
+    if account is None:
+        raise NotFoundError(f"no account {ref!r}; `verify prov account list` shows the accounts")
+    return account
+
+
+def _opt(value: str | None) -> str | None:
+    """Optional text: surrounding blanks dropped, empty means absent."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def new_account(
+    session: Session,
+    actor: str,
+    ref: str,
+    *,
+    case: str | None,
+    display_name: str | None = None,
+    url: str | None = None,
+    kind: str | None = None,
+    credibility: str | None = None,
+    created_at: datetime | None = None,
+    created_by: str | None = None,
+) -> Account:
+    """Create an account inside the caller's write transaction, with its audit entry."""
+    platform, handle = parse_account_ref(ref)
+    check_text(display_name, url, credibility)
+    if kind is None:
+        kind_value = OFFLINE_KINDS.get(platform, AccountKind.UNKNOWN).value
+    else:
+        kind_value = parse_enum(AccountKind, kind, "account kind").value
+    account = Account(
+        platform=platform,
+        handle=handle,
+        display_name=_opt(display_name),
+        url=_opt(url),
+        kind=kind_value,
+        credibility=_opt(credibility),
+        created_at=created_at or now(),
+        created_by=created_by or actor,
+    )
+    session.add(account)
+    session.flush()
+    payload = account_to_dict(account)
+    del payload["created_at"], payload["created_by"]
+    audit.append(session, actor=actor, action="account.add", case=case, payload=payload)
+    return account
+
+
+def ensure_account(session: Session, actor: str, ref: str, *, case: str | None) -> Account:
+    """The account named `ref`, created (kind from the platform) on first mention."""
+    return find_account(session, ref) or new_account(session, actor, ref, case=case)
+
+
+def add_account(
+    archive: Archive,
+    ref: str,
+    *,
+    display_name: str | None = None,
+    url: str | None = None,
+    kind: str | None = None,
+    credibility: str | None = None,
+) -> dict[str, Any]:
+    with archive.write() as session:
+        if find_account(session, ref) is not None:
+            raise BadInputError(
+                f"account {ref!r} already exists; change it with `verify prov account edit`"
+            )
+        account = new_account(
+            session,
+            archive.actor,
+            ref,
+            case=None,
+            display_name=display_name,
+            url=url,
+            kind=kind,
+            credibility=credibility,
+        )
+        return account_to_dict(account)
+
+
+ACCOUNT_FIELDS = ("display_name", "url", "kind", "credibility")
+
+
+def apply_account_changes(
+    session: Session,
+    actor: str,
+    account: Account,
+    values: Mapping[str, str | None],
+    case: str | None,
+) -> dict[str, Any]:
+    """Set the given fields; append one `account.edit` entry when anything changed."""
+    check_text(*values.values())
+    changes: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in ACCOUNT_FIELDS:
+            raise ValueError(f"not an account field: {name}")
+        if name == "kind":
+            new: str | None = parse_enum(AccountKind, raw or "", "account kind").value
+        else:
+            new = _opt(raw)
+        old = getattr(account, name)
+        if new != old:
+            changes[name] = {"old": old, "new": new}
+            setattr(account, name, new)
+    if changes:
+        session.add(account)
+        audit.append(
+            session,
+            actor=actor,
+            action="account.edit",
+            case=case,
+            payload={"account": account_ref(account), **changes},
+        )
+    return changes
+
+
+def edit_account(
+    archive: Archive,
+    ref: str,
+    *,
+    display_name: str | None = None,
+    url: str | None = None,
+    kind: str | None = None,
+    credibility: str | None = None,
+) -> dict[str, Any]:
+    """Change an account's descriptive fields (old and new values go to the audit trail)."""
+    given = {
+        k: v
+        for k, v in {
+            "display_name": display_name,
+            "url": url,
+            "kind": kind,
+            "credibility": credibility,
+        }.items()
+        if v is not None
+    }
+    if not given:
+        raise BadInputError("nothing to change: give --name, --url, --kind or --credibility")
+    with archive.write() as session:
+        account = get_account(session, ref)
+        apply_account_changes(session, archive.actor, account, given, None)
+        return account_to_dict(account)
+
+
+def list_accounts(archive: Archive) -> list[dict[str, Any]]:
+    with archive.read() as session:
+        rows = session.exec(
+            select(Account).order_by(col(Account.platform), col(Account.handle))
+        ).all()
+        return [account_to_dict(a) for a in rows]
+
+
+# --------------------------------------------------------------------------- dates
+
+_DATE_ONLY = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+DATE_HELP = "use 2023-05-23, 2023-05-23T14:05Z, 2023-05-23T14:05+03:00 or ~2023-05"
+
+
+def parse_posted(value: str) -> tuple[datetime, DatePrecision]:
+    """A posted time and its precision.
+
+    `2023-05-23` -> that day (precision day, stored as 00:00 UTC); `2023-05-23T14:05Z` or with
+    an offset -> exact, converted to UTC (no offset means UTC); a leading `~` makes any form
+    approximate; `2023-05` and `2023` are approximate (the first day of the month/year).
+    """
+    text = value.strip()
+    approx = text.startswith("~")
+    if approx:
+        text = text[1:].strip()
+    try:
+        m = _DATE_ONLY.match(text)
+        if m:
+            y, mo, d = m.group(1), m.group(2), m.group(3)
+            dt = datetime(int(y), int(mo or 1), int(d or 1), tzinfo=UTC)
+            exact_day = d is not None and not approx
+            return dt, DatePrecision.DAY if exact_day else DatePrecision.APPROXIMATE
+        if "T" not in text and " " not in text:
+            raise ValueError(text)
+        dt = parse_utc(text)
+    except ValueError:
+        raise BadInputError(f"bad date {value!r}: {DATE_HELP}") from None
+    return dt, DatePrecision.APPROXIMATE if approx else DatePrecision.EXACT
+
+
+def format_posted(dt: datetime | None, precision: str) -> str | None:
+    """The text form `parse_posted` reads back to the same value and precision."""
+    if dt is None:
+        return None
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    dt = dt.astimezone(UTC)
+    midnight = (dt.hour, dt.minute, dt.second, dt.microsecond) == (0, 0, 0, 0)
+    if precision == DatePrecision.DAY and midnight:
+        return dt.date().isoformat()
+    if precision == DatePrecision.APPROXIMATE:
+        if midnight:
+            return f"~{dt.year:04d}-{dt.month:02d}" + ("" if dt.day == 1 else f"-{dt.day:02d}")
+        return "~" + (iso(dt) or "")
+    return iso(dt)
+
+
+def parse_instant(value: str, what: str = "date") -> datetime:
+    """An exact instant (ISO 8601; no offset means UTC; a bare date means 00:00 UTC)."""
+    try:
+        return parse_utc(value.strip())
+    except ValueError:
+        raise BadInputError(
+            f"bad {what} {value!r}: use ISO 8601, e.g. 2023-05-24T09:00Z or 2023-05-24"
+        ) from None
+
+
+def _window(dt: datetime, precision: str) -> tuple[datetime, datetime]:
+    """The interval a dated fact may lie in, given its precision."""
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    if precision == DatePrecision.DAY:
+        return dt, dt + timedelta(days=1)
+    if precision == DatePrecision.APPROXIMATE:
+        return dt - timedelta(days=31), dt + timedelta(days=31)
+    return dt, dt
+
+
+# --------------------------------------------------------------------------- appearances
+
+
+def _media_sha(session: Session, media_id: int | None) -> str | None:
+    if media_id is None:
+        return None
+    media = session.get(Media, media_id)
+    blob = session.get(Blob, media.blob_id) if media else None
+    return f"sha256:{blob.sha256}" if blob else None
+
+
+def appearance_to_dict(session: Session, ap: Appearance, case_slug: str) -> dict[str, Any]:
+    account = session.get(Account, ap.account_id) if ap.account_id else None
+    return {
+        "id": ap.id,
+        "case": case_slug,
+        "platform": ap.platform,
+        "url": ap.url,
+        "post_id": ap.post_id,
+        "account": account_ref(account) if account else None,
+        "posted": format_posted(ap.posted_at, ap.posted_precision),
+        "posted_at": iso(ap.posted_at),
+        "posted_precision": ap.posted_precision if ap.posted_at else None,
+        "captured_at": iso(ap.captured_at),
+        "caption": ap.caption,
+        "language": ap.language,
+        "forwarded_from": ap.forwarded_from,
+        "quoted_from": ap.quoted_from,
+        "archive_url": ap.archive_url,
+        "media": ap.media_id,
+        "media_sha256": _media_sha(session, ap.media_id),
+        "note": ap.note,
+        "created_at": iso(ap.created_at),
+        "created_by": ap.created_by,
+    }
+
+
+def add_appearance(
+    archive: Archive,
+    case: str,
+    *,
+    platform: str | None = None,
+    url: str | None = None,
+    post_id: str | None = None,
+    account: str | None = None,
+    posted: str | None = None,
+    captured: str | None = None,
+    caption: str | None = None,
+    language: str | None = None,
+    forwarded_from: str | None = None,
+    quoted_from: str | None = None,
+    archive_url: str | None = None,
+    media: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Record one appearance; the platform defaults to the account's. Returns its dict."""
+    check_text(url, post_id, caption, language, forwarded_from, quoted_from, archive_url, note)
+    posted_at, precision = parse_posted(posted) if posted else (None, DatePrecision.EXACT)
+    captured_at = parse_instant(captured, "capture time") if captured else None
+    if platform is not None:
+        platform = PLATFORM_ALIASES.get(platform.strip().lower(), platform.strip().lower())
+        if not PLATFORM_RE.match(platform) or platform in OFFLINE_KINDS:
+            raise BadInputError(
+                f"bad platform {platform!r}: a lowercase name such as x, telegram, youtube"
+            )
+    with archive.write() as session:
+        c = get_case(session, case)
+        acct = ensure_account(session, archive.actor, account, case=c.slug) if account else None
+        if platform is None:
+            if acct is None or acct.platform in OFFLINE_KINDS:
+                raise BadInputError(
+                    "an appearance needs a platform: give --platform or a platform --account"
+                )
+            platform = acct.platform
+        media_row = get_media(session, media, case_id=c.id) if media else None
+        ap = Appearance(
+            case_id=pk(c),
+            media_id=media_row.id if media_row else None,
+            platform=platform,
+            url=_opt(url),
+            post_id=_opt(post_id),
+            account_id=acct.id if acct else None,
+            posted_at=posted_at,
+            posted_precision=precision.value,
+            captured_at=captured_at,
+            caption=_opt(caption),
+            language=_opt(language),
+            forwarded_from=_opt(forwarded_from),
+            quoted_from=_opt(quoted_from),
+            archive_url=_opt(archive_url),
+            note=_opt(note),
+            created_at=now(),
+            created_by=archive.actor,
+        )
+        session.add(ap)
+        session.flush()
+        data = appearance_to_dict(session, ap, c.slug)
+        payload = {k: v for k, v in data.items() if v is not None and k not in _META}
+        audit.append(
+            session, actor=archive.actor, action="appearance.add", case=c.slug, payload=payload
+        )
+        return data
+
+
+_META = {"case", "created_at", "created_by", "media_sha256", "posted_at", "posted_precision"}
+
+
+def _appearances(session: Session, case: Case) -> list[Appearance]:
+    return list(
+        session.exec(
+            select(Appearance).where(Appearance.case_id == case.id).order_by(col(Appearance.id))
+        ).all()
+    )
+
+
+def list_appearances(archive: Archive, case: str) -> list[dict[str, Any]]:
+    with archive.read() as session:
+        c = get_case(session, case)
+        return [appearance_to_dict(session, a, c.slug) for a in _appearances(session, c)]
+
+
+# --------------------------------------------------------------------------- attributions
+
+
+def target_ref(attr: Attribution) -> str:
+    return "case" if attr.target_type == "case" else f"{attr.target_type}:{attr.target_id}"
+
+
+def change_to_dict(ch: AttributionChange) -> dict[str, Any]:
+    return {
+        "from": ch.from_state,
+        "to": ch.to_state,
+        "evidence": ch.evidence,
+        "according_to": ch.according_to,
+        "at": iso(ch.at),
+        "by": ch.by,
+    }
+
+
+def _changes(session: Session, attr: Attribution) -> list[AttributionChange]:
+    return list(
+        session.exec(
+            select(AttributionChange)
+            .where(AttributionChange.attribution_id == attr.id)
+            .order_by(col(AttributionChange.id))
+        ).all()
+    )
+
+
+def attribution_to_dict(session: Session, attr: Attribution, case_slug: str) -> dict[str, Any]:
+    account = session.get(Account, attr.account_id)
+    return {
+        "id": attr.id,
+        "case": case_slug,
+        "role": attr.role,
+        "actor": account_ref(account) if account else None,
+        "target": target_ref(attr),
+        "state": attr.state,
+        "evidence": attr.evidence,
+        "according_to": attr.according_to,
+        "created_at": iso(attr.created_at),
+        "created_by": attr.created_by,
+        "updated_at": iso(attr.updated_at),
+        "updated_by": attr.updated_by,
+        "history": [change_to_dict(c) for c in _changes(session, attr)],
+    }
+
+
+def parse_target(session: Session, case: Case, target: str | None) -> tuple[str, int | None]:
+    """`case` (default), `media:ID|sha256:…` or `appearance:ID`, which must belong to the case."""
+    if target is None or target.strip() == "case":
+        return "case", None
+    kind, _, ref = target.strip().partition(":")
+    if kind == "media" and ref:
+        return "media", pk(get_media(session, ref, case_id=case.id))
+    if kind == "appearance" and ref.isdigit():
+        ap = session.get(Appearance, int(ref))
+        if ap is None or ap.case_id != case.id:
+            raise NotFoundError(
+                f"case {case.slug!r} has no appearance {ref}; "
+                f"`verify prov appearance list {case.slug}` shows them"
+            )
+        return "appearance", pk(ap)
+    raise BadInputError(
+        f"bad target {target!r}: use case, media:ID (or media:sha256:PREFIX) or appearance:ID"
+    )
+
+
+def attribute(
+    archive: Archive,
+    case: str,
+    role: str,
+    actor: str,
+    *,
+    target: str | None = None,
+    state: str = "claimed",
+    evidence: str | None = None,
+    according_to: str | None = None,
+) -> dict[str, Any]:
+    """Record that `actor` had `role` (e.g. subtitler) for the case, a media file or a post."""
+    role_v = parse_enum(Role, role, "role")
+    state_v = parse_enum(AttributionState, state, "attribution state")
+    check_text(evidence, according_to)
+    with archive.write() as session:
+        c = get_case(session, case)
+        target_type, target_id = parse_target(session, c, target)
+        acct = ensure_account(session, archive.actor, actor, case=c.slug)
+        at = now()
+        attr = Attribution(
+            case_id=pk(c),
+            role=role_v.value,
+            account_id=pk(acct),
+            target_type=target_type,
+            target_id=target_id,
+            state=state_v.value,
+            evidence=_opt(evidence),
+            according_to=_opt(according_to),
+            created_at=at,
+            created_by=archive.actor,
+            updated_at=at,
+            updated_by=archive.actor,
+        )
+        session.add(attr)
+        session.flush()
+        session.add(
+            AttributionChange(
+                attribution_id=pk(attr),
+                from_state=None,
+                to_state=attr.state,
+                evidence=attr.evidence,
+                according_to=attr.according_to,
+                at=at,
+                by=archive.actor,
+            )
+        )
+        session.flush()
+        data = attribution_to_dict(session, attr, c.slug)
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="attribution.add",
+            case=c.slug,
+            payload={
+                k: data[k]
+                for k in ("id", "role", "actor", "target", "state", "evidence", "according_to")
+            },
+        )
+        return data
+
+
+def set_attribution_state(
+    archive: Archive,
+    attribution_id: int,
+    state: str,
+    *,
+    evidence: str | None = None,
+    according_to: str | None = None,
+) -> dict[str, Any]:
+    """Move an attribution to `state`, appending the change (the old state stays in history)."""
+    state_v = parse_enum(AttributionState, state, "attribution state")
+    check_text(evidence, according_to)
+    with archive.write() as session:
+        attr = session.get(Attribution, attribution_id)
+        if attr is None:
+            raise NotFoundError(
+                f"no attribution {attribution_id}; `verify prov attributions CASE` lists them"
+            )
+        c = session.exec(select(Case).where(Case.id == attr.case_id)).one()
+        new_evidence = _opt(evidence) if evidence is not None else attr.evidence
+        new_according = _opt(according_to) if according_to is not None else attr.according_to
+        if (state_v.value, new_evidence, new_according) == (
+            attr.state,
+            attr.evidence,
+            attr.according_to,
+        ):
+            raise BadInputError(
+                f"attribution {attribution_id} is already {attr.state} with that evidence; "
+                "nothing to change"
+            )
+        at = now()
+        old = attr.state
+        session.add(
+            AttributionChange(
+                attribution_id=pk(attr),
+                from_state=old,
+                to_state=state_v.value,
+                evidence=new_evidence,
+                according_to=new_according,
+                at=at,
+                by=archive.actor,
+            )
+        )
+        attr.state = state_v.value
+        attr.evidence = new_evidence
+        attr.according_to = new_according
+        attr.updated_at = at
+        attr.updated_by = archive.actor
+        session.add(attr)
+        session.flush()
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="attribution.set",
+            case=c.slug,
+            payload={
+                "id": attribution_id,
+                "from": old,
+                "to": state_v.value,
+                "evidence": new_evidence,
+                "according_to": new_according,
+            },
+        )
+        return attribution_to_dict(session, attr, c.slug)
+
+
+def _attributions(session: Session, case: Case) -> list[Attribution]:
+    return list(
+        session.exec(
+            select(Attribution).where(Attribution.case_id == case.id).order_by(col(Attribution.id))
+        ).all()
+    )
+
+
+def list_attributions(archive: Archive, case: str) -> list[dict[str, Any]]:
+    with archive.read() as session:
+        c = get_case(session, case)
+        return [attribution_to_dict(session, a, c.slug) for a in _attributions(session, c)]
+
+
+# --------------------------------------------------------------------------- derivations
+
+
+def parse_evidence(text: str | None) -> dict[str, Any] | None:
+    """`--evidence`: a JSON object is kept as is; any other text becomes {"text": TEXT}."""
+    if text is None or not text.strip():
+        return None
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            value = orjson.loads(stripped)
+        except orjson.JSONDecodeError as exc:
+            raise BadInputError(f"bad evidence JSON: {exc}") from None
+        if isinstance(value, dict):
+            return value
+    return {"text": stripped}
+
+
+def json_strings(value: Any) -> list[str]:
+    """Every string (keys included) in a JSON value, for the NUL check."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *json_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in json_strings(v)]
+    return []
+
+
+def derivation_to_dict(session: Session, d: Derivation) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "child": d.child_id,
+        "child_sha256": _media_sha(session, d.child_id),
+        "parent": d.parent_id,
+        "parent_sha256": _media_sha(session, d.parent_id),
+        "kind": d.kind,
+        "evidence": d.evidence,
+        "note": d.note,
+        "created_at": iso(d.created_at),
+        "created_by": d.created_by,
+    }
+
+
+def find_cycle(edges: dict[int, set[int]], child: int, parent: int) -> list[int] | None:
+    """The path child -> parent -> ... -> child that adding edge child->parent would close.
+
+    `edges` maps each media to the media it derives from (child -> parents).
+    """
+    if child == parent:
+        return [child, child]
+    previous: dict[int, int] = {}
+    queue = deque([parent])
+    seen = {parent}
+    while queue:
+        node = queue.popleft()
+        for nxt in sorted(edges.get(node, ())):
+            if nxt in seen:
+                continue
+            previous[nxt] = node
+            if nxt == child:
+                path = [child]
+                while path[-1] != parent:
+                    path.append(previous[path[-1]])
+                return [child, *reversed(path)]
+            seen.add(nxt)
+            queue.append(nxt)
+    return None
+
+
+def derivation_edges(session: Session) -> dict[int, set[int]]:
+    edges: dict[int, set[int]] = {}
+    for child, parent in session.exec(select(Derivation.child_id, Derivation.parent_id)).all():
+        edges.setdefault(child, set()).add(parent)
+    return edges
+
+
+def derive(
+    archive: Archive,
+    child: str,
+    parent: str,
+    kind: str,
+    *,
+    evidence: str | dict[str, Any] | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Record that media `child` is `kind` of media `parent` (e.g. subtitled_from)."""
+    kind_v = parse_enum(DerivationKind, kind, "derivation kind")
+    ev = evidence if isinstance(evidence, dict) else parse_evidence(evidence)
+    ev = ev or None  # an empty object says nothing
+    check_text(note, *json_strings(ev))
+    with archive.write() as session:
+        c_media = get_media(session, child)
+        p_media = get_media(session, parent)
+        c_id, p_id = pk(c_media), pk(p_media)
+        if c_id == p_id:
+            raise BadInputError(f"media {c_id} cannot derive from itself")
+        cycle = find_cycle(derivation_edges(session), c_id, p_id)
+        if cycle:
+            path = " -> ".join(f"media {m}" for m in cycle)
+            raise BadInputError(f"refusing a derivation cycle: {path}")
+        dup = session.exec(
+            select(Derivation).where(
+                Derivation.child_id == c_id,
+                Derivation.parent_id == p_id,
+                Derivation.kind == kind_v.value,
+            )
+        ).first()
+        if dup is not None:
+            raise BadInputError(
+                f"already recorded: derivation {dup.id} ({kind_v} {c_id} <- {p_id})"
+            )
+        d = Derivation(
+            child_id=c_id,
+            parent_id=p_id,
+            kind=kind_v.value,
+            evidence=ev,
+            note=_opt(note),
+            created_at=now(),
+            created_by=archive.actor,
+        )
+        session.add(d)
+        session.flush()
+        case = session.get(Case, c_media.case_id)
+        data = derivation_to_dict(session, d)
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="derivation.add",
+            case=case.slug if case else None,
+            payload={
+                k: data[k]
+                for k in ("id", "child", "child_sha256", "parent", "parent_sha256", "kind")
+            }
+            | {"evidence": ev, "note": d.note},
+        )
+        return data
+
+
+def _case_media_ids(session: Session, case: Case) -> list[int]:
+    return [
+        m
+        for m in session.exec(
+            select(Media.id).where(Media.case_id == case.id).order_by(col(Media.id))
+        ).all()
+        if m is not None
+    ]
+
+
+def _case_derivations(session: Session, case: Case) -> list[Derivation]:
+    ids = _case_media_ids(session, case)
+    if not ids:
+        return []
+    return list(
+        session.exec(
+            select(Derivation)
+            .where(or_(col(Derivation.child_id).in_(ids), col(Derivation.parent_id).in_(ids)))
+            .order_by(col(Derivation.id))
+        ).all()
+    )
+
+
+def list_derivations(archive: Archive, case: str) -> list[dict[str, Any]]:
+    """Derivations with either end in the case."""
+    with archive.read() as session:
+        c = get_case(session, case)
+        return [derivation_to_dict(session, d) for d in _case_derivations(session, c)]
+
+
+# --------------------------------------------------------------------------- earliest
+
+
+def _related_media(session: Session, case: Case) -> set[int]:
+    """The case's media plus, transitively, media with the same bytes or linked by derivation."""
+    found = set(_case_media_ids(session, case))
+    frontier = set(found)
+    edges = session.exec(select(Derivation.child_id, Derivation.parent_id)).all()
+    while frontier:
+        blobs = set(session.exec(select(Media.blob_id).where(col(Media.id).in_(frontier))).all())
+        same = set(session.exec(select(Media.id).where(col(Media.blob_id).in_(blobs))).all())
+        linked = {p for c, p in edges if c in frontier} | {c for c, p in edges if p in frontier}
+        new = {m for m in same | linked if m is not None} - found
+        found |= new
+        frontier = new
+    return found
+
+
+def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[dict[str, Any]]]:
+    """Platforms the case's non-refuted `original_poster` attributions put the original on.
+
+    A target appearance gives its platform; otherwise the actor's platform (pseudo-platforms
+    such as `person:` give none). Corroborated attributions win over claimed ones.
+    """
+    platforms: dict[str, str] = {}
+    sources: list[dict[str, Any]] = []
+    for attr in _attributions(session, case):
+        if attr.role != Role.ORIGINAL_POSTER or attr.state == AttributionState.REFUTED:
+            continue
+        account = session.get(Account, attr.account_id)
+        platform = None
+        if attr.target_type == "appearance" and attr.target_id is not None:
+            ap = session.get(Appearance, attr.target_id)
+            platform = ap.platform if ap else None
+        elif account is not None and account.platform not in OFFLINE_KINDS:
+            platform = account.platform
+        if platform is None:
+            continue
+        rank = "corroborated" if attr.state == AttributionState.CORROBORATED else "claimed"
+        if platforms.get(platform) != "corroborated":
+            platforms[platform] = rank
+        sources.append(
+            {
+                "attribution": attr.id,
+                "actor": account_ref(account) if account else None,
+                "state": attr.state,
+                "platform": platform,
+            }
+        )
+    if "corroborated" in platforms.values():
+        return sorted(p for p, r in platforms.items() if r == "corroborated"), sources
+    return sorted(platforms), sources
+
+
+def _effective(ap: Appearance) -> tuple[datetime, str, str] | None:
+    """(date, precision, basis): the posted time if known, else when we captured it."""
+    if ap.posted_at is not None:
+        return _aware(ap.posted_at), ap.posted_precision, "posted"
+    if ap.captured_at is not None:
+        return _aware(ap.captured_at), DatePrecision.EXACT.value, "captured"
+    return None
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def earliest(archive: Archive, case: str) -> dict[str, Any]:
+    """The earliest known appearance of the case's media, across every case that holds it.
+
+    Considered: all appearances of this case, plus appearances in other cases linked to media
+    with the same bytes or connected by derivations. Date used: posted time, else capture
+    time (an upper bound; `basis` says which). `uncertain_with` lists appearances whose date
+    window (day, or +/-31 days for approximate) overlaps the earliest's. `contradiction` is
+    true when the earliest is not on the claimed original platform (from `original_poster`
+    attributions; see docs/provenance.md).
+    """
+    with archive.read() as session:
+        c = get_case(session, case)
+        related = _related_media(session, c)
+        query = select(Appearance).where(Appearance.case_id == c.id)
+        if related:
+            query = select(Appearance).where(
+                or_(col(Appearance.case_id) == c.id, col(Appearance.media_id).in_(related))
+            )
+        appearances = list(session.exec(query.order_by(col(Appearance.id))).all())
+        slugs = {k: v for k, v in session.exec(select(Case.id, Case.slug)).all() if k is not None}
+        dated = [(e, ap) for ap in appearances if (e := _effective(ap)) is not None]
+        dated.sort(key=lambda item: (item[0][0], item[1].id or 0))
+        platforms, sources = _claimed_platforms(session, c)
+        result: dict[str, Any] = {
+            "case": c.slug,
+            "considered": len(appearances),
+            "undated": len(appearances) - len(dated),
+            "earliest": None,
+            "uncertain_with": [],
+            "claimed_original_platforms": platforms,
+            "claimed_by": sources,
+            "contradiction": False,
+            "message": "",
+        }
+        if not dated:
+            result["message"] = (
+                "no dated appearance yet; add one with `verify prov appearance add "
+                f"{c.slug} --posted DATE`"
+            )
+            return result
+        (first_dt, first_prec, basis), first = dated[0]
+        lo, hi = _window(first_dt, first_prec)
+        uncertain = [
+            ap.id
+            for (dt, prec, _), ap in dated[1:]
+            if _window(dt, prec)[0] < hi or (_window(dt, prec)[0] == lo and hi == lo)
+        ]
+        data = appearance_to_dict(session, first, slugs.get(first.case_id, "?"))
+        data["basis"] = basis
+        result["earliest"] = data
+        result["uncertain_with"] = uncertain
+        when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
+        where = f"appearance {first.id} on {first.platform}, {basis} {when}"
+        if platforms and first.platform not in platforms:
+            result["contradiction"] = True
+            on_claimed = [ap for ap in appearances if ap.platform in platforms]
+            hint = (
+                "none of the known appearances is on it"
+                if not on_claimed
+                else "its appearances there are later or undated"
+            )
+            result["message"] = (
+                f"earliest known is {where}; this contradicts the claimed original "
+                f"platform {', '.join(platforms)} ({hint})"
+            )
+        else:
+            result["message"] = f"earliest known is {where}"
+        return result
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
+    """Every dated fact of the case in time order, each with its type and source.
+
+    Types: case.opened, appearance.posted, appearance.captured, media.acquired, status.changed,
+    attribution.recorded / attribution.changed, derivation.recorded, note. The earliest
+    known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
+    another case it is included with that case's slug.
+    """
+    first = earliest(archive, case)["earliest"]
+    events: list[dict[str, Any]] = []
+
+    def add(
+        at: datetime,
+        kind: str,
+        text: str,
+        source: str | None,
+        ref: str | None,
+        precision: str = "exact",
+        other_case: str | None = None,
+    ) -> None:
+        events.append(
+            {
+                "_sort": _aware(at),
+                "at": iso(at),
+                "when": format_posted(at, precision),
+                "precision": precision,
+                "type": kind,
+                "text": text,
+                "source": source,
+                "ref": ref,
+                "case": other_case,
+                "earliest": False,
+            }
+        )
+
+    with archive.read() as session:
+        c = get_case(session, case)
+        add(c.created_at, "case.opened", f"case opened: {c.title}", c.created_by, None)
+        appearances = _appearances(session, c)
+        if first is not None and first["case"] != c.slug:
+            other = session.get(Appearance, first["id"])
+            if other is not None:
+                appearances.append(other)
+        for ap in appearances:
+            acct = session.get(Account, ap.account_id) if ap.account_id else None
+            who = account_ref(acct) if acct else "unknown account"
+            source = ap.url or ap.archive_url or who
+            other_case = first["case"] if ap.case_id != c.id and first else None
+            if ap.posted_at is not None:
+                add(
+                    ap.posted_at,
+                    "appearance.posted",
+                    f"posted on {ap.platform} by {who}",
+                    source,
+                    f"appearance:{ap.id}",
+                    ap.posted_precision,
+                    other_case,
+                )
+            if ap.captured_at is not None:
+                add(
+                    ap.captured_at,
+                    "appearance.captured",
+                    f"captured from {ap.platform} ({who})",
+                    source,
+                    f"appearance:{ap.id}",
+                    other_case=other_case,
+                )
+        for m in session.exec(
+            select(Media).where(Media.case_id == c.id).order_by(col(Media.id))
+        ).all():
+            how = f" via {m.acquired_via}" if m.acquired_via else ""
+            add(
+                m.acquired_at,
+                "media.acquired",
+                f"acquired {m.original_name}{how} by {m.acquired_by}",
+                m.source_url or m.acquired_by,
+                f"media:{m.id}",
+            )
+        for sc in session.exec(
+            select(StatusChange).where(StatusChange.case_id == c.id).order_by(col(StatusChange.id))
+        ).all():
+            why = f": {sc.rationale}" if sc.rationale else ""
+            add(
+                sc.at,
+                "status.changed",
+                f"status {sc.from_status} -> {sc.to_status}{why}",
+                sc.by,
+                None,
+            )
+        for attr in _attributions(session, c):
+            acct = session.get(Account, attr.account_id)
+            who = account_ref(acct) if acct else "?"
+            for ch in _changes(session, attr):
+                if ch.from_state is None:
+                    text = f"{attr.role}: {who} ({ch.to_state})"
+                    kind = "attribution.recorded"
+                else:
+                    text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}"
+                    kind = "attribution.changed"
+                if ch.evidence:
+                    text += f"; evidence: {ch.evidence}"
+                add(ch.at, kind, text, ch.according_to or ch.by, f"attribution:{attr.id}")
+        for d in _case_derivations(session, c):
+            add(
+                d.created_at,
+                "derivation.recorded",
+                f"media {d.child_id} {d.kind} media {d.parent_id}",
+                d.created_by,
+                f"derivation:{d.id}",
+            )
+        for n in session.exec(
+            select(Note).where(Note.case_id == c.id).order_by(col(Note.id))
+        ).all():
+            add(n.at, "note", n.text, n.by, f"note:{n.id}")
+    order = {t: i for i, t in enumerate(_TYPE_ORDER)}
+    events.sort(key=lambda e: (e["_sort"], order.get(e["type"], 99)))
+    for e in events:
+        del e["_sort"]
+    if first is not None:
+        ref = f"appearance:{first['id']}"
+        kind = "appearance.posted" if first["basis"] == "posted" else "appearance.captured"
+        for e in events:
+            if e["ref"] == ref and e["type"] == kind:
+                e["earliest"] = True
+                break
+    return events
+
+
+_TYPE_ORDER = (
+    "appearance.posted",
+    "appearance.captured",
+    "media.acquired",
+    "case.opened",
+    "attribution.recorded",
+    "attribution.changed",
+    "derivation.recorded",
+    "status.changed",
+    "note",
+)

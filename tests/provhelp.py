@@ -1,0 +1,70 @@
+"""Test helper: put Blob + Media rows in an archive directly (media intake is another branch).
+
+No bytes go to the evidence store: provenance and case files only need the rows.
+"""
+
+import hashlib
+from datetime import UTC, datetime
+
+from sqlmodel import select
+
+from verify import audit
+from verify.archive import Archive
+from verify.models import Blob, Media, pk
+from verify.services.cases import get_case
+
+ACQUIRED = datetime(2023, 5, 24, 9, 0, tzinfo=UTC)
+
+
+def sha_of(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def ensure_blob(archive: Archive, sha256: str, size: int = 1) -> int:
+    """A Blob row for these bytes (no object in the store)."""
+    with archive.write() as session:
+        blob = session.exec(select(Blob).where(Blob.sha256 == sha256)).first()
+        if blob is None:
+            blob = Blob(sha256=sha256, size=size, stored_at=ACQUIRED)
+            session.add(blob)
+            session.flush()
+        return pk(blob)
+
+
+def add_media(
+    archive: Archive,
+    case: str,
+    name: str,
+    content: bytes | None = None,
+    *,
+    sha256: str | None = None,
+    acquired_at: datetime = ACQUIRED,
+    acquired_by: str = "tester",
+    via: str | None = None,
+    source_url: str | None = None,
+) -> int:
+    """A media row in `case` for `content` (or a given sha256); returns the media id."""
+    sha = sha256 or sha_of(content if content is not None else name.encode())
+    ensure_blob(archive, sha)
+    with archive.write() as session:
+        c = get_case(session, case)
+        blob = session.exec(select(Blob).where(Blob.sha256 == sha)).one()
+        media = Media(
+            case_id=pk(c),
+            blob_id=pk(blob),
+            original_name=name,
+            acquired_via=via,
+            source_url=source_url,
+            acquired_by=acquired_by,
+            acquired_at=acquired_at,
+        )
+        session.add(media)
+        session.flush()
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="media.add",
+            case=c.slug,
+            payload={"media": media.id, "sha256": sha},
+        )
+        return pk(media)

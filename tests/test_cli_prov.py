@@ -1,0 +1,423 @@
+"""CLI tests for `verify prov …`, `verify timeline` and the new-user flow of issue #4."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, RunCli
+from tests.provhelp import add_media
+from verify.archive import Archive
+
+EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (skipped without a server)."""
+    return str(request.param)
+
+
+SLUG = "belgorod-legion-video"
+
+
+@pytest.fixture
+def fake_now(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-01T10:00:00Z")
+    return monkeypatch
+
+
+def ok(r: object) -> str:
+    assert r.exit_code == 0, r.stderr  # type: ignore[attr-defined]
+    return r.stdout  # type: ignore[attr-defined,no-any-return]
+
+
+def test_new_user_flow(cli: RunCli, archive: Archive, fake_now: pytest.MonkeyPatch) -> None:
+    # 1. import the worked example
+    r = cli("case", "import", str(EXAMPLE))
+    assert (r.exit_code, r.stdout) == (0, SLUG + "\n")
+    assert r.stderr == f"created case {SLUG} (16 records)\n"
+    # the files we hold (media intake is `verify media add`; rows put in directly here)
+    clean = add_media(archive, SLUG, "legion-clean.mp4", b"clean")
+    subtitled = add_media(archive, SLUG, "legion-subtitled.mp4", b"subtitled")
+    # 2. an appearance and an attribution from the shell
+    assert (
+        ok(
+            cli(
+                "prov",
+                "appearance",
+                "add",
+                SLUG,
+                "--account",
+                "telegram:@example_channel",
+                "--posted",
+                "2023-05-22T18:40+03:00",
+                "--captured",
+                "2023-05-24T09:00Z",
+                "--url",
+                "https://t.me/example_channel/1",
+                "--media",
+                str(clean),
+            )
+        )
+        == "2\n"
+    )
+    assert (
+        ok(
+            cli(
+                "prov",
+                "attribute",
+                SLUG,
+                "reuploader",
+                "x:@Gerashchenko_en",
+                "--target",
+                "appearance:1",
+            )
+        )
+        == "5\n"
+    )
+    # 3. corroborate it (a day later)
+    fake_now.setenv("VERIFY_FAKE_NOW", "2023-06-02T10:00:00Z")
+    assert (
+        ok(
+            cli(
+                "prov",
+                "attribution",
+                "set",
+                "5",
+                "--state",
+                "corroborated",
+                "--evidence",
+                "same video with English subtitles",
+                "--according-to",
+                "our comparison",
+            )
+        )
+        == "corroborated\n"
+    )
+    # 4. link the subtitled copy to its original
+    assert (
+        ok(
+            cli(
+                "prov",
+                "derive",
+                str(subtitled),
+                str(clean),
+                "--kind",
+                "subtitled_from",
+                "--evidence",
+                '{"frames_matched": 41, "offset": 0.0, "variant": "masked"}',
+            )
+        )
+        == "1\n"
+    )
+    # 5. the timeline
+    out = ok(cli("timeline", SLUG)).splitlines()
+    assert out[0].split() == ["WHEN", "WHAT", "SOURCE", "DETAIL"]
+    assert out[1] == (
+        "*  2023-05-22T15:40:00Z  appearance.posted     https://t.me/example_channel/1  "
+        "posted on telegram by telegram:@example_channel"
+    )
+    assert out[2] == (
+        "   2023-05-23            appearance.posted     x:@Gerashchenko_en              "
+        "posted on x by x:@Gerashchenko_en"
+    )
+    assert out[-2] == (
+        "   2023-06-02T10:00:00Z  attribution.changed   our comparison                  "
+        "reuploader: x:@Gerashchenko_en claimed -> corroborated; evidence: same video with "
+        "English subtitles"
+    )
+    assert out[-1] == (
+        "   2023-06-02T10:00:00Z  derivation.recorded   tester                          "
+        "media 2 subtitled_from media 1"
+    )
+    events = json.loads(ok(cli("timeline", SLUG, "--json")))
+    assert [e["type"] for e in events].count("media.acquired") == 2
+    assert [e["ref"] for e in events if e["earliest"]] == ["appearance:2"]
+    assert set(events[0]) == {
+        "at",
+        "when",
+        "precision",
+        "type",
+        "text",
+        "source",
+        "ref",
+        "case",
+        "earliest",
+    }
+    # the earliest copy is now on the claimed platform
+    assert ok(cli("prov", "earliest", SLUG)).splitlines()[-1] == (
+        "earliest known is appearance 2 on telegram, posted 2023-05-22T15:40:00Z"
+    )
+    # all of it is in the audit trail
+    actions = [e["action"] for e in json.loads(ok(cli("log", SLUG, "--json")))]
+    assert actions[-5:] == [
+        "account.add",
+        "appearance.add",
+        "attribution.add",
+        "attribution.set",
+        "derivation.add",
+    ]
+
+
+def test_earliest_on_the_example_flags_the_missing_telegram_original(
+    cli: RunCli, fake_now: pytest.MonkeyPatch
+) -> None:
+    ok(cli("case", "import", str(EXAMPLE)))
+    assert ok(cli("prov", "earliest", SLUG)) == (
+        "earliest:  appearance 1 (belgorod-legion-video)\n"
+        "platform:  x\n"
+        "account:   x:@Gerashchenko_en\n"
+        "posted:    2023-05-23\n"
+        "url:       -\n"
+        "claimed original platform: telegram\n"
+        "CONTRADICTION: earliest known is appearance 1 on x, posted 2023-05-23; this contradicts "
+        "the claimed original platform telegram (none of the known appearances is on it)\n"
+    )
+    data = json.loads(ok(cli("prov", "earliest", SLUG, "--json")))
+    assert data["contradiction"] is True
+    assert data["claimed_by"] == [
+        {
+            "attribution": 2,
+            "actor": "telegram:(unknown)",
+            "state": "claimed",
+            "platform": "telegram",
+        }
+    ]
+
+
+def test_account_commands(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
+    r = cli(
+        "prov",
+        "account",
+        "add",
+        "x:@Gerashchenko_en",
+        "--name",
+        "Anton Gerashchenko",
+        "--kind",
+        "person",
+    )
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "x:@Gerashchenko_en\n", "")
+    r = cli("prov", "account", "add", "x:@gerashchenko_en")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        "error: account 'x:@gerashchenko_en' already exists; change it with "
+        "`verify prov account edit`\n",
+    )
+    assert (
+        ok(
+            cli(
+                "prov",
+                "account",
+                "edit",
+                "x:@gerashchenko_en",
+                "--credibility",
+                "adviser to Ukraine's interior minister",
+            )
+        )
+        == "x:@Gerashchenko_en\n"
+    )
+    assert ok(cli("prov", "account", "list")) == (
+        "ACCOUNT             KIND    NAME                CREDIBILITY\n"
+        "x:@Gerashchenko_en  person  Anton Gerashchenko  adviser to Ukraine's interior minister\n"
+    )
+    rows = json.loads(ok(cli("prov", "account", "list", "--json")))
+    assert rows == [
+        {
+            "ref": "x:@Gerashchenko_en",
+            "platform": "x",
+            "handle": "@Gerashchenko_en",
+            "display_name": "Anton Gerashchenko",
+            "url": None,
+            "kind": "person",
+            "credibility": "adviser to Ukraine's interior minister",
+            "created_at": "2023-06-01T10:00:00Z",
+            "created_by": "tester",
+        }
+    ]
+    r = cli("prov", "account", "edit", "x:@nobody", "--kind", "person")
+    assert (r.exit_code, r.stderr) == (
+        4,
+        "error: no account 'x:@nobody'; `verify prov account list` shows the accounts\n",
+    )
+
+
+def test_appearance_list_and_json(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    r = cli("prov", "appearance", "list", "legion")
+    assert (r.stdout, r.stderr) == (
+        "",
+        "no appearances yet; add one with `verify prov appearance add legion`\n",
+    )
+    ok(
+        cli(
+            "prov",
+            "appearance",
+            "add",
+            "legion",
+            "--account",
+            "x:@Gerashchenko_en",
+            "--posted",
+            "2023-05-23",
+            "--caption",
+            "Legion \x1b[31mred\x1b[0m",
+            "--language",
+            "en",
+        )
+    )
+    assert ok(cli("prov", "appearance", "list", "legion")) == (
+        "ID  PLATFORM  ACCOUNT             POSTED      CAPTURED  MEDIA  URL\n"
+        "1   x         x:@Gerashchenko_en  2023-05-23  -         -      -\n"
+    )
+    [row] = json.loads(ok(cli("prov", "appearance", "list", "legion", "--json")))
+    assert row["caption"] == "Legion \x1b[31mred\x1b[0m"  # JSON keeps the exact string
+    assert (row["posted"], row["posted_at"], row["posted_precision"]) == (
+        "2023-05-23",
+        "2023-05-23T00:00:00Z",
+        "day",
+    )
+
+
+def test_attributions_listing(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    assert (
+        ok(
+            cli(
+                "prov",
+                "attribute",
+                "legion",
+                "subtitler",
+                "x:@Gerashchenko_en",
+                "--evidence",
+                "his tweet",
+                "--according-to",
+                "x:@Gerashchenko_en",
+            )
+        )
+        == "1\n"
+    )
+    assert ok(cli("prov", "attributions", "legion")) == (
+        "ID  ROLE       ACTOR               TARGET  STATE    ACCORDING TO        EVIDENCE\n"
+        "1   subtitler  x:@Gerashchenko_en  case    claimed  x:@Gerashchenko_en  his tweet\n"
+    )
+    ok(cli("prov", "attribution", "set", "1", "--state", "refuted", "--evidence", "a 2022 copy"))
+    [row] = json.loads(ok(cli("prov", "attributions", "legion", "--json")))
+    assert [(h["from"], h["to"]) for h in row["history"]] == [
+        (None, "claimed"),
+        ("claimed", "refuted"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ("prov", "attribute", "legion", "poster", "x:@a"),
+            2,
+            "error: unknown role 'poster'; use one of: original_poster, reuploader, subtitler, "
+            "translator, filmer, editor, narrator, claimant\n",
+        ),
+        (
+            ("prov", "attribute", "legion", "subtitler", "x:@a", "--state", "likely"),
+            2,
+            "error: unknown attribution state 'likely'; use one of: claimed, corroborated, "
+            "refuted, unknown\n",
+        ),
+        (
+            ("prov", "attribute", "legion", "subtitler", "Gerashchenko"),
+            2,
+            "error: bad account 'Gerashchenko': write platform:handle, e.g. x:@Gerashchenko_en, "
+            "telegram:@channel or person:Andriy Yusov\n",
+        ),
+        (
+            ("prov", "appearance", "add", "legion", "--platform", "x", "--posted", "23/05/2023"),
+            2,
+            "error: bad date '23/05/2023': use 2023-05-23, 2023-05-23T14:05Z, "
+            "2023-05-23T14:05+03:00 or ~2023-05\n",
+        ),
+        (
+            ("prov", "appearance", "add", "legion"),
+            2,
+            "error: an appearance needs a platform: give --platform or a platform --account\n",
+        ),
+        (
+            ("prov", "attribution", "set", "7", "--state", "refuted"),
+            4,
+            "error: no attribution 7; `verify prov attributions CASE` lists them\n",
+        ),
+        (
+            ("prov", "derive", "1", "2", "--kind", "copy_of"),
+            2,
+            "error: unknown derivation kind 'copy_of'; use one of: subtitled_from, reencode_of, "
+            "cropped_from, excerpt_of, mirrored_from, screen_recording_of, translated_from\n",
+        ),
+        (
+            ("prov", "derive", "8", "9", "--kind", "reencode_of"),
+            4,
+            "error: no media 8; `verify media list CASE` shows media ids\n",
+        ),
+        (("timeline", "nope"), 4, "error: no case 'nope'; `verify case list` shows the cases\n"),
+    ],
+)
+def test_errors_are_one_line_and_change_nothing(
+    cli: RunCli, args: tuple[str, ...], code: int, message: str
+) -> None:
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    before = ok(cli("log", "--json"))
+    r = cli(*args)
+    assert (r.exit_code, r.stdout, r.stderr) == (code, "", message)
+    assert ok(cli("log", "--json")) == before
+
+
+def test_derive_cycle_is_one_line(cli: RunCli, archive: Archive) -> None:
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    a = add_media(archive, "legion", "a.mp4", b"a")
+    b = add_media(archive, "legion", "b.mp4", b"b")
+    ok(cli("prov", "derive", str(b), str(a), "--kind", "subtitled_from"))
+    r = cli("prov", "derive", str(a), str(b), "--kind", "reencode_of")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"error: refusing a derivation cycle: media {a} -> media {b} -> media {a}\n",
+    )
+    assert ok(cli("prov", "derivations", "legion")).splitlines()[0].split() == [
+        "ID",
+        "CHILD",
+        "KIND",
+        "PARENT",
+        "EVIDENCE",
+    ]
+
+
+def test_every_prov_command_has_help_with_an_example(cli: RunCli) -> None:
+    from verify.cli.docs import iter_leaf_commands
+
+    mine = [
+        (n, c)
+        for n, c in iter_leaf_commands()
+        if n.startswith(
+            ("verify prov", "verify timeline", "verify case export", "verify case import")
+        )
+    ]
+    assert len(mine) == 14
+    for name, cmd in mine:
+        assert cmd.help, name
+        assert "Examples:" in (cmd.epilog or ""), name
+
+
+def test_cli_reference_is_current() -> None:
+    from verify.cli.docs import render
+
+    assert (Path(REPO) / "docs" / "cli.md").read_text() == render()
+
+
+def test_nul_characters_are_refused(cli: RunCli) -> None:
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    before = ok(cli("log", "--json"))
+    r = cli("prov", "appearance", "add", "legion", "--platform", "x", "--caption", "a\x00b")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        "error: text 'a\\x00b' contains a NUL character, which cannot be stored; remove it\n",
+    )
+    r = cli("prov", "derive", "1", "2", "--kind", "reencode_of", "--evidence", '{"k": "\\u0000"}')
+    assert r.exit_code == 2
+    assert ok(cli("log", "--json")) == before

@@ -1,0 +1,323 @@
+"""Provenance service: accounts, dates, appearances, attributions, derivations, earliest."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.provhelp import add_media
+from verify.archive import Archive
+from verify.errors import BadInputError, NotFoundError
+from verify.services import cases, log, provenance
+
+SLUG = "legion"
+
+
+@pytest.fixture
+def case(archive: Archive) -> str:
+    cases.open_case(archive, "Legion video", slug=SLUG, claims=["shows the FRL"])
+    return SLUG
+
+
+@pytest.mark.parametrize(
+    ("text", "when", "precision", "back"),
+    [
+        ("2023-05-23", datetime(2023, 5, 23, tzinfo=UTC), "day", "2023-05-23"),
+        (
+            "2023-05-23T14:05Z",
+            datetime(2023, 5, 23, 14, 5, tzinfo=UTC),
+            "exact",
+            "2023-05-23T14:05:00Z",
+        ),
+        (
+            "2023-05-23T14:05+03:00",
+            datetime(2023, 5, 23, 11, 5, tzinfo=UTC),
+            "exact",
+            "2023-05-23T11:05:00Z",
+        ),
+        (
+            "2023-05-23T14:05",
+            datetime(2023, 5, 23, 14, 5, tzinfo=UTC),
+            "exact",
+            "2023-05-23T14:05:00Z",
+        ),
+        ("~2023-05", datetime(2023, 5, 1, tzinfo=UTC), "approximate", "~2023-05"),
+        ("~2023-05-20", datetime(2023, 5, 20, tzinfo=UTC), "approximate", "~2023-05-20"),
+        ("2023-05", datetime(2023, 5, 1, tzinfo=UTC), "approximate", "~2023-05"),
+        (
+            "~2023-05-23T14:05Z",
+            datetime(2023, 5, 23, 14, 5, tzinfo=UTC),
+            "approximate",
+            "~2023-05-23T14:05:00Z",
+        ),
+    ],
+)
+def test_posted_forms_parse_and_print_back(
+    text: str, when: datetime, precision: str, back: str
+) -> None:
+    dt, prec = provenance.parse_posted(text)
+    assert (dt, prec.value) == (when, precision)
+    assert provenance.format_posted(dt, prec) == back
+    assert provenance.parse_posted(back) == (dt, prec)
+
+
+@pytest.mark.parametrize("bad", ["2023-13-01", "23 May 2023", "2023-05-32", "~", "yesterday"])
+def test_bad_posted_dates_name_the_forms(bad: str) -> None:
+    with pytest.raises(BadInputError) as exc:
+        provenance.parse_posted(bad)
+    assert exc.value.message == (
+        f"bad date {bad!r}: use 2023-05-23, 2023-05-23T14:05Z, 2023-05-23T14:05+03:00 or ~2023-05"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "parsed"),
+    [
+        ("x:@Gerashchenko_en", ("x", "@Gerashchenko_en")),
+        ("twitter:@Gerashchenko_en", ("x", "@Gerashchenko_en")),
+        ("Telegram:@channel", ("telegram", "@channel")),
+        ("person:Andriy Yusov", ("person", "Andriy Yusov")),
+        ("org: Kremlin ", ("org", "Kremlin")),
+    ],
+)
+def test_account_refs(ref: str, parsed: tuple[str, str]) -> None:
+    assert provenance.parse_account_ref(ref) == parsed
+
+
+@pytest.mark.parametrize("bad", ["Gerashchenko_en", "x:", ":@a", "x y:@a", "x:@a\nb"])
+def test_bad_account_refs(bad: str) -> None:
+    with pytest.raises(BadInputError, match="write platform:handle"):
+        provenance.parse_account_ref(bad)
+
+
+def test_accounts_created_on_first_mention_and_case_insensitive(
+    archive: Archive, case: str
+) -> None:
+    provenance.attribute(archive, case, "subtitler", "x:@Gerashchenko_en")
+    provenance.attribute(archive, case, "reuploader", "x:@gerashchenko_EN")
+    provenance.attribute(archive, case, "claimant", "person:Andriy Yusov")
+    accounts = provenance.list_accounts(archive)
+    assert [(a["ref"], a["kind"]) for a in accounts] == [
+        ("person:Andriy Yusov", "person"),
+        ("x:@Gerashchenko_en", "unknown"),
+    ]
+    edited = provenance.edit_account(
+        archive, "x:@gerashchenko_en", display_name="Anton Gerashchenko", kind="person"
+    )
+    assert (edited["display_name"], edited["kind"]) == ("Anton Gerashchenko", "person")
+    last = log.read_log(archive)[-1]
+    assert last["action"] == "account.edit"
+    assert last["payload"] == {
+        "account": "x:@Gerashchenko_en",
+        "display_name": {"old": None, "new": "Anton Gerashchenko"},
+        "kind": {"old": "unknown", "new": "person"},
+    }
+    with pytest.raises(BadInputError, match="already exists"):
+        provenance.add_account(archive, "x:@GERASHCHENKO_EN")
+    with pytest.raises(BadInputError, match="unknown account kind 'bot'"):
+        provenance.edit_account(archive, "x:@Gerashchenko_en", kind="bot")
+
+
+def test_unicode_handles_never_collide(archive: Archive, case: str) -> None:
+    provenance.attribute(archive, case, "claimant", "person:Ärzte Ohne Grenzen")
+    provenance.attribute(archive, case, "claimant", "person:Ärzte Ohne Grenzen")
+    provenance.attribute(archive, case, "claimant", "person:ärzte ohne grenzen")
+    refs = [a["ref"] for a in provenance.list_accounts(archive)]
+    assert "person:Ärzte Ohne Grenzen" in refs
+
+
+def test_appearance_platform_from_account_and_media_link(archive: Archive, case: str) -> None:
+    mid = add_media(archive, case, "legion.mp4", b"clean")
+    ap = provenance.add_appearance(
+        archive,
+        case,
+        account="telegram:@example_channel",
+        posted="2023-05-22T18:40+03:00",
+        captured="2023-05-24T09:00Z",
+        caption='Line one\n"quoted"',
+        media=str(mid),
+    )
+    assert ap["platform"] == "telegram"
+    assert ap["posted"] == "2023-05-22T15:40:00Z"
+    assert ap["posted_precision"] == "exact"
+    assert ap["media"] == mid
+    assert ap["caption"] == 'Line one\n"quoted"'
+    with pytest.raises(BadInputError, match="needs a platform"):
+        provenance.add_appearance(archive, case, account="person:Someone")
+    with pytest.raises(NotFoundError):
+        provenance.add_appearance(archive, case, platform="x", media="99")
+
+
+def test_attribution_state_history_is_kept(archive: Archive, case: str) -> None:
+    a = provenance.attribute(
+        archive,
+        case,
+        "subtitler",
+        "x:@Gerashchenko_en",
+        evidence="his tweet",
+        according_to="x:@Gerashchenko_en",
+    )
+    assert a["state"] == "claimed"
+    b = provenance.set_attribution_state(
+        archive, a["id"], "corroborated", evidence="font matches", according_to="our analysis"
+    )
+    assert b["state"] == "corroborated"
+    assert [(h["from"], h["to"], h["evidence"], h["according_to"]) for h in b["history"]] == [
+        (None, "claimed", "his tweet", "x:@Gerashchenko_en"),
+        ("claimed", "corroborated", "font matches", "our analysis"),
+    ]
+    with pytest.raises(BadInputError, match="already corroborated"):
+        provenance.set_attribution_state(archive, a["id"], "corroborated")
+    with pytest.raises(BadInputError, match="unknown attribution state 'maybe'"):
+        provenance.set_attribution_state(archive, a["id"], "maybe")
+    with pytest.raises(NotFoundError, match="no attribution 99"):
+        provenance.set_attribution_state(archive, 99, "refuted")
+    actions = [e["action"] for e in log.read_log(archive)]
+    assert actions[-2:] == ["attribution.add", "attribution.set"]
+
+
+def test_attribution_targets(archive: Archive, case: str) -> None:
+    mid = add_media(archive, case, "a.mp4", b"a")
+    ap = provenance.add_appearance(archive, case, platform="x")
+    t1 = provenance.attribute(archive, case, "filmer", "person:Unknown", target=f"media:{mid}")
+    t2 = provenance.attribute(archive, case, "reuploader", "x:@a", target=f"appearance:{ap['id']}")
+    assert (t1["target"], t2["target"]) == (f"media:{mid}", f"appearance:{ap['id']}")
+    cases.open_case(archive, "other", slug="other")
+    with pytest.raises(NotFoundError, match="has no appearance"):
+        provenance.attribute(
+            archive, "other", "reuploader", "x:@a", target=f"appearance:{ap['id']}"
+        )
+    with pytest.raises(BadInputError, match="bad target"):
+        provenance.attribute(archive, case, "reuploader", "x:@a", target="post:1")
+
+
+def test_derivations_refuse_self_links_and_cycles(archive: Archive, case: str) -> None:
+    m1 = add_media(archive, case, "clean.mp4", b"1")
+    m2 = add_media(archive, case, "subtitled.mp4", b"2")
+    m3 = add_media(archive, case, "reencode.mp4", b"3")
+    d = provenance.derive(
+        archive,
+        str(m2),
+        str(m1),
+        "subtitled_from",
+        evidence='{"frames_matched": 41, "offset": -9.0, "variant": "masked"}',
+    )
+    assert d["evidence"] == {"frames_matched": 41, "offset": -9.0, "variant": "masked"}
+    provenance.derive(archive, str(m3), str(m2), "reencode_of", evidence="same frames")
+    with pytest.raises(BadInputError) as exc:
+        provenance.derive(archive, str(m1), str(m3), "excerpt_of")
+    assert exc.value.message == (
+        f"refusing a derivation cycle: media {m1} -> media {m3} -> media {m2} -> media {m1}"
+    )
+    with pytest.raises(BadInputError, match="cannot derive from itself"):
+        provenance.derive(archive, str(m1), str(m1), "reencode_of")
+    with pytest.raises(BadInputError, match="already recorded"):
+        provenance.derive(archive, str(m2), str(m1), "subtitled_from")
+    rows = provenance.list_derivations(archive, case)
+    assert [(r["child"], r["kind"], r["parent"]) for r in rows] == [
+        (m2, "subtitled_from", m1),
+        (m3, "reencode_of", m2),
+    ]
+    assert rows[1]["evidence"] == {"text": "same frames"}
+
+
+def test_earliest_flags_the_claimed_platform(archive: Archive, case: str) -> None:
+    provenance.attribute(archive, case, "original_poster", "telegram:(unknown)")
+    assert provenance.earliest(archive, case)["earliest"] is None
+    provenance.add_appearance(archive, case, account="x:@Gerashchenko_en", posted="2023-05-23")
+    result = provenance.earliest(archive, case)
+    assert result["claimed_original_platforms"] == ["telegram"]
+    assert result["contradiction"] is True
+    assert result["message"] == (
+        "earliest known is appearance 1 on x, posted 2023-05-23; this contradicts the claimed "
+        "original platform telegram (none of the known appearances is on it)"
+    )
+    provenance.add_appearance(
+        archive, case, account="telegram:@example_channel", posted="2023-05-22T18:40+03:00"
+    )
+    result = provenance.earliest(archive, case)
+    assert result["earliest"]["id"] == 2
+    assert result["contradiction"] is False
+    assert (
+        result["message"]
+        == "earliest known is appearance 2 on telegram, posted 2023-05-22T15:40:00Z"
+    )
+
+
+def test_earliest_uses_capture_time_and_reports_overlap(archive: Archive, case: str) -> None:
+    provenance.add_appearance(archive, case, platform="x", captured="2023-05-24T09:00Z")
+    first = provenance.earliest(archive, case)
+    assert (first["earliest"]["id"], first["earliest"]["basis"]) == (1, "captured")
+    provenance.add_appearance(archive, case, platform="telegram", posted="2023-05-23")
+    provenance.add_appearance(archive, case, platform="vk", posted="2023-05-23T20:00Z")
+    result = provenance.earliest(archive, case)
+    assert result["earliest"]["id"] == 2
+    assert result["uncertain_with"] == [3]  # same day: order unknown
+
+
+def test_earliest_crosses_cases_through_bytes_and_derivations(archive: Archive, case: str) -> None:
+    mine = add_media(archive, case, "subtitled.mp4", b"subtitled")
+    provenance.add_appearance(archive, case, platform="x", posted="2023-05-23", media=str(mine))
+    cases.open_case(archive, "Press reuse", slug="press")
+    same = add_media(archive, "press", "copy.mp4", b"subtitled")  # same bytes, other case
+    provenance.add_appearance(
+        archive, "press", platform="youtube", posted="2023-05-21", media=str(same)
+    )
+    cases.open_case(archive, "Telegram original", slug="tg")
+    orig = add_media(archive, "tg", "orig.mp4", b"clean original")
+    provenance.add_appearance(
+        archive, "tg", platform="telegram", posted="2023-05-20", media=str(orig)
+    )
+    cases.open_case(archive, "Unrelated", slug="unrelated")
+    other = add_media(archive, "unrelated", "x.mp4", b"unrelated")
+    provenance.add_appearance(
+        archive, "unrelated", platform="x", posted="2020-01-01", media=str(other)
+    )
+    assert provenance.earliest(archive, case)["earliest"]["case"] == "press"
+    provenance.derive(archive, str(mine), str(orig), "subtitled_from")
+    result = provenance.earliest(archive, case)
+    assert (result["earliest"]["case"], result["earliest"]["platform"]) == ("tg", "telegram")
+    assert result["considered"] == 3
+    events = provenance.timeline(archive, case)
+    marked = [e for e in events if e["earliest"]]
+    assert len(marked) == 1
+    assert (marked[0]["case"], marked[0]["when"]) == ("tg", "2023-05-20")
+
+
+def test_timeline_orders_every_dated_fact(
+    archive: Archive, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-01T10:00:00Z")
+    from verify.services import status
+
+    mid = add_media(archive, case, "legion.mp4", b"x", via="download")
+    provenance.add_appearance(
+        archive,
+        case,
+        account="x:@Gerashchenko_en",
+        posted="2023-05-23",
+        captured="2023-05-24T09:00Z",
+        url="https://x.com/i/status/1",
+    )
+    a = provenance.attribute(archive, case, "subtitler", "x:@Gerashchenko_en")
+    status.set_status(archive, case, "in_progress")
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-02T10:00:00Z")
+    provenance.set_attribution_state(archive, a["id"], "corroborated")
+    cases.add_note(archive, case, "asked the desk")
+    events = provenance.timeline(archive, case)
+    assert [(e["when"], e["type"], e["earliest"]) for e in events][:4] == [
+        ("2023-05-23", "appearance.posted", True),
+        ("2023-05-24T09:00:00Z", "appearance.captured", False),
+        ("2023-05-24T09:00:00Z", "media.acquired", False),
+        ("2023-06-01T10:00:00Z", "attribution.recorded", False),
+    ]
+    # the case itself was opened "now" (real clock, after the fake 2023 dates)
+    assert [e["type"] for e in events][4:] == [
+        "status.changed",
+        "attribution.changed",
+        "note",
+        "case.opened",
+    ]
+    assert events[0]["source"] == "https://x.com/i/status/1"
+    assert events[2]["ref"] == f"media:{mid}"
+    assert events[5]["text"] == "subtitler: x:@Gerashchenko_en claimed -> corroborated"
+    assert events[5]["source"] == "tester"

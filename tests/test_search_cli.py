@@ -1,0 +1,133 @@
+"""`verify search MEDIA` and `verify dupes`: exact output and exit codes."""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+from tests.search_helpers import near_copy, random_frames, store
+from verify.archive import Archive
+
+
+def _setup(archive: Archive) -> tuple[int, int, int]:
+    rng = random.Random(21)
+    original = random_frames(40, rng)
+    a = store(archive, "telegram-original", "orig.mp4", original)
+    b = store(archive, "x-reupload", "subtitled.mp4", near_copy(original[12:42], rng, shift=-12.0))
+    c = store(archive, "x-reupload", "unrelated.mp4", random_frames(20, rng))
+    return a.media_id, b.media_id, c.media_id
+
+
+def test_search_media_human(archive: Archive, cli: RunCli) -> None:
+    a, b, _ = _setup(archive)
+    r = cli("search", str(b))
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == [
+        "RANK",
+        "TIER",
+        "CASE",
+        "MEDIA",
+        "NAME",
+        "SCORE",
+        "FRAMES",
+        "Q",
+        "C",
+        "BEST/MED",
+        "OFFSET",
+        "VARIANT",
+        "ALIGNED",
+    ]
+    assert len(lines) == 2
+    row = lines[1]
+    assert row.startswith(f"1     match  telegram-original  {a}      orig.mp4")
+    assert "28/28 28/40" in row
+    assert row.endswith("+12 s   full     query 00:00-00:27 ~ candidate 00:12-00:39, offset +12 s")
+
+
+def test_search_media_json_and_case_filter(archive: Archive, cli: RunCli) -> None:
+    a, b, _ = _setup(archive)
+    r = cli("search", str(a), "--json")
+    data = json.loads(r.stdout)
+    assert data["query"]["media"] == a
+    assert data["exact_copies"] == []
+    assert [(h["media"], h["tier"], h["offset"]) for h in data["hits"]] == [(b, "match", -12.0)]
+    r = cli("search", str(a), "--case", "telegram-original", "--json")
+    assert json.loads(r.stdout)["hits"] == []
+    r = cli("search", str(a), "--case", "telegram-original")
+    assert r.stdout == ""
+    assert r.stderr == f"no near-duplicates of {a} (video)\n"
+
+
+def test_search_errors(archive: Archive, cli: RunCli) -> None:
+    r = cli("search", "999")
+    assert r.exit_code == 4
+    assert r.stderr == "error: no media 999; `verify media list CASE` shows media ids\n"
+    r = cli("search", "nonexistent.mp4")
+    assert r.exit_code == 4
+    assert r.stderr.startswith("error: no file nonexistent.mp4 and it is not a media reference")
+    _setup(archive)
+    r = cli("search", "1", "--threshold", "40")
+    assert r.exit_code == 2
+    assert "out of range" in r.stderr
+
+
+def test_dupes(archive: Archive, cli: RunCli) -> None:
+    a, b, _ = _setup(archive)
+    r = cli("dupes")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[0] == "cluster 1: 2 media"
+    assert r.stdout.splitlines()[3].startswith(f"  {a} ~ {b}: match ")
+    data = json.loads(cli("dupes", "--json").stdout)
+    assert [[m["media"] for m in cl["media"]] for cl in data] == [[a, b]]
+    r = cli("dupes", "--case", "x-reupload")
+    assert r.stdout == ""
+    assert r.stderr == "no near-duplicate media in case x-reupload\n"
+
+
+def _has_frames() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("verify.analysis.frames") is not None
+
+
+@pytest.mark.skipif(not _has_frames(), reason="verify.analysis.frames not merged yet")
+def test_search_file_not_stored(archive: Archive, cli: RunCli, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from verify.analysis import FrameHash
+    from verify.analysis.hashing import hash_image
+
+    rng = np.random.default_rng(4)
+    img = Image.fromarray(rng.integers(0, 255, (18, 32, 3), dtype=np.uint8)).resize(
+        (640, 360), Image.Resampling.BICUBIC
+    )
+    h = hash_image(img)
+    frame = FrameHash(
+        idx=0,
+        pts=0.0,
+        phash=h.phash,
+        dhash=h.dhash,
+        phash_masked=h.phash_masked,
+        dhash_masked=h.dhash_masked,
+        pdq=h.pdq,
+        pdq_quality=h.pdq_quality,
+        informative=h.informative,
+    )
+    stored = store(archive, "photos", "photo.png", [frame], kind="image")
+    copy = tmp_path / "copy.jpg"
+    img.resize((320, 180)).save(copy, quality=60)
+    r = cli("search", str(copy), "--json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["query"]["kind"] == "image"
+    assert data["exact_copies"] == []
+    assert [(h["media"], h["tier"], h["exact"]) for h in data["hits"]] == [
+        (stored.media_id, "match", False)
+    ]
+    # the file was analysed, not stored
+    assert json.loads(cli("media", "list", "photos", "--json").stdout)[0]["id"] == stored.media_id
+    assert len(json.loads(cli("media", "list", "photos", "--json").stdout)) == 1
