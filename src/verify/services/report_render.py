@@ -282,6 +282,7 @@ def _environment(*, html: bool) -> Environment:
         "sheet_frames": sheet_frames,
         "when": readable_time,
         "pct": percent,
+        "num": lambda v: f"{v:g}" if isinstance(v, float) else v,
         "sentence": lambda s: str(s)[:1].upper() + str(s)[1:],
     }
     env.filters.update(filters)
