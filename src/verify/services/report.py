@@ -11,10 +11,11 @@ database. The generation time is passed in (`--at`, else `timeutil.now()`, which
 `report.write`, so writing a report (which appends `report.write`) does not change the next
 report rendered from the same evidence: two renders are byte-identical.
 
-Sections that depend on other services' logic are kept in separate functions whose
-docstrings say which service they should delegate to once it is merged:
-`_timeline` / `_earliest_appearance_id` (verify.services.provenance) and
-`_near_duplicates` (verify.services.search).
+Sections that depend on other services' logic use those services automatically once they
+are merged (`_service` finds them), and interim versions with the same output shapes until
+then: `_provenance` -> verify.services.provenance.timeline/earliest (interim `_timeline`,
+`_earliest`), and near-duplicates -> verify.services.search.near_duplicates_of_blob
+(interim `_near_duplicates`).
 """
 
 import hashlib
@@ -25,7 +26,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ from verify.models import (
     pk,
 )
 from verify.services.cases import claim_to_dict, get_case
-from verify.timeutil import iso, now, parse_utc
+from verify.timeutil import iso, now
 from verify.vocab import VERDICTS, CaseStatus, Role
 
 SCHEMA_ID = "verify-report/1"
@@ -177,8 +178,17 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             ).all()
         )
         history = _status_history(session, case)
-        cands = _load_candidates(session, case.slug)
-        media_out = [_media_entry(session, m, b, cands) for m, b in media_rows]
+        timeline, earliest = _provenance(archive, session, case, appearances, media_rows, accounts)
+        search = _service("search", "near_duplicates_of_blob")
+        cands = None if search is not None else _load_candidates(session, case.slug)
+
+        def near(b: Blob) -> list[dict[str, Any]]:
+            if search is not None:
+                return _near_duplicates_via_search(search, archive, b, case.slug)
+            assert cands is not None
+            return _near_duplicates(session, b, cands)
+
+        media_out = [_media_entry(session, m, b, near(b)) for m, b in media_rows]
         report: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "generated_at": iso(generated),
@@ -201,8 +211,8 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
                 ).all()
             ],
             "provenance": {
-                "timeline": _timeline(appearances, media_rows, history, accounts),
-                "earliest_appearance": _earliest_appearance_id(appearances),
+                "timeline": timeline,
+                "earliest": earliest,
                 "appearances": [_appearance_entry(a, accounts, media_by_id) for a in appearances],
                 "attributions": _attributions(session, case_id, accounts, media_by_id),
                 "derivations": _derivations(session, media_by_id, blobs),
@@ -460,94 +470,241 @@ def _appearance_entry(
     }
 
 
-def _sortable(text: str | None) -> str:
-    """Fixed-width UTC text that sorts in time order (ISO text with and without fractional
-    seconds does not: "…:00.5Z" < "…:00Z")."""
-    if not text:
-        return ""
-    return parse_utc(text).strftime("%Y-%m-%dT%H:%M:%S.%f")
+TIMELINE_KEYS = ("at", "when", "precision", "type", "text", "source", "ref", "case", "earliest")
+_TYPE_ORDER = (
+    "appearance.posted",
+    "appearance.captured",
+    "media.acquired",
+    "case.opened",
+    "attribution.recorded",
+    "attribution.changed",
+    "derivation.recorded",
+    "status.changed",
+    "note",
+)
+_APPROXIMATE_DAYS = 31
+
+
+def _provenance(
+    archive: Archive,
+    session: Session,
+    case: Case,
+    appearances: Sequence[Appearance],
+    media_rows: Sequence[tuple[Media, Blob]],
+    accounts: dict[int, Account],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(timeline, earliest): from `verify.services.provenance.timeline/earliest` once that
+    is merged (it also weighs copies of the same media held in other cases), else the
+    interim versions below, which read this case only and produce the same shapes."""
+    prov = _service("provenance", "timeline", "earliest")
+    if prov is not None:
+        events = [{k: e.get(k) for k in TIMELINE_KEYS} for e in prov.timeline(archive, case.slug)]
+        return events, _earliest_from_service(prov.earliest(archive, case.slug))
+    earliest = _earliest(session, case, appearances, accounts)
+    return _timeline(session, case, appearances, media_rows, accounts, earliest), earliest
+
+
+def _earliest_from_service(res: dict[str, Any]) -> dict[str, Any]:
+    first = res.get("earliest") or {}
+    return {
+        "appearance": first.get("id"),
+        "case": first.get("case"),
+        "platform": first.get("platform"),
+        "basis": first.get("basis"),
+        "at": first.get("posted_at")
+        if first.get("basis") == "posted"
+        else first.get("captured_at"),
+        "message": res.get("message") or "",
+        "contradiction": bool(res.get("contradiction")),
+        "claimed_original_platforms": list(res.get("claimed_original_platforms") or []),
+        "uncertain_with": list(res.get("uncertain_with") or []),
+    }
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _effective(a: Appearance) -> tuple[datetime, str, str] | None:
+    """(time, precision, basis): posted time if known, else when we captured it."""
+    if a.posted_at is not None:
+        return _utc(a.posted_at), a.posted_precision, "posted"
+    if a.captured_at is not None:
+        return _utc(a.captured_at), "exact", "captured"
+    return None
+
+
+def _window(dt: datetime, precision: str) -> tuple[datetime, datetime]:
+    if precision == "day":
+        start = dt.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start, start + timedelta(days=1)
+    if precision == "approximate":
+        return dt - timedelta(days=_APPROXIMATE_DAYS), dt + timedelta(days=_APPROXIMATE_DAYS)
+    return dt, dt
+
+
+def _when(dt: datetime | None, precision: str) -> str | None:
+    if dt is None:
+        return None
+    if precision == "day":
+        return _utc(dt).strftime("%Y-%m-%d")
+    if precision == "approximate":
+        return "about " + _utc(dt).strftime("%Y-%m-%d")
+    return iso(dt)
+
+
+def _earliest(
+    session: Session, case: Case, appearances: Sequence[Appearance], accounts: dict[int, Account]
+) -> dict[str, Any]:
+    """The earliest known appearance among this case's appearances (interim).
+
+    Delegated to `verify.services.provenance.earliest(archive, case)` once merged, which
+    also considers other cases holding the same media. Date: posted time, else capture time
+    (`basis`). `contradiction`: the earliest is not on a platform claimed for the original
+    poster (non-refuted `original_poster` attributions).
+    """
+    claimed = sorted(
+        {
+            accounts[r.account_id].platform
+            for r in session.exec(
+                select(Attribution).where(
+                    Attribution.case_id == pk(case), Attribution.role == Role.ORIGINAL_POSTER.value
+                )
+            ).all()
+            if r.state != "refuted" and r.account_id in accounts
+        }
+    )
+    dated = sorted(
+        ((e, a) for a in appearances if (e := _effective(a)) is not None),
+        key=lambda item: (item[0][0], pk(item[1])),
+    )
+    out: dict[str, Any] = {
+        "appearance": None,
+        "case": None,
+        "platform": None,
+        "basis": None,
+        "at": None,
+        "message": "no dated appearance yet",
+        "contradiction": False,
+        "claimed_original_platforms": claimed,
+        "uncertain_with": [],
+    }
+    if not dated:
+        return out
+    (first_dt, first_prec, basis), first = dated[0]
+    lo, hi = _window(first_dt, first_prec)
+    uncertain = [pk(a) for (dt, prec, _), a in dated[1:] if _window(dt, prec)[0] < hi or dt == lo]
+    where = f"appearance {pk(first)} on {first.platform}, {basis} {_when(first_dt, first_prec)}"
+    out.update(
+        appearance=pk(first),
+        case=case.slug,
+        platform=first.platform,
+        basis=basis,
+        at=iso(first_dt),
+        message=f"earliest known is {where}",
+        uncertain_with=uncertain,
+    )
+    if claimed and first.platform not in claimed:
+        out["contradiction"] = True
+        out["message"] += f"; this contradicts the claimed original platform {', '.join(claimed)}"
+    return out
 
 
 def _timeline(
+    session: Session,
+    case: Case,
     appearances: Sequence[Appearance],
     media_rows: Sequence[tuple[Media, Blob]],
-    history: list[dict[str, Any]],
     accounts: dict[int, Account],
+    earliest: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Appearances, acquisitions and status changes in time order (undated last).
+    """Every dated fact of the case in time order (interim; same shape as
+    `verify.services.provenance.timeline`, which replaces it once merged)."""
+    events: list[tuple[tuple[datetime, int, int], dict[str, Any]]] = []
+    order = {t: i for i, t in enumerate(_TYPE_ORDER)}
 
-    Delegate to `verify.services.provenance.timeline(archive, case)` once merged (it owns
-    the ordering rules and the earliest-known marking across all cases).
-    """
-    earliest = _earliest_appearance_id(appearances)
-    events: list[tuple[tuple[int, str, int, int], dict[str, Any]]] = []
+    def add(
+        at: datetime, kind: str, text: str, source: str | None, ref: str | None,
+        precision: str = "exact",
+    ) -> None:  # fmt: skip
+        event = {
+            "at": iso(at),
+            "when": _when(at, precision),
+            "precision": precision,
+            "type": kind,
+            "text": text,
+            "source": source,
+            "ref": ref,
+            "case": None,
+            "earliest": False,
+        }
+        events.append(((_utc(at), order.get(kind, 99), len(events)), event))
+
+    add(case.created_at, "case.opened", f"case opened: {case.title}", case.created_by, None)
     for a in appearances:
         acc = accounts.get(a.account_id) if a.account_id else None
-        who = f"{acc.platform}:{acc.handle}" if acc else None
-        when = a.posted_at or a.captured_at
-        events.append(
-            (
-                (0 if when else 1, _sortable(iso(when)), 0, pk(a)),
-                {
-                    "at": iso(when),
-                    "precision": a.posted_precision if a.posted_at else "captured",
-                    "kind": "appearance",
-                    "ref": pk(a),
-                    "earliest": pk(a) == earliest,
-                    "summary": f"posted on {a.platform}" + (f" by {who}" if who else ""),
-                    "url": a.url,
-                },
-            )
-        )
+        who = f"{acc.platform}:{acc.handle}" if acc else "unknown account"
+        source = a.url or a.archive_url or who
+        if a.posted_at is not None:
+            add(a.posted_at, "appearance.posted", f"posted on {a.platform} by {who}", source,
+                f"appearance:{pk(a)}", a.posted_precision)  # fmt: skip
+        if a.captured_at is not None:
+            add(a.captured_at, "appearance.captured", f"captured from {a.platform} ({who})",
+                source, f"appearance:{pk(a)}")  # fmt: skip
     for m, _ in media_rows:
-        via = f" via {m.acquired_via}" if m.acquired_via else ""
-        events.append(
-            (
-                (0, _sortable(iso(m.acquired_at)), 1, pk(m)),
-                {
-                    "at": iso(m.acquired_at),
-                    "precision": "exact",
-                    "kind": "acquisition",
-                    "ref": pk(m),
-                    "earliest": False,
-                    "summary": f"media {pk(m)} ({m.original_name}) "
-                    f"acquired by {m.acquired_by}{via}",
-                    "url": m.source_url,
-                },
+        how = f" via {m.acquired_via}" if m.acquired_via else ""
+        add(m.acquired_at, "media.acquired", f"acquired {m.original_name}{how} by {m.acquired_by}",
+            m.source_url or m.acquired_by, f"media:{pk(m)}")  # fmt: skip
+    for sc in session.exec(
+        select(StatusChange).where(StatusChange.case_id == pk(case)).order_by(col(StatusChange.id))
+    ).all():
+        why = f": {sc.rationale}" if sc.rationale else ""
+        add(sc.at, "status.changed", f"status {sc.from_status} -> {sc.to_status}{why}", sc.by,
+            None)  # fmt: skip
+    attributions = session.exec(
+        select(Attribution).where(Attribution.case_id == pk(case)).order_by(col(Attribution.id))
+    ).all()
+    for attr in attributions:
+        acc = accounts.get(attr.account_id)
+        who = f"{acc.platform}:{acc.handle}" if acc else "?"
+        for ch in session.exec(
+            select(AttributionChange)
+            .where(AttributionChange.attribution_id == pk(attr))
+            .order_by(col(AttributionChange.at), col(AttributionChange.id))
+        ).all():
+            if ch.from_state is None:
+                text, kind = f"{attr.role}: {who} ({ch.to_state})", "attribution.recorded"
+            else:
+                text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}"
+                kind = "attribution.changed"
+            if ch.evidence:
+                text += f"; evidence: {ch.evidence}"
+            add(ch.at, kind, text, ch.according_to or ch.by, f"attribution:{pk(attr)}")
+    media_ids = [pk(m) for m, _ in media_rows]
+    if media_ids:
+        for d in session.exec(
+            select(Derivation)
+            .where(
+                col(Derivation.child_id).in_(media_ids) | col(Derivation.parent_id).in_(media_ids)
             )
-        )
-    for i, h in enumerate(history):
-        why = f": {h['why']}" if h["why"] else ""
-        events.append(
-            (
-                (0, _sortable(h["at"]), 2, i),
-                {
-                    "at": h["at"],
-                    "precision": "exact",
-                    "kind": "status",
-                    "ref": i,
-                    "earliest": False,
-                    "summary": f"case opened by {h['by']}"
-                    if h["from"] is None
-                    else f"status set to {h['to'].replace('_', ' ')} by {h['by']}{why}",
-                    "url": None,
-                },
-            )
-        )
-    return [e for _, e in sorted(events, key=lambda pair: pair[0])]
-
-
-def _earliest_appearance_id(appearances: Sequence[Appearance]) -> int | None:
-    """The appearance with the earliest posted time in this case (ties: lowest id).
-
-    Delegate to `verify.services.provenance.earliest(archive, case)` once merged (it also
-    weighs date precision and copies of the same media seen in other cases).
-    """
-    dated = [a for a in appearances if a.posted_at is not None]
-    if not dated:
-        return None
-    first = min(dated, key=lambda a: (_sortable(iso(a.posted_at)), pk(a)))
-    return pk(first)
+            .order_by(col(Derivation.id))
+        ).all():
+            add(d.created_at, "derivation.recorded",
+                f"media {d.child_id} {d.kind} media {d.parent_id}", d.created_by,
+                f"derivation:{d.id}")  # fmt: skip
+    for n in session.exec(
+        select(Note).where(Note.case_id == pk(case)).order_by(col(Note.id))
+    ).all():
+        add(n.at, "note", n.text, n.by, f"note:{n.id}")
+    out = [e for _, e in sorted(events, key=lambda pair: pair[0])]
+    if earliest["appearance"] is not None:
+        ref = f"appearance:{earliest['appearance']}"
+        kind = "appearance.posted" if earliest["basis"] == "posted" else "appearance.captured"
+        for e in out:
+            if e["ref"] == ref and e["type"] == kind:
+                e["earliest"] = True
+                break
+    return out
 
 
 def _attributions(
@@ -749,7 +906,9 @@ def contact_sheet(frames: Sequence[dict[str, Any]], limit: int = CONTACT_SHEET_M
     return [frames[p]["idx"] for p in picks]
 
 
-def _media_entry(session: Session, m: Media, b: Blob, cands: "_Candidates") -> dict[str, Any]:
+def _media_entry(
+    session: Session, m: Media, b: Blob, near_duplicates: list[dict[str, Any]]
+) -> dict[str, Any]:
     meta = b.meta if isinstance(b.meta, dict) else {}
     frames = _frames(session, pk(b))
     return {
@@ -778,8 +937,55 @@ def _media_entry(session: Session, m: Media, b: Blob, cands: "_Candidates") -> d
         "frame_count": len(frames),
         "frames": frames,
         "contact_sheet": contact_sheet(frames),
-        "near_duplicates": _near_duplicates(session, b, cands),
+        "near_duplicates": near_duplicates,
     }
+
+
+def _service(name: str, *attrs: str) -> Any | None:
+    """`verify.services.<name>` once it is merged (and has `attrs`), else None.
+
+    Only the module's own absence is tolerated: an ImportError raised *inside* it is a bug
+    and propagates.
+    """
+    module_name = f"verify.services.{name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
+    return module if all(hasattr(module, a) for a in attrs) else None
+
+
+def _near_duplicates_via_search(
+    search: Any, archive: Archive, blob: Blob, case_slug: str
+) -> list[dict[str, Any]]:
+    """`verify.services.search.near_duplicates_of_blob`, other cases only, in this report's
+    shape (docs/report-schema.json); search's ranking order is kept."""
+    out = []
+    for h in search.near_duplicates_of_blob(archive, pk(blob)):
+        if h.get("case") == case_slug:
+            continue  # copies within the case are the derivations section's business
+        q_range, c_range = h.get("query_range"), h.get("candidate_range")
+        aligned = [{"query": q_range, "candidate": c_range}] if q_range and c_range else []
+        out.append(
+            {
+                "case": h["case"],
+                "media": h["media"],
+                "name": h.get("original_name") or h.get("name") or "",
+                "sha256": str(h.get("sha256", "")).removeprefix("sha256:"),
+                "tier": h["tier"],
+                "score": h["score"],
+                "query_frames_matched": h.get("query_fraction"),
+                "candidate_frames_matched": h.get("candidate_fraction"),
+                "best_distance": h.get("best_distance"),
+                "median_distance": h.get("median_distance"),
+                "offset": h.get("offset"),
+                "aligned": aligned,
+                "variant": h.get("variant"),
+            }
+        )
+    return out
 
 
 @dataclass
