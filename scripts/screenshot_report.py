@@ -114,8 +114,9 @@ def build_example(home: Path, corpus: Path) -> Archive:
             "filmed in Graivoron, Belgorod region, on 22 May 2023",
             "subtitles were added by @Gerashchenko_en",
         ],
-        summary="A clip tweeted on 23 May 2023 and said to be first published on Telegram. "
-        "Corpus stand-ins are used for the media in this example.",
+        summary="ILLUSTRATION ONLY: the appearances, times, URLs, findings and verdict below "
+        "are invented to show every section of a report; they are not findings about the real "
+        "video. Corpus clips stand in for the media.",
     )
     cases.open_case(archive, "Russian Volunteer Corps village-sign video", slug=OTHER)
     os.environ["VERIFY_FAKE_NOW"] = "2023-05-24T11:00:00Z"
