@@ -35,15 +35,6 @@ PINNED_GENERATOR = {
 }
 
 
-@pytest.fixture(params=["services", "interim"])
-def services(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with the provenance/search services, and with the report's interim
-    fallbacks (used when those services are not installed)."""
-    if request.param == "interim":
-        monkeypatch.setattr(report, "_service", lambda name, *attrs: None)
-    return str(request.param)
-
-
 @pytest.fixture
 def slug(archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return report_fixture.build(archive, tmp_path, monkeypatch)
@@ -81,7 +72,7 @@ def test_header_verdict_and_claims(data: dict[str, Any]) -> None:
     ]
 
 
-def test_timeline_orders_events_and_marks_earliest(services: str, data: dict[str, Any]) -> None:
+def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None:
     prov = data["provenance"]
     assert prov["earliest"] == {
         "appearance": 2,  # the Telegram post, a day before the tweet
@@ -119,7 +110,7 @@ def test_timeline_orders_events_and_marks_earliest(services: str, data: dict[str
 
 
 def test_earliest_on_another_platform_than_claimed_is_a_contradiction(
-    services: str, archive: Archive, slug: str
+    archive: Archive, slug: str
 ) -> None:
     from sqlmodel import select
 
@@ -165,9 +156,7 @@ def test_derivations_and_metadata_differences(data: dict[str, Any]) -> None:
     )
 
 
-def test_near_duplicates_in_other_cases_with_aligned_ranges(
-    services: str, data: dict[str, Any]
-) -> None:
+def test_near_duplicates_in_other_cases_with_aligned_ranges(data: dict[str, Any]) -> None:
     original, subtitled = data["media"]
     (hit,) = original["near_duplicates"]
     assert hit["case"] == report_fixture.OTHER
@@ -518,7 +507,7 @@ def test_unwritable_directory_is_one_line_error(
     assert not (tmp_path / "r.md").exists()
 
 
-def test_timeline_sorts_fractional_seconds_by_time(services: str, archive: Archive) -> None:
+def test_timeline_sorts_fractional_seconds_by_time(archive: Archive) -> None:
     from datetime import UTC, datetime
 
     from sqlmodel import select
@@ -557,12 +546,11 @@ def test_decoder_crash_leaves_a_note_not_a_failure(
     assert 'src="data:' not in html
 
 
-def test_near_duplicates_delegate_to_the_search_service_once_merged(
+def test_near_duplicates_come_from_the_search_service(
     archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With verify.services.search present, its hits (other cases only) fill the section."""
-    import types
-
+    """search.near_duplicates_of_blob's hits (other cases only) fill the section, converted
+    to the report's shape."""
     calls: list[int] = []
 
     def near_duplicates_of_blob(arch: Archive, blob_id: int) -> list[dict[str, Any]]:
@@ -578,9 +566,7 @@ def test_near_duplicates_delegate_to_the_search_service_once_merged(
             {**common, "case": report_fixture.SLUG, "media": 2, "rank": 2},  # same case: dropped
         ]
 
-    fake = types.ModuleType("verify.services.search")
-    fake.near_duplicates_of_blob = near_duplicates_of_blob  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "verify.services.search", fake)
+    monkeypatch.setattr(report.search, "near_duplicates_of_blob", near_duplicates_of_blob)
     data = report.build_report(archive, slug, at=AT)
     assert len(calls) == 2  # once per file of the case
     (hit,) = data["media"][0]["near_duplicates"]
@@ -596,25 +582,22 @@ def test_near_duplicates_delegate_to_the_search_service_once_merged(
     assert "| 36.4% / 100.0% | 2 / 2.5 | -8.0 s | 00:08.000–00:22.000 ≈ 00:00.000–00:14.000 |" in md
 
 
-def test_provenance_delegates_to_the_provenance_service_once_merged(
+def test_timeline_and_earliest_come_from_the_provenance_service(
     archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import types
-
+    """provenance.timeline/earliest fill the section, converted to the report's shape."""
     event = {"at": "2023-05-21T10:00:00Z", "when": "2023-05-21T10:00:00Z", "precision": "exact",
              "type": "appearance.posted", "text": "posted on telegram by telegram:@older",
              "source": "https://t.me/older/1", "ref": "appearance:9", "case": "other-case",
              "earliest": True, "extra": "dropped"}  # fmt: skip
-    fake = types.ModuleType("verify.services.provenance")
-    fake.timeline = lambda arch, case: [event]  # type: ignore[attr-defined]
-    fake.earliest = lambda arch, case: {  # type: ignore[attr-defined]
+    monkeypatch.setattr(report.provenance, "timeline", lambda arch, case: [event])
+    monkeypatch.setattr(report.provenance, "earliest", lambda arch, case: {
         "earliest": {"id": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
                      "posted_at": "2023-05-21T10:00:00Z", "captured_at": None},
         "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
         "contradiction": False, "claimed_original_platforms": ["telegram"],
         "uncertain_with": [4], "considered": 4,
-    }  # fmt: skip
-    monkeypatch.setitem(sys.modules, "verify.services.provenance", fake)
+    })  # fmt: skip
     data = report.build_report(archive, slug, at=AT)
     event.pop("extra")
     assert data["provenance"]["timeline"] == [event]
@@ -629,21 +612,3 @@ def test_provenance_delegates_to_the_provenance_service_once_merged(
     assert "| posted on telegram by telegram:@older (case other-case) |" in (
         report_render.render_markdown(data)
     )
-
-
-def test_a_broken_service_import_is_not_mistaken_for_absence(
-    archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Only the module's own absence falls back to the interim code; a bug inside it shows."""
-    import importlib
-
-    real = importlib.import_module
-
-    def broken(name: str, *args: Any) -> Any:
-        if name == "verify.services.search":
-            raise ModuleNotFoundError("No module named 'faiss'", name="faiss")
-        return real(name, *args)
-
-    monkeypatch.setattr(report.importlib, "import_module", broken)
-    with pytest.raises(ModuleNotFoundError, match="faiss"):
-        report.build_report(archive, slug, at=AT)

@@ -11,11 +11,12 @@ database. The generation time is passed in (`--at`, else `timeutil.now()`, which
 `report.write`, so writing a report (which appends `report.write`) does not change the next
 report rendered from the same evidence: two renders are byte-identical.
 
-Sections that depend on other services' logic use those services automatically once they
-are merged (`_service` finds them), and interim versions with the same output shapes until
-then: `_provenance` -> verify.services.provenance.timeline/earliest (interim `_timeline`,
-`_earliest`), and near-duplicates -> verify.services.search.near_duplicates_of_blob
-(interim `_near_duplicates`).
+The timeline and the earliest known appearance come from
+`verify.services.provenance.timeline/earliest` (which also weigh copies of the same media
+held in other cases), and each file's near-duplicates in other cases from
+`verify.services.search.near_duplicates_of_blob`; the small adapters here
+(`_timeline_entries`, `_earliest_entry`, `_near_duplicate_entries`) only convert their
+results to the report's shapes.
 """
 
 import hashlib
@@ -26,12 +27,10 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from verify import __version__, audit
@@ -54,6 +53,7 @@ from verify.models import (
     StatusChange,
     pk,
 )
+from verify.services import provenance, search
 from verify.services.cases import claim_to_dict, get_case
 from verify.timeutil import iso, now
 from verify.vocab import VERDICTS, CaseStatus, Role
@@ -64,12 +64,6 @@ EXTENSIONS = {"md": "md", "html": "html", "json": "json", "pdf": "pdf"}
 CONTACT_SHEET_MAX = 12  # keyframes shown per file; every frame's hashes are in the JSON
 NOTABLE_VALUE_MAX = 500  # characters of a free-text tag shown in a report
 REPORT_ACTION = "report.write"
-
-# Placeholder thresholds (Hamming distance on 64-bit pHash) until verify.services.search
-# is merged; search owns the real, measured constants.
-MATCH_MAX_DISTANCE = 8
-SUGGEST_MAX_DISTANCE = 14
-ALIGN_TOLERANCE_S = 1.0
 
 # Free-text tags a reader should see because people write into them (and attackers do).
 NOTABLE_TAGS = frozenset(
@@ -178,17 +172,12 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             ).all()
         )
         history = _status_history(session, case)
-        timeline, earliest = _provenance(archive, session, case, appearances, media_rows, accounts)
-        search = _service("search", "near_duplicates_of_blob")
-        cands = None if search is not None else _load_candidates(session, case.slug)
-
-        def near(b: Blob) -> list[dict[str, Any]]:
-            if search is not None:
-                return _near_duplicates_via_search(search, archive, b, case.slug)
-            assert cands is not None
-            return _near_duplicates(session, b, cands)
-
-        media_out = [_media_entry(session, m, b, near(b)) for m, b in media_rows]
+        timeline = _timeline_entries(provenance.timeline(archive, case.slug))
+        earliest = _earliest_entry(provenance.earliest(archive, case.slug))
+        media_out = [
+            _media_entry(session, m, b, _near_duplicate_entries(archive, b, case.slug))
+            for m, b in media_rows
+        ]
         report: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "generated_at": iso(generated),
@@ -471,40 +460,15 @@ def _appearance_entry(
 
 
 TIMELINE_KEYS = ("at", "when", "precision", "type", "text", "source", "ref", "case", "earliest")
-_TYPE_ORDER = (
-    "appearance.posted",
-    "appearance.captured",
-    "media.acquired",
-    "case.opened",
-    "attribution.recorded",
-    "attribution.changed",
-    "derivation.recorded",
-    "status.changed",
-    "note",
-)
-_APPROXIMATE_DAYS = 31
 
 
-def _provenance(
-    archive: Archive,
-    session: Session,
-    case: Case,
-    appearances: Sequence[Appearance],
-    media_rows: Sequence[tuple[Media, Blob]],
-    accounts: dict[int, Account],
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(timeline, earliest): from `verify.services.provenance.timeline/earliest` once that
-    is merged (it also weighs copies of the same media held in other cases), else the
-    interim versions below, which read this case only and produce the same shapes."""
-    prov = _service("provenance", "timeline", "earliest")
-    if prov is not None:
-        events = [{k: e.get(k) for k in TIMELINE_KEYS} for e in prov.timeline(archive, case.slug)]
-        return events, _earliest_from_service(prov.earliest(archive, case.slug))
-    earliest = _earliest(session, case, appearances, accounts)
-    return _timeline(session, case, appearances, media_rows, accounts, earliest), earliest
+def _timeline_entries(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`verify.services.provenance.timeline` events, cut to the report's keys."""
+    return [{k: e.get(k) for k in TIMELINE_KEYS} for e in events]
 
 
-def _earliest_from_service(res: dict[str, Any]) -> dict[str, Any]:
+def _earliest_entry(res: dict[str, Any]) -> dict[str, Any]:
+    """`verify.services.provenance.earliest` in the report's shape (docs/report-schema.json)."""
     first = res.get("earliest") or {}
     return {
         "appearance": first.get("id"),
@@ -519,192 +483,6 @@ def _earliest_from_service(res: dict[str, Any]) -> dict[str, Any]:
         "claimed_original_platforms": list(res.get("claimed_original_platforms") or []),
         "uncertain_with": list(res.get("uncertain_with") or []),
     }
-
-
-def _utc(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _effective(a: Appearance) -> tuple[datetime, str, str] | None:
-    """(time, precision, basis): posted time if known, else when we captured it."""
-    if a.posted_at is not None:
-        return _utc(a.posted_at), a.posted_precision, "posted"
-    if a.captured_at is not None:
-        return _utc(a.captured_at), "exact", "captured"
-    return None
-
-
-def _window(dt: datetime, precision: str) -> tuple[datetime, datetime]:
-    if precision == "day":
-        start = dt.replace(hour=0, minute=0, second=0, microsecond=0)
-        return start, start + timedelta(days=1)
-    if precision == "approximate":
-        return dt - timedelta(days=_APPROXIMATE_DAYS), dt + timedelta(days=_APPROXIMATE_DAYS)
-    return dt, dt
-
-
-def _when(dt: datetime | None, precision: str) -> str | None:
-    if dt is None:
-        return None
-    if precision == "day":
-        return _utc(dt).strftime("%Y-%m-%d")
-    if precision == "approximate":
-        return "about " + _utc(dt).strftime("%Y-%m-%d")
-    return iso(dt)
-
-
-def _earliest(
-    session: Session, case: Case, appearances: Sequence[Appearance], accounts: dict[int, Account]
-) -> dict[str, Any]:
-    """The earliest known appearance among this case's appearances (interim).
-
-    Delegated to `verify.services.provenance.earliest(archive, case)` once merged, which
-    also considers other cases holding the same media. Date: posted time, else capture time
-    (`basis`). `contradiction`: the earliest is not on a platform claimed for the original
-    poster (non-refuted `original_poster` attributions).
-    """
-    claimed = sorted(
-        {
-            accounts[r.account_id].platform
-            for r in session.exec(
-                select(Attribution).where(
-                    Attribution.case_id == pk(case), Attribution.role == Role.ORIGINAL_POSTER.value
-                )
-            ).all()
-            if r.state != "refuted" and r.account_id in accounts
-        }
-    )
-    dated = sorted(
-        ((e, a) for a in appearances if (e := _effective(a)) is not None),
-        key=lambda item: (item[0][0], pk(item[1])),
-    )
-    out: dict[str, Any] = {
-        "appearance": None,
-        "case": None,
-        "platform": None,
-        "basis": None,
-        "at": None,
-        "message": "no dated appearance yet",
-        "contradiction": False,
-        "claimed_original_platforms": claimed,
-        "uncertain_with": [],
-    }
-    if not dated:
-        return out
-    (first_dt, first_prec, basis), first = dated[0]
-    lo, hi = _window(first_dt, first_prec)
-    uncertain = [pk(a) for (dt, prec, _), a in dated[1:] if _window(dt, prec)[0] < hi or dt == lo]
-    where = f"appearance {pk(first)} on {first.platform}, {basis} {_when(first_dt, first_prec)}"
-    out.update(
-        appearance=pk(first),
-        case=case.slug,
-        platform=first.platform,
-        basis=basis,
-        at=iso(first_dt),
-        message=f"earliest known is {where}",
-        uncertain_with=uncertain,
-    )
-    if claimed and first.platform not in claimed:
-        out["contradiction"] = True
-        out["message"] += f"; this contradicts the claimed original platform {', '.join(claimed)}"
-    return out
-
-
-def _timeline(
-    session: Session,
-    case: Case,
-    appearances: Sequence[Appearance],
-    media_rows: Sequence[tuple[Media, Blob]],
-    accounts: dict[int, Account],
-    earliest: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """Every dated fact of the case in time order (interim; same shape as
-    `verify.services.provenance.timeline`, which replaces it once merged)."""
-    events: list[tuple[tuple[datetime, int, int], dict[str, Any]]] = []
-    order = {t: i for i, t in enumerate(_TYPE_ORDER)}
-
-    def add(
-        at: datetime, kind: str, text: str, source: str | None, ref: str | None,
-        precision: str = "exact",
-    ) -> None:  # fmt: skip
-        event = {
-            "at": iso(at),
-            "when": _when(at, precision),
-            "precision": precision,
-            "type": kind,
-            "text": text,
-            "source": source,
-            "ref": ref,
-            "case": None,
-            "earliest": False,
-        }
-        events.append(((_utc(at), order.get(kind, 99), len(events)), event))
-
-    add(case.created_at, "case.opened", f"case opened: {case.title}", case.created_by, None)
-    for a in appearances:
-        acc = accounts.get(a.account_id) if a.account_id else None
-        who = f"{acc.platform}:{acc.handle}" if acc else "unknown account"
-        source = a.url or a.archive_url or who
-        if a.posted_at is not None:
-            add(a.posted_at, "appearance.posted", f"posted on {a.platform} by {who}", source,
-                f"appearance:{pk(a)}", a.posted_precision)  # fmt: skip
-        if a.captured_at is not None:
-            add(a.captured_at, "appearance.captured", f"captured from {a.platform} ({who})",
-                source, f"appearance:{pk(a)}")  # fmt: skip
-    for m, _ in media_rows:
-        how = f" via {m.acquired_via}" if m.acquired_via else ""
-        add(m.acquired_at, "media.acquired", f"acquired {m.original_name}{how} by {m.acquired_by}",
-            m.source_url or m.acquired_by, f"media:{pk(m)}")  # fmt: skip
-    for sc in session.exec(
-        select(StatusChange).where(StatusChange.case_id == pk(case)).order_by(col(StatusChange.id))
-    ).all():
-        why = f": {sc.rationale}" if sc.rationale else ""
-        add(sc.at, "status.changed", f"status {sc.from_status} -> {sc.to_status}{why}", sc.by,
-            None)  # fmt: skip
-    attributions = session.exec(
-        select(Attribution).where(Attribution.case_id == pk(case)).order_by(col(Attribution.id))
-    ).all()
-    for attr in attributions:
-        acc = accounts.get(attr.account_id)
-        who = f"{acc.platform}:{acc.handle}" if acc else "?"
-        for ch in session.exec(
-            select(AttributionChange)
-            .where(AttributionChange.attribution_id == pk(attr))
-            .order_by(col(AttributionChange.at), col(AttributionChange.id))
-        ).all():
-            if ch.from_state is None:
-                text, kind = f"{attr.role}: {who} ({ch.to_state})", "attribution.recorded"
-            else:
-                text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}"
-                kind = "attribution.changed"
-            if ch.evidence:
-                text += f"; evidence: {ch.evidence}"
-            add(ch.at, kind, text, ch.according_to or ch.by, f"attribution:{pk(attr)}")
-    media_ids = [pk(m) for m, _ in media_rows]
-    if media_ids:
-        for d in session.exec(
-            select(Derivation)
-            .where(
-                col(Derivation.child_id).in_(media_ids) | col(Derivation.parent_id).in_(media_ids)
-            )
-            .order_by(col(Derivation.id))
-        ).all():
-            add(d.created_at, "derivation.recorded",
-                f"media {d.child_id} {d.kind} media {d.parent_id}", d.created_by,
-                f"derivation:{d.id}")  # fmt: skip
-    for n in session.exec(
-        select(Note).where(Note.case_id == pk(case)).order_by(col(Note.id))
-    ).all():
-        add(n.at, "note", n.text, n.by, f"note:{n.id}")
-    out = [e for _, e in sorted(events, key=lambda pair: pair[0])]
-    if earliest["appearance"] is not None:
-        ref = f"appearance:{earliest['appearance']}"
-        kind = "appearance.posted" if earliest["basis"] == "posted" else "appearance.captured"
-        for e in out:
-            if e["ref"] == ref and e["type"] == kind:
-                e["earliest"] = True
-                break
-    return out
 
 
 def _attributions(
@@ -941,25 +719,7 @@ def _media_entry(
     }
 
 
-def _service(name: str, *attrs: str) -> Any | None:
-    """`verify.services.<name>` once it is merged (and has `attrs`), else None.
-
-    Only the module's own absence is tolerated: an ImportError raised *inside* it is a bug
-    and propagates.
-    """
-    module_name = f"verify.services.{name}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return None
-    return module if all(hasattr(module, a) for a in attrs) else None
-
-
-def _near_duplicates_via_search(
-    search: Any, archive: Archive, blob: Blob, case_slug: str
-) -> list[dict[str, Any]]:
+def _near_duplicate_entries(archive: Archive, blob: Blob, case_slug: str) -> list[dict[str, Any]]:
     """`verify.services.search.near_duplicates_of_blob`, other cases only, in this report's
     shape (docs/report-schema.json); search's ranking order is kept."""
     out = []
@@ -986,168 +746,6 @@ def _near_duplicates_via_search(
             }
         )
     return out
-
-
-@dataclass
-class _Candidates:
-    """Every informative frame of media held in OTHER cases, loaded once per report."""
-
-    others: list[tuple[Media, str, str]]  # (media, case slug, blob sha256)
-    blob: Any  # numpy arrays, one row per frame
-    pts: Any
-    full: Any
-    masked: Any
-    counts: dict[int, int]
-
-
-def _load_candidates(session: Session, case_slug: str) -> _Candidates:
-    others = [
-        (m, slug, sha)
-        for m, slug, sha in session.exec(
-            select(Media, Case.slug, Blob.sha256)
-            .join(Case, col(Case.id) == col(Media.case_id))
-            .join(Blob, col(Blob.id) == col(Media.blob_id))
-            .where(Case.slug != case_slug)
-            .order_by(col(Media.id))
-        ).all()
-    ]
-    held_elsewhere = (
-        sa_select(col(Media.blob_id))
-        .join(Case, col(Case.id) == col(Media.case_id))
-        .where(col(Case.slug) != case_slug)
-    )
-    rows = session.execute(
-        sa_select(col(Frame.blob_id), col(Frame.pts), col(Frame.phash), col(Frame.phash_masked))
-        .where(col(Frame.blob_id).in_(held_elsewhere), col(Frame.informative).is_(True))
-        .order_by(col(Frame.blob_id), col(Frame.idx))
-    ).all()
-    blob = np.array([r[0] for r in rows], dtype=np.int64)
-    ids, counts = np.unique(blob, return_counts=True)
-    return _Candidates(
-        others=others,
-        blob=blob,
-        pts=np.array([r[1] for r in rows], dtype=np.float64),
-        full=np.array([r[2] for r in rows], dtype=np.int64),
-        masked=np.array([r[3] if r[3] is not None else r[2] for r in rows], dtype=np.int64),
-        counts={int(b): int(n) for b, n in zip(ids, counts, strict=True)},
-    )
-
-
-def _near_duplicates(session: Session, blob: Blob, cands: _Candidates) -> list[dict[str, Any]]:
-    """Media in OTHER cases whose frames match this file's frames, with aligned ranges.
-
-    Interim implementation (linear numpy scan over the frames table). Delegate to
-    `verify.services.search.near_duplicates_of_blob(archive, blob_id)` once merged: it
-    owns thresholds, the mirrored/letterbox variants and the index; keep this output shape
-    (case, media, name, sha256, tier, score, fractions, distances, offset, aligned, variant).
-    """
-    query = [
-        f
-        for f in session.exec(
-            select(Frame).where(Frame.blob_id == pk(blob)).order_by(col(Frame.idx))
-        ).all()
-        if f.informative
-    ]
-    if not query or not len(cands.blob):
-        return []
-    c_blob, c_pts, c_full, c_masked = cands.blob, cands.pts, cands.full, cands.masked
-    cand_counts = cands.counts
-    others = cands.others
-
-    # per candidate blob: list of (query pts, candidate pts, distance, variant, cand row)
-    pairs: dict[int, list[tuple[float, float, int, str, int]]] = defaultdict(list)
-    for f in query:
-        d_full = np.bitwise_count(c_full ^ np.int64(f.phash)).astype(np.int64)
-        d_best = d_full
-        variant = np.zeros(len(c_blob), dtype=bool)
-        if f.phash_masked is not None:
-            d_masked = np.bitwise_count(c_masked ^ np.int64(f.phash_masked)).astype(np.int64)
-            variant = d_masked < d_full
-            d_best = np.where(variant, d_masked, d_full)
-        for b in np.unique(c_blob[d_best <= SUGGEST_MAX_DISTANCE]):
-            lo = int(np.searchsorted(c_blob, b, side="left"))  # rows are sorted by blob
-            hi = int(np.searchsorted(c_blob, b, side="right"))
-            best = lo + int(np.argmin(d_best[lo:hi]))
-            pairs[int(b)].append(
-                (
-                    float(f.pts),
-                    float(c_pts[best]),
-                    int(d_best[best]),
-                    "masked" if bool(variant[best]) else "full",
-                    best,
-                )
-            )
-    out: list[dict[str, Any]] = []
-    for m, slug, sha in others:
-        hits = pairs.get(m.blob_id)
-        if not hits:
-            continue
-        distances = sorted(h[2] for h in hits)
-        offset = _vote_offset([h[1] - h[0] for h in hits])
-        q_frac = len(hits) / len(query)
-        c_frac = len({h[4] for h in hits}) / cand_counts.get(m.blob_id, 1)
-        median = distances[len(distances) // 2]
-        masked = sum(1 for h in hits if h[3] == "masked")
-        out.append(
-            {
-                "case": slug,
-                "media": pk(m),
-                "name": m.original_name,
-                "sha256": sha,
-                # An excerpt matches when most of either file is covered.
-                "tier": "match"
-                if median <= MATCH_MAX_DISTANCE and max(q_frac, c_frac) >= 0.5
-                else "suggestion",
-                "score": round(q_frac, 3),
-                "query_frames_matched": round(q_frac, 3),
-                "candidate_frames_matched": round(min(c_frac, 1.0), 3),
-                "best_distance": distances[0],
-                "median_distance": median,
-                "offset": offset,
-                "aligned": _aligned_ranges(hits, offset),
-                "variant": "masked" if masked * 2 > len(hits) else "full",
-            }
-        )
-    out.sort(key=lambda h: (h["tier"] != "match", -h["score"], h["best_distance"], h["media"]))
-    return out
-
-
-def _vote_offset(deltas: list[float]) -> float:
-    """The time offset most matched frames agree on: the fullest 1-second bin, refined to
-    the median of the deltas in it (sampling grids of two copies rarely line up)."""
-    bins: dict[int, list[float]] = defaultdict(list)
-    for d in deltas:
-        bins[round(d / ALIGN_TOLERANCE_S)].append(d)
-    best = max(sorted(bins), key=lambda b: len(bins[b]))
-    chosen = sorted(bins[best])
-    return round(chosen[len(chosen) // 2], 1)
-
-
-def _aligned_ranges(
-    hits: list[tuple[float, float, int, str, int]], offset: float
-) -> list[dict[str, list[float]]]:
-    """Runs of matched query frames that agree with the voted offset."""
-    ranges: list[dict[str, list[float]]] = []
-    start: tuple[float, float] | None = None
-    end: tuple[float, float] | None = None
-    for q, c, _, _, _ in sorted(hits):
-        if abs((c - q) - offset) > ALIGN_TOLERANCE_S:
-            continue
-        if start is not None and end is not None and q - end[0] <= 2 * ALIGN_TOLERANCE_S + 5:
-            end = (q, c)
-            continue
-        if start is not None and end is not None:
-            ranges.append({"query": [start[0], end[0]], "candidate": [start[1], end[1]]})
-        start = end = (q, c)
-    if start is not None and end is not None:
-        ranges.append({"query": [start[0], end[0]], "candidate": [start[1], end[1]]})
-    return [
-        {
-            "query": [round(v, 3) for v in r["query"]],
-            "candidate": [round(v, 3) for v in r["candidate"]],
-        }
-        for r in ranges
-    ]
 
 
 def _diff_value(media: dict[str, Any], key: str) -> str | None:
