@@ -14,8 +14,9 @@ opens it in headless Chromium (Debian `chromium`; as root it needs --no-sandbox)
 - saves the screenshot (default docs/report-screenshot.png).
 
 Media go in through `verify media add` (preserved, analysed in the sandbox); provenance
-rows (accounts, appearances, attributions, derivations) are inserted directly until the
-provenance commands are merged.
+rows (accounts, appearances, attributions, derivations) are written straight into the tables
+with fixed, invented times so the picture is stable: the scenario is an illustration, and
+these rows have no audit entries (a real case records them with `verify prov ...`).
 Exit status: 0 ok, 1 a check failed, 2 chromium or the corpus is missing.
 """
 
