@@ -301,7 +301,7 @@ def test_pool_isolates_every_file(tmp_path: Path) -> None:
     for name in names:
         save_image(tmp_path / name, "JPEG", exif=camera_exif())
     outcomes: list[str] = []
-    with AnalysisPool(T + "by_name", timeout=2, memory=1 << 30) as pool:
+    with AnalysisPool(T + "by_name", timeout=4, memory=1 << 30) as pool:
         for name in names:
             start = time.monotonic()
             try:
@@ -314,7 +314,7 @@ def test_pool_isolates_every_file(tmp_path: Path) -> None:
         "image TestCam",
         "crashed (signal SIGSEGV)",
         "image TestCam",
-        "timed out after 2 s",
+        "timed out after 4 s",
         "out of memory (limit 1 GiB)",
         "analysis process failed (exit status 3)",
         "image TestCam",

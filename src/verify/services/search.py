@@ -658,6 +658,7 @@ def search_file(
     informative = sum(1 for f in result.frames if f.informative)
     return {
         "query": {
+            "media": None,
             "path": path,
             "sha256": f"sha256:{sha}",
             "kind": result.kind,
