@@ -13,15 +13,14 @@ opens it in headless Chromium (Debian `chromium`; as root it needs --no-sandbox)
 - fails if the rendered DOM (`--dump-dom`) lacks any report section;
 - saves the screenshot (default docs/report-screenshot.png).
 
-Media are analysed with `verify.analysis.analyse_file` when that is available (after the
-analysis branches are merged; `verify media add` should then replace `_add_media`).
-Until then a stand-in is used: metadata from the corpus inventory (exiftool/ffprobe's
-reading) and frames sampled every 1.5 s with PyAV and hashed with imagehash.
+Media go in through `verify media add` (preserved, analysed in the sandbox); provenance
+rows (accounts, appearances, attributions, derivations) are written straight into the tables
+with fixed, invented times so the picture is stable: the scenario is an illustration, and
+these rows have no audit entries (a real case records them with `verify prov ...`).
 Exit status: 0 ok, 1 a check failed, 2 chromium or the corpus is missing.
 """
 
 import argparse
-import csv
 import os
 import re
 import shutil
@@ -35,7 +34,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from verify.analysis import to_signed64  # noqa: E402
 from verify.archive import Archive, open_archive  # noqa: E402
 from verify.timeutil import parse_utc  # noqa: E402
 
@@ -79,134 +77,18 @@ def find_chromium() -> str | None:
     return None
 
 
-# ------------------------------------------------------------------ stand-in analysis
+# ------------------------------------------------------------------ the example archive
 
 
-def _inventory(corpus: Path) -> dict[str, dict[str, str]]:
-    with open(corpus / "inventory.csv", newline="", encoding="utf-8") as fh:
-        return {row["path"]: row for row in csv.DictReader(fh)}
+def _add_media(archive: Archive, case: str, path: Path, at: datetime, **facts: Any) -> int:
+    """`verify media add` (preserve, analyse in the sandbox, record) at a pinned time."""
+    from verify.services import media
 
-
-def _num(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _meta_from_inventory(row: dict[str, str]) -> dict[str, Any]:
-    gps = None
-    if row["gps"]:
-        lat, lon = (float(v) for v in row["gps"].split(","))
-        gps = {"lat": lat, "lon": lon, "alt": None}
-    rotation = int(float(row["rotation"])) if row["rotation"] else 0
-    raw_time = row["datetime_original"] or row["create_date"] or None
-    if raw_time and raw_time.startswith("0000"):
-        raw_time = None
-    return {
-        "make": row["make"] or None,
-        "model": row["model"] or None,
-        "software": row["software"] or None,
-        "captured_at": None,
-        "captured_at_raw": raw_time,
-        "captured_offset": None,
-        "gps": gps,
-        "orientation": None,
-        "width": int(row["width"]) if row["width"] else None,
-        "height": int(row["height"]) if row["height"] else None,
-        "duration": _num(row["duration_s"]),
-        "fps": _num(row["fps"]),
-        "rotation": (-rotation) % 360,
-        "container": row["container"] or None,
-        "video_codec": row["video_codec"] or None,
-        "audio_codec": row["audio_codec"] or None,
-        "encoder": None,
-        "creation_time": row["creation_time"] or None,
-        "xmp_creator_tool": None,
-        "c2pa": None,
-        "raw": {},
-        "disagreements": [],
-    }
-
-
-def _sample_frames(path: Path, step: float = 1.5) -> list[dict[str, Any]]:
-    import av
-    import imagehash
-    from PIL import ImageStat
-
-    frames: list[dict[str, Any]] = []
-    next_t = 0.0
-    with av.open(str(path), metadata_errors="surrogateescape") as container:
-        stream = container.streams.video[0]
-        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-        for frame in container.decode(stream):
-            if frame.time is None or frame.time - start < next_t - 1e-6:
-                continue
-            img = frame.to_image()
-            if frame.rotation:
-                img = img.rotate(frame.rotation, expand=True)
-            spread = max(ImageStat.Stat(img.convert("L")).stddev[0], 0.0)
-            frames.append(
-                {
-                    "pts": round(frame.time - start, 3),
-                    "phash": int(str(imagehash.phash(img)), 16),
-                    "dhash": int(str(imagehash.dhash(img)), 16),
-                    "informative": spread > 6.0,
-                }
-            )
-            next_t += step
-    return frames
-
-
-def analyse(path: Path, row: dict[str, str]) -> tuple[str, str | None, dict[str, Any], list[Any]]:
-    """(kind, mime, meta, frames) from the real pipeline when present, else the stand-in."""
-    try:
-        from verify.analysis import analyse_file
-
-        result = analyse_file(str(path))
-    except ImportError:
-        mime = "video/quicktime" if path.suffix.lower() == ".mov" else "video/mp4"
-        return "video", mime, _meta_from_inventory(row), _sample_frames(path)
-    frames = [
-        {"pts": f.pts, "phash": f.phash, "dhash": f.dhash, "informative": f.informative}
-        for f in result.frames
-    ]
-    return result.kind, result.mime, result.meta, frames
-
-
-def _add_media(archive: Archive, case: str, path: Path, row: dict[str, str], **facts: Any) -> int:
-    """Preserve + analyse + record one file (stand-in for `verify media add`)."""
-    from sqlmodel import select
-
-    from verify.models import Blob, Case, Frame, Media, pk
-
-    kind, mime, meta, frames = analyse(path, row)
-    stored = archive.store.put_file(path)
-    with archive.write() as s:
-        case_row = s.exec(select(Case).where(Case.slug == case)).one()
-        blob = s.exec(select(Blob).where(Blob.sha256 == stored.sha256)).first()
-        if blob is None:
-            blob = Blob(
-                sha256=stored.sha256, size=stored.size, kind=kind, mime=mime,
-                analysis_state="ok", pipeline="v1", meta=meta, analysed_at=AT, stored_at=AT,
-            )  # fmt: skip
-            s.add(blob)
-            s.flush()
-            for i, f in enumerate(frames):
-                s.add(
-                    Frame(
-                        blob_id=pk(blob), idx=i, pts=f["pts"], phash=to_signed64(f["phash"]),
-                        dhash=to_signed64(f["dhash"]), informative=f["informative"],
-                        scene_change=i == 0,
-                    )
-                )  # fmt: skip
-        media = Media(
-            case_id=pk(case_row), blob_id=pk(blob), original_name=path.name,
-            acquired_by=archive.actor, acquired_at=facts.pop("acquired_at"), **facts,
-        )  # fmt: skip
-        s.add(media)
-        s.flush()
-        return pk(media)
+    os.environ["VERIFY_FAKE_NOW"] = at.isoformat()
+    (result,) = media.add_media(archive, case, [str(path)], search=False, **facts)
+    if result.error or result.media_id is None:
+        raise RuntimeError(f"{path}: {result.error}")
+    return result.media_id
 
 
 def build_example(home: Path, corpus: Path) -> Archive:
@@ -224,7 +106,6 @@ def build_example(home: Path, corpus: Path) -> Archive:
 
     os.environ["VERIFY_FAKE_NOW"] = "2023-05-24T09:00:00Z"
     archive = open_archive(home, actor="desk-analyst")
-    inv = _inventory(corpus)
     cases.open_case(
         archive,
         "Alleged Freedom of Russia Legion video, Belgorod region, May 2023",
@@ -234,8 +115,9 @@ def build_example(home: Path, corpus: Path) -> Archive:
             "filmed in Graivoron, Belgorod region, on 22 May 2023",
             "subtitles were added by @Gerashchenko_en",
         ],
-        summary="A clip tweeted on 23 May 2023 and said to be first published on Telegram. "
-        "Corpus stand-ins are used for the media in this example.",
+        summary="ILLUSTRATION ONLY: the appearances, times, URLs, findings and verdict below "
+        "are invented to show every section of a report; they are not findings about the real "
+        "video. Corpus clips stand in for the media.",
     )
     cases.open_case(archive, "Russian Volunteer Corps village-sign video", slug=OTHER)
     os.environ["VERIFY_FAKE_NOW"] = "2023-05-24T11:00:00Z"
@@ -243,24 +125,24 @@ def build_example(home: Path, corpus: Path) -> Archive:
     t = lambda h, m=0: datetime(2023, 5, 24, h, m, tzinfo=UTC)  # noqa: E731
     ids = {
         "original": _add_media(
-            archive, SLUG, corpus / FILES["original"], inv[FILES["original"]],
-            acquired_at=t(9, 10), label="clean copy from the Telegram post",
+            archive, SLUG, corpus / FILES["original"], t(9, 10),
+            label="clean copy from the Telegram post",
             source_url="https://t.me/example_channel/1021", platform="telegram",
             acquired_via="Telegram Desktop export",
         ),
         "reupload": _add_media(
-            archive, SLUG, corpus / FILES["reupload"], inv[FILES["reupload"]],
-            acquired_at=t(9, 20), label="re-upload with a logo, from X",
+            archive, SLUG, corpus / FILES["reupload"], t(9, 20),
+            label="re-upload with a logo, from X",
             source_url="https://x.com/example/status/1661000000000000000", platform="x",
             acquired_via="yt-dlp 2023.03.04",
         ),
         "phone": _add_media(
-            archive, SLUG, corpus / FILES["phone"], inv[FILES["phone"]],
-            acquired_at=t(9, 40), label="phone recording sent to the desk",
+            archive, SLUG, corpus / FILES["phone"], t(9, 40),
+            label="phone recording sent to the desk",
             acquired_via="email attachment",
         ),
     }  # fmt: skip
-    _add_media(archive, OTHER, corpus / FILES["excerpt"], inv[FILES["excerpt"]], acquired_at=t(10))
+    _add_media(archive, OTHER, corpus / FILES["excerpt"], t(10))
     with archive.write() as s:
         from sqlmodel import select
 

@@ -65,7 +65,7 @@ def _frames(base: int, n: int, step: float, flip: int = 0, shift: int = 0) -> li
     out = []
     for i in range(n):
         ph = random.Random(base + i + shift).getrandbits(64) ^ ((1 << flip) - 1)
-        dh = (ph * 0x9E37_79B9) & ((1 << 64) - 1)
+        dh = random.Random(base + i + shift + 7919).getrandbits(64) ^ ((1 << flip) - 1)
         out.append(
             Frame(
                 blob_id=0,

@@ -357,12 +357,14 @@ def test_random_histories_verify_postgres(history: list[tuple[object, ...]]) -> 
 def test_random_tampering_detected(
     template: Path, history: list[tuple[object, ...]], kind: str, where: float
 ) -> None:
-    history = [("open", "first case", ["a claim"], "alice"), *history]
+    # Two steps that always succeed, so there are >= 2 entries (a swap needs two).
+    history = [("open", "first case", ["a claim"], "alice"), ("note", 0, "n", "bob"), *history]
     with tempfile.TemporaryDirectory() as d:
         home = new_home(template, d)
         archive = home.open()
         n = play(archive, history)
         archive.close()
+        assert n >= 2
         last = n + 1 if kind == "insert" else n
         k = 1 + min(int(where * last), last - 1)
         expected = tamper(home.db, kind, k)

@@ -20,6 +20,11 @@ EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
 
 
+def fresh_archive(path: Path, actor: str) -> Archive:
+    """A second, empty archive (always SQLite, whatever backend the test's own archive uses)."""
+    return open_archive(path, database_url=f"sqlite:///{path / 'verify.db'}", actor=actor)
+
+
 def ok(r: object) -> str:
     assert r.exit_code == 0, r.stderr  # type: ignore[attr-defined]
     return r.stdout  # type: ignore[attr-defined,no-any-return]
@@ -103,9 +108,12 @@ def test_round_trip_is_byte_identical(cli: RunCli, tmp_path: Path) -> None:
     r = cli("case", "export", SLUG, "-o", str(out))
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", f"wrote {out}\n")
     assert out.read_text() == first
-    fresh = tmp_path / "fresh"
-    ok(cli("--home", str(fresh), "case", "import", str(out)))
-    assert ok(cli("--home", str(fresh), "case", "export", SLUG)) == first
+    fresh = fresh_archive(tmp_path / "fresh", "other")
+    try:
+        casefile.import_case(fresh, out)
+        assert casefile.export_case(fresh, SLUG) == first
+    finally:
+        fresh.close()
     # and importing the export back into the first archive is a no-op
     r = cli("case", "import", str(out))
     assert r.stderr == f"case {SLUG} is up to date: nothing changed\n"
@@ -197,7 +205,7 @@ def test_media_round_trip_and_missing_bytes(archive: Archive, tmp_path: Path) ->
         in text
     )
     assert 'evidence = { frames = [1, 2.5, "x"], nested = { "a b" = true } }' in text
-    fresh = open_archive(tmp_path / "fresh", actor="other")
+    fresh = fresh_archive(tmp_path / "fresh", "other")
     try:
         with pytest.raises(BadInputError) as exc:
             casefile.import_case_text(fresh, text, "legion.toml")
@@ -504,8 +512,8 @@ def build(archive: Archive, spec: dict[str, object]) -> list[str]:
 @given(spec=case_spec())
 def test_property_export_import_export_is_identical(spec: dict[str, object]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        a = open_archive(Path(tmp) / "a", actor="alice")
-        b = open_archive(Path(tmp) / "b", actor="bob")
+        a = fresh_archive(Path(tmp) / "a", "alice")
+        b = fresh_archive(Path(tmp) / "b", "bob")
         try:
             shas = build(a, spec)
             first = casefile.export_case(a, "prop")
@@ -636,3 +644,60 @@ def test_n_may_be_omitted_in_a_hand_written_file(archive: Archive) -> None:
     [attr] = provenance.list_attributions(archive, "legion")
     second = provenance.list_appearances(archive, "legion")[1]
     assert (second["platform"], attr["target"]) == ("vk", f"appearance:{second['id']}")
+
+
+def test_nul_in_a_case_file_is_refused(archive: Archive) -> None:
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, BASE + '\n[[notes]]\ntext = "a\\u0000b"\n', "n.toml")
+    assert exc.value.message == (
+        "n.toml: notes[1].text: contains a NUL character, which cannot be stored; remove it"
+    )
+    assert log.read_log(archive) == []
+
+
+def _images(tmp_path: Path) -> tuple[Path, Path]:
+    """A clean frame and a subtitled copy of it (black band with text at the bottom)."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (320, 240), (90, 120, 60))
+    draw = ImageDraw.Draw(im)
+    for i in range(0, 320, 20):
+        draw.line([(i, 0), (320 - i, 240)], fill=(200, 180, 40), width=3)
+    clean = tmp_path / "legion-clean.png"
+    im.save(clean)
+    draw.rectangle([0, 200, 320, 240], fill=(0, 0, 0))
+    draw.text((10, 210), "Freedom of Russia Legion", fill=(255, 255, 255))
+    subtitled = tmp_path / "legion-subtitled.png"
+    im.save(subtitled)
+    return clean, subtitled
+
+
+def test_with_real_media_add_the_file_travels_and_reimports(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean, subtitled = _images(tmp_path)
+    ok(cli("case", "import", str(EXAMPLE)))
+    assert ok(cli("media", "add", SLUG, str(clean), str(subtitled))) == "1\n2\n"
+    ok(cli("prov", "derive", "2", "1", "--kind", "subtitled_from", "--evidence", "band masked"))
+    ok(cli("prov", "attribute", SLUG, "subtitler", "x:@Gerashchenko_en", "--target", "media:2"))
+    text = ok(cli("case", "export", SLUG))
+    assert 'name = "legion-clean.png"' in text
+    assert 'child = "media:2"\nkind = "subtitled_from"\nparent = "media:1"' in text
+    exported = tmp_path / "case.toml"
+    exported.write_text(text)
+    # another archive (always SQLite here): without the bytes the import is refused ...
+    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
+    fresh = str(tmp_path / "fresh")
+    r = cli("--home", fresh, "case", "import", str(exported))
+    assert r.exit_code == 2
+    assert "media[1].sha256: the archive does not hold the bytes of sha256:" in r.stderr
+    # ... and once the files are in it (through any case), the case arrives whole
+    ok(cli("--home", fresh, "case", "open", "Files received", "--slug", "inbox"))
+    ok(cli("--home", fresh, "media", "add", "inbox", str(clean), str(subtitled)))
+    assert ok(cli("--home", fresh, "case", "import", str(exported))) == SLUG + "\n"
+    assert ok(cli("--home", fresh, "case", "export", SLUG)) == text
+    listed = json.loads(ok(cli("--home", fresh, "media", "list", SLUG, "--json")))
+    assert [(m["original_name"], m["analysis"]) for m in listed] == [
+        ("legion-clean.png", "ok"),
+        ("legion-subtitled.png", "ok"),
+    ]

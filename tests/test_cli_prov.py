@@ -10,6 +10,14 @@ from tests.provhelp import add_media
 from verify.archive import Archive
 
 EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (skipped without a server)."""
+    return str(request.param)
+
+
 SLUG = "belgorod-legion-video"
 
 
@@ -400,3 +408,16 @@ def test_cli_reference_is_current() -> None:
     from verify.cli.docs import render
 
     assert (Path(REPO) / "docs" / "cli.md").read_text() == render()
+
+
+def test_nul_characters_are_refused(cli: RunCli) -> None:
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    before = ok(cli("log", "--json"))
+    r = cli("prov", "appearance", "add", "legion", "--platform", "x", "--caption", "a\x00b")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        "error: text 'a\\x00b' contains a NUL character, which cannot be stored; remove it\n",
+    )
+    r = cli("prov", "derive", "1", "2", "--kind", "reencode_of", "--evidence", '{"k": "\\u0000"}')
+    assert r.exit_code == 2
+    assert ok(cli("log", "--json")) == before

@@ -124,3 +124,53 @@ def test_two_processes_sqlite(tmp_path: Path) -> None:
 def test_two_processes_postgres(tmp_path: Path) -> None:
     with postgres_schema(require_postgres()) as url:
         run_contention(tmp_path / "home", url)
+
+
+def first_open(home: str, url: str, name: str, start: Any, results: Any) -> None:
+    from verify.archive import open_archive
+    from verify.services import cases
+
+    start.wait()
+    try:
+        archive = open_archive(home, database_url=url, actor=name)
+        cases.open_case(archive, f"opened by {name}", slug=name)
+        archive.close()
+        results.put((name, None))
+    except Exception as exc:
+        results.put((name, f"{type(exc).__name__}: {exc}"))
+
+
+def run_first_open(home: Path, url: str) -> None:
+    """Two processes opening a blank archive at once: one migrates, the other waits."""
+    from verify.archive import open_archive
+    from verify.services import cases, log
+
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    names = ("first-a", "first-b")
+    procs = [
+        ctx.Process(target=first_open, args=(str(home), url, n, start, results)) for n in names
+    ]
+    for p in procs:
+        p.start()
+    start.set()
+    outcomes = dict(results.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=30)
+    assert outcomes == {n: None for n in names}
+    archive = open_archive(home, database_url=url, actor="check")
+    try:
+        assert sorted(c["slug"] for c in cases.list_cases(archive)) == list(names)
+        assert log.check_archive(archive).ok
+    finally:
+        archive.close()
+
+
+def test_concurrent_first_open_sqlite(tmp_path: Path) -> None:
+    run_first_open(tmp_path / "home", f"sqlite:///{tmp_path / 'home' / 'verify.db'}")
+
+
+@pytest.mark.postgres
+def test_concurrent_first_open_postgres(tmp_path: Path) -> None:
+    with postgres_schema(require_postgres()) as url:
+        run_first_open(tmp_path / "home", url)

@@ -150,25 +150,43 @@ def test_export_frames_recorded_as_derivation(cli: RunCli, case: str, tmp_path: 
     ]
 
 
-def test_bad_files_among_good_ones(cli: RunCli, case: str, tmp_path: Path) -> None:
-    good = [write_jpeg(tmp_path / f"g{i}.jpg", seed=i) for i in range(5)]
-    empty = tmp_path / "empty.mp4"
-    empty.write_bytes(b"")
+def test_twenty_files_three_bad(cli: RunCli, case: str, tmp_path: Path) -> None:
+    """Issue: adding 20 files where 3 are bad preserves all 20 and analyses the 17 good
+    ones; each bad file gets one error line, the command exits 2, no traceback."""
+    from tests.test_metadata import png_bomb
+
+    good = [write_jpeg(tmp_path / f"g{i:02d}.jpg", seed=i, size=(160, 120)) for i in range(17)]
     truncated = tmp_path / "truncated.mp4"
     full = write_clip(tmp_path / "full.mp4", seconds=2.0)
     truncated.write_bytes(full.read_bytes()[:700])
-    garbage = tmp_path / "garbage.jpg"
-    garbage.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(3000))
-    files = [*good[:2], truncated, *good[2:], garbage, tmp_path / "missing.jpg"]
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(40_000, 40_000))
+    files = [*good[:5], truncated, *good[5:11], empty, *good[11:], bomb]
+    assert len(files) == 20
     r = cli("media", "add", case, *map(str, files))
     assert r.exit_code == 2
-    ids = r.stdout.split()
-    assert len(ids) == 7  # 5 good + 2 preserved-but-unparseable; the missing one is refused
+    assert len(r.stdout.split()) == 20  # every file preserved, one media id each
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     assert len(errors) == 3
     assert "Traceback" not in r.stderr
+    assert any("decompression bomb" in e and "bomb.png" in e for e in errors)
+    assert any("empty file" in e and "empty.jpg" in e for e in errors)
     listed = json.loads(cli("media", "list", case, "--json").stdout)
     states = {m["original_name"]: m["analysis"] for m in listed}
-    assert all(states[f"g{i}.jpg"] == "ok" for i in range(5))
-    assert states["truncated.mp4"] == "analysis_failed"
-    assert states["garbage.jpg"] == "analysis_failed"
+    assert sum(v == "ok" for v in states.values()) == 17
+    assert {k for k, v in states.items() if v == "analysis_failed"} == {
+        "truncated.mp4",
+        "empty.jpg",
+        "bomb.png",
+    }
+    assert cli("check").exit_code == 0
+
+
+def test_missing_file_among_good_ones_is_refused(cli: RunCli, case: str, tmp_path: Path) -> None:
+    good = write_jpeg(tmp_path / "g.jpg")
+    r = cli("media", "add", case, str(good), str(tmp_path / "missing.jpg"))
+    assert r.exit_code == 2
+    assert len(r.stdout.split()) == 1
+    assert r.stderr.splitlines()[-1] == f"error: {tmp_path / 'missing.jpg'}: no such file"

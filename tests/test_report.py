@@ -74,19 +74,57 @@ def test_header_verdict_and_claims(data: dict[str, Any]) -> None:
 
 def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None:
     prov = data["provenance"]
-    assert prov["earliest_appearance"] == 2  # the Telegram post, a day before the tweet
-    kinds = [(e["kind"], e["ref"], e["earliest"]) for e in prov["timeline"]]
-    assert kinds == [
-        ("appearance", 2, True),
-        ("appearance", 1, False),
-        ("appearance", 3, False),
-        ("status", 0, False),
-        ("acquisition", 1, False),
-        ("acquisition", 2, False),
-        ("status", 1, False),
-        ("status", 2, False),
+    assert prov["earliest"] == {
+        "appearance": 2,  # the Telegram post, a day before the tweet
+        "case": report_fixture.SLUG,
+        "platform": "telegram",
+        "basis": "posted",
+        "at": "2023-05-22T17:40:00Z",
+        "message": "earliest known is appearance 2 on telegram, posted 2023-05-22T17:40:00Z",
+        "contradiction": False,
+        "claimed_original_platforms": ["telegram"],
+        "uncertain_with": [],
+    }
+    events = [(e["type"], e["ref"], e["earliest"]) for e in prov["timeline"]]
+    assert events == [
+        ("appearance.posted", "appearance:2", True),
+        ("appearance.posted", "appearance:1", False),
+        ("appearance.posted", "appearance:3", False),
+        ("case.opened", None, False),
+        ("appearance.captured", "appearance:2", False),
+        ("media.acquired", "media:1", False),
+        ("appearance.captured", "appearance:1", False),
+        ("media.acquired", "media:2", False),
+        ("attribution.recorded", "attribution:1", False),
+        ("attribution.recorded", "attribution:2", False),
+        ("attribution.changed", "attribution:1", False),
+        ("derivation.recorded", "derivation:1", False),
+        ("status.changed", None, False),
+        ("note", "note:1", False),
+        ("status.changed", None, False),
     ]
-    assert prov["timeline"][2]["precision"] == "day"
+    press = prov["timeline"][2]
+    assert (press["precision"], press["when"], press["source"]) == (
+        "day", "2023-05-24", "javascript:alert(1)",
+    )  # fmt: skip
+
+
+def test_earliest_on_another_platform_than_claimed_is_a_contradiction(
+    archive: Archive, slug: str
+) -> None:
+    from sqlmodel import select
+
+    from verify.models import Account, Attribution
+
+    with archive.write() as s:
+        x = s.exec(select(Account).where(Account.platform == "x")).one()
+        poster = s.exec(select(Attribution).where(Attribution.role == "original_poster")).one()
+        poster.account_id = x.id  # now the tweet's author is said to be the original poster
+        s.add(poster)
+    earliest = report.build_report(archive, slug, at=AT)["provenance"]["earliest"]
+    assert earliest["contradiction"] is True
+    assert earliest["claimed_original_platforms"] == ["x"]
+    assert "; this contradicts the claimed original platform x" in earliest["message"]
 
 
 def test_attributions_grouped_by_role_with_history(data: dict[str, Any]) -> None:
@@ -342,6 +380,7 @@ def test_undecodable_file_gets_no_thumbnail_but_report_renders(
     html = report_render.render_html(archive, data)  # fixture "videos" are plain text
     assert 'src="data:' not in html
     assert html.count('<div class="nothumb">no thumbnail</div>') == 24
+    assert "Thumbnails unavailable: media 1: " in html  # the decoder's one-line reason
 
 
 # ------------------------------------------------------------------ CLI
@@ -484,19 +523,92 @@ def test_timeline_sorts_fractional_seconds_by_time(archive: Archive) -> None:
                              posted_at=datetime(2023, 5, 22, 12, 0, second, micro, tzinfo=UTC),
                              created_at=AT, created_by="tester"))  # fmt: skip
     data = report.build_report(archive, "order", at=AT)
-    appearances = [e["at"] for e in data["provenance"]["timeline"] if e["kind"] == "appearance"]
+    appearances = [
+        e["at"] for e in data["provenance"]["timeline"] if e["type"] == "appearance.posted"
+    ]
     assert appearances == [
         "2023-05-22T12:00:00Z", "2023-05-22T12:00:00.500000Z", "2023-05-22T12:00:01Z",
     ]  # fmt: skip
-    assert data["provenance"]["earliest_appearance"] == 2
+    assert data["provenance"]["earliest"]["appearance"] == 2
 
 
 def test_decoder_crash_leaves_a_note_not_a_failure(
     archive: Archive, data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from verify.services import thumbnails
+    from verify.analysis import sandbox
 
-    monkeypatch.setattr(thumbnails.sys, "executable", "/bin/false")
+    monkeypatch.setattr(sandbox.sys, "executable", "/bin/false")
     html = report_render.render_html(archive, data)
-    assert "Thumbnails unavailable: thumbnail decoder failed (exit status 1)." in html
+    assert (
+        "Thumbnails unavailable: media 1: analysis server exited unexpectedly; "
+        "media 2: analysis server exited unexpectedly." in html
+    )
     assert 'src="data:' not in html
+
+
+def test_near_duplicates_come_from_the_search_service(
+    archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """search.near_duplicates_of_blob's hits (other cases only) fill the section, converted
+    to the report's shape."""
+    calls: list[int] = []
+
+    def near_duplicates_of_blob(arch: Archive, blob_id: int) -> list[dict[str, Any]]:
+        calls.append(blob_id)
+        common = {"media": 3, "original_name": "rvc-sign.mp4", "sha256": "sha256:" + "ab" * 32,
+                  "tier": "match", "score": 0.9, "query_fraction": 0.364,
+                  "candidate_fraction": 1.0, "best_distance": 2, "median_distance": 2.5,
+                  "offset": -8.0, "query_range": [8.0, 22.0], "candidate_range": [0.0, 14.0],
+                  "aligned": "query 00:08-00:22 ~ candidate 00:00-00:14, offset -8 s",
+                  "variant": "masked", "rank": 1}  # fmt: skip
+        return [
+            {**common, "case": report_fixture.OTHER},
+            {**common, "case": report_fixture.SLUG, "media": 2, "rank": 2},  # same case: dropped
+        ]
+
+    monkeypatch.setattr(report.search, "near_duplicates_of_blob", near_duplicates_of_blob)
+    data = report.build_report(archive, slug, at=AT)
+    assert len(calls) == 2  # once per file of the case
+    (hit,) = data["media"][0]["near_duplicates"]
+    assert hit == {
+        "case": report_fixture.OTHER, "media": 3, "name": "rvc-sign.mp4", "sha256": "ab" * 32,
+        "tier": "match", "score": 0.9, "query_frames_matched": 0.364,
+        "candidate_frames_matched": 1.0, "best_distance": 2, "median_distance": 2.5,
+        "offset": -8.0, "aligned": [{"query": [8.0, 22.0], "candidate": [0.0, 14.0]}],
+        "variant": "masked",
+    }  # fmt: skip
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    md = report_render.render_markdown(data)
+    assert "| 36.4% / 100.0% | 2 / 2.5 | -8.0 s | 00:08.000–00:22.000 ≈ 00:00.000–00:14.000 |" in md
+
+
+def test_timeline_and_earliest_come_from_the_provenance_service(
+    archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """provenance.timeline/earliest fill the section, converted to the report's shape."""
+    event = {"at": "2023-05-21T10:00:00Z", "when": "2023-05-21T10:00:00Z", "precision": "exact",
+             "type": "appearance.posted", "text": "posted on telegram by telegram:@older",
+             "source": "https://t.me/older/1", "ref": "appearance:9", "case": "other-case",
+             "earliest": True, "extra": "dropped"}  # fmt: skip
+    monkeypatch.setattr(report.provenance, "timeline", lambda arch, case: [event])
+    monkeypatch.setattr(report.provenance, "earliest", lambda arch, case: {
+        "earliest": {"id": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
+                     "posted_at": "2023-05-21T10:00:00Z", "captured_at": None},
+        "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
+        "contradiction": False, "claimed_original_platforms": ["telegram"],
+        "uncertain_with": [4], "considered": 4,
+    })  # fmt: skip
+    data = report.build_report(archive, slug, at=AT)
+    event.pop("extra")
+    assert data["provenance"]["timeline"] == [event]
+    assert data["provenance"]["earliest"] == {
+        "appearance": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
+        "at": "2023-05-21T10:00:00Z",
+        "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
+        "contradiction": False, "claimed_original_platforms": ["telegram"],
+        "uncertain_with": [4],
+    }  # fmt: skip
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    assert "| posted on telegram by telegram:@older (case other-case) |" in (
+        report_render.render_markdown(data)
+    )

@@ -225,7 +225,7 @@ def test_markdown_escaping_examples() -> None:
     assert e("- item") == "\\- item"
     assert e("1. first") == "1\\. first"
     assert e("16.4.1") == "16.4.1"
-    assert e("\x1b[2Jx\u202e") == "\\[2Jx"
+    assert e("\x1b[2Jx\u202e") == "\ufffd\\[2Jx\ufffd"
     assert report_render.md_link("javascript:x") == "javascript:x"
     assert report_render.md_link("https://a.example/a_b|c(d)") == (
         "[https://a.example/a\\_b\\|c(d)](<https://a.example/a_b%7Cc%28d%29>)"

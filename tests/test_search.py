@@ -274,3 +274,48 @@ def test_still_fast_path_equals_aggregate(archive: Archive) -> None:
         hits[0]["score"],
         hits[0]["variant"],
     )
+
+
+def test_vectorised_tiers_equal_the_documented_rule() -> None:
+    grid = [
+        (dd, dp, dq)
+        for dd in range(0, 17)
+        for dp in range(0, 21, 2)
+        for dq in (-1, 30, 60, 61, 80, 81)
+    ]
+    dd = np.array([g[0] for g in grid], dtype=np.int16)
+    dp = np.array([g[1] for g in grid], dtype=np.int16)
+    dq = np.array([g[2] for g in grid], dtype=np.int16)
+    names = {2: "match", 1: "suggestion", 0: None}
+    for variant in search.VARIANTS:
+        got = [names[int(t)] for t in search._tiers(variant, dd, dp, dq, None)]
+        assert got == [search.frame_tier(variant, *g) for g in grid], variant
+
+
+@pytest.mark.parametrize("radius", [3, 7, 11])
+def test_mih_self_join_equals_brute_force(radius: int) -> None:
+    from verify.index import self_join
+
+    rng = np.random.default_rng(radius)
+    n = 3000
+    col = rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64)
+    for k in range(0, 600, 2):  # planted pairs, 0-11 bits apart
+        col[k + 1] = col[k]
+        for b in rng.choice(64, int(rng.integers(0, 12)), replace=False):
+            col[k + 1] ^= np.uint64(1) << np.uint64(b)
+    group = np.arange(n, dtype=np.int64)
+    group[11] = group[10]  # frames of one file: that planted pair is skipped
+    for queries in (col, search.mirror_dhash(col)):
+        d = np.bitwise_count(queries[:, None] ^ col[None, :]).astype(np.int16)
+        d = np.minimum(d, d.T)  # an isometric involution: (i, j) and (j, i) are one pair
+        want = {
+            (int(i), int(j))
+            for i, j in zip(*np.nonzero(np.triu(d <= radius, 1)), strict=True)
+            if group[i] != group[j]
+        }
+        qi, rows, dist = self_join(queries, col, radius, group=group)
+        got = set(zip(qi.tolist(), rows.tolist(), strict=True))
+        assert got == want
+        if queries is col:
+            assert len(want) >= 20 and (10, 11) not in got
+        assert all(int(x) <= radius for x in dist)

@@ -162,6 +162,10 @@ FAMILIES = [
     (r"imageio-test-images/chelsea\.", "fam-chelsea"),
     (r"HTC Desire\.", "fam-htc-desire"),
     (r"exif-samples/jpg/hdr/(\w+)_hdr_", "fam-hdr-"),
+    # metadata-extractor's sample clips: one clip in several containers
+    (r"metadata-extractor-images/(3g2|3gp|m2v|mp4)/sample", "fam-mde-sample"),
+    (r"metadata-extractor-images/(m4v/sample_iPod|mov/sample_iTunes)", "fam-mde-apple-sample"),
+    (r"metadata-extractor-images/(mov/xmp480qt|mp4/uuid540)", "fam-mde-sea"),
 ]
 
 

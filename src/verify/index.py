@@ -153,11 +153,20 @@ class FrameIndex:
         qi = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(lims).astype(np.int64))
         return qi, rows.astype(np.int64), dist.astype(np.uint8)
 
+    def take(self, name: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        """column[rows] as an in-memory copy. Memory-mapped columns are released right after:
+        the kernel maps up to 64 KiB around every page faulted in, so a few thousand scattered
+        rows would otherwise leave the whole column resident."""
+        arr = getattr(self, name)
+        out: npt.NDArray[Any] = np.array(arr[rows])
+        _release(arr)
+        return out
+
     def hamming64(self, name: str, rows: I64, values: U64) -> npt.NDArray[np.uint8]:
         """popcount(column[rows] ^ values), element-wise."""
-        col = self.column(name)
+        self.column(name)  # validates the name
         out: npt.NDArray[np.uint8] = np.bitwise_count(
-            np.bitwise_xor(col[rows], np.asarray(values, dtype=np.uint64))
+            np.bitwise_xor(self.take(name, rows), np.asarray(values, dtype=np.uint64))
         )
         return out
 
@@ -167,8 +176,10 @@ class FrameIndex:
         w = np.asarray(words, dtype=np.uint64).reshape(-1, 4)
         total = np.zeros(rows.shape[0], dtype=np.int16)
         for k in range(4):
-            total += np.bitwise_count(np.bitwise_xor(self.pdq[k][rows], w[:, k])).astype(np.int16)
-        missing = ~self.has_pdq[rows] | np.all(w == 0, axis=1)
+            word = np.array(self.pdq[k][rows])
+            _release(self.pdq)
+            total += np.bitwise_count(np.bitwise_xor(word, w[:, k])).astype(np.int16)
+        missing = ~self.take("has_pdq", rows) | np.all(w == 0, axis=1)
         total[missing] = -1
         return total
 
@@ -191,6 +202,7 @@ class FrameIndex:
 
     def rows_of_blob(self, blob_id: int) -> I64:
         found: I64 = np.flatnonzero(self.blob_id == blob_id).astype(np.int64)
+        _release(self.blob_id)
         return found
 
     # -- persistence ----------------------------------------------------------------------
@@ -295,6 +307,19 @@ class FrameIndex:
             max_id=max(self.max_id, other.max_id),
             _blobs=(ids.astype(np.int64), counts),
         )
+
+
+def _release(arr: Any) -> None:
+    """Drop the resident pages of a memory-mapped column (they stay in the page cache)."""
+    mm = getattr(arr, "_mmap", None)
+    if mm is None:
+        return
+    import mmap
+
+    try:
+        mm.madvise(mmap.MADV_DONTNEED)
+    except (AttributeError, OSError, ValueError):  # platforms without madvise
+        return
 
 
 def _scan(

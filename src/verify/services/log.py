@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from verify import audit
 from verify.archive import Archive
+from verify.errors import BadInputError
 from verify.models import AuditEntry, Blob
 from verify.services.cases import get_case
 
@@ -31,13 +32,17 @@ def read_log(
     archive: Archive, case: str | None = None, *, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Audit entries in order (optionally one case's, optionally the last `limit`)."""
+    if limit is not None and limit < 0:
+        raise BadInputError(f"bad limit {limit}: give a number of entries, 0 or more")
     with archive.read() as session:
         query = select(AuditEntry).order_by(col(AuditEntry.seq))
         if case is not None:
             get_case(session, case)
             query = query.where(AuditEntry.case_slug == case)
         entries = [entry_to_dict(e) for e in session.exec(query).all()]
-    return entries[-limit:] if limit else entries
+    if limit is None:
+        return entries
+    return entries[-limit:] if limit else []
 
 
 def head(archive: Archive) -> dict[str, Any]:
@@ -133,8 +138,6 @@ def check_archive(archive: Archive, *, against: str | None = None) -> CheckRepor
 
 
 def _check_checkpoint(session: Any, against: str) -> list[Finding]:
-    from verify.errors import BadInputError
-
     seq_text, _, digest = against.strip().partition(":")
     if not seq_text.isdigit() or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
         raise BadInputError(

@@ -221,9 +221,12 @@ def apply_account_changes(
     check_text(*values.values())
     changes: dict[str, Any] = {}
     for name, raw in values.items():
-        new = raw if name == "kind" else _opt(raw)
+        if name not in ACCOUNT_FIELDS:
+            raise ValueError(f"not an account field: {name}")
         if name == "kind":
-            new = parse_enum(AccountKind, raw or "", "account kind").value
+            new: str | None = parse_enum(AccountKind, raw or "", "account kind").value
+        else:
+            new = _opt(raw)
         old = getattr(account, name)
         if new != old:
             changes[name] = {"old": old, "new": new}

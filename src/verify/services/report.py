@@ -11,10 +11,12 @@ database. The generation time is passed in (`--at`, else `timeutil.now()`, which
 `report.write`, so writing a report (which appends `report.write`) does not change the next
 report rendered from the same evidence: two renders are byte-identical.
 
-Sections that depend on other services' logic are kept in separate functions whose
-docstrings say which service they should delegate to once it is merged:
-`_timeline` / `_earliest_appearance_id` (verify.services.provenance) and
-`_near_duplicates` (verify.services.search).
+The timeline and the earliest known appearance come from
+`verify.services.provenance.timeline/earliest` (which also weigh copies of the same media
+held in other cases), and each file's near-duplicates in other cases from
+`verify.services.search.near_duplicates_of_blob`; the small adapters here
+(`_timeline_entries`, `_earliest_entry`, `_near_duplicate_entries`) only convert their
+results to the report's shapes.
 """
 
 import hashlib
@@ -29,8 +31,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from verify import __version__, audit
@@ -53,8 +53,9 @@ from verify.models import (
     StatusChange,
     pk,
 )
+from verify.services import provenance, search
 from verify.services.cases import claim_to_dict, get_case
-from verify.timeutil import iso, now, parse_utc
+from verify.timeutil import iso, now
 from verify.vocab import VERDICTS, CaseStatus, Role
 
 SCHEMA_ID = "verify-report/1"
@@ -63,12 +64,6 @@ EXTENSIONS = {"md": "md", "html": "html", "json": "json", "pdf": "pdf"}
 CONTACT_SHEET_MAX = 12  # keyframes shown per file; every frame's hashes are in the JSON
 NOTABLE_VALUE_MAX = 500  # characters of a free-text tag shown in a report
 REPORT_ACTION = "report.write"
-
-# Placeholder thresholds (Hamming distance on 64-bit pHash) until verify.services.search
-# is merged; search owns the real, measured constants.
-MATCH_MAX_DISTANCE = 8
-SUGGEST_MAX_DISTANCE = 14
-ALIGN_TOLERANCE_S = 1.0
 
 # Free-text tags a reader should see because people write into them (and attackers do).
 NOTABLE_TAGS = frozenset(
@@ -177,8 +172,12 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             ).all()
         )
         history = _status_history(session, case)
-        cands = _load_candidates(session, case.slug)
-        media_out = [_media_entry(session, m, b, cands) for m, b in media_rows]
+        timeline = _timeline_entries(provenance.timeline(archive, case.slug))
+        earliest = _earliest_entry(provenance.earliest(archive, case.slug))
+        media_out = [
+            _media_entry(session, m, b, _near_duplicate_entries(archive, b, case.slug))
+            for m, b in media_rows
+        ]
         report: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "generated_at": iso(generated),
@@ -201,8 +200,8 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
                 ).all()
             ],
             "provenance": {
-                "timeline": _timeline(appearances, media_rows, history, accounts),
-                "earliest_appearance": _earliest_appearance_id(appearances),
+                "timeline": timeline,
+                "earliest": earliest,
                 "appearances": [_appearance_entry(a, accounts, media_by_id) for a in appearances],
                 "attributions": _attributions(session, case_id, accounts, media_by_id),
                 "derivations": _derivations(session, media_by_id, blobs),
@@ -460,94 +459,30 @@ def _appearance_entry(
     }
 
 
-def _sortable(text: str | None) -> str:
-    """Fixed-width UTC text that sorts in time order (ISO text with and without fractional
-    seconds does not: "…:00.5Z" < "…:00Z")."""
-    if not text:
-        return ""
-    return parse_utc(text).strftime("%Y-%m-%dT%H:%M:%S.%f")
+TIMELINE_KEYS = ("at", "when", "precision", "type", "text", "source", "ref", "case", "earliest")
 
 
-def _timeline(
-    appearances: Sequence[Appearance],
-    media_rows: Sequence[tuple[Media, Blob]],
-    history: list[dict[str, Any]],
-    accounts: dict[int, Account],
-) -> list[dict[str, Any]]:
-    """Appearances, acquisitions and status changes in time order (undated last).
-
-    Delegate to `verify.services.provenance.timeline(archive, case)` once merged (it owns
-    the ordering rules and the earliest-known marking across all cases).
-    """
-    earliest = _earliest_appearance_id(appearances)
-    events: list[tuple[tuple[int, str, int, int], dict[str, Any]]] = []
-    for a in appearances:
-        acc = accounts.get(a.account_id) if a.account_id else None
-        who = f"{acc.platform}:{acc.handle}" if acc else None
-        when = a.posted_at or a.captured_at
-        events.append(
-            (
-                (0 if when else 1, _sortable(iso(when)), 0, pk(a)),
-                {
-                    "at": iso(when),
-                    "precision": a.posted_precision if a.posted_at else "captured",
-                    "kind": "appearance",
-                    "ref": pk(a),
-                    "earliest": pk(a) == earliest,
-                    "summary": f"posted on {a.platform}" + (f" by {who}" if who else ""),
-                    "url": a.url,
-                },
-            )
-        )
-    for m, _ in media_rows:
-        via = f" via {m.acquired_via}" if m.acquired_via else ""
-        events.append(
-            (
-                (0, _sortable(iso(m.acquired_at)), 1, pk(m)),
-                {
-                    "at": iso(m.acquired_at),
-                    "precision": "exact",
-                    "kind": "acquisition",
-                    "ref": pk(m),
-                    "earliest": False,
-                    "summary": f"media {pk(m)} ({m.original_name}) "
-                    f"acquired by {m.acquired_by}{via}",
-                    "url": m.source_url,
-                },
-            )
-        )
-    for i, h in enumerate(history):
-        why = f": {h['why']}" if h["why"] else ""
-        events.append(
-            (
-                (0, _sortable(h["at"]), 2, i),
-                {
-                    "at": h["at"],
-                    "precision": "exact",
-                    "kind": "status",
-                    "ref": i,
-                    "earliest": False,
-                    "summary": f"case opened by {h['by']}"
-                    if h["from"] is None
-                    else f"status set to {h['to'].replace('_', ' ')} by {h['by']}{why}",
-                    "url": None,
-                },
-            )
-        )
-    return [e for _, e in sorted(events, key=lambda pair: pair[0])]
+def _timeline_entries(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`verify.services.provenance.timeline` events, cut to the report's keys."""
+    return [{k: e.get(k) for k in TIMELINE_KEYS} for e in events]
 
 
-def _earliest_appearance_id(appearances: Sequence[Appearance]) -> int | None:
-    """The appearance with the earliest posted time in this case (ties: lowest id).
-
-    Delegate to `verify.services.provenance.earliest(archive, case)` once merged (it also
-    weighs date precision and copies of the same media seen in other cases).
-    """
-    dated = [a for a in appearances if a.posted_at is not None]
-    if not dated:
-        return None
-    first = min(dated, key=lambda a: (_sortable(iso(a.posted_at)), pk(a)))
-    return pk(first)
+def _earliest_entry(res: dict[str, Any]) -> dict[str, Any]:
+    """`verify.services.provenance.earliest` in the report's shape (docs/report-schema.json)."""
+    first = res.get("earliest") or {}
+    return {
+        "appearance": first.get("id"),
+        "case": first.get("case"),
+        "platform": first.get("platform"),
+        "basis": first.get("basis"),
+        "at": first.get("posted_at")
+        if first.get("basis") == "posted"
+        else first.get("captured_at"),
+        "message": res.get("message") or "",
+        "contradiction": bool(res.get("contradiction")),
+        "claimed_original_platforms": list(res.get("claimed_original_platforms") or []),
+        "uncertain_with": list(res.get("uncertain_with") or []),
+    }
 
 
 def _attributions(
@@ -749,7 +684,9 @@ def contact_sheet(frames: Sequence[dict[str, Any]], limit: int = CONTACT_SHEET_M
     return [frames[p]["idx"] for p in picks]
 
 
-def _media_entry(session: Session, m: Media, b: Blob, cands: "_Candidates") -> dict[str, Any]:
+def _media_entry(
+    session: Session, m: Media, b: Blob, near_duplicates: list[dict[str, Any]]
+) -> dict[str, Any]:
     meta = b.meta if isinstance(b.meta, dict) else {}
     frames = _frames(session, pk(b))
     return {
@@ -778,170 +715,37 @@ def _media_entry(session: Session, m: Media, b: Blob, cands: "_Candidates") -> d
         "frame_count": len(frames),
         "frames": frames,
         "contact_sheet": contact_sheet(frames),
-        "near_duplicates": _near_duplicates(session, b, cands),
+        "near_duplicates": near_duplicates,
     }
 
 
-@dataclass
-class _Candidates:
-    """Every informative frame of media held in OTHER cases, loaded once per report."""
-
-    others: list[tuple[Media, str, str]]  # (media, case slug, blob sha256)
-    blob: Any  # numpy arrays, one row per frame
-    pts: Any
-    full: Any
-    masked: Any
-    counts: dict[int, int]
-
-
-def _load_candidates(session: Session, case_slug: str) -> _Candidates:
-    others = [
-        (m, slug, sha)
-        for m, slug, sha in session.exec(
-            select(Media, Case.slug, Blob.sha256)
-            .join(Case, col(Case.id) == col(Media.case_id))
-            .join(Blob, col(Blob.id) == col(Media.blob_id))
-            .where(Case.slug != case_slug)
-            .order_by(col(Media.id))
-        ).all()
-    ]
-    held_elsewhere = (
-        sa_select(col(Media.blob_id))
-        .join(Case, col(Case.id) == col(Media.case_id))
-        .where(col(Case.slug) != case_slug)
-    )
-    rows = session.execute(
-        sa_select(col(Frame.blob_id), col(Frame.pts), col(Frame.phash), col(Frame.phash_masked))
-        .where(col(Frame.blob_id).in_(held_elsewhere), col(Frame.informative).is_(True))
-        .order_by(col(Frame.blob_id), col(Frame.idx))
-    ).all()
-    blob = np.array([r[0] for r in rows], dtype=np.int64)
-    ids, counts = np.unique(blob, return_counts=True)
-    return _Candidates(
-        others=others,
-        blob=blob,
-        pts=np.array([r[1] for r in rows], dtype=np.float64),
-        full=np.array([r[2] for r in rows], dtype=np.int64),
-        masked=np.array([r[3] if r[3] is not None else r[2] for r in rows], dtype=np.int64),
-        counts={int(b): int(n) for b, n in zip(ids, counts, strict=True)},
-    )
-
-
-def _near_duplicates(session: Session, blob: Blob, cands: _Candidates) -> list[dict[str, Any]]:
-    """Media in OTHER cases whose frames match this file's frames, with aligned ranges.
-
-    Interim implementation (linear numpy scan over the frames table). Delegate to
-    `verify.services.search.near_duplicates_of_blob(archive, blob_id)` once merged: it
-    owns thresholds, the mirrored/letterbox variants and the index; keep this output shape
-    (case, media, name, sha256, tier, score, fractions, distances, offset, aligned, variant).
-    """
-    query = [
-        f
-        for f in session.exec(
-            select(Frame).where(Frame.blob_id == pk(blob)).order_by(col(Frame.idx))
-        ).all()
-        if f.informative
-    ]
-    if not query or not len(cands.blob):
-        return []
-    c_blob, c_pts, c_full, c_masked = cands.blob, cands.pts, cands.full, cands.masked
-    cand_counts = cands.counts
-    others = cands.others
-
-    # per candidate blob: list of (query pts, candidate pts, distance, variant, cand row)
-    pairs: dict[int, list[tuple[float, float, int, str, int]]] = defaultdict(list)
-    for f in query:
-        d_full = np.bitwise_count(c_full ^ np.int64(f.phash)).astype(np.int64)
-        d_best = d_full
-        variant = np.zeros(len(c_blob), dtype=bool)
-        if f.phash_masked is not None:
-            d_masked = np.bitwise_count(c_masked ^ np.int64(f.phash_masked)).astype(np.int64)
-            variant = d_masked < d_full
-            d_best = np.where(variant, d_masked, d_full)
-        for b in np.unique(c_blob[d_best <= SUGGEST_MAX_DISTANCE]):
-            lo = int(np.searchsorted(c_blob, b, side="left"))  # rows are sorted by blob
-            hi = int(np.searchsorted(c_blob, b, side="right"))
-            best = lo + int(np.argmin(d_best[lo:hi]))
-            pairs[int(b)].append(
-                (
-                    float(f.pts),
-                    float(c_pts[best]),
-                    int(d_best[best]),
-                    "masked" if bool(variant[best]) else "full",
-                    best,
-                )
-            )
-    out: list[dict[str, Any]] = []
-    for m, slug, sha in others:
-        hits = pairs.get(m.blob_id)
-        if not hits:
-            continue
-        distances = sorted(h[2] for h in hits)
-        offset = _vote_offset([h[1] - h[0] for h in hits])
-        q_frac = len(hits) / len(query)
-        c_frac = len({h[4] for h in hits}) / cand_counts.get(m.blob_id, 1)
-        median = distances[len(distances) // 2]
-        masked = sum(1 for h in hits if h[3] == "masked")
+def _near_duplicate_entries(archive: Archive, blob: Blob, case_slug: str) -> list[dict[str, Any]]:
+    """`verify.services.search.near_duplicates_of_blob`, other cases only, in this report's
+    shape (docs/report-schema.json); search's ranking order is kept."""
+    out = []
+    for h in search.near_duplicates_of_blob(archive, pk(blob)):
+        if h.get("case") == case_slug:
+            continue  # copies within the case are the derivations section's business
+        q_range, c_range = h.get("query_range"), h.get("candidate_range")
+        aligned = [{"query": q_range, "candidate": c_range}] if q_range and c_range else []
         out.append(
             {
-                "case": slug,
-                "media": pk(m),
-                "name": m.original_name,
-                "sha256": sha,
-                # An excerpt matches when most of either file is covered.
-                "tier": "match"
-                if median <= MATCH_MAX_DISTANCE and max(q_frac, c_frac) >= 0.5
-                else "suggestion",
-                "score": round(q_frac, 3),
-                "query_frames_matched": round(q_frac, 3),
-                "candidate_frames_matched": round(min(c_frac, 1.0), 3),
-                "best_distance": distances[0],
-                "median_distance": median,
-                "offset": offset,
-                "aligned": _aligned_ranges(hits, offset),
-                "variant": "masked" if masked * 2 > len(hits) else "full",
+                "case": h["case"],
+                "media": h["media"],
+                "name": h.get("original_name") or h.get("name") or "",
+                "sha256": str(h.get("sha256", "")).removeprefix("sha256:"),
+                "tier": h["tier"],
+                "score": h["score"],
+                "query_frames_matched": h.get("query_fraction"),
+                "candidate_frames_matched": h.get("candidate_fraction"),
+                "best_distance": h.get("best_distance"),
+                "median_distance": h.get("median_distance"),
+                "offset": h.get("offset"),
+                "aligned": aligned,
+                "variant": h.get("variant"),
             }
         )
-    out.sort(key=lambda h: (h["tier"] != "match", -h["score"], h["best_distance"], h["media"]))
     return out
-
-
-def _vote_offset(deltas: list[float]) -> float:
-    """The time offset most matched frames agree on: the fullest 1-second bin, refined to
-    the median of the deltas in it (sampling grids of two copies rarely line up)."""
-    bins: dict[int, list[float]] = defaultdict(list)
-    for d in deltas:
-        bins[round(d / ALIGN_TOLERANCE_S)].append(d)
-    best = max(sorted(bins), key=lambda b: len(bins[b]))
-    chosen = sorted(bins[best])
-    return round(chosen[len(chosen) // 2], 1)
-
-
-def _aligned_ranges(
-    hits: list[tuple[float, float, int, str, int]], offset: float
-) -> list[dict[str, list[float]]]:
-    """Runs of matched query frames that agree with the voted offset."""
-    ranges: list[dict[str, list[float]]] = []
-    start: tuple[float, float] | None = None
-    end: tuple[float, float] | None = None
-    for q, c, _, _, _ in sorted(hits):
-        if abs((c - q) - offset) > ALIGN_TOLERANCE_S:
-            continue
-        if start is not None and end is not None and q - end[0] <= 2 * ALIGN_TOLERANCE_S + 5:
-            end = (q, c)
-            continue
-        if start is not None and end is not None:
-            ranges.append({"query": [start[0], end[0]], "candidate": [start[1], end[1]]})
-        start = end = (q, c)
-    if start is not None and end is not None:
-        ranges.append({"query": [start[0], end[0]], "candidate": [start[1], end[1]]})
-    return [
-        {
-            "query": [round(v, 3) for v in r["query"]],
-            "candidate": [round(v, 3) for v in r["candidate"]],
-        }
-        for r in ranges
-    ]
 
 
 def _diff_value(media: dict[str, Any], key: str) -> str | None:

@@ -31,6 +31,9 @@ from markupsafe import Markup
 from verify.archive import Archive
 from verify.errors import BadInputError
 
+# Shown where a control character was: visible, so a reader knows the text was altered for
+# display (the JSON report keeps the exact original).
+REPLACEMENT = "\ufffd"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 DOT_TIMEOUT_S = 20
@@ -56,8 +59,9 @@ class MdSafe(str):
 
 
 def strip_controls(text: str) -> str:
-    """One line of text: newlines/tabs become spaces, terminal control characters go."""
-    return _CONTROL.sub("", _NEWLINES.sub(" ", text))
+    """One line of text: newlines/tabs become spaces, terminal control characters and bidi
+    overrides become U+FFFD."""
+    return _CONTROL.sub(REPLACEMENT, _NEWLINES.sub(" ", text))
 
 
 def safe_url(value: object) -> str | None:
@@ -119,7 +123,7 @@ def html_finalize(value: object) -> object:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, str):
-        return _CONTROL.sub("", value)
+        return _CONTROL.sub(REPLACEMENT, value)
     return value
 
 
@@ -246,7 +250,7 @@ def _thumbnails(archive: Archive, data: dict[str, Any]) -> tuple[dict[str, Any],
             continue
         frames = {f["idx"]: f for f in m["frames"]}
         pts = [frames[i]["pts"] for i in m["contact_sheet"]]
-        jobs.append({"path": str(path), "kind": m["kind"], "pts": pts})
+        jobs.append({"path": str(path), "kind": m["kind"], "pts": pts, "name": f"media {m['id']}"})
         keys.append([f"{m['id']}:{i}" for i in m["contact_sheet"]])
     results, problem = thumbnails_in_child(jobs)
     thumbs: dict[str, Any] = {}
@@ -274,9 +278,12 @@ def _environment(*, html: bool) -> Environment:
         "md": md_escape,
         "hms": hms,
         "human_size": human_size,
-        "words": lambda s: str(s).replace("_", " "),
+        "words": lambda s: str(s).replace("_", " ").replace(".", " "),
         "sheet_frames": sheet_frames,
         "when": readable_time,
+        "pct": percent,
+        "num": lambda v: f"{v:g}" if isinstance(v, float) else v,
+        "sentence": lambda s: str(s)[:1].upper() + str(s)[1:],
     }
     env.filters.update(filters)
     return env
@@ -302,6 +309,13 @@ def readable_time(value: object) -> str:
     text = str(value)
     m = _ISO_UTC.match(text)
     return f"{m.group(1)} {m.group(2)}{m.group(3) or ''} UTC" if m else text
+
+
+def percent(fraction: object) -> str:
+    """0.565 -> 56.5%; None -> —."""
+    if not isinstance(fraction, int | float) or isinstance(fraction, bool):
+        return "—"
+    return f"{fraction * 100:.1f}%"
 
 
 def hms(seconds: object) -> str:

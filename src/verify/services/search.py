@@ -461,14 +461,14 @@ def match_files(
     """The verdict for every indexed file that matches or is suggested: {blob id: verdict}.
     Pure computation over the index (no database)."""
     pairs = _frame_pairs(index, query, threshold)
-    cand_blob = np.asarray(index.blob_id[pairs.row])
+    cand_blob = index.take("blob_id", pairs.row)
     keep = cand_blob != (-1 if exclude_blob_id is None else exclude_blob_id)
     by_blob = _group(
         cand_blob[keep],
         query.pts[pairs.qi[keep]],
-        np.asarray(index.pts[pairs.row[keep]]),
+        index.take("pts", pairs.row[keep]),
         pairs.qi[keep],
-        np.asarray(index.idx[pairs.row[keep]]),
+        index.take("idx", pairs.row[keep]),
         pairs,
         keep,
     )
@@ -658,6 +658,7 @@ def search_file(
     informative = sum(1 for f in result.frames if f.informative)
     return {
         "query": {
+            "media": None,
             "path": path,
             "sha256": f"sha256:{sha}",
             "kind": result.kind,

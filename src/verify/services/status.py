@@ -88,7 +88,9 @@ def status_history(archive: Archive, ref: str) -> list[dict[str, Any]]:
         changes = session.exec(
             select(StatusChange)
             .where(StatusChange.case_id == case.id)
-            .order_by(col(StatusChange.at), col(StatusChange.id))
+            # Insertion order, not clock order: changes are serialised by the write lock,
+            # while `at` comes from whichever machine made the change (a claim, not a fact).
+            .order_by(col(StatusChange.id))
         ).all()
         opened = {
             "from": None,

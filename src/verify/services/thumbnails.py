@@ -1,10 +1,10 @@
 """Contact-sheet thumbnails decoded from the evidence store, in a child process.
 
 Decoding is untrusted-input work (PyAV segfaulted on mutated video; see ARCHITECTURE.md),
-so the report never decodes in its own process: `thumbnails_in_child` runs this module as
-`python -m verify.services.thumbnails` with a wall-clock timeout and an address-space
-limit, sends the jobs as JSON on stdin and reads base64 JPEGs back. When
-`verify.analysis.sandbox.run_in_child` lands on main this can move onto it.
+so the report never decodes in its own process: `thumbnails_in_child` calls
+`thumbnails_of_file` through `verify.analysis.sandbox.AnalysisPool` (a forked child per
+file with a wall-clock timeout, an address-space and a CPU limit; see docs/security.md)
+and gets base64 JPEGs back.
 
 Output is deterministic for the same bytes and library versions: frames are picked by
 pts (seek to the previous keyframe, decode forward), rotated upright, scaled to fit
@@ -13,17 +13,12 @@ pts (seek to the previous keyframe, decode forward), rotated upright, scaled to 
 
 import base64
 import io
-import json
-import resource
-import subprocess
-import sys
 from typing import Any
 
 THUMB_SIDE = 160
 JPEG_QUALITY = 72
-CHILD_TIMEOUT_S = 120
-CHILD_MEMORY_BYTES = 4 << 30
 PTS_TOLERANCE_S = 0.002
+TARGET = "verify.services.thumbnails:thumbnails_of_file"
 
 
 def _jpeg(img: Any) -> str:
@@ -81,69 +76,47 @@ def video_thumbnails(path: str, pts_list: list[float]) -> list[str | None]:
     return out
 
 
-def run_jobs(jobs: list[dict[str, Any]]) -> list[list[str | None]]:
-    """Each job: {"path", "kind": image|video, "pts": [...]} -> base64 JPEG per pts."""
-    import av
-    from PIL import Image
-
-    undecodable = (
-        OSError,
-        ValueError,
-        EOFError,
-        IndexError,
-        av.FFmpegError,
-        Image.DecompressionBombError,
-    )
-    results: list[list[str | None]] = []
-    for job in jobs:
-        pts = [float(p) for p in job["pts"]]
-        try:
-            if job["kind"] == "image":
-                thumb = image_thumbnail(job["path"])
-                results.append([thumb] * len(pts))
-            elif job["kind"] == "video":
-                results.append(video_thumbnails(job["path"], pts))
-            else:
-                results.append([None] * len(pts))
-        except undecodable:  # a file that will not decode gets no thumbnail, not an error
-            results.append([None] * len(pts))
-    return results
+def thumbnails_of_file(path: str, *, kind: str, pts: list[float]) -> list[str | None]:
+    """Child-side target: base64 JPEG per requested pts (None where no frame decodes)."""
+    times = [float(p) for p in pts]
+    if kind == "image":
+        return [image_thumbnail(path)] * len(times)
+    if kind == "video":
+        return video_thumbnails(path, times)
+    return [None] * len(times)
 
 
 def thumbnails_in_child(jobs: list[dict[str, Any]]) -> tuple[list[list[str | None]], str | None]:
-    """Run `run_jobs` in a child process. Returns (results, problem): on a crash or timeout
-    every thumbnail is None and `problem` says why, so the report still renders."""
-    empty: list[list[str | None]] = [[None] * len(j["pts"]) for j in jobs]
+    """Decode each job {"path", "kind", "pts", "name"} in the analysis sandbox: one fork
+    server imports the decoders once, and each file is decoded in its own forked child with
+    the sandbox's limits (`AnalysisPool`).
+
+    Returns (results, problem): a file whose decoder fails, crashes or times out gets no
+    thumbnails and is named in `problem`, so the report still renders and says why.
+    """
+    from verify.analysis.sandbox import AnalysisPool
+
+    results: list[list[str | None]] = []
+    problems: list[str] = []
     if not jobs:
-        return empty, None
+        return results, None
+    with AnalysisPool(TARGET) as pool:
+        for job in jobs:
+            results.append(_one(pool, job, problems))
+    return results, "; ".join(problems) or None
+
+
+def _one(pool: Any, job: dict[str, Any], problems: list[str]) -> list[str | None]:
+    from verify.errors import AnalysisError
+
+    want = len(job["pts"])
+    name = job.get("name", job["path"])
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "verify.services.thumbnails"],
-            input=json.dumps(jobs).encode(),
-            capture_output=True,
-            timeout=CHILD_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return empty, f"thumbnail decoder timed out after {CHILD_TIMEOUT_S} s"
-    if proc.returncode != 0:
-        return empty, f"thumbnail decoder failed (exit status {proc.returncode})"
-    try:
-        results = json.loads(proc.stdout)
-    except ValueError:
-        return empty, "thumbnail decoder returned unreadable output"
-    if not isinstance(results, list) or len(results) != len(jobs):
-        return empty, "thumbnail decoder returned unexpected output"
-    return results, None
-
-
-def _main() -> None:  # pragma: no cover - exercised through thumbnails_in_child
-    # The limit is set here, in the child, before any decoder is loaded (no preexec_fn:
-    # that is unsafe when the parent has threads).
-    resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
-    jobs = json.loads(sys.stdin.buffer.read())
-    sys.stdout.write(json.dumps(run_jobs(jobs)))
-
-
-if __name__ == "__main__":
-    _main()
+        got = pool.run(job["path"], kind=job["kind"], pts=job["pts"])
+    except AnalysisError as exc:
+        problems.append(f"{name}: {exc.message}")
+        return [None] * want
+    if not isinstance(got, list) or len(got) != want:
+        problems.append(f"{name}: unexpected decoder output")
+        return [None] * want
+    return [v if isinstance(v, str) else None for v in got]
