@@ -8,7 +8,7 @@ so that `verify --help` starts fast.
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 # Plain help by default: rich-formatted help costs ~0.1 s of start-up on every call and
 # wraps examples. TYPER_USE_RICH=1 brings it back. Must be set before typer is imported.
@@ -25,6 +25,13 @@ from verify.errors import ExitCode, VerifyError
 class VerifyGroup(TyperGroup):
     """Root group: turns typed errors from any subcommand into one line and an exit code."""
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # the root's own options are parsed here, before invoke
+        try:
+            return super().make_context(*args, **kwargs)
+        except typer.TyperException as exc:
+            _usage_error(exc)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -33,10 +40,10 @@ class VerifyGroup(TyperGroup):
             raise typer.Exit(int(exc.exit_code)) from None
         except BrokenPipeError:
             raise typer.Exit(0) from None
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            # Usage errors (TyperException wraps click's UsageError family) keep click's own
-            # handling: usage line + message on stderr, exit 2.
+        except (typer.Exit, typer.Abort):
             raise
+        except typer.TyperException as exc:
+            _usage_error(exc)
         except Exception as exc:
             if _busy(exc):
                 sys.stderr.write(
@@ -52,6 +59,20 @@ class VerifyGroup(TyperGroup):
                 "rerun with VERIFY_DEBUG=1 for a traceback and report it\n"
             )
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def _usage_error(exc: Exception) -> NoReturn:
+    """click's usage errors (unknown command or option, missing or malformed argument) as one
+    line like every other error, naming the help to read; exit 2. A bare group (`verify`,
+    `verify case`) still prints its help, as click does."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc
+    sub = getattr(exc, "ctx", None)
+    where = sub.command_path if sub is not None else "verify"
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else str(exc)
+    sys.stderr.write(f"error: {clean(message)} (see '{where} -h')\n")
+    raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
 
 
 def _busy(exc: BaseException) -> bool:
