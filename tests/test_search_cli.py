@@ -98,7 +98,7 @@ def test_search_file_not_stored(archive: Archive, cli: RunCli, tmp_path: Path) -
     import numpy as np
     from PIL import Image
 
-    from verify.analysis import FrameHash
+    from verify.analysis.frames import frame_hash
     from verify.analysis.hashing import hash_image
 
     rng = np.random.default_rng(4)
@@ -106,17 +106,7 @@ def test_search_file_not_stored(archive: Archive, cli: RunCli, tmp_path: Path) -
         (640, 360), Image.Resampling.BICUBIC
     )
     h = hash_image(img)
-    frame = FrameHash(
-        idx=0,
-        pts=0.0,
-        phash=h.phash,
-        dhash=h.dhash,
-        phash_masked=h.phash_masked,
-        dhash_masked=h.dhash_masked,
-        pdq=h.pdq,
-        pdq_quality=h.pdq_quality,
-        informative=h.informative,
-    )
+    frame = frame_hash(0, 0.0, h)
     stored = store(archive, "photos", "photo.png", [frame], kind="image")
     copy = tmp_path / "copy.jpg"
     img.resize((320, 180)).save(copy, quality=60)

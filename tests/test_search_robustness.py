@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 
 from verify.analysis import FrameHash, to_signed64
+from verify.analysis.frames import frame_hash
 from verify.analysis.hashing import hash_gray
 from verify.index import FrameIndex
 from verify.services import search
@@ -115,19 +116,7 @@ def _hash(path: Path) -> list[FrameHash]:
             if t + 1e-6 < nxt:
                 continue
             h = hash_gray(fr.to_ndarray(format="gray"))
-            out.append(
-                FrameHash(
-                    idx=len(out),
-                    pts=t,
-                    phash=h.phash,
-                    dhash=h.dhash,
-                    phash_masked=h.phash_masked,
-                    dhash_masked=h.dhash_masked,
-                    pdq=h.pdq,
-                    pdq_quality=h.pdq_quality,
-                    informative=h.informative,
-                )
-            )
+            out.append(frame_hash(len(out), t, h))
             nxt = float(np.floor(t)) + 1.0
     return out
 

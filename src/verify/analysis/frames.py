@@ -40,7 +40,7 @@ from verify.analysis import FrameHash
 from verify.analysis.hashing import WORK_SIZE, Hashes, gray_from_image, hash_gray
 from verify.errors import BadInputError
 
-__all__ = ["MAX_SAMPLES", "extract_frames", "sample_interval"]
+__all__ = ["MAX_SAMPLES", "extract_frames", "frame_hash", "sample_interval"]
 
 MAX_SAMPLES = 300  # regular samples per video (1 fps up to 5 minutes)
 MAX_SCENE_CHANGES = 100
@@ -68,7 +68,7 @@ def extract_frames(
 ) -> list[FrameHash]:
     """Sample and hash the frames of one file (see the module docstring)."""
     if kind == "image":
-        return [_frame(0, 0.0, image_hashes(path))]
+        return [frame_hash(0, 0.0, image_hashes(path))]
     if kind == "video":
         return _video_frames(path, meta, fast=fast)
     return []
@@ -95,7 +95,8 @@ def image_hashes(path: str) -> Hashes:
     return hash_gray(g)
 
 
-def _frame(idx: int, pts: float, h: Hashes, scene_change: bool = False) -> FrameHash:
+def frame_hash(idx: int, pts: float, h: Hashes, scene_change: bool = False) -> FrameHash:
+    """The stored form of one sampled frame's hashes."""
     return FrameHash(
         idx=idx,
         pts=pts,
@@ -341,4 +342,4 @@ def _video_frames(path: str, meta: dict[str, Any], *, fast: bool) -> list[FrameH
             if full is not None and full.sampler.regular_count() > sampler.regular_count():
                 sampler = full.sampler
     taken = sorted(sampler.taken, key=lambda x: x[0])
-    return [_frame(i, t, h, scene) for i, (t, h, scene) in enumerate(taken)]
+    return [frame_hash(i, t, h, scene) for i, (t, h, scene) in enumerate(taken)]

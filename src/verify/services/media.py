@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from verify import audit
 from verify.analysis import AnalysisResult, hex64, to_signed64
@@ -250,7 +250,9 @@ def _record(
         )
         session.add(media)
         session.flush()
-        frame_count = len(session.exec(select(Frame.id).where(Frame.blob_id == blob.id)).all())
+        frame_count = session.exec(
+            select(func.count()).select_from(Frame).where(Frame.blob_id == blob.id)
+        ).one()
         audit.append(
             session,
             actor=archive.actor,
