@@ -7,9 +7,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from bench.clips import render as write_clip
 
 from tests.conftest import RunCli
-from tests.media import write_clip, write_jpeg
+from tests.media import write_jpeg
 
 SLUG = "frl-video"
 
