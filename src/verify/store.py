@@ -94,9 +94,6 @@ class ObjectStore:
             raise BadInputError(f"not a SHA-256 hex digest: {sha256!r}")
         return self.base / sha256[:2] / sha256[2:]
 
-    def has(self, sha256: str) -> bool:
-        return self.path_for(sha256).is_file()
-
     def put_file(self, source: str | os.PathLike[str]) -> StoredObject:
         """Copy `source` into the store, hashing while copying (one read)."""
         fd, before = open_regular_file(source)

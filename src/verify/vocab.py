@@ -31,12 +31,6 @@ class Confidence(StrEnum):
     HIGH = "high"
 
 
-class MediaKind(StrEnum):
-    IMAGE = "image"
-    VIDEO = "video"
-    OTHER = "other"
-
-
 class AnalysisState(StrEnum):
     PENDING = "pending"
     OK = "ok"
