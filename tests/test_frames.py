@@ -11,7 +11,7 @@ from PIL import Image
 
 import verify.analysis.frames as frames_mod
 from verify.analysis.frames import extract_frames, sample_interval
-from verify.analysis.hashing import hamming64, hash_image
+from verify.analysis.hashing import hamming64, hash_gray, hash_image
 from verify.analysis.pdq import hamming256
 from verify.errors import BadInputError
 
@@ -121,6 +121,49 @@ def test_skipping_is_exact(clips: dict[str, Path], monkeypatch: pytest.MonkeyPat
     for f in common:
         g = by_pts[round(f.pts, 3)]
         assert (f.phash, f.dhash, f.pdq) == (g.phash, g.dhash, g.pdq)
+
+
+def _reference_hashes(path: Path) -> dict[float, tuple[int, int, bytes]]:
+    """Every frame fully decoded, converted by the frame's own `to_ndarray(format="gray")`
+    and hashed on this thread: the plain route the sampler's shortcuts must agree with."""
+    out = {}
+    with av.open(str(path)) as c:
+        for frame in c.decode(c.streams.video[0]):
+            h = hash_gray(frame.to_ndarray(format="gray"))
+            out[round(float(frame.time or 0.0), 3)] = (h.phash, h.dhash, h.pdq)
+    return out
+
+
+@pytest.mark.parametrize("name", ["plain", "scenes", "fullrange"])
+def test_sampled_hashes_equal_the_plain_route(
+    clips: dict[str, Path], tmp_path: Path, name: str
+) -> None:
+    """The shared swscale context and the hashing thread change no hash, for limited- and
+    full-range (yuvj420p) streams alike."""
+    path = clips.get(name) or _fullrange_clip(tmp_path / "fullrange.mp4")
+    ref = _reference_hashes(path)
+    fr = extract_frames(str(path), "video", {})
+    assert len(fr) >= 4
+    for f in fr:
+        assert (f.phash, f.dhash, f.pdq) == ref[round(f.pts, 3)], f.pts
+
+
+def _fullrange_clip(path: Path) -> Path:
+    rng = np.random.default_rng(5)
+    base = canvas(320, 240, 9)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuvj420p"
+        for i in range(120):
+            img = np.roll(base, i * 2, axis=1)
+            img = np.clip(img + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+            for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in s.encode():
+            out.mux(pkt)
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuvj420p"
+    return path
 
 
 def test_stream_without_b_frames(clips: dict[str, Path]) -> None:

@@ -25,8 +25,10 @@ Video (PyAV; see docs/hashing.md "Video sampling"):
 """
 
 import math
+import threading
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,6 +36,7 @@ import av
 import av.error
 import numpy as np
 import numpy.typing as npt
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from verify.analysis import FrameHash
@@ -48,6 +51,9 @@ SCENE_DIFF = 15.0  # mean |diff| of the luma thumbnail (0-255) must exceed this 
 SCENE_RATIO = 4.0  # ... and this many times its running average (motion is not a cut)
 SCENE_MIN_GAP = 0.25  # seconds after the previous sample
 SKIP_FALLBACK = 0.75  # re-decode fully when skipping yields fewer samples than this x expected
+# Sampled frames are hashed on a second thread while decoding goes on; at most this many
+# converted frames wait for it (a 1080p luma frame is 2 MB).
+HASH_QUEUE = 4
 _PLANAR_8BIT = {
     "yuv420p",
     "yuvj420p",
@@ -132,9 +138,16 @@ class _Sampler:
     last_taken: float = -1e9
     prev_thumb: npt.NDArray[np.float32] | None = None
     diff_avg: float | None = None
-    taken: list[tuple[float, Hashes, bool]] = field(default_factory=list)
+    taken: list[tuple[float, "Future[Hashes]", bool]] = field(default_factory=list)
     scene_count: int = 0
     decoded: int = 0
+    # one swscale context for every sampled frame: a frame's own `to_ndarray(format=...)`
+    # builds a new one each time (6-7 ms a frame at 720p; same pixels, a test checks)
+    reformatter: VideoReformatter = field(default_factory=VideoReformatter)
+    hasher: ThreadPoolExecutor | None = None
+    slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(HASH_QUEUE)
+    )
 
     def feed(self, frame: av.VideoFrame, fps: float, fallback: float | None = None) -> None:
         t_abs = self.decoded / fps if fps > 0 else float(self.decoded)
@@ -171,27 +184,43 @@ class _Sampler:
             return
         if regular:
             self.next_t = (math.floor(t / self.interval + 1e-9) + 1) * self.interval
-        g = np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
-        self.taken.append((t, hash_gray(g, rotation_cw=self.rotation_cw), scene))
+        g = np.asarray(self.reformatter.reformat(frame, format="gray").to_ndarray(), np.uint8)
+        self.taken.append((t, self._hash(g, self.rotation_cw), scene))
         self.last_taken = t
         if scene:
             self.scene_count += 1
         if self.adaptive and len(self.taken) - self.scene_count > MAX_SAMPLES:
             self._thin()
 
+    def _hash(self, g: npt.NDArray[np.uint8], rotation_cw: int) -> "Future[Hashes]":
+        """Hash on the hashing thread (decoding goes on meanwhile), or here without one."""
+        if self.hasher is None:
+            done: Future[Hashes] = Future()
+            done.set_result(hash_gray(g, rotation_cw=rotation_cw))
+            return done
+        self.slots.acquire()
+        try:
+            fut = self.hasher.submit(hash_gray, g, rotation_cw=rotation_cw)
+        except BaseException:
+            self.slots.release()
+            raise
+        fut.add_done_callback(lambda _: self.slots.release())
+        return fut
+
+    def results(self) -> list[tuple[float, Hashes, bool]]:
+        """The samples taken, hashed (waits for the hashing thread)."""
+        return [(t, fut.result(), scene) for t, fut, scene in self.taken]
+
     def _thin(self) -> None:
         """Unknown duration and too many samples: keep every other regular sample."""
         self.interval *= 2
-        kept: list[tuple[float, Hashes, bool]] = []
+        kept: list[tuple[float, Future[Hashes], bool]] = []
         for t, h, scene in self.taken:
             on_grid = abs(t / self.interval - round(t / self.interval)) * self.interval < 0.5
             if scene or on_grid:
                 kept.append((t, h, scene))
         self.taken = kept
         self.next_t = (math.floor(self.last_taken / self.interval) + 1) * self.interval
-
-    def regular_count(self) -> int:
-        return sum(1 for _, _, scene in self.taken if not scene)
 
 
 def _rotation_cw(frame: av.VideoFrame, meta_rotation: int) -> int:
@@ -247,9 +276,12 @@ def _skip_mode(stream: av.VideoStream, fast: bool) -> Skip:
 
 @dataclass
 class _Pass:
-    sampler: _Sampler
+    taken: list[tuple[float, Hashes, bool]]  # (pts, hashes, scene change)
     skip: Skip
     duration: float | None
+
+    def regular_count(self) -> int:
+        return sum(1 for _, _, scene in self.taken if not scene)
 
 
 def _decode(
@@ -279,13 +311,15 @@ def _decode(
             rotation_cw=None,
             meta_rotation=_meta_rotation(meta),
         )
-        try:
-            only_keys = skip == "NONKEY" and packet_filter
-            for frame, fallback in _frames(container, stream, keyframes_only=only_keys):
-                sampler.feed(frame, fps, fallback)
-        except (av.error.FFmpegError, EOFError):
-            pass  # a damaged tail: keep what decoded (never crash on odd streams)
-        return _Pass(sampler, skip, duration)
+        with ThreadPoolExecutor(1, thread_name_prefix="verify-hash") as hasher:
+            sampler.hasher = hasher
+            try:
+                only_keys = skip == "NONKEY" and packet_filter
+                for frame, fallback in _frames(container, stream, keyframes_only=only_keys):
+                    sampler.feed(frame, fps, fallback)
+            except (av.error.FFmpegError, EOFError):
+                pass  # a damaged tail: keep what decoded (never crash on odd streams)
+            return _Pass(sampler.results(), skip, duration)
 
 
 def _frames(
@@ -328,18 +362,18 @@ def _video_frames(path: str, meta: dict[str, Any], *, fast: bool) -> list[FrameH
     first = _decode(path, meta, None, fast)
     if first is None:
         return []
-    sampler = first.sampler
-    if first.skip == "NONKEY" and not sampler.taken:
+    best = first
+    if first.skip == "NONKEY" and not first.taken:
         # e.g. field-coded (interlaced) streams whose keyframe spans two packets: let the
         # decoder see every packet and drop non-keyframes itself
         again = _decode(path, meta, "NONKEY", fast, packet_filter=False)
         if again is not None:
-            sampler = again.sampler
+            best = again
     if first.skip == "NONREF":
         want = _expected(first.duration, sample_interval(first.duration))
-        if sampler.regular_count() < SKIP_FALLBACK * want:
+        if first.regular_count() < SKIP_FALLBACK * want:
             full = _decode(path, meta, "DEFAULT", fast)
-            if full is not None and full.sampler.regular_count() > sampler.regular_count():
-                sampler = full.sampler
-    taken = sorted(sampler.taken, key=lambda x: x[0])
+            if full is not None and full.regular_count() > first.regular_count():
+                best = full
+    taken = sorted(best.taken, key=lambda x: x[0])
     return [frame_hash(i, t, h, scene) for i, (t, h, scene) in enumerate(taken)]
