@@ -29,6 +29,7 @@ from verify.analysis.sandbox import (
     parse_size,
     result_from_json,
     run_in_child,
+    warm_pools,
 )
 from verify.errors import AnalysisError, BadInputError
 
@@ -343,6 +344,35 @@ def test_analyse_many_in_order_with_failures(
     assert isinstance(second, AnalysisError)
     assert str(second) == "empty file (0 bytes): nothing to analyse"
     assert isinstance(third, AnalysisResult) and third.meta["rotation"] == 90
+
+
+def test_analyse_many_uses_and_closes_warm_pools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pools started early (`media add` starts them before its own imports) do the work,
+    no other pool is made, and every server is gone afterwards."""
+    monkeypatch.setattr(sandbox, "ANALYSE_TARGET", T + "analyse_with_stub_frames")
+    photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
+    clip = make_video(tmp_path / "b.mov", "mov", rotation=-90, tags=APPLE_TAGS)
+    pools = warm_pools(2)
+    servers = [pool._proc for pool in pools]
+    assert all(s is not None and s.poll() is None for s in servers)
+
+    def no_new_pool(*args: object, **kwargs: object) -> AnalysisPool:
+        raise AssertionError("analyse_many made a pool of its own")
+
+    monkeypatch.setattr(sandbox, "AnalysisPool", no_new_pool)
+    out = dict(analyse_many([str(photo), str(clip)], workers=2, pools=pools))
+    assert all(isinstance(r, AnalysisResult) for r in out.values())
+    assert all(s is not None and s.poll() is not None for s in servers)
+
+
+def test_unused_warm_pools_are_closed_by_the_caller() -> None:
+    pools = warm_pools(1)
+    server = pools[0]._proc
+    assert server is not None and server.poll() is None
+    pools[0].close()
+    assert server.poll() is not None
 
 
 # ---------------------------------------------------------------------------- real corpus

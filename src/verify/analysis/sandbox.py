@@ -382,6 +382,12 @@ class AnalysisPool:
             self._err = None
         self._buffer = b""
 
+    def start(self) -> "AnalysisPool":
+        """Start the fork server now (it imports the parsers while the caller goes on with
+        its own start-up); `run` otherwise starts it on first use."""
+        self._start()
+        return self
+
     def _start(self) -> "subprocess.Popen[bytes]":
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
@@ -477,30 +483,57 @@ class AnalysisPool:
 SERVER_SLACK = 10.0  # seconds the fork server may take beyond the per-file timeout
 
 
+def analysis_workers() -> int:
+    """Parallel analysis children: $VERIFY_WORKERS, else one per core (at most 4)."""
+    env = os.environ.get("VERIFY_WORKERS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def warm_pools(n: int, *, timeout: float | None = None) -> list[AnalysisPool]:
+    """`n` started pools for `analyse_many(..., pools=...)`: a command that will analyse
+    files starts them first, so the servers' imports overlap its own (database, ORM)."""
+    pools: list[AnalysisPool] = []
+    try:
+        for _ in range(max(0, n)):
+            pools.append(AnalysisPool(ANALYSE_TARGET, timeout=timeout).start())
+    except BaseException:
+        for pool in pools:
+            pool.close()
+        raise
+    return pools
+
+
 def analyse_many(
     paths: list[str],
     *,
     fast: bool = False,
     workers: int = 2,
     timeout: float | None = None,
+    pools: list[AnalysisPool] | None = None,
 ) -> Iterator[tuple[str, AnalysisResult | AnalysisError]]:
     """(path, result or error) for every path, in input order, analysed by `workers` pools.
 
-    A failure of one file is that file's AnalysisError; the others are unaffected.
+    `pools` (e.g. from `warm_pools`) are used first and closed at the end like the pools
+    made here. A failure of one file is that file's AnalysisError; the others are
+    unaffected.
     """
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
     local = threading.local()
-    pools: list[AnalysisPool] = []
+    spare = list(pools or [])
+    owned: list[AnalysisPool] = []
     lock = threading.Lock()
 
     def one(path: str) -> tuple[str, AnalysisResult | AnalysisError]:
         pool = getattr(local, "pool", None)
         if pool is None:
-            pool = local.pool = AnalysisPool(ANALYSE_TARGET, timeout=timeout)
             with lock:
-                pools.append(pool)
+                pool = spare.pop() if spare else AnalysisPool(ANALYSE_TARGET, timeout=timeout)
+                owned.append(pool)
+            local.pool = pool
         try:
             return path, result_from_json(pool.run(path, fast=fast))
         except AnalysisError as exc:
@@ -510,5 +543,5 @@ def analyse_many(
         with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
             yield from executor.map(one, paths)
     finally:
-        for pool in pools:
+        for pool in owned + spare:
             pool.close()

@@ -1,13 +1,16 @@
 """`verify media …`: preserve and analyse evidence files."""
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from verify.cli import archive_of
 from verify.cli.output import clean, examples, notice, print_json, table
 from verify.errors import ExitCode
+
+if TYPE_CHECKING:
+    from verify.analysis.sandbox import AnalysisPool
 
 media_app = typer.Typer(
     help="Preserve media files as evidence, read their metadata and perceptual hashes.",
@@ -75,6 +78,38 @@ def media_add(
     process. You are told at once (stderr) if the same bytes or a near-duplicate are
     already in any case. A file that cannot be parsed is still preserved (exit 2).
     """
+    from verify.analysis.sandbox import analysis_workers, warm_pools
+
+    # the analysis servers start first: their imports (PyAV, Pillow, numpy) overlap ours
+    pools = warm_pools(min(analysis_workers(), len(files)))
+    try:
+        results = _add(
+            ctx, case, files, source_url, platform, acquired_via, label, fast, as_json, pools
+        )
+    finally:
+        for pool in pools:
+            pool.close()
+    failed = [r for r in results if r.failed]
+    for r in failed:
+        message = r.error or "failed"
+        prefix = "" if message.startswith(r.path) else f"{r.path}: "
+        sys.stderr.write(f"error: {clean(prefix + message)}\n")
+    if failed:
+        raise typer.Exit(int(ExitCode.BAD_INPUT))
+
+
+def _add(
+    ctx: typer.Context,
+    case: str,
+    files: list[str],
+    source_url: str | None,
+    platform: str | None,
+    acquired_via: str | None,
+    label: str | None,
+    fast: bool,
+    as_json: bool,
+    pools: "list[AnalysisPool]",
+) -> list[Any]:
     from verify.services import media as svc
 
     def progress(i: int, n: int, r: Any) -> None:
@@ -100,6 +135,7 @@ def media_add(
         label=label,
         fast=fast,
         progress=None if as_json else progress,
+        pools=pools,
     )
     if as_json:
         print_json([r.to_dict() for r in results])
@@ -107,13 +143,7 @@ def media_add(
         for r in results:
             if r.media_id is not None:
                 sys.stdout.write(f"{r.media_id}\n")
-    failed = [r for r in results if r.failed]
-    for r in failed:
-        message = r.error or "failed"
-        prefix = "" if message.startswith(r.path) else f"{r.path}: "
-        sys.stderr.write(f"error: {clean(prefix + message)}\n")
-    if failed:
-        raise typer.Exit(int(ExitCode.BAD_INPUT))
+    return results
 
 
 @media_app.command("list", epilog=examples("verify media list belgorod-legion-video --json"))

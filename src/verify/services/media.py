@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, func, select
 
@@ -29,6 +29,9 @@ from verify.services.refs import get_media
 from verify.store import StoredObject
 from verify.timeutil import iso, now
 from verify.vocab import AnalysisState
+
+if TYPE_CHECKING:
+    from verify.analysis.sandbox import AnalysisPool
 
 
 @dataclass
@@ -99,14 +102,6 @@ def _exact_copies(session: Session, blob_id: int, exclude_media: int) -> list[di
     return [{"case": c.slug, "media": m.id, "original_name": m.original_name} for m, c in rows]
 
 
-def analysis_workers() -> int:
-    """Parallel analysis children: $VERIFY_WORKERS, else one per core (at most 4)."""
-    env = os.environ.get("VERIFY_WORKERS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, min(4, os.cpu_count() or 1))
-
-
 def add_media(
     archive: Archive,
     case_ref: str,
@@ -119,6 +114,7 @@ def add_media(
     fast: bool = False,
     search: bool = True,
     progress: Progress | None = None,
+    pools: "list[AnalysisPool] | None" = None,
 ) -> list[AddResult]:
     """Preserve and analyse each file; one `AddResult` per path, in order.
 
@@ -127,10 +123,11 @@ def add_media(
     case is raised at once, before anything is stored.
 
     All files are preserved first; then the new bytes are analysed by a pool of limited
-    child processes (`verify.analysis.sandbox.analyse_many`), and each file's rows are
-    written in its own short transaction as its analysis arrives, in input order.
+    child processes (`verify.analysis.sandbox.analyse_many`; `pools`, already started, are
+    used first and closed), and each file's rows are written in its own short transaction
+    as its analysis arrives, in input order.
     """
-    from verify.analysis.sandbox import analyse_many
+    from verify.analysis.sandbox import analyse_many, analysis_workers
 
     with archive.read() as session:
         case_slug = get_case(session, case_ref).slug
@@ -161,7 +158,7 @@ def add_media(
     for kept in stored.values():
         if kept.sha256 not in done and str(kept.path) not in pending:
             pending.append(str(kept.path))
-    analyses = analyse_many(pending, fast=fast, workers=analysis_workers())
+    analyses = analyse_many(pending, fast=fast, workers=analysis_workers(), pools=pools)
     got: dict[str, AnalysisResult | AnalysisError] = {}
     try:
         for i, result in enumerate(results):
