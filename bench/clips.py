@@ -46,12 +46,13 @@ def render(
     seed: int = 0,
     grain: float = 0.0,
     preset: str | None = None,
+    x264_params: str | None = None,
 ) -> Path:
     """Write an H.264 MP4. `rotation`: display rotation written with set_display_rotation
     (PyAV/ffmpeg convention, counter-clockwise); the stored frames are then the upright
     content rotated `upright_transform` quarter turns clockwise (np.rot90 k = -n).
     `grain`: std-dev of per-frame noise (sensor-like; makes P-frames cost what they do in
-    camera footage instead of near nothing)."""
+    camera footage instead of near nothing). `x264_params`: e.g. "open-gop=1"."""
     n = round(seconds * fps)
     k = upright_transform % 4
     out_w, out_h = (height, width) if k % 2 else (width, height)
@@ -73,6 +74,8 @@ def render(
             opts["keyint_min"] = str(min(gop, 25))
         if bframes is not None:
             opts["bf"] = str(bframes)
+        if x264_params is not None:
+            opts["x264-params"] = x264_params
         s.options = opts
         if rotation is not None:
             s.set_display_rotation(rotation)

@@ -26,6 +26,10 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "rot90": render(d / "rot90.mp4", seconds=4.0, gop=30, rotation=90, upright_transform=1),
         "rotm90": render(d / "rotm90.mp4", seconds=4.0, gop=30, rotation=-90, upright_transform=3),
         "stored_ccw": render(d / "stored_ccw.mp4", seconds=4.0, gop=30, upright_transform=3),
+        "shortgop": render(d / "shortgop.mp4", seconds=4.0, gop=10, seed=4),
+        "opengop": render(
+            d / "opengop.mp4", seconds=4.0, gop=20, scene_len=1.3, x264_params="open-gop=1"
+        ),
     }
 
 
@@ -134,18 +138,35 @@ def _reference_hashes(path: Path) -> dict[float, tuple[int, int, bytes]]:
     return out
 
 
-@pytest.mark.parametrize("name", ["plain", "scenes", "fullrange"])
+@pytest.mark.parametrize("name", ["plain", "scenes", "shortgop", "opengop", "nob", "fullrange"])
 def test_sampled_hashes_equal_the_plain_route(
     clips: dict[str, Path], tmp_path: Path, name: str
 ) -> None:
-    """The shared swscale context and the hashing thread change no hash, for limited- and
-    full-range (yuvj420p) streams alike."""
+    """The shortcuts (skipping non-reference frames and GOP tails, one shared swscale
+    context, hashing on a second thread) change no hash: every sample equals that frame
+    fully decoded, for short, long and open GOPs, without B-frames, in full range."""
     path = clips.get(name) or _fullrange_clip(tmp_path / "fullrange.mp4")
     ref = _reference_hashes(path)
     fr = extract_frames(str(path), "video", {})
     assert len(fr) >= 4
     for f in fr:
         assert (f.phash, f.dhash, f.pdq) == ref[round(f.pts, 3)], f.pts
+
+
+def test_gop_tails_without_samples_are_not_decoded(clips: dict[str, Path]) -> None:
+    """With 1/3 s GOPs and 1 s samples, most of each GOP is skipped; the samples (times and
+    hashes) are those of decoding every GOP to its end."""
+    path = str(clips["shortgop"])
+    skipping = frames_mod._decode(path, {}, None, False)
+    everything = frames_mod._decode(path, {}, None, False, gop_skip=False)
+    assert skipping is not None and everything is not None
+    assert skipping.decoded < 0.6 * everything.decoded
+
+    def samples(p: frames_mod._Pass) -> list[tuple[float, int, int, bytes]]:
+        return [(t, h.phash, h.dhash, h.pdq) for t, h, scene in p.taken if not scene]
+
+    assert samples(skipping) == samples(everything)
+    assert len(samples(skipping)) == 4
 
 
 def _fullrange_clip(path: Path) -> Path:
