@@ -302,3 +302,30 @@ def test_every_decodable_corpus_video_yields_frames(corpus: Path) -> None:
         assert fr, row["path"]
         checked += 1
     assert checked >= 40
+
+
+@pytest.mark.corpus
+def test_corpus_gop_skipping_keeps_every_regular_sample(corpus: Path) -> None:
+    """On every corpus video (H.264, HEVC, MPEG-2/4, VP8/9, ProRes, MTS, ...) skipping GOP
+    tails keeps each pass's regular samples among the other's samples (a frame can be a
+    regular sample in one pass and a scene-change one in the other), and every frame both
+    passes sample hashes the same."""
+    skipped_total = full_total = 0
+    for row in _videos(corpus):
+        path = str(corpus / row["path"])
+        a = frames_mod._decode(path, {}, None, False)
+        b = frames_mod._decode(path, {}, None, False, gop_skip=False)
+        if a is None or b is None:
+            assert a is None and b is None, row["path"]
+            continue
+        all_a = {round(t, 3): (h.phash, h.dhash, h.pdq) for t, h, _ in a.taken}
+        all_b = {round(t, 3): (h.phash, h.dhash, h.pdq) for t, h, _ in b.taken}
+        regular_a = {round(t, 3) for t, _, scene in a.taken if not scene}
+        regular_b = {round(t, 3) for t, _, scene in b.taken if not scene}
+        assert regular_a <= all_b.keys(), (row["path"], sorted(regular_a - all_b.keys()))
+        assert regular_b <= all_a.keys(), (row["path"], sorted(regular_b - all_a.keys()))
+        for t in all_a.keys() & all_b.keys():
+            assert all_a[t] == all_b[t], (row["path"], t)
+        skipped_total += a.decoded
+        full_total += b.decoded
+    assert skipped_total < 0.8 * full_total

@@ -135,6 +135,7 @@ class _Sampler:
     adaptive: bool  # duration unknown: halve the density when over MAX_SAMPLES
     rotation_cw: int | None
     meta_rotation: int
+    time_base: float | None = None  # the stream's, in seconds
     start: float | None = None
     next_t: float = 0.0
     last_taken: float = -1e9
@@ -154,7 +155,10 @@ class _Sampler:
 
     def feed(self, frame: av.VideoFrame, fps: float, fallback: float | None = None) -> None:
         t_abs = self.decoded / fps if fps > 0 else float(self.decoded)
-        for cand in (frame.time, fallback):
+        # frames flushed out of a frame-threaded decoder can lack a time base (frame.time is
+        # NaN) but keep their pts: the stream's time base gives their time
+        own = frame.pts * self.time_base if frame.pts is not None and self.time_base else None
+        for cand in (frame.time, own, fallback):
             if cand is not None and math.isfinite(cand):
                 t_abs = float(cand)
                 break
@@ -322,6 +326,7 @@ def _decode(
             adaptive=duration is None,
             rotation_cw=None,
             meta_rotation=_meta_rotation(meta),
+            time_base=float(stream.time_base) if stream.time_base else None,
         )
         only_keys = skip == "NONKEY" and packet_filter
         keys = [] if skip == "NONKEY" or not gop_skip else _keyframe_times(path)
@@ -422,7 +427,8 @@ def _gop_skipping(
             frames = stream.decode(packet)
         for frame in frames:
             if jumped_to is not None:
-                if frame.time is not None and frame.time < jumped_to - 1e-6:
+                shown = float(frame.pts * tb) if frame.pts is not None and tb else None
+                if shown is not None and shown < jumped_to - 1e-6:
                     continue
                 sampler.gap = True
                 jumped_to = None
