@@ -18,7 +18,7 @@ def test_range_search_matches_brute_force(backend: str, monkeypatch: pytest.Monk
 
     if backend == "faiss":
         pytest.importorskip("faiss", reason="faiss-cpu (optional extra `fast`) not installed")
-        monkeypatch.setattr(verify.index, "FAISS_MIN_ROWS", 1)
+        monkeypatch.setattr(verify.index, "FAISS_MIN_WORK", 1)
     else:
         monkeypatch.setenv("VERIFY_NO_FAISS", "1")
     rng = np.random.default_rng(1)

@@ -35,6 +35,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[2] / "src"))
+sys.path.insert(0, str(HERE.parents[2]))  # bench.clips
 
 FRAMES_PER_FILE = 60
 PLANTED = 5
@@ -189,7 +190,7 @@ def measure(directory: Path, reps: int) -> dict[str, object]:
 
     t_qf = []
     verdicts_f: dict[int, dict[str, object]] = {}
-    for _ in range(reps + 1):  # the first call builds the FAISS flat indexes
+    for _ in range(reps + 1):  # the first call pays faiss's import and thread start-up
         t = time.perf_counter()
         verdicts_f = match_files(index, query, query_kind="video")
         t_qf.append(time.perf_counter() - t)
@@ -310,9 +311,9 @@ def dupes(n: int, reps: int, seed: int = 1) -> dict[str, object]:
     return out
 
 
-def e2e(n: int, reps: int = 3) -> dict[str, object]:
-    """Wall time of `verify search MEDIA --json` (process start to output) on an archive of n
-    stored frames (SQLite rows + the sidecar the first call writes), vs `python -c pass`."""
+def _build_e2e_archive(home: Path, n: int) -> int:
+    """A SQLite archive of n stored frames (60-frame files, one case), written with plain
+    sqlite3 for speed. Returns the number of frames."""
     import sqlite3
 
     from verify.archive import open_archive
@@ -320,67 +321,163 @@ def e2e(n: int, reps: int = 3) -> dict[str, object]:
 
     rng = np.random.default_rng(3)
     files = n // FRAMES_PER_FILE
-    with tempfile.TemporaryDirectory(prefix="verify-e2e-") as tmp:
-        home = Path(tmp) / "home"
-        archive = open_archive(home, actor="bench")
-        open_case(archive, "bench", slug="bench")
-        archive.close()
-        db = sqlite3.connect(home / "verify.db")
-        now = "2026-01-01 00:00:00.000000"
-        db.executemany(
-            "INSERT INTO blobs (id, sha256, size, kind, analysis_state, pipeline, stored_at) "
-            "VALUES (?, ?, 1, 'video', 'ok', 'v1', ?)",
-            ((b, f"{b:064x}", now) for b in range(1, files + 1)),
-        )
-        db.executemany(
-            "INSERT INTO media (case_id, blob_id, original_name, acquired_by, acquired_at) "
-            "VALUES (1, ?, ?, 'bench', ?)",
-            ((b, f"clip{b}.mp4", now) for b in range(1, files + 1)),
-        )
-        h = rng.integers(-(2**63), 2**63 - 1, size=(files * FRAMES_PER_FILE, 4), dtype=np.int64)
-        pdq = rng.integers(0, 255, size=(files * FRAMES_PER_FILE, 32), dtype=np.uint8)
-        db.executemany(
-            "INSERT INTO frames (blob_id, idx, pts, phash, dhash, phash_masked, dhash_masked, "
-            "pdq, pdq_quality, informative, scene_change) VALUES (?,?,?,?,?,?,?,?,90,1,0)",
+    archive = open_archive(home, actor="bench")
+    open_case(archive, "bench", slug="bench")
+    archive.close()
+    db = sqlite3.connect(home / "verify.db")
+    now = "2026-01-01 00:00:00.000000"
+    db.executemany(
+        "INSERT INTO blobs (id, sha256, size, kind, analysis_state, pipeline, stored_at) "
+        "VALUES (?, ?, 1, 'video', 'ok', 'v1', ?)",
+        ((b, f"{b:064x}", now) for b in range(1, files + 1)),
+    )
+    db.executemany(
+        "INSERT INTO media (case_id, blob_id, original_name, acquired_by, acquired_at) "
+        "VALUES (1, ?, ?, 'bench', ?)",
+        ((b, f"clip{b}.mp4", now) for b in range(1, files + 1)),
+    )
+    h = rng.integers(-(2**63), 2**63 - 1, size=(files * FRAMES_PER_FILE, 4), dtype=np.int64)
+    pdq = rng.integers(0, 255, size=(files * FRAMES_PER_FILE, 32), dtype=np.uint8)
+    db.executemany(
+        "INSERT INTO frames (blob_id, idx, pts, phash, dhash, phash_masked, dhash_masked, "
+        "pdq, pdq_quality, informative, scene_change) VALUES (?,?,?,?,?,?,?,?,90,1,0)",
+        (
             (
-                (
-                    r // FRAMES_PER_FILE + 1,
-                    r % FRAMES_PER_FILE,
-                    float(r % FRAMES_PER_FILE),
-                    *map(int, h[r]),
-                    pdq[r].tobytes(),
-                )
-                for r in range(files * FRAMES_PER_FILE)
-            ),
-        )
-        db.commit()
-        db.close()
-        cmd = [sys.executable, "-m", "verify", "--home", str(home), "search", "1", "--json"]
+                r // FRAMES_PER_FILE + 1,
+                r % FRAMES_PER_FILE,
+                float(r % FRAMES_PER_FILE),
+                *map(int, h[r]),
+                pdq[r].tobytes(),
+            )
+            for r in range(files * FRAMES_PER_FILE)
+        ),
+    )
+    db.commit()
+    db.close()
+    return files * FRAMES_PER_FILE
+
+
+def _query_image(path: Path) -> Path:
+    """A 640x480 JPEG that is not in the archive (the `verify search IMAGE` query)."""
+    from bench.clips import canvas
+    from PIL import Image
+
+    Image.fromarray(canvas(640, 480, seed=11)).save(path, quality=90)
+    return path
+
+
+def _timed_runs(cmd: list[str], reps: int) -> tuple[list[float], list[float], str]:
+    """Wall and CPU (user + sys) seconds of `reps` runs of cmd; stdout of the last."""
+    times, cpu = [], []
+    out = ""
+    for _ in range(reps):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        first = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        times.append(time.perf_counter() - t)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+    return times, cpu, out
+
+
+def e2e(n: int, reps: int = 5, keep: Path | None = None) -> dict[str, object]:
+    """Wall time of `verify search MEDIA --json` and `verify search IMAGE --json` (process
+    start to output; IMAGE is a file not in the archive, analysed in the sandboxed child) on
+    an archive of n stored frames (SQLite rows + the sidecar the first call writes), vs
+    `python -c pass`. With `keep`, the archive lives there and is reused by later runs."""
+    with tempfile.TemporaryDirectory(prefix="verify-e2e-") as tmp:
+        home = keep if keep is not None else Path(tmp) / "home"
+        # a kept archive is reused as built by an earlier run (with the same n)
+        frames = n if (home / "verify.db").is_file() else _build_e2e_archive(home, n)
+        image = _query_image(Path(tmp) / "query.jpg")
+        verify = [sys.executable, "-m", "verify", "--home", str(home), "search"]
+        t = time.perf_counter()
+        first = subprocess.run([*verify, "1", "--json"], capture_output=True, text=True, check=True)
         t_first = time.perf_counter() - t
-        times = []
-        cpu = []
+        base, _, _ = _timed_runs([sys.executable, "-c", "pass"], reps)
+        # interleaved so that machine noise hits both alike
+        media_t: list[float] = []
+        media_c: list[float] = []
+        image_t: list[float] = []
+        image_c: list[float] = []
+        image_out = ""
         for _ in range(reps):
-            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t = time.perf_counter()
-            subprocess.run(cmd, capture_output=True, text=True, check=True)
-            times.append(time.perf_counter() - t)
-            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
-        base = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            subprocess.run([sys.executable, "-c", "pass"], check=True)
-            base.append(time.perf_counter() - t)
+            t1, c1, _ = _timed_runs([*verify, "1", "--json"], 1)
+            t2, c2, image_out = _timed_runs([*verify, str(image), "--json"], 1)
+            media_t += t1
+            media_c += c1
+            image_t += t2
+            image_c += c2
         return {
-            "e2e_frames": files * FRAMES_PER_FILE,
-            "e2e_first_call_builds_sidecar_s": t_first,
-            "e2e_search_media_s": median(times),
-            "e2e_search_media_cpu_s": median(cpu),
+            "e2e_frames": frames,
+            "e2e_first_call_s": t_first,
+            "e2e_search_media_s": median(media_t),
+            "e2e_search_media_cpu_s": median(media_c),
+            "e2e_search_image_s": median(image_t),
+            "e2e_search_image_min_s": min(image_t),
+            "e2e_search_image_cpu_s": median(image_c),
             "python_start_s": median(base),
-            "hits": len(json.loads(first.stdout)["hits"]),
+            "media_hits": len(json.loads(first.stdout)["hits"]),
+            "image_hits": len(json.loads(image_out)["hits"]),
+            "load_after": os.getloadavg()[0],
         }
+
+
+def backends(n: int, reps: int) -> list[dict[str, object]]:
+    """The numpy/FAISS switch point (index.FAISS_MIN_WORK): one `range_search` of nq query
+    hashes over n rows on each backend, and what a process pays once to use FAISS at all
+    (import + first call; measured in fresh interpreters, minus numpy's import)."""
+    import verify.index as vi
+
+    def once(code: str) -> float:
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - t
+
+    prelude = "import numpy as np; import verify.index; c = np.zeros(1 << 20, dtype=np.uint64); "
+    first = (
+        "import faiss; faiss.omp_set_num_threads(2); "
+        "verify.index._faiss_scan(faiss, c, c[:8].copy(), 14)"
+    )
+    env_path = f"import sys; sys.path.insert(0, {str(HERE.parents[2] / 'src')!r}); "
+    setup = [once(env_path + prelude + first) - once(env_path + prelude) for _ in range(reps)]
+    rng = np.random.default_rng(5)
+    col = rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64)
+    index = vi.FrameIndex.empty()
+    index.dhash = col
+    faiss = vi._faiss()
+    out = []
+    for nq in (1, 2, 4, 8, 16, 32, 60, 120):
+        q = np.ascontiguousarray(col[:nq] ^ np.uint64(0b111))
+        t_np, t_f = [], []
+        for _ in range(reps):
+            t = time.perf_counter()
+            parts = [vi._scan(col, q, 14, list(range(0, n, vi.CHUNK_ROWS)), False)]
+            t_np.append(time.perf_counter() - t)
+            if n * nq >= vi.PARALLEL_MIN_WORK:  # what range_search does: 2 threads
+                os.environ["VERIFY_NO_FAISS"] = "1"
+                vi.FAISS_MIN_WORK, keep = 1 << 62, vi.FAISS_MIN_WORK
+                t = time.perf_counter()
+                index.range_search("dhash", q, 14)
+                t_np[-1] = time.perf_counter() - t
+                vi.FAISS_MIN_WORK = keep
+                del os.environ["VERIFY_NO_FAISS"]
+            t = time.perf_counter()
+            vi._faiss_scan(faiss, col, q, 14)
+            t_f.append(time.perf_counter() - t)
+        del parts
+        out.append(
+            {
+                "n": n,
+                "queries": nq,
+                "work": n * nq,
+                "numpy_s": median(t_np),
+                "faiss_s": median(t_f),
+                "faiss_setup_once_s": median(setup),
+                "numpy_faster_end_to_end": median(t_np) < median(t_f) + median(setup),
+            }
+        )
+    return out
 
 
 def main() -> None:
@@ -389,6 +486,8 @@ def main() -> None:
     ap.add_argument("--dupes", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--e2e", type=int, default=0, help="frames for the end-to-end CLI run")
+    ap.add_argument("--e2e-home", type=Path, help="keep (and reuse) the end-to-end archive here")
+    ap.add_argument("--backends", action="store_true", help="measure the numpy/FAISS switch point")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -401,6 +500,11 @@ def main() -> None:
     print(
         f"# machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, numpy {np.__version__}"
     )
+    if args.backends:
+        for n in args.sizes:
+            for row in backends(n, args.reps):
+                print(json.dumps(row))
+        return
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="verify-bench-") as tmp:
             t = time.perf_counter()
@@ -427,7 +531,7 @@ def main() -> None:
     if args.dupes:
         print(json.dumps(dupes(args.dupes, reps=1)))
     if args.e2e:
-        print(json.dumps(e2e(args.e2e)))
+        print(json.dumps(e2e(args.e2e, reps=args.reps, keep=args.e2e_home)))
 
 
 if __name__ == "__main__":

@@ -21,14 +21,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
 from verify.errors import BadInputError, BusyError, IntegrityFailure, VerifyError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
     from sqlalchemy.exc import DatabaseError
+    from sqlmodel import Session
 
+    from verify.dbread import Reader
     from verify.store import ObjectStore
 
 
@@ -73,7 +73,7 @@ class Archive:
     home: Path
     database_url: str
     actor: str
-    _engine: Engine | None = field(default=None, repr=False)
+    _engine: "Engine | None" = field(default=None, repr=False)
 
     @property
     def objects_dir(self) -> Path:
@@ -86,7 +86,7 @@ class Archive:
         return ObjectStore(self.objects_dir)
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> "Engine":
         if self._engine is None:
             from verify.db import make_engine
 
@@ -94,7 +94,7 @@ class Archive:
         return self._engine
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Session]:
+    def write(self) -> "Iterator[Session]":
         """A short BEGIN IMMEDIATE transaction. No hashing or decoding inside."""
         from verify.db import write_session
 
@@ -102,11 +102,20 @@ class Archive:
             yield session
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Session]:
+    def read(self) -> "Iterator[Session]":
         from verify.db import read_session
 
         with read_session(self.engine) as session:
             yield session
+
+    @contextlib.contextmanager
+    def reader(self) -> "Iterator[Reader]":
+        """One read transaction as plain SQL rows (`verify.dbread`; the search path)."""
+        from verify.db import read_connection
+        from verify.dbread import SqlAlchemyReader
+
+        with read_connection(self.engine) as conn:
+            yield SqlAlchemyReader(conn)
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,7 +12,6 @@ appends (read head, write next) are serialised exactly as on SQLite.
 """
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,28 +22,18 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import Session, create_engine
 
-from verify.errors import BadInputError, BusyError
+# SCHEMA_HEAD and busy_timeout_ms live in the import-light verify.dbread (the ORM-free
+# search path checks the schema too); re-exported here.
+from verify.dbread import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
+from verify.dbread import SCHEMA_HEAD as SCHEMA_HEAD
+from verify.dbread import busy_timeout_ms as busy_timeout_ms
+from verify.errors import BusyError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-BUSY_TIMEOUT_MS = 30_000
 # Arbitrary constant naming the archive-wide writer lock on PostgreSQL.
 PG_WRITE_LOCK = 0x76657269  # "veri"
-# Bump with every migration; a test checks it equals Alembic's head.
-SCHEMA_HEAD = "0001"
-
-
-def busy_timeout_ms() -> int:
-    """How long a writer waits for another one: `VERIFY_BUSY_TIMEOUT_MS`, default 30 s."""
-    raw = os.environ.get("VERIFY_BUSY_TIMEOUT_MS", "").strip()
-    if not raw:
-        return BUSY_TIMEOUT_MS
-    if not raw.isdigit():
-        raise BadInputError(
-            f"bad VERIFY_BUSY_TIMEOUT_MS {raw!r}: give a whole number of milliseconds"
-        )
-    return int(raw)
 
 
 def make_engine(url: str) -> Engine:
@@ -115,6 +104,19 @@ def read_session(engine: Engine) -> Iterator[Session]:
     try:
         with Session(engine) as session:
             yield session
+    except OperationalError as exc:
+        if _is_locked(exc):
+            raise BusyError("the archive is busy; try again") from exc
+        raise
+
+
+@contextlib.contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A read transaction on a plain connection (deferred BEGIN; a consistent snapshot in WAL
+    mode), for SQL through `verify.dbread.SqlAlchemyReader`."""
+    try:
+        with engine.connect() as conn, conn.begin():
+            yield conn
     except OperationalError as exc:
         if _is_locked(exc):
             raise BusyError("the archive is busy; try again") from exc

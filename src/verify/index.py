@@ -8,9 +8,12 @@ in numpy arrays, one contiguous column per 64-bit word (the layout that makes an
     <home>/index/frames-v1.json          manifest: generation dir, frame count, max frame id
     <home>/index/frames-v1-<gen>/*.npy   one raw array per column
 
-Staleness is detected cheaply (``max(frames.id)`` and ``count(*)``). Frames added since the
-sidecar was written are read from the database by primary key and appended in memory; the
-sidecar is rewritten when that delta grows large, or rebuilt when frames were removed.
+Staleness is detected cheaply: ``max(frames.id)`` (a rowid lookup) and ``count(*)`` (a scan
+of the small blob_id index, ~5 ms at 1M rows; asked as two statements, because SQLite
+answers the combined ``SELECT count(*), max(id)`` with a full table scan, 0.1 s at 1M).
+Frames added since the sidecar was written are read from the database by primary key and
+appended in memory; the sidecar is rewritten when that delta grows large, or rebuilt when
+frames were removed.
 
 Only frames flagged informative are indexed: low-information frames (black, uniform, blank)
 are never matched on. The search itself is exact (no approximate structure): at 10M frames a
@@ -25,15 +28,14 @@ import os
 import secrets
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import text
 
-from verify.archive import Archive
+from verify.dbread import Reader, Source
 
 FORMAT = "frames-v1"
 COLUMNS = ("frame_id", "blob_id", "idx", "pts", "phash", "dhash", "phash_masked", "dhash_masked")
@@ -45,11 +47,14 @@ CHUNK_ROWS = 32_768
 QUERY_BLOCK = 8
 # Below this many (row x query) comparisons a scan is not worth a second thread.
 PARALLEL_MIN_WORK = 4_000_000
-# With the optional `faiss-cpu` installed (`pip install verify[fast]`), columns of at least
-# this many rows are scanned by FAISS `IndexBinaryFlat` (one fused pass per code instead of
-# numpy's xor/popcount/compare passes; 1.3-5x faster here, bench/search). Set
-# VERIFY_NO_FAISS=1 to force the numpy scan.
-FAISS_MIN_ROWS = 100_000
+# Backend per scan, by work (rows x query hashes). FAISS's fused XOR/popcount loop
+# (`hamming_range_search`, what `IndexBinaryFlat.range_search` runs, called here on the
+# column in place: no copy, no extra memory) is 2-5x faster than numpy's separate passes,
+# but importing faiss costs 0.04-0.2 s and its first call ~0.02 s more. A single image
+# (4 scans of 1 hash) stays on numpy, where 1M rows take ~2 ms per hash; a 60-frame video
+# (4 scans of 60 hashes) goes to FAISS. Switch point measured in bench/search (--backends):
+# see docs/performance.md. VERIFY_NO_FAISS=1 forces numpy.
+FAISS_MIN_WORK = 32_000_000
 
 
 def _faiss() -> Any:
@@ -92,7 +97,6 @@ class FrameIndex:
     max_id: int = 0
     # per-file frame counts (sorted unique blob ids, counts), computed once and persisted
     _blobs: tuple[I64, I64] | None = None
-    _flat: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
@@ -121,9 +125,9 @@ class FrameIndex:
         if n == 0 or q.shape[0] == 0:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty.copy(), np.empty(0, dtype=np.uint8)
-        faiss = _faiss() if not upper and n >= FAISS_MIN_ROWS else None
+        faiss = _faiss() if not upper and n * q.shape[0] >= FAISS_MIN_WORK else None
         if faiss is not None:
-            return self._faiss_search(faiss, name, col, q, threshold)
+            return _faiss_scan(faiss, col, q, threshold)
         starts = list(range(0, n, CHUNK_ROWS))
         workers = 2 if n * q.shape[0] >= PARALLEL_MIN_WORK and (os.cpu_count() or 1) > 1 else 1
         if workers == 1:
@@ -139,19 +143,6 @@ class FrameIndex:
         rows = np.concatenate([p[1] for p in parts])
         dist = np.concatenate([p[2] for p in parts])
         return qi, rows, dist
-
-    def _faiss_search(
-        self, faiss: Any, name: str, col: U64, q: U64, threshold: int
-    ) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
-        ix = self._flat.get(name)
-        if ix is None:
-            ix = faiss.IndexBinaryFlat(64)
-            ix.add(np.ascontiguousarray(col).view(np.uint8).reshape(-1, 8))
-            self._flat[name] = ix
-        # FAISS range_search keeps distances strictly below the radius
-        lims, dist, rows = ix.range_search(q.view(np.uint8).reshape(-1, 8), threshold + 1)
-        qi = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(lims).astype(np.int64))
-        return qi, rows.astype(np.int64), dist.astype(np.uint8)
 
     def take(self, name: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         """column[rows] as an in-memory copy. Memory-mapped columns are released right after:
@@ -322,6 +313,30 @@ def _release(arr: Any) -> None:
         return
 
 
+def _faiss_scan(
+    faiss: Any, col: U64, q: U64, threshold: int
+) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
+    """`range_search` by FAISS's `hamming_range_search` over the column as it is (8-byte
+    codes; FAISS keeps distances strictly below the radius)."""
+    codes = np.ascontiguousarray(col)
+    result = faiss.RangeSearchResult(q.shape[0])
+    faiss.hamming_range_search(
+        faiss.swig_ptr(q.view(np.uint8)),
+        faiss.swig_ptr(codes.view(np.uint8)),
+        q.shape[0],
+        codes.shape[0],
+        threshold + 1,
+        8,
+        result,
+    )
+    lims = faiss.rev_swig_ptr(result.lims, q.shape[0] + 1).astype(np.int64)
+    found = int(lims[-1])
+    rows = faiss.rev_swig_ptr(result.labels, found).astype(np.int64)
+    dist = faiss.rev_swig_ptr(result.distances, found).astype(np.uint8)
+    qi = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(lims))
+    return qi, rows, dist
+
+
 def _scan(
     col: U64, q: U64, threshold: int, starts: list[int], upper: bool
 ) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
@@ -467,26 +482,25 @@ _SELECT = (
 )
 
 
-def index_dir(archive: Archive) -> Path:
+def index_dir(archive: Source) -> Path:
     return archive.home / "index"
 
 
-def _db_state(archive: Archive) -> tuple[int, int]:
-    with archive.engine.connect() as conn:
-        row = conn.execute(text("SELECT count(*), coalesce(max(id), 0) FROM frames")).one()
-    return int(row[0]), int(row[1])
+def _db_state(db: Reader) -> tuple[int, int]:
+    count = db.rows("SELECT count(*) FROM frames")[0][0]
+    top = db.rows("SELECT coalesce(max(id), 0) FROM frames")[0][0]
+    return int(count), int(top)
 
 
-def _read_rows(archive: Archive, after: int) -> list[Any]:
-    with archive.engine.connect() as conn:
-        return list(conn.execute(text(_SELECT), {"after": after}).all())
+def _read_rows(db: Reader, after: int) -> list[Any]:
+    return db.rows(_SELECT, {"after": after})
 
 
-def _manifest_path(archive: Archive) -> Path:
+def _manifest_path(archive: Source) -> Path:
     return index_dir(archive) / f"{FORMAT}.json"
 
 
-def _read_manifest(archive: Archive) -> dict[str, Any] | None:
+def _read_manifest(archive: Source) -> dict[str, Any] | None:
     try:
         data = json.loads(_manifest_path(archive).read_text())
     except (OSError, ValueError):
@@ -496,7 +510,7 @@ def _read_manifest(archive: Archive) -> dict[str, Any] | None:
     return data
 
 
-def write_sidecar(archive: Archive, index: FrameIndex, *, db_count: int) -> None:
+def write_sidecar(archive: Source, index: FrameIndex, *, db_count: int) -> None:
     """Write `index` as a new generation and point the manifest at it (atomic rename);
     older generations are removed. Best effort: a read-only home just skips the sidecar."""
     base = index_dir(archive)
@@ -521,13 +535,19 @@ def write_sidecar(archive: Archive, index: FrameIndex, *, db_count: int) -> None
             shutil.rmtree(old, ignore_errors=True)
 
 
-def load_index(archive: Archive, *, persist: bool = True) -> FrameIndex:
+def load_index(archive: Source, *, persist: bool = True) -> FrameIndex:
     """The frame index, consistent with the database at the time of the call.
 
     Loads the sidecar, appends frames newer than it from the database, and rebuilds it from
-    scratch when frames were removed or the sidecar is missing or unreadable.
+    scratch when frames were removed or the sidecar is missing or unreadable. The database
+    is read in one transaction (one snapshot).
     """
-    db_count, db_max = _db_state(archive)
+    with archive.reader() as db:
+        return _load_index(archive, db, persist=persist)
+
+
+def _load_index(archive: Source, db: Reader, *, persist: bool) -> FrameIndex:
+    db_count, db_max = _db_state(db)
     manifest = _read_manifest(archive)
     base: FrameIndex | None = None
     base_count = 0
@@ -541,20 +561,19 @@ def load_index(archive: Archive, *, persist: bool = True) -> FrameIndex:
         if base is not None and (base.max_id > db_max or base_count > db_count):
             base = None  # frames were removed (or another database): rebuild
     if base is None:
-        full = FrameIndex.from_rows(_read_rows(archive, 0)) if db_count else FrameIndex.empty()
+        full = FrameIndex.from_rows(_read_rows(db, 0)) if db_count else FrameIndex.empty()
         full.max_id = db_max
         if persist and db_count:
             write_sidecar(archive, full, db_count=db_count)
         return full
     if base.max_id == db_max and base_count == db_count:
         return base
-    delta_rows = _read_rows(archive, base.max_id)
-    with archive.engine.connect() as conn:
-        new_total = conn.execute(
-            text("SELECT count(*) FROM frames WHERE id > :after"), {"after": base.max_id}
-        ).scalar_one()
+    delta_rows = _read_rows(db, base.max_id)
+    new_total = db.rows("SELECT count(*) FROM frames WHERE id > :after", {"after": base.max_id})[0][
+        0
+    ]
     if base_count + int(new_total) != db_count:  # rows removed below max_id: rebuild
-        full = FrameIndex.from_rows(_read_rows(archive, 0))
+        full = FrameIndex.from_rows(_read_rows(db, 0))
         full.max_id = db_max
         if persist:
             write_sidecar(archive, full, db_count=db_count)

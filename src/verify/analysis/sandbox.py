@@ -35,7 +35,7 @@ from typing import IO, Any
 
 from verify.analysis import PIPELINE, AnalysisResult, FrameHash
 from verify.analysis.metadata import NORMALISED_KEYS
-from verify.errors import AnalysisError, BadInputError
+from verify.errors import AnalysisError, BadInputError, VerifyError
 
 log = logging.getLogger(__name__)
 
@@ -119,23 +119,97 @@ def run_in_child(
     `memory` override the environment/defaults and are not passed to the target. Raises
     AnalysisError (one-line reason) on any failure of the child.
     """
-    lim = limits(timeout, memory)
-    request = json.dumps(
-        {"target": target, "path": os.path.abspath(path), "kwargs": kwargs}
-    ).encode()
-    cmd = [
-        sys.executable,
-        "-m",
-        "verify.analysis.worker",
-        str(lim.memory),
-        str(lim.cpu_seconds),
-    ]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        returncode = _run(cmd, request, out, err, lim)
-        reply_bytes = _read_capped(out, MAX_REPLY_BYTES)
-        if returncode != 0 or not reply_bytes:
-            _log_stderr(err, target, path)
-    return _reply(returncode, reply_bytes, lim)
+    with ChildRun(target, path, timeout=timeout, memory=memory, **kwargs) as child:
+        return child.result()
+
+
+class ChildRun:
+    """`run_in_child` in two halves: the child starts at construction and `result()` collects
+    it, so the caller can work meanwhile (`verify search FILE` loads the index while its query
+    is analysed). Errors met while starting (bad limits in the environment, no process) are
+    raised by `result()`, where `run_in_child` would raise them. Use as a context manager:
+    leaving it kills a child still running. The timeout counts from the start."""
+
+    def __init__(
+        self,
+        target: str,
+        path: str,
+        *,
+        timeout: float | None = None,
+        memory: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._target, self._path = target, path
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._error: Exception | None = None
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
+        try:
+            self._lim = limits(timeout, memory)
+            request = json.dumps(
+                {"target": target, "path": os.path.abspath(path), "kwargs": kwargs}
+            ).encode()
+            cmd = [
+                sys.executable,
+                "-m",
+                "verify.analysis.worker",
+                str(self._lim.memory),
+                str(self._lim.cpu_seconds),
+            ]
+            self._deadline = time.monotonic() + self._lim.timeout
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=self._out,
+                stderr=self._err,
+                env=_child_env(),
+                close_fds=True,
+                start_new_session=True,  # its own process group: a timeout kills grandchildren
+            )
+        except (VerifyError, OSError) as exc:
+            self._error = exc
+            return
+        assert self._proc.stdin is not None
+        # the request is small (one JSON line): it fits the pipe buffer, no deadlock
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.write(request)
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.close()
+
+    def __enter__(self) -> "ChildRun":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            _kill(self._proc)
+        self._out.close()
+        self._err.close()
+
+    def result(self) -> Any:
+        """Wait for the child; its JSON-shaped result or AnalysisError (see `run_in_child`)."""
+        if self._error is not None:
+            raise self._error
+        proc = self._proc
+        assert proc is not None
+        try:
+            proc.wait(timeout=max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            raise AnalysisError(f"timed out after {self._lim.timeout:g} s") from None
+        finally:
+            if proc.returncode is None:  # interrupted (Ctrl-C) or the timeout path above
+                _kill(proc)
+        reply_bytes = _read_capped(self._out, MAX_REPLY_BYTES)
+        if proc.returncode != 0 or not reply_bytes:
+            _log_stderr(self._err, self._target, self._path)
+        return _reply(proc.returncode, reply_bytes, self._lim)
+
+    def analysis(self) -> AnalysisResult:
+        """`result()` of an `analyse_file` child, validated and rebuilt (see `start_analysis`)."""
+        return result_from_json(self.result())
 
 
 def _child_env() -> dict[str, str]:
@@ -148,27 +222,6 @@ def _child_env() -> dict[str, str]:
     env["OPENBLAS_NUM_THREADS"] = "1"
     env["OMP_NUM_THREADS"] = "1"
     return env
-
-
-def _run(cmd: list[str], request: bytes, out: IO[bytes], err: IO[bytes], lim: Limits) -> int:
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE,
-        stdout=out,
-        stderr=err,
-        env=_child_env(),
-        close_fds=True,
-        start_new_session=True,  # its own process group: a timeout kills grandchildren too
-    )
-    try:
-        proc.communicate(request, timeout=lim.timeout)
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        raise AnalysisError(f"timed out after {lim.timeout:g} s") from None
-    finally:
-        if proc.returncode is None:  # interrupted (Ctrl-C) or the timeout path above
-            _kill(proc)
-    return proc.returncode
 
 
 def _kill(proc: "subprocess.Popen[bytes]") -> None:
@@ -234,8 +287,13 @@ def analyse_in_child(
     path: str, *, fast: bool = False, timeout: float | None = None
 ) -> AnalysisResult:
     """`verify.analysis.analyse_file(path, fast=fast)` in the sandbox, validated and rebuilt."""
-    payload = run_in_child(ANALYSE_TARGET, path, timeout=timeout, fast=fast)
-    return result_from_json(payload)
+    with start_analysis(path, fast=fast, timeout=timeout) as child:
+        return child.analysis()
+
+
+def start_analysis(path: str, *, fast: bool = False, timeout: float | None = None) -> ChildRun:
+    """`analyse_in_child` started now; collect with `.analysis()` (a context manager)."""
+    return ChildRun(ANALYSE_TARGET, path, timeout=timeout, fast=fast)
 
 
 def result_from_json(payload: Any) -> AnalysisResult:

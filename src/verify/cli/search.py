@@ -1,11 +1,12 @@
 """`verify search` and `verify dupes`: near-duplicates across every case."""
 
+import os
 import sys
 from typing import Annotated, Any
 
 import typer
 
-from verify.cli import archive_of
+from verify.cli import source_of
 from verify.cli.output import clean, examples, notice, print_json, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (shape: docs/json.md).")]
@@ -72,9 +73,20 @@ def search_command(
     matched (query q/n, candidate c/m), the best/median dHash distance, the time offset, the
     aligned time ranges and the variant that matched (full, masked subtitle band, mirrored).
     """
-    from verify.services import search as svc
+    child = None
+    if os.path.isfile(target):
+        # analyse the query file in its sandboxed child first: it runs while this process
+        # imports the search code and loads the archive's index
+        from verify.analysis.sandbox import start_analysis
 
-    data = svc.search(archive_of(ctx), target, case=case, threshold=threshold)
+        child = start_analysis(target)
+    try:
+        from verify.services import search as svc
+
+        data = svc.search(source_of(ctx), target, case=case, threshold=threshold, analysis=child)
+    finally:
+        if child is not None:
+            child.close()
     if as_json:
         print_json(data)
         return
@@ -108,7 +120,7 @@ def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = F
     """List clusters of near-duplicate media (match tier, transitively) and exact copies."""
     from verify.services import search as svc
 
-    clusters = svc.find_clusters(archive_of(ctx), case=case)
+    clusters = svc.find_clusters(source_of(ctx), case=case)
     if as_json:
         print_json(clusters)
         return

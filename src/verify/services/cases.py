@@ -16,10 +16,12 @@ from verify import audit
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.models import Case, Claim, Note, pk
+from verify.services.refs import SLUG_RE as SLUG_RE
+from verify.services.refs import check_slug as check_slug
+from verify.services.refs import no_case
 from verify.timeutil import iso, now
 from verify.vocab import CaseStatus, Confidence, Finding
 
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
 SLUG_MAX = 60
 E = TypeVar("E", bound=StrEnum)
 
@@ -43,15 +45,6 @@ def check_text(*values: str | None) -> None:
             )
 
 
-def check_slug(slug: str) -> str:
-    if not SLUG_RE.match(slug):
-        raise BadInputError(
-            f"bad case reference {slug!r}: a slug is 1-80 lowercase letters, digits and "
-            "hyphens, starting and ending with a letter or digit"
-        )
-    return slug
-
-
 def parse_enum(kind: type[E], value: str, what: str) -> E:
     try:
         return kind(value)
@@ -65,7 +58,7 @@ def get_case(session: Session, ref: str) -> Case:
     check_slug(ref)
     case = session.exec(select(Case).where(Case.slug == ref)).first()
     if case is None:
-        raise NotFoundError(f"no case {ref!r}; `verify case list` shows the cases")
+        raise no_case(ref)
     return case
 
 

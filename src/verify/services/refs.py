@@ -1,25 +1,52 @@
-"""Resolving user references to media: a numeric id (`12`) or a unique `sha256:` prefix."""
+"""Resolving user references: media (a numeric id `12` or a unique `sha256:` prefix) and cases
+(a slug).
 
-from sqlmodel import Session, col, select
+Each resolver exists over an ORM session (`get_media`, `get_case` in services.cases) and over
+plain SQL rows (`media_row`, `case_id`, for the ORM-free search path in `verify.dbread`);
+the parsing, the choice among candidates and every error message are shared.
+"""
 
+import re
+from typing import TYPE_CHECKING, Any
+
+from verify.dbread import Reader
 from verify.errors import BadInputError, NotFoundError
-from verify.models import Blob, Media
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from verify.models import Media
 
 MIN_PREFIX = 6
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
 
 
-def get_media(session: Session, ref: str, *, case_id: int | None = None) -> Media:
-    """The media a user means by `ref`.
+def check_slug(slug: str) -> str:
+    if not SLUG_RE.match(slug):
+        raise BadInputError(
+            f"bad case reference {slug!r}: a slug is 1-80 lowercase letters, digits and "
+            "hyphens, starting and ending with a letter or digit"
+        )
+    return slug
 
-    `12` is media id 12. `sha256:ab12cd…` (at least 6 hex digits) is the media whose file has
-    that hash prefix; when the same bytes are in several cases, pass `case_id` or use the id.
-    """
-    ref = ref.strip()
+
+def no_case(ref: str) -> NotFoundError:
+    return NotFoundError(f"no case {ref!r}; `verify case list` shows the cases")
+
+
+def case_id(db: Reader, ref: str) -> int:
+    """The id of the case with slug `ref`, or NotFoundError naming the next step."""
+    check_slug(ref)
+    rows = db.rows("SELECT id FROM cases WHERE slug = :slug", {"slug": ref})
+    if not rows:
+        raise no_case(ref)
+    return int(rows[0][0])
+
+
+def _parse_media_ref(ref: str) -> int | str:
+    """A media id, or the lowercase hex prefix of a `sha256:` reference."""
     if ref.isdigit():
-        media = session.get(Media, int(ref))
-        if media is None or (case_id is not None and media.case_id != case_id):
-            raise NotFoundError(f"no media {ref}; `verify media list CASE` shows media ids")
-        return media
+        return int(ref)
     prefix = ref.removeprefix("sha256:").lower()
     if (
         not ref.startswith("sha256:")
@@ -30,22 +57,75 @@ def get_media(session: Session, ref: str, *, case_id: int | None = None) -> Medi
             f"bad media reference {ref!r}: use a media id (e.g. 12) or sha256: and at least "
             f"{MIN_PREFIX} hex digits"
         )
+    return prefix
+
+
+def _no_media_id(ref: str) -> NotFoundError:
+    return NotFoundError(f"no media {ref}; `verify media list CASE` shows media ids")
+
+
+def _pick(ref: str, found: list[tuple[int, int]]) -> int:
+    """The one media among (media id, blob id) rows, in media id order, matching a prefix."""
+    if not found:
+        raise NotFoundError(f"no media with hash {ref}")
+    if len({blob for _, blob in found}) > 1:
+        raise BadInputError(f"media reference {ref} is ambiguous; give more hex digits")
+    if len(found) > 1:
+        ids = ", ".join(str(m) for m, _ in found)
+        raise BadInputError(
+            f"{ref} is held in several cases (media {ids}); use the media id instead"
+        )
+    return found[0][0]
+
+
+def get_media(session: "Session", ref: str, *, case_id: int | None = None) -> "Media":
+    """The media a user means by `ref`.
+
+    `12` is media id 12. `sha256:ab12cd…` (at least 6 hex digits) is the media whose file has
+    that hash prefix; when the same bytes are in several cases, pass `case_id` or use the id.
+    """
+    from sqlmodel import col, select
+
+    from verify.models import Blob, Media
+
+    ref = ref.strip()
+    parsed = _parse_media_ref(ref)
+    if isinstance(parsed, int):
+        media = session.get(Media, parsed)
+        if media is None or (case_id is not None and media.case_id != case_id):
+            raise _no_media_id(ref)
+        return media
     query = (
         select(Media)
         .join(Blob, col(Blob.id) == col(Media.blob_id))
-        .where(col(Blob.sha256).startswith(prefix))
+        .where(col(Blob.sha256).startswith(parsed))
         .order_by(col(Media.id))
     )
     if case_id is not None:
         query = query.where(Media.case_id == case_id)
     found = session.exec(query).all()
-    if not found:
-        raise NotFoundError(f"no media with hash {ref}")
-    if len({m.blob_id for m in found}) > 1:
-        raise BadInputError(f"media reference {ref} is ambiguous; give more hex digits")
-    if len(found) > 1:
-        ids = ", ".join(str(m.id) for m in found)
-        raise BadInputError(
-            f"{ref} is held in several cases (media {ids}); use the media id instead"
-        )
-    return found[0]
+    by_id = {m.id: m for m in found}
+    return by_id[_pick(ref, [(m.id or 0, m.blob_id) for m in found])]
+
+
+_MEDIA_ROW = (
+    "SELECT m.id, m.blob_id, m.case_id, b.sha256, b.kind "
+    "FROM media m LEFT JOIN blobs b ON b.id = m.blob_id "
+)
+
+
+def media_row(db: Reader, ref: str) -> tuple[Any, ...]:
+    """`get_media` over plain SQL: (media id, blob id, case id, blob sha256, blob kind); the
+    blob columns are None when the blob row is missing."""
+    ref = ref.strip()
+    parsed = _parse_media_ref(ref)
+    if isinstance(parsed, int):
+        rows = db.rows(_MEDIA_ROW + "WHERE m.id = :id", {"id": parsed})
+        if not rows:
+            raise _no_media_id(ref)
+        return rows[0]
+    rows = db.rows(
+        _MEDIA_ROW + "WHERE b.sha256 LIKE :prefix ORDER BY m.id", {"prefix": parsed + "%"}
+    )
+    chosen = _pick(ref, [(int(r[0]), int(r[1])) for r in rows])
+    return next(r for r in rows if r[0] == chosen)

@@ -22,24 +22,28 @@ candidate's, match on one consistent time offset, and a *suggestion* when at lea
 `SUGGEST_FRACTION` do at the looser frame tier.
 """
 
+import contextlib
 import hashlib
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from sqlmodel import Session, col, select
 
 from verify.analysis import FrameHash, to_unsigned64
-from verify.archive import Archive
+from verify.dbread import Reader, Source, rows_in
 from verify.errors import BadInputError, NotFoundError
 from verify.index import FrameIndex, load_index
 from verify.index import self_join as mih_self_join
-from verify.models import Blob, Case, Media
-from verify.services.cases import get_case
+from verify.services.refs import case_id as case_id_of
+from verify.services.refs import media_row
+
+if TYPE_CHECKING:
+    from verify.analysis.sandbox import ChildRun
 
 # --- thresholds (bits); chosen in bench/matching, see docs/matching.md ----------------------
 # Frame "match": dHash and pHash both close, or dHash close and PDQ (256 bits, unrelated
@@ -398,20 +402,56 @@ def aggregate(
 # --- services -------------------------------------------------------------------------------
 
 
-def _holdings(session: Session, blob_ids: list[int]) -> dict[int, list[tuple[Media, Case, Blob]]]:
+@dataclass(frozen=True)
+class _Held:
+    """One media holding a file (a row of media x cases x blobs)."""
+
+    media: int
+    case_id: int
+    case: str  # slug
+    original_name: str
+    blob: int
+    sha256: str
+    kind: str
+
+
+_HOLDINGS = (
+    "SELECT m.id, m.case_id, c.slug, m.original_name, m.blob_id, b.sha256, b.kind "
+    "FROM media m JOIN cases c ON c.id = m.case_id JOIN blobs b ON b.id = m.blob_id "
+    "WHERE m.blob_id IN ({in})"
+)
+
+
+def _holdings(db: Reader, blob_ids: list[int]) -> dict[int, list[_Held]]:
+    """The media holding each file, in media id order."""
     if not blob_ids:
         return {}
-    rows = session.exec(
-        select(Media, Case, Blob)
-        .join(Case, col(Case.id) == col(Media.case_id))
-        .join(Blob, col(Blob.id) == col(Media.blob_id))
-        .where(col(Media.blob_id).in_(blob_ids))
-        .order_by(col(Media.id))
-    ).all()
-    out: dict[int, list[tuple[Media, Case, Blob]]] = defaultdict(list)
-    for m, c, b in rows:
-        out[m.blob_id].append((m, c, b))
+    rows = sorted(rows_in(db, _HOLDINGS, blob_ids), key=lambda r: int(r[0]))
+    out: dict[int, list[_Held]] = defaultdict(list)
+    for r in rows:
+        held = _Held(int(r[0]), int(r[1]), str(r[2]), str(r[3]), int(r[4]), str(r[5]), str(r[6]))
+        out[held.blob].append(held)
     return out
+
+
+T = TypeVar("T")
+
+
+class _Early(Generic[T]):
+    """A value computed ahead of its use (while the query's child process runs); an error is
+    raised where the value is used, so errors surface in the same order as without."""
+
+    def __init__(self, compute: Callable[[], T]) -> None:
+        self._error: Exception | None = None
+        try:
+            self._value: T | None = compute()
+        except Exception as exc:  # noqa: BLE001 - re-raised by get()
+            self._value, self._error = None, exc
+
+    def get(self) -> T:
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
 
 
 def _counts(index: FrameIndex, blob_ids: list[int]) -> dict[int, int]:
@@ -490,14 +530,14 @@ def match_files(
 
 
 def search_frames(
-    archive: Archive,
+    archive: Source,
     query_frames: list[FrameHash],
     *,
     query_kind: str,
     exclude_blob_id: int | None = None,
     case: str | None = None,
     threshold: int | None = None,
-    index: FrameIndex | None = None,
+    index: "FrameIndex | _Early[FrameIndex] | None" = None,
     query_sha256: str | None = None,
 ) -> list[dict[str, Any]]:
     """Ranked near-duplicates of a set of frame hashes, one entry per media holding a
@@ -509,27 +549,29 @@ def search_frames(
         return []
     if index is None:
         index = load_index(archive)
+    elif isinstance(index, _Early):
+        index = index.get()
     case_id = None
     if case is not None:
-        with archive.read() as session:
-            case_id = get_case(session, case).id
+        with archive.reader() as db:
+            case_id = case_id_of(db, case)
     verdicts = match_files(
         index, query, query_kind=query_kind, exclude_blob_id=exclude_blob_id, threshold=threshold
     )
-    with archive.read() as session:
-        held = _holdings(session, list(verdicts))
+    with archive.reader() as db:
+        held = _holdings(db, list(verdicts))
     hits: list[dict[str, Any]] = []
     for blob, verdict in verdicts.items():
-        for media, c, b in held.get(blob, []):
-            if case_id is not None and media.case_id != case_id:
+        for m in held.get(blob, []):
+            if case_id is not None and m.case_id != case_id:
                 continue
             hit = {
-                "case": c.slug,
-                "media": media.id,
-                "original_name": media.original_name,
-                "sha256": f"sha256:{b.sha256}",
-                "kind": b.kind,
-                "exact": query_sha256 is not None and b.sha256 == query_sha256,
+                "case": m.case,
+                "media": m.media,
+                "original_name": m.original_name,
+                "sha256": f"sha256:{m.sha256}",
+                "kind": m.kind,
+                "exact": query_sha256 is not None and m.sha256 == query_sha256,
             }
             hit.update(verdict)
             hits.append(hit)
@@ -560,15 +602,15 @@ def _stored_frames(index: FrameIndex, blob_id: int) -> list[FrameHash]:
 
 
 def near_duplicates_of_blob(
-    archive: Archive, blob_id: int, *, case: str | None = None, threshold: int | None = None
+    archive: Source, blob_id: int, *, case: str | None = None, threshold: int | None = None
 ) -> list[dict[str, Any]]:
     """Near-duplicates of a stored file in every case (itself excluded). Exact copies (same
     SHA-256) are the same blob and so are not listed here."""
-    with archive.read() as session:
-        blob = session.get(Blob, blob_id)
-        if blob is None:
-            raise NotFoundError(f"no stored file with id {blob_id}")
-        kind = blob.kind
+    with archive.reader() as db:
+        found = db.rows("SELECT kind FROM blobs WHERE id = :id", {"id": blob_id})
+    if not found:
+        raise NotFoundError(f"no stored file with id {blob_id}")
+    kind = str(found[0][0])
     index = load_index(archive)
     frames = _stored_frames(index, blob_id)
     return search_frames(
@@ -583,25 +625,21 @@ def near_duplicates_of_blob(
 
 
 def search_media(
-    archive: Archive, media_ref: str, *, case: str | None = None, threshold: int | None = None
+    archive: Source, media_ref: str, *, case: str | None = None, threshold: int | None = None
 ) -> dict[str, Any]:
     """Near-duplicates of media already in the archive (`12` or `sha256:ab12cd`)."""
-    from verify.services.refs import get_media
-
-    with archive.read() as session:
-        media = get_media(session, media_ref)
-        blob = session.get(Blob, media.blob_id)
-        if blob is None:
+    with archive.reader() as db:
+        media_id, blob_id, _, sha, kind = media_row(db, media_ref)
+        if sha is None:
             raise NotFoundError(f"media {media_ref} refers to a missing file")
-        kind, sha, blob_id = blob.kind, blob.sha256, media.blob_id
-        copies = _holdings(session, [blob_id]).get(blob_id, [])
+        copies = _holdings(db, [blob_id]).get(blob_id, [])
     hits = near_duplicates_of_blob(archive, blob_id, case=case, threshold=threshold)
     return {
-        "query": {"media": media.id, "sha256": f"sha256:{sha}", "kind": kind},
+        "query": {"media": media_id, "sha256": f"sha256:{sha}", "kind": kind},
         "exact_copies": [
-            {"case": c.slug, "media": m.id, "original_name": m.original_name}
-            for m, c, _ in copies
-            if m.id != media.id and (case is None or c.slug == case)
+            {"case": m.case, "media": m.media, "original_name": m.original_name}
+            for m in copies
+            if m.media != media_id and (case is None or m.case == case)
         ],
         "hits": hits,
     }
@@ -615,44 +653,53 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_COPIES = (
+    "SELECT m.id, c.slug, m.original_name "
+    "FROM media m JOIN cases c ON c.id = m.case_id JOIN blobs b ON b.id = m.blob_id "
+    "WHERE b.sha256 = :sha ORDER BY m.id"
+)
+
+
 def search_file(
-    archive: Archive,
+    archive: Source,
     path: str,
     *,
     case: str | None = None,
     threshold: int | None = None,
     fast: bool = False,
+    analysis: "ChildRun | None" = None,
 ) -> dict[str, Any]:
     """Near-duplicates of a file that is not (necessarily) in the archive. The file is
-    analysed in a child process and not stored."""
-    from verify.analysis.sandbox import analyse_in_child
+    analysed in a child process and not stored; the index is loaded while it runs.
+
+    `analysis`: the child already started on `path` (`start_analysis(path, fast=fast)`; the
+    caller closes it), so that it overlaps the caller's own start-up too."""
+    from verify.analysis.sandbox import start_analysis
 
     p = Path(path)
     if not p.is_file():
         raise NotFoundError(f"no file {path}; give a file path or a media reference")
-    sha = _sha256(p)
-    result = analyse_in_child(str(p), fast=fast)
+    with contextlib.ExitStack() as stack:
+        child = analysis or stack.enter_context(start_analysis(str(p), fast=fast))
+        sha = _sha256(p)
+        index = _Early(lambda: load_index(archive))
+        result = child.analysis()
     if result.kind not in ("image", "video"):
         raise BadInputError(f"{path} is not an image or video this tool can hash")
-    with archive.read() as session:
-        copies = session.exec(
-            select(Media, Case)
-            .join(Case, col(Case.id) == col(Media.case_id))
-            .join(Blob, col(Blob.id) == col(Media.blob_id))
-            .where(Blob.sha256 == sha)
-            .order_by(col(Media.id))
-        ).all()
-        exact = [
-            {"case": c.slug, "media": m.id, "original_name": m.original_name}
-            for m, c in copies
-            if case is None or c.slug == case
-        ]
+    with archive.reader() as db:
+        copies = db.rows(_COPIES, {"sha": sha})
+    exact = [
+        {"case": slug, "media": int(mid), "original_name": name}
+        for mid, slug, name in copies
+        if case is None or slug == case
+    ]
     hits = search_frames(
         archive,
         result.frames,
         query_kind=result.kind,
         case=case,
         threshold=threshold,
+        index=index,
         query_sha256=sha,
     )
     informative = sum(1 for f in result.frames if f.informative)
@@ -673,18 +720,18 @@ def search_file(
 # --- clusters -------------------------------------------------------------------------------
 
 
-def find_clusters(archive: Archive, case: str | None = None) -> list[dict[str, Any]]:
+def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, Any]]:
     """Groups of near-duplicate files (match tier, transitively) and exact copies across the
     archive, or among the media of one case."""
     index = load_index(archive)
-    with archive.read() as session:
+    with archive.reader() as db:
         if case is not None:
-            case_row = get_case(session, case)
-            rows = session.exec(select(Media).where(Media.case_id == case_row.id)).all()
-            allowed = {m.blob_id for m in rows}
+            cid = case_id_of(db, case)
+            rows = db.rows("SELECT blob_id FROM media WHERE case_id = :case", {"case": cid})
+            allowed: set[int] | None = {int(r[0]) for r in rows}
         else:
             allowed = None
-        multi = session.exec(select(Media.blob_id, Media.id)).all()
+        multi = [(int(b), int(m)) for b, m in db.rows("SELECT blob_id, id FROM media")]
     mask = (
         np.isin(index.blob_id, np.array(sorted(allowed), dtype=np.int64))
         if allowed is not None
@@ -713,19 +760,19 @@ def find_clusters(archive: Archive, case: str | None = None) -> list[dict[str, A
     groups: dict[int, set[int]] = defaultdict(set)
     for x in list(parent):
         groups[find(x)].add(x)
-    with archive.read() as session:
-        held = _holdings(session, sorted(parent))
+    with archive.reader() as db:
+        held = _holdings(db, sorted(parent))
     clusters: list[dict[str, Any]] = []
     for members in groups.values():
         media_rows = [
-            (m, c, b)
+            m
             for blob in sorted(members)
-            for m, c, b in held.get(blob, [])
-            if case is None or c.slug == case
+            for m in held.get(blob, [])
+            if case is None or m.case == case
         ]
         if len(media_rows) < 2:
             continue
-        blob_media = {b: [m.id for m, _, bb in media_rows if bb.id == b] for b in members}
+        blob_media = {b: [m.media for m in media_rows if m.blob == b] for b in members}
         cl_links = [
             {
                 "a": blob_media[a][0],
@@ -743,13 +790,13 @@ def find_clusters(archive: Archive, case: str | None = None) -> list[dict[str, A
             {
                 "media": [
                     {
-                        "case": c.slug,
-                        "media": m.id,
+                        "case": m.case,
+                        "media": m.media,
                         "original_name": m.original_name,
-                        "sha256": f"sha256:{b.sha256}",
-                        "kind": b.kind,
+                        "sha256": f"sha256:{m.sha256}",
+                        "kind": m.kind,
                     }
-                    for m, c, b in media_rows
+                    for m in media_rows
                 ],
                 "links": cl_links,
             }
@@ -868,15 +915,17 @@ def _still_verdict(dd: int, dq: int, variant: str) -> dict[str, Any]:
 
 
 def search(
-    archive: Archive,
+    archive: Source,
     target: str,
     *,
     case: str | None = None,
     threshold: int | None = None,
+    analysis: "ChildRun | None" = None,
 ) -> dict[str, Any]:
-    """`verify search`: a file path when one exists, else a media reference."""
+    """`verify search`: a file path when one exists, else a media reference. `analysis`: see
+    `search_file`."""
     if Path(target).is_file():
-        return search_file(archive, target, case=case, threshold=threshold)
+        return search_file(archive, target, case=case, threshold=threshold, analysis=analysis)
     if Path(target).exists():
         raise BadInputError(f"{target} is not a regular file; give a file or a media reference")
     if not (target.strip().isdigit() or target.startswith("sha256:")):

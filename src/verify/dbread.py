@@ -1,0 +1,166 @@
+"""Read-only SQL for the duplicate-search path, without the ORM.
+
+`verify search` and `verify dupes` only read a handful of columns. Importing SQLModel and
+SQLAlchemy costs ~0.6 s of start-up, more than the search itself on a 1M-frame archive, so
+the search services talk to the database through the small `Reader` protocol below:
+
+- `SqlAlchemyReader` wraps a SQLAlchemy connection (any archive: SQLite or PostgreSQL;
+  `Archive.reader()`);
+- `SqliteReader` wraps a stdlib `sqlite3` connection opened read-only (`ReadOnlyArchive`,
+  what the CLI uses for a SQLite archive already at the current schema; anything unusual -
+  no database yet, an older schema, a PostgreSQL URL - takes the normal path instead).
+
+SQL is written once, in the portable subset both databases accept, with `:name` parameters.
+This module imports nothing heavy (stdlib only).
+"""
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from verify.errors import BadInputError, BusyError
+
+# Bump with every migration; a test checks it equals Alembic's head.
+SCHEMA_HEAD = "0001"
+BUSY_TIMEOUT_MS = 30_000
+# Values per `IN (...)` list (SQLite allows 32,766 parameters; keep statements small).
+IN_CHUNK = 500
+
+
+def busy_timeout_ms() -> int:
+    """How long a writer waits for another one: `VERIFY_BUSY_TIMEOUT_MS`, default 30 s."""
+    raw = os.environ.get("VERIFY_BUSY_TIMEOUT_MS", "").strip()
+    if not raw:
+        return BUSY_TIMEOUT_MS
+    if not raw.isdigit():
+        raise BadInputError(
+            f"bad VERIFY_BUSY_TIMEOUT_MS {raw!r}: give a whole number of milliseconds"
+        )
+    return int(raw)
+
+
+class Reader(Protocol):
+    """Rows of one read transaction."""
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """All rows of a SELECT with `:name` parameters, as tuples."""
+        ...
+
+
+class Source(Protocol):
+    """What the search services need of an archive: its home (for the index sidecar) and
+    read transactions. `verify.archive.Archive` and `ReadOnlyArchive` both qualify."""
+
+    @property
+    def home(self) -> Path: ...
+
+    def reader(self) -> contextlib.AbstractContextManager[Reader]: ...
+
+
+def rows_in(
+    reader: Reader,
+    sql: str,
+    values: Sequence[Any],
+    params: Mapping[str, Any] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Rows of `sql` whose `{in}` placeholder is an IN list of `values`, in chunks of
+    IN_CHUNK (the caller orders the combined rows itself)."""
+    out: list[tuple[Any, ...]] = []
+    for lo in range(0, len(values), IN_CHUNK):
+        chunk = values[lo : lo + IN_CHUNK]
+        names = {f"in_{i}": v for i, v in enumerate(chunk)}
+        placeholders = ", ".join(f":{n}" for n in names)
+        out.extend(reader.rows(sql.format(**{"in": placeholders}), {**(params or {}), **names}))
+    return out
+
+
+class SqlAlchemyReader:
+    """`Reader` over a SQLAlchemy connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        return [tuple(r) for r in self._conn.execute(text(sql), dict(params or {})).all()]
+
+
+class SqliteReader:
+    """`Reader` over a stdlib sqlite3 connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            return [tuple(r) for r in self._conn.execute(sql, dict(params or {})).fetchall()]
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise BusyError("the archive is busy; try again") from exc
+            raise
+
+
+@dataclass
+class ReadOnlyArchive:
+    """A SQLite archive opened read-only with stdlib sqlite3 (see the module docstring).
+    Create with `open_readonly`."""
+
+    home: Path
+    _conn: sqlite3.Connection = field(repr=False)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """One read transaction (a consistent snapshot in WAL mode)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield SqliteReader(self._conn)
+        finally:
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_readonly(home: str | os.PathLike[str] | None) -> ReadOnlyArchive | None:
+    """The archive at `home` (default as `open_archive` resolves it) opened read-only, or
+    None when it must take the normal path: a database URL is configured, the archive does
+    not exist yet or is not writable (the normal path reports that), or its schema is not
+    `SCHEMA_HEAD` (the normal path migrates it), or SQLite refuses the file."""
+    if os.environ.get("VERIFY_DATABASE_URL"):
+        return None
+    if home is not None:
+        home_path = Path(home).expanduser()
+    else:
+        from verify.archive import default_home
+
+        home_path = default_home()
+    db = home_path / "verify.db"
+    if not (db.is_file() and (home_path / "objects").is_dir()):
+        return None
+    if not os.access(home_path, os.W_OK | os.X_OK):
+        return None
+    timeout = busy_timeout_ms() / 1000
+    try:
+        conn = sqlite3.connect(
+            db.resolve().as_uri() + "?mode=ro",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        return None
+    if row is None or row[0] != SCHEMA_HEAD:
+        conn.close()
+        return None
+    return ReadOnlyArchive(home=home_path, _conn=conn)
