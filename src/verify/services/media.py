@@ -12,6 +12,7 @@ A file that cannot be parsed is still preserved: chain of custody comes first.
 """
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,10 @@ def add_media(
         if kept.sha256 not in done and str(kept.path) not in pending:
             pending.append(str(kept.path))
     analyses = analyse_many(pending, fast=fast, workers=analysis_workers(), pools=pools)
+    if search and pending:
+        # the near-duplicate search needs numpy and the index code: import them while this
+        # thread only waits for the analysis children
+        threading.Thread(target=_import_search, name="verify-import", daemon=True).start()
     got: dict[str, AnalysisResult | AnalysisError] = {}
     try:
         for i, result in enumerate(results):
@@ -188,6 +193,10 @@ def add_media(
         if close:
             close()
     return results
+
+
+def _import_search() -> None:
+    import verify.services.search  # noqa: F401 - imported for its side effect (warm-up)
 
 
 def _near_duplicates(archive: Archive, result: AddResult) -> list[dict[str, Any]]:
