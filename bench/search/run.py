@@ -480,6 +480,83 @@ def backends(n: int, reps: int) -> list[dict[str, object]]:
     return out
 
 
+def _build_dupes_archive(home: Path, n: int, seed: int = 1) -> int:
+    """A SQLite archive of n one-frame images (one case), 30 % of them planted near-duplicates
+    of another (every hash 0-3 bits off), as `dupes` plants them. Returns the planted pairs."""
+    import sqlite3
+
+    from verify.archive import open_archive
+    from verify.services.cases import open_case
+
+    rng = np.random.default_rng(seed)
+    cols = {
+        k: rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64) * np.uint64(2)
+        for k in ("phash", "dhash", "phash_masked", "dhash_masked")
+    }
+    k = int(n * 0.3)
+    src = rng.choice(n // 2, k, replace=False)
+    dst = n // 2 + rng.choice(n - n // 2, k, replace=False)
+    for col in cols.values():
+        col[dst] = _flip(col[src], 3, 64, rng)
+    archive = open_archive(home, actor="bench")
+    open_case(archive, "bench", slug="bench")
+    archive.close()
+    db = sqlite3.connect(home / "verify.db")
+    now = "2026-01-01 00:00:00.000000"
+    db.executemany(
+        "INSERT INTO blobs (id, sha256, size, kind, analysis_state, pipeline, stored_at) "
+        "VALUES (?, ?, 1, 'image', 'ok', 'v1', ?)",
+        ((b, f"{b:064x}", now) for b in range(1, n + 1)),
+    )
+    db.executemany(
+        "INSERT INTO media (case_id, blob_id, original_name, acquired_by, acquired_at) "
+        "VALUES (1, ?, ?, 'bench', ?)",
+        ((b, f"img{b}.jpg", now) for b in range(1, n + 1)),
+    )
+    signed = {name: col.view(np.int64) for name, col in cols.items()}
+    db.executemany(
+        "INSERT INTO frames (blob_id, idx, pts, phash, dhash, phash_masked, dhash_masked, "
+        "pdq, pdq_quality, informative, scene_change) VALUES (?,0,0.0,?,?,?,?,NULL,NULL,1,0)",
+        (
+            (
+                r + 1,
+                int(signed["phash"][r]),
+                int(signed["dhash"][r]),
+                int(signed["phash_masked"][r]),
+                int(signed["dhash_masked"][r]),
+            )
+            for r in range(n)
+        ),
+    )
+    db.commit()
+    db.close()
+    return k
+
+
+def e2e_dupes(n: int, reps: int = 3, keep: Path | None = None) -> dict[str, object]:
+    """Wall time of `verify dupes --json` (process start to output) over n stored images with
+    30 % planted near-duplicates; the first call also writes the index sidecar."""
+    with tempfile.TemporaryDirectory(prefix="verify-e2e-dupes-") as tmp:
+        home = keep if keep is not None else Path(tmp) / "home"
+        planted = int(n * 0.3) if (home / "verify.db").is_file() else _build_dupes_archive(home, n)
+        cmd = [sys.executable, "-m", "verify", "--home", str(home), "dupes", "--json"]
+        t = time.perf_counter()
+        first = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        t_first = time.perf_counter() - t
+        times, cpu, out = _timed_runs(cmd, reps)
+        clusters = json.loads(out)
+        return {
+            "e2e_dupes_images": n,
+            "e2e_dupes_first_call_s": t_first,
+            "e2e_dupes_s": median(times),
+            "e2e_dupes_cpu_s": median(cpu),
+            "planted_pairs": planted,
+            "clusters": len(clusters) if isinstance(clusters, list) else None,
+            "same_output_as_first_call": out == first.stdout,
+            "load_after": os.getloadavg()[0],
+        }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="*", default=[1_000_000])
@@ -487,6 +564,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--e2e", type=int, default=0, help="frames for the end-to-end CLI run")
     ap.add_argument("--e2e-home", type=Path, help="keep (and reuse) the end-to-end archive here")
+    ap.add_argument("--e2e-dupes", type=int, default=0, help="images for `verify dupes` end to end")
     ap.add_argument("--backends", action="store_true", help="measure the numpy/FAISS switch point")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--rss-child", help=argparse.SUPPRESS)
@@ -532,6 +610,8 @@ def main() -> None:
         print(json.dumps(dupes(args.dupes, reps=1)))
     if args.e2e:
         print(json.dumps(e2e(args.e2e, reps=args.reps, keep=args.e2e_home)))
+    if args.e2e_dupes:
+        print(json.dumps(e2e_dupes(args.e2e_dupes, reps=min(args.reps, 3))))
 
 
 if __name__ == "__main__":

@@ -760,10 +760,14 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
     groups: dict[int, set[int]] = defaultdict(set)
     for x in list(parent):
         groups[find(x)].add(x)
+    # each cluster's links, in link order (one pass: a cluster per link scan is quadratic)
+    links_of: dict[int, list[tuple[int, int, dict[str, Any]]]] = defaultdict(list)
+    for link in links:
+        links_of[find(link[0])].append(link)
     with archive.reader() as db:
         held = _holdings(db, sorted(parent))
     clusters: list[dict[str, Any]] = []
-    for members in groups.values():
+    for root, members in groups.items():
         media_rows = [
             m
             for blob in sorted(members)
@@ -772,7 +776,9 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
         ]
         if len(media_rows) < 2:
             continue
-        blob_media = {b: [m.media for m in media_rows if m.blob == b] for b in members}
+        blob_media: dict[int, list[int]] = defaultdict(list)
+        for m in media_rows:
+            blob_media[m.blob].append(m.media)
         cl_links = [
             {
                 "a": blob_media[a][0],
@@ -783,8 +789,8 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
                 "offset": v["offset"],
                 "aligned": v["aligned"],
             }
-            for a, b, v in links
-            if a in members and blob_media.get(a) and blob_media.get(b)
+            for a, b, v in links_of[root]
+            if blob_media.get(a) and blob_media.get(b)
         ]
         clusters.append(
             {
