@@ -1,4 +1,4 @@
-"""The v1 hashing recipe: exact values, imagehash equality, trimming, masking, orientation."""
+"""The hashing recipe: exact values, imagehash equality, trimming, masking, orientation."""
 
 import io
 from pathlib import Path
@@ -367,3 +367,21 @@ def test_flat_sky_is_not_a_letterbox() -> None:
     assert trim_box(gray_from_image(subtitled)) == (0, 360, 0, 640)
     a, b = hash_image(sky), hash_image(subtitled)
     assert hamming64(a.phash_masked, b.phash_masked) <= 6
+
+
+def test_dark_textured_edge_is_picture_not_a_bar() -> None:
+    """A dark, textured picture edge (a shadow at luma ~22, std ~5) is not a letterbox. Recipe
+    v1 trimmed such edges (bar test std <= 8), and whether it did flipped with a 1 % resize
+    or a logo inside the edge, moving every hash by 15-20 bits. A real black bar next to
+    the same edge is still trimmed, and only the bar."""
+    rng = np.random.default_rng(3)
+    pic = np.asarray(scene(640, 360, 5).convert("L")).copy()
+    pic[:, :120] = np.clip(rng.normal(22, 5, (360, 120)), 0, 255).astype(np.uint8)
+    assert trim_box(pic) == (0, 360, 0, 640)
+    boxed = np.zeros((360, 640 + 2 * 60), np.uint8)
+    boxed[:, 60:-60] = pic
+    y0, y1, x0, x1 = trim_box(boxed)
+    assert (y0, y1) == (0, 360) and abs(x0 - 60) <= 2 and abs(x1 - 700) <= 2
+    a = hash_gray(pic)
+    b = hash_gray(boxed)
+    assert hamming64(a.dhash, b.dhash) <= 4 and hamming256(a.pdq, b.pdq) <= 31

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.test_metadata import APPLE_TAGS, camera_exif, make_video, png_bomb, save_image
-from verify.analysis import AnalysisResult, FrameHash, sandbox
+from verify.analysis import PIPELINE, AnalysisResult, FrameHash, sandbox
 from verify.analysis.metadata import parse_iso6709, read_metadata
 from verify.analysis.sandbox import (
     AnalysisPool,
@@ -236,7 +236,7 @@ def test_analyse_in_child_rebuilds_dataclasses(
     path = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
     result = analyse_in_child(str(path), fast=True)
     assert isinstance(result, AnalysisResult)
-    assert (result.kind, result.mime, result.pipeline) == ("image", "image/jpeg", "v1")
+    assert (result.kind, result.mime, result.pipeline) == ("image", "image/jpeg", PIPELINE)
     assert result.meta["make"] == "TestCam"
     assert result.frames == [
         FrameHash(

@@ -276,6 +276,27 @@ def test_still_fast_path_equals_aggregate(archive: Archive) -> None:
     )
 
 
+def test_masked_variants_match_tighter() -> None:
+    """The masked variants have no PDQ to confirm them: they match MASKED_MARGIN bits
+    tighter. Near-blank white frames with one small object met at masked dHash 9-10, pHash
+    12-14 (docs/matching.md); the full variant keeps its thresholds."""
+    assert search.MASKED_MARGIN == 4
+    for variant in ("masked", "mirrored+masked"):
+        assert search.frame_tier(variant, 8, 10, -1) == "match"
+        assert search.frame_tier(variant, 9, 10, -1) == "suggestion"
+        assert search.frame_tier(variant, 8, 11, -1) == "suggestion"
+        assert search.frame_tier(variant, 9, 12, 20) == "suggestion"  # PDQ ignored when masked
+    for variant in ("full", "mirrored"):
+        assert search.frame_tier(variant, 9, 12, -1) == "match"
+        assert search.frame_tier(variant, 12, 14, -1) == "match"
+    # --threshold N moves the masked thresholds with the full ones
+    dd = np.array([10, 11, 10], dtype=np.int16)
+    dp = np.array([12, 12, 13], dtype=np.int16)
+    dq = np.full(3, -1, dtype=np.int16)
+    assert search._tiers("masked", dd, dp, dq, 14).tolist() == [2, 1, 1]
+    assert search._tiers("full", dd, dp, dq, 14).tolist() == [2, 2, 2]
+
+
 def test_vectorised_tiers_equal_the_documented_rule() -> None:
     grid = [
         (dd, dp, dq)

@@ -1,4 +1,4 @@
-"""Robustness of the v1 recipe on real corpus images (the table in docs/hashing.md).
+"""Robustness of the hashing recipe on real corpus images (the table in docs/hashing.md).
 
 Usage: python -m bench.hashing.robustness [CORPUS]   (default ../shared/corpus)
 Prints median (max) Hamming distances per transform over the informative images, the

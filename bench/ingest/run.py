@@ -230,7 +230,7 @@ def ours_pdq(path: str) -> int:
 
 
 def ours_no_pdq(path: str) -> tuple[int, int]:
-    """The v1 recipe minus PDQ (draft decode, luma, trim, fit 512, pHash + dHash + masked)."""
+    """The hashing recipe minus PDQ (draft decode, luma, trim, fit 512, pHash + dHash + masked)."""
     from verify.analysis.hashing import (
         MASK_KEEP,
         WORK_SIZE,

@@ -3,7 +3,7 @@ rules (issue #5; docs/matching.md holds the tables this prints).
 
     .venv/bin/python bench/matching/run.py [--corpus ../shared/corpus] [--sweep]
 
-1. Every image and video in the corpus is hashed with the v1 recipe (`verify.analysis`),
+1. Every image and video in the corpus is hashed with the hashing recipe (`verify.analysis`),
    video at the product's sampling. They form the archive the queries run against, with the
    generated originals below.
 2. Corpus near-duplicate sets (inventory.csv `neardup_group`/`neardup_role`): every variant
@@ -15,6 +15,10 @@ rules (issue #5; docs/matching.md holds the tables this prints).
    reported at tier "match"; any *other* file reported at "match" is a false match.
 4. False matches over all cross pairs of unrelated frames (different files and groups),
    per frame tier, and the low-information frames (not indexed; shown what they would do).
+5. The same over every *decoded* frame of every corpus video plus every image (`pairs.py`;
+   ~46M unrelated pairs, enough to bound the rate near 1e-7), unless `--no-dense`.
+
+Stills that miss a transform are printed with their distances per variant.
 
 `--sweep` repeats 3-4 for a few (dHash, pHash) match thresholds.
 """
@@ -62,6 +66,34 @@ def frame_of(i: int, pts: float, h: object) -> FrameHash:
 
 def hash_still(img: Image.Image) -> list[FrameHash]:
     return [frame_of(0, 0.0, hash_image(img))]
+
+
+def hash_image_file(path: Path) -> list[FrameHash]:
+    """The product's still path (JPEG draft decoding) when present."""
+    try:
+        from verify.analysis.frames import extract_frames
+    except ImportError:
+        with Image.open(path) as im:
+            im.load()
+            return hash_still(im)
+    return extract_frames(str(path), "image", {})
+
+
+def variant_distances(q: FrameHash, s: FrameHash) -> dict[str, tuple[int, int, int]]:
+    """(dHash, pHash, PDQ) distances of a query frame to a stored one in every variant, as
+    `search._frame_pairs` computes them (PDQ -1 for the masked variants)."""
+    qq, ss = search.query_of([q]), search.query_of([s])
+    out = {}
+    for v, name in enumerate(search.VARIANTS):
+        masked = name.endswith("masked")
+        qd, qp = (qq.dhash_m, qq.phash_m) if masked else (qq.dhash, qq.phash)
+        sd, sp = (ss.dhash_m, ss.phash_m) if masked else (ss.dhash, ss.phash)
+        qpdq = qq.pdq
+        if v >= 2:
+            qd, qp, qpdq = search.mirror_dhash(qd), search.mirror_phash(qp), search.mirror_pdq(qpdq)
+        dq = -1 if masked else int(np.bitwise_count(qpdq ^ ss.pdq).sum())
+        out[name] = (int(np.bitwise_count(qd ^ sd)[0]), int(np.bitwise_count(qp ^ sp)[0]), dq)
+    return out
 
 
 def hash_video_file(path: Path) -> list[FrameHash]:
@@ -189,12 +221,7 @@ def load_corpus(corpus: Path, arch: Archive) -> dict[str, File]:
         if not p.is_file() or p.stat().st_size < 200:  # LFS pointers
             continue
         try:
-            if r["kind"] == "image":
-                with Image.open(p) as im:
-                    im.load()
-                    frames = hash_still(im)
-            else:
-                frames = hash_video_file(p)
+            frames = hash_image_file(p) if r["kind"] == "image" else hash_video_file(p)
         except Exception as exc:  # corpus has deliberately broken files
             print(f"  skip {r['path']}: {type(exc).__name__}", file=sys.stderr)
             continue
@@ -312,22 +339,28 @@ IMAGE_TRANSFORMS = {
 
 def image_transforms(arch: Archive, ix: FrameIndex, sources: list[tuple[File, Image.Image]]):
     table = {}
+    misses = []
     for name, fn in IMAGE_TRANSFORMS.items():
         ok = wrong = 0
         variants: dict[str, int] = defaultdict(int)
         for f, img in sources:
-            hits = query(ix, hash_still(fn(img)), "image")
+            q = hash_still(fn(img))
+            hits = query(ix, q, "image")
             v = hits.get(f.blob)
             if v is not None and v["tier"] == "match":
                 ok += 1
                 variants[str(v["variant"])] += 1
+            else:
+                tier = v["tier"] if v is not None else "-"
+                src = f.frames[0]
+                misses.append((name, f.name, tier, src.pdq_quality, variant_distances(q[0], src)))
             wrong += sum(
                 1
                 for b, h in hits.items()
                 if h["tier"] == "match" and not arch.files[b - 1].related(f)
             )
         table[name] = (ok, len(sources), wrong, dict(variants))
-    return table
+    return table, misses
 
 
 # ------------------------------------------------------------------------------- video
@@ -558,6 +591,7 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=3)
     ap.add_argument("--images", type=int, default=60)
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--no-dense", action="store_true", help="skip the every-frame pair count")
     ap.add_argument("--tmp", default="/tmp/verify-bench-matching")
     args = ap.parse_args()
     corpus = Path(args.corpus)
@@ -600,7 +634,7 @@ def main() -> None:
 
     table_v, frame_level, ix = video_transforms(arch, build, clip_photos, tmp, args.clips)
     sets = corpus_sets(arch, ix, by_path, corpus)
-    table_i = image_transforms(arch, ix, img_sources)
+    table_i, misses = image_transforms(arch, ix, img_sources)
     fp = unrelated_pairs(arch, ix, low_info)
 
     print(
@@ -622,6 +656,12 @@ def main() -> None:
     print("|---|---:|---:|---|")
     for name, (ok, n, wrong, v) in table_i.items():
         print(f"| {name} | {ok}/{n} = {ok / n:.2f} | {wrong} | {v} |")
+    print(
+        "\nStills not found at tier match (distances dHash/pHash/PDQ per variant to the source):\n"
+    )
+    for name, path, tier, quality, d in misses:
+        dist = ", ".join(f"{v} {a}/{b}/{c}" for v, (a, b, c) in d.items())
+        print(f"- {name}: `{path}` (PDQ quality {quality}) found as {tier}; {dist}")
     print(f"\n### Generated video transforms ({args.clips} clips of 60 s from corpus photos)\n")
     print("| transform | recall at match (video level) | frames matched | false matches | via |")
     print("|---|---:|---:|---:|---|")
@@ -631,6 +671,34 @@ def main() -> None:
     print("\n### Unrelated frame pairs\n")
     for k, v in fp.items():
         print(f"- {k}: {v}")
+    if not args.no_dense:
+        import pairs
+
+        dense = pairs.report(corpus, family)
+        print("\n### Every decoded frame: unrelated cross pairs (all 4 variants)\n")
+        print(
+            f"{dense['files']} files, {dense['decoded_frames']} decoded frames, "
+            f"{dense['informative_frames']} informative, {dense['distinct_pictures']} distinct "
+            f"pictures (PDQ > 31 from every kept frame of the same file); "
+            f"{dense['seconds'][0]} s hashing, {dense['seconds'][1]} s counting\n"
+        )
+        print("| pairs over | unrelated pairs | match | suggestion | 95 % bound per pair |")
+        print("|---|---:|---:|---:|---:|")
+        for key, label in (("every_frame", "every frame"), ("distinct", "distinct pictures")):
+            c = dense[key]
+            bound = f"{c['bound95']:.1e}" if c["bound95"] is not None else "-"
+            print(
+                f"| {label} | {c['unrelated_pairs']:,} | {c['match']} | {c['suggestion']} | "
+                f"{bound} |"
+            )
+        for key in ("every_frame", "distinct"):
+            c = dense[key]
+            print(f"\n{key}: match per variant {c['match_per_variant']}")
+            print(f"  near misses, route 1 (dHash/pHash both <= threshold + k): {c['near_route1']}")
+            print(f"  near misses, route 2 (dHash <= 14 + k, PDQ <= 60 + 4k): {c['near_route2']}")
+            print(f"  closest unrelated pair per hash: {c['min_unrelated']}")
+            print(f"  matches: {c['examples']}")
+            print(f"  within 2 bits (route 1): {c['near_examples']}")
     print(f"\n# total {time.perf_counter() - t0:.1f} s")
 
 

@@ -8,7 +8,7 @@ This module is the contract between analysis and the rest of the tool.
 - `meta`: the normalised metadata dict below plus `"raw"` (reader -> tag -> value, strings) and
   `"disagreements"` (list of {"field", "pillow", "exifread"}) where readers differ;
 - `frames`: sampled frames with perceptual hashes (`FrameHash`), in pts order;
-- `pipeline`: identity of the fixed preprocessing + hashing recipe (e.g. "v1"); stored with
+- `pipeline`: identity of the fixed preprocessing + hashing recipe (e.g. "v2"); stored with
   every hash, because changing the resize path alone moves PDQ by 8-12 bits.
 
 Normalised metadata keys (always present, None when unknown):
@@ -26,7 +26,7 @@ Perceptual hashes are unsigned 64-bit ints here; storage converts to signed int6
 from dataclasses import dataclass, field
 from typing import Any
 
-PIPELINE = "v1"
+PIPELINE = "v2"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Frame sampling: one frame per image, sampled frames per video, hashed with the v1 recipe.
+"""Frame sampling: one frame per image, sampled frames per video, hashed with the hashing recipe.
 
 Images: one frame (pts 0). JPEGs are decoded with `draft('L', ...)`, libjpeg's DCT-domain
 downscale, asking for the working size from the short side so the reduction never goes below
@@ -86,7 +86,7 @@ def extract_frames(
 
 
 def image_hashes(path: str) -> Hashes:
-    """The v1 recipe on a still image file (first frame of multi-frame formats)."""
+    """The hashing recipe on a still image file (first frame of multi-frame formats)."""
     try:
         with Image.open(path) as im:
             if im.format == "JPEG":

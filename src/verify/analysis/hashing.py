@@ -1,4 +1,4 @@
-"""The fixed, versioned hashing recipe (PIPELINE "v1"; see docs/hashing.md).
+"""The fixed, versioned hashing recipe (PIPELINE "v2"; see docs/hashing.md).
 
 From one decoded picture (a still or a video frame) to the hashes stored per frame:
 
@@ -53,7 +53,12 @@ WORK_SIZE = 512  # the working image fits in WORK_SIZE x WORK_SIZE
 MASK_KEEP = 0.75  # masked variant: the top 75 % of the working image
 MIN_PDQ_QUALITY = 50  # below: not informative (ThreatExchange/HMA discard <= 49)
 MIN_STD = 2.0  # luma standard deviation below this: uniform, not informative
-TRIM_STD = 8.0  # a border line is "uniform" when its std-dev is at most this ...
+# A border line is "uniform" when its std-dev is at most TRIM_STD ... Real letterbox and
+# pillarbox bars measure <= 0.6 even after H.264 (threatexchange-tmk samples). Recipe v1 used
+# 8, which also took dark or flat *picture* edges for bars (textured shadows, walls at std
+# 4-8); whether such an edge was trimmed then flipped with a 1 % resize or a logo in it and
+# moved every hash by 15-20 bits (docs/matching.md). v2: 3.
+TRIM_STD = 3.0
 TRIM_MEAN = 8.0  # ... and its mean is within this of the outermost line's mean
 TRIM_KEEP = 0.25  # never trim an axis to less than this fraction of it
 # Without a pairing rule, a flat sky, field or wall at the frame's edge (each row of a
@@ -282,7 +287,7 @@ def _hash_working(work: U8, box: tuple[int, int, int, int]) -> Hashes:
 
 
 def hash_gray(g: U8, *, rotation_cw: int = 0, mirror: bool = False, trim: bool = True) -> Hashes:
-    """The v1 recipe on an 8-bit luma array as decoded (any size): rotate clockwise by
+    """The recipe on an 8-bit luma array as decoded (any size): rotate clockwise by
     `rotation_cw` to upright, trim uniform borders, fit in 512 px, hash. `mirror=True` hashes
     the left-right mirrored picture (query-time variant). `box` is reported in the upright
     image's coordinates.
@@ -315,7 +320,7 @@ def _rotate_box(
 
 
 def hash_image(img: Image.Image) -> Hashes:
-    """The v1 recipe on a Pillow image (EXIF transpose, alpha onto white, luma, ...)."""
+    """The recipe on a Pillow image (EXIF transpose, alpha onto white, luma, ...)."""
     return hash_gray(gray_from_image(img))
 
 

@@ -47,11 +47,16 @@ if TYPE_CHECKING:
 
 # --- thresholds (bits); chosen in bench/matching, see docs/matching.md ----------------------
 # Frame "match": dHash and pHash both close, or dHash close and PDQ (256 bits, unrelated
-# pairs sit at 128 +- 8) well inside its range. At these values no unrelated corpus pair
-# matched, and the estimated per-pair false-match rate is ~1e-9 (docs/matching.md).
+# pairs sit at 128 +- 8) well inside its range. At these values none of 45.8M unrelated
+# corpus frame pairs matched in any variant (95 % bound 6.5e-8 per pair; docs/matching.md).
 MATCH_DHASH = 12
 MATCH_PHASH = 14
 MATCH_PDQ = 60  # with dHash <= SUGGEST_DHASH
+# The masked variants (bottom subtitle band ignored) have no PDQ to confirm them and hash only
+# 75 % of the picture: they match MASKED_MARGIN bits tighter on both hashes (dHash <= 8,
+# pHash <= 10). Subtitled copies sit at 0-5 bits there; at the full thresholds, near-blank
+# white frames with one small object matched each other (docs/matching.md).
+MASKED_MARGIN = 4
 # Frame "suggestion": looser, still needs two hashes to agree.
 SUGGEST_DHASH = 14
 SUGGEST_PHASH = 18
@@ -132,7 +137,8 @@ def frame_tier(variant: str, dd: int, dp: int, dq: int) -> str | None:
     """
     masked = variant.endswith("masked")
     pdq_known = dq >= 0 and not masked
-    if dd <= MATCH_DHASH and dp <= MATCH_PHASH:
+    margin = MASKED_MARGIN if masked else 0
+    if dd <= MATCH_DHASH - margin and dp <= MATCH_PHASH - margin:
         return "match"
     if pdq_known and dq <= MATCH_PDQ and dd <= SUGGEST_DHASH:
         return "match"
@@ -270,14 +276,18 @@ def _tiers(
     threshold: int | None,
 ) -> npt.NDArray[np.int8]:
     """Vectorised `frame_tier` (2 match, 1 suggestion, 0 none); --threshold N replaces the
-    dHash/pHash match thresholds."""
-    pdq_known = (dq >= 0) & (not variant.endswith("masked"))
+    dHash/pHash match thresholds (the masked variants stay MASKED_MARGIN bits tighter)."""
+    masked = variant.endswith("masked")
+    pdq_known = (dq >= 0) & (not masked)
     md, mp = (
         (MATCH_DHASH, MATCH_PHASH)
         if threshold is None
         else (threshold, threshold + MATCH_PHASH - MATCH_DHASH)
     )
-    match = ((dd <= md) & (dp <= mp)) | (pdq_known & (dq <= MATCH_PDQ) & (dd <= SUGGEST_DHASH))
+    margin = MASKED_MARGIN if masked else 0
+    match = ((dd <= md - margin) & (dp <= mp - margin)) | (
+        pdq_known & (dq <= MATCH_PDQ) & (dd <= SUGGEST_DHASH)
+    )
     suggest = (dd <= max(SUGGEST_DHASH, md)) & (
         (dp <= max(SUGGEST_PHASH, mp)) | (pdq_known & (dq <= SUGGEST_PDQ))
     )
