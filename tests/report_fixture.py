@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from verify.analysis import to_signed64
+from verify.analysis import PIPELINE, to_signed64
 from verify.archive import Archive
 from verify.models import (
     Account,
@@ -202,7 +202,7 @@ def build(
                 kind=kind,
                 mime=mime,
                 analysis_state="ok",
-                pipeline="v1",
+                pipeline=PIPELINE,
                 meta=meta,
                 analysed_at=_at(5),
                 stored_at=_at(4),

@@ -5,7 +5,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from verify.analysis import FrameHash, to_signed64
+from verify.analysis import PIPELINE, FrameHash, to_signed64
 from verify.archive import Archive
 from verify.models import Blob, Frame, Media
 from verify.services.cases import get_case, open_case
@@ -120,7 +120,7 @@ def store(
                 size=1000,
                 kind=kind or ("video" if len(frames) > 1 else "image"),
                 analysis_state="ok",
-                pipeline="v1",
+                pipeline=PIPELINE,
                 stored_at=now(),
             )
             session.add(blob)

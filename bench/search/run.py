@@ -316,6 +316,7 @@ def _build_e2e_archive(home: Path, n: int) -> int:
     sqlite3 for speed. Returns the number of frames."""
     import sqlite3
 
+    from verify.analysis import PIPELINE
     from verify.archive import open_archive
     from verify.services.cases import open_case
 
@@ -328,8 +329,8 @@ def _build_e2e_archive(home: Path, n: int) -> int:
     now = "2026-01-01 00:00:00.000000"
     db.executemany(
         "INSERT INTO blobs (id, sha256, size, kind, analysis_state, pipeline, stored_at) "
-        "VALUES (?, ?, 1, 'video', 'ok', 'v1', ?)",
-        ((b, f"{b:064x}", now) for b in range(1, files + 1)),
+        "VALUES (?, ?, 1, 'video', 'ok', ?, ?)",
+        ((b, f"{b:064x}", PIPELINE, now) for b in range(1, files + 1)),
     )
     db.executemany(
         "INSERT INTO media (case_id, blob_id, original_name, acquired_by, acquired_at) "
@@ -485,6 +486,7 @@ def _build_dupes_archive(home: Path, n: int, seed: int = 1) -> int:
     of another (every hash 0-3 bits off), as `dupes` plants them. Returns the planted pairs."""
     import sqlite3
 
+    from verify.analysis import PIPELINE
     from verify.archive import open_archive
     from verify.services.cases import open_case
 
@@ -505,8 +507,8 @@ def _build_dupes_archive(home: Path, n: int, seed: int = 1) -> int:
     now = "2026-01-01 00:00:00.000000"
     db.executemany(
         "INSERT INTO blobs (id, sha256, size, kind, analysis_state, pipeline, stored_at) "
-        "VALUES (?, ?, 1, 'image', 'ok', 'v1', ?)",
-        ((b, f"{b:064x}", now) for b in range(1, n + 1)),
+        "VALUES (?, ?, 1, 'image', 'ok', ?, ?)",
+        ((b, f"{b:064x}", PIPELINE, now) for b in range(1, n + 1)),
     )
     db.executemany(
         "INSERT INTO media (case_id, blob_id, original_name, acquired_by, acquired_at) "

@@ -10,7 +10,10 @@ in numpy arrays, one contiguous column per 64-bit word (the layout that makes an
 
 Staleness is detected cheaply: ``max(frames.id)`` (a rowid lookup) and ``count(*)`` (a scan
 of the small blob_id index, ~5 ms at 1M rows; asked as two statements, because SQLite
-answers the combined ``SELECT count(*), max(id)`` with a full table scan, 0.1 s at 1M).
+answers the combined ``SELECT count(*), max(id)`` with a full table scan, 0.1 s at 1M), plus
+the audit head: frames are only ever removed by an audited action (`media.reanalyse`), after
+which ids can be reused, so a sidecar older than such an entry is rebuilt. Only frames of
+files hashed with this version's recipe (`PIPELINE`) are indexed.
 Frames added since the sidecar was written are read from the database by primary key and
 appended in memory; the sidecar is rewritten when that delta grows large, or rebuilt when
 frames were removed.
@@ -35,6 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from verify.analysis import PIPELINE
 from verify.dbread import Reader, Source
 
 FORMAT = "frames-v1"
@@ -476,9 +480,12 @@ def self_join(
 
 # -- keeping the sidecar consistent with the database --------------------------------------
 
+# Only frames hashed with this version's recipe are comparable with a query's: files
+# analysed with another one are left out until `verify media reanalyse` (search says so).
 _SELECT = (
-    "SELECT id, blob_id, idx, pts, phash, dhash, phash_masked, dhash_masked, pdq "
-    "FROM frames WHERE informative AND id > :after ORDER BY id"
+    "SELECT f.id, f.blob_id, f.idx, f.pts, f.phash, f.dhash, f.phash_masked, f.dhash_masked, "
+    "f.pdq FROM frames f JOIN blobs b ON b.id = f.blob_id "
+    "WHERE f.informative AND f.id > :after AND b.pipeline = :pipeline ORDER BY f.id"
 )
 
 
@@ -486,14 +493,32 @@ def index_dir(archive: Source) -> Path:
     return archive.home / "index"
 
 
-def _db_state(db: Reader) -> tuple[int, int]:
+# Audited actions that delete frame rows. Frame ids can then be reused (SQLite hands out
+# max(rowid) + 1), so count and max(id) alone could look unchanged: a sidecar older than
+# such an entry is rebuilt.
+FRAME_REMOVING_ACTIONS = ("media.reanalyse",)
+
+
+def _db_state(db: Reader) -> tuple[int, int, int]:
+    """(frame count, max frame id, audit head seq), each from an index or the primary key."""
     count = db.rows("SELECT count(*) FROM frames")[0][0]
     top = db.rows("SELECT coalesce(max(id), 0) FROM frames")[0][0]
-    return int(count), int(top)
+    seq = db.rows("SELECT coalesce(max(seq), 0) FROM audit_entries")[0][0]
+    return int(count), int(top), int(seq)
+
+
+def _frames_removed_since(db: Reader, seq: int) -> bool:
+    return any(
+        db.rows(
+            "SELECT 1 FROM audit_entries WHERE seq > :seq AND action = :action LIMIT 1",
+            {"seq": seq, "action": action},
+        )
+        for action in FRAME_REMOVING_ACTIONS
+    )
 
 
 def _read_rows(db: Reader, after: int) -> list[Any]:
-    return db.rows(_SELECT, {"after": after})
+    return db.rows(_SELECT, {"after": after, "pipeline": PIPELINE})
 
 
 def _manifest_path(archive: Source) -> Path:
@@ -507,10 +532,12 @@ def _read_manifest(archive: Source) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return None
+    if data.get("pipeline", "v1") != PIPELINE:  # built from another recipe's frames
+        return None
     return data
 
 
-def write_sidecar(archive: Source, index: FrameIndex, *, db_count: int) -> None:
+def write_sidecar(archive: Source, index: FrameIndex, *, db_count: int, audit_seq: int) -> None:
     """Write `index` as a new generation and point the manifest at it (atomic rename);
     older generations are removed. Best effort: a read-only home just skips the sidecar."""
     base = index_dir(archive)
@@ -519,8 +546,10 @@ def write_sidecar(archive: Source, index: FrameIndex, *, db_count: int) -> None:
         index.save(base / gen)
         manifest = {
             "format": FORMAT,
+            "pipeline": PIPELINE,
             "generation": gen,
             "db_count": db_count,
+            "audit_seq": audit_seq,
             "max_id": index.max_id,
             "rows": index.size,
         }
@@ -547,7 +576,7 @@ def load_index(archive: Source, *, persist: bool = True) -> FrameIndex:
 
 
 def _load_index(archive: Source, db: Reader, *, persist: bool) -> FrameIndex:
-    db_count, db_max = _db_state(db)
+    db_count, db_max, seq = _db_state(db)
     manifest = _read_manifest(archive)
     base: FrameIndex | None = None
     base_count = 0
@@ -556,15 +585,21 @@ def _load_index(archive: Source, db: Reader, *, persist: bool) -> FrameIndex:
         try:
             base = FrameIndex.load(gen_dir, max_id=int(manifest["max_id"]))
             base_count = int(manifest["db_count"])
+            base_seq = int(manifest["audit_seq"])
         except (OSError, ValueError, KeyError):
             base = None
-        if base is not None and (base.max_id > db_max or base_count > db_count):
+        if base is not None and (
+            base.max_id > db_max
+            or base_count > db_count
+            or base_seq > seq
+            or _frames_removed_since(db, base_seq)
+        ):
             base = None  # frames were removed (or another database): rebuild
     if base is None:
         full = FrameIndex.from_rows(_read_rows(db, 0)) if db_count else FrameIndex.empty()
         full.max_id = db_max
         if persist and db_count:
-            write_sidecar(archive, full, db_count=db_count)
+            write_sidecar(archive, full, db_count=db_count, audit_seq=seq)
         return full
     if base.max_id == db_max and base_count == db_count:
         return base
@@ -576,10 +611,10 @@ def _load_index(archive: Source, db: Reader, *, persist: bool) -> FrameIndex:
         full = FrameIndex.from_rows(_read_rows(db, 0))
         full.max_id = db_max
         if persist:
-            write_sidecar(archive, full, db_count=db_count)
+            write_sidecar(archive, full, db_count=db_count, audit_seq=seq)
         return full
     merged = base.extended(FrameIndex.from_rows(delta_rows))
     merged.max_id = db_max
     if persist and int(new_total) > MAX_DELTA:
-        write_sidecar(archive, merged, db_count=db_count)
+        write_sidecar(archive, merged, db_count=db_count, audit_seq=seq)
     return merged

@@ -146,6 +146,68 @@ def _add(
     return results
 
 
+@media_app.command(
+    "reanalyse",
+    epilog=examples(
+        "verify media reanalyse --outdated",
+        "verify media reanalyse 12 sha256:9f2c1e --json",
+    ),
+)
+def media_reanalyse(
+    ctx: typer.Context,
+    media: Annotated[
+        list[str] | None,
+        typer.Argument(help="Media references (12, sha256:ab12cd).", show_default=False),
+    ] = None,
+    outdated: Annotated[
+        bool,
+        typer.Option(
+            "--outdated", help="Every file analysed with an older hashing recipe (not searched)."
+        ),
+    ] = False,
+    fast: Annotated[bool, typer.Option("--fast", help="Triage: hash keyframes only.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Analyse stored files again and replace their metadata and frame hashes.
+
+    For files analysed by an older version with another hashing recipe (they are left out
+    of search and dupes, which say how many there are), or first triaged with
+    `media add --fast`. The preserved bytes are checked against their SHA-256 first; each
+    file is one audited change (`media.reanalyse`). A file that now fails to parse is kept
+    with `analysis_failed` (exit 2).
+    """
+    from verify.analysis.sandbox import analysis_workers, warm_pools
+    from verify.services import media as svc
+
+    def progress(i: int, n: int, r: Any) -> None:
+        what = "failed" if r.failed else f"{r.kind}, {r.frames} frames"
+        media_ids = ", ".join(str(m) for m in r.media) or "-"
+        notice(f"[{i}/{n}] media {media_ids}: {r.before} -> {r.after or r.before}: {what}")
+
+    pools = warm_pools(1 if not media or len(media) < 2 else analysis_workers())
+    try:
+        results = svc.reanalyse(
+            archive_of(ctx),
+            list(media or []),
+            outdated=outdated,
+            fast=fast,
+            pools=pools,
+            progress=None if as_json else progress,
+        )
+    finally:
+        for pool in pools:
+            pool.close()
+    if as_json:
+        print_json([r.to_dict() for r in results])
+    elif not results:
+        notice("nothing to re-analyse: every file uses the current hashing recipe")
+    for r in results:
+        if r.error:
+            sys.stderr.write(f"error: {clean(r.error)}\n")
+    if any(r.failed for r in results):
+        raise typer.Exit(int(ExitCode.BAD_INPUT))
+
+
 @media_app.command("list", epilog=examples("verify media list belgorod-legion-video --json"))
 def media_list(
     ctx: typer.Context,

@@ -87,6 +87,7 @@ def search_command(
     finally:
         if child is not None:
             child.close()
+    _outdated_notice(ctx)
     if as_json:
         print_json(data)
         return
@@ -116,11 +117,23 @@ def search_command(
     )
 
 
+def _outdated_notice(ctx: typer.Context) -> None:
+    from verify.services import search as svc
+
+    n = svc.outdated_files(source_of(ctx))
+    if n:
+        notice(
+            f"note: {n} stored file{'s were' if n > 1 else ' was'} hashed with an older recipe "
+            "and not searched; run 'verify media reanalyse --outdated'"
+        )
+
+
 def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = False) -> None:
     """List clusters of near-duplicate media (match tier, transitively) and exact copies."""
     from verify.services import search as svc
 
     clusters = svc.find_clusters(source_of(ctx), case=case)
+    _outdated_notice(ctx)
     if as_json:
         print_json(clusters)
         return

@@ -408,3 +408,168 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
             },
         )
     return outputs
+
+
+# --------------------------------------------------------------------------- re-analysis
+
+
+@dataclass
+class ReanalyseResult:
+    """What happened to one stored file given to `reanalyse`."""
+
+    sha256: str
+    media: list[int]
+    before: str | None  # hashing recipe of the frames replaced
+    after: str | None = None
+    kind: str | None = None
+    frames: int = 0
+    analysis: str | None = None  # ok | analysis_failed
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sha256": f"sha256:{self.sha256}",
+            "media": self.media,
+            "pipeline_before": self.before,
+            "pipeline": self.after,
+            "kind": self.kind,
+            "frames": self.frames,
+            "analysis": self.analysis,
+            "error": self.error,
+        }
+
+
+def outdated_count(session: Session) -> int:
+    """Stored files analysed with another hashing recipe than this version's (their frames
+    are left out of search until `verify media reanalyse --outdated`)."""
+    from verify.analysis import PIPELINE
+
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Blob)
+            .where(Blob.analysis_state == AnalysisState.OK.value, Blob.pipeline != PIPELINE)
+        ).one()
+    )
+
+
+def reanalyse(
+    archive: Archive,
+    refs: list[str],
+    *,
+    outdated: bool = False,
+    fast: bool = False,
+    pools: "list[AnalysisPool] | None" = None,
+    progress: Callable[[int, int, ReanalyseResult], None] | None = None,
+) -> list[ReanalyseResult]:
+    """Analyse stored files again with this version's recipe and replace their metadata and
+    frames: the files of the media `refs`, and with `outdated` every file analysed with
+    another recipe. One write transaction and one audit entry (`media.reanalyse`) per file;
+    a file whose analysis now fails keeps nothing stale (state `analysis_failed`, no frames).
+    """
+    from verify.analysis import PIPELINE
+    from verify.analysis.sandbox import analyse_many, analysis_workers
+
+    if not refs and not outdated:
+        raise BadInputError("give media references, or --outdated for every outdated file")
+    order: list[int] = []
+    with archive.read() as session:
+        for ref in refs:
+            blob_id = get_media(session, ref).blob_id
+            if blob_id not in order:
+                order.append(blob_id)
+        if outdated:
+            stale = session.exec(
+                select(Blob.id)
+                .where(Blob.analysis_state == AnalysisState.OK.value, Blob.pipeline != PIPELINE)
+                .order_by(col(Blob.id))
+            ).all()
+            order.extend(b for b in stale if b is not None and b not in order)
+        blobs = {b.id: b for b in session.exec(select(Blob).where(col(Blob.id).in_(order)))}
+        held: dict[int, list[int]] = {}
+        for m in session.exec(
+            select(Media).where(col(Media.blob_id).in_(order)).order_by(col(Media.id))
+        ):
+            held.setdefault(m.blob_id, []).append(pk(m))
+    results = [
+        ReanalyseResult(sha256=blobs[b].sha256, media=held.get(b, []), before=blobs[b].pipeline)
+        for b in order
+    ]
+    paths: dict[int, str] = {}
+    for b, result in zip(order, results, strict=True):
+        problem = archive.store.verify_object(result.sha256)
+        if problem is not None:
+            what = "is missing" if problem == "missing" else "no longer matches its SHA-256"
+            result.error = f"sha256:{result.sha256}: the stored copy {what} (see `verify check`)"
+        else:
+            paths[b] = str(archive.store.path_for(result.sha256))
+    todo = [paths[b] for b in order if b in paths]
+    # results arrive in input order; each file is written as soon as its analysis is in
+    analyses = analyse_many(todo, fast=fast, workers=analysis_workers(), pools=pools)
+    try:
+        for i, (b, result) in enumerate(zip(order, results, strict=True)):
+            if b in paths:
+                _, outcome = next(analyses)
+                _replace_analysis(archive, b, result, outcome)
+            if progress:
+                progress(i + 1, len(results), result)
+    finally:
+        close = getattr(analyses, "close", None)
+        if close:
+            close()
+    return results
+
+
+def _replace_analysis(
+    archive: Archive,
+    blob_id: int,
+    result: ReanalyseResult,
+    outcome: AnalysisResult | AnalysisError | None,
+) -> None:
+    from sqlmodel import delete
+
+    with archive.write() as session:
+        blob = session.get(Blob, blob_id)
+        if blob is None:  # removed meanwhile
+            result.error = f"sha256:{result.sha256}: no longer in the archive"
+            return
+        result.before = blob.pipeline
+        session.exec(delete(Frame).where(col(Frame.blob_id) == blob_id))
+        if isinstance(outcome, AnalysisResult):
+            blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
+            blob.pipeline = outcome.pipeline
+            blob.analysis_state = AnalysisState.OK.value
+            blob.analysis_error = None
+            session.add_all(_frame_rows(blob_id, outcome))
+            result.frames = len(outcome.frames)
+        else:
+            blob.analysis_state = AnalysisState.FAILED.value
+            blob.analysis_error = outcome.message if outcome is not None else "analysis did not run"
+            result.error = f"sha256:{result.sha256}: {blob.analysis_error}"
+        blob.analysed_at = now()
+        session.add(blob)
+        session.flush()
+        result.after, result.kind, result.analysis = (
+            blob.pipeline,
+            blob.kind,
+            blob.analysis_state,
+        )
+        audit.append(
+            session,
+            actor=archive.actor,
+            action="media.reanalyse",
+            case=None,
+            payload={
+                "sha256": f"sha256:{result.sha256}",
+                "media": result.media,
+                "pipeline_before": result.before,
+                "pipeline": blob.pipeline,
+                "analysis": blob.analysis_state,
+                "analysis_error": blob.analysis_error,
+                "frames": result.frames,
+            },
+        )

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from verify.analysis import FrameHash, to_unsigned64
+from verify.analysis import PIPELINE, FrameHash, to_unsigned64
 from verify.dbread import Reader, Source, rows_in
 from verify.errors import BadInputError, NotFoundError
 from verify.index import FrameIndex, load_index
@@ -728,6 +728,17 @@ def search_file(
 
 
 # --- clusters -------------------------------------------------------------------------------
+
+
+def outdated_files(archive: Source) -> int:
+    """Analysed files whose hashes come from another recipe than this version's: the index
+    leaves them out (not comparable) until `verify media reanalyse --outdated`."""
+    with archive.reader() as db:
+        rows = db.rows(
+            "SELECT count(*) FROM blobs WHERE analysis_state = 'ok' AND pipeline <> :p",
+            {"p": PIPELINE},
+        )
+    return int(rows[0][0])
 
 
 def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,128 @@
+"""`verify media reanalyse`: files hashed with another recipe are left out of search, said so,
+and brought back by re-analysis; fast-triaged video gets its full sampling; a damaged stored
+copy is refused."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from bench.clips import render as write_clip
+from PIL import Image
+from sqlalchemy import text
+
+from tests.conftest import RunCli
+from tests.media import write_jpeg
+from verify.analysis import PIPELINE
+from verify.archive import open_archive
+
+SLUG = "rvc-signs"
+
+
+@pytest.fixture
+def case(cli: RunCli) -> str:
+    assert cli("case", "open", "RVC signs", "--slug", SLUG).exit_code == 0
+    return SLUG
+
+
+def _add(cli: RunCli, case: str, path: Path, *extra: str) -> int:
+    r = cli("media", "add", case, str(path), *extra)
+    assert r.exit_code == 0, r.stderr
+    return int(r.stdout.split()[0])
+
+
+def _set_pipeline(home: Path, media: int, pipeline: str) -> None:
+    archive = open_archive(home, actor="tester")
+    try:
+        with archive.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE blobs SET pipeline = :p "
+                    "WHERE id = (SELECT blob_id FROM media WHERE id = :m)"
+                ),
+                {"p": pipeline, "m": media},
+            )
+    finally:
+        archive.close()
+    # as an older version leaves it: its sidecar was built from that recipe's frames
+    manifest = home / "index" / "frames-v1.json"
+    data = json.loads(manifest.read_text())
+    data["pipeline"] = pipeline
+    manifest.write_text(json.dumps(data))
+
+
+def _hits(cli: RunCli, path: Path) -> tuple[list[int], str]:
+    r = cli("search", str(path), "--json")
+    assert r.exit_code == 0, r.stderr
+    return [h["media"] for h in json.loads(r.stdout)["hits"]], r.stderr
+
+
+def test_outdated_recipe_is_not_searched_until_reanalysed(
+    cli: RunCli, case: str, tmp_path: Path, home: Path
+) -> None:
+    original = write_jpeg(tmp_path / "original.jpg", seed=4, size=(960, 640))
+    Image.open(original).resize((480, 320)).save(tmp_path / "copy.jpg", quality=70)
+    first = _add(cli, case, original)
+    assert _hits(cli, tmp_path / "copy.jpg") == ([first], "")
+
+    _set_pipeline(home, first, "v0-test")
+    hits, err = _hits(cli, tmp_path / "copy.jpg")
+    assert hits == []
+    assert "1 stored file was hashed with an older recipe" in err
+    assert "verify media reanalyse --outdated" in err
+
+    r = cli("media", "reanalyse", "--outdated", "--json")
+    assert r.exit_code == 0, r.stderr
+    (done,) = json.loads(r.stdout)
+    assert done["media"] == [first]
+    assert (done["pipeline_before"], done["pipeline"]) == ("v0-test", PIPELINE)
+    assert done["analysis"] == "ok" and done["frames"] == 1
+    assert _hits(cli, tmp_path / "copy.jpg") == ([first], "")
+
+    log = json.loads(cli("log", "--json").stdout)
+    assert log[-1]["action"] == "media.reanalyse"
+    assert log[-1]["payload"]["pipeline_before"] == "v0-test"
+    assert cli("check").exit_code == 0
+    again = cli("media", "reanalyse", "--outdated")
+    assert again.exit_code == 0 and "nothing to re-analyse" in again.stderr
+
+
+def test_fast_triage_then_full_sampling(cli: RunCli, case: str, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=6.0, gop=90)
+    media = _add(cli, case, clip, "--fast")
+    fast = json.loads(cli("media", "show", str(media), "--json").stdout)["frames"]
+    r = cli("media", "reanalyse", str(media))
+    assert r.exit_code == 0, r.stderr
+    assert f"media {media}: {PIPELINE} -> {PIPELINE}: video" in r.stderr
+    full = json.loads(cli("media", "show", str(media), "--json").stdout)["frames"]
+    assert len(fast) == 2 and len(full) >= 6
+
+
+def test_reanalyse_needs_a_target(cli: RunCli, case: str) -> None:
+    r = cli("media", "reanalyse")
+    assert r.exit_code == 2
+    assert r.stderr.strip().splitlines() == [
+        "error: give media references, or --outdated for every outdated file"
+    ]
+
+
+def test_damaged_stored_copy_is_not_reanalysed(
+    cli: RunCli, case: str, tmp_path: Path, home: Path
+) -> None:
+    media = _add(cli, case, write_jpeg(tmp_path / "a.jpg", seed=2))
+    shown = json.loads(cli("media", "show", str(media), "--json").stdout)
+    sha = shown["sha256"].removeprefix("sha256:")
+    (obj,) = (p for p in (home / "objects").rglob("*") if p.is_file() and sha[4:] in p.name)
+    os.chmod(obj, 0o644)
+    obj.write_bytes(obj.read_bytes() + b"x")
+    before = json.loads(cli("log", "--json").stdout)
+    r = cli("media", "reanalyse", str(media))
+    assert r.exit_code == 2
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert errors == [
+        f"error: sha256:{sha}: the stored copy no longer matches its SHA-256 (see `verify check`)"
+    ]
+    assert json.loads(cli("log", "--json").stdout) == before
+    assert (
+        json.loads(cli("media", "show", str(media), "--json").stdout)["frames"] == shown["frames"]
+    )
