@@ -26,20 +26,25 @@ Video (PyAV; see docs/hashing.md "Video sampling"):
 - a file with no decodable video frames gives [] (the caller decides what that means).
 """
 
+# PyAV is imported only where video is decoded: a still (e.g. `verify search photo.jpg`, whose
+# analysis child is a fresh interpreter) does not pay its ~0.07 s import.
+from __future__ import annotations
+
 import math
 import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import av
-import av.error
 import numpy as np
 import numpy.typing as npt
-from av.video.reformatter import VideoReformatter
 from PIL import Image
+
+if TYPE_CHECKING:
+    import av
+    from av.video.reformatter import VideoReformatter
 
 from verify.analysis import FrameHash
 from verify.analysis.hashing import WORK_SIZE, Hashes, gray_from_image, hash_gray
@@ -142,12 +147,12 @@ class _Sampler:
     prev_thumb: npt.NDArray[np.float32] | None = None
     gap: bool = False  # frames were skipped since prev_thumb (see _gop_skipping)
     diff_avg: float | None = None
-    taken: list[tuple[float, "Future[Hashes]", bool]] = field(default_factory=list)
+    taken: list[tuple[float, Future[Hashes], bool]] = field(default_factory=list)
     scene_count: int = 0
     decoded: int = 0
     # one swscale context for every sampled frame: a frame's own `to_ndarray(format=...)`
     # builds a new one each time (6-7 ms a frame at 720p; same pixels, a test checks)
-    reformatter: VideoReformatter = field(default_factory=VideoReformatter)
+    reformatter: VideoReformatter = field(default_factory=lambda: _reformatter())
     hasher: ThreadPoolExecutor | None = None
     slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(HASH_QUEUE)
@@ -200,7 +205,7 @@ class _Sampler:
         if self.adaptive and len(self.taken) - self.scene_count > MAX_SAMPLES:
             self._thin()
 
-    def _hash(self, g: npt.NDArray[np.uint8], rotation_cw: int) -> "Future[Hashes]":
+    def _hash(self, g: npt.NDArray[np.uint8], rotation_cw: int) -> Future[Hashes]:
         """Hash on the hashing thread (decoding goes on meanwhile), or here without one."""
         if self.hasher is None:
             done: Future[Hashes] = Future()
@@ -229,6 +234,12 @@ class _Sampler:
                 kept.append((t, h, scene))
         self.taken = kept
         self.next_t = (math.floor(self.last_taken / self.interval) + 1) * self.interval
+
+
+def _reformatter() -> VideoReformatter:
+    from av.video.reformatter import VideoReformatter
+
+    return VideoReformatter()
 
 
 def _rotation_cw(frame: av.VideoFrame, meta_rotation: int) -> int:
@@ -305,6 +316,9 @@ def _decode(
     """One decoding pass (`skip` None: chosen from the stream; `gop_skip`: leave out GOP
     tails no sample needs, see `_gop_skipping`); None when the file has no video stream or
     cannot be opened."""
+    import av
+    import av.error
+
     try:
         container = av.open(path)
     except (av.error.FFmpegError, UnicodeDecodeError):
@@ -372,6 +386,9 @@ def _frames(
 def _keyframe_times(path: str) -> list[float]:
     """Presentation times (s) of the keyframe packets, in decode order, from a demux-only
     pass (no decoding: 0.03-0.1 s for a 60 s clip). [] when any is unknown."""
+    import av
+    import av.error
+
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
