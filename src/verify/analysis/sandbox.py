@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -570,7 +570,7 @@ def analyse_many(
     workers: int = 2,
     timeout: float | None = None,
     pools: list[AnalysisPool] | None = None,
-) -> Iterator[tuple[str, AnalysisResult | AnalysisError]]:
+) -> Generator[tuple[str, AnalysisResult | AnalysisError], None, None]:
     """(path, result or error) for every path, in input order, analysed by `workers` pools.
 
     `pools` (e.g. from `warm_pools`) are used first and closed at the end like the pools

@@ -189,9 +189,7 @@ def add_media(
             if progress:
                 progress(i + 1, len(results), result)
     finally:
-        close = getattr(analyses, "close", None)
-        if close:
-            close()
+        analyses.close()  # stops the pools, also when a write above failed
     return results
 
 
@@ -518,9 +516,7 @@ def reanalyse(
             if progress:
                 progress(i + 1, len(results), result)
     finally:
-        close = getattr(analyses, "close", None)
-        if close:
-            close()
+        analyses.close()
     return results
 
 
