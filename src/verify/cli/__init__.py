@@ -192,6 +192,12 @@ def root(
     ctx.call_on_close(state.close)
 
 
+# `verify search FILE`: the query file's sandboxed analysis, started by `main` before the
+# command line is parsed (typer's option handling alone takes ~0.1 s); `search_command` takes
+# it over when its target is this file, and anything left is killed at exit.
+EARLY_ANALYSIS: dict[str, Any] = {}
+
+
 def _register() -> None:
     from verify.cli import cases, demo, log, media, prov, report, search, status
 
@@ -213,6 +219,53 @@ def _register() -> None:
 _register()
 
 
+_GLOBAL_VALUED = ("--home", "--as")
+_SEARCH_VALUED = ("--case", "--threshold")
+
+
+def _search_target(argv: list[str]) -> str | None:
+    """The FILE of `verify [--home H] [--as A] search [options] FILE [options]`, or None
+    for any other command line (then nothing is started early)."""
+    i = 0
+    while i < len(argv) and argv[i] != "search":
+        if argv[i] in _GLOBAL_VALUED:
+            i += 2
+        elif argv[i].startswith(tuple(f"{o}=" for o in _GLOBAL_VALUED)):
+            i += 1
+        else:
+            return None
+    rest = argv[i + 1 :]
+    targets: list[str] = []
+    j = 0
+    while j < len(rest):
+        a = rest[j]
+        if a in _SEARCH_VALUED:
+            j += 2
+            continue
+        if a == "--" or (a.startswith("-") and a != "--json" and "=" not in a):
+            return None  # help, or something typer will complain about: leave it to typer
+        if not a.startswith("-"):
+            targets.append(a)
+        j += 1
+    if len(targets) != 1 or not os.path.isfile(targets[0]):
+        return None
+    return targets[0]
+
+
+def _start_early_analysis(argv: list[str]) -> None:
+    target = _search_target(argv)
+    if target is None:
+        return
+    import atexit
+
+    from verify.analysis.sandbox import start_analysis
+
+    child = start_analysis(target)  # errors are deferred to its result()
+    EARLY_ANALYSIS[target] = child
+    atexit.register(child.close)
+
+
 def main() -> None:
     """Console-script entry point."""
+    _start_early_analysis(sys.argv[1:])
     app(prog_name="verify")

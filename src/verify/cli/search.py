@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from verify.cli import source_of
+from verify.cli import EARLY_ANALYSIS, source_of
 from verify.cli.output import clean, examples, notice, print_json, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (shape: docs/json.md).")]
@@ -73,8 +73,8 @@ def search_command(
     matched (query q/n, candidate c/m), the best/median dHash distance, the time offset, the
     aligned time ranges and the variant that matched (full, masked subtitle band, mirrored).
     """
-    child = None
-    if os.path.isfile(target):
+    child = EARLY_ANALYSIS.pop(target, None)
+    if child is None and os.path.isfile(target):
         # analyse the query file in its sandboxed child first: it runs while this process
         # imports the search code and loads the archive's index
         from verify.analysis.sandbox import start_analysis

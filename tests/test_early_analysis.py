@@ -1,0 +1,56 @@
+"""`verify search FILE` starts the query's sandboxed analysis before the command line is
+parsed: which command lines do, and that the result is the same as started late."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import RunCli
+from tests.media import write_jpeg
+from verify.cli import _search_target
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    return write_jpeg(tmp_path / "q.jpg", seed=3)
+
+
+def test_which_command_lines_start_early(photo: Path, tmp_path: Path) -> None:
+    p = str(photo)
+    assert _search_target(["search", p]) == p
+    assert _search_target(["--home", "/x", "--as", "me", "search", "--json", p]) == p
+    assert _search_target(["--home=/x", "search", "--case", "c", p, "--threshold", "9"]) == p
+    assert _search_target(["search", "--threshold=9", p]) == p
+    assert _search_target(["search", "12"]) is None  # a media reference, not a file
+    assert _search_target(["search", str(tmp_path)]) is None  # a directory
+    assert _search_target(["search", p, "--help"]) is None
+    assert _search_target(["search", p, p]) is None  # typer will refuse this
+    assert _search_target(["--version", "search", p]) is None
+    assert _search_target(["media", "add", "c", p]) is None
+    assert _search_target([]) is None
+
+
+def test_early_and_late_analysis_give_the_same_answer(
+    cli: RunCli, home: Path, photo: Path, tmp_path: Path
+) -> None:
+    assert cli("case", "open", "C", "--slug", "c").exit_code == 0
+    other = tmp_path / "stored.jpg"
+    Image.open(photo).resize((480, 360)).save(other, quality=80)
+    assert cli("media", "add", "c", str(other)).exit_code == 0
+    late = cli("search", str(photo), "--json")  # in-process: typer only, no early start
+    env = {**os.environ, "VERIFY_HOME": str(home)}
+    early = subprocess.run(
+        [sys.executable, "-m", "verify", "search", str(photo), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert early.returncode == late.exit_code == 0, early.stderr
+    assert json.loads(early.stdout) == json.loads(late.stdout)
+    assert json.loads(early.stdout)["hits"], "the stored copy is found"
