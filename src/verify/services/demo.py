@@ -127,13 +127,12 @@ def run_demo(
             },
             note="found by `verify search` in the demo",
         )
-        status.set_status(
-            archive,
-            slug,
-            "needs_review",
+        rationale = (
             "synthetic demo: the subtitled copy matches the clean original frame for frame; "
-            "attribution of the subtitles still rests on the subtitler's own claim",
+            "attribution of the subtitles still rests on the subtitler's own claim"
         )
+        status.set_status(archive, slug, "needs_review", rationale)
+        say(f"status: needs_review ({rationale})")
         written = report.write_report(archive, slug, "html", output=root / f"{slug}-report.html")
         assert written.path is not None
         say(f"report: {written.path}")
