@@ -191,3 +191,28 @@ def test_missing_file_among_good_ones_is_refused(cli: RunCli, case: str, tmp_pat
     assert r.exit_code == 2
     assert len(r.stdout.split()) == 1
     assert r.stderr.splitlines()[-1] == f"error: {tmp_path / 'missing.jpg'}: no such file"
+
+
+def test_near_duplicates_across_calls_and_within_one(
+    cli: RunCli, case: str, tmp_path: Path
+) -> None:
+    """`media add` loads the index once per call: a copy finds an original stored by an
+    earlier call and one stored earlier in the same call; an unrelated file finds neither."""
+    from PIL import Image
+
+    def copy_of(src: Path, name: str) -> Path:
+        out = tmp_path / name
+        Image.open(src).resize((400, 300)).save(out, quality=75)
+        return out
+
+    first = write_jpeg(tmp_path / "first.jpg", seed=11)
+    r = cli("media", "add", case, str(first))
+    assert r.exit_code == 0, r.stderr
+    other = write_jpeg(tmp_path / "other.jpg", seed=12)
+    files = [copy_of(first, "first-copy.jpg"), other, copy_of(other, "other-copy.jpg")]
+    r = cli("media", "add", case, *map(str, files), "--json")
+    assert r.exit_code == 0, r.stderr
+    added = json.loads(r.stdout)
+    found = [[h["media"] for h in a["near_duplicates"]] for a in added]
+    assert found == [[1], [], [added[1]["media"]]]
+    assert "near-duplicate" not in r.stderr  # --json: notices are in the JSON only

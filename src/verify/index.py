@@ -521,6 +521,14 @@ def _read_rows(db: Reader, after: int) -> list[Any]:
     return db.rows(_SELECT, {"after": after, "pipeline": PIPELINE})
 
 
+def frames_after(db: Reader, after: int) -> FrameIndex:
+    """The indexable frames with id > `after`, as a small index of their own (what
+    `load_index` would append). Its `max_id` is `after` when there are none."""
+    part = FrameIndex.from_rows(_read_rows(db, after))
+    part.max_id = max(part.max_id, after)
+    return part
+
+
 def _manifest_path(archive: Source) -> Path:
     return index_dir(archive) / f"{FORMAT}.json"
 

@@ -165,6 +165,7 @@ def add_media(
         # thread only waits for the analysis children
         threading.Thread(target=_import_search, name="verify-import", daemon=True).start()
     got: dict[str, AnalysisResult | AnalysisError] = {}
+    neighbours = _Neighbours(archive)
     try:
         for i, result in enumerate(results):
             obj = stored.get(i)
@@ -185,7 +186,7 @@ def add_media(
                     label=label,
                 )
                 if search and result.analysis == AnalysisState.OK:
-                    result.near_duplicates = _near_duplicates(archive, result)
+                    result.near_duplicates = neighbours.of(result)
             if progress:
                 progress(i + 1, len(results), result)
     finally:
@@ -197,13 +198,37 @@ def _import_search() -> None:
     import verify.services.search  # noqa: F401 - imported for its side effect (warm-up)
 
 
-def _near_duplicates(archive: Archive, result: AddResult) -> list[dict[str, Any]]:
-    from verify.services import search
+class _Neighbours:
+    """Near-duplicate search for the files of one `add_media` call. The frame index is
+    loaded once; the frames recorded since are read by primary key into a second, small
+    index. (Loading per file appended to, and so copied, the whole index every time: about
+    0.09 s a file with 1M stored frames.)"""
 
-    with archive.read() as session:
-        blob = session.exec(select(Blob).where(Blob.sha256 == result.sha256)).one()
-    hits: list[dict[str, Any]] = search.near_duplicates_of_blob(archive, pk(blob))
-    return hits
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.parts: list[Any] = []  # [the index as loaded, the frames added since]
+
+    def of(self, result: AddResult) -> list[dict[str, Any]]:
+        from verify.index import frames_after, load_index
+        from verify.services import search
+
+        with self.archive.read() as session:
+            blob = session.exec(select(Blob).where(Blob.sha256 == result.sha256)).one()
+        if not self.parts:
+            self.parts = [load_index(self.archive)]
+        else:
+            with self.archive.reader() as db:
+                new = frames_after(db, self.parts[-1].max_id)
+            if new.size:
+                self.parts = [
+                    self.parts[0],
+                    self.parts[1].extended(new) if len(self.parts) > 1 else new,
+                ]
+                self.parts[-1].max_id = new.max_id
+        hits: list[dict[str, Any]] = search.near_duplicates_of_blob(
+            self.archive, pk(blob), indexes=self.parts
+        )
+        return hits
 
 
 def _record(

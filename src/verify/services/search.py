@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import statistics
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -547,7 +547,7 @@ def search_frames(
     exclude_blob_id: int | None = None,
     case: str | None = None,
     threshold: int | None = None,
-    index: "FrameIndex | _Early[FrameIndex] | None" = None,
+    index: "FrameIndex | Sequence[FrameIndex] | _Early[FrameIndex] | None" = None,
     query_sha256: str | None = None,
 ) -> list[dict[str, Any]]:
     """Ranked near-duplicates of a set of frame hashes, one entry per media holding a
@@ -561,13 +561,23 @@ def search_frames(
         index = load_index(archive)
     elif isinstance(index, _Early):
         index = index.get()
+    # several indexes partition the frames by file (e.g. `media add`'s base + what it added)
+    indexes = [index] if isinstance(index, FrameIndex) else list(index)
     case_id = None
     if case is not None:
         with archive.reader() as db:
             case_id = case_id_of(db, case)
-    verdicts = match_files(
-        index, query, query_kind=query_kind, exclude_blob_id=exclude_blob_id, threshold=threshold
-    )
+    verdicts: dict[int, dict[str, Any]] = {}
+    for part in indexes:
+        verdicts.update(
+            match_files(
+                part,
+                query,
+                query_kind=query_kind,
+                exclude_blob_id=exclude_blob_id,
+                threshold=threshold,
+            )
+        )
     with archive.reader() as db:
         held = _holdings(db, list(verdicts))
     hits: list[dict[str, Any]] = []
@@ -612,17 +622,25 @@ def _stored_frames(index: FrameIndex, blob_id: int) -> list[FrameHash]:
 
 
 def near_duplicates_of_blob(
-    archive: Source, blob_id: int, *, case: str | None = None, threshold: int | None = None
+    archive: Source,
+    blob_id: int,
+    *,
+    case: str | None = None,
+    threshold: int | None = None,
+    indexes: "Sequence[FrameIndex] | None" = None,
 ) -> list[dict[str, Any]]:
     """Near-duplicates of a stored file in every case (itself excluded). Exact copies (same
-    SHA-256) are the same blob and so are not listed here."""
+    SHA-256) are the same blob and so are not listed here. `indexes`: the frame index as
+    parts that partition the files (default: `load_index`)."""
     with archive.reader() as db:
         found = db.rows("SELECT kind FROM blobs WHERE id = :id", {"id": blob_id})
     if not found:
         raise NotFoundError(f"no stored file with id {blob_id}")
     kind = str(found[0][0])
-    index = load_index(archive)
-    frames = _stored_frames(index, blob_id)
+    parts = list(indexes) if indexes is not None else [load_index(archive)]
+    frames: list[FrameHash] = []
+    for part in parts:
+        frames = frames or _stored_frames(part, blob_id)
     return search_frames(
         archive,
         frames,
@@ -630,7 +648,7 @@ def near_duplicates_of_blob(
         exclude_blob_id=blob_id,
         case=case,
         threshold=threshold,
-        index=index,
+        index=parts,
     )
 
 
