@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -347,7 +348,9 @@ def _decode(
         with ThreadPoolExecutor(1, thread_name_prefix="verify-hash") as hasher:
             sampler.hasher = hasher
             try:
-                if len(keys) > 1:
+                # keyframes shown in decode order, as every sane stream has them; anything
+                # else is decoded in full rather than reasoned about
+                if len(keys) > 1 and all(a < b for a, b in pairwise(keys)):
                     frames = _gop_skipping(container, stream, keys, sampler)
                 else:
                     frames = _frames(container, stream, keyframes_only=only_keys)
