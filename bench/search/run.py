@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -256,10 +257,9 @@ def rss_child(directory: Path) -> dict[str, object]:
     return {"rss_mb_imports": base, "rss_mb_index_and_query": _rss_mb(), "found": len(found)}
 
 
-def dupes(n: int, reps: int, seed: int = 1) -> dict[str, object]:
-    from verify.index import FrameIndex
-    from verify.services.search import _self_links
-
+def _planted(n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """n random one-frame files' 64-bit hash columns, 30 % of them (rows `dst`, second half)
+    near-duplicates of rows `src` (first half): every hash 0-3 bits off."""
     rng = np.random.default_rng(seed)
     cols = {
         k: rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64) * np.uint64(2)
@@ -268,9 +268,16 @@ def dupes(n: int, reps: int, seed: int = 1) -> dict[str, object]:
     k = int(n * 0.3)
     src = rng.choice(n // 2, k, replace=False)
     dst = n // 2 + rng.choice(n - n // 2, k, replace=False)
-    for name, col in cols.items():
+    for col in cols.values():
         col[dst] = _flip(col[src], 3, 64, rng)
-        del name
+    return cols, src, dst
+
+
+def dupes(n: int, reps: int, seed: int = 1) -> dict[str, object]:
+    from verify.index import FrameIndex
+    from verify.services.search import _self_links
+
+    cols, src, dst = _planted(n, seed)
     index = FrameIndex(
         frame_id=np.arange(1, n + 1, dtype=np.int64),
         blob_id=np.arange(1, n + 1, dtype=np.int64),
@@ -311,17 +318,14 @@ def dupes(n: int, reps: int, seed: int = 1) -> dict[str, object]:
     return out
 
 
-def _build_e2e_archive(home: Path, n: int) -> int:
-    """A SQLite archive of n stored frames (60-frame files, one case), written with plain
-    sqlite3 for speed. Returns the number of frames."""
-    import sqlite3
-
+def _new_archive(home: Path, files: int, kind: str, suffix: str) -> sqlite3.Connection:
+    """An archive with one case "bench" holding `files` stored files (blob and media rows
+    1..files, analysed with this version's recipe), open with plain sqlite3 for the caller
+    to add frame rows fast and commit."""
     from verify.analysis import PIPELINE
     from verify.archive import open_archive
     from verify.services.cases import open_case
 
-    rng = np.random.default_rng(3)
-    files = n // FRAMES_PER_FILE
     archive = open_archive(home, actor="bench")
     open_case(archive, "bench", slug="bench")
     archive.close()
@@ -329,14 +333,23 @@ def _build_e2e_archive(home: Path, n: int) -> int:
     now = "2026-01-01 00:00:00.000000"
     db.executemany(
         "INSERT INTO blobs (id, sha256, size, kind, analysis_state, pipeline, stored_at) "
-        "VALUES (?, ?, 1, 'video', 'ok', ?, ?)",
-        ((b, f"{b:064x}", PIPELINE, now) for b in range(1, files + 1)),
+        "VALUES (?, ?, 1, ?, 'ok', ?, ?)",
+        ((b, f"{b:064x}", kind, PIPELINE, now) for b in range(1, files + 1)),
     )
     db.executemany(
         "INSERT INTO media (case_id, blob_id, original_name, acquired_by, acquired_at) "
         "VALUES (1, ?, ?, 'bench', ?)",
-        ((b, f"clip{b}.mp4", now) for b in range(1, files + 1)),
+        ((b, f"{kind}{b}.{suffix}", now) for b in range(1, files + 1)),
     )
+    return db
+
+
+def _build_e2e_archive(home: Path, n: int) -> int:
+    """A SQLite archive of n stored frames (60-frame files, one case), written with plain
+    sqlite3 for speed. Returns the number of frames."""
+    rng = np.random.default_rng(3)
+    files = n // FRAMES_PER_FILE
+    db = _new_archive(home, files, "video", "mp4")
     h = rng.integers(-(2**63), 2**63 - 1, size=(files * FRAMES_PER_FILE, 4), dtype=np.int64)
     pdq = rng.integers(0, 255, size=(files * FRAMES_PER_FILE, 32), dtype=np.uint8)
     db.executemany(
@@ -484,37 +497,8 @@ def backends(n: int, reps: int) -> list[dict[str, object]]:
 def _build_dupes_archive(home: Path, n: int, seed: int = 1) -> int:
     """A SQLite archive of n one-frame images (one case), 30 % of them planted near-duplicates
     of another (every hash 0-3 bits off), as `dupes` plants them. Returns the planted pairs."""
-    import sqlite3
-
-    from verify.analysis import PIPELINE
-    from verify.archive import open_archive
-    from verify.services.cases import open_case
-
-    rng = np.random.default_rng(seed)
-    cols = {
-        k: rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64) * np.uint64(2)
-        for k in ("phash", "dhash", "phash_masked", "dhash_masked")
-    }
-    k = int(n * 0.3)
-    src = rng.choice(n // 2, k, replace=False)
-    dst = n // 2 + rng.choice(n - n // 2, k, replace=False)
-    for col in cols.values():
-        col[dst] = _flip(col[src], 3, 64, rng)
-    archive = open_archive(home, actor="bench")
-    open_case(archive, "bench", slug="bench")
-    archive.close()
-    db = sqlite3.connect(home / "verify.db")
-    now = "2026-01-01 00:00:00.000000"
-    db.executemany(
-        "INSERT INTO blobs (id, sha256, size, kind, analysis_state, pipeline, stored_at) "
-        "VALUES (?, ?, 1, 'image', 'ok', ?, ?)",
-        ((b, f"{b:064x}", PIPELINE, now) for b in range(1, n + 1)),
-    )
-    db.executemany(
-        "INSERT INTO media (case_id, blob_id, original_name, acquired_by, acquired_at) "
-        "VALUES (1, ?, ?, 'bench', ?)",
-        ((b, f"img{b}.jpg", now) for b in range(1, n + 1)),
-    )
+    cols, _, dst = _planted(n, seed)
+    db = _new_archive(home, n, "image", "jpg")
     signed = {name: col.view(np.int64) for name, col in cols.items()}
     db.executemany(
         "INSERT INTO frames (blob_id, idx, pts, phash, dhash, phash_masked, dhash_masked, "
@@ -532,7 +516,7 @@ def _build_dupes_archive(home: Path, n: int, seed: int = 1) -> int:
     )
     db.commit()
     db.close()
-    return k
+    return int(dst.shape[0])
 
 
 def e2e_dupes(n: int, reps: int = 3, keep: Path | None = None) -> dict[str, object]:
