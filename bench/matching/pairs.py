@@ -39,6 +39,13 @@ from verify.services import search  # noqa: E402
 Row = tuple[int, int, int, int, bytes, bool]
 
 
+def _pair(
+    where: Any, a: int, name: str, dd: Any, dp: Any, dq: Any, i: int, j: int
+) -> tuple[Any, ...]:
+    """One reported pair: both frames, the variant and its dHash, pHash and PDQ distances."""
+    return (where(a + i), where(a + j), name, int(dd[i, j]), int(dp[i, j]), int(dq[i, j]))
+
+
 def _row(h: Hashes) -> Row:
     return (h.dhash, h.phash, h.dhash_masked, h.phash_masked, bytes(h.pdq), h.informative)
 
@@ -213,21 +220,13 @@ def count_pairs(fr: Frames, sel: np.ndarray | None = None, block: int = 256) -> 
                 qq = mq(q[rows]) if mirrored else q[rows]
                 dq = _d256(qq, q[cols])
             tier = search._tiers(name, dd.ravel(), dp.ravel(), dq.ravel(), None).reshape(dd.shape)
+
             tier = np.where(unrel, tier, 0).astype(np.int8)
             per_variant[name] += int((tier == 2).sum())
             if (tier == 2).any():
                 for i, j in zip(*np.nonzero(tier == 2), strict=True):
                     if len(examples) < 20:
-                        examples.append(
-                            (
-                                where(a + i),
-                                where(a + j),
-                                name,
-                                int(dd[i, j]),
-                                int(dp[i, j]),
-                                int(dq[i, j]),
-                            )
-                        )
+                        examples.append(_pair(where, a, name, dd, dp, dq, i, j))
             best = np.maximum(best, tier)
             m = search.MASKED_MARGIN if masked else 0
             for k in NEAR:
@@ -236,16 +235,7 @@ def count_pairs(fr: Frames, sel: np.ndarray | None = None, block: int = 256) -> 
                 if k == 2:
                     for i, j in zip(*np.nonzero(r1 & unrel), strict=True):
                         if len(near_examples) < 30:
-                            near_examples.append(
-                                (
-                                    where(a + i),
-                                    where(a + j),
-                                    name,
-                                    int(dd[i, j]),
-                                    int(dp[i, j]),
-                                    int(dq[i, j]),
-                                )
-                            )
+                            near_examples.append(_pair(where, a, name, dd, dp, dq, i, j))
                 if not masked:
                     r2 = (dd <= search.SUGGEST_DHASH + k) & (dq >= 0)
                     r2 &= dq <= search.MATCH_PDQ + PDQ_NEAR * k
