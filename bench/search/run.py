@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import numpy as np
 
@@ -116,9 +117,28 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _query_frames(directory: Path) -> list[Any]:
+    """The planted query video's 60 frames, as `generate` wrote them."""
+    from verify.analysis import FrameHash
+
+    qa = np.load(directory / "query.npy")
+    qp = np.load(directory / "query_pdq.npy")
+    return [
+        FrameHash(
+            idx=i,
+            pts=float(i),
+            phash=int(qa[0, i]),
+            dhash=int(qa[1, i]),
+            phash_masked=int(qa[2, i]),
+            dhash_masked=int(qa[3, i]),
+            pdq=b"".join(int(w).to_bytes(8, "big") for w in qp[i]),
+        )
+        for i in range(FRAMES_PER_FILE)
+    ]
+
+
 def measure(directory: Path, reps: int) -> dict[str, object]:
     """Run in a fresh process: load, query, RSS, FAISS baseline."""
-    from verify.analysis import FrameHash
     from verify.index import FrameIndex
     from verify.services.search import SCAN_DHASH, match_files, query_of
 
@@ -134,20 +154,7 @@ def measure(directory: Path, reps: int) -> dict[str, object]:
         index = FrameIndex.load(directory, max_id=0)
         index.dhash.sum()
         t_load.append(time.perf_counter() - t)
-    qa = np.load(directory / "query.npy")
-    qp = np.load(directory / "query_pdq.npy")
-    frames = [
-        FrameHash(
-            idx=i,
-            pts=float(i),
-            phash=int(qa[0, i]),
-            dhash=int(qa[1, i]),
-            phash_masked=int(qa[2, i]),
-            dhash_masked=int(qa[3, i]),
-            pdq=b"".join(int(w).to_bytes(8, "big") for w in qp[i]),
-        )
-        for i in range(60)
-    ]
+    frames = _query_frames(directory)
     query = query_of(frames)
     os.environ["VERIFY_NO_FAISS"] = "1"  # the dependency-free numpy scan first
     t_q = []
@@ -211,6 +218,7 @@ def measure(directory: Path, reps: int) -> dict[str, object]:
     del dh, dm
     pdq_rows = np.ascontiguousarray(np.asarray(index.pdq).T).astype(">u8")
     px = flat(pdq_rows, 256)
+    qp = np.load(directory / "query_pdq.npy")
     qcodes = np.ascontiguousarray(qp.astype(">u8")).view(np.uint8).reshape(60, 32)
     t_p = []
     for _ in range(reps):
@@ -233,26 +241,12 @@ def measure(directory: Path, reps: int) -> dict[str, object]:
 def rss_child(directory: Path) -> dict[str, object]:
     """Peak RSS of a process that only loads the index and answers one query (numpy backend)."""
     os.environ["VERIFY_NO_FAISS"] = "1"
-    from verify.analysis import FrameHash
     from verify.index import FrameIndex
     from verify.services.search import match_files, query_of
 
     base = _rss_mb()
     index = FrameIndex.load(directory, max_id=0)
-    qa = np.load(directory / "query.npy")
-    qp = np.load(directory / "query_pdq.npy")
-    frames = [
-        FrameHash(
-            idx=i,
-            pts=float(i),
-            phash=int(qa[0, i]),
-            dhash=int(qa[1, i]),
-            phash_masked=int(qa[2, i]),
-            dhash_masked=int(qa[3, i]),
-            pdq=b"".join(int(w).to_bytes(8, "big") for w in qp[i]),
-        )
-        for i in range(60)
-    ]
+    frames = _query_frames(directory)
     found = match_files(index, query_of(frames), query_kind="video")
     return {"rss_mb_imports": base, "rss_mb_index_and_query": _rss_mb(), "found": len(found)}
 
