@@ -50,13 +50,12 @@ from verify.models import (
     Frame,
     Media,
     Note,
-    StatusChange,
     pk,
 )
-from verify.services import provenance, search
+from verify.services import provenance, search, status
 from verify.services.cases import claim_to_dict, get_case
 from verify.timeutil import iso, now
-from verify.vocab import VERDICTS, CaseStatus, Role
+from verify.vocab import VERDICTS, Role
 
 SCHEMA_ID = "verify-report/1"
 FORMATS = ("md", "html", "json", "pdf")
@@ -171,7 +170,7 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
                 select(Appearance).where(Appearance.case_id == case_id).order_by(col(Appearance.id))
             ).all()
         )
-        history = _status_history(session, case)
+        history = status.history_of(session, case)
         timeline = _timeline_entries(provenance.timeline(archive, case.slug))
         earliest = _earliest_entry(provenance.earliest(archive, case.slug))
         media_out = [
@@ -351,34 +350,6 @@ def _claims(session: Session, case_id: int) -> list[Claim]:
             select(Claim).where(Claim.case_id == case_id).order_by(col(Claim.position))
         ).all()
     )
-
-
-def _status_history(session: Session, case: Case) -> list[dict[str, Any]]:
-    changes = session.exec(
-        select(StatusChange)
-        .where(StatusChange.case_id == pk(case))
-        .order_by(col(StatusChange.at), col(StatusChange.id))
-    ).all()
-    opened = {
-        "from": None,
-        "to": CaseStatus.UNVERIFIED.value,
-        "why": "case opened",
-        "at": iso(case.created_at),
-        "by": case.created_by,
-    }
-    return [
-        opened,
-        *(
-            {
-                "from": c.from_status,
-                "to": c.to_status,
-                "why": c.rationale,
-                "at": iso(c.at),
-                "by": c.by,
-            }
-            for c in changes
-        ),
-    ]
 
 
 def _verdict(case: Case, history: list[dict[str, Any]]) -> dict[str, Any]:

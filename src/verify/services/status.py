@@ -10,12 +10,12 @@ misattributed, misleading, false, inconclusive. Rules:
 
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from verify import audit
 from verify.archive import Archive
 from verify.errors import BadInputError
-from verify.models import StatusChange, pk
+from verify.models import Case, StatusChange, pk
 from verify.services.cases import check_text, get_case, parse_enum
 from verify.timeutil import iso, now
 from verify.vocab import OPEN_STATUSES, VERDICTS, CaseStatus
@@ -81,22 +81,27 @@ def change_to_dict(change: StatusChange) -> dict[str, Any]:
     }
 
 
+def history_of(session: Session, case: Case) -> list[dict[str, Any]]:
+    """Every status `case` has had, oldest first, starting with its opening (in the caller's
+    transaction)."""
+    changes = session.exec(
+        select(StatusChange)
+        .where(StatusChange.case_id == case.id)
+        # Insertion order, not clock order: changes are serialised by the write lock,
+        # while `at` comes from whichever machine made the change (a claim, not a fact).
+        .order_by(col(StatusChange.id))
+    ).all()
+    opened = {
+        "from": None,
+        "to": CaseStatus.UNVERIFIED.value,
+        "why": "case opened",
+        "at": iso(case.created_at),
+        "by": case.created_by,
+    }
+    return [opened, *(change_to_dict(c) for c in changes)]
+
+
 def status_history(archive: Archive, ref: str) -> list[dict[str, Any]]:
     """Every status the case has had, oldest first, starting with its opening."""
     with archive.read() as session:
-        case = get_case(session, ref)
-        changes = session.exec(
-            select(StatusChange)
-            .where(StatusChange.case_id == case.id)
-            # Insertion order, not clock order: changes are serialised by the write lock,
-            # while `at` comes from whichever machine made the change (a claim, not a fact).
-            .order_by(col(StatusChange.id))
-        ).all()
-        opened = {
-            "from": None,
-            "to": CaseStatus.UNVERIFIED.value,
-            "why": "case opened",
-            "at": iso(case.created_at),
-            "by": case.created_by,
-        }
-        return [opened, *(change_to_dict(c) for c in changes)]
+        return history_of(session, get_case(session, ref))
