@@ -5,10 +5,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from verify.analysis import PIPELINE, FrameHash, to_signed64
+from verify.analysis import PIPELINE, FrameHash
 from verify.archive import Archive
-from verify.models import Blob, Frame, Media
+from verify.models import Blob, Media
 from verify.services.cases import get_case, open_case
+from verify.services.media import frame_rows
 from verify.timeutil import now
 
 
@@ -127,25 +128,7 @@ def store(
             session.flush()
             assert blob.id is not None
             blob_id = blob.id
-            for f in frames:
-                session.add(
-                    Frame(
-                        blob_id=blob_id,
-                        idx=f.idx,
-                        pts=f.pts,
-                        phash=to_signed64(f.phash),
-                        dhash=to_signed64(f.dhash),
-                        phash_masked=None
-                        if f.phash_masked is None
-                        else to_signed64(f.phash_masked),
-                        dhash_masked=None
-                        if f.dhash_masked is None
-                        else to_signed64(f.dhash_masked),
-                        pdq=f.pdq,
-                        pdq_quality=f.pdq_quality,
-                        informative=f.informative,
-                    )
-                )
+            session.add_all(frame_rows(blob_id, frames))
         else:
             found = session.get(Blob, blob_id)
             assert found is not None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, func, select
 
 from verify import audit
-from verify.analysis import AnalysisResult, hex64, to_signed64
+from verify.analysis import AnalysisResult, FrameHash, hex64, to_signed64
 from verify.archive import Archive
 from verify.errors import AnalysisError, BadInputError, VerifyError
 from verify.models import Blob, Case, Frame, Media, pk
@@ -74,7 +74,8 @@ class AddResult:
 Progress = Callable[[int, int, AddResult], None]
 
 
-def _frame_rows(blob_id: int, result: AnalysisResult) -> list[Frame]:
+def frame_rows(blob_id: int, frames: list[FrameHash]) -> list[Frame]:
+    """The stored rows of one file's sampled frames (hashes as signed 64-bit integers)."""
     return [
         Frame(
             blob_id=blob_id,
@@ -89,7 +90,7 @@ def _frame_rows(blob_id: int, result: AnalysisResult) -> list[Frame]:
             informative=f.informative,
             scene_change=f.scene_change,
         )
-        for f in result.frames
+        for f in frames
     ]
 
 
@@ -265,7 +266,7 @@ def _record(
             session.add(blob)
             session.flush()
             if isinstance(outcome, AnalysisResult):
-                session.add_all(_frame_rows(pk(blob), outcome))
+                session.add_all(frame_rows(pk(blob), outcome.frames))
         media = Media(
             case_id=pk(case),
             blob_id=pk(blob),
@@ -565,7 +566,7 @@ def _replace_analysis(
             blob.pipeline = outcome.pipeline
             blob.analysis_state = AnalysisState.OK.value
             blob.analysis_error = None
-            session.add_all(_frame_rows(blob_id, outcome))
+            session.add_all(frame_rows(blob_id, outcome.frames))
             result.frames = len(outcome.frames)
         else:
             blob.analysis_state = AnalysisState.FAILED.value
