@@ -553,9 +553,13 @@ def test_near_duplicates_come_from_the_search_service(
     """search.near_duplicates_of_blob's hits (other cases only) fill the section, converted
     to the report's shape."""
     calls: list[int] = []
+    seen: list[int] = []  # which index object each call was given
 
-    def near_duplicates_of_blob(arch: Archive, blob_id: int) -> list[dict[str, Any]]:
+    def near_duplicates_of_blob(
+        arch: Archive, blob_id: int, *, indexes: list[Any]
+    ) -> list[dict[str, Any]]:
         calls.append(blob_id)
+        seen.append(id(indexes))
         common = {"media": 3, "original_name": "rvc-sign.mp4", "sha256": "sha256:" + "ab" * 32,
                   "tier": "match", "score": 0.9, "query_fraction": 0.364,
                   "candidate_fraction": 1.0, "best_distance": 2, "median_distance": 2.5,
@@ -570,6 +574,7 @@ def test_near_duplicates_come_from_the_search_service(
     monkeypatch.setattr(report.search, "near_duplicates_of_blob", near_duplicates_of_blob)
     data = report.build_report(archive, slug, at=AT)
     assert len(calls) == 2  # once per file of the case
+    assert len(set(seen)) == 1  # ... against one index, loaded once for the report
     (hit,) = data["media"][0]["near_duplicates"]
     assert hit == {
         "case": report_fixture.OTHER, "media": 3, "name": "rvc-sign.mp4", "sha256": "ab" * 32,

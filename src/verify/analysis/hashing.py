@@ -300,7 +300,7 @@ def hash_gray(g: U8, *, rotation_cw: int = 0, mirror: bool = False, trim: bool =
     work, box = working_image(g, trim=trim)
     k = (int(rotation_cw) // 90) % 4
     if k:
-        work = np.ascontiguousarray(np.rot90(work, k=-k))
+        work = np.ascontiguousarray(rotate_gray(work, rotation_cw))
         box = _rotate_box(box, g.shape[0], g.shape[1], k)
     if mirror:
         work = np.ascontiguousarray(work[:, ::-1])

@@ -23,11 +23,6 @@ SEARCH_EPILOG = examples(
 DUPES_EPILOG = examples("verify dupes", "verify dupes --case belgorod-legion-video --json")
 
 
-def _clock(seconds: float) -> str:
-    s = max(0, round(seconds))
-    return f"{s // 60:02d}:{s % 60:02d}"
-
-
 def _hit_row(h: dict[str, Any]) -> list[object]:
     fm = h["frames_matched"]
     offset = "-" if h["offset"] is None else f"{h['offset']:+g} s"

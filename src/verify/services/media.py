@@ -41,6 +41,7 @@ class AddResult:
 
     path: str
     media_id: int | None = None
+    blob_id: int | None = None  # the stored file's row (not part of the JSON output)
     sha256: str | None = None
     size: int | None = None
     kind: str | None = None
@@ -213,8 +214,7 @@ class _Neighbours:
         from verify.index import frames_after, load_index
         from verify.services import search
 
-        with self.archive.read() as session:
-            blob = session.exec(select(Blob).where(Blob.sha256 == result.sha256)).one()
+        assert result.blob_id is not None  # set by _record
         if not self.parts:
             self.parts = [load_index(self.archive)]
         else:
@@ -225,9 +225,8 @@ class _Neighbours:
                     self.parts[0],
                     self.parts[1].extended(new) if len(self.parts) > 1 else new,
                 ]
-                self.parts[-1].max_id = new.max_id
         hits: list[dict[str, Any]] = search.near_duplicates_of_blob(
-            self.archive, pk(blob), indexes=self.parts
+            self.archive, result.blob_id, indexes=self.parts
         )
         return hits
 
@@ -304,7 +303,7 @@ def _record(
                 "frames": frame_count,
             },
         )
-        result.media_id = media.id
+        result.media_id, result.blob_id = media.id, pk(blob)
         result.kind = blob.kind
         result.frames = frame_count
         result.analysis = blob.analysis_state
@@ -465,20 +464,6 @@ class ReanalyseResult:
             "analysis": self.analysis,
             "error": self.error,
         }
-
-
-def outdated_count(session: Session) -> int:
-    """Stored files analysed with another hashing recipe than this version's (their frames
-    are left out of search until `verify media reanalyse --outdated`)."""
-    from verify.analysis import PIPELINE
-
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(Blob)
-            .where(Blob.analysis_state == AnalysisState.OK.value, Blob.pipeline != PIPELINE)
-        ).one()
-    )
 
 
 def reanalyse(

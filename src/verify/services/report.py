@@ -37,6 +37,7 @@ from verify import __version__, audit
 from verify.analysis import hex64
 from verify.archive import Archive
 from verify.errors import BadInputError
+from verify.index import load_index
 from verify.models import (
     Account,
     Appearance,
@@ -177,8 +178,9 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
         history = status.history_of(session, case)
         timeline = _timeline_entries(provenance.timeline(archive, case.slug))
         earliest = _earliest_entry(provenance.earliest(archive, case.slug))
+        index = [load_index(archive)]  # once for every media of the case
         media_out = [
-            _media_entry(session, m, b, _near_duplicate_entries(archive, b, case.slug))
+            _media_entry(session, m, b, _near_duplicate_entries(archive, index, b, case.slug))
             for m, b in media_rows
         ]
         report: dict[str, Any] = {
@@ -695,11 +697,13 @@ def _media_entry(
     }
 
 
-def _near_duplicate_entries(archive: Archive, blob: Blob, case_slug: str) -> list[dict[str, Any]]:
+def _near_duplicate_entries(
+    archive: Archive, index: list[Any], blob: Blob, case_slug: str
+) -> list[dict[str, Any]]:
     """`verify.services.search.near_duplicates_of_blob`, other cases only, in this report's
     shape (docs/report-schema.json); search's ranking order is kept."""
     out = []
-    for h in search.near_duplicates_of_blob(archive, pk(blob)):
+    for h in search.near_duplicates_of_blob(archive, pk(blob), indexes=index):
         if h.get("case") == case_slug:
             continue  # copies within the case are the derivations section's business
         q_range, c_range = h.get("query_range"), h.get("candidate_range")

@@ -771,13 +771,12 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
         else:
             allowed = None
         multi = [(int(b), int(m)) for b, m in db.rows("SELECT blob_id, id FROM media")]
-    mask = (
-        np.isin(index.blob_id, np.array(sorted(allowed), dtype=np.int64))
-        if allowed is not None
-        else np.ones(index.size, dtype=np.bool_)
-    )
-    rows_sel = np.flatnonzero(mask).astype(np.int64)
-    sub = _subset(index, rows_sel)
+    # one case: its rows only; the whole archive: the index itself (a subset would copy it all)
+    if allowed is None:
+        sub = index
+    else:
+        keep = np.isin(index.blob_id, np.array(sorted(allowed), dtype=np.int64))
+        sub = _subset(index, np.flatnonzero(keep).astype(np.int64))
     links = _self_links(sub)
     parent: dict[int, int] = {}
 
