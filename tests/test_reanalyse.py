@@ -117,7 +117,8 @@ def test_damaged_stored_copy_is_not_reanalysed(
     obj.write_bytes(obj.read_bytes() + b"x")
     before = json.loads(cli("log", "--json").stdout)
     r = cli("media", "reanalyse", str(media))
-    assert r.exit_code == 2
+    assert r.exit_code == 3  # integrity: the evidence object was altered
+    assert r.stderr.splitlines()[0] == f"[1/1] media {media}: failed"
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     assert errors == [
         f"error: sha256:{sha}: the stored copy no longer matches its SHA-256 (see `verify check`)"

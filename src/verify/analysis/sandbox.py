@@ -81,9 +81,12 @@ def _env_number(name: str, default: float, what: str) -> float:
     if not text:
         return default
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise BadInputError(f"{name} must be {what}; got {text!r}") from None
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise BadInputError(f"{name} must be {what}; got {text!r}")
+    return value
 
 
 def parse_size(text: str) -> int | None:

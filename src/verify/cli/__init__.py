@@ -18,8 +18,8 @@ import typer
 from typer.core import TyperGroup
 
 from verify import __version__
-from verify.cli.output import clean, examples
-from verify.errors import ExitCode, VerifyError
+from verify.cli.output import clean, clean_line, examples
+from verify.errors import BadInputError, ExitCode, VerifyError
 
 
 class VerifyGroup(TyperGroup):
@@ -36,7 +36,7 @@ class VerifyGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except VerifyError as exc:
-            sys.stderr.write(f"error: {clean(exc.message)}\n")
+            sys.stderr.write(f"error: {clean_line(exc.message)}\n")
             raise typer.Exit(int(exc.exit_code)) from None
         except BrokenPipeError:
             raise typer.Exit(0) from None
@@ -71,7 +71,7 @@ def _usage_error(exc: Exception) -> NoReturn:
     where = sub.command_path if sub is not None else "verify"
     format_message = getattr(exc, "format_message", None)
     message = format_message() if callable(format_message) else str(exc)
-    sys.stderr.write(f"error: {clean(message)} (see '{where} -h')\n")
+    sys.stderr.write(f"error: {clean_line(message)} (see '{where} -h')\n")
     raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
 
 
@@ -164,9 +164,10 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     home: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--home",
+            metavar="<path>",
             help="Archive directory (default: $VERIFY_HOME, else the "
             "user data dir). The database is $VERIFY_DATABASE_URL if set.",
             show_default=False,
@@ -187,7 +188,10 @@ def root(
         ),
     ] = False,
 ) -> None:
-    state = State(home, actor)
+    if home is not None and not home.strip():
+        # Path("") is the working directory: an archive would appear wherever one stands
+        raise BadInputError("--home is empty: give the archive directory")
+    state = State(Path(home) if home is not None else None, actor)
     ctx.obj = state
     ctx.call_on_close(state.close)
 

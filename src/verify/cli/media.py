@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from verify.cli import archive_of
-from verify.cli.output import clean, examples, notice, print_json, table
+from verify.cli.output import clean, clean_line, examples, notice, print_json, table
 from verify.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def media_add(
     for r in failed:
         message = r.error or "failed"
         prefix = "" if message.startswith(r.path) else f"{r.path}: "
-        sys.stderr.write(f"error: {clean(prefix + message)}\n")
+        sys.stderr.write(f"error: {clean_line(prefix + message)}\n")
     if failed:
         raise typer.Exit(int(ExitCode.BAD_INPUT))
 
@@ -180,9 +180,13 @@ def media_reanalyse(
     from verify.services import media as svc
 
     def progress(i: int, n: int, r: Any) -> None:
-        what = "failed" if r.failed else f"{r.kind}, {r.frames} frames"
         media_ids = ", ".join(str(m) for m in r.media) or "-"
-        notice(f"[{i}/{n}] media {media_ids}: {r.before} -> {r.after or r.before}: {what}")
+        if r.failed:
+            notice(f"[{i}/{n}] media {media_ids}: failed")
+        else:
+            notice(
+                f"[{i}/{n}] media {media_ids}: {r.before} -> {r.after}: {r.kind}, {r.frames} frames"
+            )
 
     pools = warm_pools(1 if not media or len(media) < 2 else analysis_workers())
     try:
@@ -203,7 +207,9 @@ def media_reanalyse(
         notice("nothing to re-analyse: every file uses the current hashing recipe")
     for r in results:
         if r.error:
-            sys.stderr.write(f"error: {clean(r.error)}\n")
+            sys.stderr.write(f"error: {clean_line(r.error)}\n")
+    if any(r.damaged for r in results):
+        raise typer.Exit(int(ExitCode.INTEGRITY))
     if any(r.failed for r in results):
         raise typer.Exit(int(ExitCode.BAD_INPUT))
 

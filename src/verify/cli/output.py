@@ -20,6 +20,12 @@ def clean(value: object) -> str:
     return _CONTROL.sub("?", str(value))
 
 
+def clean_line(value: object) -> str:
+    """`clean`, and on one line: an error message is one line even when it quotes a file
+    name with a newline or tab in it."""
+    return clean(value).replace("\n", "?").replace("\t", " ")
+
+
 def print_json(data: Any) -> None:
     import orjson
 

@@ -448,6 +448,7 @@ class ReanalyseResult:
     frames: int = 0
     analysis: str | None = None  # ok | analysis_failed
     error: str | None = None
+    damaged: bool = False  # the stored copy is missing or altered (not re-analysed)
 
     @property
     def failed(self) -> bool:
@@ -514,6 +515,7 @@ def reanalyse(
         if problem is not None:
             what = "is missing" if problem == "missing" else "no longer matches its SHA-256"
             result.error = f"sha256:{result.sha256}: the stored copy {what} (see `verify check`)"
+            result.damaged = True
         else:
             paths[b] = str(archive.store.path_for(result.sha256))
     todo = [paths[b] for b in order if b in paths]

@@ -45,7 +45,9 @@ def case_id(db: Reader, ref: str) -> int:
 
 def _parse_media_ref(ref: str) -> int | str:
     """A media id, or the lowercase hex prefix of a `sha256:` reference."""
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():
+        if int(ref) > 2**63 - 1:  # beyond any row id (SQLite would overflow)
+            raise _no_media_id(ref)
         return int(ref)
     prefix = ref.removeprefix("sha256:").lower()
     if (

@@ -660,6 +660,15 @@ def search_media(
         media_id, blob_id, _, sha, kind = media_row(db, media_ref)
         if sha is None:
             raise NotFoundError(f"media {media_ref} refers to a missing file")
+        state, error = db.rows(
+            "SELECT analysis_state, analysis_error FROM blobs WHERE id = :id", {"id": blob_id}
+        )[0]
+        if state != "ok":
+            raise BadInputError(
+                f"media {media_id} has no frame hashes to search with: its analysis "
+                f"{'failed: ' + str(error) if error else 'did not run'} "
+                "(`verify media reanalyse` retries it)"
+            )
         copies = _holdings(db, [blob_id]).get(blob_id, [])
     hits = near_duplicates_of_blob(archive, blob_id, case=case, threshold=threshold)
     return {

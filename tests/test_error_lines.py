@@ -1,0 +1,84 @@
+"""Edge inputs found by trying the CLI as a new user: each is one line on stderr with the
+documented exit code, and nothing is written."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+
+
+@pytest.fixture
+def case(cli: RunCli) -> str:
+    assert cli("case", "open", "C", "--slug", "c").exit_code == 0
+    return "c"
+
+
+def _one_error(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def test_media_ids_beyond_any_row_are_not_found(cli: RunCli, case: str) -> None:
+    huge = "9" * 20  # does not fit SQLite's integer: was an internal error (exit 1)
+    for args in (("media", "show", huge), ("search", huge), ("media", "reanalyse", huge)):
+        r = cli(*args)
+        assert r.exit_code == 4, (args, r.stderr)
+        assert _one_error(r.stderr) == (
+            f"error: no media {huge}; `verify media list CASE` shows media ids"
+        )
+
+
+def test_non_ascii_digits_are_not_a_media_id(cli: RunCli, case: str) -> None:
+    r = cli("media", "show", "\uff10\uff11")  # full-width "01"
+    assert r.exit_code == 2
+    assert _one_error(r.stderr).startswith("error: bad media reference")
+
+
+def test_empty_home_is_refused(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = cli("--home", "", "case", "list")
+    assert r.exit_code == 2
+    assert _one_error(r.stderr) == "error: --home is empty: give the archive directory"
+    assert list(tmp_path.iterdir()) == []  # no archive appeared in the working directory
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "inf", "nan", "soon"])
+def test_bad_timeout_names_the_variable(
+    cli: RunCli, case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"\xff\xd8\xff")
+    monkeypatch.setenv("VERIFY_ANALYSIS_TIMEOUT", value)
+    r = cli("search", str(photo))
+    assert r.exit_code == 2
+    assert _one_error(r.stderr) == (
+        f"error: VERIFY_ANALYSIS_TIMEOUT must be a number of seconds, e.g. 60; got {value!r}"
+    )
+
+
+def test_searching_media_whose_analysis_failed_says_so(
+    cli: RunCli, case: str, tmp_path: Path
+) -> None:
+    text = tmp_path / "text.jpg"
+    text.write_text("hello\n")
+    added = cli("media", "add", case, str(text), "--json")
+    assert added.exit_code == 2
+    media = json.loads(added.stdout)[0]["media"]
+    r = cli("search", str(media))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert _one_error(r.stderr).startswith(
+        f"error: media {media} has no frame hashes to search with: its analysis failed: "
+    )
+
+
+def test_a_newline_in_a_file_name_stays_on_one_line(cli: RunCli, case: str, tmp_path: Path) -> None:
+    name = str(tmp_path / "bad\nname.jpg")
+    r = cli("media", "add", case, name)
+    assert r.exit_code == 2
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert errors == [f"error: {tmp_path}/bad?name.jpg: no such file"]
