@@ -54,3 +54,25 @@ def test_early_and_late_analysis_give_the_same_answer(
     assert early.returncode == late.exit_code == 0, early.stderr
     assert json.loads(early.stdout) == json.loads(late.stdout)
     assert json.loads(early.stdout)["hits"], "the stored copy is found"
+
+
+def test_search_takes_over_the_early_child(
+    cli: RunCli, home: Path, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `main` starts is what `search` collects: no second child for the same file."""
+    from verify.analysis import sandbox
+    from verify.cli import EARLY_ANALYSIS, _start_early_analysis
+
+    assert cli("case", "open", "C", "--slug", "c").exit_code == 0
+    _start_early_analysis(["search", str(photo), "--json"])
+    early = EARLY_ANALYSIS[str(photo)]
+
+    def no_second_child(*args: object, **kwargs: object) -> None:
+        raise AssertionError("search started its own child")
+
+    monkeypatch.setattr(sandbox, "start_analysis", no_second_child)
+    r = cli("search", str(photo), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert str(photo) not in EARLY_ANALYSIS
+    assert json.loads(r.stdout)["query"]["kind"] == "image"
+    early.close()

@@ -21,7 +21,7 @@ import pytest
 
 from tests.test_metadata import APPLE_TAGS, camera_exif, make_video, png_bomb, save_image
 from verify.analysis import PIPELINE, AnalysisResult, FrameHash, sandbox
-from verify.analysis.metadata import parse_iso6709, read_metadata
+from verify.analysis.metadata import NORMALISED_KEYS, parse_iso6709, read_metadata
 from verify.analysis.sandbox import (
     AnalysisPool,
     analyse_in_child,
@@ -262,7 +262,7 @@ def test_analyse_in_child_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def _good_payload() -> dict[str, Any]:
-    meta: dict[str, Any] = dict.fromkeys(sandbox.NORMALISED_KEYS)
+    meta: dict[str, Any] = dict.fromkeys(NORMALISED_KEYS)
     meta.update(raw={}, disagreements=[])
     frames = [{"idx": 0, "pts": 0, "phash": 1, "dhash": 2}]
     return {"kind": "image", "mime": "image/png", "meta": meta, "pipeline": "v1", "frames": frames}

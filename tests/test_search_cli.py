@@ -4,8 +4,6 @@ import json
 import random
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import RunCli
 from tests.search_helpers import near_copy, random_frames, store
 from verify.archive import Archive
@@ -87,13 +85,6 @@ def test_dupes(archive: Archive, cli: RunCli) -> None:
     assert r.stderr == "no near-duplicate media in case x-reupload\n"
 
 
-def _has_frames() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("verify.analysis.frames") is not None
-
-
-@pytest.mark.skipif(not _has_frames(), reason="verify.analysis.frames not merged yet")
 def test_search_file_not_stored(archive: Archive, cli: RunCli, tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from verify.analysis import PIPELINE, AnalysisResult, FrameHash
-from verify.analysis.metadata import NORMALISED_KEYS
+from verify.analysis.worker import MAX_CHILD_REPLY
 from verify.errors import AnalysisError, BadInputError, VerifyError
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ DEFAULT_MEMORY = 2 << 30  # bytes of address space (RLIMIT_AS)
 TIMEOUT_ENV = "VERIFY_ANALYSIS_TIMEOUT"
 MEMORY_ENV = "VERIFY_ANALYSIS_MEMORY"
 ANALYSE_TARGET = "verify.analysis:analyse_file"
-MAX_REPLY_BYTES = 256 << 20
+MAX_REPLY_BYTES = MAX_CHILD_REPLY  # what the worker itself refuses to send
 KINDS = ("image", "video", "other")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -324,6 +324,9 @@ def validate_metadata(kind: Any, mime: Any, meta: Any) -> tuple[str, str | None,
         raise AnalysisError("analysis returned an invalid result: mime is not a string")
     if not isinstance(meta, dict):
         raise AnalysisError("analysis returned an invalid result: meta is not an object")
+    # here, not at the top: `verify search FILE` imports this module before starting its child
+    from verify.analysis.metadata import NORMALISED_KEYS
+
     missing = [k for k in (*NORMALISED_KEYS, "raw", "disagreements") if k not in meta]
     if missing:
         raise AnalysisError(f"analysis returned an invalid result: meta lacks {', '.join(missing)}")
