@@ -216,3 +216,29 @@ def test_near_duplicates_across_calls_and_within_one(
     found = [[h["media"] for h in a["near_duplicates"]] for a in added]
     assert found == [[1], [], [added[1]["media"]]]
     assert "near-duplicate" not in r.stderr  # --json: notices are in the JSON only
+
+
+def test_show_gives_the_byte_size_and_picture_apart(cli: RunCli, case: str, tmp_path: Path) -> None:
+    """A file whose analysis failed is preserved all the same: its size is its byte count;
+    its unknown picture geometry is '-' (it read 'size: -x-')."""
+    text = tmp_path / "text.jpg"
+    text.write_bytes(b"hello\n")
+    photo = write_jpeg(tmp_path / "photo.jpg", size=(320, 240))
+    assert cli("media", "add", case, str(text)).exit_code == 2
+    assert cli("media", "add", case, str(photo)).exit_code == 0
+
+    def fields(media: str) -> dict[str, str]:
+        r = cli("media", "show", media)
+        assert r.exit_code == 0, r.stderr
+        pairs = (ln.split(":", 1) for ln in r.stdout.splitlines() if ":" in ln)
+        return {k: v.strip() for k, v in pairs}
+
+    failed = fields("1")
+    assert failed["analysis"].startswith("analysis_failed: ")
+    assert failed["size"] == "6 bytes"
+    assert failed["picture"] == "-"
+    assert failed["kind"] == "other (unknown type)"
+    ok = fields("2")
+    assert ok["size"] == f"{photo.stat().st_size} bytes"
+    assert ok["picture"] == "320x240"
+    assert ok["kind"] == "image (image/jpeg)"
