@@ -173,8 +173,8 @@ def media_reanalyse(
     For files analysed by an older version with another hashing recipe (they are left out
     of search and dupes, which say how many there are), or first triaged with
     `media add --fast`. The preserved bytes are checked against their SHA-256 first; each
-    file is one audited change (`media.reanalyse`). A file that now fails to parse is kept
-    with `analysis_failed` (exit 2).
+    file is one audited change (`media.reanalyse`, in the log of every case holding it). A
+    file that now fails to parse is kept with `analysis_failed` (exit 2).
     """
     from verify.analysis.sandbox import analysis_workers, warm_pools
     from verify.services import media as svc

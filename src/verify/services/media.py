@@ -495,7 +495,8 @@ def reanalyse(
 ) -> list[ReanalyseResult]:
     """Analyse stored files again with this version's recipe and replace their metadata and
     frames: the files of the media `refs`, and with `outdated` every file analysed with
-    another recipe. One write transaction and one audit entry (`media.reanalyse`) per file;
+    another recipe. One write transaction per file, with an audit entry (`media.reanalyse`)
+    for each case holding it;
     a file whose analysis now fails keeps nothing stale (state `analysis_failed`, no frames).
     """
     from verify.analysis import PIPELINE
@@ -584,18 +585,29 @@ def _replace_analysis(
             blob.kind,
             blob.analysis_state,
         )
-        audit.append(
-            session,
-            actor=archive.actor,
-            action="media.reanalyse",
-            case=None,
-            payload={
-                "sha256": f"sha256:{result.sha256}",
-                "media": result.media,
-                "pipeline_before": result.before,
-                "pipeline": blob.pipeline,
-                "analysis": blob.analysis_state,
-                "analysis_error": blob.analysis_error,
-                "frames": result.frames,
-            },
-        )
+        # one entry per case holding the file, naming that case's media (as media.add does),
+        # so each case's log shows it; a file in no case gets one entry without a case
+        by_case: dict[str | None, list[int]] = {}
+        for media, slug in session.exec(
+            select(Media, Case.slug)
+            .join(Case, col(Case.id) == col(Media.case_id))
+            .where(Media.blob_id == blob_id)
+            .order_by(col(Media.id))
+        ):
+            by_case.setdefault(slug, []).append(pk(media))
+        for case_slug, media_ids in (by_case or {None: []}).items():
+            audit.append(
+                session,
+                actor=archive.actor,
+                action="media.reanalyse",
+                case=case_slug,
+                payload={
+                    "sha256": f"sha256:{result.sha256}",
+                    "media": media_ids,
+                    "pipeline_before": result.before,
+                    "pipeline": blob.pipeline,
+                    "analysis": blob.analysis_state,
+                    "analysis_error": blob.analysis_error,
+                    "frames": result.frames,
+                },
+            )
