@@ -10,7 +10,7 @@ from tests.conftest import REPO, RunCli
 
 @pytest.mark.slow
 def test_demo_end_to_end(cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(REPO)  # the demo imports cases/belgorod-legion-video.toml
+    monkeypatch.chdir(tmp_path)  # the example case ships in the package: any directory will do
     home = tmp_path / "demo"
     r = cli("demo", "--home", str(home), "--json")
     assert r.exit_code == 0, r.stderr
@@ -38,13 +38,23 @@ def test_demo_end_to_end(cli: RunCli, tmp_path: Path, monkeypatch: pytest.Monkey
     assert all("synthetic" in (m["acquired_via"] or "") for m in media)
 
 
-def test_demo_without_case_file_is_one_line(
+def test_packaged_example_is_the_repository_case_file() -> None:
+    """cases/ is the one to edit; the package's copy (what `verify demo` imports) follows."""
+    from verify.services.demo import read_example_case
+
+    text, label = read_example_case()
+    assert label == "belgorod-legion-video.toml"
+    assert text == (REPO / "cases" / label).read_text(encoding="utf-8"), (
+        "cp cases/belgorod-legion-video.toml src/verify/examples/"
+    )
+
+
+def test_demo_with_missing_case_file_is_one_line(
     cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    r = cli("demo", "--home", str(tmp_path / "d"))
+    home = tmp_path / "d"
+    r = cli("demo", "--home", str(home), "--case-file", "cases/none.toml")
     assert r.exit_code == 2
-    assert r.stderr.startswith(
-        "error: cases/belgorod-legion-video.toml: example case file not found"
-    )
-    assert r.stderr.count("\n") == 1
+    assert r.stderr == "error: cases/none.toml: cannot read: No such file or directory\n"
+    assert not home.exists()  # refused before the archive was made

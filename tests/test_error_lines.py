@@ -1,12 +1,18 @@
 """Edge inputs found by trying the CLI as a new user: each is one line on stderr with the
 documented exit code, and nothing is written."""
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import RunCli
+from tests.media import write_jpeg
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture
@@ -82,3 +88,22 @@ def test_a_newline_in_a_file_name_stays_on_one_line(cli: RunCli, case: str, tmp_
     assert r.exit_code == 2
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     assert errors == [f"error: {tmp_path}/bad?name.jpg: no such file"]
+
+
+def test_search_reads_a_query_file_as_media_add_does(
+    cli: RunCli, case: str, tmp_path: Path
+) -> None:
+    """One SHA-256 reader for both: regular files only, a symbolic link refused with the
+    same line (search followed it, media add refused it)."""
+    photo = write_jpeg(tmp_path / "photo.jpg", seed=8)
+    link = tmp_path / "link.jpg"
+    link.symlink_to(photo)
+    refused = [cli(*args, str(link)) for args in (("media", "add", case), ("search",))]
+    for r in refused:
+        assert r.exit_code == 2 and r.stdout == ""
+        assert r.stderr.splitlines()[-1] == (
+            f"error: {link}: is a symbolic link; pass the file it points to"
+        )
+    r = cli("search", str(photo), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["query"]["sha256"] == f"sha256:{sha256(photo)}"

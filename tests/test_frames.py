@@ -68,10 +68,24 @@ def test_image_exif_rotation_upright(tmp_path: Path) -> None:
 
 
 def test_png_with_alpha(tmp_path: Path) -> None:
-    rgba = Image.fromarray(canvas(300, 200, 4)).convert("RGBA")
-    rgba.save(tmp_path / "a.png")
+    """docs/hashing.md: alpha is composited onto white first. A PNG with transparency hashes
+    exactly as the same picture flattened onto white, whatever RGB hides under alpha 0."""
+    rgba = np.dstack([canvas(300, 200, 4), np.zeros((200, 300), np.uint8)])
+    rgba[..., 3] = np.linspace(0, 255, 300, dtype=np.uint8)[None, :]  # transparent -> opaque
+    rgba[:, :40, :3] = canvas(40, 200, 9)  # junk under (almost) full transparency
+    picture = Image.fromarray(rgba, "RGBA")
+    picture.save(tmp_path / "a.png")
+    white = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+    Image.alpha_composite(white, picture).convert("RGB").save(tmp_path / "flat.png")
     (f,) = extract_frames(str(tmp_path / "a.png"), "image", {})
+    (flat,) = extract_frames(str(tmp_path / "flat.png"), "image", {})
     assert f.informative
+    assert (f.phash, f.dhash, f.pdq) == (flat.phash, flat.dhash, flat.pdq)
+    # on black instead it is another picture
+    black = Image.new("RGBA", picture.size, (0, 0, 0, 255))
+    Image.alpha_composite(black, picture).convert("RGB").save(tmp_path / "black.png")
+    (dark,) = extract_frames(str(tmp_path / "black.png"), "image", {})
+    assert hamming64(f.dhash, dark.dhash) > 8
 
 
 def test_undecodable_image_is_bad_input(tmp_path: Path) -> None:
@@ -100,9 +114,9 @@ def test_sample_interval_rule() -> None:
 def test_video_sampled_at_one_fps(clips: dict[str, Path]) -> None:
     fr = extract_frames(str(clips["plain"]), "video", {})
     assert [f.idx for f in fr] == list(range(len(fr)))
-    regular = [f for f in fr if not f.scene_change]
-    assert len(regular) == 4
-    for want, f in zip([0.0, 1.0, 2.0, 3.0], regular, strict=True):
+    assert not any(f.scene_change for f in fr)  # one continuous shot: no cut samples
+    assert len(fr) == 4
+    for want, f in zip([0.0, 1.0, 2.0, 3.0], fr, strict=True):
         assert want <= f.pts <= want + 0.1  # first decoded frame at or after each second
     assert all(f.informative for f in fr)
     assert [f.pts for f in fr] == sorted(f.pts for f in fr)
@@ -119,12 +133,11 @@ def test_skipping_is_exact(clips: dict[str, Path], monkeypatch: pytest.MonkeyPat
     (BIDIR would drop x264's reference B-frames and corrupt later frames)."""
     skipped = extract_frames(str(clips["plain"]), "video", {})
     full = _full_decode(monkeypatch, clips["plain"])
-    by_pts = {round(f.pts, 3): f for f in full}
-    common = [f for f in skipped if round(f.pts, 3) in by_pts]
-    assert len(common) >= 2
-    for f in common:
-        g = by_pts[round(f.pts, 3)]
-        assert (f.phash, f.dhash, f.pdq) == (g.phash, g.dhash, g.pdq)
+    # the same samples (same frames, same times), each hashing the same
+    assert [f.pts for f in skipped] == [g.pts for g in full]
+    assert len(skipped) == 4
+    for f, g in zip(skipped, full, strict=True):
+        assert (f.phash, f.dhash, f.pdq) == (g.phash, g.dhash, g.pdq), f.pts
 
 
 def _reference_hashes(path: Path) -> dict[float, tuple[int, int, bytes]]:
@@ -201,6 +214,14 @@ def test_fast_mode_keyframes_only(clips: dict[str, Path]) -> None:
     fr = extract_frames(str(clips["plain"]), "video", {}, fast=True)
     # GOP 30 at 30 fps: keyframes at 0, 1, 2, 3 s
     assert [round(f.pts, 2) for f in fr] == [0.0, 1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("name", ["plain", "nob", "shortgop", "rot90"])
+def test_no_cut_no_scene_change_samples(clips: dict[str, Path], name: str) -> None:
+    """A clip of one continuous shot (motion, no cut) gets its regular samples only: the
+    detector does not fire on motion or on a GOP boundary."""
+    fr = extract_frames(str(clips[name]), "video", {})
+    assert [f.scene_change for f in fr] == [False] * 4
 
 
 def test_scene_changes_detected(clips: dict[str, Path]) -> None:

@@ -145,11 +145,13 @@ def test_alpha_composited_onto_white_hidden_rgb() -> None:
     ha, hb = hash_image(Image.fromarray(a)), hash_image(Image.fromarray(b))
     assert ha == hb
     assert ha.informative is False
-    # half-transparent content over white equals the flattened image
+    # half-transparent content hashes as the image flattened onto white, not as its RGB
     c = np.asarray(scene(200, 120).convert("RGBA")).copy()
-    c[..., 3] = 255
-    flat = hash_image(Image.fromarray(c[..., :3]))
+    c[..., 3] = 128
+    white = Image.new("RGBA", (200, 120), (255, 255, 255, 255))
+    flat = hash_image(Image.alpha_composite(white, Image.fromarray(c)).convert("RGB"))
     assert hash_image(Image.fromarray(c)) == flat
+    assert hash_image(Image.fromarray(c)) != hash_image(Image.fromarray(c[..., :3]))
 
 
 def test_sixteen_bit_images_normalised() -> None:

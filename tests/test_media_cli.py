@@ -3,14 +3,21 @@
 import hashlib
 import json
 import os
+import random
 import socket
 from pathlib import Path
 
 import pytest
 from bench.clips import render as write_clip
+from sqlalchemy import event
 
 from tests.conftest import RunCli
 from tests.media import write_jpeg
+from tests.search_helpers import ensure_case, random_frames, store
+from verify.archive import Archive
+from verify.models import Blob, Media, pk
+from verify.services import media as media_svc
+from verify.timeutil import now
 
 SLUG = "frl-video"
 
@@ -216,3 +223,73 @@ def test_near_duplicates_across_calls_and_within_one(
     found = [[h["media"] for h in a["near_duplicates"]] for a in added]
     assert found == [[1], [], [added[1]["media"]]]
     assert "near-duplicate" not in r.stderr  # --json: notices are in the JSON only
+
+
+def test_show_gives_the_byte_size_and_picture_apart(cli: RunCli, case: str, tmp_path: Path) -> None:
+    """A file whose analysis failed is preserved all the same: its size is its byte count;
+    its unknown picture geometry is '-' (it read 'size: -x-')."""
+    text = tmp_path / "text.jpg"
+    text.write_bytes(b"hello\n")
+    photo = write_jpeg(tmp_path / "photo.jpg", size=(320, 240))
+    assert cli("media", "add", case, str(text)).exit_code == 2
+    assert cli("media", "add", case, str(photo)).exit_code == 0
+
+    def fields(media: str) -> dict[str, str]:
+        r = cli("media", "show", media)
+        assert r.exit_code == 0, r.stderr
+        pairs = (ln.split(":", 1) for ln in r.stdout.splitlines() if ":" in ln)
+        return {k: v.strip() for k, v in pairs}
+
+    failed = fields("1")
+    assert failed["analysis"].startswith("analysis_failed: ")
+    assert failed["size"] == "6 bytes"
+    assert failed["picture"] == "-"
+    assert failed["kind"] == "other (unknown type)"
+    ok = fields("2")
+    assert ok["size"] == f"{photo.stat().st_size} bytes"
+    assert ok["picture"] == "320x240"
+    assert ok["kind"] == "image (image/jpeg)"
+
+
+def test_list_counts_frames_in_the_database(archive: Archive) -> None:
+    """`media list` counts each file's frames with one GROUP BY query: it loads no frame
+    rows, and its number of queries does not grow with the number of files."""
+    rng = random.Random(4)
+    video = store(archive, "listed", "video.mp4", random_frames(7, rng))
+    store(archive, "listed", "photo.jpg", random_frames(1, rng))
+    store(archive, "listed", "again.mp4", [], blob_id=video.blob_id)  # same bytes twice
+    store(archive, "other", "copy.mp4", [], blob_id=video.blob_id)  # and in another case
+    store(archive, "other", "long.mp4", random_frames(30, rng))
+    with archive.write() as session:  # a file whose analysis failed: no frames
+        blob = Blob(sha256="f" * 64, size=6, analysis_state="analysis_failed", stored_at=now())
+        session.add(blob)
+        session.flush()
+        session.add(
+            Media(
+                case_id=ensure_case(archive, "listed"),
+                blob_id=pk(blob),
+                original_name="text.jpg",
+                acquired_by="tester",
+                acquired_at=now(),
+            )
+        )
+
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(archive.engine, "before_cursor_execute", record)
+    try:
+        listed = media_svc.list_media(archive, "listed")
+    finally:
+        event.remove(archive.engine, "before_cursor_execute", record)
+    counts = {m["original_name"]: m["frame_count"] for m in listed}
+    assert counts == {"video.mp4": 7, "photo.jpg": 1, "again.mp4": 7, "text.jpg": 0}
+    for m in listed:  # the same count and fields as `media show`
+        shown = media_svc.show_media(archive, str(m["id"]))
+        assert len(shown.pop("frames")) == m["frame_count"]
+        assert shown == m
+    selects = [s for s in statements if s.startswith("SELECT")]
+    assert not [s for s in selects if "frames.phash" in s], selects
+    assert len(selects) == 3, selects  # the case, its media with their blobs, the counts

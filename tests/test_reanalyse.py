@@ -127,3 +127,25 @@ def test_damaged_stored_copy_is_not_reanalysed(
     assert (
         json.loads(cli("media", "show", str(media), "--json").stdout)["frames"] == shown["frames"]
     )
+
+
+def test_reanalyse_is_logged_in_each_case_holding_the_file(
+    cli: RunCli, case: str, tmp_path: Path
+) -> None:
+    """Like media.add, the audit entry names the case: `verify log CASE` shows it."""
+    photo = write_jpeg(tmp_path / "p.jpg", seed=6)
+    assert cli("case", "open", "Other desk", "--slug", "other-desk").exit_code == 0
+    first = _add(cli, case, photo)
+    second = _add(cli, "other-desk", photo)
+    third = _add(cli, case, photo, "--label", "again")
+    r = cli("media", "reanalyse", str(second), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)[0]["media"] == [first, second, third]
+    mine, theirs = (
+        [e for e in json.loads(cli("log", c, "--json").stdout) if e["action"] == "media.reanalyse"]
+        for c in (case, "other-desk")
+    )
+    assert [e["payload"]["media"] for e in mine] == [[first, third]]
+    assert [e["payload"]["media"] for e in theirs] == [[second]]
+    assert mine[0]["payload"]["pipeline"] == PIPELINE == theirs[0]["payload"]["pipeline"]
+    assert cli("check").exit_code == 0

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from tests.search_helpers import near_copy, random_frames, store
+from tests.search_helpers import flip64, near_copy, random_frames, store
 from verify.analysis import FrameHash
 from verify.archive import Archive
 from verify.index import FrameIndex, load_index
@@ -38,13 +38,13 @@ def test_range_search_matches_brute_force(backend: str, monkeypatch: pytest.Monk
 
 
 def test_self_join_finds_each_pair_once() -> None:
+    from verify.index import self_join
+
     rng = np.random.default_rng(2)
     col = rng.integers(0, 2**63, size=40_000, dtype=np.int64).view(np.uint64)
     col[39_000] = col[3] ^ np.uint64(1)
     col[20_000] = col[7]
-    idx = FrameIndex.empty()
-    idx.dhash = col
-    qi, rows, dist = idx.range_search("dhash", col, 4, upper=True)
+    qi, rows, dist = self_join(col, col, 4)
     assert sorted(zip(qi.tolist(), rows.tolist(), dist.tolist(), strict=True)) == [
         (3, 39_000, 1),
         (7, 20_000, 0),
@@ -256,6 +256,48 @@ def test_threshold_out_of_range(archive: Archive, bad: int) -> None:
         search.search_frames(
             archive, random_frames(1, random.Random(0)), query_kind="image", threshold=bad
         )
+
+
+def _off(frames: list[FrameHash], rng: random.Random, dbits: int, pbits: int) -> list[FrameHash]:
+    """The frames with dHash `dbits` and pHash `pbits` off, no PDQ and no masked hashes."""
+    return [
+        FrameHash(
+            idx=f.idx,
+            pts=f.pts,
+            phash=flip64(f.phash, pbits, rng),
+            dhash=flip64(f.dhash, dbits, rng),
+            pdq=None,
+        )
+        for f in frames
+    ]
+
+
+def test_threshold_edges_0_and_32(archive: Archive) -> None:
+    """--threshold takes 0-32: at 0 only an identical dHash matches (pHash within 2); at 32
+    the scan widens to 32 bits, so a copy 32 dHash bits off (pHash 34) is a match."""
+    rng = random.Random(13)
+    frames = random_frames(6, rng)
+    stored = store(archive, "c", "x.mp4", frames)
+
+    def found(q: list[FrameHash], threshold: int | None) -> list[tuple[int, str, int]]:
+        hits = search.search_frames(archive, q, query_kind="video", threshold=threshold)
+        return [(h["media"], h["tier"], h["best_distance"]) for h in hits]
+
+    m = stored.media_id
+    assert found(_off(frames, rng, 0, 2), 0) == [(m, "match", 0)]
+    assert found(_off(frames, rng, 0, 3), 0) == [(m, "suggestion", 0)]
+    assert found(_off(frames, rng, 1, 0), 0) == [(m, "suggestion", 1)]
+    far = _off(frames, rng, 32, 34)
+    assert found(far, None) == []  # beyond the default scan radius (14)
+    (hit,) = search.search_frames(archive, far, query_kind="video", threshold=32)
+    assert (hit["media"], hit["tier"], hit["offset"]) == (m, "match", 0)
+    assert hit["variant"] == "full"  # (best_distance: unrelated frames sit at 32 +- 4)
+    # the frame rule at the edges (full variant, no PDQ)
+    dd = np.array([0, 0, 1, 32, 32, 33], dtype=np.int16)
+    dp = np.array([2, 3, 0, 34, 35, 34], dtype=np.int16)
+    dq = np.full(6, -1, dtype=np.int16)
+    assert search._tiers("full", dd, dp, dq, 0).tolist() == [2, 1, 1, 0, 0, 0]
+    assert search._tiers("full", dd, dp, dq, 32).tolist() == [2, 2, 2, 2, 0, 0]
 
 
 def test_still_fast_path_equals_aggregate(archive: Archive) -> None:

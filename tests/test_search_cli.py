@@ -72,6 +72,21 @@ def test_search_errors(archive: Archive, cli: RunCli) -> None:
     assert "out of range" in r.stderr
 
 
+def test_threshold_range_on_the_command_line(archive: Archive, cli: RunCli) -> None:
+    """0 and 32 are accepted; one past either end is refused with one line, exit 2."""
+    a, b, _ = _setup(archive)
+    for value in ("0", "32"):
+        r = cli("search", str(b), "--threshold", value, "--json")
+        assert r.exit_code == 0, (value, r.stderr)
+        assert a in [h["media"] for h in json.loads(r.stdout)["hits"]], value
+    for value in ("-1", "33"):
+        r = cli("search", str(b), "--threshold", value)
+        assert r.exit_code == 2 and r.stdout == ""
+        assert r.stderr == (f"error: threshold {value} is out of range: give 0-32 dHash bits\n"), (
+            value
+        )
+
+
 def test_dupes(archive: Archive, cli: RunCli) -> None:
     a, b, _ = _setup(archive)
     r = cli("dupes")

@@ -4,7 +4,8 @@ Resolution order:
 - home: ``--home`` > ``VERIFY_HOME`` > the platform user-data dir (platformdirs);
 - database: ``VERIFY_DATABASE_URL`` > ``sqlite:///<home>/verify.db``;
 - evidence store: ``<home>/objects``;
-- actor: ``--as`` > ``VERIFY_USER`` > git's ``user.name`` > the OS login.
+- actor: ``--as`` > ``VERIFY_USER`` > git's ``user.name`` > the OS login; resolved when a
+  change is first recorded (`Archive.actor`), so read-only commands never run git.
 
 No module-level state: every service takes an `Archive` explicitly, so tests (and a
 future server) can hold several at once.
@@ -43,11 +44,21 @@ def default_home() -> Path:
 
 def resolve_actor(explicit: str | None = None) -> str:
     """Who is making the change: --as, VERIFY_USER, git user.name, OS login."""
+    return given_actor(explicit) or _default_actor()
+
+
+def given_actor(explicit: str | None = None) -> str | None:
+    """The actor named by --as or VERIFY_USER (checked), or None: cheap, spawns nothing."""
     for candidate in (explicit, os.environ.get("VERIFY_USER")):
         if candidate and "\x00" in candidate:
             raise BadInputError("the actor name contains a NUL character; remove it")
         if candidate and candidate.strip():
             return candidate.strip()
+    return None
+
+
+def _default_actor() -> str:
+    """git's user.name, else the OS login (runs `git config`: only when writing)."""
     git = shutil.which("git")
     if git:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -72,8 +83,14 @@ class Archive:
 
     home: Path
     database_url: str
-    actor: str
+    # --as / VERIFY_USER, already checked; None falls back to git user.name / the login
+    given_actor: str | None = None
     _engine: "Engine | None" = field(default=None, repr=False)
+
+    @cached_property
+    def actor(self) -> str:
+        """Who records changes. Resolved on first use: only writing commands run git."""
+        return self.given_actor or _default_actor()
 
     @property
     def objects_dir(self) -> Path:
@@ -155,7 +172,7 @@ def open_archive(
             )
     if not url:
         url = f"sqlite:///{home_path / 'verify.db'}"
-    archive = Archive(home=home_path, database_url=url, actor=resolve_actor(actor))
+    archive = Archive(home=home_path, database_url=url, given_actor=given_actor(actor))
     from sqlalchemy.exc import DatabaseError
 
     from verify.db import migrate

@@ -22,8 +22,8 @@ Only frames flagged informative are indexed: low-information frames (black, unif
 are never matched on. The search itself is exact (no approximate structure): at 10M frames a
 flat scan of two 64-bit columns takes tens of milliseconds per query frame.
 
-The public surface (`FrameIndex.range_search`, `FrameIndex.pdq_distance`, `load_index`) is
-small on purpose so the scan could later be backed by FAISS `IndexBinaryFlat`.
+The public surface (`FrameIndex.range_search`, `FrameIndex.pdq_distance`, `self_join`,
+`load_index`) is small on purpose: each scan runs on numpy or FAISS, picked by work.
 """
 
 import json
@@ -115,13 +115,11 @@ class FrameIndex:
     # -- search ---------------------------------------------------------------------------
 
     def range_search(
-        self, name: str, queries: U64, threshold: int, *, upper: bool = False
+        self, name: str, queries: U64, threshold: int
     ) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
-        """Every (query i, row r) with popcount(queries[i] ^ column[r]) <= threshold.
-
-        With `upper`, query i is taken to be row i of this index (a self-join) and only rows
-        r > i are compared, so each unordered pair is found once. Returns (query indexes,
-        row indexes, distances) in no particular order.
+        """Every (query i, row r) with popcount(queries[i] ^ column[r]) <= threshold, as
+        (query indexes, row indexes, distances) in no particular order. (All pairs within
+        the index: `self_join`.)
         """
         col = self.column(name)
         q = np.ascontiguousarray(queries, dtype=np.uint64)
@@ -129,17 +127,17 @@ class FrameIndex:
         if n == 0 or q.shape[0] == 0:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty.copy(), np.empty(0, dtype=np.uint8)
-        faiss = _faiss() if not upper and n * q.shape[0] >= FAISS_MIN_WORK else None
+        faiss = _faiss() if n * q.shape[0] >= FAISS_MIN_WORK else None
         if faiss is not None:
             return _faiss_scan(faiss, col, q, threshold)
         starts = list(range(0, n, CHUNK_ROWS))
         workers = 2 if n * q.shape[0] >= PARALLEL_MIN_WORK and (os.cpu_count() or 1) > 1 else 1
         if workers == 1:
-            parts = [_scan(col, q, threshold, starts, upper)]
+            parts = [_scan(col, q, threshold, starts)]
         else:
             with ThreadPoolExecutor(workers) as pool:
                 futures = [
-                    pool.submit(_scan, col, q, threshold, starts[w::workers], upper)
+                    pool.submit(_scan, col, q, threshold, starts[w::workers])
                     for w in range(workers)
                 ]
                 parts = [f.result() for f in futures]
@@ -213,13 +211,12 @@ class FrameIndex:
         np.save(directory / "blob_counts.npy", counts, allow_pickle=False)
 
     @classmethod
-    def load(cls, directory: Path, *, max_id: int, mmap: bool = True) -> "FrameIndex":
+    def load(cls, directory: Path, *, max_id: int) -> "FrameIndex":
         """Open a saved index. The scanned columns (dhash, dhash_masked) are read into memory;
         the rest are memory-mapped, so only the rows a query touches are paged in."""
-        mode: Any = "r" if mmap else None
 
         def arr(name: str, scanned: bool = False) -> Any:
-            return np.load(directory / f"{name}.npy", mmap_mode=None if scanned else mode)
+            return np.load(directory / f"{name}.npy", mmap_mode=None if scanned else "r")
 
         return cls(
             frame_id=arr("frame_id"),
@@ -342,7 +339,7 @@ def _faiss_scan(
 
 
 def _scan(
-    col: U64, q: U64, threshold: int, starts: list[int], upper: bool
+    col: U64, q: U64, threshold: int, starts: list[int]
 ) -> tuple[I64, I64, npt.NDArray[np.uint8]]:
     """Blocked scan of the row chunks at `starts` against all queries (numpy releases the
     GIL, so two of these run in parallel)."""
@@ -359,8 +356,7 @@ def _scan(
         hi = min(lo + CHUNK_ROWS, n)
         block = col[lo:hi]
         width = hi - lo
-        q_stop = min(nq, hi - 1) if upper else nq
-        for qlo in range(0, q_stop, QUERY_BLOCK):
+        for qlo in range(0, nq, QUERY_BLOCK):
             qhi = min(qlo + QUERY_BLOCK, nq)
             h = qhi - qlo
             x = xbuf[:h, :width]
@@ -374,9 +370,6 @@ def _scan(
             qq, rr = np.nonzero(m)
             qq = qq.astype(np.int64) + qlo
             rr = rr.astype(np.int64) + lo
-            if upper and qhi > lo:
-                above = rr > qq
-                qq, rr = qq[above], rr[above]
             qi_parts.append(qq)
             row_parts.append(rr)
             dist_parts.append(c[qq - qlo, rr - lo])
@@ -572,18 +565,19 @@ def write_sidecar(archive: Source, index: FrameIndex, *, db_count: int, audit_se
             shutil.rmtree(old, ignore_errors=True)
 
 
-def load_index(archive: Source, *, persist: bool = True) -> FrameIndex:
+def load_index(archive: Source) -> FrameIndex:
     """The frame index, consistent with the database at the time of the call.
 
     Loads the sidecar, appends frames newer than it from the database, and rebuilds it from
     scratch when frames were removed or the sidecar is missing or unreadable. The database
-    is read in one transaction (one snapshot).
+    is read in one transaction (one snapshot). The sidecar is rewritten after a rebuild and
+    when the delta read from the database exceeds `MAX_DELTA` rows.
     """
     with archive.reader() as db:
-        return _load_index(archive, db, persist=persist)
+        return _load_index(archive, db)
 
 
-def _load_index(archive: Source, db: Reader, *, persist: bool) -> FrameIndex:
+def _load_index(archive: Source, db: Reader) -> FrameIndex:
     db_count, db_max, seq = _db_state(db)
     manifest = _read_manifest(archive)
     base: FrameIndex | None = None
@@ -604,25 +598,24 @@ def _load_index(archive: Source, db: Reader, *, persist: bool) -> FrameIndex:
         ):
             base = None  # frames were removed (or another database): rebuild
     if base is None:
-        full = FrameIndex.from_rows(_read_rows(db, 0)) if db_count else FrameIndex.empty()
-        full.max_id = db_max
-        if persist and db_count:
-            write_sidecar(archive, full, db_count=db_count, audit_seq=seq)
-        return full
+        return _rebuild(archive, db, db_count=db_count, db_max=db_max, seq=seq)
     if base.max_id == db_max and base_count == db_count:
         return base
-    delta_rows = _read_rows(db, base.max_id)
-    new_total = db.rows("SELECT count(*) FROM frames WHERE id > :after", {"after": base.max_id})[0][
-        0
-    ]
-    if base_count + int(new_total) != db_count:  # rows removed below max_id: rebuild
-        full = FrameIndex.from_rows(_read_rows(db, 0))
-        full.max_id = db_max
-        if persist:
-            write_sidecar(archive, full, db_count=db_count, audit_seq=seq)
-        return full
-    merged = base.extended(FrameIndex.from_rows(delta_rows))
+    after = {"after": base.max_id}
+    new_total = int(db.rows("SELECT count(*) FROM frames WHERE id > :after", after)[0][0])
+    if base_count + new_total != db_count:  # rows removed below max_id
+        return _rebuild(archive, db, db_count=db_count, db_max=db_max, seq=seq)
+    merged = base.extended(FrameIndex.from_rows(_read_rows(db, base.max_id)))
     merged.max_id = db_max
-    if persist and int(new_total) > MAX_DELTA:
+    if new_total > MAX_DELTA:
         write_sidecar(archive, merged, db_count=db_count, audit_seq=seq)
     return merged
+
+
+def _rebuild(archive: Source, db: Reader, *, db_count: int, db_max: int, seq: int) -> FrameIndex:
+    """The whole index read from the database, written as the new sidecar."""
+    full = FrameIndex.from_rows(_read_rows(db, 0)) if db_count else FrameIndex.empty()
+    full.max_id = db_max
+    if db_count:
+        write_sidecar(archive, full, db_count=db_count, audit_seq=seq)
+    return full

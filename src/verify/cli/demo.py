@@ -20,9 +20,14 @@ def demo_command(
             show_default=False,
         ),
     ] = None,
-    case_file: Annotated[Path, typer.Option(help="The example case file to import.")] = Path(
-        "cases/belgorod-legion-video.toml"
-    ),
+    case_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="A case file to import instead of the worked example shipped with verify "
+            "(cases/belgorod-legion-video.toml).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
     """Run every capability once on synthetic media and print the HTML report's path.

@@ -173,8 +173,8 @@ def media_reanalyse(
     For files analysed by an older version with another hashing recipe (they are left out
     of search and dupes, which say how many there are), or first triaged with
     `media add --fast`. The preserved bytes are checked against their SHA-256 first; each
-    file is one audited change (`media.reanalyse`). A file that now fails to parse is kept
-    with `analysis_failed` (exit 2).
+    file is one audited change (`media.reanalyse`, in the log of every case holding it). A
+    file that now fails to parse is kept with `analysis_failed` (exit 2).
     """
     from verify.analysis.sandbox import analysis_workers, warm_pools
     from verify.services import media as svc
@@ -261,7 +261,8 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         f"media:     {data['id']} in case {clean(data['case'])}",
         f"sha256:    {data['sha256'][7:]}",
         f"name:      {clean(data['original_name'])}",
-        f"kind:      {data['kind']} ({data['mime'] or 'unknown type'}), {data['size']} bytes",
+        f"kind:      {data['kind']} ({data['mime'] or 'unknown type'})",
+        f"size:      {data['size']} bytes",
         f"acquired:  {data['acquired_at']} by {clean(data['acquired_by'])}"
         + (f" via {clean(data['acquired_via'])}" if data["acquired_via"] else ""),
         f"source:    {clean(data['source_url'])} ({clean(data['platform'])})",
@@ -278,9 +279,7 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
             else "-"
         ),
         f"gps:       {gps['lat']:.6f}, {gps['lon']:.6f}" if gps else "gps:       -",
-        f"size:      {meta.get('width') or '-'}x{meta.get('height') or '-'}"
-        + (f", {meta['duration']:.2f} s" if meta.get("duration") else "")
-        + (f", rotation {meta['rotation']}" if meta.get("rotation") else ""),
+        "picture:   " + _picture(meta),
         f"frames:    {data['frame_count']}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")
@@ -298,6 +297,19 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
                 for f in data["frames"]
             ],
         )
+
+
+def _picture(meta: dict[str, Any]) -> str:
+    """'1920x1080, 12.50 s, rotation 90', the parts that are known; '-' if none is (e.g.
+    the analysis failed)."""
+    parts = []
+    if meta.get("width") and meta.get("height"):
+        parts.append(f"{meta['width']}x{meta['height']}")
+    if meta.get("duration"):
+        parts.append(f"{meta['duration']:.2f} s")
+    if meta.get("rotation"):
+        parts.append(f"rotation {meta['rotation']}")
+    return ", ".join(parts) or "-"
 
 
 @media_app.command(

@@ -1,6 +1,7 @@
 """The end-to-end demo: every capability once, in a throwaway archive on SQLite.
 
-1. import the worked example case from its case file (`cases/belgorod-legion-video.toml`);
+1. import the worked example case (`cases/belgorod-legion-video.toml`, shipped in the package
+   as `verify/examples/`, so the demo runs from any directory) or a given case file;
 2. generate a clean clip and a subtitled, scaled-down re-encode of it (both labelled
    synthetic in their tags and pixels) and preserve both as evidence in the case;
 3. search with the subtitled copy and find the original; record the derivation with the
@@ -18,8 +19,16 @@ from typing import Any
 from verify.archive import Archive, open_archive
 from verify.errors import BadInputError
 
-DEFAULT_CASE_FILE = Path("cases") / "belgorod-legion-video.toml"
+EXAMPLE_CASE = "belgorod-legion-video.toml"
 SUBTITLE = "We are the Freedom of Russia Legion  [synthetic subtitle]"
+
+
+def read_example_case() -> tuple[str, str]:
+    """(text, label) of the worked example case shipped in the package."""
+    from importlib import resources
+
+    text = resources.files("verify.examples").joinpath(EXAMPLE_CASE).read_text(encoding="utf-8")
+    return text, EXAMPLE_CASE
 
 
 @dataclass
@@ -45,26 +54,22 @@ class DemoResult:
 def run_demo(
     *,
     home: Path | None = None,
-    case_file: Path = DEFAULT_CASE_FILE,
+    case_file: Path | None = None,
     actor: str = "verify-demo",
     say: Callable[[str], None] = lambda _msg: None,
 ) -> DemoResult:
     from verify.samples import make_original, make_subtitled_copy
     from verify.services import casefile, media, provenance, report, search, status
 
-    if not case_file.is_file():
-        raise BadInputError(
-            f"{case_file}: example case file not found; run the demo from the repository "
-            "root or pass --case-file"
-        )
+    text, label = read_example_case() if case_file is None else casefile.read_case_file(case_file)
     root = home or Path(tempfile.mkdtemp(prefix="verify-demo-"))
     sqlite_url = f"sqlite:///{root / 'verify.db'}"
     archive: Archive = open_archive(root, database_url=sqlite_url, actor=actor)
     try:
         say(f"archive: {root} (SQLite, throwaway)")
-        imported = casefile.import_case(archive, case_file)
+        imported = casefile.import_case_text(archive, text, label)
         slug = imported.slug
-        say(f"imported case {slug} from {case_file}")
+        say(f"imported case {slug} from {label}")
 
         work = root / "demo-media"
         work.mkdir(exist_ok=True)

@@ -333,15 +333,22 @@ def _frames(session: Session, blob_id: int) -> list[Frame]:
     )
 
 
-def media_to_dict(session: Session, media: Media, *, with_frames: bool = True) -> dict[str, Any]:
+def media_to_dict(session: Session, media: Media) -> dict[str, Any]:
+    """A media file's custody facts, metadata and sampled frames."""
     blob = session.get(Blob, media.blob_id)
     case = session.get(Case, media.case_id)
     if blob is None or case is None:
         raise VerifyError(f"media {media.id} refers to a missing blob or case")
-    meta = dict(blob.meta or {})
-    out: dict[str, Any] = {
+    frames = _frames(session, pk(blob))
+    out = _media_fields(media, blob, case.slug, len(frames))
+    out["frames"] = [frame_to_dict(f) for f in frames]
+    return out
+
+
+def _media_fields(media: Media, blob: Blob, case_slug: str, frame_count: int) -> dict[str, Any]:
+    return {
         "id": media.id,
-        "case": case.slug,
+        "case": case_slug,
         "sha256": f"sha256:{blob.sha256}",
         "size": blob.size,
         "kind": blob.kind,
@@ -356,22 +363,32 @@ def media_to_dict(session: Session, media: Media, *, with_frames: bool = True) -
         "analysis": blob.analysis_state,
         "analysis_error": blob.analysis_error,
         "pipeline": blob.pipeline,
-        "metadata": meta,
+        "metadata": dict(blob.meta or {}),
+        "frame_count": frame_count,
     }
-    frames = _frames(session, pk(blob))
-    out["frame_count"] = len(frames)
-    if with_frames:
-        out["frames"] = [frame_to_dict(f) for f in frames]
-    return out
 
 
 def list_media(archive: Archive, case_ref: str) -> list[dict[str, Any]]:
+    """A case's media files without their frames: three queries whatever the case holds
+    (the frames are counted by the database, not loaded)."""
     with archive.read() as session:
         case = get_case(session, case_ref)
         rows = session.exec(
-            select(Media).where(Media.case_id == case.id).order_by(col(Media.id))
+            select(Media, Blob)
+            .join(Blob, col(Blob.id) == col(Media.blob_id))
+            .where(Media.case_id == case.id)
+            .order_by(col(Media.id))
         ).all()
-        return [media_to_dict(session, m, with_frames=False) for m in rows]
+        in_case = select(Media.blob_id).where(Media.case_id == case.id)
+        counts: dict[int, int] = {
+            blob_id: n
+            for blob_id, n in session.exec(
+                select(Frame.blob_id, func.count())
+                .where(col(Frame.blob_id).in_(in_case))
+                .group_by(col(Frame.blob_id))
+            ).all()
+        }
+        return [_media_fields(m, b, case.slug, counts.get(pk(b), 0)) for m, b in rows]
 
 
 def show_media(archive: Archive, ref: str) -> dict[str, Any]:
@@ -478,7 +495,8 @@ def reanalyse(
 ) -> list[ReanalyseResult]:
     """Analyse stored files again with this version's recipe and replace their metadata and
     frames: the files of the media `refs`, and with `outdated` every file analysed with
-    another recipe. One write transaction and one audit entry (`media.reanalyse`) per file;
+    another recipe. One write transaction per file, with an audit entry (`media.reanalyse`)
+    for each case holding it;
     a file whose analysis now fails keeps nothing stale (state `analysis_failed`, no frames).
     """
     from verify.analysis import PIPELINE
@@ -567,18 +585,29 @@ def _replace_analysis(
             blob.kind,
             blob.analysis_state,
         )
-        audit.append(
-            session,
-            actor=archive.actor,
-            action="media.reanalyse",
-            case=None,
-            payload={
-                "sha256": f"sha256:{result.sha256}",
-                "media": result.media,
-                "pipeline_before": result.before,
-                "pipeline": blob.pipeline,
-                "analysis": blob.analysis_state,
-                "analysis_error": blob.analysis_error,
-                "frames": result.frames,
-            },
-        )
+        # one entry per case holding the file, naming that case's media (as media.add does),
+        # so each case's log shows it; a file in no case gets one entry without a case
+        by_case: dict[str | None, list[int]] = {}
+        for media, slug in session.exec(
+            select(Media, Case.slug)
+            .join(Case, col(Case.id) == col(Media.case_id))
+            .where(Media.blob_id == blob_id)
+            .order_by(col(Media.id))
+        ):
+            by_case.setdefault(slug, []).append(pk(media))
+        for case_slug, media_ids in (by_case or {None: []}).items():
+            audit.append(
+                session,
+                actor=archive.actor,
+                action="media.reanalyse",
+                case=case_slug,
+                payload={
+                    "sha256": f"sha256:{result.sha256}",
+                    "media": media_ids,
+                    "pipeline_before": result.before,
+                    "pipeline": blob.pipeline,
+                    "analysis": blob.analysis_state,
+                    "analysis_error": blob.analysis_error,
+                    "frames": result.frames,
+                },
+            )

@@ -23,7 +23,6 @@ candidate's, match on one consistent time offset, and a *suggestion* when at lea
 """
 
 import contextlib
-import hashlib
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -682,14 +681,6 @@ def search_media(
     }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 _COPIES = (
     "SELECT m.id, c.slug, m.original_name "
     "FROM media m JOIN cases c ON c.id = m.case_id JOIN blobs b ON b.id = m.blob_id "
@@ -712,13 +703,15 @@ def search_file(
     `analysis`: the child already started on `path` (`start_analysis(path, fast=fast)`; the
     caller closes it), so that it overlaps the caller's own start-up too."""
     from verify.analysis.sandbox import start_analysis
+    from verify.store import hash_file
 
     p = Path(path)
     if not p.is_file():
         raise NotFoundError(f"no file {path}; give a file path or a media reference")
     with contextlib.ExitStack() as stack:
         child = analysis or stack.enter_context(start_analysis(str(p), fast=fast))
-        sha = _sha256(p)
+        # as `media add` reads files: regular files only, a symbolic link is refused
+        sha, _ = hash_file(p)
         index = _Early(lambda: load_index(archive))
         result = child.analysis()
     if result.kind not in ("image", "video"):
