@@ -182,6 +182,111 @@ def test_gop_tails_without_samples_are_not_decoded(clips: dict[str, Path]) -> No
     assert len(samples(skipping)) == 4
 
 
+def _all_samples(p: frames_mod._Pass | None) -> list[tuple[float, int, int, bytes, bool]]:
+    assert p is not None
+    return [(round(t, 4), h.phash, h.dhash, h.pdq or b"", scene) for t, h, scene in p.taken]
+
+
+def _regular(p: frames_mod._Pass | None) -> list[tuple[float, int, int, bytes, bool]]:
+    return [s for s in _all_samples(p) if not s[-1]]
+
+
+@pytest.mark.parametrize("name", ["plain", "scenes", "shortgop", "opengop", "nob", "rot90"])
+def test_segmented_decoding_keeps_the_samples_of_one_piece(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Decoding runs of GOPs in parallel and replaying the sampling rule over them takes
+    the regular samples of decoding the file in one piece, with the same hashes; every
+    frame both take hashes the same; cuts at segment boundaries are found ("scenes" has
+    keyframes at its cuts, 1.5 s and 3 s)."""
+    monkeypatch.setattr(frames_mod, "SEGMENT_MIN", 0.3)
+    monkeypatch.setattr(frames_mod, "_decode_threads", lambda: 2)
+    path = str(clips[name])
+    segmented = frames_mod._decode(path, {}, None, False)
+    whole = frames_mod._decode(path, {}, None, False, segments=False)
+    assert segmented is not None and whole is not None
+    assert _regular(segmented) == _regular(whole)
+    both = {s[0]: s[1:4] for s in _all_samples(whole)}
+    for t, *hashes, _ in _all_samples(segmented):
+        assert t not in both or both[t] == tuple(hashes), t
+    if name == "opengop":
+        # its keyframes after the first have leading pictures: nowhere to cut cleanly
+        assert segmented.segments == 1
+    else:
+        assert segmented.segments >= 3
+    scenes = [t for t, *_, scene in _all_samples(segmented) if scene]
+    if name == "scenes":
+        assert any(1.5 <= t <= 1.6 for t in scenes), scenes
+    elif name != "opengop":
+        assert scenes == []  # one continuous shot: no cut at segment boundaries either
+
+
+def test_segmented_samples_do_not_depend_on_the_cores(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Segments are a function of the file: 2, 3 or 7 decoding threads take the same
+    samples (the scene detector's running average crosses segment boundaries)."""
+    monkeypatch.setattr(frames_mod, "SEGMENT_MIN", 0.3)
+    path = str(clips["scenes"])
+    runs = []
+    for cpus in (2, 3, 7):
+        monkeypatch.setattr(frames_mod, "_decode_threads", lambda cpus=cpus: cpus)
+        p = frames_mod._decode(path, {}, None, False)
+        assert p is not None and p.segments > 2
+        runs.append(_all_samples(p))
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_segments_start_only_at_clean_keyframes() -> None:
+    scan = frames_mod._Scan(
+        times=[0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0],
+        pts=[0, 2, 4, 6, 8, 10, 12],
+        clean=[True, True, True, False, True, True, True],
+    )
+    # at least 5 s apart; 6.0 has leading pictures, so the cut moves to 8.0
+    assert frames_mod._segment_starts(scan, 5.0) == [0, 4]
+    assert frames_mod._segment_starts(scan, 2.0) == [0, 1, 2, 4, 5, 6]
+
+
+def test_h264_idr_is_read_from_the_first_slice() -> None:
+    """Only an IDR picture (NAL type 5) starts a clean segment in H.264; a keyframe that
+    is a plain I slice (type 1, a recovery point) does not. Both NAL framings."""
+    aud, sei, idr, non_idr = b"\x09\xf0", b"\x06\x05\x01\x00", b"\x65\x88", b"\x41\x9a"
+
+    def avcc(*nals: bytes) -> bytes:
+        return b"".join(len(n).to_bytes(4, "big") + n for n in nals)
+
+    def annexb(*nals: bytes) -> bytes:
+        return b"".join(b"\x00\x00\x00\x01" + n for n in nals)
+
+    assert frames_mod._h264_idr(avcc(sei, idr), 4)
+    assert not frames_mod._h264_idr(avcc(sei, non_idr), 4)
+    assert frames_mod._h264_idr(annexb(aud, sei, idr), 0)
+    assert not frames_mod._h264_idr(annexb(aud, non_idr, idr), 0)
+    assert not frames_mod._h264_idr(b"", 4)
+    assert not frames_mod._h264_idr(avcc(sei), 4)
+
+
+def test_unsegmentable_file_is_decoded_in_one_piece(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a segment cannot promise the one-piece result (here: its seek fails), the
+    whole file is decoded in one piece instead."""
+    monkeypatch.setattr(frames_mod, "SEGMENT_MIN", 0.3)
+    monkeypatch.setattr(frames_mod, "_decode_threads", lambda: 2)
+    path = str(clips["shortgop"])
+
+    def no_seek(*args: object) -> None:
+        raise frames_mod._Unsegmentable("seeking found no keyframe")
+
+    monkeypatch.setattr(frames_mod, "_segment_packets", no_seek)
+    p = frames_mod._decode(path, {}, None, False)
+    assert p is not None and p.segments == 1
+    assert _all_samples(p) == _all_samples(
+        frames_mod._decode(path, {}, None, False, segments=False)
+    )
+
+
 def _fullrange_clip(path: Path) -> Path:
     rng = np.random.default_rng(5)
     base = canvas(320, 240, 9)
@@ -334,7 +439,7 @@ def test_corpus_gop_skipping_keeps_every_regular_sample(corpus: Path) -> None:
     skipped_total = full_total = 0
     for row in _videos(corpus):
         path = str(corpus / row["path"])
-        a = frames_mod._decode(path, {}, None, False)
+        a = frames_mod._decode(path, {}, None, False, segments=False)
         b = frames_mod._decode(path, {}, None, False, gop_skip=False)
         if a is None or b is None:
             assert a is None and b is None, row["path"]
@@ -350,3 +455,33 @@ def test_corpus_gop_skipping_keeps_every_regular_sample(corpus: Path) -> None:
         skipped_total += a.decoded
         full_total += b.decoded
     assert skipped_total < 0.8 * full_total
+
+
+@pytest.mark.corpus
+def test_corpus_segmented_decoding_keeps_the_samples_of_one_piece(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On every corpus video, segments of about 1 s decoded in parallel take the regular
+    samples of decoding in one piece with the same hashes, and every frame both take hashes
+    the same. This caught an x264 stream whose later IDR frames decode as grey to a decoder
+    that never saw the first keyframe's SEI (ffmpeg mimics old x264 builds' bugs from it).
+    Scene changes, looked for among slightly different frames, stay close."""
+    monkeypatch.setattr(frames_mod, "SEGMENT_MIN", 1.0)
+    monkeypatch.setattr(frames_mod, "_decode_threads", lambda: 2)
+    segmented_files = scenes_a = scenes_b = 0
+    for row in _videos(corpus):
+        path = str(corpus / row["path"])
+        a = frames_mod._decode(path, {}, None, False)
+        b = frames_mod._decode(path, {}, None, False, segments=False)
+        if a is None or b is None:
+            assert a is None and b is None, row["path"]
+            continue
+        assert _regular(a) == _regular(b), row["path"]
+        both = {s[0]: s[1:4] for s in _all_samples(b)}
+        for t, *hashes, _ in _all_samples(a):
+            assert t not in both or both[t] == tuple(hashes), (row["path"], t)
+        segmented_files += a.segments > 1
+        scenes_a += sum(s[-1] for s in _all_samples(a))
+        scenes_b += sum(s[-1] for s in _all_samples(b))
+    assert segmented_files >= 25
+    assert abs(scenes_a - scenes_b) <= max(3, 0.1 * scenes_b), (scenes_a, scenes_b)

@@ -31,6 +31,7 @@ Video (PyAV; see docs/hashing.md "Video sampling"):
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -59,6 +60,8 @@ SCENE_DIFF = 15.0  # mean |diff| of the luma thumbnail (0-255) must exceed this 
 SCENE_RATIO = 4.0  # ... and this many times its running average (motion is not a cut)
 SCENE_MIN_GAP = 0.25  # seconds after the previous sample
 SKIP_FALLBACK = 0.75  # re-decode fully when skipping yields fewer samples than this x expected
+# Segmented decoding: segments start at closed keyframes at least this far apart (`_segmented`)
+SEGMENT_MIN = 5.0
 # Sampled frames are hashed on a second thread while decoding goes on; at most this many
 # converted frames wait for it (a 1080p luma frame is 2 MB).
 HASH_QUEUE = 4
@@ -136,21 +139,86 @@ def sample_interval(duration: float | None) -> float:
 
 
 @dataclass
+class _Decider:
+    """The sampling rule, applied to decoded frames in presentation order: a regular sample
+    at the first frame at or after each multiple of `interval`, and scene changes (see the
+    module docstring). The sequential sampler applies it as frames decode; segmented
+    decoding replays it over every segment's frames (`_merge`), so both take the same
+    samples."""
+
+    interval: float
+    next_t: float = 0.0
+    last_taken: float = -1e9
+    diff_avg: float | None = None  # running average of frame-to-frame change
+    scene_count: int = 0
+
+    def decide(self, t: float, diff: float | None, gap: bool) -> tuple[bool, bool]:
+        """(regular, scene change) for a frame at `t` s whose thumbnail differs from the
+        previous decoded frame's by `diff` (None: no previous frame), `gap`: frames were
+        skipped between them."""
+        scene = False
+        if diff is not None:
+            baseline = self.diff_avg if self.diff_avg is not None else SCENE_DIFF
+            scene = (
+                diff > SCENE_DIFF
+                and diff > SCENE_RATIO * baseline
+                and t - self.last_taken >= SCENE_MIN_GAP
+                and self.scene_count < MAX_SCENE_CHANGES
+            )
+            # cuts and gaps never enter the running average
+            if not scene and not gap:
+                avg = self.diff_avg
+                self.diff_avg = diff if avg is None else 0.8 * avg + 0.2 * diff
+        regular = t >= self.next_t - 1e-6
+        if regular:
+            self.next_t = _grid_after(t, self.interval)
+        if regular or scene:
+            self.last_taken = t
+        if scene:
+            self.scene_count += 1
+        return regular, scene
+
+
+def _grid_after(t: float, interval: float) -> float:
+    """The first multiple of `interval` after `t`."""
+    return (math.floor(t / interval + 1e-9) + 1) * interval
+
+
+def _grid_at(t: float, interval: float) -> float:
+    """The last multiple of `interval` at or before `t`."""
+    return math.floor(t / interval + 1e-9) * interval
+
+
+class _Unsegmentable(Exception):
+    """Segmented decoding cannot promise the sequential result: decode sequentially."""
+
+
+@dataclass
 class _Sampler:
+    """Frames in, samples out. Sequential (`segment` False): the rule is applied as frames
+    decode. One segment of a segmented pass (`segment` True): every decoded frame is
+    recorded for `_merge`, and hashed when it is, or could be, a sample."""
+
     interval: float
     adaptive: bool  # duration unknown: halve the density when over MAX_SAMPLES
     rotation_cw: int | None
     meta_rotation: int
     time_base: float | None = None  # the stream's, in seconds
     start: float | None = None
-    next_t: float = 0.0
-    last_taken: float = -1e9
+    segment: bool = False
+    decider: _Decider = field(init=False)
     prev_thumb: npt.NDArray[np.float32] | None = None
+    first_thumb: npt.NDArray[np.float32] | None = None
     gap: bool = False  # frames were skipped since prev_thumb (see _gop_skipping)
-    diff_avg: float | None = None
     taken: list[tuple[float, Future[Hashes], bool]] = field(default_factory=list)
-    scene_count: int = 0
     decoded: int = 0
+    # segment mode: every decoded frame (t, diff with the previous one, gap, hashes if any)
+    # and a lower bound of the running average the replay will have (`_candidate`)
+    frames: list[tuple[float, float | None, bool, Future[Hashes] | None]] = field(
+        default_factory=list
+    )
+    avg_floor: float = 0.0
+    last_regular: float = -1e9
     # one swscale context for every sampled frame: a frame's own `to_ndarray(format=...)`
     # builds a new one each time (6-7 ms a frame at 720p; same pixels, a test checks)
     reformatter: VideoReformatter = field(default_factory=lambda: _reformatter())
@@ -159,8 +227,40 @@ class _Sampler:
         default_factory=lambda: threading.BoundedSemaphore(HASH_QUEUE)
     )
 
+    def __post_init__(self) -> None:
+        self.decider = _Decider(self.interval)
+
+    @property
+    def next_t(self) -> float:
+        """When the next regular sample is due (s from the start)."""
+        return self.decider.next_t
+
     def feed(self, frame: av.VideoFrame, fps: float, fallback: float | None = None) -> None:
-        t_abs = self.decoded / fps if fps > 0 else float(self.decoded)
+        t = self._time(frame, fps, fallback)
+        self.decoded += 1
+        if self.rotation_cw is None:
+            self.rotation_cw = _rotation_cw(frame, self.meta_rotation)
+        thumb = _thumb(frame)
+        gap, self.gap = self.gap, False
+        diff = None
+        if self.prev_thumb is not None and thumb.shape == self.prev_thumb.shape:
+            diff = float(np.abs(thumb - self.prev_thumb).mean())
+        if self.prev_thumb is None:
+            self.first_thumb = thumb
+        self.prev_thumb = thumb
+        if self.segment:
+            self._record(frame, t, diff, gap)
+            return
+        regular, scene = self.decider.decide(t, diff, gap)
+        if not (regular or scene):
+            return
+        self.taken.append((t, self._hash(self._gray(frame), self.rotation_cw), scene))
+        if self.adaptive and len(self.taken) - self.decider.scene_count > MAX_SAMPLES:
+            self._thin()
+
+    def _time(self, frame: av.VideoFrame, fps: float, fallback: float | None) -> float:
+        """Seconds from the first frame of the video."""
+        t_abs: float | None = None
         # frames flushed out of a frame-threaded decoder can lack a time base (frame.time is
         # NaN) but keep their pts: the stream's time base gives their time
         own = frame.pts * self.time_base if frame.pts is not None and self.time_base else None
@@ -168,43 +268,50 @@ class _Sampler:
             if cand is not None and math.isfinite(cand):
                 t_abs = float(cand)
                 break
+        if t_abs is None:
+            if self.segment:
+                raise _Unsegmentable("a frame without a time")
+            t_abs = self.decoded / fps if fps > 0 else float(self.decoded)
         if self.start is None:
             self.start = t_abs
-        t = max(0.0, t_abs - self.start)
-        self.decoded += 1
-        if self.rotation_cw is None:
-            self.rotation_cw = _rotation_cw(frame, self.meta_rotation)
+        return max(0.0, t_abs - self.start)
 
-        thumb = _thumb(frame)
-        scene = False
-        gap, self.gap = self.gap, False
-        if self.prev_thumb is not None and thumb.shape == self.prev_thumb.shape:
-            diff = float(np.abs(thumb - self.prev_thumb).mean())
-            baseline = self.diff_avg if self.diff_avg is not None else SCENE_DIFF
-            scene = (
-                diff > SCENE_DIFF
-                and diff > SCENE_RATIO * baseline
-                and t - self.last_taken >= SCENE_MIN_GAP
-                and self.scene_count < MAX_SCENE_CHANGES
-            )
-            # running average of frame-to-frame change, cuts and gaps excluded
-            if not scene and not gap:
-                avg = self.diff_avg
-                self.diff_avg = diff if avg is None else 0.8 * avg + 0.2 * diff
-        self.prev_thumb = thumb
-
-        regular = t >= self.next_t - 1e-6
-        if not (regular or scene):
-            return
+    def _record(self, frame: av.VideoFrame, t: float, diff: float | None, gap: bool) -> None:
+        """Segment mode: the replay needs every frame's change, and the hashes of the frames
+        it may take. Regular samples here are the replay's own (they depend only on times,
+        and a segment starts with the grid point at or before its keyframe due) except,
+        perhaps, the first frame (an earlier segment may have covered that grid point), so
+        it is always hashed. A frame can be a replayed scene change only if `_candidate`."""
+        first = not self.frames
+        regular = t >= self.decider.next_t - 1e-6
         if regular:
-            self.next_t = (math.floor(t / self.interval + 1e-9) + 1) * self.interval
-        g = np.asarray(self.reformatter.reformat(frame, format="gray").to_ndarray(), np.uint8)
-        self.taken.append((t, self._hash(g, self.rotation_cw), scene))
-        self.last_taken = t
-        if scene:
-            self.scene_count += 1
-        if self.adaptive and len(self.taken) - self.scene_count > MAX_SAMPLES:
-            self._thin()
+            self.decider.next_t = _grid_after(t, self.interval)
+        candidate = diff is not None and self._candidate(t, diff, gap)
+        fut = None
+        if first or regular or candidate:
+            assert self.rotation_cw is not None
+            fut = self._hash(self._gray(frame), self.rotation_cw)
+        if regular and not first:
+            self.last_regular = t
+        self.frames.append((t, diff, gap, fut))
+
+    def _candidate(self, t: float, diff: float, gap: bool) -> bool:
+        """Whether the replay could call this frame a scene change. It needs diff above 4x
+        its running average, which is at least `avg_floor` (the same average started from
+        0 instead of from what came before the segment, updated only where the frame cannot
+        be a cut), and 0.25 s after its last sample, which is no earlier than this segment's
+        last regular sample after the first frame."""
+        cand = (
+            diff > SCENE_DIFF
+            and diff > SCENE_RATIO * self.avg_floor
+            and t - self.last_regular >= SCENE_MIN_GAP
+        )
+        if not cand and not gap:
+            self.avg_floor = 0.8 * self.avg_floor + 0.2 * diff
+        return cand
+
+    def _gray(self, frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
+        return np.asarray(self.reformatter.reformat(frame, format="gray").to_ndarray(), np.uint8)
 
     def _hash(self, g: npt.NDArray[np.uint8], rotation_cw: int) -> Future[Hashes]:
         """Hash on the hashing thread (decoding goes on meanwhile), or here without one."""
@@ -228,13 +335,16 @@ class _Sampler:
     def _thin(self) -> None:
         """Unknown duration and too many samples: keep every other regular sample."""
         self.interval *= 2
+        self.decider.interval = self.interval
         kept: list[tuple[float, Future[Hashes], bool]] = []
         for t, h, scene in self.taken:
             on_grid = abs(t / self.interval - round(t / self.interval)) * self.interval < 0.5
             if scene or on_grid:
                 kept.append((t, h, scene))
         self.taken = kept
-        self.next_t = (math.floor(self.last_taken / self.interval) + 1) * self.interval
+        self.decider.next_t = (
+            math.floor(self.decider.last_taken / self.interval) + 1
+        ) * self.interval
 
 
 def _reformatter() -> VideoReformatter:
@@ -300,9 +410,42 @@ class _Pass:
     skip: Skip
     duration: float | None
     decoded: int = 0  # frames that came out of the decoder and were looked at
+    segments: int = 1  # decoded as this many segments in parallel (`_segmented`)
 
     def regular_count(self) -> int:
         return sum(1 for _, _, scene in self.taken if not scene)
+
+
+def _decode_threads() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _open_stream(
+    path: str, skip: Skip | None, fast: bool, threads: int
+) -> tuple[av.container.InputContainer, av.VideoStream, Skip]:
+    """The file's first video stream set up for decoding (`skip` None: chosen from the
+    stream; `threads` 0: the decoder's choice). Raises IndexError without video."""
+    import av
+
+    container = av.open(path)
+    try:
+        stream = container.streams.video[0]
+        if skip is None:
+            skip = _skip_mode(stream, fast)
+        # frame threading only pays when many frames are decoded: keyframes-only decoding
+        # was 2x slower with it (0.44 s against 0.23 s on a 20 s 720p clip)
+        stream.thread_type = "SLICE" if skip == "NONKEY" else "AUTO"
+        if threads:
+            stream.codec_context.thread_count = threads
+        stream.codec_context.skip_frame = skip
+    except BaseException:
+        container.close()
+        raise
+    return container, stream, skip
 
 
 def _decode(
@@ -313,45 +456,47 @@ def _decode(
     *,
     packet_filter: bool = True,
     gop_skip: bool = True,
+    segments: bool = True,
 ) -> _Pass | None:
     """One decoding pass (`skip` None: chosen from the stream; `gop_skip`: leave out GOP
-    tails no sample needs, see `_gop_skipping`); None when the file has no video stream or
-    cannot be opened."""
+    tails no sample needs, see `_gop_skipping`; `segments`: decode runs of GOPs in
+    parallel, see `_segmented`); None when the file has no video stream or cannot be
+    opened."""
     import av
     import av.error
 
     try:
-        container = av.open(path)
-    except (av.error.FFmpegError, UnicodeDecodeError):
+        container, stream, skip = _open_stream(path, skip, fast, 0)
+    except (av.error.FFmpegError, UnicodeDecodeError, IndexError):
         return None
     with container:
-        if not container.streams.video:
-            return None
-        stream = container.streams.video[0]
-        if skip is None:
-            skip = _skip_mode(stream, fast)
-        # frame threading only pays when many frames are decoded: keyframes-only decoding
-        # was 2x slower with it (0.44 s against 0.23 s on a 20 s 720p clip)
-        stream.thread_type = "SLICE" if skip == "NONKEY" else "AUTO"
-        stream.codec_context.skip_frame = skip
         duration = _duration(container, stream) or _meta_duration(meta)
         fps = float(stream.average_rate or stream.guessed_rate or 0)
+        time_base = float(stream.time_base) if stream.time_base else None
+        scan = None if skip == "NONKEY" or not gop_skip else _keyframe_scan(path)
+        cpus = _decode_threads()
+        if scan is not None and segments and duration is not None and cpus > 1:
+            starts = _segment_starts(scan, SEGMENT_MIN)
+            if len(starts) > 1:
+                try:
+                    return _segmented(
+                        path, meta, skip, scan, starts, duration, fps, time_base, cpus
+                    )
+                except _Unsegmentable:
+                    pass  # decode it in one piece below
         sampler = _Sampler(
             interval=sample_interval(duration),
             adaptive=duration is None,
             rotation_cw=None,
             meta_rotation=_meta_rotation(meta),
-            time_base=float(stream.time_base) if stream.time_base else None,
+            time_base=time_base,
         )
         only_keys = skip == "NONKEY" and packet_filter
-        keys = [] if skip == "NONKEY" or not gop_skip else _keyframe_times(path)
         with ThreadPoolExecutor(1, thread_name_prefix="verify-hash") as hasher:
             sampler.hasher = hasher
             try:
-                # keyframes shown in decode order, as every sane stream has them; anything
-                # else is decoded in full rather than reasoned about
-                if len(keys) > 1 and all(a < b for a, b in pairwise(keys)):
-                    frames = _gop_skipping(container, stream, keys, sampler)
+                if scan is not None:
+                    frames = _gop_skipping(container.demux(stream), stream, scan.times, sampler)
                 else:
                     frames = _frames(container, stream, keyframes_only=only_keys)
                 for frame, fallback in frames:
@@ -359,6 +504,163 @@ def _decode(
             except (av.error.FFmpegError, EOFError):
                 pass  # a damaged tail: keep what decoded (never crash on odd streams)
             return _Pass(sampler.results(), skip, duration, sampler.decoded)
+
+
+def _segment_starts(scan: _Scan, min_len: float) -> list[int]:
+    """Indices of the keyframes segments start at: the first, then each closed one (no
+    leading pictures) at least `min_len` s after the previous start. A function of the
+    file alone, so the samples never depend on the machine."""
+    starts = [0]
+    for i in range(1, len(scan.times)):
+        if scan.clean[i] and scan.times[i] - scan.times[starts[-1]] >= min_len:
+            starts.append(i)
+    return starts
+
+
+def _segmented(
+    path: str,
+    meta: dict[str, Any],
+    skip: Skip,
+    scan: _Scan,
+    starts: list[int],
+    duration: float,
+    fps: float,
+    time_base: float | None,
+    cpus: int,
+) -> _Pass:
+    """Decode runs of GOPs in parallel, each from its first keyframe with a single-threaded
+    decoder of its own, then replay the sampling rule over all of their frames in order
+    (`_merge`). Regular samples and every hash are those of decoding the file in one piece
+    (tests check, on the corpus too); scene changes are the rule applied to the frames the
+    segments looked at, which include each segment's first keyframe. Which segments there
+    are depends on the file alone, so the samples never depend on the machine. Raises
+    _Unsegmentable where a segment cannot keep that promise."""
+    interval = sample_interval(duration)
+    workers = min(cpus, len(starts))
+    first_ready = threading.Event()
+    start: list[float] = []
+
+    def run(k: int, lo: int, hi: int | None) -> _Sampler:
+        import av.error
+
+        sampler = _Sampler(
+            interval=interval,
+            adaptive=False,
+            rotation_cw=None,
+            meta_rotation=_meta_rotation(meta),
+            time_base=time_base,
+            segment=True,
+        )
+        try:
+            if k:
+                first_ready.wait()
+                if not start:
+                    raise _Unsegmentable("the first segment has no frame")
+                sampler.start = start[0]
+                sampler.decider.next_t = _grid_at(max(0.0, scan.times[lo] - start[0]), interval)
+            # one thread each: a decoder's output delay, and with it which frames the
+            # GOP-tail rule skips, then depends on the stream alone, never on the cores
+            container, stream, _ = _open_stream(path, skip, False, 1)
+            with container:
+                packets = _segment_packets(container, stream, scan, lo, hi)
+                try:
+                    drop = scan.times[lo] if k else None
+                    frames = _gop_skipping(packets, stream, scan.times, sampler, drop)
+                    for frame, fallback in frames:
+                        sampler.feed(frame, fps, fallback)
+                        if not k and not first_ready.is_set() and sampler.start is not None:
+                            start.append(sampler.start)
+                            first_ready.set()
+                except (av.error.FFmpegError, EOFError):
+                    pass  # a damaged stretch: keep what decoded
+        finally:
+            if not k:
+                first_ready.set()
+        return sampler
+
+    bounds = [(lo, starts[k + 1] if k + 1 < len(starts) else None) for k, lo in enumerate(starts)]
+    with ThreadPoolExecutor(workers, thread_name_prefix="verify-decode") as pool:
+        futures = [pool.submit(run, k, lo, hi) for k, (lo, hi) in enumerate(bounds)]
+        try:
+            segs = [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            first_ready.set()
+            raise
+    rotations = {s.rotation_cw for s in segs if s.rotation_cw is not None}
+    if len(rotations) > 1:
+        raise _Unsegmentable("the rotation changes")
+    taken = _merge(segs, interval)
+    return _Pass(taken, skip, duration, sum(s.decoded for s in segs), len(segs))
+
+
+def _segment_packets(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    scan: _Scan,
+    lo: int,
+    hi: int | None,
+) -> Iterator[av.Packet[Any] | None]:
+    """The packets of one segment, from keyframe `lo` up to (not including) keyframe `hi`,
+    then None (flush the decoder). The first segment is read from the start. The others
+    first give the decoder the file's first keyframe, whose frames `_gop_skipping` drops:
+    decoders keep state from it (ffmpeg reads the x264 build from its SEI and mimics that
+    build's known bugs; a decoder that never saw it decoded a corpus file's later IDR
+    frames as grey), then seek to their keyframe."""
+    want = scan.pts[lo]
+    end = scan.pts[hi] if hi is not None else None
+    reached = lo == 0
+    if not reached:
+        for packet in container.demux(stream):
+            if packet.size and packet.is_keyframe and packet.pts == scan.pts[0]:
+                yield packet
+                break
+        else:
+            raise _Unsegmentable("the first keyframe is missing")
+        container.seek(want, stream=stream, backward=True)
+    for packet in container.demux(stream):
+        if not packet.size:
+            break
+        if not reached:
+            if packet.is_keyframe and packet.pts == want:
+                reached = True
+            elif packet.is_keyframe and packet.pts is not None and packet.pts > want:
+                raise _Unsegmentable("seeking passed the keyframe")
+            else:
+                continue
+        elif end is not None and packet.is_keyframe and packet.pts == end:
+            break
+        yield packet
+    if not reached:
+        raise _Unsegmentable("seeking found no keyframe")
+    yield None
+
+
+def _merge(segs: list[_Sampler], interval: float) -> list[tuple[float, Hashes, bool]]:
+    """Replay the sampling rule over the frames of every segment in order. A segment's
+    first frame is compared with the last frame decoded before it, as in one piece."""
+    decider = _Decider(interval)
+    taken: list[tuple[float, Hashes, bool]] = []
+    prev: _Sampler | None = None
+    lost = False  # a segment decoded nothing: frames are missing before the next one
+    for seg in segs:
+        for i, (t, diff, gap, fut) in enumerate(seg.frames):
+            if not i and prev is not None:
+                a, b = prev.prev_thumb, seg.first_thumb
+                diff = None
+                if a is not None and b is not None and a.shape == b.shape:
+                    diff = float(np.abs(b - a).mean())
+                gap = prev.gap or lost
+            regular, scene = decider.decide(t, diff, gap)
+            if regular or scene:
+                if fut is None:
+                    raise _Unsegmentable("a sample was not hashed")
+                taken.append((t, fut.result(), scene))
+        lost = not seg.frames and prev is not None
+        if seg.frames:
+            prev = seg
+    return taken
 
 
 def _frames(
@@ -386,34 +688,89 @@ def _frames(
             yield frame, times.popleft() if times else None
 
 
-def _keyframe_times(path: str) -> list[float]:
-    """Presentation times (s) of the keyframe packets, in decode order, from a demux-only
-    pass (no decoding: 0.03-0.1 s for a 60 s clip). [] when any is unknown."""
+@dataclass
+class _Scan:
+    """The keyframe packets, in decode order, from a demux-only pass."""
+
+    times: list[float]  # presentation times, s
+    pts: list[int]  # the same, in the stream's time base
+    clean: list[bool]  # a decoder started here decodes what follows as one started earlier
+
+
+def _keyframe_scan(path: str) -> _Scan | None:
+    """The keyframes of the first video stream from a demux-only pass (no decoding: 0.03-0.1
+    s for a 60 s clip). None when any has no pts, when they are not shown in decode order
+    (as every sane stream has them: anything else is decoded in full rather than reasoned
+    about), or when there are fewer than two.
+
+    A keyframe is clean when no packet after it in decode order is shown before it (no
+    leading pictures, which refer to the GOP before) and, for H.264, when it is an IDR
+    picture: a plain I-frame marked as a keyframe (recovery point) does not stop later
+    frames referring past it."""
     import av
     import av.error
 
+    scan = _Scan([], [], [])
+    pending: int | None = None  # the keyframe just read: is the next packet shown after it?
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
             tb = stream.time_base
             if tb is None:
-                return []
-            keys: list[float] = []
+                return None
+            h264 = stream.codec_context.name == "h264"
+            extradata = stream.codec_context.extradata or b""
+            # avcC (MP4, MKV): NAL units prefixed by their length; else Annex B start codes
+            length_size = (extradata[4] & 3) + 1 if extradata[:1] == b"\x01" else 0
             for packet in container.demux(stream):
-                if packet.size and packet.is_keyframe:
+                if not packet.size:
+                    continue
+                if pending is not None:
+                    scan.clean[-1] &= packet.pts is not None and packet.pts > pending
+                    pending = None
+                if packet.is_keyframe:
                     if packet.pts is None:
-                        return []
-                    keys.append(float(packet.pts * tb))
-            return keys
+                        return None
+                    scan.pts.append(packet.pts)
+                    scan.times.append(float(packet.pts * tb))
+                    scan.clean.append(not h264 or _h264_idr(bytes(packet), length_size))
+                    pending = packet.pts
     except (av.error.FFmpegError, UnicodeDecodeError, IndexError, EOFError):
-        return []
+        return None
+    if len(scan.times) < 2 or not all(a < b for a, b in pairwise(scan.times)):
+        return None
+    return scan
+
+
+def _h264_idr(data: bytes, length_size: int) -> bool:
+    """Whether an H.264 access unit's first slice is an IDR slice (NAL type 5; a non-IDR
+    slice is 1-4). `length_size`: bytes of the NAL length prefix, 0 for Annex B."""
+    pos = 0
+    while pos < len(data):
+        if length_size:
+            n = int.from_bytes(data[pos : pos + length_size], "big")
+            start, pos = pos + length_size, pos + length_size + n
+        else:
+            i = data.find(b"\x00\x00\x01", pos)
+            if i < 0:
+                return False
+            start = i + 3
+            nxt = data.find(b"\x00\x00\x01", start)
+            pos = len(data) if nxt < 0 else nxt
+        if start >= len(data):
+            return False
+        kind = data[start] & 0x1F
+        if 1 <= kind <= 5:
+            return kind == 5
+    return False
 
 
 def _gop_skipping(
-    container: av.container.InputContainer,
+    packets: Iterator[av.Packet[Any] | None],
     stream: av.VideoStream,
     keys: list[float],
     sampler: _Sampler,
+    drop_before: float | None = None,
 ) -> Iterator[tuple[av.VideoFrame, float | None]]:
     """Decoded frames, leaving out the tail of every GOP that holds no sample.
 
@@ -427,12 +784,14 @@ def _gop_skipping(
     keyframes at cuts, so cuts are still found (fast motion across a gap can add a
     scene-change sample at a keyframe; the gap's change never enters the running
     average). With 1-2 s GOPs (phones) most of each GOP is skipped; with long GOPs,
-    little."""
+    little. `packets`: the demuxer's, or a segment's (`_segment_packets`); None or an empty
+    packet flushes the decoder. Frames skipped at the end leave `sampler.gap` set.
+    `drop_before`: frames shown before this time (s) are dropped, as after a jump."""
     tb = stream.time_base
     nxt = 0  # index in `keys` of the next keyframe not yet sent
-    jumped_to: float | None = None
-    for packet in container.demux(stream):
-        if not packet.size:  # the end-of-stream flush
+    jumped_to = drop_before
+    for packet in packets:
+        if packet is None or not packet.size:  # the end-of-stream flush
             frames = stream.decode(None)
         else:
             pts = float(packet.pts * tb) if packet.pts is not None and tb else None
@@ -453,6 +812,8 @@ def _gop_skipping(
                 sampler.gap = True
                 jumped_to = None
             yield frame, None
+    if jumped_to is not None:
+        sampler.gap = True
 
 
 def _meta_duration(meta: dict[str, Any]) -> float | None:
