@@ -14,7 +14,7 @@ from tests.conftest import REPO, RunCli
 from tests.provhelp import add_media, ensure_blob, sha_of
 from verify.archive import Archive, open_archive
 from verify.errors import BadInputError
-from verify.services import casefile, cases, log, provenance, status
+from verify.services import casefile, cases, log, provenance, report, status
 
 EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
@@ -701,3 +701,21 @@ def test_with_real_media_add_the_file_travels_and_reimports(
         ("legion-clean.png", "ok"),
         ("legion-subtitled.png", "ok"),
     ]
+
+
+def test_state_history_is_in_recording_order_in_listings_and_reports(archive: Archive) -> None:
+    """A file may give history times out of order; every reader keeps the recorded order
+    (each entry's `from` is the previous entry's `to`). The report sorted by time."""
+    text = BASE + (
+        '\n[[attributions]]\nrole = "reuploader"\nactor = "vk:someone"\nstate = "refuted"\n'
+        '\n[[attributions.history]]\nstate = "claimed"\nat = "2023-06-01T00:00:00Z"\n'
+        '\n[[attributions.history]]\nstate = "refuted"\nat = "2023-05-01T00:00:00Z"\n'
+    )
+    casefile.import_case_text(archive, text, "h.toml")
+    [attr] = provenance.list_attributions(archive, "legion")
+    assert [(h["from"], h["to"]) for h in attr["history"]] == [
+        (None, "claimed"),
+        ("claimed", "refuted"),
+    ]
+    [group] = report.build_report(archive, "legion")["provenance"]["attributions"]
+    assert group["items"][0]["history"] == attr["history"]

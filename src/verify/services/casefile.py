@@ -167,13 +167,6 @@ class _Writer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
-def _media_refs(session: Session, case: Case) -> tuple[list[Media], dict[int, str]]:
-    media = list(
-        session.exec(select(Media).where(Media.case_id == case.id).order_by(col(Media.id))).all()
-    )
-    return media, {pk(m): f"media:{i}" for i, m in enumerate(media, start=1)}
-
-
 def render_case(session: Session, case: Case) -> str:
     """The case file text for `case` (deterministic)."""
     w = _Writer()
@@ -223,10 +216,8 @@ def render_case(session: Session, case: Case) -> str:
     account_ids = {a.account_id for a in appearances if a.account_id} | {
         a.account_id for a in attributions
     }
-    accounts = sorted(
-        (acc for acc in (session.get(Account, i) for i in account_ids) if acc is not None),
-        key=lambda a: (a.platform, a.handle, a.id or 0),
-    )
+    by_id = prov.accounts_by_id(session, account_ids)
+    accounts = sorted(by_id.values(), key=lambda a: (a.platform, a.handle, a.id or 0))
     for acc in accounts:
         w.header("[[accounts]]")
         w.kv("ref", prov.account_ref(acc))
@@ -237,12 +228,17 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("created_at", iso(acc.created_at))
         w.kv("created_by", acc.created_by)
 
-    media, media_ref = _media_refs(session, case)
-    for i, m in enumerate(media, start=1):
-        blob = session.get(Blob, m.blob_id)
+    media_rows = session.exec(
+        select(Media, Blob)
+        .join(Blob, col(Blob.id) == col(Media.blob_id))
+        .where(Media.case_id == case.id)
+        .order_by(col(Media.id))
+    ).all()
+    media_ref = {pk(m): f"media:{i}" for i, (m, _) in enumerate(media_rows, start=1)}
+    for i, (m, blob) in enumerate(media_rows, start=1):
         w.header("[[media]]")
         w.kv("n", i)
-        w.kv("sha256", blob.sha256 if blob else None)
+        w.kv("sha256", blob.sha256)
         w.kv("name", m.original_name)
         w.kv("label", m.label)
         w.kv("source_url", m.source_url)
@@ -253,7 +249,7 @@ def render_case(session: Session, case: Case) -> str:
 
     ap_ref = {pk(a): f"appearance:{i}" for i, a in enumerate(appearances, start=1)}
     for i, ap in enumerate(appearances, start=1):
-        poster = session.get(Account, ap.account_id) if ap.account_id else None
+        poster = by_id.get(ap.account_id) if ap.account_id else None
         w.header("[[appearances]]")
         w.kv("n", i)
         w.kv("platform", ap.platform)
@@ -272,8 +268,9 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("created_at", iso(ap.created_at))
         w.kv("created_by", ap.created_by)
 
+    history = prov.changes_by_attribution(session, (pk(a) for a in attributions))
     for i, attr in enumerate(attributions, start=1):
-        actor = session.get(Account, attr.account_id)
+        actor = by_id.get(attr.account_id)
         if attr.target_type == "media":
             target = media_ref.get(attr.target_id or -1, f"media:?{attr.target_id}")
         elif attr.target_type == "appearance":
@@ -290,7 +287,7 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("according_to", attr.according_to)
         w.kv("created_at", iso(attr.created_at))
         w.kv("created_by", attr.created_by)
-        for ch in prov._changes(session, attr):
+        for ch in history[pk(attr)]:
             w.header("[[attributions.history]]")
             w.kv("state", ch.to_state)
             w.kv("evidence", ch.evidence)
@@ -1126,6 +1123,7 @@ class _Importer:
     def attributions(self, case: Case, media_ids: list[int], ap_ids: list[int]) -> None:
         rows = prov._attributions(self.s, case)
         self.prefix("attributions", len(rows), len(self.doc.attributions))
+        recorded = prov.changes_by_attribution(self.s, (pk(r) for r in rows))
         for n, want in enumerate(self.doc.attributions, start=1):
             w = f"attributions[{n}]"
             account = self.account(want["actor"])
@@ -1199,7 +1197,7 @@ class _Importer:
                         "differs from the archive's attribution; role, actor and target cannot "
                         "change (refute it and add a new one)",
                     )
-            existing = prov._changes(self.s, attr)
+            existing = recorded[pk(attr)]
             if history is not None:
                 if len(existing) > len(history):
                     self.ctx.fail(f"{w}.history", "lacks entries the archive has (append-only)")

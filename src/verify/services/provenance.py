@@ -23,7 +23,7 @@ transaction with its audit entry.
 
 import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -127,6 +127,15 @@ def get_account(session: Session, ref: str) -> Account:
     if account is None:
         raise NotFoundError(f"no account {ref!r}; `verify prov account list` shows the accounts")
     return account
+
+
+def accounts_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, Account]:
+    """The accounts with these ids, in one query."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = session.exec(select(Account).where(col(Account.id).in_(wanted))).all()
+    return {pk(a): a for a in rows}
 
 
 def _opt(value: str | None) -> str | None:
@@ -350,16 +359,43 @@ def _window(dt: datetime, precision: str) -> tuple[datetime, datetime]:
 # --------------------------------------------------------------------------- appearances
 
 
-def _media_sha(session: Session, media_id: int | None) -> str | None:
-    if media_id is None:
-        return None
-    media = session.get(Media, media_id)
-    blob = session.get(Blob, media.blob_id) if media else None
-    return f"sha256:{blob.sha256}" if blob else None
+def media_shas(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """`sha256:<hex>` of each of these media files, in one query."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(Media.id, Blob.sha256)
+        .join(Blob, col(Blob.id) == col(Media.blob_id))
+        .where(col(Media.id).in_(wanted))
+    ).all()
+    return {m: f"sha256:{sha}" for m, sha in rows if m is not None}
+
+
+def appearances_to_dicts(
+    session: Session, appearances: Sequence[Appearance], case_slug: str
+) -> list[dict[str, Any]]:
+    """`appearance_to_dict` for many appearances, with two queries in all."""
+    accounts = accounts_by_id(session, (ap.account_id for ap in appearances))
+    shas = media_shas(session, (ap.media_id for ap in appearances))
+    return [
+        _appearance_dict(
+            ap,
+            case_slug,
+            accounts.get(ap.account_id) if ap.account_id else None,
+            shas.get(ap.media_id) if ap.media_id else None,
+        )
+        for ap in appearances
+    ]
 
 
 def appearance_to_dict(session: Session, ap: Appearance, case_slug: str) -> dict[str, Any]:
-    account = session.get(Account, ap.account_id) if ap.account_id else None
+    return appearances_to_dicts(session, [ap], case_slug)[0]
+
+
+def _appearance_dict(
+    ap: Appearance, case_slug: str, account: Account | None, media_sha: str | None
+) -> dict[str, Any]:
     return {
         "id": ap.id,
         "case": case_slug,
@@ -377,7 +413,7 @@ def appearance_to_dict(session: Session, ap: Appearance, case_slug: str) -> dict
         "quoted_from": ap.quoted_from,
         "archive_url": ap.archive_url,
         "media": ap.media_id,
-        "media_sha256": _media_sha(session, ap.media_id),
+        "media_sha256": media_sha,
         "note": ap.note,
         "created_at": iso(ap.created_at),
         "created_by": ap.created_by,
@@ -465,7 +501,7 @@ def _appearances(session: Session, case: Case) -> list[Appearance]:
 def list_appearances(archive: Archive, case: str) -> list[dict[str, Any]]:
     with archive.read() as session:
         c = get_case(session, case)
-        return [appearance_to_dict(session, a, c.slug) for a in _appearances(session, c)]
+        return appearances_to_dicts(session, _appearances(session, c), c.slug)
 
 
 # --------------------------------------------------------------------------- attributions
@@ -486,18 +522,45 @@ def change_to_dict(ch: AttributionChange) -> dict[str, Any]:
     }
 
 
-def _changes(session: Session, attr: Attribution) -> list[AttributionChange]:
-    return list(
-        session.exec(
-            select(AttributionChange)
-            .where(AttributionChange.attribution_id == attr.id)
-            .order_by(col(AttributionChange.id))
-        ).all()
-    )
+def changes_by_attribution(
+    session: Session, ids: Iterable[int]
+) -> dict[int, list[AttributionChange]]:
+    """Each attribution's state changes, oldest first (recording order), in one query."""
+    wanted = sorted(set(ids))
+    out: dict[int, list[AttributionChange]] = {i: [] for i in wanted}
+    if not wanted:
+        return out
+    for ch in session.exec(
+        select(AttributionChange)
+        .where(col(AttributionChange.attribution_id).in_(wanted))
+        .order_by(col(AttributionChange.id))
+    ).all():
+        out[ch.attribution_id].append(ch)
+    return out
+
+
+def attributions_to_dicts(
+    session: Session, attributions: Sequence[Attribution], case_slug: str
+) -> list[dict[str, Any]]:
+    """`attribution_to_dict` for many attributions, with two queries in all."""
+    accounts = accounts_by_id(session, (a.account_id for a in attributions))
+    changes = changes_by_attribution(session, (pk(a) for a in attributions))
+    return [
+        _attribution_dict(a, case_slug, accounts.get(a.account_id), changes[pk(a)])
+        for a in attributions
+    ]
 
 
 def attribution_to_dict(session: Session, attr: Attribution, case_slug: str) -> dict[str, Any]:
-    account = session.get(Account, attr.account_id)
+    return attributions_to_dicts(session, [attr], case_slug)[0]
+
+
+def _attribution_dict(
+    attr: Attribution,
+    case_slug: str,
+    account: Account | None,
+    changes: Sequence[AttributionChange],
+) -> dict[str, Any]:
     return {
         "id": attr.id,
         "case": case_slug,
@@ -511,7 +574,7 @@ def attribution_to_dict(session: Session, attr: Attribution, case_slug: str) -> 
         "created_by": attr.created_by,
         "updated_at": iso(attr.updated_at),
         "updated_by": attr.updated_by,
-        "history": [change_to_dict(c) for c in _changes(session, attr)],
+        "history": [change_to_dict(c) for c in changes],
     }
 
 
@@ -673,7 +736,7 @@ def _attributions(session: Session, case: Case) -> list[Attribution]:
 def list_attributions(archive: Archive, case: str) -> list[dict[str, Any]]:
     with archive.read() as session:
         c = get_case(session, case)
-        return [attribution_to_dict(session, a, c.slug) for a in _attributions(session, c)]
+        return attributions_to_dicts(session, _attributions(session, c), c.slug)
 
 
 # --------------------------------------------------------------------------- derivations
@@ -705,19 +768,30 @@ def json_strings(value: Any) -> list[str]:
     return []
 
 
+def derivations_to_dicts(
+    session: Session, derivations: Sequence[Derivation]
+) -> list[dict[str, Any]]:
+    """`derivation_to_dict` for many derivations, with one query in all."""
+    shas = media_shas(session, (m for d in derivations for m in (d.child_id, d.parent_id)))
+    return [
+        {
+            "id": d.id,
+            "child": d.child_id,
+            "child_sha256": shas.get(d.child_id),
+            "parent": d.parent_id,
+            "parent_sha256": shas.get(d.parent_id),
+            "kind": d.kind,
+            "evidence": d.evidence,
+            "note": d.note,
+            "created_at": iso(d.created_at),
+            "created_by": d.created_by,
+        }
+        for d in derivations
+    ]
+
+
 def derivation_to_dict(session: Session, d: Derivation) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "child": d.child_id,
-        "child_sha256": _media_sha(session, d.child_id),
-        "parent": d.parent_id,
-        "parent_sha256": _media_sha(session, d.parent_id),
-        "kind": d.kind,
-        "evidence": d.evidence,
-        "note": d.note,
-        "created_at": iso(d.created_at),
-        "created_by": d.created_by,
-    }
+    return derivations_to_dicts(session, [d])[0]
 
 
 def find_cycle(edges: dict[int, set[int]], child: int, parent: int) -> list[int] | None:
@@ -842,7 +916,7 @@ def list_derivations(archive: Archive, case: str) -> list[dict[str, Any]]:
     """Derivations with either end in the case."""
     with archive.read() as session:
         c = get_case(session, case)
-        return [derivation_to_dict(session, d) for d in _case_derivations(session, c)]
+        return derivations_to_dicts(session, _case_derivations(session, c))
 
 
 # --------------------------------------------------------------------------- earliest
@@ -871,13 +945,30 @@ def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[di
     """
     platforms: dict[str, str] = {}
     sources: list[dict[str, Any]] = []
-    for attr in _attributions(session, case):
-        if attr.role != Role.ORIGINAL_POSTER or attr.state == AttributionState.REFUTED:
-            continue
-        account = session.get(Account, attr.account_id)
+    posters = [
+        a
+        for a in _attributions(session, case)
+        if a.role == Role.ORIGINAL_POSTER and a.state != AttributionState.REFUTED
+    ]
+    accounts = accounts_by_id(session, (a.account_id for a in posters))
+    target_ids = sorted(
+        {a.target_id for a in posters if a.target_type == "appearance" and a.target_id is not None}
+    )
+    targets = (
+        {
+            pk(ap): ap
+            for ap in session.exec(
+                select(Appearance).where(col(Appearance.id).in_(target_ids))
+            ).all()
+        }
+        if target_ids
+        else {}
+    )
+    for attr in posters:
+        account = accounts.get(attr.account_id)
         platform = None
         if attr.target_type == "appearance" and attr.target_id is not None:
-            ap = session.get(Appearance, attr.target_id)
+            ap = targets.get(attr.target_id)
             platform = ap.platform if ap else None
         elif account is not None and account.platform not in OFFLINE_KINDS:
             platform = account.platform
@@ -923,63 +1014,67 @@ def earliest(archive: Archive, case: str) -> dict[str, Any]:
     attributions; see docs/provenance.md).
     """
     with archive.read() as session:
-        c = get_case(session, case)
-        related = _related_media(session, c)
-        query = select(Appearance).where(Appearance.case_id == c.id)
-        if related:
-            query = select(Appearance).where(
-                or_(col(Appearance.case_id) == c.id, col(Appearance.media_id).in_(related))
-            )
-        appearances = list(session.exec(query.order_by(col(Appearance.id))).all())
-        slugs = {k: v for k, v in session.exec(select(Case.id, Case.slug)).all() if k is not None}
-        dated = [(e, ap) for ap in appearances if (e := _effective(ap)) is not None]
-        dated.sort(key=lambda item: (item[0][0], item[1].id or 0))
-        platforms, sources = _claimed_platforms(session, c)
-        result: dict[str, Any] = {
-            "case": c.slug,
-            "considered": len(appearances),
-            "undated": len(appearances) - len(dated),
-            "earliest": None,
-            "uncertain_with": [],
-            "claimed_original_platforms": platforms,
-            "claimed_by": sources,
-            "contradiction": False,
-            "message": "",
-        }
-        if not dated:
-            result["message"] = (
-                "no dated appearance yet; add one with `verify prov appearance add "
-                f"{c.slug} --posted DATE`"
-            )
-            return result
-        (first_dt, first_prec, basis), first = dated[0]
-        lo, hi = _window(first_dt, first_prec)
-        uncertain = [
-            ap.id
-            for (dt, prec, _), ap in dated[1:]
-            if _window(dt, prec)[0] < hi or (_window(dt, prec)[0] == lo and hi == lo)
-        ]
-        data = appearance_to_dict(session, first, slugs.get(first.case_id, "?"))
-        data["basis"] = basis
-        result["earliest"] = data
-        result["uncertain_with"] = uncertain
-        when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
-        where = f"appearance {first.id} on {first.platform}, {basis} {when}"
-        if platforms and first.platform not in platforms:
-            result["contradiction"] = True
-            on_claimed = [ap for ap in appearances if ap.platform in platforms]
-            hint = (
-                "none of the known appearances is on it"
-                if not on_claimed
-                else "its appearances there are later or undated"
-            )
-            result["message"] = (
-                f"earliest known is {where}; this contradicts the claimed original "
-                f"platform {', '.join(platforms)} ({hint})"
-            )
-        else:
-            result["message"] = f"earliest known is {where}"
+        return earliest_of(session, get_case(session, case))
+
+
+def earliest_of(session: Session, c: Case) -> dict[str, Any]:
+    """`earliest` for a case, in the caller's session."""
+    related = _related_media(session, c)
+    query = select(Appearance).where(Appearance.case_id == c.id)
+    if related:
+        query = select(Appearance).where(
+            or_(col(Appearance.case_id) == c.id, col(Appearance.media_id).in_(related))
+        )
+    appearances = list(session.exec(query.order_by(col(Appearance.id))).all())
+    dated = [(e, ap) for ap in appearances if (e := _effective(ap)) is not None]
+    dated.sort(key=lambda item: (item[0][0], item[1].id or 0))
+    platforms, sources = _claimed_platforms(session, c)
+    result: dict[str, Any] = {
+        "case": c.slug,
+        "considered": len(appearances),
+        "undated": len(appearances) - len(dated),
+        "earliest": None,
+        "uncertain_with": [],
+        "claimed_original_platforms": platforms,
+        "claimed_by": sources,
+        "contradiction": False,
+        "message": "",
+    }
+    if not dated:
+        result["message"] = (
+            "no dated appearance yet; add one with `verify prov appearance add "
+            f"{c.slug} --posted DATE`"
+        )
         return result
+    (first_dt, first_prec, basis), first = dated[0]
+    lo, hi = _window(first_dt, first_prec)
+    uncertain = [
+        ap.id
+        for (dt, prec, _), ap in dated[1:]
+        if _window(dt, prec)[0] < hi or (_window(dt, prec)[0] == lo and hi == lo)
+    ]
+    holder = c if first.case_id == c.id else session.get(Case, first.case_id)
+    data = appearance_to_dict(session, first, holder.slug if holder else "?")
+    data["basis"] = basis
+    result["earliest"] = data
+    result["uncertain_with"] = uncertain
+    when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
+    where = f"appearance {first.id} on {first.platform}, {basis} {when}"
+    if platforms and first.platform not in platforms:
+        result["contradiction"] = True
+        on_claimed = [ap for ap in appearances if ap.platform in platforms]
+        hint = (
+            "none of the known appearances is on it"
+            if not on_claimed
+            else "its appearances there are later or undated"
+        )
+        result["message"] = (
+            f"earliest known is {where}; this contradicts the claimed original "
+            f"platform {', '.join(platforms)} ({hint})"
+        )
+    else:
+        result["message"] = f"earliest known is {where}"
+    return result
 
 
 # --------------------------------------------------------------------------- timeline
@@ -993,7 +1088,15 @@ def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
     known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
     another case it is included with that case's slug.
     """
-    first = earliest(archive, case)["earliest"]
+    with archive.read() as session:
+        c = get_case(session, case)
+        return timeline_of(session, c, earliest_of(session, c))
+
+
+def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> list[dict[str, Any]]:
+    """`timeline` for a case, in the caller's session; `earliest_result` is `earliest_of`'s
+    answer for the same case (the caller may need it too, so it is not worked out twice)."""
+    first = earliest_result["earliest"]
     events: list[dict[str, Any]] = []
 
     def add(
@@ -1020,85 +1123,85 @@ def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
             }
         )
 
-    with archive.read() as session:
-        c = get_case(session, case)
-        add(c.created_at, "case.opened", f"case opened: {c.title}", c.created_by, None)
-        appearances = _appearances(session, c)
-        if first is not None and first["case"] != c.slug:
-            other = session.get(Appearance, first["id"])
-            if other is not None:
-                appearances.append(other)
-        for ap in appearances:
-            acct = session.get(Account, ap.account_id) if ap.account_id else None
-            who = account_ref(acct) if acct else "unknown account"
-            source = ap.url or ap.archive_url or who
-            other_case = first["case"] if ap.case_id != c.id and first else None
-            if ap.posted_at is not None:
-                add(
-                    ap.posted_at,
-                    "appearance.posted",
-                    f"posted on {ap.platform} by {who}",
-                    source,
-                    f"appearance:{ap.id}",
-                    ap.posted_precision,
-                    other_case,
-                )
-            if ap.captured_at is not None:
-                add(
-                    ap.captured_at,
-                    "appearance.captured",
-                    f"captured from {ap.platform} ({who})",
-                    source,
-                    f"appearance:{ap.id}",
-                    other_case=other_case,
-                )
-        for m in session.exec(
-            select(Media).where(Media.case_id == c.id).order_by(col(Media.id))
-        ).all():
-            how = f" via {m.acquired_via}" if m.acquired_via else ""
+    add(c.created_at, "case.opened", f"case opened: {c.title}", c.created_by, None)
+    appearances = _appearances(session, c)
+    if first is not None and first["case"] != c.slug:
+        other = session.get(Appearance, first["id"])
+        if other is not None:
+            appearances.append(other)
+    attributions = _attributions(session, c)
+    accounts = accounts_by_id(
+        session,
+        [ap.account_id for ap in appearances] + [a.account_id for a in attributions],
+    )
+    for ap in appearances:
+        acct = accounts.get(ap.account_id) if ap.account_id else None
+        who = account_ref(acct) if acct else "unknown account"
+        source = ap.url or ap.archive_url or who
+        other_case = first["case"] if ap.case_id != c.id and first else None
+        if ap.posted_at is not None:
             add(
-                m.acquired_at,
-                "media.acquired",
-                f"acquired {m.original_name}{how} by {m.acquired_by}",
-                m.source_url or m.acquired_by,
-                f"media:{m.id}",
+                ap.posted_at,
+                "appearance.posted",
+                f"posted on {ap.platform} by {who}",
+                source,
+                f"appearance:{ap.id}",
+                ap.posted_precision,
+                other_case,
             )
-        for sc in session.exec(
-            select(StatusChange).where(StatusChange.case_id == c.id).order_by(col(StatusChange.id))
-        ).all():
-            why = f": {sc.rationale}" if sc.rationale else ""
+        if ap.captured_at is not None:
             add(
-                sc.at,
-                "status.changed",
-                f"status {sc.from_status} -> {sc.to_status}{why}",
-                sc.by,
-                None,
+                ap.captured_at,
+                "appearance.captured",
+                f"captured from {ap.platform} ({who})",
+                source,
+                f"appearance:{ap.id}",
+                other_case=other_case,
             )
-        for attr in _attributions(session, c):
-            acct = session.get(Account, attr.account_id)
-            who = account_ref(acct) if acct else "?"
-            for ch in _changes(session, attr):
-                if ch.from_state is None:
-                    text = f"{attr.role}: {who} ({ch.to_state})"
-                    kind = "attribution.recorded"
-                else:
-                    text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}"
-                    kind = "attribution.changed"
-                if ch.evidence:
-                    text += f"; evidence: {ch.evidence}"
-                add(ch.at, kind, text, ch.according_to or ch.by, f"attribution:{attr.id}")
-        for d in _case_derivations(session, c):
-            add(
-                d.created_at,
-                "derivation.recorded",
-                f"media {d.child_id} {d.kind} media {d.parent_id}",
-                d.created_by,
-                f"derivation:{d.id}",
-            )
-        for n in session.exec(
-            select(Note).where(Note.case_id == c.id).order_by(col(Note.id))
-        ).all():
-            add(n.at, "note", n.text, n.by, f"note:{n.id}")
+    for m in session.exec(select(Media).where(Media.case_id == c.id).order_by(col(Media.id))).all():
+        how = f" via {m.acquired_via}" if m.acquired_via else ""
+        add(
+            m.acquired_at,
+            "media.acquired",
+            f"acquired {m.original_name}{how} by {m.acquired_by}",
+            m.source_url or m.acquired_by,
+            f"media:{m.id}",
+        )
+    for sc in session.exec(
+        select(StatusChange).where(StatusChange.case_id == c.id).order_by(col(StatusChange.id))
+    ).all():
+        why = f": {sc.rationale}" if sc.rationale else ""
+        add(
+            sc.at,
+            "status.changed",
+            f"status {sc.from_status} -> {sc.to_status}{why}",
+            sc.by,
+            None,
+        )
+    changes = changes_by_attribution(session, (pk(a) for a in attributions))
+    for attr in attributions:
+        acct = accounts.get(attr.account_id)
+        who = account_ref(acct) if acct else "?"
+        for ch in changes[pk(attr)]:
+            if ch.from_state is None:
+                text = f"{attr.role}: {who} ({ch.to_state})"
+                kind = "attribution.recorded"
+            else:
+                text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}"
+                kind = "attribution.changed"
+            if ch.evidence:
+                text += f"; evidence: {ch.evidence}"
+            add(ch.at, kind, text, ch.according_to or ch.by, f"attribution:{attr.id}")
+    for d in _case_derivations(session, c):
+        add(
+            d.created_at,
+            "derivation.recorded",
+            f"media {d.child_id} {d.kind} media {d.parent_id}",
+            d.created_by,
+            f"derivation:{d.id}",
+        )
+    for n in session.exec(select(Note).where(Note.case_id == c.id).order_by(col(Note.id))).all():
+        add(n.at, "note", n.text, n.by, f"note:{n.id}")
     order = {t: i for i, t in enumerate(_TYPE_ORDER)}
     events.sort(key=lambda e: (e["_sort"], order.get(e["type"], 99)))
     for e in events:

@@ -42,7 +42,6 @@ from verify.models import (
     Account,
     Appearance,
     Attribution,
-    AttributionChange,
     AuditEntry,
     Blob,
     Case,
@@ -470,15 +469,7 @@ def _attributions(
     rows = session.exec(
         select(Attribution).where(Attribution.case_id == case_id).order_by(col(Attribution.id))
     ).all()
-    changes: dict[int, list[AttributionChange]] = defaultdict(list)
-    ids = [pk(r) for r in rows]
-    if ids:
-        for ch in session.exec(
-            select(AttributionChange)
-            .where(col(AttributionChange.attribution_id).in_(ids))
-            .order_by(col(AttributionChange.at), col(AttributionChange.id))
-        ).all():
-            changes[ch.attribution_id].append(ch)
+    changes = provenance.changes_by_attribution(session, (pk(r) for r in rows))
     by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_role[r.role].append(
@@ -493,17 +484,7 @@ def _attributions(
                 "created_by": r.created_by,
                 "updated_at": iso(r.updated_at),
                 "updated_by": r.updated_by,
-                "history": [
-                    {
-                        "from": c.from_state,
-                        "to": c.to_state,
-                        "evidence": c.evidence,
-                        "according_to": c.according_to,
-                        "at": iso(c.at),
-                        "by": c.by,
-                    }
-                    for c in changes[pk(r)]
-                ],
+                "history": [provenance.change_to_dict(c) for c in changes[pk(r)]],
             }
         )
     order = [r.value for r in Role]
