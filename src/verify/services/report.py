@@ -12,8 +12,9 @@ database. The generation time is passed in (`--at`, else `timeutil.now()`, which
 report rendered from the same evidence: two renders are byte-identical.
 
 The timeline and the earliest known appearance come from
-`verify.services.provenance.timeline/earliest` (which also weigh copies of the same media
-held in other cases), and each file's near-duplicates in other cases from
+`verify.services.provenance.timeline_of/earliest_of`, in the same session (they also weigh
+copies of the same media held in other cases; the earliest is worked out once, and the
+timeline marks it), and each file's near-duplicates in other cases from
 `verify.services.search.near_duplicates_of_blob`; the small adapters here
 (`_timeline_entries`, `_earliest_entry`, `_near_duplicate_entries`) only convert their
 results to the report's shapes.
@@ -175,8 +176,9 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             ).all()
         )
         history = status.history_of(session, case)
-        timeline = _timeline_entries(provenance.timeline(archive, case.slug))
-        earliest = _earliest_entry(provenance.earliest(archive, case.slug))
+        found = provenance.earliest_of(session, case)  # once: the timeline marks it too
+        timeline = _timeline_entries(provenance.timeline_of(session, case, found))
+        earliest = _earliest_entry(found)
         index = [load_index(archive)]  # once for every media of the case
         media_out = [
             _media_entry(session, m, b, _near_duplicate_entries(archive, index, b, case.slug))
