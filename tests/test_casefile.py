@@ -719,3 +719,25 @@ def test_state_history_is_in_recording_order_in_listings_and_reports(archive: Ar
     ]
     [group] = report.build_report(archive, "legion")["provenance"]["attributions"]
     assert group["items"][0]["history"] == attr["history"]
+
+
+@pytest.mark.parametrize(("written", "stored"), [("Telegram", "telegram"), (" Twitter ", "x")])
+def test_platform_names_are_normalised_as_on_the_command_line(
+    cli: RunCli, tmp_path: Path, written: str, stored: str
+) -> None:
+    ok(cli("case", "open", "Other", "--slug", "other"))
+    ok(cli("prov", "appearance", "add", "other", "--platform", written))
+    path = tmp_path / "case.toml"
+    path.write_text(BASE + f'\n[[appearances]]\nplatform = "{written}"\n')
+    ok(cli("case", "import", str(path)))
+    from_cli = json.loads(ok(cli("prov", "appearance", "list", "other", "--json")))
+    from_file = json.loads(ok(cli("prov", "appearance", "list", "legion", "--json")))
+    assert [a["platform"] for a in from_cli + from_file] == [stored, stored]
+    assert f'platform = "{stored}"' in ok(cli("case", "export", "legion"))
+    r = cli("case", "import", str(path))
+    assert r.stderr == "case legion is up to date: nothing changed\n"
+    path.write_text(BASE + '\n[[appearances]]\nplatform = "Person"\n')
+    assert cli("case", "import", str(path)).stderr == (
+        f"error: {path}: appearances[1].platform: bad platform 'person': a lowercase name "
+        "such as x, telegram, youtube\n"
+    )

@@ -672,13 +672,10 @@ def parse_case_file(text: str, label: str) -> Doc:
             ),
         )
         account = _str(ctx, w, t, "account")
-        platform = _str(ctx, w, t, "platform", required=True) or ""
-        platform = prov.PLATFORM_ALIASES.get(platform, platform)
-        if not prov.PLATFORM_RE.match(platform) or platform in prov.OFFLINE_KINDS:
-            ctx.fail(
-                f"{w}.platform",
-                f"bad platform {platform!r}: a lowercase name such as x, telegram, youtube",
-            )
+        try:
+            platform = prov.parse_platform(_str(ctx, w, t, "platform", required=True) or "")
+        except BadInputError as exc:
+            ctx.fail(f"{w}.platform", exc.message)
         posted = _posted(ctx, w, t)
         m = local_ref(f"{w}.media", _str(ctx, w, t, "media"), ("media",))
         doc.appearances.append(

@@ -74,10 +74,26 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 # --------------------------------------------------------------------------- accounts
 
 
+def platform_name(text: str) -> str:
+    """A platform name as stored: trimmed, lowercase, aliases resolved (` Twitter` -> `x`,
+    `TG` -> `telegram`). Not checked: see `parse_platform` and `parse_account_ref`."""
+    name = text.strip().lower()
+    return PLATFORM_ALIASES.get(name, name)
+
+
+def parse_platform(text: str) -> str:
+    """The platform of an appearance (`platform_name`), refusing what is not a platform
+    name, pseudo-platforms (`person`, `org`, `outlet`) included. Raises BadInputError."""
+    name = platform_name(text)
+    if not PLATFORM_RE.match(name) or name in OFFLINE_KINDS:
+        raise BadInputError(f"bad platform {name!r}: a lowercase name such as x, telegram, youtube")
+    return name
+
+
 def parse_account_ref(ref: str) -> tuple[str, str]:
     """`x:@Gerashchenko_en` -> ("x", "@Gerashchenko_en"). Raises BadInputError otherwise."""
     platform, sep, handle = ref.strip().partition(":")
-    platform = PLATFORM_ALIASES.get(platform.strip().lower(), platform.strip().lower())
+    platform = platform_name(platform)
     handle = handle.strip()
     if not sep or not PLATFORM_RE.match(platform) or not handle or _CONTROL.search(handle):
         raise BadInputError(
@@ -443,11 +459,7 @@ def add_appearance(
     posted_at, precision = parse_posted(posted) if posted else (None, DatePrecision.EXACT)
     captured_at = parse_instant(captured, "capture time") if captured else None
     if platform is not None:
-        platform = PLATFORM_ALIASES.get(platform.strip().lower(), platform.strip().lower())
-        if not PLATFORM_RE.match(platform) or platform in OFFLINE_KINDS:
-            raise BadInputError(
-                f"bad platform {platform!r}: a lowercase name such as x, telegram, youtube"
-            )
+        platform = parse_platform(platform)
     with archive.write() as session:
         c = get_case(session, case)
         acct = ensure_account(session, archive.actor, account, case=c.slug) if account else None
