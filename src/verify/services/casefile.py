@@ -20,7 +20,11 @@ archive -> export is byte-identical.
 - media bytes are never in the file: a media entry is accepted only when the archive already
   holds those bytes (any case); otherwise the import is refused with the next step;
 - everything is checked before anything is written, inside one transaction: an invalid file
-  changes nothing and writes no audit entry; importing the same file twice changes nothing.
+  changes nothing and writes no audit entry; importing the same file twice changes nothing;
+- accounts, media, appearances, attributions (and their state changes) and derivations are
+  written by the same service functions as on the command line (`provenance.record_*`,
+  `new_account`, `apply_account_changes`, `media.record_media`), so their audit entries have
+  one shape whichever path writes them (docs/json.md); the import adds `"import": FILE-NAME`.
 """
 
 import math
@@ -40,7 +44,6 @@ from verify.models import (
     Account,
     Appearance,
     Attribution,
-    AttributionChange,
     Blob,
     Case,
     Claim,
@@ -52,6 +55,7 @@ from verify.models import (
 )
 from verify.services import provenance as prov
 from verify.services.cases import SLUG_RE, get_case
+from verify.services.media import record_media
 from verify.services.status import allowed_transitions
 from verify.timeutil import iso, now
 from verify.vocab import (
@@ -836,6 +840,14 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+# A new claim's assessment fields before anyone assesses it (the `Claim` model's defaults).
+CLAIM_DEFAULTS: dict[str, str | None] = {
+    "finding": Finding.UNASSESSED.value,
+    "confidence": None,
+    "rationale": "",
+}
+
+
 class _Importer:
     def __init__(self, session: Session, archive: Archive, ctx: _Ctx, doc: Doc, name: str) -> None:
         self.s = session
@@ -847,15 +859,18 @@ class _Importer:
         self.changes = 0
         self.at = now()
         self.known_accounts: dict[str, Account] = {}
+        # added to every audit payload; records written through the services (`prov.record_*`,
+        # `media.record_media`, …) get it as `audit_extra`, and the import counts them itself
+        self.extra = {"import": name}
 
-    def log(self, action: str, payload: dict[str, Any]) -> None:
-        self.changes += 1
+    def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
+        self.changes += count
         audit.append(
             self.s,
             actor=self.actor,
             action=action,
             case=self.slug,
-            payload=_jsonable({**payload, "import": self.name}),
+            payload=_jsonable({**payload, **self.extra}),
         )
 
     def update(
@@ -939,7 +954,16 @@ class _Importer:
                         updated_by=self.actor,
                     )
                 )
-                self.log("claim.add", {"n": n, **values})
+                # as on the command line: `claim.add` {n, text}, then the assessment, here
+                # as the `claim.edit` a later import of the assessed claim would write
+                self.log("claim.add", {"n": n, "text": values["text"]})
+                assessed = {
+                    k: {"old": old, "new": values[k]}
+                    for k, old in CLAIM_DEFAULTS.items()
+                    if values[k] != old
+                }
+                if assessed:
+                    self.log("claim.edit", {"n": n, **assessed}, count=False)
 
     def status(self, case: Case) -> None:
         rows = list(
@@ -1006,7 +1030,9 @@ class _Importer:
         if found is not None:
             self.known_accounts[ref] = found
             return found
-        account = prov.new_account(self.s, self.actor, ref, case=self.slug, created_at=self.at)
+        account = prov.new_account(
+            self.s, self.actor, ref, case=self.slug, created_at=self.at, audit_extra=self.extra
+        )
         self.changes += 1
         return account
 
@@ -1025,14 +1051,16 @@ class _Importer:
                     credibility=want["credibility"],
                     created_at=want["created_at"],
                     created_by=want["created_by"],
+                    audit_extra=self.extra,
                 )
                 self.changes += 1
                 continue
             values = {k: want[k] for k in ("display_name", "url", "credibility")}
             values["kind"] = want["kind"] or found.kind
-            changes = self.update(found, values)
-            if changes:
-                self.log("account.edit", {"account": prov.account_ref(found), **changes})
+            if prov.apply_account_changes(
+                self.s, self.actor, found, values, self.slug, audit_extra=self.extra
+            ):
+                self.changes += 1
 
     def media(self, case: Case) -> list[int]:
         rows = list(
@@ -1063,22 +1091,21 @@ class _Importer:
                     f"the archive does not hold the bytes of sha256:{want['sha256']}; add the "
                     f"file first (`verify media add {self.slug} FILE`) or remove this entry",
                 )
-            row = Media(
-                case_id=pk(case),
-                blob_id=pk(blob),
+            row, _ = record_media(
+                self.s,
+                self.actor,
+                case,
+                blob,
                 original_name=values["original_name"],
                 label=values["label"],
                 source_url=values["source_url"],
                 platform=values["platform"],
                 acquired_via=values["acquired_via"],
-                acquired_by=values["acquired_by"] or self.actor,
+                acquired_by=values["acquired_by"],
                 acquired_at=values["acquired_at"] or self.at,
+                audit_extra=self.extra,
             )
-            self.s.add(row)
-            self.s.flush()
-            self.log(
-                "media.add", {"media": row.id, "sha256": want["sha256"], "name": row.original_name}
-            )
+            self.changes += 1
             ids.append(pk(row))
         return ids
 
@@ -1107,13 +1134,8 @@ class _Importer:
                 created_at=want["created_at"] or self.at,
                 created_by=want["created_by"] or self.actor,
             )
-            self.s.add(row)
-            self.s.flush()
-            payload = prov.appearance_to_dict(self.s, row, self.slug)
-            self.log(
-                "appearance.add",
-                {k: v for k, v in payload.items() if v is not None and k not in prov._META},
-            )
+            prov.record_appearance(self.s, self.actor, self.slug, row, audit_extra=self.extra)
+            self.changes += 1
             ids.append(pk(row))
         return ids
 
@@ -1132,53 +1154,37 @@ class _Importer:
                 target_id = (media_ids if kind == "media" else ap_ids)[num - 1]
             history = want["history"]
             if n > len(rows):
-                created_at = (
-                    want["created_at"] or (history[0]["at"] if history else None) or self.at
-                )
-                created_by = (
-                    want["created_by"] or (history[0]["by"] if history else None) or self.actor
-                )
-                attr = Attribution(
-                    case_id=pk(case),
-                    role=want["role"],
-                    account_id=pk(account),
-                    target_type=target_type,
-                    target_id=target_id,
-                    state=want["state"],
-                    evidence=want["evidence"],
-                    according_to=want["according_to"],
-                    created_at=created_at,
-                    created_by=created_by,
-                    updated_at=created_at,
-                    updated_by=created_by,
-                )
-                self.s.add(attr)
-                self.s.flush()
-                entries = history or [
+                # recorded as on the command line: created in its first state, then each
+                # later history entry as a state change (one record for the import's count)
+                first, *later = history or [
                     {
                         "state": want["state"],
                         "evidence": want["evidence"],
                         "according_to": want["according_to"],
-                        "at": created_at,
-                        "by": created_by,
+                        "at": want["created_at"],
+                        "by": want["created_by"],
                     }
                 ]
-                previous: str | None = None
-                for h in entries:
-                    self.add_change(attr, previous, h)
-                    previous = h["state"]
-                self.log(
-                    "attribution.add",
-                    {
-                        "id": attr.id,
-                        "role": attr.role,
-                        "actor": want["actor"],
-                        "target": prov.target_ref(attr),
-                        "state": attr.state,
-                        "evidence": attr.evidence,
-                        "according_to": attr.according_to,
-                    },
+                attr = prov.record_attribution(
+                    self.s,
+                    self.actor,
+                    case,
+                    role=want["role"],
+                    account=account,
+                    target_type=target_type,
+                    target_id=target_id,
+                    state=first["state"],
+                    evidence=first["evidence"],
+                    according_to=first["according_to"],
+                    created_at=want["created_at"] or first["at"] or self.at,
+                    created_by=want["created_by"] or first["by"] or self.actor,
+                    first_at=first["at"] or self.at,
+                    first_by=first["by"] or self.actor,
+                    audit_extra=self.extra,
                 )
+                for h in later:
+                    self.change_state(attr, h)
+                self.changes += 1
                 continue
             attr = rows[n - 1]
             fixed = {
@@ -1227,41 +1233,23 @@ class _Importer:
             else:
                 new_entries = []
             for h in new_entries:
-                old = attr.state
-                change = self.add_change(attr, old, h)
-                attr.state, attr.evidence, attr.according_to = (
-                    h["state"],
-                    h["evidence"],
-                    h["according_to"],
-                )
-                attr.updated_at, attr.updated_by = change.at, change.by
-                self.s.add(attr)
-                self.log(
-                    "attribution.set",
-                    {
-                        "id": attr.id,
-                        "from": old,
-                        "to": h["state"],
-                        "evidence": h["evidence"],
-                        "according_to": h["according_to"],
-                    },
-                )
+                self.change_state(attr, h)
+                self.changes += 1
 
-    def add_change(
-        self, attr: Attribution, previous: str | None, h: dict[str, Any]
-    ) -> AttributionChange:
-        change = AttributionChange(
-            attribution_id=pk(attr),
-            from_state=previous,
-            to_state=h["state"],
+    def change_state(self, attr: Attribution, h: dict[str, Any]) -> None:
+        """Append history entry `h` to `attr` (timed now, by the importer, when it says not)."""
+        prov.record_attribution_change(
+            self.s,
+            self.actor,
+            attr,
+            self.slug,
+            state=h["state"],
             evidence=h["evidence"],
             according_to=h["according_to"],
             at=h["at"] or self.at,
             by=h["by"] or self.actor,
+            audit_extra=self.extra,
         )
-        self.s.add(change)
-        self.s.flush()
-        return change
 
     def derivations(self, media_ids: list[int]) -> None:
         local = {mid: f"media:{i}" for i, mid in enumerate(media_ids, start=1)}
@@ -1295,7 +1283,10 @@ class _Importer:
                 path = " -> ".join(local.get(m, f"media {m} (another case)") for m in cycle)
                 self.ctx.fail(f"derivations[{i}]", f"derivation cycle: {path}")
             edges.setdefault(child, set()).add(parent)
-            d = Derivation(
+            prov.record_derivation(
+                self.s,
+                self.actor,
+                self.slug,
                 child_id=child,
                 parent_id=parent,
                 kind=kind,
@@ -1303,20 +1294,9 @@ class _Importer:
                 note=want["note"],
                 created_at=want["created_at"] or self.at,
                 created_by=want["created_by"] or self.actor,
+                audit_extra=self.extra,
             )
-            self.s.add(d)
-            self.s.flush()
-            self.log(
-                "derivation.add",
-                {
-                    "id": d.id,
-                    "child": child,
-                    "parent": parent,
-                    "kind": kind,
-                    "evidence": d.evidence,
-                    "note": d.note,
-                },
-            )
+            self.changes += 1
 
 
 def _jsonable(value: Any) -> Any:

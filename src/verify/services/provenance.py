@@ -19,6 +19,12 @@ history rows, never overwritten):
 
 `timeline()` and `earliest()` read all of it back. Every mutation runs in one write
 transaction with its audit entry.
+
+The `record_*` functions (and `new_account`, `apply_account_changes`) write one record and
+its audit entry inside the caller's transaction; the command line and the case-file importer
+(`verify.services.casefile`) both go through them, so each audit action has one payload
+shape. They store the values they are given: checking and trimming input is the caller's
+job. `audit_extra` adds keys to the payload (the importer's `{"import": FILE-NAME}`).
 """
 
 import re
@@ -174,6 +180,7 @@ def new_account(
     credibility: str | None = None,
     created_at: datetime | None = None,
     created_by: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
 ) -> Account:
     """Create an account inside the caller's write transaction, with its audit entry."""
     platform, handle = parse_account_ref(ref)
@@ -196,8 +203,21 @@ def new_account(
     session.flush()
     payload = account_to_dict(account)
     del payload["created_at"], payload["created_by"]
-    audit.append(session, actor=actor, action="account.add", case=case, payload=payload)
+    _audit(session, actor, "account.add", case, payload, audit_extra)
     return account
+
+
+def _audit(
+    session: Session,
+    actor: str,
+    action: str,
+    case: str | None,
+    payload: dict[str, Any],
+    extra: Mapping[str, Any] | None,
+) -> None:
+    audit.append(
+        session, actor=actor, action=action, case=case, payload={**payload, **(extra or {})}
+    )
 
 
 def ensure_account(session: Session, actor: str, ref: str, *, case: str | None) -> Account:
@@ -241,6 +261,7 @@ def apply_account_changes(
     account: Account,
     values: Mapping[str, str | None],
     case: str | None,
+    audit_extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Set the given fields; append one `account.edit` entry when anything changed."""
     check_text(*values.values())
@@ -258,13 +279,8 @@ def apply_account_changes(
             setattr(account, name, new)
     if changes:
         session.add(account)
-        audit.append(
-            session,
-            actor=actor,
-            action="account.edit",
-            case=case,
-            payload={"account": account_ref(account), **changes},
-        )
+        payload = {"account": account_ref(account), **changes}
+        _audit(session, actor, "account.edit", case, payload, audit_extra)
     return changes
 
 
@@ -489,17 +505,27 @@ def add_appearance(
             created_at=now(),
             created_by=archive.actor,
         )
-        session.add(ap)
-        session.flush()
-        data = appearance_to_dict(session, ap, c.slug)
-        payload = {k: v for k, v in data.items() if v is not None and k not in _META}
-        audit.append(
-            session, actor=archive.actor, action="appearance.add", case=c.slug, payload=payload
-        )
-        return data
+        return record_appearance(session, archive.actor, c.slug, ap)
 
 
 _META = {"case", "created_at", "created_by", "media_sha256", "posted_at", "posted_precision"}
+
+
+def record_appearance(
+    session: Session,
+    actor: str,
+    case_slug: str,
+    ap: Appearance,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Insert the new appearance `ap` with its `appearance.add` audit entry (the appearance's
+    non-null fields, without case and created_*); returns `appearance_to_dict`."""
+    session.add(ap)
+    session.flush()
+    data = appearance_to_dict(session, ap, case_slug)
+    payload = {k: v for k, v in data.items() if v is not None and k not in _META}
+    _audit(session, actor, "appearance.add", case_slug, payload, audit_extra)
+    return data
 
 
 def _appearances(session: Session, case: Case) -> list[Appearance]:
@@ -629,47 +655,127 @@ def attribute(
         c = get_case(session, case)
         target_type, target_id = parse_target(session, c, target)
         acct = ensure_account(session, archive.actor, actor, case=c.slug)
-        at = now()
-        attr = Attribution(
-            case_id=pk(c),
+        attr = record_attribution(
+            session,
+            archive.actor,
+            c,
             role=role_v.value,
-            account_id=pk(acct),
+            account=acct,
             target_type=target_type,
             target_id=target_id,
             state=state_v.value,
             evidence=_opt(evidence),
             according_to=_opt(according_to),
-            created_at=at,
-            created_by=archive.actor,
-            updated_at=at,
-            updated_by=archive.actor,
         )
-        session.add(attr)
-        session.flush()
-        session.add(
-            AttributionChange(
-                attribution_id=pk(attr),
-                from_state=None,
-                to_state=attr.state,
-                evidence=attr.evidence,
-                according_to=attr.according_to,
-                at=at,
-                by=archive.actor,
-            )
+        return attribution_to_dict(session, attr, c.slug)
+
+
+def record_attribution(
+    session: Session,
+    actor: str,
+    case: Case,
+    *,
+    role: str,
+    account: Account,
+    target_type: str,
+    target_id: int | None,
+    state: str,
+    evidence: str | None,
+    according_to: str | None,
+    created_at: datetime | None = None,
+    created_by: str | None = None,
+    first_at: datetime | None = None,
+    first_by: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> Attribution:
+    """Insert an attribution, its first state change and the `attribution.add` audit entry.
+
+    Created now by `actor` unless `created_at`/`created_by` say otherwise; the first change
+    is dated like the attribution unless `first_at`/`first_by` say otherwise (a case file
+    may give both).
+    """
+    at = created_at or now()
+    by = created_by or actor
+    attr = Attribution(
+        case_id=pk(case),
+        role=role,
+        account_id=pk(account),
+        target_type=target_type,
+        target_id=target_id,
+        state=state,
+        evidence=evidence,
+        according_to=according_to,
+        created_at=at,
+        created_by=by,
+        updated_at=at,
+        updated_by=by,
+    )
+    session.add(attr)
+    session.flush()
+    session.add(
+        AttributionChange(
+            attribution_id=pk(attr),
+            from_state=None,
+            to_state=state,
+            evidence=evidence,
+            according_to=according_to,
+            at=first_at or at,
+            by=first_by or by,
         )
-        session.flush()
-        data = attribution_to_dict(session, attr, c.slug)
-        audit.append(
-            session,
-            actor=archive.actor,
-            action="attribution.add",
-            case=c.slug,
-            payload={
-                k: data[k]
-                for k in ("id", "role", "actor", "target", "state", "evidence", "according_to")
-            },
-        )
-        return data
+    )
+    session.flush()
+    payload = {
+        "id": attr.id,
+        "role": role,
+        "actor": account_ref(account),
+        "target": target_ref(attr),
+        "state": state,
+        "evidence": evidence,
+        "according_to": according_to,
+    }
+    _audit(session, actor, "attribution.add", case.slug, payload, audit_extra)
+    return attr
+
+
+def record_attribution_change(
+    session: Session,
+    actor: str,
+    attr: Attribution,
+    case_slug: str,
+    *,
+    state: str,
+    evidence: str | None,
+    according_to: str | None,
+    at: datetime | None = None,
+    by: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> AttributionChange:
+    """Move `attr` to `state` with this evidence: append the change (now, by `actor`, unless
+    `at`/`by` say otherwise), update the attribution, add the `attribution.set` entry."""
+    old = attr.state
+    change = AttributionChange(
+        attribution_id=pk(attr),
+        from_state=old,
+        to_state=state,
+        evidence=evidence,
+        according_to=according_to,
+        at=at or now(),
+        by=by or actor,
+    )
+    session.add(change)
+    attr.state, attr.evidence, attr.according_to = state, evidence, according_to
+    attr.updated_at, attr.updated_by = change.at, change.by
+    session.add(attr)
+    session.flush()
+    payload = {
+        "id": attr.id,
+        "from": old,
+        "to": state,
+        "evidence": evidence,
+        "according_to": according_to,
+    }
+    _audit(session, actor, "attribution.set", case_slug, payload, audit_extra)
+    return change
 
 
 def set_attribution_state(
@@ -701,38 +807,14 @@ def set_attribution_state(
                 f"attribution {attribution_id} is already {attr.state} with that evidence; "
                 "nothing to change"
             )
-        at = now()
-        old = attr.state
-        session.add(
-            AttributionChange(
-                attribution_id=pk(attr),
-                from_state=old,
-                to_state=state_v.value,
-                evidence=new_evidence,
-                according_to=new_according,
-                at=at,
-                by=archive.actor,
-            )
-        )
-        attr.state = state_v.value
-        attr.evidence = new_evidence
-        attr.according_to = new_according
-        attr.updated_at = at
-        attr.updated_by = archive.actor
-        session.add(attr)
-        session.flush()
-        audit.append(
+        record_attribution_change(
             session,
-            actor=archive.actor,
-            action="attribution.set",
-            case=c.slug,
-            payload={
-                "id": attribution_id,
-                "from": old,
-                "to": state_v.value,
-                "evidence": new_evidence,
-                "according_to": new_according,
-            },
+            archive.actor,
+            attr,
+            c.slug,
+            state=state_v.value,
+            evidence=new_evidence,
+            according_to=new_according,
         )
         return attribution_to_dict(session, attr, c.slug)
 
@@ -874,31 +956,52 @@ def derive(
             raise BadInputError(
                 f"already recorded: derivation {dup.id} ({kind_v} {c_id} <- {p_id})"
             )
-        d = Derivation(
+        case = session.get(Case, c_media.case_id)
+        d = record_derivation(
+            session,
+            archive.actor,
+            case.slug if case else None,
             child_id=c_id,
             parent_id=p_id,
             kind=kind_v.value,
             evidence=ev,
             note=_opt(note),
-            created_at=now(),
-            created_by=archive.actor,
         )
-        session.add(d)
-        session.flush()
-        case = session.get(Case, c_media.case_id)
-        data = derivation_to_dict(session, d)
-        audit.append(
-            session,
-            actor=archive.actor,
-            action="derivation.add",
-            case=case.slug if case else None,
-            payload={
-                k: data[k]
-                for k in ("id", "child", "child_sha256", "parent", "parent_sha256", "kind")
-            }
-            | {"evidence": ev, "note": d.note},
-        )
-        return data
+        return derivation_to_dict(session, d)
+
+
+def record_derivation(
+    session: Session,
+    actor: str,
+    case_slug: str | None,
+    *,
+    child_id: int,
+    parent_id: int,
+    kind: str,
+    evidence: dict[str, Any] | None,
+    note: str | None,
+    created_at: datetime | None = None,
+    created_by: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> Derivation:
+    """Insert a derivation (checked by the caller: no self-link, cycle or duplicate) with
+    its `derivation.add` audit entry; recorded now by `actor` unless told otherwise."""
+    d = Derivation(
+        child_id=child_id,
+        parent_id=parent_id,
+        kind=kind,
+        evidence=evidence,
+        note=note,
+        created_at=created_at or now(),
+        created_by=created_by or actor,
+    )
+    session.add(d)
+    session.flush()
+    data = derivation_to_dict(session, d)
+    payload = {k: data[k] for k in ("id", "child", "child_sha256", "parent", "parent_sha256")}
+    payload |= {"kind": kind, "evidence": evidence, "note": note}
+    _audit(session, actor, "derivation.add", case_slug, payload, audit_extra)
+    return d
 
 
 def _case_media_ids(session: Session, case: Case) -> list[int]:
