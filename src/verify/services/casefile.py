@@ -57,7 +57,7 @@ from verify.services import provenance as prov
 from verify.services.cases import SLUG_RE, get_case
 from verify.services.media import record_media
 from verify.services.status import allowed_transitions
-from verify.timeutil import iso, now
+from verify.timeutil import as_utc, iso, now
 from verify.vocab import (
     VERDICTS,
     AccountKind,
@@ -377,7 +377,7 @@ def _instant(ctx: _Ctx, where: str, table: dict[str, Any], key: str) -> datetime
     if value is None:
         return None
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        return as_utc(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
@@ -393,8 +393,7 @@ def _posted(ctx: _Ctx, where: str, table: dict[str, Any]) -> tuple[datetime, str
     if value is None:
         return None
     if isinstance(value, datetime):
-        dt = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-        return dt, DatePrecision.EXACT.value
+        return as_utc(value), DatePrecision.EXACT.value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC), DatePrecision.DAY.value
     if not isinstance(value, str):
@@ -836,7 +835,7 @@ class ImportResult:
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, datetime) and isinstance(b, datetime):
-        return prov._aware(a) == prov._aware(b)
+        return as_utc(a) == as_utc(b)
     return bool(a == b)
 
 

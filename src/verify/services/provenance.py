@@ -55,7 +55,7 @@ from verify.models import (
 )
 from verify.services.cases import check_text, get_case, parse_enum
 from verify.services.refs import get_media
-from verify.timeutil import iso, now, parse_utc
+from verify.timeutil import as_utc, iso, now, parse_utc
 from verify.vocab import (
     AccountKind,
     AttributionState,
@@ -356,8 +356,7 @@ def format_posted(dt: datetime | None, precision: str) -> str | None:
     """The text form `parse_posted` reads back to the same value and precision."""
     if dt is None:
         return None
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    dt = dt.astimezone(UTC)
+    dt = as_utc(dt)
     midnight = (dt.hour, dt.minute, dt.second, dt.microsecond) == (0, 0, 0, 0)
     if precision == DatePrecision.DAY and midnight:
         return dt.date().isoformat()
@@ -380,7 +379,7 @@ def parse_instant(value: str, what: str = "date") -> datetime:
 
 def _window(dt: datetime, precision: str) -> tuple[datetime, datetime]:
     """The interval a dated fact may lie in, given its precision."""
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    dt = as_utc(dt)
     if precision == DatePrecision.DAY:
         return dt, dt + timedelta(days=1)
     if precision == DatePrecision.APPROXIMATE:
@@ -1108,14 +1107,10 @@ def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[di
 def _effective(ap: Appearance) -> tuple[datetime, str, str] | None:
     """(date, precision, basis): the posted time if known, else when we captured it."""
     if ap.posted_at is not None:
-        return _aware(ap.posted_at), ap.posted_precision, "posted"
+        return as_utc(ap.posted_at), ap.posted_precision, "posted"
     if ap.captured_at is not None:
-        return _aware(ap.captured_at), DatePrecision.EXACT.value, "captured"
+        return as_utc(ap.captured_at), DatePrecision.EXACT.value, "captured"
     return None
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def earliest(archive: Archive, case: str) -> dict[str, Any]:
@@ -1225,7 +1220,7 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
     ) -> None:
         events.append(
             {
-                "_sort": _aware(at),
+                "_sort": as_utc(at),
                 "at": iso(at),
                 "when": format_posted(at, precision),
                 "precision": precision,
