@@ -1,6 +1,7 @@
-"""Test helper: put Blob + Media rows in an archive directly (media intake is another branch).
+"""Test helper: put Blob + Media rows in an archive directly, without analysis.
 
-No bytes go to the evidence store: provenance and case files only need the rows.
+No bytes go to the evidence store: provenance and case files only need the rows. The media
+row and its `media.add` audit entry are written as `verify media add` writes them.
 """
 
 import hashlib
@@ -8,10 +9,10 @@ from datetime import UTC, datetime
 
 from sqlmodel import select
 
-from verify import audit
 from verify.archive import Archive
-from verify.models import Blob, Media, pk
+from verify.models import Blob, pk
 from verify.services.cases import get_case
+from verify.services.media import record_media
 
 ACQUIRED = datetime(2023, 5, 24, 9, 0, tzinfo=UTC)
 
@@ -49,22 +50,17 @@ def add_media(
     with archive.write() as session:
         c = get_case(session, case)
         blob = session.exec(select(Blob).where(Blob.sha256 == sha)).one()
-        media = Media(
-            case_id=pk(c),
-            blob_id=pk(blob),
+        media, _ = record_media(
+            session,
+            archive.actor,
+            c,
+            blob,
             original_name=name,
-            acquired_via=via,
+            label=None,
             source_url=source_url,
+            platform=None,
+            acquired_via=via,
             acquired_by=acquired_by,
             acquired_at=acquired_at,
-        )
-        session.add(media)
-        session.flush()
-        audit.append(
-            session,
-            actor=archive.actor,
-            action="media.add",
-            case=c.slug,
-            payload={"media": media.id, "sha256": sha},
         )
         return pk(media)

@@ -5,6 +5,7 @@ import json
 import string
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,7 @@ from tests.conftest import REPO, RunCli
 from tests.provhelp import add_media, ensure_blob, sha_of
 from verify.archive import Archive, open_archive
 from verify.errors import BadInputError
-from verify.services import casefile, cases, log, provenance, status
+from verify.services import casefile, cases, log, provenance, report, status
 
 EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
@@ -701,3 +702,169 @@ def test_with_real_media_add_the_file_travels_and_reimports(
         ("legion-clean.png", "ok"),
         ("legion-subtitled.png", "ok"),
     ]
+
+
+def test_state_history_is_in_recording_order_in_listings_and_reports(archive: Archive) -> None:
+    """A file may give history times out of order; every reader keeps the recorded order
+    (each entry's `from` is the previous entry's `to`). The report sorted by time."""
+    text = BASE + (
+        '\n[[attributions]]\nrole = "reuploader"\nactor = "vk:someone"\nstate = "refuted"\n'
+        '\n[[attributions.history]]\nstate = "claimed"\nat = "2023-06-01T00:00:00Z"\n'
+        '\n[[attributions.history]]\nstate = "refuted"\nat = "2023-05-01T00:00:00Z"\n'
+    )
+    casefile.import_case_text(archive, text, "h.toml")
+    [attr] = provenance.list_attributions(archive, "legion")
+    assert [(h["from"], h["to"]) for h in attr["history"]] == [
+        (None, "claimed"),
+        ("claimed", "refuted"),
+    ]
+    [group] = report.build_report(archive, "legion")["provenance"]["attributions"]
+    assert group["items"][0]["history"] == attr["history"]
+
+
+@pytest.mark.parametrize(("written", "stored"), [("Telegram", "telegram"), (" Twitter ", "x")])
+def test_platform_names_are_normalised_as_on_the_command_line(
+    cli: RunCli, tmp_path: Path, written: str, stored: str
+) -> None:
+    ok(cli("case", "open", "Other", "--slug", "other"))
+    ok(cli("prov", "appearance", "add", "other", "--platform", written))
+    path = tmp_path / "case.toml"
+    path.write_text(BASE + f'\n[[appearances]]\nplatform = "{written}"\n')
+    ok(cli("case", "import", str(path)))
+    from_cli = json.loads(ok(cli("prov", "appearance", "list", "other", "--json")))
+    from_file = json.loads(ok(cli("prov", "appearance", "list", "legion", "--json")))
+    assert [a["platform"] for a in from_cli + from_file] == [stored, stored]
+    assert f'platform = "{stored}"' in ok(cli("case", "export", "legion"))
+    r = cli("case", "import", str(path))
+    assert r.stderr == "case legion is up to date: nothing changed\n"
+    path.write_text(BASE + '\n[[appearances]]\nplatform = "Person"\n')
+    assert cli("case", "import", str(path)).stderr == (
+        f"error: {path}: appearances[1].platform: bad platform 'person': a lowercase name "
+        "such as x, telegram, youtube\n"
+    )
+
+
+def test_audit_payloads_have_one_shape_from_the_command_line_and_from_a_case_file(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each action's payload has the same keys whichever path writes it (the import adds
+    `import`), and the same values where they do not depend on row ids."""
+    clean, subtitled = _images(tmp_path)
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    ok(cli("claim", "add", "legion", "shows the legion"))
+    ok(cli("claim", "assess", "legion", "1", "--finding", "unproven", "--why", "no geolocation"))
+    ok(cli("note", "add", "legion", "asked the desk"))
+    ok(cli("status", "set", "legion", "in_progress"))
+    ok(cli("prov", "account", "add", "x:@a", "--name", "A", "--kind", "person"))
+    ok(cli("media", "add", "legion", str(clean), str(subtitled)))
+    ok(cli("prov", "appearance", "add", "legion", "--account", "telegram:@c", "--posted",
+           "2023-05-23", "--media", "1", "--caption", "look"))  # fmt: skip
+    ok(cli("prov", "attribute", "legion", "subtitler", "x:@a", "--target", "media:2",
+           "--evidence", "he said so"))  # fmt: skip
+    ok(cli("prov", "attribution", "set", "1", "--state", "corroborated", "--evidence", "font"))
+    ok(cli("prov", "derive", "2", "1", "--kind", "subtitled_from", "--evidence", "band masked"))
+    ok(cli("prov", "account", "edit", "x:@a", "--name", "Anton"))
+    by_cli = json.loads(ok(cli("log", "--json")))
+    path = tmp_path / "legion.toml"
+    path.write_text(ok(cli("case", "export", "legion")))
+
+    # another archive, which holds the files (through another case) and imports the file
+    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
+    fresh = ("--home", str(tmp_path / "fresh"))
+    ok(cli(*fresh, "case", "open", "Inbox", "--slug", "inbox"))
+    ok(cli(*fresh, "media", "add", "inbox", str(clean), str(subtitled)))
+    ok(cli(*fresh, "prov", "account", "add", "x:@a", "--name", "A", "--kind", "person"))
+    seen = len(json.loads(ok(cli(*fresh, "log", "--json"))))
+    ok(cli(*fresh, "case", "import", str(path)))
+    imported = json.loads(ok(cli(*fresh, "log", "--json")))[seen:]
+    assert all(e["payload"].pop("import") == "legion.toml" for e in imported)
+
+    def of(log: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+        # x:@a was added to both archives on the command line, before the import
+        return [
+            e["payload"] for e in log if e["action"] == action and e["payload"].get("ref") != "x:@a"
+        ]
+
+    actions = [
+        "case.open",
+        "claim.add",
+        "note.add",
+        "status.set",
+        "account.add",
+        "media.add",
+        "appearance.add",
+        "attribution.add",
+        "attribution.set",
+        "derivation.add",
+        "account.edit",
+    ]
+    assert sorted({e["action"] for e in by_cli}) == sorted([*actions, "claim.assess"])
+    for action in actions:
+        from_cli, from_file = of(by_cli, action), of(imported, action)
+        assert [sorted(p) for p in from_cli] == [sorted(p) for p in from_file], action
+    # the values too, but for row ids (the fresh archive numbers media and links differently)
+    ids = {"media", "id", "child", "parent", "target"}
+    for action in actions:
+        trimmed = [
+            [{k: v for k, v in p.items() if k not in ids} for p in of(log, action)]
+            for log in (by_cli, imported)
+        ]
+        assert trimmed[0] == trimmed[1], action
+    # the file's assessed claim: `claim.add`, then the assessment as an import records it
+    assert of(imported, "claim.edit") == [
+        {
+            "n": 1,
+            "finding": {"old": "unassessed", "new": "unproven"},
+            "rationale": {"old": "", "new": "no geolocation"},
+        }
+    ]
+
+
+def test_account_fields_are_trimmed_on_import_as_on_creation(archive: Archive) -> None:
+    text = BASE + '\n[[accounts]]\nref = "x:@a"\nname = " Anton "\ncredibility = "adviser "\n'
+    assert casefile.import_case_text(archive, text, "a.toml").changes == 3  # case, status, account
+    assert casefile.import_case_text(archive, text, "a.toml").changes == 0
+    [account] = provenance.list_accounts(archive)
+    assert (account["display_name"], account["credibility"]) == ("Anton", "adviser")
+
+
+def test_a_new_attribution_with_history_is_recorded_as_on_the_command_line(
+    archive: Archive,
+) -> None:
+    text = BASE + (
+        '\n[[attributions]]\nrole = "subtitler"\nactor = "x:@a"\nstate = "refuted"\n'
+        '\n[[attributions.history]]\nstate = "claimed"\nat = "2023-05-24T09:00:00Z"\nby = "al"\n'
+        '\n[[attributions.history]]\nstate = "corroborated"\nevidence = "font"\n'
+        'at = "2023-05-25T09:00:00Z"\nby = "bo"\n'
+        '\n[[attributions.history]]\nstate = "refuted"\nat = "2023-05-26T09:00:00Z"\nby = "cy"\n'
+    )
+    seen = len(log.read_log(archive))
+    result = casefile.import_case_text(archive, text, "h.toml")
+    assert result.changes == 4  # case, status, account, attribution: one record each
+    entries = [e for e in log.read_log(archive)[seen:] if e["action"].startswith("attribution")]
+    assert [(e["action"], e["payload"].get("state") or e["payload"]["to"]) for e in entries] == [
+        ("attribution.add", "claimed"),
+        ("attribution.set", "corroborated"),
+        ("attribution.set", "refuted"),
+    ]
+    assert entries[1]["payload"] == {
+        "id": 1,
+        "from": "claimed",
+        "to": "corroborated",
+        "evidence": "font",
+        "according_to": None,
+        "import": "h.toml",
+    }
+    [attr] = provenance.list_attributions(archive, "legion")
+    assert (attr["state"], attr["created_at"], attr["created_by"]) == (
+        "refuted",
+        "2023-05-24T09:00:00Z",
+        "al",
+    )
+    assert (attr["updated_at"], attr["updated_by"]) == ("2023-05-26T09:00:00Z", "cy")
+    assert [(h["at"], h["by"]) for h in attr["history"]] == [
+        ("2023-05-24T09:00:00Z", "al"),
+        ("2023-05-25T09:00:00Z", "bo"),
+        ("2023-05-26T09:00:00Z", "cy"),
+    ]
+    assert casefile.import_case_text(archive, text, "h.toml").changes == 0

@@ -1,6 +1,6 @@
 """Provenance service: accounts, dates, appearances, attributions, derivations, earliest."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -8,6 +8,7 @@ from tests.provhelp import add_media
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.services import cases, log, provenance
+from verify.timeutil import as_utc, iso, parse_utc
 
 SLUG = "legion"
 
@@ -58,6 +59,17 @@ def test_posted_forms_parse_and_print_back(
     assert (dt, prec.value) == (when, precision)
     assert provenance.format_posted(dt, prec) == back
     assert provenance.parse_posted(back) == (dt, prec)
+
+
+def test_naive_times_are_utc_and_others_are_converted() -> None:
+    naive, kyiv = datetime(2023, 5, 23, 14, 5), timezone(timedelta(hours=3))
+    assert as_utc(naive) == datetime(2023, 5, 23, 14, 5, tzinfo=UTC)
+    assert as_utc(naive.replace(tzinfo=kyiv)).tzinfo is UTC
+    assert as_utc(naive.replace(tzinfo=kyiv)) == datetime(2023, 5, 23, 11, 5, tzinfo=UTC)
+    assert iso(naive) == "2023-05-23T14:05:00Z"
+    assert parse_utc("2023-05-23T14:05") == as_utc(naive)
+    assert provenance.format_posted(naive.replace(tzinfo=kyiv), "exact") == "2023-05-23T11:05:00Z"
+    assert provenance.format_posted(datetime(2023, 5, 23), "day") == "2023-05-23"
 
 
 @pytest.mark.parametrize("bad", ["2023-13-01", "23 May 2023", "2023-05-32", "~", "yesterday"])

@@ -21,7 +21,7 @@ from tests import report_fixture
 from tests.conftest import REPO, RunCli
 from verify.archive import Archive
 from verify.services import log as logsvc
-from verify.services import report, report_render
+from verify.services import provenance, report, report_render
 from verify.timeutil import parse_utc
 
 AT = parse_utc("2023-06-01T00:00:00Z")
@@ -591,13 +591,13 @@ def test_near_duplicates_come_from_the_search_service(
 def test_timeline_and_earliest_come_from_the_provenance_service(
     archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """provenance.timeline/earliest fill the section, converted to the report's shape."""
+    """provenance.timeline_of/earliest_of fill the section, converted to the report's shape."""
     event = {"at": "2023-05-21T10:00:00Z", "when": "2023-05-21T10:00:00Z", "precision": "exact",
              "type": "appearance.posted", "text": "posted on telegram by telegram:@older",
              "source": "https://t.me/older/1", "ref": "appearance:9", "case": "other-case",
              "earliest": True, "extra": "dropped"}  # fmt: skip
-    monkeypatch.setattr(report.provenance, "timeline", lambda arch, case: [event])
-    monkeypatch.setattr(report.provenance, "earliest", lambda arch, case: {
+    monkeypatch.setattr(report.provenance, "timeline_of", lambda s, case, first: [event])
+    monkeypatch.setattr(report.provenance, "earliest_of", lambda s, case: {
         "earliest": {"id": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
                      "posted_at": "2023-05-21T10:00:00Z", "captured_at": None},
         "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
@@ -617,4 +617,30 @@ def test_timeline_and_earliest_come_from_the_provenance_service(
     assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
     assert "| posted on telegram by telegram:@older (case other-case) |" in (
         report_render.render_markdown(data)
+    )
+
+
+def test_the_earliest_appearance_is_worked_out_once(
+    archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report and its timeline share one `earliest_of` answer (it was computed twice)."""
+    calls: list[dict[str, Any]] = []
+    given: list[dict[str, Any]] = []
+    earliest_of, timeline_of = report.provenance.earliest_of, report.provenance.timeline_of
+
+    def counted(session: Any, case: Any) -> dict[str, Any]:
+        calls.append(earliest_of(session, case))
+        return calls[-1]
+
+    def spy(session: Any, case: Any, first: dict[str, Any]) -> list[dict[str, Any]]:
+        given.append(first)
+        return timeline_of(session, case, first)
+
+    monkeypatch.setattr(report.provenance, "earliest_of", counted)
+    monkeypatch.setattr(report.provenance, "timeline_of", spy)
+    data = report.build_report(archive, slug, at=AT)
+    assert len(calls) == 1 and given == calls
+    assert data["provenance"]["earliest"]["appearance"] == calls[0]["earliest"]["id"]
+    assert data["provenance"]["timeline"] == report._timeline_entries(
+        provenance.timeline(archive, slug)
     )

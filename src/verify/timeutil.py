@@ -12,19 +12,22 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(dt: datetime) -> datetime:
+    """`dt` in UTC; a naive value is taken to be UTC already.
+
+    Database columns come back aware (sqlmodel's `UTCDateTime`), but naive values still
+    arrive from elsewhere: TOML local date-times in case files, ISO text without an offset.
+    """
+    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def parse_utc(value: str) -> datetime:
     """Parse ISO 8601; a value without an offset is taken as UTC."""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
 def iso(dt: datetime | None) -> str | None:
     """Canonical text form: `2023-05-23T10:15:00Z` (microseconds only when present)."""
     if dt is None:
         return None
-    if dt.tzinfo is None:  # SQLite hands back naive values for aware columns in some paths
-        dt = dt.replace(tzinfo=UTC)
-    text = dt.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+    return as_utc(dt).isoformat().replace("+00:00", "Z")

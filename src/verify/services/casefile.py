@@ -20,7 +20,11 @@ archive -> export is byte-identical.
 - media bytes are never in the file: a media entry is accepted only when the archive already
   holds those bytes (any case); otherwise the import is refused with the next step;
 - everything is checked before anything is written, inside one transaction: an invalid file
-  changes nothing and writes no audit entry; importing the same file twice changes nothing.
+  changes nothing and writes no audit entry; importing the same file twice changes nothing;
+- accounts, media, appearances, attributions (and their state changes) and derivations are
+  written by the same service functions as on the command line (`provenance.record_*`,
+  `new_account`, `apply_account_changes`, `media.record_media`), so their audit entries have
+  one shape whichever path writes them (docs/json.md); the import adds `"import": FILE-NAME`.
 """
 
 import math
@@ -40,7 +44,6 @@ from verify.models import (
     Account,
     Appearance,
     Attribution,
-    AttributionChange,
     Blob,
     Case,
     Claim,
@@ -52,8 +55,9 @@ from verify.models import (
 )
 from verify.services import provenance as prov
 from verify.services.cases import SLUG_RE, get_case
+from verify.services.media import record_media
 from verify.services.status import allowed_transitions
-from verify.timeutil import iso, now
+from verify.timeutil import as_utc, iso, now
 from verify.vocab import (
     VERDICTS,
     AccountKind,
@@ -167,13 +171,6 @@ class _Writer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
-def _media_refs(session: Session, case: Case) -> tuple[list[Media], dict[int, str]]:
-    media = list(
-        session.exec(select(Media).where(Media.case_id == case.id).order_by(col(Media.id))).all()
-    )
-    return media, {pk(m): f"media:{i}" for i, m in enumerate(media, start=1)}
-
-
 def render_case(session: Session, case: Case) -> str:
     """The case file text for `case` (deterministic)."""
     w = _Writer()
@@ -223,10 +220,8 @@ def render_case(session: Session, case: Case) -> str:
     account_ids = {a.account_id for a in appearances if a.account_id} | {
         a.account_id for a in attributions
     }
-    accounts = sorted(
-        (acc for acc in (session.get(Account, i) for i in account_ids) if acc is not None),
-        key=lambda a: (a.platform, a.handle, a.id or 0),
-    )
+    by_id = prov.accounts_by_id(session, account_ids)
+    accounts = sorted(by_id.values(), key=lambda a: (a.platform, a.handle, a.id or 0))
     for acc in accounts:
         w.header("[[accounts]]")
         w.kv("ref", prov.account_ref(acc))
@@ -237,12 +232,17 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("created_at", iso(acc.created_at))
         w.kv("created_by", acc.created_by)
 
-    media, media_ref = _media_refs(session, case)
-    for i, m in enumerate(media, start=1):
-        blob = session.get(Blob, m.blob_id)
+    media_rows = session.exec(
+        select(Media, Blob)
+        .join(Blob, col(Blob.id) == col(Media.blob_id))
+        .where(Media.case_id == case.id)
+        .order_by(col(Media.id))
+    ).all()
+    media_ref = {pk(m): f"media:{i}" for i, (m, _) in enumerate(media_rows, start=1)}
+    for i, (m, blob) in enumerate(media_rows, start=1):
         w.header("[[media]]")
         w.kv("n", i)
-        w.kv("sha256", blob.sha256 if blob else None)
+        w.kv("sha256", blob.sha256)
         w.kv("name", m.original_name)
         w.kv("label", m.label)
         w.kv("source_url", m.source_url)
@@ -253,7 +253,7 @@ def render_case(session: Session, case: Case) -> str:
 
     ap_ref = {pk(a): f"appearance:{i}" for i, a in enumerate(appearances, start=1)}
     for i, ap in enumerate(appearances, start=1):
-        poster = session.get(Account, ap.account_id) if ap.account_id else None
+        poster = by_id.get(ap.account_id) if ap.account_id else None
         w.header("[[appearances]]")
         w.kv("n", i)
         w.kv("platform", ap.platform)
@@ -272,8 +272,9 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("created_at", iso(ap.created_at))
         w.kv("created_by", ap.created_by)
 
+    history = prov.changes_by_attribution(session, (pk(a) for a in attributions))
     for i, attr in enumerate(attributions, start=1):
-        actor = session.get(Account, attr.account_id)
+        actor = by_id.get(attr.account_id)
         if attr.target_type == "media":
             target = media_ref.get(attr.target_id or -1, f"media:?{attr.target_id}")
         elif attr.target_type == "appearance":
@@ -290,7 +291,7 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("according_to", attr.according_to)
         w.kv("created_at", iso(attr.created_at))
         w.kv("created_by", attr.created_by)
-        for ch in prov._changes(session, attr):
+        for ch in history[pk(attr)]:
             w.header("[[attributions.history]]")
             w.kv("state", ch.to_state)
             w.kv("evidence", ch.evidence)
@@ -376,7 +377,7 @@ def _instant(ctx: _Ctx, where: str, table: dict[str, Any], key: str) -> datetime
     if value is None:
         return None
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        return as_utc(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
@@ -392,8 +393,7 @@ def _posted(ctx: _Ctx, where: str, table: dict[str, Any]) -> tuple[datetime, str
     if value is None:
         return None
     if isinstance(value, datetime):
-        dt = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-        return dt, DatePrecision.EXACT.value
+        return as_utc(value), DatePrecision.EXACT.value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC), DatePrecision.DAY.value
     if not isinstance(value, str):
@@ -675,13 +675,10 @@ def parse_case_file(text: str, label: str) -> Doc:
             ),
         )
         account = _str(ctx, w, t, "account")
-        platform = _str(ctx, w, t, "platform", required=True) or ""
-        platform = prov.PLATFORM_ALIASES.get(platform, platform)
-        if not prov.PLATFORM_RE.match(platform) or platform in prov.OFFLINE_KINDS:
-            ctx.fail(
-                f"{w}.platform",
-                f"bad platform {platform!r}: a lowercase name such as x, telegram, youtube",
-            )
+        try:
+            platform = prov.parse_platform(_str(ctx, w, t, "platform", required=True) or "")
+        except BadInputError as exc:
+            ctx.fail(f"{w}.platform", exc.message)
         posted = _posted(ctx, w, t)
         m = local_ref(f"{w}.media", _str(ctx, w, t, "media"), ("media",))
         doc.appearances.append(
@@ -838,8 +835,16 @@ class ImportResult:
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, datetime) and isinstance(b, datetime):
-        return prov._aware(a) == prov._aware(b)
+        return as_utc(a) == as_utc(b)
     return bool(a == b)
+
+
+# A new claim's assessment fields before anyone assesses it (the `Claim` model's defaults).
+CLAIM_DEFAULTS: dict[str, str | None] = {
+    "finding": Finding.UNASSESSED.value,
+    "confidence": None,
+    "rationale": "",
+}
 
 
 class _Importer:
@@ -853,15 +858,18 @@ class _Importer:
         self.changes = 0
         self.at = now()
         self.known_accounts: dict[str, Account] = {}
+        # added to every audit payload; records written through the services (`prov.record_*`,
+        # `media.record_media`, …) get it as `audit_extra`, and the import counts them itself
+        self.extra = {"import": name}
 
-    def log(self, action: str, payload: dict[str, Any]) -> None:
-        self.changes += 1
+    def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
+        self.changes += count
         audit.append(
             self.s,
             actor=self.actor,
             action=action,
             case=self.slug,
-            payload=_jsonable({**payload, "import": self.name}),
+            payload=_jsonable({**payload, **self.extra}),
         )
 
     def update(
@@ -945,7 +953,16 @@ class _Importer:
                         updated_by=self.actor,
                     )
                 )
-                self.log("claim.add", {"n": n, **values})
+                # as on the command line: `claim.add` {n, text}, then the assessment, here
+                # as the `claim.edit` a later import of the assessed claim would write
+                self.log("claim.add", {"n": n, "text": values["text"]})
+                assessed = {
+                    k: {"old": old, "new": values[k]}
+                    for k, old in CLAIM_DEFAULTS.items()
+                    if values[k] != old
+                }
+                if assessed:
+                    self.log("claim.edit", {"n": n, **assessed}, count=False)
 
     def status(self, case: Case) -> None:
         rows = list(
@@ -1012,7 +1029,9 @@ class _Importer:
         if found is not None:
             self.known_accounts[ref] = found
             return found
-        account = prov.new_account(self.s, self.actor, ref, case=self.slug, created_at=self.at)
+        account = prov.new_account(
+            self.s, self.actor, ref, case=self.slug, created_at=self.at, audit_extra=self.extra
+        )
         self.changes += 1
         return account
 
@@ -1031,14 +1050,16 @@ class _Importer:
                     credibility=want["credibility"],
                     created_at=want["created_at"],
                     created_by=want["created_by"],
+                    audit_extra=self.extra,
                 )
                 self.changes += 1
                 continue
             values = {k: want[k] for k in ("display_name", "url", "credibility")}
             values["kind"] = want["kind"] or found.kind
-            changes = self.update(found, values)
-            if changes:
-                self.log("account.edit", {"account": prov.account_ref(found), **changes})
+            if prov.apply_account_changes(
+                self.s, self.actor, found, values, self.slug, audit_extra=self.extra
+            ):
+                self.changes += 1
 
     def media(self, case: Case) -> list[int]:
         rows = list(
@@ -1069,22 +1090,21 @@ class _Importer:
                     f"the archive does not hold the bytes of sha256:{want['sha256']}; add the "
                     f"file first (`verify media add {self.slug} FILE`) or remove this entry",
                 )
-            row = Media(
-                case_id=pk(case),
-                blob_id=pk(blob),
+            row, _ = record_media(
+                self.s,
+                self.actor,
+                case,
+                blob,
                 original_name=values["original_name"],
                 label=values["label"],
                 source_url=values["source_url"],
                 platform=values["platform"],
                 acquired_via=values["acquired_via"],
-                acquired_by=values["acquired_by"] or self.actor,
+                acquired_by=values["acquired_by"],
                 acquired_at=values["acquired_at"] or self.at,
+                audit_extra=self.extra,
             )
-            self.s.add(row)
-            self.s.flush()
-            self.log(
-                "media.add", {"media": row.id, "sha256": want["sha256"], "name": row.original_name}
-            )
+            self.changes += 1
             ids.append(pk(row))
         return ids
 
@@ -1113,19 +1133,15 @@ class _Importer:
                 created_at=want["created_at"] or self.at,
                 created_by=want["created_by"] or self.actor,
             )
-            self.s.add(row)
-            self.s.flush()
-            payload = prov.appearance_to_dict(self.s, row, self.slug)
-            self.log(
-                "appearance.add",
-                {k: v for k, v in payload.items() if v is not None and k not in prov._META},
-            )
+            prov.record_appearance(self.s, self.actor, self.slug, row, audit_extra=self.extra)
+            self.changes += 1
             ids.append(pk(row))
         return ids
 
     def attributions(self, case: Case, media_ids: list[int], ap_ids: list[int]) -> None:
         rows = prov._attributions(self.s, case)
         self.prefix("attributions", len(rows), len(self.doc.attributions))
+        recorded = prov.changes_by_attribution(self.s, (pk(r) for r in rows))
         for n, want in enumerate(self.doc.attributions, start=1):
             w = f"attributions[{n}]"
             account = self.account(want["actor"])
@@ -1137,53 +1153,37 @@ class _Importer:
                 target_id = (media_ids if kind == "media" else ap_ids)[num - 1]
             history = want["history"]
             if n > len(rows):
-                created_at = (
-                    want["created_at"] or (history[0]["at"] if history else None) or self.at
-                )
-                created_by = (
-                    want["created_by"] or (history[0]["by"] if history else None) or self.actor
-                )
-                attr = Attribution(
-                    case_id=pk(case),
-                    role=want["role"],
-                    account_id=pk(account),
-                    target_type=target_type,
-                    target_id=target_id,
-                    state=want["state"],
-                    evidence=want["evidence"],
-                    according_to=want["according_to"],
-                    created_at=created_at,
-                    created_by=created_by,
-                    updated_at=created_at,
-                    updated_by=created_by,
-                )
-                self.s.add(attr)
-                self.s.flush()
-                entries = history or [
+                # recorded as on the command line: created in its first state, then each
+                # later history entry as a state change (one record for the import's count)
+                first, *later = history or [
                     {
                         "state": want["state"],
                         "evidence": want["evidence"],
                         "according_to": want["according_to"],
-                        "at": created_at,
-                        "by": created_by,
+                        "at": want["created_at"],
+                        "by": want["created_by"],
                     }
                 ]
-                previous: str | None = None
-                for h in entries:
-                    self.add_change(attr, previous, h)
-                    previous = h["state"]
-                self.log(
-                    "attribution.add",
-                    {
-                        "id": attr.id,
-                        "role": attr.role,
-                        "actor": want["actor"],
-                        "target": prov.target_ref(attr),
-                        "state": attr.state,
-                        "evidence": attr.evidence,
-                        "according_to": attr.according_to,
-                    },
+                attr = prov.record_attribution(
+                    self.s,
+                    self.actor,
+                    case,
+                    role=want["role"],
+                    account=account,
+                    target_type=target_type,
+                    target_id=target_id,
+                    state=first["state"],
+                    evidence=first["evidence"],
+                    according_to=first["according_to"],
+                    created_at=want["created_at"] or first["at"] or self.at,
+                    created_by=want["created_by"] or first["by"] or self.actor,
+                    first_at=first["at"] or self.at,
+                    first_by=first["by"] or self.actor,
+                    audit_extra=self.extra,
                 )
+                for h in later:
+                    self.change_state(attr, h)
+                self.changes += 1
                 continue
             attr = rows[n - 1]
             fixed = {
@@ -1199,7 +1199,7 @@ class _Importer:
                         "differs from the archive's attribution; role, actor and target cannot "
                         "change (refute it and add a new one)",
                     )
-            existing = prov._changes(self.s, attr)
+            existing = recorded[pk(attr)]
             if history is not None:
                 if len(existing) > len(history):
                     self.ctx.fail(f"{w}.history", "lacks entries the archive has (append-only)")
@@ -1232,41 +1232,23 @@ class _Importer:
             else:
                 new_entries = []
             for h in new_entries:
-                old = attr.state
-                change = self.add_change(attr, old, h)
-                attr.state, attr.evidence, attr.according_to = (
-                    h["state"],
-                    h["evidence"],
-                    h["according_to"],
-                )
-                attr.updated_at, attr.updated_by = change.at, change.by
-                self.s.add(attr)
-                self.log(
-                    "attribution.set",
-                    {
-                        "id": attr.id,
-                        "from": old,
-                        "to": h["state"],
-                        "evidence": h["evidence"],
-                        "according_to": h["according_to"],
-                    },
-                )
+                self.change_state(attr, h)
+                self.changes += 1
 
-    def add_change(
-        self, attr: Attribution, previous: str | None, h: dict[str, Any]
-    ) -> AttributionChange:
-        change = AttributionChange(
-            attribution_id=pk(attr),
-            from_state=previous,
-            to_state=h["state"],
+    def change_state(self, attr: Attribution, h: dict[str, Any]) -> None:
+        """Append history entry `h` to `attr` (timed now, by the importer, when it says not)."""
+        prov.record_attribution_change(
+            self.s,
+            self.actor,
+            attr,
+            self.slug,
+            state=h["state"],
             evidence=h["evidence"],
             according_to=h["according_to"],
             at=h["at"] or self.at,
             by=h["by"] or self.actor,
+            audit_extra=self.extra,
         )
-        self.s.add(change)
-        self.s.flush()
-        return change
 
     def derivations(self, media_ids: list[int]) -> None:
         local = {mid: f"media:{i}" for i, mid in enumerate(media_ids, start=1)}
@@ -1300,7 +1282,10 @@ class _Importer:
                 path = " -> ".join(local.get(m, f"media {m} (another case)") for m in cycle)
                 self.ctx.fail(f"derivations[{i}]", f"derivation cycle: {path}")
             edges.setdefault(child, set()).add(parent)
-            d = Derivation(
+            prov.record_derivation(
+                self.s,
+                self.actor,
+                self.slug,
                 child_id=child,
                 parent_id=parent,
                 kind=kind,
@@ -1308,20 +1293,9 @@ class _Importer:
                 note=want["note"],
                 created_at=want["created_at"] or self.at,
                 created_by=want["created_by"] or self.actor,
+                audit_extra=self.extra,
             )
-            self.s.add(d)
-            self.s.flush()
-            self.log(
-                "derivation.add",
-                {
-                    "id": d.id,
-                    "child": child,
-                    "parent": parent,
-                    "kind": kind,
-                    "evidence": d.evidence,
-                    "note": d.note,
-                },
-            )
+            self.changes += 1
 
 
 def _jsonable(value: Any) -> Any:

@@ -72,12 +72,18 @@ def _unique_slug(session: Session, base: str) -> str:
     return f"{base}-{n}"
 
 
-def _claims(session: Session, case: Case) -> list[Claim]:
-    return list(
-        session.exec(
-            select(Claim).where(Claim.case_id == case.id).order_by(col(Claim.position))
-        ).all()
-    )
+def claims_by_case(session: Session, case_ids: list[int]) -> dict[int, list[Claim]]:
+    """Each case's claims in order, in one query."""
+    out: dict[int, list[Claim]] = {i: [] for i in case_ids}
+    if not case_ids:
+        return out
+    for claim in session.exec(
+        select(Claim)
+        .where(col(Claim.case_id).in_(sorted(set(case_ids))))
+        .order_by(col(Claim.case_id), col(Claim.position))
+    ).all():
+        out[claim.case_id].append(claim)
+    return out
 
 
 def claim_to_dict(claim: Claim) -> dict[str, Any]:
@@ -93,23 +99,27 @@ def claim_to_dict(claim: Claim) -> dict[str, Any]:
 
 
 def case_to_dict(session: Session, case: Case, *, with_notes: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "slug": case.slug,
-        "title": case.title,
-        "summary": case.summary,
-        "status": case.status,
-        "claims": [claim_to_dict(c) for c in _claims(session, case)],
-        "created_at": iso(case.created_at),
-        "created_by": case.created_by,
-        "updated_at": iso(case.updated_at),
-        "updated_by": case.updated_by,
-    }
+    out = _case_dict(case, claims_by_case(session, [pk(case)])[pk(case)])
     if with_notes:
         notes = session.exec(
             select(Note).where(Note.case_id == case.id).order_by(col(Note.id))
         ).all()
         out["notes"] = [{"text": n.text, "at": iso(n.at), "by": n.by} for n in notes]
     return out
+
+
+def _case_dict(case: Case, claims: list[Claim]) -> dict[str, Any]:
+    return {
+        "slug": case.slug,
+        "title": case.title,
+        "summary": case.summary,
+        "status": case.status,
+        "claims": [claim_to_dict(c) for c in claims],
+        "created_at": iso(case.created_at),
+        "created_by": case.created_by,
+        "updated_at": iso(case.updated_at),
+        "updated_by": case.updated_by,
+    }
 
 
 def _touch(case: Case, actor: str) -> None:
@@ -179,7 +189,9 @@ def list_cases(archive: Archive, *, status: str | None = None) -> list[dict[str,
         query = select(Case).order_by(col(Case.created_at), col(Case.id))
         if status is not None:
             query = query.where(Case.status == status)
-        return [case_to_dict(session, c) for c in session.exec(query).all()]
+        rows = session.exec(query).all()
+        claims = claims_by_case(session, [pk(c) for c in rows])
+        return [_case_dict(c, claims[pk(c)]) for c in rows]
 
 
 def show_case(archive: Archive, ref: str) -> dict[str, Any]:

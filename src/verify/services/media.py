@@ -13,8 +13,9 @@ A file that cannot be parsed is still preserved: chain of custody comes first.
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -266,42 +267,16 @@ def _record(
             session.flush()
             if isinstance(outcome, AnalysisResult):
                 session.add_all(frame_rows(pk(blob), outcome.frames))
-        media = Media(
-            case_id=pk(case),
-            blob_id=pk(blob),
+        media, frame_count = record_media(
+            session,
+            archive.actor,
+            case,
+            blob,
             original_name=name,
             label=label,
             source_url=source_url,
             platform=platform,
             acquired_via=acquired_via,
-            acquired_by=archive.actor,
-            acquired_at=now(),
-        )
-        session.add(media)
-        session.flush()
-        frame_count = session.exec(
-            select(func.count()).select_from(Frame).where(Frame.blob_id == blob.id)
-        ).one()
-        audit.append(
-            session,
-            actor=archive.actor,
-            action="media.add",
-            case=case.slug,
-            payload={
-                "media": media.id,
-                "sha256": f"sha256:{stored.sha256}",
-                "size": stored.size,
-                "original_name": name,
-                "source_url": source_url,
-                "platform": platform,
-                "acquired_via": acquired_via,
-                "label": label,
-                "kind": blob.kind,
-                "analysis": blob.analysis_state,
-                "analysis_error": blob.analysis_error,
-                "pipeline": blob.pipeline,
-                "frames": frame_count,
-            },
         )
         result.media_id, result.blob_id = media.id, pk(blob)
         result.kind = blob.kind
@@ -310,6 +285,65 @@ def _record(
         result.exact_copies = _exact_copies(session, pk(blob), pk(media))
         if blob.analysis_state == AnalysisState.FAILED:
             result.error = f"{raw_path}: preserved, but {blob.analysis_error}"
+
+
+def record_media(
+    session: Session,
+    actor: str,
+    case: Case,
+    blob: Blob,
+    *,
+    original_name: str,
+    label: str | None,
+    source_url: str | None,
+    platform: str | None,
+    acquired_via: str | None,
+    acquired_by: str | None = None,
+    acquired_at: datetime | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> tuple[Media, int]:
+    """Insert a media row for stored bytes with its `media.add` audit entry, inside the
+    caller's transaction (`media add` and the case-file importer both come here); acquired
+    now by `actor` unless told otherwise. Returns the row and the blob's frame count."""
+    media = Media(
+        case_id=pk(case),
+        blob_id=pk(blob),
+        original_name=original_name,
+        label=label,
+        source_url=source_url,
+        platform=platform,
+        acquired_via=acquired_via,
+        acquired_by=acquired_by or actor,
+        acquired_at=acquired_at or now(),
+    )
+    session.add(media)
+    session.flush()
+    frame_count = session.exec(
+        select(func.count()).select_from(Frame).where(Frame.blob_id == blob.id)
+    ).one()
+    payload = {
+        "media": media.id,
+        "sha256": f"sha256:{blob.sha256}",
+        "size": blob.size,
+        "original_name": original_name,
+        "source_url": source_url,
+        "platform": platform,
+        "acquired_via": acquired_via,
+        "label": label,
+        "kind": blob.kind,
+        "analysis": blob.analysis_state,
+        "analysis_error": blob.analysis_error,
+        "pipeline": blob.pipeline,
+        "frames": frame_count,
+    }
+    audit.append(
+        session,
+        actor=actor,
+        action="media.add",
+        case=case.slug,
+        payload={**payload, **(audit_extra or {})},
+    )
+    return media, frame_count
 
 
 def frame_to_dict(f: Frame) -> dict[str, Any]:

@@ -19,11 +19,17 @@ history rows, never overwritten):
 
 `timeline()` and `earliest()` read all of it back. Every mutation runs in one write
 transaction with its audit entry.
+
+The `record_*` functions (and `new_account`, `apply_account_changes`) write one record and
+its audit entry inside the caller's transaction; the command line and the case-file importer
+(`verify.services.casefile`) both go through them, so each audit action has one payload
+shape. They store the values they are given: checking and trimming input is the caller's
+job. `audit_extra` adds keys to the payload (the importer's `{"import": FILE-NAME}`).
 """
 
 import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,7 +55,7 @@ from verify.models import (
 )
 from verify.services.cases import check_text, get_case, parse_enum
 from verify.services.refs import get_media
-from verify.timeutil import iso, now, parse_utc
+from verify.timeutil import as_utc, iso, now, parse_utc
 from verify.vocab import (
     AccountKind,
     AttributionState,
@@ -74,10 +80,26 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 # --------------------------------------------------------------------------- accounts
 
 
+def platform_name(text: str) -> str:
+    """A platform name as stored: trimmed, lowercase, aliases resolved (` Twitter` -> `x`,
+    `TG` -> `telegram`). Not checked: see `parse_platform` and `parse_account_ref`."""
+    name = text.strip().lower()
+    return PLATFORM_ALIASES.get(name, name)
+
+
+def parse_platform(text: str) -> str:
+    """The platform of an appearance (`platform_name`), refusing what is not a platform
+    name, pseudo-platforms (`person`, `org`, `outlet`) included. Raises BadInputError."""
+    name = platform_name(text)
+    if not PLATFORM_RE.match(name) or name in OFFLINE_KINDS:
+        raise BadInputError(f"bad platform {name!r}: a lowercase name such as x, telegram, youtube")
+    return name
+
+
 def parse_account_ref(ref: str) -> tuple[str, str]:
     """`x:@Gerashchenko_en` -> ("x", "@Gerashchenko_en"). Raises BadInputError otherwise."""
     platform, sep, handle = ref.strip().partition(":")
-    platform = PLATFORM_ALIASES.get(platform.strip().lower(), platform.strip().lower())
+    platform = platform_name(platform)
     handle = handle.strip()
     if not sep or not PLATFORM_RE.match(platform) or not handle or _CONTROL.search(handle):
         raise BadInputError(
@@ -129,6 +151,15 @@ def get_account(session: Session, ref: str) -> Account:
     return account
 
 
+def accounts_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, Account]:
+    """The accounts with these ids, in one query."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = session.exec(select(Account).where(col(Account.id).in_(wanted))).all()
+    return {pk(a): a for a in rows}
+
+
 def _opt(value: str | None) -> str | None:
     """Optional text: surrounding blanks dropped, empty means absent."""
     if value is None:
@@ -149,6 +180,7 @@ def new_account(
     credibility: str | None = None,
     created_at: datetime | None = None,
     created_by: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
 ) -> Account:
     """Create an account inside the caller's write transaction, with its audit entry."""
     platform, handle = parse_account_ref(ref)
@@ -171,8 +203,21 @@ def new_account(
     session.flush()
     payload = account_to_dict(account)
     del payload["created_at"], payload["created_by"]
-    audit.append(session, actor=actor, action="account.add", case=case, payload=payload)
+    _audit(session, actor, "account.add", case, payload, audit_extra)
     return account
+
+
+def _audit(
+    session: Session,
+    actor: str,
+    action: str,
+    case: str | None,
+    payload: dict[str, Any],
+    extra: Mapping[str, Any] | None,
+) -> None:
+    audit.append(
+        session, actor=actor, action=action, case=case, payload={**payload, **(extra or {})}
+    )
 
 
 def ensure_account(session: Session, actor: str, ref: str, *, case: str | None) -> Account:
@@ -216,6 +261,7 @@ def apply_account_changes(
     account: Account,
     values: Mapping[str, str | None],
     case: str | None,
+    audit_extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Set the given fields; append one `account.edit` entry when anything changed."""
     check_text(*values.values())
@@ -233,13 +279,8 @@ def apply_account_changes(
             setattr(account, name, new)
     if changes:
         session.add(account)
-        audit.append(
-            session,
-            actor=actor,
-            action="account.edit",
-            case=case,
-            payload={"account": account_ref(account), **changes},
-        )
+        payload = {"account": account_ref(account), **changes}
+        _audit(session, actor, "account.edit", case, payload, audit_extra)
     return changes
 
 
@@ -315,8 +356,7 @@ def format_posted(dt: datetime | None, precision: str) -> str | None:
     """The text form `parse_posted` reads back to the same value and precision."""
     if dt is None:
         return None
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    dt = dt.astimezone(UTC)
+    dt = as_utc(dt)
     midnight = (dt.hour, dt.minute, dt.second, dt.microsecond) == (0, 0, 0, 0)
     if precision == DatePrecision.DAY and midnight:
         return dt.date().isoformat()
@@ -339,7 +379,7 @@ def parse_instant(value: str, what: str = "date") -> datetime:
 
 def _window(dt: datetime, precision: str) -> tuple[datetime, datetime]:
     """The interval a dated fact may lie in, given its precision."""
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    dt = as_utc(dt)
     if precision == DatePrecision.DAY:
         return dt, dt + timedelta(days=1)
     if precision == DatePrecision.APPROXIMATE:
@@ -350,16 +390,43 @@ def _window(dt: datetime, precision: str) -> tuple[datetime, datetime]:
 # --------------------------------------------------------------------------- appearances
 
 
-def _media_sha(session: Session, media_id: int | None) -> str | None:
-    if media_id is None:
-        return None
-    media = session.get(Media, media_id)
-    blob = session.get(Blob, media.blob_id) if media else None
-    return f"sha256:{blob.sha256}" if blob else None
+def media_shas(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """`sha256:<hex>` of each of these media files, in one query."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(Media.id, Blob.sha256)
+        .join(Blob, col(Blob.id) == col(Media.blob_id))
+        .where(col(Media.id).in_(wanted))
+    ).all()
+    return {m: f"sha256:{sha}" for m, sha in rows if m is not None}
+
+
+def appearances_to_dicts(
+    session: Session, appearances: Sequence[Appearance], case_slug: str
+) -> list[dict[str, Any]]:
+    """`appearance_to_dict` for many appearances, with two queries in all."""
+    accounts = accounts_by_id(session, (ap.account_id for ap in appearances))
+    shas = media_shas(session, (ap.media_id for ap in appearances))
+    return [
+        _appearance_dict(
+            ap,
+            case_slug,
+            accounts.get(ap.account_id) if ap.account_id else None,
+            shas.get(ap.media_id) if ap.media_id else None,
+        )
+        for ap in appearances
+    ]
 
 
 def appearance_to_dict(session: Session, ap: Appearance, case_slug: str) -> dict[str, Any]:
-    account = session.get(Account, ap.account_id) if ap.account_id else None
+    return appearances_to_dicts(session, [ap], case_slug)[0]
+
+
+def _appearance_dict(
+    ap: Appearance, case_slug: str, account: Account | None, media_sha: str | None
+) -> dict[str, Any]:
     return {
         "id": ap.id,
         "case": case_slug,
@@ -377,7 +444,7 @@ def appearance_to_dict(session: Session, ap: Appearance, case_slug: str) -> dict
         "quoted_from": ap.quoted_from,
         "archive_url": ap.archive_url,
         "media": ap.media_id,
-        "media_sha256": _media_sha(session, ap.media_id),
+        "media_sha256": media_sha,
         "note": ap.note,
         "created_at": iso(ap.created_at),
         "created_by": ap.created_by,
@@ -407,11 +474,7 @@ def add_appearance(
     posted_at, precision = parse_posted(posted) if posted else (None, DatePrecision.EXACT)
     captured_at = parse_instant(captured, "capture time") if captured else None
     if platform is not None:
-        platform = PLATFORM_ALIASES.get(platform.strip().lower(), platform.strip().lower())
-        if not PLATFORM_RE.match(platform) or platform in OFFLINE_KINDS:
-            raise BadInputError(
-                f"bad platform {platform!r}: a lowercase name such as x, telegram, youtube"
-            )
+        platform = parse_platform(platform)
     with archive.write() as session:
         c = get_case(session, case)
         acct = ensure_account(session, archive.actor, account, case=c.slug) if account else None
@@ -441,17 +504,27 @@ def add_appearance(
             created_at=now(),
             created_by=archive.actor,
         )
-        session.add(ap)
-        session.flush()
-        data = appearance_to_dict(session, ap, c.slug)
-        payload = {k: v for k, v in data.items() if v is not None and k not in _META}
-        audit.append(
-            session, actor=archive.actor, action="appearance.add", case=c.slug, payload=payload
-        )
-        return data
+        return record_appearance(session, archive.actor, c.slug, ap)
 
 
 _META = {"case", "created_at", "created_by", "media_sha256", "posted_at", "posted_precision"}
+
+
+def record_appearance(
+    session: Session,
+    actor: str,
+    case_slug: str,
+    ap: Appearance,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Insert the new appearance `ap` with its `appearance.add` audit entry (the appearance's
+    non-null fields, without case and created_*); returns `appearance_to_dict`."""
+    session.add(ap)
+    session.flush()
+    data = appearance_to_dict(session, ap, case_slug)
+    payload = {k: v for k, v in data.items() if v is not None and k not in _META}
+    _audit(session, actor, "appearance.add", case_slug, payload, audit_extra)
+    return data
 
 
 def _appearances(session: Session, case: Case) -> list[Appearance]:
@@ -465,7 +538,7 @@ def _appearances(session: Session, case: Case) -> list[Appearance]:
 def list_appearances(archive: Archive, case: str) -> list[dict[str, Any]]:
     with archive.read() as session:
         c = get_case(session, case)
-        return [appearance_to_dict(session, a, c.slug) for a in _appearances(session, c)]
+        return appearances_to_dicts(session, _appearances(session, c), c.slug)
 
 
 # --------------------------------------------------------------------------- attributions
@@ -486,18 +559,45 @@ def change_to_dict(ch: AttributionChange) -> dict[str, Any]:
     }
 
 
-def _changes(session: Session, attr: Attribution) -> list[AttributionChange]:
-    return list(
-        session.exec(
-            select(AttributionChange)
-            .where(AttributionChange.attribution_id == attr.id)
-            .order_by(col(AttributionChange.id))
-        ).all()
-    )
+def changes_by_attribution(
+    session: Session, ids: Iterable[int]
+) -> dict[int, list[AttributionChange]]:
+    """Each attribution's state changes, oldest first (recording order), in one query."""
+    wanted = sorted(set(ids))
+    out: dict[int, list[AttributionChange]] = {i: [] for i in wanted}
+    if not wanted:
+        return out
+    for ch in session.exec(
+        select(AttributionChange)
+        .where(col(AttributionChange.attribution_id).in_(wanted))
+        .order_by(col(AttributionChange.id))
+    ).all():
+        out[ch.attribution_id].append(ch)
+    return out
+
+
+def attributions_to_dicts(
+    session: Session, attributions: Sequence[Attribution], case_slug: str
+) -> list[dict[str, Any]]:
+    """`attribution_to_dict` for many attributions, with two queries in all."""
+    accounts = accounts_by_id(session, (a.account_id for a in attributions))
+    changes = changes_by_attribution(session, (pk(a) for a in attributions))
+    return [
+        _attribution_dict(a, case_slug, accounts.get(a.account_id), changes[pk(a)])
+        for a in attributions
+    ]
 
 
 def attribution_to_dict(session: Session, attr: Attribution, case_slug: str) -> dict[str, Any]:
-    account = session.get(Account, attr.account_id)
+    return attributions_to_dicts(session, [attr], case_slug)[0]
+
+
+def _attribution_dict(
+    attr: Attribution,
+    case_slug: str,
+    account: Account | None,
+    changes: Sequence[AttributionChange],
+) -> dict[str, Any]:
     return {
         "id": attr.id,
         "case": case_slug,
@@ -511,7 +611,7 @@ def attribution_to_dict(session: Session, attr: Attribution, case_slug: str) -> 
         "created_by": attr.created_by,
         "updated_at": iso(attr.updated_at),
         "updated_by": attr.updated_by,
-        "history": [change_to_dict(c) for c in _changes(session, attr)],
+        "history": [change_to_dict(c) for c in changes],
     }
 
 
@@ -554,47 +654,127 @@ def attribute(
         c = get_case(session, case)
         target_type, target_id = parse_target(session, c, target)
         acct = ensure_account(session, archive.actor, actor, case=c.slug)
-        at = now()
-        attr = Attribution(
-            case_id=pk(c),
+        attr = record_attribution(
+            session,
+            archive.actor,
+            c,
             role=role_v.value,
-            account_id=pk(acct),
+            account=acct,
             target_type=target_type,
             target_id=target_id,
             state=state_v.value,
             evidence=_opt(evidence),
             according_to=_opt(according_to),
-            created_at=at,
-            created_by=archive.actor,
-            updated_at=at,
-            updated_by=archive.actor,
         )
-        session.add(attr)
-        session.flush()
-        session.add(
-            AttributionChange(
-                attribution_id=pk(attr),
-                from_state=None,
-                to_state=attr.state,
-                evidence=attr.evidence,
-                according_to=attr.according_to,
-                at=at,
-                by=archive.actor,
-            )
+        return attribution_to_dict(session, attr, c.slug)
+
+
+def record_attribution(
+    session: Session,
+    actor: str,
+    case: Case,
+    *,
+    role: str,
+    account: Account,
+    target_type: str,
+    target_id: int | None,
+    state: str,
+    evidence: str | None,
+    according_to: str | None,
+    created_at: datetime | None = None,
+    created_by: str | None = None,
+    first_at: datetime | None = None,
+    first_by: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> Attribution:
+    """Insert an attribution, its first state change and the `attribution.add` audit entry.
+
+    Created now by `actor` unless `created_at`/`created_by` say otherwise; the first change
+    is dated like the attribution unless `first_at`/`first_by` say otherwise (a case file
+    may give both).
+    """
+    at = created_at or now()
+    by = created_by or actor
+    attr = Attribution(
+        case_id=pk(case),
+        role=role,
+        account_id=pk(account),
+        target_type=target_type,
+        target_id=target_id,
+        state=state,
+        evidence=evidence,
+        according_to=according_to,
+        created_at=at,
+        created_by=by,
+        updated_at=at,
+        updated_by=by,
+    )
+    session.add(attr)
+    session.flush()
+    session.add(
+        AttributionChange(
+            attribution_id=pk(attr),
+            from_state=None,
+            to_state=state,
+            evidence=evidence,
+            according_to=according_to,
+            at=first_at or at,
+            by=first_by or by,
         )
-        session.flush()
-        data = attribution_to_dict(session, attr, c.slug)
-        audit.append(
-            session,
-            actor=archive.actor,
-            action="attribution.add",
-            case=c.slug,
-            payload={
-                k: data[k]
-                for k in ("id", "role", "actor", "target", "state", "evidence", "according_to")
-            },
-        )
-        return data
+    )
+    session.flush()
+    payload = {
+        "id": attr.id,
+        "role": role,
+        "actor": account_ref(account),
+        "target": target_ref(attr),
+        "state": state,
+        "evidence": evidence,
+        "according_to": according_to,
+    }
+    _audit(session, actor, "attribution.add", case.slug, payload, audit_extra)
+    return attr
+
+
+def record_attribution_change(
+    session: Session,
+    actor: str,
+    attr: Attribution,
+    case_slug: str,
+    *,
+    state: str,
+    evidence: str | None,
+    according_to: str | None,
+    at: datetime | None = None,
+    by: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> AttributionChange:
+    """Move `attr` to `state` with this evidence: append the change (now, by `actor`, unless
+    `at`/`by` say otherwise), update the attribution, add the `attribution.set` entry."""
+    old = attr.state
+    change = AttributionChange(
+        attribution_id=pk(attr),
+        from_state=old,
+        to_state=state,
+        evidence=evidence,
+        according_to=according_to,
+        at=at or now(),
+        by=by or actor,
+    )
+    session.add(change)
+    attr.state, attr.evidence, attr.according_to = state, evidence, according_to
+    attr.updated_at, attr.updated_by = change.at, change.by
+    session.add(attr)
+    session.flush()
+    payload = {
+        "id": attr.id,
+        "from": old,
+        "to": state,
+        "evidence": evidence,
+        "according_to": according_to,
+    }
+    _audit(session, actor, "attribution.set", case_slug, payload, audit_extra)
+    return change
 
 
 def set_attribution_state(
@@ -626,38 +806,14 @@ def set_attribution_state(
                 f"attribution {attribution_id} is already {attr.state} with that evidence; "
                 "nothing to change"
             )
-        at = now()
-        old = attr.state
-        session.add(
-            AttributionChange(
-                attribution_id=pk(attr),
-                from_state=old,
-                to_state=state_v.value,
-                evidence=new_evidence,
-                according_to=new_according,
-                at=at,
-                by=archive.actor,
-            )
-        )
-        attr.state = state_v.value
-        attr.evidence = new_evidence
-        attr.according_to = new_according
-        attr.updated_at = at
-        attr.updated_by = archive.actor
-        session.add(attr)
-        session.flush()
-        audit.append(
+        record_attribution_change(
             session,
-            actor=archive.actor,
-            action="attribution.set",
-            case=c.slug,
-            payload={
-                "id": attribution_id,
-                "from": old,
-                "to": state_v.value,
-                "evidence": new_evidence,
-                "according_to": new_according,
-            },
+            archive.actor,
+            attr,
+            c.slug,
+            state=state_v.value,
+            evidence=new_evidence,
+            according_to=new_according,
         )
         return attribution_to_dict(session, attr, c.slug)
 
@@ -673,7 +829,7 @@ def _attributions(session: Session, case: Case) -> list[Attribution]:
 def list_attributions(archive: Archive, case: str) -> list[dict[str, Any]]:
     with archive.read() as session:
         c = get_case(session, case)
-        return [attribution_to_dict(session, a, c.slug) for a in _attributions(session, c)]
+        return attributions_to_dicts(session, _attributions(session, c), c.slug)
 
 
 # --------------------------------------------------------------------------- derivations
@@ -705,19 +861,30 @@ def json_strings(value: Any) -> list[str]:
     return []
 
 
+def derivations_to_dicts(
+    session: Session, derivations: Sequence[Derivation]
+) -> list[dict[str, Any]]:
+    """`derivation_to_dict` for many derivations, with one query in all."""
+    shas = media_shas(session, (m for d in derivations for m in (d.child_id, d.parent_id)))
+    return [
+        {
+            "id": d.id,
+            "child": d.child_id,
+            "child_sha256": shas.get(d.child_id),
+            "parent": d.parent_id,
+            "parent_sha256": shas.get(d.parent_id),
+            "kind": d.kind,
+            "evidence": d.evidence,
+            "note": d.note,
+            "created_at": iso(d.created_at),
+            "created_by": d.created_by,
+        }
+        for d in derivations
+    ]
+
+
 def derivation_to_dict(session: Session, d: Derivation) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "child": d.child_id,
-        "child_sha256": _media_sha(session, d.child_id),
-        "parent": d.parent_id,
-        "parent_sha256": _media_sha(session, d.parent_id),
-        "kind": d.kind,
-        "evidence": d.evidence,
-        "note": d.note,
-        "created_at": iso(d.created_at),
-        "created_by": d.created_by,
-    }
+    return derivations_to_dicts(session, [d])[0]
 
 
 def find_cycle(edges: dict[int, set[int]], child: int, parent: int) -> list[int] | None:
@@ -788,31 +955,52 @@ def derive(
             raise BadInputError(
                 f"already recorded: derivation {dup.id} ({kind_v} {c_id} <- {p_id})"
             )
-        d = Derivation(
+        case = session.get(Case, c_media.case_id)
+        d = record_derivation(
+            session,
+            archive.actor,
+            case.slug if case else None,
             child_id=c_id,
             parent_id=p_id,
             kind=kind_v.value,
             evidence=ev,
             note=_opt(note),
-            created_at=now(),
-            created_by=archive.actor,
         )
-        session.add(d)
-        session.flush()
-        case = session.get(Case, c_media.case_id)
-        data = derivation_to_dict(session, d)
-        audit.append(
-            session,
-            actor=archive.actor,
-            action="derivation.add",
-            case=case.slug if case else None,
-            payload={
-                k: data[k]
-                for k in ("id", "child", "child_sha256", "parent", "parent_sha256", "kind")
-            }
-            | {"evidence": ev, "note": d.note},
-        )
-        return data
+        return derivation_to_dict(session, d)
+
+
+def record_derivation(
+    session: Session,
+    actor: str,
+    case_slug: str | None,
+    *,
+    child_id: int,
+    parent_id: int,
+    kind: str,
+    evidence: dict[str, Any] | None,
+    note: str | None,
+    created_at: datetime | None = None,
+    created_by: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> Derivation:
+    """Insert a derivation (checked by the caller: no self-link, cycle or duplicate) with
+    its `derivation.add` audit entry; recorded now by `actor` unless told otherwise."""
+    d = Derivation(
+        child_id=child_id,
+        parent_id=parent_id,
+        kind=kind,
+        evidence=evidence,
+        note=note,
+        created_at=created_at or now(),
+        created_by=created_by or actor,
+    )
+    session.add(d)
+    session.flush()
+    data = derivation_to_dict(session, d)
+    payload = {k: data[k] for k in ("id", "child", "child_sha256", "parent", "parent_sha256")}
+    payload |= {"kind": kind, "evidence": evidence, "note": note}
+    _audit(session, actor, "derivation.add", case_slug, payload, audit_extra)
+    return d
 
 
 def _case_media_ids(session: Session, case: Case) -> list[int]:
@@ -842,7 +1030,7 @@ def list_derivations(archive: Archive, case: str) -> list[dict[str, Any]]:
     """Derivations with either end in the case."""
     with archive.read() as session:
         c = get_case(session, case)
-        return [derivation_to_dict(session, d) for d in _case_derivations(session, c)]
+        return derivations_to_dicts(session, _case_derivations(session, c))
 
 
 # --------------------------------------------------------------------------- earliest
@@ -871,13 +1059,30 @@ def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[di
     """
     platforms: dict[str, str] = {}
     sources: list[dict[str, Any]] = []
-    for attr in _attributions(session, case):
-        if attr.role != Role.ORIGINAL_POSTER or attr.state == AttributionState.REFUTED:
-            continue
-        account = session.get(Account, attr.account_id)
+    posters = [
+        a
+        for a in _attributions(session, case)
+        if a.role == Role.ORIGINAL_POSTER and a.state != AttributionState.REFUTED
+    ]
+    accounts = accounts_by_id(session, (a.account_id for a in posters))
+    target_ids = sorted(
+        {a.target_id for a in posters if a.target_type == "appearance" and a.target_id is not None}
+    )
+    targets = (
+        {
+            pk(ap): ap
+            for ap in session.exec(
+                select(Appearance).where(col(Appearance.id).in_(target_ids))
+            ).all()
+        }
+        if target_ids
+        else {}
+    )
+    for attr in posters:
+        account = accounts.get(attr.account_id)
         platform = None
         if attr.target_type == "appearance" and attr.target_id is not None:
-            ap = session.get(Appearance, attr.target_id)
+            ap = targets.get(attr.target_id)
             platform = ap.platform if ap else None
         elif account is not None and account.platform not in OFFLINE_KINDS:
             platform = account.platform
@@ -902,14 +1107,10 @@ def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[di
 def _effective(ap: Appearance) -> tuple[datetime, str, str] | None:
     """(date, precision, basis): the posted time if known, else when we captured it."""
     if ap.posted_at is not None:
-        return _aware(ap.posted_at), ap.posted_precision, "posted"
+        return as_utc(ap.posted_at), ap.posted_precision, "posted"
     if ap.captured_at is not None:
-        return _aware(ap.captured_at), DatePrecision.EXACT.value, "captured"
+        return as_utc(ap.captured_at), DatePrecision.EXACT.value, "captured"
     return None
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def earliest(archive: Archive, case: str) -> dict[str, Any]:
@@ -923,63 +1124,67 @@ def earliest(archive: Archive, case: str) -> dict[str, Any]:
     attributions; see docs/provenance.md).
     """
     with archive.read() as session:
-        c = get_case(session, case)
-        related = _related_media(session, c)
-        query = select(Appearance).where(Appearance.case_id == c.id)
-        if related:
-            query = select(Appearance).where(
-                or_(col(Appearance.case_id) == c.id, col(Appearance.media_id).in_(related))
-            )
-        appearances = list(session.exec(query.order_by(col(Appearance.id))).all())
-        slugs = {k: v for k, v in session.exec(select(Case.id, Case.slug)).all() if k is not None}
-        dated = [(e, ap) for ap in appearances if (e := _effective(ap)) is not None]
-        dated.sort(key=lambda item: (item[0][0], item[1].id or 0))
-        platforms, sources = _claimed_platforms(session, c)
-        result: dict[str, Any] = {
-            "case": c.slug,
-            "considered": len(appearances),
-            "undated": len(appearances) - len(dated),
-            "earliest": None,
-            "uncertain_with": [],
-            "claimed_original_platforms": platforms,
-            "claimed_by": sources,
-            "contradiction": False,
-            "message": "",
-        }
-        if not dated:
-            result["message"] = (
-                "no dated appearance yet; add one with `verify prov appearance add "
-                f"{c.slug} --posted DATE`"
-            )
-            return result
-        (first_dt, first_prec, basis), first = dated[0]
-        lo, hi = _window(first_dt, first_prec)
-        uncertain = [
-            ap.id
-            for (dt, prec, _), ap in dated[1:]
-            if _window(dt, prec)[0] < hi or (_window(dt, prec)[0] == lo and hi == lo)
-        ]
-        data = appearance_to_dict(session, first, slugs.get(first.case_id, "?"))
-        data["basis"] = basis
-        result["earliest"] = data
-        result["uncertain_with"] = uncertain
-        when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
-        where = f"appearance {first.id} on {first.platform}, {basis} {when}"
-        if platforms and first.platform not in platforms:
-            result["contradiction"] = True
-            on_claimed = [ap for ap in appearances if ap.platform in platforms]
-            hint = (
-                "none of the known appearances is on it"
-                if not on_claimed
-                else "its appearances there are later or undated"
-            )
-            result["message"] = (
-                f"earliest known is {where}; this contradicts the claimed original "
-                f"platform {', '.join(platforms)} ({hint})"
-            )
-        else:
-            result["message"] = f"earliest known is {where}"
+        return earliest_of(session, get_case(session, case))
+
+
+def earliest_of(session: Session, c: Case) -> dict[str, Any]:
+    """`earliest` for a case, in the caller's session."""
+    related = _related_media(session, c)
+    query = select(Appearance).where(Appearance.case_id == c.id)
+    if related:
+        query = select(Appearance).where(
+            or_(col(Appearance.case_id) == c.id, col(Appearance.media_id).in_(related))
+        )
+    appearances = list(session.exec(query.order_by(col(Appearance.id))).all())
+    dated = [(e, ap) for ap in appearances if (e := _effective(ap)) is not None]
+    dated.sort(key=lambda item: (item[0][0], item[1].id or 0))
+    platforms, sources = _claimed_platforms(session, c)
+    result: dict[str, Any] = {
+        "case": c.slug,
+        "considered": len(appearances),
+        "undated": len(appearances) - len(dated),
+        "earliest": None,
+        "uncertain_with": [],
+        "claimed_original_platforms": platforms,
+        "claimed_by": sources,
+        "contradiction": False,
+        "message": "",
+    }
+    if not dated:
+        result["message"] = (
+            "no dated appearance yet; add one with `verify prov appearance add "
+            f"{c.slug} --posted DATE`"
+        )
         return result
+    (first_dt, first_prec, basis), first = dated[0]
+    lo, hi = _window(first_dt, first_prec)
+    uncertain = [
+        ap.id
+        for (dt, prec, _), ap in dated[1:]
+        if _window(dt, prec)[0] < hi or (_window(dt, prec)[0] == lo and hi == lo)
+    ]
+    holder = c if first.case_id == c.id else session.get(Case, first.case_id)
+    data = appearance_to_dict(session, first, holder.slug if holder else "?")
+    data["basis"] = basis
+    result["earliest"] = data
+    result["uncertain_with"] = uncertain
+    when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
+    where = f"appearance {first.id} on {first.platform}, {basis} {when}"
+    if platforms and first.platform not in platforms:
+        result["contradiction"] = True
+        on_claimed = [ap for ap in appearances if ap.platform in platforms]
+        hint = (
+            "none of the known appearances is on it"
+            if not on_claimed
+            else "its appearances there are later or undated"
+        )
+        result["message"] = (
+            f"earliest known is {where}; this contradicts the claimed original "
+            f"platform {', '.join(platforms)} ({hint})"
+        )
+    else:
+        result["message"] = f"earliest known is {where}"
+    return result
 
 
 # --------------------------------------------------------------------------- timeline
@@ -993,7 +1198,15 @@ def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
     known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
     another case it is included with that case's slug.
     """
-    first = earliest(archive, case)["earliest"]
+    with archive.read() as session:
+        c = get_case(session, case)
+        return timeline_of(session, c, earliest_of(session, c))
+
+
+def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> list[dict[str, Any]]:
+    """`timeline` for a case, in the caller's session; `earliest_result` is `earliest_of`'s
+    answer for the same case (the caller may need it too, so it is not worked out twice)."""
+    first = earliest_result["earliest"]
     events: list[dict[str, Any]] = []
 
     def add(
@@ -1007,7 +1220,7 @@ def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
     ) -> None:
         events.append(
             {
-                "_sort": _aware(at),
+                "_sort": as_utc(at),
                 "at": iso(at),
                 "when": format_posted(at, precision),
                 "precision": precision,
@@ -1020,85 +1233,85 @@ def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
             }
         )
 
-    with archive.read() as session:
-        c = get_case(session, case)
-        add(c.created_at, "case.opened", f"case opened: {c.title}", c.created_by, None)
-        appearances = _appearances(session, c)
-        if first is not None and first["case"] != c.slug:
-            other = session.get(Appearance, first["id"])
-            if other is not None:
-                appearances.append(other)
-        for ap in appearances:
-            acct = session.get(Account, ap.account_id) if ap.account_id else None
-            who = account_ref(acct) if acct else "unknown account"
-            source = ap.url or ap.archive_url or who
-            other_case = first["case"] if ap.case_id != c.id and first else None
-            if ap.posted_at is not None:
-                add(
-                    ap.posted_at,
-                    "appearance.posted",
-                    f"posted on {ap.platform} by {who}",
-                    source,
-                    f"appearance:{ap.id}",
-                    ap.posted_precision,
-                    other_case,
-                )
-            if ap.captured_at is not None:
-                add(
-                    ap.captured_at,
-                    "appearance.captured",
-                    f"captured from {ap.platform} ({who})",
-                    source,
-                    f"appearance:{ap.id}",
-                    other_case=other_case,
-                )
-        for m in session.exec(
-            select(Media).where(Media.case_id == c.id).order_by(col(Media.id))
-        ).all():
-            how = f" via {m.acquired_via}" if m.acquired_via else ""
+    add(c.created_at, "case.opened", f"case opened: {c.title}", c.created_by, None)
+    appearances = _appearances(session, c)
+    if first is not None and first["case"] != c.slug:
+        other = session.get(Appearance, first["id"])
+        if other is not None:
+            appearances.append(other)
+    attributions = _attributions(session, c)
+    accounts = accounts_by_id(
+        session,
+        [ap.account_id for ap in appearances] + [a.account_id for a in attributions],
+    )
+    for ap in appearances:
+        acct = accounts.get(ap.account_id) if ap.account_id else None
+        who = account_ref(acct) if acct else "unknown account"
+        source = ap.url or ap.archive_url or who
+        other_case = first["case"] if ap.case_id != c.id and first else None
+        if ap.posted_at is not None:
             add(
-                m.acquired_at,
-                "media.acquired",
-                f"acquired {m.original_name}{how} by {m.acquired_by}",
-                m.source_url or m.acquired_by,
-                f"media:{m.id}",
+                ap.posted_at,
+                "appearance.posted",
+                f"posted on {ap.platform} by {who}",
+                source,
+                f"appearance:{ap.id}",
+                ap.posted_precision,
+                other_case,
             )
-        for sc in session.exec(
-            select(StatusChange).where(StatusChange.case_id == c.id).order_by(col(StatusChange.id))
-        ).all():
-            why = f": {sc.rationale}" if sc.rationale else ""
+        if ap.captured_at is not None:
             add(
-                sc.at,
-                "status.changed",
-                f"status {sc.from_status} -> {sc.to_status}{why}",
-                sc.by,
-                None,
+                ap.captured_at,
+                "appearance.captured",
+                f"captured from {ap.platform} ({who})",
+                source,
+                f"appearance:{ap.id}",
+                other_case=other_case,
             )
-        for attr in _attributions(session, c):
-            acct = session.get(Account, attr.account_id)
-            who = account_ref(acct) if acct else "?"
-            for ch in _changes(session, attr):
-                if ch.from_state is None:
-                    text = f"{attr.role}: {who} ({ch.to_state})"
-                    kind = "attribution.recorded"
-                else:
-                    text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}"
-                    kind = "attribution.changed"
-                if ch.evidence:
-                    text += f"; evidence: {ch.evidence}"
-                add(ch.at, kind, text, ch.according_to or ch.by, f"attribution:{attr.id}")
-        for d in _case_derivations(session, c):
-            add(
-                d.created_at,
-                "derivation.recorded",
-                f"media {d.child_id} {d.kind} media {d.parent_id}",
-                d.created_by,
-                f"derivation:{d.id}",
-            )
-        for n in session.exec(
-            select(Note).where(Note.case_id == c.id).order_by(col(Note.id))
-        ).all():
-            add(n.at, "note", n.text, n.by, f"note:{n.id}")
+    for m in session.exec(select(Media).where(Media.case_id == c.id).order_by(col(Media.id))).all():
+        how = f" via {m.acquired_via}" if m.acquired_via else ""
+        add(
+            m.acquired_at,
+            "media.acquired",
+            f"acquired {m.original_name}{how} by {m.acquired_by}",
+            m.source_url or m.acquired_by,
+            f"media:{m.id}",
+        )
+    for sc in session.exec(
+        select(StatusChange).where(StatusChange.case_id == c.id).order_by(col(StatusChange.id))
+    ).all():
+        why = f": {sc.rationale}" if sc.rationale else ""
+        add(
+            sc.at,
+            "status.changed",
+            f"status {sc.from_status} -> {sc.to_status}{why}",
+            sc.by,
+            None,
+        )
+    changes = changes_by_attribution(session, (pk(a) for a in attributions))
+    for attr in attributions:
+        acct = accounts.get(attr.account_id)
+        who = account_ref(acct) if acct else "?"
+        for ch in changes[pk(attr)]:
+            if ch.from_state is None:
+                text = f"{attr.role}: {who} ({ch.to_state})"
+                kind = "attribution.recorded"
+            else:
+                text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}"
+                kind = "attribution.changed"
+            if ch.evidence:
+                text += f"; evidence: {ch.evidence}"
+            add(ch.at, kind, text, ch.according_to or ch.by, f"attribution:{attr.id}")
+    for d in _case_derivations(session, c):
+        add(
+            d.created_at,
+            "derivation.recorded",
+            f"media {d.child_id} {d.kind} media {d.parent_id}",
+            d.created_by,
+            f"derivation:{d.id}",
+        )
+    for n in session.exec(select(Note).where(Note.case_id == c.id).order_by(col(Note.id))).all():
+        add(n.at, "note", n.text, n.by, f"note:{n.id}")
     order = {t: i for i, t in enumerate(_TYPE_ORDER)}
     events.sort(key=lambda e: (e["_sort"], order.get(e["type"], 99)))
     for e in events:

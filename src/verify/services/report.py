@@ -12,8 +12,9 @@ database. The generation time is passed in (`--at`, else `timeutil.now()`, which
 report rendered from the same evidence: two renders are byte-identical.
 
 The timeline and the earliest known appearance come from
-`verify.services.provenance.timeline/earliest` (which also weigh copies of the same media
-held in other cases), and each file's near-duplicates in other cases from
+`verify.services.provenance.timeline_of/earliest_of`, in the same session (they also weigh
+copies of the same media held in other cases; the earliest is worked out once, and the
+timeline marks it), and each file's near-duplicates in other cases from
 `verify.services.search.near_duplicates_of_blob`; the small adapters here
 (`_timeline_entries`, `_earliest_entry`, `_near_duplicate_entries`) only convert their
 results to the report's shapes.
@@ -42,7 +43,6 @@ from verify.models import (
     Account,
     Appearance,
     Attribution,
-    AttributionChange,
     AuditEntry,
     Blob,
     Case,
@@ -176,8 +176,9 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             ).all()
         )
         history = status.history_of(session, case)
-        timeline = _timeline_entries(provenance.timeline(archive, case.slug))
-        earliest = _earliest_entry(provenance.earliest(archive, case.slug))
+        found = provenance.earliest_of(session, case)  # once: the timeline marks it too
+        timeline = _timeline_entries(provenance.timeline_of(session, case, found))
+        earliest = _earliest_entry(found)
         index = [load_index(archive)]  # once for every media of the case
         media_out = [
             _media_entry(session, m, b, _near_duplicate_entries(archive, index, b, case.slug))
@@ -470,15 +471,7 @@ def _attributions(
     rows = session.exec(
         select(Attribution).where(Attribution.case_id == case_id).order_by(col(Attribution.id))
     ).all()
-    changes: dict[int, list[AttributionChange]] = defaultdict(list)
-    ids = [pk(r) for r in rows]
-    if ids:
-        for ch in session.exec(
-            select(AttributionChange)
-            .where(col(AttributionChange.attribution_id).in_(ids))
-            .order_by(col(AttributionChange.at), col(AttributionChange.id))
-        ).all():
-            changes[ch.attribution_id].append(ch)
+    changes = provenance.changes_by_attribution(session, (pk(r) for r in rows))
     by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_role[r.role].append(
@@ -493,17 +486,7 @@ def _attributions(
                 "created_by": r.created_by,
                 "updated_at": iso(r.updated_at),
                 "updated_by": r.updated_by,
-                "history": [
-                    {
-                        "from": c.from_state,
-                        "to": c.to_state,
-                        "evidence": c.evidence,
-                        "according_to": c.according_to,
-                        "at": iso(c.at),
-                        "by": c.by,
-                    }
-                    for c in changes[pk(r)]
-                ],
+                "history": [provenance.change_to_dict(c) for c in changes[pk(r)]],
             }
         )
     order = [r.value for r in Role]

@@ -1,0 +1,133 @@
+"""Reading a case costs a fixed number of SQL statements, however many records it holds.
+
+Each test builds the same kind of case twice, small and large, in two archives, and counts
+the statements (SQLAlchemy `before_cursor_execute`) one read issues: the counts must be equal.
+A per-row lookup (one query per attribution, account, media file…) makes the large count grow.
+"""
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+from tests.provhelp import add_media
+from verify.archive import Archive, open_archive
+from verify.services import casefile, cases, provenance, report
+from verify.vocab import DerivationKind, Role
+
+SMALL, LARGE = 2, 9
+SLUG = "counted"
+AT = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def counting(archive: Archive) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def before(*args: Any) -> None:
+        statements.append(args[2])  # conn, cursor, statement, parameters, context, many
+
+    event.listen(archive.engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(archive.engine, "before_cursor_execute", before)
+
+
+def statements(archive: Archive, read: Callable[[Archive], object]) -> int:
+    read(archive)  # warm up: first-use queries (e.g. reflection) are not the read's own
+    with counting(archive) as seen:
+        read(archive)
+    return len(seen)
+
+
+def build_case(archive: Archive, n: int, *, media: int | None = None) -> None:
+    """A case with `n` appearances, accounts and attributions (each changed once) and
+    `media` files (default `n`), all but the first derived from the first."""
+    cases.open_case(archive, "Counted", slug=SLUG, claims=["one", "two"])
+    media_ids = [
+        add_media(archive, SLUG, f"clip{i}.mp4", f"clip{i}".encode())
+        for i in range(media if media is not None else n)
+    ]
+    roles = list(Role)
+    for i in range(n):
+        ap = provenance.add_appearance(
+            archive,
+            SLUG,
+            account=f"x:@poster{i}",
+            posted=f"2023-05-{1 + i % 28:02d}T{i // 28 % 24:02d}:00Z",
+            media=str(media_ids[i % len(media_ids)]),
+        )
+        attr = provenance.attribute(
+            archive,
+            SLUG,
+            roles[i % len(roles)],
+            f"telegram:@actor{i}",
+            target=f"appearance:{ap['id']}" if i % 2 else None,
+        )
+        provenance.set_attribution_state(archive, attr["id"], "corroborated", evidence=f"e{i}")
+    for child in media_ids[1:]:
+        provenance.derive(archive, str(child), str(media_ids[0]), DerivationKind.REENCODE_OF)
+
+
+def pair(tmp_path: Path) -> tuple[Archive, Archive]:
+    def one(name: str) -> Archive:
+        home = tmp_path / name
+        return open_archive(home, database_url=f"sqlite:///{home / 'verify.db'}", actor="tester")
+
+    return one("small"), one("large")
+
+
+READS: dict[str, Callable[[Archive], object]] = {
+    "list_appearances": lambda a: provenance.list_appearances(a, SLUG),
+    "list_attributions": lambda a: provenance.list_attributions(a, SLUG),
+    "list_derivations": lambda a: provenance.list_derivations(a, SLUG),
+    "earliest": lambda a: provenance.earliest(a, SLUG),
+    "timeline": lambda a: provenance.timeline(a, SLUG),
+    "export_case": lambda a: casefile.export_case(a, SLUG),
+}
+
+
+def test_provenance_reads_do_not_grow_with_the_case(tmp_path: Path) -> None:
+    small, large = pair(tmp_path)
+    try:
+        build_case(small, SMALL)
+        build_case(large, LARGE)
+        counts = {
+            name: (statements(small, read), statements(large, read)) for name, read in READS.items()
+        }
+    finally:
+        small.close()
+        large.close()
+    assert {k: v for k, v in counts.items() if v[0] != v[1]} == {}
+
+
+def test_report_does_not_grow_with_attributions(tmp_path: Path) -> None:
+    # Media stay fixed: each file's frames and near-duplicates are looked up per file.
+    small, large = pair(tmp_path)
+    try:
+        build_case(small, SMALL, media=2)
+        build_case(large, LARGE, media=2)
+        counts = [
+            statements(a, lambda a: report.build_report(a, SLUG, at=AT)) for a in (small, large)
+        ]
+    finally:
+        small.close()
+        large.close()
+    assert counts[0] == counts[1]
+
+
+def test_case_list_does_not_grow_with_cases(tmp_path: Path) -> None:
+    small, large = pair(tmp_path)
+    try:
+        for archive, n in ((small, SMALL), (large, LARGE)):
+            for i in range(n):
+                cases.open_case(archive, f"Case {i}", claims=["a", "b"])
+        counts = [statements(a, cases.list_cases) for a in (small, large)]
+    finally:
+        small.close()
+        large.close()
+    assert counts[0] == counts[1]
