@@ -287,6 +287,31 @@ def test_unsegmentable_file_is_decoded_in_one_piece(
     )
 
 
+def test_damage_in_a_segment_sends_the_file_to_one_decoder(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One decoder stops at damage and keeps what came before; a segment past the damage
+    would keep more. A decoding error in any segment therefore decodes the file in one
+    piece, so damaged files sample as they always did."""
+    monkeypatch.setattr(frames_mod, "SEGMENT_MIN", 0.3)
+    monkeypatch.setattr(frames_mod, "_decode_threads", lambda: 2)
+    path = str(clips["shortgop"])
+    real = frames_mod._segment_packets
+
+    def damaged(container: object, stream: object, lo: int | None, hi: int | None) -> object:
+        for i, packet in enumerate(real(container, stream, lo, hi)):  # type: ignore[arg-type]
+            if lo is not None and i == 3:
+                raise av.error.InvalidDataError(-1094995529, "Invalid data")
+            yield packet
+
+    monkeypatch.setattr(frames_mod, "_segment_packets", damaged)
+    p = frames_mod._decode(path, {}, None, False)
+    assert p is not None and p.segments == 1
+    assert _all_samples(p) == _all_samples(
+        frames_mod._decode(path, {}, None, False, segments=False)
+    )
+
+
 def _fullrange_clip(path: Path) -> Path:
     rng = np.random.default_rng(5)
     base = canvas(320, 240, 9)

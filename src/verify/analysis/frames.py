@@ -5,14 +5,18 @@ downscale, asking for the working size from the short side so the reduction neve
 the 512 px working image (performance-anchors.md §2); then EXIF transpose and the recipe.
 
 Video (PyAV; see docs/hashing.md "Video sampling"):
-- decode with `thread_type="AUTO"` (SLICE for keyframes only); streams with B-frames decode
-  with `skip_frame="NONREF"` (frames no other frame refers to are skipped: exact, about half
-  the frames on x264 defaults), streams without B-frames decode fully. `BIDIR` is
-  deliberately not used: it drops reference B-frames too and corrupts the frames after them
-  (see `_skip_mode`). If skipping yields fewer than 75 % of the expected samples, the file
-  is decoded again in full. The tail of a GOP that holds no sample is not decoded at all
-  (`_gop_skipping`). Sampled frames go through one shared swscale context and are hashed
-  on a second thread while decoding goes on;
+- streams with B-frames decode with `skip_frame="NONREF"` (frames no other frame refers to
+  are skipped: exact, about half the frames on x264 defaults), streams without B-frames
+  decode fully. `BIDIR` is deliberately not used: it drops reference B-frames too and
+  corrupts the frames after them (see `_skip_mode`). If skipping yields fewer than 75 % of
+  the expected samples, the file is decoded again in full. The tail of a GOP that holds no
+  sample is not decoded at all (`_gop_skipping`). Sampled frames go through one shared
+  swscale context;
+- on a machine with 2 or more CPUs, a video with clean keyframes (IDR for H.264, no leading
+  pictures) at least 10 s apart is cut there into segments, decoded in parallel by
+  single-threaded decoders, each hashing its own samples, and the sampling rule is replayed
+  over all their frames in order (`_segmented`, `_merge`); otherwise one decoder
+  (`thread_type="AUTO"`, SLICE for keyframes only) decodes while a second thread hashes;
 - regular samples: the first decoded frame at or after each multiple of the interval, 1 s
   for videos up to 300 s, duration / 300 beyond (at most ~300 regular samples); when the
   duration is unknown, 1 s, halving the density each time 300 samples are exceeded;
@@ -60,8 +64,14 @@ SCENE_DIFF = 15.0  # mean |diff| of the luma thumbnail (0-255) must exceed this 
 SCENE_RATIO = 4.0  # ... and this many times its running average (motion is not a cut)
 SCENE_MIN_GAP = 0.25  # seconds after the previous sample
 SKIP_FALLBACK = 0.75  # re-decode fully when skipping yields fewer samples than this x expected
-# Segmented decoding: segments start at closed keyframes at least this far apart (`_segmented`)
-SEGMENT_MIN = 5.0
+# Segmented decoding (`_segmented`): segments start at clean keyframes at least SEGMENT_MIN s
+# apart, or duration / MAX_SEGMENTS for long videos (each segment's decoder first decodes the
+# file's first keyframe: with many segments that would add up)
+SEGMENT_MIN = 10.0
+MAX_SEGMENTS = 16
+# Decoders at once: each thread costs address space (stack, malloc arena) under the analysis
+# child's RLIMIT_AS (2 GiB by default), and so does each decoder's picture buffer
+MAX_DECODERS = 4
 # Sampled frames are hashed on a second thread while decoding goes on; at most this many
 # converted frames wait for it (a 1080p luma frame is 2 MB).
 HASH_QUEUE = 4
@@ -206,6 +216,7 @@ class _Sampler:
     time_base: float | None = None  # the stream's, in seconds
     start: float | None = None
     segment: bool = False
+    regrid: bool = False  # segment mode: the first frame starts the grid (not the first segment)
     decider: _Decider = field(init=False)
     prev_thumb: npt.NDArray[np.float32] | None = None
     first_thumb: npt.NDArray[np.float32] | None = None
@@ -281,8 +292,11 @@ class _Sampler:
         it may take. Regular samples here are the replay's own (they depend only on times,
         and a segment starts with the grid point at or before its keyframe due) except,
         perhaps, the first frame (an earlier segment may have covered that grid point), so
-        it is always hashed. A frame can be a replayed scene change only if `_candidate`."""
+        it is always hashed. A frame can be a replayed scene change only if `_candidate`.
+        A later segment's first frame starts the grid at the grid point at or before it."""
         first = not self.frames
+        if first and self.regrid:
+            self.decider.next_t = _grid_at(t, self.interval)
         regular = t >= self.decider.next_t - 1e-6
         if regular:
             self.decider.next_t = _grid_after(t, self.interval)
@@ -474,14 +488,13 @@ def _decode(
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         time_base = float(stream.time_base) if stream.time_base else None
         scan = None if skip == "NONKEY" or not gop_skip else _keyframe_scan(path)
-        cpus = _decode_threads()
-        if scan is not None and segments and duration is not None and cpus > 1:
-            starts = _segment_starts(scan, SEGMENT_MIN)
+        # `--fast` is not segmented: its keyframes decode on one thread while a second
+        # hashes them, which already keeps 2 cores busy (segments measured no faster)
+        if scan is not None and segments and duration is not None and _decode_threads() > 1:
+            starts = _segment_starts(scan, max(SEGMENT_MIN, duration / MAX_SEGMENTS))
             if len(starts) > 1:
                 try:
-                    return _segmented(
-                        path, meta, skip, scan, starts, duration, fps, time_base, cpus
-                    )
+                    return _segmented(path, meta, skip, scan, starts, duration, fps, time_base)
                 except _Unsegmentable:
                     pass  # decode it in one piece below
         sampler = _Sampler(
@@ -526,7 +539,6 @@ def _segmented(
     duration: float,
     fps: float,
     time_base: float | None,
-    cpus: int,
 ) -> _Pass:
     """Decode runs of GOPs in parallel, each from its first keyframe with a single-threaded
     decoder of its own, then replay the sampling rule over all of their frames in order
@@ -536,11 +548,11 @@ def _segmented(
     are depends on the file alone, so the samples never depend on the machine. Raises
     _Unsegmentable where a segment cannot keep that promise."""
     interval = sample_interval(duration)
-    workers = min(cpus, len(starts))
-    first_ready = threading.Event()
+    workers = min(_decode_threads(), len(starts), MAX_DECODERS)
+    first_ready, abort = threading.Event(), threading.Event()
     start: list[float] = []
 
-    def run(k: int, lo: int, hi: int | None) -> _Sampler:
+    def run(k: int) -> _Sampler:
         import av.error
 
         sampler = _Sampler(
@@ -550,37 +562,47 @@ def _segmented(
             meta_rotation=_meta_rotation(meta),
             time_base=time_base,
             segment=True,
+            regrid=k > 0,
         )
+        lo = scan.pts[starts[k]] if k else None
+        hi = scan.pts[starts[k + 1]] if k + 1 < len(starts) else None
         try:
             if k:
                 first_ready.wait()
                 if not start:
                     raise _Unsegmentable("the first segment has no frame")
                 sampler.start = start[0]
-                sampler.decider.next_t = _grid_at(max(0.0, scan.times[lo] - start[0]), interval)
-            # one thread each: a decoder's output delay, and with it which frames the
-            # GOP-tail rule skips, then depends on the stream alone, never on the cores
-            container, stream, _ = _open_stream(path, skip, False, 1)
-            with container:
-                packets = _segment_packets(container, stream, scan, lo, hi)
-                try:
-                    drop = scan.times[lo] if k else None
+            if abort.is_set():
+                raise _Unsegmentable("another segment gave up")
+            try:
+                # one thread each: a decoder's output delay, and with it which frames the
+                # GOP-tail rule skips, then depends on the stream alone, never on the cores
+                container, stream, _ = _open_stream(path, skip, False, 1)
+                with container:
+                    packets = _segment_packets(container, stream, lo, hi)
+                    drop = scan.times[starts[k]] if k else None
                     frames = _gop_skipping(packets, stream, scan.times, sampler, drop)
                     for frame, fallback in frames:
+                        if abort.is_set():
+                            raise _Unsegmentable("another segment gave up")
                         sampler.feed(frame, fps, fallback)
                         if not k and not first_ready.is_set() and sampler.start is not None:
                             start.append(sampler.start)
                             first_ready.set()
-                except (av.error.FFmpegError, EOFError):
-                    pass  # a damaged stretch: keep what decoded
+            except (av.error.FFmpegError, EOFError, IndexError) as e:
+                # one decoder stops at damage and keeps what came before it; a segment past
+                # the damage would keep more, so such files are decoded that way
+                raise _Unsegmentable(f"a decoding error: {e}") from e
+        except BaseException:
+            abort.set()
+            raise
         finally:
             if not k:
                 first_ready.set()
         return sampler
 
-    bounds = [(lo, starts[k + 1] if k + 1 < len(starts) else None) for k, lo in enumerate(starts)]
     with ThreadPoolExecutor(workers, thread_name_prefix="verify-decode") as pool:
-        futures = [pool.submit(run, k, lo, hi) for k, (lo, hi) in enumerate(bounds)]
+        futures = [pool.submit(run, k) for k in range(len(starts))]
         try:
             segs = [f.result() for f in futures]
         except BaseException:
@@ -598,38 +620,40 @@ def _segmented(
 def _segment_packets(
     container: av.container.InputContainer,
     stream: av.VideoStream,
-    scan: _Scan,
-    lo: int,
+    lo: int | None,
     hi: int | None,
 ) -> Iterator[av.Packet[Any] | None]:
-    """The packets of one segment, from keyframe `lo` up to (not including) keyframe `hi`,
-    then None (flush the decoder). The first segment is read from the start. The others
-    first give the decoder the file's first keyframe, whose frames `_gop_skipping` drops:
-    decoders keep state from it (ffmpeg reads the x264 build from its SEI and mimics that
-    build's known bugs; a decoder that never saw it decoded a corpus file's later IDR
-    frames as grey), then seek to their keyframe."""
-    want = scan.pts[lo]
-    end = scan.pts[hi] if hi is not None else None
-    reached = lo == 0
-    if not reached:
+    """The packets of one segment, from the keyframe whose pts is `lo` (None: the start of
+    the file) up to the keyframe whose pts is `hi`, then None (flush the decoder). Segments
+    after the first begin by giving the decoder the file's first keyframe, whose frames
+    `_gop_skipping` drops: decoders keep state from it (ffmpeg reads the x264 build from
+    its SEI and mimics that build's known bugs; a decoder that never saw it decoded a
+    corpus file's later IDR frames as grey), then seek back to `lo`."""
+    reached = lo is None
+    if lo is not None:
         for packet in container.demux(stream):
-            if packet.size and packet.is_keyframe and packet.pts == scan.pts[0]:
+            if packet.size and packet.is_keyframe:
                 yield packet
                 break
         else:
-            raise _Unsegmentable("the first keyframe is missing")
-        container.seek(want, stream=stream, backward=True)
+            raise _Unsegmentable("no keyframe")
+        container.seek(lo, stream=stream, backward=True)
+    first = True
     for packet in container.demux(stream):
         if not packet.size:
             break
         if not reached:
-            if packet.is_keyframe and packet.pts == want:
-                reached = True
-            elif packet.is_keyframe and packet.pts is not None and packet.pts > want:
-                raise _Unsegmentable("seeking passed the keyframe")
-            else:
+            assert lo is not None
+            # a seek lands on a keyframe at or before its target, or it cannot be trusted
+            if first and not (packet.is_keyframe and packet.pts is not None and packet.pts <= lo):
+                raise _Unsegmentable("seeking landed past the segment")
+            first = False
+            if not packet.is_keyframe or packet.pts is None or packet.pts < lo:
                 continue
-        elif end is not None and packet.is_keyframe and packet.pts == end:
+            if packet.pts != lo:
+                raise _Unsegmentable("seeking passed the keyframe")
+            reached = True
+        elif packet.is_keyframe and packet.pts == hi:
             break
         yield packet
     if not reached:
