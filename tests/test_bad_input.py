@@ -253,7 +253,9 @@ def test_help_creates_nothing(home: Path) -> None:
     assert not home.exists()
 
 
-def test_corrupt_database_is_one_line(home: Path) -> None:
+def test_corrupt_database_is_one_line(home: Path, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("a corrupt SQLite file concerns the SQLite backend only")
     home.mkdir()
     junk = b"this is not an SQLite database\n" * 100
     (home / "verify.db").write_bytes(junk)

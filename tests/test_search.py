@@ -298,6 +298,14 @@ def test_threshold_edges_0_and_32(archive: Archive) -> None:
     dq = np.full(6, -1, dtype=np.int16)
     assert search._tiers("full", dd, dp, dq, 0).tolist() == [2, 1, 1, 0, 0, 0]
     assert search._tiers("full", dd, dp, dq, 32).tolist() == [2, 2, 2, 2, 0, 0]
+    # the masked variants stay 4 bits tighter, but an identical masked pair matches even at
+    # thresholds 0-3 (it could never match there: N - 4 is below 0)
+    md = np.array([0, 0, 1, 28, 29], dtype=np.int16)
+    mp = np.array([0, 1, 0, 30, 30], dtype=np.int16)
+    mq = np.full(5, -1, dtype=np.int16)
+    assert search._tiers("masked", md, mp, mq, 0).tolist() == [2, 1, 1, 0, 0]
+    assert search._tiers("masked", md, mp, mq, 3).tolist() == [2, 2, 1, 0, 0]
+    assert search._tiers("masked", md, mp, mq, 32).tolist() == [2, 2, 2, 2, 1]
 
 
 def test_still_fast_path_equals_aggregate(archive: Archive) -> None:

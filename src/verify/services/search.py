@@ -283,8 +283,9 @@ def _tiers(
         if threshold is None
         else (threshold, threshold + MATCH_PHASH - MATCH_DHASH)
     )
+    # the masked variants stay MASKED_MARGIN bits tighter, but never below 0 (identical)
     margin = MASKED_MARGIN if masked else 0
-    match = ((dd <= md - margin) & (dp <= mp - margin)) | (
+    match = ((dd <= max(0, md - margin)) & (dp <= max(0, mp - margin))) | (
         pdq_known & (dq <= MATCH_PDQ) & (dd <= SUGGEST_DHASH)
     )
     suggest = (dd <= max(SUGGEST_DHASH, md)) & (
