@@ -312,6 +312,30 @@ def test_damage_in_a_segment_sends_the_file_to_one_decoder(
     )
 
 
+@pytest.mark.parametrize("segmented", [True, False])
+@pytest.mark.parametrize("error", [av.error.MemoryError, av.error.BlockingIOError])
+def test_decoder_out_of_memory_is_not_damage(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch, segmented: bool, error: type
+) -> None:
+    """FFmpeg failing to allocate (ENOMEM) or to start a thread (EAGAIN) under the analysis
+    child's memory limit is a MemoryError, not a damaged tail: treated as damage, a 4K clip
+    under a 500 MiB limit was analysed as 0-1 frames without any error."""
+    monkeypatch.setattr(frames_mod, "SEGMENT_MIN", 0.3)
+    monkeypatch.setattr(frames_mod, "_decode_threads", lambda: 2)
+    real = frames_mod._Sampler.feed
+    calls = []
+
+    def feed(self: frames_mod._Sampler, *args: object) -> None:
+        calls.append(1)
+        if len(calls) == 5:
+            raise error(12, "Cannot allocate memory")
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(frames_mod._Sampler, "feed", feed)
+    with pytest.raises(MemoryError, match="ran out of memory"):
+        frames_mod._decode(str(clips["shortgop"]), {}, None, False, segments=segmented)
+
+
 def _fullrange_clip(path: Path) -> Path:
     rng = np.random.default_rng(5)
     base = canvas(320, 240, 9)

@@ -647,3 +647,13 @@ def test_corpus_c2pa_manifests(corpus: Path) -> None:
     assert (
         "claimSignature.mismatch" in summaries["files-for-reading-tests/E-sig-CA.jpg"]["failures"]
     )
+
+
+def test_a_thread_that_cannot_start_is_out_of_memory() -> None:
+    """Threads' stacks count against the address-space limit: Python's "can't start new
+    thread" is reported as out of memory, naming the limit."""
+    from verify.analysis.worker import describe
+
+    reason = describe(RuntimeError("can't start new thread"), 300 << 20)
+    assert reason == "out of memory (limit 300 MiB): could not start a thread"
+    assert describe(RuntimeError("other"), 300 << 20) == "analysis failed: RuntimeError: other"

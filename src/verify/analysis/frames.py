@@ -39,7 +39,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Literal
@@ -514,9 +514,20 @@ def _decode(
                     frames = _frames(container, stream, keyframes_only=only_keys)
                 for frame, fallback in frames:
                     sampler.feed(frame, fps, fallback)
+            except (av.error.MemoryError, av.error.BlockingIOError) as e:
+                # not damage: the file would analyse with more memory, so no partial result
+                raise _out_of_memory(e) from e
             except (av.error.FFmpegError, EOFError):
                 pass  # a damaged tail: keep what decoded (never crash on odd streams)
             return _Pass(sampler.results(), skip, duration, sampler.decoded)
+
+
+def _out_of_memory(e: Exception) -> MemoryError:
+    """FFmpeg could not allocate memory (ENOMEM) or start a thread (EAGAIN, which reaches
+    Python only then) under the analysis child's address-space limit: not damage, so no
+    partial result. A builtin MemoryError, which the sandbox reports as "out of memory"
+    (PyAV's is not one). Treated as damage, a 4K clip under a 500 MiB limit gave 0 frames."""
+    return MemoryError(f"the video decoder ran out of memory: {e}")
 
 
 def _segment_starts(scan: _Scan, min_len: float) -> list[int]:
@@ -563,6 +574,8 @@ def _segmented(
             time_base=time_base,
             segment=True,
             regrid=k > 0,
+            hasher=hasher,
+            slots=slots,
         )
         lo = scan.pts[starts[k]] if k else None
         hi = scan.pts[starts[k + 1]] if k + 1 < len(starts) else None
@@ -589,6 +602,8 @@ def _segmented(
                         if not k and not first_ready.is_set() and sampler.start is not None:
                             start.append(sampler.start)
                             first_ready.set()
+            except (av.error.MemoryError, av.error.BlockingIOError) as e:
+                raise _out_of_memory(e) from e
             except (av.error.FFmpegError, EOFError, IndexError) as e:
                 # one decoder stops at damage and keeps what came before it; a segment past
                 # the damage would keep more, so such files are decoded that way
@@ -601,15 +616,33 @@ def _segmented(
                 first_ready.set()
         return sampler
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="verify-decode") as pool:
+    # All hashing on one thread, as when decoding in one piece: numpy's OpenBLAS takes a
+    # 32 MB+ buffer for each thread that calls it, which under the analysis child's address
+    # space limit made a 4K video end the child (OpenBLAS exits on a failed allocation)
+    # where the decoders alone fitted. At most HASH_QUEUE frames wait, whichever segment.
+    slots = threading.BoundedSemaphore(HASH_QUEUE)
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="verify-hash") as hasher,
+        ThreadPoolExecutor(workers, thread_name_prefix="verify-decode") as pool,
+    ):
         futures = [pool.submit(run, k) for k in range(len(starts))]
         try:
-            segs = [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
+            wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:  # e.g. KeyboardInterrupt: the segments stop at their next frame
+            abort.set()
             first_ready.set()
             raise
+        failed = [f for f in futures if f.done() and f.exception() is not None]
+        if failed:
+            abort.set()
+            first_ready.set()
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            # the cause, not the segments that gave up because of it
+            errors = [e for f in futures if not f.cancelled() and (e := f.exception())]
+            raise next((e for e in errors if not isinstance(e, _Unsegmentable)), errors[0])
+        segs = [f.result() for f in futures]
     rotations = {s.rotation_cw for s in segs if s.rotation_cw is not None}
     if len(rotations) > 1:
         raise _Unsegmentable("the rotation changes")

@@ -57,6 +57,9 @@ def describe(exc: BaseException, memory: int) -> str:
         return one_line(exc.message)
     if isinstance(exc, MemoryError):
         return f"out of memory (limit {human_bytes(memory)})"
+    if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+        # the threads' stacks count against the address-space limit
+        return f"out of memory (limit {human_bytes(memory)}): could not start a thread"
     name = type(exc).__name__
     module = type(exc).__module__
     if name in ("DecompressionBombError", "DecompressionBombWarning"):
