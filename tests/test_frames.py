@@ -224,12 +224,12 @@ def test_segmented_decoding_keeps_the_samples_of_one_piece(
 def test_segmented_samples_do_not_depend_on_the_cores(
     clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Segments are a function of the file: 2, 3 or 7 decoding threads take the same
-    samples (the scene detector's running average crosses segment boundaries)."""
+    """Segments are a function of the file: 1, 2 or 7 CPUs take the same samples (the scene
+    detector's running average crosses segment boundaries)."""
     monkeypatch.setattr(frames_mod, "SEGMENT_MIN", 0.3)
     path = str(clips["scenes"])
     runs = []
-    for cpus in (2, 3, 7):
+    for cpus in (1, 2, 7):
         monkeypatch.setattr(frames_mod, "_decode_threads", lambda cpus=cpus: cpus)
         p = frames_mod._decode(path, {}, None, False)
         assert p is not None and p.segments > 2
@@ -334,6 +334,91 @@ def test_decoder_out_of_memory_is_not_damage(
     monkeypatch.setattr(frames_mod._Sampler, "feed", feed)
     with pytest.raises(MemoryError, match="ran out of memory"):
         frames_mod._decode(str(clips["shortgop"]), {}, None, False, segments=segmented)
+
+
+def test_large_pictures_and_mpeg_ts_are_decoded_in_one_piece(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two decoders' picture buffers must fit the analysis child's memory: pictures above
+    SEGMENT_MAX_PICTURE (8 bits; 10-bit samples count twice) stay in one piece. So do
+    MPEG-TS files, where seeking is approximate."""
+    monkeypatch.setattr(frames_mod, "SEGMENT_MIN", 0.3)
+    path = str(clips["shortgop"])  # 320 x 240
+    assert frames_mod._decode(path, {}, None, False).segments > 1  # type: ignore[union-attr]
+    monkeypatch.setattr(frames_mod, "SEGMENT_MAX_PICTURE", 320 * 240 - 1)
+    assert frames_mod._decode(path, {}, None, False).segments == 1  # type: ignore[union-attr]
+    monkeypatch.undo()
+    monkeypatch.setattr(frames_mod, "SEGMENT_MIN", 0.3)
+    ts = tmp_path / "shortgop.ts"
+    with av.open(path) as src, av.open(str(ts), "w", format="mpegts") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = out
+                dst.mux(packet)
+    p = frames_mod._decode(str(ts), {}, None, False)
+    assert p is not None and p.segments == 1 and len(p.taken) >= 4
+
+
+def test_replaying_segments_takes_the_samples_of_one_sequence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Property test of the replay: random frame times, changes and gaps, cut into random
+    segments, recorded segment by segment (`_record`, which hashes only frames that are or
+    could be samples) and merged (`_merge`), take exactly the samples of the rule applied
+    to the whole sequence, and every sample was hashed."""
+    import random
+    from concurrent.futures import Future
+
+    monkeypatch.setattr(frames_mod._Sampler, "_gray", lambda self, frame: None)
+
+    def fake_hash(self: object, g: object, rotation_cw: int) -> Future[str]:
+        f: Future[str] = Future()
+        f.set_result("hashed")
+        return f
+
+    monkeypatch.setattr(frames_mod._Sampler, "_hash", fake_hash)
+    for seed in range(400):
+        rng = random.Random(seed)
+        n = rng.randint(5, 300)
+        interval = rng.choice([1.0, 1.0, 1.3333, 2.5])
+        t, seq = 0.0, []
+        for _ in range(n):
+            change = rng.choice(
+                [rng.uniform(0, 10), rng.uniform(0, 40), rng.uniform(10, 120), rng.uniform(14, 70)]
+            )
+            seq.append((t, change, rng.random() < 0.1))
+            t += rng.choice([1 / 30, 1 / 60, 0.1, 0.5, 0.04, 1.0, 0.26])
+        cuts = sorted(rng.sample(range(1, n), min(n - 1, rng.randint(0, 10))))
+        bounds = [0, *cuts, n]
+        segs = []
+        for k in range(len(bounds) - 1):
+            seg = frames_mod._Sampler(
+                interval=interval,
+                adaptive=False,
+                rotation_cw=0,
+                meta_rotation=0,
+                segment=True,
+                regrid=k > 0,
+            )
+            seg.start = 0.0
+            chunk = seq[bounds[k] : bounds[k + 1]]
+            for j, (ft, change, gap) in enumerate(chunk):
+                seg._record(None, ft, None if j == 0 else change, gap)  # type: ignore[arg-type]
+            # thumbnails such that the merge's boundary change is the frame's own change
+            seg.first_thumb = np.full((1, 1), chunk[0][1], np.float32)
+            seg.prev_thumb = np.zeros((1, 1), np.float32)
+            seg.gap = False
+            segs.append(seg)
+        got = [(round(ft, 6), scene) for ft, _, scene in frames_mod._merge(segs, interval)]
+        decider, want = frames_mod._Decider(interval), []
+        for i, (ft, change, gap) in enumerate(seq):
+            regular, scene = decider.decide(
+                ft, None if i == 0 else change, gap if i not in bounds else False
+            )
+            if regular or scene:
+                want.append((round(ft, 6), scene))
+        assert got == want, seed
 
 
 def _fullrange_clip(path: Path) -> Path:

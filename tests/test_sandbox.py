@@ -218,7 +218,7 @@ def test_bad_limits_are_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
         sandbox.limits()
     monkeypatch.setenv("VERIFY_ANALYSIS_TIMEOUT", "30")
     assert sandbox.limits() == sandbox.Limits(timeout=30.0, memory=2 << 30)
-    assert sandbox.limits().cpu_seconds == 61
+    assert sandbox.limits().cpu_seconds == 91
     assert (parse_size("512M"), parse_size("1.5GiB"), parse_size("1048576")) == (
         512 << 20,
         3 << 29,

@@ -12,11 +12,12 @@ Video (PyAV; see docs/hashing.md "Video sampling"):
   the expected samples, the file is decoded again in full. The tail of a GOP that holds no
   sample is not decoded at all (`_gop_skipping`). Sampled frames go through one shared
   swscale context;
-- on a machine with 2 or more CPUs, a video with clean keyframes (IDR for H.264, no leading
-  pictures) at least 10 s apart is cut there into segments, decoded in parallel by
-  single-threaded decoders, each hashing its own samples, and the sampling rule is replayed
-  over all their frames in order (`_segmented`, `_merge`); otherwise one decoder
-  (`thread_type="AUTO"`, SLICE for keyframes only) decodes while a second thread hashes;
+- a video with clean keyframes (IDR for H.264, no leading pictures) at least 10 s apart is
+  cut there into segments, decoded in parallel (at most 2 at a time) by single-threaded
+  decoders while one thread hashes, and the sampling rule is replayed over all their frames
+  in order (`_segmented`, `_merge`); otherwise one decoder (`thread_type="AUTO"` with 2
+  threads, SLICE for keyframes only) decodes while a second thread hashes. Thread counts are
+  fixed, so the samples never depend on the machine;
 - regular samples: the first decoded frame at or after each multiple of the interval, 1 s
   for videos up to 300 s, duration / 300 beyond (at most ~300 regular samples); when the
   duration is unknown, 1 s, halving the density each time 300 samples are exceeded;
@@ -70,8 +71,17 @@ SKIP_FALLBACK = 0.75  # re-decode fully when skipping yields fewer samples than 
 SEGMENT_MIN = 10.0
 MAX_SEGMENTS = 16
 # Decoders at once: each thread costs address space (stack, malloc arena) under the analysis
-# child's RLIMIT_AS (2 GiB by default), and so does each decoder's picture buffer
-MAX_DECODERS = 4
+# child's RLIMIT_AS (2 GiB by default), and so does each decoder's picture buffer. With 4,
+# an 8K 10-bit HEVC clip that one decoder analyses (1.4 GB peak) ran out of memory.
+MAX_DECODERS = 2
+# Segments only for pictures up to 4K at 8 bits (width x height x bytes per sample): above,
+# two decoders' picture buffers do not fit the default limit with room to spare
+SEGMENT_MAX_PICTURE = 3840 * 2160
+# Threads of the one decoder of a file decoded in one piece. Fixed, not the machine's core
+# count: a frame-threaded decoder holds back as many frames as it has threads, which moves
+# the GOP-tail rule's decisions and so the cut samples (with ffmpeg's automatic count, up
+# to 16, a corpus file lost a cut sample on a 16-core machine).
+ONE_PIECE_THREADS = 2
 # Sampled frames are hashed on a second thread while decoding goes on; at most this many
 # converted frames wait for it (a 1080p luma frame is 2 MB).
 HASH_QUEUE = 4
@@ -480,7 +490,7 @@ def _decode(
     import av.error
 
     try:
-        container, stream, skip = _open_stream(path, skip, fast, 0)
+        container, stream, skip = _open_stream(path, skip, fast, ONE_PIECE_THREADS)
     except (av.error.FFmpegError, UnicodeDecodeError, IndexError):
         return None
     with container:
@@ -489,8 +499,15 @@ def _decode(
         time_base = float(stream.time_base) if stream.time_base else None
         scan = None if skip == "NONKEY" or not gop_skip else _keyframe_scan(path)
         # `--fast` is not segmented: its keyframes decode on one thread while a second
-        # hashes them, which already keeps 2 cores busy (segments measured no faster)
-        if scan is not None and segments and duration is not None and _decode_threads() > 1:
+        # hashes them, which already keeps 2 cores busy (segments measured no faster).
+        # Whether a file is segmented depends on the file alone (never on the cores), so
+        # its samples are the same on every machine.
+        if (
+            scan is not None
+            and segments
+            and duration is not None
+            and _segmentable(container, stream)
+        ):
             starts = _segment_starts(scan, max(SEGMENT_MIN, duration / MAX_SEGMENTS))
             if len(starts) > 1:
                 try:
@@ -520,6 +537,21 @@ def _decode(
             except (av.error.FFmpegError, EOFError):
                 pass  # a damaged tail: keep what decoded (never crash on odd streams)
             return _Pass(sampler.results(), skip, duration, sampler.decoded)
+
+
+def _segmentable(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
+    """Not for MPEG program and transport streams (seeking there is approximate: every try
+    ended in a fallback), nor for pictures above SEGMENT_MAX_PICTURE."""
+    import av
+
+    if container.format.name in ("mpeg", "mpegts"):
+        return False
+    cc = stream.codec_context
+    try:
+        bits = max(c.bits for c in av.VideoFormat(cc.pix_fmt or "yuv420p").components)
+    except (ValueError, TypeError):
+        bits = 8
+    return (cc.width or 0) * (cc.height or 0) * (2 if bits > 8 else 1) <= SEGMENT_MAX_PICTURE
 
 
 def _out_of_memory(e: Exception) -> MemoryError:

@@ -6,7 +6,7 @@ took 2 s and 43 MB and grows linearly with the count; a 194 KB PNG can declare 1
 gigapixels. So every file is parsed by `python -m verify.analysis.worker`:
 
 - limits set in the child before anything is parsed: RLIMIT_AS (`VERIFY_ANALYSIS_MEMORY`,
-  default 2 GiB) and RLIMIT_CPU (twice the wall-clock timeout, a backstop), no core files;
+  default 2 GiB) and RLIMIT_CPU (3x the wall-clock timeout, a backstop), no core files;
 - a wall-clock timeout enforced by the parent (`VERIFY_ANALYSIS_TIMEOUT`, default 60 s):
   the child's whole process group is killed;
 - a fresh interpreter (exec, close_fds): no database handle, no inherited state;
@@ -56,9 +56,10 @@ class Limits:
 
     @property
     def cpu_seconds(self) -> int:
-        # Two cores can burn CPU twice as fast as the wall clock: the timeout normally fires
-        # first, RLIMIT_CPU only catches a child that somehow outlives its parent's watch.
-        return max(1, math.ceil(2 * self.timeout) + 1)
+        # Video analysis runs up to 3 busy threads (two decoders and a hashing thread), so
+        # CPU time can pass the wall clock 3 times as fast: the timeout normally fires first,
+        # RLIMIT_CPU only catches a child that somehow outlives its parent's watch.
+        return max(1, math.ceil(3 * self.timeout) + 1)
 
 
 def limits(timeout: float | None = None, memory: int | None = None) -> Limits:
