@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from tests.conftest import REPO, RunCli
 from verify.archive import Archive, open_archive
+from verify.errors import BadInputError
 
 SLUG = "belgorod-legion-video"
 
@@ -406,3 +407,14 @@ def test_root_option_error_is_one_line_and_bare_group_prints_help(home: Path) ->
     assert r.returncode == 2
     assert r.stderr.startswith("Usage: verify case [OPTIONS] COMMAND [ARGS]...")
     assert not home.exists()
+
+
+def test_hash_prefix_held_as_several_media_does_not_claim_several_cases() -> None:
+    """The same bytes added twice (to one case or to two) are several media, not cases."""
+    from verify.services import refs
+
+    with pytest.raises(BadInputError) as err:
+        refs._pick("sha256:abcdef", [(1, 5), (8, 5)])
+    assert str(err.value) == (
+        "sha256:abcdef is held as several media (1, 8); use the media id instead"
+    )

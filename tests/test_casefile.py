@@ -341,6 +341,33 @@ def test_cycle_with_the_archive_is_refused(cli: RunCli, archive: Archive, tmp_pa
     assert ok(cli("log", "--json")) == before
 
 
+def test_same_slug_other_case_is_named_as_the_likely_cause(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case opened on the command line, then the shipped (hand-written) file with its slug."""
+    ok(cli("case", "open", "Legion video", "--slug", SLUG, "--claim", "a", "--claim", "b"))
+    ok(cli("status", "set", SLUG, "in_progress"))
+    ok(cli("status", "set", SLUG, "needs_review", "--why", "r"))
+    r = cli("case", "import", str(EXAMPLE))
+    assert r.exit_code == 2
+    assert r.stderr.endswith(
+        "provenance is append-only: if the file describes another case than this archive's "
+        f"{SLUG}, change the slug in the file or import it into another archive (VERIFY_HOME); "
+        "if it is an older export of it, export the case again and re-apply your edits\n"
+    ), r.stderr
+    # an exported file of another archive's case says when each was opened
+    other = tmp_path / "other"
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2030-01-01T00:00:00Z")
+    r = cli("--home", str(other), "case", "import", str(EXAMPLE))
+    assert r.exit_code == 0, r.stderr
+    exported = tmp_path / "exported.toml"
+    ok(cli("--home", str(other), "case", "export", SLUG, "-o", str(exported)))
+    r = cli("case", "import", str(exported))
+    assert r.exit_code == 2
+    assert "the file's case was opened at 2030-01-01T00:00:00Z, this archive's case" in r.stderr
+    assert "they are different cases with the same slug; change the slug in the file" in r.stderr
+
+
 def test_append_only_records_cannot_be_dropped_or_rewritten(cli: RunCli, tmp_path: Path) -> None:
     ok(cli("case", "import", str(EXAMPLE)))
     text = ok(cli("case", "export", SLUG))

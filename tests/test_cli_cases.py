@@ -139,6 +139,13 @@ def test_claims_and_notes(cli: RunCli) -> None:
     assert cli("claim", "add", SLUG, "subtitles by @Gerashchenko_en").stdout == "3\n"
     r = cli("claim", "assess", SLUG, "2", "--finding", "supported")
     assert r.exit_code == 2 and "needs a rationale" in r.stderr
+    # a claim that does not exist is said first, with or without a rationale
+    for why in ([], ["--why", "x"]):
+        r = cli("claim", "assess", SLUG, "9", "--finding", "supported", *why)
+        assert (r.exit_code, r.stderr) == (
+            4,
+            f"error: case '{SLUG}' has no claim 9; `verify case show {SLUG}` lists its claims\n",
+        )
     r = cli(
         "claim",
         "assess",

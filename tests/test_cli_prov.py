@@ -115,20 +115,20 @@ def test_new_user_flow(cli: RunCli, archive: Archive, fake_now: pytest.MonkeyPat
     out = ok(cli("timeline", SLUG)).splitlines()
     assert out[0].split() == ["WHEN", "WHAT", "SOURCE", "DETAIL"]
     assert out[1] == (
-        "*  2023-05-22T15:40:00Z  appearance.posted     https://t.me/example_channel/1  "
+        "*  2023-05-22T15:40:00Z  appearance.posted     https://t.me/example_channel/1   "
         "posted on telegram by telegram:@example_channel"
     )
     assert out[2] == (
-        "   2023-05-23            appearance.posted     x:@Gerashchenko_en              "
+        "   2023-05-23            appearance.posted     x:@Gerashchenko_en               "
         "posted on x by x:@Gerashchenko_en"
     )
     assert out[-2] == (
-        "   2023-06-02T10:00:00Z  attribution.changed   our comparison                  "
+        "   2023-06-02T10:00:00Z  attribution.changed   according to our comparison      "
         "reuploader: x:@Gerashchenko_en claimed -> corroborated; evidence: same video with "
         "English subtitles"
     )
     assert out[-1] == (
-        "   2023-06-02T10:00:00Z  derivation.recorded   tester                          "
+        "   2023-06-02T10:00:00Z  derivation.recorded   tester                           "
         "media 2 subtitled_from media 1"
     )
     events = json.loads(ok(cli("timeline", SLUG, "--json")))

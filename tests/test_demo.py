@@ -18,6 +18,13 @@ def test_demo_end_to_end(cli: RunCli, tmp_path: Path, monkeypatch: pytest.Monkey
     assert out["case"] == "belgorod-legion-video"
     assert out["match"]["tier"] == "match"
     assert out["match"]["offset"] == 0
+    # it says where the synthetic clips are, so they can be tried with other commands
+    clips = home / "demo-media"
+    assert f"(both synthetic) in {clips}\n" in r.stderr
+    assert sorted(p.name for p in clips.iterdir()) == [
+        "legion-original-SYNTHETIC.mp4",
+        "legion-subtitled-SYNTHETIC.mp4",
+    ]
     report = Path(out["report"])
     assert report.parent == home and report.is_file()
     html = report.read_text()

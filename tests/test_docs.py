@@ -100,3 +100,29 @@ def test_help_does_not_import_heavy_modules(args: list[str]) -> None:
     }
     assert "verify" in imported  # parsing works
     assert imported & HEAVY == set()
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+def test_relative_markdown_links_resolve() -> None:
+    """Every relative link in README.md and docs/*.md points at a file (and, with a
+    #fragment, at a heading of a Markdown file) that exists in the repository."""
+    broken: list[str] = []
+    for page in [REPO / "README.md", *sorted(DOCS.glob("*.md"))]:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # not code blocks
+        for target in _LINK.findall(text):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("<"):
+                continue  # http:, mailto:, … and autolinks
+            path, _, fragment = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists():
+                broken.append(f"{page.name}: {target}")
+            elif fragment and dest.suffix == ".md":
+                anchors = {
+                    re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                    for h in re.findall(r"^#+\s+(.*)$", dest.read_text(), re.M)
+                }
+                if fragment not in anchors:
+                    broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []

@@ -332,4 +332,6 @@ def test_timeline_orders_every_dated_fact(
     assert events[0]["source"] == "https://x.com/i/status/1"
     assert events[2]["ref"] == f"media:{mid}"
     assert events[5]["text"] == "subtitler: x:@Gerashchenko_en claimed -> corroborated"
-    assert events[5]["source"] == "tester"
+    # an attribution's source is whom it is according to, else (said so) who recorded it
+    assert events[5]["source"] == "recorded by tester"
+    assert events[3]["source"] == "recorded by tester"

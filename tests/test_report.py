@@ -644,3 +644,13 @@ def test_the_earliest_appearance_is_worked_out_once(
     assert data["provenance"]["timeline"] == report._timeline_entries(
         provenance.timeline(archive, slug)
     )
+
+
+def test_markdown_shows_our_command_hints_as_code(archive: Archive) -> None:
+    """The earliest-copy hint quotes a command: a code span in Markdown, not `\\``."""
+    from verify.services import cases
+
+    cases.open_case(archive, "No appearances yet", slug="bare")
+    md = report_render.render_markdown(report.build_report(archive, "bare", at=AT))
+    assert "`verify prov appearance add bare --posted DATE`" in md
+    assert "\\`" not in md

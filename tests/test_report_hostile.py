@@ -220,7 +220,10 @@ def test_markdown_escaping_examples() -> None:
     e = report_render.md_escape
     assert e("a|b") == "a\\|b"
     assert e("[x](javascript:alert(1))") == "\\[x\\](javascript:alert(1))"
-    assert e("<b>&") == "&lt;b&gt;&amp;"
+    assert e("<b>&") == "&lt;b>&amp;"
+    # `>` opens nothing mid-line, so an arrow reads as one; at a line start it would quote
+    assert e("claimed -> corroborated") == "claimed -> corroborated"
+    assert e("> quoted") == "\\> quoted"
     assert e("two\nlines\ttab") == "two lines tab"
     assert e("- item") == "\\- item"
     assert e("1. first") == "1\\. first"
@@ -230,6 +233,16 @@ def test_markdown_escaping_examples() -> None:
     assert report_render.md_link("https://a.example/a_b|c(d)") == (
         "[https://a.example/a\\_b\\|c(d)](<https://a.example/a_b%7Cc%28d%29>)"
     )
+
+
+def test_markdown_code_spans_in_our_messages() -> None:
+    c = report_render.md_code_spans
+    assert c("add one with `verify prov appearance add my-case --posted DATE`") == (
+        "add one with `verify prov appearance add my-case --posted DATE`"
+    )
+    # the text around the span is still escaped; an unpaired backtick is escaped, not a span
+    assert c("a_b `x` <i>") == "a\\_b `x` &lt;i>"
+    assert c("one ` only") == "one \\` only"
 
 
 def _replace_strings(value: object, payload: str) -> object:

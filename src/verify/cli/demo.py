@@ -35,7 +35,8 @@ def demo_command(
     Imports the worked example case, generates a clip and a subtitled re-encoded copy
     (labelled synthetic), preserves both, finds the copy's original with duplicate search,
     records the derivation, sets a status with a rationale and writes the HTML report.
-    Your own archive is not touched.
+    Your own archive is not touched. The two clips stay in the demo archive's `demo-media`
+    folder, for trying the other commands on.
     """
     from verify.services.demo import run_demo
 

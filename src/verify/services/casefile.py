@@ -861,6 +861,7 @@ class _Importer:
         # added to every audit payload; records written through the services (`prov.record_*`,
         # `media.record_media`, …) get it as `audit_extra`, and the import counts them itself
         self.extra = {"import": name}
+        self.existing_created_at: datetime | None = None
 
     def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
         self.changes += count
@@ -893,14 +894,35 @@ class _Importer:
             self.ctx.fail(
                 f"{key}[{in_file + 1}]",
                 f"the archive has {in_archive} {key} but the file lists {in_file}; provenance "
-                "is append-only: export the case again and re-apply your edits",
+                f"is append-only: {self.remedy()}",
             )
+
+    def remedy(self) -> str:
+        """What to do when the file lacks records the archive has: the archive's case was
+        opened at a different time (another case with the same slug), or the file is an old
+        export. A hand-written file gives no `created_at`, so it could be either."""
+        here = self.existing_created_at
+        there = self.doc.case["created_at"]
+        other = "change the slug in the file or import it into another archive (VERIFY_HOME)"
+        if here is not None and there is not None and not _same(here, there):
+            return (
+                f"the file's case was opened at {iso(there)}, this archive's case {self.slug} "
+                f"at {iso(here)}: they are different cases with the same slug; {other}"
+            )
+        again = "export the case again and re-apply your edits"
+        if there is None:
+            return (
+                f"if the file describes another case than this archive's {self.slug}, {other}; "
+                f"if it is an older export of it, {again}"
+            )
+        return again
 
     # ---------------------------------------------------------------- sections
 
     def run(self) -> tuple[Case, bool]:
         case = self.s.exec(select(Case).where(Case.slug == self.slug)).first()
         created = case is None
+        self.existing_created_at = None if case is None else case.created_at
         c = self.doc.case
         if case is None:
             case = Case(

@@ -277,8 +277,6 @@ def assess_claim(
     check_text(why)
     new_finding = parse_enum(Finding, finding, "finding") if finding is not None else None
     new_conf = parse_enum(Confidence, confidence, "confidence") if confidence is not None else None
-    if new_finding not in (None, Finding.UNASSESSED) and not (why and why.strip()):
-        raise BadInputError(f"a finding of {new_finding} needs a rationale: add --why TEXT")
     with archive.write() as session:
         case = get_case(session, ref)
         claim = session.exec(
@@ -289,6 +287,9 @@ def assess_claim(
                 f"case {case.slug!r} has no claim {n}; "
                 f"`verify case show {case.slug}` lists its claims"
             )
+        # after the lookup: a missing claim is the first thing to say, not its rationale
+        if new_finding not in (None, Finding.UNASSESSED) and not (why and why.strip()):
+            raise BadInputError(f"a finding of {new_finding} needs a rationale: add --why TEXT")
         changes: dict[str, Any] = {"n": n}
         if new_finding is not None:
             changes["finding"] = {"old": claim.finding, "new": new_finding.value}

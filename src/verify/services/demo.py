@@ -75,7 +75,7 @@ def run_demo(
         work.mkdir(exist_ok=True)
         original = make_original(work / "legion-original-SYNTHETIC.mp4")
         copy = make_subtitled_copy(original, work / "legion-subtitled-SYNTHETIC.mp4", text=SUBTITLE)
-        say("generated a clip and a subtitled, re-encoded copy (both synthetic)")
+        say(f"generated a clip and a subtitled, re-encoded copy (both synthetic) in {work}")
 
         added = media.add_media(
             archive,

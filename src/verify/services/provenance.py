@@ -1301,7 +1301,11 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
                 kind = "attribution.changed"
             if ch.evidence:
                 text += f"; evidence: {ch.evidence}"
-            add(ch.at, kind, text, ch.according_to or ch.by, f"attribution:{attr.id}")
+            # who says so, or else who recorded it: never one shown as the other
+            source = (
+                f"according to {ch.according_to}" if ch.according_to else f"recorded by {ch.by}"
+            )
+            add(ch.at, kind, text, source, f"attribution:{attr.id}")
     for d in _case_derivations(session, c):
         add(
             d.created_at,

@@ -74,9 +74,7 @@ def _pick(ref: str, found: list[tuple[int, int]]) -> int:
         raise BadInputError(f"media reference {ref} is ambiguous; give more hex digits")
     if len(found) > 1:
         ids = ", ".join(str(m) for m, _ in found)
-        raise BadInputError(
-            f"{ref} is held in several cases (media {ids}); use the media id instead"
-        )
+        raise BadInputError(f"{ref} is held as several media ({ids}); use the media id instead")
     return found[0][0]
 
 

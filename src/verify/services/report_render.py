@@ -45,7 +45,7 @@ _CONTROL = re.compile(
 )
 _NEWLINES = re.compile("\r\n|[\r\n\t\u2028\u2029\x0b\x0c]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
-_MD_LEADING_MARK = re.compile(r"^[-+=]")
+_MD_LEADING_MARK = re.compile(r"^[-+=>]")
 _MD_LEADING_NUMBER = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")
 # Characters kept as-is in a Markdown link destination; everything else is %-encoded.
 _URL_SAFE = "-._~:/?#@!$&*+,;=%"
@@ -86,11 +86,38 @@ def safe_url(value: object) -> str | None:
 def md_escape(value: object) -> str:
     """Text safe inside Markdown prose, list items, headings and table cells."""
     text = strip_controls(str(value))
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # `<` and `&` could open raw HTML or an entity; `>` alone cannot (it only quotes at the
+    # start of a line, escaped below), so `a -> b` stays readable in the Markdown source
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
     text = _MD_SPECIAL.sub(r"\\\1", text).strip()
     # Block markers only matter at the start of a line (list items, setext underlines).
     text = _MD_LEADING_MARK.sub(lambda m: "\\" + m.group(0), text)
     return _MD_LEADING_NUMBER.sub(r"\1\\\2", text)
+
+
+def md_code_spans(value: object) -> MdSafe:
+    """Our own messages quote commands in backticks: those spans become Markdown code spans
+    (control characters removed, fenced by more backticks than they contain), the rest is
+    escaped as by `md_escape`."""
+    parts = strip_controls(str(value)).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code spans
+        return MdSafe(md_escape(value))
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(_md_escape_inline(part))
+        elif part:
+            out.append(f"`{part}`")
+    return MdSafe("".join(out).strip())
+
+
+def _md_escape_inline(text: str) -> str:
+    """`md_escape` for a piece inside a line (no trimming of its spaces)."""
+    if not text.strip():
+        return text
+    lead = text[: len(text) - len(text.lstrip())]
+    trail = text[len(text.rstrip()) :]
+    return lead + md_escape(text) + trail
 
 
 def md_finalize(value: object) -> str:
@@ -276,6 +303,7 @@ def _environment(*, html: bool) -> Environment:
         "safe_url": safe_url,
         "md_link": md_link,
         "md": md_escape,
+        "md_code": md_code_spans,
         "hms": hms,
         "human_size": human_size,
         "words": lambda s: str(s).replace("_", " ").replace(".", " "),
