@@ -98,6 +98,32 @@ def test_fast_triage_then_full_sampling(cli: RunCli, case: str, tmp_path: Path) 
     assert len(fast) == 2 and len(full) >= 6
 
 
+def test_fast_triage_is_recorded_and_outdated(cli: RunCli, case: str, tmp_path: Path) -> None:
+    """Keyframes-only hashes search weaker: the mode is kept, shown, audited, and
+    `reanalyse --outdated` redoes such files in full."""
+    clip = write_clip(tmp_path / "clip.mp4", seconds=6.0, gop=90)
+    still = write_jpeg(tmp_path / "still.jpg", seed=5)
+    media = _add(cli, case, clip, "--fast")
+    image = _add(cli, case, still, "--fast")  # a picture has no keyframes-only form
+    shown = json.loads(cli("media", "show", str(media), "--json").stdout)
+    assert shown["analysis_mode"] == "keyframes"
+    assert json.loads(cli("media", "show", str(image), "--json").stdout)["analysis_mode"] == "full"
+    text_lines = cli("media", "show", str(media)).stdout.splitlines()
+    assert any(line.startswith("analysis:  ok, keyframes only (--fast;") for line in text_lines)
+    added = [e for e in json.loads(cli("log", "--json").stdout) if e["action"] == "media.add"]
+    assert [e["payload"]["analysis_mode"] for e in added] == ["keyframes", "full"]
+
+    r = cli("media", "reanalyse", "--outdated", "--json")
+    assert r.exit_code == 0, r.stderr
+    (done,) = json.loads(r.stdout)
+    assert done["media"] == [media]
+    assert (done["analysis_mode_before"], done["analysis_mode"]) == ("keyframes", "full")
+    assert done["frames"] >= 6
+    assert json.loads(cli("log", "--json").stdout)[-1]["payload"]["analysis_mode"] == "full"
+    again = cli("media", "reanalyse", "--outdated")
+    assert again.exit_code == 0 and "nothing to re-analyse" in again.stderr
+
+
 def test_reanalyse_needs_a_target(cli: RunCli, case: str) -> None:
     r = cli("media", "reanalyse")
     assert r.exit_code == 2

@@ -187,6 +187,20 @@ def test_hits_list_every_holding_and_case_filter(archive: Archive) -> None:
     assert search.search_frames(archive, q, query_kind="video", exclude_blob_id=a.blob_id) == []
 
 
+def test_exact_bytes_win_a_tie(archive: Archive) -> None:
+    """Two stored files with the same frame hashes score the same against a query; the one
+    holding the query's very bytes ranks first even though the other is older."""
+    frames = random_frames(8, random.Random(8))
+    older = store(archive, "case-a", "masked-copy.mp4", frames)
+    same = store(archive, "case-b", "same-bytes.mp4", frames)
+    hits = search.search_frames(archive, frames, query_kind="video", query_sha256=same.sha256)
+    assert hits[0]["score"] == hits[1]["score"]
+    assert [(h["media"], h["exact"], h["rank"]) for h in hits] == [
+        (same.media_id, True, 1),
+        (older.media_id, False, 2),
+    ]
+
+
 def test_suggestion_tier_between_thresholds(archive: Archive) -> None:
     rng = random.Random(8)
     frames = random_frames(10, rng)

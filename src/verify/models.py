@@ -111,6 +111,9 @@ class Blob(SQLModel, table=True):
     analysis_state: str = Field(default="pending", max_length=32)
     analysis_error: str | None = Field(default=None, sa_type=Text)
     pipeline: str | None = Field(default=None, max_length=40)  # hashing recipe identity
+    # which frames were hashed: "full" (every sampled frame) or "keyframes" (`--fast`
+    # triage); None when analysis failed, or for analyses recorded before this was kept
+    analysis_mode: str | None = Field(default=None, max_length=16)
     meta: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     analysed_at: datetime | None = None
     stored_at: datetime

@@ -7,7 +7,7 @@ import typer
 
 from verify.cli import archive_of
 from verify.cli.output import clean, clean_line, examples, notice, print_json, table
-from verify.errors import ExitCode
+from verify.errors import BadInputError, ExitCode
 
 if TYPE_CHECKING:
     from verify.analysis.sandbox import AnalysisPool
@@ -67,7 +67,11 @@ def media_add(
     ] = None,
     fast: Annotated[
         bool,
-        typer.Option("--fast", help="Triage: hash keyframes only (much faster on long videos)."),
+        typer.Option(
+            "--fast",
+            help="Triage: hash keyframes only (much faster on long videos; weaker search). "
+            "Recorded as the analysis mode; `media reanalyse --outdated` redoes it in full.",
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -162,7 +166,9 @@ def media_reanalyse(
     outdated: Annotated[
         bool,
         typer.Option(
-            "--outdated", help="Every file analysed with an older hashing recipe (not searched)."
+            "--outdated",
+            help="Every file analysed with an older hashing recipe (not searched) or with "
+            "keyframes only (`media add --fast`).",
         ),
     ] = False,
     fast: Annotated[bool, typer.Option("--fast", help="Triage: hash keyframes only.")] = False,
@@ -204,7 +210,7 @@ def media_reanalyse(
     if as_json:
         print_json([r.to_dict() for r in results])
     elif not results:
-        notice("nothing to re-analyse: every file uses the current hashing recipe")
+        notice("nothing to re-analyse: every file was hashed in full with the current recipe")
     for r in results:
         if r.error:
             sys.stderr.write(f"error: {clean_line(r.error)}\n")
@@ -267,7 +273,8 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         + (f" via {clean(data['acquired_via'])}" if data["acquired_via"] else ""),
         f"source:    {clean(data['source_url'])} ({clean(data['platform'])})",
         f"analysis:  {data['analysis']}"
-        + (f": {clean(data['analysis_error'])}" if data["analysis_error"] else ""),
+        + (f": {clean(data['analysis_error'])}" if data["analysis_error"] else "")
+        + _mode(data),
         f"device:    {clean(meta.get('make'))} {clean(meta.get('model'))}",
         f"software:  {clean(meta.get('software'))}",
         "captured:  "
@@ -297,6 +304,18 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
                 for f in data["frames"]
             ],
         )
+
+
+def _mode(data: dict[str, Any]) -> str:
+    """How much of the file was hashed, when that is known."""
+    if data["analysis_mode"] == "keyframes":
+        return (
+            f", keyframes only (--fast; `verify media reanalyse {data['id']}` hashes every "
+            "sampled frame)"
+        )
+    if data["analysis_mode"] == "full":
+        return ", full"
+    return ""
 
 
 def _picture(meta: dict[str, Any]) -> str:
@@ -341,7 +360,13 @@ def media_frames(
             for o in outputs:
                 sys.stdout.write(o["path"] + "\n")
         return
-    frames = svc.show_media(archive, media)["frames"]
+    data = svc.show_media(archive, media)
+    if data["analysis"] == "analysis_failed":
+        raise BadInputError(
+            f"media {data['id']} has no sampled frames: its analysis failed: "
+            f"{data['analysis_error']} (`verify media reanalyse {data['id']}` retries it)"
+        )
+    frames = data["frames"]
     if as_json:
         print_json(frames)
         return

@@ -8,6 +8,7 @@ import typer
 
 from verify.cli import EARLY_ANALYSIS, source_of
 from verify.cli.output import clean, examples, notice, print_json, table
+from verify.errors import BadInputError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (shape: docs/json.md).")]
 CaseOpt = Annotated[
@@ -85,12 +86,20 @@ def search_command(
     _outdated_notice(ctx)
     if as_json:
         print_json(data)
+    else:
+        for copy in data["exact_copies"]:
+            notice(
+                f"same bytes in case {copy['case']} as media {copy['media']} "
+                f"({copy['original_name']})"
+            )
+    if data["error"] is not None:
+        # the exact copies above are still an answer; the near-duplicate search is not
+        raise BadInputError(
+            data["error"] if data["query"]["media"] else f"{clean(target)}: {data['error']}"
+        )
+    if as_json:
         return
     q = data["query"]
-    for copy in data["exact_copies"]:
-        notice(
-            f"same bytes in case {copy['case']} as media {copy['media']} ({copy['original_name']})"
-        )
     if not data["hits"]:
         notice(f"no near-duplicates of {clean(target)} ({q['kind']})")
         return

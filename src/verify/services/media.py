@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from verify import audit
 from verify.analysis import AnalysisResult, FrameHash, hex64, to_signed64
@@ -94,6 +94,25 @@ def frame_rows(blob_id: int, frames: list[FrameHash]) -> list[Frame]:
         )
         for f in frames
     ]
+
+
+def without_frames(outcome: AnalysisResult | AnalysisError | None) -> AnalysisError | None:
+    """An image or video whose analysis sampled no frame at all is a failed analysis: there
+    is nothing to compare it with, and recording it as ok would read as "never seen"."""
+    if (
+        isinstance(outcome, AnalysisResult)
+        and outcome.kind in ("image", "video")
+        and not outcome.frames
+    ):
+        return AnalysisError(
+            f"could not sample any frame of this {outcome.kind} (no decodable frames)"
+        )
+    return None
+
+
+def analysis_mode(outcome: AnalysisResult, fast: bool) -> str:
+    """ "keyframes" for a video hashed with `--fast` (keyframes only), else "full"."""
+    return "keyframes" if fast and outcome.kind == "video" else "full"
 
 
 def _exact_copies(session: Session, blob_id: int, exclude_media: int) -> list[dict[str, Any]]:
@@ -187,6 +206,7 @@ def add_media(
                     platform=platform,
                     acquired_via=acquired_via,
                     label=label,
+                    fast=fast,
                 )
                 if search and result.analysis == AnalysisState.OK:
                     result.near_duplicates = neighbours.of(result)
@@ -243,6 +263,7 @@ def _record(
     platform: str | None,
     acquired_via: str | None,
     label: str | None,
+    fast: bool = False,
 ) -> None:
     """One short write transaction: blob (if new), frames, media row, audit entry."""
     raw_path = result.path
@@ -253,14 +274,21 @@ def _record(
         result.already_stored = blob is not None
         if blob is None or blob.analysis_state == AnalysisState.PENDING:
             blob = blob or Blob(sha256=stored.sha256, size=stored.size, stored_at=now())
+            empty = without_frames(outcome)
             if isinstance(outcome, AnalysisResult):
+                # kept when no frame could be sampled too: what the file is, and its metadata
                 blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
+            if isinstance(outcome, AnalysisResult) and empty is None:
                 blob.pipeline = outcome.pipeline
+                blob.analysis_mode = analysis_mode(outcome, fast)
                 blob.analysis_state = AnalysisState.OK.value
             else:
                 blob.analysis_state = AnalysisState.FAILED.value
+                failure = empty or outcome
                 blob.analysis_error = (
-                    outcome.message if outcome is not None else "analysis did not run"
+                    failure.message
+                    if isinstance(failure, AnalysisError)
+                    else "analysis did not run"
                 )
             blob.analysed_at = now()
             session.add(blob)
@@ -334,6 +362,7 @@ def record_media(
         "analysis": blob.analysis_state,
         "analysis_error": blob.analysis_error,
         "pipeline": blob.pipeline,
+        "analysis_mode": blob.analysis_mode,
         "frames": frame_count,
     }
     audit.append(
@@ -397,6 +426,7 @@ def _media_fields(media: Media, blob: Blob, case_slug: str, frame_count: int) ->
         "analysis": blob.analysis_state,
         "analysis_error": blob.analysis_error,
         "pipeline": blob.pipeline,
+        "analysis_mode": blob.analysis_mode,
         "metadata": dict(blob.meta or {}),
         "frame_count": frame_count,
     }
@@ -495,6 +525,8 @@ class ReanalyseResult:
     media: list[int]
     before: str | None  # hashing recipe of the frames replaced
     after: str | None = None
+    mode_before: str | None = None  # full | keyframes | None (see Blob.analysis_mode)
+    mode: str | None = None
     kind: str | None = None
     frames: int = 0
     analysis: str | None = None  # ok | analysis_failed
@@ -511,6 +543,8 @@ class ReanalyseResult:
             "media": self.media,
             "pipeline_before": self.before,
             "pipeline": self.after,
+            "analysis_mode_before": self.mode_before,
+            "analysis_mode": self.mode,
             "kind": self.kind,
             "frames": self.frames,
             "analysis": self.analysis,
@@ -545,9 +579,13 @@ def reanalyse(
             if blob_id not in order:
                 order.append(blob_id)
         if outdated:
+            # another recipe, or keyframes only (`--fast`): both search weaker than full
             stale = session.exec(
                 select(Blob.id)
-                .where(Blob.analysis_state == AnalysisState.OK.value, Blob.pipeline != PIPELINE)
+                .where(
+                    Blob.analysis_state == AnalysisState.OK.value,
+                    or_(Blob.pipeline != PIPELINE, col(Blob.analysis_mode) == "keyframes"),
+                )
                 .order_by(col(Blob.id))
             ).all()
             order.extend(b for b in stale if b is not None and b not in order)
@@ -577,7 +615,7 @@ def reanalyse(
         for i, (b, result) in enumerate(zip(order, results, strict=True)):
             if b in paths:
                 _, outcome = next(analyses)
-                _replace_analysis(archive, b, result, outcome)
+                _replace_analysis(archive, b, result, outcome, fast=fast)
             if progress:
                 progress(i + 1, len(results), result)
     finally:
@@ -590,6 +628,8 @@ def _replace_analysis(
     blob_id: int,
     result: ReanalyseResult,
     outcome: AnalysisResult | AnalysisError | None,
+    *,
+    fast: bool = False,
 ) -> None:
     from sqlmodel import delete
 
@@ -598,24 +638,31 @@ def _replace_analysis(
         if blob is None:  # removed meanwhile
             result.error = f"sha256:{result.sha256}: no longer in the archive"
             return
-        result.before = blob.pipeline
+        result.before, result.mode_before = blob.pipeline, blob.analysis_mode
         session.exec(delete(Frame).where(col(Frame.blob_id) == blob_id))
+        empty = without_frames(outcome)
         if isinstance(outcome, AnalysisResult):
             blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
+        if empty is not None:
+            outcome = empty
+        if isinstance(outcome, AnalysisResult):
             blob.pipeline = outcome.pipeline
+            blob.analysis_mode = analysis_mode(outcome, fast)
             blob.analysis_state = AnalysisState.OK.value
             blob.analysis_error = None
             session.add_all(frame_rows(blob_id, outcome.frames))
             result.frames = len(outcome.frames)
         else:
             blob.analysis_state = AnalysisState.FAILED.value
+            blob.analysis_mode = None
             blob.analysis_error = outcome.message if outcome is not None else "analysis did not run"
             result.error = f"sha256:{result.sha256}: {blob.analysis_error}"
         blob.analysed_at = now()
         session.add(blob)
         session.flush()
-        result.after, result.kind, result.analysis = (
+        result.after, result.mode, result.kind, result.analysis = (
             blob.pipeline,
+            blob.analysis_mode,
             blob.kind,
             blob.analysis_state,
         )
@@ -640,6 +687,8 @@ def _replace_analysis(
                     "media": media_ids,
                     "pipeline_before": result.before,
                     "pipeline": blob.pipeline,
+                    "analysis_mode_before": result.mode_before,
+                    "analysis_mode": blob.analysis_mode,
                     "analysis": blob.analysis_state,
                     "analysis_error": blob.analysis_error,
                     "frames": result.frames,

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from verify.analysis import PIPELINE, FrameHash, to_unsigned64
+from verify.analysis import PIPELINE, AnalysisResult, FrameHash, to_unsigned64
 from verify.dbread import Reader, Source, rows_in
-from verify.errors import BadInputError, NotFoundError
+from verify.errors import AnalysisError, BadInputError, NotFoundError
 from verify.index import FrameIndex, load_index
 from verify.index import self_join as mih_self_join
 from verify.services.refs import case_id as case_id_of
@@ -595,7 +595,8 @@ def search_frames(
             }
             hit.update(verdict)
             hits.append(hit)
-    hits.sort(key=lambda h: (-_TIER_RANK[h["tier"]], -h["score"], h["media"]))
+    # byte-identical copies first among equals: same tier and score, the exact bytes win
+    hits.sort(key=lambda h: (-_TIER_RANK[h["tier"]], -h["score"], not h["exact"], h["media"]))
     for rank, h in enumerate(hits, start=1):
         h["rank"] = rank
     return hits
@@ -663,23 +664,33 @@ def search_media(
         state, error = db.rows(
             "SELECT analysis_state, analysis_error FROM blobs WHERE id = :id", {"id": blob_id}
         )[0]
+        frames = db.rows("SELECT count(*) FROM frames WHERE blob_id = :id", {"id": blob_id})
+        problem = None
         if state != "ok":
-            raise BadInputError(
+            problem = (
                 f"media {media_id} has no frame hashes to search with: its analysis "
                 f"{'failed: ' + str(error) if error else 'did not run'} "
                 "(`verify media reanalyse` retries it)"
             )
+        elif not int(frames[0][0]):
+            problem = (
+                f"media {media_id} has no frame hashes to search with: could not sample any "
+                f"frame of this {kind} (no decodable frames)"
+            )
         copies = _holdings(db, [blob_id]).get(blob_id, [])
-    hits = near_duplicates_of_blob(archive, blob_id, case=case, threshold=threshold)
-    return {
+    data: dict[str, Any] = {
         "query": {"media": media_id, "sha256": f"sha256:{sha}", "kind": kind},
         "exact_copies": [
             {"case": m.case, "media": m.media, "original_name": m.original_name}
             for m in copies
             if m.media != media_id and (case is None or m.case == case)
         ],
-        "hits": hits,
+        "hits": [],
+        "error": problem,
     }
+    if problem is None:
+        data["hits"] = near_duplicates_of_blob(archive, blob_id, case=case, threshold=threshold)
+    return data
 
 
 _COPIES = (
@@ -714,9 +725,16 @@ def search_file(
         # as `media add` reads files: regular files only, a symbolic link is refused
         sha, _ = hash_file(p)
         index = _Early(lambda: load_index(archive))
-        result = child.analysis()
-    if result.kind not in ("image", "video"):
-        raise BadInputError(f"{path} is not an image or video this tool can hash")
+        result: AnalysisResult | None = None
+        problem: str | None = None
+        try:
+            result = child.analysis()
+        except AnalysisError as exc:
+            problem = exc.message
+    if result is not None:
+        problem = unsearchable(result)
+    # the exact-bytes question needs no decoding: it is answered even when the file
+    # cannot be analysed
     with archive.reader() as db:
         copies = db.rows(_COPIES, {"sha": sha})
     exact = [
@@ -724,6 +742,20 @@ def search_file(
         for mid, slug, name in copies
         if case is None or slug == case
     ]
+    if result is None or problem is not None:
+        return {
+            "query": {
+                "media": None,
+                "path": path,
+                "sha256": f"sha256:{sha}",
+                "kind": result.kind if result is not None else None,
+                "frames": 0,
+                "informative_frames": 0,
+            },
+            "exact_copies": exact,
+            "hits": [],
+            "error": f"near-duplicate search not possible: {problem}",
+        }
     hits = search_frames(
         archive,
         result.frames,
@@ -745,7 +777,17 @@ def search_file(
         },
         "exact_copies": exact,
         "hits": hits,
+        "error": None,
     }
+
+
+def unsearchable(result: AnalysisResult) -> str | None:
+    """Why the frames of an analysis cannot be searched with, or None when they can."""
+    if result.kind not in ("image", "video"):
+        return "not an image or video this tool can hash"
+    if not result.frames:
+        return f"could not sample any frame of this {result.kind} (no decodable frames)"
+    return None
 
 
 # --- clusters -------------------------------------------------------------------------------
