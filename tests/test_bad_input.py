@@ -174,7 +174,7 @@ def test_home_is_a_regular_file(cli: RunCli, tmp_path: Path) -> None:
     r = cli("--home", str(blocker), "case", "list")
     assert r.exit_code == 2
     one_line(r.stderr)
-    assert r.stderr.startswith(f"error: cannot create the archive at {blocker}: File exists")
+    assert r.stderr.startswith(f"error: the archive home {blocker} is not a directory")
     assert blocker.read_text() == "x"
 
 

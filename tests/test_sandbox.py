@@ -481,7 +481,7 @@ def compare_with_exiftool(
         yield "time", source, str(ours), _same_time(expected, ours)
     if row["has_gps"] == "Y" and _inventory_gps(row["gps"]):
         lat, lon = _inventory_gps(row["gps"])  # type: ignore[misc]
-        gps = meta.get("gps")
+        gps = meta.get("gps") or meta.get("gps_placeholder")  # 0,0 is kept aside as a placeholder
         ok = (
             gps is not None
             and abs(abs(gps["lat"]) - abs(lat)) <= 1e-4

@@ -156,6 +156,11 @@ def open_archive(
     url = database_url or os.environ.get("VERIFY_DATABASE_URL") or ""
     if url:
         check_database_url(url)  # before creating anything
+    if home_path.exists() and not home_path.is_dir():
+        raise BadInputError(
+            f"the archive home {home_path} is not a directory; "
+            "choose another with --home or VERIFY_HOME"
+        )
     if create:
         try:
             home_path.mkdir(parents=True, exist_ok=True)

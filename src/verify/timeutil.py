@@ -3,12 +3,20 @@
 import os
 from datetime import UTC, datetime
 
+from verify.errors import BadInputError
+
 
 def now() -> datetime:
     """Current UTC time; `VERIFY_FAKE_NOW` (ISO 8601) pins it for tests and demos."""
     fake = os.environ.get("VERIFY_FAKE_NOW")
     if fake:
-        return parse_utc(fake)
+        try:
+            return parse_utc(fake)
+        except ValueError:
+            raise BadInputError(
+                "VERIFY_FAKE_NOW must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z; "
+                f"got {fake!r}"
+            ) from None
     return datetime.now(UTC)
 
 

@@ -9,7 +9,10 @@ This module is the contract between analysis and the rest of the tool.
   `"disagreements"` (list of {"field", "pillow", "exifread"}) where readers differ;
 - `frames`: sampled frames with perceptual hashes (`FrameHash`), in pts order;
 - `pipeline`: identity of the fixed preprocessing + hashing recipe (e.g. "v2"); stored with
-  every hash, because changing the resize path alone moves PDQ by 8-12 bits.
+  every hash, because changing the resize path alone moves PDQ by 8-12 bits;
+- `error`: None, or why the frames could not be decoded although the metadata was read (a
+  truncated JPEG keeps its EXIF): the file is then `analysis_failed` with this reason, its
+  kind, type and metadata kept, and no frames.
 
 Normalised metadata keys (always present, None when unknown):
     make, model, software, captured_at (ISO 8601 with offset when known, else None),
@@ -18,13 +21,17 @@ Normalised metadata keys (always present, None when unknown):
     width, height (upright display size), duration (seconds, video), fps, rotation (degrees
     the frames must be rotated clockwise to be upright, 0/90/180/270), container,
     video_codec, audio_codec, encoder, creation_time (container tag, ISO), xmp_creator_tool,
-    c2pa ({"state": "valid"|"invalid"|"trusted", "claim_generator", "signer", ...} | None).
+    c2pa ({"state": "valid"|"invalid"|"trusted", "claim_generator", "signer", ...} | None),
+    gps_placeholder (the position as written when it is exactly 0, 0 - a device without a fix
+    - in which case `gps` is None; else None).
 
 Perceptual hashes are unsigned 64-bit ints here; storage converts to signed int64.
 """
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from verify.errors import VerifyError
 
 PIPELINE = "v2"
 
@@ -50,6 +57,7 @@ class AnalysisResult:
     meta: dict[str, Any]
     frames: list[FrameHash] = field(default_factory=list)
     pipeline: str = PIPELINE
+    error: str | None = None
 
 
 def to_signed64(u: int) -> int:
@@ -66,6 +74,11 @@ def hex64(u: int) -> str:
     return f"{to_unsigned64(u):016x}"
 
 
+def is_placeholder_gps(gps: Any) -> bool:
+    """True for a position of exactly 0°, 0°: what devices write without a fix, not a place."""
+    return isinstance(gps, dict) and gps.get("lat") == 0 and gps.get("lon") == 0
+
+
 def analyse_file(path: str, *, fast: bool = False) -> AnalysisResult:
     """Read metadata and sample + hash frames. Untrusted input: call it through
     `verify.analysis.sandbox` (child process with limits), never in the CLI process."""
@@ -73,5 +86,21 @@ def analyse_file(path: str, *, fast: bool = False) -> AnalysisResult:
     from verify.analysis.metadata import read_metadata
 
     kind, mime, meta = read_metadata(path)
-    frames = extract_frames(path, kind, meta, fast=fast) if kind in ("image", "video") else []
+    if kind == "image":
+        try:
+            frames = extract_frames(path, kind, meta, fast=fast)
+        except VerifyError as exc:
+            return AnalysisResult(kind, mime, meta, error=_image_reason(exc.message, path))
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow on malformed input
+            reason = f"truncated or corrupt image: {exc}"
+            return AnalysisResult(kind, mime, meta, error=_image_reason(reason, path))
+        return AnalysisResult(kind=kind, mime=mime, meta=meta, frames=frames)
+    frames = extract_frames(path, kind, meta, fast=fast) if kind == "video" else []
     return AnalysisResult(kind=kind, mime=mime, meta=meta, frames=frames)
+
+
+def _image_reason(message: str, path: str) -> str:
+    """A pixel-decoding failure as the documented reason, without the store path."""
+    message = message.replace(f"image {path} cannot be decoded: ", "truncated or corrupt image: ")
+    message = message.replace(f"image {path} ", "image ").replace(path, "the file")
+    return " ".join(message.split())

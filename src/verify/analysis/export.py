@@ -20,17 +20,22 @@ def export_frames(
     path: str,
     *,
     kind: str,
+    mime: str | None = None,
     rotation: int,
     frames: list[dict[str, Any]],
     out_dir: str,
     stem: str,
 ) -> list[dict[str, Any]]:
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
+
+    from verify.analysis.metadata import pillow_for
 
     out = Path(out_dir)
     written: list[dict[str, Any]] = []
     if kind == "image":
-        with Image.open(path) as im:
+        # the same Pillow plugins (pillow-heif included) as ingest used for this type
+        image_mod, formats = pillow_for(mime)
+        with image_mod.open(path, formats=formats) as im:
             upright = ImageOps.exif_transpose(im) or im
             rgb = upright.convert("RGB")
         f = frames[0]

@@ -36,6 +36,7 @@ import warnings
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from verify.analysis import is_placeholder_gps
 from verify.errors import AnalysisError
 
 NORMALISED_KEYS: tuple[str, ...] = (
@@ -59,6 +60,7 @@ NORMALISED_KEYS: tuple[str, ...] = (
     "creation_time",
     "xmp_creator_tool",
     "c2pa",
+    "gps_placeholder",
 )
 
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"mif2"}
@@ -126,6 +128,10 @@ def read_metadata(path: str) -> tuple[str, str | None, dict[str, Any]]:
         )
     meta["c2pa"] = _read_c2pa(path, meta["raw"])
     _read_exiftool(path, meta["raw"])
+    if meta["gps"] is not None and is_placeholder_gps(meta["gps"]):
+        # 0°, 0° ("Null Island") is what a device writes when it has no fix, not a position:
+        # kept aside (and in `raw`), never shown or mapped as a location
+        meta["gps_placeholder"], meta["gps"] = meta["gps"], None
     return kind, mime, meta
 
 

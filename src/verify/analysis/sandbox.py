@@ -212,8 +212,12 @@ class ChildRun:
         return _reply(proc.returncode, reply_bytes, self._lim)
 
     def analysis(self) -> AnalysisResult:
-        """`result()` of an `analyse_file` child, validated and rebuilt (see `start_analysis`)."""
-        return result_from_json(self.result())
+        """`result()` of an `analyse_file` child, validated and rebuilt (see `start_analysis`);
+        a file whose metadata was read but whose frames were not is an AnalysisError here."""
+        result = result_from_json(self.result())
+        if result.error is not None:
+            raise AnalysisError(result.error)
+        return result
 
 
 def _child_env() -> dict[str, str]:
@@ -313,8 +317,15 @@ def result_from_json(payload: Any) -> AnalysisResult:
     pipeline = payload.get("pipeline", PIPELINE)
     if not isinstance(pipeline, str):
         raise AnalysisError("analysis returned an invalid result: pipeline is not a string")
+    error = payload.get("error")
+    if error is not None and (not isinstance(error, str) or not error.strip()):
+        raise AnalysisError("analysis returned an invalid result: error is not a reason")
     frames = [_frame_from_json(i, f) for i, f in enumerate(frames_json)]
-    return AnalysisResult(kind=kind, mime=mime, meta=meta, frames=frames, pipeline=pipeline)
+    if error is not None:
+        error, frames = " ".join(error.split())[:300], []
+    return AnalysisResult(
+        kind=kind, mime=mime, meta=meta, frames=frames, pipeline=pipeline, error=error
+    )
 
 
 def validate_metadata(kind: Any, mime: Any, meta: Any) -> tuple[str, str | None, dict[str, Any]]:

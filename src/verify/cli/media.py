@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from verify.analysis import is_placeholder_gps
 from verify.cli import archive_of
 from verify.cli.output import clean, clean_line, examples, notice, print_json, table
 from verify.errors import BadInputError, ExitCode
@@ -262,7 +263,6 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         print_json(data)
         return
     meta = data["metadata"]
-    gps = meta.get("gps")
     lines = [
         f"media:     {data['id']} in case {clean(data['case'])}",
         f"sha256:    {data['sha256'][7:]}",
@@ -285,7 +285,7 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
             if meta.get("captured_at_raw")
             else "-"
         ),
-        f"gps:       {gps['lat']:.6f}, {gps['lon']:.6f}" if gps else "gps:       -",
+        "gps:       " + _gps(meta),
         "picture:   " + _picture(meta),
         f"frames:    {data['frame_count']}",
     ]
@@ -329,6 +329,15 @@ def _picture(meta: dict[str, Any]) -> str:
     if meta.get("rotation"):
         parts.append(f"rotation {meta['rotation']}")
     return ", ".join(parts) or "-"
+
+
+def _gps(meta: dict[str, Any]) -> str:
+    gps = meta.get("gps")
+    if gps and not is_placeholder_gps(gps):
+        return f"{gps['lat']:.6f}, {gps['lon']:.6f}"
+    if gps or meta.get("gps_placeholder"):
+        return "- (0, 0 in the file: what a device writes without a fix, not a position)"
+    return "-"
 
 
 @media_app.command(

@@ -12,12 +12,14 @@ A file that cannot be parsed is still preserved: chain of custody comes first.
 """
 
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from sqlmodel import Session, col, func, or_, select
 
@@ -274,26 +276,20 @@ def _record(
         result.already_stored = blob is not None
         if blob is None or blob.analysis_state == AnalysisState.PENDING:
             blob = blob or Blob(sha256=stored.sha256, size=stored.size, stored_at=now())
-            empty = without_frames(outcome)
             if isinstance(outcome, AnalysisResult):
                 # kept when no frame could be sampled too: what the file is, and its metadata
                 blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
-            if isinstance(outcome, AnalysisResult) and empty is None:
+            if _analysed_ok(outcome):
                 blob.pipeline = outcome.pipeline
                 blob.analysis_mode = analysis_mode(outcome, fast)
                 blob.analysis_state = AnalysisState.OK.value
             else:
                 blob.analysis_state = AnalysisState.FAILED.value
-                failure = empty or outcome
-                blob.analysis_error = (
-                    failure.message
-                    if isinstance(failure, AnalysisError)
-                    else "analysis did not run"
-                )
+                blob.analysis_error = _failure(outcome)
             blob.analysed_at = now()
             session.add(blob)
             session.flush()
-            if isinstance(outcome, AnalysisResult):
+            if _analysed_ok(outcome):
                 session.add_all(frame_rows(pk(blob), outcome.frames))
         media, frame_count = record_media(
             session,
@@ -313,6 +309,24 @@ def _record(
         result.exact_copies = _exact_copies(session, pk(blob), pk(media))
         if blob.analysis_state == AnalysisState.FAILED:
             result.error = f"{raw_path}: preserved, but {blob.analysis_error}"
+
+
+def _analysed_ok(outcome: AnalysisResult | AnalysisError | None) -> TypeGuard[AnalysisResult]:
+    """The analysis ran, decoded the pixels and sampled frames (see `without_frames`)."""
+    return (
+        isinstance(outcome, AnalysisResult)
+        and outcome.error is None
+        and without_frames(outcome) is None
+    )
+
+
+def _failure(outcome: AnalysisResult | AnalysisError | None) -> str:
+    """Why a file is `analysis_failed`: the child's error, the frames' when only the
+    metadata could be read, or that no frame could be sampled."""
+    if isinstance(outcome, AnalysisResult):
+        empty = without_frames(outcome)
+        return outcome.error or (empty.message if empty else "analysis failed")
+    return outcome.message if outcome is not None else "analysis did not run"
 
 
 def record_media(
@@ -480,20 +494,37 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
     if not frames:
         raise BadInputError(f"media {media.id} has no sampled frames to export")
     target = Path(out_dir)
+    created = _first_missing(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
+        # the child writes into a hidden staging directory; the frames are moved into
+        # place only when all of them were written, so a failure leaves nothing behind
+        staging = Path(tempfile.mkdtemp(prefix=".verify-export-", dir=target)).resolve()
     except OSError as exc:
+        _remove_created(target, created)
         raise BadInputError(f"cannot create {out_dir}: {exc.strerror}") from exc
     source = archive.store.path_for(blob.sha256)
-    written: list[dict[str, Any]] = run_in_child(
-        "verify.analysis.export:export_frames",
-        str(source),
-        kind=blob.kind,
-        rotation=(blob.meta or {}).get("rotation") or 0,
-        frames=[{"index": f.idx, "pts": f.pts} for f in frames],
-        out_dir=str(target.resolve()),
-        stem=f"{blob.sha256[:12]}",
-    )
+    try:
+        staged: list[dict[str, Any]] = run_in_child(
+            "verify.analysis.export:export_frames",
+            str(source),
+            kind=blob.kind,
+            mime=blob.mime,
+            rotation=(blob.meta or {}).get("rotation") or 0,
+            frames=[{"index": f.idx, "pts": f.pts} for f in frames],
+            out_dir=str(staging),
+            stem=f"{blob.sha256[:12]}",
+        )
+        written = []
+        for item in staged:
+            name = Path(str(item["name"])).name
+            os.replace(staging / name, staging.parent / name)
+            written.append({**item, "name": name, "path": str(staging.parent / name)})
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_created(target, created)
+        raise
+    staging.rmdir()
     outputs = []
     for item in written:
         sha, size = hash_file(item["path"])
@@ -512,6 +543,30 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
             },
         )
     return outputs
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost directory of `path` that does not exist yet (what mkdir -p creates)."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _remove_created(target: Path, created: Path | None) -> None:
+    """Remove the directories an export created, innermost first, while they are empty."""
+    if created is None:
+        return
+    created = created.absolute()
+    for p in (target.absolute(), *target.absolute().parents):
+        try:
+            p.rmdir()
+        except OSError:
+            return
+        if p == created:
+            return
 
 
 # --------------------------------------------------------------------------- re-analysis
@@ -640,12 +695,9 @@ def _replace_analysis(
             return
         result.before, result.mode_before = blob.pipeline, blob.analysis_mode
         session.exec(delete(Frame).where(col(Frame.blob_id) == blob_id))
-        empty = without_frames(outcome)
         if isinstance(outcome, AnalysisResult):
             blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
-        if empty is not None:
-            outcome = empty
-        if isinstance(outcome, AnalysisResult):
+        if _analysed_ok(outcome):
             blob.pipeline = outcome.pipeline
             blob.analysis_mode = analysis_mode(outcome, fast)
             blob.analysis_state = AnalysisState.OK.value
@@ -655,7 +707,7 @@ def _replace_analysis(
         else:
             blob.analysis_state = AnalysisState.FAILED.value
             blob.analysis_mode = None
-            blob.analysis_error = outcome.message if outcome is not None else "analysis did not run"
+            blob.analysis_error = _failure(outcome)
             result.error = f"sha256:{result.sha256}: {blob.analysis_error}"
         blob.analysed_at = now()
         session.add(blob)

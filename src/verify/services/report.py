@@ -35,7 +35,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from verify import __version__, audit
-from verify.analysis import hex64
+from verify.analysis import hex64, is_placeholder_gps
 from verify.archive import Archive
 from verify.errors import BadInputError
 from verify.index import load_index
@@ -541,7 +541,7 @@ def _meta_value(meta: dict[str, Any], key: str) -> Any:
 
 def _gps(meta: dict[str, Any]) -> dict[str, Any] | None:
     gps = meta.get("gps")
-    if not isinstance(gps, dict):
+    if not isinstance(gps, dict) or is_placeholder_gps(gps):  # 0, 0 stored by an earlier version
         return None
     lat, lon = gps.get("lat"), gps.get("lon")
     if not isinstance(lat, int | float) or not isinstance(lon, int | float):
@@ -718,7 +718,7 @@ def _diff_value(media: dict[str, Any], key: str) -> str | None:
         return "yes" if present else "no"
     if key == "gps":
         gps = md.get("gps")
-        return f"{gps['lat']:.6f}, {gps['lon']:.6f}" if gps else None
+        return None if not gps or is_placeholder_gps(gps) else f"{gps['lat']:.6f}, {gps['lon']:.6f}"
     if key == "c2pa":
         c2pa = md.get("c2pa")
         return str(c2pa.get("state")) if c2pa else None

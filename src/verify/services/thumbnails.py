@@ -32,15 +32,12 @@ def _jpeg(img: Any) -> str:
 
 
 def image_thumbnail(path: str) -> str:
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
-    try:
-        import pillow_heif
+    from verify.analysis.metadata import pillow_for
 
-        pillow_heif.register_heif_opener()
-    except ImportError:  # HEIC support is optional for thumbnails
-        pass
-    with Image.open(path) as img:
+    image_mod, formats = pillow_for()  # the formats ingest reads, pillow-heif included
+    with image_mod.open(path, formats=formats) as img:
         img.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))
         upright = ImageOps.exif_transpose(img)
         return _jpeg(upright)
