@@ -36,6 +36,27 @@ def test_second_case_with_same_title_gets_suffix(cli: RunCli) -> None:
     assert r.stdout == SLUG + "-2\n"
 
 
+def test_cyrillic_titles_are_romanised_in_the_slug(cli: RunCli) -> None:
+    """Russian and Ukrainian titles give readable slugs (they all gave "case", "case-2")."""
+    r = cli("case", "open", "Видео Легиона «Свобода России», Белгород, май 2023")
+    assert (r.stdout, r.stderr) == ("video-legiona-svoboda-rossii-belgorod-may-2023\n", "")
+    r = cli("case", "open", "Відео з Бєлгорода: їжак, щука")
+    assert r.stdout == "video-z-byelgoroda-yizhak-shchuka\n"
+
+
+def test_title_without_latin_form_suggests_a_slug(cli: RunCli) -> None:
+    """A title in a script with no romanisation here (Arabic, Japanese) still opens a case,
+    and stderr says how to choose a readable reference."""
+    r = cli("case", "open", "فيديو بلغورود")
+    assert (r.exit_code, r.stdout) == (0, "case\n")
+    assert r.stderr == (
+        "note: the title has no letters a reference can be made from, so the case is 'case'; "
+        "`verify case open ... --slug NAME` chooses one\n"
+    )
+    assert cli("case", "open", "ベルゴロド").stderr.startswith("note: ")
+    assert cli("case", "open", "ベルゴロド", "--slug", "belgorod-jp").stderr == ""
+
+
 def test_explicit_slug_and_duplicate(cli: RunCli) -> None:
     assert cli("case", "open", "x", "--slug", "rvc-signs").stdout == "rvc-signs\n"
     r = cli("case", "open", "y", "--slug", "rvc-signs")

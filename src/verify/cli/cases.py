@@ -49,6 +49,11 @@ def case_open(
         archive_of(ctx), title, slug=slug, claims=claim or [], summary=summary
     )
     sys.stdout.write(created["slug"] + "\n")
+    if slug is None and cases.slugify(title) == "case":
+        sys.stderr.write(
+            f"note: the title has no letters a reference can be made from, so the case is "
+            f"{created['slug']!r}; `verify case open ... --slug NAME` chooses one\n"
+        )
 
 
 @case_app.command(

@@ -26,9 +26,24 @@ SLUG_MAX = 60
 E = TypeVar("E", bound=StrEnum)
 
 
+# Cyrillic (Russian, Ukrainian, Belarusian) to Latin, as in BGN/PCGN-style romanisation, for
+# slugs only: a title in Russian gave "case", "case-2", ... (the title itself is kept as is)
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "e", "ё": "e",
+    "є": "ye", "ж": "zh", "з": "z", "и": "i", "і": "i", "ї": "yi", "й": "y", "к": "k",
+    "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
+    "у": "u", "ў": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
+    "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+}  # fmt: skip
+_ROMAN = str.maketrans(_CYRILLIC)
+
+
 def slugify(title: str) -> str:
-    """ASCII, lowercase, hyphen-separated, at most 60 characters, cut at a word boundary."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    """ASCII, lowercase, hyphen-separated, at most 60 characters, cut at a word boundary.
+    Cyrillic is romanised (`Белгород` -> `belgorod`); other scripts without a Latin form
+    are dropped, and a title with nothing left gives "case" (the CLI then suggests --slug)."""
+    roman = title.lower().translate(_ROMAN)
+    ascii_title = unicodedata.normalize("NFKD", roman).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
     if len(slug) > SLUG_MAX:
         slug = slug[:SLUG_MAX].rsplit("-", 1)[0] if "-" in slug[:SLUG_MAX] else slug[:SLUG_MAX]
