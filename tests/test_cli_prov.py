@@ -144,6 +144,7 @@ def test_new_user_flow(cli: RunCli, archive: Archive, fake_now: pytest.MonkeyPat
         "ref",
         "case",
         "earliest",
+        "warnings",
     }
     # the earliest copy is now on the claimed platform
     assert ok(cli("prov", "earliest", SLUG)).splitlines()[-1] == (
@@ -421,3 +422,76 @@ def test_nul_characters_are_refused(cli: RunCli) -> None:
     r = cli("prov", "derive", "1", "2", "--kind", "reencode_of", "--evidence", '{"k": "\\u0000"}')
     assert r.exit_code == 2
     assert ok(cli("log", "--json")) == before
+
+
+def test_impossible_appearance_dates_are_recorded_with_a_warning(
+    cli: RunCli, fake_now: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+
+    def add(*args: str) -> tuple[str, str]:
+        r = cli("prov", "appearance", "add", "legion", "--account", "x:@a", *args)
+        return ok(r), r.stderr
+
+    # plausible: captured after posting; a day posting captured during that day; an
+    # approximate one captured within its window
+    assert add("--posted", "2023-05-20", "--captured", "2023-05-25") == ("1\n", "")
+    assert add("--posted", "2023-05-25", "--captured", "2023-05-25T08:00Z") == ("2\n", "")
+    assert add("--posted", "~2023-05", "--captured", "2023-04-20T00:00Z") == ("3\n", "")
+    # impossible, but recorded as given: one warning line each
+    assert add("--posted", "2023-05-25", "--captured", "2023-05-20") == (
+        "4\n",
+        "warning: appearance 4: captured 2023-05-20T00:00:00Z is before posted 2023-05-25\n",
+    )
+    assert add("--posted", "2030-01-01") == (
+        "5\n",
+        "warning: appearance 5: posted 2030-01-01 is in the future\n",
+    )
+    assert add("--posted", "2030-01-01T12:00Z", "--captured", "2023-06-01T10:00:01Z") == (
+        "6\n",
+        "warning: appearance 6: captured 2023-06-01T10:00:01Z is before posted "
+        "2030-01-01T12:00:00Z\n"
+        "warning: appearance 6: posted 2030-01-01T12:00:00Z is in the future\n"
+        "warning: appearance 6: captured 2023-06-01T10:00:01Z is in the future\n",
+    )
+    rows = json.loads(ok(cli("prov", "appearance", "list", "legion", "--json")))
+    assert [(r["posted"], r["captured_at"]) for r in rows][3:5] == [
+        ("2023-05-25", "2023-05-20T00:00:00Z"),
+        ("2030-01-01", None),
+    ]
+    # the timeline flags them: `!` in the first column, the warning in the detail
+    events = json.loads(ok(cli("timeline", "legion", "--json")))
+    flagged = {e["ref"] for e in events if e["warnings"]}
+    assert flagged == {"appearance:4", "appearance:5", "appearance:6"}
+    [captured4] = [
+        e for e in events if e["ref"] == "appearance:4" and e["type"] == "appearance.captured"
+    ]
+    assert captured4["warnings"] == ["captured 2023-05-20T00:00:00Z is before posted 2023-05-25"]
+    lines = ok(cli("timeline", "legion")).splitlines()
+    [line] = [ln for ln in lines if "2023-05-20T00:00:00Z  appearance.captured" in ln]
+    assert line.startswith("!  ")
+    assert line.endswith("(warning: captured 2023-05-20T00:00:00Z is before posted 2023-05-25)")
+    assert [ln[:3] for ln in lines if "case.opened" in ln] == ["   "]
+
+    # the same appearances from a case file: imported, one warning line each
+    exported = ok(cli("case", "export", "legion"))
+    text = exported.replace('slug = "legion"', 'slug = "legion-2"', 1)
+    path = tmp_path / "legion-2.toml"
+    path.write_text(text)
+    r = cli("case", "import", str(path))
+    assert (r.exit_code, r.stdout) == (0, "legion-2\n")
+    assert r.stderr.splitlines()[1:] == [
+        "warning: appearance 10: captured 2023-05-20T00:00:00Z is before posted 2023-05-25 "
+        "(appearances[4])",
+        "warning: appearance 11: posted 2030-01-01 is in the future (appearances[5])",
+        "warning: appearance 12: captured 2023-06-01T10:00:01Z is before posted "
+        "2030-01-01T12:00:00Z (appearances[6])",
+        "warning: appearance 12: posted 2030-01-01T12:00:00Z is in the future (appearances[6])",
+        "warning: appearance 12: captured 2023-06-01T10:00:01Z is in the future (appearances[6])",
+    ]
+    assert r.stderr.startswith("created case legion-2 ")
+    # importing it again changes nothing and still says what is wrong with the file
+    r = cli("case", "import", str(path))
+    assert r.exit_code == 0
+    assert r.stderr.splitlines()[0] == "case legion-2 is up to date: nothing changed"
+    assert len(r.stderr.splitlines()) == 6

@@ -595,7 +595,8 @@ def test_timeline_and_earliest_come_from_the_provenance_service(
     event = {"at": "2023-05-21T10:00:00Z", "when": "2023-05-21T10:00:00Z", "precision": "exact",
              "type": "appearance.posted", "text": "posted on telegram by telegram:@older",
              "source": "https://t.me/older/1", "ref": "appearance:9", "case": "other-case",
-             "earliest": True, "extra": "dropped"}  # fmt: skip
+             "earliest": True, "warnings": ["posted 2030-01-01 is in the future"],
+             "extra": "dropped"}  # fmt: skip
     monkeypatch.setattr(report.provenance, "timeline_of", lambda s, case, first: [event])
     monkeypatch.setattr(report.provenance, "earliest_of", lambda s, case: {
         "earliest": {"id": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
@@ -615,9 +616,10 @@ def test_timeline_and_earliest_come_from_the_provenance_service(
         "uncertain_with": [4],
     }  # fmt: skip
     assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
-    assert "| posted on telegram by telegram:@older (case other-case) |" in (
-        report_render.render_markdown(data)
-    )
+    assert (
+        "| posted on telegram by telegram:@older (case other-case)"
+        " — **warning:** posted 2030-01-01 is in the future |"
+    ) in (report_render.render_markdown(data))
 
 
 def test_the_earliest_appearance_is_worked_out_once(
@@ -654,3 +656,20 @@ def test_markdown_shows_our_command_hints_as_code(archive: Archive) -> None:
     md = report_render.render_markdown(report.build_report(archive, "bare", at=AT))
     assert "`verify prov appearance add bare --posted DATE`" in md
     assert "\\`" not in md
+
+
+def test_impossible_appearance_dates_are_flagged_in_the_report(archive: Archive, slug: str) -> None:
+    ap = provenance.add_appearance(
+        archive, slug, platform="x", posted="2023-05-25", captured="2023-05-20T08:00Z"
+    )
+    warning = "captured 2023-05-20T08:00:00Z is before posted 2023-05-25"
+    data = report.build_report(archive, slug, at=AT)
+    jsonschema.validate(data, SCHEMA)
+    flagged = [(e["type"], e["warnings"]) for e in data["provenance"]["timeline"] if e["warnings"]]
+    assert flagged == [("appearance.captured", [warning]), ("appearance.posted", [warning])]
+    assert all(e["ref"] == f"appearance:{ap['id']}" for e in data["provenance"]["timeline"]
+               if e["warnings"])  # fmt: skip
+    md = report_render.render_markdown(data)
+    assert md.count(f" — **warning:** {warning} |") == 2
+    html = report_render.render_html(archive, data)
+    assert html.count(f"warning: {warning}</span>") == 2

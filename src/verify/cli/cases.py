@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from verify.cli import archive_of
-from verify.cli.output import clean, examples, print_json, table
+from verify.cli.output import clean, clean_line, examples, print_json, table
 
 case_app = typer.Typer(
     help="Open, list, show and edit cases (one per piece of attributed media).",
@@ -250,6 +250,8 @@ def case_import(
 
     Idempotent: importing the same file twice changes nothing. An edited file applies only
     its differences, each as its own audit entry. An invalid file changes nothing.
+    Impossible appearance dates (captured before posted, in the future) are imported as
+    given, with one warning line each on stderr.
     """
     from verify.services import casefile
 
@@ -262,4 +264,6 @@ def case_import(
     else:
         note = f"case {result.slug} is up to date: nothing changed"
     sys.stderr.write(clean(note) + "\n")
+    for problem in result.warnings:
+        sys.stderr.write(clean_line(f"warning: {problem}") + "\n")
     sys.stdout.write(result.slug + "\n")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from verify.cli import archive_of
-from verify.cli.output import clean, examples, print_json, table
+from verify.cli.output import clean, examples, notice, print_json, table
 
 CASE = "belgorod-legion-video"
 
@@ -160,7 +160,11 @@ def appearance_add(
     ] = None,
     note: Annotated[str | None, _opt("Free-text note.")] = None,
 ) -> None:
-    """Record where the media appeared; prints the appearance id."""
+    """Record where the media appeared; prints the appearance id.
+
+    Impossible dates (captured before posted, either in the future) are recorded as given,
+    with one warning line each on stderr.
+    """
     from verify.services import provenance
 
     data = provenance.add_appearance(
@@ -181,6 +185,8 @@ def appearance_add(
         note=note,
     )
     sys.stdout.write(f"{data['id']}\n")
+    for problem in data["warnings"]:
+        notice(f"warning: {problem}")
 
 
 @appearance_app.command(
@@ -459,7 +465,8 @@ TIMELINE_EPILOG = examples(
 
 def timeline_command(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
     """Every dated fact of a case in order, each with its source; `*` marks the earliest
-    known appearance."""
+    known appearance, `!` an appearance with impossible dates (captured before posted, or in
+    the future)."""
     from verify.services import provenance
 
     rows = provenance.timeline(archive_of(ctx), case)
@@ -470,11 +477,11 @@ def timeline_command(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False
         ["", "WHEN", "WHAT", "SOURCE", "DETAIL"],
         [
             [
-                "*" if r["earliest"] else "",
+                ("*" if r["earliest"] else "") + ("!" if r["warnings"] else ""),
                 r["when"],
                 r["type"] + (f" [{r['case']}]" if r["case"] else ""),
                 r["source"],
-                r["text"],
+                r["text"] + "".join(f" (warning: {w})" for w in r["warnings"]),
             ]
             for r in rows
         ],

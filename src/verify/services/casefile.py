@@ -831,6 +831,8 @@ class ImportResult:
     slug: str
     created: bool
     changes: int
+    # impossible appearance dates in the file, recorded as given (`prov.appearance_problems`)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -862,6 +864,7 @@ class _Importer:
         # `media.record_media`, …) get it as `audit_extra`, and the import counts them itself
         self.extra = {"import": name}
         self.existing_created_at: datetime | None = None
+        self.warnings: list[str] = []
 
     def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
         self.changes += count
@@ -1147,17 +1150,19 @@ class _Importer:
                 changes = self.update(row, values)
                 if changes:
                     self.log("appearance.edit", {"id": row.id, "n": n, **changes})
-                ids.append(pk(row))
-                continue
-            row = Appearance(
-                case_id=pk(case),
-                **values,
-                created_at=want["created_at"] or self.at,
-                created_by=want["created_by"] or self.actor,
-            )
-            prov.record_appearance(self.s, self.actor, self.slug, row, audit_extra=self.extra)
-            self.changes += 1
+            else:
+                row = Appearance(
+                    case_id=pk(case),
+                    **values,
+                    created_at=want["created_at"] or self.at,
+                    created_by=want["created_by"] or self.actor,
+                )
+                prov.record_appearance(self.s, self.actor, self.slug, row, audit_extra=self.extra)
+                self.changes += 1
             ids.append(pk(row))
+            self.warnings += [
+                f"{p} (appearances[{n}])" for p in prov.appearance_problems(row, self.at)
+            ]
         return ids
 
     def attributions(self, case: Case, media_ids: list[int], ap_ids: list[int]) -> None:
@@ -1357,7 +1362,7 @@ def import_case_text(archive: Archive, text: str, label: str) -> ImportResult:
         with archive.write() as session:
             importer = _Importer(session, archive, ctx, doc, name)
             case, created = importer.run()
-            return ImportResult(case.slug, created, importer.changes)
+            return ImportResult(case.slug, created, importer.changes, importer.warnings)
     except BadInputError as exc:
         if exc.message.startswith(f"{label}: "):
             raise

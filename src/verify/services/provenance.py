@@ -387,6 +387,38 @@ def _window(dt: datetime, precision: str) -> tuple[datetime, datetime]:
     return dt, dt
 
 
+def date_problems(
+    posted_at: datetime | None,
+    precision: str,
+    captured_at: datetime | None,
+    at: datetime,
+) -> list[str]:
+    """What is impossible about an appearance's dates, as of `at` (the archive's clock).
+
+    A capture cannot come before the post (earlier than the posted time's window: a day
+    posting may have been captured any time that day, an approximate one within 31 days
+    of it), and neither date can lie in the future. Such claims are still recorded as given;
+    these are the warnings shown for them. Empty when nothing is wrong.
+    """
+    problems: list[str] = []
+    if posted_at is not None:
+        posted = format_posted(posted_at, precision)
+        earliest_post = _window(posted_at, precision)[0]
+        if captured_at is not None and as_utc(captured_at) < earliest_post:
+            problems.append(f"captured {iso(captured_at)} is before posted {posted}")
+        if earliest_post > at:
+            problems.append(f"posted {posted} is in the future")
+    if captured_at is not None and as_utc(captured_at) > at:
+        problems.append(f"captured {iso(captured_at)} is in the future")
+    return problems
+
+
+def appearance_problems(ap: Appearance, at: datetime | None = None) -> list[str]:
+    """`date_problems` of a stored appearance, each as `appearance ID: ...`."""
+    found = date_problems(ap.posted_at, ap.posted_precision, ap.captured_at, at or now())
+    return [f"appearance {ap.id}: {p}" for p in found]
+
+
 # --------------------------------------------------------------------------- appearances
 
 
@@ -469,7 +501,8 @@ def add_appearance(
     media: str | None = None,
     note: str | None = None,
 ) -> dict[str, Any]:
-    """Record one appearance; the platform defaults to the account's. Returns its dict."""
+    """Record one appearance; the platform defaults to the account's. Returns its dict, with
+    `warnings`: what is impossible about its dates (`appearance_problems`; still recorded)."""
     check_text(url, post_id, caption, language, forwarded_from, quoted_from, archive_url, note)
     posted_at, precision = parse_posted(posted) if posted else (None, DatePrecision.EXACT)
     captured_at = parse_instant(captured, "capture time") if captured else None
@@ -504,7 +537,9 @@ def add_appearance(
             created_at=now(),
             created_by=archive.actor,
         )
-        return record_appearance(session, archive.actor, c.slug, ap)
+        data = record_appearance(session, archive.actor, c.slug, ap)
+        data["warnings"] = appearance_problems(ap, ap.created_at)
+        return data
 
 
 _META = {"case", "created_at", "created_by", "media_sha256", "posted_at", "posted_precision"}
@@ -1196,7 +1231,8 @@ def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
     Types: case.opened, appearance.posted, appearance.captured, media.acquired, status.changed,
     attribution.recorded / attribution.changed, derivation.recorded, note. The earliest
     known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
-    another case it is included with that case's slug.
+    another case it is included with that case's slug. An appearance's events carry its
+    impossible dates in `warnings` (`date_problems`; empty for every other event).
     """
     with archive.read() as session:
         c = get_case(session, case)
@@ -1217,6 +1253,7 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
         ref: str | None,
         precision: str = "exact",
         other_case: str | None = None,
+        warnings: Sequence[str] = (),
     ) -> None:
         events.append(
             {
@@ -1230,6 +1267,7 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
                 "ref": ref,
                 "case": other_case,
                 "earliest": False,
+                "warnings": list(warnings),
             }
         )
 
@@ -1244,11 +1282,13 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
         session,
         [ap.account_id for ap in appearances] + [a.account_id for a in attributions],
     )
+    clock = now()
     for ap in appearances:
         acct = accounts.get(ap.account_id) if ap.account_id else None
         who = account_ref(acct) if acct else "unknown account"
         source = ap.url or ap.archive_url or who
         other_case = first["case"] if ap.case_id != c.id and first else None
+        problems = date_problems(ap.posted_at, ap.posted_precision, ap.captured_at, clock)
         if ap.posted_at is not None:
             add(
                 ap.posted_at,
@@ -1258,6 +1298,7 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
                 f"appearance:{ap.id}",
                 ap.posted_precision,
                 other_case,
+                problems,
             )
         if ap.captured_at is not None:
             add(
@@ -1267,6 +1308,7 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
                 source,
                 f"appearance:{ap.id}",
                 other_case=other_case,
+                warnings=problems,
             )
     for m in session.exec(select(Media).where(Media.case_id == c.id).order_by(col(Media.id))).all():
         how = f" via {m.acquired_via}" if m.acquired_via else ""

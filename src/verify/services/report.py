@@ -438,7 +438,18 @@ def _appearance_entry(
     }
 
 
-TIMELINE_KEYS = ("at", "when", "precision", "type", "text", "source", "ref", "case", "earliest")
+TIMELINE_KEYS = (
+    "at",
+    "when",
+    "precision",
+    "type",
+    "text",
+    "source",
+    "ref",
+    "case",
+    "earliest",
+    "warnings",
+)
 
 
 def _timeline_entries(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
