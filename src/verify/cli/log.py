@@ -73,7 +73,9 @@ def check_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Verify the database, the audit chain and every stored object.
+    """Verify the database, the audit chain and every stored object, and that each case's
+    title, summary and status, each claim and each attribution's state are what the audit
+    trail last recorded.
 
     Exit 0 when clean (orphaned objects and temp files are reported but harmless), exit 3
     on any other finding, naming the first bad audit entry.
@@ -93,12 +95,18 @@ def check_command(
         )
     if not report.ok:
         checkpoint = [f for f in report.findings if f.category == "checkpoint"]
+        altered = [f for f in report.findings if f.category == "state"]
         if report.first_bad_seq is not None:
             sys.stderr.write(f"error: audit trail broken at seq {report.first_bad_seq}\n")
         elif checkpoint:
             seq = checkpoint[0].subject.removeprefix("seq ")
             sys.stderr.write(
                 f"error: the audit trail does not match checkpoint {seq} (rewritten?)\n"
+            )
+        elif altered:
+            sys.stderr.write(
+                f"error: {clean(altered[0].subject)} differs from the audit trail "
+                "(edited behind the tool's back?)\n"
             )
         else:
             sys.stderr.write("error: integrity check failed\n")

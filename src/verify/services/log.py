@@ -12,8 +12,9 @@ from sqlmodel import col, select
 from verify import audit
 from verify.archive import Archive
 from verify.errors import BadInputError
-from verify.models import AuditEntry, Blob
+from verify.models import AuditEntry, AuditHead, Blob
 from verify.services.cases import get_case
+from verify.services.statecheck import check_state
 
 
 def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
@@ -56,7 +57,8 @@ def head(archive: Archive) -> dict[str, Any]:
 @dataclass
 class Finding:
     category: (
-        str  # db-integrity, audit-chain, missing, hash-mismatch, orphan, temp-file, checkpoint
+        str  # db-integrity, audit-chain, state, missing, hash-mismatch, orphan, temp-file,
+        # checkpoint
     )
     subject: str
     detail: str
@@ -97,7 +99,8 @@ class CheckReport:
 def check_archive(
     archive: Archive, *, against: str | None = None, objects: Collection[str] | None = None
 ) -> CheckReport:
-    """Verify the database, the audit chain and every stored object.
+    """Verify the database, the audit chain, that the cases, claims and attributions agree
+    with what the chain last recorded (`statecheck`), and every stored object.
 
     `against` is an earlier checkpoint `SEQ:sha256:HEX` (from `verify log --head`): the
     entry with that seq must still carry that hash. `objects` (SHA-256 hex digests) limits
@@ -116,7 +119,8 @@ def check_archive(
                 report.findings.append(
                     Finding("db-integrity", f"table {r[0]}", f"row {r[1]} breaks a foreign key")
                 )
-        chain = audit.load_chain(session)
+        entries = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all()
+        chain = audit.verify_chain(entries, session.get(AuditHead, 1))
         report.audit_entries = chain.entries
         report.audit_head = chain.head_hash
         if not chain.ok:
@@ -124,6 +128,9 @@ def check_archive(
             report.findings.append(
                 Finding("audit-chain", f"seq {chain.first_bad_seq}", chain.reason or "bad")
             )
+        if chain.ok:  # a broken trail is no reference to compare the rows with
+            for m in check_state(session, entries):
+                report.findings.append(Finding("state", m.subject, m.detail))
         if against is not None:  # "" (e.g. from an empty checkpoint file) is bad input
             report.findings.extend(_check_checkpoint(session, against))
         known = set(session.exec(select(Blob.sha256)).all())

@@ -1,0 +1,214 @@
+"""`verify check` compares the current cases, claims and attributions with what the audit
+trail last recorded: an edit made directly in the database (the chain itself intact) exits 3
+naming what changed; every legitimate way of writing those facts, including the payload
+shapes of earlier versions, checks clean."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import RunCli
+from verify import audit
+from verify.archive import Archive, open_archive
+from verify.models import Case, Claim
+from verify.services import log
+from verify.timeutil import now
+
+CASE_FILE = Path(__file__).resolve().parents[1] / "cases" / "belgorod-legion-video.toml"
+LEGION = "belgorod-legion-video"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (skipped without a server)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
+    """An archive with every legitimate way of setting the checked facts; returns its home."""
+    steps = [
+        ("case", "open", "Test case", "--claim", "one", "--claim", "two"),
+        ("claim", "add", "test-case", "three"),
+        ("claim", "assess", "test-case", "1", "--finding", "supported", "--why", "because"),
+        ("claim", "assess", "test-case", "1", "--confidence", "high"),
+        ("claim", "assess", "test-case", "3", "--finding", "unassessed"),
+        ("case", "edit", "test-case", "--title", "Renamed", "--summary", "now summarised"),
+        ("status", "set", "test-case", "in_progress"),
+        ("status", "set", "test-case", "false", "--why", "claim 1 is supported"),
+        ("case", "import", str(CASE_FILE)),
+        ("prov", "attribution", "set", "1", "--state", "corroborated", "--evidence", "seen"),
+    ]
+    for args in steps:
+        r = cli(*args)
+        assert r.exit_code == 0, (args, r.stderr)
+    # a re-import of an edited export: `claim.edit` entries
+    exported = cli("case", "export", LEGION).stdout
+    edited = exported.replace(
+        'finding = "unassessed"',
+        'finding = "contradicted"\nconfidence = "low"\nrationale = "wrong town"',
+        1,
+    )
+    assert edited != exported
+    (tmp_path / "edited.toml").write_text(edited)
+    r = cli("case", "import", str(tmp_path / "edited.toml"))
+    assert r.exit_code == 0, r.stderr
+    return home
+
+
+def tamper(home: Path, sql: str) -> None:
+    """Change one row behind the tool's back, with plain SQL on the archive's database."""
+    archive = open_archive(home, actor="intruder")
+    try:
+        with archive.engine.begin() as conn:
+            assert conn.execute(text(sql)).rowcount == 1
+    finally:
+        archive.close()
+
+
+def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
+    r = cli("check")
+    assert r.exit_code == 0, r.stdout
+    assert r.stdout.startswith("ok: ")
+    report = json.loads(cli("report", LEGION, "--format", "json", "-o", "-").stdout)
+    assert report["integrity"]["check"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("sql", "subject", "detail"),
+    [
+        (
+            f"update claims set finding='refuted', confidence='high' where position=2 and "
+            f"case_id=(select id from cases where slug='{LEGION}')",
+            f"case {LEGION} claim 2",
+            "finding is 'refuted' but the audit trail last recorded 'unassessed'",
+        ),
+        (
+            "update claims set finding='unassessed' where position=1 and "
+            "case_id=(select id from cases where slug='test-case')",
+            "case test-case claim 1",
+            "finding is 'unassessed' but the audit trail last recorded 'supported'",
+        ),
+        (
+            f"update claims set rationale='nothing' where position=1 and "
+            f"case_id=(select id from cases where slug='{LEGION}')",
+            f"case {LEGION} claim 1",
+            "rationale is 'nothing' but the audit trail last recorded 'wrong town'",
+        ),
+        (
+            "update claims set text='four' where position=3 and "
+            "case_id=(select id from cases where slug='test-case')",
+            "case test-case claim 3",
+            "text is 'four' but the audit trail last recorded 'three'",
+        ),
+        (
+            "update cases set status='verified' where slug='test-case'",
+            "case test-case",
+            "status is 'verified' but the audit trail last recorded 'false'",
+        ),
+        (
+            "update cases set title='Other' where slug='test-case'",
+            "case test-case",
+            "title is 'Other' but the audit trail last recorded 'Renamed'",
+        ),
+        (
+            "update attributions set state='refuted' where id=1",
+            f"attribution 1 (case {LEGION})",
+            "state is 'refuted' but the audit trail last recorded 'corroborated'",
+        ),
+        (
+            "delete from claims where position=3 and "
+            "case_id=(select id from cases where slug='test-case')",
+            "case test-case claim 3",
+            "gone from the archive",
+        ),
+        (
+            "insert into claims (case_id, position, text, finding, rationale, updated_at, "
+            "updated_by) select id, 9, 'forged', 'supported', 'x', updated_at, 'x' "
+            "from cases where slug='test-case'",
+            "case test-case claim 9",
+            "not in the audit trail",
+        ),
+    ],
+)
+def test_direct_edit_is_caught(
+    cli: RunCli, built: Path, sql: str, subject: str, detail: str
+) -> None:
+    tamper(built, sql)
+    r = cli("check")
+    assert r.exit_code == 3
+    lines = [x for x in r.stdout.splitlines() if x.startswith("state: ")]
+    assert lines and all(x.startswith(f"state: {subject}: ") for x in lines), r.stdout
+    assert detail in lines[0]
+    assert r.stdout.splitlines()[-1].startswith("FAILED: ")
+    assert (
+        r.stderr
+        == f"error: {subject} differs from the audit trail (edited behind the tool's back?)\n"
+    )
+    data = json.loads(cli("check", "--json").stdout)
+    assert data["ok"] is False and data["audit"]["first_bad_seq"] is None
+    assert {(f["category"], f["subject"]) for f in data["findings"]} == {("state", subject)}
+
+
+def test_report_check_at_generation_fails(cli: RunCli, built: Path, tmp_path: Path) -> None:
+    tamper(
+        built,
+        f"update claims set finding='refuted' where position=2 and "
+        f"case_id=(select id from cases where slug='{LEGION}')",
+    )
+    out = tmp_path / "r.md"
+    assert cli("report", LEGION, "-o", str(out)).exit_code == 0
+    text = out.read_text()
+    assert "| Check at generation | **FAILED**" in text
+    assert f"case {LEGION} claim 2" in text
+
+
+def test_old_payload_shapes_check_clean(archive: Archive) -> None:
+    """Earlier imports recorded a new claim's assessment in `claim.add` itself."""
+    with archive.write() as session:
+        at = now()
+        case = Case(
+            slug="old",
+            title="Old",
+            status="unverified",
+            created_at=at,
+            created_by="t",
+            updated_at=at,
+            updated_by="t",
+        )
+        session.add(case)
+        session.flush()
+        assert case.id is not None
+        session.add(
+            Claim(
+                case_id=case.id,
+                position=1,
+                text="assessed on import",
+                finding="supported",
+                confidence="medium",
+                rationale="r",
+                updated_at=at,
+                updated_by="t",
+            )
+        )
+        payload = {"title": "Old", "summary": "", "claims": [], "import": "old.toml"}
+        audit.append(session, actor="t", action="case.open", case="old", payload=payload)
+        old_add = {
+            "n": 1,
+            "text": "assessed on import",
+            "finding": "supported",
+            "confidence": "medium",
+            "rationale": "r",
+            "import": "old.toml",
+        }
+        audit.append(session, actor="t", action="claim.add", case="old", payload=old_add)
+    assert log.check_archive(archive).ok
+    with archive.write() as session:
+        claim = session.get(Claim, 1)
+        assert claim is not None
+        claim.confidence = "high"
+        session.add(claim)
+    findings = log.check_archive(archive).findings
+    assert [(f.category, f.subject) for f in findings] == [("state", "case old claim 1")]
