@@ -113,11 +113,19 @@ def test_fast_triage_is_recorded_and_outdated(cli: RunCli, case: str, tmp_path: 
     added = [e for e in json.loads(cli("log", "--json").stdout) if e["action"] == "media.add"]
     assert [e["payload"]["analysis_mode"] for e in added] == ["keyframes", "full"]
 
+    notice = (
+        "note: 1 stored file was hashed from keyframes only (media add --fast), so matches "
+        "against them are weaker; run 'verify media reanalyse --outdated'\n"
+    )
+    assert notice in cli("search", str(still)).stderr
+    assert notice in cli("dupes").stderr
+
     r = cli("media", "reanalyse", "--outdated", "--json")
     assert r.exit_code == 0, r.stderr
     (done,) = json.loads(r.stdout)
     assert done["media"] == [media]
     assert (done["analysis_mode_before"], done["analysis_mode"]) == ("keyframes", "full")
+    assert "keyframes only" not in cli("dupes").stderr
     assert done["frames"] >= 6
     assert json.loads(cli("log", "--json").stdout)[-1]["payload"]["analysis_mode"] == "full"
     again = cli("media", "reanalyse", "--outdated")

@@ -130,6 +130,13 @@ def _outdated_notice(ctx: typer.Context) -> None:
             f"note: {n} stored file{'s were' if n > 1 else ' was'} hashed with an older recipe "
             "and not searched; run 'verify media reanalyse --outdated'"
         )
+    k = svc.keyframes_only_files(source_of(ctx))
+    if k:
+        notice(
+            f"note: {k} stored file{'s were' if k > 1 else ' was'} hashed from keyframes only "
+            "(media add --fast), so matches against them are weaker; run "
+            "'verify media reanalyse --outdated'"
+        )
 
 
 def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = False) -> None:

@@ -804,6 +804,19 @@ def outdated_files(archive: Source) -> int:
     return int(rows[0][0])
 
 
+def keyframes_only_files(archive: Source) -> int:
+    """Files of this recipe hashed from keyframes only (`media add --fast`): searched, but
+    with fewer frames, so their matches are weaker until `verify media reanalyse
+    --outdated` hashes every sampled frame."""
+    with archive.reader() as db:
+        rows = db.rows(
+            "SELECT count(*) FROM blobs WHERE analysis_state = 'ok' AND pipeline = :p"
+            " AND analysis_mode = 'keyframes'",
+            {"p": PIPELINE},
+        )
+    return int(rows[0][0])
+
+
 def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, Any]]:
     """Groups of near-duplicate files (match tier, transitively) and exact copies across the
     archive, or among the media of one case."""
