@@ -137,7 +137,9 @@ def first_open(home: str, url: str, name: str, start: Any, results: Any) -> None
         archive.close()
         results.put((name, None))
     except Exception as exc:
-        results.put((name, f"{type(exc).__name__}: {exc}"))
+        # the driver's own error too, so a rare failure says which statement was refused
+        cause = exc.__cause__ or exc.__context__
+        results.put((name, f"{type(exc).__name__}: {exc} (cause: {cause!r})"))
 
 
 def run_first_open(home: Path, url: str) -> None:
