@@ -176,3 +176,29 @@ def test_concurrent_first_open_sqlite(tmp_path: Path) -> None:
 def test_concurrent_first_open_postgres(tmp_path: Path) -> None:
     with postgres_schema(require_postgres()) as url:
         run_first_open(tmp_path / "home", url)
+
+
+def test_switching_to_wal_is_retried_while_locked() -> None:
+    """SQLite can refuse the switch of a new database to WAL at once, without its busy
+    handler, while another process holds the lock: it is retried up to the busy timeout."""
+    import sqlite3
+
+    from verify.db import _set_wal
+
+    class Cursor:
+        def __init__(self, errors: list[str]) -> None:
+            self.errors = errors
+            self.calls = 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            if self.errors:
+                raise sqlite3.OperationalError(self.errors.pop(0))
+
+    locked = Cursor(["database is locked", "database is locked"])
+    _set_wal(locked, 5_000)  # type: ignore[arg-type]
+    assert locked.calls == 3
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        _set_wal(Cursor(["disk I/O error"]), 5_000)  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _set_wal(Cursor(["database is locked"] * 1000), 0)  # type: ignore[arg-type]

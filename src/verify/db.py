@@ -13,6 +13,7 @@ appends (read head, write next) are serialised exactly as on SQLite.
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,24 @@ if TYPE_CHECKING:
 PG_WRITE_LOCK = 0x76657269  # "veri"
 
 
+def _set_wal(cur: sqlite3.Cursor, timeout_ms: int) -> None:
+    """`PRAGMA journal_mode=WAL`, retried while the database is locked, up to the busy
+    timeout. Switching a new database to WAL needs an exclusive lock, and SQLite can refuse
+    it at once ("database is locked") without waiting in the busy handler: two processes
+    opening a blank archive together failed so, now and then, under load in CI."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.25)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine with the pragmas and BEGIN behaviour this project relies on."""
     timeout_ms = busy_timeout_ms()
@@ -51,7 +70,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur, timeout_ms)
             cur.execute("PRAGMA synchronous=FULL")
             cur.close()
 
