@@ -276,17 +276,7 @@ def _record(
         result.already_stored = blob is not None
         if blob is None or blob.analysis_state == AnalysisState.PENDING:
             blob = blob or Blob(sha256=stored.sha256, size=stored.size, stored_at=now())
-            if isinstance(outcome, AnalysisResult):
-                # kept when no frame could be sampled too: what the file is, and its metadata
-                blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
-            if _analysed_ok(outcome):
-                blob.pipeline = outcome.pipeline
-                blob.analysis_mode = analysis_mode(outcome, fast)
-                blob.analysis_state = AnalysisState.OK.value
-            else:
-                blob.analysis_state = AnalysisState.FAILED.value
-                blob.analysis_error = _failure(outcome)
-            blob.analysed_at = now()
+            _apply_outcome(blob, outcome, fast)
             session.add(blob)
             session.flush()
             if _analysed_ok(outcome):
@@ -318,6 +308,24 @@ def _analysed_ok(outcome: AnalysisResult | AnalysisError | None) -> TypeGuard[An
         and outcome.error is None
         and without_frames(outcome) is None
     )
+
+
+def _apply_outcome(blob: Blob, outcome: AnalysisResult | AnalysisError | None, fast: bool) -> None:
+    """Record an analysis on its blob (frames are the caller's): what the file is and its
+    metadata whenever they were read, even if no frame could be sampled; then the recipe and
+    mode, or the reason it failed. Used by `media add` and `media reanalyse` alike."""
+    if isinstance(outcome, AnalysisResult):
+        blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
+    if _analysed_ok(outcome):
+        blob.pipeline = outcome.pipeline
+        blob.analysis_mode = analysis_mode(outcome, fast)
+        blob.analysis_state = AnalysisState.OK.value
+        blob.analysis_error = None
+    else:
+        blob.analysis_state = AnalysisState.FAILED.value
+        blob.analysis_mode = None
+        blob.analysis_error = _failure(outcome)
+    blob.analysed_at = now()
 
 
 def _failure(outcome: AnalysisResult | AnalysisError | None) -> str:
@@ -695,21 +703,12 @@ def _replace_analysis(
             return
         result.before, result.mode_before = blob.pipeline, blob.analysis_mode
         session.exec(delete(Frame).where(col(Frame.blob_id) == blob_id))
-        if isinstance(outcome, AnalysisResult):
-            blob.kind, blob.mime, blob.meta = outcome.kind, outcome.mime, outcome.meta
+        _apply_outcome(blob, outcome, fast)
         if _analysed_ok(outcome):
-            blob.pipeline = outcome.pipeline
-            blob.analysis_mode = analysis_mode(outcome, fast)
-            blob.analysis_state = AnalysisState.OK.value
-            blob.analysis_error = None
             session.add_all(frame_rows(blob_id, outcome.frames))
             result.frames = len(outcome.frames)
         else:
-            blob.analysis_state = AnalysisState.FAILED.value
-            blob.analysis_mode = None
-            blob.analysis_error = _failure(outcome)
             result.error = f"sha256:{result.sha256}: {blob.analysis_error}"
-        blob.analysed_at = now()
         session.add(blob)
         session.flush()
         result.after, result.mode, result.kind, result.analysis = (
