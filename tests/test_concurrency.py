@@ -183,7 +183,7 @@ def test_switching_to_wal_is_retried_while_locked() -> None:
     handler, while another process holds the lock: it is retried up to the busy timeout."""
     import sqlite3
 
-    from verify.db import _set_wal
+    from verify.dbread import set_wal as _set_wal
 
     class Cursor:
         def __init__(self, errors: list[str]) -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.conftest import RunCli
 from tests.media import write_jpeg
-from verify.cli import _search_target
+from verify.cli import _add_files, _search_target
 
 
 @pytest.fixture
@@ -33,6 +33,41 @@ def test_which_command_lines_start_early(photo: Path, tmp_path: Path) -> None:
     assert _search_target(["--version", "search", p]) is None
     assert _search_target(["media", "add", "c", p]) is None
     assert _search_target([]) is None
+
+
+def test_which_media_add_command_lines_start_servers_early() -> None:
+    """`verify media add CASE FILE...` starts one analysis server per file (up to the
+    workers) before typer parses it; help, odd options and other commands start nothing."""
+    assert _add_files(["media", "add", "c", "a.jpg"]) == 1
+    assert _add_files(["--home", "/x", "media", "add", "--fast", "c", "a.jpg", "b.mp4"]) == 2
+    assert _add_files(["media", "add", "c", "a.jpg", "--platform", "x", "--label=l"]) == 1
+    assert _add_files(["--as=me", "media", "add", "--json", "c", "a", "b", "d"]) == 3
+    assert _add_files(["media", "add", "c"]) == 0  # typer will ask for files
+    assert _add_files(["media", "add", "c", "a.jpg", "--help"]) == 0
+    assert _add_files(["media", "add", "c", "a.jpg", "--bogus"]) == 0
+    assert _add_files(["media", "list", "c"]) == 0
+    assert _add_files(["search", "a.jpg"]) == 0
+    assert _add_files(["--version", "media", "add", "c", "a.jpg"]) == 0
+    assert _add_files([]) == 0
+
+
+def test_media_add_takes_over_the_early_servers(tmp_path: Path, home: Path) -> None:
+    """Run as a user runs it (a fresh process): the early servers analyse the file, and
+    the result is the one the in-process path gives."""
+    env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
+    verify = [sys.executable, "-m", "verify"]
+    subprocess.run([*verify, "case", "open", "Early", "--slug", "e"], env=env, check=True)
+    photo = write_jpeg(tmp_path / "early.jpg", seed=9)
+    out = subprocess.run(
+        [*verify, "media", "add", "e", str(photo), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert (row["media"], row["kind"], row["frames"], row["analysis"]) == (1, "image", 1, "ok")
 
 
 def test_early_and_late_analysis_give_the_same_answer(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from verify.dbread import Reader
+    from verify.dbwrite import Writer
     from verify.store import ObjectStore
 
 
@@ -133,6 +134,15 @@ class Archive:
 
         with read_connection(self.engine) as conn:
             yield SqlAlchemyReader(conn)
+
+    @contextlib.contextmanager
+    def writer(self) -> "Iterator[Writer]":
+        """A short write transaction as plain rows (`verify.dbwrite`; the intake path)."""
+        from verify.db import write_connection
+        from verify.dbwrite import SqlAlchemyWriter
+
+        with write_connection(self.engine) as conn:
+            yield SqlAlchemyWriter(conn)
 
     @property
     def is_sqlite(self) -> bool:

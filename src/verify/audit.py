@@ -17,13 +17,17 @@ compares with it.
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlmodel import Session, col, select
 
-from verify.models import AuditEntry, AuditHead
 from verify.timeutil import iso, now
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from verify.dbwrite import Writer
+    from verify.models import AuditEntry, AuditHead
 
 GENESIS = "sha256:" + "0" * 64
 CHAIN_VERSION = "verify-audit-v1"
@@ -40,41 +44,73 @@ def entry_hash(
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
 
 
-def append(
-    session: Session,
+@dataclass(frozen=True)
+class Appended:
+    """The entry just appended."""
+
+    seq: int
+    at: str
+    hash: str
+
+
+def append_row(
+    w: "Writer",
     *,
     actor: str,
     action: str,
     case: str | None,
     payload: dict[str, Any],
-) -> AuditEntry:
-    """Append one entry inside the caller's write transaction (BEGIN IMMEDIATE)."""
-    head = session.get(AuditHead, 1)
-    seq = 1 if head is None else head.seq + 1
-    prev = GENESIS if head is None else head.hash
+) -> Appended:
+    """Append one entry inside the caller's write transaction (BEGIN IMMEDIATE on SQLite, the
+    advisory lock on PostgreSQL), with or without the ORM: the one implementation."""
+    head = w.rows("SELECT seq, hash FROM audit_head WHERE id = 1")
+    seq = 1 if not head else int(head[0][0]) + 1
+    prev = GENESIS if not head else str(head[0][1])
     at = iso(now())
     assert at is not None
     body = canonical_json(payload)
     digest = entry_hash(seq, at, actor, action, case, body, prev)
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
+    w.insert(
+        "audit_entries",
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "case_slug": case,
+            "payload": body,
+            "prev_hash": prev,
+            "hash": digest,
+        },
+        key=None,
+    )
+    if not head:
+        w.insert("audit_head", {"id": 1, "seq": seq, "hash": digest}, key=None)
+    else:
+        w.update("audit_head", 1, {"seq": seq, "hash": digest})
+    return Appended(seq=seq, at=at, hash=digest)
+
+
+def append(
+    session: "Session",
+    *,
+    actor: str,
+    action: str,
+    case: str | None,
+    payload: dict[str, Any],
+) -> Appended:
+    """`append_row` inside an ORM session's write transaction (its pending rows are flushed
+    first, so the entry follows them)."""
+    from verify.dbwrite import SqlAlchemyWriter
+
+    session.flush()
+    return append_row(
+        SqlAlchemyWriter(session.connection()),
         actor=actor,
         action=action,
-        case_slug=case,
-        payload=body,
-        prev_hash=prev,
-        hash=digest,
+        case=case,
+        payload=payload,
     )
-    session.add(entry)
-    if head is None:
-        session.add(AuditHead(id=1, seq=seq, hash=digest))
-    else:
-        head.seq = seq
-        head.hash = digest
-        session.add(head)
-    session.flush()
-    return entry
 
 
 @dataclass(frozen=True)
@@ -87,7 +123,7 @@ class ChainReport:
     reason: str | None = None
 
 
-def verify_chain(entries: Iterable[AuditEntry], head: AuditHead | None) -> ChainReport:
+def verify_chain(entries: "Iterable[AuditEntry]", head: "AuditHead | None") -> ChainReport:
     """Walk the chain in seq order; report the first sequence number that does not verify."""
     expected_seq = 1
     prev = GENESIS
@@ -134,6 +170,10 @@ def verify_chain(entries: Iterable[AuditEntry], head: AuditHead | None) -> Chain
     return ChainReport(True, count, head.seq, head.hash)
 
 
-def load_chain(session: Session) -> ChainReport:
+def load_chain(session: "Session") -> ChainReport:
+    from sqlmodel import col, select
+
+    from verify.models import AuditEntry, AuditHead
+
     entries = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all()
     return verify_chain(entries, session.get(AuditHead, 1))

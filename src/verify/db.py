@@ -13,7 +13,6 @@ appends (read head, write next) are serialised exactly as on SQLite.
 
 import contextlib
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from sqlmodel import Session, create_engine
 from verify.dbread import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
 from verify.dbread import SCHEMA_HEAD as SCHEMA_HEAD
 from verify.dbread import busy_timeout_ms as busy_timeout_ms
+from verify.dbread import configure_sqlite
 from verify.errors import BusyError
 
 if TYPE_CHECKING:
@@ -35,24 +35,6 @@ if TYPE_CHECKING:
 
 # Arbitrary constant naming the archive-wide writer lock on PostgreSQL.
 PG_WRITE_LOCK = 0x76657269  # "veri"
-
-
-def _set_wal(cur: sqlite3.Cursor, timeout_ms: int) -> None:
-    """`PRAGMA journal_mode=WAL`, retried while the database is locked, up to the busy
-    timeout. Switching a new database to WAL needs an exclusive lock, and SQLite can refuse
-    it at once ("database is locked") without waiting in the busy handler: two processes
-    opening a blank archive together failed so, now and then, under load in CI."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    delay = 0.005
-    while True:
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-        time.sleep(delay)
-        delay = min(2 * delay, 0.25)
 
 
 def make_engine(url: str) -> Engine:
@@ -66,13 +48,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            _set_wal(cur, timeout_ms)
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.close()
+            configure_sqlite(dbapi_conn, timeout_ms)
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
@@ -109,6 +85,22 @@ def write_session(engine: Engine) -> Iterator[Session]:
     try:
         with Session(engine.execution_options(verify_write=True)) as session, session.begin():
             yield session
+    except OperationalError as exc:
+        if _is_locked(exc):
+            raise BusyError(
+                "the archive is busy (another verify process is writing); try again"
+            ) from exc
+        raise
+
+
+@contextlib.contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A short write transaction on a plain connection (BEGIN IMMEDIATE on SQLite, the
+    advisory lock on PostgreSQL), for rows through `verify.dbwrite.SqlAlchemyWriter`;
+    committed when the block ends, rolled back on any error."""
+    try:
+        with engine.execution_options(verify_write=True).connect() as conn, conn.begin():
+            yield conn
     except OperationalError as exc:
         if _is_locked(exc):
             raise BusyError(

@@ -17,6 +17,7 @@ This module imports nothing heavy (stdlib only).
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,40 @@ def busy_timeout_ms() -> int:
             f"bad VERIFY_BUSY_TIMEOUT_MS {raw!r}: give a whole number of milliseconds"
         )
     return int(raw)
+
+
+def configure_sqlite(conn: sqlite3.Connection, timeout_ms: int) -> None:
+    """What every connection that may write a SQLite archive needs, whoever opens it (the
+    SQLAlchemy engine of `verify.db` or the ORM-free intake of `verify.dbwrite`): our own
+    BEGINs (Python's transaction handling off), the busy timeout, foreign keys, WAL and
+    full fsync."""
+    conn.isolation_level = None  # we issue BEGIN ourselves
+    cur = conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        set_wal(cur, timeout_ms)
+        cur.execute("PRAGMA synchronous=FULL")
+    finally:
+        cur.close()
+
+
+def set_wal(cur: sqlite3.Cursor, timeout_ms: int) -> None:
+    """`PRAGMA journal_mode=WAL`, retried while the database is locked, up to the busy
+    timeout. Switching a new database to WAL needs an exclusive lock, and SQLite can refuse
+    it at once ("database is locked") without waiting in the busy handler: two processes
+    opening a blank archive together failed so, now and then, under load in CI."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.25)
 
 
 class Reader(Protocol):

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from verify.analysis import is_placeholder_gps
-from verify.cli import archive_of
+from verify.cli import archive_of, intake_of
 from verify.cli.output import clean, clean_line, examples, notice, print_json, table
 from verify.errors import BadInputError, ExitCode
 
@@ -84,9 +84,12 @@ def media_add(
     already in any case. A file that cannot be parsed is still preserved (exit 2).
     """
     from verify.analysis.sandbox import analysis_workers, warm_pools
+    from verify.cli import EARLY_POOLS
 
     # the analysis servers start first: their imports (PyAV, Pillow, numpy) overlap ours
-    pools = warm_pools(min(analysis_workers(), len(files)))
+    # (`verify.cli.main` starts them before the command line is parsed)
+    pools = list(EARLY_POOLS) or warm_pools(min(analysis_workers(), len(files)))
+    EARLY_POOLS.clear()
     try:
         results = _add(
             ctx, case, files, source_url, platform, acquired_via, label, fast, as_json, pools
@@ -115,7 +118,7 @@ def _add(
     as_json: bool,
     pools: "list[AnalysisPool]",
 ) -> list[Any]:
-    from verify.services import media as svc
+    from verify.services import intake as svc
 
     def progress(i: int, n: int, r: Any) -> None:
         status = "failed" if r.failed else f"{r.kind}, {r.frames} frames"
@@ -131,7 +134,7 @@ def _add(
             notice(f"  near-duplicate {_describe_hit(hit)}")
 
     results = svc.add_media(
-        archive_of(ctx),
+        intake_of(ctx),
         case,
         files,
         source_url=source_url,

@@ -1,0 +1,254 @@
+"""Rows written by evidence intake (`verify media add`) and the audit trail, without the ORM.
+
+Importing SQLModel and SQLAlchemy costs 0.4-0.6 s of CPU, more than storing and recording
+a photo, and on 2 cores it slows the analysis child that runs meanwhile. So intake and audit
+appends write through the small `Writer` protocol below, as the search path reads through
+`verify.dbread.Reader`:
+
+- `SqlAlchemyWriter` wraps a SQLAlchemy connection in a write transaction (any archive,
+  SQLite or PostgreSQL: `Archive.writer()`, or an ORM session's connection). Rows go through
+  the tables' own column types, so they are stored exactly as ORM rows are.
+- `SqliteWriter` wraps a stdlib `sqlite3` connection (`IntakeArchive`, what `verify media add`
+  uses for a SQLite archive already at the current schema). It stores values as SQLAlchemy's
+  SQLite dialect does: datetimes as `YYYY-MM-DD HH:MM:SS.ffffff` text (UTC), the JSON
+  columns as `json.dumps` text (None as `null`), booleans as 0/1. A test writes the same
+  files through both and compares every row.
+
+The rows themselves are built once, by the callers (`verify.services.intake`,
+`verify.audit.append_row`), whichever writer stores them. This module imports nothing heavy.
+"""
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from verify.dbread import SCHEMA_HEAD, Reader, SqliteReader, busy_timeout_ms, configure_sqlite
+from verify.errors import BusyError
+
+if TYPE_CHECKING:
+    from verify.store import ObjectStore
+
+# Columns of type JSON (`verify.models.JSONType`); a test checks this against the models.
+JSON_COLUMNS = frozenset({("blobs", "meta"), ("derivations", "evidence")})
+
+
+class Writer(Reader, Protocol):
+    """Reads and writes of one write transaction."""
+
+    def insert(self, table: str, values: Mapping[str, Any], *, key: str | None = "id") -> int:
+        """Insert one row; its `key` column's value (the new id), or 0 when `key` is None."""
+        ...
+
+    def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows that all have the same columns."""
+        ...
+
+    def update(self, table: str, row_id: int, values: Mapping[str, Any]) -> None:
+        """Set `values` on the row whose `id` is `row_id`."""
+        ...
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite dialect stores it (its fields, microseconds always)."""
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+    )
+
+
+def _sqlite_value(table: str, column: str, value: Any) -> Any:
+    if (table, column) in JSON_COLUMNS:
+        return json.dumps(value)
+    if isinstance(value, datetime):
+        return sqlite_datetime(value)
+    return value
+
+
+def _insert_sql(table: str, columns: list[str]) -> str:
+    """INSERT with `?` parameters. Table and column names come from this package's code,
+    never from input; values are always parameters."""
+    names, marks = ", ".join(columns), ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - names are ours
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+class SqliteWriter(SqliteReader):
+    """`Writer` over a stdlib sqlite3 connection inside BEGIN IMMEDIATE."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self._wconn = conn
+
+    def _run(self, sql: str, params: Sequence[Any] | Sequence[Sequence[Any]], many: bool) -> int:
+        try:
+            if many:
+                self._wconn.executemany(sql, params)
+                return 0
+            return int(self._wconn.execute(sql, params).lastrowid or 0)
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                raise BusyError("the archive is busy (another verify process is writing)") from exc
+            raise
+
+    def insert(self, table: str, values: Mapping[str, Any], *, key: str | None = "id") -> int:
+        columns = list(values)
+        sql = _insert_sql(table, columns)
+        rowid = self._run(sql, [_sqlite_value(table, c, values[c]) for c in columns], False)
+        return rowid if key == "id" else 0
+
+    def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = list(rows[0])
+        sql = _insert_sql(table, columns)
+        params = [[_sqlite_value(table, c, row[c]) for c in columns] for row in rows]
+        self._run(sql, params, True)
+
+    def update(self, table: str, row_id: int, values: Mapping[str, Any]) -> None:
+        columns = list(values)
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        sql = f"UPDATE {table} SET {assignments} WHERE id = ?"  # noqa: S608 - names are ours
+        self._run(sql, [*(_sqlite_value(table, c, values[c]) for c in columns), row_id], False)
+
+
+class SqlAlchemyWriter:
+    """`Writer` over a SQLAlchemy connection in a write transaction: each row goes through its
+    table's column types, as an ORM flush would."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        return [tuple(r) for r in self._conn.execute(text(sql), dict(params or {})).all()]
+
+    @staticmethod
+    def _table(name: str) -> Any:
+        from sqlmodel import SQLModel
+
+        import verify.models  # noqa: F401 - registers the tables
+
+        return SQLModel.metadata.tables[name]
+
+    def insert(self, table: str, values: Mapping[str, Any], *, key: str | None = "id") -> int:
+        from sqlalchemy import insert
+
+        t = self._table(table)
+        stmt = insert(t).values(dict(values))
+        if key is None:
+            self._conn.execute(stmt)
+            return 0
+        return int(self._conn.execute(stmt.returning(t.c[key])).scalar_one())
+
+    def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        from sqlalchemy import insert
+
+        if rows:
+            self._conn.execute(insert(self._table(table)), [dict(r) for r in rows])
+
+    def update(self, table: str, row_id: int, values: Mapping[str, Any]) -> None:
+        from sqlalchemy import update
+
+        t = self._table(table)
+        self._conn.execute(update(t).where(t.c.id == row_id).values(dict(values)))
+
+
+@dataclass
+class IntakeArchive:
+    """A SQLite archive at the current schema opened for intake with stdlib sqlite3 (see the
+    module docstring): what `add_media` needs of an archive (`verify.services.intake`), as
+    `verify.archive.Archive` also provides it. Create with `open_intake`."""
+
+    home: Path
+    given_actor: str | None
+    _conn: sqlite3.Connection = field(repr=False)
+
+    @cached_property
+    def actor(self) -> str:
+        from verify.archive import resolve_actor
+
+        return resolve_actor(self.given_actor)
+
+    @cached_property
+    def store(self) -> "ObjectStore":
+        from verify.store import ObjectStore
+
+        return ObjectStore(self.home / "objects")
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """A short BEGIN IMMEDIATE transaction, committed when the block ends, rolled back on
+        any error. No hashing or decoding inside."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                raise BusyError(
+                    "the archive is busy (another verify process is writing); try again"
+                ) from exc
+            raise
+        try:
+            yield SqliteWriter(self._conn)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """One read transaction (a consistent snapshot in WAL mode)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield SqliteReader(self._conn)
+        finally:
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_intake(home: str | os.PathLike[str] | None, actor: str | None) -> IntakeArchive | None:
+    """The archive at `home` opened for intake without the ORM, or None when it must take
+    the normal path (`open_archive`): a database URL is configured, the archive does not
+    exist yet or is not writable, its schema is not `SCHEMA_HEAD` (the normal path migrates
+    it), or SQLite refuses the file (the normal path says why). `actor` (--as) is checked
+    as the normal path checks it."""
+    from verify.archive import default_home, given_actor
+
+    if os.environ.get("VERIFY_DATABASE_URL"):
+        return None
+    who = given_actor(actor)
+    home_path = Path(home).expanduser() if home is not None else default_home()
+    db = home_path / "verify.db"
+    if not (db.is_file() and (home_path / "objects").is_dir()):
+        return None
+    if not os.access(home_path, os.W_OK | os.X_OK):
+        return None
+    timeout_ms = busy_timeout_ms()
+    try:
+        conn = sqlite3.connect(
+            db, timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        if row is None or row[0] != SCHEMA_HEAD:
+            conn.close()
+            return None
+        configure_sqlite(conn, timeout_ms)
+    except sqlite3.Error:
+        conn.close()
+        return None
+    return IntakeArchive(home=home_path, given_actor=who, _conn=conn)

@@ -1,0 +1,189 @@
+"""`verify media add` writes a SQLite archive without the ORM (verify.dbwrite.IntakeArchive):
+every row, the output, the errors and the exit codes must be those of the normal path
+(`Archive.writer()`, SQLAlchemy), which PostgreSQL archives take."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import Result
+
+from tests.conftest import RunCli
+from tests.media import write_jpeg
+from tests.provhelp import ensure_blob, sha_of
+from verify import dbwrite
+from verify.archive import Archive, open_archive
+from verify.services import intake
+
+NOW = "2024-03-01T10:00:00Z"
+
+
+def _files(tmp: Path) -> list[Path]:
+    from bench.clips import render
+
+    d = tmp / "in"
+    d.mkdir()
+    jpeg = write_jpeg(d / "photo.jpg", seed=3)
+    other = write_jpeg(d / "other.jpg", seed=4)
+    clip = d / "clip.mp4"
+    render(clip, width=160, height=120, seconds=2.0, gop=30)
+    text = d / "notes.txt"
+    text.write_text("not media\n")
+    broken = d / "broken.jpg"
+    broken.write_bytes(jpeg.read_bytes()[:600])
+    empty = d / "empty.mp4"
+    empty.write_bytes(b"")
+    return [jpeg, clip, text, broken, empty, other, jpeg, d / "missing.jpg"]
+
+
+def _dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    conn = sqlite3.connect(db)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+    finally:
+        conn.close()
+
+
+def _run(
+    cli: RunCli, monkeypatch: pytest.MonkeyPatch, home: Path, files: list[Path], *, orm: bool
+) -> tuple[Result, Result, list[bool]]:
+    """Open a case, pre-record `other.jpg` as a pending blob, then `media add` the files."""
+    monkeypatch.setenv("VERIFY_HOME", str(home))
+    monkeypatch.setenv("VERIFY_FAKE_NOW", NOW)
+    assert cli("case", "open", "Intake", "--slug", "intake").exit_code == 0
+    archive = open_archive(home, actor="tester")
+    try:
+        ensure_blob(archive, sha_of(files[5].read_bytes()), size=files[5].stat().st_size)
+    finally:
+        archive.close()
+    opened: list[bool] = []
+    real = dbwrite.open_intake
+
+    def spy(h: Any, actor: Any) -> Any:
+        got = None if orm else real(h, actor)
+        opened.append(got is not None)
+        return got
+
+    with monkeypatch.context() as m:
+        m.setattr(dbwrite, "open_intake", spy)
+        added = cli("media", "add", "intake", *map(str, files), "--platform", "telegram")
+        again = cli("media", "add", "intake", str(files[0]), "--json")
+    return added, again, opened
+
+
+def test_both_write_paths_store_the_same_rows(
+    cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    files = _files(tmp_path)
+    fast_home, normal_home = tmp_path / "fast", tmp_path / "normal"
+    fast = _run(cli, monkeypatch, fast_home, files, orm=False)
+    normal = _run(cli, monkeypatch, normal_home, files, orm=True)
+    assert fast[2] == [True, True]  # both commands took the ORM-free path
+    assert normal[2] == [False, False]
+    for a, b in zip(fast[:2], normal[:2], strict=True):
+        assert (a.exit_code, a.stdout, a.stderr) == (b.exit_code, b.stdout, b.stderr)
+    assert fast[0].exit_code == 2  # the broken, empty and missing files
+    assert fast[0].stdout.split() == ["1", "2", "3", "4", "5", "6", "7"]
+    rows = _dump(fast_home / "verify.db")
+    assert rows == _dump(normal_home / "verify.db")
+    # what was written: 6 distinct stored files, the pending one analysed, 8 media rows
+    blobs = {r[1]: r for r in rows["blobs"]}
+    assert len(blobs) == 6 and len(rows["media"]) == 8
+    assert all(r[5] in ("ok", "analysis_failed") for r in rows["blobs"])
+    assert {r[3] for r in rows["blobs"]} == {"image", "video", "other"}
+    assert len(rows["audit_entries"]) == 1 + 8
+    monkeypatch.setenv("VERIFY_HOME", str(fast_home))
+    check = cli("check")
+    assert check.exit_code == 0, check.stderr
+
+
+def test_busy_archive_is_one_line_exit_75(
+    cli: RunCli, home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Another process holding the write lock: the ORM-free path reports it as the normal
+    path does (exit 75), and writes nothing."""
+    assert cli("case", "open", "Busy", "--slug", "busy").exit_code == 0
+    jpeg = write_jpeg(tmp_path / "p.jpg")
+    monkeypatch.setenv("VERIFY_BUSY_TIMEOUT_MS", "200")
+    holder = sqlite3.connect(home / "verify.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        got = cli("media", "add", "busy", str(jpeg))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert got.exit_code == 75
+    assert got.stderr.count("\n") == 1 and "busy" in got.stderr
+    assert cli("media", "list", "busy", "--json").stdout.strip() == "[]"
+
+
+def test_media_add_imports_no_orm(home: Path, tmp_path: Path) -> None:
+    """The point of the ORM-free path: on an existing SQLite archive `media add` never
+    imports SQLModel or SQLAlchemy (0.4-0.6 s of CPU)."""
+    archive = open_archive(home, actor="tester")
+    archive.close()
+    env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
+    verify = [sys.executable, "-m", "verify"]
+    subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
+    jpeg = write_jpeg(tmp_path / "p.jpg")
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "verify", "media", "add", "imp", str(jpeg)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
+    assert "numpy" in imported  # the near-duplicate search ran
+    assert not {"sqlmodel", "sqlalchemy", "verify.models", "alembic"} & imported
+
+
+def test_json_columns_match_the_models() -> None:
+    from sqlalchemy import JSON
+    from sqlmodel import SQLModel
+
+    import verify.models  # noqa: F401
+
+    found = {
+        (t.name, c.name)
+        for t in SQLModel.metadata.tables.values()
+        for c in t.columns
+        if isinstance(c.type, JSON)
+    }
+    assert found == dbwrite.JSON_COLUMNS
+
+
+class TestEveryBackend:
+    @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+    def backend(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    def test_intake_through_sqlalchemy(self, archive: Archive, tmp_path: Path) -> None:
+        """`Archive.writer()` (the path PostgreSQL archives take): rows, chain, search."""
+        from PIL import Image
+
+        from verify.services import cases, log
+
+        cases.open_case(archive, "Backends", slug="backends")
+        a = write_jpeg(tmp_path / "a.jpg", seed=1)
+        b = tmp_path / "b.jpg"
+        with Image.open(a) as im:
+            im.resize((480, 360)).save(b, quality=70)  # a near-duplicate of a
+        results = intake.add_media(archive, "backends", [str(a), str(b), str(a)])
+        assert [r.media_id for r in results] == [1, 2, 3]
+        assert [r.analysis for r in results] == ["ok", "ok", "ok"]
+        assert results[2].already_stored and results[2].exact_copies[0]["media"] == 1
+        assert results[1].near_duplicates and results[1].near_duplicates[0]["media"] == 1
+        report = log.check_archive(archive)
+        assert not report.findings, report.findings
+        assert report.audit_entries == 1 + 3
