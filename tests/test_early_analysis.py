@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.conftest import RunCli
 from tests.media import write_jpeg
-from verify.cli import _add_files, _search_target
+from verify.early import _add_files, _search_target
 
 
 @pytest.fixture
@@ -96,10 +96,10 @@ def test_search_takes_over_the_early_child(
 ) -> None:
     """What `main` starts is what `search` collects: no second child for the same file."""
     from verify.analysis import sandbox
-    from verify.cli import EARLY_ANALYSIS, _start_early_analysis
+    from verify.early import EARLY_ANALYSIS, start_early_analysis
 
     assert cli("case", "open", "C", "--slug", "c").exit_code == 0
-    _start_early_analysis(["search", str(photo), "--json"])
+    start_early_analysis(["search", str(photo), "--json"])
     early = EARLY_ANALYSIS[str(photo)]
 
     def no_second_child(*args: object, **kwargs: object) -> None:

@@ -19,6 +19,8 @@ from typer.core import TyperGroup
 
 from verify import __version__
 from verify.cli.output import clean, clean_line, examples
+from verify.early import EARLY_ANALYSIS as EARLY_ANALYSIS
+from verify.early import EARLY_POOLS as EARLY_POOLS
 from verify.errors import BadInputError, ExitCode, VerifyError
 
 
@@ -216,16 +218,6 @@ def root(
     ctx.call_on_close(state.close)
 
 
-# `verify search FILE`: the query file's sandboxed analysis, started by `main` before the
-# command line is parsed (typer's option handling alone takes ~0.1 s); `search_command` takes
-# it over when its target is this file, and anything left is killed at exit.
-EARLY_ANALYSIS: dict[str, Any] = {}
-# `verify media add CASE FILE...`: the analysis servers (a fresh interpreter each, importing
-# PyAV, Pillow and numpy: ~0.3 s) started by `main` before the command line is parsed, so
-# their imports overlap typer's; `media_add` takes them (a list of AnalysisPool).
-EARLY_POOLS: list[Any] = []
-
-
 def _register() -> None:
     from verify.cli import cases, demo, log, media, prov, report, search, status
 
@@ -247,98 +239,9 @@ def _register() -> None:
 _register()
 
 
-_GLOBAL_VALUED = ("--home", "--as")
-_SEARCH_VALUED = ("--case", "--threshold")
-_ADD_VALUED = ("--source-url", "--platform", "--acquired-via", "--label")
-_ADD_FLAGS = ("--fast", "--json")
-
-
-def _command_args(argv: list[str], *command: str) -> list[str] | None:
-    """What follows `verify [--home H] [--as A] COMMAND...` in `argv`, or None for another
-    command line."""
-    i = 0
-    while i < len(argv) and argv[i] != command[0]:
-        if argv[i] in _GLOBAL_VALUED:
-            i += 2
-        elif argv[i].startswith(tuple(f"{o}=" for o in _GLOBAL_VALUED)):
-            i += 1
-        else:
-            return None
-    if argv[i : i + len(command)] != list(command):
-        return None
-    return argv[i + len(command) :]
-
-
-def _positionals(rest: list[str], valued: tuple[str, ...], flags: tuple[str, ...]) -> list[str]:
-    """The positional arguments among a command's `rest`, or [] when it has anything else
-    (help, an unknown option, `--`): then typer handles it and nothing starts early."""
-    out: list[str] = []
-    j = 0
-    while j < len(rest):
-        a = rest[j]
-        if a in valued:
-            j += 2
-            continue
-        if (
-            a.startswith("-")
-            and a not in flags
-            and not a.startswith(tuple(f"{o}=" for o in valued))
-        ):
-            return []
-        if not a.startswith("-"):
-            out.append(a)
-        j += 1
-    return out
-
-
-def _add_files(argv: list[str]) -> int:
-    """How many files `verify [global options] media add [options] CASE FILE...` names (0 for
-    any other command line, or one typer will refuse or answer with help)."""
-    rest = _command_args(argv, "media", "add")
-    if rest is None:
-        return 0
-    return max(0, len(_positionals(rest, _ADD_VALUED, _ADD_FLAGS)) - 1)
-
-
-def _search_target(argv: list[str]) -> str | None:
-    """The FILE of `verify [--home H] [--as A] search [options] FILE [options]`, or None
-    for any other command line (then nothing is started early)."""
-    rest = _command_args(argv, "search")
-    if rest is None:
-        return None
-    targets = _positionals(rest, _SEARCH_VALUED, ("--json",))
-    if len(targets) != 1 or not os.path.isfile(targets[0]):
-        return None
-    return targets[0]
-
-
-def _start_early_analysis(argv: list[str]) -> None:
-    files = _add_files(argv)
-    if files:
-        import atexit
-
-        from verify.analysis.sandbox import analysis_workers, warm_pools
-
-        try:
-            EARLY_POOLS.extend(warm_pools(min(analysis_workers(), files)))
-        except Exception:  # noqa: BLE001 - `media_add` starts them again and reports why
-            return
-        for pool in EARLY_POOLS:
-            atexit.register(pool.close)
-        return
-    target = _search_target(argv)
-    if target is None:
-        return
-    import atexit
-
-    from verify.analysis.sandbox import start_analysis
-
-    child = start_analysis(target)  # errors are deferred to its result()
-    EARLY_ANALYSIS[target] = child
-    atexit.register(child.close)
-
-
 def main() -> None:
-    """Console-script entry point."""
-    _start_early_analysis(sys.argv[1:])
-    app(prog_name="verify")
+    """The command line (`verify.early.main`, the installed entry point, which starts the
+    analysis a command will need before typer is even imported)."""
+    from verify.early import main as early_main
+
+    early_main()
