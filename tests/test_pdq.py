@@ -159,3 +159,32 @@ def test_hamming256_properties(a: bytes, b: bytes) -> None:
 def test_hamming256_rejects_wrong_length() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         hamming256(b"\0" * 31, b"\0" * 32)
+
+
+@given(
+    rows=st.integers(1, 64),
+    n=st.integers(2, 1200),
+    window=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_box_pass_adds_as_add_at_does(rows: int, n: int, window: int, seed: int) -> None:
+    """`_box_transpose` accumulates with one bincount instead of two np.add.at calls (2-6 ms
+    a size, paid by every analysis child): the same terms in the same order, so the same
+    bits, which the stored PDQ hashes depend on."""
+    from verify.analysis.pdq import _box_transpose
+
+    v = np.random.default_rng(seed).random((rows, n))
+    got = _box_transpose(v, window)
+    if window <= 1:
+        assert got is v
+        return
+    right = (window + 2) // 2 - 1
+    idx = np.arange(n)
+    hi = np.minimum(n, idx + right + 1)
+    lo = np.maximum(0, idx - (window - 1 - right))
+    w = v / (hi - lo)[None, :]
+    diff = np.zeros((rows, n + 1))
+    at = np.arange(rows)[:, None]
+    np.add.at(diff, (at, lo[None, :]), w)
+    np.add.at(diff, (at, hi[None, :]), -w)
+    assert np.array_equal(got, np.cumsum(diff[:, :n], axis=1))

@@ -90,11 +90,15 @@ def _box_transpose(v: F64, window: int) -> F64:
     hi = np.minimum(n, idx + right + 1)
     lo = np.maximum(0, idx - left)
     w = v / (hi - lo)[None, :]
-    diff = np.zeros((v.shape[0], n + 1))
-    rows = np.arange(v.shape[0])[:, None]
-    np.add.at(diff, (rows, lo[None, :]), w)
-    np.add.at(diff, (rows, hi[None, :]), -w)
-    return np.cumsum(diff[:, :n], axis=1)
+    # diff[r, lo[j]] += w[r, j] for every (r, j) in order, then diff[r, hi[j]] -= w[r, j]:
+    # what two np.add.at calls do, as one bincount over the flattened positions, which adds
+    # the same terms in the same order from 0.0, so gives the same bits (np.add.at took
+    # 2-6 ms per size, paid by every analysis child for its picture's sizes)
+    rows, width = v.shape[0], n + 1
+    base = (np.arange(rows) * width)[:, None]
+    where = np.concatenate([(base + lo[None, :]).ravel(), (base + hi[None, :]).ravel()])
+    diff = np.bincount(where, np.concatenate([w.ravel(), (-w).ravel()]), rows * width)
+    return np.cumsum(diff.reshape(rows, width)[:, :n], axis=1)
 
 
 @functools.lru_cache(maxsize=32)
