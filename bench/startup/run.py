@@ -13,7 +13,7 @@ machine):
 - version:        verify --version
 - case list:      verify case list          (SQLite archive with 20 cases, already migrated)
 - case list json: verify case list --json
-- media add (stored jpeg): verify media add CASE photo.jpg   (bytes already stored: no
+- add jpeg:       verify media add CASE photo.jpg   (bytes already stored: no
                   analysis, but the server starts; row, audit entry, near-duplicate search)
 - search jpeg:    verify search photo.jpg   (its analysis child runs)
 
@@ -81,7 +81,7 @@ def main() -> None:
             "version": [verify, "--version"],
             "case list": [verify, "case", "list"],
             "case list json": [verify, "case", "list", "--json"],
-            "media add (stored jpeg)": [verify, "media", "add", "bench-case-0", str(photo)],
+            "add jpeg": [verify, "media", "add", "bench-case-0", str(photo)],
             "search jpeg": [verify, "search", str(photo)],
         }
         for cmd in variants.values():  # warm the page cache and .pyc files

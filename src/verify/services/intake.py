@@ -359,8 +359,8 @@ def add_media(
             pending.append(str(kept.path))
     analyses = analyse_many(pending, fast=fast, workers=analysis_workers(), pools=pools)
     if search and pending:
-        # the near-duplicate search needs numpy and the index code: import them while this
-        # thread only waits for the analysis children
+        # the result's validation and the near-duplicate search need modules (numpy, the
+        # index code): import them while this thread only waits for the analysis children
         threading.Thread(target=_import_search, name="verify-import", daemon=True).start()
     got: dict[str, AnalysisResult | AnalysisError] = {}
     neighbours = _Neighbours(archive)
@@ -394,7 +394,10 @@ def add_media(
 
 
 def _import_search() -> None:
-    import verify.services.search  # noqa: F401 - imported for its side effect (warm-up)
+    # what is needed once an analysis arrives: its validation (the metadata contract) and
+    # the near-duplicate search (numpy, the index)
+    import verify.analysis.metadata
+    import verify.services.search  # noqa: F401
 
 
 class _Neighbours:
