@@ -82,15 +82,9 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
     Never hash, decode or wait on a child process inside it.
     """
-    try:
-        with Session(engine.execution_options(verify_write=True)) as session, session.begin():
-            yield session
-    except OperationalError as exc:
-        if _is_locked(exc):
-            raise BusyError(
-                "the archive is busy (another verify process is writing); try again"
-            ) from exc
-        raise
+    session = Session(engine.execution_options(verify_write=True))
+    with _writer_busy(), session, session.begin():
+        yield session
 
 
 @contextlib.contextmanager
@@ -98,9 +92,19 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
     """A short write transaction on a plain connection (BEGIN IMMEDIATE on SQLite, the
     advisory lock on PostgreSQL), for rows through `verify.dbwrite.SqlAlchemyWriter`;
     committed when the block ends, rolled back on any error."""
+    with (
+        _writer_busy(),
+        engine.execution_options(verify_write=True).connect() as conn,
+        conn.begin(),
+    ):
+        yield conn
+
+
+@contextlib.contextmanager
+def _writer_busy() -> Iterator[None]:
+    """A lock timeout inside a write transaction as BusyError (exit 75)."""
     try:
-        with engine.execution_options(verify_write=True).connect() as conn, conn.begin():
-            yield conn
+        yield
     except OperationalError as exc:
         if _is_locked(exc):
             raise BusyError(

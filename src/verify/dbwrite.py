@@ -23,13 +23,20 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from verify.dbread import SCHEMA_HEAD, Reader, SqliteReader, busy_timeout_ms, configure_sqlite
+from verify.dbread import (
+    SCHEMA_HEAD,
+    Reader,
+    ReadOnlyArchive,
+    SqliteReader,
+    busy_timeout_ms,
+    configure_sqlite,
+)
 from verify.errors import BusyError
 
 if TYPE_CHECKING:
@@ -165,14 +172,13 @@ class SqlAlchemyWriter:
 
 
 @dataclass
-class IntakeArchive:
+class IntakeArchive(ReadOnlyArchive):
     """A SQLite archive at the current schema opened for intake with stdlib sqlite3 (see the
     module docstring): what `add_media` needs of an archive (`verify.services.intake`), as
-    `verify.archive.Archive` also provides it. Create with `open_intake`."""
+    `verify.archive.Archive` also provides it; reads as `ReadOnlyArchive` does. Create with
+    `open_intake`."""
 
-    home: Path
-    given_actor: str | None
-    _conn: sqlite3.Connection = field(repr=False)
+    given_actor: str | None = None
 
     @cached_property
     def actor(self) -> str:
@@ -204,18 +210,6 @@ class IntakeArchive:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
-
-    @contextlib.contextmanager
-    def reader(self) -> Iterator[Reader]:
-        """One read transaction (a consistent snapshot in WAL mode)."""
-        self._conn.execute("BEGIN")
-        try:
-            yield SqliteReader(self._conn)
-        finally:
-            self._conn.execute("COMMIT")
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 def open_intake(home: str | os.PathLike[str] | None, actor: str | None) -> IntakeArchive | None:
