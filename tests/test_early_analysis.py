@@ -51,9 +51,40 @@ def test_which_media_add_command_lines_start_servers_early() -> None:
     assert _add_files([]) == 0
 
 
-def test_media_add_takes_over_the_early_servers(tmp_path: Path, home: Path) -> None:
-    """Run as a user runs it (a fresh process): the early servers analyse the file, and
-    the result is the one the in-process path gives."""
+def test_media_add_takes_over_the_early_servers(
+    cli: RunCli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `start_early_analysis` starts for `media add` is what the command uses: no
+    second server, and the file is analysed by the early one."""
+    from verify.analysis import sandbox
+    from verify.early import EARLY_POOLS, start_early_analysis
+
+    assert cli("case", "open", "Early", "--slug", "e").exit_code == 0
+    photo = write_jpeg(tmp_path / "early.jpg", seed=9)
+    start_early_analysis(["media", "add", "e", str(photo), "--json"])
+    assert len(EARLY_POOLS) == 1
+    early = EARLY_POOLS[0]
+    ran: list[str] = []
+    real_run = early.run
+
+    def spy(path: str, **kwargs: object) -> object:
+        ran.append(path)
+        return real_run(path, **kwargs)
+
+    def no_second_server(*args: object, **kwargs: object) -> None:
+        raise AssertionError("media add started its own servers")
+
+    monkeypatch.setattr(early, "run", spy)
+    monkeypatch.setattr(sandbox, "warm_pools", no_second_server)
+    r = cli("media", "add", "e", str(photo), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert not EARLY_POOLS and len(ran) == 1
+    (row,) = json.loads(r.stdout)
+    assert (row["media"], row["kind"], row["frames"], row["analysis"]) == (1, "image", 1, "ok")
+
+
+def test_media_add_as_a_user_runs_it(tmp_path: Path, home: Path) -> None:
+    """A fresh process through the installed entry point (`verify.early.main`)."""
     env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
     verify = [sys.executable, "-m", "verify"]
     subprocess.run([*verify, "case", "open", "Early", "--slug", "e"], env=env, check=True)

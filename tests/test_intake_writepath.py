@@ -19,7 +19,7 @@ from verify import dbwrite
 from verify.archive import Archive, open_archive
 from verify.services import intake
 
-NOW = "2024-03-01T10:00:00Z"
+NOW = "2024-03-01T10:00:00.123456Z"  # microseconds: stored as the ORM stores them
 
 
 def _files(tmp: Path) -> list[Path]:
@@ -117,11 +117,22 @@ def test_busy_archive_is_one_line_exit_75(
     monkeypatch.setenv("VERIFY_BUSY_TIMEOUT_MS", "200")
     holder = sqlite3.connect(home / "verify.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
+    opened: list[bool] = []
+    real = dbwrite.open_intake
+
+    def spy(h: Any, actor: Any) -> Any:
+        got = real(h, actor)
+        opened.append(got is not None)
+        return got
+
     try:
-        got = cli("media", "add", "busy", str(jpeg))
+        with monkeypatch.context() as m:
+            m.setattr(dbwrite, "open_intake", spy)
+            got = cli("media", "add", "busy", str(jpeg))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    assert opened == [True]  # the ORM-free path met the lock
     assert got.exit_code == 75
     assert got.stderr.count("\n") == 1 and "busy" in got.stderr
     assert cli("media", "list", "busy", "--json").stdout.strip() == "[]"
@@ -146,6 +157,139 @@ def test_media_add_imports_no_orm(home: Path, tmp_path: Path) -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
     assert "numpy" in imported  # the near-duplicate search ran
     assert not {"sqlmodel", "sqlalchemy", "verify.models", "alembic"} & imported
+
+
+def test_sqlite_writer_stores_what_the_orm_stores(tmp_path: Path) -> None:
+    """Rows written through `SqliteWriter` are byte for byte those an ORM flush writes, for
+    every kind of value the intake tables hold: datetimes in another zone and with
+    microseconds (stored in UTC), JSON with non-ASCII text and None (stored as `null`),
+    booleans, bytes, floats and signed 64-bit hashes."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from verify.models import Blob, Case, Frame, Media
+
+    at = datetime(2024, 5, 23, 12, 30, 15, 250001, tzinfo=timezone(timedelta(hours=3)))
+    case = {
+        "slug": "c",
+        "title": "Видео",
+        "summary": "",
+        "status": "unverified",
+        "created_at": at,
+        "created_by": "t",
+        "updated_at": at,
+        "updated_by": "t",
+    }
+    blobs = [
+        {
+            "sha256": "a" * 64,
+            "size": 2**40,
+            "kind": "video",
+            "mime": "video/mp4",
+            "analysis_state": "ok",
+            "analysis_error": None,
+            "pipeline": "v2",
+            "analysis_mode": "full",
+            "meta": {"make": "Apple", "title": "Белгород «22»", "gps": None, "n": [1, 2.5]},
+            "analysed_at": at,
+            "stored_at": datetime(2024, 5, 23, 9, 0, tzinfo=UTC),
+        },
+        {
+            "sha256": "b" * 64,
+            "size": 0,
+            "kind": "other",
+            "mime": None,
+            "analysis_state": "analysis_failed",
+            "analysis_error": "crashed (signal SIGSEGV)",
+            "pipeline": None,
+            "analysis_mode": None,
+            "meta": None,
+            "analysed_at": None,
+            "stored_at": at,
+        },
+    ]
+    media = {
+        "case_id": 1,
+        "blob_id": 1,
+        "original_name": "légion.mp4",
+        "label": None,
+        "source_url": "https://t.me/x/1",
+        "platform": "telegram",
+        "acquired_via": None,
+        "acquired_by": "t",
+        "acquired_at": at,
+    }
+    frame = {
+        "blob_id": 1,
+        "idx": 0,
+        "pts": 1.0 / 3.0,
+        "phash": -(2**63),
+        "dhash": 2**63 - 1,
+        "phash_masked": None,
+        "dhash_masked": -1,
+        "pdq": bytes(range(32)),
+        "pdq_quality": 100,
+        "informative": False,
+        "scene_change": True,
+    }
+
+    orm_home, lite_home = tmp_path / "orm", tmp_path / "lite"
+    archive = open_archive(orm_home, actor="t")
+    try:
+        with archive.write() as session:
+            session.add(Case(**case))
+            session.add_all([Blob(**b) for b in blobs])
+            session.flush()
+            session.add(Media(**media))
+            session.add(Frame(**frame))
+    finally:
+        archive.close()
+    open_archive(lite_home, actor="t").close()
+    lite = dbwrite.open_intake(lite_home, "t")
+    assert lite is not None
+    try:
+        with lite.writer() as w:
+            assert w.insert("cases", case) == 1
+            assert [w.insert("blobs", b) for b in blobs] == [1, 2]
+            assert w.insert("media", media) == 1
+            w.insert_many("frames", [frame])
+    finally:
+        lite.close()
+    assert _dump(lite_home / "verify.db") == _dump(orm_home / "verify.db")
+
+
+def test_naive_datetimes_are_refused() -> None:
+    """The models' datetime columns refuse naive values; so does the ORM-free writer."""
+    from datetime import datetime
+
+    with pytest.raises(ValueError, match="naive"):
+        dbwrite.sqlite_datetime(datetime(2024, 1, 1, 12, 0))
+
+
+def test_a_failed_write_reports_its_own_error(home: Path) -> None:
+    """After an error that ends SQLite's transaction itself (disk full), the writer does not
+    hide it behind "cannot rollback - no transaction is active"."""
+    from datetime import UTC, datetime
+
+    open_archive(home, actor="t").close()
+    lite = dbwrite.open_intake(home, "t")
+    assert lite is not None
+    try:
+        pages = lite._conn.execute("PRAGMA page_count").fetchone()[0]
+        lite._conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+        row = {
+            "sha256": "c" * 64,
+            "size": 1,
+            "kind": "other",
+            "analysis_state": "analysis_failed",
+            "analysis_error": "x" * 400_000,  # more than the pages left
+            "stored_at": datetime.now(UTC),
+        }
+        with pytest.raises(sqlite3.OperationalError, match="full"), lite.writer() as w:
+            w.insert("blobs", row)
+        with lite.reader() as db:
+            assert db.rows("SELECT count(*) FROM blobs") == [(0,)]
+    finally:
+        lite.close()
 
 
 def test_json_columns_match_the_models() -> None:

@@ -82,10 +82,10 @@ def append_row(
             "prev_hash": prev,
             "hash": digest,
         },
-        key=None,
+        returns_id=False,
     )
     if not head:
-        w.insert("audit_head", {"id": 1, "seq": seq, "hash": digest}, key=None)
+        w.insert("audit_head", {"id": 1, "seq": seq, "hash": digest}, returns_id=False)
     else:
         w.update("audit_head", 1, {"seq": seq, "hash": digest})
     return Appended(seq=seq, at=at, hash=digest)

@@ -24,7 +24,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -49,8 +49,9 @@ JSON_COLUMNS = frozenset({("blobs", "meta"), ("derivations", "evidence")})
 class Writer(Reader, Protocol):
     """Reads and writes of one write transaction."""
 
-    def insert(self, table: str, values: Mapping[str, Any], *, key: str | None = "id") -> int:
-        """Insert one row; its `key` column's value (the new id), or 0 when `key` is None."""
+    def insert(self, table: str, values: Mapping[str, Any], *, returns_id: bool = True) -> int:
+        """Insert one row; its new `id`, or 0 when `returns_id` is False (a table whose
+        key is given, such as `audit_entries`)."""
         ...
 
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -63,7 +64,12 @@ class Writer(Reader, Protocol):
 
 
 def sqlite_datetime(value: datetime) -> str:
-    """A datetime as SQLAlchemy's SQLite dialect stores it (its fields, microseconds always)."""
+    """A datetime as the models' columns store it on SQLite: in UTC (sqlmodel's
+    `UTCDateTime`, which refuses naive values), as SQLAlchemy's SQLite dialect writes it
+    (`YYYY-MM-DD HH:MM:SS.ffffff`)."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} for a UTC column")
+    value = value.astimezone(UTC)
     return (
         f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
         f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
@@ -107,11 +113,11 @@ class SqliteWriter(SqliteReader):
                 raise BusyError("the archive is busy (another verify process is writing)") from exc
             raise
 
-    def insert(self, table: str, values: Mapping[str, Any], *, key: str | None = "id") -> int:
+    def insert(self, table: str, values: Mapping[str, Any], *, returns_id: bool = True) -> int:
         columns = list(values)
         sql = _insert_sql(table, columns)
         rowid = self._run(sql, [_sqlite_value(table, c, values[c]) for c in columns], False)
-        return rowid if key == "id" else 0
+        return rowid if returns_id else 0
 
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
@@ -148,15 +154,13 @@ class SqlAlchemyWriter:
 
         return SQLModel.metadata.tables[name]
 
-    def insert(self, table: str, values: Mapping[str, Any], *, key: str | None = "id") -> int:
+    def insert(self, table: str, values: Mapping[str, Any], *, returns_id: bool = True) -> int:
         from sqlalchemy import insert
 
-        t = self._table(table)
-        stmt = insert(t).values(dict(values))
-        if key is None:
-            self._conn.execute(stmt)
-            return 0
-        return int(self._conn.execute(stmt.returning(t.c[key])).scalar_one())
+        result = self._conn.execute(insert(self._table(table)).values(dict(values)))
+        # the dialect's way to the new key: RETURNING where the database has it, else the
+        # cursor's lastrowid (SQLite before 3.35), as an ORM flush does
+        return int(result.inserted_primary_key[0]) if returns_id else 0
 
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         from sqlalchemy import insert
@@ -207,7 +211,10 @@ class IntakeArchive(ReadOnlyArchive):
         try:
             yield SqliteWriter(self._conn)
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            # SQLite has already rolled back after some errors (disk full, I/O, no memory):
+            # a second ROLLBACK would raise and hide the real error
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
