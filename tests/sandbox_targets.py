@@ -22,6 +22,11 @@ def sleep(path: str, seconds: float = 30.0) -> None:
     time.sleep(seconds)
 
 
+def slow_analysis(path: str, fast: bool = False) -> None:
+    """An analysis (`analyse_many` passes `fast`) that takes 30 s."""
+    time.sleep(30.0)
+
+
 def spin(path: str) -> None:
     while True:
         pass

@@ -331,3 +331,54 @@ class TestEveryBackend:
         report = log.check_archive(archive)
         assert not report.findings, report.findings
         assert report.audit_entries == 1 + 3
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_escaped(
+    cli: RunCli, home: Path, tmp_path: Path
+) -> None:
+    """Such names (old archives, other systems) reach Python as lone surrogates, which the
+    database and JSON refuse: the file is stored, its name recorded with the odd bytes as
+    backslash escapes, rather than the command failing with an internal error."""
+    import json
+
+    assert cli("case", "open", "Names", "--slug", "names").exit_code == 0
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/lat\xe9.jpg"))
+    write_jpeg(odd)
+    added = cli("media", "add", "names", str(odd), "--json")
+    assert added.exit_code == 0, added.stderr
+    (row,) = json.loads(added.stdout)
+    assert row["path"].endswith("lat\\xe9.jpg") and row["analysis"] == "ok"
+    shown = json.loads(cli("media", "show", "1", "--json").stdout)
+    assert shown["original_name"] == "lat\\xe9.jpg"
+    assert cli("check").exit_code == 0
+
+
+def test_a_batch_stopped_midway_says_what_it_recorded(
+    cli: RunCli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are recorded one by one; when a later one stops the batch (here the archive
+    turns busy), the ids of those already recorded have been printed, so a retry can leave
+    them out instead of recording them twice."""
+    import json
+
+    from verify.errors import BusyError
+
+    assert cli("case", "open", "Batch", "--slug", "batch").exit_code == 0
+    files = [str(write_jpeg(tmp_path / f"{i}.jpg", seed=i)) for i in range(3)]
+    real = intake._record
+    calls: list[int] = []
+
+    def busy_on_second(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise BusyError("the archive is busy (another verify process is writing); try again")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "_record", busy_on_second)
+    text = cli("media", "add", "batch", *files)
+    assert text.exit_code == 75
+    assert text.stdout == "1\n"
+    calls.clear()
+    as_json = cli("media", "add", "batch", *files, "--json")
+    assert as_json.exit_code == 75
+    assert [r["media"] for r in json.loads(as_json.stdout)] == [2]

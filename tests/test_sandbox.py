@@ -657,3 +657,88 @@ def test_a_thread_that_cannot_start_is_out_of_memory() -> None:
     reason = describe(RuntimeError("can't start new thread"), 300 << 20)
     assert reason == "out of memory (limit 300 MiB): could not start a thread"
     assert describe(RuntimeError("other"), 300 << 20) == "analysis failed: RuntimeError: other"
+
+
+def _running(marker: str) -> list[int]:
+    """Live processes whose command line names `marker` (servers and the children they
+    forked carry the server's command line)."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+            with open(f"/proc/{entry}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmdline and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; pdeathsig")
+def test_stopping_analyse_many_stops_what_runs(tmp_path: Path) -> None:
+    """Ctrl-C (here: an exception from a signal handler) while files are analysed: the
+    servers and the children analysing are killed at once, not left to finish (or to the
+    timeout), and nothing is left running."""
+    import signal
+
+    target = T + "slow_analysis"  # each analysis takes 30 s
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"x")
+    pools = [AnalysisPool(target, timeout=60).start() for _ in range(2)]
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    start = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.5)
+        with pytest.raises(Interrupted):
+            list(analyse_many([str(f), str(f), str(f)], workers=2, pools=pools))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.monotonic() - start < 15  # not the 30 s the analyses would take
+    deadline = time.monotonic() + 5
+    while _running("sandbox_targets:slow_analysis") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running("sandbox_targets:slow_analysis") == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; pdeathsig")
+def test_analysis_dies_with_the_command(tmp_path: Path) -> None:
+    """A command killed outright (SIGKILL: no clean-up runs) leaves no analysis behind: the
+    server dies with it, and the child analysing dies with the server."""
+    import os
+    import signal
+    import subprocess
+
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"x")
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from verify.analysis.sandbox import AnalysisPool\n"
+        "p = AnalysisPool('tests.sandbox_targets:' + 'sleep', timeout=60).start()\n"
+        "p.run(sys.argv[2])\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen([sys.executable, "-c", script, root, str(f)])
+    deadline = time.monotonic() + 20
+    while len(_running("sandbox_targets:sleep")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the server and the child it forked for the file
+    assert len(_running("sandbox_targets:sleep")) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while _running("sandbox_targets:sleep") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running("sandbox_targets:sleep") == []

@@ -113,7 +113,10 @@ def start_early_analysis(argv: list[str]) -> None:
 
 def main() -> None:
     """The `verify` console script."""
-    start_early_analysis(sys.argv[1:])
-    from verify.cli import app
-
+    try:
+        start_early_analysis(sys.argv[1:])
+        from verify.cli import app
+    except KeyboardInterrupt:  # Ctrl-C while starting up: nothing was done yet
+        sys.stderr.write("error: interrupted\n")
+        raise SystemExit(130) from None
     app(prog_name="verify")

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     INTEGRITY = 3
     NOT_FOUND = 4
     BUSY = 75
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
 class VerifyError(Exception):

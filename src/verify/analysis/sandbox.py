@@ -441,6 +441,14 @@ class AnalysisPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def kill(self) -> None:
+        """Stop the server and the child analysing now (it dies with the server: see the
+        worker's `_die_with_parent`); a thread waiting in `run` gets an AnalysisError."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
     def close(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
@@ -615,9 +623,18 @@ def analyse_many(
         except AnalysisError as exc:
             return path, exc
 
+    executor = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
-            yield from executor.map(one, paths)
+        yield from executor.map(one, paths)
+    except BaseException:
+        # stopped early (Ctrl-C, an error while recording, the caller closed us): kill the
+        # servers first, so the threads waiting on their replies return at once instead of
+        # when each running analysis ends (up to the timeout)
+        with lock:
+            for pool in owned + spare:
+                pool.kill()
+        raise
     finally:
+        executor.shutdown(wait=True, cancel_futures=True)
         for pool in owned + spare:
             pool.close()

@@ -38,6 +38,24 @@ def set_limits(memory: int, cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def die_with_parent() -> None:
+    """Be killed (SIGKILL) when the process that started this one dies, however it dies
+    (Linux `PR_SET_PDEATHSIG`; elsewhere nothing): a `verify` command ended by Ctrl-C,
+    SIGTERM or a crash leaves no analysis running. Set by the analysis server and by each
+    child it forks, before any file is parsed."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(70)
+
+
 def jsonable(value: Any) -> Any:
     """Dataclasses -> dicts, tuples -> lists, bytes -> hex strings; everything else as is."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -117,6 +135,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def main(argv: list[str]) -> int:
+    die_with_parent()
     reply_fd = os.dup(1)
     os.dup2(2, 1)  # stdout is reserved for the reply
     if argv and argv[0] == "--serve":
@@ -232,6 +251,7 @@ def _fork_one(
             os.close(read_end)
             os.close(reply_fd)
             os.setpgid(0, 0)
+            die_with_parent()
             set_limits(memory, cpu_seconds)
             call = {"target": "", "path": request["path"], "kwargs": request.get("kwargs")}
             _write_all(write_end, _encode(_call(func, call, memory)))

@@ -42,6 +42,9 @@ class VerifyGroup(TyperGroup):
             raise typer.Exit(int(exc.exit_code)) from None
         except BrokenPipeError:
             raise typer.Exit(0) from None
+        except KeyboardInterrupt:
+            sys.stderr.write(f"{INTERRUPTED}\n")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except (typer.Exit, typer.Abort):
             raise
         except typer.TyperException as exc:
@@ -75,6 +78,9 @@ def _usage_error(exc: Exception) -> NoReturn:
     message = format_message() if callable(format_message) else str(exc)
     sys.stderr.write(f"error: {clean_line(message)} (see '{where} -h')\n")
     raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
+
+
+INTERRUPTED = "error: interrupted; what was recorded before stays recorded (`verify log` shows it)"
 
 
 def _busy(exc: BaseException) -> bool:

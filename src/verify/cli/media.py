@@ -120,7 +120,17 @@ def _add(
 ) -> list[Any]:
     from verify.services import intake as svc
 
+    done: list[Any] = []  # files handled so far, in order
+
     def progress(i: int, n: int, r: Any) -> None:
+        done.append(r)
+        if as_json:
+            return
+        if r.media_id is not None:
+            # each id as soon as its file is recorded: a batch stopped later (busy archive,
+            # Ctrl-C) has still said which files it recorded, so a retry can leave them out
+            sys.stdout.write(f"{r.media_id}\n")
+            sys.stdout.flush()
         status = "failed" if r.failed else f"{r.kind}, {r.frames} frames"
         if r.media_id is None:
             status = "refused"
@@ -133,24 +143,25 @@ def _add(
         for hit in r.near_duplicates:
             notice(f"  near-duplicate {_describe_hit(hit)}")
 
-    results = svc.add_media(
-        intake_of(ctx),
-        case,
-        files,
-        source_url=source_url,
-        platform=platform,
-        acquired_via=acquired_via,
-        label=label,
-        fast=fast,
-        progress=None if as_json else progress,
-        pools=pools,
-    )
+    try:
+        results = svc.add_media(
+            intake_of(ctx),
+            case,
+            files,
+            source_url=source_url,
+            platform=platform,
+            acquired_via=acquired_via,
+            label=label,
+            fast=fast,
+            progress=progress,
+            pools=pools,
+        )
+    except BaseException:
+        if as_json and done:  # what was recorded before the batch stopped
+            print_json([r.to_dict() for r in done])
+        raise
     if as_json:
         print_json([r.to_dict() for r in results])
-    else:
-        for r in results:
-            if r.media_id is not None:
-                sys.stdout.write(f"{r.media_id}\n")
     return results
 
 

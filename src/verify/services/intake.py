@@ -82,14 +82,14 @@ class AddResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path,
+            "path": printable(self.path),
             "media": self.media_id,
             "sha256": f"sha256:{self.sha256}" if self.sha256 else None,
             "size": self.size,
             "kind": self.kind,
             "frames": self.frames,
             "analysis": self.analysis,
-            "error": self.error,
+            "error": None if self.error is None else printable(self.error),
             "already_stored": self.already_stored,
             "exact_copies": self.exact_copies,
             "near_duplicates": self.near_duplicates,
@@ -97,6 +97,17 @@ class AddResult:
 
 
 Progress = Callable[[int, int, AddResult], None]
+
+
+def printable(text: str) -> str:
+    """A path or message as text that can be stored and printed: bytes of a file name that
+    are not UTF-8 (kept by Python as lone surrogates, which SQLite, PostgreSQL and JSON
+    refuse) become backslash escapes, `lat\\xe9.jpg`; anything else is unchanged."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no file name byte became
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 # --------------------------------------------------------------------------- rows
@@ -445,8 +456,8 @@ def _record(
     fast: bool = False,
 ) -> None:
     """One short write transaction: blob (if new), frames, media row, audit entry."""
-    raw_path = result.path
-    name = os.path.basename(os.fspath(raw_path)) or os.fspath(raw_path)
+    raw_path = printable(result.path)
+    name = os.path.basename(raw_path) or raw_path
     with archive.writer() as w:
         cid = case_id(w, case_slug)
         found = w.rows(
