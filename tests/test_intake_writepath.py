@@ -382,3 +382,51 @@ def test_a_batch_stopped_midway_says_what_it_recorded(
     as_json = cli("media", "add", "batch", *files, "--json")
     assert as_json.exit_code == 75
     assert [r["media"] for r in json.loads(as_json.stdout)] == [2]
+
+
+def test_a_read_only_database_is_one_line_exit_2(
+    cli: RunCli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database SQLite may not write (read-only file system or file; simulated with
+    `PRAGMA query_only`, since root ignores file modes) is bad input, not an internal error."""
+    assert cli("case", "open", "Ro", "--slug", "ro").exit_code == 0
+    jpeg = write_jpeg(tmp_path / "p.jpg")
+    real = dbwrite.configure_sqlite
+
+    def read_only(conn: sqlite3.Connection, timeout_ms: int) -> None:
+        real(conn, timeout_ms)
+        conn.execute("PRAGMA query_only = 1")
+
+    with monkeypatch.context() as m:
+        m.setattr(dbwrite, "configure_sqlite", read_only)
+        got = cli("media", "add", "ro", str(jpeg))
+    assert got.exit_code == 2
+    assert got.stderr.splitlines()[-1].startswith("error: the archive's database is read-only")
+    assert "internal error" not in got.stderr
+    assert cli("media", "list", "ro", "--json").stdout.strip() == "[]"
+
+
+def test_an_unwritable_store_is_one_line_per_file(
+    cli: RunCli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The evidence store cannot take files (read-only file system, disk full): each file
+    says so in one line, exit 2, nothing recorded, no temp file left."""
+    import errno
+
+    from verify import store
+
+    assert cli("case", "open", "Full", "--slug", "full").exit_code == 0
+    files = [str(write_jpeg(tmp_path / f"{i}.jpg", seed=i)) for i in range(2)]
+
+    def no_space(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as m:
+        m.setattr(store.tempfile, "mkstemp", no_space)
+        got = cli("media", "add", "full", *files)
+    assert got.exit_code == 2
+    errors = [line for line in got.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and all("cannot be stored in" in e for e in errors)
+    assert "internal error" not in got.stderr
+    assert cli("media", "list", "full", "--json").stdout.strip() == "[]"
+    assert not list((home / "objects").rglob("tmp-*"))

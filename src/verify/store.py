@@ -84,6 +84,11 @@ def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+# errors of the store's own disk, reported as one line (bad input: choose another --home or
+# free space), not as an internal error
+_STORE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
+
+
 class ObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -97,8 +102,12 @@ class ObjectStore:
     def put_file(self, source: str | os.PathLike[str]) -> StoredObject:
         """Copy `source` into the store, hashing while copying (one read)."""
         fd, before = open_regular_file(source)
-        self.base.mkdir(parents=True, exist_ok=True)
-        tmp_fd, tmp_name = tempfile.mkstemp(prefix="tmp-", dir=self.base)
+        try:
+            self.base.mkdir(parents=True, exist_ok=True)
+            tmp_fd, tmp_name = tempfile.mkstemp(prefix="tmp-", dir=self.base)
+        except OSError as exc:
+            os.close(fd)
+            raise self._cannot_write(source, exc) from exc
         tmp = Path(tmp_name)
         try:
             digest = hashlib.sha256()
@@ -129,10 +138,19 @@ class ObjectStore:
             _fsync_dir(final.parent)
             _fsync_dir(self.base)
             return StoredObject(sha, size, final, existed=False)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            if isinstance(exc, OSError) and exc.errno in _STORE_ERRNOS:
+                raise self._cannot_write(source, exc) from exc
             raise
+
+    def _cannot_write(self, source: str | os.PathLike[str], exc: OSError) -> BadInputError:
+        """The store itself cannot take the file (read-only, full, no permission)."""
+        return BadInputError(
+            f"{os.fspath(source)}: cannot be stored in {self.root}: {exc.strerror or exc}; "
+            "nothing was stored"
+        )
 
     def verify_object(self, sha256: str) -> str | None:
         """None when the object is present and intact, else 'missing' or 'hash-mismatch'."""

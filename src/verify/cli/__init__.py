@@ -55,6 +55,12 @@ class VerifyGroup(TyperGroup):
                     "error: the archive is busy (another verify process is writing); try again\n"
                 )
                 raise typer.Exit(int(ExitCode.BUSY)) from None
+            if "readonly database" in str(exc):  # SQLite, through the ORM or not
+                sys.stderr.write(
+                    "error: the archive's database is read-only here; nothing was recorded "
+                    "(make it writable, or choose another --home)\n"
+                )
+                raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
             if os.environ.get("VERIFY_DEBUG"):
                 raise
             name = type(exc).__name__
