@@ -430,3 +430,12 @@ def test_an_unwritable_store_is_one_line_per_file(
     assert "internal error" not in got.stderr
     assert cli("media", "list", "full", "--json").stdout.strip() == "[]"
     assert not list((home / "objects").rglob("tmp-*"))
+
+
+def test_an_empty_file_name_says_so(cli: RunCli, home: Path) -> None:
+    assert cli("case", "open", "Empty", "--slug", "empty").exit_code == 0
+    got = cli("media", "add", "empty", "")
+    assert got.exit_code == 2
+    assert got.stderr.splitlines()[-1] == (
+        "error: an empty file name was given (an unset shell variable?)"
+    )

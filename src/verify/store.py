@@ -49,6 +49,8 @@ def open_regular_file(path: str | os.PathLike[str]) -> tuple[int, os.stat_result
     Returns the descriptor and its fstat. Raises BadInputError with one clear line otherwise.
     """
     p = os.fspath(path)
+    if not p:
+        raise BadInputError("an empty file name was given (an unset shell variable?)")
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:

@@ -134,7 +134,7 @@ def _add(
         status = "failed" if r.failed else f"{r.kind}, {r.frames} frames"
         if r.media_id is None:
             status = "refused"
-        notice(f"[{i}/{n}] {r.path}: {status}")
+        notice(f"[{i}/{n}] {r.path or repr(r.path)}: {status}")
         for copy in r.exact_copies:
             notice(
                 f"  same bytes already in case {copy['case']} as media {copy['media']} "
