@@ -110,8 +110,19 @@ def test_fast_triage_is_recorded_and_outdated(cli: RunCli, case: str, tmp_path: 
     assert json.loads(cli("media", "show", str(image), "--json").stdout)["analysis_mode"] == "full"
     text_lines = cli("media", "show", str(media)).stdout.splitlines()
     assert any(line.startswith("analysis:  ok, keyframes only (--fast;") for line in text_lines)
+    # the same bytes added again in full mode keep the triage analysis: said on stderr
+    again = cli("media", "add", case, str(clip))
+    assert again.exit_code == 0
+    assert (
+        "  these bytes were analysed from keyframes only (`media add --fast`); "
+        f"`verify media reanalyse {again.stdout.strip()}` analyses them in full"
+    ) in again.stderr.splitlines()
+    third = cli("media", "add", case, str(clip), "--fast")
+    assert "keyframes only" not in third.stderr
+    copies = [int(again.stdout), int(third.stdout)]
     added = [e for e in json.loads(cli("log", "--json").stdout) if e["action"] == "media.add"]
-    assert [e["payload"]["analysis_mode"] for e in added] == ["keyframes", "full"]
+    modes = ["keyframes", "full", "keyframes", "keyframes"]  # the re-adds record the blob's
+    assert [e["payload"]["analysis_mode"] for e in added] == modes
 
     notice = (
         "note: 1 stored file was hashed from keyframes only (media add --fast), so matches "
@@ -123,7 +134,7 @@ def test_fast_triage_is_recorded_and_outdated(cli: RunCli, case: str, tmp_path: 
     r = cli("media", "reanalyse", "--outdated", "--json")
     assert r.exit_code == 0, r.stderr
     (done,) = json.loads(r.stdout)
-    assert done["media"] == [media]
+    assert done["media"] == [media, *copies]
     assert (done["analysis_mode_before"], done["analysis_mode"]) == ("keyframes", "full")
     assert "keyframes only" not in cli("dupes").stderr
     assert done["frames"] >= 6

@@ -142,6 +142,11 @@ def _add(
             )
         for hit in r.near_duplicates:
             notice(f"  near-duplicate {_describe_hit(hit)}")
+        if r.already_stored and r.analysis_mode == "keyframes" and not fast:
+            notice(
+                "  these bytes were analysed from keyframes only (`media add --fast`); "
+                f"`verify media reanalyse {r.media_id}` analyses them in full"
+            )
 
     try:
         results = svc.add_media(

@@ -71,6 +71,7 @@ class AddResult:
     kind: str | None = None
     frames: int = 0
     analysis: str | None = None  # ok | analysis_failed
+    analysis_mode: str | None = None  # full | keyframes (see Blob.analysis_mode)
     error: str | None = None  # refusal or analysis failure, one line
     already_stored: bool = False
     exact_copies: list[dict[str, Any]] = field(default_factory=list)
@@ -491,6 +492,7 @@ def _record(
         result.kind = blob.kind
         result.frames = frame_count
         result.analysis = blob.analysis_state
+        result.analysis_mode = blob.analysis_mode
         result.exact_copies = _exact_copies(w, blob.id, media_id)
         if blob.analysis_state == AnalysisState.FAILED:
             result.error = f"{raw_path}: preserved, but {blob.analysis_error}"
