@@ -142,6 +142,13 @@ def test_usage_errors_exit_2_not_internal(cli: RunCli, home: Path) -> None:
             "error: Invalid value for 'n': Input should be a valid integer, unable to parse "
             "string as an integer (see 'verify claim assess -h')\n"
         ),
+        # the parser's own errors carry no context: the help named is still the command's
+        ("--home", str(home), "media", "add", SLUG, "x.jpg", "--platform"): (
+            "error: Option '--platform' requires an argument. (see 'verify media add -h')\n"
+        ),
+        ("case", "open", "--claim"): (
+            "error: Option '--claim' requires an argument. (see 'verify case open -h')\n"
+        ),
     }
     for args, line in expected.items():
         r = cli(*args)

@@ -29,10 +29,14 @@ class VerifyGroup(TyperGroup):
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         # the root's own options are parsed here, before invoke
+        # the command line as given, for `_command_path` (click consumes ctx.args)
+        argv = list(args[1] if len(args) > 1 else kwargs.get("args", []))
         try:
-            return super().make_context(*args, **kwargs)
+            ctx = super().make_context(*args, **kwargs)
         except typer.TyperException as exc:
             _usage_error(exc)
+        ctx.meta["verify.argv"] = argv
+        return ctx
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -48,7 +52,7 @@ class VerifyGroup(TyperGroup):
         except (typer.Exit, typer.Abort):
             raise
         except typer.TyperException as exc:
-            _usage_error(exc)
+            _usage_error(exc, ctx)
         except Exception as exc:
             if _busy(exc):
                 sys.stderr.write(
@@ -72,14 +76,14 @@ class VerifyGroup(TyperGroup):
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
 
-def _usage_error(exc: Exception) -> NoReturn:
+def _usage_error(exc: Exception, root: Any = None) -> NoReturn:
     """click's usage errors (unknown command or option, missing or malformed argument) as one
     line like every other error, naming the help to read; exit 2. A bare group (`verify`,
     `verify case`) still prints its help, as click does."""
     if type(exc).__name__ == "NoArgsIsHelpError":
         raise exc
     sub = getattr(exc, "ctx", None)
-    where = sub.command_path if sub is not None else "verify"
+    where = sub.command_path if sub is not None else _command_path(root)
     format_message = getattr(exc, "format_message", None)
     message = format_message() if callable(format_message) else str(exc)
     sys.stderr.write(f"error: {clean_line(message)} (see '{where} -h')\n")
@@ -87,6 +91,27 @@ def _usage_error(exc: Exception) -> NoReturn:
 
 
 INTERRUPTED = "error: interrupted; what was recorded before stays recorded (`verify log` shows it)"
+
+
+def _command_path(root: Any) -> str:
+    """`verify media add` for a usage error that carries no context (the parser's, such as
+    an option missing its value): the command words of the root context's arguments."""
+    path = ["verify"]
+    if root is None:
+        return "verify"
+    words = list(root.meta.get("verify.argv", []))
+    while words and words[0].startswith("-"):  # the root's own options: --home H, --as A
+        option = words.pop(0)
+        if option in ("--home", "--as") and words:
+            words.pop(0)
+    command = root.command
+    for word in words:
+        sub = command.get_command(root, word) if hasattr(command, "get_command") else None
+        if sub is None:
+            break
+        path.append(word)
+        command = sub
+    return " ".join(path)
 
 
 def _busy(exc: BaseException) -> bool:
