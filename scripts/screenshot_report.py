@@ -82,10 +82,10 @@ def find_chromium() -> str | None:
 
 def _add_media(archive: Archive, case: str, path: Path, at: datetime, **facts: Any) -> int:
     """`verify media add` (preserve, analyse in the sandbox, record) at a pinned time."""
-    from verify.services import media
+    from verify.services import intake
 
     os.environ["VERIFY_FAKE_NOW"] = at.isoformat()
-    (result,) = media.add_media(archive, case, [str(path)], search=False, **facts)
+    (result,) = intake.add_media(archive, case, [str(path)], search=False, **facts)
     if result.error or result.media_id is None:
         raise RuntimeError(f"{path}: {result.error}")
     return result.media_id

@@ -50,7 +50,7 @@ def add_media(
     with archive.write() as session:
         c = get_case(session, case)
         blob = session.exec(select(Blob).where(Blob.sha256 == sha)).one()
-        media, _ = record_media(
+        return record_media(
             session,
             archive.actor,
             c,
@@ -63,4 +63,3 @@ def add_media(
             acquired_by=acquired_by,
             acquired_at=acquired_at,
         )
-        return pk(media)

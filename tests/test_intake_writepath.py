@@ -257,6 +257,19 @@ def test_sqlite_writer_stores_what_the_orm_stores(tmp_path: Path) -> None:
     assert _dump(lite_home / "verify.db") == _dump(orm_home / "verify.db")
 
 
+def test_a_new_blob_starts_from_the_models_defaults() -> None:
+    """`intake._NEW_BLOB` restates the `Blob` model's defaults (the ORM-free path cannot ask
+    the model without importing it): they must not drift apart."""
+    from verify.models import Blob
+
+    defaults = {
+        name: field.default
+        for name, field in Blob.model_fields.items()
+        if name not in ("id", "sha256", "size", "stored_at")
+    }
+    assert defaults == intake._NEW_BLOB
+
+
 def test_naive_datetimes_are_refused() -> None:
     """The models' datetime columns refuse naive values; so does the ORM-free writer."""
     from datetime import datetime

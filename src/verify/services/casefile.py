@@ -1115,7 +1115,7 @@ class _Importer:
                     f"the archive does not hold the bytes of sha256:{want['sha256']}; add the "
                     f"file first (`verify media add {self.slug} FILE`) or remove this entry",
                 )
-            row, _ = record_media(
+            media_id = record_media(
                 self.s,
                 self.actor,
                 case,
@@ -1130,7 +1130,7 @@ class _Importer:
                 audit_extra=self.extra,
             )
             self.changes += 1
-            ids.append(pk(row))
+            ids.append(media_id)
         return ids
 
     def appearances(self, case: Case, media_ids: list[int]) -> list[int]:

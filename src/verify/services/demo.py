@@ -59,7 +59,7 @@ def run_demo(
     say: Callable[[str], None] = lambda _msg: None,
 ) -> DemoResult:
     from verify.samples import make_original, make_subtitled_copy
-    from verify.services import casefile, media, provenance, report, search, status
+    from verify.services import casefile, intake, provenance, report, search, status
 
     text, label = read_example_case() if case_file is None else casefile.read_case_file(case_file)
     root = home or Path(tempfile.mkdtemp(prefix="verify-demo-"))
@@ -77,7 +77,7 @@ def run_demo(
         copy = make_subtitled_copy(original, work / "legion-subtitled-SYNTHETIC.mp4", text=SUBTITLE)
         say(f"generated a clip and a subtitled, re-encoded copy (both synthetic) in {work}")
 
-        added = media.add_media(
+        added = intake.add_media(
             archive,
             slug,
             [str(original)],
@@ -86,7 +86,7 @@ def run_demo(
             label="clean original",
             search=False,
         )
-        added += media.add_media(
+        added += intake.add_media(
             archive,
             slug,
             [str(copy)],

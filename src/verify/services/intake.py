@@ -224,18 +224,15 @@ class BlobFacts:
     analysis_mode: str | None
 
 
-_BLOB_FACTS = (
-    "SELECT id, sha256, size, kind, analysis_state, analysis_error, pipeline, analysis_mode "
-    "FROM blobs WHERE "
-)
-
-
-def blob_facts(db: Reader, *, sha256: str | None = None, blob_id: int | None = None) -> BlobFacts:
-    """The stored facts of one blob, by hash or id (it must exist)."""
-    if sha256 is not None:
-        rows = db.rows(_BLOB_FACTS + "sha256 = :v", {"v": sha256})
-    else:
-        rows = db.rows(_BLOB_FACTS + "id = :v", {"v": blob_id})
+def blob_facts(db: Reader, sha256: str) -> BlobFacts | None:
+    """The stored facts of the blob holding these bytes, or None."""
+    rows = db.rows(
+        "SELECT id, sha256, size, kind, analysis_state, analysis_error, pipeline, "
+        "analysis_mode FROM blobs WHERE sha256 = :sha",
+        {"sha": sha256},
+    )
+    if not rows:
+        return None
     r = rows[0]
     return BlobFacts(int(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), r[5], r[6], r[7])
 
@@ -344,6 +341,7 @@ def add_media(
     with archive.reader() as db:
         case_id(db, case_ref)
     case_slug = case_ref
+    actor = archive.actor  # may run `git config`: never inside a write transaction
     results = [AddResult(path=p) for p in paths]
     stored: dict[int, StoredObject] = {}
     for i, result in enumerate(results):
@@ -386,6 +384,7 @@ def add_media(
                     got[path] = arrived
                 _record(
                     archive,
+                    actor,
                     case_slug,
                     obj,
                     result,
@@ -445,6 +444,7 @@ class _Neighbours:
 
 def _record(
     archive: IntakeSource,
+    actor: str,
     case_slug: str,
     stored: StoredObject,
     result: AddResult,
@@ -461,13 +461,11 @@ def _record(
     name = os.path.basename(raw_path) or raw_path
     with archive.writer() as w:
         cid = case_id(w, case_slug)
-        found = w.rows(
-            "SELECT id, analysis_state FROM blobs WHERE sha256 = :sha", {"sha": stored.sha256}
-        )
-        result.already_stored = bool(found)
-        if not found or found[0][1] == AnalysisState.PENDING.value:
-            if found:
-                blob_id = int(found[0][0])
+        found = blob_facts(w, stored.sha256)
+        result.already_stored = found is not None
+        if found is None or found.analysis_state == AnalysisState.PENDING.value:
+            if found is not None:
+                blob_id = found.id
                 w.update("blobs", blob_id, outcome_values(outcome, fast, now()))
             else:
                 new = {"sha256": stored.sha256, "size": stored.size, "stored_at": now()}
@@ -475,10 +473,11 @@ def _record(
                 blob_id = w.insert("blobs", {**new, **_NEW_BLOB, **analysed})
             if analysed_ok(outcome):
                 w.insert_many("frames", frame_values(blob_id, outcome.frames))
-        blob = blob_facts(w, sha256=stored.sha256)
+        blob = blob_facts(w, stored.sha256)
+        assert blob is not None  # found or written above
         media_id, frame_count = insert_media(
             w,
-            archive.actor,
+            actor,
             cid,
             case_slug,
             blob,

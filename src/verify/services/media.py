@@ -1,8 +1,8 @@
 """Media files already in the archive: list, show, export frames, re-analyse; and the ORM
 forms of intake's rows (`record_media` for the case-file importer, `frame_rows`).
 
-Intake itself (`media add`) lives in `verify.services.intake`, which writes without the ORM;
-its names are re-exported here. Every row is built there once, whichever path writes it.
+Intake itself (`media add`) lives in `verify.services.intake`, which writes without the ORM.
+Every row is built there once, whichever path writes it.
 """
 
 import os
@@ -24,16 +24,11 @@ from verify.errors import AnalysisError, BadInputError, VerifyError
 from verify.models import Blob, Case, Frame, Media, pk
 from verify.services.cases import get_case
 from verify.services.intake import (
-    AddResult,
-    BlobFacts,
-    Progress,
-    add_media,
     analysed_ok,
-    analysis_mode,
+    blob_facts,
     frame_values,
     insert_media,
     outcome_values,
-    without_frames,
 )
 from verify.services.refs import get_media
 from verify.timeutil import iso, now
@@ -43,17 +38,12 @@ if TYPE_CHECKING:
     from verify.analysis.sandbox import AnalysisPool
 
 __all__ = [
-    "AddResult",
-    "Progress",
-    "add_media",
-    "analysis_mode",
     "export_frames",
     "frame_rows",
     "list_media",
     "reanalyse",
     "record_media",
     "show_media",
-    "without_frames",
 ]
 
 
@@ -83,23 +73,15 @@ def record_media(
     acquired_by: str | None = None,
     acquired_at: datetime | None = None,
     audit_extra: Mapping[str, Any] | None = None,
-) -> tuple[Media, int]:
+) -> int:
     """`intake.insert_media` inside an ORM session's write transaction (the case-file
-    importer): the media row and its `media.add` audit entry. Returns the row and the
-    blob's frame count."""
+    importer): the media row and its `media.add` audit entry. Returns the media id."""
     session.flush()
-    facts = BlobFacts(
-        id=pk(blob),
-        sha256=blob.sha256,
-        size=blob.size,
-        kind=blob.kind,
-        analysis_state=blob.analysis_state,
-        analysis_error=blob.analysis_error,
-        pipeline=blob.pipeline,
-        analysis_mode=blob.analysis_mode,
-    )
-    media_id, frame_count = insert_media(
-        SqlAlchemyWriter(session.connection()),
+    w = SqlAlchemyWriter(session.connection())
+    facts = blob_facts(w, blob.sha256)
+    assert facts is not None  # flushed above
+    media_id, _ = insert_media(
+        w,
         actor,
         pk(case),
         case.slug,
@@ -113,9 +95,7 @@ def record_media(
         acquired_at=acquired_at,
         audit_extra=audit_extra,
     )
-    media = session.get(Media, media_id)
-    assert media is not None
-    return media, frame_count
+    return media_id
 
 
 def frame_to_dict(f: Frame) -> dict[str, Any]:
