@@ -135,9 +135,14 @@ class SqliteReader:
         try:
             return [tuple(r) for r in self._conn.execute(sql, dict(params or {})).fetchall()]
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+            if is_busy(exc):
                 raise BusyError("the archive is busy; try again") from exc
             raise
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLite gave up waiting for another connection's lock (busy timeout)."""
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 @dataclass
@@ -163,8 +168,18 @@ class ReadOnlyArchive:
 
 def open_readonly(home: str | os.PathLike[str] | None) -> ReadOnlyArchive | None:
     """The archive at `home` (default as `open_archive` resolves it) opened read-only, or
-    None when it must take the normal path: a database URL is configured, the archive does
-    not exist yet or is not writable (the normal path reports that), or its schema is not
+    None when it must take the normal path (see `connect_at_head`)."""
+    opened = connect_at_head(home, readonly=True)
+    return None if opened is None else ReadOnlyArchive(home=opened[0], _conn=opened[1])
+
+
+def connect_at_head(
+    home: str | os.PathLike[str] | None, *, readonly: bool
+) -> tuple[Path, sqlite3.Connection] | None:
+    """(home, stdlib connection) of the SQLite archive at `home` (default as `open_archive`
+    resolves it) for the ORM-free paths, or None when the command must take the normal path
+    (`open_archive`), which reports or repairs what is unusual: a database URL is
+    configured, the archive does not exist yet or is not writable, its schema is not
     `SCHEMA_HEAD` (the normal path migrates it), or SQLite refuses the file."""
     if os.environ.get("VERIFY_DATABASE_URL"):
         return None
@@ -179,12 +194,12 @@ def open_readonly(home: str | os.PathLike[str] | None) -> ReadOnlyArchive | None
         return None
     if not os.access(home_path, os.W_OK | os.X_OK):
         return None
-    timeout = busy_timeout_ms() / 1000
+    target, uri = (db.resolve().as_uri() + "?mode=ro", True) if readonly else (str(db), False)
     try:
         conn = sqlite3.connect(
-            db.resolve().as_uri() + "?mode=ro",
-            uri=True,
-            timeout=timeout,
+            target,
+            uri=uri,
+            timeout=busy_timeout_ms() / 1000,
             isolation_level=None,
             check_same_thread=False,
         )
@@ -198,4 +213,4 @@ def open_readonly(home: str | os.PathLike[str] | None) -> ReadOnlyArchive | None
     if row is None or row[0] != SCHEMA_HEAD:
         conn.close()
         return None
-    return ReadOnlyArchive(home=home_path, _conn=conn)
+    return home_path, conn

@@ -26,16 +26,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from verify.dbread import (
-    SCHEMA_HEAD,
     Reader,
     ReadOnlyArchive,
+    SqlAlchemyReader,
     SqliteReader,
     busy_timeout_ms,
     configure_sqlite,
+    connect_at_head,
+    is_busy,
 )
 from verify.errors import BusyError
 
@@ -91,26 +92,21 @@ def _insert_sql(table: str, columns: list[str]) -> str:
     return f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - names are ours
 
 
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
+BUSY_WRITING = "the archive is busy (another verify process is writing); try again"
 
 
 class SqliteWriter(SqliteReader):
     """`Writer` over a stdlib sqlite3 connection inside BEGIN IMMEDIATE."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        super().__init__(conn)
-        self._wconn = conn
-
     def _run(self, sql: str, params: Sequence[Any] | Sequence[Sequence[Any]], many: bool) -> int:
         try:
             if many:
-                self._wconn.executemany(sql, params)
+                self._conn.executemany(sql, params)
                 return 0
-            return int(self._wconn.execute(sql, params).lastrowid or 0)
+            return int(self._conn.execute(sql, params).lastrowid or 0)
         except sqlite3.OperationalError as exc:
-            if _busy(exc):
-                raise BusyError("the archive is busy (another verify process is writing)") from exc
+            if is_busy(exc):
+                raise BusyError(BUSY_WRITING) from exc
             raise
 
     def insert(self, table: str, values: Mapping[str, Any], *, returns_id: bool = True) -> int:
@@ -134,17 +130,9 @@ class SqliteWriter(SqliteReader):
         self._run(sql, [*(_sqlite_value(table, c, values[c]) for c in columns), row_id], False)
 
 
-class SqlAlchemyWriter:
+class SqlAlchemyWriter(SqlAlchemyReader):
     """`Writer` over a SQLAlchemy connection in a write transaction: each row goes through its
     table's column types, as an ORM flush would."""
-
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-
-    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        from sqlalchemy import text
-
-        return [tuple(r) for r in self._conn.execute(text(sql), dict(params or {})).all()]
 
     @staticmethod
     def _table(name: str) -> Any:
@@ -203,10 +191,8 @@ class IntakeArchive(ReadOnlyArchive):
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if _busy(exc):
-                raise BusyError(
-                    "the archive is busy (another verify process is writing); try again"
-                ) from exc
+            if is_busy(exc):
+                raise BusyError(BUSY_WRITING) from exc
             raise
         try:
             yield SqliteWriter(self._conn)
@@ -225,30 +211,15 @@ def open_intake(home: str | os.PathLike[str] | None, actor: str | None) -> Intak
     exist yet or is not writable, its schema is not `SCHEMA_HEAD` (the normal path migrates
     it), or SQLite refuses the file (the normal path says why). `actor` (--as) is checked
     as the normal path checks it."""
-    from verify.archive import default_home, given_actor
+    from verify.archive import given_actor
 
-    if os.environ.get("VERIFY_DATABASE_URL"):
-        return None
     who = given_actor(actor)
-    home_path = Path(home).expanduser() if home is not None else default_home()
-    db = home_path / "verify.db"
-    if not (db.is_file() and (home_path / "objects").is_dir()):
+    opened = connect_at_head(home, readonly=False)
+    if opened is None:
         return None
-    if not os.access(home_path, os.W_OK | os.X_OK):
-        return None
-    timeout_ms = busy_timeout_ms()
+    home_path, conn = opened
     try:
-        conn = sqlite3.connect(
-            db, timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error:
-        return None
-    try:
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        if row is None or row[0] != SCHEMA_HEAD:
-            conn.close()
-            return None
-        configure_sqlite(conn, timeout_ms)
+        configure_sqlite(conn, busy_timeout_ms())
     except sqlite3.Error:
         conn.close()
         return None
