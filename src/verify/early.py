@@ -25,20 +25,27 @@ _ADD_VALUED = ("--source-url", "--platform", "--acquired-via", "--label")
 _ADD_FLAGS = ("--fast", "--json")
 
 
-def _command_args(argv: list[str], *command: str) -> list[str] | None:
-    """What follows `verify [--home H] [--as A] COMMAND...` in `argv`, or None for another
-    command line."""
+def after_root_options(argv: list[str]) -> list[str]:
+    """`argv` without the root's own options in front (`--home H`, `--as A`, `--home=H`):
+    the command words and what follows them."""
     i = 0
-    while i < len(argv) and argv[i] != command[0]:
+    while i < len(argv):
         if argv[i] in _GLOBAL_VALUED:
             i += 2
         elif argv[i].startswith(tuple(f"{o}=" for o in _GLOBAL_VALUED)):
             i += 1
         else:
-            return None
-    if argv[i : i + len(command)] != list(command):
+            break
+    return argv[i:]
+
+
+def _command_args(argv: list[str], *command: str) -> list[str] | None:
+    """What follows `verify [--home H] [--as A] COMMAND...` in `argv`, or None for another
+    command line."""
+    rest = after_root_options(argv)
+    if rest[: len(command)] != list(command):
         return None
-    return argv[i + len(command) :]
+    return rest[len(command) :]
 
 
 def _positionals(rest: list[str], valued: tuple[str, ...], flags: tuple[str, ...]) -> list[str]:

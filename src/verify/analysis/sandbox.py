@@ -443,7 +443,7 @@ class AnalysisPool:
 
     def kill(self) -> None:
         """Stop the server and the child analysing now (it dies with the server: see the
-        worker's `_die_with_parent`); a thread waiting in `run` gets an AnalysisError."""
+        worker's `die_with_parent`); a thread waiting in `run` gets an AnalysisError."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):

@@ -19,8 +19,6 @@ from typer.core import TyperGroup
 
 from verify import __version__
 from verify.cli.output import clean, clean_line, examples
-from verify.early import EARLY_ANALYSIS as EARLY_ANALYSIS
-from verify.early import EARLY_POOLS as EARLY_POOLS
 from verify.errors import BadInputError, ExitCode, VerifyError
 
 
@@ -96,16 +94,13 @@ INTERRUPTED = "error: interrupted; what was recorded before stays recorded (`ver
 def _command_path(root: Any) -> str:
     """`verify media add` for a usage error that carries no context (the parser's, such as
     an option missing its value): the command words of the root context's arguments."""
+    from verify.early import after_root_options
+
     path = ["verify"]
     if root is None:
         return "verify"
-    words = list(root.meta.get("verify.argv", []))
-    while words and words[0].startswith("-"):  # the root's own options: --home H, --as A
-        option = words.pop(0)
-        if option in ("--home", "--as") and words:
-            words.pop(0)
     command = root.command
-    for word in words:
+    for word in after_root_options(root.meta.get("verify.argv", [])):
         sub = command.get_command(root, word) if hasattr(command, "get_command") else None
         if sub is None:
             break

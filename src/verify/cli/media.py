@@ -84,10 +84,10 @@ def media_add(
     already in any case. A file that cannot be parsed is still preserved (exit 2).
     """
     from verify.analysis.sandbox import analysis_workers, warm_pools
-    from verify.cli import EARLY_POOLS
+    from verify.early import EARLY_POOLS
 
     # the analysis servers start first: their imports (PyAV, Pillow, numpy) overlap ours
-    # (`verify.cli.main` starts them before the command line is parsed)
+    # (`verify.early.main` starts them before the command line is parsed)
     pools = list(EARLY_POOLS) or warm_pools(min(analysis_workers(), len(files)))
     EARLY_POOLS.clear()
     try:

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from verify.cli import EARLY_ANALYSIS, source_of
+from verify.cli import source_of
 from verify.cli.output import clean, examples, notice, print_json, table
+from verify.early import EARLY_ANALYSIS
 from verify.errors import BadInputError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (shape: docs/json.md).")]
