@@ -143,3 +143,9 @@ def open_fds(path: str) -> list[str]:
         except OSError:
             continue
     return sorted(targets)
+
+
+def warmed_up(path: str) -> bool:
+    """Whether the fork server had finished its warm-up when it forked this child (the
+    warm-up imports exifread; the first imports do not)."""
+    return "exifread" in sys.modules

@@ -6,8 +6,10 @@ corpus (`corpus` fixture) is compared with exiftool's reading through the sandbo
 
 import csv
 import json
+import os
 import re
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -24,8 +26,11 @@ from verify.analysis import PIPELINE, AnalysisResult, FrameHash, sandbox
 from verify.analysis.metadata import NORMALISED_KEYS, parse_iso6709, read_metadata
 from verify.analysis.sandbox import (
     AnalysisPool,
+    _child_env,
+    _wait_exit,
     analyse_in_child,
     analyse_many,
+    limits,
     parse_size,
     result_from_json,
     run_in_child,
@@ -742,3 +747,101 @@ def test_analysis_dies_with_the_command(tmp_path: Path) -> None:
     while _running("sandbox_targets:sleep") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _running("sandbox_targets:sleep") == []
+
+
+# ---------------------------------------------------------------------------- server start-up
+
+
+def _server(target: str) -> "subprocess.Popen[bytes]":
+    lim = limits(20, 1 << 30)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "verify.analysis.worker",
+            "--serve",
+            target,
+            str(lim.memory),
+            str(lim.cpu_seconds),
+            repr(lim.timeout),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=_child_env(),
+    )
+
+
+def test_a_waiting_request_is_served_before_the_warm_up(tmp_path: Path) -> None:
+    """`media add`: the request is waiting when the server has imported what analysis
+    needs, so its child is forked at once, without the rest of the warm-up; that runs while
+    the second file's child parses, and the third file's child has it."""
+    photo = save_image(tmp_path / "a.jpg", "JPEG")
+    server = _server(T + "warmed_up")
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        request = json.dumps({"path": str(photo)}).encode() + b"\n"
+        server.stdin.write(request * 3)
+        server.stdin.flush()
+        replies = [json.loads(server.stdout.readline()) for _ in range(3)]
+    finally:
+        server.kill()
+        server.wait()
+    assert [r["result"] for r in replies] == [False, False, True]
+
+
+def test_an_idle_server_warms_up_before_the_first_request(tmp_path: Path) -> None:
+    photo = save_image(tmp_path / "a.jpg", "JPEG")
+    server = _server(T + "warmed_up")
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        deadline = time.monotonic() + 20
+        # past its check for a waiting request once it maps pillow-heif (a warm-up import)
+        while time.monotonic() < deadline and "pillow_heif" not in _maps(server.pid):
+            time.sleep(0.05)
+        server.stdin.write(json.dumps({"path": str(photo)}).encode() + b"\n")
+        server.stdin.flush()
+        reply = json.loads(server.stdout.readline())
+    finally:
+        server.kill()
+        server.wait()
+    assert reply["result"] is True
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+def test_a_failing_warm_up_does_not_fail_the_file(tmp_path: Path) -> None:
+    """The warm-up that runs while the first child parses only saves time: if it fails,
+    the file's reply is the child's."""
+    from verify.analysis import analyse_file
+    from verify.analysis.worker import _fork_one
+
+    photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
+
+    def broken() -> None:
+        raise RuntimeError("warm-up failed")
+
+    reply_fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        reply = _fork_one(analyse_file, {"path": str(photo)}, reply_fd, 1 << 30, 60, 20.0, broken)
+    finally:
+        os.close(reply_fd)
+    assert reply["ok"] is True and reply["result"]["kind"] == "image"
+
+
+def test_wait_exit_ends_when_the_process_does() -> None:
+    quick = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert _wait_exit(quick, 10.0) and quick.returncode == 0
+    assert _wait_exit(quick, 10.0)  # already reaped
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        start = time.monotonic()
+        assert not _wait_exit(slow, 0.2)
+        assert time.monotonic() - start < 5 and slow.returncode is None
+    finally:
+        slow.kill()
+        slow.wait()
