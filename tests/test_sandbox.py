@@ -814,23 +814,40 @@ def _maps(pid: int) -> str:
         return ""
 
 
-def test_a_failing_warm_up_does_not_fail_the_file(tmp_path: Path) -> None:
-    """The warm-up that runs while the first child parses only saves time: if it fails,
-    the file's reply is the child's."""
+def _fork_in_process(path: Path, meanwhile: Callable[[], object], timeout: float) -> Any:
     from verify.analysis import analyse_file
     from verify.analysis.worker import _fork_one
 
-    photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
-
-    def broken() -> None:
-        raise RuntimeError("warm-up failed")
-
     reply_fd = os.open(os.devnull, os.O_WRONLY)
     try:
-        reply = _fork_one(analyse_file, {"path": str(photo)}, reply_fd, 1 << 30, 60, 20.0, broken)
+        # no limits in the child: it is a copy of this test process, whatever its size
+        return _fork_one(analyse_file, {"path": str(path)}, reply_fd, 0, 0, timeout, meanwhile)
     finally:
         os.close(reply_fd)
+
+
+def test_a_failing_warm_up_does_not_fail_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm-up that runs while a child parses only saves time: if it fails, the file's
+    reply is the child's."""
+    from verify.analysis import worker
+
+    def broken() -> None:
+        raise OSError("no temporary directory")
+
+    monkeypatch.setattr(worker, "_warm_up_call", broken)
+    photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
+    reply = _fork_in_process(photo, worker._warm_rest, 20.0)
     assert reply["ok"] is True and reply["result"]["kind"] == "image"
+
+
+def test_a_reply_waiting_at_the_deadline_is_not_a_timeout(tmp_path: Path) -> None:
+    """A warm-up that outlasts the file's time (a loaded machine, a short timeout) while the
+    child finished: the reply counts."""
+    photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
+    reply = _fork_in_process(photo, lambda: time.sleep(3.0), 1.0)
+    assert reply.get("ok") is True, reply
 
 
 def test_wait_exit_ends_when_the_process_does() -> None:

@@ -254,7 +254,11 @@ def _wait_exit(proc: "subprocess.Popen[bytes]", timeout: float) -> bool:
             return False
         return True
     try:
-        exited, _, _ = select.select([fd], [], [], timeout)
+        if proc.poll() is not None:  # reaped meanwhile (the pid may now be another's)
+            return True
+        waiter = select.poll()
+        waiter.register(fd, select.POLLIN)
+        exited = waiter.poll(max(0, math.ceil(timeout * 1000)))
     finally:
         os.close(fd)
     if not exited:

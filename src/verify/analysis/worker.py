@@ -241,9 +241,11 @@ def _request_waiting() -> bool:
 
 def _warm_rest() -> None:
     """The warm-up after `_FIRST_IMPORTS`: the other parsers, then `_warm_up_call`, so
-    forked children start with them loaded."""
-    _import_all(_LATER_IMPORTS)
-    _warm_up_call()
+    forked children start with them loaded. It only saves time: if it fails (e.g. no
+    writable temporary directory), children do that set-up themselves."""
+    with contextlib.suppress(Exception):
+        _import_all(_LATER_IMPORTS)
+        _warm_up_call()
 
 
 def _warm_up_call() -> None:
@@ -262,10 +264,17 @@ def _warm_up_call() -> None:
 
     exif = Image.Exif()
     exif[0x010F] = "warm-up"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "warm.jpg")
-        Image.new("RGB", (8, 8)).save(path, "JPEG", exif=exif)
-        analyse_file(path)  # metadata, then frames
+    # The file has no name while it is analysed (unlinked at once, read through /proc): the
+    # warm-up can run while a command is stopped with SIGKILL, and must leave nothing behind.
+    fd, name = tempfile.mkstemp(prefix="verify-warm-", suffix=".jpg")
+    try:
+        os.unlink(name)
+        with os.fdopen(os.dup(fd), "wb") as fh:
+            Image.new("RGB", (8, 8)).save(fh, "JPEG", exif=exif)
+        if os.path.exists(f"/proc/self/fd/{fd}"):
+            analyse_file(f"/proc/self/fd/{fd}")  # metadata, then frames
+    finally:
+        os.close(fd)
     for side in (512, 384, 341, 342, 288, 236, 216, 213):
         _resampler(side)
 
@@ -306,20 +315,21 @@ def _fork_one(
         os.setpgid(pid, pid)
     exited = _exit_watch(pid)
     deadline = time.monotonic() + timeout
-    if meanwhile is not None:
-        with contextlib.suppress(Exception):  # a failed warm-up only costs later files time
-            meanwhile()
     chunks: list[bytes] = []
     size = 0
     timed_out = False
     try:
+        if meanwhile is not None:
+            meanwhile()
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([read_end], [], [], left)
+            # a reply already waiting is read even at the deadline (`meanwhile` may have
+            # taken the child's whole time while the child finished)
+            ready, _, _ = select.select([read_end], [], [], max(0.0, left))
             if not ready:
+                if left <= 0:
+                    timed_out = True
+                    break
                 continue
             chunk = os.read(read_end, 1 << 20)
             if not chunk:
