@@ -18,8 +18,19 @@ def _leave(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         f"import atexit, sys, threading, time\nfrom verify.early import leave\n{code}\n"
     )
     return subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=60
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=_buffered(),
     )
+
+
+def _buffered() -> dict[str, str]:
+    """The environment with stdout block-buffered, as a user's shell normally has it (some
+    CI machines set PYTHONUNBUFFERED), so output does wait in the buffer until exit."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
 
 @pytest.mark.parametrize(
@@ -30,6 +41,10 @@ def _leave(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         ("leave(2)", 2, ""),
         ("leave(130)", 130, ""),
         ("leave('error: bad')", 1, "error: bad\n"),
+        ("leave(True)", 1, ""),
+        ("leave(False)", 0, ""),
+        ("leave(-1)", 255, ""),
+        ("leave(256)", 0, ""),
     ],
 )
 def test_the_status_is_the_one_systemexit_would_give(
@@ -43,14 +58,45 @@ def test_buffered_output_and_atexit_work_are_not_lost(tmp_path: Path) -> None:
     done = tmp_path / "done"
     out = _leave(
         f"atexit.register(lambda: open({str(done)!r}, 'w').write('ran'))\n"
-        "sys.stdout.write('x' * 300000)\n"  # more than one buffer, never flushed by hand
+        "sys.stdout.write('x' * 300000)\n"  # more than one buffer
+        "sys.stdout.write('end')\n"  # this part waits in the buffer: never flushed by hand
         "sys.stderr.write('warned')\n"
         "leave(3)",
         tmp_path,
     )
     assert out.returncode == 3
-    assert out.stdout == "x" * 300000 and out.stderr == "warned"
+    assert out.stdout == "x" * 300000 + "end" and out.stderr == "warned"
     assert done.read_text() == "ran"
+
+
+def test_the_teardown_is_skipped(tmp_path: Path) -> None:
+    """What only the interpreter's teardown would do (a module global's finaliser) is not
+    done: that is the time saved."""
+    out = _leave(
+        "import os\n"
+        "class Noisy:\n"
+        "    def __del__(self, write=os.write):\n"
+        "        write(2, b'torn down')\n"
+        "noisy = Noisy()\n"
+        "leave(0)",
+        tmp_path,
+    )
+    assert (out.returncode, out.stderr) == (0, "")
+
+
+def test_under_a_profiler_the_normal_exit_is_taken(tmp_path: Path) -> None:
+    """Coverage and cProfile write their data in the teardown."""
+    out = _leave(
+        "import os\n"
+        "class Noisy:\n"
+        "    def __del__(self, write=os.write):\n"
+        "        write(2, b'torn down')\n"
+        "noisy = Noisy()\n"
+        "sys.setprofile(lambda *a: None)\n"
+        "leave(5)",
+        tmp_path,
+    )
+    assert (out.returncode, out.stderr) == (5, "torn down")
 
 
 def test_a_running_thread_gets_the_normal_exit(tmp_path: Path) -> None:
@@ -67,20 +113,41 @@ def test_a_running_thread_gets_the_normal_exit(tmp_path: Path) -> None:
 
 
 def test_a_closed_reader_is_not_an_error(tmp_path: Path) -> None:
-    """`verify log | head -1`: the reader leaves early; no traceback, the status stands."""
+    """`verify log | head -1`: the reader has gone when the output is flushed at exit; no
+    traceback, the status stands."""
     script = tmp_path / "script.py"
     script.write_text(
-        "import sys\nfrom verify.early import leave\nsys.stdout.write('line\\n' * 200000)\nleave(0)\n"
+        "import sys\n"
+        "from verify.early import leave\n"
+        "sys.stdout.write('line\\n' * 100)\n"  # waits in the buffer
+        "sys.stdin.readline()\n"  # until the reader has gone
+        "leave(0)\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_buffered(),
     )
-    assert proc.stdout is not None and proc.stderr is not None
-    proc.stdout.read(10)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 0
     assert err == b""
+
+
+def test_verify_cli_main_ends_in_systemexit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a caller in the same process, `verify.cli.main` raises SystemExit (catchable),
+    as before; only the console script ends the process."""
+    from verify.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["verify", "--version"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code in (None, 0)
 
 
 def test_commands_leave_a_tidy_archive(cli: RunCli, home: Path, tmp_path: Path) -> None:

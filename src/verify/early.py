@@ -119,16 +119,22 @@ def start_early_analysis(argv: list[str]) -> None:
     atexit.register(child.close)
 
 
-def main() -> None:
-    """The `verify` console script."""
+def run() -> None:
+    """Start what the command line will need, then run it; ends in SystemExit, as click
+    does (`verify.cli.main`, for callers in the same process)."""
     try:
         start_early_analysis(sys.argv[1:])
         from verify.cli import app
     except KeyboardInterrupt:  # Ctrl-C while starting up: nothing was done yet
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
+    app(prog_name="verify")
+
+
+def main() -> None:
+    """The `verify` console script (and `python -m verify`): `run`, then `leave`."""
     try:
-        app(prog_name="verify")
+        run()
     except SystemExit as exc:
         leave(exc.code)
     leave(0)
@@ -137,32 +143,46 @@ def main() -> None:
 def leave(code: object) -> NoReturn:
     """End the process with `code` (as `SystemExit(code)` would) once the command is done,
     without the interpreter's teardown: freeing every module of a command that loaded
-    numpy, PyAV or SQLAlchemy takes 30-70 ms and does nothing the command needs. What
+    numpy, PyAV or SQLAlchemy takes 30-200 ms and does nothing the command needs. What
     exit must still do is done here first: the `atexit` handlers (analysis servers, temporary
     directories, logging), then stdout and stderr flushed. The command has already closed
-    its database connections (the root context's close). With a thread still running, the
-    normal exit is taken, which waits for it."""
+    its database connections (the root context's close). The normal exit is taken instead
+    while another thread runs (it waits for it) and under a tracer or profiler (coverage,
+    cProfile write their data at exit)."""
     import threading
 
-    if threading.active_count() > 1:
+    if threading.active_count() > 1 or sys.gettrace() is not None or sys.getprofile() is not None:
         raise SystemExit(code)
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code & 0xFF
-    else:  # SystemExit("message"): printed, status 1
-        sys.stderr.write(f"{code}\n")
-        status = 1
-    import atexit
-
-    atexit._run_exitfuncs()
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:  # the reader went away (`verify log | head`): not an error here
-        pass
-    except OSError as exc:  # e.g. stdout on a full disk: what Python's own exit reports
-        sys.stderr.write(f"error: could not write the output: {exc.strerror or exc}\n")
-        status = status or 120
-    with contextlib.suppress(OSError):
-        sys.stderr.flush()
+        status = _status(code)
+        import atexit
+
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None and not stream.closed:
+                    stream.flush()
+            except BrokenPipeError:  # the reader went away (`verify log | head`): not ours
+                pass
+            except (OSError, ValueError) as exc:  # e.g. stdout on a full disk
+                if stream is sys.stdout:
+                    _say(f"error: could not write the output: {exc}")
+                    status = status or 120  # as Python's own exit
+    except KeyboardInterrupt:  # Ctrl-C while the output drains into a slow reader
+        status = 130
     os._exit(status)
+
+
+def _status(code: object) -> int:
+    """The exit status `SystemExit(code)` gives (a message is printed, status 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    _say(str(code))
+    return 1
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stderr.write(f"{line}\n")

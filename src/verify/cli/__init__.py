@@ -272,8 +272,9 @@ _register()
 
 
 def main() -> None:
-    """The command line (`verify.early.main`, the installed entry point, which starts the
-    analysis a command will need before typer is even imported)."""
-    from verify.early import main as early_main
+    """The command line, for callers in the same process: ends in SystemExit. (The
+    installed `verify` is `verify.early.main`, which also ends the process without the
+    interpreter's teardown.)"""
+    from verify.early import run
 
-    early_main()
+    run()
