@@ -170,3 +170,32 @@ def test_commands_leave_a_tidy_archive(cli: RunCli, home: Path, tmp_path: Path) 
     assert bad.returncode == 2 and bad.stderr.startswith("error: bad media reference")
     usage = run("case", "nosuch")
     assert usage.returncode == 2 and "see 'verify case -h'" in usage.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+@pytest.mark.parametrize("buffered", [True, False])
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["case", "list", "--json"], ["log"]])
+def test_output_on_a_full_disk_is_one_line_and_exit_2(
+    args: list[str], buffered: bool, home: Path
+) -> None:
+    env = {**_buffered(), "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    subprocess.run(
+        [sys.executable, "-m", "verify", "case", "open", "Full", "--slug", "f"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    with open("/dev/full", "w") as full:
+        out = subprocess.run(
+            [sys.executable, "-m", "verify", *args],
+            env=env,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    assert out.returncode == 2
+    assert out.stderr == "error: could not write: No space left on device\n"

@@ -166,8 +166,9 @@ def leave(code: object) -> NoReturn:
                 pass
             except (OSError, ValueError) as exc:  # e.g. stdout on a full disk
                 if stream is sys.stdout:
-                    _say(f"error: could not write the output: {exc}")
-                    status = status or 120  # as Python's own exit
+                    reason = exc.strerror if isinstance(exc, OSError) else None
+                    _say(f"error: could not write: {reason or exc}")
+                    status = status or 2  # as the command's own write errors (BAD_INPUT)
     except KeyboardInterrupt:  # Ctrl-C while the output drains into a slow reader
         status = 130
     os._exit(status)

@@ -5,6 +5,8 @@ errors become a stderr line and an exit code. Heavy modules are imported inside 
 so that `verify --help` starts fast.
 """
 
+import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
@@ -33,6 +35,10 @@ class VerifyGroup(TyperGroup):
             ctx = super().make_context(*args, **kwargs)
         except typer.TyperException as exc:
             _usage_error(exc)
+        except OSError as exc:  # `--help` / `--version` print while options are parsed
+            if exc.errno in WRITE_ERRNOS:
+                _write_failed(exc)
+            raise
         ctx.meta["verify.argv"] = argv
         return ctx
 
@@ -52,6 +58,8 @@ class VerifyGroup(TyperGroup):
         except typer.TyperException as exc:
             _usage_error(exc, ctx)
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+                _write_failed(exc)
             if _busy(exc):
                 sys.stderr.write(
                     "error: the archive is busy (another verify process is writing); try again\n"
@@ -107,6 +115,20 @@ def _command_path(root: Any) -> str:
         path.append(word)
         command = sub
     return " ".join(path)
+
+
+# Writing failed for want of room or a working device: one line, exit 2 (not a bug)
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _write_failed(exc: OSError) -> NoReturn:
+    """stdout (or a file written outside the store) on a full or failing disk: one line,
+    exit 2, not an internal error."""
+    with contextlib.suppress(OSError):
+        sys.stderr.write(f"error: could not write: {exc.strerror or exc}\n")
+    # what is still buffered for stdout cannot be written either: not again at exit
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the process ends with this command
+    raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
 
 
 def _busy(exc: BaseException) -> bool:
