@@ -862,3 +862,16 @@ def test_wait_exit_ends_when_the_process_does() -> None:
     finally:
         slow.kill()
         slow.wait()
+
+
+def test_closing_a_pool_does_not_wait_for_its_start_up() -> None:
+    """A command that fails before analysing anything (an unknown case) closes the servers
+    it started early: one still importing is killed, not waited for."""
+    pool = AnalysisPool("tests.slow_import_target:analyse").start()
+    server = pool._proc
+    assert server is not None
+    time.sleep(0.2)
+    start = time.monotonic()
+    pool.close()
+    assert time.monotonic() - start < 3.0
+    assert server.returncode is not None
