@@ -69,34 +69,30 @@ def test_buffered_output_and_atexit_work_are_not_lost(tmp_path: Path) -> None:
     assert done.read_text() == "ran"
 
 
-def test_the_teardown_is_skipped(tmp_path: Path) -> None:
-    """What only the interpreter's teardown would do (a module global's finaliser) is not
-    done: that is the time saved."""
-    out = _leave(
-        "import os\n"
-        "class Noisy:\n"
-        "    def __del__(self, write=os.write):\n"
-        "        write(2, b'torn down')\n"
-        "noisy = Noisy()\n"
-        "leave(0)",
-        tmp_path,
-    )
-    assert (out.returncode, out.stderr) == (0, "")
+# an object whose finaliser only the interpreter's teardown runs (a module global)
+NOISY = (
+    "import os\n"
+    "class Noisy:\n"
+    "    def __del__(self, write=os.write):\n"
+    "        write(2, b'torn down')\n"
+    "noisy = Noisy()\n"
+)
 
 
-def test_under_a_profiler_the_normal_exit_is_taken(tmp_path: Path) -> None:
-    """Coverage and cProfile write their data in the teardown."""
-    out = _leave(
-        "import os\n"
-        "class Noisy:\n"
-        "    def __del__(self, write=os.write):\n"
-        "        write(2, b'torn down')\n"
-        "noisy = Noisy()\n"
-        "sys.setprofile(lambda *a: None)\n"
-        "leave(5)",
-        tmp_path,
-    )
-    assert (out.returncode, out.stderr) == (5, "torn down")
+@pytest.mark.parametrize(
+    ("profiled", "stderr"),
+    [(False, ""), (True, "torn down")],
+    ids=["teardown-skipped", "profiled-normal-exit"],
+)
+def test_the_teardown_is_skipped_unless_profiled(
+    profiled: bool, stderr: str, tmp_path: Path
+) -> None:
+    """What only the teardown does is not done: that is the time saved. Under a tracer or
+    profiler (coverage and cProfile write their data in the teardown) the normal exit is
+    taken."""
+    profile = "sys.setprofile(lambda *a: None)\n" if profiled else ""
+    out = _leave(NOISY + profile + "leave(5)", tmp_path)
+    assert (out.returncode, out.stderr) == (5, stderr)
 
 
 def test_a_running_thread_gets_the_normal_exit(tmp_path: Path) -> None:
