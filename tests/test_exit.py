@@ -1,6 +1,7 @@
 """How a `verify` process ends (`verify.early.leave`): the exit status a command chose,
 everything it wrote delivered, `atexit` work done, but no interpreter teardown."""
 
+import errno
 import os
 import subprocess
 import sys
@@ -130,16 +131,25 @@ def test_a_closed_reader_is_not_an_error(tmp_path: Path) -> None:
     proc.stdout.close()
     proc.stdin.write(b"go\n")
     proc.stdin.close()
-    err = proc.stderr.read()
-    assert proc.wait(timeout=60) == 0
+    try:
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.wait()
     assert err == b""
 
 
 def test_verify_cli_main_ends_in_systemexit(monkeypatch: pytest.MonkeyPatch) -> None:
     """For a caller in the same process, `verify.cli.main` raises SystemExit (catchable),
     as before; only the console script ends the process."""
+    import verify.early
     from verify.cli import main
 
+    def no_leaving(code: object) -> None:  # were it called, pytest itself would end, silently
+        raise AssertionError(f"verify.cli.main called leave({code!r})")
+
+    monkeypatch.setattr(verify.early, "leave", no_leaving)
     monkeypatch.setattr(sys, "argv", ["verify", "--version"])
     with pytest.raises(SystemExit) as exc:
         main()
@@ -182,6 +192,7 @@ def test_output_on_a_full_disk_is_one_line_and_exit_2(
         env=env,
         check=True,
         capture_output=True,
+        timeout=120,
     )
     with open("/dev/full", "w") as full:
         out = subprocess.run(
@@ -195,3 +206,37 @@ def test_output_on_a_full_disk_is_one_line_and_exit_2(
         )
     assert out.returncode == 2
     assert out.stderr == "error: could not write: No space left on device\n"
+
+
+@pytest.mark.parametrize("reason", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG])
+def test_a_full_disk_elsewhere_keeps_what_stdout_had(
+    reason: int, cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails for want of room somewhere other than stdout: one line, exit 2,
+    and what the command had printed still reaches stdout (in process, as a library user
+    or the test runner calls it)."""
+    from verify.services import cases
+
+    def full(*args: object, **kwargs: object) -> None:
+        sys.stdout.write("printed before\n")
+        raise OSError(reason, os.strerror(reason))
+
+    monkeypatch.setattr(cases, "list_cases", full)
+    r = cli("case", "list")
+    assert r.exit_code == 2
+    assert r.stdout == "printed before\n"
+    assert r.stderr == f"error: could not write: {os.strerror(reason)}\n"
+
+
+def test_an_io_error_is_not_called_a_full_disk(
+    cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EIO comes from reading a failing disk too: not reported as a write failure."""
+    from verify.services import cases
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(cases, "list_cases", failing)
+    r = cli("case", "list")
+    assert r.exit_code == 1 and "internal error" in r.stderr

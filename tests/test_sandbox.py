@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -752,7 +753,7 @@ def test_analysis_dies_with_the_command(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- server start-up
 
 
-def _server(target: str) -> "subprocess.Popen[bytes]":
+def _server(target: str, stdin: int = subprocess.PIPE) -> "subprocess.Popen[bytes]":
     lim = limits(20, 1 << 30)
     return subprocess.Popen(
         [
@@ -765,7 +766,7 @@ def _server(target: str) -> "subprocess.Popen[bytes]":
             str(lim.cpu_seconds),
             repr(lim.timeout),
         ],
-        stdin=subprocess.PIPE,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         env=_child_env(),
     )
@@ -776,12 +777,13 @@ def test_a_waiting_request_is_served_before_the_warm_up(tmp_path: Path) -> None:
     needs, so its child is forked at once, without the rest of the warm-up; that runs while
     the second file's child parses, and the third file's child has it."""
     photo = save_image(tmp_path / "a.jpg", "JPEG")
-    server = _server(T + "warmed_up")
-    assert server.stdin is not None and server.stdout is not None
+    read_end, write_end = os.pipe()
+    os.write(write_end, (json.dumps({"path": str(photo)}).encode() + b"\n") * 3)
+    os.close(write_end)  # the requests wait in the pipe before the server even starts
+    server = _server(T + "warmed_up", stdin=read_end)
+    os.close(read_end)
+    assert server.stdout is not None
     try:
-        request = json.dumps({"path": str(photo)}).encode() + b"\n"
-        server.stdin.write(request * 3)
-        server.stdin.flush()
         replies = [json.loads(server.stdout.readline()) for _ in range(3)]
     finally:
         server.kill()
@@ -796,7 +798,9 @@ def test_an_idle_server_warms_up_before_the_first_request(tmp_path: Path) -> Non
     try:
         deadline = time.monotonic() + 20
         # past its check for a waiting request once it maps pillow-heif (a warm-up import)
-        while time.monotonic() < deadline and "pillow_heif" not in _maps(server.pid):
+        while "pillow_heif" not in _maps(server.pid):
+            if time.monotonic() > deadline:
+                pytest.fail("the server did not get to its warm-up within 20 s")
             time.sleep(0.05)
         server.stdin.write(json.dumps({"path": str(photo)}).encode() + b"\n")
         server.stdin.flush()
@@ -846,7 +850,12 @@ def test_a_reply_waiting_at_the_deadline_is_not_a_timeout(tmp_path: Path) -> Non
     """A warm-up that outlasts the file's time (a loaded machine, a short timeout) while the
     child finished: the reply counts."""
     photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
-    reply = _fork_in_process(photo, lambda: time.sleep(3.0), 1.0)
+
+    def outlast() -> None:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)  # the child has finished (not reaped)
+        time.sleep(1.5)  # past the 1 s deadline
+
+    reply = _fork_in_process(photo, outlast, 1.0)
     assert reply.get("ok") is True, reply
 
 
@@ -874,4 +883,4 @@ def test_closing_a_pool_does_not_wait_for_its_start_up() -> None:
     start = time.monotonic()
     pool.close()
     assert time.monotonic() - start < 3.0
-    assert server.returncode is not None
+    assert server.returncode == -signal.SIGKILL  # killed while importing, not exited

@@ -88,7 +88,7 @@ def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
 
 # errors of the store's own disk, reported as one line (bad input: choose another --home or
 # free space), not as an internal error
-_STORE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
+_STORE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM}
 
 
 class ObjectStore:

@@ -264,17 +264,14 @@ def _warm_up_call() -> None:
 
     exif = Image.Exif()
     exif[0x010F] = "warm-up"
-    # The file has no name while it is analysed (unlinked at once, read through /proc): the
-    # warm-up can run while a command is stopped with SIGKILL, and must leave nothing behind.
-    fd, name = tempfile.mkstemp(prefix="verify-warm-", suffix=".jpg")
-    try:
-        os.unlink(name)
-        with os.fdopen(os.dup(fd), "wb") as fh:
-            Image.new("RGB", (8, 8)).save(fh, "JPEG", exif=exif)
-        if os.path.exists(f"/proc/self/fd/{fd}"):
-            analyse_file(f"/proc/self/fd/{fd}")  # metadata, then frames
-    finally:
-        os.close(fd)
+    # The file never has a name (O_TMPFILE where the file system has it, else unlinked at
+    # once) and is read through /proc: the warm-up can run while a command is stopped with
+    # SIGKILL, and must leave nothing behind.
+    with tempfile.TemporaryFile(prefix="verify-warm-") as fh:
+        Image.new("RGB", (8, 8)).save(fh, "JPEG", exif=exif)
+        fh.flush()
+        if os.path.exists(f"/proc/self/fd/{fh.fileno()}"):
+            analyse_file(f"/proc/self/fd/{fh.fileno()}")  # metadata, then frames
     for side in (512, 384, 341, 342, 288, 236, 216, 213):
         _resampler(side)
 

@@ -117,18 +117,26 @@ def _command_path(root: Any) -> str:
     return " ".join(path)
 
 
-# Writing failed for want of room or a working device: one line, exit 2 (not a bug)
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+# Writing failed for want of room: one line, exit 2 (not a bug). Only errors that writing
+# alone gives (EIO, which reading a failing disk gives too, stays an internal error).
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def _write_failed(exc: OSError) -> NoReturn:
-    """stdout (or a file written outside the store) on a full or failing disk: one line,
-    exit 2, not an internal error."""
+    """stdout (or a file written outside the store) on a full disk: one line, exit 2, not an
+    internal error. What stdout still holds is written now; if stdout itself is what
+    failed, it is set aside (kept, not closed) so the exit does not fail on it again."""
     with contextlib.suppress(OSError):
         sys.stderr.write(f"error: could not write: {exc.strerror or exc}\n")
-    # what is still buffered for stdout cannot be written either: not again at exit
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the process ends with this command
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        _SET_ASIDE.append(sys.stdout)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the process ends with this command
     raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
+
+
+_SET_ASIDE: list[Any] = []  # streams that failed (closing one would close what it wraps)
 
 
 def _busy(exc: BaseException) -> bool:
