@@ -12,6 +12,7 @@ from sqlmodel import select
 from verify.archive import Archive
 from verify.models import Blob, pk
 from verify.services.cases import get_case
+from verify.services.intake import Acquisition
 from verify.services.media import record_media
 
 ACQUIRED = datetime(2023, 5, 24, 9, 0, tzinfo=UTC)
@@ -50,16 +51,11 @@ def add_media(
     with archive.write() as session:
         c = get_case(session, case)
         blob = session.exec(select(Blob).where(Blob.sha256 == sha)).one()
-        return record_media(
-            session,
-            archive.actor,
-            c,
-            blob,
+        acq = Acquisition(
             original_name=name,
-            label=None,
             source_url=source_url,
-            platform=None,
             acquired_via=via,
             acquired_by=acquired_by,
             acquired_at=acquired_at,
         )
+        return record_media(session, archive.actor, c, blob, acq)

@@ -55,6 +55,7 @@ from verify.models import (
 )
 from verify.services import provenance as prov
 from verify.services.cases import SLUG_RE, get_case
+from verify.services.intake import Acquisition
 from verify.services.media import record_media
 from verify.services.status import allowed_transitions
 from verify.timeutil import as_utc, iso, now
@@ -1115,11 +1116,7 @@ class _Importer:
                     f"the archive does not hold the bytes of sha256:{want['sha256']}; add the "
                     f"file first (`verify media add {self.slug} FILE`) or remove this entry",
                 )
-            media_id = record_media(
-                self.s,
-                self.actor,
-                case,
-                blob,
+            acq = Acquisition(
                 original_name=values["original_name"],
                 label=values["label"],
                 source_url=values["source_url"],
@@ -1129,6 +1126,7 @@ class _Importer:
                 acquired_at=values["acquired_at"] or self.at,
                 audit_extra=self.extra,
             )
+            media_id = record_media(self.s, self.actor, case, blob, acq)
             self.changes += 1
             ids.append(media_id)
         return ids

@@ -237,37 +237,38 @@ def blob_facts(db: Reader, sha256: str) -> BlobFacts | None:
     return BlobFacts(int(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), r[5], r[6], r[7])
 
 
+@dataclass(frozen=True)
+class Acquisition:
+    """Where a file came from and how, as its media row and `media.add` entry record it."""
+
+    original_name: str
+    label: str | None = None
+    source_url: str | None = None
+    platform: str | None = None
+    acquired_via: str | None = None
+    acquired_by: str | None = None  # None: the actor recording it
+    acquired_at: datetime | None = None  # None: now
+    audit_extra: Mapping[str, Any] | None = None  # more for the audit entry's payload
+
+
 def insert_media(
-    w: Writer,
-    actor: str,
-    case_id: int,
-    case_slug: str,
-    blob: BlobFacts,
-    *,
-    original_name: str,
-    label: str | None,
-    source_url: str | None,
-    platform: str | None,
-    acquired_via: str | None,
-    acquired_by: str | None = None,
-    acquired_at: datetime | None = None,
-    audit_extra: Mapping[str, Any] | None = None,
+    w: Writer, actor: str, case_id: int, case_slug: str, blob: BlobFacts, acq: Acquisition
 ) -> tuple[int, int]:
     """Insert a media row for stored bytes with its `media.add` audit entry, inside the
-    caller's transaction (`media add` and the case-file importer both come here); acquired
-    now by `actor` unless told otherwise. Returns the media id and the blob's frame count."""
+    caller's transaction (`media add` and the case-file importer both come here). Returns
+    the media id and the blob's frame count."""
     media_id = w.insert(
         "media",
         {
             "case_id": case_id,
             "blob_id": blob.id,
-            "original_name": original_name,
-            "label": label,
-            "source_url": source_url,
-            "platform": platform,
-            "acquired_via": acquired_via,
-            "acquired_by": acquired_by or actor,
-            "acquired_at": acquired_at or now(),
+            "original_name": acq.original_name,
+            "label": acq.label,
+            "source_url": acq.source_url,
+            "platform": acq.platform,
+            "acquired_via": acq.acquired_via,
+            "acquired_by": acq.acquired_by or actor,
+            "acquired_at": acq.acquired_at or now(),
         },
     )
     frame_count = int(
@@ -277,11 +278,11 @@ def insert_media(
         "media": media_id,
         "sha256": f"sha256:{blob.sha256}",
         "size": blob.size,
-        "original_name": original_name,
-        "source_url": source_url,
-        "platform": platform,
-        "acquired_via": acquired_via,
-        "label": label,
+        "original_name": acq.original_name,
+        "source_url": acq.source_url,
+        "platform": acq.platform,
+        "acquired_via": acq.acquired_via,
+        "label": acq.label,
         "kind": blob.kind,
         "analysis": blob.analysis_state,
         "analysis_error": blob.analysis_error,
@@ -294,7 +295,7 @@ def insert_media(
         actor=actor,
         action="media.add",
         case=case_slug,
-        payload={**payload, **(audit_extra or {})},
+        payload={**payload, **(acq.audit_extra or {})},
     )
     return media_id, frame_count
 
@@ -475,18 +476,8 @@ def _record(
                 w.insert_many("frames", frame_values(blob_id, outcome.frames))
         blob = blob_facts(w, stored.sha256)
         assert blob is not None  # found or written above
-        media_id, frame_count = insert_media(
-            w,
-            actor,
-            cid,
-            case_slug,
-            blob,
-            original_name=name,
-            label=label,
-            source_url=source_url,
-            platform=platform,
-            acquired_via=acquired_via,
-        )
+        acq = Acquisition(name, label, source_url, platform, acquired_via)
+        media_id, frame_count = insert_media(w, actor, cid, case_slug, blob, acq)
         result.media_id, result.blob_id = media_id, blob.id
         result.kind = blob.kind
         result.frames = frame_count

@@ -8,9 +8,8 @@ Every row is built there once, whichever path writes it.
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from verify.errors import AnalysisError, BadInputError, VerifyError
 from verify.models import Blob, Case, Frame, Media, pk
 from verify.services.cases import get_case
 from verify.services.intake import (
+    Acquisition,
     analysed_ok,
     blob_facts,
     frame_values,
@@ -59,42 +59,14 @@ def _apply_outcome(blob: Blob, outcome: AnalysisResult | AnalysisError | None, f
         setattr(blob, column, value)
 
 
-def record_media(
-    session: Session,
-    actor: str,
-    case: Case,
-    blob: Blob,
-    *,
-    original_name: str,
-    label: str | None,
-    source_url: str | None,
-    platform: str | None,
-    acquired_via: str | None,
-    acquired_by: str | None = None,
-    acquired_at: datetime | None = None,
-    audit_extra: Mapping[str, Any] | None = None,
-) -> int:
+def record_media(session: Session, actor: str, case: Case, blob: Blob, acq: Acquisition) -> int:
     """`intake.insert_media` inside an ORM session's write transaction (the case-file
     importer): the media row and its `media.add` audit entry. Returns the media id."""
     session.flush()
     w = SqlAlchemyWriter(session.connection())
     facts = blob_facts(w, blob.sha256)
     assert facts is not None  # flushed above
-    media_id, _ = insert_media(
-        w,
-        actor,
-        pk(case),
-        case.slug,
-        facts,
-        original_name=original_name,
-        label=label,
-        source_url=source_url,
-        platform=platform,
-        acquired_via=acquired_via,
-        acquired_by=acquired_by,
-        acquired_at=acquired_at,
-        audit_extra=audit_extra,
-    )
+    media_id, _ = insert_media(w, actor, pk(case), case.slug, facts, acq)
     return media_id
 
 
