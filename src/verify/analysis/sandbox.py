@@ -482,14 +482,12 @@ class AnalysisPool:
         """Stop the server and release its pipes. It holds nothing worth finishing, so it is
         killed rather than asked to exit: a server still importing its parsers (a command
         that failed before analysing anything) does not hold up the command's end."""
+        self.kill()
         proc, self._proc = self._proc, None
         if proc is not None:
             if proc.stdin is not None:
                 with contextlib.suppress(OSError):
                     proc.stdin.close()
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
             if not _wait_exit(proc, 5.0):
                 _kill(proc)
             if proc.stdout is not None:

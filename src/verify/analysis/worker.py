@@ -173,10 +173,9 @@ def serve(reply_fd: int, target: str, memory: int, cpu_seconds: int, timeout: fl
     # child is forked at once without it; the warm-up then runs while the second file's
     # child parses, if there is a second file. A single file never pays for it: on 2 cores
     # its analysis keeps both busy, so any extra work here would be added to its time.
-    pending: Callable[[], object] | None = _warm_rest
-    if not _request_waiting():
+    warm_with_second = _request_waiting()
+    if not warm_with_second:
         _warm_rest()
-        pending = None
     served = 0
     for line in sys.stdin.buffer:
         if not line.strip():
@@ -185,10 +184,8 @@ def serve(reply_fd: int, target: str, memory: int, cpu_seconds: int, timeout: fl
         # Pre-fork server idiom: move everything imported so far out of the collector's
         # reach, so children do not copy-on-write half the heap by walking it.
         gc.freeze()
-        meanwhile = pending if served else None
+        meanwhile = _warm_rest if warm_with_second and served == 1 else None
         reply = _fork_one(func, request, reply_fd, memory, cpu_seconds, timeout, meanwhile)
-        if meanwhile is not None:
-            pending = None
         served += 1
         _write_all(reply_fd, _encode(reply) + b"\n")
     return 0
