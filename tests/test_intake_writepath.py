@@ -2,6 +2,7 @@
 every row, the output, the errors and the exit codes must be those of the normal path
 (`Archive.writer()`, SQLAlchemy), which PostgreSQL archives take."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -17,6 +18,7 @@ from tests.media import write_jpeg
 from tests.provhelp import ensure_blob, sha_of
 from verify import dbwrite
 from verify.archive import Archive, open_archive
+from verify.dbread import READ_ONLY
 from verify.services import intake
 
 NOW = "2024-03-01T10:00:00.123456Z"  # microseconds: stored as the ORM stores them
@@ -414,9 +416,33 @@ def test_a_read_only_database_is_one_line_exit_2(
         m.setattr(dbwrite, "configure_sqlite", read_only)
         got = cli("media", "add", "ro", str(jpeg))
     assert got.exit_code == 2
-    assert got.stderr.splitlines()[-1].startswith("error: the archive's database is read-only")
+    assert got.stderr.splitlines()[-1] == f"error: {READ_ONLY}"
     assert "internal error" not in got.stderr
     assert cli("media", "list", "ro", "--json").stdout.strip() == "[]"
+
+
+def test_a_read_only_database_through_the_orm_is_one_line_exit_2(
+    cli: RunCli, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for commands that write through SQLAlchemy (`case open`, `status set`): the
+    database layer says read-only, as it says busy, wherever the write is refused."""
+    from verify import db
+
+    assert cli("case", "open", "Ro", "--slug", "ro").exit_code == 0
+    real = db.configure_sqlite
+
+    def read_only(conn: sqlite3.Connection, timeout_ms: int) -> None:
+        real(conn, timeout_ms)
+        conn.execute("PRAGMA query_only = 1")
+
+    with monkeypatch.context() as m:
+        m.setattr(db, "configure_sqlite", read_only)
+        opened = cli("case", "open", "Another", "--slug", "another")
+        status = cli("status", "set", "ro", "in_progress", "--why", "started")
+    for got in (opened, status):
+        assert got.exit_code == 2, got.stderr
+        assert got.stderr == f"error: {READ_ONLY}\n"
+    assert [c["slug"] for c in json.loads(cli("case", "list", "--json").stdout)] == ["ro"]
 
 
 def test_an_unwritable_store_is_one_line_per_file(

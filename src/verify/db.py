@@ -25,10 +25,10 @@ from sqlmodel import Session, create_engine
 # SCHEMA_HEAD and busy_timeout_ms live in the import-light verify.dbread (the ORM-free
 # search path checks the schema too); re-exported here.
 from verify.dbread import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
+from verify.dbread import READ_ONLY, configure_sqlite, is_read_only
 from verify.dbread import SCHEMA_HEAD as SCHEMA_HEAD
 from verify.dbread import busy_timeout_ms as busy_timeout_ms
-from verify.dbread import configure_sqlite
-from verify.errors import BusyError
+from verify.errors import BadInputError, BusyError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -83,7 +83,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
     Never hash, decode or wait on a child process inside it.
     """
     session = Session(engine.execution_options(verify_write=True))
-    with _writer_busy(), session, session.begin():
+    with _write_errors(), session, session.begin():
         yield session
 
 
@@ -93,7 +93,7 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
     advisory lock on PostgreSQL), for rows through `verify.dbwrite.SqlAlchemyWriter`;
     committed when the block ends, rolled back on any error."""
     with (
-        _writer_busy(),
+        _write_errors(),
         engine.execution_options(verify_write=True).connect() as conn,
         conn.begin(),
     ):
@@ -101,11 +101,14 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
 
 
 @contextlib.contextmanager
-def _writer_busy() -> Iterator[None]:
-    """A lock timeout inside a write transaction as BusyError (exit 75)."""
+def _write_errors() -> Iterator[None]:
+    """A lock timeout inside a write transaction as BusyError (exit 75); a database SQLite
+    may not write as BadInputError (exit 2)."""
     try:
         yield
     except OperationalError as exc:
+        if is_read_only(exc):
+            raise BadInputError(READ_ONLY) from exc
         if _is_locked(exc):
             raise BusyError(
                 "the archive is busy (another verify process is writing); try again"

@@ -140,6 +140,17 @@ class SqliteReader:
             raise
 
 
+READ_ONLY = (
+    "the archive's database is read-only here; nothing was recorded "
+    "(make it writable, or choose another --home)"
+)
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """SQLite may not write the database (a read-only file or file system, `query_only`)."""
+    return "readonly database" in str(exc)
+
+
 def is_busy(exc: sqlite3.OperationalError) -> bool:
     """SQLite gave up waiting for another connection's lock (busy timeout)."""
     return "locked" in str(exc) or "busy" in str(exc)

@@ -29,6 +29,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from verify.dbread import (
+    READ_ONLY,
     Reader,
     ReadOnlyArchive,
     SqlAlchemyReader,
@@ -37,8 +38,9 @@ from verify.dbread import (
     configure_sqlite,
     connect_at_head,
     is_busy,
+    is_read_only,
 )
-from verify.errors import BusyError
+from verify.errors import BadInputError, BusyError
 
 if TYPE_CHECKING:
     from verify.store import ObjectStore
@@ -95,6 +97,16 @@ def _insert_sql(table: str, columns: list[str]) -> str:
 BUSY_WRITING = "the archive is busy (another verify process is writing); try again"
 
 
+def _typed(exc: sqlite3.OperationalError) -> Exception:
+    """A driver error while writing as the error to raise: busy (exit 75), read-only
+    (exit 2), else itself."""
+    if is_busy(exc):
+        return BusyError(BUSY_WRITING)
+    if is_read_only(exc):
+        return BadInputError(READ_ONLY)
+    return exc
+
+
 class SqliteWriter(SqliteReader):
     """`Writer` over a stdlib sqlite3 connection inside BEGIN IMMEDIATE."""
 
@@ -105,9 +117,7 @@ class SqliteWriter(SqliteReader):
                 return 0
             return int(self._conn.execute(sql, params).lastrowid or 0)
         except sqlite3.OperationalError as exc:
-            if is_busy(exc):
-                raise BusyError(BUSY_WRITING) from exc
-            raise
+            raise _typed(exc) from exc
 
     def insert(self, table: str, values: Mapping[str, Any], *, returns_id: bool = True) -> int:
         columns = list(values)
@@ -191,9 +201,7 @@ class IntakeArchive(ReadOnlyArchive):
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if is_busy(exc):
-                raise BusyError(BUSY_WRITING) from exc
-            raise
+            raise _typed(exc) from exc
         try:
             yield SqliteWriter(self._conn)
         except BaseException:
