@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -399,6 +400,17 @@ def test_a_batch_stopped_midway_says_what_it_recorded(
     assert [r["media"] for r in json.loads(as_json.stdout)] == [2]
 
 
+def _query_only(configure: Callable[[sqlite3.Connection, int], None]) -> Any:
+    """`configure_sqlite` that also makes the connection read-only (`PRAGMA query_only`:
+    what a read-only file or file system does, which root's tests cannot get from modes)."""
+
+    def read_only(conn: sqlite3.Connection, timeout_ms: int) -> None:
+        configure(conn, timeout_ms)
+        conn.execute("PRAGMA query_only = 1")
+
+    return read_only
+
+
 def test_a_read_only_database_is_one_line_exit_2(
     cli: RunCli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -406,14 +418,8 @@ def test_a_read_only_database_is_one_line_exit_2(
     `PRAGMA query_only`, since root ignores file modes) is bad input, not an internal error."""
     assert cli("case", "open", "Ro", "--slug", "ro").exit_code == 0
     jpeg = write_jpeg(tmp_path / "p.jpg")
-    real = dbwrite.configure_sqlite
-
-    def read_only(conn: sqlite3.Connection, timeout_ms: int) -> None:
-        real(conn, timeout_ms)
-        conn.execute("PRAGMA query_only = 1")
-
     with monkeypatch.context() as m:
-        m.setattr(dbwrite, "configure_sqlite", read_only)
+        m.setattr(dbwrite, "configure_sqlite", _query_only(dbwrite.configure_sqlite))
         got = cli("media", "add", "ro", str(jpeg))
     assert got.exit_code == 2
     assert got.stderr.splitlines()[-1] == f"error: {READ_ONLY}"
@@ -429,14 +435,8 @@ def test_a_read_only_database_through_the_orm_is_one_line_exit_2(
     from verify import db
 
     assert cli("case", "open", "Ro", "--slug", "ro").exit_code == 0
-    real = db.configure_sqlite
-
-    def read_only(conn: sqlite3.Connection, timeout_ms: int) -> None:
-        real(conn, timeout_ms)
-        conn.execute("PRAGMA query_only = 1")
-
     with monkeypatch.context() as m:
-        m.setattr(db, "configure_sqlite", read_only)
+        m.setattr(db, "configure_sqlite", _query_only(db.configure_sqlite))
         opened = cli("case", "open", "Another", "--slug", "another")
         status = cli("status", "set", "ro", "in_progress", "--why", "started")
     for got in (opened, status):
