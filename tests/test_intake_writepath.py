@@ -478,3 +478,44 @@ def test_an_empty_file_name_says_so(cli: RunCli, home: Path) -> None:
     assert got.stderr.splitlines()[-1] == (
         "error: an empty file name was given (an unset shell variable?)"
     )
+
+
+def test_each_file_is_analysed_as_soon_as_it_is_stored(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file's analysis starts when its bytes are stored, while the next files are still
+    being copied (not once the whole batch is stored); bytes already handed to analysis in
+    the same batch are not analysed twice."""
+    from verify.analysis import sandbox
+    from verify.services import cases
+    from verify.store import ObjectStore
+
+    cases.open_case(archive, "Pipeline", slug="pipeline")
+    a, b, c = (write_jpeg(tmp_path / f"{n}.jpg", seed=i) for i, n in enumerate("abc"))
+    events: list[str] = []
+    real_put, real_submit = ObjectStore.put_file, sandbox.Analyses.submit
+
+    def put(self: ObjectStore, path: str) -> Any:
+        kept = real_put(self, path)
+        events.append(f"store {Path(path).name}")
+        return kept
+
+    def submit(self: sandbox.Analyses, path: str) -> None:
+        events.append("analyse")
+        real_submit(self, path)
+
+    monkeypatch.setattr(ObjectStore, "put_file", put)
+    monkeypatch.setattr(sandbox.Analyses, "submit", submit)
+    results = intake.add_media(archive, "pipeline", [str(a), str(b), str(a), str(c)])
+    assert events == [
+        "store a.jpg",
+        "analyse",
+        "store b.jpg",
+        "analyse",
+        "store a.jpg",
+        "store c.jpg",
+        "analyse",
+    ]
+    assert [r.analysis for r in results] == ["ok"] * 4
+    assert [r.frames for r in results] == [1, 1, 1, 1]
+    assert results[2].already_stored

@@ -884,3 +884,27 @@ def test_closing_a_pool_does_not_wait_for_its_start_up() -> None:
     pool.close()
     assert time.monotonic() - start < 3.0
     assert server.returncode == -signal.SIGKILL  # killed while importing, not exited
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_closing_analyses_with_work_left_stops_it(tmp_path: Path) -> None:
+    """`Analyses.close` before every result was taken (a write failed while files were
+    still being analysed): what runs is killed at once, what waits never starts, and every
+    server is gone."""
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"x")
+    pools = [AnalysisPool(T + "slow_analysis", timeout=60).start() for _ in range(2)]
+    servers = [pool._proc for pool in pools]
+    batch = sandbox.Analyses(workers=2, pools=pools)
+    for _ in range(3):
+        batch.submit(str(f))
+    time.sleep(1.0)  # both servers have a child analysing
+    start = time.monotonic()
+    batch.close()
+    assert time.monotonic() - start < 10  # not the 30 s an analysis takes
+    assert all(s is not None and s.poll() is not None for s in servers)
+    deadline = time.monotonic() + 5
+    while _running("sandbox_targets:slow_analysis") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running("sandbox_targets:slow_analysis") == []
+    assert list(batch) == []

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -620,52 +620,101 @@ def warm_pools(n: int, *, timeout: float | None = None) -> list[AnalysisPool]:
     return pools
 
 
+class Analyses:
+    """Files analysed by `workers` pools as they are handed in: `submit(path)` starts a file's
+    analysis at once (while the caller, say, copies the next file into the store); iterating
+    gives (path, result or error) in the order submitted, each when it is ready.
+
+    `pools` (e.g. from `warm_pools`) are used first and closed by `close` like the pools made
+    here. A failure of one file is that file's AnalysisError; the others are unaffected.
+    `close` (also on leaving a `with` block) stops what still runs at once: the servers are
+    killed, so threads waiting on their replies return instead of waiting for each analysis
+    to end (up to the timeout).
+    """
+
+    def __init__(
+        self,
+        *,
+        fast: bool = False,
+        workers: int = 2,
+        timeout: float | None = None,
+        pools: list[AnalysisPool] | None = None,
+    ) -> None:
+        import threading
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self.fast = fast
+        self.timeout = timeout
+        self._local = threading.local()
+        self._spare = list(pools or [])
+        self._owned: list[AnalysisPool] = []
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=max(1, workers))
+        self._futures: deque[Future[tuple[str, AnalysisResult | AnalysisError]]] = deque()
+        self._closing = False
+
+    def __enter__(self) -> "Analyses":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def submit(self, path: str) -> None:
+        """Start analysing `path` (on the first free pool)."""
+        self._futures.append(self._executor.submit(self._one, path))
+
+    def __iter__(self) -> "Analyses":
+        return self
+
+    def __next__(self) -> tuple[str, AnalysisResult | AnalysisError]:
+        if not self._futures:
+            raise StopIteration
+        return self._futures.popleft().result()
+
+    def _one(self, path: str) -> tuple[str, AnalysisResult | AnalysisError]:
+        if self._closing:  # `close` was called: start nothing more
+            return path, AnalysisError("stopped")
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            with self._lock:
+                pool = (
+                    self._spare.pop()
+                    if self._spare
+                    else AnalysisPool(ANALYSE_TARGET, timeout=self.timeout)
+                )
+                self._owned.append(pool)
+            self._local.pool = pool
+        try:
+            return path, result_from_json(pool.run(path, fast=self.fast))
+        except AnalysisError as exc:
+            return path, exc
+
+    def close(self) -> None:
+        """Stop whatever still runs, wait for the threads, close every pool."""
+        with self._lock:
+            self._closing = True  # no new pool from here on
+            if self._futures:  # stopped early: kill first, so waiting threads return now
+                for pool in self._owned + self._spare:
+                    pool.kill()
+        self._futures.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        for pool in self._owned + self._spare:
+            pool.close()
+
+
 def analyse_many(
-    paths: list[str],
+    paths: Iterable[str],
     *,
     fast: bool = False,
     workers: int = 2,
     timeout: float | None = None,
     pools: list[AnalysisPool] | None = None,
 ) -> Generator[tuple[str, AnalysisResult | AnalysisError], None, None]:
-    """(path, result or error) for every path, in input order, analysed by `workers` pools.
-
-    `pools` (e.g. from `warm_pools`) are used first and closed at the end like the pools
-    made here. A failure of one file is that file's AnalysisError; the others are
-    unaffected.
-    """
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    local = threading.local()
-    spare = list(pools or [])
-    owned: list[AnalysisPool] = []
-    lock = threading.Lock()
-
-    def one(path: str) -> tuple[str, AnalysisResult | AnalysisError]:
-        pool = getattr(local, "pool", None)
-        if pool is None:
-            with lock:
-                pool = spare.pop() if spare else AnalysisPool(ANALYSE_TARGET, timeout=timeout)
-                owned.append(pool)
-            local.pool = pool
-        try:
-            return path, result_from_json(pool.run(path, fast=fast))
-        except AnalysisError as exc:
-            return path, exc
-
-    executor = ThreadPoolExecutor(max_workers=max(1, workers))
-    try:
-        yield from executor.map(one, paths)
-    except BaseException:
-        # stopped early (Ctrl-C, an error while recording, the caller closed us): kill the
-        # servers first, so the threads waiting on their replies return at once instead of
-        # when each running analysis ends (up to the timeout)
-        with lock:
-            for pool in owned + spare:
-                pool.kill()
-        raise
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-        for pool in owned + spare:
-            pool.close()
+    """(path, result or error) for every path, in input order, analysed by `workers` pools
+    (see `Analyses`: `pools` are used first and closed at the end). A failure of one file is
+    that file's AnalysisError; the others are unaffected."""
+    with Analyses(fast=fast, workers=workers, timeout=timeout, pools=pools) as batch:
+        for path in paths:
+            batch.submit(path)
+        yield from batch

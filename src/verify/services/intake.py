@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from verify import audit
 from verify.analysis import AnalysisResult, FrameHash, to_signed64
-from verify.dbread import Reader, rows_in
+from verify.dbread import Reader
 from verify.dbwrite import Writer
 from verify.errors import AnalysisError, BadInputError
 from verify.services.refs import case_id
@@ -332,12 +332,13 @@ def add_media(
     raised, so that one bad file among twenty does not stop the other nineteen. An unknown
     case is raised at once, before anything is stored.
 
-    All files are preserved first; then the new bytes are analysed by a pool of limited
-    child processes (`verify.analysis.sandbox.analyse_many`; `pools`, already started, are
-    used first and closed), and each file's rows are written in its own short transaction
-    as its analysis arrives, in input order.
+    Each file is preserved (store copy, fsync) and, if its bytes have no analysis yet, handed
+    at once to a pool of limited child processes (`verify.analysis.sandbox.Analyses`;
+    `pools`, already started, are used first and closed), so the first files are analysed
+    while the next are copied. Each file's rows are then written in its own short
+    transaction as its analysis arrives, in input order.
     """
-    from verify.analysis.sandbox import analyse_many, analysis_workers
+    from verify.analysis.sandbox import Analyses, analysis_workers
 
     with archive.reader() as db:
         case_id(db, case_ref)
@@ -345,37 +346,32 @@ def add_media(
     actor = archive.actor  # may run `git config`: never inside a write transaction
     results = [AddResult(path=p) for p in paths]
     stored: dict[int, StoredObject] = {}
-    for i, result in enumerate(results):
-        try:
-            kept = archive.store.put_file(result.path)
-        except BadInputError as exc:
-            result.error = exc.message
-            continue
-        stored[i] = kept
-        result.sha256, result.size = kept.sha256, kept.size
-    shas = sorted({o.sha256 for o in stored.values()})
-    with archive.reader() as db:
-        done = {
-            str(r[0])
-            for r in rows_in(
-                db,
-                "SELECT sha256 FROM blobs WHERE sha256 IN ({in}) AND analysis_state != :pending",
-                shas,
-                {"pending": AnalysisState.PENDING.value},
-            )
-        }
-    pending: list[str] = []
-    for kept in stored.values():
-        if kept.sha256 not in done and str(kept.path) not in pending:
-            pending.append(str(kept.path))
-    analyses = analyse_many(pending, fast=fast, workers=analysis_workers(), pools=pools)
-    if search and pending:
-        # the result's validation and the near-duplicate search need modules (numpy, the
-        # index code): import them while this thread only waits for the analysis children
-        threading.Thread(target=_import_search, name="verify-import", daemon=True).start()
+    pending: set[str] = set()
     got: dict[str, AnalysisResult | AnalysisError] = {}
     neighbours = _Neighbours(archive)
+    analyses = Analyses(fast=fast, workers=analysis_workers(), pools=pools)
     try:
+        with archive.reader() as db:
+            for i, result in enumerate(results):
+                try:
+                    kept = archive.store.put_file(result.path)
+                except BadInputError as exc:
+                    result.error = exc.message
+                    continue
+                stored[i] = kept
+                result.sha256, result.size = kept.sha256, kept.size
+                key = str(kept.path)
+                if key in pending or _analysed(db, kept.sha256):
+                    continue
+                analyses.submit(key)
+                if search and not pending:
+                    # the result's validation and the near-duplicate search need modules
+                    # (numpy, the index code): import them while this thread stores files
+                    # and waits for the analysis children
+                    threading.Thread(
+                        target=_import_search, name="verify-import", daemon=True
+                    ).start()
+                pending.add(key)
         for i, result in enumerate(results):
             obj = stored.get(i)
             if obj is not None:
@@ -401,8 +397,14 @@ def add_media(
             if progress:
                 progress(i + 1, len(results), result)
     finally:
-        analyses.close()  # stops the pools, also when a write above failed
+        analyses.close()  # stops the pools, also when storing or a write above failed
     return results
+
+
+def _analysed(db: Reader, sha256: str) -> bool:
+    """Whether these bytes are already stored with an analysis (done or failed)."""
+    rows = db.rows("SELECT analysis_state FROM blobs WHERE sha256 = :sha", {"sha": sha256})
+    return bool(rows) and rows[0][0] != AnalysisState.PENDING.value
 
 
 def _import_search() -> None:
