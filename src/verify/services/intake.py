@@ -351,27 +351,24 @@ def add_media(
     neighbours = _Neighbours(archive)
     analyses = Analyses(fast=fast, workers=analysis_workers(), pools=pools)
     try:
-        with archive.reader() as db:
-            for i, result in enumerate(results):
-                try:
-                    kept = archive.store.put_file(result.path)
-                except BadInputError as exc:
-                    result.error = exc.message
-                    continue
-                stored[i] = kept
-                result.sha256, result.size = kept.sha256, kept.size
-                key = str(kept.path)
-                if key in pending or _analysed(db, kept.sha256):
-                    continue
-                analyses.submit(key)
-                if search and not pending:
-                    # the result's validation and the near-duplicate search need modules
-                    # (numpy, the index code): import them while this thread stores files
-                    # and waits for the analysis children
-                    threading.Thread(
-                        target=_import_search, name="verify-import", daemon=True
-                    ).start()
-                pending.add(key)
+        for i, result in enumerate(results):
+            try:
+                kept = archive.store.put_file(result.path)
+            except BadInputError as exc:
+                result.error = exc.message
+                continue
+            stored[i] = kept
+            result.sha256, result.size = kept.sha256, kept.size
+            key = str(kept.path)
+            if key in pending or _analysed(archive, kept.sha256):
+                continue
+            analyses.submit(key)
+            if search and not pending:
+                # the result's validation and the near-duplicate search need modules (numpy,
+                # the index code): import them while this thread stores files and waits for
+                # the analysis children
+                threading.Thread(target=_import_search, name="verify-import", daemon=True).start()
+            pending.add(key)
         for i, result in enumerate(results):
             obj = stored.get(i)
             if obj is not None:
@@ -401,9 +398,11 @@ def add_media(
     return results
 
 
-def _analysed(db: Reader, sha256: str) -> bool:
-    """Whether these bytes are already stored with an analysis (done or failed)."""
-    rows = db.rows("SELECT analysis_state FROM blobs WHERE sha256 = :sha", {"sha": sha256})
+def _analysed(archive: IntakeSource, sha256: str) -> bool:
+    """Whether these bytes are already stored with an analysis (done or failed). A short
+    read of its own: no snapshot is held while the next files are copied."""
+    with archive.reader() as db:
+        rows = db.rows("SELECT analysis_state FROM blobs WHERE sha256 = :sha", {"sha": sha256})
     return bool(rows) and rows[0][0] != AnalysisState.PENDING.value
 
 
