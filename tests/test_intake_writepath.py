@@ -518,4 +518,6 @@ def test_each_file_is_analysed_as_soon_as_it_is_stored(
     ]
     assert [r.analysis for r in results] == ["ok"] * 4
     assert [r.frames for r in results] == [1, 1, 1, 1]
+    assert [r.sha256 for r in results] == [sha_of(p.read_bytes()) for p in (a, b, a, c)]
+    assert len({r.blob_id for r in results}) == 3 and results[2].blob_id == results[0].blob_id
     assert results[2].already_stored

@@ -908,3 +908,71 @@ def test_closing_analyses_with_work_left_stops_it(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert _running("sandbox_targets:slow_analysis") == []
     assert list(batch) == []
+
+
+def test_a_stopped_pool_starts_no_server_again(tmp_path: Path) -> None:
+    """`AnalysisPool.stop` (what `Analyses.close` does to every pool, from another thread
+    than the one running it): the server is killed, and a `run` after it, which would
+    otherwise start a new server and analyse the file in full, is an AnalysisError at once."""
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"x")
+    pool = AnalysisPool(T + "slow_analysis", timeout=60).start()
+    server = pool._proc
+    assert server is not None
+    pool.stop()
+    start = time.monotonic()
+    for _ in range(2):  # the killed server seen dying, then found dead: never a new one
+        with pytest.raises(AnalysisError, match=r"stopped|exited unexpectedly"):
+            pool.run(str(f))
+    assert time.monotonic() - start < 5
+    assert pool._proc in (None, server)
+    assert server.wait(5) is not None
+    with pytest.raises(AnalysisError, match="stopped"):
+        pool.run(str(f))
+    assert pool._proc in (None, server)
+    pool.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_media_add_stopped_while_storing_stops_the_analyses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while `add_media` is still copying files, with the first files already being
+    analysed: the command stops at once (not when their analyses end) and leaves no
+    analysis process behind."""
+    from verify.archive import open_archive
+    from verify.services import cases, intake
+    from verify.store import ObjectStore
+
+    monkeypatch.setenv("VERIFY_WORKERS", "2")
+    archive = open_archive(tmp_path / "home", actor="tester")
+    cases.open_case(archive, "Stop", slug="stop")
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.bin")
+        files[-1].write_bytes(bytes([i]))
+    real_put = ObjectStore.put_file
+    stored: list[str] = []
+
+    def put(self: ObjectStore, path: str) -> Any:
+        if len(stored) == 2:
+            time.sleep(1.0)  # both servers have a child analysing by now
+            raise KeyboardInterrupt
+        stored.append(path)
+        return real_put(self, path)
+
+    monkeypatch.setattr(ObjectStore, "put_file", put)
+    pools = [AnalysisPool(T + "slow_analysis", timeout=60).start() for _ in range(2)]
+    servers = [pool._proc for pool in pools]
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            intake.add_media(archive, "stop", [str(f) for f in files], pools=pools)
+    finally:
+        archive.close()
+    assert time.monotonic() - start < 10  # not the 30 s each analysis takes
+    assert all(s is not None and s.poll() is not None for s in servers)
+    deadline = time.monotonic() + 5
+    while _running("sandbox_targets:slow_analysis") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running("sandbox_targets:slow_analysis") == []

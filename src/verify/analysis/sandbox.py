@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
@@ -448,7 +449,7 @@ class AnalysisPool:
     that file only. The guarantees are those of `run_in_child` (limits, timeout, one-line
     AnalysisError for every failure, nothing inherited from this process), at a few
     milliseconds per file instead of an interpreter start. Not thread-safe: use one pool per
-    thread (`analyse_many` does).
+    thread (`Analyses` does); only `stop` may be called from another thread.
     """
 
     def __init__(
@@ -463,6 +464,8 @@ class AnalysisPool:
         self._proc: subprocess.Popen[bytes] | None = None
         self._err: IO[bytes] | None = None
         self._buffer = b""
+        self._stopped = False  # set by `stop`: no server is started again
+        self._start_lock = threading.Lock()  # `stop` against a server being started
 
     def __enter__(self) -> "AnalysisPool":
         return self
@@ -477,6 +480,14 @@ class AnalysisPool:
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """`kill`, and refuse to start a server again: a `run` from here on (or one that
+        finds its server dead) is an AnalysisError at once. Safe from another thread, so a
+        batch being stopped cannot have a server restarted behind its back."""
+        with self._start_lock:
+            self._stopped = True
+            self.kill()
 
     def close(self) -> None:
         """Stop the server and release its pipes. It holds nothing worth finishing, so it is
@@ -506,6 +517,12 @@ class AnalysisPool:
     def _start(self) -> "subprocess.Popen[bytes]":
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
+        with self._start_lock:
+            if self._stopped:
+                raise AnalysisError("stopped")
+            return self._spawn()
+
+    def _spawn(self) -> "subprocess.Popen[bytes]":
         self.close()
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - the pool owns it; close() closes
         lim = self.limits
@@ -673,11 +690,11 @@ class Analyses:
         return self._futures.popleft().result()
 
     def _one(self, path: str) -> tuple[str, AnalysisResult | AnalysisError]:
-        if self._closing:  # `close` was called: start nothing more
-            return path, AnalysisError("stopped")
         pool = getattr(self._local, "pool", None)
         if pool is None:
             with self._lock:
+                if self._closing:  # `close` has begun: start nothing more
+                    return path, AnalysisError("stopped")
                 pool = (
                     self._spare.pop()
                     if self._spare
@@ -694,9 +711,10 @@ class Analyses:
         """Stop whatever still runs, wait for the threads, close every pool."""
         with self._lock:
             self._closing = True  # no new pool from here on
-            if self._futures:  # stopped early: kill first, so waiting threads return now
-                for pool in self._owned + self._spare:
-                    pool.kill()
+            # and no server started again in the pools there are: what still runs (a batch
+            # stopped early) ends now, and the threads waiting on it return at once
+            for pool in self._owned + self._spare:
+                pool.stop()
         self._futures.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
         for pool in self._owned + self._spare:

@@ -340,10 +340,6 @@ def add_media(
     """
     from verify.analysis.sandbox import Analyses, analysis_workers
 
-    with archive.reader() as db:
-        case_id(db, case_ref)
-    case_slug = case_ref
-    actor = archive.actor  # may run `git config`: never inside a write transaction
     results = [AddResult(path=p) for p in paths]
     stored: dict[int, StoredObject] = {}
     pending: set[str] = set()
@@ -351,6 +347,10 @@ def add_media(
     neighbours = _Neighbours(archive)
     analyses = Analyses(fast=fast, workers=analysis_workers(), pools=pools)
     try:
+        with archive.reader() as db:
+            case_id(db, case_ref)
+        case_slug = case_ref
+        actor = archive.actor  # may run `git config`: never inside a write transaction
         for i, result in enumerate(results):
             try:
                 kept = archive.store.put_file(result.path)
