@@ -194,3 +194,46 @@ def test_reanalyse_is_logged_in_each_case_holding_the_file(
     assert [e["payload"]["media"] for e in theirs] == [[second]]
     assert mine[0]["payload"]["pipeline"] == PIPELINE == theirs[0]["payload"]["pipeline"]
     assert cli("check").exit_code == 0
+
+
+def test_a_timed_out_file_says_how_to_analyse_it_again(
+    cli: RunCli, case: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose analysis ran out of time (a long video) is preserved with the reason,
+    and the one error line says what to do: give the sandbox more time (or triage with
+    --fast), then `verify media reanalyse ID`, which then analyses it (shown as `- -> v2`:
+    there was no analysis before)."""
+    from verify.analysis.sandbox import AnalysisPool
+    from verify.services import intake
+
+    monkeypatch.setenv("VERIFY_WORKERS", "1")
+    photo = write_jpeg(tmp_path / "long.jpg", seed=3)
+    archive = open_archive(home, actor="tester")
+    try:
+        slow = AnalysisPool("tests.sandbox_targets:slow_analysis", timeout=0.5)
+        [result] = intake.add_media(archive, case, [str(photo)], pools=[slow])
+    finally:
+        archive.close()
+    assert result.analysis == "analysis_failed"
+    assert result.error == (
+        f"{photo}: preserved, but timed out after 0.5 s; if it is a long or large file, set "
+        "VERIFY_ANALYSIS_TIMEOUT to more seconds (or triage it with `--fast`), then "
+        f"`verify media reanalyse {result.media_id}`"
+    )
+    r = cli("media", "reanalyse", str(result.media_id))
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.splitlines() == [
+        f"[1/1] media {result.media_id}: - -> {PIPELINE}: image, 1 frame"
+    ]
+
+
+def test_retry_hints_only_for_what_more_room_can_cure() -> None:
+    from verify.services.intake import retry_hint
+
+    assert retry_hint("out of memory (limit 2 GiB)", "7") == (
+        "if it is a large file, set VERIFY_ANALYSIS_MEMORY higher (e.g. 4G), "
+        "then `verify media reanalyse 7`"
+    )
+    assert "VERIFY_ANALYSIS_MEMORY" in retry_hint("killed (signal SIGKILL; out of memory?)", "7")
+    assert retry_hint("truncated or corrupt video: end of file", "7") == ""
+    assert retry_hint(None, "7") == ""

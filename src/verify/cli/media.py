@@ -106,6 +106,10 @@ def media_add(
         raise typer.Exit(int(ExitCode.BAD_INPUT))
 
 
+def _frames(n: int | None) -> str:
+    return "1 frame" if n == 1 else f"{n or 0} frames"
+
+
 def _add(
     ctx: typer.Context,
     case: str,
@@ -131,7 +135,7 @@ def _add(
             # Ctrl-C) has still said which files it recorded, so a retry can leave them out
             sys.stdout.write(f"{r.media_id}\n")
             sys.stdout.flush()
-        status = "failed" if r.failed else f"{r.kind}, {r.frames} frames"
+        status = "failed" if r.failed else f"{r.kind}, {_frames(r.frames)}"
         if r.media_id is None:
             status = "refused"
         notice(f"[{i}/{n}] {r.path or repr(r.path)}: {status}")
@@ -211,7 +215,8 @@ def media_reanalyse(
             notice(f"[{i}/{n}] media {media_ids}: failed")
         else:
             notice(
-                f"[{i}/{n}] media {media_ids}: {r.before} -> {r.after}: {r.kind}, {r.frames} frames"
+                f"[{i}/{n}] media {media_ids}: {r.before or '-'} -> {r.after or '-'}: "
+                f"{r.kind}, {_frames(r.frames)}"
             )
 
     pools = warm_pools(1 if not media or len(media) < 2 else analysis_workers())

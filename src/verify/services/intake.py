@@ -171,6 +171,23 @@ def failure(outcome: AnalysisResult | AnalysisError | None) -> str:
     return outcome.message if outcome is not None else "analysis did not run"
 
 
+def retry_hint(reason: str | None, media_ref: str) -> str:
+    """What to do about a failure that more time or memory may cure ("" for any other): the
+    limits are the sandbox's (`VERIFY_ANALYSIS_TIMEOUT`, `VERIFY_ANALYSIS_MEMORY`), and a long
+    or large file can need more than the defaults. `media_ref` names the file for the
+    `verify media reanalyse` that analyses it again."""
+    text = reason or ""
+    again = f"then `verify media reanalyse {media_ref}`"
+    if text.startswith("timed out after"):
+        return (
+            "if it is a long or large file, set VERIFY_ANALYSIS_TIMEOUT to more seconds (or "
+            f"triage it with `--fast`), {again}"
+        )
+    if "out of memory" in text:  # also "killed (signal SIGKILL; out of memory?)"
+        return f"if it is a large file, set VERIFY_ANALYSIS_MEMORY higher (e.g. 4G), {again}"
+    return ""
+
+
 def outcome_values(
     outcome: AnalysisResult | AnalysisError | None, fast: bool, at: datetime
 ) -> dict[str, Any]:
@@ -486,7 +503,10 @@ def _record(
         result.analysis_mode = blob.analysis_mode
         result.exact_copies = _exact_copies(w, blob.id, media_id)
         if blob.analysis_state == AnalysisState.FAILED:
-            result.error = f"{raw_path}: preserved, but {blob.analysis_error}"
+            hint = retry_hint(blob.analysis_error, str(media_id))
+            result.error = f"{raw_path}: preserved, but {blob.analysis_error}" + (
+                f"; {hint}" if hint else ""
+            )
 
 
 __all__ = [
@@ -502,5 +522,6 @@ __all__ = [
     "frame_values",
     "insert_media",
     "outcome_values",
+    "retry_hint",
     "without_frames",
 ]

@@ -29,6 +29,7 @@ from verify.services.intake import (
     frame_values,
     insert_media,
     outcome_values,
+    retry_hint,
 )
 from verify.services.refs import get_media
 from verify.timeutil import iso, now
@@ -381,7 +382,10 @@ def _replace_analysis(
             session.add_all(frame_rows(blob_id, outcome.frames))
             result.frames = len(outcome.frames)
         else:
-            result.error = f"sha256:{result.sha256}: {blob.analysis_error}"
+            hint = retry_hint(blob.analysis_error, f"sha256:{result.sha256[:12]}")
+            result.error = f"sha256:{result.sha256}: {blob.analysis_error}" + (
+                f"; {hint}" if hint else ""
+            )
         session.add(blob)
         session.flush()
         result.after, result.mode, result.kind, result.analysis = (
