@@ -149,3 +149,37 @@ def warmed_up(path: str) -> bool:
     """Whether the fork server had finished its warm-up when it forked this child (the
     warm-up imports exifread; the first imports do not)."""
     return "exifread" in sys.modules
+
+
+def _report_metadata(path: str, on_partial: Any) -> None:
+    from verify.analysis.metadata import read_metadata
+
+    kind, mime, meta = read_metadata(path)
+    if on_partial is not None:
+        on_partial({"kind": kind, "mime": mime, "meta": meta})
+
+
+def metadata_then_hang(path: str, fast: bool = False, on_partial: Any = None) -> None:
+    """Reads and reports the metadata as `analyse_file` does, then never finishes its frames
+    (a video too long for the timeout)."""
+    _report_metadata(path, on_partial)
+    time.sleep(30.0)
+
+
+def metadata_then_segfault(path: str, fast: bool = False, on_partial: Any = None) -> None:
+    """Reports the metadata, then crashes (a decoder segfault while sampling frames)."""
+    _report_metadata(path, on_partial)
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def metadata_then_error(path: str, fast: bool = False, on_partial: Any = None) -> None:
+    """Reports the metadata, then fails with an exception the child reports itself."""
+    _report_metadata(path, on_partial)
+    raise MemoryError
+
+
+def off_contract_then_segfault(path: str, fast: bool = False, on_partial: Any = None) -> None:
+    """Reports something that is not metadata, then crashes."""
+    if on_partial is not None:
+        on_partial({"kind": "video", "mime": None, "meta": {"make": "x"}})
+    os.kill(os.getpid(), signal.SIGSEGV)

@@ -237,3 +237,32 @@ def test_retry_hints_only_for_what_more_room_can_cure() -> None:
     assert "VERIFY_ANALYSIS_MEMORY" in retry_hint("killed (signal SIGKILL; out of memory?)", "7")
     assert retry_hint("truncated or corrupt video: end of file", "7") == ""
     assert retry_hint(None, "7") == ""
+
+
+def test_a_video_that_times_out_keeps_its_metadata(
+    cli: RunCli, case: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A video whose frames outlast the timeout is recorded with the metadata its analysis
+    had read (kind, type, camera, size) and `analysis_failed`; `media reanalyse` then
+    samples its frames."""
+    from tests.test_metadata import APPLE_TAGS, make_video
+    from verify.analysis.sandbox import AnalysisPool
+    from verify.services import intake
+
+    monkeypatch.setenv("VERIFY_WORKERS", "1")
+    clip = make_video(tmp_path / "long.mov", "mov", tags=APPLE_TAGS)
+    archive = open_archive(home, actor="tester")
+    try:
+        slow = AnalysisPool("tests.sandbox_targets:metadata_then_hang", timeout=1)
+        [result] = intake.add_media(archive, case, [str(clip)], pools=[slow])
+    finally:
+        archive.close()
+    assert result.kind == "video" and result.analysis == "analysis_failed"
+    shown = json.loads(cli("media", "show", str(result.media_id), "--json").stdout)
+    assert shown["kind"] == "video" and shown["analysis_error"] == "timed out after 1 s"
+    assert shown["metadata"]["make"] == "Apple" and shown["metadata"]["duration"]
+    assert shown["frames"] == []
+    r = cli("media", "reanalyse", str(result.media_id))
+    assert r.exit_code == 0, r.stderr
+    again = json.loads(cli("media", "show", str(result.media_id), "--json").stdout)
+    assert again["analysis"] == "ok" and again["frames"]

@@ -976,3 +976,43 @@ def test_media_add_stopped_while_storing_stops_the_analyses(
     while _running("sandbox_targets:slow_analysis") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _running("sandbox_targets:slow_analysis") == []
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("metadata_then_hang", "timed out after 1 s"),
+        ("metadata_then_segfault", "crashed (signal SIGSEGV)"),
+        ("metadata_then_error", "out of memory"),
+    ],
+)
+def test_a_failure_after_the_metadata_keeps_it(tmp_path: Path, target: str, reason: str) -> None:
+    """A video whose frames time out, crash the decoder or run out of memory keeps the
+    metadata its child had read and reported (`on_partial`): kind, type, camera, size, with
+    the failure as its error and no frames."""
+    clip = make_video(tmp_path / "b.mov", "mov", rotation=-90, tags=APPLE_TAGS)
+    pools = [AnalysisPool(T + target, timeout=1)]
+    [(_, outcome)] = list(analyse_many([str(clip)], workers=1, pools=pools))
+    assert isinstance(outcome, AnalysisResult), outcome
+    assert outcome.error is not None and outcome.error.startswith(reason)
+    assert outcome.kind == "video" and outcome.mime == "video/quicktime"
+    assert outcome.meta["make"] == "Apple" and outcome.meta["rotation"] == 90
+    assert outcome.frames == []
+
+
+def test_a_report_off_contract_is_not_kept(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "b.mov", "mov")
+    pools = [AnalysisPool(T + "off_contract_then_segfault", timeout=5)]
+    [(_, outcome)] = list(analyse_many([str(clip)], workers=1, pools=pools))
+    assert isinstance(outcome, AnalysisError)
+    assert str(outcome).startswith("crashed (signal SIGSEGV)")
+
+
+def test_analyse_file_reports_the_metadata_before_the_frames(tmp_path: Path) -> None:
+    from verify.analysis import analyse_file
+
+    photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
+    reports: list[dict[str, Any]] = []
+    result = analyse_file(str(photo), on_partial=reports.append)
+    assert reports == [{"kind": "image", "mime": result.mime, "meta": result.meta}]
+    assert result.frames

@@ -28,6 +28,7 @@ Normalised metadata keys (always present, None when unknown):
 Perceptual hashes are unsigned 64-bit ints here; storage converts to signed int64.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,13 +80,25 @@ def is_placeholder_gps(gps: Any) -> bool:
     return isinstance(gps, dict) and gps.get("lat") == 0 and gps.get("lon") == 0
 
 
-def analyse_file(path: str, *, fast: bool = False) -> AnalysisResult:
+def analyse_file(
+    path: str,
+    *,
+    fast: bool = False,
+    on_partial: Callable[[dict[str, Any]], None] | None = None,
+) -> AnalysisResult:
     """Read metadata and sample + hash frames. Untrusted input: call it through
-    `verify.analysis.sandbox` (child process with limits), never in the CLI process."""
+    `verify.analysis.sandbox` (child process with limits), never in the CLI process.
+
+    `on_partial` (the sandbox's worker passes it) is called with {"kind", "mime", "meta"} once
+    the metadata is read, before the frames: if the frames then fail in a way the child
+    cannot report itself (a crash, the timeout, running out of memory), the file keeps its
+    metadata (see `sandbox.salvage`)."""
     from verify.analysis.frames import extract_frames
     from verify.analysis.metadata import read_metadata
 
     kind, mime, meta = read_metadata(path)
+    if on_partial is not None:
+        on_partial({"kind": kind, "mime": mime, "meta": meta})
     if kind == "image":
         try:
             frames = extract_frames(path, kind, meta, fast=fast)

@@ -599,17 +599,55 @@ class AnalysisPool:
             reply = json.loads(line)
         except ValueError:
             reply = None
-        if isinstance(reply, dict):
-            if reply.get("timeout") is True:
-                raise AnalysisError(f"timed out after {self.limits.timeout:g} s")
-            if isinstance(reply.get("signal"), int):
-                raise AnalysisError(_signal_reason(reply["signal"], self.limits))
-            if isinstance(reply.get("exit"), int):
-                status = reply["exit"]
-                if status == 0:
-                    raise AnalysisError("analysis process returned no valid result")
-                raise AnalysisError(f"analysis process failed (exit status {status})")
-        return _reply(0, line, self.limits)
+        if not isinstance(reply, dict):
+            return _reply(0, line, self.limits)
+        found = reply.get("partial")
+
+        def failed(reason: str) -> AnalysisError:
+            if isinstance(found, dict):
+                return PartialAnalysisError(reason, found)
+            return AnalysisError(reason)
+
+        if reply.get("timeout") is True:
+            raise failed(f"timed out after {self.limits.timeout:g} s")
+        if isinstance(reply.get("signal"), int):
+            raise failed(_signal_reason(reply["signal"], self.limits))
+        if isinstance(reply.get("exit"), int):
+            status = reply["exit"]
+            if status == 0:
+                raise failed("analysis process returned no valid result")
+            raise failed(f"analysis process failed (exit status {status})")
+        try:
+            return _reply(0, line, self.limits)
+        except AnalysisError as exc:
+            raise failed(exc.message) from None
+
+
+class PartialAnalysisError(AnalysisError):
+    """The analysis failed after reporting what it had found (`analyse_file`'s metadata,
+    through the worker's `on_partial`): unvalidated JSON, see `salvage`."""
+
+    def __init__(self, message: str, partial: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+def salvage(exc: AnalysisError) -> AnalysisResult | AnalysisError:
+    """A failed analysis as what it had found: the file's kind, type and metadata with the
+    failure as its error and no frames (`analysis_failed`, as a truncated JPEG keeps its
+    EXIF), when the child reported metadata that follows the contract before failing (a
+    crash, the timeout or running out of memory while sampling a video's frames); else the
+    error itself."""
+    if not isinstance(exc, PartialAnalysisError):
+        return exc
+    found = exc.partial
+    try:
+        kind, mime, meta = validate_metadata(
+            found.get("kind"), found.get("mime"), found.get("meta")
+        )
+    except AnalysisError:
+        return AnalysisError(exc.message)
+    return AnalysisResult(kind=kind, mime=mime, meta=meta, frames=[], error=exc.message)
 
 
 SERVER_SLACK = 10.0  # seconds the fork server may take beyond the per-file timeout
@@ -705,7 +743,7 @@ class Analyses:
         try:
             return path, result_from_json(pool.run(path, fast=self.fast))
         except AnalysisError as exc:
-            return path, exc
+            return path, salvage(exc)
 
     def close(self) -> None:
         """Stop whatever still runs, wait for the threads, close every pool."""

@@ -299,7 +299,11 @@ def _fork_one(
             die_with_parent()
             set_limits(memory, cpu_seconds)
             call = {"target": "", "path": request["path"], "kwargs": request.get("kwargs")}
-            _write_all(write_end, _encode(_call(func, call, memory)))
+
+            def partial(found: dict[str, Any]) -> None:
+                _write_all(write_end, _encode({"partial": jsonable(found)}) + b"\n")
+
+            _write_all(write_end, _encode(_call(func, call, memory, on_partial=partial)))
         except BaseException:  # noqa: BLE001 - a forked child must never unwind into the server
             status = 70
         finally:
@@ -353,19 +357,32 @@ def _fork_one(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        return {"timeout": True}
-    if os.WIFSIGNALED(status):
-        return {"signal": os.WTERMSIG(status)}
-    if os.WEXITSTATUS(status) != 0:
-        return {"exit": os.WEXITSTATUS(status)}
     if size > MAX_CHILD_REPLY:
         return {"ok": False, "error": f"analysis result larger than {MAX_CHILD_REPLY >> 20} MiB"}
+    # what the child found before it failed (`partial` lines), then its reply
+    *reports, last = b"".join(chunks).split(b"\n")
+    found: dict[str, Any] = {}
+    for line in reports:
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(report, dict) and isinstance(report.get("partial"), dict):
+            found = {"partial": report["partial"]}
+    if timed_out:
+        return {"timeout": True, **found}
+    if os.WIFSIGNALED(status):
+        return {"signal": os.WTERMSIG(status), **found}
+    if os.WEXITSTATUS(status) != 0:
+        return {"exit": os.WEXITSTATUS(status), **found}
     try:
-        reply = json.loads(b"".join(chunks))
+        reply = json.loads(last)
     except ValueError:
         reply = None
     if not isinstance(reply, dict):
-        return {"exit": 0}
+        return {"exit": 0, **found}
+    if reply.get("ok") is False:
+        reply.update(found)
     return reply
 
 
@@ -382,14 +399,33 @@ def _exit_watch(pid: int) -> int | None:
         return None
 
 
-def _call(func: Any, request: dict[str, Any], memory: int) -> dict[str, Any]:
+def _call(
+    func: Any,
+    request: dict[str, Any],
+    memory: int,
+    on_partial: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Call the target; `on_partial` is passed to a target that takes it (`analyse_file`):
+    what it reports there survives the child failing afterwards (see `_fork_one`)."""
+    kwargs = dict(request.get("kwargs") or {})
+    if on_partial is not None and _takes(func, "on_partial"):
+        kwargs["on_partial"] = on_partial
     try:
-        result = func(str(request["path"]), **dict(request.get("kwargs") or {}))
+        result = func(str(request["path"]), **kwargs)
         return {"ok": True, "result": jsonable(result)}
     except Exception as exc:  # noqa: BLE001 - the sandbox boundary: report, never crash
         if not isinstance(exc, VerifyError):
             traceback.print_exc(file=sys.stderr)
         return {"ok": False, "error": describe(exc, memory)}
+
+
+def _takes(func: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 if __name__ == "__main__":
