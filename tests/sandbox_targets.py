@@ -183,3 +183,25 @@ def off_contract_then_segfault(path: str, fast: bool = False, on_partial: Any = 
     if on_partial is not None:
         on_partial({"kind": "video", "mime": None, "meta": {"make": "x"}})
     os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def huge_report_then_segfault(path: str, fast: bool = False, on_partial: Any = None) -> None:
+    """Reports metadata too large to keep (over the server's MAX_PARTIAL), then crashes."""
+    from verify.analysis.metadata import read_metadata
+
+    kind, mime, meta = read_metadata(path)
+    if on_partial is not None:
+        on_partial({"kind": kind, "mime": mime, "meta": {**meta, "software": "x" * (5 << 20)}})
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def analyse_file_frames_hang(path: str, fast: bool = False, on_partial: Any = None) -> Any:
+    """The real `analyse_file`, whose frame sampling never ends (a video too long for the
+    timeout)."""
+    from verify.analysis import analyse_file, frames
+
+    def hang(*args: Any, **kwargs: Any) -> None:
+        time.sleep(30.0)
+
+    frames.extract_frames = hang  # type: ignore[assignment]
+    return analyse_file(path, fast=fast, on_partial=on_partial)

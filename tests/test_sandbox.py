@@ -979,19 +979,22 @@ def test_media_add_stopped_while_storing_stops_the_analyses(
 
 
 @pytest.mark.parametrize(
-    ("target", "reason"),
+    ("target", "timeout", "reason"),
     [
-        ("metadata_then_hang", "timed out after 1 s"),
-        ("metadata_then_segfault", "crashed (signal SIGSEGV)"),
-        ("metadata_then_error", "out of memory"),
+        ("metadata_then_hang", 3, "timed out after 3 s"),
+        ("analyse_file_frames_hang", 3, "timed out after 3 s"),
+        ("metadata_then_segfault", 30, "crashed (signal SIGSEGV)"),
+        ("metadata_then_error", 30, "out of memory"),
     ],
 )
-def test_a_failure_after_the_metadata_keeps_it(tmp_path: Path, target: str, reason: str) -> None:
+def test_a_failure_after_the_metadata_keeps_it(
+    tmp_path: Path, target: str, timeout: int, reason: str
+) -> None:
     """A video whose frames time out, crash the decoder or run out of memory keeps the
     metadata its child had read and reported (`on_partial`): kind, type, camera, size, with
     the failure as its error and no frames."""
     clip = make_video(tmp_path / "b.mov", "mov", rotation=-90, tags=APPLE_TAGS)
-    pools = [AnalysisPool(T + target, timeout=1)]
+    pools = [AnalysisPool(T + target, timeout=timeout)]
     [(_, outcome)] = list(analyse_many([str(clip)], workers=1, pools=pools))
     assert isinstance(outcome, AnalysisResult), outcome
     assert outcome.error is not None and outcome.error.startswith(reason)
@@ -1000,19 +1003,29 @@ def test_a_failure_after_the_metadata_keeps_it(tmp_path: Path, target: str, reas
     assert outcome.frames == []
 
 
-def test_a_report_off_contract_is_not_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["off_contract_then_segfault", "huge_report_then_segfault"])
+def test_a_report_off_contract_or_too_large_is_not_kept(tmp_path: Path, target: str) -> None:
+    """What a failed child reported is kept only when it is metadata by the contract and
+    fits MAX_PARTIAL (the server holds no memory limit); otherwise the failure stands alone."""
     clip = make_video(tmp_path / "b.mov", "mov")
-    pools = [AnalysisPool(T + "off_contract_then_segfault", timeout=5)]
+    pools = [AnalysisPool(T + target, timeout=30)]
     [(_, outcome)] = list(analyse_many([str(clip)], workers=1, pools=pools))
     assert isinstance(outcome, AnalysisError)
     assert str(outcome).startswith("crashed (signal SIGSEGV)")
 
 
-def test_analyse_file_reports_the_metadata_before_the_frames(tmp_path: Path) -> None:
+def test_analyse_file_reports_the_metadata_before_the_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from verify.analysis import analyse_file
 
     photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
-    reports: list[dict[str, Any]] = []
-    result = analyse_file(str(photo), on_partial=reports.append)
-    assert reports == [{"kind": "image", "mime": result.mime, "meta": result.meta}]
-    assert result.frames
+    events: list[object] = []
+
+    def sampled(*args: Any, **kwargs: Any) -> list[FrameHash]:
+        events.append("frames")
+        return []
+
+    monkeypatch.setattr("verify.analysis.frames.extract_frames", sampled)
+    result = analyse_file(str(photo), on_partial=events.append)
+    assert events == [{"kind": "image", "mime": result.mime, "meta": result.meta}, "frames"]

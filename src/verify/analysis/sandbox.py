@@ -290,7 +290,7 @@ def _reply(returncode: int, data: bytes, lim: Limits) -> Any:
         raise AnalysisError(_signal_reason(-returncode, lim))
     try:
         reply = json.loads(data) if data else None
-    except ValueError:
+    except (ValueError, RecursionError):  # untrusted: deeply nested JSON is not a reply
         reply = None
     if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
         if returncode != 0:
@@ -597,7 +597,7 @@ class AnalysisPool:
     def _reply(self, line: bytes) -> Any:
         try:
             reply = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             reply = None
         if not isinstance(reply, dict):
             return _reply(0, line, self.limits)

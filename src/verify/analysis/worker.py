@@ -123,7 +123,7 @@ def _run(request: dict[str, Any], memory: int) -> dict[str, Any]:
 def _encode(reply: dict[str, Any]) -> bytes:
     try:
         return json.dumps(reply, ensure_ascii=True, allow_nan=False).encode("ascii")
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         reply = {"ok": False, "error": one_line(f"analysis result not serialisable: {exc}")}
         return json.dumps(reply).encode("ascii")
 
@@ -162,10 +162,14 @@ def serve(reply_fd: int, target: str, memory: int, cpu_seconds: int, timeout: fl
     writes its reply to a pipe. This process never parses a file itself: whatever a file does
     to its child (segfault, hang, memory) stays in that child, and the next file starts from
     this clean, already-imported state. One JSON line per request goes back on stdout:
-    the child's reply, or {"signal": N} / {"exit": N} / {"timeout": true}.
+    the child's reply, or {"signal": N} / {"exit": N} / {"timeout": true}. A target that
+    takes `on_partial` (`analyse_file`) may report what it has found so far (one
+    {"partial": ...} line before the reply, at most MAX_PARTIAL bytes): a failed child's last
+    report is added to the failure as "partial", for the parent to validate.
     """
     module_name, _, func_name = target.partition(":")
     func = getattr(importlib.import_module(module_name), func_name)
+    partial = _takes(func, "on_partial")
     _import_all(_FIRST_IMPORTS)
     # The rest of the warm-up (image plugins, exifread, one analysis of a tiny JPEG: ~60 ms
     # of CPU) only makes later files cheaper (by ~10 ms each). When a request is already
@@ -185,7 +189,9 @@ def serve(reply_fd: int, target: str, memory: int, cpu_seconds: int, timeout: fl
         # reach, so children do not copy-on-write half the heap by walking it.
         gc.freeze()
         meanwhile = _warm_rest if warm_with_second and served == 1 else None
-        reply = _fork_one(func, request, reply_fd, memory, cpu_seconds, timeout, meanwhile)
+        reply = _fork_one(
+            func, request, reply_fd, memory, cpu_seconds, timeout, meanwhile, partial=partial
+        )
         served += 1
         _write_all(reply_fd, _encode(reply) + b"\n")
     return 0
@@ -281,9 +287,12 @@ def _fork_one(
     cpu_seconds: int,
     timeout: float,
     meanwhile: Callable[[], object] | None = None,
+    *,
+    partial: bool = False,
 ) -> dict[str, Any]:
     """Fork a child that parses `request`'s file; its reply (see `serve`). `meanwhile` runs
-    here once the child is forked (its time counts against the child's timeout)."""
+    here once the child is forked (its time counts against the child's timeout); `partial`:
+    the target takes `on_partial`."""
     import select
     import signal
     import time
@@ -300,10 +309,11 @@ def _fork_one(
             set_limits(memory, cpu_seconds)
             call = {"target": "", "path": request["path"], "kwargs": request.get("kwargs")}
 
-            def partial(found: dict[str, Any]) -> None:
+            def report(found: dict[str, Any]) -> None:
                 _write_all(write_end, _encode({"partial": jsonable(found)}) + b"\n")
 
-            _write_all(write_end, _encode(_call(func, call, memory, on_partial=partial)))
+            sink = report if partial else None
+            _write_all(write_end, _encode(_call(func, call, memory, on_partial=sink)))
         except BaseException:  # noqa: BLE001 - a forked child must never unwind into the server
             status = 70
         finally:
@@ -357,33 +367,50 @@ def _fork_one(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+    # The child's output is untrusted: only its last line (the reply) and the line before it
+    # (its last report, if any) are looked at, and the report only when the child failed.
+    data = b"".join(chunks)
+    end = data.rfind(b"\n")
+
+    def found() -> dict[str, Any]:
+        if end < 0:
+            return {}
+        start = data.rfind(b"\n", 0, end) + 1
+        return _last_report(data[start:end]) if end - start <= MAX_PARTIAL else {}
+
+    if timed_out:
+        return {"timeout": True, **found()}
+    if os.WIFSIGNALED(status):
+        return {"signal": os.WTERMSIG(status), **found()}
+    if os.WEXITSTATUS(status) != 0:
+        return {"exit": os.WEXITSTATUS(status), **found()}
     if size > MAX_CHILD_REPLY:
         return {"ok": False, "error": f"analysis result larger than {MAX_CHILD_REPLY >> 20} MiB"}
-    # what the child found before it failed (`partial` lines), then its reply
-    *reports, last = b"".join(chunks).split(b"\n")
-    found: dict[str, Any] = {}
-    for line in reports:
-        try:
-            report = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(report, dict) and isinstance(report.get("partial"), dict):
-            found = {"partial": report["partial"]}
-    if timed_out:
-        return {"timeout": True, **found}
-    if os.WIFSIGNALED(status):
-        return {"signal": os.WTERMSIG(status), **found}
-    if os.WEXITSTATUS(status) != 0:
-        return {"exit": os.WEXITSTATUS(status), **found}
     try:
-        reply = json.loads(last)
-    except ValueError:
+        reply = json.loads(data[end + 1 :] if end >= 0 else data)
+    except (ValueError, RecursionError):
         reply = None
     if not isinstance(reply, dict):
-        return {"exit": 0, **found}
+        return {"exit": 0, **found()}
     if reply.get("ok") is False:
-        reply.update(found)
+        reply.update(found())
     return reply
+
+
+MAX_PARTIAL = 4 << 20  # bytes of a child's report kept (metadata with its raw tags: ~1-50 KB)
+
+
+def _last_report(line: bytes) -> dict[str, Any]:
+    """{"partial": report} from a child's report line, or {} (none or malformed)."""
+    if not line:
+        return {}
+    try:
+        report = json.loads(line)
+    except (ValueError, RecursionError):
+        return {}
+    if isinstance(report, dict) and isinstance(report.get("partial"), dict):
+        return {"partial": report["partial"]}
+    return {}
 
 
 def _exit_watch(pid: int) -> int | None:
@@ -405,10 +432,10 @@ def _call(
     memory: int,
     on_partial: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Call the target; `on_partial` is passed to a target that takes it (`analyse_file`):
-    what it reports there survives the child failing afterwards (see `_fork_one`)."""
+    """Call the target; `on_partial`, for a target that takes it (`analyse_file`), receives
+    what survives the child failing afterwards (see `_fork_one`)."""
     kwargs = dict(request.get("kwargs") or {})
-    if on_partial is not None and _takes(func, "on_partial"):
+    if on_partial is not None:
         kwargs["on_partial"] = on_partial
     try:
         result = func(str(request["path"]), **kwargs)
