@@ -205,3 +205,11 @@ def analyse_file_frames_hang(path: str, fast: bool = False, on_partial: Any = No
 
     frames.extract_frames = hang  # type: ignore[assignment]
     return analyse_file(path, fast=fast, on_partial=on_partial)
+
+
+def analyse_file_slowly(path: str, fast: bool = False, on_partial: Any = None) -> Any:
+    """The real `analyse_file`, 2.5 s late (a long video, for progress while it runs)."""
+    from verify.analysis import analyse_file
+
+    time.sleep(2.5)
+    return analyse_file(path, fast=fast, on_partial=on_partial)

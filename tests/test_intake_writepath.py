@@ -521,3 +521,28 @@ def test_each_file_is_analysed_as_soon_as_it_is_stored(
     assert [r.sha256 for r in results] == [sha_of(p.read_bytes()) for p in (a, b, a, c)]
     assert len({r.blob_id for r in results}) == 3 and results[2].blob_id == results[0].blob_id
     assert results[2].already_stored
+
+
+def test_add_media_says_which_file_it_waits_for(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`waiting` is called about once a second with (i, n, that file's result, seconds)
+    while the batch waits for a slow analysis."""
+    from verify.analysis.sandbox import AnalysisPool
+    from verify.services import cases
+
+    monkeypatch.setenv("VERIFY_WORKERS", "1")
+    cases.open_case(archive, "Slow", slug="slow")
+    photo = write_jpeg(tmp_path / "slow.jpg", seed=5)
+    calls: list[tuple[int, int, str, float]] = []
+    pool = AnalysisPool("tests.sandbox_targets:analyse_file_slowly")
+    [result] = intake.add_media(
+        archive,
+        "slow",
+        [str(photo)],
+        pools=[pool],
+        waiting=lambda i, n, r, s: calls.append((i, n, r.path, s)),
+    )
+    assert result.analysis == "ok" and result.frames == 1
+    assert len(calls) >= 1 and all(c[:3] == (1, 1, str(photo)) for c in calls)
+    assert [c[3] for c in calls] == sorted(c[3] for c in calls)

@@ -293,3 +293,36 @@ def test_list_counts_frames_in_the_database(archive: Archive) -> None:
     selects = [s for s in statements if s.startswith("SELECT")]
     assert not [s for s in selects if "frames.phash" in s], selects
     assert len(selects) == 3, selects  # the case, its media with their blobs, the counts
+
+
+def test_a_slow_file_is_said_to_be_analysing_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a terminal, a file analysed for more than 2 s gets a line rewritten in place with
+    its time so far and the limit, cleared before the next output; nothing before 2 s."""
+    import io
+    import os
+    import shutil
+
+    from verify.cli.media import _Ticker
+    from verify.services.intake import AddResult
+
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((100, 20)))
+    out = io.StringIO()
+    ticker = _Ticker(out, 60.0)
+    ticker.show(1, 3, AddResult(path="a.mp4"), 1.2)
+    ticker.clear()
+    assert out.getvalue() == ""
+    ticker.show(1, 3, AddResult(path="a.mp4"), 2.4)
+    ticker.show(1, 3, AddResult(path="a.mp4"), 3.4)
+    ticker.clear()
+    ticker.clear()
+    line = "[1/3] a.mp4: analysing, {} s (limit 60 s: VERIFY_ANALYSIS_TIMEOUT)"
+    assert out.getvalue() == (
+        "\r\x1b[K" + line.format(2) + "\r\x1b[K" + line.format(3) + "\r\x1b[K"
+    )
+    out.truncate(0)
+    out.seek(0)
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((60, 20)))
+    ticker.show(2, 3, AddResult(path="x" * 100 + ".mp4"), 5.0)
+    assert len(out.getvalue()) == len("\r\x1b[K") + 59 and out.getvalue().endswith("…")

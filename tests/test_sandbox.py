@@ -1029,3 +1029,17 @@ def test_analyse_file_reports_the_metadata_before_the_frames(
     monkeypatch.setattr("verify.analysis.frames.extract_frames", sampled)
     result = analyse_file(str(photo), on_partial=events.append)
     assert events == [{"kind": "image", "mime": result.mime, "meta": result.meta}, "frames"]
+
+
+def test_waiting_for_a_slow_analysis_is_reported(tmp_path: Path) -> None:
+    """`Analyses.next_outcome(waiting=...)` says, while the next file is not ready, how long
+    its analysis has run (what `media add` shows on a terminal for a long video)."""
+    photo = save_image(tmp_path / "a.jpg", "JPEG", exif=camera_exif())
+    seen: list[float] = []
+    with sandbox.Analyses(workers=1, pools=[AnalysisPool(T + "analyse_file_slowly")]) as batch:
+        batch.submit(str(photo))
+        path, outcome = batch.next_outcome(every=0.5, waiting=seen.append)
+        with pytest.raises(StopIteration):
+            batch.next_outcome()
+    assert path == str(photo) and isinstance(outcome, AnalysisResult) and outcome.frames
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] >= 1.5

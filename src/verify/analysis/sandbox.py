@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -706,7 +706,12 @@ class Analyses:
         self._owned: list[AnalysisPool] = []
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers))
-        self._futures: deque[Future[tuple[str, AnalysisResult | AnalysisError]]] = deque()
+        # (submission number, its future), oldest first; when each began on a pool
+        self._futures: deque[tuple[int, Future[tuple[str, AnalysisResult | AnalysisError]]]] = (
+            deque()
+        )
+        self._submitted = 0
+        self._started: dict[int, float] = {}
         self._closing = False
 
     def __enter__(self) -> "Analyses":
@@ -717,17 +722,40 @@ class Analyses:
 
     def submit(self, path: str) -> None:
         """Start analysing `path` (on the first free pool)."""
-        self._futures.append(self._executor.submit(self._one, path))
+        k = self._submitted
+        self._submitted += 1
+        self._futures.append((k, self._executor.submit(self._one, path, k)))
 
     def __iter__(self) -> "Analyses":
         return self
 
     def __next__(self) -> tuple[str, AnalysisResult | AnalysisError]:
+        return self.next_outcome()
+
+    def next_outcome(
+        self, *, every: float = 1.0, waiting: Callable[[float], None] | None = None
+    ) -> tuple[str, AnalysisResult | AnalysisError]:
+        """The next (path, result or error) in submission order (StopIteration when there is
+        none left); while it is not ready, `waiting` is called every `every` seconds with how
+        long that file has been analysed so far (0 while it waits for a pool)."""
+        from concurrent.futures import TimeoutError as Pending
+
         if not self._futures:
             raise StopIteration
-        return self._futures.popleft().result()
+        k, head = self._futures[0]
+        while waiting is not None:
+            try:
+                head.result(timeout=every)
+                break
+            except Pending:
+                started = self._started.get(k)
+                waiting(0.0 if started is None else time.monotonic() - started)
+        self._futures.popleft()
+        self._started.pop(k, None)
+        return head.result()
 
-    def _one(self, path: str) -> tuple[str, AnalysisResult | AnalysisError]:
+    def _one(self, path: str, k: int) -> tuple[str, AnalysisResult | AnalysisError]:
+        self._started[k] = time.monotonic()
         pool = getattr(self._local, "pool", None)
         if pool is None:
             with self._lock:

@@ -81,7 +81,9 @@ def media_add(
     The bytes are copied read-only under their SHA-256; who acquired them, when, from where
     and how is recorded. Metadata is read and frames are sampled and hashed in a child
     process. You are told at once (stderr) if the same bytes or a near-duplicate are
-    already in any case. A file that cannot be parsed is still preserved (exit 2).
+    already in any case. A file that cannot be parsed is still preserved (exit 2). On a
+    terminal, a file analysed for more than 2 s (a long video) shows how long so far and
+    the limit (VERIFY_ANALYSIS_TIMEOUT, 60 s by default).
     """
     from verify.analysis.sandbox import analysis_workers, warm_pools
     from verify.early import EARLY_POOLS
@@ -106,6 +108,41 @@ def media_add(
         raise typer.Exit(int(ExitCode.BAD_INPUT))
 
 
+class _Ticker:
+    """On a terminal, one line saying that a slow file is still being analysed (and against
+    what limit), rewritten in place about once a second from its AFTER-th second on, and
+    cleared before anything else is printed. Never used for a pipe or a file: logs keep one
+    line per file."""
+
+    AFTER = 2.0
+
+    def __init__(self, stream: Any, limit: float) -> None:
+        self.stream, self.limit = stream, limit
+        self.shown = False
+
+    def show(self, i: int, n: int, r: Any, seconds: float) -> None:
+        if seconds < self.AFTER:
+            return
+        import shutil
+
+        text = (
+            f"[{i}/{n}] {clean_line(r.path)}: analysing, {seconds:.0f} s "
+            f"(limit {self.limit:g} s: VERIFY_ANALYSIS_TIMEOUT)"
+        )
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        if len(text) > width:  # one screen line, or the next rewrite leaves the rest behind
+            text = text[: width - 1] + "…"
+        self.stream.write("\r\x1b[K" + text)
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
 def _frames(n: int | None) -> str:
     return "1 frame" if n == 1 else f"{n or 0} frames"
 
@@ -125,8 +162,13 @@ def _add(
     from verify.services import intake as svc
 
     done: list[Any] = []  # files handled so far, in order
+    ticker = None
+    if not as_json and sys.stderr.isatty():
+        ticker = _Ticker(sys.stderr, pools[0].limits.timeout if pools else 60.0)
 
     def progress(i: int, n: int, r: Any) -> None:
+        if ticker is not None:
+            ticker.clear()
         done.append(r)
         if as_json:
             return
@@ -164,8 +206,11 @@ def _add(
             fast=fast,
             progress=progress,
             pools=pools,
+            waiting=None if ticker is None else ticker.show,
         )
     except BaseException:
+        if ticker is not None:
+            ticker.clear()
         if as_json and done:  # what was recorded before the batch stopped
             print_json([r.to_dict() for r in done])
         raise

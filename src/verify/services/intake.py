@@ -98,6 +98,9 @@ class AddResult:
 
 
 Progress = Callable[[int, int, AddResult], None]
+# (i, n, the file's result so far, seconds its analysis has run): called about once a second
+# while `add_media` waits for file i of n
+Waiting = Callable[[int, int, AddResult, float], None]
 
 
 def printable(text: str) -> str:
@@ -342,6 +345,7 @@ def add_media(
     search: bool = True,
     progress: Progress | None = None,
     pools: "list[AnalysisPool] | None" = None,
+    waiting: Waiting | None = None,
 ) -> list[AddResult]:
     """Preserve and analyse each file; one `AddResult` per path, in order.
 
@@ -390,8 +394,9 @@ def add_media(
             obj = stored.get(i)
             if obj is not None:
                 key = str(obj.path)
+                tick = _waiting_for(waiting, i + 1, len(results), result)
                 while key in pending and key not in got:
-                    path, arrived = next(analyses)
+                    path, arrived = analyses.next_outcome(waiting=tick)
                     got[path] = arrived
                 _record(
                     archive,
@@ -413,6 +418,14 @@ def add_media(
     finally:
         analyses.close()  # stops the pools, also when storing or a write above failed
     return results
+
+
+def _waiting_for(
+    waiting: Waiting | None, i: int, n: int, result: AddResult
+) -> Callable[[float], None] | None:
+    if waiting is None:
+        return None
+    return lambda seconds: waiting(i, n, result, seconds)
 
 
 def _analysed(archive: IntakeSource, sha256: str) -> bool:
@@ -514,6 +527,7 @@ __all__ = [
     "BlobFacts",
     "IntakeSource",
     "Progress",
+    "Waiting",
     "add_media",
     "analysed_ok",
     "analysis_mode",
