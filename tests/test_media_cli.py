@@ -305,16 +305,15 @@ def test_a_slow_file_is_said_to_be_analysing_on_a_terminal(
     import shutil
 
     from verify.cli.media import _Ticker
-    from verify.services.intake import AddResult
 
     monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((100, 20)))
     out = io.StringIO()
     ticker = _Ticker(out, 60.0)
-    ticker.show(1, 3, AddResult(path="a.mp4"), 1.2)
+    ticker.show(1, 3, "a.mp4", 1.2)
     ticker.clear()
     assert out.getvalue() == ""
-    ticker.show(1, 3, AddResult(path="a.mp4"), 2.4)
-    ticker.show(1, 3, AddResult(path="a.mp4"), 3.4)
+    ticker.show(1, 3, "a.mp4", 2.4)
+    ticker.show(1, 3, "a.mp4", 3.4)
     ticker.clear()
     ticker.clear()
     line = "[1/3] a.mp4: analysing, {} s (limit 60 s: VERIFY_ANALYSIS_TIMEOUT)"
@@ -324,5 +323,5 @@ def test_a_slow_file_is_said_to_be_analysing_on_a_terminal(
     out.truncate(0)
     out.seek(0)
     monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((60, 20)))
-    ticker.show(2, 3, AddResult(path="x" * 100 + ".mp4"), 5.0)
+    ticker.show(2, 3, "x" * 100 + ".mp4", 5.0)
     assert len(out.getvalue()) == len("\r\x1b[K") + 59 and out.getvalue().endswith("…")

@@ -120,13 +120,21 @@ class _Ticker:
         self.stream, self.limit = stream, limit
         self.shown = False
 
-    def show(self, i: int, n: int, r: Any, seconds: float) -> None:
+    @classmethod
+    def on_terminal(cls, pools: "list[AnalysisPool]", as_json: bool) -> "_Ticker | None":
+        if as_json or not sys.stderr.isatty():
+            return None
+        from verify.analysis.sandbox import limits
+
+        return cls(sys.stderr, pools[0].limits.timeout if pools else limits().timeout)
+
+    def show(self, i: int, n: int, label: str, seconds: float) -> None:
         if seconds < self.AFTER:
             return
         import shutil
 
         text = (
-            f"[{i}/{n}] {clean_line(r.path)}: analysing, {seconds:.0f} s "
+            f"[{i}/{n}] {clean_line(label)}: analysing, {seconds:.0f} s "
             f"(limit {self.limit:g} s: VERIFY_ANALYSIS_TIMEOUT)"
         )
         width = max(20, shutil.get_terminal_size().columns - 1)
@@ -162,9 +170,7 @@ def _add(
     from verify.services import intake as svc
 
     done: list[Any] = []  # files handled so far, in order
-    ticker = None
-    if not as_json and sys.stderr.isatty():
-        ticker = _Ticker(sys.stderr, pools[0].limits.timeout if pools else 60.0)
+    ticker = _Ticker.on_terminal(pools, as_json)
 
     def progress(i: int, n: int, r: Any) -> None:
         if ticker is not None:
@@ -206,7 +212,7 @@ def _add(
             fast=fast,
             progress=progress,
             pools=pools,
-            waiting=None if ticker is None else ticker.show,
+            waiting=None if ticker is None else lambda i, n, r, s: ticker.show(i, n, r.path, s),
         )
     except BaseException:
         if ticker is not None:
@@ -249,12 +255,18 @@ def media_reanalyse(
     of search and dupes, which say how many there are), or first triaged with
     `media add --fast`. The preserved bytes are checked against their SHA-256 first; each
     file is one audited change (`media.reanalyse`, in the log of every case holding it). A
-    file that now fails to parse is kept with `analysis_failed` (exit 2).
+    file that now fails to parse is kept with `analysis_failed` (exit 2). On a terminal, a
+    file analysed for more than 2 s shows how long so far and the limit.
     """
     from verify.analysis.sandbox import analysis_workers, warm_pools
     from verify.services import media as svc
 
+    def label(r: Any) -> str:
+        return "media " + (", ".join(str(m) for m in r.media) or "-")
+
     def progress(i: int, n: int, r: Any) -> None:
+        if ticker is not None:
+            ticker.clear()
         media_ids = ", ".join(str(m) for m in r.media) or "-"
         if r.failed:
             notice(f"[{i}/{n}] media {media_ids}: failed")
@@ -265,6 +277,7 @@ def media_reanalyse(
             )
 
     pools = warm_pools(1 if not media or len(media) < 2 else analysis_workers())
+    ticker = _Ticker.on_terminal(pools, as_json)
     try:
         results = svc.reanalyse(
             archive_of(ctx),
@@ -273,8 +286,11 @@ def media_reanalyse(
             fast=fast,
             pools=pools,
             progress=None if as_json else progress,
+            waiting=None if ticker is None else lambda i, n, r, s: ticker.show(i, n, label(r), s),
         )
     finally:
+        if ticker is not None:
+            ticker.clear()
         for pool in pools:
             pool.close()
     if as_json:

@@ -5,6 +5,7 @@ Intake itself (`media add`) lives in `verify.services.intake`, which writes with
 Every row is built there once, whichever path writes it.
 """
 
+import functools
 import os
 import shutil
 import tempfile
@@ -297,15 +298,18 @@ def reanalyse(
     fast: bool = False,
     pools: "list[AnalysisPool] | None" = None,
     progress: Callable[[int, int, ReanalyseResult], None] | None = None,
+    waiting: Callable[[int, int, ReanalyseResult, float], None] | None = None,
 ) -> list[ReanalyseResult]:
     """Analyse stored files again with this version's recipe and replace their metadata and
     frames: the files of the media `refs`, and with `outdated` every file analysed with
     another recipe. One write transaction per file, with an audit entry (`media.reanalyse`)
     for each case holding it;
     a file whose analysis now fails keeps nothing stale (state `analysis_failed`, no frames).
+    `waiting` is called about once a second with (i, n, result, seconds analysed) while file
+    i's analysis runs.
     """
     from verify.analysis import PIPELINE
-    from verify.analysis.sandbox import analyse_many, analysis_workers
+    from verify.analysis.sandbox import Analyses, analysis_workers
 
     if not refs and not outdated:
         raise BadInputError("give media references, or --outdated for every outdated file")
@@ -347,11 +351,16 @@ def reanalyse(
             paths[b] = str(archive.store.path_for(result.sha256))
     todo = [paths[b] for b in order if b in paths]
     # results arrive in input order; each file is written as soon as its analysis is in
-    analyses = analyse_many(todo, fast=fast, workers=analysis_workers(), pools=pools)
+    analyses = Analyses(fast=fast, workers=analysis_workers(), pools=pools)
     try:
+        for path in todo:
+            analyses.submit(path)
         for i, (b, result) in enumerate(zip(order, results, strict=True)):
             if b in paths:
-                _, outcome = next(analyses)
+                tick = None
+                if waiting is not None:
+                    tick = functools.partial(waiting, i + 1, len(results), result)
+                _, outcome = analyses.next_outcome(waiting=tick)
                 _replace_analysis(archive, b, result, outcome, fast=fast)
             if progress:
                 progress(i + 1, len(results), result)
