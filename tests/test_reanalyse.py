@@ -212,19 +212,26 @@ def test_a_timed_out_file_says_how_to_analyse_it_again(
     try:
         slow = AnalysisPool("tests.sandbox_targets:slow_analysis", timeout=0.5)
         [result] = intake.add_media(archive, case, [str(photo)], pools=[slow])
+        # the same bytes added again keep that analysis, and the line says it is an old one
+        [again] = intake.add_media(archive, case, [str(photo)])
     finally:
         archive.close()
     assert result.analysis == "analysis_failed"
+    hint = (
+        "if it is a long or large file, set VERIFY_ANALYSIS_TIMEOUT to more seconds (or "
+        "triage it with `--fast`), then `verify media reanalyse {}`"
+    )
     assert result.error == (
-        f"{photo}: preserved, but timed out after 0.5 s; if it is a long or large file, set "
-        "VERIFY_ANALYSIS_TIMEOUT to more seconds (or triage it with `--fast`), then "
-        f"`verify media reanalyse {result.media_id}`"
+        f"{photo}: preserved, but timed out after 0.5 s; " + hint.format(result.media_id)
+    )
+    assert again.error == (
+        f"{photo}: preserved earlier, and its analysis then failed: timed out after 0.5 s; "
+        + hint.format(again.media_id)
     )
     r = cli("media", "reanalyse", str(result.media_id))
     assert r.exit_code == 0, r.stderr
-    assert r.stderr.splitlines() == [
-        f"[1/1] media {result.media_id}: - -> {PIPELINE}: image, 1 frame"
-    ]
+    held = f"{result.media_id}, {again.media_id}"
+    assert r.stderr.splitlines() == [f"[1/1] media {held}: - -> {PIPELINE}: image, 1 frame"]
 
 
 def test_retry_hints_only_for_what_more_room_can_cure() -> None:
@@ -266,3 +273,24 @@ def test_a_video_that_times_out_keeps_its_metadata(
     assert r.exit_code == 0, r.stderr
     again = json.loads(cli("media", "show", str(result.media_id), "--json").stdout)
     assert again["analysis"] == "ok" and again["frames"]
+
+
+def test_a_reanalysis_that_fails_names_the_media(
+    cli: RunCli, case: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verify.analysis.sandbox import AnalysisPool
+    from verify.services import media as media_svc
+
+    monkeypatch.setenv("VERIFY_WORKERS", "1")
+    media = _add(cli, case, write_jpeg(tmp_path / "a.jpg", seed=9))
+    archive = open_archive(home, actor="tester")
+    try:
+        slow = AnalysisPool("tests.sandbox_targets:slow_analysis", timeout=0.5)
+        [result] = media_svc.reanalyse(archive, [str(media)], pools=[slow])
+    finally:
+        archive.close()
+    assert result.error == (
+        f"media {media}: timed out after 0.5 s; if it is a long or large file, set "
+        "VERIFY_ANALYSIS_TIMEOUT to more seconds (or triage it with `--fast`), then "
+        f"`verify media reanalyse {media}`"
+    )

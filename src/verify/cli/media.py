@@ -133,13 +133,19 @@ class _Ticker:
             return
         import shutil
 
-        text = (
-            f"[{i}/{n}] {clean_line(label)}: analysing, {seconds:.0f} s "
-            f"(limit {self.limit:g} s: VERIFY_ANALYSIS_TIMEOUT)"
+        tail = (
+            f": analysing, {seconds:.0f} s of at most {self.limit:g} s (VERIFY_ANALYSIS_TIMEOUT)"
         )
-        width = max(20, shutil.get_terminal_size().columns - 1)
-        if len(text) > width:  # one screen line, or the next rewrite leaves the rest behind
-            text = text[: width - 1] + "…"
+        head = f"[{i}/{n}] "
+        name = clean_line(label)
+        # one screen line, or the next rewrite leaves the rest behind: the name is shortened
+        # in the middle (its end, the file name, and the counter stay)
+        width = max(40, shutil.get_terminal_size().columns - 1)
+        room = width - len(head) - len(tail)
+        if len(name) > room:
+            keep = max(4, room - 1)
+            name = name[: keep // 3] + "…" + name[len(name) - (keep - keep // 3) :]
+        text = (head + name + tail)[:width]
         self.stream.write("\r\x1b[K" + text)
         self.stream.flush()
         self.shown = True

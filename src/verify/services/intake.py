@@ -517,9 +517,13 @@ def _record(
         result.exact_copies = _exact_copies(w, blob.id, media_id)
         if blob.analysis_state == AnalysisState.FAILED:
             hint = retry_hint(blob.analysis_error, str(media_id))
-            result.error = f"{raw_path}: preserved, but {blob.analysis_error}" + (
-                f"; {hint}" if hint else ""
+            # bytes stored before keep that analysis: this command did not try again
+            said = (
+                f"preserved earlier, and its analysis then failed: {blob.analysis_error}"
+                if found is not None and found.analysis_state != AnalysisState.PENDING.value
+                else f"preserved, but {blob.analysis_error}"
             )
+            result.error = f"{raw_path}: {said}" + (f"; {hint}" if hint else "")
 
 
 __all__ = [

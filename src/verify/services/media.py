@@ -391,10 +391,11 @@ def _replace_analysis(
             session.add_all(frame_rows(blob_id, outcome.frames))
             result.frames = len(outcome.frames)
         else:
-            hint = retry_hint(blob.analysis_error, f"sha256:{result.sha256[:12]}")
-            result.error = f"sha256:{result.sha256}: {blob.analysis_error}" + (
-                f"; {hint}" if hint else ""
-            )
+            ref = str(result.media[0]) if result.media else f"sha256:{result.sha256[:12]}"
+            hint = retry_hint(blob.analysis_error, ref)
+            held = ", ".join(str(m) for m in result.media)
+            which = f"media {held}" if held else f"sha256:{result.sha256}"
+            result.error = f"{which}: {blob.analysis_error}" + (f"; {hint}" if hint else "")
         session.add(blob)
         session.flush()
         result.after, result.mode, result.kind, result.analysis = (
