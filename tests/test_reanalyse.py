@@ -147,7 +147,8 @@ def test_reanalyse_needs_a_target(cli: RunCli, case: str) -> None:
     r = cli("media", "reanalyse")
     assert r.exit_code == 2
     assert r.stderr.strip().splitlines() == [
-        "error: give media references, or --outdated for every outdated file"
+        "error: give media references, --outdated for every outdated file, or --failed for "
+        "every file whose analysis failed"
     ]
 
 
@@ -251,7 +252,7 @@ def test_a_video_that_times_out_keeps_its_metadata(
 ) -> None:
     """A video whose frames outlast the timeout is recorded with the metadata its analysis
     had read (kind, type, camera, size) and `analysis_failed`; `media reanalyse` then
-    samples its frames."""
+    samples its frames (`--failed`: every file whose analysis failed)."""
     from tests.test_metadata import APPLE_TAGS, make_video
     from verify.analysis.sandbox import AnalysisPool
     from verify.services import intake
@@ -269,10 +270,19 @@ def test_a_video_that_times_out_keeps_its_metadata(
     assert shown["kind"] == "video" and shown["analysis_error"] == "timed out after 3 s"
     assert shown["metadata"]["make"] == "Apple" and shown["metadata"]["duration"]
     assert shown["frames"] == []
-    r = cli("media", "reanalyse", str(result.media_id))
+    # `--outdated` leaves failed files alone, and says so and what takes them
+    outdated = cli("media", "reanalyse", "--outdated")
+    assert outdated.exit_code == 0
+    assert outdated.stderr == (
+        "nothing to re-analyse: every file analysed was hashed in full with the current "
+        "recipe; 1 whose analysis failed left as they are (`verify media reanalyse --failed`)\n"
+    )
+    r = cli("media", "reanalyse", "--failed")
     assert r.exit_code == 0, r.stderr
+    assert r.stderr.startswith(f"[1/1] media {result.media_id}: - -> ")
     again = json.loads(cli("media", "show", str(result.media_id), "--json").stdout)
     assert again["analysis"] == "ok" and again["frames"]
+    assert "nothing to re-analyse" in cli("media", "reanalyse", "--failed").stderr
 
 
 def test_a_reanalysis_that_fails_names_the_media(

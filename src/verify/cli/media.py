@@ -133,9 +133,7 @@ class _Ticker:
             return
         import shutil
 
-        tail = (
-            f": analysing, {seconds:.0f} s of at most {self.limit:g} s (VERIFY_ANALYSIS_TIMEOUT)"
-        )
+        tail = f": analysing, {seconds:.0f} s of at most {self.limit:g} s (VERIFY_ANALYSIS_TIMEOUT)"
         head = f"[{i}/{n}] "
         name = clean_line(label)
         # one screen line, or the next rewrite leaves the rest behind: the name is shortened
@@ -235,6 +233,7 @@ def _add(
     "reanalyse",
     epilog=examples(
         "verify media reanalyse --outdated",
+        "verify media reanalyse --failed",
         "verify media reanalyse 12 sha256:9f2c1e --json",
     ),
 )
@@ -252,17 +251,27 @@ def media_reanalyse(
             "keyframes only (`media add --fast`).",
         ),
     ] = False,
+    failed: Annotated[
+        bool,
+        typer.Option(
+            "--failed",
+            help="Every file whose analysis failed (e.g. timed out: raise "
+            "VERIFY_ANALYSIS_TIMEOUT first).",
+        ),
+    ] = False,
     fast: Annotated[bool, typer.Option("--fast", help="Triage: hash keyframes only.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse stored files again and replace their metadata and frame hashes.
 
     For files analysed by an older version with another hashing recipe (they are left out
-    of search and dupes, which say how many there are), or first triaged with
-    `media add --fast`. The preserved bytes are checked against their SHA-256 first; each
-    file is one audited change (`media.reanalyse`, in the log of every case holding it). A
-    file that now fails to parse is kept with `analysis_failed` (exit 2). On a terminal, a
-    file analysed for more than 2 s shows how long so far and the limit.
+    of search and dupes, which say how many there are), first triaged with
+    `media add --fast`, or whose analysis failed for want of time or memory (after raising
+    VERIFY_ANALYSIS_TIMEOUT or VERIFY_ANALYSIS_MEMORY). The preserved bytes are checked
+    against their SHA-256 first; each file is one audited change (`media.reanalyse`, in
+    the log of every case holding it). A file that now fails to parse is kept with
+    `analysis_failed` (exit 2). On a terminal, a file analysed for more than 2 s shows how
+    long so far and the limit.
     """
     from verify.analysis.sandbox import analysis_workers, warm_pools
     from verify.services import media as svc
@@ -289,6 +298,7 @@ def media_reanalyse(
             archive_of(ctx),
             list(media or []),
             outdated=outdated,
+            failed=failed,
             fast=fast,
             pools=pools,
             progress=None if as_json else progress,
@@ -302,7 +312,17 @@ def media_reanalyse(
     if as_json:
         print_json([r.to_dict() for r in results])
     elif not results:
-        notice("nothing to re-analyse: every file was hashed in full with the current recipe")
+        left = 0 if failed else svc.failed_count(archive_of(ctx))
+        notice(
+            "nothing to re-analyse: every file analysed was hashed in full with the current "
+            "recipe"
+            + (
+                f"; {left} whose analysis failed left as they are "
+                "(`verify media reanalyse --failed`)"
+                if left
+                else ""
+            )
+        )
     for r in results:
         if r.error:
             sys.stderr.write(f"error: {clean_line(r.error)}\n")

@@ -290,20 +290,33 @@ class ReanalyseResult:
         }
 
 
+def failed_count(archive: Archive) -> int:
+    """How many stored files have a failed analysis (`reanalyse(failed=True)` takes them)."""
+    with archive.read() as session:
+        n = session.exec(
+            select(func.count())
+            .select_from(Blob)
+            .where(Blob.analysis_state == AnalysisState.FAILED.value)
+        ).one()
+    return int(n)
+
+
 def reanalyse(
     archive: Archive,
     refs: list[str],
     *,
     outdated: bool = False,
+    failed: bool = False,
     fast: bool = False,
     pools: "list[AnalysisPool] | None" = None,
     progress: Callable[[int, int, ReanalyseResult], None] | None = None,
     waiting: Callable[[int, int, ReanalyseResult, float], None] | None = None,
 ) -> list[ReanalyseResult]:
     """Analyse stored files again with this version's recipe and replace their metadata and
-    frames: the files of the media `refs`, and with `outdated` every file analysed with
-    another recipe. One write transaction per file, with an audit entry (`media.reanalyse`)
-    for each case holding it;
+    frames: the files of the media `refs`, with `outdated` every file analysed with another
+    recipe or keyframes only, and with `failed` every file whose analysis failed (e.g. timed
+    out, before a higher limit was set). One write transaction per file, with an audit
+    entry (`media.reanalyse`) for each case holding it;
     a file whose analysis now fails keeps nothing stale (state `analysis_failed`, no frames).
     `waiting` is called about once a second with (i, n, result, seconds analysed) while file
     i's analysis runs.
@@ -311,8 +324,11 @@ def reanalyse(
     from verify.analysis import PIPELINE
     from verify.analysis.sandbox import Analyses, analysis_workers
 
-    if not refs and not outdated:
-        raise BadInputError("give media references, or --outdated for every outdated file")
+    if not refs and not outdated and not failed:
+        raise BadInputError(
+            "give media references, --outdated for every outdated file, or --failed for "
+            "every file whose analysis failed"
+        )
     order: list[int] = []
     with archive.read() as session:
         for ref in refs:
@@ -330,6 +346,13 @@ def reanalyse(
                 .order_by(col(Blob.id))
             ).all()
             order.extend(b for b in stale if b is not None and b not in order)
+        if failed:
+            broken = session.exec(
+                select(Blob.id)
+                .where(Blob.analysis_state == AnalysisState.FAILED.value)
+                .order_by(col(Blob.id))
+            ).all()
+            order.extend(b for b in broken if b is not None and b not in order)
         blobs = {b.id: b for b in session.exec(select(Blob).where(col(Blob.id).in_(order)))}
         held: dict[int, list[int]] = {}
         for m in session.exec(
