@@ -43,6 +43,7 @@ def test_video_without_frames_is_a_failed_analysis(cli: RunCli, case: str, frame
     assert r.exit_code == 2
     assert r.stdout == "1\n"  # preserved all the same
     assert f"error: {frameless}: preserved, but {NO_FRAMES}\n" in r.stderr
+    assert f"[1/1] {frameless}: video, failed\n" in r.stderr  # the kind was read
     shown = json.loads(cli("media", "show", "1", "--json").stdout)
     assert (shown["analysis"], shown["analysis_error"]) == ("analysis_failed", NO_FRAMES)
     assert (shown["kind"], shown["metadata"]["width"], shown["frame_count"]) == ("video", 320, 0)

@@ -187,7 +187,9 @@ def _add(
             # Ctrl-C) has still said which files it recorded, so a retry can leave them out
             sys.stdout.write(f"{r.media_id}\n")
             sys.stdout.flush()
-        status = "failed" if r.failed else f"{r.kind}, {_frames(r.frames)}"
+        status = f"{r.kind}, {_frames(r.frames)}"
+        if r.failed:  # the kind when the analysis got that far (metadata read, then failed)
+            status = f"{r.kind}, failed" if r.kind in ("image", "video") else "failed"
         if r.media_id is None:
             status = "refused"
         notice(f"[{i}/{n}] {r.path or repr(r.path)}: {status}")
