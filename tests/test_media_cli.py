@@ -122,6 +122,10 @@ def test_same_bytes_twice_stored_once_and_told(
     r = cli("media", "add", "other", str(copy))
     assert r.exit_code == 0
     assert f"same bytes already in case {SLUG} as media {first} (a.jpg)" in r.stderr
+    # in the same case again: a second acquisition record, and said to be in this case
+    again = cli("media", "add", case, str(photo))
+    assert again.exit_code == 0
+    assert f"same bytes already in this case as media {first} (a.jpg)" in again.stderr
     objects = [p for p in (home / "objects" / "sha256").rglob("*") if p.is_file()]
     assert len(objects) == 1
     data = json.loads(cli("media", "add", "other", str(copy), "--json").stdout)

@@ -76,7 +76,8 @@ def media_add(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Preserve files in the evidence store, analyse them, and print one media id per file.
+    """Preserve files in the evidence store, analyse them, and print one media id per file
+    preserved (a refused file, e.g. missing or a directory, gets none: see stderr).
 
     The bytes are copied read-only under their SHA-256; who acquired them, when, from where
     and how is recorded. Metadata is read and frames are sampled and hashed in a child
@@ -194,8 +195,11 @@ def _add(
             status = "refused"
         notice(f"[{i}/{n}] {r.path or repr(r.path)}: {status}")
         for copy in r.exact_copies:
+            # in this very case: a second acquisition record of the same bytes (a re-run
+            # batch makes one per file: `verify media list CASE` shows them)
+            where = "this case" if copy["case"] == case else f"case {copy['case']}"
             notice(
-                f"  same bytes already in case {copy['case']} as media {copy['media']} "
+                f"  same bytes already in {where} as media {copy['media']} "
                 f"({copy['original_name']})"
             )
         for hit in r.near_duplicates:
