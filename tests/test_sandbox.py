@@ -686,6 +686,16 @@ def _running(marker: str) -> list[int]:
     return found
 
 
+def _assert_stopped(servers: list[Any]) -> None:
+    """Every server has exited, and no `slow_analysis` server or child is left (within 5 s:
+    a killed child is reaped by the init process, not at once)."""
+    assert all(s is not None and s.poll() is not None for s in servers)
+    deadline = time.monotonic() + 5
+    while _running("sandbox_targets:slow_analysis") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running("sandbox_targets:slow_analysis") == []
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; pdeathsig")
 def test_stopping_analyse_many_stops_what_runs(tmp_path: Path) -> None:
     """Ctrl-C (here: an exception from a signal handler) while files are analysed: the
@@ -697,6 +707,7 @@ def test_stopping_analyse_many_stops_what_runs(tmp_path: Path) -> None:
     f = tmp_path / "x.bin"
     f.write_bytes(b"x")
     pools = [AnalysisPool(target, timeout=60).start() for _ in range(2)]
+    servers = [pool._proc for pool in pools]
 
     class Interrupted(Exception):
         pass
@@ -714,10 +725,7 @@ def test_stopping_analyse_many_stops_what_runs(tmp_path: Path) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     assert time.monotonic() - start < 15  # not the 30 s the analyses would take
-    deadline = time.monotonic() + 5
-    while _running("sandbox_targets:slow_analysis") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _running("sandbox_targets:slow_analysis") == []
+    _assert_stopped(servers)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; pdeathsig")
@@ -902,11 +910,7 @@ def test_closing_analyses_with_work_left_stops_it(tmp_path: Path) -> None:
     start = time.monotonic()
     batch.close()
     assert time.monotonic() - start < 10  # not the 30 s an analysis takes
-    assert all(s is not None and s.poll() is not None for s in servers)
-    deadline = time.monotonic() + 5
-    while _running("sandbox_targets:slow_analysis") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _running("sandbox_targets:slow_analysis") == []
+    _assert_stopped(servers)
     assert list(batch) == []
 
 
@@ -971,11 +975,7 @@ def test_media_add_stopped_while_storing_stops_the_analyses(
     finally:
         archive.close()
     assert time.monotonic() - start < 10  # not the 30 s each analysis takes
-    assert all(s is not None and s.poll() is not None for s in servers)
-    deadline = time.monotonic() + 5
-    while _running("sandbox_targets:slow_analysis") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _running("sandbox_targets:slow_analysis") == []
+    _assert_stopped(servers)
 
 
 @pytest.mark.parametrize(
