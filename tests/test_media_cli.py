@@ -130,6 +130,8 @@ def test_same_bytes_twice_stored_once_and_told(
     assert len(objects) == 1
     data = json.loads(cli("media", "add", "other", str(copy), "--json").stdout)
     assert data[0]["already_stored"] is True
+    assert (data[0]["analysis"], data[0]["analysis_mode"]) == ("ok", "full")
+    assert data[0]["analysis_error"] is None and data[0]["error"] is None
     assert {c["case"] for c in data[0]["exact_copies"]} == {SLUG, "other"}
 
 

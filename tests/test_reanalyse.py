@@ -96,6 +96,14 @@ def test_fast_triage_then_full_sampling(cli: RunCli, case: str, tmp_path: Path) 
     assert f"media {media}: {PIPELINE} -> {PIPELINE}: video" in r.stderr
     full = json.loads(cli("media", "show", str(media), "--json").stdout)["frames"]
     assert len(fast) == 2 and len(full) >= 6
+    assert "keyframes only" not in r.stderr
+    # back to keyframes only: said, with how to undo it
+    down = cli("media", "reanalyse", str(media), "--fast")
+    assert down.exit_code == 0, down.stderr
+    assert down.stderr.splitlines()[1] == (
+        "  a full analysis replaced by keyframes only (weaker in search); "
+        f"`verify media reanalyse {media}` without --fast redoes it in full"
+    )
 
 
 def test_fast_triage_is_recorded_and_outdated(cli: RunCli, case: str, tmp_path: Path) -> None:
@@ -229,6 +237,13 @@ def test_a_timed_out_file_says_how_to_analyse_it_again(
         f"{photo}: preserved earlier, and its analysis then failed: timed out after 0.5 s; "
         + hint.format(again.media_id)
     )
+    # `--json` carries the reason alone too, for scripts
+    for r in (result, again):
+        shown = r.to_dict()
+        assert (shown["analysis"], shown["analysis_error"]) == (
+            "analysis_failed",
+            "timed out after 0.5 s",
+        )
     r = cli("media", "reanalyse", str(result.media_id))
     assert r.exit_code == 0, r.stderr
     held = f"{result.media_id}, {again.media_id}"

@@ -296,6 +296,12 @@ def media_reanalyse(
                 f"[{i}/{n}] media {media_ids}: {r.before or '-'} -> {r.after or '-'}: "
                 f"{r.kind}, {_frames(r.frames)}"
             )
+            if r.mode_before == "full" and r.mode == "keyframes":
+                first = r.media[0] if r.media else "ID"
+                notice(
+                    "  a full analysis replaced by keyframes only (weaker in search); "
+                    f"`verify media reanalyse {first}` without --fast redoes it in full"
+                )
 
     pools = warm_pools(1 if not media or len(media) < 2 else analysis_workers())
     ticker = _Ticker.on_terminal(pools, as_json)

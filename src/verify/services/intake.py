@@ -73,6 +73,7 @@ class AddResult:
     analysis: str | None = None  # ok | analysis_failed
     analysis_mode: str | None = None  # full | keyframes (see Blob.analysis_mode)
     error: str | None = None  # refusal or analysis failure, one line
+    analysis_error: str | None = None  # why the analysis failed, as recorded (no advice)
     already_stored: bool = False
     exact_copies: list[dict[str, Any]] = field(default_factory=list)
     near_duplicates: list[dict[str, Any]] = field(default_factory=list)
@@ -90,6 +91,8 @@ class AddResult:
             "kind": self.kind,
             "frames": self.frames,
             "analysis": self.analysis,
+            "analysis_mode": self.analysis_mode,
+            "analysis_error": self.analysis_error,
             "error": None if self.error is None else printable(self.error),
             "already_stored": self.already_stored,
             "exact_copies": self.exact_copies,
@@ -516,6 +519,7 @@ def _record(
         result.analysis_mode = blob.analysis_mode
         result.exact_copies = _exact_copies(w, blob.id, media_id)
         if blob.analysis_state == AnalysisState.FAILED:
+            result.analysis_error = blob.analysis_error
             hint = retry_hint(blob.analysis_error, str(media_id))
             # bytes stored before keep that analysis: this command did not try again
             said = (
