@@ -267,6 +267,20 @@ def test_analyse_in_child_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         analyse_in_child(str(empty))
 
 
+def _nested(levels: int) -> Any:
+    value: Any = "deep"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_real_metadata_depth_passes() -> None:
+    """The depth limit leaves room: a few levels of nesting, as metadata has, is accepted."""
+    payload = _good_payload()
+    payload["meta"]["raw"].update(x=_nested(25))
+    assert result_from_json(payload).meta["raw"]["x"] == _nested(25)
+
+
 def _good_payload() -> dict[str, Any]:
     meta: dict[str, Any] = dict.fromkeys(NORMALISED_KEYS)
     meta.update(raw={}, disagreements=[])
@@ -286,6 +300,7 @@ def _good_payload() -> dict[str, Any]:
         (lambda p: p["frames"][0].update(phash=1 << 64), "frame 0 phash is not an unsigned 64-bit"),
         (lambda p: p["frames"][0].update(pdq="abcd"), "frame 0 pdq is not 32 bytes of hex"),
         (lambda p: p["frames"][0].update(informative="yes"), "frame 0 flags"),
+        (lambda p: p["meta"]["raw"].update(x=_nested(40)), "metadata nested too deeply"),
     ],
 )
 def test_result_shape_is_validated(mutate: Callable[[dict[str, Any]], Any], message: str) -> None:

@@ -381,7 +381,31 @@ def validate_metadata(kind: Any, mime: Any, meta: Any) -> tuple[str, str | None,
         raise AnalysisError(f"analysis returned an invalid result: rotation {meta['rotation']!r}")
     if not isinstance(meta["raw"], dict) or not isinstance(meta["disagreements"], list):
         raise AnalysisError("analysis returned an invalid result: raw/disagreements")
+    if _nesting(meta) > MAX_META_DEPTH:
+        # real metadata is a few levels deep; a parser driven to build deeper structures
+        # would make the database's JSON encoding fail part-way through a batch
+        raise AnalysisError("analysis returned an invalid result: metadata nested too deeply")
     return str(kind), mime, meta
+
+
+MAX_META_DEPTH = 32  # levels of objects/arrays in a file's metadata (real files: 2-6)
+
+
+def _nesting(value: Any) -> int:
+    """How many levels of dicts/lists `value` has (iterative: no recursion on hostile input);
+    stops counting past MAX_META_DEPTH + 1."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_META_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 _U64 = (1 << 64) - 1
