@@ -213,3 +213,8 @@ def analyse_file_slowly(path: str, fast: bool = False, on_partial: Any = None) -
 
     time.sleep(2.5)
     return analyse_file(path, fast=fast, on_partial=on_partial)
+
+
+def big_result(path: str, size: int = 0) -> str:
+    """A reply of `size` bytes and more: many pipe-sized reads for the parent."""
+    return "x" * size

@@ -1058,3 +1058,21 @@ def test_waiting_for_a_slow_analysis_is_reported(tmp_path: Path) -> None:
             batch.next_outcome()
     assert path == str(photo) and isinstance(outcome, AnalysisResult) and outcome.frames
     assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] >= 1.5
+
+
+def test_large_replies_are_read_whole_and_the_pool_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply of many pipe-sized reads comes back whole, the next one on the same server
+    too; one over the parent's limit is an error and the server is closed (its reply is
+    not left in the pipe for the next file), and the pool starts a new one."""
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"x")
+    with AnalysisPool(T + "big_result") as pool:
+        assert pool.run(str(f), size=3_000_000) == "x" * 3_000_000
+        assert pool.run(str(f), size=5) == "xxxxx"
+        monkeypatch.setattr(sandbox, "MAX_REPLY_BYTES", 1 << 20)
+        with pytest.raises(AnalysisError, match="larger than 1 MiB"):
+            pool.run(str(f), size=2_000_000)
+        assert pool._proc is None
+        assert pool.run(str(f), size=7) == "x" * 7

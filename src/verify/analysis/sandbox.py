@@ -487,7 +487,7 @@ class AnalysisPool:
         self.limits = limits(timeout, memory)
         self._proc: subprocess.Popen[bytes] | None = None
         self._err: IO[bytes] | None = None
-        self._buffer = b""
+        self._buffer = bytearray()  # what the server sent past the last line taken
         self._stopped = False  # set by `stop`: no server is started again
         self._start_lock = threading.Lock()  # `stop` against a server being started
 
@@ -530,7 +530,7 @@ class AnalysisPool:
         if self._err is not None:
             self._err.close()
             self._err = None
-        self._buffer = b""
+        self._buffer = bytearray()  # what the server sent past the last line taken
 
     def start(self) -> "AnalysisPool":
         """Start the fork server now (it imports the parsers while the caller goes on with
@@ -602,7 +602,10 @@ class AnalysisPool:
         if proc.stdout is None:
             return None
         fd = proc.stdout.fileno()
-        while b"\n" not in self._buffer:
+        # appended in place and searched only where new bytes arrived: a reply of many
+        # pipe-sized reads costs linear time, not quadratic
+        end = self._buffer.find(b"\n")
+        while end < 0:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
@@ -612,10 +615,15 @@ class AnalysisPool:
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 return None
+            at = chunk.find(b"\n")
+            if at >= 0:
+                end = len(self._buffer) + at
             self._buffer += chunk
-            if len(self._buffer) > MAX_REPLY_BYTES:
+            if end < 0 and len(self._buffer) > MAX_REPLY_BYTES:
+                self.close()
                 raise AnalysisError(f"analysis result larger than {MAX_REPLY_BYTES >> 20} MiB")
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
         return line
 
     def _reply(self, line: bytes) -> Any:
