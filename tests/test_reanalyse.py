@@ -118,6 +118,10 @@ def test_fast_triage_is_recorded_and_outdated(cli: RunCli, case: str, tmp_path: 
     assert json.loads(cli("media", "show", str(image), "--json").stdout)["analysis_mode"] == "full"
     text_lines = cli("media", "show", str(media)).stdout.splitlines()
     assert any(line.startswith("analysis:  ok, keyframes only (--fast;") for line in text_lines)
+    listed = {
+        ln.split()[0]: ln.split()[4:6] for ln in cli("media", "list", case).stdout.splitlines()[1:]
+    }
+    assert listed[str(media)] == ["ok", "(keyframes)"] and listed[str(image)][0] == "ok"
     # the same bytes added again in full mode keep the triage analysis: said on stderr
     again = cli("media", "add", case, str(clip))
     assert again.exit_code == 0

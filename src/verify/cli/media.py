@@ -365,7 +365,8 @@ def media_list(
                 r["kind"],
                 r["size"],
                 r["frame_count"],
-                r["analysis"],
+                # keyframes only (`--fast`) searches weaker: said here too, not only in show
+                r["analysis"] + (" (keyframes)" if r.get("analysis_mode") == "keyframes" else ""),
                 r["sha256"][7:19],
                 r["original_name"],
             ]
