@@ -246,8 +246,14 @@ def test_unrecognised_and_empty_files(tmp_path: Path) -> None:
     with pytest.raises(AnalysisError) as err:
         read_metadata(str(text))
     assert str(err.value) == (
-        "not a media file we can read: unrecognised content (starts 6a75737420736f6d)"
+        "not a media file we can read: unrecognised content (starts 6a75737420736f6d, "
+        'text "just some text, not a ph")'
     )
+    page = tmp_path / "video.mp4"  # a download that saved the site's error page
+    page.write_bytes(b"<!DOCTYPE html>\n<html lang=en><head>")
+    with pytest.raises(AnalysisError) as err:
+        read_metadata(str(page))
+    assert str(err.value).endswith('(starts 3c21444f43545950, text "<!DOCTYPE html>\\n<html la")')
     with pytest.raises(AnalysisError, match=r"^cannot read the file: No such file or directory$"):
         read_metadata(str(tmp_path / "gone.jpg"))
     empty = tmp_path / "empty.mp4"

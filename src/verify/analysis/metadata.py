@@ -98,6 +98,19 @@ _ISO6709 = re.compile(
 # ---------------------------------------------------------------------------- entry point
 
 
+def _as_text(head: bytes) -> str:
+    """', text "..."' when a file starts with plain text: a download that saved an HTML error
+    page or a JSON reply instead of the media says so at a glance; '' otherwise."""
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        return ""
+    if not text or not all(c.isprintable() or c in "\t\n\r" for c in text):
+        return ""
+    shown = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return ', text "' + shown.replace("\t", "\\t").replace('"', '\\"') + '"'
+
+
 def read_metadata(path: str) -> tuple[str, str | None, dict[str, Any]]:
     """(kind, mime, meta) of the file at `path`; kind is "image", "video" or "other".
 
@@ -124,7 +137,8 @@ def read_metadata(path: str) -> tuple[str, str | None, dict[str, Any]]:
         raise AnalysisError("not a media file we can read: JPEG XL is not supported yet")
     else:
         raise AnalysisError(
-            f"not a media file we can read: unrecognised content (starts {head[:8].hex()})"
+            f"not a media file we can read: unrecognised content (starts {head[:8].hex()}"
+            f"{_as_text(head[:24])})"
         )
     meta["c2pa"] = _read_c2pa(path, meta["raw"])
     _read_exiftool(path, meta["raw"])
