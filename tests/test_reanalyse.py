@@ -301,7 +301,8 @@ def test_a_video_that_times_out_keeps_its_metadata(
     assert r.stderr.startswith(f"[1/1] media {result.media_id}: - -> ")
     again = json.loads(cli("media", "show", str(result.media_id), "--json").stdout)
     assert again["analysis"] == "ok" and again["frames"]
-    assert "nothing to re-analyse" in cli("media", "reanalyse", "--failed").stderr
+    none = cli("media", "reanalyse", "--failed")
+    assert none.stderr == "nothing to re-analyse: no file's analysis has failed\n"
 
 
 def test_a_reanalysis_that_fails_names_the_media(

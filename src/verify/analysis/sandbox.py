@@ -727,7 +727,6 @@ class Analyses:
         timeout: float | None = None,
         pools: list[AnalysisPool] | None = None,
     ) -> None:
-        import threading
         from collections import deque
         from concurrent.futures import Future, ThreadPoolExecutor
 

@@ -288,12 +288,11 @@ def media_reanalyse(
     def progress(i: int, n: int, r: Any) -> None:
         if ticker is not None:
             ticker.clear()
-        media_ids = ", ".join(str(m) for m in r.media) or "-"
         if r.failed:
-            notice(f"[{i}/{n}] media {media_ids}: failed")
+            notice(f"[{i}/{n}] {label(r)}: failed")
         else:
             notice(
-                f"[{i}/{n}] media {media_ids}: {r.before or '-'} -> {r.after or '-'}: "
+                f"[{i}/{n}] {label(r)}: {r.before or '-'} -> {r.after or '-'}: "
                 f"{r.kind}, {_frames(r.frames)}"
             )
             if r.mode_before == "full" and r.mode == "keyframes":
@@ -323,18 +322,17 @@ def media_reanalyse(
             pool.close()
     if as_json:
         print_json([r.to_dict() for r in results])
-    elif not results:
-        left = 0 if failed else svc.failed_count(archive_of(ctx))
-        notice(
-            "nothing to re-analyse: every file analysed was hashed in full with the current "
-            "recipe"
-            + (
-                f"; {left} whose analysis failed left as they are "
-                "(`verify media reanalyse --failed`)"
-                if left
-                else ""
+    elif not results:  # only --outdated and/or --failed get here (references give results)
+        said = []
+        if outdated:
+            said.append("every file analysed was hashed in full with the current recipe")
+        if failed:
+            said.append("no file's analysis has failed")
+        elif left := svc.failed_count(archive_of(ctx)):
+            said.append(
+                f"{left} whose analysis failed left as they are (`verify media reanalyse --failed`)"
             )
-        )
+        notice("nothing to re-analyse: " + "; ".join(said))
     for r in results:
         if r.error:
             sys.stderr.write(f"error: {clean_line(r.error)}\n")

@@ -18,6 +18,7 @@ used by the case-file importer and `media reanalyse`) build their rows here too.
 """
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -175,6 +176,12 @@ def failure(outcome: AnalysisResult | AnalysisError | None) -> str:
         empty = without_frames(outcome)
         return outcome.error or (empty.message if empty else "analysis failed")
     return outcome.message if outcome is not None else "analysis did not run"
+
+
+def with_retry_hint(message: str, reason: str | None, media_ref: str) -> str:
+    """`message`, followed by `retry_hint` when there is one."""
+    hint = retry_hint(reason, media_ref)
+    return f"{message}; {hint}" if hint else message
 
 
 def retry_hint(reason: str | None, media_ref: str) -> str:
@@ -397,7 +404,9 @@ def add_media(
             obj = stored.get(i)
             if obj is not None:
                 key = str(obj.path)
-                tick = _waiting_for(waiting, i + 1, len(results), result)
+                tick = None
+                if waiting is not None:
+                    tick = functools.partial(waiting, i + 1, len(results), result)
                 while key in pending and key not in got:
                     path, arrived = analyses.next_outcome(waiting=tick)
                     got[path] = arrived
@@ -421,14 +430,6 @@ def add_media(
     finally:
         analyses.close()  # stops the pools, also when storing or a write above failed
     return results
-
-
-def _waiting_for(
-    waiting: Waiting | None, i: int, n: int, result: AddResult
-) -> Callable[[float], None] | None:
-    if waiting is None:
-        return None
-    return lambda seconds: waiting(i, n, result, seconds)
 
 
 def _analysed(archive: IntakeSource, sha256: str) -> bool:
@@ -520,14 +521,15 @@ def _record(
         result.exact_copies = _exact_copies(w, blob.id, media_id)
         if blob.analysis_state == AnalysisState.FAILED:
             result.analysis_error = blob.analysis_error
-            hint = retry_hint(blob.analysis_error, str(media_id))
             # bytes stored before keep that analysis: this command did not try again
             said = (
                 f"preserved earlier, and its analysis then failed: {blob.analysis_error}"
                 if found is not None and found.analysis_state != AnalysisState.PENDING.value
                 else f"preserved, but {blob.analysis_error}"
             )
-            result.error = f"{raw_path}: {said}" + (f"; {hint}" if hint else "")
+            result.error = with_retry_hint(
+                f"{raw_path}: {said}", blob.analysis_error, str(media_id)
+            )
 
 
 __all__ = [
@@ -545,5 +547,6 @@ __all__ = [
     "insert_media",
     "outcome_values",
     "retry_hint",
+    "with_retry_hint",
     "without_frames",
 ]

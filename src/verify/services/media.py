@@ -30,7 +30,7 @@ from verify.services.intake import (
     frame_values,
     insert_media,
     outcome_values,
-    retry_hint,
+    with_retry_hint,
 )
 from verify.services.refs import get_media
 from verify.timeutil import iso, now
@@ -415,10 +415,11 @@ def _replace_analysis(
             result.frames = len(outcome.frames)
         else:
             ref = str(result.media[0]) if result.media else f"sha256:{result.sha256[:12]}"
-            hint = retry_hint(blob.analysis_error, ref)
             held = ", ".join(str(m) for m in result.media)
             which = f"media {held}" if held else f"sha256:{result.sha256}"
-            result.error = f"{which}: {blob.analysis_error}" + (f"; {hint}" if hint else "")
+            result.error = with_retry_hint(
+                f"{which}: {blob.analysis_error}", blob.analysis_error, ref
+            )
         session.add(blob)
         session.flush()
         result.after, result.mode, result.kind, result.analysis = (
