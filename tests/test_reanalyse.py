@@ -231,8 +231,8 @@ def test_a_timed_out_file_says_how_to_analyse_it_again(
         archive.close()
     assert result.analysis == "analysis_failed"
     hint = (
-        "if it is a long or large file, set VERIFY_ANALYSIS_TIMEOUT to more seconds (or "
-        "triage it with `--fast`), then `verify media reanalyse {}`"
+        "if it is a long or large file, allow it more time (or triage it with `--fast`): "
+        "`VERIFY_ANALYSIS_TIMEOUT=1 verify media reanalyse {}`"
     )
     assert result.error == (
         f"{photo}: preserved, but timed out after 0.5 s; " + hint.format(result.media_id)
@@ -258,12 +258,41 @@ def test_retry_hints_only_for_what_more_room_can_cure() -> None:
     from verify.services.intake import retry_hint
 
     assert retry_hint("out of memory (limit 2 GiB)", "7") == (
-        "if it is a large file, set VERIFY_ANALYSIS_MEMORY higher (e.g. 4G), "
-        "then `verify media reanalyse 7`"
+        "if it is a large file, allow it more memory: "
+        "`VERIFY_ANALYSIS_MEMORY=4G verify media reanalyse 7`"
     )
-    assert "VERIFY_ANALYSIS_MEMORY" in retry_hint("killed (signal SIGKILL; out of memory?)", "7")
+    assert "VERIFY_ANALYSIS_MEMORY=4G verify" in retry_hint(
+        "killed (signal SIGKILL; out of memory?)", "7"
+    )
+    assert "VERIFY_ANALYSIS_MEMORY=1G verify" in retry_hint("out of memory (limit 512 MiB)", "7")
+    assert "VERIFY_ANALYSIS_MEMORY=3G verify" in retry_hint(
+        "out of memory (limit 1536 MiB): could not start a thread", "7"
+    )
     assert retry_hint("truncated or corrupt video: end of file", "7") == ""
     assert retry_hint(None, "7") == ""
+
+
+@pytest.mark.parametrize(
+    ("reason", "meta", "seconds"),
+    [
+        ("timed out after 60 s", None, 120),  # twice the limit, whole minutes
+        ("timed out after 60 s", {"duration": 60.0}, 120),
+        ("timed out after 60 s", {"duration": 5400.0}, 2700),  # 90 min: half of it
+        ("timed out after 60 s", {"duration": 5000.0}, 2520),  # rounded up to whole minutes
+        ("timed out after 300 s", {"duration": 600.0}, 600),
+        ("timed out after 0.5 s", None, 1),  # under a minute: whole seconds
+        ("timed out after 60 s", {"duration": None}, 120),
+        ("timed out after 60 s", {"duration": "n/a"}, 120),  # an odd value is not used
+    ],
+)
+def test_a_timeout_hint_suggests_a_limit_sized_by_the_video(
+    reason: str, meta: dict[str, object] | None, seconds: int
+) -> None:
+    from verify.services.intake import retry_hint
+
+    assert retry_hint(reason, "7", meta).endswith(
+        f"`VERIFY_ANALYSIS_TIMEOUT={seconds} verify media reanalyse 7`"
+    )
 
 
 def test_a_video_that_times_out_keeps_its_metadata(
@@ -320,7 +349,7 @@ def test_a_reanalysis_that_fails_names_the_media(
     finally:
         archive.close()
     assert result.error == (
-        f"media {media}: timed out after 0.5 s; if it is a long or large file, set "
-        "VERIFY_ANALYSIS_TIMEOUT to more seconds (or triage it with `--fast`), then "
-        f"`verify media reanalyse {media}`"
+        f"media {media}: timed out after 0.5 s; if it is a long or large file, allow it more "
+        f"time (or triage it with `--fast`): `VERIFY_ANALYSIS_TIMEOUT=1 verify media reanalyse "
+        f"{media}`"
     )

@@ -19,7 +19,9 @@ used by the case-file importer and `media reanalyse`) build their rows here too.
 
 import contextlib
 import functools
+import math
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -178,27 +180,63 @@ def failure(outcome: AnalysisResult | AnalysisError | None) -> str:
     return outcome.message if outcome is not None else "analysis did not run"
 
 
-def with_retry_hint(message: str, reason: str | None, media_ref: str) -> str:
+def with_retry_hint(
+    message: str, reason: str | None, media_ref: str, meta: Mapping[str, Any] | None = None
+) -> str:
     """`message`, followed by `retry_hint` when there is one."""
-    hint = retry_hint(reason, media_ref)
+    hint = retry_hint(reason, media_ref, meta)
     return f"{message}; {hint}" if hint else message
 
 
-def retry_hint(reason: str | None, media_ref: str) -> str:
-    """What to do about a failure that more time or memory may cure ("" for any other): the
-    limits are the sandbox's (`VERIFY_ANALYSIS_TIMEOUT`, `VERIFY_ANALYSIS_MEMORY`), and a long
-    or large file can need more than the defaults. `media_ref` names the file for the
-    `verify media reanalyse` that analyses it again."""
+def retry_hint(reason: str | None, media_ref: str, meta: Mapping[str, Any] | None = None) -> str:
+    """What to do about a failure that more time or memory may cure ("" for any other), as a
+    command to paste: the limits are the sandbox's (`VERIFY_ANALYSIS_TIMEOUT`,
+    `VERIFY_ANALYSIS_MEMORY`), and a long or large file can need more than the defaults.
+    `media_ref` names the file for the `verify media reanalyse` that analyses it again;
+    `meta` (what was read before the failure) sizes the suggestion by the video's length."""
     text = reason or ""
-    again = f"then `verify media reanalyse {media_ref}`"
     if text.startswith("timed out after"):
+        seconds = suggested_timeout(text, meta)
         return (
-            "if it is a long or large file, set VERIFY_ANALYSIS_TIMEOUT to more seconds (or "
-            f"triage it with `--fast`), {again}"
+            "if it is a long or large file, allow it more time (or triage it with `--fast`): "
+            f"`VERIFY_ANALYSIS_TIMEOUT={seconds} verify media reanalyse {media_ref}`"
         )
     if "out of memory" in text:  # also "killed (signal SIGKILL; out of memory?)"
-        return f"if it is a large file, set VERIFY_ANALYSIS_MEMORY higher (e.g. 4G), {again}"
+        return (
+            "if it is a large file, allow it more memory: "
+            f"`VERIFY_ANALYSIS_MEMORY={suggested_memory(text)} verify media reanalyse {media_ref}`"
+        )
     return ""
+
+
+# Analysis speed assumed when sizing a suggested timeout from a video's length: on 2 cores
+# `media add` analysed 60 s of 1080p H.264 at 20-23x real time and 10 s of 4K at 4.5-5x
+# (2026-12-06); half the duration leaves room for slower codecs and busier machines.
+_REAL_TIME_FACTOR = 2.0
+
+
+def suggested_timeout(reason: str, meta: Mapping[str, Any] | None = None) -> int:
+    """A timeout (whole seconds) worth trying after "timed out after N s": twice N, or half
+    the video's duration when that is more, rounded up to whole minutes."""
+    from verify.analysis.sandbox import DEFAULT_TIMEOUT
+
+    match = re.match(r"timed out after ([0-9.]+) s", reason)
+    current = float(match.group(1)) if match else DEFAULT_TIMEOUT
+    want = 2 * current
+    duration = (meta or {}).get("duration")
+    if isinstance(duration, int | float) and math.isfinite(duration) and duration > 0:
+        want = max(want, duration / _REAL_TIME_FACTOR)
+    return math.ceil(want / 60) * 60 if want >= 60 else math.ceil(want)
+
+
+def suggested_memory(reason: str) -> str:
+    """A memory limit worth trying after "out of memory (limit 2 GiB)": twice the limit, in
+    whole GiB (4G when the reason does not say the limit)."""
+    match = re.search(r"limit ([0-9]+) (GiB|MiB)", reason)
+    if match is None:
+        return "4G"
+    mib = int(match.group(1)) * (1024 if match.group(2) == "GiB" else 1)
+    return f"{max(1, math.ceil(2 * mib / 1024))}G"
 
 
 def outcome_values(
@@ -527,8 +565,10 @@ def _record(
                 if found is not None and found.analysis_state != AnalysisState.PENDING.value
                 else f"preserved, but {blob.analysis_error}"
             )
+            # what this command read before the failure sizes the suggested limit
+            meta = outcome.meta if isinstance(outcome, AnalysisResult) else None
             result.error = with_retry_hint(
-                f"{raw_path}: {said}", blob.analysis_error, str(media_id)
+                f"{raw_path}: {said}", blob.analysis_error, str(media_id), meta
             )
 
 
