@@ -7,6 +7,10 @@ Resolution order:
 - actor: ``--as`` > ``VERIFY_USER`` > git's ``user.name`` > the OS login; resolved when a
   change is first recorded (`Archive.actor`), so read-only commands never run git.
 
+An existing SQLite archive whose home cannot be written (write-protected media, a read-only
+mount of an evidence drive) is opened read-only (`Archive.read_only`): every command that
+only reads works; one that would change it is refused before it does anything.
+
 No module-level state: every service takes an `Archive` explicitly, so tests (and a
 future server) can hold several at once.
 """
@@ -86,6 +90,8 @@ class Archive:
     database_url: str
     # --as / VERIFY_USER, already checked; None falls back to git user.name / the login
     given_actor: str | None = None
+    # opened read-only: the home cannot be written (see the module docstring)
+    read_only: bool = False
     _engine: "Engine | None" = field(default=None, repr=False)
 
     @cached_property
@@ -111,10 +117,21 @@ class Archive:
             self._engine = make_engine(self.database_url)
         return self._engine
 
+    def require_writable(self) -> None:
+        """Refuse a change to a read-only archive (before anything is done)."""
+        if self.read_only:
+            raise BadInputError(
+                f"the archive {self.home} is read-only (its folder cannot be written), so this "
+                "command, which changes it, cannot run; copy the archive to a writable place "
+                "(cp -a) and use the copy with --home"
+            )
+
     @contextlib.contextmanager
     def write(self) -> "Iterator[Session]":
         """A short BEGIN IMMEDIATE transaction. No hashing or decoding inside."""
         from verify.db import write_session
+
+        self.require_writable()
 
         with write_session(self.engine) as session:
             yield session
@@ -140,6 +157,8 @@ class Archive:
         """A short write transaction as plain rows (`verify.dbwrite`; the intake path)."""
         from verify.db import write_connection
         from verify.dbwrite import SqlAlchemyWriter
+
+        self.require_writable()
 
         with write_connection(self.engine) as conn:
             yield SqlAlchemyWriter(conn)
@@ -171,7 +190,10 @@ def open_archive(
             f"the archive home {home_path} is not a directory; "
             "choose another with --home or VERIFY_HOME"
         )
-    if create:
+    read_only = False
+    if create and not url and _existing_unwritable(home_path):
+        read_only = True  # an archive on read-only media: read it, change nothing
+    elif create:
         try:
             home_path.mkdir(parents=True, exist_ok=True)
             (home_path / "objects").mkdir(exist_ok=True)
@@ -186,21 +208,65 @@ def open_archive(
                 "choose another with --home or VERIFY_HOME"
             )
     if not url:
-        url = f"sqlite:///{home_path / 'verify.db'}"
-    archive = Archive(home=home_path, database_url=url, given_actor=given_actor(actor))
+        db = home_path / "verify.db"
+        if read_only:
+            from verify.dbread import readonly_uri
+
+            url = f"sqlite:///{readonly_uri(db)}&uri=true"
+        else:
+            url = f"sqlite:///{db}"
+    archive = Archive(
+        home=home_path, database_url=url, given_actor=given_actor(actor), read_only=read_only
+    )
     from sqlalchemy.exc import DatabaseError
 
     from verify.db import migrate
 
     try:
-        migrate(archive.engine)
+        if read_only:
+            _check_head(archive)
+        else:
+            migrate(archive.engine)
     except DatabaseError as exc:
         archive.close()
         error = _open_error(url, exc)
         if error is None:
             raise
+        if read_only and isinstance(error, BadInputError):
+            # typically a WAL file of changes without the shared-memory file SQLite needs
+            # to read it, which it cannot create here
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise BadInputError(
+                f"cannot read the read-only archive {home_path} ({reason}); copy it, "
+                "with any verify.db-wal and verify.db-shm files beside verify.db, to a "
+                "writable place (cp -a) and open the copy with --home"
+            ) from exc
         raise error from exc
     return archive
+
+
+def _existing_unwritable(home: Path) -> bool:
+    """Whether `home` holds an archive (database and store) that cannot be written."""
+    return (
+        (home / "verify.db").is_file()
+        and (home / "objects").is_dir()
+        and not os.access(home, os.W_OK | os.X_OK)
+    )
+
+
+def _check_head(archive: Archive) -> None:
+    """A read-only archive cannot be migrated: it must already be at the current schema."""
+    from verify.db import current_revision
+    from verify.dbread import SCHEMA_HEAD
+
+    revision = current_revision(archive.engine)
+    if revision != SCHEMA_HEAD:
+        archive.close()
+        raise BadInputError(
+            f"the archive {archive.home} is read-only and was written by another version of "
+            f"verify (schema {revision or 'none'}, this version uses {SCHEMA_HEAD}); copy it "
+            "to a writable place (cp -a) and open the copy with --home"
+        )
 
 
 def check_database_url(url: str) -> None:

@@ -177,6 +177,22 @@ class ReadOnlyArchive:
         self._conn.close()
 
 
+def readonly_uri(db: Path) -> str:
+    """The SQLite URI opening `db` read-only where its folder cannot be written. A WAL
+    database there cannot have its shared-memory file made, so SQLite is told the file is
+    immutable (no locks, no WAL) when there is no WAL content to miss; a non-empty
+    `verify.db-wal` (changes not yet copied into the database: the archive was copied or
+    write-protected while in use) is read with `mode=ro` alone, which works when its
+    `-shm` file is there too."""
+    wal = db.with_name(db.name + "-wal")
+    try:
+        pending = wal.stat().st_size > 0
+    except OSError:
+        pending = False
+    base = db.resolve().as_uri()
+    return f"{base}?mode=ro" if pending else f"{base}?mode=ro&immutable=1"
+
+
 def open_readonly(home: str | os.PathLike[str] | None) -> ReadOnlyArchive | None:
     """The archive at `home` (default as `open_archive` resolves it) opened read-only, or
     None when it must take the normal path (see `connect_at_head`)."""
@@ -190,7 +206,7 @@ def connect_at_head(
     """(home, stdlib connection) of the SQLite archive at `home` (default as `open_archive`
     resolves it) for the ORM-free paths, or None when the command must take the normal path
     (`open_archive`), which reports or repairs what is unusual: a database URL is
-    configured, the archive does not exist yet or is not writable, its schema is not
+    configured, the archive does not exist yet or (to write) is not writable, its schema is not
     `SCHEMA_HEAD` (the normal path migrates it), or SQLite refuses the file."""
     if os.environ.get("VERIFY_DATABASE_URL"):
         return None
@@ -203,9 +219,15 @@ def connect_at_head(
     db = home_path / "verify.db"
     if not (db.is_file() and (home_path / "objects").is_dir()):
         return None
-    if not os.access(home_path, os.W_OK | os.X_OK):
+    writable = os.access(home_path, os.W_OK | os.X_OK)
+    if not writable and not readonly:
         return None
-    target, uri = (db.resolve().as_uri() + "?mode=ro", True) if readonly else (str(db), False)
+    if not writable:  # an archive on read-only media (see `readonly_uri`)
+        target, uri = readonly_uri(db), True
+    elif readonly:
+        target, uri = db.resolve().as_uri() + "?mode=ro", True
+    else:
+        target, uri = str(db), False
     try:
         conn = sqlite3.connect(
             target,

@@ -194,6 +194,9 @@ class IntakeArchive(ReadOnlyArchive):
 
         return ObjectStore(self.home / "objects")
 
+    def require_writable(self) -> None:
+        """Opened only where the archive can be written (`connect_at_head`)."""
+
     @contextlib.contextmanager
     def writer(self) -> Iterator[Writer]:
         """A short BEGIN IMMEDIATE transaction, committed when the block ends, rolled back on

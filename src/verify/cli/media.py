@@ -485,6 +485,8 @@ def media_frames(
     archive = archive_of(ctx)
     if export:
         outputs = svc.export_frames(archive, media, export)
+        if archive.read_only:
+            notice("note: the archive is read-only: this export is not recorded in its audit trail")
         if as_json:
             print_json(outputs)
         else:

@@ -72,6 +72,8 @@ def report_command(
     to_stdout = output == "-"
     target = None if to_stdout else Path(output or svc.default_filename(case, fmt))
     written = svc.write_report(archive_of(ctx), case, fmt, output=target, at=when)
+    if written.audit_seq is None:
+        notice("note: the archive is read-only: this report is not recorded in its audit trail")
     if not written.check_ok:
         notice(
             "warning: `verify check` found problems in the archive; the report's Integrity "

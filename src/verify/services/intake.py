@@ -61,6 +61,8 @@ class IntakeSource(Protocol):
 
     def writer(self) -> contextlib.AbstractContextManager[Writer]: ...
 
+    def require_writable(self) -> None: ...
+
 
 @dataclass
 class AddResult:
@@ -418,6 +420,7 @@ def add_media(
     try:
         with archive.reader() as db:
             case_id(db, case_ref)
+        archive.require_writable()  # a read-only archive: refused before anything is stored
         case_slug = case_ref
         actor = archive.actor  # may run `git config`: never inside a write transaction
         for i, result in enumerate(results):

@@ -161,7 +161,8 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
     """Write the sampled frames of a media file as JPEG working copies in `out_dir`.
 
     Decoding runs in a child process. The export is recorded in the audit trail as a
-    derivation: source SHA-256, each output's SHA-256, pts and file name.
+    derivation: source SHA-256, each output's SHA-256, pts and file name (not on a
+    read-only archive, which cannot be changed).
     """
     from verify.analysis.sandbox import run_in_child
     from verify.store import hash_file
@@ -212,6 +213,8 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
     for item in written:
         sha, size = hash_file(item["path"])
         outputs.append({**item, "sha256": f"sha256:{sha}", "size": size})
+    if archive.read_only:  # on write-protected media: the copies, unrecorded (the CLI says so)
+        return outputs
     with archive.write() as session:
         audit.append(
             session,
@@ -329,6 +332,7 @@ def reanalyse(
             "give media references, --outdated for every outdated file, or --failed for "
             "every file whose analysis failed"
         )
+    archive.require_writable()
     order: list[int] = []
     with archive.read() as session:
         for ref in refs:

@@ -132,7 +132,7 @@ class WrittenReport:
     sha256: str  # "sha256:<hex>"
     size: int
     content: bytes
-    audit_seq: int
+    audit_seq: int | None  # None: not recorded, the archive is read-only
     check_ok: bool  # `verify check` passed when the report was generated
 
 
@@ -243,7 +243,8 @@ def write_report(
     at: datetime | None = None,
 ) -> WrittenReport:
     """Render the report, write it to `output` (None: the caller prints `content`), and
-    record its SHA-256 in the audit trail as `report.write` {format, sha256, path, at}.
+    record its SHA-256 in the audit trail as `report.write` {format, sha256, path, at}
+    (not on a read-only archive: `audit_seq` is then None).
 
     The file is written atomically (temp file in the same directory, then rename).
     """
@@ -252,6 +253,10 @@ def write_report(
     final: Path | None = None
     if output is not None:
         final = _write_atomically(output, content)
+    if archive.read_only:  # on write-protected media: the report, unrecorded (the CLI says so)
+        return WrittenReport(
+            fmt, final, digest, len(content), content, None, bool(data["integrity"]["check"]["ok"])
+        )
     with archive.write() as session:
         case = get_case(session, ref)
         entry = audit.append(

@@ -1,0 +1,188 @@
+"""An archive on read-only media (a write-protected drive, a read-only mount of an evidence
+image): every command that only reads it works, every command that would change it is
+refused with one line and exit 2 before it does anything, and nothing under the archive's
+folder changes. The folder is made "read-only" by making `os.access` say so (tests may run
+as root, for whom permissions do not stop writes); the SQLite database is then opened with
+`mode=ro&immutable=1`, which refuses writes by itself."""
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+from tests.media import write_jpeg
+
+REFUSED = (
+    "error: the archive {home} is read-only (its folder cannot be written), so this command, "
+    "which changes it, cannot run; copy the archive to a writable place (cp -a) and use the "
+    "copy with --home"
+)
+
+
+def _tree(home: Path) -> dict[str, str]:
+    """Every file under `home` with a hash of its bytes."""
+    return {
+        str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(home.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def make_read_only(
+    home: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], None]:
+    if database_url is not None:
+        pytest.skip("read-only archives are SQLite archives on read-only media")
+
+    def apply() -> None:
+        real = os.access
+
+        def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
+            if mode & os.W_OK and Path(str(path)).resolve() == home.resolve():
+                return False
+            return real(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "access", access)
+
+    return apply
+
+
+@pytest.fixture
+def filled(cli: RunCli, home: Path, tmp_path: Path) -> dict[str, object]:
+    """An archive with a case, a status change and a photo."""
+    assert cli("case", "open", "Flooding in Derna", "--slug", "derna").exit_code == 0
+    assert cli("status", "set", "derna", "in_progress").exit_code == 0
+    photo = write_jpeg(tmp_path / "photo.jpg", seed=5)
+    r = cli("media", "add", "derna", str(photo))
+    assert r.exit_code == 0, r.stderr
+    return {"case": "derna", "photo": photo, "media": r.stdout.strip()}
+
+
+def test_reading_commands_work_and_change_nothing(
+    cli: RunCli,
+    home: Path,
+    tmp_path: Path,
+    filled: dict[str, object],
+    make_read_only: Callable[[], None],
+) -> None:
+    (home / "index").mkdir(exist_ok=True)  # the search index cache, if any, stays as it is
+    make_read_only()
+    before = _tree(home)
+    media = str(filled["media"])
+    listed = cli("case", "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert [c["slug"] for c in json.loads(listed.stdout)] == ["derna"]
+    shown = cli("media", "show", media, "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["kind"] == "image"
+    for args in (
+        ("case", "show", "derna"),
+        ("media", "list", "derna"),
+        ("media", "frames", media),
+        ("status", "history", "derna"),
+        ("timeline", "derna"),
+        ("log",),
+        ("check",),
+        ("dupes",),
+    ):
+        r = cli(*args)
+        assert r.exit_code == 0, (args, r.stderr)
+    found = cli("search", str(filled["photo"]), "--json")
+    assert found.exit_code == 0, found.stderr
+    assert found.stdout.count('"media"') >= 1 and media in found.stdout
+    assert _tree(home) == before
+
+
+def test_a_report_and_a_frame_export_are_written_but_not_recorded(
+    cli: RunCli,
+    home: Path,
+    tmp_path: Path,
+    filled: dict[str, object],
+    make_read_only: Callable[[], None],
+) -> None:
+    log_before = json.loads(cli("log", "--json").stdout)
+    make_read_only()
+    before = _tree(home)
+    out = tmp_path / "out" / "derna.html"
+    out.parent.mkdir()
+    r = cli("report", "derna", "--format", "html", "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() == str(out) and out.stat().st_size > 0
+    assert r.stderr.splitlines()[0] == (
+        "note: the archive is read-only: this report is not recorded in its audit trail"
+    )
+    frames = tmp_path / "frames"
+    r = cli("media", "frames", str(filled["media"]), "--export", str(frames))
+    assert r.exit_code == 0, r.stderr
+    assert len(list(frames.glob("*.jpg"))) == 1
+    assert r.stderr.strip() == (
+        "note: the archive is read-only: this export is not recorded in its audit trail"
+    )
+    assert _tree(home) == before
+    assert json.loads(cli("log", "--json").stdout) == log_before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("case", "open", "Another claim"),
+        ("status", "set", "derna", "needs_review"),
+        ("note", "add", "derna", "seen on Telegram first"),
+        ("claim", "add", "derna", "shows Derna"),
+        ("media", "reanalyse", "MEDIA"),
+        ("media", "reanalyse", "--outdated"),
+        ("media", "add", "derna", "NEWFILE"),
+    ],
+    ids=lambda a: " ".join(a[:2]) + (f" {a[2]}" if a[2].startswith("--") else ""),
+)
+def test_a_command_that_changes_the_archive_is_refused_before_it_does_anything(
+    cli: RunCli,
+    home: Path,
+    tmp_path: Path,
+    filled: dict[str, object],
+    make_read_only: Callable[[], None],
+    args: tuple[str, ...],
+) -> None:
+    new = write_jpeg(tmp_path / "new.jpg", seed=11)
+    make_read_only()
+    before = _tree(home)
+    given = [
+        str(filled["media"]) if a == "MEDIA" else str(new) if a == "NEWFILE" else a for a in args
+    ]
+    r = cli(*given)
+    assert r.exit_code == 2
+    assert r.stderr.splitlines() == [REFUSED.format(home=home)]
+    assert _tree(home) == before
+
+
+def test_a_read_only_archive_of_another_schema_says_it_cannot_be_upgraded(
+    cli: RunCli, home: Path, filled: dict[str, object], make_read_only: Callable[[], None]
+) -> None:
+    with sqlite3.connect(home / "verify.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    conn.close()
+    make_read_only()
+    r = cli("case", "list")
+    assert r.exit_code == 2
+    assert r.stderr.splitlines() == [
+        f"error: the archive {home} is read-only and was written by another version of verify "
+        "(schema 0001, this version uses 0002); copy it to a writable place (cp -a) and open "
+        "the copy with --home"
+    ]
+
+
+def test_uncommitted_changes_in_a_wal_file_are_read_not_skipped(tmp_path: Path) -> None:
+    from verify.dbread import readonly_uri
+
+    db = tmp_path / "verify.db"
+    db.write_bytes(b"")
+    assert readonly_uri(db).endswith("?mode=ro&immutable=1")
+    (tmp_path / "verify.db-wal").write_bytes(b"")  # empty: nothing to miss
+    assert readonly_uri(db).endswith("?mode=ro&immutable=1")
+    (tmp_path / "verify.db-wal").write_bytes(b"x" * 32)
+    assert readonly_uri(db).endswith("?mode=ro")  # immutable would ignore the WAL
