@@ -177,14 +177,51 @@ def test_attribution_state_history_is_kept(archive: Archive, case: str) -> None:
         (None, "claimed", "his tweet", "x:@Gerashchenko_en"),
         ("claimed", "corroborated", "font matches", "our analysis"),
     ]
-    with pytest.raises(BadInputError, match="already corroborated"):
+    with pytest.raises(BadInputError, match="already corroborated; nothing to change"):
         provenance.set_attribution_state(archive, a["id"], "corroborated")
+    with pytest.raises(BadInputError, match="already corroborated with that evidence"):
+        provenance.set_attribution_state(archive, a["id"], "corroborated", evidence="font matches")
+    # the same state: what is given updates, what is not is kept
+    c = provenance.set_attribution_state(archive, a["id"], "corroborated", according_to="the desk")
+    assert (c["evidence"], c["according_to"]) == ("font matches", "the desk")
     with pytest.raises(BadInputError, match="unknown attribution state 'maybe'"):
         provenance.set_attribution_state(archive, a["id"], "maybe")
     with pytest.raises(NotFoundError, match="no attribution 99"):
         provenance.set_attribution_state(archive, 99, "refuted")
     actions = [e["action"] for e in log.read_log(archive)]
-    assert actions[-2:] == ["attribution.add", "attribution.set"]
+    assert actions[-3:] == ["attribution.add", "attribution.set", "attribution.set"]
+
+
+def test_a_new_state_carries_only_what_was_said_with_it(archive: Archive, case: str) -> None:
+    """Refuting a claim without naming a source must not credit the refutation to whoever
+    made the claim, nor repeat the claim's evidence as the refutation's."""
+    a = provenance.attribute(
+        archive,
+        case,
+        "subtitler",
+        "x:@Gerashchenko_en",
+        evidence="he said he provided the subtitles",
+        according_to="x:@Gerashchenko_en",
+    )
+    with pytest.raises(BadInputError, match="refuted needs --evidence: what contradicts it"):
+        provenance.set_attribution_state(archive, a["id"], "refuted")
+    with pytest.raises(BadInputError, match="corroborated needs --evidence: what supports it"):
+        provenance.set_attribution_state(archive, a["id"], "corroborated", evidence="  ")
+    r = provenance.set_attribution_state(
+        archive, a["id"], "refuted", evidence="the subtitled copy predates his post"
+    )
+    assert (r["state"], r["evidence"], r["according_to"]) == (
+        "refuted",
+        "the subtitled copy predates his post",
+        None,
+    )
+    u = provenance.set_attribution_state(archive, a["id"], "unknown")
+    assert (u["evidence"], u["according_to"]) == (None, None)
+    assert [(h["to"], h["evidence"], h["according_to"]) for h in u["history"]] == [
+        ("claimed", "he said he provided the subtitles", "x:@Gerashchenko_en"),
+        ("refuted", "the subtitled copy predates his post", None),
+        ("unknown", None, None),
+    ]
 
 
 def test_attribution_targets(archive: Archive, case: str) -> None:
@@ -313,7 +350,7 @@ def test_timeline_orders_every_dated_fact(
     a = provenance.attribute(archive, case, "subtitler", "x:@Gerashchenko_en")
     status.set_status(archive, case, "in_progress")
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-02T10:00:00Z")
-    provenance.set_attribution_state(archive, a["id"], "corroborated")
+    provenance.set_attribution_state(archive, a["id"], "corroborated", evidence="his reply")
     cases.add_note(archive, case, "asked the desk")
     events = provenance.timeline(archive, case)
     assert [(e["when"], e["type"], e["earliest"]) for e in events][:4] == [
@@ -331,7 +368,9 @@ def test_timeline_orders_every_dated_fact(
     ]
     assert events[0]["source"] == "https://x.com/i/status/1"
     assert events[2]["ref"] == f"media:{mid}"
-    assert events[5]["text"] == "subtitler: x:@Gerashchenko_en claimed -> corroborated"
+    assert events[5]["text"] == (
+        "subtitler: x:@Gerashchenko_en claimed -> corroborated; evidence: his reply"
+    )
     # an attribution's source is whom it is according to, else (said so) who recorded it
     assert events[5]["source"] == "recorded by tester"
     assert events[3]["source"] == "recorded by tester"

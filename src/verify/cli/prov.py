@@ -292,11 +292,20 @@ def attribution_set(
     state: Annotated[
         str, typer.Option(help="claimed, corroborated, refuted or unknown.", show_default=False)
     ],
-    evidence: Annotated[str | None, _opt("Evidence for the change.")] = None,
-    according_to: Annotated[str | None, _opt("Who says so.", "--according-to")] = None,
+    evidence: Annotated[
+        str | None, _opt("Evidence for the change; required for corroborated and refuted.")
+    ] = None,
+    according_to: Annotated[
+        str | None, _opt("Whose finding it is (e.g. 'our analysis').", "--according-to")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change an attribution's state; the old state stays in its history. Prints the state."""
+    """Change an attribution's state; the old state stays in its history. Prints the state.
+
+    A new state carries only the evidence and source given with it: refuting a claim never
+    repeats the claim's evidence or credits its author. With the state it already has,
+    --evidence or --according-to updates that one and keeps the other.
+    """
     from verify.services import provenance
 
     data = provenance.set_attribution_state(

@@ -820,7 +820,12 @@ def set_attribution_state(
     evidence: str | None = None,
     according_to: str | None = None,
 ) -> dict[str, Any]:
-    """Move an attribution to `state`, appending the change (the old state stays in history)."""
+    """Move an attribution to `state`, appending the change (the old state stays in history).
+
+    A change of state carries the evidence and source given with it and nothing of the old
+    state's (a refutation is never credited to whoever made the claim); a move to
+    corroborated or refuted needs evidence. Given the state it already has, the change
+    updates the evidence or source given and keeps the other."""
     state_v = parse_enum(AttributionState, state, "attribution state")
     check_text(evidence, according_to)
     with archive.write() as session:
@@ -830,13 +835,30 @@ def set_attribution_state(
                 f"no attribution {attribution_id}; `verify prov attributions CASE` lists them"
             )
         c = session.exec(select(Case).where(Case.id == attr.case_id)).one()
-        new_evidence = _opt(evidence) if evidence is not None else attr.evidence
-        new_according = _opt(according_to) if according_to is not None else attr.according_to
+        if state_v.value != attr.state:  # a new state: only what was said with it
+            needs = {
+                AttributionState.CORROBORATED: "supports",
+                AttributionState.REFUTED: "contradicts",
+            }
+            if state_v in needs and not _opt(evidence):
+                raise BadInputError(
+                    f"{state_v.value} needs --evidence: what {needs[state_v]} it "
+                    "(and --according-to: whose finding it is)"
+                )
+            new_evidence, new_according = _opt(evidence), _opt(according_to)
+        else:
+            new_evidence = _opt(evidence) if evidence is not None else attr.evidence
+            new_according = _opt(according_to) if according_to is not None else attr.according_to
         if (state_v.value, new_evidence, new_according) == (
             attr.state,
             attr.evidence,
             attr.according_to,
         ):
+            if evidence is None and according_to is None:
+                raise BadInputError(
+                    f"attribution {attribution_id} is already {attr.state}; nothing to change "
+                    "(--evidence and --according-to update what supports it)"
+                )
             raise BadInputError(
                 f"attribution {attribution_id} is already {attr.state} with that evidence; "
                 "nothing to change"
