@@ -1,5 +1,5 @@
 """Files whose analysis gives nothing to compare: a video with no decodable frame, a file that
-cannot be read at all. They are flagged (never "no near-duplicates"), and the exact-bytes
+cannot be read at all, a picture that is blank (never compared). They are flagged (never "no near-duplicates"), and the exact-bytes
 answer (SHA-256) is still given."""
 
 import json
@@ -121,3 +121,34 @@ def test_search_media_recorded_ok_without_frames_is_not_never_seen(
     assert r.stderr == (
         f"error: media {empty.media_id} has no frame hashes to search with: {NO_FRAMES}\n"
     )
+
+
+UNINFORMATIVE = (
+    "every sampled frame of this image is uniform, black or near-blank, which would match "
+    "unrelated pictures, so it is not compared (only exact copies are looked for)"
+)
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (200, 200, 200)], ids=["black", "grey"])
+def test_a_blank_picture_is_not_reported_as_having_no_near_duplicates(
+    cli: RunCli, case: str, tmp_path: Path, colour: tuple[int, int, int]
+) -> None:
+    """Blank frames are never indexed nor queried, so a search made only of them compares
+    nothing: it says so (exit 2) instead of "no near-duplicates", after the exact copies."""
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (640, 360), colour).save(blank)
+    r = cli("search", str(blank))
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == f"error: {blank}: near-duplicate search not possible: {UNINFORMATIVE}\n"
+    assert cli("media", "add", case, str(blank)).exit_code == 0  # preserved and analysed
+    r = cli("search", str(blank), "--json")
+    assert r.exit_code == 2
+    data = json.loads(r.stdout)
+    assert (data["query"]["frames"], data["query"]["informative_frames"]) == (1, 0)
+    assert [c["media"] for c in data["exact_copies"]] == [1]
+    assert data["error"] == f"near-duplicate search not possible: {UNINFORMATIVE}"
+    r = cli("search", "1")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == f"error: media 1: near-duplicate search not possible: {UNINFORMATIVE}\n"

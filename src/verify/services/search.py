@@ -664,7 +664,11 @@ def search_media(
         state, error = db.rows(
             "SELECT analysis_state, analysis_error FROM blobs WHERE id = :id", {"id": blob_id}
         )[0]
-        frames = db.rows("SELECT count(*) FROM frames WHERE blob_id = :id", {"id": blob_id})
+        frames = db.rows(
+            "SELECT count(*), SUM(CASE WHEN informative THEN 1 ELSE 0 END) FROM frames "
+            "WHERE blob_id = :id",
+            {"id": blob_id},
+        )
         problem = None
         if state != "ok":
             problem = (
@@ -676,6 +680,11 @@ def search_media(
             problem = (
                 f"media {media_id} has no frame hashes to search with: could not sample any "
                 f"frame of this {kind} (no decodable frames)"
+            )
+        elif not int(frames[0][1] or 0):
+            problem = (
+                f"media {media_id}: near-duplicate search not possible: "
+                + _UNINFORMATIVE.format(kind=kind)
             )
         copies = _holdings(db, [blob_id]).get(blob_id, [])
     data: dict[str, Any] = {
@@ -749,7 +758,7 @@ def search_file(
                 "path": path,
                 "sha256": f"sha256:{sha}",
                 "kind": result.kind if result is not None else None,
-                "frames": 0,
+                "frames": len(result.frames) if result is not None else 0,
                 "informative_frames": 0,
             },
             "exact_copies": exact,
@@ -787,7 +796,17 @@ def unsearchable(result: AnalysisResult) -> str | None:
         return "not an image or video this tool can hash"
     if not result.frames:
         return f"could not sample any frame of this {result.kind} (no decodable frames)"
+    if not any(f.informative for f in result.frames):
+        return _UNINFORMATIVE.format(kind=result.kind)
     return None
+
+
+# Frames that are never compared (docs/matching.md): a query made only of them finds nothing
+# by construction, which must not read as "no near-duplicates".
+_UNINFORMATIVE = (
+    "every sampled frame of this {kind} is uniform, black or near-blank, which would match "
+    "unrelated pictures, so it is not compared (only exact copies are looked for)"
+)
 
 
 # --- clusters -------------------------------------------------------------------------------
