@@ -292,6 +292,29 @@ def test_earliest_flags_the_claimed_platform(archive: Archive, case: str) -> Non
     )
 
 
+def test_an_approximate_date_overlapping_the_claimed_platform_is_no_contradiction(
+    archive: Archive, case: str
+) -> None:
+    """ "~2023-09" sorts first (it is stored as 2023-09-01) but may lie a month either side:
+    an exact post on the claimed platform within that window may be earlier, so the order
+    cannot be told and nothing is contradicted."""
+    provenance.attribute(archive, case, "original_poster", "x:@someone")
+    provenance.add_appearance(archive, case, account="x:@someone", posted="2023-09-11T19:14Z")
+    provenance.add_appearance(archive, case, account="tiktok:@floodclips", posted="~2023-09")
+    result = provenance.earliest(archive, case)
+    assert result["earliest"]["id"] == 2 and result["uncertain_with"] == [1]
+    assert result["contradiction"] is False
+    assert result["message"] == (
+        "earliest known is appearance 2 on tiktok, posted ~2023-09, but its date overlaps "
+        "appearance 1 on x (the claimed original platform): which came first cannot be told "
+        "from these dates"
+    )
+    # a precise date on another platform, well before: that does contradict the claim
+    provenance.add_appearance(archive, case, account="tiktok:@floodclips", posted="2023-06-01")
+    result = provenance.earliest(archive, case)
+    assert result["earliest"]["id"] == 3 and result["contradiction"] is True
+
+
 def test_earliest_uses_capture_time_and_reports_overlap(archive: Archive, case: str) -> None:
     provenance.add_appearance(archive, case, platform="x", captured="2023-05-24T09:00Z")
     first = provenance.earliest(archive, case)

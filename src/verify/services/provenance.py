@@ -1178,7 +1178,7 @@ def earliest(archive: Archive, case: str) -> dict[str, Any]:
     time (an upper bound; `basis` says which). `uncertain_with` lists appearances whose date
     window (day, or +/-31 days for approximate) overlaps the earliest's. `contradiction` is
     true when the earliest is not on the claimed original platform (from `original_poster`
-    attributions; see docs/provenance.md).
+    attributions; see docs/provenance.md) and no appearance on that platform overlaps it.
     """
     with archive.read() as session:
         return earliest_of(session, get_case(session, case))
@@ -1227,7 +1227,18 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
     result["uncertain_with"] = uncertain
     when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
     where = f"appearance {first.id} on {first.platform}, {basis} {when}"
-    if platforms and first.platform not in platforms:
+    # an appearance on a claimed platform whose date window overlaps the earliest's may
+    # have come first: then nothing is contradicted, it cannot be told
+    rivals = [
+        ap for (dt, prec, _), ap in dated[1:] if ap.id in uncertain and ap.platform in platforms
+    ]
+    if platforms and first.platform not in platforms and rivals:
+        which = ", ".join(f"appearance {ap.id} on {ap.platform}" for ap in rivals)
+        result["message"] = (
+            f"earliest known is {where}, but its date overlaps {which} (the claimed original "
+            f"platform): which came first cannot be told from these dates"
+        )
+    elif platforms and first.platform not in platforms:
         result["contradiction"] = True
         on_claimed = [ap for ap in appearances if ap.platform in platforms]
         hint = (
