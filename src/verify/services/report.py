@@ -432,6 +432,9 @@ def _appearance_entry(
         "account": _account_entry(accounts.get(a.account_id) if a.account_id else None),
         "posted_at": iso(a.posted_at),
         "posted_precision": a.posted_precision,
+        # as given, to its precision: "2023-09-12", "~2023-09" (posted_at is then midnight
+        # UTC of that day, not a time anyone recorded)
+        "posted": provenance.format_posted(a.posted_at, a.posted_precision),
         "captured_at": iso(a.captured_at),
         "caption": a.caption,
         "language": a.language,
