@@ -113,6 +113,10 @@ def test_empty_list_says_so_on_stderr(cli: RunCli) -> None:
     assert r.exit_code == 0
     assert r.stdout == ""
     assert "no cases yet" in r.stderr
+    open_case(cli)
+    r = cli("case", "list", "--status", "in_progress")
+    assert (r.exit_code, r.stdout) == (0, "")
+    assert r.stderr == "no case has status in_progress; `verify case list` lists them all\n"
 
 
 def test_status_workflow_and_history(cli: RunCli) -> None:

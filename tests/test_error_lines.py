@@ -37,6 +37,24 @@ def test_media_ids_beyond_any_row_are_not_found(cli: RunCli, case: str) -> None:
         )
 
 
+def test_media_of_another_case_is_named_as_such(cli: RunCli, case: str, tmp_path: Path) -> None:
+    """Media that exists but is held by another case was "no media 1", as if it did not
+    exist: the line now says where it is."""
+    assert cli("case", "open", "Other", "--slug", "other").exit_code == 0
+    assert cli("media", "add", case, str(write_jpeg(tmp_path / "a.jpg", seed=1))).exit_code == 0
+    for args in (
+        ("prov", "appearance", "add", "other", "--platform", "x", "--media", "1"),
+        ("prov", "attribute", "other", "subtitler", "x:@someone", "--target", "media:1"),
+    ):
+        r = cli(*args)
+        assert r.exit_code == 4, (args, r.stderr)
+        assert _one_error(r.stderr) == (
+            "error: media 1 is in case c, not in other; `verify media list CASE` shows a "
+            "case's media (the same bytes can be added to this case too)"
+        )
+    assert json.loads(cli("prov", "appearance", "list", "other", "--json").stdout) == []
+
+
 def test_non_ascii_digits_are_not_a_media_id(cli: RunCli, case: str) -> None:
     r = cli("media", "show", "\uff10\uff11")  # full-width "01"
     assert r.exit_code == 2

@@ -73,6 +73,9 @@ def case_list(
     if as_json:
         print_json(rows)
         return
+    if not rows and status is not None:
+        sys.stderr.write(f"no case has status {status}; `verify case list` lists them all\n")
+        return
     if not rows:
         sys.stderr.write("no cases yet; open one with `verify case open TITLE`\n")
         return

@@ -92,8 +92,18 @@ def get_media(session: "Session", ref: str, *, case_id: int | None = None) -> "M
     parsed = _parse_media_ref(ref)
     if isinstance(parsed, int):
         media = session.get(Media, parsed)
-        if media is None or (case_id is not None and media.case_id != case_id):
+        if media is None:
             raise _no_media_id(ref)
+        if case_id is not None and media.case_id != case_id:
+            from verify.models import Case
+
+            held = session.get(Case, media.case_id)
+            here = session.get(Case, case_id)
+            raise NotFoundError(
+                f"media {ref} is in case {held.slug if held else '?'}, not in "
+                f"{here.slug if here else 'this case'}; `verify media list CASE` shows a "
+                "case's media (the same bytes can be added to this case too)"
+            )
         return media
     query = (
         select(Media)
