@@ -673,3 +673,27 @@ def test_impossible_appearance_dates_are_flagged_in_the_report(archive: Archive,
     assert md.count(f" — **warning:** {warning} |") == 2
     html = report_render.render_html(archive, data)
     assert html.count(f"warning: {warning}</span>") == 2
+
+
+def test_same_bytes_in_other_cases_are_listed_per_file(cli: RunCli, tmp_path: Path) -> None:
+    """The strongest link to another case, the same file held there, is in the report: it
+    was left out (search shows such copies as exact copies, never as near-duplicates)."""
+    from tests.media import write_jpeg
+
+    photo = write_jpeg(tmp_path / "screenshot.jpg", seed=21)
+    for title, slug in (("Derna floods", "derna"), ("Morocco quake", "morocco")):
+        assert cli("case", "open", title, "--slug", slug).exit_code == 0
+    assert cli("media", "add", "derna", str(photo)).stdout == "1\n"
+    assert cli("media", "add", "morocco", str(photo)).stdout == "2\n"
+    out = tmp_path / "derna.json"
+    assert cli("report", "derna", "--format", "json", "-o", str(out)).exit_code == 0
+    data = json.loads(out.read_text())
+    assert data["media"][0]["exact_copies"] == [
+        {"case": "morocco", "media": 2, "name": "screenshot.jpg"}
+    ]
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    md = report_render.render_markdown(data)
+    assert "Same bytes (SHA-256) in other cases: case morocco as media 2: screenshot.jpg" in md
+    html = tmp_path / "derna.html"
+    assert cli("report", "derna", "--format", "html", "-o", str(html)).exit_code == 0
+    assert "case morocco as media 2: screenshot.jpg" in html.read_text()

@@ -180,8 +180,15 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
         timeline = _timeline_entries(provenance.timeline_of(session, case, found))
         earliest = _earliest_entry(found)
         index = [load_index(archive)]  # once for every media of the case
+        copies = _exact_copies(session, [pk(b) for _, b in media_rows], case_id)
         media_out = [
-            _media_entry(session, m, b, _near_duplicate_entries(archive, index, b, case.slug))
+            _media_entry(
+                session,
+                m,
+                b,
+                _near_duplicate_entries(archive, index, b, case.slug),
+                copies.get(pk(b), []),
+            )
             for m, b in media_rows
         ]
         report: dict[str, Any] = {
@@ -664,8 +671,31 @@ def contact_sheet(frames: Sequence[dict[str, Any]], limit: int = CONTACT_SHEET_M
     return [frames[p]["idx"] for p in picks]
 
 
+def _exact_copies(
+    session: Session, blob_ids: list[int], case_id: int
+) -> dict[int, list[dict[str, Any]]]:
+    """Per blob: the media in other cases holding the same bytes (case slug, media id, name),
+    by media id. Search shows them as exact copies, never as near-duplicates."""
+    if not blob_ids:
+        return {}
+    rows = session.exec(
+        select(Media.blob_id, Media.id, Media.original_name, Case.slug)
+        .join(Case, col(Case.id) == col(Media.case_id))
+        .where(col(Media.blob_id).in_(blob_ids), col(Media.case_id) != case_id)
+        .order_by(col(Media.id))
+    ).all()
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for blob_id, media_id, name, slug in rows:
+        out[blob_id].append({"case": slug, "media": media_id, "name": name})
+    return out
+
+
 def _media_entry(
-    session: Session, m: Media, b: Blob, near_duplicates: list[dict[str, Any]]
+    session: Session,
+    m: Media,
+    b: Blob,
+    near_duplicates: list[dict[str, Any]],
+    exact_copies: list[dict[str, Any]],
 ) -> dict[str, Any]:
     meta = b.meta if isinstance(b.meta, dict) else {}
     frames = _frames(session, pk(b))
@@ -695,6 +725,7 @@ def _media_entry(
         "frame_count": len(frames),
         "frames": frames,
         "contact_sheet": contact_sheet(frames),
+        "exact_copies": exact_copies,
         "near_duplicates": near_duplicates,
     }
 
