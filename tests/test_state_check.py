@@ -1,5 +1,5 @@
-"""`verify check` compares the current cases, claims and attributions with what the audit
-trail last recorded: an edit made directly in the database (the chain itself intact) exits 3
+"""`verify check` compares the current cases, claims, attributions, media custody facts,
+appearances and derivations with what the audit trail last recorded: an edit made directly in the database (the chain itself intact) exits 3
 naming what changed; every legitimate way of writing those facts, including the payload
 shapes of earlier versions, checks clean."""
 
@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import RunCli
+from tests.media import write_jpeg
 from verify import audit
 from verify.archive import Archive, open_archive
 from verify.models import Case, Claim
@@ -55,6 +56,34 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
     (tmp_path / "edited.toml").write_text(edited)
     r = cli("case", "import", str(tmp_path / "edited.toml"))
     assert r.exit_code == 0, r.stderr
+    # provenance: media with custody facts, an approximate appearance, a derivation ...
+    first, second = write_jpeg(tmp_path / "a.jpg", seed=31), write_jpeg(tmp_path / "b.jpg", seed=32)
+    steps = [
+        ("media", "add", "test-case", str(first), "--source-url", "https://t.me/x/1",
+         "--platform", "telegram", "--acquired-via", "Telegram Desktop 4.8"),
+        ("media", "add", "test-case", str(second), "--label", "subtitled"),
+        ("prov", "appearance", "add", "test-case", "--account", "telegram:@x", "--posted",
+         "~2023-05", "--captured", "2023-05-24T09:00Z", "--media", "1", "--url",
+         "https://t.me/x/1"),
+        ("prov", "derive", "2", "1", "--kind", "subtitled_from", "--evidence", "frames match"),
+    ]  # fmt: skip
+    for args in steps:
+        r = cli(*args)
+        assert r.exit_code == 0, (args, r.stderr)
+    # ... then edited by re-importing an edited export (`media.edit`, `appearance.edit`,
+    # `derivation.edit` entries, in the columns' terms)
+    exported = cli("case", "export", "test-case").stdout
+    edited = (
+        exported.replace('posted = "~2023-05"', 'posted = "2023-05-22T18:40:00Z"', 1)
+        .replace('name = "a.jpg"', 'name = "a.jpg"\nlabel = "telegram copy"', 1)
+        .replace('evidence = { text = "frames match" }', "evidence = { frames = 41 }", 1)
+    )
+    assert edited.count("telegram copy") == 1 and "frames = 41" in edited
+    (tmp_path / "prov.toml").write_text(edited)
+    r = cli("case", "import", str(tmp_path / "prov.toml"))
+    assert r.exit_code == 0, r.stderr
+    actions = {e["action"] for e in json.loads(cli("log", "--json").stdout)}
+    assert {"media.edit", "appearance.edit", "derivation.edit"} <= actions
     return home
 
 
@@ -117,6 +146,54 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "update attributions set state='refuted' where id=1",
             f"attribution 1 (case {LEGION})",
             "state is 'refuted' but the audit trail last recorded 'corroborated'",
+        ),
+        (
+            "update media set source_url='https://x.com/other/status/1' where id=1",
+            "media 1 (case test-case)",
+            "source-url is 'https://x.com/other/status/1' but the audit trail last recorded "
+            "'https://t.me/x/1'",
+        ),
+        (
+            "update media set label=null where id=1",
+            "media 1 (case test-case)",
+            "label is none but the audit trail last recorded 'telegram copy'",
+        ),
+        (
+            "update media set blob_id=(select blob_id from media where id=2) where id=1",
+            "media 1 (case test-case)",
+            "sha256 is 'sha256:",
+        ),
+        (
+            "update appearances set posted_at='2023-05-11 10:00:00.000000', "
+            "posted_precision='exact' where url='https://t.me/x/1'",
+            "appearance 2 (case test-case)",
+            "posted is '2023-05-11T10:00:00Z' but the audit trail last recorded "
+            "'2023-05-22T18:40:00Z'",
+        ),
+        (
+            "update appearances set captured_at=null where url='https://t.me/x/1'",
+            "appearance 2 (case test-case)",
+            "captured-at is none but the audit trail last recorded '2023-05-24T09:00:00Z'",
+        ),
+        (
+            "update appearances set media_id=2 where url='https://t.me/x/1'",
+            "appearance 2 (case test-case)",
+            "media is '2' but the audit trail last recorded '1'",
+        ),
+        (
+            "update appearances set account_id=null where url='https://t.me/x/1'",
+            "appearance 2 (case test-case)",
+            "account is none but the audit trail last recorded 'telegram:@x'",
+        ),
+        (
+            "update derivations set kind='reencode_of' where id=1",
+            "derivation 1",
+            "kind is 'reencode_of' but the audit trail last recorded 'subtitled_from'",
+        ),
+        (
+            "update derivations set evidence=null where id=1",
+            "derivation 1",
+            "evidence is none but the audit trail last recorded '{\"frames\":41}'",
         ),
         (
             "delete from claims where position=3 and "

@@ -10,11 +10,19 @@ recorded with the current row:
 - a claim's text, finding, confidence and rationale (`case.open` and `claim.add` create it
   unassessed, with no confidence and no rationale; `claim.assess`, and `claim.edit` from
   imports, change it);
-- an attribution's state, evidence and according-to (`attribution.add`, `attribution.set`).
+- an attribution's state, evidence and according-to (`attribution.add`, `attribution.set`);
+- a media record's custody facts: original name, source URL, platform, acquired-via, label,
+  and which stored file (SHA-256) it holds (`media.add`, `media.edit` from imports);
+- an appearance's platform, URL, post id, account, posted date (with its precision),
+  capture time, caption, language, forwarded/quoted from, archive URL, media and note
+  (`appearance.add`, which records its non-empty fields, and `appearance.edit`);
+- a derivation's child, parent, kind, evidence and note (`derivation.add`,
+  `derivation.edit`).
 
 Only what an entry actually records is compared, so entries in the shapes of earlier versions
-(`claim.add` carrying the assessment, say) replay as they were written. A case, claim or
-attribution the trail created that is gone is reported, and so is a claim with no creating
+(`claim.add` carrying the assessment, say) replay as they were written. A case, claim,
+attribution, media record, appearance or derivation the trail created that is gone is
+reported, and so is a claim with no creating
 entry in a case whose `case.open` is in the trail; a case or attribution with no creating
 entry at all has nothing to compare with and is left alone.
 """
@@ -26,7 +34,18 @@ from typing import Any
 import orjson
 from sqlmodel import Session, select
 
-from verify.models import Attribution, AuditEntry, Case, Claim
+from verify.errors import VerifyError
+from verify.models import (
+    Account,
+    Appearance,
+    Attribution,
+    AuditEntry,
+    Blob,
+    Case,
+    Claim,
+    Derivation,
+    Media,
+)
 
 # What `case.open` and `claim.add` create (the `Case` and `Claim` models' defaults).
 OPENED_STATUS = "unverified"
@@ -34,6 +53,22 @@ NEW_CLAIM: dict[str, Any] = {"finding": "unassessed", "confidence": None, "ratio
 CASE_FIELDS = ("title", "summary", "status")
 CLAIM_FIELDS = ("text", "finding", "confidence", "rationale")
 ATTRIBUTION_FIELDS = ("state", "evidence", "according_to")
+MEDIA_FIELDS = ("original_name", "source_url", "platform", "acquired_via", "label")
+DERIVATION_FIELDS = ("child", "parent", "kind", "evidence", "note")
+# an appearance's fields as `appearance.add` records them (`appearance_to_dict`, non-empty
+# ones only: a field it leaves out was empty)
+APPEARANCE_TEXT = (
+    "platform",
+    "url",
+    "post_id",
+    "caption",
+    "language",
+    "forwarded_from",
+    "quoted_from",
+    "archive_url",
+    "note",
+)
+APPEARANCE_FIELDS = (*APPEARANCE_TEXT, "account", "media", "posted", "captured_at")
 
 
 @dataclass(frozen=True)
@@ -68,6 +103,9 @@ class _Replay:
         self.cases: dict[str, Facts] = {}
         self.claims: dict[tuple[str, int], Facts] = {}
         self.attributions: dict[int, Facts] = {}
+        self.media: dict[int, Facts] = {}
+        self.appearances: dict[int, Facts] = {}
+        self.derivations: dict[int, Facts] = {}
 
     def claim(self, slug: str, payload: dict[str, Any]) -> Facts | None:
         n = payload.get("n")
@@ -85,6 +123,15 @@ class _Replay:
         slug, action, seq = e.case_slug, e.action, e.seq
         if action.startswith("attribution."):
             self.attribution(e, payload)
+            return
+        if action in ("media.add", "media.edit"):
+            self.media_entry(e, payload)
+            return
+        if action in ("appearance.add", "appearance.edit"):
+            self.appearance(e, payload)
+            return
+        if action in ("derivation.add", "derivation.edit"):
+            self.derivation(e, payload)
             return
         if slug is None:
             return
@@ -128,13 +175,124 @@ class _Replay:
                 facts["state"] = Recorded(payload["to"], e.seq)
             facts |= _new(e, {k: payload[k] for k in ATTRIBUTION_FIELDS[1:] if k in payload})
 
+    def media_entry(self, e: AuditEntry, payload: dict[str, Any]) -> None:
+        ident = payload.get("media")
+        if not isinstance(ident, int):
+            return
+        if e.action == "media.add":
+            recorded = {k: payload[k] for k in (*MEDIA_FIELDS, "sha256") if k in payload}
+            self.media[ident] = _new(e, recorded)
+        elif ident in self.media:
+            _set_new(self.media[ident], payload, MEDIA_FIELDS, e.seq)
+
+    def appearance(self, e: AuditEntry, payload: dict[str, Any]) -> None:
+        ident = payload.get("id")
+        if not isinstance(ident, int):
+            return
+        if e.action == "appearance.add":
+            recorded = {k: payload.get(k) for k in APPEARANCE_FIELDS}
+            recorded["posted"] = _posted_text(payload.get("posted"))
+            recorded["captured_at"] = _instant_text(payload.get("captured_at"))
+            self.appearances[ident] = _new(e, recorded)
+            return
+        facts = self.appearances.get(ident)
+        if facts is None:
+            return
+        _set_new(facts, payload, APPEARANCE_TEXT, e.seq)
+        # an import's edit names the model's columns, not the `appearance.add` fields
+        for column, name in (("account_id", "account"), ("media_id", "media")):
+            change = payload.get(column)
+            if isinstance(change, dict) and "new" in change:
+                new = change["new"]
+                facts[name] = Recorded(("account id", new) if name == "account" else new, e.seq)
+        at, precision = payload.get("posted_at"), payload.get("posted_precision")
+        if isinstance(at, dict) or isinstance(precision, dict):
+            old_at, old_precision = _posted_parts(facts["posted"].value)
+            new_at = at["new"] if isinstance(at, dict) and "new" in at else old_at
+            new_precision = (
+                precision["new"]
+                if isinstance(precision, dict) and "new" in precision
+                else old_precision
+            )
+            facts["posted"] = Recorded(_posted_from(new_at, new_precision), e.seq)
+        captured = payload.get("captured_at")
+        if isinstance(captured, dict) and "new" in captured:
+            facts["captured_at"] = Recorded(_instant_text(captured["new"]), e.seq)
+
+    def derivation(self, e: AuditEntry, payload: dict[str, Any]) -> None:
+        ident = payload.get("id")
+        if not isinstance(ident, int):
+            return
+        if e.action == "derivation.add":
+            recorded = {k: payload[k] for k in DERIVATION_FIELDS if k in payload}
+            if "evidence" in recorded:
+                recorded["evidence"] = _json_text(recorded["evidence"])
+            self.derivations[ident] = _new(e, recorded)
+        elif ident in self.derivations:
+            facts = self.derivations[ident]
+            _set_new(facts, payload, ("note",), e.seq)
+            change = payload.get("evidence")
+            if isinstance(change, dict) and "new" in change:
+                facts["evidence"] = Recorded(_json_text(change["new"]), e.seq)
+
+
+def _posted_text(value: Any) -> Any:
+    """`appearance.add`'s posted display form, re-formatted canonically (None stays)."""
+    if not isinstance(value, str):
+        return value
+    at, precision = _posted_parts(value)
+    return _posted_from(at, precision)
+
+
+def _posted_parts(value: Any) -> tuple[Any, Any]:
+    """(instant, precision) of a posted display form; (None, None) for none."""
+    from verify.services.provenance import parse_posted
+
+    if not isinstance(value, str):
+        return None, None
+    try:
+        at, precision = parse_posted(value)
+    except VerifyError:
+        return value, None  # not ours to read: compared as written
+    return at, precision.value
+
+
+def _posted_from(at: Any, precision: Any) -> Any:
+    from verify.services.provenance import format_posted
+    from verify.timeutil import parse_utc
+
+    if at is None:
+        return None
+    if isinstance(at, str):
+        try:
+            at = parse_utc(at)
+        except ValueError:
+            return at
+    return format_posted(at, str(precision or "exact"))
+
+
+def _instant_text(value: Any) -> Any:
+    """An instant as `iso` writes it, whichever ISO form it was recorded in."""
+    from verify.timeutil import iso, parse_utc
+
+    if not isinstance(value, str):
+        return value
+    try:
+        return iso(parse_utc(value))
+    except ValueError:
+        return value
+
+
+def _json_text(value: Any) -> Any:
+    return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
 
 def _compare(subject: str, row: Any, facts: Facts, fields: Iterable[str]) -> list[Mismatch]:
     out = []
     for name in fields:
         if name not in facts:
             continue
-        now, then = getattr(row, name), facts[name]
+        now, then = _value(row, name), facts[name]
         if now != then.value:
             label = name.replace("_", "-")
             out.append(
@@ -145,6 +303,11 @@ def _compare(subject: str, row: Any, facts: Facts, fields: Iterable[str]) -> lis
                 )
             )
     return out
+
+
+def _value(row: Any, name: str) -> Any:
+    """A row's field: an attribute, or (a dict) a key."""
+    return row[name] if isinstance(row, dict) else getattr(row, name)
 
 
 def _show(value: Any) -> str:
@@ -204,4 +367,62 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
             out += _compare(subject, attr, facts, ATTRIBUTION_FIELDS)
     for ident in sorted(set(replay.attributions) - set(attributions)):
         out.append(Mismatch(f"attribution {ident}", "recorded but gone from the archive"))
+    out += _check_provenance(session, replay, slug_of)
+    return out
+
+
+def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[Mismatch]:
+    """Media records, appearances and derivations against what the trail recorded."""
+    from verify.services.provenance import account_ref, format_posted
+    from verify.timeutil import iso
+
+    out: list[Mismatch] = []
+    blobs = {b.id: b.sha256 for b in session.exec(select(Blob)).all()}
+    accounts = {a.id: account_ref(a) for a in session.exec(select(Account)).all()}
+    media = {m.id: m for m in session.exec(select(Media)).all()}
+    for ident, m in sorted(media.items(), key=lambda kv: kv[0] or 0):
+        facts = replay.media.get(ident or 0)
+        if facts is None:
+            continue
+        row = {k: getattr(m, k) for k in MEDIA_FIELDS}
+        sha = blobs.get(m.blob_id)
+        row["sha256"] = f"sha256:{sha}" if sha else None
+        subject = f"media {ident} (case {slug_of(m.case_id)})"
+        out += _compare(subject, row, facts, (*MEDIA_FIELDS, "sha256"))
+    for ident in sorted(set(replay.media) - set(media)):
+        out.append(Mismatch(f"media {ident}", "added but gone from the archive"))
+
+    appearances = {a.id: a for a in session.exec(select(Appearance)).all()}
+    for ident, ap in sorted(appearances.items(), key=lambda kv: kv[0] or 0):
+        facts = replay.appearances.get(ident or 0)
+        if facts is None:
+            continue
+        account = facts.get("account")
+        if account is not None and isinstance(account.value, tuple):  # an import's account id
+            facts["account"] = Recorded(accounts.get(account.value[1]), account.seq)
+        row = {k: getattr(ap, k) for k in APPEARANCE_TEXT}
+        row["account"] = accounts.get(ap.account_id) if ap.account_id else None
+        row["media"] = ap.media_id
+        row["posted"] = format_posted(ap.posted_at, ap.posted_precision)
+        row["captured_at"] = iso(ap.captured_at)
+        subject = f"appearance {ident} (case {slug_of(ap.case_id)})"
+        out += _compare(subject, row, facts, APPEARANCE_FIELDS)
+    for ident in sorted(set(replay.appearances) - set(appearances)):
+        out.append(Mismatch(f"appearance {ident}", "added but gone from the archive"))
+
+    derivations = {d.id: d for d in session.exec(select(Derivation)).all()}
+    for ident, d in sorted(derivations.items(), key=lambda kv: kv[0] or 0):
+        facts = replay.derivations.get(ident or 0)
+        if facts is None:
+            continue
+        row = {
+            "child": d.child_id,
+            "parent": d.parent_id,
+            "kind": d.kind,
+            "evidence": _json_text(d.evidence),
+            "note": d.note,
+        }
+        out += _compare(f"derivation {ident}", row, facts, DERIVATION_FIELDS)
+    for ident in sorted(set(replay.derivations) - set(derivations)):
+        out.append(Mismatch(f"derivation {ident}", "recorded but gone from the archive"))
     return out
