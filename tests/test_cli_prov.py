@@ -387,6 +387,14 @@ def test_derive_cycle_is_one_line(cli: RunCli, archive: Archive) -> None:
         "PARENT",
         "EVIDENCE",
     ]
+    # a search result pasted as evidence: nested values read as JSON, not Python's repr
+    c = add_media(archive, "legion", "c.mp4", b"c")
+    evidence = '{"frames_matched": {"query": 10, "candidate": 10}, "variant": "masked"}'
+    ok(cli("prov", "derive", str(c), str(a), "--kind", "reencode_of", "--evidence", evidence))
+    last = ok(cli("prov", "derivations", "legion")).splitlines()[-1]
+    assert last.endswith('frames_matched={"candidate": 10, "query": 10}, variant=masked')
+    md = ok(cli("report", "legion", "-o", "-"))
+    assert 'frames\\_matched: {"candidate": 10, "query": 10}; variant: masked' in md
 
 
 def test_every_prov_command_has_help_with_an_example(cli: RunCli) -> None:

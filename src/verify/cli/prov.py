@@ -330,7 +330,9 @@ def attributions(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) ->
         print_json(rows)
         return
     if not rows:
-        sys.stderr.write(f"no attributions yet; add one with `verify prov attribute {case}`\n")
+        sys.stderr.write(
+            f"no attributions yet; add one with `verify prov attribute {case} ROLE ACTOR`\n"
+        )
         return
     table(
         ["ID", "ROLE", "ACTOR", "TARGET", "STATE", "ACCORDING TO", "EVIDENCE"],
@@ -427,7 +429,9 @@ def _evidence_text(evidence: dict[str, Any] | None) -> str:
         return "-"
     if set(evidence) == {"text"}:
         return str(evidence["text"])
-    return ", ".join(f"{k}={v}" for k, v in sorted(evidence.items()))
+    from verify.services.provenance import evidence_value
+
+    return ", ".join(f"{k}={evidence_value(v)}" for k, v in sorted(evidence.items()))
 
 
 @prov_app.command(

@@ -892,6 +892,16 @@ def list_attributions(archive: Archive, case: str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- derivations
 
 
+def evidence_value(value: Any) -> str:
+    """An evidence value as a reader sees it: nested objects and lists as compact JSON
+    (`{"candidate": 10, "query": 10}`), never Python's repr."""
+    if isinstance(value, dict | list):
+        import json
+
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
 def parse_evidence(text: str | None) -> dict[str, Any] | None:
     """`--evidence`: a JSON object is kept as is; any other text becomes {"text": TEXT}."""
     if text is None or not text.strip():

@@ -299,6 +299,8 @@ def _environment(*, html: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    from verify.services.provenance import evidence_value
+
     filters: dict[str, Callable[..., Any]] = {
         "safe_url": safe_url,
         "md_link": md_link,
@@ -312,6 +314,7 @@ def _environment(*, html: bool) -> Environment:
         "pct": percent,
         "num": lambda v: f"{v:g}" if isinstance(v, float) else v,
         "sentence": lambda s: str(s)[:1].upper() + str(s)[1:],
+        "plain": evidence_value,
     }
     env.filters.update(filters)
     return env
