@@ -119,7 +119,7 @@ def case_to_dict(session: Session, case: Case, *, with_notes: bool = False) -> d
         notes = session.exec(
             select(Note).where(Note.case_id == case.id).order_by(col(Note.id))
         ).all()
-        out["notes"] = [{"text": n.text, "at": iso(n.at), "by": n.by} for n in notes]
+        out["notes"] = [{"id": n.id, "text": n.text, "at": iso(n.at), "by": n.by} for n in notes]
     return out
 
 
