@@ -212,8 +212,9 @@ def test_media_round_trip_and_missing_bytes(archive: Archive, tmp_path: Path) ->
             casefile.import_case_text(fresh, text, "legion.toml")
         assert exc.value.message == (
             f"legion.toml: media[1].sha256: the archive does not hold the bytes of sha256:"
-            f"{sha_of(b'clean')}; add the file first (`verify media add legion FILE`) or remove "
-            "this entry"
+            f"{sha_of(b'clean')}; add the file first (e.g. `verify case open Incoming --slug "
+            "incoming`, then `verify media add incoming FILE`) and import again, or remove this "
+            "entry"
         )
         assert log.read_log(fresh) == []
         ensure_blob(fresh, sha_of(b"clean"))
@@ -280,8 +281,9 @@ INVALID = {
     "media bytes not held": (
         BASE + _media_block(1, b"never stored"),
         f"media[1].sha256: the archive does not hold the bytes of sha256:"
-        f"{sha_of(b'never stored')}; add the file first (`verify media add legion FILE`) or "
-        "remove this entry",
+        f"{sha_of(b'never stored')}; add the file first (e.g. `verify case open Incoming "
+        "--slug incoming`, then `verify media add incoming FILE`) and import again, or remove "
+        "this entry",
     ),
     "status mismatch": (
         BASE.replace('status = "in_progress"', 'status = "verified"'),
@@ -895,3 +897,19 @@ def test_a_new_attribution_with_history_is_recorded_as_on_the_command_line(
         ("2023-05-26T09:00:00Z", "cy"),
     ]
     assert casefile.import_case_text(archive, text, "h.toml").changes == 0
+
+
+def test_media_not_held_for_an_existing_case_names_that_case(tmp_path: Path) -> None:
+    """Re-importing a case that exists: the bytes can go straight into it."""
+    fresh = fresh_archive(tmp_path / "fresh", "other")
+    try:
+        casefile.import_case_text(fresh, BASE, "legion.toml")
+        with pytest.raises(BadInputError) as exc:
+            casefile.import_case_text(fresh, BASE + _media_block(1, b"later"), "legion.toml")
+        assert exc.value.message == (
+            "legion.toml: media[1].sha256: the archive does not hold the bytes of sha256:"
+            f"{sha_of(b'later')}; add the file first (`verify media add legion FILE`) and "
+            "import again, or remove this entry"
+        )
+    finally:
+        fresh.close()

@@ -1111,10 +1111,18 @@ class _Importer:
                 ids.append(pk(row))
                 continue
             if blob is None:
+                # the file's case does not exist before its import: the bytes go into
+                # another case first (the same content is stored once, whichever case)
+                where = (
+                    f"`verify media add {self.slug} FILE`"
+                    if self.existing_created_at is not None
+                    else "e.g. `verify case open Incoming --slug incoming`, then "
+                    "`verify media add incoming FILE`"
+                )
                 self.ctx.fail(
                     f"media[{n}].sha256",
                     f"the archive does not hold the bytes of sha256:{want['sha256']}; add the "
-                    f"file first (`verify media add {self.slug} FILE`) or remove this entry",
+                    f"file first ({where}) and import again, or remove this entry",
                 )
             acq = Acquisition(
                 original_name=values["original_name"],
