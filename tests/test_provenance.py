@@ -89,6 +89,26 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
         ("Telegram:@channel", ("telegram", "@channel")),
         ("person:Andriy Yusov", ("person", "Andriy Yusov")),
         ("org: Kremlin ", ("org", "Kremlin")),
+        # one spelling of an @handle: bare, or a profile URL
+        ("x:Gerashchenko_en", ("x", "@Gerashchenko_en")),
+        ("x:https://x.com/Gerashchenko_en", ("x", "@Gerashchenko_en")),
+        ("twitter:twitter.com/Gerashchenko_en/", ("x", "@Gerashchenko_en")),
+        ("telegram:https://t.me/example_channel", ("telegram", "@example_channel")),
+        ("tg:t.me/s/example_channel", ("telegram", "@example_channel")),
+        ("tiktok:https://www.tiktok.com/@floodclips", ("tiktok", "@floodclips")),
+        ("youtube:https://www.youtube.com/@channel", ("youtube", "@channel")),
+        ("instagram:someone.here", ("instagram", "@someone.here")),
+        # kept as given: not clearly a handle, or a platform without @handles
+        ("x:https://x.com/i/status/1", ("x", "https://x.com/i/status/1")),
+        ("telegram:https://t.me/c/123/45", ("telegram", "https://t.me/c/123/45")),
+        ("telegram:(unknown)", ("telegram", "(unknown)")),
+        (
+            "youtube:https://youtube.com/channel/UCabc",
+            ("youtube", "https://youtube.com/channel/UCabc"),
+        ),
+        ("x:https://example.com/someone", ("x", "https://example.com/someone")),
+        ("facebook:Some.Page", ("facebook", "Some.Page")),
+        ("vk:someone", ("vk", "someone")),
     ],
 )
 def test_account_refs(ref: str, parsed: tuple[str, str]) -> None:
@@ -127,6 +147,29 @@ def test_accounts_created_on_first_mention_and_case_insensitive(
         provenance.add_account(archive, "x:@GERASHCHENKO_EN")
     with pytest.raises(BadInputError, match="unknown account kind 'bot'"):
         provenance.edit_account(archive, "x:@Gerashchenko_en", kind="bot")
+
+
+def test_one_account_however_its_handle_is_written(archive: Archive, case: str) -> None:
+    for ref in ("x:someone", "x:@someone", "x:https://x.com/someone", "twitter:@SOMEONE"):
+        provenance.attribute(archive, case, "reuploader", ref)
+    assert [a["ref"] for a in provenance.list_accounts(archive)] == ["x:@someone"]
+    assert {a["actor"] for a in provenance.list_attributions(archive, case)} == {"x:@someone"}
+
+
+def test_an_account_stored_without_its_at_is_still_found(archive: Archive, case: str) -> None:
+    """Earlier versions stored `x:someone` as written: it is the same account, not a new one."""
+    from verify.models import Account
+    from verify.timeutil import now
+
+    with archive.write() as session:
+        session.add(
+            Account(
+                platform="x", handle="someone", kind="unknown", created_at=now(), created_by="t"
+            )
+        )
+    for ref in ("x:someone", "x:@someone", "x:https://x.com/someone"):
+        provenance.attribute(archive, case, "reuploader", ref)
+    assert [a["ref"] for a in provenance.list_accounts(archive)] == ["x:someone"]
 
 
 def test_unicode_handles_never_collide(archive: Archive, case: str) -> None:

@@ -28,6 +28,7 @@ job. `audit_extra` adds keys to the payload (the importer's `{"import": FILE-NAM
 """
 
 import re
+import urllib.parse
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -96,8 +97,26 @@ def parse_platform(text: str) -> str:
     return name
 
 
-def parse_account_ref(ref: str) -> tuple[str, str]:
-    """`x:@Gerashchenko_en` -> ("x", "@Gerashchenko_en"). Raises BadInputError otherwise."""
+# Platforms whose accounts are @handles, with the hosts of their profile URLs: on these,
+# `x:someone`, `x:@someone` and `x:https://x.com/someone` are one account, `x:@someone`.
+AT_HANDLE_HOSTS = {
+    "x": ("x.com", "twitter.com", "mobile.twitter.com", "mobile.x.com"),
+    "telegram": ("t.me", "telegram.me"),
+    "tiktok": ("tiktok.com", "m.tiktok.com"),
+    "instagram": ("instagram.com",),
+    "youtube": ("youtube.com", "m.youtube.com"),
+    "threads": ("threads.net", "threads.com"),
+}
+_BARE_HANDLE = re.compile(r"^@?[A-Za-z0-9_.]{1,64}$")
+# first path segments of those hosts that are not accounts (posts, searches, private links)
+_NOT_A_HANDLE = {
+    "i", "home", "search", "intent", "share", "hashtag", "explore", "settings", "messages",
+    "c", "s", "joinchat", "addstickers", "p", "reel", "reels", "stories", "tv", "watch",
+    "channel", "user", "shorts", "playlist", "results", "tag", "video",
+}  # fmt: skip
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
     platform, sep, handle = ref.strip().partition(":")
     platform = platform_name(platform)
     handle = handle.strip()
@@ -107,6 +126,43 @@ def parse_account_ref(ref: str) -> tuple[str, str]:
             "telegram:@channel or person:Andriy Yusov"
         )
     return platform, handle
+
+
+def normalise_handle(platform: str, handle: str) -> str:
+    """The one spelling of an @handle on platforms that have them (`AT_HANDLE_HOSTS`):
+    `someone` and a profile URL (`https://x.com/someone`, `t.me/s/channel`,
+    `https://www.tiktok.com/@someone`) become `@someone`. Anything not clearly a handle (a
+    post URL, a YouTube channel id, `(unknown)`) and every other platform's handle is kept
+    as given."""
+    hosts = AT_HANDLE_HOSTS.get(platform)
+    if hosts is None:
+        return handle
+    if _BARE_HANDLE.match(handle):
+        return handle if handle.startswith("@") else "@" + handle
+    text = handle if "://" in handle else "https://" + handle
+    parsed = urllib.parse.urlsplit(text)
+    host = (parsed.hostname or "").removeprefix("www.")
+    if parsed.scheme not in ("http", "https") or host not in hosts:
+        return handle
+    parts = [p for p in parsed.path.split("/") if p]
+    if platform == "telegram" and parts[:1] == ["s"]:
+        parts = parts[1:]  # t.me/s/channel: the channel's web preview
+    if len(parts) != 1 or parts[0].lower() in _NOT_A_HANDLE:  # `/@channel` is a handle
+        return handle
+    name = parts[0]
+    if platform in ("tiktok", "youtube") and not name.startswith("@"):
+        return handle  # their profile URLs carry the @; anything else is not one
+    if not _BARE_HANDLE.match(name):
+        return handle
+    return name if name.startswith("@") else "@" + name
+
+
+def parse_account_ref(ref: str) -> tuple[str, str]:
+    """`x:@Gerashchenko_en` -> ("x", "@Gerashchenko_en"); `x:Gerashchenko_en` and
+    `x:https://x.com/Gerashchenko_en` too (`normalise_handle`). Raises BadInputError for
+    what is not `platform:handle`."""
+    platform, handle = _split_ref(ref)
+    return platform, normalise_handle(platform, handle)
 
 
 def account_ref(account: Account) -> str:
@@ -128,7 +184,19 @@ def account_to_dict(account: Account) -> dict[str, Any]:
 
 
 def find_account(session: Session, ref: str) -> Account | None:
-    platform, handle = parse_account_ref(ref)
+    platform, given = _split_ref(ref)
+    handle = normalise_handle(platform, given)
+    # the handle's one spelling, then as given, then without its @: an account an earlier
+    # version stored without the @ (`x:someone`) is still the one found
+    bare = handle[1:] if platform in AT_HANDLE_HOSTS and handle.startswith("@") else handle
+    for h in dict.fromkeys((handle, given, bare)):
+        found = _find_handle(session, platform, h)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_handle(session: Session, platform: str, handle: str) -> Account | None:
     # Exact match first; then ASCII letter case only (SQLite's lower() folds only A-Z, so a
     # Unicode fold here could miss a stored handle and then collide with it on insert).
     exact = session.exec(
