@@ -503,3 +503,21 @@ def test_impossible_appearance_dates_are_recorded_with_a_warning(
     assert r.exit_code == 0
     assert r.stderr.splitlines()[0] == "case legion-2 is up to date: nothing changed"
     assert len(r.stderr.splitlines()) == 6
+
+
+def test_a_derivation_across_cases_is_in_both_cases_logs(cli: RunCli, archive: Archive) -> None:
+    """It is recorded under the child's case; the parent's case log shows it too."""
+    ok(cli("case", "open", "Derna", "--slug", "derna"))
+    ok(cli("case", "open", "Morocco", "--slug", "morocco"))
+    original = add_media(archive, "derna", "flood.mp4", b"flood")
+    copy = add_media(archive, "morocco", "quake.mp4", b"quake")
+    ok(cli("prov", "derive", str(copy), str(original), "--kind", "subtitled_from"))
+
+    def derivations(case: str) -> list[tuple[str, str]]:
+        entries = json.loads(ok(cli("log", case, "--json")))
+        return [(e["action"], e["case"]) for e in entries if e["action"].startswith("derivation")]
+
+    assert derivations("morocco") == [("derivation.add", "morocco")]
+    assert derivations("derna") == [("derivation.add", "morocco")]
+    unrelated = json.loads(ok(cli("log", "--json")))
+    assert [e["action"] for e in unrelated].count("derivation.add") == 1  # listed once

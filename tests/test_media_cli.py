@@ -36,6 +36,16 @@ def audit_actions(cli: RunCli) -> list[str]:
     return [e["action"] for e in json.loads(cli("log", "--json").stdout)]
 
 
+def test_an_empty_case_lists_no_media_with_a_hint(cli: RunCli, case: str) -> None:
+    r = cli("media", "list", case)
+    assert (r.exit_code, r.stdout) == (0, "")
+    assert (
+        r.stderr
+        == f"no media in case {case} yet; add files with `verify media add {case} FILE...`\n"
+    )
+    assert cli("media", "list", case, "--json").stdout.strip() == "[]"
+
+
 def test_refused_inputs_write_nothing(cli: RunCli, case: str, tmp_path: Path, home: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -355,6 +355,9 @@ def media_list(
     if as_json:
         print_json(rows)
         return
+    if not rows:  # as the other listings: a hint on stderr, nothing on stdout
+        notice(f"no media in case {case} yet; add files with `verify media add {case} FILE...`")
+        return
     table(
         ["ID", "KIND", "SIZE", "FRAMES", "ANALYSIS", "SHA256", "NAME"],
         [

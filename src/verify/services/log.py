@@ -33,18 +33,54 @@ def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
 def read_log(
     archive: Archive, case: str | None = None, *, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """Audit entries in order (optionally one case's, optionally the last `limit`)."""
+    """Audit entries in order (optionally one case's, optionally the last `limit`). A case's
+    entries include the derivations linking its media to another case's, which are recorded
+    under the child's case."""
     if limit is not None and limit < 0:
         raise BadInputError(f"bad limit {limit}: give a number of entries, 0 or more")
     with archive.read() as session:
         query = select(AuditEntry).order_by(col(AuditEntry.seq))
         if case is not None:
-            get_case(session, case)
+            c = get_case(session, case)
             query = query.where(AuditEntry.case_slug == case)
-        entries = [entry_to_dict(e) for e in session.exec(query).all()]
+        rows = list(session.exec(query).all())
+        if case is not None:
+            rows = sorted(rows + _cross_case_derivations(session, c.id, case), key=lambda e: e.seq)
+        entries = [entry_to_dict(e) for e in rows]
     if limit is None:
         return entries
     return entries[-limit:] if limit else []
+
+
+def _cross_case_derivations(session: Any, case_id: Any, slug: str) -> list[AuditEntry]:
+    """`derivation.*` entries of other cases whose derivation has a parent or child in this
+    case (a copy in another case derived from this case's file, or the reverse)."""
+    from verify.models import Derivation, Media
+
+    mine = set(session.exec(select(Media.id).where(Media.case_id == case_id)).all())
+    if not mine:
+        return []
+    links = {
+        d.id
+        for d in session.exec(select(Derivation)).all()
+        if d.child_id in mine or d.parent_id in mine
+    }
+    if not links:
+        return []
+    others = session.exec(
+        select(AuditEntry).where(
+            col(AuditEntry.action).startswith("derivation."), AuditEntry.case_slug != slug
+        )
+    ).all()
+    out = []
+    for e in others:
+        try:
+            ident = orjson.loads(e.payload).get("id")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        if ident in links:
+            out.append(e)
+    return out
 
 
 def head(archive: Archive) -> dict[str, Any]:
