@@ -100,6 +100,23 @@ def test_dupes(archive: Archive, cli: RunCli) -> None:
     assert r.stderr == "no near-duplicate media in case x-reupload\n"
 
 
+def test_dupes_says_why_an_exact_copy_is_in_a_cluster(archive: Archive, cli: RunCli) -> None:
+    """The same bytes held by another case join the cluster without a frame link: a line
+    says why it is there."""
+    a, b, _ = _setup(archive)
+    from verify.models import Media
+
+    with archive.read() as session:
+        held = session.get(Media, a)
+        assert held is not None
+        blob_id = held.blob_id
+    copy = store(archive, "third-case", "orig-copy.mp4", [], blob_id=blob_id)
+    lines = cli("dupes").stdout.splitlines()
+    assert lines[0] == "cluster 1: 3 media"
+    assert f"  {a} = {copy.media_id}: same bytes" in lines
+    assert any(x.startswith(f"  {a} ~ {b}: match ") for x in lines)
+
+
 def test_search_file_not_stored(archive: Archive, cli: RunCli, tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image

@@ -141,7 +141,13 @@ def _outdated_notice(ctx: typer.Context) -> None:
 
 
 def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = False) -> None:
-    """List clusters of near-duplicate media (match tier, transitively) and exact copies."""
+    """List clusters of near-duplicate media (match tier, transitively) and exact copies.
+
+    Each cluster lists its media, then why they are together: `A = B: same bytes`, or
+    `A ~ B: match SCORE`. The all-pairs join counts frame pairs up to 7 dHash bits apart, so
+    a pair's score here can be lower than `verify search A` gives it (search compares up to
+    the full match tier): read search's for one pair.
+    """
     from verify.services import search as svc
 
     clusters = svc.find_clusters(source_of(ctx), case=case)
@@ -160,6 +166,12 @@ def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = F
                 f"  media {m['media']}  case {clean(m['case'])}  {m['kind']}  "
                 f"{m['sha256'][7:19]}  {clean(m['original_name'])}"
             )
+        first: dict[str, int] = {}  # media holding the same bytes join without a frame link
+        for m in cl["media"]:
+            if m["sha256"] in first:
+                lines.append(f"  {first[m['sha256']]} = {m['media']}: same bytes")
+            else:
+                first[m["sha256"]] = m["media"]
         for link in cl["links"]:
             extra = f", {link['aligned']}" if link["aligned"] else ""
             lines.append(
