@@ -25,6 +25,7 @@ from verify.services import provenance, report, report_render
 from verify.timeutil import parse_utc
 
 AT = parse_utc("2023-06-01T00:00:00Z")
+BEFORE_AT = "2023-05-31T12:00:00Z"  # VERIFY_FAKE_NOW for what a report dated AT shows
 GOLDEN = REPO / "tests" / "golden"
 SCHEMA = json.loads((REPO / "docs" / "report-schema.json").read_text())
 PINNED_GENERATOR = {
@@ -352,9 +353,11 @@ def _thumb_colours(html: str) -> list[tuple[int, int, int]]:
 
 
 def test_html_contact_sheet_embeds_thumbnails_decoded_at_pts(
-    archive: Archive, tmp_path: Path
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from PIL import Image
+
+    monkeypatch.setenv("VERIFY_FAKE_NOW", BEFORE_AT)  # recorded before the report's --at
 
     from verify.services import cases
 
@@ -458,8 +461,10 @@ def test_contact_sheet_selection() -> None:
     assert picked == sorted(set(picked))
 
 
-def test_empty_case_renders_every_format(archive: Archive) -> None:
+def test_empty_case_renders_every_format(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
     from verify.services import cases
+
+    monkeypatch.setenv("VERIFY_FAKE_NOW", BEFORE_AT)
 
     cases.open_case(archive, "Nothing yet", slug="empty")
     data = report.build_report(archive, "empty", at=AT)
@@ -508,8 +513,12 @@ def test_unwritable_directory_is_one_line_error(
     assert not (tmp_path / "r.md").exists()
 
 
-def test_timeline_sorts_fractional_seconds_by_time(archive: Archive) -> None:
+def test_timeline_sorts_fractional_seconds_by_time(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from datetime import UTC, datetime
+
+    monkeypatch.setenv("VERIFY_FAKE_NOW", BEFORE_AT)
 
     from sqlmodel import select
 
@@ -648,9 +657,13 @@ def test_the_earliest_appearance_is_worked_out_once(
     )
 
 
-def test_markdown_shows_our_command_hints_as_code(archive: Archive) -> None:
+def test_markdown_shows_our_command_hints_as_code(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The earliest-copy hint quotes a command: a code span in Markdown, not `\\``."""
     from verify.services import cases
+
+    monkeypatch.setenv("VERIFY_FAKE_NOW", BEFORE_AT)
 
     cases.open_case(archive, "No appearances yet", slug="bare")
     md = report_render.render_markdown(report.build_report(archive, "bare", at=AT))
@@ -697,3 +710,22 @@ def test_same_bytes_in_other_cases_are_listed_per_file(cli: RunCli, tmp_path: Pa
     html = tmp_path / "derna.html"
     assert cli("report", "derna", "--format", "html", "-o", str(html)).exit_code == 0
     assert "case morocco as media 2: screenshot.jpg" in html.read_text()
+
+
+def test_a_report_cannot_be_dated_before_what_it_shows(cli: RunCli, tmp_path: Path) -> None:
+    """--at before the case's last change would stamp a report as generated before events it
+    lists; reports written since do not count as changes (the same --at gives the same
+    report again)."""
+    assert cli("case", "open", "Derna", "--slug", "derna").exit_code == 0
+    r = cli("report", "derna", "--at", "2020-01-01T00:00:00Z", "-o", str(tmp_path / "r.md"))
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.startswith(
+        "error: --at 2020-01-01T00:00:00Z is before the case's last recorded change "
+        "(case.open, seq 1, at "
+    )
+    assert r.stderr.endswith("): a report cannot be dated before what it shows\n")
+    assert not (tmp_path / "r.md").exists()
+    later = "2099-01-01T00:00:00Z"
+    first = cli("report", "derna", "--at", later, "-o", "-")
+    again = cli("report", "derna", "--at", later, "-o", "-")
+    assert first.exit_code == again.exit_code == 0 and first.stdout == again.stdout

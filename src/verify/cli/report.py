@@ -13,7 +13,7 @@ REPORT_EPILOG = examples(
     "verify report belgorod-legion-video",
     "verify report belgorod-legion-video --format html -o legion.html",
     "verify report belgorod-legion-video --format json -o - | jq .provenance.timeline",
-    "verify report belgorod-legion-video --format md --at 2023-06-01T00:00:00Z",
+    "verify report belgorod-legion-video --format md --at 2030-01-01T00:00:00Z",
 )
 
 
@@ -42,8 +42,9 @@ def report_command(
         str | None,
         typer.Option(
             "--at",
-            help="Generation time written into the report (ISO 8601; default now). The same "
-            "archive and --at give a byte-identical report.",
+            help="Generation time written into the report (ISO 8601; default now), not "
+            "before the case's last recorded change. The same archive and --at give a "
+            "byte-identical report.",
             show_default=False,
         ),
     ] = None,

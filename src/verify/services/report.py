@@ -55,7 +55,7 @@ from verify.models import (
 )
 from verify.services import provenance, search, status
 from verify.services.cases import claim_to_dict, get_case
-from verify.timeutil import iso, now
+from verify.timeutil import as_utc, iso, now, parse_utc
 from verify.vocab import VERDICTS, Role
 
 SCHEMA_ID = "verify-report/1"
@@ -153,10 +153,14 @@ def default_filename(ref: str, fmt: str) -> str:
 def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> dict[str, Any]:
     """The whole report as a plain, JSON-ready dict (docs/report-schema.json).
 
-    Read-only. `at` is the generation time written into the report (default: now).
+    Read-only. `at` is the generation time written into the report (default: now); it
+    cannot be earlier than the case's last recorded change (reports written are not
+    changes), which the report would then show as made after it was generated.
     """
     generated = at if at is not None else now()
     with archive.read() as session:
+        if at is not None:
+            _check_generated_at(session, ref, at)
         shas = session.exec(
             select(Blob.sha256)
             .join(Media, col(Media.blob_id) == col(Blob.id))
@@ -688,6 +692,27 @@ def _exact_copies(
     for blob_id, media_id, name, slug in rows:
         out[blob_id].append({"case": slug, "media": media_id, "name": name})
     return out
+
+
+def _check_generated_at(session: Session, ref: str, at: datetime) -> None:
+    """Refuse a generation time before the case's last recorded change."""
+    from sqlalchemy import func
+
+    case = get_case(session, ref)
+    last = session.exec(
+        select(func.max(AuditEntry.seq)).where(
+            AuditEntry.case_slug == case.slug, AuditEntry.action != REPORT_ACTION
+        )
+    ).one()
+    if last is None:
+        return
+    entry = session.exec(select(AuditEntry).where(AuditEntry.seq == last)).one()
+    when = parse_utc(entry.at)
+    if as_utc(at) < when:
+        raise BadInputError(
+            f"--at {iso(at)} is before the case's last recorded change ({entry.action}, seq "
+            f"{entry.seq}, at {iso(when)}): a report cannot be dated before what it shows"
+        )
 
 
 def _media_entry(
