@@ -196,6 +196,11 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "evidence is none but the audit trail last recorded '{\"frames\":41}'",
         ),
         (
+            "delete from derivations where id=1",
+            "derivation 1",
+            "recorded but gone from the archive",
+        ),
+        (
             "delete from claims where position=3 and "
             "case_id=(select id from cases where slug='test-case')",
             "case test-case claim 3",

@@ -376,53 +376,58 @@ def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[M
     from verify.services.provenance import account_ref, format_posted
     from verify.timeutil import iso
 
-    out: list[Mismatch] = []
-    blobs = {b.id: b.sha256 for b in session.exec(select(Blob)).all()}
+    shas = {i: sha for i, sha in session.exec(select(Blob.id, Blob.sha256)).all()}
     accounts = {a.id: account_ref(a) for a in session.exec(select(Account)).all()}
-    media = {m.id: m for m in session.exec(select(Media)).all()}
-    for ident, m in sorted(media.items(), key=lambda kv: kv[0] or 0):
-        facts = replay.media.get(ident or 0)
-        if facts is None:
-            continue
-        row = {k: getattr(m, k) for k in MEDIA_FIELDS}
-        sha = blobs.get(m.blob_id)
-        row["sha256"] = f"sha256:{sha}" if sha else None
-        subject = f"media {ident} (case {slug_of(m.case_id)})"
-        out += _compare(subject, row, facts, (*MEDIA_FIELDS, "sha256"))
-    for ident in sorted(set(replay.media) - set(media)):
-        out.append(Mismatch(f"media {ident}", "added but gone from the archive"))
-
-    appearances = {a.id: a for a in session.exec(select(Appearance)).all()}
-    for ident, ap in sorted(appearances.items(), key=lambda kv: kv[0] or 0):
-        facts = replay.appearances.get(ident or 0)
-        if facts is None:
-            continue
+    for facts in replay.appearances.values():  # an import's edit named the account by id
         account = facts.get("account")
-        if account is not None and isinstance(account.value, tuple):  # an import's account id
+        if account is not None and isinstance(account.value, tuple):
             facts["account"] = Recorded(accounts.get(account.value[1]), account.seq)
+
+    def media_row(m: Media) -> tuple[str, dict[str, Any]]:
+        row = {k: getattr(m, k) for k in MEDIA_FIELDS}
+        row["sha256"] = f"sha256:{shas[m.blob_id]}" if m.blob_id in shas else None
+        return f"media {m.id} (case {slug_of(m.case_id)})", row
+
+    def appearance_row(ap: Appearance) -> tuple[str, dict[str, Any]]:
         row = {k: getattr(ap, k) for k in APPEARANCE_TEXT}
         row["account"] = accounts.get(ap.account_id) if ap.account_id else None
         row["media"] = ap.media_id
         row["posted"] = format_posted(ap.posted_at, ap.posted_precision)
         row["captured_at"] = iso(ap.captured_at)
-        subject = f"appearance {ident} (case {slug_of(ap.case_id)})"
-        out += _compare(subject, row, facts, APPEARANCE_FIELDS)
-    for ident in sorted(set(replay.appearances) - set(appearances)):
-        out.append(Mismatch(f"appearance {ident}", "added but gone from the archive"))
+        return f"appearance {ap.id} (case {slug_of(ap.case_id)})", row
 
-    derivations = {d.id: d for d in session.exec(select(Derivation)).all()}
-    for ident, d in sorted(derivations.items(), key=lambda kv: kv[0] or 0):
-        facts = replay.derivations.get(ident or 0)
-        if facts is None:
-            continue
-        row = {
-            "child": d.child_id,
-            "parent": d.parent_id,
-            "kind": d.kind,
-            "evidence": _json_text(d.evidence),
-            "note": d.note,
-        }
-        out += _compare(f"derivation {ident}", row, facts, DERIVATION_FIELDS)
-    for ident in sorted(set(replay.derivations) - set(derivations)):
-        out.append(Mismatch(f"derivation {ident}", "recorded but gone from the archive"))
+    def derivation_row(d: Derivation) -> tuple[str, dict[str, Any]]:
+        row = {"child": d.child_id, "parent": d.parent_id, "kind": d.kind, "note": d.note}
+        row["evidence"] = _json_text(d.evidence)
+        return f"derivation {d.id}", row
+
+    return [
+        *_against(session, Media, replay.media, media_row, (*MEDIA_FIELDS, "sha256"), "added"),
+        *_against(
+            session, Appearance, replay.appearances, appearance_row, APPEARANCE_FIELDS, "added"
+        ),
+        *_against(
+            session, Derivation, replay.derivations, derivation_row, DERIVATION_FIELDS, "recorded"
+        ),
+    ]
+
+
+def _against(
+    session: Session,
+    model: Any,
+    recorded: dict[int, Facts],
+    as_row: Any,
+    fields: tuple[str, ...],
+    verb: str,
+) -> list[Mismatch]:
+    """Each row of `model` the trail created compared with what it recorded (`as_row`: the
+    row's subject and fields), and each row it created that is gone."""
+    out: list[Mismatch] = []
+    rows = {r.id: r for r in session.exec(select(model)).all()}
+    for ident in sorted(i for i in rows if i in recorded):
+        subject, row = as_row(rows[ident])
+        out += _compare(subject, row, recorded[ident], fields)
+    name = model.__name__.lower()
+    for ident in sorted(set(recorded) - set(rows)):
+        out.append(Mismatch(f"{name} {ident}", f"{verb} but gone from the archive"))
     return out
