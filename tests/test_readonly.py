@@ -40,17 +40,19 @@ def make_read_only(
     if database_url is not None:
         pytest.skip("read-only archives are SQLite archives on read-only media")
 
-    def apply() -> None:
-        real = os.access
+    return lambda: pretend_read_only(home, monkeypatch)
 
-        def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
-            if mode & os.W_OK and Path(str(path)).resolve() == home.resolve():
-                return False
-            return real(path, mode, *args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(os, "access", access)
+def pretend_read_only(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`os.access` says `home` cannot be written (as on a read-only mount)."""
+    real = os.access
 
-    return apply
+    def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
+        if mode & os.W_OK and Path(str(path)).resolve() == home.resolve():
+            return False
+        return real(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", access)
 
 
 @pytest.fixture
@@ -186,3 +188,31 @@ def test_uncommitted_changes_in_a_wal_file_are_read_not_skipped(tmp_path: Path) 
     assert readonly_uri(db).endswith("?mode=ro&immutable=1")
     (tmp_path / "verify.db-wal").write_bytes(b"x" * 32)
     assert readonly_uri(db).endswith("?mode=ro")  # immutable would ignore the WAL
+
+
+@pytest.mark.parametrize("name", ["a b", "p%20q", "w?x", "h#1"])
+def test_any_folder_name_holds_the_archive(
+    cli: RunCli,
+    tmp_path: Path,
+    database_url: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+) -> None:
+    """`?`, `#` and `%` in the archive's folder were read as URL syntax: a home named `w?x`
+    had its database opened at `w` by some commands and at `w?x/verify.db` by others."""
+    if database_url is not None:
+        pytest.skip("the folder names a SQLite database")
+    home = tmp_path / name
+    monkeypatch.setenv("VERIFY_HOME", str(home))
+    assert cli("case", "open", "Derna", "--slug", "derna").exit_code == 0
+    photo = write_jpeg(tmp_path / "photo.jpg", seed=8)
+    assert cli("media", "add", "derna", str(photo)).stdout == "1\n"  # the ORM-free writer
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "photo.jpg"])
+    assert (home / "verify.db").is_file()
+    listed = json.loads(cli("media", "list", "derna", "--json").stdout)  # the ORM reader
+    assert [m["id"] for m in listed] == [1]
+    pretend_read_only(home, monkeypatch)  # now on read-only media
+    listed = json.loads(cli("media", "list", "derna", "--json").stdout)
+    assert [m["id"] for m in listed] == [1]
+    found = cli("search", str(photo), "--json")
+    assert found.exit_code == 0 and json.loads(found.stdout)["exact_copies"][0]["media"] == 1

@@ -208,13 +208,7 @@ def open_archive(
                 "choose another with --home or VERIFY_HOME"
             )
     if not url:
-        db = home_path / "verify.db"
-        if read_only:
-            from verify.dbread import readonly_uri
-
-            url = f"sqlite:///{readonly_uri(db)}&uri=true"
-        else:
-            url = f"sqlite:///{db}"
+        url = sqlite_url(home_path / "verify.db", read_only=read_only)
     archive = Archive(
         home=home_path, database_url=url, given_actor=given_actor(actor), read_only=read_only
     )
@@ -243,6 +237,21 @@ def open_archive(
             ) from exc
         raise error from exc
     return archive
+
+
+def sqlite_url(db: Path, *, read_only: bool = False) -> str:
+    """The SQLAlchemy URL of the SQLite database file `db`, escaped so that any path works
+    (`?`, `#` and `%` in a folder name were read as URL syntax: a home named `w?x` put its
+    database at `w`). Read-only: the `readonly_uri` form, passed to SQLite as a URI."""
+    from sqlalchemy.engine import URL
+
+    if read_only:
+        from verify.dbread import readonly_uri
+
+        built = URL.create("sqlite", database=readonly_uri(db), query={"uri": "true"})
+    else:
+        built = URL.create("sqlite", database=str(db))
+    return built.render_as_string(hide_password=False)
 
 
 def _existing_unwritable(home: Path) -> bool:

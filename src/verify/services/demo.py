@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verify.archive import Archive, open_archive
+from verify.archive import Archive, open_archive, sqlite_url
 from verify.errors import BadInputError
 
 EXAMPLE_CASE = "belgorod-legion-video.toml"
@@ -63,8 +63,8 @@ def run_demo(
 
     text, label = read_example_case() if case_file is None else casefile.read_case_file(case_file)
     root = home or Path(tempfile.mkdtemp(prefix="verify-demo-"))
-    sqlite_url = f"sqlite:///{root / 'verify.db'}"
-    archive: Archive = open_archive(root, database_url=sqlite_url, actor=actor)
+    url = sqlite_url(root / "verify.db")
+    archive: Archive = open_archive(root, database_url=url, actor=actor)
     try:
         say(f"archive: {root} (SQLite, throwaway)")
         imported = casefile.import_case_text(archive, text, label)
