@@ -294,3 +294,39 @@ def test_old_payload_shapes_check_clean(archive: Archive) -> None:
         session.add(claim)
     findings = log.check_archive(archive).findings
     assert [(f.category, f.subject) for f in findings] == [("state", "case old claim 1")]
+
+
+def test_an_old_import_media_add_checks_clean(archive: Archive) -> None:
+    """Imports before the shared payload shape recorded `media.add` as
+    {"media", "sha256": HEX (no prefix), "name"} (docs/json.md): not a difference."""
+    from verify.models import Blob, Media
+
+    sha = "ab" * 32
+    with archive.write() as session:
+        at = now()
+        case = Case(slug="old", title="Old", status="unverified", created_at=at,
+                    created_by="t", updated_at=at, updated_by="t")  # fmt: skip
+        blob = Blob(sha256=sha, size=1, kind="image", analysis_state="ok", stored_at=at)
+        session.add_all([case, blob])
+        session.flush()
+        assert case.id is not None and blob.id is not None
+        media = Media(case_id=case.id, blob_id=blob.id, original_name="clip.mp4",
+                      acquired_by="t", acquired_at=at)  # fmt: skip
+        session.add(media)
+        session.flush()
+        payload = {"title": "Old", "summary": "", "claims": [], "import": "old.toml"}
+        audit.append(session, actor="t", action="case.open", case="old", payload=payload)
+        old_add = {"media": media.id, "sha256": sha, "name": "clip.mp4", "import": "old.toml"}
+        audit.append(session, actor="t", action="media.add", case="old", payload=old_add)
+
+    def state() -> list[tuple[str, str]]:
+        findings = log.check_archive(archive).findings
+        return [(f.subject, f.detail) for f in findings if f.category == "state"]
+
+    assert state() == []
+    with archive.write() as session:
+        row = session.get(Media, 1)
+        assert row is not None
+        row.original_name = "renamed.mp4"
+        session.add(row)
+    assert [s for s, _ in state()] == ["media 1 (case old)"]

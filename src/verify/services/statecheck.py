@@ -181,6 +181,12 @@ class _Replay:
             return
         if e.action == "media.add":
             recorded = {k: payload[k] for k in (*MEDIA_FIELDS, "sha256") if k in payload}
+            # imports before the shared payload shape: `"sha256": HEX, "name"` (json.md)
+            if "name" in payload and "original_name" not in payload:
+                recorded["original_name"] = payload["name"]
+            sha = recorded.get("sha256")
+            if isinstance(sha, str) and not sha.startswith("sha256:"):
+                recorded["sha256"] = f"sha256:{sha}"
             self.media[ident] = _new(e, recorded)
         elif ident in self.media:
             _set_new(self.media[ident], payload, MEDIA_FIELDS, e.seq)
