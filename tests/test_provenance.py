@@ -108,6 +108,10 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
         ),
         ("x:https://example.com/someone", ("x", "https://example.com/someone")),
         ("facebook:Some.Page", ("facebook", "Some.Page")),
+        ("x:some.one", ("x", "some.one")),  # not an X handle (no dots there)
+        ("youtube:UC_x5XG1OV2P6uZZ5FSM9Ttw", ("youtube", "UC_x5XG1OV2P6uZZ5FSM9Ttw")),  # an id
+        ("youtube:@my-channel", ("youtube", "@my-channel")),
+        ("youtube:https://www.youtube.com/@my-channel", ("youtube", "@my-channel")),
         ("vk:someone", ("vk", "someone")),
     ],
 )
@@ -170,6 +174,29 @@ def test_an_account_stored_without_its_at_is_still_found(archive: Archive, case:
     for ref in ("x:someone", "x:@someone", "x:https://x.com/someone"):
         provenance.attribute(archive, case, "reuploader", ref)
     assert [a["ref"] for a in provenance.list_accounts(archive)] == ["x:someone"]
+
+
+def test_an_account_stored_as_a_profile_url_keeps_its_attributions(
+    archive: Archive, case: str
+) -> None:
+    """Earlier versions stored `x:https://x.com/Someone` as written: every spelling finds
+    it, and the case's export imports back without a change."""
+    from verify.models import Account
+    from verify.services import casefile
+    from verify.timeutil import now
+
+    with archive.write() as session:
+        session.add(
+            Account(platform="x", handle="https://x.com/Someone", kind="unknown",
+                    created_at=now(), created_by="t")
+        )  # fmt: skip
+    for ref in ("x:https://x.com/Someone", "x:@someone", "x:Someone"):
+        provenance.attribute(archive, case, "reuploader", ref)
+    assert [a["ref"] for a in provenance.list_accounts(archive)] == ["x:https://x.com/Someone"]
+    exported = casefile.export_case(archive, case)
+    again = casefile.import_case_text(archive, exported, "again.toml")
+    assert again.changes == 0
+    assert casefile.export_case(archive, case) == exported
 
 
 def test_unicode_handles_never_collide(archive: Archive, case: str) -> None:

@@ -424,11 +424,12 @@ def _numbered(ctx: _Ctx, key: str, items: list[dict[str, Any]]) -> None:
 
 
 def _account_ref(ctx: _Ctx, key: str, value: str) -> str:
+    """The ref as written (platform alias resolved): looking it up finds an account stored
+    under another spelling of its handle, and a new one is stored in the one spelling."""
     try:
-        platform, handle = prov.parse_account_ref(value)
+        return prov.account_ref_as_given(value)
     except BadInputError as exc:
         ctx.fail(key, exc.message)
-    return f"{platform}:{handle}"
 
 
 def _json_value(ctx: _Ctx, key: str, value: Any) -> Any:

@@ -97,8 +97,9 @@ def parse_platform(text: str) -> str:
     return name
 
 
-# Platforms whose accounts are @handles, with the hosts of their profile URLs: on these,
-# `x:someone`, `x:@someone` and `x:https://x.com/someone` are one account, `x:@someone`.
+# Platforms whose accounts are @handles: the hosts of their profile URLs and what a handle
+# may contain. On these, `x:someone`, `x:@someone` and `x:https://x.com/someone` are one
+# account, `x:@someone`.
 AT_HANDLE_HOSTS = {
     "x": ("x.com", "twitter.com", "mobile.twitter.com", "mobile.x.com"),
     "telegram": ("t.me", "telegram.me"),
@@ -107,7 +108,14 @@ AT_HANDLE_HOSTS = {
     "youtube": ("youtube.com", "m.youtube.com"),
     "threads": ("threads.net", "threads.com"),
 }
-_BARE_HANDLE = re.compile(r"^@?[A-Za-z0-9_.]{1,64}$")
+_HANDLE_CHARS = {
+    "x": re.compile(r"^@?[A-Za-z0-9_]{1,50}$"),
+    "telegram": re.compile(r"^@?[A-Za-z0-9_]{1,64}$"),
+    "tiktok": re.compile(r"^@?[A-Za-z0-9_.]{1,64}$"),
+    "instagram": re.compile(r"^@?[A-Za-z0-9_.]{1,64}$"),
+    "youtube": re.compile(r"^@[A-Za-z0-9_.-]{1,64}$"),  # a bare name may be a channel id
+    "threads": re.compile(r"^@?[A-Za-z0-9_.]{1,64}$"),
+}
 # first path segments of those hosts that are not accounts (posts, searches, private links)
 _NOT_A_HANDLE = {
     "i", "home", "search", "intent", "share", "hashtag", "explore", "settings", "messages",
@@ -132,12 +140,15 @@ def normalise_handle(platform: str, handle: str) -> str:
     """The one spelling of an @handle on platforms that have them (`AT_HANDLE_HOSTS`):
     `someone` and a profile URL (`https://x.com/someone`, `t.me/s/channel`,
     `https://www.tiktok.com/@someone`) become `@someone`. Anything not clearly a handle (a
-    post URL, a YouTube channel id, `(unknown)`) and every other platform's handle is kept
-    as given."""
+    post URL, a YouTube channel id or bare name, `(unknown)`) and every other platform's
+    handle is kept as given."""
     hosts = AT_HANDLE_HOSTS.get(platform)
     if hosts is None:
         return handle
-    if _BARE_HANDLE.match(handle):
+    chars = _HANDLE_CHARS[platform]
+    if chars.match(handle) or chars.match("@" + handle):
+        if platform == "youtube" and not handle.startswith("@"):
+            return handle
         return handle if handle.startswith("@") else "@" + handle
     text = handle if "://" in handle else "https://" + handle
     parsed = urllib.parse.urlsplit(text)
@@ -152,9 +163,15 @@ def normalise_handle(platform: str, handle: str) -> str:
     name = parts[0]
     if platform in ("tiktok", "youtube") and not name.startswith("@"):
         return handle  # their profile URLs carry the @; anything else is not one
-    if not _BARE_HANDLE.match(name):
-        return handle
-    return name if name.startswith("@") else "@" + name
+    name = name if name.startswith("@") else "@" + name
+    return name if chars.match(name) else handle
+
+
+def account_ref_as_given(ref: str) -> str:
+    """`platform:handle` with the platform's alias resolved and the handle as written: what
+    a case file names, looked up with `find_account` (which knows the other spellings)."""
+    platform, handle = _split_ref(ref)
+    return f"{platform}:{handle}"
 
 
 def parse_account_ref(ref: str) -> tuple[str, str]:
@@ -184,15 +201,26 @@ def account_to_dict(account: Account) -> dict[str, Any]:
 
 
 def find_account(session: Session, ref: str) -> Account | None:
+    """The account `ref` names: its handle as written, then in its one spelling
+    (`normalise_handle`), then without the @; on platforms with @handles, last, an account
+    stored by an earlier version under another spelling (`x:https://x.com/someone`)."""
     platform, given = _split_ref(ref)
     handle = normalise_handle(platform, given)
-    # the handle's one spelling, then as given, then without its @: an account an earlier
-    # version stored without the @ (`x:someone`) is still the one found
     bare = handle[1:] if platform in AT_HANDLE_HOSTS and handle.startswith("@") else handle
-    for h in dict.fromkeys((handle, given, bare)):
+    for h in dict.fromkeys((given, handle, bare)):
         found = _find_handle(session, platform, h)
         if found is not None:
             return found
+    if platform in AT_HANDLE_HOSTS and handle.startswith("@"):
+        folded = handle.translate(_ASCII_LOWER)
+        # only handles not in the one spelling (every account stored since has its @)
+        for account in session.exec(
+            select(Account)
+            .where(Account.platform == platform, ~col(Account.handle).startswith("@"))
+            .order_by(col(Account.id))
+        ).all():
+            if normalise_handle(platform, account.handle).translate(_ASCII_LOWER) == folded:
+                return account
     return None
 
 
