@@ -44,7 +44,11 @@ def make_read_only(
 
 
 def pretend_read_only(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`os.access` says `home` cannot be written (as on a read-only mount)."""
+    """`home` is on a read-only mount: `os.access` says it cannot be written, and its file
+    system says it is read-only."""
+    import verify.dbread
+
+    monkeypatch.setattr(verify.dbread, "read_only_file_system", lambda path: True)
     real = os.access
 
     def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
@@ -178,16 +182,41 @@ def test_a_read_only_archive_of_another_schema_says_it_cannot_be_upgraded(
     ]
 
 
-def test_uncommitted_changes_in_a_wal_file_are_read_not_skipped(tmp_path: Path) -> None:
+def test_immutable_only_on_a_read_only_file_system_without_wal_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import verify.dbread
     from verify.dbread import readonly_uri
 
     db = tmp_path / "verify.db"
     db.write_bytes(b"")
+    # a folder only this user cannot write: its owner may be writing, so SQLite locks
+    assert readonly_uri(db).endswith("?mode=ro")
+    monkeypatch.setattr(verify.dbread, "read_only_file_system", lambda path: True)
     assert readonly_uri(db).endswith("?mode=ro&immutable=1")
     (tmp_path / "verify.db-wal").write_bytes(b"")  # empty: nothing to miss
     assert readonly_uri(db).endswith("?mode=ro&immutable=1")
     (tmp_path / "verify.db-wal").write_bytes(b"x" * 32)
     assert readonly_uri(db).endswith("?mode=ro")  # immutable would ignore the WAL
+
+
+def test_changes_still_in_the_wal_are_read(
+    cli: RunCli, home: Path, filled: dict[str, object], make_read_only: Callable[[], None]
+) -> None:
+    """An archive copied or write-protected while a writer held changes in verify.db-wal
+    (with its -shm beside it): those changes are read, not silently skipped."""
+    import sqlite3
+
+    writer = sqlite3.connect(home / "verify.db", isolation_level=None)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("UPDATE cases SET title = 'Flooding in Derna (renamed)'")
+        assert (home / "verify.db-wal").stat().st_size > 0
+        make_read_only()
+        shown = json.loads(cli("case", "show", "derna", "--json").stdout)
+        assert shown["title"] == "Flooding in Derna (renamed)"
+    finally:
+        writer.close()
 
 
 @pytest.mark.parametrize("name", ["a b", "p%20q", "w?x", "h#1"])

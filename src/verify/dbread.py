@@ -178,19 +178,32 @@ class ReadOnlyArchive:
 
 
 def readonly_uri(db: Path) -> str:
-    """The SQLite URI opening `db` read-only where its folder cannot be written. A WAL
-    database there cannot have its shared-memory file made, so SQLite is told the file is
-    immutable (no locks, no WAL) when there is no WAL content to miss; a non-empty
-    `verify.db-wal` (changes not yet copied into the database: the archive was copied or
-    write-protected while in use) is read with `mode=ro` alone, which works when its
-    `-shm` file is there too."""
+    """The SQLite URI opening `db` read-only where its folder cannot be written.
+
+    On a read-only file system (write-protected media, a read-only mount) nobody can change
+    the file, and a WAL database there cannot have its shared-memory file made: SQLite is
+    told the file is immutable (no locks, no WAL) when there is no WAL content to miss. A
+    non-empty `verify.db-wal` (changes not yet copied into the database: the archive was
+    copied or write-protected while in use) is read with `mode=ro` alone, which works when
+    its `-shm` file is there too. A folder that is only not writable by this user is never
+    taken as immutable, since its owner may be writing to it: `mode=ro`, with SQLite's
+    locking."""
     wal = db.with_name(db.name + "-wal")
     try:
         pending = wal.stat().st_size > 0
     except OSError:
         pending = False
     base = db.resolve().as_uri()
-    return f"{base}?mode=ro" if pending else f"{base}?mode=ro&immutable=1"
+    immutable = not pending and read_only_file_system(db.parent)
+    return f"{base}?mode=ro&immutable=1" if immutable else f"{base}?mode=ro"
+
+
+def read_only_file_system(path: Path) -> bool:
+    """Whether `path` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
 
 
 def open_readonly(home: str | os.PathLike[str] | None) -> ReadOnlyArchive | None:
