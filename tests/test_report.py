@@ -729,3 +729,28 @@ def test_a_report_cannot_be_dated_before_what_it_shows(cli: RunCli, tmp_path: Pa
     first = cli("report", "derna", "--at", later, "-o", "-")
     again = cli("report", "derna", "--at", later, "-o", "-")
     assert first.exit_code == again.exit_code == 0 and first.stdout == again.stdout
+
+
+def test_the_last_change_counts_cross_case_derivations_not_exports(
+    cli: RunCli, archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A derivation recorded under another case (its child's) links this case's media and
+    is in this case's report: it counts. Reports written from the case change nothing."""
+    from tests.provhelp import add_media
+
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-01T00:00:00Z")
+    for title, slug in (("Derna", "derna"), ("Morocco", "morocco")):
+        assert cli("case", "open", title, "--slug", slug).exit_code == 0
+    original = add_media(archive, "derna", "flood.mp4", b"flood")
+    copy = add_media(archive, "morocco", "quake.mp4", b"quake")
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-03T00:00:00Z")
+    r = cli("prov", "derive", str(copy), str(original), "--kind", "subtitled_from")
+    assert r.exit_code == 0, r.stderr
+    r = cli("report", "derna", "--at", "2023-05-02T00:00:00Z", "-o", "-")
+    assert r.exit_code == 2
+    assert "(derivation.add, seq " in r.stderr and "at 2023-05-03T00:00:00Z)" in r.stderr
+    assert cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-").exit_code == 0
+    # a report written later is not a change either: the same --at works again
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-10T00:00:00Z")
+    assert cli("report", "derna", "-o", str(tmp_path / "now.md")).exit_code == 0
+    assert cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-").exit_code == 0

@@ -55,32 +55,65 @@ def read_log(
 def _cross_case_derivations(session: Any, case_id: Any, slug: str) -> list[AuditEntry]:
     """`derivation.*` entries of other cases whose derivation has a parent or child in this
     case (a copy in another case derived from this case's file, or the reverse)."""
-    from verify.models import Derivation, Media
+    from sqlalchemy import or_
 
-    mine = set(session.exec(select(Media.id).where(Media.case_id == case_id)).all())
-    if not mine:
-        return []
-    links = {
-        d.id
-        for d in session.exec(select(Derivation)).all()
-        if d.child_id in mine or d.parent_id in mine
-    }
-    if not links:
-        return []
-    others = session.exec(
-        select(AuditEntry).where(
-            col(AuditEntry.action).startswith("derivation."), AuditEntry.case_slug != slug
+    from verify.models import Case, Derivation, Media
+
+    mine = select(Media.id).where(Media.case_id == case_id)
+    links = session.exec(
+        select(Derivation.id, Derivation.child_id, Derivation.parent_id).where(
+            or_(col(Derivation.child_id).in_(mine), col(Derivation.parent_id).in_(mine))
         )
     ).all()
+    if not links:
+        return []
+    ends = {m for _, child, parent in links for m in (child, parent)}
+    cases = set(
+        session.exec(
+            select(Case.slug)
+            .join(Media, col(Media.case_id) == col(Case.id))
+            .where(col(Media.id).in_(sorted(ends)), Case.slug != slug)
+        ).all()
+    )
+    if not cases:
+        return []
+    ids = {ident for ident, _, _ in links}
     out = []
-    for e in others:
+    for e in session.exec(
+        select(AuditEntry).where(
+            col(AuditEntry.action).startswith("derivation."),
+            col(AuditEntry.case_slug).in_(sorted(cases)),
+        )
+    ).all():
         try:
             ident = orjson.loads(e.payload).get("id")
         except (orjson.JSONDecodeError, AttributeError):
             continue
-        if ident in links:
+        if ident in ids:
             out.append(e)
     return out
+
+
+def last_change(session: Any, case_id: Any, slug: str) -> AuditEntry | None:
+    """The case's last recorded change: its own entries and the derivations linking it to
+    another case's media, not the reports and frame exports written from it (which change
+    nothing)."""
+    latest = session.exec(
+        select(AuditEntry)
+        .where(
+            AuditEntry.case_slug == slug,
+            col(AuditEntry.action).not_in(NOT_CHANGES),
+        )
+        .order_by(col(AuditEntry.seq).desc())
+        .limit(1)
+    ).first()
+    linked = _cross_case_derivations(session, case_id, slug)
+    candidates = [e for e in (latest, *linked) if e is not None]
+    return max(candidates, key=lambda e: e.seq) if candidates else None
+
+
+# Entries that record something written from the archive, not a change to it.
+NOT_CHANGES = ("report.write", "media.frames.export")
 
 
 def head(archive: Archive) -> dict[str, Any]:

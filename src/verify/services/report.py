@@ -696,17 +696,12 @@ def _exact_copies(
 
 def _check_generated_at(session: Session, ref: str, at: datetime) -> None:
     """Refuse a generation time before the case's last recorded change."""
-    from sqlalchemy import func
+    from verify.services.log import last_change
 
     case = get_case(session, ref)
-    last = session.exec(
-        select(func.max(AuditEntry.seq)).where(
-            AuditEntry.case_slug == case.slug, AuditEntry.action != REPORT_ACTION
-        )
-    ).one()
-    if last is None:
+    entry = last_change(session, case.id, case.slug)
+    if entry is None:
         return
-    entry = session.exec(select(AuditEntry).where(AuditEntry.seq == last)).one()
     when = parse_utc(entry.at)
     if as_utc(at) < when:
         raise BadInputError(
