@@ -395,6 +395,14 @@ def test_derive_cycle_is_one_line(cli: RunCli, archive: Archive) -> None:
     assert last.endswith('frames_matched={"candidate": 10, "query": 10}, variant=masked')
     md = ok(cli("report", "legion", "-o", "-"))
     assert 'frames\\_matched: {"candidate": 10, "query": 10}; variant: masked' in md
+    # true/false as JSON too; no value as each output's mark for none
+    d = add_media(archive, "legion", "d.mp4", b"d")
+    evidence = '{"aligned": true, "offset": null}'
+    ok(cli("prov", "derive", str(d), str(a), "--kind", "excerpt_of", "--evidence", evidence))
+    assert ok(cli("prov", "derivations", "legion")).splitlines()[-1].endswith(
+        "aligned=true, offset=-"
+    )
+    assert "aligned: true; offset: —" in ok(cli("report", "legion", "-o", "-"))
 
 
 def test_every_prov_command_has_help_with_an_example(cli: RunCli) -> None:

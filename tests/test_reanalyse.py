@@ -295,6 +295,23 @@ def test_a_timeout_hint_suggests_a_limit_sized_by_the_video(
     )
 
 
+def test_the_hint_names_an_archive_opened_with_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pasted without it, the command would re-analyse media of another archive."""
+    from verify.services.intake import retry_hint
+
+    default = tmp_path / "default"
+    monkeypatch.setenv("VERIFY_HOME", str(default))
+    assert retry_hint("timed out after 60 s", "7", None, default).endswith(
+        "`VERIFY_ANALYSIS_TIMEOUT=120 verify media reanalyse 7`"
+    )
+    other = tmp_path / "evidence drive"
+    assert retry_hint("timed out after 60 s", "7", None, other).endswith(
+        f"`VERIFY_ANALYSIS_TIMEOUT=120 verify --home '{other}' media reanalyse 7`"
+    )
+
+
 def test_a_video_that_times_out_keeps_its_metadata(
     cli: RunCli, case: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

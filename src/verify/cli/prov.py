@@ -431,7 +431,7 @@ def _evidence_text(evidence: dict[str, Any] | None) -> str:
         return str(evidence["text"])
     from verify.services.provenance import evidence_value
 
-    return ", ".join(f"{k}={evidence_value(v)}" for k, v in sorted(evidence.items()))
+    return ", ".join(f"{k}={evidence_value(v) or '-'}" for k, v in sorted(evidence.items()))
 
 
 @prov_app.command(

@@ -183,32 +183,60 @@ def failure(outcome: AnalysisResult | AnalysisError | None) -> str:
 
 
 def with_retry_hint(
-    message: str, reason: str | None, media_ref: str, meta: Mapping[str, Any] | None = None
+    message: str,
+    reason: str | None,
+    media_ref: str,
+    meta: Mapping[str, Any] | None = None,
+    home: Path | None = None,
 ) -> str:
     """`message`, followed by `retry_hint` when there is one."""
-    hint = retry_hint(reason, media_ref, meta)
+    hint = retry_hint(reason, media_ref, meta, home)
     return f"{message}; {hint}" if hint else message
 
 
-def retry_hint(reason: str | None, media_ref: str, meta: Mapping[str, Any] | None = None) -> str:
+def retry_hint(
+    reason: str | None,
+    media_ref: str,
+    meta: Mapping[str, Any] | None = None,
+    home: Path | None = None,
+) -> str:
     """What to do about a failure that more time or memory may cure ("" for any other), as a
     command to paste: the limits are the sandbox's (`VERIFY_ANALYSIS_TIMEOUT`,
     `VERIFY_ANALYSIS_MEMORY`), and a long or large file can need more than the defaults.
     `media_ref` names the file for the `verify media reanalyse` that analyses it again;
-    `meta` (what was read before the failure) sizes the suggestion by the video's length."""
+    `meta` (what was read before the failure) sizes the suggestion by the video's length;
+    `home`, the archive, is named in the command when it is not the one `verify` opens
+    without `--home` (pasted as is, it would re-analyse another archive's media)."""
     text = reason or ""
+    verify = _verify_command(home)
     if text.startswith("timed out after"):
         seconds = suggested_timeout(text, meta)
         return (
             "if it is a long or large file, allow it more time (or triage it with `--fast`): "
-            f"`VERIFY_ANALYSIS_TIMEOUT={seconds} verify media reanalyse {media_ref}`"
+            f"`VERIFY_ANALYSIS_TIMEOUT={seconds} {verify} media reanalyse {media_ref}`"
         )
     if "out of memory" in text:  # also "killed (signal SIGKILL; out of memory?)"
         return (
             "if it is a large file, allow it more memory: "
-            f"`VERIFY_ANALYSIS_MEMORY={suggested_memory(text)} verify media reanalyse {media_ref}`"
+            f"`VERIFY_ANALYSIS_MEMORY={suggested_memory(text)} {verify} media reanalyse "
+            f"{media_ref}`"
         )
     return ""
+
+
+def _verify_command(home: Path | None) -> str:
+    """`verify`, with `--home HOME` when `home` is not the default archive."""
+    import shlex
+
+    from verify.archive import default_home
+
+    if home is None:
+        return "verify"
+    try:
+        same = home.resolve() == default_home().resolve()
+    except OSError:
+        same = False
+    return "verify" if same else f"verify --home {shlex.quote(str(home))}"
 
 
 # Analysis speed assumed when sizing a suggested timeout from a video's length: on 2 cores
@@ -571,7 +599,7 @@ def _record(
             # what this command read before the failure sizes the suggested limit
             meta = outcome.meta if isinstance(outcome, AnalysisResult) else None
             result.error = with_retry_hint(
-                f"{raw_path}: {said}", blob.analysis_error, str(media_id), meta
+                f"{raw_path}: {said}", blob.analysis_error, str(media_id), meta, archive.home
             )
 
 

@@ -422,7 +422,7 @@ def _replace_analysis(
             held = ", ".join(str(m) for m in result.media)
             which = f"media {held}" if held else f"sha256:{result.sha256}"
             result.error = with_retry_hint(
-                f"{which}: {blob.analysis_error}", blob.analysis_error, ref, blob.meta
+                f"{which}: {blob.analysis_error}", blob.analysis_error, ref, blob.meta, archive.home
             )
         session.add(blob)
         session.flush()

@@ -953,7 +953,7 @@ def set_attribution_state(
             if evidence is None and according_to is None:
                 raise BadInputError(
                     f"attribution {attribution_id} is already {attr.state}; nothing to change "
-                    "(--evidence and --according-to update what supports it)"
+                    "(--evidence and --according-to update its evidence and source)"
                 )
             raise BadInputError(
                 f"attribution {attribution_id} is already {attr.state} with that evidence; "
@@ -988,10 +988,13 @@ def list_attributions(archive: Archive, case: str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- derivations
 
 
-def evidence_value(value: Any) -> str:
-    """An evidence value as a reader sees it: nested objects and lists as compact JSON
-    (`{"candidate": 10, "query": 10}`), never Python's repr."""
-    if isinstance(value, dict | list):
+def evidence_value(value: Any) -> str | None:
+    """An evidence value as a reader sees it: objects, lists and true/false as JSON
+    (`{"candidate": 10, "query": 10}`), never Python's repr; None stays None (each output
+    shows its own "no value" mark)."""
+    if value is None:
+        return None
+    if isinstance(value, dict | list | bool):
         import json
 
         return json.dumps(value, sort_keys=True, ensure_ascii=False)

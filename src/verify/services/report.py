@@ -680,16 +680,19 @@ def _exact_copies(
 ) -> dict[int, list[dict[str, Any]]]:
     """Per blob: the media in other cases holding the same bytes (case slug, media id, name),
     by media id. Search shows them as exact copies, never as near-duplicates."""
-    if not blob_ids:
-        return {}
-    rows = session.exec(
-        select(Media.blob_id, Media.id, Media.original_name, Case.slug)
-        .join(Case, col(Case.id) == col(Media.case_id))
-        .where(col(Media.blob_id).in_(blob_ids), col(Media.case_id) != case_id)
-        .order_by(col(Media.id))
-    ).all()
+    from verify.dbread import IN_CHUNK
+
+    rows: list[Any] = []
+    for i in range(0, len(blob_ids), IN_CHUNK):  # small statements, as everywhere
+        rows += session.exec(
+            select(Media.blob_id, Media.id, Media.original_name, Case.slug)
+            .join(Case, col(Case.id) == col(Media.case_id))
+            .where(
+                col(Media.blob_id).in_(blob_ids[i : i + IN_CHUNK]), col(Media.case_id) != case_id
+            )
+        ).all()
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for blob_id, media_id, name, slug in rows:
+    for blob_id, media_id, name, slug in sorted(rows, key=lambda r: r[1]):
         out[blob_id].append({"case": slug, "media": media_id, "name": name})
     return out
 
