@@ -399,8 +399,8 @@ def test_derive_cycle_is_one_line(cli: RunCli, archive: Archive) -> None:
     d = add_media(archive, "legion", "d.mp4", b"d")
     evidence = '{"aligned": true, "offset": null}'
     ok(cli("prov", "derive", str(d), str(a), "--kind", "excerpt_of", "--evidence", evidence))
-    assert ok(cli("prov", "derivations", "legion")).splitlines()[-1].endswith(
-        "aligned=true, offset=-"
+    assert (
+        ok(cli("prov", "derivations", "legion")).splitlines()[-1].endswith("aligned=true, offset=-")
     )
     assert "aligned: true; offset: —" in ok(cli("report", "legion", "-o", "-"))
 
