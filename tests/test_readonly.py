@@ -43,12 +43,15 @@ def make_read_only(
     return lambda: pretend_read_only(home, monkeypatch)
 
 
-def pretend_read_only(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def pretend_read_only(
+    home: Path, monkeypatch: pytest.MonkeyPatch, *, file_system: bool = True
+) -> None:
     """`home` is on a read-only mount: `os.access` says it cannot be written, and its file
-    system says it is read-only."""
+    system says it is read-only (`file_system=False`: only closed to this user)."""
     import verify.dbread
 
-    monkeypatch.setattr(verify.dbread, "read_only_file_system", lambda path: True)
+    if file_system:
+        monkeypatch.setattr(verify.dbread, "read_only_file_system", lambda path: True)
     real = os.access
 
     def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
@@ -190,7 +193,10 @@ def test_immutable_only_on_a_read_only_file_system_without_wal_content(
 
     db = tmp_path / "verify.db"
     db.write_bytes(b"")
-    # a folder only this user cannot write: its owner may be writing, so SQLite locks
+    # a folder only this user cannot write, nobody using it (no -shm): nothing to lock
+    assert readonly_uri(db).endswith("?mode=ro&immutable=1")
+    # ... its owner has it open: SQLite's locking, through the owner's -shm
+    (tmp_path / "verify.db-shm").write_bytes(b"")
     assert readonly_uri(db).endswith("?mode=ro")
     monkeypatch.setattr(verify.dbread, "read_only_file_system", lambda path: True)
     assert readonly_uri(db).endswith("?mode=ro&immutable=1")
@@ -245,3 +251,18 @@ def test_any_folder_name_holds_the_archive(
     assert [m["id"] for m in listed] == [1]
     found = cli("search", str(photo), "--json")
     assert found.exit_code == 0 and json.loads(found.stdout)["exact_copies"][0]["media"] == 1
+
+
+def test_a_folder_only_closed_to_this_user_is_read_when_nobody_has_it_open(
+    cli: RunCli, home: Path, filled: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A colleague's archive you may read but not write, not in use: SQLite cannot make its
+    shared-memory file there, so it is read as immutable (and nothing is written)."""
+    assert not (home / "verify.db-shm").exists()  # every connection closed
+    pretend_read_only(home, monkeypatch, file_system=False)
+    before = _tree(home)
+    listed = cli("case", "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert [c["slug"] for c in json.loads(listed.stdout)] == ["derna"]
+    assert cli("search", str(filled["photo"])).exit_code == 0
+    assert _tree(home) == before

@@ -180,21 +180,26 @@ class ReadOnlyArchive:
 def readonly_uri(db: Path) -> str:
     """The SQLite URI opening `db` read-only where its folder cannot be written.
 
-    On a read-only file system (write-protected media, a read-only mount) nobody can change
-    the file, and a WAL database there cannot have its shared-memory file made: SQLite is
-    told the file is immutable (no locks, no WAL) when there is no WAL content to miss. A
-    non-empty `verify.db-wal` (changes not yet copied into the database: the archive was
-    copied or write-protected while in use) is read with `mode=ro` alone, which works when
-    its `-shm` file is there too. A folder that is only not writable by this user is never
-    taken as immutable, since its owner may be writing to it: `mode=ro`, with SQLite's
-    locking."""
+    A WAL database whose folder cannot be written can be read with SQLite's locking
+    (`mode=ro`) only while its shared-memory file `verify.db-shm` exists, that is while
+    someone who can write it has it open (SQLite removes it when the last writer closes);
+    otherwise SQLite is told the file is immutable (no locks, no WAL). So:
+
+    - changes still in a non-empty `verify.db-wal` (the archive copied or write-protected
+      while in use): `mode=ro`, never immutable, which would skip them;
+    - a read-only file system (write-protected media, a read-only mount): nobody can change
+      the file: immutable;
+    - a folder only closed to this user: `mode=ro` with locking while its owner has it
+      open (`-shm` there), immutable when nobody has (a writer who opens it during a long
+      read is not seen: the read is of the file as it was)."""
     wal = db.with_name(db.name + "-wal")
+    shm = db.with_name(db.name + "-shm")
     try:
         pending = wal.stat().st_size > 0
     except OSError:
         pending = False
     base = db.resolve().as_uri()
-    immutable = not pending and read_only_file_system(db.parent)
+    immutable = not pending and (read_only_file_system(db.parent) or not shm.exists())
     return f"{base}?mode=ro&immutable=1" if immutable else f"{base}?mode=ro"
 
 
