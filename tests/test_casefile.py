@@ -913,3 +913,21 @@ def test_media_not_held_for_an_existing_case_names_that_case(tmp_path: Path) -> 
         )
     finally:
         fresh.close()
+
+
+def test_one_account_listed_under_two_spellings_is_refused(tmp_path: Path) -> None:
+    """`x:someone` and `x:@someone` are one account: listed twice, the file would have its
+    fields flip on every import."""
+    fresh = fresh_archive(tmp_path / "fresh", "other")
+    try:
+        text = BASE + (
+            '\n[[accounts]]\nref = "x:someone2"\nname = "First"\n'
+            '\n[[accounts]]\nref = "x:@someone2"\nname = "Second"\n'
+        )
+        with pytest.raises(BadInputError) as exc:
+            casefile.import_case_text(fresh, text, "dup.toml")
+        assert (
+            exc.value.message == "dup.toml: accounts[2].ref: account 'x:@someone2' is listed twice"
+        )
+    finally:
+        fresh.close()

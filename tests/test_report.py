@@ -754,3 +754,21 @@ def test_the_last_change_counts_cross_case_derivations_not_exports(
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-10T00:00:00Z")
     assert cli("report", "derna", "-o", str(tmp_path / "now.md")).exit_code == 0
     assert cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-").exit_code == 0
+
+
+def test_same_bytes_twice_in_the_case_lists_each_copy_once(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.media import write_jpeg
+    from verify import dbread
+
+    monkeypatch.setattr(dbread, "IN_CHUNK", 1)  # one statement per stored file
+    photo = write_jpeg(tmp_path / "screenshot.jpg", seed=22)
+    for title, slug in (("Derna floods", "derna"), ("Morocco quake", "morocco")):
+        assert cli("case", "open", title, "--slug", slug).exit_code == 0
+    for case in ("derna", "derna", "morocco"):  # the same file acquired twice in derna
+        assert cli("media", "add", case, str(photo)).exit_code == 0
+    data = json.loads(cli("report", "derna", "--format", "json", "-o", "-").stdout)
+    assert [m["exact_copies"] for m in data["media"]] == [
+        [{"case": "morocco", "media": 3, "name": "screenshot.jpg"}]
+    ] * 2

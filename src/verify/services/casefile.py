@@ -581,9 +581,10 @@ def parse_case_file(text: str, label: str) -> Doc:
             ctx, w, t, ("ref", "name", "kind", "url", "credibility", "created_at", "created_by")
         )
         ref = _account_ref(ctx, f"{w}.ref", _str(ctx, w, t, "ref", required=True) or "")
-        if ref.lower() in seen_accounts:
+        key = prov.account_key(ref)  # one account however its handle is spelt
+        if key in seen_accounts:
             ctx.fail(f"{w}.ref", f"account {ref!r} is listed twice")
-        seen_accounts.add(ref.lower())
+        seen_accounts.add(key)
         kind = _enum(ctx, w, t, "kind", AccountKind, "account kind") if "kind" in t else None
         doc.accounts.append(
             {

@@ -75,7 +75,8 @@ OFFLINE_KINDS = {
     "outlet": AccountKind.OUTLET,
 }
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
 
 
 # --------------------------------------------------------------------------- accounts
@@ -202,31 +203,60 @@ def account_to_dict(account: Account) -> dict[str, Any]:
 
 def find_account(session: Session, ref: str) -> Account | None:
     """The account `ref` names: its handle as written, then in its one spelling
-    (`normalise_handle`), then without the @; on platforms with @handles, last, an account
-    stored by an earlier version under another spelling (`x:https://x.com/someone`)."""
+    (`normalise_handle`), then without the @ (not on YouTube, where a bare name may be a
+    channel id); on platforms with @handles, last, an account stored by an earlier version
+    under another spelling (`x:https://x.com/someone`)."""
     platform, given = _split_ref(ref)
     handle = normalise_handle(platform, given)
-    bare = handle[1:] if platform in AT_HANDLE_HOSTS and handle.startswith("@") else handle
-    for h in dict.fromkeys((given, handle, bare)):
+    tries = [given, handle]
+    if platform in AT_HANDLE_HOSTS and platform != "youtube" and handle.startswith("@"):
+        tries.append(handle[1:])
+    for h in dict.fromkeys(tries):
         found = _find_handle(session, platform, h)
         if found is not None:
             return found
     if platform in AT_HANDLE_HOSTS and handle.startswith("@"):
-        folded = handle.translate(_ASCII_LOWER)
-        # only handles not in the one spelling (every account stored since has its @)
-        for account in session.exec(
-            select(Account)
-            .where(Account.platform == platform, ~col(Account.handle).startswith("@"))
-            .order_by(col(Account.id))
-        ).all():
-            if normalise_handle(platform, account.handle).translate(_ASCII_LOWER) == folded:
-                return account
+        return _older_spelling(session, platform, handle)
     return None
 
 
+def _older_spelling(session: Session, platform: str, handle: str) -> Account | None:
+    """An account stored without the one spelling of `handle` (a profile URL, say): only
+    handles without an @ that contain the name are read and normalised."""
+    folded = handle.translate(_ASCII_LOWER)
+    name = folded[1:].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    candidates = session.exec(
+        select(Account)
+        .where(
+            Account.platform == platform,
+            ~col(Account.handle).startswith("@"),
+            _ascii_lower(session, col(Account.handle)).like(f"%{name}%", escape="\\"),
+        )
+        .order_by(col(Account.id))
+    ).all()
+    for account in candidates:
+        if normalise_handle(platform, account.handle).translate(_ASCII_LOWER) == folded:
+            return account
+    return None
+
+
+def _ascii_lower(session: Session, column: Any) -> Any:
+    """`column` with A-Z folded and every other letter kept: SQLite's lower() does that,
+    PostgreSQL's folds every letter (`Ärzte` and `ärzte` would be one account there)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.translate(column, _UPPER, _UPPER.lower())
+    return func.lower(column)
+
+
+def account_key(ref: str) -> str:
+    """What makes two refs one account: platform, the handle's one spelling, A-Z folded."""
+    platform, handle = parse_account_ref(ref)
+    return f"{platform}:{handle}".translate(_ASCII_LOWER)
+
+
 def _find_handle(session: Session, platform: str, handle: str) -> Account | None:
-    # Exact match first; then ASCII letter case only (SQLite's lower() folds only A-Z, so a
-    # Unicode fold here could miss a stored handle and then collide with it on insert).
+    # Exact match first; then ASCII letter case only (a Unicode fold here could miss a
+    # stored handle and then collide with it on insert).
     exact = session.exec(
         select(Account).where(Account.platform == platform, Account.handle == handle)
     ).first()
@@ -235,7 +265,10 @@ def _find_handle(session: Session, platform: str, handle: str) -> Account | None
     folded = handle.translate(_ASCII_LOWER)
     return session.exec(
         select(Account)
-        .where(Account.platform == platform, func.lower(Account.handle) == folded)
+        .where(
+            Account.platform == platform,
+            _ascii_lower(session, col(Account.handle)) == folded,
+        )
         .order_by(col(Account.id))
     ).first()
 

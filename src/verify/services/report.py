@@ -682,6 +682,7 @@ def _exact_copies(
     by media id. Search shows them as exact copies, never as near-duplicates."""
     from verify.dbread import IN_CHUNK
 
+    blob_ids = sorted(set(blob_ids))  # a case can hold the same bytes twice
     rows: list[Any] = []
     for i in range(0, len(blob_ids), IN_CHUNK):  # small statements, as everywhere
         rows += session.exec(
