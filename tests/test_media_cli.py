@@ -346,3 +346,18 @@ def test_a_slow_file_is_said_to_be_analysing_on_a_terminal(
     assert len(shown) == 79 and "…" in shown
     assert shown.endswith("/clip.mp4: analysing, 5 s of at most 60 s (VERIFY_ANALYSIS_TIMEOUT)")
     assert shown.startswith("[2/3] /ev")
+
+
+def test_hints_name_the_archive_given_with_home(cli: RunCli, tmp_path: Path) -> None:
+    """A hint's command pasted as is must act on the same archive: with --home DIR when the
+    command was given one (VERIFY_HOME points elsewhere here)."""
+    from bench.clips import render
+
+    clip = render(tmp_path / "clip.mp4", seconds=1.0, gop=15)
+    other = tmp_path / "evidence drive"
+    assert cli("--home", str(other), "case", "open", "T", "--slug", "t").exit_code == 0
+    assert cli("--home", str(other), "media", "add", "t", str(clip), "--fast").exit_code == 0
+    shown = cli("--home", str(other), "media", "show", "1").stdout
+    assert f"`verify --home '{other}' media reanalyse 1` hashes every sampled frame" in shown
+    again = cli("--home", str(other), "media", "add", "t", str(clip))
+    assert f"`verify --home '{other}' media reanalyse 2` analyses them in full" in again.stderr

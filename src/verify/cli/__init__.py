@@ -218,6 +218,16 @@ def intake_of(ctx: typer.Context) -> Any:
     return _state(ctx).intake()
 
 
+def verify_command(ctx: typer.Context) -> str:
+    """`verify` as a hint should spell it to reach this invocation's archive: with
+    `--home DIR` when one was given (pasted without it, a command would act on the archive
+    of VERIFY_HOME or the default one)."""
+    from verify.services.intake import verify_command as command
+
+    home = _state(ctx).home
+    return command(None if home is None else Path(home).expanduser())
+
+
 def source_of(ctx: typer.Context) -> Any:
     """What the read-only search commands read from (`State.source`)."""
     return _state(ctx).source()

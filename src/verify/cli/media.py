@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from verify.analysis import is_placeholder_gps
-from verify.cli import archive_of, intake_of
+from verify.cli import archive_of, intake_of, verify_command
 from verify.cli.output import clean, clean_line, examples, notice, print_json, table
 from verify.errors import BadInputError, ExitCode
 
@@ -207,7 +207,7 @@ def _add(
         if r.already_stored and r.analysis_mode == "keyframes" and not fast:
             notice(
                 "  these bytes were analysed from keyframes only (`media add --fast`); "
-                f"`verify media reanalyse {r.media_id}` analyses them in full"
+                f"`{verify_command(ctx)} media reanalyse {r.media_id}` analyses them in full"
             )
 
     try:
@@ -299,7 +299,8 @@ def media_reanalyse(
                 first = r.media[0] if r.media else "ID"
                 notice(
                     "  a full analysis replaced by keyframes only (weaker in search); "
-                    f"`verify media reanalyse {first}` without --fast redoes it in full"
+                    f"`{verify_command(ctx)} media reanalyse {first}` without --fast redoes it "
+                    "in full"
                 )
 
     pools = warm_pools(1 if not media or len(media) < 2 else analysis_workers())
@@ -330,7 +331,8 @@ def media_reanalyse(
             said.append("no file's analysis has failed")
         elif left := svc.failed_count(archive_of(ctx)):
             said.append(
-                f"{left} whose analysis failed left as they are (`verify media reanalyse --failed`)"
+                f"{left} whose analysis failed left as they are "
+                f"(`{verify_command(ctx)} media reanalyse --failed`)"
             )
         notice("nothing to re-analyse: " + "; ".join(said))
     for r in results:
@@ -399,7 +401,7 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         f"source:    {clean(data['source_url'])} ({clean(data['platform'])})",
         f"analysis:  {data['analysis']}"
         + (f": {clean(data['analysis_error'])}" if data["analysis_error"] else "")
-        + _mode(data),
+        + _mode(data, verify_command(ctx)),
         f"device:    {clean(meta.get('make'))} {clean(meta.get('model'))}",
         f"software:  {clean(meta.get('software'))}",
         "captured:  "
@@ -431,11 +433,11 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         )
 
 
-def _mode(data: dict[str, Any]) -> str:
+def _mode(data: dict[str, Any], verify: str) -> str:
     """How much of the file was hashed, when that is known."""
     if data["analysis_mode"] == "keyframes":
         return (
-            f", keyframes only (--fast; `verify media reanalyse {data['id']}` hashes every "
+            f", keyframes only (--fast; `{verify} media reanalyse {data['id']}` hashes every "
             "sampled frame)"
         )
     if data["analysis_mode"] == "full":
@@ -500,7 +502,8 @@ def media_frames(
     if data["analysis"] == "analysis_failed":
         raise BadInputError(
             f"media {data['id']} has no sampled frames: its analysis failed: "
-            f"{data['analysis_error']} (`verify media reanalyse {data['id']}` retries it)"
+            f"{data['analysis_error']} (`{verify_command(ctx)} media reanalyse {data['id']}` "
+            "retries it)"
         )
     frames = data["frames"]
     if as_json:

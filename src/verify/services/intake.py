@@ -208,7 +208,7 @@ def retry_hint(
     `home`, the archive, is named in the command when it is not the one `verify` opens
     without `--home` (pasted as is, it would re-analyse another archive's media)."""
     text = reason or ""
-    verify = _verify_command(home)
+    verify = verify_command(home)
     if text.startswith("timed out after"):
         seconds = suggested_timeout(text, meta)
         return (
@@ -224,8 +224,9 @@ def retry_hint(
     return ""
 
 
-def _verify_command(home: Path | None) -> str:
-    """`verify`, with `--home HOME` when `home` is not the default archive."""
+def verify_command(home: Path | None) -> str:
+    """`verify`, with `--home HOME` when `home` is not the archive `verify` opens without
+    `--home` (VERIFY_HOME, else the default)."""
     import shlex
 
     from verify.archive import default_home
@@ -234,7 +235,7 @@ def _verify_command(home: Path | None) -> str:
         return "verify"
     try:
         same = home.resolve() == default_home().resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
         same = False
     return "verify" if same else f"verify --home {shlex.quote(str(home))}"
 
