@@ -754,6 +754,12 @@ def test_the_last_change_counts_cross_case_derivations_not_exports(
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-10T00:00:00Z")
     assert cli("report", "derna", "-o", str(tmp_path / "now.md")).exit_code == 0
     assert cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-").exit_code == 0
+    # an account the case names, edited later (an entry of no case): shown in the report
+    assert cli("prov", "attribute", "derna", "subtitler", "x:@someone").exit_code == 0
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-01T00:00:00Z")
+    assert cli("prov", "account", "edit", "x:@someone", "--name", "Renamed").exit_code == 0
+    r = cli("report", "derna", "--at", "2023-05-20T00:00:00Z", "-o", "-")
+    assert r.exit_code == 2 and "(account.edit, seq " in r.stderr
 
 
 def test_same_bytes_twice_in_the_case_lists_each_copy_once(

@@ -95,9 +95,9 @@ def _cross_case_derivations(session: Any, case_id: Any, slug: str) -> list[Audit
 
 
 def last_change(session: Any, case_id: Any, slug: str) -> AuditEntry | None:
-    """The case's last recorded change: its own entries and the derivations linking it to
-    another case's media, not the reports and frame exports written from it (which change
-    nothing)."""
+    """The case's last recorded change: its own entries, the derivations linking it to
+    another case's media, and the edits of the accounts it names (recorded under no case or
+    another); not the reports and frame exports written from it (which change nothing)."""
     latest = session.exec(
         select(AuditEntry)
         .where(
@@ -108,8 +108,40 @@ def last_change(session: Any, case_id: Any, slug: str) -> AuditEntry | None:
         .limit(1)
     ).first()
     linked = _cross_case_derivations(session, case_id, slug)
-    candidates = [e for e in (latest, *linked) if e is not None]
+    accounts = _account_entries(session, case_id)
+    candidates = [e for e in (latest, *linked, *accounts) if e is not None]
     return max(candidates, key=lambda e: e.seq) if candidates else None
+
+
+def _account_entries(session: Any, case_id: Any) -> list[AuditEntry]:
+    """`account.add` and `account.edit` entries of the accounts the case's appearances and
+    attributions name (an account's fields show in its reports)."""
+    from verify.models import Account, Appearance, Attribution
+    from verify.services.provenance import account_ref
+
+    ids = set(
+        session.exec(select(Appearance.account_id).where(Appearance.case_id == case_id)).all()
+    ) | set(
+        session.exec(select(Attribution.account_id).where(Attribution.case_id == case_id)).all()
+    )
+    ids.discard(None)
+    if not ids:
+        return []
+    refs = {
+        account_ref(a)
+        for a in session.exec(select(Account).where(col(Account.id).in_(sorted(ids)))).all()
+    }
+    out = []
+    for e in session.exec(
+        select(AuditEntry).where(col(AuditEntry.action).in_(("account.add", "account.edit")))
+    ).all():
+        try:
+            payload = orjson.loads(e.payload)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(payload, dict) and (payload.get("ref") or payload.get("account")) in refs:
+            out.append(e)
+    return out
 
 
 # Entries that record something written from the archive, not a change to it.
