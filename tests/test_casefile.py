@@ -931,3 +931,19 @@ def test_one_account_listed_under_two_spellings_is_refused(tmp_path: Path) -> No
         )
     finally:
         fresh.close()
+
+
+def test_an_evidence_key_ending_in_a_newline_exports_as_valid_toml(archive: Archive) -> None:
+    """Found by the property test: `^...$` let a key with a final newline pass as a bare
+    TOML key, and the export could not be read back."""
+    import tomllib
+
+    from verify.services import cases, provenance
+
+    cases.open_case(archive, "Keys", slug="keys")
+    a = add_media(archive, "keys", "a.mp4", b"a")
+    b = add_media(archive, "keys", "b.mp4", b"b")
+    provenance.derive(archive, str(b), str(a), "reencode_of", evidence='{"0\\n": [], "ok": 1}')
+    text = casefile.export_case(archive, "keys")
+    assert tomllib.loads(text)["derivations"][0]["evidence"] == {"0\n": [], "ok": 1}
+    assert casefile.import_case_text(archive, text, "keys.toml").changes == 0

@@ -113,6 +113,7 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
         ("youtube:@my-channel", ("youtube", "@my-channel")),
         ("youtube:https://www.youtube.com/@my-channel", ("youtube", "@my-channel")),
         ("vk:someone", ("vk", "someone")),
+        ("x:[", ("x", "[")),  # not a URL either (urlsplit raises): as given
     ],
 )
 def test_account_refs(ref: str, parsed: tuple[str, str]) -> None:

@@ -72,8 +72,8 @@ from verify.vocab import (
 )
 
 FORMAT = 1
-SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+SHA_RE = re.compile(r"^[0-9a-f]{64}\Z")
+BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+\Z")
 INT64 = 2**63
 
 # ============================================================================ export

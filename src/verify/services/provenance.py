@@ -65,7 +65,7 @@ from verify.vocab import (
     Role,
 )
 
-PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")
 PLATFORM_ALIASES = {"twitter": "x", "tg": "telegram"}
 # Pseudo-platforms: actors who are not a platform account. They imply the account's kind
 # and never count as a "claimed original platform".
@@ -110,12 +110,12 @@ AT_HANDLE_HOSTS = {
     "threads": ("threads.net", "threads.com"),
 }
 _HANDLE_CHARS = {
-    "x": re.compile(r"^@?[A-Za-z0-9_]{1,50}$"),
-    "telegram": re.compile(r"^@?[A-Za-z0-9_]{1,64}$"),
-    "tiktok": re.compile(r"^@?[A-Za-z0-9_.]{1,64}$"),
-    "instagram": re.compile(r"^@?[A-Za-z0-9_.]{1,64}$"),
-    "youtube": re.compile(r"^@[A-Za-z0-9_.-]{1,64}$"),  # a bare name may be a channel id
-    "threads": re.compile(r"^@?[A-Za-z0-9_.]{1,64}$"),
+    "x": re.compile(r"^@?[A-Za-z0-9_]{1,50}\Z"),
+    "telegram": re.compile(r"^@?[A-Za-z0-9_]{1,64}\Z"),
+    "tiktok": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
+    "instagram": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
+    "youtube": re.compile(r"^@[A-Za-z0-9_.-]{1,64}\Z"),  # a bare name may be a channel id
+    "threads": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
 }
 # first path segments of those hosts that are not accounts (posts, searches, private links)
 _NOT_A_HANDLE = {
@@ -152,8 +152,11 @@ def normalise_handle(platform: str, handle: str) -> str:
             return handle
         return handle if handle.startswith("@") else "@" + handle
     text = handle if "://" in handle else "https://" + handle
-    parsed = urllib.parse.urlsplit(text)
-    host = (parsed.hostname or "").removeprefix("www.")
+    try:
+        parsed = urllib.parse.urlsplit(text)
+        host = (parsed.hostname or "").removeprefix("www.")
+    except ValueError:  # not a URL at all (`[`, a bad port): kept as given
+        return handle
     if parsed.scheme not in ("http", "https") or host not in hosts:
         return handle
     parts = [p for p in parsed.path.split("/") if p]
