@@ -152,3 +152,5 @@ def test_a_blank_picture_is_not_reported_as_having_no_near_duplicates(
     r = cli("search", "1")
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == f"error: media 1: near-duplicate search not possible: {UNINFORMATIVE}\n"
+    stored = json.loads(cli("search", "1", "--json").stdout)["query"]
+    assert (stored["frames"], stored["informative_frames"]) == (1, 0)  # as for a file

@@ -688,7 +688,13 @@ def search_media(
             )
         copies = _holdings(db, [blob_id]).get(blob_id, [])
     data: dict[str, Any] = {
-        "query": {"media": media_id, "sha256": f"sha256:{sha}", "kind": kind},
+        "query": {
+            "media": media_id,
+            "sha256": f"sha256:{sha}",
+            "kind": kind,
+            "frames": int(frames[0][0]),
+            "informative_frames": int(frames[0][1] or 0),
+        },
         "exact_copies": [
             {"case": m.case, "media": m.media, "original_name": m.original_name}
             for m in copies
