@@ -434,6 +434,16 @@ def test_earliest_crosses_cases_through_bytes_and_derivations(archive: Archive, 
     marked = [e for e in events if e["earliest"]]
     assert len(marked) == 1
     assert (marked[0]["case"], marked[0]["when"]) == ("tg", "2023-05-20")
+    # a copy posted the same day in another case: the order is unknown, and its case named
+    provenance.add_appearance(
+        archive, "press", platform="vk", posted="2023-05-20T12:00Z", media=str(same)
+    )
+    result = provenance.earliest(archive, case)
+    assert (
+        result["uncertain_elsewhere"]
+        == [{"appearance": ap, "case": "press"} for ap in result["uncertain_with"]]
+        and result["uncertain_with"]
+    )
 
 
 def test_timeline_orders_every_dated_fact(

@@ -85,6 +85,7 @@ def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None
         "contradiction": False,
         "claimed_original_platforms": ["telegram"],
         "uncertain_with": [],
+        "uncertain_elsewhere": [],
     }
     events = [(e["type"], e["ref"], e["earliest"]) for e in prov["timeline"]]
     assert events == [
@@ -612,7 +613,8 @@ def test_timeline_and_earliest_come_from_the_provenance_service(
                      "posted_at": "2023-05-21T10:00:00Z", "captured_at": None},
         "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
         "contradiction": False, "claimed_original_platforms": ["telegram"],
-        "uncertain_with": [4], "considered": 4,
+        "uncertain_with": [4, 5], "considered": 5,
+        "uncertain_elsewhere": [{"appearance": 5, "case": "third-case"}],
     })  # fmt: skip
     data = report.build_report(archive, slug, at=AT)
     event.pop("extra")
@@ -622,9 +624,12 @@ def test_timeline_and_earliest_come_from_the_provenance_service(
         "at": "2023-05-21T10:00:00Z",
         "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
         "contradiction": False, "claimed_original_platforms": ["telegram"],
-        "uncertain_with": [4],
+        "uncertain_with": [4, 5],
+        "uncertain_elsewhere": [{"appearance": 5, "case": "third-case"}],
     }  # fmt: skip
     assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    # an overlapping appearance held by another case is named with its case
+    assert "appearance 4, 5 (case third-case))" in report_render.render_markdown(data)
     assert (
         "| posted on telegram by telegram:@older (case other-case)"
         " — **warning:** posted 2030-01-01 is in the future |"

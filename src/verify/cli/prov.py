@@ -465,7 +465,11 @@ def earliest(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> Non
         f"claimed original platform: {', '.join(data['claimed_original_platforms']) or '-'}",
     ]
     if data["uncertain_with"]:
-        ids = ", ".join(str(i) for i in data["uncertain_with"])
+        where = {o["appearance"]: o["case"] for o in data["uncertain_elsewhere"]}
+        ids = ", ".join(
+            f"{i} (case {clean(where[i])})" if i in where else str(i)
+            for i in data["uncertain_with"]
+        )
         lines.append(f"uncertain: dates overlap with appearance {ids}")
     lines.append(("CONTRADICTION: " if data["contradiction"] else "") + clean(data["message"]))
     sys.stdout.write("\n".join(lines) + "\n")

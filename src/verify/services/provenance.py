@@ -1347,6 +1347,7 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
         "undated": len(appearances) - len(dated),
         "earliest": None,
         "uncertain_with": [],
+        "uncertain_elsewhere": [],
         "claimed_original_platforms": platforms,
         "claimed_by": sources,
         "contradiction": False,
@@ -1369,6 +1370,20 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
     data = appearance_to_dict(session, first, holder.slug if holder else "?")
     data["basis"] = basis
     result["earliest"] = data
+    # overlapping appearances of other cases (copies held there): named with their case,
+    # which a reader of this case's listings would not find
+    others = {ap.id: ap.case_id for _, ap in dated[1:] if ap.id in uncertain and ap.case_id != c.id}
+    slugs = (
+        {
+            pk(x): x.slug
+            for x in session.exec(select(Case).where(col(Case.id).in_(set(others.values())))).all()
+        }
+        if others
+        else {}
+    )
+    result["uncertain_elsewhere"] = [
+        {"appearance": i, "case": slugs.get(case_id, "?")} for i, case_id in others.items()
+    ]
     result["uncertain_with"] = uncertain
     when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
     where = f"appearance {first.id} on {first.platform}, {basis} {when}"

@@ -491,6 +491,7 @@ def _earliest_entry(res: dict[str, Any]) -> dict[str, Any]:
         "contradiction": bool(res.get("contradiction")),
         "claimed_original_platforms": list(res.get("claimed_original_platforms") or []),
         "uncertain_with": list(res.get("uncertain_with") or []),
+        "uncertain_elsewhere": list(res.get("uncertain_elsewhere") or []),
     }
 
 
