@@ -679,24 +679,19 @@ def contact_sheet(frames: Sequence[dict[str, Any]], limit: int = CONTACT_SHEET_M
 def _exact_copies(
     session: Session, blob_ids: list[int], case_id: int
 ) -> dict[int, list[dict[str, Any]]]:
-    """Per blob: the media in other cases holding the same bytes (case slug, media id, name),
-    by media id. Search shows them as exact copies, never as near-duplicates."""
-    from verify.dbread import IN_CHUNK
+    """Per file: the media in other cases holding the same bytes, by media id (search's
+    `holdings`; search shows them as exact copies, never as near-duplicates)."""
+    from verify.dbread import SqlAlchemyReader
 
-    blob_ids = sorted(set(blob_ids))  # a case can hold the same bytes twice
-    rows: list[Any] = []
-    for i in range(0, len(blob_ids), IN_CHUNK):  # small statements, as everywhere
-        rows += session.exec(
-            select(Media.blob_id, Media.id, Media.original_name, Case.slug)
-            .join(Case, col(Case.id) == col(Media.case_id))
-            .where(
-                col(Media.blob_id).in_(blob_ids[i : i + IN_CHUNK]), col(Media.case_id) != case_id
-            )
-        ).all()
-    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for blob_id, media_id, name, slug in sorted(rows, key=lambda r: r[1]):
-        out[blob_id].append({"case": slug, "media": media_id, "name": name})
-    return out
+    held = search.holdings(SqlAlchemyReader(session.connection()), blob_ids)
+    return {
+        blob: [
+            {"case": h.case, "media": h.media, "name": h.original_name}
+            for h in media
+            if h.case_id != case_id
+        ]
+        for blob, media in held.items()
+    }
 
 
 def _check_generated_at(session: Session, ref: str, at: datetime) -> None:

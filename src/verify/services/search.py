@@ -432,10 +432,11 @@ _HOLDINGS = (
 )
 
 
-def _holdings(db: Reader, blob_ids: list[int]) -> dict[int, list[_Held]]:
+def holdings(db: Reader, blob_ids: list[int]) -> dict[int, list[_Held]]:
     """The media holding each file, in media id order."""
     if not blob_ids:
         return {}
+    blob_ids = sorted(set(blob_ids))  # a file given twice would come back twice
     rows = sorted(rows_in(db, _HOLDINGS, blob_ids), key=lambda r: int(r[0]))
     out: dict[int, list[_Held]] = defaultdict(list)
     for r in rows:
@@ -579,7 +580,7 @@ def search_frames(
             )
         )
     with archive.reader() as db:
-        held = _holdings(db, list(verdicts))
+        held = holdings(db, list(verdicts))
     hits: list[dict[str, Any]] = []
     for blob, verdict in verdicts.items():
         for m in held.get(blob, []):
@@ -686,7 +687,7 @@ def search_media(
                 f"media {media_id}: near-duplicate search not possible: "
                 + _UNINFORMATIVE.format(kind=kind)
             )
-        copies = _holdings(db, [blob_id]).get(blob_id, [])
+        copies = holdings(db, [blob_id]).get(blob_id, [])
     data: dict[str, Any] = {
         "query": {
             "media": media_id,
@@ -886,7 +887,7 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
     for link in links:
         links_of[find(link[0])].append(link)
     with archive.reader() as db:
-        held = _holdings(db, sorted(parent))
+        held = holdings(db, sorted(parent))
     clusters: list[dict[str, Any]] = []
     for root, members in groups.items():
         media_rows = [
