@@ -190,8 +190,10 @@ def open_archive(
             f"the archive home {home_path} is not a directory; "
             "choose another with --home or VERIFY_HOME"
         )
+    from verify.dbread import holds_archive, writable
+
     read_only = False
-    if create and not url and _existing_unwritable(home_path):
+    if create and not url and holds_archive(home_path) and not writable(home_path):
         read_only = True  # an archive on read-only media: read it, change nothing
     elif create:
         try:
@@ -202,7 +204,7 @@ def open_archive(
                 f"cannot create the archive at {home_path}: {exc.strerror or exc}; "
                 "choose another with --home or VERIFY_HOME"
             ) from exc
-        if not os.access(home_path, os.W_OK | os.X_OK):
+        if not writable(home_path):
             raise BadInputError(
                 f"the archive home {home_path} is not writable; "
                 "choose another with --home or VERIFY_HOME"
@@ -252,15 +254,6 @@ def sqlite_url(db: Path, *, read_only: bool = False) -> str:
     else:
         built = URL.create("sqlite", database=str(db))
     return built.render_as_string(hide_password=False)
-
-
-def _existing_unwritable(home: Path) -> bool:
-    """Whether `home` holds an archive (database and store) that cannot be written."""
-    return (
-        (home / "verify.db").is_file()
-        and (home / "objects").is_dir()
-        and not os.access(home, os.W_OK | os.X_OK)
-    )
 
 
 def _check_head(archive: Archive) -> None:

@@ -203,6 +203,16 @@ def readonly_uri(db: Path) -> str:
     return f"{base}?mode=ro&immutable=1" if immutable else f"{base}?mode=ro"
 
 
+def holds_archive(home: Path) -> bool:
+    """Whether `home` holds a SQLite archive (its database and its store)."""
+    return (home / "verify.db").is_file() and (home / "objects").is_dir()
+
+
+def writable(home: Path) -> bool:
+    """Whether this process may create files in `home`."""
+    return os.access(home, os.W_OK | os.X_OK)
+
+
 def read_only_file_system(path: Path) -> bool:
     """Whether `path` is on a file system mounted read-only."""
     try:
@@ -235,12 +245,12 @@ def connect_at_head(
 
         home_path = default_home()
     db = home_path / "verify.db"
-    if not (db.is_file() and (home_path / "objects").is_dir()):
+    if not holds_archive(home_path):
         return None
-    writable = os.access(home_path, os.W_OK | os.X_OK)
-    if not writable and not readonly:
+    can_write = writable(home_path)
+    if not can_write and not readonly:
         return None
-    if not writable:  # an archive on read-only media (see `readonly_uri`)
+    if not can_write:  # an archive on read-only media (see `readonly_uri`)
         target, uri = readonly_uri(db), True
     elif readonly:
         target, uri = db.resolve().as_uri() + "?mode=ro", True

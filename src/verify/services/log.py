@@ -98,12 +98,12 @@ def last_change(session: Any, case_id: Any, slug: str) -> AuditEntry | None:
     """The case's last recorded change: its own entries, the derivations linking it to
     another case's media, and the edits of the accounts it names (recorded under no case or
     another); not the reports and frame exports written from it (which change nothing)."""
+    from verify.services.report import REPORT_ACTION
+
+    not_changes = (REPORT_ACTION, "media.frames.export")  # written from it, not to it
     latest = session.exec(
         select(AuditEntry)
-        .where(
-            AuditEntry.case_slug == slug,
-            col(AuditEntry.action).not_in(NOT_CHANGES),
-        )
+        .where(AuditEntry.case_slug == slug, col(AuditEntry.action).not_in(not_changes))
         .order_by(col(AuditEntry.seq).desc())
         .limit(1)
     ).first()
@@ -142,10 +142,6 @@ def _account_entries(session: Any, case_id: Any) -> list[AuditEntry]:
         if isinstance(payload, dict) and (payload.get("ref") or payload.get("account")) in refs:
             out.append(e)
     return out
-
-
-# Entries that record something written from the archive, not a change to it.
-NOT_CHANGES = ("report.write", "media.frames.export")
 
 
 def head(archive: Archive) -> dict[str, Any]:

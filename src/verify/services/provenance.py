@@ -1372,26 +1372,18 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
     result["earliest"] = data
     # overlapping appearances of other cases (copies held there): named with their case,
     # which a reader of this case's listings would not find
-    others = {ap.id: ap.case_id for _, ap in dated[1:] if ap.id in uncertain and ap.case_id != c.id}
-    slugs = (
-        {
-            pk(x): x.slug
-            for x in session.exec(select(Case).where(col(Case.id).in_(set(others.values())))).all()
-        }
-        if others
-        else {}
-    )
-    result["uncertain_elsewhere"] = [
-        {"appearance": i, "case": slugs.get(case_id, "?")} for i, case_id in others.items()
-    ]
+    overlapping = [ap for _, ap in dated[1:] if ap.id in uncertain]
+    for ap in overlapping:
+        if ap.case_id != c.id:
+            other = session.get(Case, ap.case_id)
+            entry = {"appearance": ap.id, "case": other.slug if other else "?"}
+            result["uncertain_elsewhere"].append(entry)
     result["uncertain_with"] = uncertain
     when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
     where = f"appearance {first.id} on {first.platform}, {basis} {when}"
     # an appearance on a claimed platform whose date window overlaps the earliest's may
     # have come first: then nothing is contradicted, it cannot be told
-    rivals = [
-        ap for (dt, prec, _), ap in dated[1:] if ap.id in uncertain and ap.platform in platforms
-    ]
+    rivals = [ap for ap in overlapping if ap.platform in platforms]
     if platforms and first.platform not in platforms and rivals:
         which = ", ".join(f"appearance {ap.id} on {ap.platform}" for ap in rivals)
         result["message"] = (
