@@ -263,11 +263,11 @@ def suggested_timeout(reason: str, meta: Mapping[str, Any] | None = None) -> int
 def suggested_memory(reason: str) -> str:
     """A memory limit worth trying after "out of memory (limit 2 GiB)": twice the limit, in
     whole GiB (4G when the reason does not say the limit)."""
-    match = re.search(r"limit ([0-9]+) (GiB|MiB)", reason)
-    if match is None:
-        return "4G"
-    mib = int(match.group(1)) * (1024 if match.group(2) == "GiB" else 1)
-    return f"{max(1, math.ceil(2 * mib / 1024))}G"
+    from verify.analysis.sandbox import parse_size
+
+    match = re.search(r"limit ([0-9]+ [KMG]iB)", reason)  # as worker.human_bytes writes it
+    limit = parse_size(match.group(1).replace(" ", "")) if match else None
+    return f"{max(1, math.ceil(2 * limit / (1 << 30)))}G" if limit else "4G"
 
 
 def outcome_values(
