@@ -199,11 +199,17 @@ def test_account_commands(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
         "person",
     )
     assert (r.exit_code, r.stdout, r.stderr) == (0, "x:@Gerashchenko_en\n", "")
-    r = cli("prov", "account", "add", "x:@gerashchenko_en")
-    assert (r.exit_code, r.stderr) == (
-        2,
-        "error: account 'x:@gerashchenko_en' already exists; change it with "
-        "`verify prov account edit`\n",
+    for given in ("x:@gerashchenko_en", "x:https://x.com/Gerashchenko_en"):
+        r = cli("prov", "account", "add", given)  # the account it is, named as stored
+        assert (r.exit_code, r.stderr) == (
+            2,
+            f"error: account {given!r} already exists as 'x:@Gerashchenko_en'; change it "
+            "with `verify prov account edit`\n",
+        )
+    r = cli("prov", "account", "add", "x:@Gerashchenko_en")
+    assert r.stderr == (
+        "error: account 'x:@Gerashchenko_en' already exists; change it with "
+        "`verify prov account edit`\n"
     )
     assert (
         ok(

@@ -367,9 +367,10 @@ def add_account(
     credibility: str | None = None,
 ) -> dict[str, Any]:
     with archive.write() as session:
-        if find_account(session, ref) is not None:
+        if (held := find_account(session, ref)) is not None:
+            same = "" if account_ref(held) == ref.strip() else f" as {account_ref(held)!r}"
             raise BadInputError(
-                f"account {ref!r} already exists; change it with `verify prov account edit`"
+                f"account {ref!r} already exists{same}; change it with `verify prov account edit`"
             )
         account = new_account(
             session,
