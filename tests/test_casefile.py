@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import os
 import string
 import tempfile
 from pathlib import Path
@@ -357,13 +358,19 @@ def test_same_slug_other_case_is_named_as_the_likely_cause(
         f"{SLUG}, change the slug in the file or import it into another archive (VERIFY_HOME); "
         "if it is an older export of it, export the case again and re-apply your edits\n"
     ), r.stderr
-    # an exported file of another archive's case says when each was opened
+    # an exported file of another archive's case says when each was opened; the other
+    # archive is a SQLite one under its own folder (VERIFY_DATABASE_URL, set when the tests
+    # run on PostgreSQL, would name this archive's database whatever the folder)
     other = tmp_path / "other"
+    url = os.environ.get("VERIFY_DATABASE_URL")
+    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2030-01-01T00:00:00Z")
     r = cli("--home", str(other), "case", "import", str(EXAMPLE))
     assert r.exit_code == 0, r.stderr
     exported = tmp_path / "exported.toml"
     ok(cli("--home", str(other), "case", "export", SLUG, "-o", str(exported)))
+    if url is not None:
+        monkeypatch.setenv("VERIFY_DATABASE_URL", url)
     r = cli("case", "import", str(exported))
     assert r.exit_code == 2
     assert "the file's case was opened at 2030-01-01T00:00:00Z, this archive's case" in r.stderr
