@@ -393,4 +393,12 @@ def build(
                 created_by="tester",
             )
         )
+    # the clock when the tests write their reports (dated 2023-06-01, which cannot be later
+    # than now); a test that records more sets an earlier time itself, then `report_time`
+    report_time(monkeypatch)
     return SLUG
+
+
+def report_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set the clock to the time the tests date their reports (`--at 2023-06-01T00:00:00Z`)."""
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-01T00:00:00Z")

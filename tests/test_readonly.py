@@ -132,6 +132,13 @@ def test_a_report_and_a_frame_export_are_written_but_not_recorded(
     assert r.stderr.strip() == (
         "note: the archive is read-only: this export is not recorded in its audit trail"
     )
+    copies = tmp_path / "copies"
+    r = cli("media", "export", str(filled["media"]), "-o", str(copies))
+    assert r.exit_code == 0, r.stderr
+    assert [p.name for p in copies.iterdir()] == [Path(r.stdout.strip()).name]
+    assert r.stderr.strip() == (
+        "note: the archive is read-only: this export is not recorded in its audit trail"
+    )
     assert _tree(home) == before
     assert json.loads(cli("log", "--json").stdout) == log_before
 

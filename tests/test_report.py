@@ -370,6 +370,7 @@ def test_html_contact_sheet_embeds_thumbnails_decoded_at_pts(
     image = tmp_path / "photo.png"
     Image.new("RGB", (400, 300), (10, 200, 220)).save(image)
     _add_file(archive, "thumbs", image, "image", [0.0])
+    report_fixture.report_time(monkeypatch)
     data = report.build_report(archive, "thumbs", at=AT)
     html = report_render.render_html(archive, data)
     got = _thumb_colours(html)
@@ -468,6 +469,7 @@ def test_empty_case_renders_every_format(archive: Archive, monkeypatch: pytest.M
     monkeypatch.setenv("VERIFY_FAKE_NOW", BEFORE_AT)
 
     cases.open_case(archive, "Nothing yet", slug="empty")
+    report_fixture.report_time(monkeypatch)
     data = report.build_report(archive, "empty", at=AT)
     assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
     assert data["verdict"]["is_verdict"] is False
@@ -533,6 +535,7 @@ def test_timeline_sorts_fractional_seconds_by_time(
             s.add(Appearance(case_id=case_id, platform=f"p{second}.{micro}",
                              posted_at=datetime(2023, 5, 22, 12, 0, second, micro, tzinfo=UTC),
                              created_at=AT, created_by="tester"))  # fmt: skip
+    report_fixture.report_time(monkeypatch)
     data = report.build_report(archive, "order", at=AT)
     appearances = [
         e["at"] for e in data["provenance"]["timeline"] if e["type"] == "appearance.posted"
@@ -671,6 +674,7 @@ def test_markdown_shows_our_command_hints_as_code(
     monkeypatch.setenv("VERIFY_FAKE_NOW", BEFORE_AT)
 
     cases.open_case(archive, "No appearances yet", slug="bare")
+    report_fixture.report_time(monkeypatch)
     md = report_render.render_markdown(report.build_report(archive, "bare", at=AT))
     assert "`verify prov appearance add bare --posted DATE`" in md
     assert "\\`" not in md
@@ -730,10 +734,28 @@ def test_a_report_cannot_be_dated_before_what_it_shows(cli: RunCli, tmp_path: Pa
     )
     assert r.stderr.endswith("): a report cannot be dated before what it shows\n")
     assert not (tmp_path / "r.md").exists()
-    later = "2099-01-01T00:00:00Z"
-    first = cli("report", "derna", "--at", later, "-o", "-")
+    written = cli("report", "derna", "-o", "-")
+    assert written.exit_code == 0, written.stderr
+    later = json.loads(cli("log", "derna", "--json").stdout)[-1]["payload"]["generated_at"]
     again = cli("report", "derna", "--at", later, "-o", "-")
-    assert first.exit_code == again.exit_code == 0 and first.stdout == again.stdout
+    assert again.exit_code == 0 and again.stdout == written.stdout
+
+
+def test_a_report_cannot_be_dated_in_the_future(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-01T12:00:00Z")
+    assert cli("case", "open", "Derna", "--slug", "derna").exit_code == 0
+    r = cli("report", "derna", "--at", "2023-05-01T12:00:01Z", "-o", str(tmp_path / "r.md"))
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2,
+        "",
+        "error: --at 2023-05-01T12:00:01Z is in the future (now 2023-05-01T12:00:00Z): a "
+        "report cannot be dated after it is written\n",
+    )
+    assert not (tmp_path / "r.md").exists()
+    assert cli("report", "derna", "--at", "2023-05-01T12:00:00Z", "-o", "-").exit_code == 0
+    assert cli("report", "nope", "--at", "2023-05-01T12:00:01Z").exit_code == 4  # no case first
 
 
 def test_the_last_change_counts_cross_case_derivations_not_exports(
@@ -754,9 +776,9 @@ def test_the_last_change_counts_cross_case_derivations_not_exports(
     r = cli("report", "derna", "--at", "2023-05-02T00:00:00Z", "-o", "-")
     assert r.exit_code == 2
     assert "(derivation.add, seq " in r.stderr and "at 2023-05-03T00:00:00Z)" in r.stderr
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-10T00:00:00Z")
     assert cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-").exit_code == 0
     # a report written later is not a change either: the same --at works again
-    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-10T00:00:00Z")
     assert cli("report", "derna", "-o", str(tmp_path / "now.md")).exit_code == 0
     assert cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-").exit_code == 0
     # an account the case names, edited later (an entry of no case): shown in the report

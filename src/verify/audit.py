@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 
 GENESIS = "sha256:" + "0" * 64
 CHAIN_VERSION = "verify-audit-v1"
+# Entries that record what was written *from* the archive (reports, frame working copies,
+# copies of the preserved files): custody facts, but no change to what the archive holds.
+# A report's audit checkpoint and the case's last change (`report --at`) skip them.
+REPORT_WRITE = "report.write"
+FRAMES_EXPORT = "media.frames.export"
+MEDIA_EXPORT = "media.export"
+OUTPUT_ACTIONS = (REPORT_WRITE, FRAMES_EXPORT, MEDIA_EXPORT)
 
 
 def canonical_json(value: Any) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.errors import BadInputError
+from verify.errors import BadInputError, IntegrityFailure
 
 CHUNK = 1 << 20
 SHA256_HEX_LEN = 64
@@ -153,6 +153,55 @@ class ObjectStore:
             f"{os.fspath(source)}: cannot be stored in {self.root}: {exc.strerror or exc}; "
             "nothing was stored"
         )
+
+    def copy_out(self, sha256: str, directory: Path) -> Path:
+        """Copy an object into a new temporary file in `directory` (name `.verify-copy-*`,
+        flushed to disk), checking its SHA-256 as it streams. The caller renames the file
+        into place or removes it. An object that is missing, not a regular file, unreadable
+        or altered raises IntegrityFailure; an error writing `directory` is an OSError.
+        Either way nothing is left behind."""
+        source = self.path_for(sha256)
+        where = f"the stored object sha256:{sha256}"
+        try:
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise IntegrityFailure(f"{where} is missing from {self.root}") from None
+        except OSError as exc:
+            raise IntegrityFailure(f"{where} cannot be read: {exc.strerror or exc}") from exc
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise IntegrityFailure(f"{where} is not a regular file")
+            tmp_fd, tmp_name = tempfile.mkstemp(prefix=".verify-copy-", dir=directory)
+        except BaseException:
+            os.close(fd)
+            raise
+        tmp = Path(tmp_name)
+        try:
+            digest = hashlib.sha256()
+            with os.fdopen(fd, "rb") as src, os.fdopen(tmp_fd, "wb") as dst:
+                while True:
+                    try:
+                        chunk = src.read(CHUNK)
+                    except OSError as exc:
+                        raise IntegrityFailure(
+                            f"{where} cannot be read: {exc.strerror or exc}"
+                        ) from exc
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    dst.write(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+            if digest.hexdigest() != sha256:
+                raise IntegrityFailure(
+                    f"{where} no longer has that SHA-256 (it reads as "
+                    f"sha256:{digest.hexdigest()}): it was altered or damaged"
+                )
+            return tmp
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
 
     def verify_object(self, sha256: str) -> str | None:
         """None when the object is present and intact, else 'missing' or 'hash-mismatch'."""

@@ -396,6 +396,8 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         f"name:      {clean(data['original_name'])}",
         f"kind:      {data['kind']} ({data['mime'] or 'unknown type'})",
         f"size:      {data['size']} bytes",
+        f"stored:    {clean(data['stored'])} (read-only; `{verify_command(ctx)} media export "
+        f"{data['id']}` copies it out)",
         f"acquired:  {data['acquired_at']} by {clean(data['acquired_by'])}"
         + (f" via {clean(data['acquired_via'])}" if data["acquired_via"] else ""),
         f"source:    {clean(data['source_url'])} ({clean(data['platform'])})",
@@ -465,6 +467,51 @@ def _gps(meta: dict[str, Any]) -> str:
     if gps or meta.get("gps_placeholder"):
         return "- (0, 0 in the file: what a device writes without a fix, not a position)"
     return "-"
+
+
+@media_app.command(
+    "export",
+    epilog=examples(
+        "verify media export 3",
+        "verify media export 3 4 sha256:9f2c1e -o ~/to-legal",
+        "verify media export 3 -o /media/usb --json",
+    ),
+)
+def media_export(
+    ctx: typer.Context,
+    media: Annotated[
+        list[str],
+        typer.Argument(
+            help="Media references: ids (12) or unique sha256: prefixes.", show_default=False
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="Directory to copy into (created if missing).", show_default=True
+        ),
+    ] = ".",
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy media files' preserved bytes out of the archive, as ID-ORIGINALNAME.
+
+    Each copy is checked against the file's SHA-256 while it is written, and recorded in
+    the audit trail (media.export). All or nothing: nothing is written unless every file
+    can be, and an existing file is never replaced (exit 2). A stored object whose bytes no
+    longer match is an integrity failure (exit 3; `verify check` tells more). Prints one
+    path per file.
+    """
+    from verify.services import media as svc
+
+    archive = archive_of(ctx)
+    outputs = svc.export_media(archive, media, output)
+    if archive.read_only:
+        notice("note: the archive is read-only: this export is not recorded in its audit trail")
+    if as_json:
+        print_json(outputs)
+        return
+    for o in outputs:
+        sys.stdout.write(clean(o["path"]) + "\n")
 
 
 @media_app.command(

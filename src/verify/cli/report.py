@@ -13,7 +13,7 @@ REPORT_EPILOG = examples(
     "verify report belgorod-legion-video",
     "verify report belgorod-legion-video --format html -o legion.html",
     "verify report belgorod-legion-video --format json -o - | jq .provenance.timeline",
-    "verify report belgorod-legion-video --format md --at 2030-01-01T00:00:00Z",
+    "verify report belgorod-legion-video --format md --at 2026-12-01T09:30:00Z",
 )
 
 
@@ -43,8 +43,9 @@ def report_command(
         typer.Option(
             "--at",
             help="Generation time written into the report (ISO 8601; default now), not "
-            "before the case's last recorded change. The same archive and --at give a "
-            "byte-identical report.",
+            "before the case's last recorded change nor in the future. The same archive "
+            "and --at give a byte-identical report: pass the time written in a report (or its "
+            "generated_at in `verify log CASE --json`) to write it again.",
             show_default=False,
         ),
     ] = None,

@@ -97,13 +97,11 @@ def _cross_case_derivations(session: Any, case_id: Any, slug: str) -> list[Audit
 def last_change(session: Any, case_id: Any, slug: str) -> AuditEntry | None:
     """The case's last recorded change: its own entries, the derivations linking it to
     another case's media, and the edits of the accounts it names (recorded under no case or
-    another); not the reports and frame exports written from it (which change nothing)."""
-    from verify.services.report import REPORT_ACTION
-
-    not_changes = (REPORT_ACTION, "media.frames.export")  # written from it, not to it
+    another); not the reports, frame exports and copies written from it (which change
+    nothing)."""
     latest = session.exec(
         select(AuditEntry)
-        .where(AuditEntry.case_slug == slug, col(AuditEntry.action).not_in(not_changes))
+        .where(AuditEntry.case_slug == slug, col(AuditEntry.action).not_in(audit.OUTPUT_ACTIONS))
         .order_by(col(AuditEntry.seq).desc())
         .limit(1)
     ).first()

@@ -5,11 +5,14 @@ Intake itself (`media add`) lives in `verify.services.intake`, which writes with
 Every row is built there once, whichever path writes it.
 """
 
+import contextlib
+import errno
 import functools
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +23,7 @@ from verify import audit
 from verify.analysis import AnalysisResult, FrameHash, hex64
 from verify.archive import Archive
 from verify.dbwrite import SqlAlchemyWriter
-from verify.errors import AnalysisError, BadInputError, VerifyError
+from verify.errors import AnalysisError, BadInputError, IntegrityFailure, VerifyError
 from verify.models import Blob, Case, Frame, Media, pk
 from verify.services.cases import get_case
 from verify.services.intake import (
@@ -153,8 +156,11 @@ def list_media(archive: Archive, case_ref: str) -> list[dict[str, Any]]:
 
 
 def show_media(archive: Archive, ref: str) -> dict[str, Any]:
+    """`media_to_dict`, with `stored`: where the preserved bytes are (read-only)."""
     with archive.read() as session:
-        return media_to_dict(session, get_media(session, ref))
+        data = media_to_dict(session, get_media(session, ref))
+    data["stored"] = str(archive.store.path_for(data["sha256"].removeprefix("sha256:")).absolute())
+    return data
 
 
 def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, Any]]:
@@ -219,7 +225,7 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
         audit.append(
             session,
             actor=archive.actor,
-            action="media.frames.export",
+            action=audit.FRAMES_EXPORT,
             case=case_slug,
             payload={
                 "media": media.id,
@@ -229,6 +235,207 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
             },
         )
     return outputs
+
+
+_NAME_BYTES = 200  # an exported file's name, before the media id (file systems allow 255)
+# Replaced by "_" in an exported file's name: controls (C0, DEL, C1), the bidi overrides and
+# isolates, LRM/RLM and the zero-width characters (a name must show what it is:
+# "invoice\u202egpj.exe" displays as "invoiceexe.jpg"), path separators, and what FAT and
+# exFAT (USB sticks) refuse.
+_UNSAFE_IN_NAME = re.compile(
+    '[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff/\\\\<>:"|?*]'
+)
+
+
+def export_media(archive: Archive, refs: list[str], out_dir: str) -> list[dict[str, Any]]:
+    """Copy the preserved bytes of media files into `out_dir` as `ID-ORIGINALNAME`, each
+    checked against its SHA-256 as it is copied, for opening in another tool or handing
+    on. All or nothing: no file is written unless every one can be and is recorded, and an
+    existing file is never replaced. Each copy is recorded in the audit trail
+    (`media.export`: media, sha256, size, path), except on a read-only archive.
+    """
+    wanted: dict[int, tuple[Media, Blob, str]] = {}
+    with archive.read() as session:
+        for ref in refs:
+            media = get_media(session, ref)
+            blob = session.get(Blob, media.blob_id)
+            case = session.get(Case, media.case_id)
+            if blob is None or case is None:
+                raise VerifyError(f"media {media.id} refers to a missing blob or case")
+            wanted.setdefault(pk(media), (media, blob, case.slug))
+    target = Path(out_dir)
+    names = {mid: f"{mid}-{export_name(m.original_name)}" for mid, (m, _, _) in wanted.items()}
+    for name in names.values():
+        if _taken(target / name, out_dir):
+            raise BadInputError(
+                f"{target / name} already exists; nothing was exported (choose another "
+                "directory, or move that file away)"
+            )
+    created = _first_missing(target)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise BadInputError(f"{out_dir} is not a directory; nothing was exported") from None
+    except OSError as exc:
+        _remove_created(target, created)
+        raise BadInputError(f"cannot create {out_dir}: {exc.strerror}") from exc
+    outputs: list[dict[str, Any]] = [
+        {
+            "media": mid,
+            "case": slug,
+            "sha256": f"sha256:{blob.sha256}",
+            "size": blob.size,
+            "path": str((target / names[mid]).absolute()),
+        }
+        for mid, (_, blob, slug) in wanted.items()
+    ]
+    staged: list[tuple[int, Path]] = []
+    placed: list[Path] = []
+    try:
+        with _terminate_as_interrupt():
+            for mid, (_, blob, _) in wanted.items():
+                try:
+                    staged.append((mid, archive.store.copy_out(blob.sha256, target)))
+                except IntegrityFailure as exc:
+                    raise IntegrityFailure(
+                        f"media {mid}: {exc.message}; nothing was exported (`verify check` "
+                        "lists every damaged file)"
+                    ) from exc
+            mode = _file_mode()
+            for mid, tmp in staged:
+                os.chmod(tmp, mode)
+                final = target / names[mid]
+                _place(tmp, final)
+                placed.append(final)
+            for _, tmp in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()  # a hard link of a placed copy, or renamed already
+            _fsync_directory(target)
+            # recorded before the command succeeds: a copy the trail cannot record (the
+            # archive busy, its disk full, Ctrl-C) is removed with the others
+            if not archive.read_only:
+                with archive.write() as session:
+                    for out in outputs:
+                        audit.append(
+                            session,
+                            actor=archive.actor,
+                            action=audit.MEDIA_EXPORT,
+                            case=out["case"],
+                            payload={k: out[k] for k in ("media", "sha256", "size", "path")},
+                        )
+    except BaseException as exc:
+        for path in [*placed, *(tmp for _, tmp in staged)]:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        _remove_created(target, created)
+        if isinstance(exc, FileExistsError):
+            raise BadInputError(
+                f"{exc.filename2 or exc.filename} already exists; nothing was exported"
+            ) from exc
+        if isinstance(exc, OSError):
+            raise BadInputError(
+                f"cannot write into {out_dir}: {exc.strerror or exc}; nothing was exported"
+            ) from exc
+        raise
+    return outputs
+
+
+def export_name(original: str | None) -> str:
+    """A file name for an export from the name a file was added under, which is untrusted:
+    its last path component, unsafe characters (`_UNSAFE_IN_NAME`) replaced, no trailing dots
+    or spaces (which Windows and FAT drop), at most `_NAME_BYTES` bytes of UTF-8 with the
+    extension kept; `file` when nothing is left."""
+    base = (original or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE_IN_NAME.sub("_", base).strip().rstrip(". ")
+    if not base:
+        return "file"
+    if len(base.encode()) > _NAME_BYTES:
+        stem, dot, ext = base.rpartition(".")
+        if not dot or len(ext.encode()) > 16:
+            stem, ext = base, ""
+        keep = _NAME_BYTES - len(ext.encode()) - (1 if ext else 0)
+        stem = stem.encode()[:keep].decode(errors="ignore").rstrip(". ")
+        base = f"{stem}.{ext}" if ext and stem else stem or ext
+    return base or "file"
+
+
+def _taken(path: Path, out_dir: str) -> bool:
+    """Whether something is at `path` (a file, a directory, a dangling link)."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        raise BadInputError(f"{out_dir} is not a directory; nothing was exported") from None
+    except OSError as exc:
+        raise BadInputError(
+            f"cannot write into {out_dir}: {exc.strerror or exc}; nothing was exported"
+        ) from exc
+    return True
+
+
+def _place(tmp: Path, final: Path) -> None:
+    """Give `tmp` the name `final`, never replacing a file there: a hard link where the
+    file system has them (atomic); elsewhere (USB sticks' FAT) the name is first taken with
+    an exclusive create, then the copy renamed over that placeholder of ours."""
+    try:
+        os.link(tmp, final)
+        return
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+    fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC)
+    os.close(fd)
+    try:
+        os.rename(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            final.unlink()
+        raise
+
+
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt meanwhile (main thread only), so that a
+    killed or hung-up export still removes its partial copies (they are in the user's
+    directory, where `verify check` never looks)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _file_mode() -> int:
+    """The mode a new file gets here (0o666 less the umask), as `cp` would give it."""
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _fsync_directory(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _first_missing(path: Path) -> Path | None:

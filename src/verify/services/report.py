@@ -8,8 +8,9 @@ plus, for HTML, thumbnails decoded from the evidence store and a Graphviz drawin
 Determinism: nothing in the dict depends on the wall clock or on iteration order of the
 database. The generation time is passed in (`--at`, else `timeutil.now()`, which honours
 `VERIFY_FAKE_NOW`). The audit checkpoint shown is the last entry that is *not* a
-`report.write`, so writing a report (which appends `report.write`) does not change the next
-report rendered from the same evidence: two renders are byte-identical.
+`report.write` or an export (`audit.OUTPUT_ACTIONS`), so writing a report (which appends
+`report.write`) or a copy does not change the next report rendered from the same evidence:
+two renders are byte-identical.
 
 The timeline and the earliest known appearance come from
 `verify.services.provenance.timeline_of/earliest_of`, in the same session (they also weigh
@@ -63,7 +64,7 @@ FORMATS = ("md", "html", "json", "pdf")
 EXTENSIONS = {"md": "md", "html": "html", "json": "json", "pdf": "pdf"}
 CONTACT_SHEET_MAX = 12  # keyframes shown per file; every frame's hashes are in the JSON
 NOTABLE_VALUE_MAX = 500  # characters of a free-text tag shown in a report
-REPORT_ACTION = "report.write"
+REPORT_ACTION = audit.REPORT_WRITE
 
 # Free-text tags a reader should see because people write into them (and attackers do).
 NOTABLE_TAGS = frozenset(
@@ -155,7 +156,8 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
 
     Read-only. `at` is the generation time written into the report (default: now); it
     cannot be earlier than the case's last recorded change (reports written are not
-    changes), which the report would then show as made after it was generated.
+    changes), which the report would then show as made after it was generated, nor later
+    than now.
     """
     generated = at if at is not None else now()
     with archive.read() as session:
@@ -349,12 +351,13 @@ def _integrity_check(archive: Archive, objects: set[str]) -> dict[str, Any]:
 
 
 def _audit_checkpoint(session: Session) -> dict[str, Any]:
-    """The last audit entry that is not a `report.write`, as a `verify check --against`
-    checkpoint. Report writes are left out so that recording a report does not change the
-    next one; they are still in the chain, and the chain is verified in `check`."""
+    """The last audit entry that is not a `report.write` or an export, as a `verify check
+    --against` checkpoint. Those are left out so that recording a report (or a copy made
+    since) does not change the next one; they are still in the chain, and the chain is
+    verified in `check`."""
     entry = session.exec(
         select(AuditEntry)
-        .where(AuditEntry.action != REPORT_ACTION)
+        .where(col(AuditEntry.action).not_in(audit.OUTPUT_ACTIONS))
         .order_by(col(AuditEntry.seq).desc())
         .limit(1)
     ).first()
@@ -695,10 +698,16 @@ def _exact_copies(
 
 
 def _check_generated_at(session: Session, ref: str, at: datetime) -> None:
-    """Refuse a generation time before the case's last recorded change."""
+    """Refuse a generation time before the case's last recorded change, or after now."""
     from verify.services.log import last_change
 
     case = get_case(session, ref)
+    current = now()
+    if as_utc(at) > current:
+        raise BadInputError(
+            f"--at {iso(at)} is in the future (now {iso(current.replace(microsecond=0))}): "
+            "a report cannot be dated after it is written"
+        )
     entry = last_change(session, case.id, case.slug)
     if entry is None:
         return

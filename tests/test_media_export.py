@@ -1,0 +1,353 @@
+"""`verify media export`: the preserved bytes copied out, checked against their SHA-256,
+recorded in the audit trail, all or nothing, never over an existing file."""
+
+import errno
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+from tests.media import write_jpeg
+from verify.services import media as media_svc
+from verify.services.media import export_name
+
+SLUG = "frl-video"
+
+
+@pytest.fixture
+def two(cli: RunCli, tmp_path: Path) -> list[tuple[str, Path]]:
+    """Two photos added to a case: (media id, the file as handed over)."""
+    assert cli("case", "open", "FRL video", "--slug", SLUG).exit_code == 0
+    added = []
+    (tmp_path / "in").mkdir()
+    for name, seed in (("legion.jpg", 1), ("screenshot 2.jpg", 2)):
+        photo = write_jpeg(tmp_path / "in" / name, seed=seed)
+        r = cli("media", "add", SLUG, str(photo))
+        assert r.exit_code == 0, r.stderr
+        added.append((r.stdout.strip(), photo))
+    return added
+
+
+def _sha(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _object(cli: RunCli, media: str) -> Path:
+    return Path(json.loads(cli("media", "show", media, "--json").stdout)["stored"])
+
+
+def test_copies_are_the_preserved_bytes_and_are_recorded(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "to-legal" / "batch 1"
+    (a, photo_a), (b, photo_b) = two
+    r = cli("media", "export", a, b, a, "-o", str(out), "--json")
+    assert r.exit_code == 0, r.stderr
+    written = json.loads(r.stdout)
+    assert [(w["media"], Path(w["path"]).name) for w in written] == [
+        (int(a), f"{a}-legion.jpg"),
+        (int(b), f"{b}-screenshot 2.jpg"),
+    ]
+    for w, photo in zip(written, (photo_a, photo_b), strict=True):
+        path = Path(w["path"])
+        assert path.parent == out.absolute()
+        assert path.read_bytes() == photo.read_bytes()
+        assert w["sha256"] == _sha(photo) and w["size"] == photo.stat().st_size
+        assert w["case"] == SLUG
+    assert sorted(p.name for p in out.iterdir()) == [f"{a}-legion.jpg", f"{b}-screenshot 2.jpg"]
+    log = json.loads(cli("log", "--json").stdout)
+    assert [e["action"] for e in log[-2:]] == ["media.export", "media.export"]
+    assert [e["payload"] for e in log[-2:]] == [
+        {k: w[k] for k in ("media", "sha256", "size", "path")} for w in written
+    ]
+    assert all(e["case"] == SLUG for e in log[-2:])
+    check = cli("check")
+    assert check.exit_code == 0, check.stdout + check.stderr
+    # plain output: one path per line
+    r = cli("media", "export", b, "-o", str(tmp_path / "plain"))
+    assert r.stdout == f"{(tmp_path / 'plain' / f'{b}-screenshot 2.jpg').absolute()}\n"
+
+
+def test_the_default_is_the_current_directory(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    (a, photo), _ = two
+    assert cli("media", "export", a).exit_code == 0
+    assert (here / f"{a}-legion.jpg").read_bytes() == photo.read_bytes()
+
+
+def test_an_existing_file_is_never_replaced_and_nothing_is_written(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (a, _), (b, _) = two
+    (out / f"{b}-screenshot 2.jpg").write_bytes(b"someone's own file")
+    before = len(json.loads(cli("log", "--json").stdout))
+    r = cli("media", "export", a, b, "-o", str(out))
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"error: {out / f'{b}-screenshot 2.jpg'} already exists; nothing was exported (choose "
+        "another directory, or move that file away)\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [f"{b}-screenshot 2.jpg"]
+    assert (out / f"{b}-screenshot 2.jpg").read_bytes() == b"someone's own file"
+    assert len(json.loads(cli("log", "--json").stdout)) == before
+
+
+def test_a_file_appearing_meanwhile_is_not_replaced(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before copying and the placing are apart in time: placing never replaces."""
+    out = tmp_path / "out"
+    (a, _), (b, _) = two
+    real = media_svc._place
+
+    def racing(tmp: Path, final: Path) -> None:
+        if final.name.startswith(f"{b}-"):
+            final.write_bytes(b"arrived meanwhile")
+        real(tmp, final)
+
+    monkeypatch.setattr(media_svc, "_place", racing)
+    r = cli("media", "export", a, b, "-o", str(out))
+    assert r.exit_code == 2 and r.stderr.endswith("already exists; nothing was exported\n")
+    assert [p.name for p in out.iterdir()] == [f"{b}-screenshot 2.jpg"]
+    assert (out / f"{b}-screenshot 2.jpg").read_bytes() == b"arrived meanwhile"
+
+
+def test_without_hard_links_the_copy_is_renamed_into_place(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAT (USB sticks) has no hard links: os.link fails with EPERM there."""
+
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    out = tmp_path / "usb"
+    (a, photo), _ = two
+    r = cli("media", "export", a, "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert [p.name for p in out.iterdir()] == [f"{a}-legion.jpg"]
+    assert (out / f"{a}-legion.jpg").read_bytes() == photo.read_bytes()
+    r = cli("media", "export", a, "-o", str(out))
+    assert r.exit_code == 2 and "already exists; nothing was exported" in r.stderr
+
+
+def test_an_unknown_media_writes_nothing(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "dir"
+    (a, _), _ = two
+    r = cli("media", "export", a, "99", "-o", str(out))
+    assert (r.exit_code, r.stderr) == (
+        4,
+        "error: no media 99; `verify media list CASE` shows media ids\n",
+    )
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_damaged_or_missing_object_is_an_integrity_failure(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path
+) -> None:
+    (a, _), (b, _) = two
+    stored = _object(cli, b)
+    original = stored.read_bytes()
+    os.chmod(stored, 0o644)
+    stored.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])
+    out = tmp_path / "out"
+    r = cli("media", "export", a, b, "-o", str(out))
+    assert (r.exit_code, r.stdout) == (3, "")
+    sha = _sha_hex(original)
+    assert r.stderr.startswith(
+        f"error: media {b}: the stored object sha256:{sha} no longer has that SHA-256 (it reads "
+        "as sha256:"
+    )
+    assert r.stderr.endswith(
+        "it was altered or damaged; nothing was exported (`verify check` lists every damaged "
+        "file)\n"
+    )
+    assert not out.exists()
+    stored.unlink()
+    r = cli("media", "export", b, "-o", str(out))
+    assert r.exit_code == 3
+    assert f"media {b}: the stored object sha256:{sha} is missing from " in r.stderr
+    assert not out.exists()
+
+
+def _sha_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_show_says_where_the_preserved_file_is(
+    cli: RunCli, two: list[tuple[str, Path]], home: Path
+) -> None:
+    (a, photo), _ = two
+    stored = _object(cli, a)
+    assert stored.is_relative_to(home) and stored.read_bytes() == photo.read_bytes()
+    assert not stored.stat().st_mode & 0o222
+    shown = cli("media", "show", a).stdout
+    assert f"stored:    {stored} (read-only; `verify media export {a}` copies it out)\n" in shown
+
+
+def test_exports_are_not_changes_a_report_must_postdate(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path
+) -> None:
+    (a, _), _ = two
+    written = cli("report", SLUG, "-o", "-")
+    generated = json.loads(cli("log", SLUG, "--json").stdout)[-1]["payload"]["generated_at"]
+    assert cli("media", "export", a, "-o", str(tmp_path / "out")).exit_code == 0
+    again = cli("report", SLUG, "--at", generated, "-o", "-")
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout == written.stdout
+
+
+@pytest.mark.parametrize(
+    ("original", "name"),
+    [
+        ("legion.mp4", "legion.mp4"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\desk\\clip.mov", "clip.mov"),
+        ("line\nbreak\x1b[31m.jpg", "line_break_[31m.jpg"),
+        ("invoice\u202egpj.exe", "invoice_gpj.exe"),
+        ("zero\u200bwidth\u2066.jpg", "zero_width_.jpg"),
+        ('what? "really" <1|2>*:.mov', "what_ _really_ _1_2___.mov"),
+        ("trailing dots... ", "trailing dots"),
+        (" . ", "file"),
+        ("", "file"),
+        (None, "file"),
+        ("..", "file"),
+        ("dir/", "file"),
+        (".hidden", ".hidden"),
+        ("ж" * 150 + ".mp4", "ж" * 98 + ".mp4"),
+        ("x" * 300, "x" * 200),
+        ("x" * 250 + ".not-an-extension-at-all", "x" * 200),
+    ],
+)
+def test_export_names_are_safe(original: str | None, name: str) -> None:
+    assert export_name(original) == name
+    assert len(export_name(original).encode()) <= 200
+
+
+def test_a_copy_the_trail_cannot_record_is_removed(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive busy (or its disk full) when the export is recorded: the copies go too,
+    so that running the command again works."""
+    from verify import audit
+    from verify.errors import BusyError
+
+    def busy(*args: object, **kwargs: object) -> None:
+        raise BusyError("the archive is busy (another command is writing it); try again")
+
+    real = audit.append
+    monkeypatch.setattr(audit, "append", busy)
+    out = tmp_path / "out"
+    (a, _), (b, _) = two
+    r = cli("media", "export", a, b, "-o", str(out))
+    assert r.exit_code == 75 and r.stderr.startswith("error: the archive is busy")
+    assert not out.exists()
+    monkeypatch.setattr(audit, "append", real)
+    assert cli("media", "export", a, b, "-o", str(out)).exit_code == 0
+
+
+def test_sigterm_during_an_export_leaves_nothing(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from verify.store import ObjectStore
+
+    real = ObjectStore.copy_out
+    calls = []
+
+    def killed_midway(self: ObjectStore, sha256: str, directory: Path) -> Path:
+        calls.append(sha256)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, sha256, directory)
+
+    monkeypatch.setattr(ObjectStore, "copy_out", killed_midway)
+    out = tmp_path / "out"
+    (a, _), (b, _) = two
+    r = cli("media", "export", a, b, "-o", str(out))
+    assert r.exit_code == 130
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back afterwards
+
+
+def test_bad_targets_are_one_line_errors(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path
+) -> None:
+    (a, _), _ = two
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"x")
+    for target, message in (
+        (str(afile), f"error: {afile} is not a directory; nothing was exported\n"),
+        (str(afile / "sub"), f"error: {afile / 'sub'} is not a directory; nothing was exported\n"),
+        (
+            str(tmp_path / ("d" * 300)),
+            f"error: cannot write into {tmp_path / ('d' * 300)}: File name too long; nothing "
+            "was exported\n",
+        ),
+    ):
+        r = cli("media", "export", a, "-o", target)
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", message)
+    assert afile.read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("replacement", ["symlink", "directory"])
+def test_a_stored_object_that_is_not_a_file_is_an_integrity_failure(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path, replacement: str
+) -> None:
+    (a, _), _ = two
+    stored = _object(cli, a)
+    kept = tmp_path / "kept"
+    stored.rename(kept)
+    if replacement == "symlink":
+        stored.symlink_to(kept)
+    else:
+        stored.mkdir()
+    out = tmp_path / "out"
+    r = cli("media", "export", a, "-o", str(out))
+    assert (r.exit_code, r.stdout) == (3, "")
+    assert r.stderr.startswith(f"error: media {a}: the stored object sha256:")
+    assert ("cannot be read: " if replacement == "symlink" else "is not a regular file") in r.stderr
+    assert not out.exists()
+
+
+def test_without_hard_links_a_file_arriving_meanwhile_is_not_replaced(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    real_rename = os.rename
+
+    def racing_rename(src: str, dst: str) -> None:
+        raise AssertionError("renamed without taking the name first")
+
+    monkeypatch.setattr(os, "link", no_links)
+    out = tmp_path / "usb"
+    (a, _), _ = two
+    real = media_svc._place
+
+    def arriving(tmp: Path, final: Path) -> None:
+        final.write_bytes(b"arrived meanwhile")
+        monkeypatch.setattr(os, "rename", racing_rename)
+        try:
+            real(tmp, final)
+        finally:
+            monkeypatch.setattr(os, "rename", real_rename)
+
+    monkeypatch.setattr(media_svc, "_place", arriving)
+    r = cli("media", "export", a, "-o", str(out))
+    assert r.exit_code == 2 and r.stderr.endswith("already exists; nothing was exported\n")
+    assert [p.name for p in out.iterdir()] == [f"{a}-legion.jpg"]
+    assert (out / f"{a}-legion.jpg").read_bytes() == b"arrived meanwhile"
