@@ -4,6 +4,8 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import RunCli
 from tests.search_helpers import near_copy, random_frames, store
 from verify.archive import Archive
@@ -144,3 +146,33 @@ def test_search_file_not_stored(archive: Archive, cli: RunCli, tmp_path: Path) -
     # the file was analysed, not stored
     assert json.loads(cli("media", "list", "photos", "--json").stdout)[0]["id"] == stored.media_id
     assert len(json.loads(cli("media", "list", "photos", "--json").stdout)) == 1
+
+
+def test_another_archive_behind_the_same_home_never_uses_its_index(
+    cli: RunCli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two databases (or schemas) behind one home share its index folder; frame ids of one
+    mean other frames in the other, so a sidecar built from one must be rebuilt for the
+    other (once, a false match was reported with score 1.00)."""
+    from tests.media import write_jpeg
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    seen = write_jpeg(photos / "seen.jpg", seed=31)
+    other = write_jpeg(photos / "other.jpg", seed=32)
+    assert cli("case", "open", "A", "--slug", "a").exit_code == 0
+    assert cli("media", "add", "a", str(seen)).exit_code == 0
+    first = cli("search", str(seen), "--json")
+    assert [h["case"] for h in json.loads(first.stdout)["hits"]] == ["a"]
+    assert (home / "index" / "frames-v1.json").is_file()  # the sidecar, built from A
+
+    monkeypatch.setenv("VERIFY_DATABASE_URL", f"sqlite:///{tmp_path / 'b.db'}")
+    assert cli("case", "open", "B", "--slug", "b").exit_code == 0
+    assert cli("media", "add", "b", str(other)).exit_code == 0
+    r = cli("search", str(seen), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["hits"] == []  # A's photo is not in B
+    r = cli("search", str(other), "--json")
+    assert [(h["case"], h["original_name"]) for h in json.loads(r.stdout)["hits"]] == [
+        ("b", "other.jpg")
+    ]

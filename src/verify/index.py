@@ -11,8 +11,11 @@ in numpy arrays, one contiguous column per 64-bit word (the layout that makes an
 Staleness is detected cheaply: ``max(frames.id)`` (a rowid lookup) and ``count(*)`` (a scan
 of the small blob_id index, ~5 ms at 1M rows; asked as two statements, because SQLite
 answers the combined ``SELECT count(*), max(id)`` with a full table scan, 0.1 s at 1M), plus
-the audit head: frames are only ever removed by an audited action (`media.reanalyse`), after
-which ids can be reused, so a sidecar older than such an entry is rebuilt. Only frames of
+the audit trail: the manifest keeps the seq and hash of the audit head it was built at, and a
+database whose entry at that seq has another hash is another archive (another database or
+schema behind the same home: its frame ids mean other frames), so the sidecar is rebuilt.
+Frames are only ever removed by an audited action (`media.reanalyse`), after which ids can
+be reused, so a sidecar older than such an entry is rebuilt too. Only frames of
 files hashed with this version's recipe (`PIPELINE`) are indexed.
 Frames added since the sidecar was written are read from the database by primary key and
 appended in memory; the sidecar is rewritten when that delta grows large, or rebuilt when
@@ -492,12 +495,26 @@ def index_dir(archive: Source) -> Path:
 FRAME_REMOVING_ACTIONS = ("media.reanalyse",)
 
 
-def _db_state(db: Reader) -> tuple[int, int, int]:
-    """(frame count, max frame id, audit head seq), each from an index or the primary key."""
+def _db_state(db: Reader) -> tuple[int, int, int, str]:
+    """(frame count, max frame id, audit head seq, its hash), each from an index or the
+    primary key."""
     count = db.rows("SELECT count(*) FROM frames")[0][0]
     top = db.rows("SELECT coalesce(max(id), 0) FROM frames")[0][0]
-    seq = db.rows("SELECT coalesce(max(seq), 0) FROM audit_entries")[0][0]
-    return int(count), int(top), int(seq)
+    head = db.rows("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
+    seq, digest = (int(head[0][0]), str(head[0][1])) if head else (0, "")
+    return int(count), int(top), seq, digest
+
+
+def _same_trail(db: Reader, seq: int, digest: object) -> bool:
+    """Whether this database's audit entry `seq` has the hash the sidecar was built at: the
+    hash chains the whole trail up to it, so another archive (another database, or another
+    schema, behind the same home) never has it."""
+    if not isinstance(digest, str):
+        return False  # a sidecar written before the hash was kept
+    if seq == 0:
+        return digest == ""
+    row = db.rows("SELECT hash FROM audit_entries WHERE seq = :seq", {"seq": seq})
+    return bool(row) and str(row[0][0]) == digest
 
 
 def _frames_removed_since(db: Reader, seq: int) -> bool:
@@ -538,7 +555,9 @@ def _read_manifest(archive: Source) -> dict[str, Any] | None:
     return data
 
 
-def write_sidecar(archive: Source, index: FrameIndex, *, db_count: int, audit_seq: int) -> None:
+def write_sidecar(
+    archive: Source, index: FrameIndex, *, db_count: int, audit_seq: int, audit_hash: str
+) -> None:
     """Write `index` as a new generation and point the manifest at it (atomic rename);
     older generations are removed. Best effort: a read-only home just skips the sidecar."""
     base = index_dir(archive)
@@ -551,6 +570,7 @@ def write_sidecar(archive: Source, index: FrameIndex, *, db_count: int, audit_se
             "generation": gen,
             "db_count": db_count,
             "audit_seq": audit_seq,
+            "audit_hash": audit_hash,
             "max_id": index.max_id,
             "rows": index.size,
         }
@@ -578,7 +598,7 @@ def load_index(archive: Source) -> FrameIndex:
 
 
 def _load_index(archive: Source, db: Reader) -> FrameIndex:
-    db_count, db_max, seq = _db_state(db)
+    db_count, db_max, seq, head = _db_state(db)
     manifest = _read_manifest(archive)
     base: FrameIndex | None = None
     base_count = 0
@@ -594,28 +614,31 @@ def _load_index(archive: Source, db: Reader) -> FrameIndex:
             base.max_id > db_max
             or base_count > db_count
             or base_seq > seq
+            or not _same_trail(db, base_seq, manifest.get("audit_hash"))
             or _frames_removed_since(db, base_seq)
         ):
-            base = None  # frames were removed (or another database): rebuild
+            base = None  # another archive's sidecar, or frames were removed: rebuild
     if base is None:
-        return _rebuild(archive, db, db_count=db_count, db_max=db_max, seq=seq)
+        return _rebuild(archive, db, db_count=db_count, db_max=db_max, seq=seq, head=head)
     if base.max_id == db_max and base_count == db_count:
         return base
     after = {"after": base.max_id}
     new_total = int(db.rows("SELECT count(*) FROM frames WHERE id > :after", after)[0][0])
     if base_count + new_total != db_count:  # rows removed below max_id
-        return _rebuild(archive, db, db_count=db_count, db_max=db_max, seq=seq)
+        return _rebuild(archive, db, db_count=db_count, db_max=db_max, seq=seq, head=head)
     merged = base.extended(FrameIndex.from_rows(_read_rows(db, base.max_id)))
     merged.max_id = db_max
     if new_total > MAX_DELTA:
-        write_sidecar(archive, merged, db_count=db_count, audit_seq=seq)
+        write_sidecar(archive, merged, db_count=db_count, audit_seq=seq, audit_hash=head)
     return merged
 
 
-def _rebuild(archive: Source, db: Reader, *, db_count: int, db_max: int, seq: int) -> FrameIndex:
+def _rebuild(
+    archive: Source, db: Reader, *, db_count: int, db_max: int, seq: int, head: str
+) -> FrameIndex:
     """The whole index read from the database, written as the new sidecar."""
     full = FrameIndex.from_rows(_read_rows(db, 0)) if db_count else FrameIndex.empty()
     full.max_id = db_max
     if db_count:
-        write_sidecar(archive, full, db_count=db_count, audit_seq=seq)
+        write_sidecar(archive, full, db_count=db_count, audit_seq=seq, audit_hash=head)
     return full
