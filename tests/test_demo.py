@@ -11,6 +11,9 @@ from tests.conftest import REPO, RunCli
 @pytest.mark.slow
 def test_demo_end_to_end(cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the example case ships in the package: any directory will do
+    # the demo's archive is SQLite whatever VERIFY_DATABASE_URL says (set under
+    # --backend=postgres); the commands below look at it through its home
+    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
     home = tmp_path / "demo"
     r = cli("demo", "--home", str(home), "--json")
     assert r.exit_code == 0, r.stderr

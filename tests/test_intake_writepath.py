@@ -25,6 +25,13 @@ from verify.services import intake
 NOW = "2024-03-01T10:00:00.123456Z"  # microseconds: stored as the ORM stores them
 
 
+@pytest.fixture
+def backend() -> str:
+    """SQLite, whatever `--backend` says: this module is about the SQLite archive's own
+    write path (`TestEveryBackend` runs on both)."""
+    return "sqlite"
+
+
 def _files(tmp: Path) -> list[Path]:
     from bench.clips import render
 

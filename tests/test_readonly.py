@@ -24,6 +24,12 @@ REFUSED = (
 )
 
 
+@pytest.fixture
+def backend() -> str:
+    """SQLite, whatever `--backend` says: read-only archives are SQLite archives."""
+    return "sqlite"
+
+
 def _tree(home: Path) -> dict[str, str]:
     """Every file under `home` with a hash of its bytes."""
     return {
