@@ -68,3 +68,46 @@ def test_demo_with_missing_case_file_is_one_line(
     assert r.exit_code == 2
     assert r.stderr == "error: cases/none.toml: cannot read: No such file or directory\n"
     assert not home.exists()  # refused before the archive was made
+
+
+def test_demo_refuses_a_folder_that_is_not_new_or_empty(cli: RunCli, tmp_path: Path) -> None:
+    """The demo adds synthetic media to its folder's evidence store: a real archive's home
+    (a team's shared store, say) must never receive them."""
+    team = tmp_path / "team"
+    (team / "objects" / "sha256").mkdir(parents=True)
+    r = cli("demo", "--home", str(team))
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"error: {team} is not empty; the demo adds synthetic media to its folder's evidence "
+        "store, so give it a new or empty folder\n"
+    )
+    assert [p.name for p in team.iterdir()] == ["objects"]
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    r = cli("demo", "--home", str(afile))
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"error: {afile} is not a directory; give the demo a new folder\n",
+    )
+
+
+@pytest.mark.slow
+def test_demo_says_which_archive_it_used_and_names_an_earlier_demo(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "demo"
+    home.mkdir()  # empty: fine
+    monkeypatch.setenv("VERIFY_DATABASE_URL", f"sqlite:///{tmp_path / 'team.db'}")
+    first = cli("demo", "--home", str(home))
+    assert first.exit_code == 0, first.stderr
+    assert (
+        "note: the demo's archive is this SQLite one, not VERIFY_DATABASE_URL's; to look at "
+        f"it: VERIFY_DATABASE_URL= verify --home {home} case list\n"
+    ) in first.stderr
+    assert not (tmp_path / "team.db").exists()
+    again = cli("demo", "--home", str(home))
+    assert (again.exit_code, again.stderr) == (
+        2,
+        f"error: {home} holds an earlier demo; give the demo a new folder, or remove that one "
+        "first\n",
+    )

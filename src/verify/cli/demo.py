@@ -16,7 +16,8 @@ def demo_command(
         Path | None,
         typer.Option(
             "--home",
-            help="Where to build the demo archive (default: a new temp directory). Always SQLite.",
+            help="Where to build the demo archive: a new or empty folder (default: a new "
+            "temp directory). Always SQLite.",
             show_default=False,
         ),
     ] = None,

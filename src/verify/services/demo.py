@@ -10,6 +10,7 @@
 5. write the HTML report and return where it is.
 """
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,30 @@ class DemoResult:
         }
 
 
+DEMO_MARKER = ".verify-demo"  # in a demo archive's folder, to say so when it is given again
+
+
+def _check_demo_home(home: Path) -> None:
+    """Refuse a folder that is not new or empty: the demo writes synthetic media into the
+    folder's evidence store, which must never be a real archive's (and an earlier demo's
+    case has moved on from the case file, which cannot be imported over it)."""
+    try:
+        entries = [p.name for p in home.iterdir()] if home.is_dir() else []
+    except OSError as exc:
+        raise BadInputError(f"cannot use {home} for the demo: {exc.strerror or exc}") from exc
+    if home.exists() and not home.is_dir():
+        raise BadInputError(f"{home} is not a directory; give the demo a new folder")
+    if entries and DEMO_MARKER in entries:
+        raise BadInputError(
+            f"{home} holds an earlier demo; give the demo a new folder, or remove that one first"
+        )
+    if entries:
+        raise BadInputError(
+            f"{home} is not empty; the demo adds synthetic media to its folder's evidence "
+            "store, so give it a new or empty folder"
+        )
+
+
 def run_demo(
     *,
     home: Path | None = None,
@@ -62,11 +87,19 @@ def run_demo(
     from verify.services import casefile, intake, provenance, report, search, status
 
     text, label = read_example_case() if case_file is None else casefile.read_case_file(case_file)
+    if home is not None:
+        _check_demo_home(home)
     root = home or Path(tempfile.mkdtemp(prefix="verify-demo-"))
     url = sqlite_url(root / "verify.db")
     archive: Archive = open_archive(root, database_url=url, actor=actor)
     try:
+        (root / DEMO_MARKER).touch()
         say(f"archive: {root} (SQLite, throwaway)")
+        if os.environ.get("VERIFY_DATABASE_URL"):
+            say(
+                "note: the demo's archive is this SQLite one, not VERIFY_DATABASE_URL's; to "
+                f"look at it: VERIFY_DATABASE_URL= verify --home {root} case list"
+            )
         imported = casefile.import_case_text(archive, text, label)
         slug = imported.slug
         say(f"imported case {slug} from {label}")
