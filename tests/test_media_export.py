@@ -166,18 +166,19 @@ def test_a_damaged_or_missing_object_is_an_integrity_failure(
     assert (r.exit_code, r.stdout) == (3, "")
     sha = _sha_hex(original)
     assert r.stderr.startswith(
-        f"error: media {b}: the stored object sha256:{sha} no longer has that SHA-256 (it reads "
-        "as sha256:"
+        f"error: media {b}: the stored file sha256:{sha} no longer has that SHA-256 (it reads as "
+        "sha256:"
     )
-    assert r.stderr.endswith(
-        "it was altered or damaged; nothing was exported (`verify check` lists every damaged "
-        "file)\n"
-    )
+    assert r.stderr.endswith("it was altered or damaged; nothing was exported\n")
     assert not out.exists()
     stored.unlink()
     r = cli("media", "export", b, "-o", str(out))
     assert r.exit_code == 3
-    assert f"media {b}: the stored object sha256:{sha} is missing from " in r.stderr
+    assert r.stderr == (
+        f"error: media {b}: the stored file sha256:{sha} is not in the evidence store "
+        f"{stored.parents[2]} (deleted, or this archive's files are kept in another folder: see "
+        "--home and VERIFY_HOME); nothing was exported\n"
+    )
     assert not out.exists()
 
 
@@ -317,7 +318,7 @@ def test_a_stored_object_that_is_not_a_file_is_an_integrity_failure(
     out = tmp_path / "out"
     r = cli("media", "export", a, "-o", str(out))
     assert (r.exit_code, r.stdout) == (3, "")
-    assert r.stderr.startswith(f"error: media {a}: the stored object sha256:")
+    assert r.stderr.startswith(f"error: media {a}: the stored file sha256:")
     assert ("cannot be read: " if replacement == "symlink" else "is not a regular file") in r.stderr
     assert not out.exists()
 
@@ -351,3 +352,58 @@ def test_without_hard_links_a_file_arriving_meanwhile_is_not_replaced(
     assert r.exit_code == 2 and r.stderr.endswith("already exists; nothing was exported\n")
     assert [p.name for p in out.iterdir()] == [f"{a}-legion.jpg"]
     assert (out / f"{a}-legion.jpg").read_bytes() == b"arrived meanwhile"
+
+
+def test_frame_working_copies_are_refused_from_an_altered_or_missing_file(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path
+) -> None:
+    """Frames exported from bytes that are no longer the recorded ones would be working
+    copies of something else: exit 3, nothing written, nothing recorded."""
+    (a, _), _ = two
+    stored = _object(cli, a)
+    original = stored.read_bytes()
+    os.chmod(stored, 0o644)
+    stored.write_bytes(original + b"\0")
+    before = len(json.loads(cli("log", "--json").stdout))
+    out = tmp_path / "frames"
+    r = cli("media", "frames", a, "--export", str(out))
+    assert (r.exit_code, r.stdout) == (3, "")
+    assert r.stderr.startswith(f"error: media {a}: the stored file sha256:{_sha_hex(original)} ")
+    assert r.stderr.endswith("it was altered or damaged; nothing was exported\n")
+    assert not out.exists()
+    stored.unlink()
+    r = cli("media", "frames", a, "--export", str(out))
+    assert r.exit_code == 3 and "is not in the evidence store" in r.stderr
+    assert not out.exists()
+    assert len(json.loads(cli("log", "--json").stdout)) == before
+
+
+def test_check_names_the_media_of_missing_files_and_a_wrong_home(
+    cli: RunCli,
+    two: list[tuple[str, Path]],
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str | None,
+) -> None:
+    """A colleague on the same database with a home of his own (another evidence folder):
+    `check` names the media of each file it lacks, and says the home is the likely cause."""
+    (a, photo_a), (b, photo_b) = two
+    if database_url is None:
+        monkeypatch.setenv("VERIFY_DATABASE_URL", f"sqlite:///{home / 'verify.db'}")
+    elsewhere = tmp_path / "bob"
+    r = cli("--home", str(elsewhere), "check")
+    assert r.exit_code == 3
+    for media, photo in ((a, photo_a), (b, photo_b)):
+        assert (
+            f"missing: {_sha(photo)}: object not in the evidence store (media {media} in case "
+            f"{SLUG})\n"
+        ) in r.stdout
+    assert r.stderr == (
+        f"error: none of the archive's 2 stored files is in its evidence store "
+        f"{elsewhere / 'objects'}: is --home (or VERIFY_HOME) the folder they were added under?\n"
+    )
+    shown = json.loads(cli("--home", str(elsewhere), "media", "show", a, "--json").stdout)
+    assert shown["in_store"] is False
+    assert "(not in this evidence store" in cli("--home", str(elsewhere), "media", "show", a).stdout
+    assert json.loads(cli("media", "show", a, "--json").stdout)["in_store"] is True

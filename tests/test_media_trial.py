@@ -82,14 +82,14 @@ def test_failed_export_leaves_nothing(cli: RunCli, case: str, tmp_path: Path, ho
     _corrupt_stored(home, photo)
     created = tmp_path / "new"
     r = cli("media", "frames", str(media), "--export", str(created / "a" / "b"))
-    assert r.exit_code == 2, r.stderr
-    assert "truncated" in _one_error(r.stderr)
+    assert r.exit_code == 3, r.stderr  # its bytes are no longer the recorded ones
+    assert "it was altered or damaged; nothing was exported" in _one_error(r.stderr)
     assert not created.exists()  # every directory it made is gone
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "keep.txt").write_text("mine")
     r = cli("media", "frames", str(media), "--export", str(existing))
-    assert r.exit_code == 2
+    assert r.exit_code == 3
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]  # no staging, no frames
 
 

@@ -498,8 +498,13 @@ def test_cli_warns_when_the_archive_does_not_check(
     )
     check = json.loads(r.stdout)["integrity"]["check"]
     assert check["ok"] is False
+    media = report.build_report(archive, slug, at=AT)["media"][0]["id"]
     assert check["findings"] == [
-        {"category": "hash-mismatch", "subject": f"sha256:{sha}", "detail": "object hash-mismatch"}
+        {
+            "category": "hash-mismatch",
+            "subject": f"sha256:{sha}",
+            "detail": f"object altered or damaged (media {media} in case {slug})",
+        }
     ]
 
 

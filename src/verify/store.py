@@ -17,7 +17,7 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,50 +158,58 @@ class ObjectStore:
         """Copy an object into a new temporary file in `directory` (name `.verify-copy-*`,
         flushed to disk), checking its SHA-256 as it streams. The caller renames the file
         into place or removes it. An object that is missing, not a regular file, unreadable
-        or altered raises IntegrityFailure; an error writing `directory` is an OSError.
-        Either way nothing is left behind."""
-        source = self.path_for(sha256)
-        where = f"the stored object sha256:{sha256}"
-        try:
-            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise IntegrityFailure(f"{where} is missing from {self.root}") from None
-        except OSError as exc:
-            raise IntegrityFailure(f"{where} cannot be read: {exc.strerror or exc}") from exc
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise IntegrityFailure(f"{where} is not a regular file")
-            tmp_fd, tmp_name = tempfile.mkstemp(prefix=".verify-copy-", dir=directory)
-        except BaseException:
-            os.close(fd)
-            raise
+        or altered raises IntegrityFailure (`check_intact`); an error writing `directory` is
+        an OSError. Either way nothing is left behind."""
+        tmp_fd, tmp_name = tempfile.mkstemp(prefix=".verify-copy-", dir=directory)
         tmp = Path(tmp_name)
         try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "rb") as src, os.fdopen(tmp_fd, "wb") as dst:
-                while True:
-                    try:
-                        chunk = src.read(CHUNK)
-                    except OSError as exc:
-                        raise IntegrityFailure(
-                            f"{where} cannot be read: {exc.strerror or exc}"
-                        ) from exc
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    dst.write(chunk)
+            with os.fdopen(tmp_fd, "wb") as dst:
+                self.check_intact(sha256, dst.write)
                 dst.flush()
                 os.fsync(dst.fileno())
-            if digest.hexdigest() != sha256:
-                raise IntegrityFailure(
-                    f"{where} no longer has that SHA-256 (it reads as "
-                    f"sha256:{digest.hexdigest()}): it was altered or damaged"
-                )
             return tmp
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
+
+    def check_intact(self, sha256: str, sink: Callable[[bytes], object] | None = None) -> None:
+        """Read an object through, checking that it still has its SHA-256 (and giving its
+        bytes to `sink`, if any, as they are read). IntegrityFailure, one line, when it is
+        missing, not a regular file, unreadable or altered."""
+        source = self.path_for(sha256)
+        where = f"the stored file sha256:{sha256}"
+        try:
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise IntegrityFailure(
+                f"{where} is not in the evidence store {self.root} (deleted, or this "
+                "archive's files are kept in another folder: see --home and VERIFY_HOME)"
+            ) from None
+        except OSError as exc:
+            raise IntegrityFailure(f"{where} cannot be read: {exc.strerror or exc}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IntegrityFailure(f"{where} is not a regular file")
+        with os.fdopen(fd, "rb") as src:
+            digest = hashlib.sha256()
+            while True:
+                try:
+                    chunk = src.read(CHUNK)
+                except OSError as exc:
+                    raise IntegrityFailure(
+                        f"{where} cannot be read: {exc.strerror or exc}"
+                    ) from exc
+                if not chunk:
+                    break
+                digest.update(chunk)
+                if sink is not None:
+                    sink(chunk)
+        if digest.hexdigest() != sha256:
+            raise IntegrityFailure(
+                f"{where} no longer has that SHA-256 (it reads as sha256:{digest.hexdigest()}): "
+                "it was altered or damaged"
+            )
 
     def verify_object(self, sha256: str) -> str | None:
         """None when the object is present and intact, else 'missing' or 'hash-mismatch'."""

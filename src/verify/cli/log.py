@@ -82,7 +82,8 @@ def check_command(
     """
     from verify.services import log as svc
 
-    report = svc.check_archive(archive_of(ctx), against=against)
+    archive = archive_of(ctx)
+    report = svc.check_archive(archive, against=against)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -107,6 +108,12 @@ def check_command(
             sys.stderr.write(
                 f"error: {clean(altered[0].subject)} differs from the audit trail "
                 "(edited behind the tool's back?)\n"
+            )
+        elif report.missing_everything:
+            sys.stderr.write(
+                f"error: none of the archive's {report.objects_checked} stored files is in its "
+                f"evidence store {clean(archive.store.root)}: is --home (or VERIFY_HOME) the "
+                "folder they were added under?\n"
             )
         else:
             sys.stderr.write("error: integrity check failed\n")

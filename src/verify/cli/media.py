@@ -396,8 +396,13 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         f"name:      {clean(data['original_name'])}",
         f"kind:      {data['kind']} ({data['mime'] or 'unknown type'})",
         f"size:      {data['size']} bytes",
-        f"stored:    {clean(data['stored'])} (read-only; `{verify_command(ctx)} media export "
-        f"{data['id']}` copies it out)",
+        f"stored:    {clean(data['stored'])} "
+        + (
+            f"(read-only; `{verify_command(ctx)} media export {data['id']}` copies it out)"
+            if data["in_store"]
+            else "(not in this evidence store: deleted, or added under another home; "
+            "`verify check` tells more)"
+        ),
         f"acquired:  {data['acquired_at']} by {clean(data['acquired_by'])}"
         + (f" via {clean(data['acquired_via'])}" if data["acquired_via"] else ""),
         f"source:    {clean(data['source_url'])} ({clean(data['platform'])})",

@@ -173,6 +173,7 @@ class CheckReport:
     audit_head: str = audit.GENESIS
     first_bad_seq: int | None = None
     objects_checked: int = 0
+    missing_everything: bool = False  # no stored file of the archive is in its store
 
     @property
     def ok(self) -> bool:
@@ -189,6 +190,25 @@ class CheckReport:
             "objects_checked": self.objects_checked,
             "findings": [f.to_dict() for f in self.findings],
         }
+
+
+def _holders(archive: Archive, shas: list[str]) -> dict[str, list[str]]:
+    """Per SHA-256: 'media ID in case SLUG' for every media record holding those bytes."""
+    from verify.models import Case, Media
+
+    held: dict[str, list[str]] = {}
+    with archive.read() as session:
+        for i in range(0, len(shas), 500):
+            rows = session.exec(
+                select(Blob.sha256, Media.id, Case.slug)
+                .join(Media, col(Media.blob_id) == col(Blob.id))
+                .join(Case, col(Case.id) == col(Media.case_id))
+                .where(col(Blob.sha256).in_(shas[i : i + 500]))
+                .order_by(col(Media.id))
+            ).all()
+            for sha, media_id, slug in rows:
+                held.setdefault(sha, []).append(f"media {media_id} in case {slug}")
+    return held
 
 
 def check_archive(
@@ -229,11 +249,18 @@ def check_archive(
         if against is not None:  # "" (e.g. from an empty checkpoint file) is bad input
             report.findings.extend(_check_checkpoint(session, against))
         known = set(session.exec(select(Blob.sha256)).all())
+    bad: list[tuple[str, str]] = []
     for sha in sorted(known if objects is None else known & set(objects)):
         problem = archive.store.verify_object(sha)
         report.objects_checked += 1
         if problem:
-            report.findings.append(Finding(problem, f"sha256:{sha}", f"object {problem}"))
+            bad.append((sha, problem))
+    held = _holders(archive, [sha for sha, _ in bad]) if bad else {}
+    for sha, problem in bad:
+        what = "not in the evidence store" if problem == "missing" else "altered or damaged"
+        where = ", ".join(held.get(sha, [])) or "no media"
+        report.findings.append(Finding(problem, f"sha256:{sha}", f"object {what} ({where})"))
+    report.missing_everything = bool(known) and sum(p == "missing" for _, p in bad) == len(known)
     for sha in archive.store.iter_objects():
         if sha not in known:
             report.findings.append(

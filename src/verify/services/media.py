@@ -156,10 +156,13 @@ def list_media(archive: Archive, case_ref: str) -> list[dict[str, Any]]:
 
 
 def show_media(archive: Archive, ref: str) -> dict[str, Any]:
-    """`media_to_dict`, with `stored`: where the preserved bytes are (read-only)."""
+    """`media_to_dict`, with `stored`: where the preserved bytes are (read-only), and
+    `in_store`: whether they are there (a colleague's home may be another folder)."""
     with archive.read() as session:
         data = media_to_dict(session, get_media(session, ref))
-    data["stored"] = str(archive.store.path_for(data["sha256"].removeprefix("sha256:")).absolute())
+    stored = archive.store.path_for(data["sha256"].removeprefix("sha256:")).absolute()
+    data["stored"] = str(stored)
+    data["in_store"] = stored.is_file()
     return data
 
 
@@ -195,6 +198,12 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
         raise BadInputError(f"cannot create {out_dir}: {exc.strerror}") from exc
     source = archive.store.path_for(blob.sha256)
     try:
+        try:  # working copies of evidence whose bytes are not the ones recorded would lie
+            archive.store.check_intact(blob.sha256)
+        except IntegrityFailure as exc:
+            raise IntegrityFailure(
+                f"media {media.id}: {exc.message}; nothing was exported"
+            ) from exc
         staged: list[dict[str, Any]] = run_in_child(
             "verify.analysis.export:export_frames",
             str(source),
@@ -298,8 +307,7 @@ def export_media(archive: Archive, refs: list[str], out_dir: str) -> list[dict[s
                     staged.append((mid, archive.store.copy_out(blob.sha256, target)))
                 except IntegrityFailure as exc:
                     raise IntegrityFailure(
-                        f"media {mid}: {exc.message}; nothing was exported (`verify check` "
-                        "lists every damaged file)"
+                        f"media {mid}: {exc.message}; nothing was exported"
                     ) from exc
             mode = _file_mode()
             for mid, tmp in staged:
