@@ -407,3 +407,11 @@ def test_check_names_the_media_of_missing_files_and_a_wrong_home(
     assert shown["in_store"] is False
     assert "(not in this evidence store" in cli("--home", str(elsewhere), "media", "show", a).stdout
     assert json.loads(cli("media", "show", a, "--json").stdout)["in_store"] is True
+    # with one file, said so
+    (elsewhere / "objects" / "sha256").mkdir(parents=True, exist_ok=True)
+    held = _object(cli, b)
+    copy = elsewhere / held.relative_to(home)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(held.read_bytes())
+    r = cli("--home", str(elsewhere), "check")
+    assert r.exit_code == 3 and r.stderr == "error: integrity check failed\n"

@@ -110,10 +110,15 @@ def check_command(
                 "(edited behind the tool's back?)\n"
             )
         elif report.missing_everything:
+            n = report.objects_checked
+            which = (
+                "the archive's one stored file is not"
+                if n == 1
+                else f"none of the archive's {n} stored files is"
+            )
             sys.stderr.write(
-                f"error: none of the archive's {report.objects_checked} stored files is in its "
-                f"evidence store {clean(archive.store.root)}: is --home (or VERIFY_HOME) the "
-                "folder they were added under?\n"
+                f"error: {which} in its evidence store {clean(archive.store.root)}: is --home "
+                "(or VERIFY_HOME) the folder they were added under?\n"
             )
         else:
             sys.stderr.write("error: integrity check failed\n")
