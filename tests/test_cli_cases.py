@@ -137,6 +137,11 @@ def test_status_workflow_and_history(cli: RunCli) -> None:
         "allowed: in_progress, needs_review\n"
     )
     assert cli("status", "set", SLUG, "needs_review", "--why", "new copy").exit_code == 0
+    # the same status again (two people racing to it, say): who set it and when
+    r = cli("status", "set", SLUG, "needs_review", "--why", "new copy")
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"error: case '{SLUG}' is already needs_review (set by ")
+    assert r.stderr.endswith("Z)\n")
     hist = json.loads(cli("status", "history", SLUG, "--json").stdout)
     assert [(h["from"], h["to"]) for h in hist] == [
         (None, "unverified"),

@@ -584,10 +584,11 @@ def reanalyse(
     ]
     paths: dict[int, str] = {}
     for b, result in zip(order, results, strict=True):
-        problem = archive.store.verify_object(result.sha256)
-        if problem is not None:
-            what = "is missing" if problem == "missing" else "no longer matches its SHA-256"
-            result.error = f"sha256:{result.sha256}: the stored copy {what} (see `verify check`)"
+        try:
+            archive.store.check_intact(result.sha256)
+        except IntegrityFailure as exc:
+            which = ", ".join(str(m) for m in result.media)
+            result.error = f"media {which}: {exc.message}; not re-analysed"
             result.damaged = True
         else:
             paths[b] = str(archive.store.path_for(result.sha256))

@@ -36,6 +36,8 @@ def set_status(archive: Archive, ref: str, status: str, why: str | None = None) 
         case = get_case(session, ref)
         current = CaseStatus(case.status)
         allowed = allowed_transitions(current)
+        if target == current:
+            raise BadInputError(f"case {case.slug!r} is already {current}{_since(session, case)}")
         if target not in allowed:
             names = ", ".join(s.value for s in allowed)
             raise BadInputError(
@@ -69,6 +71,18 @@ def set_status(archive: Archive, ref: str, status: str, why: str | None = None) 
             payload={"from": current.value, "to": target.value, "why": rationale},
         )
         return change_to_dict(change)
+
+
+def _since(session: Session, case: Case) -> str:
+    """' (set by alice at 2023-05-23T10:00:00Z)', from the case's last status change; the
+    two may have raced to the same status. '' when the status was never changed."""
+    last = session.exec(
+        select(StatusChange)
+        .where(StatusChange.case_id == pk(case))
+        .order_by(col(StatusChange.id).desc())
+        .limit(1)
+    ).first()
+    return f" (set by {last.by} at {iso(last.at)})" if last is not None else ""
 
 
 def change_to_dict(change: StatusChange) -> dict[str, Any]:
