@@ -217,6 +217,7 @@ def test_exports_are_not_changes_a_report_must_postdate(
         ("C:\\Users\\desk\\clip.mov", "clip.mov"),
         ("line\nbreak\x1b[31m.jpg", "line_break_[31m.jpg"),
         ("invoice\u202egpj.exe", "invoice_gpj.exe"),
+        ("a\u2028b\u00adc\u061cd.jpg", "a_b_c_d.jpg"),
         ("zero\u200bwidth\u2066.jpg", "zero_width_.jpg"),
         ('what? "really" <1|2>*:.mov', "what_ _really_ _1_2___.mov"),
         ("trailing dots... ", "trailing dots"),
@@ -321,6 +322,14 @@ def test_a_stored_object_that_is_not_a_file_is_an_integrity_failure(
     assert r.stderr.startswith(f"error: media {a}: the stored file sha256:")
     assert ("cannot be read: " if replacement == "symlink" else "is not a regular file") in r.stderr
     assert not out.exists()
+    # `verify check` gives the same verdict (it used to follow the link and say ok)
+    r = cli("check")
+    assert r.exit_code == 3
+    assert (
+        f"unreadable: {_sha(kept)}: object cannot be read (not a regular file, or an error "
+        f"reading it) (media {a} in case {SLUG})\n"
+    ) in r.stdout
+    assert json.loads(cli("media", "show", a, "--json").stdout)["in_store"] is False
 
 
 def test_without_hard_links_a_file_arriving_meanwhile_is_not_replaced(
@@ -415,3 +424,48 @@ def test_check_names_the_media_of_missing_files_and_a_wrong_home(
     copy.write_bytes(held.read_bytes())
     r = cli("--home", str(elsewhere), "check")
     assert r.exit_code == 3 and r.stderr == "error: integrity check failed\n"
+
+
+def test_an_ignored_sighup_stays_ignored(
+    cli: RunCli, two: list[tuple[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nohup verify media export ...` goes on when the terminal closes."""
+    import signal
+
+    from verify.store import ObjectStore
+
+    real = ObjectStore.copy_out
+
+    def hung_up(self: ObjectStore, sha256: str, directory: Path) -> Path:
+        os.kill(os.getpid(), signal.SIGHUP)
+        return real(self, sha256, directory)
+
+    monkeypatch.setattr(ObjectStore, "copy_out", hung_up)
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        (a, _), _ = two
+        r = cli("media", "export", a, "-o", str(tmp_path / "out"))
+        assert r.exit_code == 0, r.stderr
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [f"{a}-legion.jpg"]
+
+
+def test_show_says_not_in_store_when_the_folder_cannot_be_read(
+    cli: RunCli, two: list[tuple[str, Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A colleague's store partly closed to this user: one line of output, not a crash."""
+    (a, _), _ = two
+    stored = _object(cli, a)
+    real = os.lstat
+
+    def closed(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if Path(str(path)) == stored:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "lstat", closed)
+    r = cli("media", "show", a, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["in_store"] is False

@@ -27,6 +27,15 @@ CHUNK = 1 << 20
 SHA256_HEX_LEN = 64
 
 
+class ObjectProblem(IntegrityFailure):
+    """A stored object that is not what the archive recorded: `problem` is 'missing',
+    'hash-mismatch' or 'unreadable'; the message says it in one line."""
+
+    def __init__(self, problem: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
 @dataclass(frozen=True)
 class StoredObject:
     sha256: str
@@ -180,25 +189,29 @@ class ObjectStore:
         source = self.path_for(sha256)
         where = f"the stored file sha256:{sha256}"
         try:
-            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # no symlinks; O_NONBLOCK: a FIFO put in its place must not hang the command
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise IntegrityFailure(
+            raise ObjectProblem(
+                "missing",
                 f"{where} is not in the evidence store {self.root} (deleted, or this "
-                "archive's files are kept in another folder: see --home and VERIFY_HOME)"
+                "archive's files are kept in another folder: see --home and VERIFY_HOME)",
             ) from None
         except OSError as exc:
-            raise IntegrityFailure(f"{where} cannot be read: {exc.strerror or exc}") from exc
+            raise ObjectProblem(
+                "unreadable", f"{where} cannot be read: {exc.strerror or exc}"
+            ) from exc
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise IntegrityFailure(f"{where} is not a regular file")
+            raise ObjectProblem("unreadable", f"{where} is not a regular file")
         with os.fdopen(fd, "rb") as src:
             digest = hashlib.sha256()
             while True:
                 try:
                     chunk = src.read(CHUNK)
                 except OSError as exc:
-                    raise IntegrityFailure(
-                        f"{where} cannot be read: {exc.strerror or exc}"
+                    raise ObjectProblem(
+                        "unreadable", f"{where} cannot be read: {exc.strerror or exc}"
                     ) from exc
                 if not chunk:
                     break
@@ -206,21 +219,21 @@ class ObjectStore:
                 if sink is not None:
                     sink(chunk)
         if digest.hexdigest() != sha256:
-            raise IntegrityFailure(
+            raise ObjectProblem(
+                "hash-mismatch",
                 f"{where} no longer has that SHA-256 (it reads as sha256:{digest.hexdigest()}): "
-                "it was altered or damaged"
+                "it was altered or damaged",
             )
 
     def verify_object(self, sha256: str) -> str | None:
-        """None when the object is present and intact, else 'missing' or 'hash-mismatch'."""
-        path = self.path_for(sha256)
-        if not path.is_file():
-            return "missing"
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                digest.update(chunk)
-        return None if digest.hexdigest() == sha256 else "hash-mismatch"
+        """None when the object is present and intact, else what is wrong with it:
+        'missing', 'hash-mismatch' or 'unreadable' (not a regular file, a symbolic link, or
+        an error reading it). The same verdict as `check_intact`, which says it in words."""
+        try:
+            self.check_intact(sha256)
+        except ObjectProblem as exc:
+            return exc.problem
+        return None
 
     def iter_objects(self) -> Iterator[str]:
         """Every object id in the store (not temp files)."""

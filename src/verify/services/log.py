@@ -152,7 +152,7 @@ def head(archive: Archive) -> dict[str, Any]:
 @dataclass
 class Finding:
     category: (
-        str  # db-integrity, audit-chain, state, missing, hash-mismatch, orphan, temp-file,
+        str  # db-integrity, audit-chain, state, missing, hash-mismatch, unreadable, orphan,
         # checkpoint
     )
     subject: str
@@ -257,7 +257,10 @@ def check_archive(
             bad.append((sha, problem))
     held = _holders(archive, [sha for sha, _ in bad]) if bad else {}
     for sha, problem in bad:
-        what = "not in the evidence store" if problem == "missing" else "altered or damaged"
+        what = {
+            "missing": "not in the evidence store",
+            "hash-mismatch": "altered or damaged",
+        }.get(problem, "cannot be read (not a regular file, or an error reading it)")
         where = ", ".join(held.get(sha, [])) or "no media"
         report.findings.append(Finding(problem, f"sha256:{sha}", f"object {what} ({where})"))
     report.missing_everything = bool(known) and sum(p == "missing" for _, p in bad) == len(known)

@@ -11,6 +11,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -162,7 +163,10 @@ def show_media(archive: Archive, ref: str) -> dict[str, Any]:
         data = media_to_dict(session, get_media(session, ref))
     stored = archive.store.path_for(data["sha256"].removeprefix("sha256:")).absolute()
     data["stored"] = str(stored)
-    data["in_store"] = stored.is_file()
+    try:
+        data["in_store"] = stat.S_ISREG(os.lstat(stored).st_mode)
+    except OSError:  # not there, or a folder on the way this user may not read
+        data["in_store"] = False
     return data
 
 
@@ -248,11 +252,11 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
 
 _NAME_BYTES = 200  # an exported file's name, before the media id (file systems allow 255)
 # Replaced by "_" in an exported file's name: controls (C0, DEL, C1), the bidi overrides and
-# isolates, LRM/RLM and the zero-width characters (a name must show what it is:
-# "invoice\u202egpj.exe" displays as "invoiceexe.jpg"), path separators, and what FAT and
-# exFAT (USB sticks) refuse.
+# isolates, LRM/RLM/ALM, the line and paragraph separators, soft hyphens and zero-width
+# characters (a name must show what it is: "invoice\u202egpj.exe" displays as
+# "invoiceexe.jpg"), path separators, and what FAT and exFAT (USB sticks) refuse.
 _UNSAFE_IN_NAME = re.compile(
-    '[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff/\\\\<>:"|?*]'
+    '[\x00-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff/\\\\<>:"|?*]'
 )
 
 
@@ -422,7 +426,11 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {  # a signal ignored on purpose (`nohup` ignores SIGHUP) stays ignored
+        sig: signal.signal(sig, interrupt)
+        for sig in (signal.SIGTERM, signal.SIGHUP)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
