@@ -404,3 +404,25 @@ def test_mih_self_join_equals_brute_force(radius: int) -> None:
         if queries is col:
             assert len(want) >= 20 and (10, 11) not in got
         assert all(int(x) <= radius for x in dist)
+
+
+def test_a_sidecar_from_before_the_audit_hash_is_rebuilt_once_where_it_can_be(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import verify.index
+
+    rng = random.Random(12)
+    store(archive, "c", "one.mp4", random_frames(5, rng))
+    load_index(archive)
+    manifest = archive.home / "index" / "frames-v1.json"
+    old = json.loads(manifest.read_text())
+    old.pop("audit_hash")  # as an earlier version wrote it
+    manifest.write_text(json.dumps(old))
+    monkeypatch.setattr(verify.index, "writable", lambda path: False)  # a read-only archive
+    assert load_index(archive).size == 5
+    assert "audit_hash" not in json.loads(manifest.read_text())  # used as it was
+    monkeypatch.setattr(verify.index, "writable", lambda path: True)
+    assert load_index(archive).size == 5
+    assert "audit_hash" in json.loads(manifest.read_text())  # rebuilt, with the hash

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from verify.analysis import PIPELINE
-from verify.dbread import Reader, Source
+from verify.dbread import Reader, Source, writable
 
 FORMAT = "frames-v1"
 COLUMNS = ("frame_id", "blob_id", "idx", "pts", "phash", "dhash", "phash_masked", "dhash_masked")
@@ -505,12 +505,14 @@ def _db_state(db: Reader) -> tuple[int, int, int, str]:
     return int(count), int(top), seq, digest
 
 
-def _same_trail(db: Reader, seq: int, digest: object) -> bool:
+def _same_trail(db: Reader, seq: int, digest: object, archive: Source) -> bool:
     """Whether this database's audit entry `seq` has the hash the sidecar was built at: the
     hash chains the whole trail up to it, so another archive (another database, or another
     schema, behind the same home) never has it."""
     if not isinstance(digest, str):
-        return False  # a sidecar written before the hash was kept
+        # a sidecar written before the hash was kept: rebuilt once, except where the rebuilt
+        # one could not be stored (a read-only archive would read every frame each time)
+        return not writable(index_dir(archive))
     if seq == 0:
         return digest == ""
     row = db.rows("SELECT hash FROM audit_entries WHERE seq = :seq", {"seq": seq})
@@ -614,7 +616,7 @@ def _load_index(archive: Source, db: Reader) -> FrameIndex:
             base.max_id > db_max
             or base_count > db_count
             or base_seq > seq
-            or not _same_trail(db, base_seq, manifest.get("audit_hash"))
+            or not _same_trail(db, base_seq, manifest.get("audit_hash"), archive)
             or _frames_removed_since(db, base_seq)
         ):
             base = None  # another archive's sidecar, or frames were removed: rebuild
