@@ -215,13 +215,13 @@ def test_a_full_disk_elsewhere_keeps_what_stdout_had(
     """A write that fails for want of room somewhere other than stdout: one line, exit 2,
     and what the command had printed still reaches stdout (in process, as a library user
     or the test runner calls it)."""
-    from verify.services import cases
+    from verify.services import caselist
 
     def full(*args: object, **kwargs: object) -> None:
         sys.stdout.write("printed before\n")
         raise OSError(reason, os.strerror(reason))
 
-    monkeypatch.setattr(cases, "list_cases", full)
+    monkeypatch.setattr(caselist, "list_cases", full)
     r = cli("case", "list")
     assert r.exit_code == 2
     assert r.stdout == "printed before\n"
@@ -232,11 +232,11 @@ def test_an_io_error_is_not_called_a_full_disk(
     cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """EIO comes from reading a failing disk too: not reported as a write failure."""
-    from verify.services import cases
+    from verify.services import caselist
 
     def failing(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(cases, "list_cases", failing)
+    monkeypatch.setattr(caselist, "list_cases", failing)
     r = cli("case", "list")
     assert r.exit_code == 1 and "internal error" in r.stderr

@@ -252,9 +252,10 @@ def connect_at_head(
         return None
     if not can_write:  # an archive on read-only media (see `readonly_uri`)
         target, uri = readonly_uri(db), True
-    elif readonly:
-        target, uri = db.resolve().as_uri() + "?mode=ro", True
     else:
+        # to read a writable archive: a normal connection with `query_only` (writes are
+        # refused), not `mode=ro`, which cannot checkpoint at close and so left verify.db-wal
+        # and verify.db-shm beside the database after every read
         target, uri = str(db), False
     try:
         conn = sqlite3.connect(
@@ -267,6 +268,8 @@ def connect_at_head(
     except sqlite3.Error:
         return None
     try:
+        if readonly and can_write:
+            conn.execute("PRAGMA query_only=ON")
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     except sqlite3.Error:
         conn.close()

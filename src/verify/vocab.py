@@ -1,6 +1,20 @@
 """Controlled vocabularies. Stored as plain strings; validated here so the schema stays simple."""
 
 from enum import StrEnum
+from typing import TypeVar
+
+from verify.errors import BadInputError
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def parse_enum(kind: type[E], value: str, what: str) -> E:
+    """`kind(value)`, or one line naming the allowed values."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise BadInputError(f"unknown {what} {value!r}; use one of: {allowed}") from None
 
 
 class CaseStatus(StrEnum):

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from verify.cli import archive_of
+from verify.cli import archive_of, source_of
 from verify.cli.output import clean, clean_line, examples, print_json, table
 
 case_app = typer.Typer(
@@ -67,9 +67,9 @@ def case_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List cases, oldest first."""
-    from verify.services import cases
+    from verify.services import caselist
 
-    rows = cases.list_cases(archive_of(ctx), status=status)
+    rows = caselist.list_cases(source_of(ctx), status=status)
     if as_json:
         print_json(rows)
         return

@@ -7,8 +7,7 @@ given.
 
 import re
 import unicodedata
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlmodel import Session, col, func, select
 
@@ -20,10 +19,9 @@ from verify.services.refs import SLUG_RE as SLUG_RE
 from verify.services.refs import check_slug as check_slug
 from verify.services.refs import no_case
 from verify.timeutil import iso, now
-from verify.vocab import CaseStatus, Confidence, Finding
+from verify.vocab import CaseStatus, Confidence, Finding, parse_enum
 
 SLUG_MAX = 60
-E = TypeVar("E", bound=StrEnum)
 
 
 # Cyrillic (Russian, Ukrainian, Belarusian) to Latin, as in BGN/PCGN-style romanisation, for
@@ -58,14 +56,6 @@ def check_text(*values: str | None) -> None:
             raise BadInputError(
                 f"text {value[:40]!r} contains a NUL character, which cannot be stored; remove it"
             )
-
-
-def parse_enum(kind: type[E], value: str, what: str) -> E:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise BadInputError(f"unknown {what} {value!r}; use one of: {allowed}") from None
 
 
 def get_case(session: Session, ref: str) -> Case:

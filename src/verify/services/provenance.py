@@ -54,7 +54,7 @@ from verify.models import (
     StatusChange,
     pk,
 )
-from verify.services.cases import check_text, get_case, parse_enum
+from verify.services.cases import check_text, get_case
 from verify.services.refs import get_media
 from verify.timeutil import as_utc, iso, now, parse_utc
 from verify.vocab import (
@@ -63,6 +63,7 @@ from verify.vocab import (
     DatePrecision,
     DerivationKind,
     Role,
+    parse_enum,
 )
 
 PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")

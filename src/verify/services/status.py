@@ -16,9 +16,9 @@ from verify import audit
 from verify.archive import Archive
 from verify.errors import BadInputError
 from verify.models import Case, StatusChange, pk
-from verify.services.cases import check_text, get_case, parse_enum
+from verify.services.cases import check_text, get_case
 from verify.timeutil import iso, now
-from verify.vocab import OPEN_STATUSES, VERDICTS, CaseStatus
+from verify.vocab import OPEN_STATUSES, VERDICTS, CaseStatus, parse_enum
 
 
 def allowed_transitions(current: CaseStatus) -> list[CaseStatus]:

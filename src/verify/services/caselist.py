@@ -1,0 +1,88 @@
+"""`verify case list` without the ORM: the same rows as `verify.services.cases.list_cases`,
+read through `verify.dbread` (stdlib sqlite3 for a SQLite archive at the current schema,
+SQLAlchemy Core otherwise), so that the most used listing does not pay SQLModel's import
+(about 0.4 s of a 0.7 s call). A test compares the two on SQLite and PostgreSQL."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from verify.dbread import Source
+from verify.timeutil import as_utc, iso
+from verify.vocab import CaseStatus, parse_enum
+
+# (all cases, those with a status): constant statements, the status a bound parameter
+_CASES = (
+    "SELECT id, slug, title, summary, status, created_at, created_by, updated_at, updated_by "
+    "FROM cases ORDER BY created_at, id",
+    "SELECT id, slug, title, summary, status, created_at, created_by, updated_at, updated_by "
+    "FROM cases WHERE status = :status ORDER BY created_at, id",
+)
+_CLAIMS = (
+    "SELECT case_id, position, text, finding, confidence, rationale, updated_at, updated_by "
+    "FROM claims ORDER BY case_id, position",
+    "SELECT case_id, position, text, finding, confidence, rationale, updated_at, updated_by "
+    "FROM claims WHERE case_id IN (SELECT id FROM cases WHERE status = :status) "
+    "ORDER BY case_id, position",
+)
+
+
+def list_cases(source: Source, *, status: str | None = None) -> list[dict[str, Any]]:
+    """Every case (or those with `status`), oldest first, with its claims in order."""
+    if status is not None:
+        parse_enum(CaseStatus, status, "status")
+    which = int(status is not None)
+    params = {"status": status} if status is not None else None
+    with source.reader() as db:
+        cases = db.rows(_CASES[which], params)
+        claims = _claims(db.rows(_CLAIMS[which], params))
+    return [
+        {
+            "slug": slug,
+            "title": title,
+            "summary": summary,
+            "status": state,
+            "claims": claims.get(case_id, []),
+            "created_at": _when(created_at),
+            "created_by": created_by,
+            "updated_at": _when(updated_at),
+            "updated_by": updated_by,
+        }
+        for (
+            case_id,
+            slug,
+            title,
+            summary,
+            state,
+            created_at,
+            created_by,
+            updated_at,
+            updated_by,
+        ) in cases
+    ]
+
+
+def _claims(rows: list[tuple[Any, ...]]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for case_id, n, text, finding, confidence, rationale, at, by in rows:
+        out.setdefault(int(case_id), []).append(
+            {
+                "n": n,
+                "text": text,
+                "finding": finding,
+                "confidence": confidence,
+                "rationale": rationale,
+                "updated_at": _when(at),
+                "updated_by": by,
+            }
+        )
+    return out
+
+
+def _when(value: Any) -> str | None:
+    """A stored time as `iso` gives the ORM's: SQLite keeps `YYYY-MM-DD HH:MM:SS.ffffff`
+    text in UTC; PostgreSQL gives an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return iso(as_utc(value))
+    return iso(datetime.fromisoformat(str(value)).replace(tzinfo=UTC))

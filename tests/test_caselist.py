@@ -1,0 +1,95 @@
+"""`verify case list` without the ORM (`verify.services.caselist`): the same rows as the
+ORM's `verify.services.cases.list_cases`, on SQLite (stdlib sqlite3) and PostgreSQL
+(SQLAlchemy Core), and no SQLModel import on a SQLite archive."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+from verify.archive import Archive
+from verify.dbread import open_readonly
+from verify.services import caselist, cases, status
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _fill(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-23T09:00:00Z")  # whole seconds
+    cases.open_case(
+        archive,
+        "Видео «Легиона», Belgorod",
+        slug="legion",
+        summary="tweeted 23 May\nsaid to be from Telegram",
+        claims=["shows the FRL", "filmed in Graivoron"],
+    )
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-23T09:30:00.250001+03:00")  # µs, a zone
+    cases.assess_claim(archive, "legion", 2, finding="supported", confidence="medium", why="sign")
+    status.set_status(archive, "legion", "in_progress")
+    monkeypatch.delenv("VERIFY_FAKE_NOW")  # the real clock
+    cases.open_case(archive, "No claims", slug="bare")
+    cases.open_case(archive, "Third", slug="third", claims=["c"])
+
+
+def test_the_same_rows_as_the_orm(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert caselist.list_cases(archive) == []
+    _fill(archive, monkeypatch)
+    assert caselist.list_cases(archive) == cases.list_cases(archive)
+    for state in ("in_progress", "unverified", "verified"):
+        got = caselist.list_cases(archive, status=state)
+        assert got == cases.list_cases(archive, status=state)
+    assert [c["slug"] for c in caselist.list_cases(archive, status="unverified")] == [
+        "bare",
+        "third",
+    ]
+    legion = caselist.list_cases(archive)[0]
+    assert legion["claims"][1]["updated_at"] == "2023-05-23T06:30:00.250001Z"
+    assert legion["created_at"] == "2023-05-23T09:00:00Z"
+
+
+def test_stdlib_reader_gives_the_same_rows(
+    archive: Archive, home: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the stdlib reader is for SQLite archives")
+    _fill(archive, monkeypatch)
+    readonly = open_readonly(home)
+    assert readonly is not None
+    try:
+        assert caselist.list_cases(readonly) == cases.list_cases(archive)
+    finally:
+        readonly.close()
+
+
+def test_unknown_status_is_one_line(cli: RunCli) -> None:
+    r = cli("case", "list", "--status", "done")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        "error: unknown status 'done'; use one of: unverified, in_progress, needs_review, "
+        "verified, misattributed, misleading, false, inconclusive\n",
+    )
+
+
+def test_case_list_imports_no_orm(home: Path, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("the ORM-free read path is for SQLite archives")
+    env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
+    verify = [sys.executable, "-m", "verify"]
+    subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "verify", "case", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [c["slug"] for c in json.loads(out.stdout)] == ["imp"]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
+    assert not {"sqlmodel", "sqlalchemy", "verify.models", "alembic"} & imported
