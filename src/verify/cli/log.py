@@ -109,9 +109,7 @@ def check_command(
                 f"error: {clean(altered[0].subject)} differs from the audit trail "
                 "(edited behind the tool's back?)\n"
             )
-        elif report.missing_everything and all(
-            f.category in (*svc.HARMLESS, "missing") for f in report.findings
-        ):
+        elif report.only_missing:
             n = report.objects_checked
             which = (
                 "the archive's one stored file is not"

@@ -173,11 +173,21 @@ class CheckReport:
     audit_head: str = audit.GENESIS
     first_bad_seq: int | None = None
     objects_checked: int = 0
-    missing_everything: bool = False  # no stored file of the archive is in its store
 
     @property
     def ok(self) -> bool:
         return all(f.category in HARMLESS for f in self.findings)
+
+    @property
+    def only_missing(self) -> bool:
+        """Every file checked is missing and nothing else is wrong: most likely the
+        archive's files were added under another home (a colleague's, on a team archive)."""
+        missing = sum(f.category == "missing" for f in self.findings)
+        return (
+            self.objects_checked > 0
+            and missing == self.objects_checked
+            and all(f.category in (*HARMLESS, "missing") for f in self.findings)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -192,23 +202,16 @@ class CheckReport:
         }
 
 
-def _holders(archive: Archive, shas: list[str]) -> dict[str, list[str]]:
-    """Per SHA-256: 'media ID in case SLUG' for every media record holding those bytes."""
-    from verify.models import Case, Media
+def _holders(archive: Archive, blob_ids: list[int]) -> dict[int, list[str]]:
+    """Per file: 'media ID in case SLUG' for each media holding it (search's `holdings`)."""
+    if not blob_ids:
+        return {}
+    from verify.dbread import SqlAlchemyReader
+    from verify.services.search import holdings
 
-    held: dict[str, list[str]] = {}
     with archive.read() as session:
-        for i in range(0, len(shas), 500):
-            rows = session.exec(
-                select(Blob.sha256, Media.id, Case.slug)
-                .join(Media, col(Media.blob_id) == col(Blob.id))
-                .join(Case, col(Case.id) == col(Media.case_id))
-                .where(col(Blob.sha256).in_(shas[i : i + 500]))
-                .order_by(col(Media.id))
-            ).all()
-            for sha, media_id, slug in rows:
-                held.setdefault(sha, []).append(f"media {media_id} in case {slug}")
-    return held
+        held = holdings(SqlAlchemyReader(session.connection()), blob_ids)
+    return {b: [f"media {h.media} in case {h.case}" for h in media] for b, media in held.items()}
 
 
 def check_archive(
@@ -248,22 +251,23 @@ def check_archive(
                 report.findings.append(Finding("state", m.subject, m.detail))
         if against is not None:  # "" (e.g. from an empty checkpoint file) is bad input
             report.findings.extend(_check_checkpoint(session, against))
-        known = set(session.exec(select(Blob.sha256)).all())
+        stored = session.exec(select(Blob.sha256, Blob.id)).all()
+        blob_ids = {sha: i for sha, i in stored if i is not None}  # ids are never null
+    known = set(blob_ids)
     bad: list[tuple[str, str]] = []
     for sha in sorted(known if objects is None else known & set(objects)):
         problem = archive.store.verify_object(sha)
         report.objects_checked += 1
         if problem:
             bad.append((sha, problem))
-    held = _holders(archive, [sha for sha, _ in bad]) if bad else {}
+    held = _holders(archive, [blob_ids[sha] for sha, _ in bad])
     for sha, problem in bad:
         what = {
             "missing": "not in the evidence store",
             "hash-mismatch": "altered or damaged",
         }.get(problem, "cannot be read (not a regular file, or an error reading it)")
-        where = ", ".join(held.get(sha, [])) or "no media"
+        where = ", ".join(held.get(blob_ids[sha], [])) or "no media"
         report.findings.append(Finding(problem, f"sha256:{sha}", f"object {what} ({where})"))
-    report.missing_everything = bool(known) and sum(p == "missing" for _, p in bad) == len(known)
     for sha in archive.store.iter_objects():
         if sha not in known:
             report.findings.append(
