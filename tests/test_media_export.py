@@ -116,7 +116,11 @@ def test_a_file_appearing_meanwhile_is_not_replaced(
 
     monkeypatch.setattr(media_svc, "_place", racing)
     r = cli("media", "export", a, b, "-o", str(out))
-    assert r.exit_code == 2 and r.stderr.endswith("already exists; nothing was exported\n")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"error: {out / f'{b}-screenshot 2.jpg'} already exists; nothing was exported (choose "
+        "another directory, or move that file away)\n",
+    )
     assert [p.name for p in out.iterdir()] == [f"{b}-screenshot 2.jpg"]
     assert (out / f"{b}-screenshot 2.jpg").read_bytes() == b"arrived meanwhile"
 
@@ -358,7 +362,11 @@ def test_without_hard_links_a_file_arriving_meanwhile_is_not_replaced(
 
     monkeypatch.setattr(media_svc, "_place", arriving)
     r = cli("media", "export", a, "-o", str(out))
-    assert r.exit_code == 2 and r.stderr.endswith("already exists; nothing was exported\n")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"error: {out / f'{a}-legion.jpg'} already exists; nothing was exported (choose "
+        "another directory, or move that file away)\n",
+    )
     assert [p.name for p in out.iterdir()] == [f"{a}-legion.jpg"]
     assert (out / f"{a}-legion.jpg").read_bytes() == b"arrived meanwhile"
 

@@ -44,7 +44,8 @@ class StoredObject:
     existed: bool  # the same bytes were already in the store
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (a new name in it) to disk."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -146,8 +147,8 @@ class ObjectStore:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o444)
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
-            _fsync_dir(self.base)
+            fsync_dir(final.parent)
+            fsync_dir(self.base)
             return StoredObject(sha, size, final, existed=False)
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):

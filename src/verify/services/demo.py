@@ -59,13 +59,15 @@ def _check_demo_home(home: Path) -> None:
     """Refuse a folder that is not new or empty: the demo writes synthetic media into the
     folder's evidence store, which must never be a real archive's (and an earlier demo's
     case has moved on from the case file, which cannot be imported over it)."""
+    if not home.exists():
+        return
+    if not home.is_dir():
+        raise BadInputError(f"{home} is not a directory; give the demo a new folder")
     try:
-        entries = [p.name for p in home.iterdir()] if home.is_dir() else []
+        entries = [p.name for p in home.iterdir()]
     except OSError as exc:
         raise BadInputError(f"cannot use {home} for the demo: {exc.strerror or exc}") from exc
-    if home.exists() and not home.is_dir():
-        raise BadInputError(f"{home} is not a directory; give the demo a new folder")
-    if entries and DEMO_MARKER in entries:
+    if DEMO_MARKER in entries:
         raise BadInputError(
             f"{home} holds an earlier demo; give the demo a new folder, or remove that one first"
         )

@@ -37,6 +37,7 @@ from verify.services.intake import (
     with_retry_hint,
 )
 from verify.services.refs import get_media
+from verify.store import fsync_dir
 from verify.timeutil import iso, now
 from verify.vocab import AnalysisState
 
@@ -202,12 +203,9 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
         raise BadInputError(f"cannot create {out_dir}: {exc.strerror}") from exc
     source = archive.store.path_for(blob.sha256)
     try:
-        try:  # working copies of evidence whose bytes are not the ones recorded would lie
+        # working copies of evidence whose bytes are not the ones recorded would lie
+        with _not_exported_if_damaged(media.id):
             archive.store.check_intact(blob.sha256)
-        except IntegrityFailure as exc:
-            raise IntegrityFailure(
-                f"media {media.id}: {exc.message}; nothing was exported"
-            ) from exc
         staged: list[dict[str, Any]] = run_in_child(
             "verify.analysis.export:export_frames",
             str(source),
@@ -280,10 +278,7 @@ def export_media(archive: Archive, refs: list[str], out_dir: str) -> list[dict[s
     names = {mid: f"{mid}-{export_name(m.original_name)}" for mid, (m, _, _) in wanted.items()}
     for name in names.values():
         if _taken(target / name, out_dir):
-            raise BadInputError(
-                f"{target / name} already exists; nothing was exported (choose another "
-                "directory, or move that file away)"
-            )
+            raise _exists(target / name)
     created = _first_missing(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -307,12 +302,8 @@ def export_media(archive: Archive, refs: list[str], out_dir: str) -> list[dict[s
     try:
         with _terminate_as_interrupt():
             for mid, (_, blob, _) in wanted.items():
-                try:
+                with _not_exported_if_damaged(mid):
                     staged.append((mid, archive.store.copy_out(blob.sha256, target)))
-                except IntegrityFailure as exc:
-                    raise IntegrityFailure(
-                        f"media {mid}: {exc.message}; nothing was exported"
-                    ) from exc
             mode = _file_mode()
             for mid, tmp in staged:
                 os.chmod(tmp, mode)
@@ -322,7 +313,8 @@ def export_media(archive: Archive, refs: list[str], out_dir: str) -> list[dict[s
             for _, tmp in staged:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()  # a hard link of a placed copy, or renamed already
-            _fsync_directory(target)
+            with contextlib.suppress(OSError):  # some file systems cannot (FAT on Windows)
+                fsync_dir(target)
             # recorded before the command succeeds: a copy the trail cannot record (the
             # archive busy, its disk full, Ctrl-C) is removed with the others
             if not archive.read_only:
@@ -340,10 +332,8 @@ def export_media(archive: Archive, refs: list[str], out_dir: str) -> list[dict[s
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         _remove_created(target, created)
-        if isinstance(exc, FileExistsError):
-            raise BadInputError(
-                f"{exc.filename2 or exc.filename} already exists; nothing was exported"
-            ) from exc
+        if isinstance(exc, FileExistsError):  # appeared since the check above
+            raise _exists(exc.filename2 or exc.filename) from exc
         if isinstance(exc, OSError):
             raise BadInputError(
                 f"cannot write into {out_dir}: {exc.strerror or exc}; nothing was exported"
@@ -369,6 +359,22 @@ def export_name(original: str | None) -> str:
         stem = stem.encode()[:keep].decode(errors="ignore").rstrip(". ")
         base = f"{stem}.{ext}" if ext and stem else stem or ext
     return base or "file"
+
+
+@contextlib.contextmanager
+def _not_exported_if_damaged(media_id: int | None) -> Iterator[None]:
+    """A stored file that is missing or altered (IntegrityFailure), named by its media."""
+    try:
+        yield
+    except IntegrityFailure as exc:
+        raise IntegrityFailure(f"media {media_id}: {exc.message}; nothing was exported") from exc
+
+
+def _exists(path: object) -> BadInputError:
+    return BadInputError(
+        f"{path} already exists; nothing was exported (choose another directory, or move "
+        "that file away)"
+    )
 
 
 def _taken(path: Path, out_dir: str) -> bool:
@@ -443,15 +449,6 @@ def _file_mode() -> int:
     mask = os.umask(0o22)
     os.umask(mask)
     return 0o666 & ~mask
-
-
-def _fsync_directory(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _first_missing(path: Path) -> Path | None:

@@ -64,7 +64,6 @@ FORMATS = ("md", "html", "json", "pdf")
 EXTENSIONS = {"md": "md", "html": "html", "json": "json", "pdf": "pdf"}
 CONTACT_SHEET_MAX = 12  # keyframes shown per file; every frame's hashes are in the JSON
 NOTABLE_VALUE_MAX = 500  # characters of a free-text tag shown in a report
-REPORT_ACTION = audit.REPORT_WRITE
 
 # Free-text tags a reader should see because people write into them (and attackers do).
 NOTABLE_TAGS = frozenset(
@@ -275,7 +274,7 @@ def write_report(
         entry = audit.append(
             session,
             actor=archive.actor,
-            action=REPORT_ACTION,
+            action=audit.REPORT_WRITE,
             case=case.slug,
             payload={
                 "format": fmt,
