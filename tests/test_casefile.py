@@ -260,6 +260,17 @@ INVALID = {
         "attributions[1].state: unknown state 'likely'; use one of: claimed, corroborated, "
         "refuted, unknown",
     ),
+    "corroborated without evidence": (
+        BASE + '\n[[attributions]]\nrole = "subtitler"\nactor = "x:@a"\nstate = "corroborated"\n',
+        "attributions[1].evidence: corroborated needs evidence: what supports it",
+    ),
+    "refuted without evidence in the history": (
+        BASE
+        + '\n[[attributions]]\nrole = "subtitler"\nactor = "x:@a"\nstate = "claimed"\n'
+        + '\n[[attributions.history]]\nstate = "refuted"\nevidence = " "\n'
+        + '\n[[attributions.history]]\nstate = "claimed"\n',
+        "attributions[1].history[1].evidence: refuted needs evidence: what contradicts it",
+    ),
     "bad date": (
         BASE + '\n[[appearances]]\nn = 1\nplatform = "x"\nposted = "23 May 2023"\n',
         "appearances[1].posted: bad date '23 May 2023': use 2023-05-23, 2023-05-23T14:05Z, "
@@ -745,8 +756,10 @@ def test_state_history_is_in_recording_order_in_listings_and_reports(archive: Ar
     (each entry's `from` is the previous entry's `to`). The report sorted by time."""
     text = BASE + (
         '\n[[attributions]]\nrole = "reuploader"\nactor = "vk:someone"\nstate = "refuted"\n'
+        'evidence = "a 2022 copy"\n'
         '\n[[attributions.history]]\nstate = "claimed"\nat = "2023-06-01T00:00:00Z"\n'
-        '\n[[attributions.history]]\nstate = "refuted"\nat = "2023-05-01T00:00:00Z"\n'
+        '\n[[attributions.history]]\nstate = "refuted"\nevidence = "a 2022 copy"\n'
+        'at = "2023-05-01T00:00:00Z"\n'
     )
     casefile.import_case_text(archive, text, "h.toml")
     [attr] = provenance.list_attributions(archive, "legion")
@@ -869,10 +882,12 @@ def test_a_new_attribution_with_history_is_recorded_as_on_the_command_line(
 ) -> None:
     text = BASE + (
         '\n[[attributions]]\nrole = "subtitler"\nactor = "x:@a"\nstate = "refuted"\n'
+        'evidence = "an earlier copy"\n'
         '\n[[attributions.history]]\nstate = "claimed"\nat = "2023-05-24T09:00:00Z"\nby = "al"\n'
         '\n[[attributions.history]]\nstate = "corroborated"\nevidence = "font"\n'
         'at = "2023-05-25T09:00:00Z"\nby = "bo"\n'
-        '\n[[attributions.history]]\nstate = "refuted"\nat = "2023-05-26T09:00:00Z"\nby = "cy"\n'
+        '\n[[attributions.history]]\nstate = "refuted"\nevidence = "an earlier copy"\n'
+        'at = "2023-05-26T09:00:00Z"\nby = "cy"\n'
     )
     seen = len(log.read_log(archive))
     result = casefile.import_case_text(archive, text, "h.toml")

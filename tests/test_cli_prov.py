@@ -331,6 +331,12 @@ def test_attributions_listing(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None
             "refuted, unknown\n",
         ),
         (
+            ("prov", "attribute", "legion", "subtitler", "x:@a", "--state", "corroborated"),
+            2,
+            "error: corroborated needs --evidence: what supports it (and --according-to: whose "
+            "finding it is)\n",
+        ),
+        (
             ("prov", "attribute", "legion", "subtitler", "Gerashchenko"),
             2,
             "error: bad account 'Gerashchenko': write platform:handle, e.g. x:@Gerashchenko_en, "

@@ -265,6 +265,9 @@ def test_attribution_state_history_is_kept(archive: Archive, case: str) -> None:
     # the same state: what is given updates, what is not is kept
     c = provenance.set_attribution_state(archive, a["id"], "corroborated", according_to="the desk")
     assert (c["evidence"], c["according_to"]) == ("font matches", "the desk")
+    # ... but the evidence of a corroboration cannot be emptied
+    with pytest.raises(BadInputError, match="corroborated needs --evidence: what supports it"):
+        provenance.set_attribution_state(archive, a["id"], "corroborated", evidence=" ")
     with pytest.raises(BadInputError, match="unknown attribution state 'maybe'"):
         provenance.set_attribution_state(archive, a["id"], "maybe")
     with pytest.raises(NotFoundError, match="no attribution 99"):
@@ -286,6 +289,9 @@ def test_a_new_state_carries_only_what_was_said_with_it(archive: Archive, case: 
     )
     with pytest.raises(BadInputError, match="refuted needs --evidence: what contradicts it"):
         provenance.set_attribution_state(archive, a["id"], "refuted")
+    # the same rule when an attribution is recorded already refuted or corroborated
+    with pytest.raises(BadInputError, match="refuted needs --evidence: what contradicts it"):
+        provenance.attribute(archive, case, "reuploader", "vk:someone", state="refuted")
     with pytest.raises(BadInputError, match="corroborated needs --evidence: what supports it"):
         provenance.set_attribution_state(archive, a["id"], "corroborated", evidence="  ")
     r = provenance.set_attribution_state(

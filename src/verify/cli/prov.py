@@ -255,7 +255,10 @@ def attribute(
     state: Annotated[
         str, typer.Option(help="claimed, corroborated, refuted or unknown.")
     ] = "claimed",
-    evidence: Annotated[str | None, _opt("Evidence: a URL or a quote.")] = None,
+    evidence: Annotated[
+        str | None,
+        _opt("Evidence: a URL or a quote; required with --state corroborated or refuted."),
+    ] = None,
     according_to: Annotated[
         str | None, _opt("Who says so (account or source).", "--according-to")
     ] = None,

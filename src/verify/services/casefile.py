@@ -778,6 +778,15 @@ def parse_case_file(text: str, label: str) -> Doc:
                         f"must equal the last history entry's ({last[key]!r}); to change it, "
                         "append a [[attributions.history]] entry or drop the history",
                     )
+        for j, h in enumerate(history or [], start=1):
+            verb = prov.missing_evidence(h["state"], h["evidence"])
+            if verb is not None:
+                ctx.fail(
+                    f"{w}.history[{j}].evidence", f"{h['state']} needs evidence: what {verb} it"
+                )
+        verb = prov.missing_evidence(entry["state"], entry["evidence"])
+        if verb is not None:
+            ctx.fail(f"{w}.evidence", f"{entry['state']} needs evidence: what {verb} it")
         doc.attributions.append(entry)
 
     edges: dict[int, set[int]] = {}

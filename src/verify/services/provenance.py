@@ -804,6 +804,31 @@ def parse_target(session: Session, case: Case, target: str | None) -> tuple[str,
     )
 
 
+# A finding on an attribution names what it rests on: what supports or contradicts it.
+EVIDENCE_NEEDED = {
+    AttributionState.CORROBORATED: "supports",
+    AttributionState.REFUTED: "contradicts",
+}
+
+
+def missing_evidence(state: str, evidence: str | None) -> str | None:
+    """What the evidence would have to show ("supports", "contradicts") when an attribution
+    in `state` lacks it, else None: corroborated and refuted need evidence, here and in a
+    case file's import."""
+    if evidence and evidence.strip():
+        return None
+    return EVIDENCE_NEEDED.get(AttributionState(state))
+
+
+def require_evidence(state: AttributionState, evidence: str | None) -> None:
+    verb = missing_evidence(state.value, evidence)
+    if verb is not None:
+        raise BadInputError(
+            f"{state.value} needs --evidence: what {verb} it "
+            "(and --according-to: whose finding it is)"
+        )
+
+
 def attribute(
     archive: Archive,
     case: str,
@@ -819,6 +844,7 @@ def attribute(
     role_v = parse_enum(Role, role, "role")
     state_v = parse_enum(AttributionState, state, "attribution state")
     check_text(evidence, according_to)
+    require_evidence(state_v, _opt(evidence))
     with archive.write() as session:
         c = get_case(session, case)
         target_type, target_id = parse_target(session, c, target)
@@ -970,19 +996,11 @@ def set_attribution_state(
             )
         c = session.exec(select(Case).where(Case.id == attr.case_id)).one()
         if state_v.value != attr.state:  # a new state: only what was said with it
-            needs = {
-                AttributionState.CORROBORATED: "supports",
-                AttributionState.REFUTED: "contradicts",
-            }
-            if state_v in needs and not _opt(evidence):
-                raise BadInputError(
-                    f"{state_v.value} needs --evidence: what {needs[state_v]} it "
-                    "(and --according-to: whose finding it is)"
-                )
             new_evidence, new_according = _opt(evidence), _opt(according_to)
         else:
             new_evidence = _opt(evidence) if evidence is not None else attr.evidence
             new_according = _opt(according_to) if according_to is not None else attr.according_to
+        require_evidence(state_v, new_evidence)
         if (state_v.value, new_evidence, new_according) == (
             attr.state,
             attr.evidence,
