@@ -1,6 +1,6 @@
-"""`verify case list` without the ORM (`verify.services.caselist`): the same rows as the
-ORM's `verify.services.cases.list_cases`, on SQLite (stdlib sqlite3) and PostgreSQL
-(SQLAlchemy Core), and no SQLModel import on a SQLite archive."""
+"""`verify case list` and `case show` without the ORM (`verify.services.caselist`): the same
+data as the ORM's `verify.services.cases.list_cases` and `show_case`, on SQLite (stdlib
+sqlite3) and PostgreSQL (SQLAlchemy Core), and no SQLModel import on a SQLite archive."""
 
 import json
 import os
@@ -33,7 +33,9 @@ def _fill(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-23T09:30:00.250001+03:00")  # µs, a zone
     cases.assess_claim(archive, "legion", 2, finding="supported", confidence="medium", why="sign")
     status.set_status(archive, "legion", "in_progress")
+    cases.add_note(archive, "legion", "Geolocated: «Графовка» sign, 50.43N 35.55E")
     monkeypatch.delenv("VERIFY_FAKE_NOW")  # the real clock
+    cases.add_note(archive, "legion", "second note\nover two lines")
     cases.open_case(archive, "No claims", slug="bare")
     cases.open_case(archive, "Third", slug="third", claims=["c"])
 
@@ -54,6 +56,19 @@ def test_the_same_rows_as_the_orm(archive: Archive, monkeypatch: pytest.MonkeyPa
     assert legion["created_at"] == "2023-05-23T09:00:00Z"
 
 
+def test_show_is_the_orms(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fill(archive, monkeypatch)
+    for slug in ("legion", "bare", "third"):
+        assert caselist.show_case(archive, slug) == cases.show_case(archive, slug)
+    legion = caselist.show_case(archive, "legion")
+    assert [n["text"] for n in legion["notes"]] == [
+        "Geolocated: «Графовка» sign, 50.43N 35.55E",
+        "second note\nover two lines",
+    ]
+    assert legion["notes"][0]["at"] == "2023-05-23T06:30:00.250001Z"
+    assert caselist.show_case(archive, "bare")["notes"] == []
+
+
 def test_stdlib_reader_gives_the_same_rows(
     archive: Archive, home: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,6 +79,7 @@ def test_stdlib_reader_gives_the_same_rows(
     assert readonly is not None
     try:
         assert caselist.list_cases(readonly) == cases.list_cases(archive)
+        assert caselist.show_case(readonly, "legion") == cases.show_case(archive, "legion")
     finally:
         readonly.close()
 
@@ -77,19 +93,34 @@ def test_unknown_status_is_one_line(cli: RunCli) -> None:
     )
 
 
-def test_case_list_imports_no_orm(home: Path, backend: str) -> None:
+def test_unknown_case_is_one_line(cli: RunCli) -> None:
+    assert cli("case", "open", "Legion", "--slug", "legion").exit_code == 0
+    r = cli("case", "show", "legoin")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        4,
+        "",
+        "error: no case 'legoin'; `verify case list` shows the cases\n",
+    )
+    r = cli("case", "show", "Legion!")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [("case", "list", "--json"), ("case", "show", "imp", "--json")])
+def test_case_reads_import_no_orm(home: Path, backend: str, command: tuple[str, ...]) -> None:
     if backend != "sqlite":
         pytest.skip("the ORM-free read path is for SQLite archives")
     env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
     verify = [sys.executable, "-m", "verify"]
     subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "verify", "case", "list", "--json"],
+        [sys.executable, "-X", "importtime", "-m", "verify", *command],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert [c["slug"] for c in json.loads(out.stdout)] == ["imp"]
+    data = json.loads(out.stdout)
+    assert [c["slug"] for c in (data if isinstance(data, list) else [data])] == ["imp"]
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
     assert not {"sqlmodel", "sqlalchemy", "verify.models", "alembic"} & imported

@@ -117,9 +117,9 @@ def render_case(data: dict[str, Any]) -> None:
 )
 def case_show(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
     """Show a case: title, status, claims with findings, notes."""
-    from verify.services import cases
+    from verify.services import caselist
 
-    data = cases.show_case(archive_of(ctx), case)
+    data = caselist.show_case(source_of(ctx), case)
     if as_json:
         print_json(data)
     else:

@@ -1,12 +1,14 @@
-"""`verify case list` without the ORM: the same rows as `verify.services.cases.list_cases`,
-read through `verify.dbread` (stdlib sqlite3 for a SQLite archive at the current schema,
-SQLAlchemy Core otherwise), so that the most used listing does not pay SQLModel's import
-(about 0.4 s of a 0.7 s call). A test compares the two on SQLite and PostgreSQL."""
+"""`verify case list` and `verify case show` without the ORM: the same data as
+`verify.services.cases.list_cases` and `show_case`, read through `verify.dbread` (stdlib
+sqlite3 for a SQLite archive at the current schema, SQLAlchemy Core otherwise), so that the
+most used reads do not pay SQLModel's import (about 0.4 s of a 0.7 s call). A test compares
+the two on SQLite and PostgreSQL."""
 
 from datetime import UTC, datetime
 from typing import Any
 
 from verify.dbread import Source
+from verify.services.refs import case_id
 from verify.timeutil import as_utc, iso
 from verify.vocab import CaseStatus, parse_enum
 
@@ -24,6 +26,15 @@ _CLAIMS = (
     "FROM claims WHERE case_id IN (SELECT id FROM cases WHERE status = :status) "
     "ORDER BY case_id, position",
 )
+_CASE = (
+    "SELECT id, slug, title, summary, status, created_at, created_by, updated_at, updated_by "
+    "FROM cases WHERE id = :id"
+)
+_CASE_CLAIMS = (
+    "SELECT case_id, position, text, finding, confidence, rationale, updated_at, updated_by "
+    "FROM claims WHERE case_id = :id ORDER BY position"
+)
+_NOTES = 'SELECT id, text, "at", "by" FROM notes WHERE case_id = :id ORDER BY id'
 
 
 def list_cases(source: Source, *, status: str | None = None) -> list[dict[str, Any]]:
@@ -35,36 +46,42 @@ def list_cases(source: Source, *, status: str | None = None) -> list[dict[str, A
     with source.reader() as db:
         cases = db.rows(_CASES[which], params)
         claims = _claims(db.rows(_CLAIMS[which], params))
-    return [
-        {
-            "slug": slug,
-            "title": title,
-            "summary": summary,
-            "status": state,
-            "claims": claims.get(case_id, []),
-            "created_at": _when(created_at),
-            "created_by": created_by,
-            "updated_at": _when(updated_at),
-            "updated_by": updated_by,
-        }
-        for (
-            case_id,
-            slug,
-            title,
-            summary,
-            state,
-            created_at,
-            created_by,
-            updated_at,
-            updated_by,
-        ) in cases
+    return [_case(row, claims.get(int(row[0]), [])) for row in cases]
+
+
+def show_case(source: Source, ref: str) -> dict[str, Any]:
+    """The case with slug `ref` (NotFoundError naming the next step), its claims and notes."""
+    with source.reader() as db:
+        cid = case_id(db, ref)
+        [row] = db.rows(_CASE, {"id": cid})
+        claims = _claims(db.rows(_CASE_CLAIMS, {"id": cid}))
+        notes = db.rows(_NOTES, {"id": cid})
+    out = _case(row, claims.get(cid, []))
+    out["notes"] = [
+        {"id": note_id, "text": text, "at": _when(at), "by": by} for note_id, text, at, by in notes
     ]
+    return out
+
+
+def _case(row: tuple[Any, ...], claims: list[dict[str, Any]]) -> dict[str, Any]:
+    _id, slug, title, summary, state, created_at, created_by, updated_at, updated_by = row
+    return {
+        "slug": slug,
+        "title": title,
+        "summary": summary,
+        "status": state,
+        "claims": claims,
+        "created_at": _when(created_at),
+        "created_by": created_by,
+        "updated_at": _when(updated_at),
+        "updated_by": updated_by,
+    }
 
 
 def _claims(rows: list[tuple[Any, ...]]) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = {}
-    for case_id, n, text, finding, confidence, rationale, at, by in rows:
-        out.setdefault(int(case_id), []).append(
+    for owner, n, text, finding, confidence, rationale, at, by in rows:
+        out.setdefault(int(owner), []).append(
             {
                 "n": n,
                 "text": text,
