@@ -69,6 +69,18 @@ def test_show_is_the_orms(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> 
     assert caselist.show_case(archive, "bare")["notes"] == []
 
 
+def test_status_history_is_the_orms(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fill(archive, monkeypatch)
+    status.set_status(archive, "legion", "needs_review", why="geolocation «done»\nby the desk")
+    for slug in ("legion", "bare"):
+        assert caselist.status_history(archive, slug) == status.status_history(archive, slug)
+    assert [(h["from"], h["to"]) for h in caselist.status_history(archive, "legion")] == [
+        (None, "unverified"),
+        ("unverified", "in_progress"),
+        ("in_progress", "needs_review"),
+    ]
+
+
 def test_stdlib_reader_gives_the_same_rows(
     archive: Archive, home: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -80,6 +92,8 @@ def test_stdlib_reader_gives_the_same_rows(
     try:
         assert caselist.list_cases(readonly) == cases.list_cases(archive)
         assert caselist.show_case(readonly, "legion") == cases.show_case(archive, "legion")
+        want = status.status_history(archive, "legion")
+        assert caselist.status_history(readonly, "legion") == want
     finally:
         readonly.close()
 
@@ -106,7 +120,14 @@ def test_unknown_case_is_one_line(cli: RunCli) -> None:
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("command", [("case", "list", "--json"), ("case", "show", "imp", "--json")])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("case", "list", "--json"),
+        ("case", "show", "imp", "--json"),
+        ("status", "history", "imp", "--json"),
+    ],
+)
 def test_case_reads_import_no_orm(home: Path, backend: str, command: tuple[str, ...]) -> None:
     if backend != "sqlite":
         pytest.skip("the ORM-free read path is for SQLite archives")
@@ -121,6 +142,9 @@ def test_case_reads_import_no_orm(home: Path, backend: str, command: tuple[str, 
         check=True,
     )
     data = json.loads(out.stdout)
-    assert [c["slug"] for c in (data if isinstance(data, list) else [data])] == ["imp"]
+    if command[0] == "status":
+        assert [h["to"] for h in data] == ["unverified"]
+    else:
+        assert [c["slug"] for c in (data if isinstance(data, list) else [data])] == ["imp"]
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
     assert not {"sqlmodel", "sqlalchemy", "verify.models", "alembic"} & imported

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from verify.cli import archive_of
+from verify.cli import archive_of, source_of
 from verify.cli.output import examples, print_json, table
 
 status_app = typer.Typer(
@@ -59,9 +59,9 @@ def status_history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every status the case has had, with who, when and why."""
-    from verify.services import status as svc
+    from verify.services import caselist
 
-    rows = svc.status_history(archive_of(ctx), case)
+    rows = caselist.status_history(source_of(ctx), case)
     if as_json:
         print_json(rows)
         return
