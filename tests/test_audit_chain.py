@@ -41,7 +41,7 @@ from verify import audit
 from verify.archive import Archive, open_archive, resolve_actor
 from verify.cli import app
 from verify.errors import BadInputError, NotFoundError
-from verify.services import cases, log, status
+from verify.services import cases, log, logread, status
 from verify.vocab import CaseStatus, Confidence, Finding
 
 FIELDS = ("at", "actor", "action", "case_slug", "payload", "prev_hash", "hash")
@@ -317,7 +317,7 @@ def test_random_histories_verify(template: Path, history: list[tuple[object, ...
         home = new_home(template, d)
         archive = home.open()
         done = play(archive, history)
-        entries = log.read_log(archive)
+        entries = logread.read_log(archive)
         archive.close()
         assert [e["seq"] for e in entries] == list(range(1, done + 1))
         assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(entries))
@@ -338,7 +338,7 @@ def test_random_histories_verify_postgres(history: list[tuple[object, ...]]) -> 
         )
         try:
             assert play(pg, history) == play(lite, history)
-            pg_log, lite_log = log.read_log(pg), log.read_log(lite)
+            pg_log, lite_log = logread.read_log(pg), logread.read_log(lite)
             assert [(e["seq"], e["action"], e["case"], e["payload"]) for e in pg_log] == [
                 (e["seq"], e["action"], e["case"], e["payload"]) for e in lite_log
             ]

@@ -302,7 +302,7 @@ def test_busy_archive_exits_75_and_writes_nothing(
     after waiting its (shortened) timeout and writes nothing; A's commit is intact; B's retry succeeds."""
     from verify import audit
     from verify.models import Note, pk
-    from verify.services import cases, log
+    from verify.services import cases, logread
     from verify.services.cases import get_case
     from verify.timeutil import now
 
@@ -331,7 +331,7 @@ def test_busy_archive_exits_75_and_writes_nothing(
             shown = cli("case", "show", SLUG, "--json")
             assert shown.exit_code == 0 and '"notes": []' in shown.stdout
         assert [n["text"] for n in cases.show_case(writer, SLUG)["notes"]] == ["A's note"]
-        assert [e["action"] for e in log.read_log(writer)] == [
+        assert [e["action"] for e in logread.read_log(writer)] == [
             "case.open",
             "status.set",
             "note.add",
@@ -374,7 +374,7 @@ def test_bad_database_url(
 def test_nul_characters_refused_on_both_backends(archive: Archive, backend: str) -> None:
     """PostgreSQL cannot store NUL in text; SQLite refuses it too so both behave alike."""
     from verify.errors import BadInputError
-    from verify.services import cases, log, status
+    from verify.services import cases, logread, status
 
     cases.open_case(archive, "ok case", slug="ok-case")
     attempts = [
@@ -390,7 +390,7 @@ def test_nul_characters_refused_on_both_backends(archive: Archive, backend: str)
             attempt()
     with pytest.raises(BadInputError, match="NUL character"):
         open_archive(archive.home, database_url=archive.database_url, actor="a\x00b")
-    assert [e["action"] for e in log.read_log(archive)] == ["case.open"]
+    assert [e["action"] for e in logread.read_log(archive)] == ["case.open"]
 
 
 def test_log_limit(cli: RunCli, populated: Path) -> None:

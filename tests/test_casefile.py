@@ -16,7 +16,7 @@ from tests.conftest import REPO, RunCli
 from tests.provhelp import add_media, ensure_blob, sha_of
 from verify.archive import Archive, open_archive
 from verify.errors import BadInputError
-from verify.services import casefile, cases, log, provenance, report, status
+from verify.services import casefile, cases, logread, provenance, report, status
 
 EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
@@ -217,7 +217,7 @@ def test_media_round_trip_and_missing_bytes(archive: Archive, tmp_path: Path) ->
             "incoming`, then `verify media add incoming FILE`) and import again, or remove this "
             "entry"
         )
-        assert log.read_log(fresh) == []
+        assert logread.read_log(fresh) == []
         ensure_blob(fresh, sha_of(b"clean"))
         ensure_blob(fresh, sha_of(b"subtitled"))
         casefile.import_case_text(fresh, text, "legion.toml")
@@ -570,12 +570,12 @@ def test_property_export_import_export_is_identical(spec: dict[str, object]) -> 
             casefile.import_case_text(b, first, "prop.toml")
             assert casefile.export_case(b, "prop") == first
             # idempotent: importing again writes nothing, and re-importing into the source too
-            seq_b = len(log.read_log(b))
+            seq_b = len(logread.read_log(b))
             assert casefile.import_case_text(b, first, "prop.toml").changes == 0
-            assert len(log.read_log(b)) == seq_b
-            seq_a = len(log.read_log(a))
+            assert len(logread.read_log(b)) == seq_b
+            seq_a = len(logread.read_log(a))
             assert casefile.import_case_text(a, first, "prop.toml").changes == 0
-            assert len(log.read_log(a)) == seq_a
+            assert len(logread.read_log(a)) == seq_a
         finally:
             a.close()
             b.close()
@@ -654,7 +654,7 @@ def test_account_and_media_facts_update_from_the_file(archive: Archive) -> None:
     ).replace('platform = "x"', 'platform = "twitter"')
     result = casefile.import_case_text(archive, edited, "e.toml")
     assert result.changes == 2
-    entries = log.read_log(archive)[-2:]
+    entries = logread.read_log(archive)[-2:]
     assert [e["action"] for e in entries] == ["account.edit", "media.edit"]
     assert entries[0]["payload"]["kind"] == {"old": "unknown", "new": "person"}
     assert entries[1]["payload"]["label"] == {"old": None, "new": "subtitled copy"}
@@ -700,7 +700,7 @@ def test_nul_in_a_case_file_is_refused(archive: Archive) -> None:
     assert exc.value.message == (
         "n.toml: notes[1].text: contains a NUL character, which cannot be stored; remove it"
     )
-    assert log.read_log(archive) == []
+    assert logread.read_log(archive) == []
 
 
 def _images(tmp_path: Path) -> tuple[Path, Path]:
@@ -889,10 +889,10 @@ def test_a_new_attribution_with_history_is_recorded_as_on_the_command_line(
         '\n[[attributions.history]]\nstate = "refuted"\nevidence = "an earlier copy"\n'
         'at = "2023-05-26T09:00:00Z"\nby = "cy"\n'
     )
-    seen = len(log.read_log(archive))
+    seen = len(logread.read_log(archive))
     result = casefile.import_case_text(archive, text, "h.toml")
     assert result.changes == 4  # case, status, account, attribution: one record each
-    entries = [e for e in log.read_log(archive)[seen:] if e["action"].startswith("attribution")]
+    entries = [e for e in logread.read_log(archive)[seen:] if e["action"].startswith("attribution")]
     assert [(e["action"], e["payload"].get("state") or e["payload"]["to"]) for e in entries] == [
         ("attribution.add", "claimed"),
         ("attribution.set", "corroborated"),

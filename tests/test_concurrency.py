@@ -69,7 +69,7 @@ def worker(home: str, url: str, actor: str, start: Any, results: Any) -> None:
 
 def run_contention(home: Path, url: str) -> None:
     from verify.archive import open_archive
-    from verify.services import cases, log, status
+    from verify.services import cases, log, logread, status
 
     archive = open_archive(home, database_url=url, actor="setup")
     cases.open_case(archive, "Contended case", slug=SLUG)
@@ -104,7 +104,7 @@ def run_contention(home: Path, url: str) -> None:
             assert after["to"] != after["from"]
         assert {h["by"] for h in history} == {"worker-a", "worker-b"}
         assert sum(h["by"] == "worker-a" for h in history) == N
-        entries = log.read_log(archive)
+        entries = logread.read_log(archive)
         assert [e["seq"] for e in entries] == list(range(1, 2 * N + 2))
         assert sum(e["action"] == "status.set" for e in entries) == 2 * N
         report = log.check_archive(archive)

@@ -7,7 +7,7 @@ import pytest
 from tests.provhelp import add_media
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
-from verify.services import cases, log, provenance
+from verify.services import cases, logread, provenance
 from verify.timeutil import as_utc, iso, parse_utc
 
 SLUG = "legion"
@@ -141,7 +141,7 @@ def test_accounts_created_on_first_mention_and_case_insensitive(
         archive, "x:@gerashchenko_en", display_name="Anton Gerashchenko", kind="person"
     )
     assert (edited["display_name"], edited["kind"]) == ("Anton Gerashchenko", "person")
-    last = log.read_log(archive)[-1]
+    last = logread.read_log(archive)[-1]
     assert last["action"] == "account.edit"
     assert last["payload"] == {
         "account": "x:@Gerashchenko_en",
@@ -272,7 +272,7 @@ def test_attribution_state_history_is_kept(archive: Archive, case: str) -> None:
         provenance.set_attribution_state(archive, a["id"], "maybe")
     with pytest.raises(NotFoundError, match="no attribution 99"):
         provenance.set_attribution_state(archive, 99, "refuted")
-    actions = [e["action"] for e in log.read_log(archive)]
+    actions = [e["action"] for e in logread.read_log(archive)]
     assert actions[-3:] == ["attribution.add", "attribution.set", "attribution.set"]
 
 

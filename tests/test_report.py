@@ -21,7 +21,7 @@ from tests import report_fixture
 from tests.conftest import REPO, RunCli
 from verify.archive import Archive
 from verify.services import log as logsvc
-from verify.services import provenance, report, report_render
+from verify.services import logread, provenance, report, report_render
 from verify.timeutil import parse_utc
 
 AT = parse_utc("2023-06-01T00:00:00Z")
@@ -181,7 +181,7 @@ def test_contact_sheet_spreads_at_most_twelve_frames(data: dict[str, Any]) -> No
 
 
 def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str) -> None:
-    head_before = logsvc.head(archive)
+    head_before = logread.head(archive)
     first = report.write_report(archive, slug, "json", output=None, at=AT)
     data = json.loads(first.content)
     assert data["integrity"]["audit"]["checkpoint"] == f"{head_before['seq']}:{head_before['hash']}"
@@ -189,7 +189,7 @@ def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str)
     assert data["integrity"]["check"] == {"ok": True, "objects_checked": 2, "findings": []}
     second = report.write_report(archive, slug, "json", output=None, at=AT)
     assert second.content == first.content
-    entries = logsvc.read_log(archive, slug)[-2:]
+    entries = logread.read_log(archive, slug)[-2:]
     assert [e["action"] for e in entries] == ["report.write", "report.write"]
     assert entries[0]["payload"] == {
         "format": "json",
@@ -210,7 +210,7 @@ def test_same_archive_renders_byte_identical_files(
     assert a.path is not None and b.path is not None
     assert a.path.read_bytes() == b.path.read_bytes()
     assert a.sha256 == b.sha256 == "sha256:" + hashlib.sha256(a.path.read_bytes()).hexdigest()
-    payload = logsvc.read_log(archive, slug)[-1]["payload"]
+    payload = logread.read_log(archive, slug)[-1]["payload"]
     assert payload["path"] == str(b.path)
     assert payload["format"] == fmt
 

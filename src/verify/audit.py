@@ -17,7 +17,7 @@ compares with it.
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from verify.dbwrite import Writer
-    from verify.models import AuditEntry, AuditHead
 
 GENESIS = "sha256:" + "0" * 64
 CHAIN_VERSION = "verify-audit-v1"
@@ -130,7 +129,36 @@ class ChainReport:
     reason: str | None = None
 
 
-def verify_chain(entries: "Iterable[AuditEntry]", head: "AuditHead | None") -> ChainReport:
+class ChainLink(Protocol):
+    """What `verify_chain` reads of an entry: an `AuditEntry` row, or the same columns read
+    without the ORM (`verify.services.logread`)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def case_slug(self) -> str | None: ...
+    @property
+    def payload(self) -> str: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
+class ChainHead(Protocol):
+    @property
+    def seq(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
+
+
+def verify_chain(entries: Iterable[ChainLink], head: ChainHead | None) -> ChainReport:
     """Walk the chain in seq order; report the first sequence number that does not verify."""
     expected_seq = 1
     prev = GENESIS

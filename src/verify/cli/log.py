@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from verify.cli import archive_of
+from verify.cli import archive_of, source_of
 from verify.cli.output import clean, examples, print_json, table
 from verify.errors import ExitCode
 
@@ -33,23 +33,25 @@ def log_command(
     head: Annotated[
         bool,
         typer.Option(
-            "--head", help="Print only the chain head as SEQ:HASH, a checkpoint to keep elsewhere."
+            "--head",
+            help="Print only the chain head as SEQ:HASH, a checkpoint to keep elsewhere "
+            "(exit 3, nothing printed, when the chain does not verify).",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the tamper-evident audit trail (every change, who made it, when)."""
-    from verify.services import log as svc
+    from verify.services import logread
 
-    archive = archive_of(ctx)
+    source = source_of(ctx)
     if head:
-        h = svc.head(archive)
+        h = logread.head(source)
         if as_json:
             print_json(h)
         else:
             sys.stdout.write(f"{h['seq']}:{h['hash']}\n")
         return
-    entries = svc.read_log(archive, case, limit=limit)
+    entries = logread.read_log(source, case, limit=limit)
     if as_json:
         print_json(entries)
         return

@@ -1,4 +1,5 @@
-"""Reading the audit trail and checking the archive's integrity."""
+"""Checking the archive's integrity (`verify check`) and a case's last recorded change.
+Listing the audit trail (`verify log`) is `verify.services.logread`, without the ORM."""
 
 import re
 from collections.abc import Collection
@@ -11,90 +12,14 @@ from sqlmodel import col, select
 
 from verify import audit
 from verify.archive import Archive
+from verify.dbread import SqlAlchemyReader
 from verify.errors import BadInputError
 from verify.models import AuditEntry, AuditHead, Blob
-from verify.services.cases import get_case
+from verify.services import logread
 from verify.services.statecheck import check_state
 
 
-def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": entry.seq,
-        "at": entry.at,
-        "actor": entry.actor,
-        "action": entry.action,
-        "case": entry.case_slug,
-        "payload": orjson.loads(entry.payload),
-        "prev_hash": entry.prev_hash,
-        "hash": entry.hash,
-    }
-
-
-def read_log(
-    archive: Archive, case: str | None = None, *, limit: int | None = None
-) -> list[dict[str, Any]]:
-    """Audit entries in order (optionally one case's, optionally the last `limit`). A case's
-    entries include the derivations linking its media to another case's, which are recorded
-    under the child's case."""
-    if limit is not None and limit < 0:
-        raise BadInputError(f"bad limit {limit}: give a number of entries, 0 or more")
-    with archive.read() as session:
-        query = select(AuditEntry).order_by(col(AuditEntry.seq))
-        if case is not None:
-            c = get_case(session, case)
-            query = query.where(AuditEntry.case_slug == case)
-        rows = list(session.exec(query).all())
-        if case is not None:
-            rows = sorted(rows + _cross_case_derivations(session, c.id, case), key=lambda e: e.seq)
-        entries = [entry_to_dict(e) for e in rows]
-    if limit is None:
-        return entries
-    return entries[-limit:] if limit else []
-
-
-def _cross_case_derivations(session: Any, case_id: Any, slug: str) -> list[AuditEntry]:
-    """`derivation.*` entries of other cases whose derivation has a parent or child in this
-    case (a copy in another case derived from this case's file, or the reverse)."""
-    from sqlalchemy import or_
-
-    from verify.models import Case, Derivation, Media
-
-    mine = select(Media.id).where(Media.case_id == case_id)
-    links = session.exec(
-        select(Derivation.id, Derivation.child_id, Derivation.parent_id).where(
-            or_(col(Derivation.child_id).in_(mine), col(Derivation.parent_id).in_(mine))
-        )
-    ).all()
-    if not links:
-        return []
-    ends = {m for _, child, parent in links for m in (child, parent)}
-    cases = set(
-        session.exec(
-            select(Case.slug)
-            .join(Media, col(Media.case_id) == col(Case.id))
-            .where(col(Media.id).in_(sorted(ends)), Case.slug != slug)
-        ).all()
-    )
-    if not cases:
-        return []
-    ids = {ident for ident, _, _ in links}
-    out = []
-    for e in session.exec(
-        select(AuditEntry).where(
-            col(AuditEntry.action).startswith("derivation."),
-            col(AuditEntry.case_slug).in_(sorted(cases)),
-        )
-    ).all():
-        try:
-            ident = orjson.loads(e.payload).get("id")
-        except (orjson.JSONDecodeError, AttributeError):
-            continue
-        if ident in ids:
-            out.append(e)
-    return out
-
-
-def last_change(session: Any, case_id: Any, slug: str) -> AuditEntry | None:
+def last_change(session: Any, case_id: Any, slug: str) -> audit.ChainLink | None:
     """The case's last recorded change: its own entries, the derivations linking it to
     another case's media, and the edits of the accounts it names (recorded under no case or
     another); not the reports, frame exports and copies written from it (which change
@@ -105,9 +30,9 @@ def last_change(session: Any, case_id: Any, slug: str) -> AuditEntry | None:
         .order_by(col(AuditEntry.seq).desc())
         .limit(1)
     ).first()
-    linked = _cross_case_derivations(session, case_id, slug)
+    linked = logread.cross_case_derivations(SqlAlchemyReader(session.connection()), case_id, slug)
     accounts = _account_entries(session, case_id)
-    candidates = [e for e in (latest, *linked, *accounts) if e is not None]
+    candidates: list[audit.ChainLink] = [e for e in (latest, *linked, *accounts) if e is not None]
     return max(candidates, key=lambda e: e.seq) if candidates else None
 
 
@@ -140,13 +65,6 @@ def _account_entries(session: Any, case_id: Any) -> list[AuditEntry]:
         if isinstance(payload, dict) and (payload.get("ref") or payload.get("account")) in refs:
             out.append(e)
     return out
-
-
-def head(archive: Archive) -> dict[str, Any]:
-    """The chain head: a checkpoint worth keeping outside the archive."""
-    with archive.read() as session:
-        report = audit.load_chain(session)
-    return {"seq": report.head_seq, "hash": report.head_hash}
 
 
 @dataclass
