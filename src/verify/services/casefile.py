@@ -316,6 +316,8 @@ def render_case(session: Session, case: Case) -> str:
 
 def export_case(archive: Archive, ref: str, path: str | Path | None = None) -> str:
     """The case file text; also written to `path` (atomically) when given."""
+    if path is not None:
+        archive.refuse_own_path(Path(path), "write the case file")
     with archive.read() as session:
         text = render_case(session, get_case(session, ref))
     if path is not None:

@@ -192,6 +192,7 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
     if not frames:
         raise BadInputError(f"media {media.id} has no sampled frames to export")
     target = Path(out_dir)
+    archive.refuse_own_path(target, "export the frames")
     created = _first_missing(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -275,6 +276,7 @@ def export_media(archive: Archive, refs: list[str], out_dir: str) -> list[dict[s
                 raise VerifyError(f"media {media.id} refers to a missing blob or case")
             wanted.setdefault(pk(media), (media, blob, case.slug))
     target = Path(out_dir)
+    archive.refuse_own_path(target, "export")
     names = {mid: f"{mid}-{export_name(m.original_name)}" for mid, (m, _, _) in wanted.items()}
     for name in names.values():
         if _taken(target / name, out_dir):

@@ -260,6 +260,8 @@ def write_report(
 
     The file is written atomically (temp file in the same directory, then rename).
     """
+    if output is not None:
+        archive.refuse_own_path(output, "write the report")
     data, content = generate_report(archive, ref, fmt, at=at)
     digest = "sha256:" + hashlib.sha256(content).hexdigest()
     final: Path | None = None
