@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,7 @@ from tests.conftest import REPO, RunCli
 from tests.provhelp import add_media, ensure_blob, sha_of
 from verify.archive import Archive, open_archive
 from verify.errors import BadInputError
-from verify.services import casefile, cases, logread, provenance, report, status
+from verify.services import casefile, cases, log, logread, provenance, report, status
 
 EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
@@ -659,6 +660,37 @@ def test_account_and_media_facts_update_from_the_file(archive: Archive) -> None:
     assert entries[0]["payload"]["kind"] == {"old": "unknown", "new": "person"}
     assert entries[1]["payload"]["label"] == {"old": None, "new": "subtitled copy"}
     assert casefile.import_case_text(archive, edited, "e.toml").changes == 0
+
+
+def test_acquisition_who_and_when_edited_in_a_file_are_what_check_compares(
+    archive: Archive,
+) -> None:
+    """A file may correct who acquired a file and when (`media.edit`); `verify check` then
+    compares the rows with those values, and catches an edit made behind the tool's back."""
+    cases.open_case(archive, "Legion", slug="legion")
+    add_media(archive, "legion", "clip.mp4", b"clip")
+    edited = (
+        casefile.export_case(archive, "legion")
+        .replace('acquired_by = "tester"', 'acquired_by = "desk"')
+        .replace('acquired_at = "2023-05-24T09:00:00Z"', "acquired_at = 2023-05-24T12:30:00+03:00")
+    )
+    assert casefile.import_case_text(archive, edited, "e.toml").changes == 1
+    [edit] = [e for e in logread.read_log(archive) if e["action"] == "media.edit"]
+    assert edit["payload"]["acquired_by"] == {"old": "tester", "new": "desk"}
+
+    def state(report: log.CheckReport) -> list[str]:  # (the helper stores no bytes)
+        return [f.detail for f in report.findings if f.category == "state"]
+
+    assert state(log.check_archive(archive)) == []
+    later = "acquired_at + interval '1 hour'"  # PostgreSQL; SQLite keeps UTC text
+    if archive.is_sqlite:
+        later = "'2023-05-24 10:30:00.000000'"
+    with archive.engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f"UPDATE media SET acquired_at = {later}"))
+    assert state(log.check_archive(archive)) == [
+        "acquired-at is '2023-05-24T10:30:00Z' but the audit trail last recorded "
+        "'2023-05-24T09:30:00Z' (seq 3): changed behind the tool's back"
+    ]
 
 
 def test_export_errors(cli: RunCli, tmp_path: Path) -> None:

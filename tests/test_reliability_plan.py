@@ -735,15 +735,11 @@ def test_defect_check_of_a_database_with_a_zeroed_page(cli: RunCli, case: str, h
     assert "db-integrity" in r.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: who acquired a file and when (media.acquired_by / acquired_at, shown "
-    "by `media show` and in reports) can be edited in the database and `verify check` "
-    "still passes; they are not among the facts replayed against the audit trail",
-)
-def test_defect_edited_acquisition_who_and_when_pass_check(
+def test_edited_acquisition_who_and_when_fail_check(
     cli: RunCli, case: str, home: Path, tmp_path: Path
 ) -> None:
+    """Who acquired a file and when are custody facts (`media show`, the report's timeline):
+    `media.add` records them and `verify check` compares them with the rows."""
     photo = write_jpeg(tmp_path / "p.jpg", seed=13)
     assert cli("--as", "alice", "media", "add", case, str(photo)).exit_code == 0
     conn = sqlite3.connect(home / "verify.db")
@@ -754,7 +750,10 @@ def test_defect_edited_acquisition_who_and_when_pass_check(
     conn.close()
     shown = json.loads(cli("media", "show", "1", "--json").stdout)
     assert shown["acquired_by"] == "mallory"  # what `media show` and the report now say
-    assert cli("check").exit_code == 3
+    r = cli("check")
+    assert r.exit_code == 3
+    assert "acquired-by is 'mallory' but the audit trail last recorded 'alice'" in r.stdout
+    assert "acquired-at is '2023-05-20T10:00:00Z' but the audit trail last recorded" in r.stdout
 
 
 @pytest.mark.xfail(

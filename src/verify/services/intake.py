@@ -36,7 +36,7 @@ from verify.dbwrite import Writer
 from verify.errors import AnalysisError, BadInputError
 from verify.services.refs import case_id
 from verify.store import StoredObject
-from verify.timeutil import now
+from verify.timeutil import iso, now
 from verify.vocab import AnalysisState
 
 if TYPE_CHECKING:
@@ -356,6 +356,8 @@ def insert_media(
     """Insert a media row for stored bytes with its `media.add` audit entry, inside the
     caller's transaction (`media add` and the case-file importer both come here). Returns
     the media id and the blob's frame count."""
+    acquired_by = acq.acquired_by or actor
+    acquired_at = acq.acquired_at or now()
     media_id = w.insert(
         "media",
         {
@@ -366,8 +368,8 @@ def insert_media(
             "source_url": acq.source_url,
             "platform": acq.platform,
             "acquired_via": acq.acquired_via,
-            "acquired_by": acq.acquired_by or actor,
-            "acquired_at": acq.acquired_at or now(),
+            "acquired_by": acquired_by,
+            "acquired_at": acquired_at,
         },
     )
     frame_count = int(
@@ -381,6 +383,8 @@ def insert_media(
         "source_url": acq.source_url,
         "platform": acq.platform,
         "acquired_via": acq.acquired_via,
+        "acquired_by": acquired_by,
+        "acquired_at": iso(acquired_at),
         "label": acq.label,
         "kind": blob.kind,
         "analysis": blob.analysis_state,

@@ -12,7 +12,8 @@ recorded with the current row:
   imports, change it);
 - an attribution's state, evidence and according-to (`attribution.add`, `attribution.set`);
 - a media record's custody facts: original name, source URL, platform, acquired-via, label,
-  and which stored file (SHA-256) it holds (`media.add`, `media.edit` from imports);
+  who acquired it and when (where the entry records them: earlier ones do not), and which
+  stored file (SHA-256) it holds (`media.add`, `media.edit` from imports);
 - an appearance's platform, URL, post id, account, posted date (with its precision),
   capture time, caption, language, forwarded/quoted from, archive URL, media and note
   (`appearance.add`, which records its non-empty fields, and `appearance.edit`);
@@ -46,6 +47,7 @@ from verify.models import (
     Derivation,
     Media,
 )
+from verify.timeutil import iso, parse_utc
 
 # What `case.open` and `claim.add` create (the `Case` and `Claim` models' defaults).
 OPENED_STATUS = "unverified"
@@ -54,6 +56,8 @@ CASE_FIELDS = ("title", "summary", "status")
 CLAIM_FIELDS = ("text", "finding", "confidence", "rationale")
 ATTRIBUTION_FIELDS = ("state", "evidence", "according_to")
 MEDIA_FIELDS = ("original_name", "source_url", "platform", "acquired_via", "label")
+# who and when, compared where the entry records them (`media.add` does since they were added)
+ACQUISITION_FIELDS = ("acquired_by", "acquired_at")
 DERIVATION_FIELDS = ("child", "parent", "kind", "evidence", "note")
 # an appearance's fields as `appearance.add` records them (`appearance_to_dict`, non-empty
 # ones only: a field it leaves out was empty)
@@ -180,16 +184,24 @@ class _Replay:
         if not isinstance(ident, int):
             return
         if e.action == "media.add":
-            recorded = {k: payload[k] for k in (*MEDIA_FIELDS, "sha256") if k in payload}
+            fields = (*MEDIA_FIELDS, *ACQUISITION_FIELDS, "sha256")
+            recorded = {k: payload[k] for k in fields if k in payload}
             # imports before the shared payload shape: `"sha256": HEX, "name"` (json.md)
             if "name" in payload and "original_name" not in payload:
                 recorded["original_name"] = payload["name"]
             sha = recorded.get("sha256")
             if isinstance(sha, str) and not sha.startswith("sha256:"):
                 recorded["sha256"] = f"sha256:{sha}"
+            if "acquired_at" in recorded:
+                recorded["acquired_at"] = _instant(recorded["acquired_at"])
             self.media[ident] = _new(e, recorded)
         elif ident in self.media:
-            _set_new(self.media[ident], payload, MEDIA_FIELDS, e.seq)
+            facts = self.media[ident]
+            _set_new(facts, payload, (*MEDIA_FIELDS, *ACQUISITION_FIELDS), e.seq)
+            if "acquired_at" in facts:
+                facts["acquired_at"] = Recorded(
+                    _instant(facts["acquired_at"].value), facts["acquired_at"].seq
+                )
 
     def appearance(self, e: AuditEntry, payload: dict[str, Any]) -> None:
         ident = payload.get("id")
@@ -311,6 +323,17 @@ def _compare(subject: str, row: Any, facts: Facts, fields: Iterable[str]) -> lis
     return out
 
 
+def _instant(value: Any) -> Any:
+    """A recorded time as `iso` writes it, whichever form the entry has it in (`iso` text,
+    or a datetime as orjson writes one into an import's `media.edit`); else as it is."""
+    if isinstance(value, str):
+        try:
+            return iso(parse_utc(value))
+        except ValueError:
+            return value
+    return value
+
+
 def _value(row: Any, name: str) -> Any:
     """A row's field: an attribute, or (a dict) a key."""
     return row[name] if isinstance(row, dict) else getattr(row, name)
@@ -380,7 +403,6 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
 def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[Mismatch]:
     """Media records, appearances and derivations against what the trail recorded."""
     from verify.services.provenance import account_ref, format_posted
-    from verify.timeutil import iso
 
     shas = {i: sha for i, sha in session.exec(select(Blob.id, Blob.sha256)).all()}
     accounts = {a.id: account_ref(a) for a in session.exec(select(Account)).all()}
@@ -391,6 +413,8 @@ def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[M
 
     def media_row(m: Media) -> tuple[str, dict[str, Any]]:
         row = {k: getattr(m, k) for k in MEDIA_FIELDS}
+        row["acquired_by"] = m.acquired_by
+        row["acquired_at"] = iso(m.acquired_at)
         row["sha256"] = f"sha256:{shas[m.blob_id]}" if m.blob_id in shas else None
         return f"media {m.id} (case {slug_of(m.case_id)})", row
 
@@ -408,7 +432,14 @@ def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[M
         return f"derivation {d.id}", row
 
     return [
-        *_against(session, Media, replay.media, media_row, (*MEDIA_FIELDS, "sha256"), "added"),
+        *_against(
+            session,
+            Media,
+            replay.media,
+            media_row,
+            (*MEDIA_FIELDS, *ACQUISITION_FIELDS, "sha256"),
+            "added",
+        ),
         *_against(
             session, Appearance, replay.appearances, appearance_row, APPEARANCE_FIELDS, "added"
         ),
