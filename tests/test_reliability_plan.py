@@ -645,32 +645,45 @@ def test_t32_human_output_carries_no_terminal_controls(
 # ------------------------------------------------------------------ defects found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: `media add` of the original bytes of a damaged stored object records a "
-    "new custody record for the damaged copy (exit 0) and discards the good bytes; "
-    "it neither restores the object nor refuses",
-)
-def test_defect_adding_the_original_bytes_again_leaves_the_damaged_copy(
-    cli: RunCli, case: str, home: Path, tmp_path: Path
+@pytest.mark.parametrize("damage", ["hash-mismatch", "missing", "unreadable"])
+def test_adding_the_original_bytes_again_restores_a_damaged_copy(
+    cli: RunCli, case: str, home: Path, tmp_path: Path, damage: str
 ) -> None:
+    """The store kept a damaged copy when the same bytes came again (exit 0, "preserved"),
+    and threw the good bytes away. A copy that is altered, missing or replaced by a link is
+    now replaced by the new file, whose bytes have its SHA-256; the add says so on stderr,
+    in `--json` and in its `media.add` entry."""
     photo = write_jpeg(tmp_path / "original.jpg", seed=11)
     assert cli("media", "add", case, str(photo)).exit_code == 0
     stored = _object(home, _sha(photo.read_bytes()))
-    stored.chmod(0o644)
-    damaged = bytearray(stored.read_bytes())
-    damaged[5000] ^= 0xFF
-    stored.write_bytes(bytes(damaged))
-    stored.chmod(0o444)
+    if damage == "hash-mismatch":
+        stored.chmod(0o644)
+        damaged = bytearray(stored.read_bytes())
+        damaged[5000] ^= 0xFF
+        stored.write_bytes(bytes(damaged))
+        stored.chmod(0o444)
+    elif damage == "missing":
+        stored.unlink()
+    else:
+        stored.unlink()
+        stored.symlink_to(photo)
     assert cli("check").exit_code == 3
 
     r = cli("media", "add", case, str(photo), "--source-url", "https://example.org/fresh")
-    # either the verified bytes replace the damaged copy, or the add is refused as an
-    # integrity failure; never "preserved" (exit 0) while the store holds other bytes
-    restored = stored.read_bytes() == photo.read_bytes()
-    assert restored or r.exit_code == 3, (r.exit_code, r.stderr)
-    if restored:
-        assert cli("check").exit_code == 0
+    assert (r.exit_code, r.stdout) == (0, "2\n"), r.stderr
+    said = {"hash-mismatch": "altered or damaged", "missing": "missing"}.get(damage, "unreadable")
+    assert (
+        f"  the archive's copy of these bytes was {said}: restored from this file (same SHA-256)"
+        in r.stderr.splitlines()
+    )
+    assert not stored.is_symlink() and stored.read_bytes() == photo.read_bytes()
+    assert stored.stat().st_mode & 0o777 == 0o444
+    assert cli("check").exit_code == 0
+    assert _log(cli)[-1]["payload"]["restored"] == damage
+    # an intact copy is left alone, and nothing is said
+    again = cli("media", "add", case, str(photo), "--json")
+    assert json.loads(again.stdout)[0]["restored"] is None
+    assert "restored" not in _log(cli)[-1]["payload"]
 
 
 def test_outputs_never_replace_the_archives_own_files(

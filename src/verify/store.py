@@ -41,7 +41,10 @@ class StoredObject:
     sha256: str
     size: int
     path: Path
-    existed: bool  # the same bytes were already in the store
+    existed: bool  # the same bytes were already in the store, intact
+    # what was wrong with the copy these verified bytes replaced ('hash-mismatch' or
+    # 'unreadable', as `verify_object` says), or None
+    replaced: str | None = None
 
 
 def fsync_dir(path: Path) -> None:
@@ -141,15 +144,22 @@ class ObjectStore:
                 )
             sha = digest.hexdigest()
             final = self.path_for(sha)
-            if final.exists():
+            problem = self.verify_object(sha)  # a copy already here is read through
+            if problem is None:
                 tmp.unlink()
                 return StoredObject(sha, size, final, existed=True)
+            # not here, or damaged: these bytes, which have the name's SHA-256, take its place
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o444)
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except IsADirectoryError:  # a folder where the file was: say what check says
+                self.check_intact(sha)
+                raise
             fsync_dir(final.parent)
             fsync_dir(self.base)
-            return StoredObject(sha, size, final, existed=False)
+            replaced = None if problem == "missing" else problem
+            return StoredObject(sha, size, final, existed=False, replaced=replaced)
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -194,6 +194,12 @@ def _add(
         if r.media_id is None:
             status = "refused"
         notice(f"[{i}/{n}] {r.path or repr(r.path)}: {status}")
+        if r.restored is not None:
+            was = {"missing": "missing", "hash-mismatch": "altered or damaged"}
+            notice(
+                f"  the archive's copy of these bytes was {was.get(r.restored, 'unreadable')}: "
+                "restored from this file (same SHA-256)"
+            )
         for copy in r.exact_copies:
             # in this very case: a second acquisition record of the same bytes (a re-run
             # batch makes one per file: `verify media list CASE` shows them)

@@ -80,6 +80,9 @@ class AddResult:
     error: str | None = None  # refusal or analysis failure, one line
     analysis_error: str | None = None  # why the analysis failed, as recorded (no advice)
     already_stored: bool = False
+    # the archive's copy of these bytes was 'missing', 'hash-mismatch' or 'unreadable' (as
+    # `verify check` says) and this file, having their SHA-256, restored it; else None
+    restored: str | None = None
     exact_copies: list[dict[str, Any]] = field(default_factory=list)
     near_duplicates: list[dict[str, Any]] = field(default_factory=list)
 
@@ -100,6 +103,7 @@ class AddResult:
             "analysis_error": self.analysis_error,
             "error": None if self.error is None else printable(self.error),
             "already_stored": self.already_stored,
+            "restored": self.restored,
             "exact_copies": self.exact_copies,
             "near_duplicates": self.near_duplicates,
         }
@@ -573,6 +577,8 @@ def _record(
         cid = case_id(w, case_slug)
         found = blob_facts(w, stored.sha256)
         result.already_stored = found is not None
+        if found is not None and not stored.existed:
+            result.restored = stored.replaced or "missing"
         if found is None or found.analysis_state == AnalysisState.PENDING.value:
             if found is not None:
                 blob_id = found.id
@@ -585,7 +591,8 @@ def _record(
                 w.insert_many("frames", frame_values(blob_id, outcome.frames))
         blob = blob_facts(w, stored.sha256)
         assert blob is not None  # found or written above
-        acq = Acquisition(name, label, source_url, platform, acquired_via)
+        restored = {"restored": result.restored} if result.restored else None
+        acq = Acquisition(name, label, source_url, platform, acquired_via, audit_extra=restored)
         media_id, frame_count = insert_media(w, actor, cid, case_slug, blob, acq)
         result.media_id, result.blob_id = media_id, blob.id
         result.kind = blob.kind
