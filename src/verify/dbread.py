@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from verify.errors import BadInputError, BusyError
+from verify.errors import BadInputError, BusyError, IntegrityFailure, VerifyError
 
 # Bump with every migration; a test checks it equals Alembic's head.
 SCHEMA_HEAD = "0002"
@@ -149,6 +149,39 @@ READ_ONLY = (
 def is_read_only(exc: BaseException) -> bool:
     """SQLite may not write the database (a read-only file or file system, `query_only`)."""
     return "readonly database" in str(exc)
+
+
+DAMAGED_DATABASE = "the archive's database is damaged"
+
+
+def sqlite_reason(exc: BaseException) -> str | None:
+    """The SQLite error's first line for `exc` (stdlib sqlite3's, or one SQLAlchemy wraps),
+    else None."""
+    orig = getattr(exc, "orig", None)  # sqlalchemy.exc.DBAPIError
+    for err in (exc, orig):
+        if isinstance(err, sqlite3.Error):
+            return (str(err).strip().splitlines() or [""])[0]
+    return None
+
+
+def database_failure(exc: BaseException) -> VerifyError | None:
+    """The one-line error for SQLite saying its file is damaged (exit 3) or cannot grow
+    (disk full: exit 2), met by any command; None for anything else (an internal error).
+    SQLite rolls the transaction back in both cases: nothing was recorded."""
+    reason = sqlite_reason(exc)
+    if reason is None:
+        return None
+    if "malformed" in reason or "not a database" in reason:
+        return IntegrityFailure(
+            f"{DAMAGED_DATABASE} ({reason}); nothing was recorded; `verify check` says what "
+            "it can, and a backup of verify.db restores it"
+        )
+    if "database or disk is full" in reason:
+        return BadInputError(
+            f"the disk holding the archive's database is full ({reason}); nothing was "
+            "recorded; free some space and try again"
+        )
+    return None
 
 
 def is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -60,6 +60,12 @@ class VerifyGroup(TyperGroup):
         except Exception as exc:
             if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
                 _write_failed(exc)
+            from verify.dbread import database_failure
+
+            failure = database_failure(exc)
+            if failure is not None:
+                sys.stderr.write(f"error: {clean_line(failure.message)}\n")
+                raise typer.Exit(int(failure.exit_code)) from None
             if os.environ.get("VERIFY_DEBUG"):
                 raise
             name = type(exc).__name__

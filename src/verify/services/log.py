@@ -8,12 +8,13 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import col, select
 
 from verify import audit
 from verify.archive import Archive
-from verify.dbread import SqlAlchemyReader
-from verify.errors import BadInputError
+from verify.dbread import SqlAlchemyReader, database_failure, sqlite_reason
+from verify.errors import BadInputError, IntegrityFailure
 from verify.models import AuditEntry, AuditHead, Blob
 from verify.services import logread
 from verify.services.statecheck import check_state
@@ -144,6 +145,45 @@ def check_archive(
     database, the chain, orphans and temp files are always checked in full.
     """
     report = CheckReport()
+    try:
+        blob_ids = _check_database(archive, report, against)
+    except DatabaseError as exc:  # a damaged SQLite file may fail the very check
+        if not isinstance(database_failure(exc), IntegrityFailure):
+            raise
+        report.findings.append(
+            Finding("db-integrity", "database", f"cannot be read: {sqlite_reason(exc)}")
+        )
+        return report  # nothing in it to check the evidence store against
+    known = set(blob_ids)
+    known = set(blob_ids)
+    bad: list[tuple[str, str]] = []
+    for sha in sorted(known if objects is None else known & set(objects)):
+        problem = archive.store.verify_object(sha)
+        report.objects_checked += 1
+        if problem:
+            bad.append((sha, problem))
+    held = _holders(archive, [blob_ids[sha] for sha, _ in bad])
+    for sha, problem in bad:
+        what = {
+            "missing": "not in the evidence store",
+            "hash-mismatch": "altered or damaged",
+        }.get(problem, "cannot be read (not a regular file, or an error reading it)")
+        where = ", ".join(held.get(blob_ids[sha], [])) or "no media"
+        report.findings.append(Finding(problem, f"sha256:{sha}", f"object {what} ({where})"))
+    for sha in archive.store.iter_objects():
+        if sha not in known:
+            report.findings.append(
+                Finding("orphan", f"sha256:{sha}", "object not referenced by the database")
+            )
+    for tmp in archive.store.iter_temp():
+        report.findings.append(Finding("temp-file", str(tmp), "left by an interrupted write"))
+    return report
+
+
+def _check_database(archive: Archive, report: CheckReport, against: str | None) -> dict[str, int]:
+    """The database's part of `check_archive`, its findings added to `report`: SQLite's
+    integrity and foreign keys, the chain, the rows against it, the checkpoint. Returns the
+    stored objects' ids by SHA-256."""
     with archive.read() as session:
         if archive.is_sqlite:
             rows = session.execute(text("PRAGMA integrity_check")).all()
@@ -171,29 +211,7 @@ def check_archive(
             report.findings.extend(_check_checkpoint(session, against))
         stored = session.exec(select(Blob.sha256, Blob.id)).all()
         blob_ids = {sha: i for sha, i in stored if i is not None}  # ids are never null
-    known = set(blob_ids)
-    bad: list[tuple[str, str]] = []
-    for sha in sorted(known if objects is None else known & set(objects)):
-        problem = archive.store.verify_object(sha)
-        report.objects_checked += 1
-        if problem:
-            bad.append((sha, problem))
-    held = _holders(archive, [blob_ids[sha] for sha, _ in bad])
-    for sha, problem in bad:
-        what = {
-            "missing": "not in the evidence store",
-            "hash-mismatch": "altered or damaged",
-        }.get(problem, "cannot be read (not a regular file, or an error reading it)")
-        where = ", ".join(held.get(blob_ids[sha], [])) or "no media"
-        report.findings.append(Finding(problem, f"sha256:{sha}", f"object {what} ({where})"))
-    for sha in archive.store.iter_objects():
-        if sha not in known:
-            report.findings.append(
-                Finding("orphan", f"sha256:{sha}", "object not referenced by the database")
-            )
-    for tmp in archive.store.iter_temp():
-        report.findings.append(Finding("temp-file", str(tmp), "left by an interrupted write"))
-    return report
+    return blob_ids
 
 
 def _check_checkpoint(session: Any, against: str) -> list[Finding]:
