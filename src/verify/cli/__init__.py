@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from verify import __version__
-from verify.cli.output import clean, clean_line, examples
+from verify.cli.output import clean, examples
 from verify.errors import BadInputError, ExitCode, VerifyError
 
 
@@ -46,7 +46,7 @@ class VerifyGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except VerifyError as exc:
-            sys.stderr.write(f"error: {clean_line(exc.message)}\n")
+            sys.stderr.write(f"error: {clean(exc.message)}\n")
             raise typer.Exit(int(exc.exit_code)) from None
         except BrokenPipeError:
             raise typer.Exit(0) from None
@@ -64,7 +64,7 @@ class VerifyGroup(TyperGroup):
 
             failure = database_failure(exc)
             if failure is not None:
-                sys.stderr.write(f"error: {clean_line(failure.message)}\n")
+                sys.stderr.write(f"error: {clean(failure.message)}\n")
                 raise typer.Exit(int(failure.exit_code)) from None
             if os.environ.get("VERIFY_DEBUG"):
                 raise
@@ -87,7 +87,7 @@ def _usage_error(exc: Exception, root: Any = None) -> NoReturn:
     where = sub.command_path if sub is not None else _command_path(root)
     format_message = getattr(exc, "format_message", None)
     message = format_message() if callable(format_message) else str(exc)
-    sys.stderr.write(f"error: {clean_line(message)} (see '{where} -h')\n")
+    sys.stderr.write(f"error: {clean(message)} (see '{where} -h')\n")
     raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
 
 

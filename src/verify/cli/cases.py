@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from verify.cli import archive_of, source_of
-from verify.cli.output import clean, clean_line, examples, print_json, table
+from verify.cli.output import clean, clean_block, examples, print_json, table
 
 case_app = typer.Typer(
     help="Open, list, show and edit cases (one per piece of attributed media).",
@@ -94,17 +94,17 @@ def render_case(data: dict[str, Any]) -> None:
         f"updated:  {data['updated_at']} by {clean(data['updated_by'])}",
     ]
     if data["summary"]:
-        out.append(f"summary:  {clean(data['summary'])}")
+        out.append(f"summary:  {clean_block(data['summary'], 10)}")
     out.append("claims:" if data["claims"] else "claims:   (none)")
     for c in data["claims"]:
         conf = f", {c['confidence']} confidence" if c["confidence"] else ""
-        out.append(f"  {c['n']}. {clean(c['text'])}  [{c['finding']}{conf}]")
+        out.append(f"  {c['n']}. {clean_block(c['text'], 5)}  [{c['finding']}{conf}]")
         if c["rationale"]:
-            out.append(f"     why: {clean(c['rationale'])}")
+            out.append(f"     why: {clean_block(c['rationale'], 10)}")
     notes = data.get("notes") or []
     if notes:
         out.append("notes:")
-        out.extend(f"  - {n['at']} {clean(n['by'])}: {clean(n['text'])}" for n in notes)
+        out.extend(f"  - {n['at']} {clean(n['by'])}: {clean_block(n['text'], 4)}" for n in notes)
     sys.stdout.write("\n".join(out) + "\n")
 
 
@@ -268,5 +268,5 @@ def case_import(
         note = f"case {result.slug} is up to date: nothing changed"
     sys.stderr.write(clean(note) + "\n")
     for problem in result.warnings:
-        sys.stderr.write(clean_line(f"warning: {problem}") + "\n")
+        sys.stderr.write(clean(f"warning: {problem}") + "\n")
     sys.stdout.write(result.slug + "\n")

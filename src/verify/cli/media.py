@@ -7,7 +7,7 @@ import typer
 
 from verify.analysis import is_placeholder_gps
 from verify.cli import archive_of, intake_of, verify_command
-from verify.cli.output import clean, clean_line, examples, notice, print_json, table
+from verify.cli.output import clean, examples, notice, print_json, table
 from verify.errors import BadInputError, ExitCode
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def media_add(
     for r in failed:
         message = r.error or "failed"
         prefix = "" if message.startswith(r.path) else f"{r.path}: "
-        sys.stderr.write(f"error: {clean_line(prefix + message)}\n")
+        sys.stderr.write(f"error: {clean(prefix + message)}\n")
     if failed:
         raise typer.Exit(int(ExitCode.BAD_INPUT))
 
@@ -136,7 +136,7 @@ class _Ticker:
 
         tail = f": analysing, {seconds:.0f} s of at most {self.limit:g} s (VERIFY_ANALYSIS_TIMEOUT)"
         head = f"[{i}/{n}] "
-        name = clean_line(label)
+        name = clean(label)
         # one screen line, or the next rewrite leaves the rest behind: the name is shortened
         # in the middle (its end, the file name, and the counter stay)
         width = max(40, shutil.get_terminal_size().columns - 1)
@@ -343,7 +343,7 @@ def media_reanalyse(
         notice("nothing to re-analyse: " + "; ".join(said))
     for r in results:
         if r.error:
-            sys.stderr.write(f"error: {clean_line(r.error)}\n")
+            sys.stderr.write(f"error: {clean(r.error)}\n")
     if any(r.damaged for r in results):
         raise typer.Exit(int(ExitCode.INTEGRITY))
     if any(r.failed for r in results):

@@ -9,21 +9,28 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-# C0 and C1 controls, DEL, and the Unicode bidi overrides/isolates.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls (newline and tab too), DEL, the Unicode bidi marks, overrides and
+# isolates, and the line and paragraph separators.
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
 
 
 def clean(value: object) -> str:
-    """Text safe to print to a terminal: control characters become U+FFFD-free '?'."""
+    """Text safe to print to a terminal, on one line: control characters (newlines and
+    tabs included) become '?'. Evidence (EXIF text, file names, URLs) must not start lines
+    of its own in the output, which could pass for the tool's (`sha256: …`)."""
     if value is None:
         return "-"
     return _CONTROL.sub("?", str(value))
 
 
-def clean_line(value: object) -> str:
-    """`clean`, and on one line: an error message is one line even when it quotes a file
-    name with a newline or tab in it."""
-    return clean(value).replace("\n", "?").replace("\t", " ")
+def clean_block(value: object, indent: int) -> str:
+    """Free text a user wrote over several lines (a summary, a note), `clean` line by line,
+    each line after the first indented by `indent` spaces: under its field, never at the
+    start of a line."""
+    lines = str(value).replace("\r\n", "\n").split("\n")
+    return ("\n" + " " * indent).join(clean(line) for line in lines)
 
 
 def print_json(data: Any) -> None:
@@ -33,12 +40,12 @@ def print_json(data: Any) -> None:
 
 
 def notice(message: str) -> None:
-    sys.stderr.write(clean(message).replace("\n", " ") + "\n")
+    sys.stderr.write(clean(message) + "\n")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """A plain left-aligned table; the last column is never padded."""
-    cells = [[clean(c).replace("\n", " ") for c in row] for row in rows]
+    cells = [[clean(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row):
