@@ -1,9 +1,10 @@
 """Items of the reliability test plan (shared/research/reliability-anchors.md, section 5,
 T01-T33) that the rest of the suite did not cover, or covered only in part.
 
-Passing tests pin behaviour that holds today. Tests marked `xfail(strict=True)` are
-defects found while working through the plan: each reproduces one, and starts passing
-(so fails the suite, being strict) once it is fixed; then drop its mark.
+Working through the plan found six defects (a damaged stored copy kept when the same bytes
+came again, `-o` replacing the archive's own files, a damaged database page or a full
+database disk as internal errors, who/when of an acquisition unchecked, evidence text
+forging output lines); their tests here reproduce each and pin the fix.
 
 Hermetic: temp archive home (`home`/`cli` fixtures), media generated here, no network.
 Crash tests run the command in a child process (`os._exit` / SIGKILL cannot be taken
@@ -642,7 +643,7 @@ def test_t32_human_output_carries_no_terminal_controls(
     assert media["acquired_by"] == f"me{PAYLOAD}"
 
 
-# ------------------------------------------------------------------ defects found
+# ------------------------------------------------------------------ defects found, fixed
 
 
 @pytest.mark.parametrize("damage", ["hash-mismatch", "missing", "unreadable"])

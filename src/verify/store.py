@@ -7,8 +7,11 @@ Write protocol: open the source with O_NOFOLLOW|O_NONBLOCK and accept regular fi
 (FIFOs, devices, sockets and links are refused at once, without blocking); stream it once
 into a temp file in the store while hashing; fsync; make it read-only; rename into place;
 fsync the directories. Only then may the caller commit the database row. A crash leaves
-at worst an orphan or a temp file, which `verify check` reports and `gc` removes; never a
-row pointing at missing bytes.
+at worst an orphan or a temp file, which `verify check` reports as leftovers (not damage);
+never a row pointing at missing bytes. Nothing removes them: an orphan may be evidence whose
+row a restored older database lacks (adding the file again records it), and a temp file is
+safe to delete by hand. An object found missing or damaged when the same bytes are added
+again is replaced by them (`put_file`).
 """
 
 import contextlib
