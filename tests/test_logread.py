@@ -1,13 +1,9 @@
 """`verify log` (`verify.services.logread`): which entries a case's log holds, the limit,
-the checkpoint, the same entries read through stdlib sqlite3 and through SQLAlchemy, and
-no SQLModel import on a SQLite archive."""
+the checkpoint, and the same entries read through stdlib sqlite3 and through SQLAlchemy
+(that it imports no SQLModel: test_caselist's test of every ORM-free read)."""
 
 import itertools
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -124,25 +120,3 @@ def test_errors_are_one_line(cli: RunCli) -> None:
         2,
         "error: bad limit -1: give a number of entries, 0 or more\n",
     )
-
-
-@pytest.mark.parametrize("args", [("log", "--json"), ("log", "--head")])
-def test_log_imports_no_orm(home: Path, backend: str, args: tuple[str, ...]) -> None:
-    if backend != "sqlite":
-        pytest.skip("the ORM-free read path is for SQLite archives")
-    env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
-    verify = [sys.executable, "-m", "verify"]
-    subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "verify", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    if args[-1] == "--json":
-        assert [e["action"] for e in json.loads(out.stdout)] == ["case.open"]
-    else:
-        assert out.stdout.startswith("1:sha256:")
-    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
-    assert not {"sqlmodel", "sqlalchemy", "verify.models", "alembic"} & imported
