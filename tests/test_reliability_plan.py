@@ -38,6 +38,14 @@ SLUG = "plan"
 
 
 @pytest.fixture
+def backend() -> str:
+    """SQLite, whatever `--backend` says: these tests read, damage and cap `verify.db` and
+    its store themselves (the PostgreSQL parity of T19 lives in the modules that run on
+    both backends)."""
+    return "sqlite"
+
+
+@pytest.fixture
 def case(cli: RunCli) -> str:
     r = cli("case", "open", "Reliability plan", "--slug", SLUG)
     assert r.exit_code == 0, r.stderr
