@@ -704,7 +704,7 @@ def test_export_errors(cli: RunCli, tmp_path: Path) -> None:
     r = cli("case", "export", SLUG, "-o", str(target))
     assert (r.exit_code, r.stderr) == (
         2,
-        f"error: cannot write {target}: No such file or directory\n",
+        f"error: cannot write {target}: the directory {target.parent} does not exist\n",
     )
 
 

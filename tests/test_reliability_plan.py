@@ -731,6 +731,39 @@ def test_outputs_never_replace_the_archives_own_files(
     assert cli("check").exit_code == 0
     # beside the archive, in its home, is fine
     assert cli("report", case, "-f", "md", "-o", "report.md").exit_code == 0
+    # a link planted where a temp file might be named is never followed
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".case.toml.tmp").symlink_to(home / "verify.db")
+    assert cli("case", "export", case, "-o", str(out / "case.toml")).exit_code == 0
+    assert cli("check").exit_code == 0
+    # a path through a link loop is a one-line refusal, not an internal error
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    r = cli("report", case, "-o", str(tmp_path / "loop-a" / "x.md"))
+    assert r.exit_code == 2 and r.stderr.startswith("error: cannot write "), r.stderr
+
+
+def test_outputs_through_a_second_mount_of_the_archive_are_refused(
+    cli: RunCli, case: str, home: Path, tmp_path: Path
+) -> None:
+    """Folders are compared by identity, not by path: the same store seen through a bind
+    mount (or another spelling on a case-insensitive file system) is refused too."""
+    photo = write_jpeg(tmp_path / "evidence.jpg", seed=15)
+    assert cli("media", "add", case, str(photo)).exit_code == 0
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(home), str(alias)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode().strip()}")
+    try:
+        sha = _sha(photo.read_bytes())
+        for target in (f"objects/sha256/{sha[:2]}/{sha[2:]}", "verify.db"):
+            r = cli("report", case, "-f", "md", "-o", str(alias / target))
+            assert r.exit_code == 2, (target, r.stderr)
+        assert cli("check").exit_code == 0
+    finally:
+        subprocess.run(["umount", str(alias)], check=True)
 
 
 def test_check_of_a_database_with_a_zeroed_page(cli: RunCli, case: str, home: Path) -> None:

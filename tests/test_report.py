@@ -19,6 +19,7 @@ import pytest
 
 from tests import report_fixture
 from tests.conftest import REPO, RunCli
+from verify import outputs
 from verify.archive import Archive
 from verify.services import log as logsvc
 from verify.services import logread, provenance, report, report_render
@@ -514,7 +515,7 @@ def test_unwritable_directory_is_one_line_error(
     def refuse(**_: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(report.tempfile, "mkstemp", refuse)  # as root, chmod cannot refuse
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", refuse)  # as root, chmod cannot refuse
     r = cli("report", slug, "-o", str(tmp_path / "r.md"))
     assert r.exit_code == 2
     assert r.stderr == f"error: cannot write {tmp_path / 'r.md'}: Permission denied\n"

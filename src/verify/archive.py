@@ -170,28 +170,11 @@ class Archive:
     def refuse_own_path(self, target: Path, what: str) -> None:
         """Refuse (BadInputError, before anything is written) an output `target` — a file
         a command writes or replaces, or a folder it writes into — inside the evidence store
-        or the frame index, or over the database: `-o` pointed at the archive's own files
-        would replace preserved evidence (a rename ignores the objects' read-only mode) or
-        the database itself."""
-        given = target.expanduser()
-        try:
-            real = given.resolve() if given.is_dir() else given.parent.resolve() / given.name
-        except OSError:  # an unreadable or looping path: the write itself will say why
-            return
-        for folder, name in (
-            (self.objects_dir, "evidence store"),
-            (self.home / "index", "frame index"),
-        ):
-            own = folder.resolve()
-            if real == own or own in real.parents:
-                raise BadInputError(
-                    f"{target} is inside the archive's {name} ({own}); {what} elsewhere"
-                )
-        database = self.database_file()
-        if database is not None:
-            own = database.resolve()
-            if real in {own, *(own.with_name(own.name + s) for s in ("-wal", "-shm", "-journal"))}:
-                raise BadInputError(f"{target} is the archive's database ({own}); {what} elsewhere")
+        or the frame index, or over the database (`verify.outputs`)."""
+        from verify.outputs import refuse_own_path
+
+        folders = {"evidence store": self.objects_dir, "frame index": self.home / "index"}
+        refuse_own_path(target, what, folders=folders, database=self.database_file())
 
     def database_file(self) -> Path | None:
         """The SQLite database file, or None for PostgreSQL (or an in-memory database)."""

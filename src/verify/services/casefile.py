@@ -53,6 +53,7 @@ from verify.models import (
     StatusChange,
     pk,
 )
+from verify.outputs import write_atomically
 from verify.services import provenance as prov
 from verify.services.cases import SLUG_RE, get_case
 from verify.services.intake import Acquisition
@@ -321,14 +322,7 @@ def export_case(archive: Archive, ref: str, path: str | Path | None = None) -> s
     with archive.read() as session:
         text = render_case(session, get_case(session, ref))
     if path is not None:
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        write_atomically(Path(path), text.encode("utf-8"), prefix=".verify-case-")
     return text
 
 

@@ -23,9 +23,7 @@ results to the report's shapes.
 
 import hashlib
 import importlib.metadata
-import os
 import platform
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +52,7 @@ from verify.models import (
     Note,
     pk,
 )
+from verify.outputs import write_atomically
 from verify.services import provenance, search, status
 from verify.services.cases import claim_to_dict, get_case
 from verify.timeutil import as_utc, iso, now, parse_utc
@@ -266,7 +265,7 @@ def write_report(
     digest = "sha256:" + hashlib.sha256(content).hexdigest()
     final: Path | None = None
     if output is not None:
-        final = _write_atomically(output, content)
+        final = write_atomically(output, content, prefix=".verify-report-")
     if archive.read_only:  # on write-protected media: the report, unrecorded (the CLI says so)
         return WrittenReport(
             fmt, final, digest, len(content), content, None, bool(data["integrity"]["check"]["ok"])
@@ -309,33 +308,6 @@ def generator_info() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _write_atomically(output: Path, content: bytes) -> Path:
-    target = output.expanduser()
-    parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise BadInputError(f"{target} is a directory; give a file name with -o")
-    if not parent.is_dir():
-        raise BadInputError(f"cannot write {target}: the directory {parent} does not exist")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".verify-report-", dir=parent)
-    except OSError as exc:
-        raise BadInputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except OSError as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise BadInputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target.resolve()
 
 
 def _integrity_check(archive: Archive, objects: set[str]) -> dict[str, Any]:
