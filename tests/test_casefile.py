@@ -693,6 +693,48 @@ def test_acquisition_who_and_when_edited_in_a_file_are_what_check_compares(
     ]
 
 
+def test_a_corroboration_recorded_without_evidence_before_the_rule_still_travels(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Archives written before corroborated/refuted needed evidence may hold such a state:
+    their case files import again (into the same archive: nothing to do; into another: the
+    dated history is replayed), and edits through the file still work. A state the file
+    asks the import to record now still needs evidence."""
+    cases.open_case(archive, "Legion", slug="legion")
+    with archive.write() as session:  # as `prov attribute --state corroborated` did
+        case = cases.get_case(session, "legion")
+        account = provenance.ensure_account(session, archive.actor, "x:@a", case="legion")
+        provenance.record_attribution(
+            session,
+            archive.actor,
+            case,
+            role="subtitler",
+            account=account,
+            target_type="case",
+            target_id=None,
+            state="corroborated",
+            evidence=None,
+            according_to=None,
+        )
+    text = casefile.export_case(archive, "legion")
+    assert casefile.import_case_text(archive, text, "same.toml").changes == 0
+    edited = text.replace('title = "Legion"', 'title = "Legion video"')
+    assert casefile.import_case_text(archive, edited, "edit.toml").changes == 1
+    other = open_archive(tmp_path / "other")
+    try:
+        assert casefile.import_case_text(other, edited, "moved.toml").created
+        [attr] = provenance.list_attributions(other, "legion")
+        assert (attr["state"], attr["evidence"]) == ("corroborated", None)
+    finally:
+        other.close()
+    refuted_now = edited.replace(
+        'target = "case"\nstate = "corroborated"', 'target = "case"\nstate = "refuted"'
+    )
+    refuted_now += '\n[[attributions.history]]\nstate = "refuted"\n'
+    with pytest.raises(BadInputError, match=r"history\[2\]\.evidence: refuted needs evidence"):
+        casefile.import_case_text(archive, refuted_now, "r.toml")
+
+
 def test_export_errors(cli: RunCli, tmp_path: Path) -> None:
     r = cli("case", "export", "nope")
     assert (r.exit_code, r.stderr) == (

@@ -774,15 +774,6 @@ def parse_case_file(text: str, label: str) -> Doc:
                         f"must equal the last history entry's ({last[key]!r}); to change it, "
                         "append a [[attributions.history]] entry or drop the history",
                     )
-        for j, h in enumerate(history or [], start=1):
-            verb = prov.missing_evidence(h["state"], h["evidence"])
-            if verb is not None:
-                ctx.fail(
-                    f"{w}.history[{j}].evidence", f"{h['state']} needs evidence: what {verb} it"
-                )
-        verb = prov.missing_evidence(entry["state"], entry["evidence"])
-        if verb is not None:
-            ctx.fail(f"{w}.evidence", f"{entry['state']} needs evidence: what {verb} it")
         doc.attributions.append(entry)
 
     edges: dict[int, set[int]] = {}
@@ -1204,6 +1195,8 @@ class _Importer:
                         "by": want["created_by"],
                     }
                 ]
+                for j, h in enumerate((first, *later), start=1):
+                    self.require_evidence(w, h, j if history else None)
                 attr = prov.record_attribution(
                     self.s,
                     self.actor,
@@ -1271,9 +1264,24 @@ class _Importer:
                 ]
             else:
                 new_entries = []
-            for h in new_entries:
+            for k, h in enumerate(new_entries, start=len(existing) + 1):
+                self.require_evidence(w, h, k if history is not None else None)
                 self.change_state(attr, h)
                 self.changes += 1
+
+    def require_evidence(self, w: str, h: dict[str, Any], j: int | None) -> None:
+        """A state the import records now is corroborated or refuted only with evidence, as
+        on the command line. A state the file dates itself (`at`, as every exported history
+        entry has) replays what an archive recorded, possibly before the rule (a
+        corroboration without evidence): refusing it would leave that case unable to move to
+        another archive; its entry names the import. `j`: the history entry's number, or
+        None for the attribution's own fields."""
+        if h["at"] is not None:
+            return
+        verb = prov.missing_evidence(h["state"], h["evidence"])
+        if verb is not None:
+            where = f"{w}.evidence" if j is None else f"{w}.history[{j}].evidence"
+            self.ctx.fail(where, f"{h['state']} needs evidence: what {verb} it")
 
     def change_state(self, attr: Attribution, h: dict[str, Any]) -> None:
         """Append history entry `h` to `attr` (timed now, by the importer, when it says not)."""
