@@ -654,17 +654,7 @@ def test_t32_human_output_carries_no_terminal_controls(
 # ------------------------------------------------------------------ defects found, fixed
 
 
-@pytest.mark.parametrize("damage", ["hash-mismatch", "missing", "unreadable"])
-def test_adding_the_original_bytes_again_restores_a_damaged_copy(
-    cli: RunCli, case: str, home: Path, tmp_path: Path, damage: str
-) -> None:
-    """The store kept a damaged copy when the same bytes came again (exit 0, "preserved"),
-    and threw the good bytes away. A copy that is altered, missing or replaced by a link is
-    now replaced by the new file, whose bytes have its SHA-256; the add says so on stderr,
-    in `--json` and in its `media.add` entry."""
-    photo = write_jpeg(tmp_path / "original.jpg", seed=11)
-    assert cli("media", "add", case, str(photo)).exit_code == 0
-    stored = _object(home, _sha(photo.read_bytes()))
+def _damage(stored: Path, photo: Path, damage: str) -> None:
     if damage == "hash-mismatch":
         stored.chmod(0o644)
         damaged = bytearray(stored.read_bytes())
@@ -673,26 +663,81 @@ def test_adding_the_original_bytes_again_restores_a_damaged_copy(
         stored.chmod(0o444)
     elif damage == "missing":
         stored.unlink()
-    else:
+    elif damage == "link":
         stored.unlink()
         stored.symlink_to(photo)
+    else:  # a folder in its place
+        stored.unlink()
+        stored.mkdir()
+
+
+@pytest.mark.parametrize("damage", ["hash-mismatch", "link", "folder", "missing"])
+def test_adding_the_original_bytes_again_restores_a_damaged_copy(
+    cli: RunCli, case: str, home: Path, tmp_path: Path, damage: str
+) -> None:
+    """The store kept a damaged copy when the same bytes came again (exit 0, "preserved"),
+    and threw the good bytes away. A copy that is altered, or a link or folder in its
+    place, is now replaced by the new file, whose bytes have its SHA-256, once the add is
+    recorded; the damaged copy is kept aside (the trace of what happened), and the add
+    says so on stderr, in `--json` and in its `media.add` entry. A missing copy is simply
+    stored again: with a home per user on a shared database, "missing" is the normal case."""
+    photo = write_jpeg(tmp_path / "original.jpg", seed=11)
+    assert cli("media", "add", case, str(photo)).exit_code == 0
+    stored = _object(home, _sha(photo.read_bytes()))
+    before = stored.read_bytes()
+    _damage(stored, photo, damage)
     assert cli("check").exit_code == 3
 
     r = cli("media", "add", case, str(photo), "--source-url", "https://example.org/fresh")
     assert (r.exit_code, r.stdout) == (0, "2\n"), r.stderr
-    said = {"hash-mismatch": "altered or damaged", "missing": "missing"}.get(damage, "unreadable")
-    assert (
-        f"  the archive's copy of these bytes was {said}: restored from this file (same SHA-256)"
-        in r.stderr.splitlines()
-    )
-    assert not stored.is_symlink() and stored.read_bytes() == photo.read_bytes()
+    assert not stored.is_symlink() and stored.read_bytes() == before
     assert stored.stat().st_mode & 0o777 == 0o444
     assert cli("check").exit_code == 0
-    assert _log(cli)[-1]["payload"]["restored"] == damage
+    payload = _log(cli)[-1]["payload"]
+    if damage == "missing":
+        assert "restored" not in payload and "restored" not in r.stderr
+        return
+    problem = "hash-mismatch" if damage == "hash-mismatch" else "unreadable"
+    was = "altered or damaged" if damage == "hash-mismatch" else "unreadable"
+    aside = home / "objects" / payload["damaged_copy"]
+    assert payload["restored"] == problem
+    assert payload["damaged_copy"].startswith(f"damaged/{_sha(before)}.")
+    assert (
+        f"  the archive's copy of these bytes was {was}: restored from this file (same "
+        f"SHA-256); the damaged copy is kept at {aside}"
+    ) in r.stderr.splitlines()
+    assert aside.exists() or aside.is_symlink()
     # an intact copy is left alone, and nothing is said
     again = cli("media", "add", case, str(photo), "--json")
     assert json.loads(again.stdout)[0]["restored"] is None
     assert "restored" not in _log(cli)[-1]["payload"]
+
+
+def test_a_restore_that_cannot_be_recorded_changes_nothing(
+    cli: RunCli, case: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Busy archive: the add exits 75 and the damaged copy stays as it was, for `check` to
+    keep reporting; the verified bytes waiting to replace it are removed."""
+    photo = write_jpeg(tmp_path / "original.jpg", seed=16)
+    assert cli("media", "add", case, str(photo)).exit_code == 0
+    stored = _object(home, _sha(photo.read_bytes()))
+    _damage(stored, photo, "hash-mismatch")
+    damaged = stored.read_bytes()
+    before = _log(cli)
+    monkeypatch.setenv("VERIFY_BUSY_TIMEOUT_MS", "200")
+    holder = sqlite3.connect(home / "verify.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        r = cli("media", "add", case, str(photo))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert r.exit_code == 75, r.stderr
+    assert stored.read_bytes() == damaged
+    assert _temps(home) == []
+    assert not (home / "objects" / "damaged").exists()
+    assert _log(cli) == before
+    assert cli("check").exit_code == 3
 
 
 def test_outputs_never_replace_the_archives_own_files(

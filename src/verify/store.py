@@ -10,8 +10,9 @@ fsync the directories. Only then may the caller commit the database row. A crash
 at worst an orphan or a temp file, which `verify check` reports as leftovers (not damage);
 never a row pointing at missing bytes. Nothing removes them: an orphan may be evidence whose
 row a restored older database lacks (adding the file again records it), and a temp file is
-safe to delete by hand. An object found missing or damaged when the same bytes are added
-again is replaced by them (`put_file`).
+safe to delete by hand. An object found missing when the same bytes are added again is
+stored again; one found damaged is replaced by them once the caller has recorded that
+(`put_file`, then `restore`, which keeps the damaged copy under `objects/damaged/`).
 """
 
 import contextlib
@@ -45,9 +46,11 @@ class StoredObject:
     size: int
     path: Path
     existed: bool  # the same bytes were already in the store, intact
-    # what was wrong with the copy these verified bytes replaced ('hash-mismatch' or
-    # 'unreadable', as `verify_object` says), or None
-    replaced: str | None = None
+    # the store's copy of these bytes is damaged ('hash-mismatch' or 'unreadable', as
+    # `verify_object` says): these verified bytes wait in `pending` (a temp file in the
+    # store) until the caller has recorded the restore, then `restore` puts them in place
+    damaged: str | None = None
+    pending: Path | None = None
 
 
 def fsync_dir(path: Path) -> None:
@@ -151,24 +154,41 @@ class ObjectStore:
             if problem is None:
                 tmp.unlink()
                 return StoredObject(sha, size, final, existed=True)
-            # not here, or damaged: these bytes, which have the name's SHA-256, take its place
-            final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o444)
-            try:
-                os.replace(tmp, final)
-            except IsADirectoryError:  # a folder where the file was: say what check says
-                self.check_intact(sha)
-                raise
+            if problem != "missing":  # replaced only once the restore is recorded
+                return StoredObject(sha, size, final, False, damaged=problem, pending=tmp)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
             fsync_dir(final.parent)
             fsync_dir(self.base)
-            replaced = None if problem == "missing" else problem
-            return StoredObject(sha, size, final, existed=False, replaced=replaced)
+            return StoredObject(sha, size, final, existed=False)
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             if isinstance(exc, OSError) and exc.errno in _STORE_ERRNOS:
                 raise self._cannot_write(source, exc) from exc
             raise
+
+    def set_aside_path(self, sha256: str, at: str) -> Path:
+        """Where `restore` keeps a damaged copy it replaces (`objects/damaged/`, outside
+        the objects `verify check` walks): the trace of what happened to it."""
+        return self.root / "damaged" / f"{sha256}.{at}"
+
+    def restore(self, stored: StoredObject, aside: Path) -> None:
+        """Put the verified bytes of `stored.pending` in place of the damaged copy, which is
+        moved to `aside` (kept, not deleted). Called once the restore is recorded. If the
+        copy is intact by now (another command restored it), the pending bytes are dropped."""
+        assert stored.pending is not None
+        if self.verify_object(stored.sha256) is None:
+            stored.pending.unlink(missing_ok=True)
+            return
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(stored.path, aside)
+        stored.path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stored.pending, stored.path)
+        fsync_dir(stored.path.parent)
+        fsync_dir(aside.parent)
 
     def _cannot_write(self, source: str | os.PathLike[str], exc: OSError) -> BadInputError:
         """The store itself cannot take the file (read-only, full, no permission)."""

@@ -195,10 +195,10 @@ def _add(
             status = "refused"
         notice(f"[{i}/{n}] {r.path or repr(r.path)}: {status}")
         if r.restored is not None:
-            was = {"missing": "missing", "hash-mismatch": "altered or damaged"}
+            was = "altered or damaged" if r.restored == "hash-mismatch" else "unreadable"
             notice(
-                f"  the archive's copy of these bytes was {was.get(r.restored, 'unreadable')}: "
-                "restored from this file (same SHA-256)"
+                f"  the archive's copy of these bytes was {was}: restored from this file "
+                f"(same SHA-256); the damaged copy is kept at {r.damaged_copy}"
             )
         for copy in r.exact_copies:
             # in this very case: a second acquisition record of the same bytes (a re-run

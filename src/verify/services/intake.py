@@ -18,6 +18,7 @@ used by the case-file importer and `media reanalyse`) build their rows here too.
 """
 
 import contextlib
+import dataclasses
 import functools
 import math
 import os
@@ -80,9 +81,11 @@ class AddResult:
     error: str | None = None  # refusal or analysis failure, one line
     analysis_error: str | None = None  # why the analysis failed, as recorded (no advice)
     already_stored: bool = False
-    # the archive's copy of these bytes was 'missing', 'hash-mismatch' or 'unreadable' (as
-    # `verify check` says) and this file, having their SHA-256, restored it; else None
+    # the archive's copy of these bytes was 'hash-mismatch' or 'unreadable' (as `verify
+    # check` says) and this file, having their SHA-256, restored it (the damaged copy is
+    # kept at `damaged_copy`); else None
     restored: str | None = None
+    damaged_copy: str | None = None
     exact_copies: list[dict[str, Any]] = field(default_factory=list)
     near_duplicates: list[dict[str, Any]] = field(default_factory=list)
 
@@ -104,6 +107,7 @@ class AddResult:
             "error": None if self.error is None else printable(self.error),
             "already_stored": self.already_stored,
             "restored": self.restored,
+            "damaged_copy": self.damaged_copy,
             "exact_copies": self.exact_copies,
             "near_duplicates": self.near_duplicates,
         }
@@ -570,15 +574,65 @@ def _record(
     label: str | None,
     fast: bool = False,
 ) -> None:
-    """One short write transaction: blob (if new), frames, media row, audit entry."""
+    """One short write transaction: blob (if new), frames, media row, audit entry. A damaged
+    stored copy is replaced by these bytes only once the entry saying so is committed."""
     raw_path = printable(result.path)
     name = os.path.basename(raw_path) or raw_path
+    aside = None
+    if stored.pending is not None:
+        if archive.store.verify_object(stored.sha256) is None:  # restored meanwhile
+            stored.pending.unlink(missing_ok=True)
+            stored = dataclasses.replace(stored, existed=True, damaged=None, pending=None)
+        else:
+            aside = archive.store.set_aside_path(stored.sha256, now().strftime("%Y%m%dT%H%M%S.%fZ"))
+            result.restored = stored.damaged
+            result.damaged_copy = str(aside)
+    try:
+        _record_rows(
+            archive,
+            actor,
+            case_slug,
+            stored,
+            result,
+            outcome,
+            name,
+            raw_path,
+            aside,
+            source_url=source_url,
+            platform=platform,
+            acquired_via=acquired_via,
+            label=label,
+            fast=fast,
+        )
+    except BaseException:
+        if stored.pending is not None:
+            stored.pending.unlink(missing_ok=True)
+        raise
+    if stored.pending is not None and aside is not None:
+        archive.store.restore(stored, aside)
+
+
+def _record_rows(
+    archive: IntakeSource,
+    actor: str,
+    case_slug: str,
+    stored: StoredObject,
+    result: AddResult,
+    outcome: AnalysisResult | AnalysisError | None,
+    name: str,
+    raw_path: str,
+    aside: Path | None,
+    *,
+    source_url: str | None,
+    platform: str | None,
+    acquired_via: str | None,
+    label: str | None,
+    fast: bool,
+) -> None:
     with archive.writer() as w:
         cid = case_id(w, case_slug)
         found = blob_facts(w, stored.sha256)
         result.already_stored = found is not None
-        if found is not None and not stored.existed:
-            result.restored = stored.replaced or "missing"
         if found is None or found.analysis_state == AnalysisState.PENDING.value:
             if found is not None:
                 blob_id = found.id
@@ -591,7 +645,10 @@ def _record(
                 w.insert_many("frames", frame_values(blob_id, outcome.frames))
         blob = blob_facts(w, stored.sha256)
         assert blob is not None  # found or written above
-        restored = {"restored": result.restored} if result.restored else None
+        restored = None
+        if aside is not None:
+            kept = aside.relative_to(archive.store.root).as_posix()
+            restored = {"restored": result.restored, "damaged_copy": kept}
         acq = Acquisition(name, label, source_url, platform, acquired_via, audit_extra=restored)
         media_id, frame_count = insert_media(w, actor, cid, case_slug, blob, acq)
         result.media_id, result.blob_id = media_id, blob.id
