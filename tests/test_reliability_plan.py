@@ -832,9 +832,9 @@ def test_check_of_a_database_with_a_zeroed_page(cli: RunCli, case: str, home: Pa
     r = cli("note", "add", case, "one more")
     assert (r.exit_code, r.stdout) == (3, "")
     assert r.stderr == (
-        "error: the archive's database is damaged (database disk image is malformed); "
-        "nothing was recorded; `verify check` says what it can, and a backup of verify.db "
-        "restores it\n"
+        "error: the archive's database reads as damaged (database disk image is malformed); "
+        "nothing was recorded; try again, then run `verify check` before restoring verify.db "
+        "from a backup\n"
     )
 
 

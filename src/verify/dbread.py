@@ -151,9 +151,6 @@ def is_read_only(exc: BaseException) -> bool:
     return "readonly database" in str(exc)
 
 
-DAMAGED_DATABASE = "the archive's database is damaged"
-
-
 def sqlite_reason(exc: BaseException) -> str | None:
     """The SQLite error's first line for `exc` (stdlib sqlite3's, or one SQLAlchemy wraps),
     else None."""
@@ -172,9 +169,12 @@ def database_failure(exc: BaseException) -> VerifyError | None:
     if reason is None:
         return None
     if "malformed" in reason or "not a database" in reason:
+        # also seen, transiently, reading a read-only copy while its owner writes it:
+        # retry and check before restoring an older backup over newer entries
         return IntegrityFailure(
-            f"{DAMAGED_DATABASE} ({reason}); nothing was recorded; `verify check` says what "
-            "it can, and a backup of verify.db restores it"
+            f"the archive's database reads as damaged ({reason}); nothing was recorded; "
+            "try again, then run "
+            "`verify check` before restoring verify.db from a backup"
         )
     if "database or disk is full" in reason:
         return BadInputError(

@@ -98,7 +98,8 @@ def render_case(data: dict[str, Any]) -> None:
     out.append("claims:" if data["claims"] else "claims:   (none)")
     for c in data["claims"]:
         conf = f", {c['confidence']} confidence" if c["confidence"] else ""
-        out.append(f"  {c['n']}. {clean_block(c['text'], 5)}  [{c['finding']}{conf}]")
+        # continuation lines deeper than `why:` below, which they must not pass for
+        out.append(f"  {c['n']}. {clean_block(c['text'], 8)}  [{c['finding']}{conf}]")
         if c["rationale"]:
             out.append(f"     why: {clean_block(c['rationale'], 10)}")
     notes = data.get("notes") or []
