@@ -173,8 +173,7 @@ def database_failure(exc: BaseException) -> VerifyError | None:
         # retry and check before restoring an older backup over newer entries
         return IntegrityFailure(
             f"the archive's database reads as damaged ({reason}); nothing was recorded; "
-            "try again, then run "
-            "`verify check` before restoring verify.db from a backup"
+            "try again, then run `verify check` before restoring verify.db from a backup"
         )
     if "database or disk is full" in reason:
         return BadInputError(
