@@ -827,7 +827,11 @@ def test_check_of_a_database_with_a_zeroed_page(cli: RunCli, case: str, home: Pa
     r = cli("check")
     assert r.exit_code == 3, r.stderr
     assert "db-integrity" in r.stdout
-    assert "database: cannot be read: database disk image is malformed" in r.stdout
+    assert r.stdout.splitlines() == [
+        "db-integrity: database: cannot be read: database disk image is malformed",
+        "FAILED: the database could not be read; the audit trail and the evidence store were "
+        "not checked",
+    ]
     # any other command meeting the damage: one line, exit 3, not an internal error
     r = cli("note", "add", case, "one more")
     assert (r.exit_code, r.stdout) == (3, "")

@@ -60,14 +60,14 @@ class VerifyGroup(TyperGroup):
         except Exception as exc:
             if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
                 _write_failed(exc)
+            if os.environ.get("VERIFY_DEBUG"):
+                raise
             from verify.dbread import database_failure
 
             failure = database_failure(exc)
             if failure is not None:
                 sys.stderr.write(f"error: {clean(failure.message)}\n")
                 raise typer.Exit(int(failure.exit_code)) from None
-            if os.environ.get("VERIFY_DEBUG"):
-                raise
             name = type(exc).__name__
             first_line = (str(exc).strip().splitlines() or [""])[0]
             sys.stderr.write(

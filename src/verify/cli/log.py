@@ -92,10 +92,16 @@ def check_command(
         for f in report.findings:
             sys.stdout.write(f"{f.category}: {clean(f.subject)}: {clean(f.detail)}\n")
         state = "ok" if report.ok else "FAILED"
-        sys.stdout.write(
-            f"{state}: {report.audit_entries} audit entries, head {report.audit_head}; "
-            f"{report.objects_checked} objects checked\n"
-        )
+        if report.unreadable_database:
+            sys.stdout.write(
+                "FAILED: the database could not be read; the audit trail and the evidence "
+                "store were not checked\n"
+            )
+        else:
+            sys.stdout.write(
+                f"{state}: {report.audit_entries} audit entries, head {report.audit_head}; "
+                f"{report.objects_checked} objects checked\n"
+            )
     if not report.ok:
         checkpoint = [f for f in report.findings if f.category == "checkpoint"]
         altered = [f for f in report.findings if f.category == "state"]

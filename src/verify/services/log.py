@@ -68,6 +68,9 @@ def _account_entries(session: Any, case_id: Any) -> list[AuditEntry]:
     return out
 
 
+UNREADABLE = "cannot be read"  # a db-integrity finding's detail: the check stopped there
+
+
 @dataclass
 class Finding:
     category: (
@@ -96,6 +99,13 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return all(f.category in HARMLESS for f in self.findings)
+
+    @property
+    def unreadable_database(self) -> bool:
+        """The database could not be read through: the trail and the store were not checked."""
+        return any(
+            f.category == "db-integrity" and f.detail.startswith(UNREADABLE) for f in self.findings
+        )
 
     @property
     def only_missing(self) -> bool:
@@ -151,7 +161,7 @@ def check_archive(
         if not isinstance(database_failure(exc), IntegrityFailure):
             raise
         report.findings.append(
-            Finding("db-integrity", "database", f"cannot be read: {sqlite_reason(exc)}")
+            Finding("db-integrity", "database", f"{UNREADABLE}: {sqlite_reason(exc)}")
         )
         return report  # nothing in it to check the evidence store against
     known = set(blob_ids)
