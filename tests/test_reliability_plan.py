@@ -666,12 +666,18 @@ def _damage(stored: Path, photo: Path, damage: str) -> None:
     elif damage == "link":
         stored.unlink()
         stored.symlink_to(photo)
-    else:  # a folder in its place
+    elif damage == "folder":  # a folder in its place
         stored.unlink()
         stored.mkdir()
+    else:  # a file in place of its folder
+        stored.unlink()
+        stored.parent.rmdir()
+        stored.parent.write_bytes(b"not a folder")
 
 
-@pytest.mark.parametrize("damage", ["hash-mismatch", "link", "folder", "missing"])
+@pytest.mark.parametrize(
+    "damage", ["hash-mismatch", "link", "folder", "file-for-folder", "missing"]
+)
 def test_adding_the_original_bytes_again_restores_a_damaged_copy(
     cli: RunCli, case: str, home: Path, tmp_path: Path, damage: str
 ) -> None:

@@ -183,8 +183,12 @@ class ObjectStore:
             stored.pending.unlink(missing_ok=True)
             return
         aside.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.rename(stored.path, aside)
+        except FileNotFoundError:
+            pass
+        except NotADirectoryError:  # a file where its folder (`sha256/ab/`) should be
+            os.rename(stored.path.parent, aside)
         stored.path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(stored.pending, stored.path)
         fsync_dir(stored.path.parent)

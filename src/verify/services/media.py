@@ -191,7 +191,7 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
         case_slug = case.slug if case else None
     if not frames:
         raise BadInputError(f"media {media.id} has no sampled frames to export")
-    target = Path(out_dir)
+    target = Path(out_dir).expanduser()
     archive.refuse_own_path(target, "export the frames")
     created = _first_missing(target)
     try:
@@ -275,7 +275,7 @@ def export_media(archive: Archive, refs: list[str], out_dir: str) -> list[dict[s
             if blob is None or case is None:
                 raise VerifyError(f"media {media.id} refers to a missing blob or case")
             wanted.setdefault(pk(media), (media, blob, case.slug))
-    target = Path(out_dir)
+    target = Path(out_dir).expanduser()
     archive.refuse_own_path(target, "export")
     names = {mid: f"{mid}-{export_name(m.original_name)}" for mid, (m, _, _) in wanted.items()}
     for name in names.values():
