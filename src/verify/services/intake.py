@@ -24,7 +24,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -560,6 +560,34 @@ class _Neighbours:
         return hits
 
 
+@contextlib.contextmanager
+def _restoring(
+    archive: IntakeSource, stored: StoredObject, result: AddResult
+) -> Iterator[tuple[StoredObject, Path | None]]:
+    """Around the transaction recording `stored`: when the store's copy of these bytes is
+    damaged, where it will be set aside (None otherwise); once the transaction has
+    committed, the verified bytes replace it (`ObjectStore.restore`); if it fails, they
+    are dropped and the damaged copy stays, for `verify check` to keep reporting."""
+    aside = None
+    if stored.pending is not None:
+        if archive.store.verify_object(stored.sha256) is None:  # restored meanwhile
+            stored.pending.unlink(missing_ok=True)
+            stored = dataclasses.replace(stored, existed=True, damaged=None, pending=None)
+        else:
+            stamp = now().strftime("%Y%m%dT%H%M%S.%fZ")
+            aside = archive.store.set_aside_path(stored.sha256, stamp)
+            result.restored = stored.damaged
+            result.damaged_copy = str(aside)
+    try:
+        yield stored, aside
+    except BaseException:
+        if stored.pending is not None:
+            stored.pending.unlink(missing_ok=True)
+        raise
+    if stored.pending is not None and aside is not None:
+        archive.store.restore(stored, aside)
+
+
 def _record(
     archive: IntakeSource,
     actor: str,
@@ -578,58 +606,7 @@ def _record(
     stored copy is replaced by these bytes only once the entry saying so is committed."""
     raw_path = printable(result.path)
     name = os.path.basename(raw_path) or raw_path
-    aside = None
-    if stored.pending is not None:
-        if archive.store.verify_object(stored.sha256) is None:  # restored meanwhile
-            stored.pending.unlink(missing_ok=True)
-            stored = dataclasses.replace(stored, existed=True, damaged=None, pending=None)
-        else:
-            aside = archive.store.set_aside_path(stored.sha256, now().strftime("%Y%m%dT%H%M%S.%fZ"))
-            result.restored = stored.damaged
-            result.damaged_copy = str(aside)
-    try:
-        _record_rows(
-            archive,
-            actor,
-            case_slug,
-            stored,
-            result,
-            outcome,
-            name,
-            raw_path,
-            aside,
-            source_url=source_url,
-            platform=platform,
-            acquired_via=acquired_via,
-            label=label,
-            fast=fast,
-        )
-    except BaseException:
-        if stored.pending is not None:
-            stored.pending.unlink(missing_ok=True)
-        raise
-    if stored.pending is not None and aside is not None:
-        archive.store.restore(stored, aside)
-
-
-def _record_rows(
-    archive: IntakeSource,
-    actor: str,
-    case_slug: str,
-    stored: StoredObject,
-    result: AddResult,
-    outcome: AnalysisResult | AnalysisError | None,
-    name: str,
-    raw_path: str,
-    aside: Path | None,
-    *,
-    source_url: str | None,
-    platform: str | None,
-    acquired_via: str | None,
-    label: str | None,
-    fast: bool,
-) -> None:
-    with archive.writer() as w:
+    with _restoring(archive, stored, result) as (stored, aside), archive.writer() as w:
         cid = case_id(w, case_slug)
         found = blob_facts(w, stored.sha256)
         result.already_stored = found is not None
