@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import REPO, RunCli
 from tests.provhelp import add_media, ensure_blob, sha_of
-from verify.archive import Archive, open_archive
+from verify.archive import Archive, open_archive, sqlite_url
 from verify.errors import BadInputError
 from verify.services import casefile, cases, log, logread, provenance, report, status
 
@@ -720,7 +720,8 @@ def test_a_corroboration_recorded_without_evidence_before_the_rule_still_travels
     assert casefile.import_case_text(archive, text, "same.toml").changes == 0
     edited = text.replace('title = "Legion"', 'title = "Legion video"')
     assert casefile.import_case_text(archive, edited, "edit.toml").changes == 1
-    other = open_archive(tmp_path / "other")
+    # another archive (SQLite, whatever the backend under test: moving between them is the point)
+    other = open_archive(tmp_path / "other", database_url=sqlite_url(tmp_path / "other.db"))
     try:
         assert casefile.import_case_text(other, edited, "moved.toml").created
         [attr] = provenance.list_attributions(other, "legion")
