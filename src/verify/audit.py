@@ -203,12 +203,3 @@ def verify_chain(entries: Iterable[ChainLink], head: ChainHead | None) -> ChainR
     if head.hash != prev:
         return bad(last_seq, f"entry {last_seq} does not match the recorded head")
     return ChainReport(True, count, head.seq, head.hash)
-
-
-def load_chain(session: "Session") -> ChainReport:
-    from sqlmodel import col, select
-
-    from verify.models import AuditEntry, AuditHead
-
-    entries = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all()
-    return verify_chain(entries, session.get(AuditHead, 1))

@@ -57,23 +57,16 @@ def refuse_own_path(
                 )
     if database is None:
         return
-    db_stat = _stat(database)
-    names = {(database.name + side).casefold() for side in ("", *DATABASE_SIDE_FILES)}
+    # the database or a side file by identity (a hard link included), or by name in its
+    # folder (a side file SQLite has not created yet; any case: case-insensitive systems)
+    own_files = [_stat(Path(f"{database}{side}")) for side in ("", *DATABASE_SIDE_FILES)]
     target_stat = _stat(given)
-    parent_stat = _stat(Path(os.path.abspath(given)).parent)
-    same_file = (
-        target_stat is not None
-        and db_stat is not None
-        and (
-            os.path.samestat(target_stat, db_stat)
-            or any(
-                os.path.samestat(target_stat, side)
-                for side in (_stat(Path(f"{database}{s}")) for s in DATABASE_SIDE_FILES)
-                if side is not None
-            )
-        )
+    same_file = target_stat is not None and any(
+        f is not None and os.path.samestat(target_stat, f) for f in own_files
     )
+    parent_stat = _stat(Path(os.path.abspath(given)).parent)
     database_dir = _stat(database.parent)
+    names = {(database.name + side).casefold() for side in ("", *DATABASE_SIDE_FILES)}
     same_name = (
         parent_stat is not None
         and database_dir is not None

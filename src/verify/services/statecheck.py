@@ -55,9 +55,17 @@ NEW_CLAIM: dict[str, Any] = {"finding": "unassessed", "confidence": None, "ratio
 CASE_FIELDS = ("title", "summary", "status")
 CLAIM_FIELDS = ("text", "finding", "confidence", "rationale")
 ATTRIBUTION_FIELDS = ("state", "evidence", "according_to")
-MEDIA_FIELDS = ("original_name", "source_url", "platform", "acquired_via", "label")
-# who and when, compared where the entry records them (`media.add` does since they were added)
-ACQUISITION_FIELDS = ("acquired_by", "acquired_at")
+# who acquired it and when are compared where the entry records them (`media.add` has
+# since they were added; earlier entries do not)
+MEDIA_FIELDS = (
+    "original_name",
+    "source_url",
+    "platform",
+    "acquired_via",
+    "label",
+    "acquired_by",
+    "acquired_at",
+)
 DERIVATION_FIELDS = ("child", "parent", "kind", "evidence", "note")
 # an appearance's fields as `appearance.add` records them (`appearance_to_dict`, non-empty
 # ones only: a field it leaves out was empty)
@@ -184,24 +192,19 @@ class _Replay:
         if not isinstance(ident, int):
             return
         if e.action == "media.add":
-            fields = (*MEDIA_FIELDS, *ACQUISITION_FIELDS, "sha256")
-            recorded = {k: payload[k] for k in fields if k in payload}
+            recorded = {k: payload[k] for k in (*MEDIA_FIELDS, "sha256") if k in payload}
             # imports before the shared payload shape: `"sha256": HEX, "name"` (json.md)
             if "name" in payload and "original_name" not in payload:
                 recorded["original_name"] = payload["name"]
             sha = recorded.get("sha256")
             if isinstance(sha, str) and not sha.startswith("sha256:"):
                 recorded["sha256"] = f"sha256:{sha}"
-            if "acquired_at" in recorded:
-                recorded["acquired_at"] = _instant(recorded["acquired_at"])
             self.media[ident] = _new(e, recorded)
         elif ident in self.media:
-            facts = self.media[ident]
-            _set_new(facts, payload, (*MEDIA_FIELDS, *ACQUISITION_FIELDS), e.seq)
-            if "acquired_at" in facts:
-                facts["acquired_at"] = Recorded(
-                    _instant(facts["acquired_at"].value), facts["acquired_at"].seq
-                )
+            _set_new(self.media[ident], payload, MEDIA_FIELDS, e.seq)
+        when = self.media.get(ident, {}).get("acquired_at")
+        if when is not None:  # as `media_row` gives it, whatever form the entry has
+            self.media[ident]["acquired_at"] = Recorded(_instant(when.value), when.seq)
 
     def appearance(self, e: AuditEntry, payload: dict[str, Any]) -> None:
         ident = payload.get("id")
@@ -413,7 +416,6 @@ def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[M
 
     def media_row(m: Media) -> tuple[str, dict[str, Any]]:
         row = {k: getattr(m, k) for k in MEDIA_FIELDS}
-        row["acquired_by"] = m.acquired_by
         row["acquired_at"] = iso(m.acquired_at)
         row["sha256"] = f"sha256:{shas[m.blob_id]}" if m.blob_id in shas else None
         return f"media {m.id} (case {slug_of(m.case_id)})", row
@@ -437,7 +439,7 @@ def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[M
             Media,
             replay.media,
             media_row,
-            (*MEDIA_FIELDS, *ACQUISITION_FIELDS, "sha256"),
+            (*MEDIA_FIELDS, "sha256"),
             "added",
         ),
         *_against(
