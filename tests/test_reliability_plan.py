@@ -845,8 +845,8 @@ def test_check_of_a_database_with_a_zeroed_page(cli: RunCli, case: str, home: Pa
     assert (r.exit_code, r.stdout) == (3, "")
     assert r.stderr == (
         "error: the archive's database reads as damaged (database disk image is malformed); "
-        "nothing was recorded; try again, then run `verify check` before restoring verify.db "
-        "from a backup\n"
+        "the change being written was not recorded; try again, then run `verify check` before "
+        "restoring verify.db from a backup\n"
     )
 
 
@@ -912,5 +912,5 @@ def test_a_full_database_is_one_line_and_writes_nothing(
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == (
         "error: the disk holding the archive's database is full (database or disk is full); "
-        "nothing was recorded; free some space and try again\n"
+        "the change being written was not recorded; free some space and try again\n"
     )

@@ -141,7 +141,7 @@ class SqliteReader:
 
 
 READ_ONLY = (
-    "the archive's database is read-only here; nothing was recorded "
+    "the archive's database is read-only here; the change being written was not recorded "
     "(make it writable, or choose another --home)"
 )
 
@@ -164,7 +164,9 @@ def sqlite_reason(exc: BaseException) -> str | None:
 def database_failure(exc: BaseException) -> VerifyError | None:
     """The one-line error for SQLite saying its file is damaged (exit 3) or cannot grow
     (disk full: exit 2), met by any command; None for anything else (an internal error).
-    SQLite rolls the transaction back in both cases: nothing was recorded."""
+    SQLite rolls the transaction back in both cases: the change being written is not
+    recorded. What committed before it (in a `media add` batch, each earlier file in its own
+    transaction, its id already printed) stays recorded."""
     reason = sqlite_reason(exc)
     if reason is None:
         return None
@@ -172,13 +174,14 @@ def database_failure(exc: BaseException) -> VerifyError | None:
         # also seen, transiently, reading a read-only copy while its owner writes it:
         # retry and check before restoring an older backup over newer entries
         return IntegrityFailure(
-            f"the archive's database reads as damaged ({reason}); nothing was recorded; "
-            "try again, then run `verify check` before restoring verify.db from a backup"
+            f"the archive's database reads as damaged ({reason}); the change being written "
+            "was not recorded; try again, then run `verify check` before restoring verify.db "
+            "from a backup"
         )
     if "database or disk is full" in reason:
         return BadInputError(
-            f"the disk holding the archive's database is full ({reason}); nothing was "
-            "recorded; free some space and try again"
+            f"the disk holding the archive's database is full ({reason}); the change "
+            "being written was not recorded; free some space and try again"
         )
     return None
 
