@@ -200,6 +200,52 @@ def test_t03_check_reports_each_store_tampering_and_clears_after_restore(
     assert [f["category"] for f in report["findings"]] == ["orphan"]
 
 
+def test_check_lists_stray_entries_of_the_store(
+    cli: RunCli, case: str, home: Path, tmp_path: Path
+) -> None:
+    """Names the store never writes are listed as `stray` (harmless: exit 0), each entry
+    once and not walked into, and are not taken for objects (an `orphan` such as
+    `sha256:abzz`) or temp files; the evidence beside them is still checked."""
+    f = tmp_path / "clip.bin"
+    f.write_bytes(os.urandom(3000))
+    assert cli("media", "add", case, str(f)).stdout.split() == ["1"]  # not media: exit 2
+    obj = _object(home, _sha(f.read_bytes()))
+    base = home / "objects" / "sha256"
+    (base / "zzz").write_text("x")  # a file where only fan-out folders belong
+    (base / "notes").mkdir()  # a folder that is no fan-out
+    (base / "notes" / "a.txt").write_text("x")
+    (obj.parent / "zz").write_text("x")  # a name no object has, beside the object
+    (obj.parent / obj.name.upper()).write_text("x")  # upper-case hex is no object name
+    (base / "tmp-dir").mkdir()  # a folder named as a temp file
+    (home / "objects" / "readme.txt").write_text("x")
+    (base / "tmp-left").write_text("x")  # a real temp-file leftover
+
+    code, report = _check(cli)
+    assert code == 0 and report["ok"] is True and report["objects_checked"] == 1
+    found = sorted((x["category"], x["subject"]) for x in report["findings"])
+    assert found == sorted(
+        [
+            ("stray", str(base / "zzz")),
+            ("stray", str(base / "notes")),
+            ("stray", str(obj.parent / "zz")),
+            ("stray", str(obj.parent / obj.name.upper())),
+            ("stray", str(base / "tmp-dir")),
+            ("stray", str(home / "objects" / "readme.txt")),
+            ("temp-file", str(base / "tmp-left")),
+        ]
+    )
+    r = cli("check")
+    assert r.exit_code == 0
+    assert f"stray: {base / 'zzz'}: not an object of the store" in r.stdout
+
+    obj.chmod(0o644)
+    obj.write_bytes(b"altered")  # damage beside the strays still fails the check
+    code, report = _check(cli)
+    assert code == 3 and ("hash-mismatch", "sha256:" + _sha(f.read_bytes())) in [
+        (x["category"], x["subject"]) for x in report["findings"]
+    ]
+
+
 # ------------------------------------------------------------------ 5.2 crashes and faults
 
 

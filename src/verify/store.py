@@ -274,14 +274,48 @@ class ObjectStore:
         return None
 
     def iter_objects(self) -> Iterator[str]:
-        """Every object id in the store (not temp files)."""
-        if not self.base.is_dir():
-            return
-        for sub in sorted(self.base.iterdir()):
-            if sub.is_dir() and len(sub.name) == 2:
-                for obj in sorted(sub.iterdir()):
+        """Every object id in the store: each `sha256/ab/cdef…` named as the store names
+        them (not temp files, nor the `iter_stray` entries)."""
+        for sub in self._fanout():
+            for obj in sorted(sub.iterdir()):
+                if _is_hex(obj.name, SHA256_HEX_LEN - 2):
                     yield sub.name + obj.name
 
     def iter_temp(self) -> Iterator[Path]:
         if self.base.is_dir():
-            yield from sorted(self.base.glob("tmp-*"))
+            yield from sorted(p for p in self.base.glob("tmp-*") if p.is_file())
+
+    def iter_stray(self) -> Iterator[Path]:
+        """What is in the store but was not put there by it: a name that is no object's (a
+        file in `sha256/`, a folder other than two hex digits, a name in `sha256/ab/` that
+        is not the other 62 digits), or an entry of `objects/` other than `sha256/` and
+        `damaged/`. Not walked into: the entry itself is listed."""
+        if self.root.is_dir():
+            yield from sorted(p for p in self.root.iterdir() if p.name not in _ROOT_NAMES)
+        if not self.base.is_dir():
+            return
+        fanout = set(self._fanout())
+        for entry in sorted(self.base.iterdir()):
+            if entry in fanout:
+                yield from sorted(
+                    o for o in entry.iterdir() if not _is_hex(o.name, SHA256_HEX_LEN - 2)
+                )
+            elif not (entry.name.startswith("tmp-") and entry.is_file()):
+                yield entry
+
+    def _fanout(self) -> list[Path]:
+        """The store's `sha256/ab/` folders (two hex digits, a real folder)."""
+        if not self.base.is_dir():
+            return []
+        return sorted(
+            sub
+            for sub in self.base.iterdir()
+            if _is_hex(sub.name, 2) and sub.is_dir() and not sub.is_symlink()
+        )
+
+
+_ROOT_NAMES = frozenset({"sha256", "damaged"})
+
+
+def _is_hex(name: str, length: int) -> bool:
+    return len(name) == length and all(c in "0123456789abcdef" for c in name)

@@ -79,8 +79,9 @@ def check_command(
     title, summary and status, each claim and each attribution's state are what the audit
     trail last recorded.
 
-    Exit 0 when clean (orphaned objects and temp files are reported but harmless), exit 3
-    on any other finding, naming the first bad audit entry.
+    Exit 0 when clean (orphaned objects, temp files and stray entries the store never
+    writes are reported but harmless), exit 3 on any other finding, naming the first bad
+    audit entry.
     """
     from verify.services import log as svc
 

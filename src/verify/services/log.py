@@ -75,7 +75,7 @@ UNREADABLE = "cannot be read"  # a db-integrity finding's detail: the check stop
 class Finding:
     category: (
         str  # db-integrity, audit-chain, state, missing, hash-mismatch, unreadable, orphan,
-        # checkpoint
+        # temp-file, stray, checkpoint
     )
     subject: str
     detail: str
@@ -84,8 +84,10 @@ class Finding:
         return {"category": self.category, "subject": self.subject, "detail": self.detail}
 
 
-# Findings that are expected leftovers of an interrupted write, not damage.
-HARMLESS = frozenset({"orphan", "temp-file"})
+# Findings that are not damage to what the database records: leftovers of an interrupted
+# write (orphan, temp-file) and entries the store never writes (stray), listed for a person
+# to look at; the evidence itself is checked object by object.
+HARMLESS = frozenset({"orphan", "temp-file", "stray"})
 
 
 @dataclass
@@ -165,7 +167,6 @@ def check_archive(
         )
         return report  # nothing in it to check the evidence store against
     known = set(blob_ids)
-    known = set(blob_ids)
     bad: list[tuple[str, str]] = []
     for sha in sorted(known if objects is None else known & set(objects)):
         problem = archive.store.verify_object(sha)
@@ -187,6 +188,10 @@ def check_archive(
             )
     for tmp in archive.store.iter_temp():
         report.findings.append(Finding("temp-file", str(tmp), "left by an interrupted write"))
+    for path in archive.store.iter_stray():
+        report.findings.append(
+            Finding("stray", str(path), "not an object of the store (verify never writes this)")
+        )
     return report
 
 
