@@ -16,7 +16,7 @@ from tests.media import write_jpeg
 from tests.search_helpers import ensure_case, random_frames, store
 from verify.archive import Archive
 from verify.models import Blob, Media, pk
-from verify.services import media as media_svc
+from verify.services import mediaread
 from verify.timeutil import now
 
 SLUG = "frl-video"
@@ -297,13 +297,13 @@ def test_list_counts_frames_in_the_database(archive: Archive) -> None:
 
     event.listen(archive.engine, "before_cursor_execute", record)
     try:
-        listed = media_svc.list_media(archive, "listed")
+        listed = mediaread.list_media(archive, "listed")
     finally:
         event.remove(archive.engine, "before_cursor_execute", record)
     counts = {m["original_name"]: m["frame_count"] for m in listed}
     assert counts == {"video.mp4": 7, "photo.jpg": 1, "again.mp4": 7, "text.jpg": 0}
     for m in listed:  # the same count and fields as `media show`
-        shown = media_svc.show_media(archive, str(m["id"]))
+        shown = mediaread.show_media(archive, str(m["id"]))
         assert len(shown.pop("frames")) == m["frame_count"]
         assert Path(shown.pop("stored")).name == m["sha256"][9:]  # objects/sha256/ab/cdef…
         shown.pop("in_store")

@@ -39,3 +39,13 @@ def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     return as_utc(dt).isoformat().replace("+00:00", "Z")
+
+
+def stored_iso(value: object) -> str | None:
+    """A time read from the database without the ORM, as `iso` gives the ORM's: SQLite
+    keeps `YYYY-MM-DD HH:MM:SS.ffffff` text in UTC; PostgreSQL gives an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return iso(as_utc(value))
+    return iso(datetime.fromisoformat(str(value)).replace(tzinfo=UTC))

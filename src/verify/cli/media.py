@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from verify.analysis import is_placeholder_gps
-from verify.cli import archive_of, intake_of, verify_command
+from verify.cli import archive_of, intake_of, source_of, verify_command
 from verify.cli.output import clean, examples, notice, print_json, table
 from verify.errors import BadInputError, ExitCode
 
@@ -357,9 +357,9 @@ def media_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List the media files of a case."""
-    from verify.services import media as svc
+    from verify.services import mediaread
 
-    rows = svc.list_media(archive_of(ctx), case)
+    rows = mediaread.list_media(source_of(ctx), case)
     if as_json:
         print_json(rows)
         return
@@ -389,9 +389,9 @@ def media_list(
 )
 def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) -> None:
     """Show a media file: custody facts, metadata and sampled frames."""
-    from verify.services import media as svc
+    from verify.services import mediaread
 
-    data = svc.show_media(archive_of(ctx), media)
+    data = mediaread.show_media(source_of(ctx), media)
     if as_json:
         print_json(data)
         return
@@ -543,10 +543,10 @@ def media_frames(
     as_json: JsonOpt = False,
 ) -> None:
     """List a media file's sampled frames and hashes, or export them as JPEGs."""
-    from verify.services import media as svc
-
-    archive = archive_of(ctx)
     if export:
+        from verify.services import media as svc
+
+        archive = archive_of(ctx)
         outputs = svc.export_frames(archive, media, export)
         if archive.read_only:
             notice("note: the archive is read-only: this export is not recorded in its audit trail")
@@ -556,7 +556,9 @@ def media_frames(
             for o in outputs:
                 sys.stdout.write(o["path"] + "\n")
         return
-    data = svc.show_media(archive, media)
+    from verify.services import mediaread
+
+    data = mediaread.show_media(source_of(ctx), media)
     if data["analysis"] == "analysis_failed":
         raise BadInputError(
             f"media {data['id']} has no sampled frames: its analysis failed: "

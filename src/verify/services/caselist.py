@@ -5,12 +5,11 @@ sqlite3 for a SQLite archive at the current schema, SQLAlchemy Core otherwise), 
 most used reads do not pay SQLModel's import (about 0.4 s of a 0.7 s call). A test compares
 the two on SQLite and PostgreSQL."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 from verify.dbread import Source
 from verify.services.refs import case_id
-from verify.timeutil import as_utc, iso
+from verify.timeutil import stored_iso
 from verify.vocab import CaseStatus, parse_enum
 
 # (all cases, those with a status): constant statements, the status a bound parameter
@@ -64,7 +63,8 @@ def show_case(source: Source, ref: str) -> dict[str, Any]:
         notes = db.rows(_NOTES, {"id": cid})
     out = _case(row, claims.get(cid, []))
     out["notes"] = [
-        {"id": note_id, "text": text, "at": _when(at), "by": by} for note_id, text, at, by in notes
+        {"id": note_id, "text": text, "at": stored_iso(at), "by": by}
+        for note_id, text, at, by in notes
     ]
     return out
 
@@ -81,13 +81,13 @@ def status_history(source: Source, ref: str) -> list[dict[str, Any]]:
         "from": None,
         "to": CaseStatus.UNVERIFIED.value,
         "why": "case opened",
-        "at": _when(created_at),
+        "at": stored_iso(created_at),
         "by": created_by,
     }
     return [
         opened,
         *(
-            {"from": old, "to": new, "why": why, "at": _when(at), "by": by}
+            {"from": old, "to": new, "why": why, "at": stored_iso(at), "by": by}
             for old, new, why, at, by in changes
         ),
     ]
@@ -101,9 +101,9 @@ def _case(row: tuple[Any, ...], claims: list[dict[str, Any]]) -> dict[str, Any]:
         "summary": summary,
         "status": state,
         "claims": claims,
-        "created_at": _when(created_at),
+        "created_at": stored_iso(created_at),
         "created_by": created_by,
-        "updated_at": _when(updated_at),
+        "updated_at": stored_iso(updated_at),
         "updated_by": updated_by,
     }
 
@@ -118,18 +118,8 @@ def _claims(rows: list[tuple[Any, ...]]) -> dict[int, list[Any]]:
                 "finding": finding,
                 "confidence": confidence,
                 "rationale": rationale,
-                "updated_at": _when(at),
+                "updated_at": stored_iso(at),
                 "updated_by": by,
             }
         )
     return out
-
-
-def _when(value: Any) -> str | None:
-    """A stored time as `iso` gives the ORM's: SQLite keeps `YYYY-MM-DD HH:MM:SS.ffffff`
-    text in UTC; PostgreSQL gives an aware datetime."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return iso(as_utc(value))
-    return iso(datetime.fromisoformat(str(value)).replace(tzinfo=UTC))

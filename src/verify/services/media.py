@@ -1,7 +1,8 @@
-"""Media files already in the archive: list, show, export frames, re-analyse; and the ORM
+"""Media files already in the archive: export frames, re-analyse; and the ORM
 forms of intake's rows (`record_media` for the case-file importer, `frame_rows`).
 
-Intake itself (`media add`) lives in `verify.services.intake`, which writes without the ORM.
+Intake itself (`media add`) lives in `verify.services.intake`, which writes without the ORM;
+listing and showing media, in `verify.services.mediaread`, which reads without it.
 Every row is built there once, whichever path writes it.
 """
 
@@ -11,7 +12,6 @@ import functools
 import os
 import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, func, or_, select
 
 from verify import audit
-from verify.analysis import AnalysisResult, FrameHash, hex64
+from verify.analysis import AnalysisResult, FrameHash
 from verify.archive import Archive
 from verify.dbwrite import SqlAlchemyWriter
 from verify.errors import AnalysisError, BadInputError, IntegrityFailure, VerifyError
 from verify.models import Blob, Case, Frame, Media, pk
-from verify.services.cases import get_case
 from verify.services.intake import (
     Acquisition,
     analysed_ok,
@@ -38,7 +37,7 @@ from verify.services.intake import (
 )
 from verify.services.refs import get_media
 from verify.store import fsync_dir
-from verify.timeutil import iso, now
+from verify.timeutil import now
 from verify.vocab import AnalysisState
 
 if TYPE_CHECKING:
@@ -47,10 +46,8 @@ if TYPE_CHECKING:
 __all__ = [
     "export_frames",
     "frame_rows",
-    "list_media",
     "reanalyse",
     "record_media",
-    "show_media",
 ]
 
 
@@ -77,98 +74,10 @@ def record_media(session: Session, actor: str, case: Case, blob: Blob, acq: Acqu
     return media_id
 
 
-def frame_to_dict(f: Frame) -> dict[str, Any]:
-    return {
-        "index": f.idx,
-        "pts": round(f.pts, 6),
-        "phash": hex64(f.phash),
-        "dhash": hex64(f.dhash),
-        "phash_masked": None if f.phash_masked is None else hex64(f.phash_masked),
-        "dhash_masked": None if f.dhash_masked is None else hex64(f.dhash_masked),
-        "pdq": f.pdq.hex() if f.pdq is not None else None,
-        "pdq_quality": f.pdq_quality,
-        "informative": f.informative,
-        "scene_change": f.scene_change,
-    }
-
-
 def _frames(session: Session, blob_id: int) -> list[Frame]:
     return list(
         session.exec(select(Frame).where(Frame.blob_id == blob_id).order_by(col(Frame.idx))).all()
     )
-
-
-def media_to_dict(session: Session, media: Media) -> dict[str, Any]:
-    """A media file's custody facts, metadata and sampled frames."""
-    blob = session.get(Blob, media.blob_id)
-    case = session.get(Case, media.case_id)
-    if blob is None or case is None:
-        raise VerifyError(f"media {media.id} refers to a missing blob or case")
-    frames = _frames(session, pk(blob))
-    out = _media_fields(media, blob, case.slug, len(frames))
-    out["frames"] = [frame_to_dict(f) for f in frames]
-    return out
-
-
-def _media_fields(media: Media, blob: Blob, case_slug: str, frame_count: int) -> dict[str, Any]:
-    return {
-        "id": media.id,
-        "case": case_slug,
-        "sha256": f"sha256:{blob.sha256}",
-        "size": blob.size,
-        "kind": blob.kind,
-        "mime": blob.mime,
-        "original_name": media.original_name,
-        "label": media.label,
-        "source_url": media.source_url,
-        "platform": media.platform,
-        "acquired_via": media.acquired_via,
-        "acquired_by": media.acquired_by,
-        "acquired_at": iso(media.acquired_at),
-        "analysis": blob.analysis_state,
-        "analysis_error": blob.analysis_error,
-        "pipeline": blob.pipeline,
-        "analysis_mode": blob.analysis_mode,
-        "metadata": dict(blob.meta or {}),
-        "frame_count": frame_count,
-    }
-
-
-def list_media(archive: Archive, case_ref: str) -> list[dict[str, Any]]:
-    """A case's media files without their frames: three queries whatever the case holds
-    (the frames are counted by the database, not loaded)."""
-    with archive.read() as session:
-        case = get_case(session, case_ref)
-        rows = session.exec(
-            select(Media, Blob)
-            .join(Blob, col(Blob.id) == col(Media.blob_id))
-            .where(Media.case_id == case.id)
-            .order_by(col(Media.id))
-        ).all()
-        in_case = select(Media.blob_id).where(Media.case_id == case.id)
-        counts: dict[int, int] = {
-            blob_id: n
-            for blob_id, n in session.exec(
-                select(Frame.blob_id, func.count())
-                .where(col(Frame.blob_id).in_(in_case))
-                .group_by(col(Frame.blob_id))
-            ).all()
-        }
-        return [_media_fields(m, b, case.slug, counts.get(pk(b), 0)) for m, b in rows]
-
-
-def show_media(archive: Archive, ref: str) -> dict[str, Any]:
-    """`media_to_dict`, with `stored`: where the preserved bytes are (read-only), and
-    `in_store`: whether they are there (a colleague's home may be another folder)."""
-    with archive.read() as session:
-        data = media_to_dict(session, get_media(session, ref))
-    stored = archive.store.path_for(data["sha256"].removeprefix("sha256:")).absolute()
-    data["stored"] = str(stored)
-    try:
-        data["in_store"] = stat.S_ISREG(os.lstat(stored).st_mode)
-    except OSError:  # not there, or a folder on the way this user may not read
-        data["in_store"] = False
-    return data
 
 
 def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, Any]]:
