@@ -273,7 +273,15 @@ def assert_detected(home: Home, expected: int) -> None:
     code, out, err = home.cli("check")
     assert code == 3
     assert f"audit-chain: seq {expected}: " in out
-    assert out.splitlines()[-1].startswith("FAILED: ")
+    stored = report.audit_stored
+    assert out.splitlines()[-1].startswith(
+        f"FAILED: {expected - 1} of {stored} audit entries verify (broken at seq {expected}), "
+        if report.audit_entries < stored
+        # every entry follows the one before: the head row disagrees (deleted, or entries
+        # appended or removed at the end)
+        else f"FAILED: the {stored} audit entries do not agree with the head on record "
+        f"(at seq {expected}), "
+    )
     assert err == f"error: audit trail broken at seq {expected}\n"
 
 

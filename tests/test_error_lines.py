@@ -71,6 +71,53 @@ def test_empty_home_is_refused(
     assert list(tmp_path.iterdir()) == []  # no archive appeared in the working directory
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        (
+            "claim",
+            "assess",
+            "CASE",
+            "99999999999999999999999",
+            "--finding",
+            "supported",
+            "--why",
+            "x",
+        ),
+        ("prov", "attribution", "set", "99999999999999999999999", "--state", "claimed"),
+    ],
+)
+def test_a_number_beyond_any_id_is_one_line(cli: RunCli, case: str, args: tuple[str, ...]) -> None:
+    """Beyond signed 64 bits the database driver refuses the number (SQLite: OverflowError;
+    PostgreSQL: out of range): one line, exit 2, not an internal error."""
+    r = cli(*(case if a == "CASE" else a for a in args))
+    assert r.exit_code == 2
+    assert _one_error(r.stderr) == (
+        "error: a number given is too large for an id (at most 9223372036854775807); check it"
+    )
+
+
+def test_a_claim_number_that_is_no_number_says_so(cli: RunCli, case: str) -> None:
+    r = cli("claim", "assess", case, "two", "--finding", "supported")
+    assert r.exit_code == 2
+    assert _one_error(r.stderr) == (
+        "error: Invalid value for 'claim': not a whole number (see 'verify claim assess -h')"
+    )
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_actor_is_refused(
+    cli: RunCli, case: str, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """`--as ""` names nobody: refused, not replaced by $VERIFY_USER or the login."""
+    monkeypatch.setenv("VERIFY_USER", "someone-else")
+    before = cli("log", "--json").stdout
+    r = cli("--as", value, "note", "add", case, "seen")
+    assert r.exit_code == 2
+    assert _one_error(r.stderr) == "error: --as is empty: give who is acting (a name or handle)"
+    assert cli("log", "--json").stdout == before  # nothing recorded
+
+
 @pytest.mark.parametrize("value", ["-5", "0", "inf", "nan", "soon"])
 def test_bad_timeout_names_the_variable(
     cli: RunCli, case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str

@@ -261,10 +261,14 @@ def test_show_gives_the_byte_size_and_picture_apart(cli: RunCli, case: str, tmp_
     assert failed["size"] == "6 bytes"
     assert failed["picture"] == "-"
     assert failed["kind"] == "other (unknown type)"
+    assert failed["device"] == "-"  # not "- -"
     ok = fields("2")
     assert ok["size"] == f"{photo.stat().st_size} bytes"
     assert ok["picture"] == "320x240"
     assert ok["kind"] == "image (image/jpeg)"
+    made = write_jpeg(tmp_path / "made.jpg", seed=3, exif={0x010F: "GoPro"})  # no model
+    assert cli("media", "add", case, str(made)).exit_code == 0
+    assert fields("3")["device"] == "GoPro"
 
 
 def test_list_counts_frames_in_the_database(archive: Archive) -> None:

@@ -66,7 +66,7 @@ def test_search_errors(archive: Archive, cli: RunCli) -> None:
     assert r.exit_code == 4
     assert r.stderr == "error: no media 999; `verify media list CASE` shows media ids\n"
     r = cli("search", "nonexistent.mp4")
-    assert r.exit_code == 4
+    assert r.exit_code == 2  # a missing file, as `media add` says
     assert r.stderr.startswith("error: no file nonexistent.mp4 and it is not a media reference")
     _setup(archive)
     r = cli("search", "1", "--threshold", "40")

@@ -64,7 +64,7 @@ class VerifyGroup(TyperGroup):
                 raise
             from verify.dbread import database_failure
 
-            failure = database_failure(exc)
+            failure = database_failure(exc) or _number_too_large(exc)
             if failure is not None:
                 sys.stderr.write(f"error: {clean(failure.message)}\n")
                 raise typer.Exit(int(failure.exit_code)) from None
@@ -77,6 +77,25 @@ class VerifyGroup(TyperGroup):
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
 
+def _number_too_large(exc: Exception) -> VerifyError | None:
+    """A number on the command line (a claim number, an attribution id) beyond the signed
+    64 bits a database id can be: the driver refuses to send it (SQLite: OverflowError;
+    PostgreSQL: "out of range")."""
+    text = str(getattr(exc, "orig", None) or exc)
+    if isinstance(exc, OverflowError) or ("out of range" in text and "int" in text.lower()):
+        return BadInputError(
+            "a number given is too large for an id (at most 9223372036854775807); check it"
+        )
+    return None
+
+
+# the argument parser's validation wording (pydantic's), in the tool's words
+_PARSER_WORDING = (
+    ("Input should be a valid integer, unable to parse string as an integer", "not a whole number"),
+    ("Input should be a valid integer", "not a whole number"),
+)
+
+
 def _usage_error(exc: Exception, root: Any = None) -> NoReturn:
     """click's usage errors (unknown command or option, missing or malformed argument) as one
     line like every other error, naming the help to read; exit 2. A bare group (`verify`,
@@ -87,6 +106,8 @@ def _usage_error(exc: Exception, root: Any = None) -> NoReturn:
     where = sub.command_path if sub is not None else _command_path(root)
     format_message = getattr(exc, "format_message", None)
     message = format_message() if callable(format_message) else str(exc)
+    for said, meant in _PARSER_WORDING:
+        message = message.replace(said, meant)
     sys.stderr.write(f"error: {clean(message)} (see '{where} -h')\n")
     raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
 
@@ -276,6 +297,9 @@ def root(
     if home is not None and not home.strip():
         # Path("") is the working directory: an archive would appear wherever one stands
         raise BadInputError("--home is empty: give the archive directory")
+    if actor is not None and not actor.strip():
+        # else it would fall back to $VERIFY_USER or the login: someone else's name on record
+        raise BadInputError("--as is empty: give who is acting (a name or handle)")
     state = State(Path(home) if home is not None else None, actor)
     ctx.obj = state
     ctx.call_on_close(state.close)

@@ -172,8 +172,9 @@ def claim_add(
 def claim_assess(
     ctx: typer.Context,
     case: CaseArg,
-    n: Annotated[
-        int, typer.Argument(help="Claim number (see `verify case show`).", show_default=False)
+    claim: Annotated[
+        int,
+        typer.Argument(help="Claim number (see `verify case show`).", show_default=False),
     ],
     finding: Annotated[
         str | None,
@@ -191,7 +192,7 @@ def claim_assess(
     from verify.services import cases
 
     data = cases.assess_claim(
-        archive_of(ctx), case, n, finding=finding, confidence=confidence, why=why
+        archive_of(ctx), case, claim, finding=finding, confidence=confidence, why=why
     )
     if as_json:
         print_json(data)

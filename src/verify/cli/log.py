@@ -98,6 +98,19 @@ def check_command(
                 "FAILED: the database could not be read; the audit trail and the evidence "
                 "store were not checked\n"
             )
+        elif report.first_bad_seq is not None:
+            # not "3 audit entries": that read as if the others were gone
+            verified = (
+                f"{report.audit_entries} of {report.audit_stored} audit entries verify "
+                f"(broken at seq {report.first_bad_seq})"
+                if report.audit_entries < report.audit_stored
+                else f"the {report.audit_stored} audit entries do not agree with the head on "
+                f"record (at seq {report.first_bad_seq})"
+            )
+            sys.stdout.write(
+                f"FAILED: {verified}, head on record {report.audit_head}; "
+                f"{report.objects_checked} objects checked\n"
+            )
         else:
             sys.stdout.write(
                 f"{state}: {report.audit_entries} audit entries, head {report.audit_head}; "

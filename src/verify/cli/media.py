@@ -82,9 +82,11 @@ def media_add(
     The bytes are copied read-only under their SHA-256; who acquired them, when, from where
     and how is recorded. Metadata is read and frames are sampled and hashed in a child
     process. You are told at once (stderr) if the same bytes or a near-duplicate are
-    already in any case. A file that cannot be parsed is still preserved (exit 2). On a
-    terminal, a file analysed for more than 2 s (a long video) shows how long so far and
-    the limit (VERIFY_ANALYSIS_TIMEOUT, 60 s by default).
+    already in any case. Each add is an acquisition of its own: the same bytes added again,
+    even to the same case (say, the same file found at a second source), get a new media
+    id with their own custody facts, and are stored once. A file that cannot be parsed is
+    still preserved (exit 2). On a terminal, a file analysed for more than 2 s (a long
+    video) shows how long so far and the limit (VERIFY_ANALYSIS_TIMEOUT, 60 s by default).
     """
     from verify.analysis.sandbox import analysis_workers, warm_pools
     from verify.early import EARLY_POOLS
@@ -415,7 +417,7 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         f"analysis:  {data['analysis']}"
         + (f": {clean(data['analysis_error'])}" if data["analysis_error"] else "")
         + _mode(data, verify_command(ctx)),
-        f"device:    {clean(meta.get('make'))} {clean(meta.get('model'))}",
+        "device:    " + (" ".join(clean(meta[k]) for k in ("make", "model") if meta.get(k)) or "-"),
         f"software:  {clean(meta.get('software'))}",
         "captured:  "
         + (

@@ -93,7 +93,8 @@ HARMLESS = frozenset({"orphan", "temp-file", "stray"})
 @dataclass
 class CheckReport:
     findings: list[Finding] = field(default_factory=list)
-    audit_entries: int = 0
+    audit_entries: int = 0  # entries verified (all of them when the chain is whole)
+    audit_stored: int = 0  # entries in the database
     audit_head: str = audit.GENESIS
     first_bad_seq: int | None = None
     objects_checked: int = 0
@@ -125,6 +126,7 @@ class CheckReport:
             "ok": self.ok,
             "audit": {
                 "entries": self.audit_entries,
+                "stored": self.audit_stored,
                 "head": self.audit_head,
                 "first_bad_seq": self.first_bad_seq,
             },
@@ -213,6 +215,7 @@ def _check_database(archive: Archive, report: CheckReport, against: str | None) 
         entries = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all()
         chain = audit.verify_chain(entries, session.get(AuditHead, 1))
         report.audit_entries = chain.entries
+        report.audit_stored = len(entries)
         report.audit_head = chain.head_hash
         if not chain.ok:
             report.first_bad_seq = chain.first_bad_seq

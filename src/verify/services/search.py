@@ -1057,7 +1057,8 @@ def search(
     if Path(target).exists():
         raise BadInputError(f"{target} is not a regular file; give a file or a media reference")
     if not (target.strip().isdigit() or target.startswith("sha256:")):
-        raise NotFoundError(
+        # a missing file, as `media add` refuses one (exit 2); an unknown media id is 4
+        raise BadInputError(
             f"no file {target} and it is not a media reference (an id like 12 or sha256:ab12cd)"
         )
     return search_media(archive, target, case=case, threshold=threshold)
