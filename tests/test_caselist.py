@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunCli
+from tests.media import write_jpeg
 from verify.archive import Archive
 from verify.dbread import open_readonly
 from verify.services import caselist, cases, status
@@ -129,18 +130,27 @@ def test_unknown_case_is_one_line(cli: RunCli) -> None:
         (("status", "history", "imp", "--json"), "to", ["unverified"]),
         (("log", "--json"), "action", ["case.open"]),
         (("log", "--head"), None, None),
+        (("media", "list", "imp", "--json"), "original_name", ["note.txt", "photo.jpg"]),
+        (("media", "show", "1", "--json"), "original_name", ["note.txt"]),
+        (("media", "frames", "2", "--json"), "index", [0]),
     ],
 )
 def test_reads_import_no_orm(
     home: Path, backend: str, command: tuple[str, ...], field: str | None, expected: Any
 ) -> None:
     """The reads that skip the ORM on a SQLite archive (case list and show, status history,
-    log) never import it."""
+    log, media list, show and frames) never import it."""
     if backend != "sqlite":
         pytest.skip("the ORM-free read path is for SQLite archives")
     env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
     verify = [sys.executable, "-m", "verify"]
     subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
+    if command[0] == "media":  # a file whose analysis fails (media 1), and a photo (media 2)
+        text = home.parent / "note.txt"
+        text.write_text("not media")
+        photo = write_jpeg(home.parent / "photo.jpg", size=(64, 48))
+        add = [*verify, "media", "add", "imp", str(text), str(photo)]
+        subprocess.run(add, env=env, capture_output=True)
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "verify", *command],
         env=env,

@@ -1,12 +1,8 @@
 """`verify media list`, `media show` and `media frames` without the ORM
 (`verify.services.mediaread`): the same data as the ORM's reading of the same rows, on
-SQLite (stdlib sqlite3 and SQLAlchemy Core) and PostgreSQL (Core), and no SQLModel import
-on a SQLite archive."""
+SQLite (stdlib sqlite3 and SQLAlchemy Core) and PostgreSQL (Core). (That they import no
+SQLModel on a SQLite archive: `test_caselist.test_reads_import_no_orm`.)"""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -176,31 +172,3 @@ def test_references_and_errors(cli: RunCli, filled: list[int], archive: Archive)
     )
     r = cli("media", "frames", "3")
     assert r.exit_code == 2 and r.stderr.startswith("error: media 3 has no sampled frames")
-
-
-@pytest.mark.parametrize(
-    "command",
-    [("media", "list", "imp", "--json"), ("media", "show", "1", "--json")],
-)
-def test_reads_import_no_orm(home: Path, backend: str, command: tuple[str, ...]) -> None:
-    if backend != "sqlite":
-        pytest.skip("the ORM-free read path is for SQLite archives")
-    env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
-    verify = [sys.executable, "-m", "verify"]
-    subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
-    text = home.parent / "note.txt"
-    text.write_text("not media")
-    subprocess.run([*verify, "media", "add", "imp", str(text)], env=env, capture_output=True)
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "verify", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    data = json.loads(out.stdout)
-    assert [m["original_name"] for m in (data if isinstance(data, list) else [data])] == [
-        "note.txt"
-    ]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
-    assert not {"sqlmodel", "sqlalchemy", "verify.models", "alembic"} & imported
