@@ -541,3 +541,74 @@ def test_a_derivation_across_cases_is_in_both_cases_logs(cli: RunCli, archive: A
     assert derivations("derna") == [("derivation.add", "morocco")]
     unrelated = json.loads(ok(cli("log", "--json")))
     assert [e["action"] for e in unrelated].count("derivation.add") == 1  # listed once
+
+
+def test_earliest_says_corroborated_once_the_original_poster_is(
+    cli: RunCli, fake_now: pytest.MonkeyPatch
+) -> None:
+    """`claimed original platform: flickr` was printed for a corroborated attribution."""
+    ok(cli("case", "open", "Photo", "--slug", "photo"))
+    ok(cli("prov", "appearance", "add", "photo", "--account", "x:@reposter", "--posted",
+           "2023-05-23"))  # fmt: skip
+    ok(cli("prov", "attribute", "photo", "original_poster", "flickr:@photog"))
+    lines = ok(cli("prov", "earliest", "photo")).splitlines()
+    assert lines[-2:] == [
+        "claimed original platform: flickr",
+        "CONTRADICTION: earliest known is appearance 1 on x, posted 2023-05-23; this "
+        "contradicts the claimed original platform flickr (none of the known appearances is "
+        "on it)",
+    ]
+    ok(cli("prov", "attribution", "set", "1", "--state", "corroborated", "--evidence",
+           "the RAW file from the photographer"))  # fmt: skip
+    out = ok(cli("prov", "earliest", "photo"))
+    assert out.splitlines()[-2:] == [
+        "corroborated original platform: flickr",
+        "CONTRADICTION: earliest known is appearance 1 on x, posted 2023-05-23; this "
+        "contradicts the corroborated original platform flickr (none of the known "
+        "appearances is on it)",
+    ]
+    assert "claimed" not in out
+    data = json.loads(ok(cli("prov", "earliest", "photo", "--json")))
+    assert data["original_platform_state"] == "corroborated"
+    # refuted: flickr is no original platform any more, and nothing is contradicted
+    ok(cli("prov", "attribution", "set", "1", "--state", "refuted", "--evidence",
+           "posted on x a year before"))  # fmt: skip
+    out = ok(cli("prov", "earliest", "photo"))
+    assert "flickr" not in out
+    assert out.splitlines()[-2:] == [
+        "claimed original platform: -",
+        "earliest known is appearance 1 on x, posted 2023-05-23",
+    ]
+
+
+def test_timeline_shows_the_files_capture_time_and_says_when_it_is_local(
+    cli: RunCli, archive: Archive, fake_now: pytest.MonkeyPatch
+) -> None:
+    from verify.models import Blob, Media
+
+    ok(cli("case", "open", "Photo", "--slug", "photo"))
+    media = add_media(archive, "photo", "IMG_0001.jpg", b"photo")
+    with archive.write() as session:
+        m = session.get(Media, media)
+        assert m is not None
+        blob = session.get(Blob, m.blob_id)
+        assert blob is not None
+        blob.kind, blob.analysis_state = "image", "ok"
+        blob.meta = {"make": "Canon", "model": "Canon EOS 40D", "captured_at": None,
+                     "captured_at_raw": "2008:10:22 16:28:39", "captured_offset": None}  # fmt: skip
+        session.add(blob)
+    rows = ok(cli("timeline", "photo")).splitlines()
+    assert rows[1].split("  ")[0] == "!"  # the first row: flagged
+    assert rows[1].startswith("!  2008-10-22 16:28:39 (camera local time, offset unknown)  ")
+    assert "media.captured" in rows[1] and "file metadata (EXIF/XMP/IPTC)" in rows[1]
+    assert rows[1].endswith(
+        "capture time in the file's metadata: IMG_0001.jpg (Canon EOS 40D) (warning: "
+        "capture time 2008-10-22 16:28:39 is the camera's local time, with no UTC offset in "
+        "the file: placed as if it were UTC; the actual instant may be up to 14 hours "
+        "earlier or 12 hours later)"
+    )
+    (event,) = [e for e in json.loads(ok(cli("timeline", "photo", "--json")))
+                if e["type"] == "media.captured"]  # fmt: skip
+    assert (event["at"], event["precision"], event["ref"]) == (
+        "2008-10-22T16:28:39Z", "local", f"media:{media}",
+    )  # fmt: skip

@@ -494,3 +494,168 @@ def test_timeline_orders_every_dated_fact(
     # an attribution's source is whom it is according to, else (said so) who recorded it
     assert events[5]["source"] == "recorded by tester"
     assert events[3]["source"] == "recorded by tester"
+
+
+def _analysed(
+    archive: Archive, media: int, meta: dict[str, object] | None, kind: str = "image"
+) -> None:
+    """Give a media file's blob the metadata an analysis would have stored (None: failed)."""
+    from verify.models import Blob, Media
+
+    with archive.write() as session:
+        m = session.get(Media, media)
+        assert m is not None
+        blob = session.get(Blob, m.blob_id)
+        assert blob is not None
+        blob.meta, blob.kind = meta, kind
+        blob.analysis_state = "ok" if meta is not None else "analysis_failed"
+        session.add(blob)
+
+
+def test_timeline_shows_each_media_files_own_capture_time(
+    archive: Archive, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's own capture time (EXIF 2008 against a claimed May 2023) is a dated fact
+    of the case: UTC when the file gives the offset, else the camera's clock, marked."""
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-01T10:00:00Z")
+    exact = add_media(archive, case, "phone.jpg", b"phone")
+    local = add_media(archive, case, "canon.jpg", b"canon")
+    again = add_media(archive, case, "canon-again.jpg", b"canon")  # the same bytes
+    failed = add_media(archive, case, "broken.jpg", b"broken")
+    unreadable = add_media(archive, case, "zeroed.jpg", b"zeroed")
+    clip = add_media(archive, case, "clip.mp4", b"clip")
+    _analysed(
+        archive,
+        exact,
+        {
+            "make": "Apple",
+            "model": "iPhone 12",
+            "captured_at": "2023-05-22T14:03:11+03:00",
+            "captured_at_raw": "2023:05:22 14:03:11",
+            "captured_offset": "+03:00",
+        },
+    )
+    _analysed(
+        archive,
+        local,
+        {"make": "Canon", "model": "Canon EOS 40D", "captured_at": None,
+         "captured_at_raw": "2008:10:22 16:28:39", "captured_offset": None},
+    )  # fmt: skip
+    _analysed(archive, failed, None)
+    _analysed(archive, unreadable, {"captured_at": None, "captured_at_raw": "0000:00:00 00:00:00"})
+    _analysed(
+        archive,
+        clip,
+        {"captured_at": "2023-05-22T11:03:11Z", "captured_at_raw": "2023-05-22T11:03:11.000000Z"},
+        kind="video",
+    )
+    provenance.add_appearance(archive, case, platform="x", posted="2023-05-22T11:03:11Z")
+    events = provenance.timeline(archive, case)
+    captured = [e for e in events if e["type"] == "media.captured"]
+    assert [(e["ref"], e["at"], e["when"], e["precision"]) for e in captured] == [
+        (f"media:{local}", "2008-10-22T16:28:39Z",
+         "2008-10-22 16:28:39 (camera local time, offset unknown)", "local"),
+        (f"media:{again}", "2008-10-22T16:28:39Z",
+         "2008-10-22 16:28:39 (camera local time, offset unknown)", "local"),
+        (f"media:{exact}", "2023-05-22T11:03:11Z", "2023-05-22T11:03:11Z", "exact"),
+        (f"media:{clip}", "2023-05-22T11:03:11Z", "2023-05-22T11:03:11Z", "exact"),
+    ]  # fmt: skip
+    first = captured[0]
+    assert first["text"] == "capture time in the file's metadata: canon.jpg (Canon EOS 40D)"
+    assert first["source"] == "file metadata (EXIF/XMP/IPTC)"
+    assert first["warnings"] == [
+        "capture time 2008-10-22 16:28:39 is the camera's local time, with no UTC offset in "
+        "the file: placed as if it were UTC; the actual instant may be up to 14 hours "
+        "earlier or 12 hours later"
+    ]
+    assert captured[2]["text"] == "capture time in the file's metadata: phone.jpg (Apple iPhone 12)"
+    assert captured[2]["warnings"] == []
+    assert (captured[3]["text"], captured[3]["source"]) == (
+        "capture time in the file's metadata: clip.mp4",
+        "file metadata (container tags)",
+    )
+    # the same instant as a post: captured by the device first
+    same = [e["type"] for e in events if e["at"] == "2023-05-22T11:03:11Z"]
+    assert same == ["media.captured", "media.captured", "appearance.posted"]
+    assert not [e for e in events if e["ref"] in (f"media:{failed}", f"media:{unreadable}")
+                and e["type"] == "media.captured"]  # fmt: skip
+    assert provenance.earliest(archive, case)["earliest"]["id"] == 1  # appearances only
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        (
+            {"captured_at": "2008-10-22T16:28:39+03:00", "captured_at_raw": "2008:10:22 16:28:39",
+             "captured_offset": "+03:00"},
+            ("2008-10-22T13:28:39Z", False, "2008-10-22T13:28:39Z"),
+        ),
+        (
+            {"captured_at": None, "captured_at_raw": "2008:10:22 16:28:39"},
+            ("2008-10-22T16:28:39Z", True,
+             "2008-10-22 16:28:39 (camera local time, offset unknown)"),
+        ),
+        (  # XMP without a zone, IPTC, an AVI's naive container time
+            {"captured_at_raw": "2008-10-22T16:28:39"},
+            ("2008-10-22T16:28:39Z", True,
+             "2008-10-22 16:28:39 (camera local time, offset unknown)"),
+        ),
+        (
+            {"captured_at_raw": "20081022 162839"},
+            ("2008-10-22T16:28:39Z", True,
+             "2008-10-22 16:28:39 (camera local time, offset unknown)"),
+        ),
+        (
+            {"captured_at_raw": "2012-09-10 20:52:00"},
+            ("2012-09-10T20:52:00Z", True,
+             "2012-09-10 20:52:00 (camera local time, offset unknown)"),
+        ),
+        ({"captured_at_raw": "0000:00:00 00:00:00"}, None),
+        ({"captured_at_raw": "2008-10-22"}, None),  # no time of day
+        ({"captured_at": None, "captured_at_raw": None}, None),
+        ({}, None),
+        (None, None),
+    ],
+)  # fmt: skip
+def test_capture_time_forms(
+    meta: dict[str, object] | None, expected: tuple[str, bool, str] | None
+) -> None:
+    found = provenance.capture_time(meta)
+    assert (None if found is None else (iso(found.at), found.local, found.text)) == expected
+
+
+def _earliest_elsewhere(archive: Archive, case: str) -> int:
+    """The case's earliest post is on x; the original poster's account is on flickr."""
+    provenance.add_appearance(archive, case, account="x:@reposter", posted="2023-05-23")
+    return int(provenance.attribute(archive, case, "original_poster", "flickr:@photog")["id"])
+
+
+def test_earliest_words_the_original_platform_as_the_attribution_stands(
+    archive: Archive, case: str
+) -> None:
+    attr = _earliest_elsewhere(archive, case)
+    result = provenance.earliest(archive, case)
+    assert (result["original_platform_state"], result["claimed_original_platforms"]) == (
+        "claimed",
+        ["flickr"],
+    )
+    assert "this contradicts the claimed original platform flickr" in result["message"]
+    provenance.set_attribution_state(archive, attr, "corroborated", evidence="RAW file")
+    result = provenance.earliest(archive, case)
+    assert (result["original_platform_state"], result["claimed_original_platforms"]) == (
+        "corroborated",
+        ["flickr"],
+    )
+    assert result["message"] == (
+        "earliest known is appearance 1 on x, posted 2023-05-23; this contradicts the "
+        "corroborated original platform flickr (none of the known appearances is on it)"
+    )
+    assert "claimed" not in result["message"]
+    # refuted: not an original platform at all, so nothing is contradicted
+    provenance.set_attribution_state(archive, attr, "refuted", evidence="a 2019 upload")
+    result = provenance.earliest(archive, case)
+    assert (result["original_platform_state"], result["claimed_original_platforms"]) == (None, [])
+    assert (result["contradiction"], result["message"]) == (
+        False,
+        "earliest known is appearance 1 on x, posted 2023-05-23",
+    )

@@ -90,6 +90,7 @@ def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None
     }
     events = [(e["type"], e["ref"], e["earliest"]) for e in prov["timeline"]]
     assert events == [
+        ("media.captured", "media:1", False),  # what the clean original's metadata says
         ("appearance.posted", "appearance:2", True),
         ("appearance.posted", "appearance:1", False),
         ("appearance.posted", "appearance:3", False),
@@ -106,7 +107,7 @@ def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None
         ("note", "note:1", False),
         ("status.changed", None, False),
     ]
-    press = prov["timeline"][2]
+    press = prov["timeline"][3]
     assert (press["precision"], press["when"], press["source"]) == (
         "day", "2023-05-24", "javascript:alert(1)",
     )  # fmt: skip
@@ -128,6 +129,28 @@ def test_earliest_on_another_platform_than_claimed_is_a_contradiction(
     assert earliest["contradiction"] is True
     assert earliest["claimed_original_platforms"] == ["x"]
     assert "; this contradicts the claimed original platform x" in earliest["message"]
+
+
+def test_a_corroborated_original_poster_is_not_called_claimed(archive: Archive, slug: str) -> None:
+    from sqlmodel import select
+
+    from verify.models import Account, Attribution
+
+    with archive.write() as s:
+        x = s.exec(select(Account).where(Account.platform == "x")).one()
+        poster = s.exec(select(Attribution).where(Attribution.role == "original_poster")).one()
+        poster.account_id, poster.state = x.id, "corroborated"
+        s.add(poster)
+    data = report.build_report(archive, slug, at=AT)
+    earliest = data["provenance"]["earliest"]
+    assert earliest["contradiction"] is True
+    assert "; this contradicts the corroborated original platform x" in earliest["message"]
+    md = report_render.render_markdown(data)
+    assert " — **contradicts the attributed original platform**" in md
+    assert "claimed original platform" not in md
+    html = report_render.render_html(archive, data)
+    assert ">contradicts the attributed original platform</span>" in html
+    assert "claimed original platform" not in html
 
 
 def test_attributions_grouped_by_role_with_history(data: dict[str, Any]) -> None:
@@ -811,3 +834,155 @@ def test_same_bytes_twice_in_the_case_lists_each_copy_once(
     assert [m["exact_copies"] for m in data["media"]] == [
         [{"case": "morocco", "media": 3, "name": "screenshot.jpg"}]
     ] * 2
+
+
+def _case_with_capture_times(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A case holding a photo whose EXIF gives the offset and one whose does not."""
+    from tests.provhelp import add_media
+    from verify.models import Blob, Media
+    from verify.services import cases
+
+    monkeypatch.setenv("VERIFY_FAKE_NOW", BEFORE_AT)
+    cases.open_case(archive, "Photos", slug="photos")
+    metas = {
+        add_media(archive, "photos", "phone.jpg", b"phone"): {
+            "make": "Apple", "model": "iPhone 12", "captured_at": "2023-05-22T14:03:11+03:00",
+            "captured_at_raw": "2023:05:22 14:03:11", "captured_offset": "+03:00",
+        },
+        add_media(archive, "photos", "canon.jpg", b"canon"): {
+            "make": "Canon", "model": "Canon EOS 40D", "captured_at": None,
+            "captured_at_raw": "2008:10:22 16:28:39", "captured_offset": None,
+        },
+    }  # fmt: skip
+    with archive.write() as s:
+        for media, meta in metas.items():
+            m = s.get(Media, media)
+            assert m is not None
+            blob = s.get(Blob, m.blob_id)
+            assert blob is not None
+            blob.kind, blob.analysis_state, blob.meta = "image", "ok", meta
+            s.add(blob)
+    report_fixture.report_time(monkeypatch)
+    return "photos"
+
+
+def test_capture_time_is_utc_or_said_to_be_camera_local_time(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Capture time | 2008:10:22 16:28:39` (raw EXIF, no caveat) read as if it were UTC."""
+    data = report.build_report(archive, _case_with_capture_times(archive, monkeypatch), at=AT)
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    phone, canon = (m["metadata"] for m in data["media"])
+    # the JSON keeps what the file says, as stored
+    assert (canon["captured_at"], canon["captured_at_raw"], canon["captured_offset"]) == (
+        None, "2008:10:22 16:28:39", None,
+    )  # fmt: skip
+    assert phone["captured_at"] == "2023-05-22T14:03:11+03:00"
+    md = report_render.render_markdown(data)
+    assert "| Capture time | 2023-05-22T11:03:11Z — as written: 2023:05:22 14:03:11, offset " \
+        "+03:00 |" in md  # fmt: skip
+    assert "| Capture time | 2008-10-22 16:28:39 (camera local time, offset unknown) — as " \
+        "written: 2008:10:22 16:28:39 |" in md  # fmt: skip
+    assert "| Capture time | 2008:10:22 16:28:39" not in md
+    html = report_render.render_html(archive, data)
+    assert (
+        "<tr><th>Capture time</th><td><time>2023-05-22 11:03:11 UTC</time> <span "
+        'class="muted">— as written: 2023:05:22 14:03:11, offset +03:00</span></td></tr>'
+    ) in html
+    assert (
+        "<tr><th>Capture time</th><td><time>2008-10-22 16:28:39 (camera local time, offset "
+        'unknown)</time> <span class="muted">— as written: 2008:10:22 16:28:39</span></td></tr>'
+    ) in html
+    # the copies compared, and the timeline: the same forms
+    (row,) = [r for r in data["metadata_differences"]["rows"] if r["field"] == "captured_at"]
+    assert [v["value"] for v in row["values"]] == [
+        "2023-05-22T11:03:11Z",
+        "2008-10-22 16:28:39 (camera local time, offset unknown)",
+    ]
+    first = data["provenance"]["timeline"][0]
+    assert (first["type"], first["when"], first["precision"], len(first["warnings"])) == (
+        "media.captured", "2008-10-22 16:28:39 (camera local time, offset unknown)", "local", 1,
+    )  # fmt: skip
+    assert (
+        "| 2008-10-22 16:28:39 (camera local time, offset unknown) | media captured | capture "
+        "time in the file's metadata: canon.jpg (Canon EOS 40D) — **warning:** capture time "
+    ) in md
+    assert "(camera local time, offset unknown) (local)" not in md
+    assert "(camera local time, offset unknown) <span" not in html
+
+
+ASCII_PAD = "0x4153434949000000" + "20" * 117  # "ASCII\0\0\0" and 117 spaces
+
+
+@pytest.mark.parametrize(
+    ("stored", "text"),
+    [
+        (ASCII_PAD, ""),  # Nikon's empty comment
+        ("ASCII", ""),  # the code alone (trailing NULs cut when stored)
+        ("UNICODE", ""),
+        ("0x" + "00" * 13, ""),  # undefined code, nothing after it
+        ("0x0000000000000000" + "20" * 117, ""),
+        ("0x415343494900000048656c6c6f20776f726c64", "Hello world"),
+        ("0x" + (b"ASCII\0\0\0Hello   \0\0").hex(), "Hello"),
+        ("0x" + (b"\0" * 8 + "café".encode()).hex(), "café"),
+        ("0x" + (b"\0" * 8 + "café".encode("latin-1")).hex(), "café"),
+        ("0x" + (b"UNICODE\0" + "Привет".encode("utf-16-le")).hex(), "Привет"),
+        ("0x" + (b"UNICODE\0" + "Hi there".encode("utf-16-be")).hex(), "Hi there"),
+        ("0x" + (b"UNICODE\0" + "Hi there\0".encode("utf-16-le")).hex(), "Hi there"),
+        ("0x" + (b"UNICODE\0\xff\xfe" + "日本".encode("utf-16-le")).hex(), "日本"),
+        ("0x" + (b"JIS\0\0\0\0\0" + "日本".encode("iso2022_jp")[3:-3]).hex(), "日本"),
+        ("<264 bytes>", "<264 bytes>"),  # more than the analysis keeps: as stored
+        ("0x" + (b"EBCDIC\0\0abc").hex(), "0x" + (b"EBCDIC\0\0abc").hex()),  # unknown code
+        ("a comment", "a comment"),  # no code at all
+    ],
+)
+def test_user_comment_is_decoded(stored: str, text: str) -> None:
+    assert report.user_comment_text(stored) == text
+
+
+def test_an_empty_user_comment_is_left_out_of_the_notable_tags() -> None:
+    """It was `ExifIFD:UserComment | 0x41534349490000002020…` (about 250 characters)."""
+    meta = {
+        "raw": {
+            "pillow": {
+                "ExifIFD:UserComment": ASCII_PAD,
+                "IFD0:ImageDescription": "OLYMPUS DIGITAL CAMERA",
+            },
+            "xmp": {"exif:UserComment": "ASCII"},  # XMP text has no code: as written
+        }
+    }
+    assert report._notable_tags(meta) == [
+        {"reader": "pillow", "tag": "IFD0:ImageDescription", "value": "OLYMPUS DIGITAL CAMERA"},
+        {"reader": "xmp", "tag": "exif:UserComment", "value": "ASCII"},
+    ]
+    meta["raw"]["pillow"]["ExifIFD:UserComment"] = "0x415343494900000048656c6c6f"
+    assert report._notable_tags(meta)[0] == {
+        "reader": "pillow",
+        "tag": "ExifIFD:UserComment",
+        "value": "Hello",
+    }
+
+
+def test_a_real_camera_photo_in_the_report(cli: RunCli, corpus: Path, tmp_path: Path) -> None:
+    """The new-user trial: a Nikon photo (EXIF 2008, no offset, an empty UserComment)."""
+    photo = corpus / "exif-samples" / "jpg" / "Nikon_COOLPIX_P1.jpg"
+    assert cli("case", "open", "Nikon photo", "--slug", "nikon").exit_code == 0
+    assert cli("media", "add", "nikon", str(photo)).stdout == "1\n"
+    r = cli("report", "nikon", "-o", "-")
+    assert r.exit_code == 0, r.stderr
+    assert "UserComment" not in r.stdout and "0x4153" not in r.stdout
+    assert (
+        "| Capture time | 2008-03-07 09:55:46 (camera local time, offset unknown) — as written: "
+        "2008:03:07 09:55:46 |"
+    ) in r.stdout
+    data = json.loads(cli("report", "nikon", "-f", "json", "-o", "-").stdout)
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    assert data["media"][0]["metadata"]["captured_at_raw"] == "2008:03:07 09:55:46"
+    assert not [
+        t for t in data["media"][0]["metadata"]["notable_tags"] if "UserComment" in t["tag"]
+    ]
+    (captured,) = [e for e in data["provenance"]["timeline"] if e["type"] == "media.captured"]
+    assert (captured["at"], captured["text"]) == (
+        "2008-03-07T09:55:46Z", "capture time in the file's metadata: Nikon_COOLPIX_P1.jpg "
+        "(NIKON COOLPIX P1)",
+    )  # fmt: skip

@@ -465,7 +465,9 @@ def earliest(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> Non
         f"{first['basis']}:{' ' * (10 - len(first['basis']))}"
         f"{first['posted'] if first['basis'] == 'posted' else first['captured_at']}",
         f"url:       {clean(first['url'])}",
-        f"claimed original platform: {', '.join(data['claimed_original_platforms']) or '-'}",
+        # worded as the attributions stand: "corroborated original platform" once one is
+        f"{data['original_platform_state'] or 'claimed'} original platform: "
+        f"{', '.join(data['claimed_original_platforms']) or '-'}",
     ]
     if data["uncertain_with"]:
         where = {o["appearance"]: o["case"] for o in data["uncertain_elsewhere"]}

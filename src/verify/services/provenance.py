@@ -31,6 +31,7 @@ import re
 import urllib.parse
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -1326,6 +1327,20 @@ def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[di
     return sorted(platforms), sources
 
 
+def original_platform_state(
+    platforms: Sequence[str], sources: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """How the original platforms `_claimed_platforms` gives are backed: `corroborated`
+    when they come from corroborated attributions (then only those count), `claimed`
+    otherwise (claimed, or state unknown), None when there are none. Refuted attributions
+    never name one."""
+    if not platforms:
+        return None
+    if any(s["state"] == AttributionState.CORROBORATED for s in sources):
+        return "corroborated"
+    return "claimed"
+
+
 def _effective(ap: Appearance) -> tuple[datetime, str, str] | None:
     """(date, precision, basis): the posted time if known, else when we captured it."""
     if ap.posted_at is not None:
@@ -1361,6 +1376,8 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
     dated = [(e, ap) for ap in appearances if (e := _effective(ap)) is not None]
     dated.sort(key=lambda item: (item[0][0], item[1].id or 0))
     platforms, sources = _claimed_platforms(session, c)
+    # "claimed" or "corroborated": every sentence naming the platform says which
+    state = original_platform_state(platforms, sources)
     result: dict[str, Any] = {
         "case": c.slug,
         "considered": len(appearances),
@@ -1370,6 +1387,7 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
         "uncertain_elsewhere": [],
         "claimed_original_platforms": platforms,
         "claimed_by": sources,
+        "original_platform_state": state,
         "contradiction": False,
         "message": "",
     }
@@ -1407,7 +1425,7 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
     if platforms and first.platform not in platforms and rivals:
         which = ", ".join(f"appearance {ap.id} on {ap.platform}" for ap in rivals)
         result["message"] = (
-            f"earliest known is {where}, but its date overlaps {which} (the claimed original "
+            f"earliest known is {where}, but its date overlaps {which} (the {state} original "
             f"platform): which came first cannot be told from these dates"
         )
     elif platforms and first.platform not in platforms:
@@ -1419,12 +1437,94 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
             else "its appearances there are later or undated"
         )
         result["message"] = (
-            f"earliest known is {where}; this contradicts the claimed original "
+            f"earliest known is {where}; this contradicts the {state} original "
             f"platform {', '.join(platforms)} ({hint})"
         )
     else:
         result["message"] = f"earliest known is {where}"
     return result
+
+
+# --------------------------------------------------------------------------- capture time
+
+# A media file's own capture time, as its metadata gives it (docs/metadata.md): `captured_at`
+# is ISO 8601 with the offset, set only when the offset is known; `captured_at_raw` is the
+# string as written (EXIF `2008:10:22 16:28:39`, XMP `2008-10-22T16:28:39`, IPTC
+# `20081022 162839`, a container's naive `2008-10-22 16:28:39`).
+LOCAL_TIME_CAVEAT = "camera local time, offset unknown"  # as `verify media show` says it
+LOCAL_PRECISION = "local"  # timeline precision of a clock time whose UTC offset is unknown
+_LOCAL_DT = re.compile(r"^\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?")
+_IPTC_DT = re.compile(r"^\s*(\d{4})(\d{2})(\d{2}) (\d{2})(\d{2})(\d{2})")
+
+
+@dataclass(frozen=True)
+class CaptureTime:
+    """When a file's metadata says it was captured.
+
+    `at` is the instant in UTC when the offset is known (`local` False); otherwise `local`
+    is True and `at` is the camera's clock time read as if it were UTC (for ordering only:
+    the real instant may be up to 14 hours earlier or 12 hours later). `text` is the display
+    form: `2008-10-22T13:28:39Z`, or `2008-10-22 16:28:39 (camera local time, offset
+    unknown)`. `raw` is the value as written in the file, `offset` the UTC offset if known.
+    """
+
+    at: datetime
+    local: bool
+    text: str
+    raw: str | None
+    offset: str | None
+
+
+def _local_clock(text: str) -> datetime | None:
+    """A naive clock time from a raw capture-time string; None when it is not one (a date
+    alone, `0000:00:00 00:00:00`, anything else)."""
+    m = _LOCAL_DT.match(text) or _IPTC_DT.match(text)
+    if m is None:
+        return None
+    try:
+        y, mo, d, h, mi = (int(g) for g in m.groups()[:5])
+        return datetime(y, mo, d, h, mi, int(m.group(6) or 0))
+    except ValueError:
+        return None
+
+
+def capture_time(meta: Mapping[str, Any] | None) -> CaptureTime | None:
+    """The capture time a file's metadata gives (`Blob.meta`, or the report's metadata,
+    which has the same keys); None when it gives none this can read.
+
+    With the offset known (`captured_at`), the UTC instant. Without it, the clock time of
+    `captured_at_raw`, marked local: a camera writes its own clock, in a zone it does not
+    record. Either way it is what the file says, not a finding: clocks are often wrong, and
+    metadata is easy to edit.
+    """
+    if not meta:
+        return None
+    raw = meta.get("captured_at_raw")
+    raw = raw if isinstance(raw, str) and raw.strip() else None
+    offset = meta.get("captured_offset")
+    offset = offset if isinstance(offset, str) and offset else None
+    stored = meta.get("captured_at")
+    if isinstance(stored, str) and stored.strip():
+        try:
+            dt = datetime.fromisoformat(stored.strip().replace("Z", "+00:00"))
+        except ValueError:
+            dt = None
+        if dt is not None and dt.tzinfo is not None:
+            at = as_utc(dt)
+            return CaptureTime(at, False, iso(at) or "", raw, offset)
+    clock = _local_clock(raw) if raw else None
+    if clock is None:
+        return None
+    text = f"{clock.isoformat(sep=' ')} ({LOCAL_TIME_CAVEAT})"
+    return CaptureTime(clock.replace(tzinfo=UTC), True, text, raw, None)
+
+
+def _device(meta: Mapping[str, Any]) -> str:
+    """`Make Model`, without the make twice (`Canon Canon EOS 40D` -> `Canon EOS 40D`)."""
+    make, model = (str(meta.get(k) or "").strip() for k in ("make", "model"))
+    if make and model.lower().startswith(make.lower()):
+        make = ""
+    return " ".join(p for p in (make, model) if p)
 
 
 # --------------------------------------------------------------------------- timeline
@@ -1433,11 +1533,13 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
 def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
     """Every dated fact of the case in time order, each with its type and source.
 
-    Types: case.opened, appearance.posted, appearance.captured, media.acquired, status.changed,
+    Types: case.opened, appearance.posted, appearance.captured, media.captured (the capture
+    time a media file's metadata gives, see `capture_time`), media.acquired, status.changed,
     attribution.recorded / attribution.changed, derivation.recorded, note. The earliest
     known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
     another case it is included with that case's slug. An appearance's events carry its
-    impossible dates in `warnings` (`date_problems`; empty for every other event).
+    impossible dates in `warnings` (`date_problems`); a capture time without its UTC offset
+    has precision `local` and a warning saying so; every other event has none.
     """
     with archive.read() as session:
         c = get_case(session, case)
@@ -1459,12 +1561,13 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
         precision: str = "exact",
         other_case: str | None = None,
         warnings: Sequence[str] = (),
+        when: str | None = None,
     ) -> None:
         events.append(
             {
                 "_sort": as_utc(at),
                 "at": iso(at),
-                "when": format_posted(at, precision),
+                "when": when or format_posted(at, precision),
                 "precision": precision,
                 "type": kind,
                 "text": text,
@@ -1515,7 +1618,30 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
                 other_case=other_case,
                 warnings=problems,
             )
-    for m in session.exec(select(Media).where(Media.case_id == c.id).order_by(col(Media.id))).all():
+    held = session.exec(
+        select(Media, Blob)
+        .join(Blob, col(Media.blob_id) == col(Blob.id))
+        .where(Media.case_id == c.id)
+        .order_by(col(Media.id))
+    ).all()
+    for m, blob in held:
+        # what the file's own metadata says; one event per media, even for the same bytes
+        meta = blob.meta if isinstance(blob.meta, dict) else None
+        captured = capture_time(meta)
+        if meta is not None and captured is not None:
+            device = _device(meta)
+            add(
+                captured.at,
+                "media.captured",
+                f"capture time in the file's metadata: {m.original_name}"
+                + (f" ({device})" if device else ""),
+                _META_SOURCE.get(blob.kind, "file metadata"),
+                f"media:{m.id}",
+                LOCAL_PRECISION if captured.local else DatePrecision.EXACT.value,
+                warnings=[_local_warning(captured)] if captured.local else (),
+                when=captured.text,
+            )
+    for m, _ in held:
         how = f" via {m.acquired_via}" if m.acquired_via else ""
         add(
             m.acquired_at,
@@ -1577,7 +1703,24 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
     return events
 
 
+def _local_warning(captured: CaptureTime) -> str:
+    clock = captured.at.replace(tzinfo=None).isoformat(sep=" ")
+    return (
+        f"capture time {clock} is the camera's local time, with no UTC offset in the file: "
+        "placed as if it were UTC; the actual instant may be up to 14 hours earlier or "
+        "12 hours later"
+    )
+
+
+# where a media file's capture time comes from, by kind
+_META_SOURCE = {
+    "image": "file metadata (EXIF/XMP/IPTC)",
+    "video": "file metadata (container tags)",
+}
+
+# same instant: a file is captured before it is posted, captured by us, or acquired
 _TYPE_ORDER = (
+    "media.captured",
     "appearance.posted",
     "appearance.captured",
     "media.acquired",

@@ -581,12 +581,90 @@ def _notable_tags(meta: dict[str, Any]) -> list[dict[str, str]]:
                 continue
             value = tags[tag]
             text = value if isinstance(value, str) else _plain(value)
+            if leaf == "usercomment" and str(reader) in EXIF_READERS:
+                text = user_comment_text(text)
             if not text.strip():
                 continue
             if len(text) > NOTABLE_VALUE_MAX:
                 text = text[:NOTABLE_VALUE_MAX] + "…"
             out.append({"reader": str(reader), "tag": str(tag), "value": text})
     return out
+
+
+# EXIF UserComment: an 8-byte character code, then the text (EXIF 2.32, 4.6.5)
+_UC_ASCII, _UC_UNICODE, _UC_JIS, _UC_UNDEFINED = (
+    b"ASCII\0\0\0",
+    b"UNICODE\0",
+    b"JIS\0\0\0\0\0",
+    b"\0" * 8,
+)
+_UC_CODES = (_UC_ASCII, _UC_UNICODE, _UC_JIS, _UC_UNDEFINED)
+EXIF_READERS = frozenset({"pillow", "exifread"})  # readers whose UserComment is the EXIF tag
+
+
+def user_comment_text(stored: str) -> str:
+    """The text of an EXIF UserComment as the analysis stored it in `meta.raw`.
+
+    Stored forms (`verify.analysis.metadata._raw_put`): bytes that are printable ASCII
+    once trailing NULs are cut are kept as text, so a header with nothing after it is
+    `ASCII`, `UNICODE` or `JIS`; any other bytes are `0x` + hex (the 8-byte code has NULs,
+    so every real comment is hex); more than 256 bytes are `<N bytes>` (kept as is: the
+    bytes are gone). The code says how to read the rest: ASCII and undefined (8 NULs) as
+    ASCII, else UTF-8, else Latin-1; UNICODE as UTF-16 (the file's byte order is not kept:
+    a byte-order mark if any, else the order that makes the high bytes the smaller ones,
+    as they are in text of one script, big-endian on a tie); JIS as JIS X 0208. NULs are
+    dropped and trailing spaces cut, so an empty comment (all spaces or NULs, the common
+    case) gives "". Text that is not one of these forms is returned unchanged.
+    """
+    if stored in ("ASCII", "UNICODE", "JIS"):
+        return ""  # the character code alone
+    if not stored.startswith("0x"):
+        return stored
+    try:
+        data = bytes.fromhex(stored[2:])
+    except ValueError:
+        return stored
+    code, body = data[:8], data[8:]
+    if not body.strip(b"\0 "):
+        return "" if code in _UC_CODES or not code.strip(b"\0 ") else stored
+    text: str | None = None
+    if code in (_UC_ASCII, _UC_UNDEFINED):
+        for encoding in ("ascii", "utf-8", "latin-1"):
+            try:
+                text = body.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+    elif code == _UC_UNICODE:
+        text = _utf16(body)
+    elif code == _UC_JIS:
+        try:
+            text = (b"\x1b$B" + body.rstrip(b"\0") + b"\x1b(B").decode("iso2022_jp")
+        except UnicodeDecodeError:
+            text = None
+    if text is None:
+        return stored
+    return text.replace("\0", "").rstrip()
+
+
+def _utf16(body: bytes) -> str | None:
+    """UTF-16 text of unknown byte order (see `user_comment_text`); None if neither reads."""
+    if body[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        orders = ["utf-16-be" if body[:2] == b"\xfe\xff" else "utf-16-le"]
+        body = body[2:]
+    else:
+        # the high byte of each character is small and repeats (0 for ASCII, 4 for
+        # Cyrillic…): big-endian puts it first
+        high_first, high_second = sum(body[0::2]), sum(body[1::2])
+        le = high_second < high_first
+        orders = ["utf-16-le", "utf-16-be"] if le else ["utf-16-be", "utf-16-le"]
+    body = body[: len(body) // 2 * 2]  # a stray last byte is no character
+    for order in orders:
+        try:
+            return body.decode(order)
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 def _plain(value: Any) -> str:
@@ -774,9 +852,10 @@ def _diff_value(media: dict[str, Any], key: str) -> str | None:
     if key == "c2pa":
         c2pa = md.get("c2pa")
         return str(c2pa.get("state")) if c2pa else None
-    if key == "captured_at":
-        captured = md.get("captured_at") or md.get("captured_at_raw")
-        return None if captured is None else str(captured)
+    if key == "captured_at":  # UTC, or the camera's local time marked as such
+        captured = provenance.capture_time(md)
+        raw = md.get("captured_at_raw")
+        return captured.text if captured else (None if raw is None else str(raw))
     if key == "dimensions":
         w, h = md.get("width"), md.get("height")
         return f"{w}x{h}" if w and h else None

@@ -315,6 +315,7 @@ def _environment(*, html: bool) -> Environment:
         "num": lambda v: f"{v:g}" if isinstance(v, float) else v,
         "sentence": lambda s: str(s)[:1].upper() + str(s)[1:],
         "plain": evidence_value,
+        "capture_time": capture_time_parts,
     }
     env.filters.update(filters)
     return env
@@ -340,6 +341,23 @@ def readable_time(value: object) -> str:
     text = str(value)
     m = _ISO_UTC.match(text)
     return f"{m.group(1)} {m.group(2)}{m.group(3) or ''} UTC" if m else text
+
+
+def capture_time_parts(metadata: dict[str, Any]) -> dict[str, str | None] | None:
+    """A media file's capture time for display: `text` is UTC when the offset is known,
+    else the camera's local time with `(camera local time, offset unknown)`; `written` is
+    the value as written in the file and its offset, when that says more. None: no
+    capture time. (`verify.services.provenance.capture_time`.)"""
+    from verify.services.provenance import capture_time
+
+    found = capture_time(metadata)
+    raw = metadata.get("captured_at_raw")
+    if found is None:
+        return None if not raw else {"text": str(raw), "written": "as written, not read as a time"}
+    notes = [f"as written: {found.raw}"] if found.raw and found.raw != found.text else []
+    if found.offset:
+        notes.append(f"offset {found.offset}")
+    return {"text": found.text, "written": ", ".join(notes) or None}
 
 
 def percent(fraction: object) -> str:
