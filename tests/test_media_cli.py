@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from bench.clips import render as write_clip
+from PIL import Image
 from sqlalchemy import event
 
 from tests.conftest import RunCli
@@ -269,6 +270,33 @@ def test_show_gives_the_byte_size_and_picture_apart(cli: RunCli, case: str, tmp_
     made = write_jpeg(tmp_path / "made.jpg", seed=3, exif={0x010F: "GoPro"})  # no model
     assert cli("media", "add", case, str(made)).exit_code == 0
     assert fields("3")["device"] == "GoPro"
+    assert ok["captured"] == failed["captured"] == "-"
+
+
+@pytest.mark.parametrize(
+    ("exif", "captured"),
+    [
+        # the capture time as the timeline and the reports give it, then as written
+        ({0x9003: "2023:05:22 14:03:11", 0x9011: "+03:00"},
+         "2023-05-22T11:03:11Z (as written: 2023:05:22 14:03:11 +03:00)"),
+        ({0x9003: "2008:10:22 16:28:39"},
+         "2008-10-22 16:28:39 (camera local time, offset unknown) (as written: 2008:10:22 "
+         "16:28:39)"),
+    ],
+)  # fmt: skip
+def test_show_gives_the_capture_time_as_the_timeline_does(
+    cli: RunCli, case: str, tmp_path: Path, exif: dict[int, str], captured: str
+) -> None:
+    photo = tmp_path / "photo.jpg"
+    img = Image.open(write_jpeg(photo, size=(64, 48)))
+    ex = img.getexif()
+    ex.get_ifd(0x8769).update(exif)  # the Exif IFD, where the capture time is
+    img.save(photo, "JPEG", exif=ex.tobytes())
+    assert cli("media", "add", case, str(photo)).exit_code == 0
+    line = next(
+        ln for ln in cli("media", "show", "1").stdout.splitlines() if ln.startswith("captured:")
+    )
+    assert line == f"captured:  {captured}"
 
 
 def test_list_counts_frames_in_the_database(archive: Archive) -> None:

@@ -8,7 +8,7 @@ from tests.provhelp import add_media
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.services import cases, logread, provenance
-from verify.timeutil import as_utc, iso, parse_utc
+from verify.timeutil import as_utc, capture_time, iso, parse_utc
 
 SLUG = "legion"
 
@@ -620,8 +620,29 @@ def test_timeline_shows_each_media_files_own_capture_time(
 def test_capture_time_forms(
     meta: dict[str, object] | None, expected: tuple[str, bool, str] | None
 ) -> None:
-    found = provenance.capture_time(meta)
+    found = capture_time(meta)
     assert (None if found is None else (iso(found.at), found.local, found.text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("meta", "written"),
+    [
+        # EXIF: the offset is a tag of its own, given after the clock time
+        ({"captured_at": "2008-10-22T16:28:39+03:00", "captured_at_raw": "2008:10:22 16:28:39",
+          "captured_offset": "+03:00"}, "2008:10:22 16:28:39 +03:00"),
+        # a phone's QuickTime time with its zone: kept (it tells the zone the phone was set to)
+        ({"captured_at": "2019-07-24T11:25:40+03:00", "captured_at_raw": "2019-07-24T11:25:40+0300",
+          "captured_offset": "+03:00"}, "2019-07-24T11:25:40+0300"),
+        # a container's UTC time: says nothing the UTC display form does not
+        ({"captured_at": "2025-08-23T04:39:57.000000Z",
+          "captured_at_raw": "2025-08-23T04:39:57.000000Z"}, None),
+        ({"captured_at_raw": "2008:10:22 16:28:39"}, "2008:10:22 16:28:39"),
+        ({"captured_at": "2025-08-23T04:39:57Z"}, None),
+    ],
+)  # fmt: skip
+def test_capture_time_as_written(meta: dict[str, object], written: str | None) -> None:
+    found = capture_time(meta)
+    assert found is not None and found.as_written() == written
 
 
 def _earliest_elsewhere(archive: Archive, case: str) -> int:

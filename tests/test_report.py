@@ -879,15 +879,14 @@ def test_capture_time_is_utc_or_said_to_be_camera_local_time(
     )  # fmt: skip
     assert phone["captured_at"] == "2023-05-22T14:03:11+03:00"
     md = report_render.render_markdown(data)
-    assert "| Capture time | 2023-05-22T11:03:11Z — as written: 2023:05:22 14:03:11, offset " \
-        "+03:00 |" in md  # fmt: skip
+    assert "| Capture time | 2023-05-22T11:03:11Z — as written: 2023:05:22 14:03:11 +03:00 |" in md
     assert "| Capture time | 2008-10-22 16:28:39 (camera local time, offset unknown) — as " \
         "written: 2008:10:22 16:28:39 |" in md  # fmt: skip
     assert "| Capture time | 2008:10:22 16:28:39" not in md
     html = report_render.render_html(archive, data)
     assert (
         "<tr><th>Capture time</th><td><time>2023-05-22 11:03:11 UTC</time> <span "
-        'class="muted">— as written: 2023:05:22 14:03:11, offset +03:00</span></td></tr>'
+        'class="muted">— as written: 2023:05:22 14:03:11 +03:00</span></td></tr>'
     ) in html
     assert (
         "<tr><th>Capture time</th><td><time>2008-10-22 16:28:39 (camera local time, offset "

@@ -1,7 +1,14 @@
-"""UTC time: one clock for the whole tool, overridable for reproducible tests and reports."""
+"""UTC time: one clock for the whole tool, overridable for reproducible tests and reports;
+times read from the database without the ORM (`stored_iso`); and a media file's own capture
+time as its metadata gives it (`capture_time`, shared by `media show`, the timeline and the
+reports)."""
 
 import os
-from datetime import UTC, datetime
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from verify.errors import BadInputError
 
@@ -49,3 +56,94 @@ def stored_iso(value: object) -> str | None:
     if isinstance(value, datetime):
         return iso(as_utc(value))
     return iso(datetime.fromisoformat(str(value)).replace(tzinfo=UTC))
+
+
+# A media file's own capture time, as its metadata gives it (docs/metadata.md): `captured_at`
+# is ISO 8601 with the offset, set only when the offset is known; `captured_at_raw` is the
+# string as written (EXIF `2008:10:22 16:28:39`, XMP `2008-10-22T16:28:39`, IPTC
+# `20081022 162839`, a container's naive `2008-10-22 16:28:39`).
+LOCAL_TIME_CAVEAT = "camera local time, offset unknown"  # as `verify media show` says it
+_LOCAL_DT = re.compile(r"^\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?")
+_ZONE_AT_END = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+_IPTC_DT = re.compile(r"^\s*(\d{4})(\d{2})(\d{2}) (\d{2})(\d{2})(\d{2})")
+
+
+@dataclass(frozen=True)
+class CaptureTime:
+    """When a file's metadata says it was captured.
+
+    `at` is the instant in UTC when the offset is known (`local` False); otherwise `local`
+    is True and `at` is the camera's clock time read as if it were UTC (for ordering only:
+    the real instant may be up to 14 hours earlier or 12 hours later). `text` is the display
+    form: `2008-10-22T13:28:39Z`, or `2008-10-22 16:28:39 (camera local time, offset
+    unknown)`. `raw` is the value as written in the file, `offset` the UTC offset if known.
+    """
+
+    at: datetime
+    local: bool
+    text: str
+    raw: str | None
+    offset: str | None
+
+    def as_written(self) -> str | None:
+        """The value as the file writes it, with the offset when EXIF keeps that in a tag
+        of its own: `2023:05:22 14:03:11 +03:00`. None when it adds nothing to `text`: no
+        raw value, or a UTC time naming the same instant (a container's
+        `2025-08-23T04:39:57.000000Z`). A local time with its offset is kept: the offset
+        tells the zone the device was set to."""
+        if not self.raw:
+            return None
+        raw = self.raw.strip()
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.utcoffset() == timedelta(0) and parsed == self.at:
+            return None
+        if self.offset and not _ZONE_AT_END.search(raw):
+            return f"{raw} {self.offset}"
+        return raw
+
+
+def _local_clock(text: str) -> datetime | None:
+    """A naive clock time from a raw capture-time string; None when it is not one (a date
+    alone, `0000:00:00 00:00:00`, anything else)."""
+    m = _LOCAL_DT.match(text) or _IPTC_DT.match(text)
+    if m is None:
+        return None
+    try:
+        y, mo, d, h, mi = (int(g) for g in m.groups()[:5])
+        return datetime(y, mo, d, h, mi, int(m.group(6) or 0))
+    except ValueError:
+        return None
+
+
+def capture_time(meta: Mapping[str, Any] | None) -> CaptureTime | None:
+    """The capture time a file's metadata gives (`Blob.meta`, or the report's metadata,
+    which has the same keys); None when it gives none this can read.
+
+    With the offset known (`captured_at`), the UTC instant. Without it, the clock time of
+    `captured_at_raw`, marked local: a camera writes its own clock, in a zone it does not
+    record. Either way it is what the file says, not a finding: clocks are often wrong, and
+    metadata is easy to edit.
+    """
+    if not meta:
+        return None
+    raw = meta.get("captured_at_raw")
+    raw = raw if isinstance(raw, str) and raw.strip() else None
+    offset = meta.get("captured_offset")
+    offset = offset if isinstance(offset, str) and offset else None
+    stored = meta.get("captured_at")
+    if isinstance(stored, str) and stored.strip():
+        try:
+            dt = datetime.fromisoformat(stored.strip().replace("Z", "+00:00"))
+        except ValueError:
+            dt = None
+        if dt is not None and dt.tzinfo is not None:
+            at = as_utc(dt)
+            return CaptureTime(at, False, iso(at) or "", raw, offset)
+    clock = _local_clock(raw) if raw else None
+    if clock is None:
+        return None
+    text = f"{clock.isoformat(sep=' ')} ({LOCAL_TIME_CAVEAT})"
+    return CaptureTime(clock.replace(tzinfo=UTC), True, text, raw, None)

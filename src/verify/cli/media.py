@@ -419,14 +419,7 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         + _mode(data, verify_command(ctx)),
         "device:    " + (" ".join(clean(meta[k]) for k in ("make", "model") if meta.get(k)) or "-"),
         f"software:  {clean(meta.get('software'))}",
-        "captured:  "
-        + (
-            clean(meta["captured_at"])
-            if meta.get("captured_at")
-            else f"{clean(meta['captured_at_raw'])} (camera local time, offset unknown)"
-            if meta.get("captured_at_raw")
-            else "-"
-        ),
+        "captured:  " + _captured(meta),
         "gps:       " + _gps(meta),
         "picture:   " + _picture(meta),
         f"frames:    {data['frame_count']}",
@@ -458,6 +451,20 @@ def _mode(data: dict[str, Any], verify: str) -> str:
     if data["analysis_mode"] == "full":
         return ", full"
     return ""
+
+
+def _captured(meta: dict[str, Any]) -> str:
+    """The capture time as the timeline and the reports give it (UTC, or the camera's local
+    time said to be one), then what the file says when that is written otherwise:
+    `2023-05-22T11:03:11Z (as written: 2023:05:22 14:03:11 +03:00)`."""
+    from verify.timeutil import capture_time
+
+    found = capture_time(meta)
+    raw = meta.get("captured_at_raw")
+    if found is None:
+        return f"{clean(raw)} (as written, not read as a time)" if raw else "-"
+    written = found.as_written()
+    return clean(found.text) + (f" (as written: {clean(written)})" if written else "")
 
 
 def _picture(meta: dict[str, Any]) -> str:

@@ -486,9 +486,11 @@ TIMELINE_EPILOG = examples(
 
 
 def timeline_command(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
-    """Every dated fact of a case in order, each with its source; `*` marks the earliest
-    known appearance, `!` an appearance with impossible dates (captured before posted, or in
-    the future)."""
+    """Every dated fact of a case in order, each with its source, including each media
+    file's own capture time as its metadata gives it; `*` marks the earliest known
+    appearance, `!` an event with a warning: an appearance with impossible dates (captured
+    before posted, or in the future), or a capture time in the camera's local time, its UTC
+    offset unknown."""
     from verify.services import provenance
 
     rows = provenance.timeline(archive_of(ctx), case)

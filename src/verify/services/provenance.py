@@ -31,7 +31,6 @@ import re
 import urllib.parse
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,7 +56,7 @@ from verify.models import (
 )
 from verify.services.cases import check_text, get_case
 from verify.services.refs import get_media
-from verify.timeutil import as_utc, iso, now, parse_utc
+from verify.timeutil import CaptureTime, as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import (
     AccountKind,
     AttributionState,
@@ -1447,76 +1446,7 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- capture time
 
-# A media file's own capture time, as its metadata gives it (docs/metadata.md): `captured_at`
-# is ISO 8601 with the offset, set only when the offset is known; `captured_at_raw` is the
-# string as written (EXIF `2008:10:22 16:28:39`, XMP `2008-10-22T16:28:39`, IPTC
-# `20081022 162839`, a container's naive `2008-10-22 16:28:39`).
-LOCAL_TIME_CAVEAT = "camera local time, offset unknown"  # as `verify media show` says it
 LOCAL_PRECISION = "local"  # timeline precision of a clock time whose UTC offset is unknown
-_LOCAL_DT = re.compile(r"^\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?")
-_IPTC_DT = re.compile(r"^\s*(\d{4})(\d{2})(\d{2}) (\d{2})(\d{2})(\d{2})")
-
-
-@dataclass(frozen=True)
-class CaptureTime:
-    """When a file's metadata says it was captured.
-
-    `at` is the instant in UTC when the offset is known (`local` False); otherwise `local`
-    is True and `at` is the camera's clock time read as if it were UTC (for ordering only:
-    the real instant may be up to 14 hours earlier or 12 hours later). `text` is the display
-    form: `2008-10-22T13:28:39Z`, or `2008-10-22 16:28:39 (camera local time, offset
-    unknown)`. `raw` is the value as written in the file, `offset` the UTC offset if known.
-    """
-
-    at: datetime
-    local: bool
-    text: str
-    raw: str | None
-    offset: str | None
-
-
-def _local_clock(text: str) -> datetime | None:
-    """A naive clock time from a raw capture-time string; None when it is not one (a date
-    alone, `0000:00:00 00:00:00`, anything else)."""
-    m = _LOCAL_DT.match(text) or _IPTC_DT.match(text)
-    if m is None:
-        return None
-    try:
-        y, mo, d, h, mi = (int(g) for g in m.groups()[:5])
-        return datetime(y, mo, d, h, mi, int(m.group(6) or 0))
-    except ValueError:
-        return None
-
-
-def capture_time(meta: Mapping[str, Any] | None) -> CaptureTime | None:
-    """The capture time a file's metadata gives (`Blob.meta`, or the report's metadata,
-    which has the same keys); None when it gives none this can read.
-
-    With the offset known (`captured_at`), the UTC instant. Without it, the clock time of
-    `captured_at_raw`, marked local: a camera writes its own clock, in a zone it does not
-    record. Either way it is what the file says, not a finding: clocks are often wrong, and
-    metadata is easy to edit.
-    """
-    if not meta:
-        return None
-    raw = meta.get("captured_at_raw")
-    raw = raw if isinstance(raw, str) and raw.strip() else None
-    offset = meta.get("captured_offset")
-    offset = offset if isinstance(offset, str) and offset else None
-    stored = meta.get("captured_at")
-    if isinstance(stored, str) and stored.strip():
-        try:
-            dt = datetime.fromisoformat(stored.strip().replace("Z", "+00:00"))
-        except ValueError:
-            dt = None
-        if dt is not None and dt.tzinfo is not None:
-            at = as_utc(dt)
-            return CaptureTime(at, False, iso(at) or "", raw, offset)
-    clock = _local_clock(raw) if raw else None
-    if clock is None:
-        return None
-    text = f"{clock.isoformat(sep=' ')} ({LOCAL_TIME_CAVEAT})"
-    return CaptureTime(clock.replace(tzinfo=UTC), True, text, raw, None)
 
 
 def _device(meta: Mapping[str, Any]) -> str:
@@ -1534,9 +1464,9 @@ def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
     """Every dated fact of the case in time order, each with its type and source.
 
     Types: case.opened, appearance.posted, appearance.captured, media.captured (the capture
-    time a media file's metadata gives, see `capture_time`), media.acquired, status.changed,
-    attribution.recorded / attribution.changed, derivation.recorded, note. The earliest
-    known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
+    time a media file's metadata gives, see `timeutil.capture_time`), media.acquired,
+    status.changed, attribution.recorded / attribution.changed, derivation.recorded, note.
+    The earliest known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
     another case it is included with that case's slug. An appearance's events carry its
     impossible dates in `warnings` (`date_problems`); a capture time without its UTC offset
     has precision `local` and a warning saying so; every other event has none.

@@ -55,7 +55,7 @@ from verify.models import (
 from verify.outputs import write_atomically
 from verify.services import provenance, search, status
 from verify.services.cases import claim_to_dict, get_case
-from verify.timeutil import as_utc, iso, now, parse_utc
+from verify.timeutil import as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import VERDICTS, Role
 
 SCHEMA_ID = "verify-report/1"
@@ -853,7 +853,7 @@ def _diff_value(media: dict[str, Any], key: str) -> str | None:
         c2pa = md.get("c2pa")
         return str(c2pa.get("state")) if c2pa else None
     if key == "captured_at":  # UTC, or the camera's local time marked as such
-        captured = provenance.capture_time(md)
+        captured = capture_time(md)
         raw = md.get("captured_at_raw")
         return captured.text if captured else (None if raw is None else str(raw))
     if key == "dimensions":

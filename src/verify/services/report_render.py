@@ -346,18 +346,16 @@ def readable_time(value: object) -> str:
 def capture_time_parts(metadata: dict[str, Any]) -> dict[str, str | None] | None:
     """A media file's capture time for display: `text` is UTC when the offset is known,
     else the camera's local time with `(camera local time, offset unknown)`; `written` is
-    the value as written in the file and its offset, when that says more. None: no
-    capture time. (`verify.services.provenance.capture_time`.)"""
-    from verify.services.provenance import capture_time
+    the value as written in the file (`CaptureTime.as_written`), when that says more. None: no
+    capture time. (`verify.timeutil.capture_time`.)"""
+    from verify.timeutil import capture_time
 
     found = capture_time(metadata)
     raw = metadata.get("captured_at_raw")
     if found is None:
         return None if not raw else {"text": str(raw), "written": "as written, not read as a time"}
-    notes = [f"as written: {found.raw}"] if found.raw and found.raw != found.text else []
-    if found.offset:
-        notes.append(f"offset {found.offset}")
-    return {"text": found.text, "written": ", ".join(notes) or None}
+    written = found.as_written()
+    return {"text": found.text, "written": f"as written: {written}" if written else None}
 
 
 def percent(fraction: object) -> str:
