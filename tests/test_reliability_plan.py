@@ -767,27 +767,30 @@ def test_adding_the_original_bytes_again_restores_a_damaged_copy(
     assert "restored" not in _log(cli)[-1]["payload"]
 
 
+@pytest.mark.parametrize("files", [1, 3])
 def test_a_restore_that_cannot_be_recorded_changes_nothing(
-    cli: RunCli, case: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: RunCli, case: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: int
 ) -> None:
-    """Busy archive: the add exits 75 and the damaged copy stays as it was, for `check` to
-    keep reporting; the verified bytes waiting to replace it are removed."""
-    photo = write_jpeg(tmp_path / "original.jpg", seed=16)
-    assert cli("media", "add", case, str(photo)).exit_code == 0
-    stored = _object(home, _sha(photo.read_bytes()))
-    _damage(stored, photo, "hash-mismatch")
-    damaged = stored.read_bytes()
+    """Busy archive: the add exits 75 and the damaged copies stay as they were, for `check`
+    to keep reporting; the verified bytes waiting to replace them are removed, also those
+    of the files of a batch it did not reach (a batch stops at its first file)."""
+    photos = [write_jpeg(tmp_path / f"original{i}.jpg", seed=16 + i) for i in range(files)]
+    assert cli("media", "add", case, *map(str, photos)).exit_code == 0
+    stored = [_object(home, _sha(p.read_bytes())) for p in photos]
+    for obj, photo in zip(stored, photos, strict=True):
+        _damage(obj, photo, "hash-mismatch")
+    damaged = [obj.read_bytes() for obj in stored]
     before = _log(cli)
     monkeypatch.setenv("VERIFY_BUSY_TIMEOUT_MS", "200")
     holder = sqlite3.connect(home / "verify.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        r = cli("media", "add", case, str(photo))
+        r = cli("media", "add", case, *map(str, photos))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert r.exit_code == 75, r.stderr
-    assert stored.read_bytes() == damaged
+    assert [obj.read_bytes() for obj in stored] == damaged
     assert _temps(home) == []
     assert not (home / "objects" / "damaged").exists()
     assert _log(cli) == before

@@ -511,6 +511,13 @@ def add_media(
                 progress(i + 1, len(results), result)
     finally:
         analyses.close()  # stops the pools, also when storing or a write above failed
+        for obj in stored.values():
+            # a verified replacement prepared for a damaged copy whose file a stopped batch
+            # did not reach (busy, Ctrl-C): dropped, as `_restoring` drops its own; one
+            # already put in place or dropped is gone, and unlinking it again does nothing
+            if obj.pending is not None:
+                with contextlib.suppress(OSError):
+                    obj.pending.unlink(missing_ok=True)
     return results
 
 
