@@ -139,8 +139,7 @@ def test_usage_errors_exit_2_not_internal(cli: RunCli, home: Path) -> None:
         ("bogus",): "error: No such command 'bogus'. (see 'verify -h')\n",
         ("case", "open"): "error: Missing argument 'title'. (see 'verify case open -h')\n",
         ("claim", "assess", SLUG, "one"): (
-            "error: Invalid value for 'n': Input should be a valid integer, unable to parse "
-            "string as an integer (see 'verify claim assess -h')\n"
+            "error: Invalid value for 'claim': not a whole number (see 'verify claim assess -h')\n"
         ),
         # the parser's own errors carry no context: the help named is still the command's
         ("--home", str(home), "media", "add", SLUG, "x.jpg", "--platform"): (

@@ -97,12 +97,23 @@ def test_a_number_beyond_any_id_is_one_line(cli: RunCli, case: str, args: tuple[
     )
 
 
-def test_a_claim_number_that_is_no_number_says_so(cli: RunCli, case: str) -> None:
-    r = cli("claim", "assess", case, "two", "--finding", "supported")
+def test_only_the_drivers_overflow_is_a_number_too_large() -> None:
+    """Any other overflow (a date beyond year 9999, say) is not the user's number: it
+    stays an internal error rather than blaming the command line."""
+    from verify.cli import _number_too_large
+
+    assert _number_too_large(OverflowError("Python int too large to convert to SQLite INTEGER"))
+    assert _number_too_large(OverflowError("date value out of range")) is None
+    assert _number_too_large(ValueError("point out of range for int")) is None
+
+
+def test_a_fake_clock_beyond_the_calendar_is_one_line(
+    cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "0001-01-01T00:00:00+01:00")  # before year 1 in UTC
+    r = cli("case", "open", "Clock")
     assert r.exit_code == 2
-    assert _one_error(r.stderr) == (
-        "error: Invalid value for 'claim': not a whole number (see 'verify claim assess -h')"
-    )
+    assert _one_error(r.stderr).startswith("error: VERIFY_FAKE_NOW must be an ISO 8601 date-time")
 
 
 @pytest.mark.parametrize("value", ["", "  "])

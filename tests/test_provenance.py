@@ -611,6 +611,9 @@ def test_timeline_shows_each_media_files_own_capture_time(
              "2012-09-10 20:52:00 (camera local time, offset unknown)"),
         ),
         ({"captured_at_raw": "0000:00:00 00:00:00"}, None),
+        # hostile: with its offset, beyond year 9999 in UTC (no time, rather than a crash)
+        ({"captured_at": "9999-12-31T23:00:00-05:00", "captured_at_raw": "9999:12:31 23:00:00",
+          "captured_offset": "-05:00"}, None),
         ({"captured_at_raw": "2008-10-22"}, None),  # no time of day
         ({"captured_at": None, "captured_at_raw": None}, None),
         ({}, None),

@@ -797,6 +797,30 @@ def test_a_restore_that_cannot_be_recorded_changes_nothing(
     assert cli("check").exit_code == 3
 
 
+def test_a_recorded_restore_that_fails_keeps_the_verified_bytes(
+    cli: RunCli, case: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restore is recorded, then putting the bytes in place fails (a full disk, an
+    interrupt): the verified bytes stay in the store (a temp file `check` lists), never
+    deleted by the batch's cleanup, since the trail says they replaced the damaged copy."""
+    from verify.store import ObjectStore
+
+    photo = write_jpeg(tmp_path / "original.jpg", seed=21)
+    assert cli("media", "add", case, str(photo)).exit_code == 0
+    stored = _object(home, _sha(photo.read_bytes()))
+    _damage(stored, photo, "hash-mismatch")
+
+    def failing_restore(self: ObjectStore, obj: Any, aside: Path) -> None:
+        raise OSError(errno.EIO, "simulated failure putting the bytes in place")
+
+    monkeypatch.setattr(ObjectStore, "restore", failing_restore)
+    r = cli("media", "add", case, str(photo))
+    assert r.exit_code == 1, r.stderr  # an I/O error of the store: internal, one line
+    assert "restored" in _log(cli)[-1]["payload"]  # recorded before the failure
+    [kept] = _temps(home)
+    assert kept.read_bytes() == photo.read_bytes()
+
+
 def test_outputs_never_replace_the_archives_own_files(
     cli: RunCli, case: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

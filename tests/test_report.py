@@ -929,6 +929,17 @@ ASCII_PAD = "0x4153434949000000" + "20" * 117  # "ASCII\0\0\0" and 117 spaces
         ("0x" + (b"UNICODE\0" + "Hi there".encode("utf-16-be")).hex(), "Hi there"),
         ("0x" + (b"UNICODE\0" + "Hi there\0".encode("utf-16-le")).hex(), "Hi there"),
         ("0x" + (b"UNICODE\0\xff\xfe" + "日本".encode("utf-16-le")).hex(), "日本"),
+        ("0x" + (b"UNICODE\0" + "Привет".encode("utf-16-be")).hex(), "Привет"),
+        # no byte-order mark, and CJK reads as other CJK in either order: the hex stays
+        # rather than text that may be wrong ("漢字" read the other way is "≯坛")
+        (
+            "0x" + (b"UNICODE\0" + "漢字".encode("utf-16-be")).hex(),
+            "0x" + (b"UNICODE\0" + "漢字".encode("utf-16-be")).hex(),
+        ),
+        (
+            "0x" + (b"UNICODE\0" + "漢字".encode("utf-16-le")).hex(),
+            "0x" + (b"UNICODE\0" + "漢字".encode("utf-16-le")).hex(),
+        ),
         ("0x" + (b"JIS\0\0\0\0\0" + "日本".encode("iso2022_jp")[3:-3]).hex(), "日本"),
         ("<264 bytes>", "<264 bytes>"),  # more than the analysis keeps: as stored
         ("0x" + (b"EBCDIC\0\0abc").hex(), "0x" + (b"EBCDIC\0\0abc").hex()),  # unknown code

@@ -19,7 +19,7 @@ def now() -> datetime:
     if fake:
         try:
             return parse_utc(fake)
-        except ValueError:
+        except (ValueError, OverflowError):  # not a time; or beyond year 1-9999 in UTC
             raise BadInputError(
                 "VERIFY_FAKE_NOW must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z; "
                 f"got {fake!r}"
@@ -94,6 +94,8 @@ class CaptureTime:
         if not self.raw:
             return None
         raw = self.raw.strip()
+        if self.local and raw == self.at.replace(tzinfo=None).isoformat(sep=" "):
+            return None  # already the clock time shown
         try:
             parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
@@ -140,7 +142,10 @@ def capture_time(meta: Mapping[str, Any] | None) -> CaptureTime | None:
         except ValueError:
             dt = None
         if dt is not None and dt.tzinfo is not None:
-            at = as_utc(dt)
+            try:
+                at = as_utc(dt)
+            except OverflowError:  # 9999-12-31T23:00-05:00 is beyond year 9999 in UTC
+                return None
             return CaptureTime(at, False, iso(at) or "", raw, offset)
     clock = _local_clock(raw) if raw else None
     if clock is None:

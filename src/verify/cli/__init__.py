@@ -80,9 +80,11 @@ class VerifyGroup(TyperGroup):
 def _number_too_large(exc: Exception) -> VerifyError | None:
     """A number on the command line (a claim number, an attribution id) beyond the signed
     64 bits a database id can be: the driver refuses to send it (SQLite: OverflowError;
-    PostgreSQL: "out of range")."""
-    text = str(getattr(exc, "orig", None) or exc)
-    if isinstance(exc, OverflowError) or ("out of range" in text and "int" in text.lower()):
+    PostgreSQL: "integer out of range"). Any other overflow stays an internal error."""
+    orig = getattr(exc, "orig", None)  # sqlalchemy.exc.DBAPIError: the driver's error
+    sqlite = isinstance(exc, OverflowError) and "to SQLite INTEGER" in str(exc)
+    postgres = type(orig).__name__ == "NumericValueOutOfRange" and "integer" in str(orig)
+    if sqlite or postgres:
         return BadInputError(
             "a number given is too large for an id (at most 9223372036854775807); check it"
         )

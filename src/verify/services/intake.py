@@ -483,7 +483,9 @@ def add_media(
                 threading.Thread(target=_import_search, name="verify-import", daemon=True).start()
             pending.add(key)
         for i, result in enumerate(results):
-            obj = stored.get(i)
+            # taken out before `_record`: from there on, its prepared replacement (if any)
+            # is `_restoring`'s, which puts it in place once the restore is recorded
+            obj = stored.pop(i, None)
             if obj is not None:
                 key = str(obj.path)
                 tick = None
@@ -512,9 +514,9 @@ def add_media(
     finally:
         analyses.close()  # stops the pools, also when storing or a write above failed
         for obj in stored.values():
-            # a verified replacement prepared for a damaged copy whose file a stopped batch
-            # did not reach (busy, Ctrl-C): dropped, as `_restoring` drops its own; one
-            # already put in place or dropped is gone, and unlinking it again does nothing
+            # files a stopped batch (busy, Ctrl-C) did not reach: the verified replacement
+            # prepared for a damaged copy is dropped, as `_restoring` drops its own when
+            # the recording fails
             if obj.pending is not None:
                 with contextlib.suppress(OSError):
                     obj.pending.unlink(missing_ok=True)

@@ -610,11 +610,10 @@ def user_comment_text(stored: str) -> str:
     `ASCII`, `UNICODE` or `JIS`; any other bytes are `0x` + hex (the 8-byte code has NULs,
     so every real comment is hex); more than 256 bytes are `<N bytes>` (kept as is: the
     bytes are gone). The code says how to read the rest: ASCII and undefined (8 NULs) as
-    ASCII, else UTF-8, else Latin-1; UNICODE as UTF-16 (the file's byte order is not kept:
-    a byte-order mark if any, else the order that makes the high bytes the smaller ones,
-    as they are in text of one script, big-endian on a tie); JIS as JIS X 0208. NULs are
-    dropped and trailing spaces cut, so an empty comment (all spaces or NULs, the common
-    case) gives "". Text that is not one of these forms is returned unchanged.
+    ASCII, else UTF-8, else Latin-1; UNICODE as UTF-16 in the byte order `_utf16` can tell
+    (else unchanged); JIS as JIS X 0208. NULs are dropped and trailing spaces cut, so an
+    empty comment (all spaces or NULs, the common case) gives "". Text that is not one of
+    these forms, or cannot be read for sure, is returned unchanged.
     """
     if stored in ("ASCII", "UNICODE", "JIS"):
         return ""  # the character code alone
@@ -648,23 +647,33 @@ def user_comment_text(stored: str) -> str:
 
 
 def _utf16(body: bytes) -> str | None:
-    """UTF-16 text of unknown byte order (see `user_comment_text`); None if neither reads."""
+    """UTF-16 text whose byte order is not kept (EXIF writes the TIFF header's; the analysis
+    does not store it): a byte-order mark if any; else the one order whose text is plausible
+    (Latin, Greek or Cyrillic letters, digits, punctuation), for the other order turns such
+    text into rare symbols or CJK. When neither or both orders read so (CJK text reads as
+    other CJK either way), None: the hex stays, rather than text that may be wrong."""
     if body[:2] in (b"\xfe\xff", b"\xff\xfe"):
-        orders = ["utf-16-be" if body[:2] == b"\xfe\xff" else "utf-16-le"]
-        body = body[2:]
-    else:
-        # the high byte of each character is small and repeats (0 for ASCII, 4 for
-        # Cyrillic…): big-endian puts it first
-        high_first, high_second = sum(body[0::2]), sum(body[1::2])
-        le = high_second < high_first
-        orders = ["utf-16-le", "utf-16-be"] if le else ["utf-16-be", "utf-16-le"]
-    body = body[: len(body) // 2 * 2]  # a stray last byte is no character
-    for order in orders:
+        order = "utf-16-be" if body[:2] == b"\xfe\xff" else "utf-16-le"
         try:
-            return body.decode(order)
+            return body[2 : 2 + (len(body) - 2) // 2 * 2].decode(order)
+        except UnicodeDecodeError:
+            return None
+    body = body[: len(body) // 2 * 2]  # a stray last byte is no character
+    readings = []
+    for order in ("utf-16-be", "utf-16-le"):
+        try:
+            text = body.decode(order)
         except UnicodeDecodeError:
             continue
-    return None
+        if all(_plausible(c) for c in text.replace("\0", "")):
+            readings.append(text)
+    return readings[0] if len(readings) == 1 else None
+
+
+def _plausible(c: str) -> bool:
+    """A character of the scripts a byte-order guess can tell apart (see `_utf16`)."""
+    n = ord(c)
+    return (c.isprintable() and (n < 0x0250 or 0x0370 <= n < 0x0530)) or c in "\n\t"
 
 
 def _plain(value: Any) -> str:
