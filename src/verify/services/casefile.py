@@ -55,7 +55,7 @@ from verify.models import (
 )
 from verify.outputs import write_atomically
 from verify.services import provenance as prov
-from verify.services.cases import SLUG_RE, get_case
+from verify.services.cases import SLUG_RE, case_media, get_case
 from verify.services.intake import Acquisition
 from verify.services.media import record_media
 from verify.services.status import allowed_transitions
@@ -234,12 +234,7 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("created_at", iso(acc.created_at))
         w.kv("created_by", acc.created_by)
 
-    media_rows = session.exec(
-        select(Media, Blob)
-        .join(Blob, col(Blob.id) == col(Media.blob_id))
-        .where(Media.case_id == case.id)
-        .order_by(col(Media.id))
-    ).all()
+    media_rows = case_media(session, pk(case))
     media_ref = {pk(m): f"media:{i}" for i, (m, _) in enumerate(media_rows, start=1)}
     for i, (m, blob) in enumerate(media_rows, start=1):
         w.header("[[media]]")

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from verify import audit
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
-from verify.models import Case, Claim, Note, pk
+from verify.models import Blob, Case, Claim, Media, Note, pk
 from verify.services.refs import SLUG_RE as SLUG_RE
 from verify.services.refs import check_slug as check_slug
 from verify.services.refs import no_case
@@ -65,6 +65,18 @@ def get_case(session: Session, ref: str) -> Case:
     if case is None:
         raise no_case(ref)
     return case
+
+
+def case_media(session: Session, case_id: int) -> list[tuple[Media, Blob]]:
+    """A case's media with their blobs, in media id order (the report, the case file and
+    the timeline read them so)."""
+    rows = session.exec(
+        select(Media, Blob)
+        .join(Blob, col(Blob.id) == col(Media.blob_id))
+        .where(Media.case_id == case_id)
+        .order_by(col(Media.id))
+    ).all()
+    return [(m, b) for m, b in rows]
 
 
 def _unique_slug(session: Session, base: str) -> str:

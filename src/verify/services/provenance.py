@@ -54,7 +54,7 @@ from verify.models import (
     StatusChange,
     pk,
 )
-from verify.services.cases import check_text, get_case
+from verify.services.cases import case_media, check_text, get_case
 from verify.services.refs import get_media
 from verify.timeutil import CaptureTime, as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import (
@@ -1548,12 +1548,7 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
                 other_case=other_case,
                 warnings=problems,
             )
-    held = session.exec(
-        select(Media, Blob)
-        .join(Blob, col(Media.blob_id) == col(Blob.id))
-        .where(Media.case_id == c.id)
-        .order_by(col(Media.id))
-    ).all()
+    held = case_media(session, pk(c))
     for m, blob in held:
         # what the file's own metadata says; one event per media, even for the same bytes
         meta = blob.meta if isinstance(blob.meta, dict) else None

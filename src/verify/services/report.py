@@ -54,7 +54,7 @@ from verify.models import (
 )
 from verify.outputs import write_atomically
 from verify.services import provenance, search, status
-from verify.services.cases import claim_to_dict, get_case
+from verify.services.cases import case_media, claim_to_dict, get_case
 from verify.timeutil import as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import VERDICTS, Role
 
@@ -170,7 +170,7 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
     with archive.read() as session:
         case = get_case(session, ref)
         case_id = pk(case)
-        media_rows = _media_rows(session, case_id)
+        media_rows = case_media(session, case_id)
         blobs = {pk(b): b for _, b in media_rows}
         media_by_id = {pk(m): m for m, _ in media_rows}
         accounts = _accounts(session, case_id)
@@ -361,16 +361,6 @@ def _verdict(case: Case, history: list[dict[str, Any]]) -> dict[str, Any]:
         "set_by": last["by"],
         "set_at": last["at"],
     }
-
-
-def _media_rows(session: Session, case_id: int) -> list[tuple[Media, Blob]]:
-    rows = session.exec(
-        select(Media, Blob)
-        .join(Blob, col(Blob.id) == col(Media.blob_id))
-        .where(Media.case_id == case_id)
-        .order_by(col(Media.id))
-    ).all()
-    return [(m, b) for m, b in rows]
 
 
 def _accounts(session: Session, case_id: int) -> dict[int, Account]:
