@@ -238,6 +238,24 @@ def test_check_lists_stray_entries_of_the_store(
     assert r.exit_code == 0
     assert f"stray: {base / 'zzz'}: not an object of the store" in r.stdout
 
+    # a link in the store is no stray: what it leads to is outside the store, and a fan-out
+    # folder moved elsewhere and linked back still "holds" the objects the database refers
+    # to; deleting it as a stray would lose them. It fails the check.
+    elsewhere = tmp_path / "elsewhere"
+    obj.parent.rename(elsewhere)
+    obj.parent.symlink_to(elsewhere)
+    (base / "tmp-link").symlink_to(f)  # a link named as a temp file is no temp file
+    code, report = _check(cli)
+    assert code == 3 and report["ok"] is False
+    links = sorted(x["subject"] for x in report["findings"] if x["category"] == "link")
+    assert links == sorted([str(obj.parent), str(base / "tmp-link")])
+    r = cli("check")
+    assert r.exit_code == 3
+    assert f"link: {obj.parent}: a symbolic link in the evidence store" in r.stdout
+    obj.parent.unlink()
+    elsewhere.rename(obj.parent)
+    (base / "tmp-link").unlink()
+
     obj.chmod(0o644)
     obj.write_bytes(b"altered")  # damage beside the strays still fails the check
     code, report = _check(cli)

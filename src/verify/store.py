@@ -283,7 +283,7 @@ class ObjectStore:
 
     def iter_temp(self) -> Iterator[Path]:
         if self.base.is_dir():
-            yield from sorted(p for p in self.base.glob("tmp-*") if p.is_file())
+            yield from sorted(p for p in self.base.glob("tmp-*") if _is_plain_file(p))
 
     def iter_stray(self) -> Iterator[Path]:
         """What is in the store but was not put there by it: a name that is no object's (a
@@ -300,7 +300,7 @@ class ObjectStore:
                 yield from sorted(
                     o for o in entry.iterdir() if not _is_hex(o.name, SHA256_HEX_LEN - 2)
                 )
-            elif not (entry.name.startswith("tmp-") and entry.is_file()):
+            elif not (entry.name.startswith("tmp-") and _is_plain_file(entry)):
                 yield entry
 
     def _fanout(self) -> list[Path]:
@@ -315,6 +315,11 @@ class ObjectStore:
 
 
 _ROOT_NAMES = frozenset({"sha256", "damaged"})
+
+
+def _is_plain_file(path: Path) -> bool:
+    """A regular file itself, not a link to one (what the store's temp files are)."""
+    return path.is_file() and not path.is_symlink()
 
 
 def _is_hex(name: str, length: int) -> bool:

@@ -75,7 +75,7 @@ UNREADABLE = "cannot be read"  # a db-integrity finding's detail: the check stop
 class Finding:
     category: (
         str  # db-integrity, audit-chain, state, missing, hash-mismatch, unreadable, orphan,
-        # temp-file, stray, checkpoint
+        # temp-file, stray, link, checkpoint
     )
     subject: str
     detail: str
@@ -191,9 +191,21 @@ def check_archive(
     for tmp in archive.store.iter_temp():
         report.findings.append(Finding("temp-file", str(tmp), "left by an interrupted write"))
     for path in archive.store.iter_stray():
-        report.findings.append(
-            Finding("stray", str(path), "not an object of the store (verify never writes this)")
-        )
+        if path.is_symlink():
+            # what it leads to is outside the store, objects the database holds included:
+            # deleting it, as a stray, would lose them
+            report.findings.append(
+                Finding(
+                    "link",
+                    str(path),
+                    "a symbolic link in the evidence store (verify "
+                    "never writes one): whatever is reached through it is outside the store",
+                )
+            )
+        else:
+            report.findings.append(
+                Finding("stray", str(path), "not an object of the store (verify never writes this)")
+            )
     return report
 
 
