@@ -85,6 +85,7 @@ def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None
         "message": "earliest known is appearance 2 on telegram, posted 2023-05-22T17:40:00Z",
         "contradiction": False,
         "claimed_original_platforms": ["telegram"],
+        "original_platform_state": "claimed",
         "uncertain_with": [],
         "uncertain_elsewhere": [],
     }
@@ -144,6 +145,7 @@ def test_a_corroborated_original_poster_is_not_called_claimed(archive: Archive, 
     data = report.build_report(archive, slug, at=AT)
     earliest = data["provenance"]["earliest"]
     assert earliest["contradiction"] is True
+    assert earliest["original_platform_state"] == "corroborated"  # the report's JSON too
     assert "; this contradicts the corroborated original platform x" in earliest["message"]
     md = report_render.render_markdown(data)
     assert " — **contradicts the attributed original platform**" in md
@@ -645,7 +647,7 @@ def test_timeline_and_earliest_come_from_the_provenance_service(
                      "posted_at": "2023-05-21T10:00:00Z", "captured_at": None},
         "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
         "contradiction": False, "claimed_original_platforms": ["telegram"],
-        "uncertain_with": [4, 5], "considered": 5,
+        "original_platform_state": "corroborated", "uncertain_with": [4, 5], "considered": 5,
         "uncertain_elsewhere": [{"appearance": 5, "case": "third-case"}],
     })  # fmt: skip
     data = report.build_report(archive, slug, at=AT)
@@ -656,7 +658,7 @@ def test_timeline_and_earliest_come_from_the_provenance_service(
         "at": "2023-05-21T10:00:00Z",
         "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
         "contradiction": False, "claimed_original_platforms": ["telegram"],
-        "uncertain_with": [4, 5],
+        "original_platform_state": "corroborated", "uncertain_with": [4, 5],
         "uncertain_elsewhere": [{"appearance": 5, "case": "third-case"}],
     }  # fmt: skip
     assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []

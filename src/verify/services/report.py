@@ -456,6 +456,7 @@ def _earliest_entry(res: dict[str, Any]) -> dict[str, Any]:
         "message": res.get("message") or "",
         "contradiction": bool(res.get("contradiction")),
         "claimed_original_platforms": list(res.get("claimed_original_platforms") or []),
+        "original_platform_state": res.get("original_platform_state"),
         "uncertain_with": list(res.get("uncertain_with") or []),
         "uncertain_elsewhere": list(res.get("uncertain_elsewhere") or []),
     }
