@@ -21,7 +21,7 @@ Rules (each a thing a user, a crash or the disk can do):
 - a simulated crash during an add (one file): the partial temp file a kill mid-copy
   leaves; an exception instead of recording the stored file (`intake._record`): the
   object stays (an orphan, or a missing copy stored again), no row, and a damaged copy's
-  verified replacement is dropped as the exception leaves `add_media`; an
+  verified replacement stays as a temp file, as a kill there leaves it; an
   exception inside the write transaction once the rows are inserted
   (`intake.insert_media`): rolled back, the replacement dropped; and an exception once
   the transaction has committed: recorded (and restored) in full;
@@ -462,11 +462,15 @@ class ArchiveModel(RuleBasedStateMachine):
             [committed] = recorded
             self._recorded(case, path, committed.to_dict(), before)
             return
-        # nothing recorded; the file was stored first (a missing copy is stored again). The
-        # verified bytes prepared to replace a damaged copy are dropped by `add_media` as the
-        # exception passes (a kill, which runs no cleanup, leaves them: T13)
+        # nothing recorded; the file was stored first (a missing copy is stored again)
         if state is None:
             self.m_objects[sha] = "intact"
+        elif state != "intact" and crash == "before-record":
+            # the verified bytes prepared to replace the damaged copy are `_record`'s to put
+            # in place or drop (`_restoring`) once it is called: failing before it runs, as
+            # a kill there would, leaves them as a temp file (`add_media`'s cleanup drops
+            # only those of files a stopped batch never handed to `_record`)
+            self.m_temps += 1
 
     def _lost(self) -> list[str]:
         """Bytes the archive held whose stored copy is now damaged or gone."""

@@ -578,16 +578,16 @@ def _restoring(
     committed, the verified bytes replace it (`ObjectStore.restore`); if it fails, they
     are dropped and the damaged copy stays, for `verify check` to keep reporting."""
     aside = None
-    if stored.pending is not None:
-        if archive.store.verify_object(stored.sha256) is None:  # restored meanwhile
-            stored.pending.unlink(missing_ok=True)
-            stored = dataclasses.replace(stored, existed=True, damaged=None, pending=None)
-        else:
-            stamp = now().strftime("%Y%m%dT%H%M%S.%fZ")
-            aside = archive.store.set_aside_path(stored.sha256, stamp)
-            result.restored = stored.damaged
-            result.damaged_copy = str(aside)
-    try:
+    try:  # from here on, the prepared bytes are this function's to put in place or drop
+        if stored.pending is not None:
+            if archive.store.verify_object(stored.sha256) is None:  # restored meanwhile
+                stored.pending.unlink(missing_ok=True)
+                stored = dataclasses.replace(stored, existed=True, damaged=None, pending=None)
+            else:
+                stamp = now().strftime("%Y%m%dT%H%M%S.%fZ")
+                aside = archive.store.set_aside_path(stored.sha256, stamp)
+                result.restored = stored.damaged
+                result.damaged_copy = str(aside)
         yield stored, aside
     except BaseException:
         if stored.pending is not None:
