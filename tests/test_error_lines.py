@@ -100,11 +100,11 @@ def test_a_number_beyond_any_id_is_one_line(cli: RunCli, case: str, args: tuple[
 def test_only_the_drivers_overflow_is_a_number_too_large() -> None:
     """Any other overflow (a date beyond year 9999, say) is not the user's number: it
     stays an internal error rather than blaming the command line."""
-    from verify.cli import _number_too_large
+    from verify.dbread import number_too_large
 
-    assert _number_too_large(OverflowError("Python int too large to convert to SQLite INTEGER"))
-    assert _number_too_large(OverflowError("date value out of range")) is None
-    assert _number_too_large(ValueError("point out of range for int")) is None
+    assert number_too_large(OverflowError("Python int too large to convert to SQLite INTEGER"))
+    assert not number_too_large(OverflowError("date value out of range"))
+    assert not number_too_large(ValueError("point out of range for int"))
 
 
 def test_a_fake_clock_beyond_the_calendar_is_one_line(

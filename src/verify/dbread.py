@@ -161,12 +161,26 @@ def sqlite_reason(exc: BaseException) -> str | None:
     return None
 
 
+def number_too_large(exc: BaseException) -> bool:
+    """The driver refused a number beyond the signed 64 bits of a database id (a claim
+    number or attribution id typed on the command line; SQLite: OverflowError, PostgreSQL:
+    "integer out of range"). Any other overflow is not this."""
+    orig = getattr(exc, "orig", None)  # sqlalchemy.exc.DBAPIError: the driver's error
+    sqlite = isinstance(exc, OverflowError) and "to SQLite INTEGER" in str(exc)
+    postgres = type(orig).__name__ == "NumericValueOutOfRange" and "integer" in str(orig)
+    return sqlite or postgres
+
+
 def database_failure(exc: BaseException) -> VerifyError | None:
     """The one-line error for SQLite saying its file is damaged (exit 3) or cannot grow
-    (disk full: exit 2), met by any command; None for anything else (an internal error).
-    SQLite rolls the transaction back in both cases: the change being written is not
-    recorded. What committed before it (in a `media add` batch, each earlier file in its own
-    transaction, its id already printed) stays recorded."""
+    (disk full: exit 2), or for a number too large for an id (exit 2), met by any
+    command; None for anything else (an internal error). The transaction is rolled back:
+    the change being written is not recorded. What committed before it (in a `media add`
+    batch, each earlier file in its own transaction, its id already printed) stays."""
+    if number_too_large(exc):
+        return BadInputError(
+            "a number given is too large for an id (at most 9223372036854775807); check it"
+        )
     reason = sqlite_reason(exc)
     if reason is None:
         return None

@@ -64,7 +64,7 @@ class VerifyGroup(TyperGroup):
                 raise
             from verify.dbread import database_failure
 
-            failure = database_failure(exc) or _number_too_large(exc)
+            failure = database_failure(exc)
             if failure is not None:
                 sys.stderr.write(f"error: {clean(failure.message)}\n")
                 raise typer.Exit(int(failure.exit_code)) from None
@@ -75,20 +75,6 @@ class VerifyGroup(TyperGroup):
                 "rerun with VERIFY_DEBUG=1 for a traceback and report it\n"
             )
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
-
-
-def _number_too_large(exc: Exception) -> VerifyError | None:
-    """A number on the command line (a claim number, an attribution id) beyond the signed
-    64 bits a database id can be: the driver refuses to send it (SQLite: OverflowError;
-    PostgreSQL: "integer out of range"). Any other overflow stays an internal error."""
-    orig = getattr(exc, "orig", None)  # sqlalchemy.exc.DBAPIError: the driver's error
-    sqlite = isinstance(exc, OverflowError) and "to SQLite INTEGER" in str(exc)
-    postgres = type(orig).__name__ == "NumericValueOutOfRange" and "integer" in str(orig)
-    if sqlite or postgres:
-        return BadInputError(
-            "a number given is too large for an id (at most 9223372036854775807); check it"
-        )
-    return None
 
 
 # the argument parser's validation wording (pydantic's), in the tool's words
