@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import RunCli
 from tests.search_helpers import near_copy, random_frames, store
 from verify.archive import Archive
+from verify.models import Blob, Media
+from verify.timeutil import now
 
 
 def _setup(archive: Archive) -> tuple[int, int, int]:
@@ -176,3 +178,51 @@ def test_another_archive_behind_the_same_home_never_uses_its_index(
     assert [(h["case"], h["original_name"]) for h in json.loads(r.stdout)["hits"]] == [
         ("b", "other.jpg")
     ]
+
+
+def test_derive_says_what_search_finds(archive: Archive, cli: RunCli) -> None:
+    """`prov derive` records what it is told, then says on stderr whether search agrees."""
+    a, b, c = _setup(archive)
+    same = store(archive, "x-reupload", "orig-again.mp4", [], blob_id=_blob_of(archive, a))
+    with archive.write() as session:
+        failed = Blob(
+            sha256="f" * 64, size=0, kind="video", analysis_state="failed", stored_at=now()
+        )
+        session.add(failed)
+        session.flush()
+        assert failed.id is not None
+        failed_blob = failed.id
+    broken = store(archive, "x-reupload", "empty.mp4", [], blob_id=failed_blob)
+
+    def derive(child: int, parent: int) -> str:
+        r = cli("prov", "derive", str(child), str(parent), "--kind", "reencode_of")
+        assert r.exit_code == 0, r.stderr
+        assert r.stdout.strip().isdigit()
+        return r.stderr
+
+    assert derive(b, a) == (
+        f"search: media {b} matches media {a}: 28/28 frames of media {b} and 28/40 of "
+        f"media {a}, median 3 bits, variant full, offset +12 s\n"
+    )
+    assert derive(c, a) == (
+        f"note: search finds no frame of media {c} near media {a}; recorded as stated "
+        "(check the media ids, or say why in --note)\n"
+    )
+    assert derive(same.media_id, a) == (
+        f"note: media {same.media_id} and media {a} are the same bytes (same SHA-256)\n"
+    )
+    assert derive(broken.media_id, a) == (
+        f"note: search cannot check this derivation: media {broken.media_id} has no frame "
+        "hashes to compare: its analysis failed or did not run "
+        "(`verify media reanalyse --failed`)\n"
+    )
+    # every derivation was recorded, whatever search said
+    r = cli("prov", "derivations", "x-reupload", "--json")
+    assert len(json.loads(r.stdout)) == 4
+
+
+def _blob_of(archive: Archive, media_id: int) -> int:
+    with archive.read() as session:
+        m = session.get(Media, media_id)
+        assert m is not None
+        return m.blob_id

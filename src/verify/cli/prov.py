@@ -390,11 +390,52 @@ def derive(
     ] = None,
     note: Annotated[str | None, _opt("Free-text note.")] = None,
 ) -> None:
-    """Record that CHILD is KIND of PARENT; prints the derivation id. Cycles are refused."""
+    """Record that CHILD is KIND of PARENT; prints the derivation id. Cycles are refused.
+
+    Then says on stderr what near-duplicate search finds between the two (matches, only
+    resembles, no frame near, or cannot compare); that line never changes what is recorded.
+    """
     from verify.services import provenance
 
-    data = provenance.derive(archive_of(ctx), child, parent, kind, evidence=evidence, note=note)
+    archive = archive_of(ctx)
+    data = provenance.derive(archive, child, parent, kind, evidence=evidence, note=note)
     sys.stdout.write(f"{data['id']}\n")
+    sys.stdout.flush()
+    _search_says(archive, int(data["child"]), int(data["parent"]))
+
+
+def _search_says(archive: Any, child: int, parent: int) -> None:
+    """One line on stderr: whether near-duplicate search finds the two copies related. It
+    never changes what was recorded: a crop or a screen recording may well not match."""
+    from verify.services.search import compare_media
+
+    try:
+        said = compare_media(archive, str(child), str(parent))
+    except Exception as exc:  # noqa: BLE001 - the derivation is recorded; say why, never fail
+        notice(f"note: search could not compare media {child} with media {parent}: {exc}")
+        return
+    v = said["verdict"]
+    if said["same_bytes"]:
+        notice(f"note: media {child} and media {parent} are the same bytes (same SHA-256)")
+    elif said["problem"]:
+        notice(f"note: search cannot check this derivation: {said['problem']}")
+    elif v is None:
+        notice(
+            f"note: search finds no frame of media {child} near media {parent}; "
+            "recorded as stated (check the media ids, or say why in --note)"
+        )
+    else:
+        fm = v["frames_matched"]
+        how = [
+            f"{fm['query']}/{v['query_frames']} frames of media {child} and "
+            f"{fm['candidate']}/{v['candidate_frames']} of media {parent}",
+            f"median {v['median_distance']:g} bits",
+            f"variant {v['variant']}",
+        ]
+        if v["offset"] is not None:
+            how.append(f"offset {v['offset']:+g} s")
+        verb = "matches" if v["tier"] == "match" else "only resembles (suggestion tier)"
+        notice(f"search: media {child} {verb} media {parent}: {', '.join(how)}")
 
 
 @prov_app.command(

@@ -709,6 +709,53 @@ def search_media(
     return data
 
 
+def compare_media(archive: Source, query_ref: str, candidate_ref: str) -> dict[str, Any]:
+    """What search says of one pair of media (e.g. a derivation being recorded): the
+    candidate's verdict for the query's frames at the default threshold, with no other
+    file in the way. Returns {"query", "candidate": media ids, "same_bytes": bool,
+    "verdict": the search verdict or None, "problem": why the pair cannot be compared, or
+    None}."""
+    with archive.reader() as db:
+        q_media, q_blob, _, q_sha, q_kind = media_row(db, query_ref)
+        c_media, c_blob, _, c_sha, _ = media_row(db, candidate_ref)
+    out: dict[str, Any] = {
+        "query": int(q_media),
+        "candidate": int(c_media),
+        "same_bytes": q_sha is not None and q_sha == c_sha,
+        "verdict": None,
+        "problem": None,
+    }
+    if out["same_bytes"]:
+        return out
+    index = load_index(archive)
+    for media, blob in ((q_media, q_blob), (c_media, c_blob)):
+        if blob is None or not len(index.rows_of_blob(int(blob))):
+            out["problem"] = f"media {media} has no frame hashes to compare: " + _unhashed(
+                archive, blob
+            )
+            return out
+    query = query_of(_stored_frames(index, int(q_blob)))
+    candidate = _subset(index, index.rows_of_blob(int(c_blob)))
+    verdicts = match_files(candidate, query, query_kind=str(q_kind))
+    out["verdict"] = verdicts.get(int(c_blob))
+    return out
+
+
+def _unhashed(archive: Source, blob: int | None) -> str:
+    """Why a file has no frames in the index."""
+    if blob is None:
+        return "its stored file is missing"
+    with archive.reader() as db:
+        state, pipeline, kind = db.rows(
+            "SELECT analysis_state, pipeline, kind FROM blobs WHERE id = :id", {"id": blob}
+        )[0]
+    if state != "ok":
+        return "its analysis failed or did not run (`verify media reanalyse --failed`)"
+    if pipeline != PIPELINE:
+        return "hashed with an older recipe (`verify media reanalyse --outdated`)"
+    return _UNINFORMATIVE.format(kind=kind)
+
+
 _COPIES = (
     "SELECT m.id, c.slug, m.original_name "
     "FROM media m JOIN cases c ON c.id = m.case_id JOIN blobs b ON b.id = m.blob_id "
