@@ -505,3 +505,27 @@ def test_c2pa_summary_from_a_manifest_store() -> None:
     }
     assert "urn:uuid:1" in raw["c2pa"]["manifest_store"]
     assert summarise_c2pa({"manifests": {}}, {}) is None
+
+
+def test_padded_user_comment_is_kept_whole(tmp_path: Path) -> None:
+    """Canon pads UserComment to 264 bytes of NULs: it was stored as `<264 bytes>`, which a
+    report cannot tell from text. It is kept (as hex) up to 4096 bytes; other binary tags
+    are still summarised beyond 256."""
+    from verify.services.report import user_comment_text
+
+    exif = camera_exif()
+    sub = exif.get_ifd(0x8769)
+    sub[0x9286] = bytes(264)  # UserComment: undefined code, then 256 NULs
+    sub[0xA302] = bytes(300)  # CFAPattern, any long binary value
+    path = save_image(tmp_path / "canon.jpg", "JPEG", exif=exif)
+    raw = read_metadata(str(path))[2]["raw"]["pillow"]
+    assert raw["ExifIFD:UserComment"] == "0x" + "00" * 264
+    assert user_comment_text(raw["ExifIFD:UserComment"]) == ""
+    assert raw["ExifIFD:CFAPattern"] == "<300 bytes>"
+    sub[0x9286] = b"ASCII\0\0\0" + b"x" * 300
+    path = save_image(tmp_path / "long.jpg", "JPEG", exif=exif)
+    raw = read_metadata(str(path))[2]["raw"]["pillow"]
+    assert user_comment_text(raw["ExifIFD:UserComment"]) == "x" * 300
+    sub[0x9286] = b"ASCII\0\0\0" + b"x" * 4089
+    path = save_image(tmp_path / "huge.jpg", "JPEG", exif=exif)
+    assert read_metadata(str(path))[2]["raw"]["pillow"]["ExifIFD:UserComment"] == "<4097 bytes>"

@@ -943,7 +943,8 @@ ASCII_PAD = "0x4153434949000000" + "20" * 117  # "ASCII\0\0\0" and 117 spaces
             "0x" + (b"UNICODE\0" + "漢字".encode("utf-16-le")).hex(),
         ),
         ("0x" + (b"JIS\0\0\0\0\0" + "日本".encode("iso2022_jp")[3:-3]).hex(), "日本"),
-        ("<264 bytes>", "<264 bytes>"),  # more than the analysis keeps: as stored
+        ("<5000 bytes>", "<5000 bytes>"),  # more than the analysis keeps: as stored
+        ("<264 bytes>", "<264 bytes>"),  # as files analysed before 4096 were kept
         ("0x" + (b"EBCDIC\0\0abc").hex(), "0x" + (b"EBCDIC\0\0abc").hex()),  # unknown code
         ("a comment", "a comment"),  # no code at all
     ],

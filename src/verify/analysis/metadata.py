@@ -82,6 +82,10 @@ EXIFREAD_FORMATS = {"JPEG", "MPO", "TIFF", "PNG"}
 FIRST_FRAME_PACKETS = 300  # decoder delay is at most a few dozen packets in practice
 MAX_RAW_TEXT = 65536  # XMP packets and other long strings kept in raw, cut beyond this
 MAX_RAW_BYTES = 256  # binary tag values longer than this are summarised as "<N bytes>"
+# EXIF UserComment is text behind an 8-byte code (cameras pad it: Canon writes 264 NULs), so
+# it is kept whole up to this size; the reports decode it (`services.report.user_comment_text`)
+MAX_COMMENT_BYTES = 4096
+EXIF_USER_COMMENT = 0x9286
 EXIFTOOL_TIMEOUT = 30.0
 
 _EXIF_DT = re.compile(r"^\s*(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
@@ -247,10 +251,10 @@ def _unsurrogate(text: str) -> str:
     return text
 
 
-def _raw_put(raw: dict[str, str], key: str, value: Any) -> None:
+def _raw_put(raw: dict[str, str], key: str, value: Any, *, max_bytes: int = MAX_RAW_BYTES) -> None:
     """Store an untrusted tag value in a raw dict as a string."""
     if isinstance(value, bytes):
-        if len(value) > MAX_RAW_BYTES:
+        if len(value) > max_bytes:
             raw[key] = f"<{len(value)} bytes>"
             return
         stripped = value.rstrip(b"\x00")
@@ -517,7 +521,8 @@ def _read_pillow(im: Any, meta: dict[str, Any], exif_tags: Any) -> None:
             continue
         _raw_put(raw, "IFD0:" + exif_tags.TAGS.get(tag, f"0x{tag:04x}"), value)
     for tag, value in exif_ifd.items():
-        _raw_put(raw, "ExifIFD:" + exif_tags.TAGS.get(tag, f"0x{tag:04x}"), value)
+        limit = MAX_COMMENT_BYTES if tag == EXIF_USER_COMMENT else MAX_RAW_BYTES
+        _raw_put(raw, "ExifIFD:" + exif_tags.TAGS.get(tag, f"0x{tag:04x}"), value, max_bytes=limit)
     for tag, value in gps_ifd.items():
         _raw_put(raw, "GPS:" + exif_tags.GPSTAGS.get(tag, f"0x{tag:04x}"), value)
 

@@ -599,12 +599,13 @@ def user_comment_text(stored: str) -> str:
     Stored forms (`verify.analysis.metadata._raw_put`): bytes that are printable ASCII
     once trailing NULs are cut are kept as text, so a header with nothing after it is
     `ASCII`, `UNICODE` or `JIS`; any other bytes are `0x` + hex (the 8-byte code has NULs,
-    so every real comment is hex); more than 256 bytes are `<N bytes>` (kept as is: the
-    bytes are gone). The code says how to read the rest: ASCII and undefined (8 NULs) as
-    ASCII, else UTF-8, else Latin-1; UNICODE as UTF-16 in the byte order `_utf16` can tell
-    (else unchanged); JIS as JIS X 0208. NULs are dropped and trailing spaces cut, so an
-    empty comment (all spaces or NULs, the common case) gives "". Text that is not one of
-    these forms, or cannot be read for sure, is returned unchanged.
+    so every real comment is hex); longer than `MAX_COMMENT_BYTES` (256 before comments
+    were kept whole) are `<N bytes>` (kept as is: the bytes are gone). The code says how to
+    read the rest: ASCII and undefined (8 NULs) as ASCII, else UTF-8, else Latin-1;
+    UNICODE as UTF-16 in the byte order `_utf16` can tell (else unchanged); JIS as JIS X
+    0208. NULs are dropped and trailing spaces cut, so an empty comment (all spaces or
+    NULs, the common case) gives "". Text that is not one of these forms, or cannot be read
+    for sure, is returned unchanged.
     """
     if stored in ("ASCII", "UNICODE", "JIS"):
         return ""  # the character code alone
