@@ -10,6 +10,10 @@ PostgreSQL server is `VERIFY_TEST_POSTGRES_URL` (e.g.
 `postgresql+psycopg://postgres@127.0.0.1:5432/test`, exported by .ci/run when a server is
 up); each test gets its own throwaway schema, dropped afterwards. Without the variable,
 PostgreSQL variants skip with a reason.
+
+Property tests (Hypothesis) are deterministic by default: the same examples on every run,
+so the suite cannot go red on code that did not change. `pytest --hypothesis-profile=explore`
+draws new examples each run (a failure prints the steps to turn into a test of its own).
 """
 
 import os
@@ -23,11 +27,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner, Result
 
 from verify.archive import Archive, open_archive
 
 REPO = Path(__file__).resolve().parent.parent
+
+settings.register_profile("deterministic", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("deterministic")
 
 
 def corpus_dir() -> Path | None:

@@ -60,6 +60,8 @@ timeout grows with the size):
         -p no:cacheprovider tests/test_stateful_model.py
 
 No Hypothesis example database is written (`database=None`): nothing lands in the repo.
+The examples are the same on every run (tests/conftest.py); add
+`--hypothesis-profile=explore` to draw new ones.
 """
 
 import contextlib
