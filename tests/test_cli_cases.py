@@ -1,6 +1,7 @@
 """CLI tests for cases, claims, notes and status: exact output and exit codes."""
 
 import json
+import unicodedata
 
 import pytest
 
@@ -42,6 +43,14 @@ def test_cyrillic_titles_are_romanised_in_the_slug(cli: RunCli) -> None:
     assert (r.stdout, r.stderr) == ("video-legiona-svoboda-rossii-belgorod-may-2023\n", "")
     r = cli("case", "open", "Відео з Бєлгорода: їжак, щука")
     assert r.stdout == "video-z-byelgoroda-yizhak-shchuka\n"
+
+
+def test_latin_letters_without_a_base_and_greek_are_romanised(cli: RunCli) -> None:
+    """ "Łódź" gave "odz": Ł has no decomposition, so the ASCII step dropped it."""
+    assert cli("case", "open", "Łódź, Øresund, Straße").stdout == "lodz-oresund-strasse\n"
+    assert cli("case", "open", "Πυρκαγιά στη Ρόδο").stdout == "pyrkagia-sti-rodo\n"
+    decomposed = unicodedata.normalize("NFD", "Бєлгород, май")  # as some systems send it
+    assert cli("case", "open", decomposed).stdout == "byelgorod-may\n"
 
 
 def test_title_without_latin_form_suggests_a_slug(cli: RunCli) -> None:

@@ -33,14 +33,29 @@ _CYRILLIC = {
     "у": "u", "ў": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
     "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
 }  # fmt: skip
-_ROMAN = str.maketrans(_CYRILLIC)
+# Latin letters that Unicode does not decompose into a base letter and a mark (so the ASCII
+# step below would drop them: "Łódź" gave "odz"), and Greek, accented forms included
+_LATIN_EXTRA = {
+    "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ð": "d", "þ": "th",
+    "ı": "i", "ħ": "h", "ŀ": "l",
+}  # fmt: skip
+_GREEK = {
+    "α": "a", "β": "v", "γ": "g", "δ": "d", "ε": "e", "ζ": "z", "η": "i", "θ": "th",
+    "ι": "i", "κ": "k", "λ": "l", "μ": "m", "ν": "n", "ξ": "x", "ο": "o", "π": "p",
+    "ρ": "r", "σ": "s", "ς": "s", "τ": "t", "υ": "y", "φ": "f", "χ": "ch", "ψ": "ps",
+    "ω": "o", "ά": "a", "έ": "e", "ή": "i", "ί": "i", "ό": "o", "ύ": "y", "ώ": "o",
+    "ϊ": "i", "ϋ": "y", "ΐ": "i", "ΰ": "y",
+}  # fmt: skip
+_ROMAN = str.maketrans(_CYRILLIC | _LATIN_EXTRA | _GREEK)
 
 
 def slugify(title: str) -> str:
     """ASCII, lowercase, hyphen-separated, at most 60 characters, cut at a word boundary.
-    Cyrillic is romanised (`Белгород` -> `belgorod`); other scripts without a Latin form
-    are dropped, and a title with nothing left gives "case" (the CLI then suggests --slug)."""
-    roman = title.lower().translate(_ROMAN)
+    Cyrillic and Greek are romanised (`Белгород` -> `belgorod`), accents dropped (`Łódź` ->
+    `lodz`); other scripts without a Latin form are dropped, and a title with nothing left
+    gives "case" (the CLI then suggests --slug)."""
+    # composed first: a decomposed "й" (и + breve) must romanise as "y", as a composed one does
+    roman = unicodedata.normalize("NFC", title).lower().translate(_ROMAN)
     ascii_title = unicodedata.normalize("NFKD", roman).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
     if len(slug) > SLUG_MAX:
