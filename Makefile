@@ -18,8 +18,9 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy --strict src
 
+# one worker per core; each test file stays on one worker (its module fixtures are built once)
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --dist loadfile
 
 docs: install
 	$(PY) -m verify.cli.docs > docs/cli.md
