@@ -8,8 +8,10 @@ import pytest
 
 from tests.conftest import RunCli
 from tests.search_helpers import near_copy, random_frames, store
+from verify.analysis import PIPELINE
 from verify.archive import Archive
 from verify.models import Blob, Media
+from verify.services.search import EVIDENCE_KEYS
 from verify.timeutil import now
 
 
@@ -226,3 +228,42 @@ def _blob_of(archive: Archive, media_id: int) -> int:
         m = session.get(Media, media_id)
         assert m is not None
         return m.blob_id
+
+
+def test_derive_evidence_from_search(archive: Archive, cli: RunCli) -> None:
+    """`--evidence-from-search` records search's verdict as the evidence, and refuses, with
+    nothing written, when search has none to give."""
+    a, b, c = _setup(archive)
+    before = cli("log", "--json").stdout
+    for args, message in [
+        (
+            [str(c), str(a)],
+            f"error: search finds no frame of media {c} near media {a}: no evidence to record "
+            "(check the media ids, or give --evidence)\n",
+        ),
+        (
+            [str(b), str(a), "--evidence", "seen"],
+            "error: give --evidence or --evidence-from-search, not both\n",
+        ),
+        ([str(a), str(a)], f"error: media {a} cannot derive from itself\n"),
+        (["999", str(a)], "error: no media 999; `verify media list CASE` shows media ids\n"),
+    ]:
+        r = cli("prov", "derive", *args, "--kind", "reencode_of", "--evidence-from-search")
+        assert (r.exit_code, r.stdout, r.stderr) == (4 if "999" in args else 2, "", message)
+    assert cli("log", "--json").stdout == before
+
+    r = cli("prov", "derive", str(b), str(a), "--kind", "excerpt_of", "--evidence-from-search")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.startswith(f"search: media {b} matches media {a}: 28/28 frames")
+    [d] = json.loads(cli("prov", "derivations", "x-reupload", "--json").stdout)
+    ev = d["evidence"]
+    assert (ev["source"], ev["recipe"], ev["tier"], ev["offset"]) == (
+        "verify search",
+        PIPELINE,
+        "match",
+        12.0,
+    )
+    assert ev["frames_matched"] == {"query": 28, "candidate": 28}
+    assert (ev["query_frames"], ev["candidate_frames"], ev["variant"]) == (28, 40, "full")
+    assert ev["aligned"] == "query 00:00-00:27 ~ candidate 00:12-00:39, offset +12 s"
+    assert set(ev) == {"source", "recipe", *EVIDENCE_KEYS}

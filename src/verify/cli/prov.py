@@ -7,6 +7,7 @@ import typer
 
 from verify.cli import archive_of
 from verify.cli.output import clean, examples, notice, print_json, table
+from verify.errors import BadInputError
 
 CASE = "belgorod-legion-video"
 
@@ -360,7 +361,7 @@ def attributions(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) ->
 @prov_app.command(
     "derive",
     epilog=examples(
-        "verify prov derive 2 1 --kind subtitled_from",
+        "verify prov derive 2 1 --kind subtitled_from --evidence-from-search",
         "verify prov derive sha256:9b1d07 sha256:3f2a9c --kind subtitled_from --evidence "
         '\'{"frames_matched": 41, "offset": -9.0, "variant": "masked"}\'',
     ),
@@ -389,6 +390,15 @@ def derive(
         str | None, _opt("A JSON object (e.g. from a search result) or plain text.")
     ] = None,
     note: Annotated[str | None, _opt("Free-text note.")] = None,
+    from_search: Annotated[
+        bool,
+        typer.Option(
+            "--evidence-from-search",
+            help="Record as the evidence what near-duplicate search finds between the two "
+            "(tier, frames matched, offset, variant, distances, hashing recipe); refused "
+            "when it finds no frame near.",
+        ),
+    ] = False,
 ) -> None:
     """Record that CHILD is KIND of PARENT; prints the derivation id. Cycles are refused.
 
@@ -398,22 +408,57 @@ def derive(
     from verify.services import provenance
 
     archive = archive_of(ctx)
-    data = provenance.derive(archive, child, parent, kind, evidence=evidence, note=note)
+    said = None
+    found: dict[str, Any] | None = None
+    if from_search:
+        from verify.services.search import compare_media, search_evidence
+
+        if evidence is not None:
+            raise BadInputError("give --evidence or --evidence-from-search, not both")
+        said = compare_media(archive, child, parent)
+        if said["query"] != said["candidate"]:  # else: refused below as a self-link
+            refused = _nothing_found(said)
+            if refused:
+                raise BadInputError(refused)
+            found = search_evidence(said["verdict"])
+    data = provenance.derive(
+        archive, child, parent, kind, evidence=found if from_search else evidence, note=note
+    )
     sys.stdout.write(f"{data['id']}\n")
     sys.stdout.flush()
-    _search_says(archive, int(data["child"]), int(data["parent"]))
+    _search_says(archive, int(data["child"]), int(data["parent"]), said)
 
 
-def _search_says(archive: Any, child: int, parent: int) -> None:
+def _nothing_found(said: dict[str, Any]) -> str | None:
+    """Why search's comparison of two media gives no evidence to record, or None."""
+    child, parent = said["query"], said["candidate"]
+    if said["same_bytes"]:
+        return (
+            f"media {child} and media {parent} are the same bytes: search has nothing to "
+            "compare; give --evidence instead"
+        )
+    if said["problem"]:
+        return f"search cannot compare them: {said['problem']}; give --evidence instead"
+    if said["verdict"] is None:
+        return (
+            f"search finds no frame of media {child} near media {parent}: no evidence to "
+            "record (check the media ids, or give --evidence)"
+        )
+    return None
+
+
+def _search_says(archive: Any, child: int, parent: int, said: dict[str, Any] | None = None) -> None:
     """One line on stderr: whether near-duplicate search finds the two copies related. It
-    never changes what was recorded: a crop or a screen recording may well not match."""
+    never changes what was recorded: a crop or a screen recording may well not match.
+    `said`: the comparison already made (`--evidence-from-search`)."""
     from verify.services.search import compare_media
 
-    try:
-        said = compare_media(archive, str(child), str(parent))
-    except Exception as exc:  # noqa: BLE001 - the derivation is recorded; say why, never fail
-        notice(f"note: search could not compare media {child} with media {parent}: {exc}")
-        return
+    if said is None:
+        try:
+            said = compare_media(archive, str(child), str(parent))
+        except Exception as exc:  # noqa: BLE001 - the derivation is recorded; say why only
+            notice(f"note: search could not compare media {child} with media {parent}: {exc}")
+            return
     v = said["verdict"]
     if said["same_bytes"]:
         notice(f"note: media {child} and media {parent} are the same bytes (same SHA-256)")

@@ -152,19 +152,7 @@ def run_demo(
             str(copy_id),
             str(original_id),
             "subtitled_from",
-            evidence={
-                k: best.get(k)
-                for k in (
-                    "tier",
-                    "score",
-                    "variant",
-                    "offset",
-                    "aligned",
-                    "frames_matched",
-                    "best_distance",
-                )
-                if k in best
-            },
+            evidence=search.search_evidence(best),
             note="found by `verify search` in the demo",
         )
         rationale = (

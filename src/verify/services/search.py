@@ -741,6 +741,29 @@ def compare_media(archive: Source, query_ref: str, candidate_ref: str) -> dict[s
     return out
 
 
+# what a derivation keeps of a search verdict as its evidence (`prov derive
+# --evidence-from-search`, the demo)
+EVIDENCE_KEYS = (
+    "tier",
+    "score",
+    "variant",
+    "offset",
+    "aligned",
+    "frames_matched",
+    "query_frames",
+    "candidate_frames",
+    "best_distance",
+    "median_distance",
+)
+
+
+def search_evidence(verdict: dict[str, Any]) -> dict[str, Any]:
+    """A search verdict as a derivation's evidence: its main fields, the recipe the hashes
+    come from, and what produced it."""
+    found = {k: verdict[k] for k in EVIDENCE_KEYS if k in verdict}
+    return {"source": "verify search", "recipe": PIPELINE, **found}
+
+
 def _unhashed(archive: Source, blob: int | None) -> str:
     """Why a file has no frames in the index."""
     if blob is None:
