@@ -106,6 +106,33 @@ def test_dupes(archive: Archive, cli: RunCli) -> None:
     assert r.stderr == "no near-duplicate media in case x-reupload\n"
 
 
+def test_dupes_shows_the_derivations_recorded_for_each_link(archive: Archive, cli: RunCli) -> None:
+    """A link of a cluster lists the derivations recorded between the two files (from any of
+    the media holding them); stderr says how many links have none yet."""
+    a, b, _ = _setup(archive)
+    r = cli("dupes")
+    assert r.stderr == (
+        "1 link has no derivation recorded: `verify prov derive CHILD PARENT --kind KIND "
+        "--evidence-from-search` records one\n"
+    )
+    assert json.loads(cli("dupes", "--json").stdout)[0]["links"][0]["derivations"] == []
+    with archive.read() as session:
+        held = session.get(Media, a)
+        assert held is not None
+        copy = store(archive, "third-case", "orig-copy.mp4", [], blob_id=held.blob_id)
+    assert cli("prov", "derive", str(b), str(copy.media_id), "--kind", "excerpt_of").exit_code == 0
+    assert cli("prov", "derive", str(copy.media_id), str(a), "--kind", "reencode_of").exit_code == 0
+    r = cli("dupes")
+    assert (r.stderr, r.stdout.splitlines()[-1]) == (
+        "",
+        f"    recorded: {b} excerpt_of {copy.media_id} (derivation 1)",
+    )
+    [link] = json.loads(cli("dupes", "--json").stdout)[0]["links"]
+    assert link["derivations"] == [
+        {"id": 1, "child": b, "kind": "excerpt_of", "parent": copy.media_id}
+    ]  # (derivation 2 links two media of the same bytes: no frame link to show it on)
+
+
 def test_dupes_says_why_an_exact_copy_is_in_a_cluster(archive: Archive, cli: RunCli) -> None:
     """The same bytes held by another case join the cluster without a frame link: a line
     says why it is there."""

@@ -159,6 +159,7 @@ def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = F
         notice("no near-duplicate media" + (f" in case {clean(case)}" if case else ""))
         return
     lines: list[str] = []
+    unrecorded = 0
     for cl in clusters:
         lines.append(f"cluster {cl['cluster']}: {len(cl['media'])} media")
         for m in cl["media"]:
@@ -178,4 +179,14 @@ def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = F
                 f"  {link['a']} ~ {link['b']}: {link['tier']} {link['score']:.2f} "
                 f"({link['variant']}{extra})"
             )
+            for d in link["derivations"]:
+                lines.append(
+                    f"    recorded: {d['child']} {d['kind']} {d['parent']} (derivation {d['id']})"
+                )
+            unrecorded += not link["derivations"]
     sys.stdout.write("\n".join(lines) + "\n")
+    if unrecorded:
+        notice(
+            f"{unrecorded} link{'s have' if unrecorded > 1 else ' has'} no derivation recorded: "
+            "`verify prov derive CHILD PARENT --kind KIND --evidence-from-search` records one"
+        )

@@ -958,6 +958,7 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
         links_of[find(link[0])].append(link)
     with archive.reader() as db:
         held = holdings(db, sorted(parent))
+        recorded = _derivations_between(db, held)
     clusters: list[dict[str, Any]] = []
     for root, members in groups.items():
         media_rows = [
@@ -980,6 +981,7 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
                 "variant": v["variant"],
                 "offset": v["offset"],
                 "aligned": v["aligned"],
+                "derivations": recorded.get((min(a, b), max(a, b)), []),
             }
             for a, b, v in links_of[root]
             if blob_media.get(a) and blob_media.get(b)
@@ -1003,6 +1005,30 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
     for n, cl in enumerate(clusters, start=1):
         cl["cluster"] = n
     return clusters
+
+
+def _derivations_between(
+    db: Reader, held: dict[int, list[_Held]]
+) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """Recorded derivations between media of the given files, by their pair of files
+    (lower blob id first): {"id", "child", "kind", "parent"}, in id order."""
+    blob_of = {m.media: blob for blob, ms in held.items() for m in ms}
+    out: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    if not blob_of:
+        return out
+    rows = rows_in(
+        db,
+        "SELECT id, child_id, kind, parent_id FROM derivations WHERE child_id IN ({in})",
+        sorted(blob_of),
+    )
+    for d_id, child, kind, parent in sorted(rows):
+        a, b = blob_of.get(int(child)), blob_of.get(int(parent))
+        if a is None or b is None or a == b:
+            continue
+        out[(min(a, b), max(a, b))].append(
+            {"id": int(d_id), "child": int(child), "kind": str(kind), "parent": int(parent)}
+        )
+    return out
 
 
 def _subset(index: FrameIndex, rows: npt.NDArray[np.int64]) -> FrameIndex:
