@@ -33,8 +33,10 @@ from verify.errors import BadInputError, BusyError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-# Arbitrary constant naming the archive-wide writer lock on PostgreSQL.
-PG_WRITE_LOCK = 0x76657269  # "veri"
+# Arbitrary constant naming the archive-wide writer lock on PostgreSQL ("veri"); the lock's
+# second key is the archive's schema, so archives in different schemas of one database do not
+# queue behind one another (two schemas whose names hash alike only share a queue).
+PG_WRITE_LOCK = 0x76657269
 
 
 def make_engine(url: str) -> Engine:
@@ -66,7 +68,9 @@ def make_engine(url: str) -> Engine:
         if conn.get_execution_options().get("verify_write"):
             # lock_timeout bounds the wait for the advisory lock like busy_timeout on SQLite.
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+            conn.exec_driver_sql(
+                f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK}, hashtext(current_schema()))"
+            )
 
     return engine
 
