@@ -49,6 +49,8 @@ def test_latin_letters_without_a_base_and_greek_are_romanised(cli: RunCli) -> No
     """ "Łódź" gave "odz": Ł has no decomposition, so the ASCII step dropped it."""
     assert cli("case", "open", "Łódź, Øresund, Straße").stdout == "lodz-oresund-strasse\n"
     assert cli("case", "open", "Πυρκαγιά στη Ρόδο").stdout == "pyrkagia-sti-rodo\n"
+    assert cli("case", "open", "Ἀθῆναι ῥήτωρ, Ουκρανία").stdout == "athinai-ritor-oukrania\n"
+    assert cli("case", "open", "µ ﬁle ＡＢ").stdout == "m-file-ab\n"  # compatibility forms
     decomposed = unicodedata.normalize("NFD", "Бєлгород, май")  # as some systems send it
     assert cli("case", "open", decomposed).stdout == "byelgorod-may\n"
 

@@ -34,19 +34,20 @@ _CYRILLIC = {
     "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
 }  # fmt: skip
 # Latin letters that Unicode does not decompose into a base letter and a mark (so the ASCII
-# step below would drop them: "Łódź" gave "odz"), and Greek, accented forms included
+# step below would drop them: "Łódź" gave "odz")
 _LATIN_EXTRA = {
     "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ð": "d", "þ": "th",
     "ı": "i", "ħ": "h", "ŀ": "l",
 }  # fmt: skip
-_GREEK = {
+_ROMAN = str.maketrans(_CYRILLIC | _LATIN_EXTRA)
+# Greek (ELOT 743-style, for slugs only), applied once accents and breathings are dropped
+_GREEK_PAIRS = (("ου", "ou"),)
+_GREEK = str.maketrans({
     "α": "a", "β": "v", "γ": "g", "δ": "d", "ε": "e", "ζ": "z", "η": "i", "θ": "th",
     "ι": "i", "κ": "k", "λ": "l", "μ": "m", "ν": "n", "ξ": "x", "ο": "o", "π": "p",
     "ρ": "r", "σ": "s", "ς": "s", "τ": "t", "υ": "y", "φ": "f", "χ": "ch", "ψ": "ps",
-    "ω": "o", "ά": "a", "έ": "e", "ή": "i", "ί": "i", "ό": "o", "ύ": "y", "ώ": "o",
-    "ϊ": "i", "ϋ": "y", "ΐ": "i", "ΰ": "y",
-}  # fmt: skip
-_ROMAN = str.maketrans(_CYRILLIC | _LATIN_EXTRA | _GREEK)
+    "ω": "o",
+})  # fmt: skip
 
 
 def slugify(title: str) -> str:
@@ -56,7 +57,14 @@ def slugify(title: str) -> str:
     gives "case" (the CLI then suggests --slug)."""
     # composed first: a decomposed "й" (и + breve) must romanise as "y", as a composed one does
     roman = unicodedata.normalize("NFC", title).lower().translate(_ROMAN)
-    ascii_title = unicodedata.normalize("NFKD", roman).encode("ascii", "ignore").decode()
+    # then accents, breathings and compatibility forms (µ, ﬁ, full-width letters) off, which
+    # leaves Greek as its base letters
+    bare = "".join(
+        c for c in unicodedata.normalize("NFKD", roman) if not unicodedata.combining(c)
+    ).lower()
+    for pair, latin in _GREEK_PAIRS:
+        bare = bare.replace(pair, latin)
+    ascii_title = bare.translate(_GREEK).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
     if len(slug) > SLUG_MAX:
         slug = slug[:SLUG_MAX].rsplit("-", 1)[0] if "-" in slug[:SLUG_MAX] else slug[:SLUG_MAX]
