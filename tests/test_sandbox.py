@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
@@ -680,9 +681,21 @@ def test_a_thread_that_cannot_start_is_out_of_memory() -> None:
     assert describe(RuntimeError("other"), 300 << 20) == "analysis failed: RuntimeError: other"
 
 
+# Set in every test of this file (and so inherited by the servers and children they start):
+# `_running` counts only processes carrying it, not those of tests running at the same time in
+# another worker (`make test` runs test files in parallel) that use the same targets.
+_RUN_TOKEN = f"VERIFY_TEST_RUN={uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
+def _run_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    name, value = _RUN_TOKEN.split("=")
+    monkeypatch.setenv(name, value)
+
+
 def _running(marker: str) -> list[int]:
-    """Live processes whose command line names `marker` (servers and the children they
-    forked carry the server's command line)."""
+    """Live processes of this test file whose command line names `marker` (servers and the
+    children they forked carry the server's command line)."""
     import os
 
     found = []
@@ -692,11 +705,15 @@ def _running(marker: str) -> list[int]:
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as fh:
                 cmdline = fh.read()
+            if marker.encode() not in cmdline:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read().split(b"\0")
             with open(f"/proc/{entry}/stat") as fh:
                 state = fh.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if marker.encode() in cmdline and state != "Z":
+        if _RUN_TOKEN.encode() in environ and state != "Z":
             found.append(int(entry))
     return found
 
