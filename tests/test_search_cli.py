@@ -1,7 +1,9 @@
 """`verify search MEDIA` and `verify dupes`: exact output and exit codes."""
 
+import dataclasses
 import json
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from tests.search_helpers import near_copy, random_frames, store
 from verify.analysis import PIPELINE
 from verify.archive import Archive
 from verify.models import Blob, Media
-from verify.services.search import EVIDENCE_KEYS
+from verify.services.search import _UNINFORMATIVE, EVIDENCE_KEYS
 from verify.timeutil import now
 
 
@@ -209,15 +211,42 @@ def test_another_archive_behind_the_same_home_never_uses_its_index(
     ]
 
 
-def test_derive_says_what_search_finds(archive: Archive, cli: RunCli) -> None:
-    """`prov derive` records what it is told, then says on stderr whether search agrees."""
+def test_derive_says_what_search_finds(
+    archive: Archive, cli: RunCli, home: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """`prov derive` records what it is told, then says on stderr whether search agrees, or
+    why it cannot tell; it exits 0 whatever search says, or if search fails."""
     a, b, c = _setup(archive)
+    rng = random.Random(8)
+    original = random_frames(40, random.Random(21))  # media a's frames (see `_setup`)
+    # three frames of the original among 37 others: below the match tier, not nothing
+    partial = store(
+        archive,
+        "x-reupload",
+        "partial.mp4",
+        near_copy(original[:3], rng) + random_frames(37, rng, step=1.0)[3:],
+    )
     same = store(archive, "x-reupload", "orig-again.mp4", [], blob_id=_blob_of(archive, a))
+    blank = store(
+        archive,
+        "x-reupload",
+        "black.mp4",
+        [dataclasses.replace(f, informative=False) for f in random_frames(5, rng)],
+    )
+    old = store(archive, "x-reupload", "old.mp4", random_frames(5, rng))
     with archive.write() as session:
         failed = Blob(
-            sha256="f" * 64, size=0, kind="video", analysis_state="failed", stored_at=now()
+            sha256="f" * 64,
+            size=0,
+            kind="video",
+            analysis_state="failed",
+            analysis_error="timed out after 3 s",
+            stored_at=now(),
         )
         session.add(failed)
+        blob = session.get(Blob, old.blob_id)
+        assert blob is not None
+        blob.pipeline = "v1"
         session.flush()
         assert failed.id is not None
         failed_blob = failed.id
@@ -233,6 +262,9 @@ def test_derive_says_what_search_finds(archive: Archive, cli: RunCli) -> None:
         f"search: media {b} matches media {a}: 28/28 frames of media {b} and 28/40 of "
         f"media {a}, median 3 bits, variant full, offset +12 s\n"
     )
+    assert derive(partial.media_id, a).startswith(
+        f"search: media {partial.media_id} only resembles (suggestion tier) media {a}: 3/37 "
+    )
     assert derive(c, a) == (
         f"note: search finds no frame of media {c} near media {a}; recorded as stated "
         "(check the media ids, or say why in --note)\n"
@@ -240,14 +272,50 @@ def test_derive_says_what_search_finds(archive: Archive, cli: RunCli) -> None:
     assert derive(same.media_id, a) == (
         f"note: media {same.media_id} and media {a} are the same bytes (same SHA-256)\n"
     )
+    cannot = "note: search cannot check this derivation: "
     assert derive(broken.media_id, a) == (
-        f"note: search cannot check this derivation: media {broken.media_id} has no frame "
-        "hashes to compare: its analysis failed or did not run "
-        "(`verify media reanalyse --failed`)\n"
+        f"{cannot}media {broken.media_id} has no frame hashes to compare: its analysis failed: "
+        "timed out after 3 s (`verify media reanalyse` retries it)\n"
+    )
+    assert derive(a, blank.media_id) == (
+        f"{cannot}media {blank.media_id}: near-duplicate comparison not possible: every "
+        "sampled frame of this video is uniform, black or near-blank, which would match "
+        "unrelated pictures, so it is not compared (only exact copies are looked for)\n"
+    )
+    assert derive(old.media_id, b) == (
+        f"{cannot}media {old.media_id} was hashed with an older recipe: `verify media "
+        f"reanalyse {old.media_id}` hashes it again\n"
+    )
+    if backend == "sqlite":
+        # a blob row gone from under its media (a damaged database): said, no internal error
+        db = sqlite3.connect(home / "verify.db")
+        with db:
+            db.execute("PRAGMA foreign_keys = OFF")
+            db.execute("DELETE FROM frames WHERE blob_id = ?", (old.blob_id,))
+            db.execute("DELETE FROM blobs WHERE id = ?", (old.blob_id,))
+        db.close()
+        assert derive(c, old.media_id) == f"{cannot}media {old.media_id} refers to a missing file\n"
+
+    # search failing, or interrupted, after the derivation is recorded: a note, exit 0
+    def failing(*_: object) -> None:
+        raise RuntimeError("index unreadable")
+
+    monkeypatch.setattr("verify.services.search.compare_media", failing)
+    p = partial.media_id
+    assert derive(p, b) == (
+        f"note: search could not compare media {p} with media {b}: index unreadable\n"
+    )
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("verify.services.search.compare_media", interrupted)
+    assert derive(p, c) == (
+        "note: search's comparison was interrupted; the derivation is recorded\n"
     )
     # every derivation was recorded, whatever search said
     r = cli("prov", "derivations", "x-reupload", "--json")
-    assert len(json.loads(r.stdout)) == 4
+    assert len(json.loads(r.stdout)) == (10 if backend == "sqlite" else 9)
 
 
 def _blob_of(archive: Archive, media_id: int) -> int:
@@ -261,8 +329,27 @@ def test_derive_evidence_from_search(archive: Archive, cli: RunCli) -> None:
     """`--evidence-from-search` records search's verdict as the evidence, and refuses, with
     nothing written, when search has none to give."""
     a, b, c = _setup(archive)
+    same = store(archive, "x-reupload", "orig-again.mp4", [], blob_id=_blob_of(archive, a))
+    rng = random.Random(3)
+    blank = store(
+        archive,
+        "x-reupload",
+        "black.mp4",
+        [dataclasses.replace(f, informative=False) for f in random_frames(5, rng)],
+    )
+    s, k = same.media_id, blank.media_id
     before = cli("log", "--json").stdout
     for args, message in [
+        (
+            [str(s), str(a)],
+            f"error: media {s} and media {a} are the same bytes: search has nothing to "
+            "compare; give --evidence instead\n",
+        ),
+        (
+            [str(k), str(a)],
+            f"error: search cannot compare them: media {k}: near-duplicate comparison not "
+            f"possible: {_UNINFORMATIVE.format(kind='video')}; give --evidence instead\n",
+        ),
         (
             [str(c), str(a)],
             f"error: search finds no frame of media {c} near media {a}: no evidence to record "
@@ -276,7 +363,12 @@ def test_derive_evidence_from_search(archive: Archive, cli: RunCli) -> None:
         (["999", str(a)], "error: no media 999; `verify media list CASE` shows media ids\n"),
     ]:
         r = cli("prov", "derive", *args, "--kind", "reencode_of", "--evidence-from-search")
-        assert (r.exit_code, r.stdout, r.stderr) == (4 if "999" in args else 2, "", message)
+        code = 4 if "999" in args else 2
+        assert (r.exit_code, r.stdout) == (code, "")
+        assert r.stderr.startswith(message), r.stderr
+    r = cli("prov", "derive", str(b), str(a), "--kind", "copy", "--evidence-from-search")
+    assert (r.exit_code, r.stderr.split(":")[0]) == (2, "error")
+    assert "derivation kind" in r.stderr, r.stderr
     assert cli("log", "--json").stdout == before
 
     r = cli("prov", "derive", str(b), str(a), "--kind", "excerpt_of", "--evidence-from-search")

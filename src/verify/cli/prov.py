@@ -396,7 +396,7 @@ def derive(
             "--evidence-from-search",
             help="Record as the evidence what near-duplicate search finds between the two "
             "(tier, frames matched, offset, variant, distances, hashing recipe); refused "
-            "when it finds no frame near.",
+            "when it has none to give (no frame near, the same bytes, no frame hashes).",
         ),
     ] = False,
 ) -> None:
@@ -412,9 +412,11 @@ def derive(
     found: dict[str, Any] | None = None
     if from_search:
         from verify.services.search import compare_media, search_evidence
+        from verify.vocab import DerivationKind, parse_enum
 
         if evidence is not None:
             raise BadInputError("give --evidence or --evidence-from-search, not both")
+        parse_enum(DerivationKind, kind, "derivation kind")  # before the index is read
         said = compare_media(archive, child, parent)
         if said["query"] != said["candidate"]:  # else: refused below as a self-link
             refused = _nothing_found(said)
@@ -451,11 +453,14 @@ def _search_says(archive: Any, child: int, parent: int, said: dict[str, Any] | N
     """One line on stderr: whether near-duplicate search finds the two copies related. It
     never changes what was recorded: a crop or a screen recording may well not match.
     `said`: the comparison already made (`--evidence-from-search`)."""
-    from verify.services.search import compare_media
-
     if said is None:
         try:
+            from verify.services.search import compare_media
+
             said = compare_media(archive, str(child), str(parent))
+        except KeyboardInterrupt:  # the derivation is recorded: exit 0, as it succeeded
+            notice("note: search's comparison was interrupted; the derivation is recorded")
+            return
         except Exception as exc:  # noqa: BLE001 - the derivation is recorded; say why only
             notice(f"note: search could not compare media {child} with media {parent}: {exc}")
             return

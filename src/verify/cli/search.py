@@ -144,9 +144,11 @@ def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = F
     """List clusters of near-duplicate media (match tier, transitively) and exact copies.
 
     Each cluster lists its media, then why they are together: `A = B: same bytes`, or
-    `A ~ B: match SCORE`. The all-pairs join counts frame pairs up to 7 dHash bits apart, so
-    a pair's score here can be lower than `verify search A` gives it (search compares up to
-    the full match tier): read search's for one pair.
+    `A ~ B: match SCORE`, with the derivations already recorded between the two files under
+    it (`recorded: B subtitled_from A`); stderr counts the links with none. The all-pairs
+    join counts frame pairs up to 7 dHash bits apart, so a pair's score here can be lower
+    than `verify search A` gives it (search compares up to the full match tier): read
+    search's for one pair.
     """
     from verify.services import search as svc
 

@@ -662,39 +662,16 @@ def search_media(
         media_id, blob_id, _, sha, kind = media_row(db, media_ref)
         if sha is None:
             raise NotFoundError(f"media {media_ref} refers to a missing file")
-        state, error = db.rows(
-            "SELECT analysis_state, analysis_error FROM blobs WHERE id = :id", {"id": blob_id}
-        )[0]
-        frames = db.rows(
-            "SELECT count(*), SUM(CASE WHEN informative THEN 1 ELSE 0 END) FROM frames "
-            "WHERE blob_id = :id",
-            {"id": blob_id},
-        )
-        problem = None
-        if state != "ok":
-            problem = (
-                f"media {media_id} has no frame hashes to search with: its analysis "
-                f"{'failed: ' + str(error) if error else 'did not run'} "
-                "(`verify media reanalyse` retries it)"
-            )
-        elif not int(frames[0][0]):
-            problem = (
-                f"media {media_id} has no frame hashes to search with: could not sample any "
-                f"frame of this {kind} (no decodable frames)"
-            )
-        elif not int(frames[0][1] or 0):
-            problem = (
-                f"media {media_id}: near-duplicate search not possible: "
-                + _UNINFORMATIVE.format(kind=kind)
-            )
+        hashed = _hashed(db, int(media_id), int(blob_id), str(kind), "search with")
+        frames, problem = (hashed.frames, hashed.informative), hashed.problem
         copies = holdings(db, [blob_id]).get(blob_id, [])
     data: dict[str, Any] = {
         "query": {
             "media": media_id,
             "sha256": f"sha256:{sha}",
             "kind": kind,
-            "frames": int(frames[0][0]),
-            "informative_frames": int(frames[0][1] or 0),
+            "frames": frames[0],
+            "informative_frames": frames[1],
         },
         "exact_copies": [
             {"case": m.case, "media": m.media, "original_name": m.original_name}
@@ -717,22 +694,32 @@ def compare_media(archive: Source, query_ref: str, candidate_ref: str) -> dict[s
     None}."""
     with archive.reader() as db:
         q_media, q_blob, _, q_sha, q_kind = media_row(db, query_ref)
-        c_media, c_blob, _, c_sha, _ = media_row(db, candidate_ref)
-    out: dict[str, Any] = {
-        "query": int(q_media),
-        "candidate": int(c_media),
-        "same_bytes": q_sha is not None and q_sha == c_sha,
-        "verdict": None,
-        "problem": None,
-    }
-    if out["same_bytes"]:
-        return out
+        c_media, c_blob, _, c_sha, c_kind = media_row(db, candidate_ref)
+        out: dict[str, Any] = {
+            "query": int(q_media),
+            "candidate": int(c_media),
+            "same_bytes": q_sha is not None and q_sha == c_sha,
+            "verdict": None,
+            "problem": None,
+        }
+        if out["same_bytes"]:
+            return out
+        for media, blob, sha, kind in (
+            (q_media, q_blob, q_sha, q_kind),
+            (c_media, c_blob, c_sha, c_kind),
+        ):
+            if sha is None:
+                out["problem"] = f"media {media} refers to a missing file"
+            else:
+                out["problem"] = _hashed(
+                    db, int(media), int(blob), str(kind), "compare", recipe=True
+                ).problem
+            if out["problem"]:
+                return out
     index = load_index(archive)
     for media, blob in ((q_media, q_blob), (c_media, c_blob)):
-        if blob is None or not len(index.rows_of_blob(int(blob))):
-            out["problem"] = f"media {media} has no frame hashes to compare: " + _unhashed(
-                archive, blob
-            )
+        if not len(index.rows_of_blob(int(blob))):  # analysed since the index was read
+            out["problem"] = f"media {media} is not in the search index yet; try again"
             return out
     query = query_of(_stored_frames(index, int(q_blob)))
     candidate = _subset(index, index.rows_of_blob(int(c_blob)))
@@ -764,19 +751,50 @@ def search_evidence(verdict: dict[str, Any]) -> dict[str, Any]:
     return {"source": "verify search", "recipe": PIPELINE, **found}
 
 
-def _unhashed(archive: Source, blob: int | None) -> str:
-    """Why a file has no frames in the index."""
-    if blob is None:
-        return "its stored file is missing"
-    with archive.reader() as db:
-        state, pipeline, kind = db.rows(
-            "SELECT analysis_state, pipeline, kind FROM blobs WHERE id = :id", {"id": blob}
-        )[0]
+@dataclass(frozen=True)
+class _Hashed:
+    frames: int
+    informative: int
+    problem: str | None  # why the file cannot be searched with or compared, or None
+
+
+def _hashed(
+    db: Reader, media: int, blob: int, kind: str, doing: str, *, recipe: bool = False
+) -> _Hashed:
+    """A stored file's frame hashes, counted, and why search cannot use them (`doing`:
+    "search with" or "compare"; `recipe`: hashes of an older recipe are a reason too)."""
+    state, error, pipeline = db.rows(
+        "SELECT analysis_state, analysis_error, pipeline FROM blobs WHERE id = :id", {"id": blob}
+    )[0]
+    counted = db.rows(
+        "SELECT count(*), SUM(CASE WHEN informative THEN 1 ELSE 0 END) FROM frames "
+        "WHERE blob_id = :id",
+        {"id": blob},
+    )
+    frames, informative = int(counted[0][0]), int(counted[0][1] or 0)
+    problem = None
     if state != "ok":
-        return "its analysis failed or did not run (`verify media reanalyse --failed`)"
-    if pipeline != PIPELINE:
-        return "hashed with an older recipe (`verify media reanalyse --outdated`)"
-    return _UNINFORMATIVE.format(kind=kind)
+        problem = (
+            f"media {media} has no frame hashes to {doing}: its analysis "
+            f"{'failed: ' + str(error) if error else 'did not run'} "
+            "(`verify media reanalyse` retries it)"
+        )
+    elif not frames:
+        problem = (
+            f"media {media} has no frame hashes to {doing}: could not sample any "
+            f"frame of this {kind} (no decodable frames)"
+        )
+    elif recipe and pipeline != PIPELINE:
+        problem = (
+            f"media {media} was hashed with an older recipe: `verify media reanalyse "
+            f"{media}` hashes it again"
+        )
+    elif not informative:
+        what = "search" if doing == "search with" else "comparison"
+        problem = f"media {media}: near-duplicate {what} not possible: " + _UNINFORMATIVE.format(
+            kind=kind
+        )
+    return _Hashed(frames, informative, problem)
 
 
 _COPIES = (
