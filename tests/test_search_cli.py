@@ -114,10 +114,11 @@ def test_dupes_shows_the_derivations_recorded_for_each_link(archive: Archive, cl
     a, b, _ = _setup(archive)
     r = cli("dupes")
     assert r.stderr == (
-        "1 link has no derivation recorded: `verify prov derive CHILD PARENT --kind KIND "
-        "--evidence-from-search` records one\n"
+        "1 link joins files that no recorded derivation relates: `verify prov derive CHILD "
+        "PARENT --kind KIND --evidence-from-search` records one\n"
     )
-    assert json.loads(cli("dupes", "--json").stdout)[0]["links"][0]["derivations"] == []
+    [link] = json.loads(cli("dupes", "--json").stdout)[0]["links"]
+    assert (link["derivations"], link["related"]) == ([], False)
     with archive.read() as session:
         held = session.get(Media, a)
         assert held is not None
@@ -133,6 +134,19 @@ def test_dupes_shows_the_derivations_recorded_for_each_link(archive: Archive, cl
     assert link["derivations"] == [
         {"id": 1, "child": b, "kind": "excerpt_of", "parent": copy.media_id}
     ]  # (derivation 2 links two media of the same bytes: no frame link to show it on)
+    assert link["related"]
+
+    # a third copy, derived from the second: the first and the third are related through it
+    rng = random.Random(9)
+    first_half = near_copy(random_frames(40, random.Random(21))[:30], rng)  # media a's frames
+    d = store(archive, "fourth-case", "first-half.mp4", first_half).media_id
+    assert cli("dupes").stderr.startswith("2 links join files")  # d ~ a and d ~ b
+    assert cli("prov", "derive", str(d), str(b), "--kind", "reencode_of").exit_code == 0
+    r = cli("dupes")
+    assert r.stderr == ""
+    links = {(x["a"], x["b"]): x for x in json.loads(cli("dupes", "--json").stdout)[0]["links"]}
+    assert (links[(a, d)]["derivations"], links[(a, d)]["related"]) == ([], True)
+    assert "    related through other recorded derivations" in r.stdout.splitlines()
 
 
 def test_dupes_says_why_an_exact_copy_is_in_a_cluster(archive: Archive, cli: RunCli) -> None:

@@ -145,7 +145,8 @@ def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = F
 
     Each cluster lists its media, then why they are together: `A = B: same bytes`, or
     `A ~ B: match SCORE`, with the derivations already recorded between the two files under
-    it (`recorded: B subtitled_from A`); stderr counts the links with none. The all-pairs
+    it (`recorded: B subtitled_from A`); stderr counts the links whose files no recorded
+    derivation relates, directly or through other files. The all-pairs
     join counts frame pairs up to 7 dHash bits apart, so a pair's score here can be lower
     than `verify search A` gives it (search compares up to the full match tier): read
     search's for one pair.
@@ -185,10 +186,13 @@ def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = F
                 lines.append(
                     f"    recorded: {d['child']} {d['kind']} {d['parent']} (derivation {d['id']})"
                 )
-            unrecorded += not link["derivations"]
+            if link["related"] and not link["derivations"]:
+                lines.append("    related through other recorded derivations")
+            unrecorded += not link["related"]
     sys.stdout.write("\n".join(lines) + "\n")
     if unrecorded:
         notice(
-            f"{unrecorded} link{'s have' if unrecorded > 1 else ' has'} no derivation recorded: "
+            f"{unrecorded} link{'s join' if unrecorded > 1 else ' joins'} files that no "
+            "recorded derivation relates: "
             "`verify prov derive CHILD PARENT --kind KIND --evidence-from-search` records one"
         )

@@ -977,6 +977,18 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
     with archive.reader() as db:
         held = holdings(db, sorted(parent))
         recorded = _derivations_between(db, held)
+    # files joined by recorded derivations, directly or through other files (A <- B <- C
+    # relates A and C: no derivation is missing between them)
+    lineage: dict[int, int] = {}
+
+    def line_of(x: int) -> int:
+        while lineage.setdefault(x, x) != x:
+            lineage[x] = lineage[lineage[x]]
+            x = lineage[x]
+        return x
+
+    for x, y in recorded:
+        lineage[line_of(x)] = line_of(y)
     clusters: list[dict[str, Any]] = []
     for root, members in groups.items():
         media_rows = [
@@ -1000,6 +1012,7 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
                 "offset": v["offset"],
                 "aligned": v["aligned"],
                 "derivations": recorded.get((min(a, b), max(a, b)), []),
+                "related": line_of(a) == line_of(b),
             }
             for a, b, v in links_of[root]
             if blob_media.get(a) and blob_media.get(b)
