@@ -400,3 +400,35 @@ def test_derive_evidence_from_search(archive: Archive, cli: RunCli) -> None:
     assert (ev["query_frames"], ev["candidate_frames"], ev["variant"]) == (28, 40, "full")
     assert ev["aligned"] == "query 00:00-00:27 ~ candidate 00:12-00:39, offset +12 s"
     assert set(ev) == {"source", "recipe", *EVIDENCE_KEYS}
+
+
+def test_search_evidence_reads_as_a_sentence_in_reports(
+    archive: Archive, cli: RunCli, tmp_path: Path
+) -> None:
+    """Evidence written by search is one sentence in the report; other evidence, and
+    search's edited by hand, field by field."""
+    from verify.services.report_render import search_summary
+
+    a, b, _ = _setup(archive)
+    r = cli("prov", "derive", str(b), str(a), "--kind", "excerpt_of", "--evidence-from-search")
+    assert r.exit_code == 0, r.stderr
+    sentence = (
+        "near-duplicate search (hashing recipe v2): match, score {score}; 28/28 frames of "
+        f"media {b} and 28/40 of media {a}, median 3 bits (best {{best}}), variant full, "
+        "offset +12 s"
+    )
+    [d] = json.loads(cli("prov", "derivations", "x-reupload", "--json").stdout)
+    expected = sentence.format(
+        score=f"{d['evidence']['score']:g}", best=d["evidence"]["best_distance"]
+    )
+    for fmt in ("md", "html"):
+        out = tmp_path / f"report.{fmt}"
+        r = cli("report", "x-reupload", "--format", fmt, "-o", str(out))
+        assert r.exit_code == 0, r.stderr
+        assert expected in out.read_text()
+    edited = dict(d["evidence"], frames_matched="most")
+    assert search_summary(edited, b, a) is None
+    assert search_summary({"frames_matched": 41}, b, a) is None
+    assert search_summary(d["evidence"]) == expected.replace(f"media {b}", "the copy").replace(
+        f"media {a}", "the source"
+    )

@@ -316,6 +316,7 @@ def _environment(*, html: bool) -> Environment:
         "sentence": lambda s: str(s)[:1].upper() + str(s)[1:],
         "plain": evidence_value,
         "capture_time": capture_time_parts,
+        "search_summary": search_summary,
     }
     env.filters.update(filters)
     return env
@@ -325,6 +326,32 @@ def _environment(*, html: bool) -> Environment:
 def _template(name: str, *, html: bool) -> Template:
     text = resources.files("verify.templates").joinpath(name).read_text(encoding="utf-8")
     return _environment(html=html).from_string(text)
+
+
+def search_summary(evidence: Any, child: Any = None, parent: Any = None) -> str | None:
+    """A derivation's evidence written by search (`prov derive --evidence-from-search`, the
+    demo) as one sentence; None for any other evidence, which is shown field by field."""
+    if not isinstance(evidence, dict) or evidence.get("source") != "verify search":
+        return None
+    try:
+        fm = evidence["frames_matched"]
+        copy = f"media {child}" if child is not None else "the copy"
+        source = f"media {parent}" if parent is not None else "the source"
+        parts = [
+            f"{int(fm['query'])}/{int(evidence['query_frames'])} frames of {copy} and "
+            f"{int(fm['candidate'])}/{int(evidence['candidate_frames'])} of {source}",
+            f"median {float(evidence['median_distance']):g} bits "
+            f"(best {int(evidence['best_distance'])})",
+            f"variant {evidence['variant']}",
+        ]
+        if evidence.get("offset") is not None:
+            parts.append(f"offset {float(evidence['offset']):+g} s")
+        return (
+            f"near-duplicate search (hashing recipe {evidence.get('recipe', '?')}): "
+            f"{evidence['tier']}, score {float(evidence['score']):g}; " + ", ".join(parts)
+        )
+    except (KeyError, TypeError, ValueError):
+        return None  # edited by hand: shown field by field
 
 
 def sheet_frames(media: dict[str, Any]) -> list[dict[str, Any]]:
