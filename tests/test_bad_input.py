@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import REPO, RunCli
+from tests.conftest import REPO, RunCli, require_postgres
 from verify.archive import Archive, open_archive
 from verify.errors import BadInputError
 
@@ -355,6 +355,16 @@ def test_busy_archive_exits_75_and_writes_nothing(
             "postgresql+psycopg://u:secret@127.0.0.1:1/db",
             "error: cannot open the database postgresql+psycopg://u:***@127.0.0.1:1/db: ",
         ),
+        (  # libpq's short form is taken
+            "postgres://u:secret@127.0.0.1:1/db",
+            "error: cannot open the database postgresql://u:***@127.0.0.1:1/db: ",
+        ),
+        (  # a schema is an `options` setting: a parameter of its own is refused by the driver
+            "postgresql+psycopg://u:secret@127.0.0.1:1/db?search_path=desk",
+            "error: bad database URL postgresql+psycopg://u:***@127.0.0.1:1/db?search_path=desk: "
+            'invalid connection option "search_path"; a schema is chosen with '
+            "?options=-csearch_path%3DSCHEMA",
+        ),
     ],
 )
 def test_bad_database_url(
@@ -366,8 +376,27 @@ def test_bad_database_url(
     one_line(r.stderr)
     assert r.stderr.startswith(message)
     assert "secret" not in r.stderr
-    if not url.startswith("postgresql+psycopg:"):
-        assert not home.exists()  # refused before anything was created
+    assert not home.exists()  # refused before anything was created
+
+
+def test_a_schema_that_does_not_exist_is_one_line(
+    cli: RunCli, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was an internal error (InvalidSchemaName at the first CREATE TABLE), and left the
+    home's evidence store folder behind."""
+    from sqlalchemy.engine import make_url
+
+    server = require_postgres()
+    url = make_url(server).update_query_dict({"options": "-csearch_path=no_such_schema_here"})
+    monkeypatch.setenv("VERIFY_DATABASE_URL", url.render_as_string(hide_password=False))
+    r = cli("case", "list")
+    assert r.exit_code == 2
+    one_line(r.stderr)
+    assert r.stderr.endswith(
+        "has no schema for the archive: the schema its search_path names does not exist; "
+        "create it first (CREATE SCHEMA name) or fix the URL\n"
+    )
+    assert not home.exists()
 
 
 @BOTH

@@ -205,6 +205,8 @@ def open_archive(
     """Open (creating and migrating as needed) the archive at `home`."""
     home_path = Path(home).expanduser() if home is not None else default_home()
     url = database_url or os.environ.get("VERIFY_DATABASE_URL") or ""
+    if url.startswith("postgres://"):  # libpq's short form, which SQLAlchemy does not take
+        url = "postgresql://" + url[len("postgres://") :]
     if url:
         check_database_url(url)  # before creating anything
     if home_path.exists() and not home_path.is_dir():
@@ -217,20 +219,8 @@ def open_archive(
     read_only = False
     if create and not url and holds_archive(home_path) and not writable(home_path):
         read_only = True  # an archive on read-only media: read it, change nothing
-    elif create:
-        try:
-            home_path.mkdir(parents=True, exist_ok=True)
-            (home_path / "objects").mkdir(exist_ok=True)
-        except OSError as exc:
-            raise BadInputError(
-                f"cannot create the archive at {home_path}: {exc.strerror or exc}; "
-                "choose another with --home or VERIFY_HOME"
-            ) from exc
-        if not writable(home_path):
-            raise BadInputError(
-                f"the archive home {home_path} is not writable; "
-                "choose another with --home or VERIFY_HOME"
-            )
+    elif create and not url:
+        _make_home(home_path)  # the SQLite database lives in it
     if not url:
         url = sqlite_url(home_path / "verify.db", read_only=read_only)
     archive = Archive(
@@ -260,7 +250,32 @@ def open_archive(
                 "writable place (cp -a) and open the copy with --home"
             ) from exc
         raise error from exc
+    if create and url:
+        try:
+            _make_home(home_path)  # only once the database is known to open
+        except BadInputError:
+            archive.close()
+            raise
     return archive
+
+
+def _make_home(home_path: Path) -> None:
+    """Create the home and its evidence store folder, or refuse it as bad input."""
+    from verify.dbread import writable
+
+    try:
+        home_path.mkdir(parents=True, exist_ok=True)
+        (home_path / "objects").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(
+            f"cannot create the archive at {home_path}: {exc.strerror or exc}; "
+            "choose another with --home or VERIFY_HOME"
+        ) from exc
+    if not writable(home_path):
+        raise BadInputError(
+            f"the archive home {home_path} is not writable; "
+            "choose another with --home or VERIFY_HOME"
+        )
 
 
 def sqlite_url(db: Path, *, read_only: bool = False) -> str:
@@ -340,4 +355,14 @@ def _open_error(url: str, exc: "DatabaseError") -> VerifyError | None:
         )
     if isinstance(exc, OperationalError):  # cannot open the file, connection refused, ...
         return BadInputError(f"cannot open the database {where}: {reason}")
+    if "invalid connection option" in reason or "invalid dsn" in reason:
+        return BadInputError(
+            f"bad database URL {where}: {reason}; a schema is chosen with "
+            "?options=-csearch_path%3DSCHEMA"
+        )
+    if "no schema has been selected to create in" in reason:
+        return BadInputError(
+            f"the database {where} has no schema for the archive: the schema its search_path "
+            "names does not exist; create it first (CREATE SCHEMA name) or fix the URL"
+        )
     return None
