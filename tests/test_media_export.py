@@ -420,6 +420,18 @@ def test_check_names_the_media_of_missing_files_and_a_wrong_home(
         f"error: none of the archive's 2 stored files is in its evidence store "
         f"{elsewhere / 'objects'}: is --home (or VERIFY_HOME) the folder they were added under?\n"
     )
+    assert r.stdout.splitlines()[-1].endswith("; 2 objects checked, 2 not in the evidence store")
+    # the report says none was re-hashed (it said "2 stored objects re-hashed"), and why
+    r = cli("--home", str(elsewhere), "report", SLUG, "--format", "md", "-o", "-")
+    assert r.exit_code == 0
+    assert (
+        "**FAILED**, 0 of 2 stored objects re-hashed, 2 not in the evidence store of the home "
+        "this report was written from, 2 findings"
+    ) in r.stdout
+    assert r.stderr.endswith(
+        "(files not in this home's evidence store: is --home, or VERIFY_HOME, the folder they "
+        "were added under?)\n"
+    )
     shown = json.loads(cli("--home", str(elsewhere), "media", "show", a, "--json").stdout)
     assert shown["in_store"] is False
     assert "(not in this evidence store" in cli("--home", str(elsewhere), "media", "show", a).stdout

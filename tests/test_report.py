@@ -212,7 +212,12 @@ def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str)
     data = json.loads(first.content)
     assert data["integrity"]["audit"]["checkpoint"] == f"{head_before['seq']}:{head_before['hash']}"
     # the database and whole chain are checked; only this case's 2 objects (of 3) re-hashed
-    assert data["integrity"]["check"] == {"ok": True, "objects_checked": 2, "findings": []}
+    assert data["integrity"]["check"] == {
+        "ok": True,
+        "objects_checked": 2,
+        "objects_missing": 0,
+        "findings": [],
+    }
     second = report.write_report(archive, slug, "json", output=None, at=AT)
     assert second.content == first.content
     entries = logread.read_log(archive, slug)[-2:]

@@ -1,7 +1,7 @@
 """`verify log` and `verify check`: the audit trail and integrity checks."""
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -108,13 +108,12 @@ def check_command(
                 f"record (at seq {report.first_bad_seq})"
             )
             sys.stdout.write(
-                f"FAILED: {verified}, head on record {report.audit_head}; "
-                f"{report.objects_checked} objects checked\n"
+                f"FAILED: {verified}, head on record {report.audit_head}; {_objects(report)}\n"
             )
         else:
             sys.stdout.write(
                 f"{state}: {report.audit_entries} audit entries, head {report.audit_head}; "
-                f"{report.objects_checked} objects checked\n"
+                f"{_objects(report)}\n"
             )
     if not report.ok:
         checkpoint = [f for f in report.findings if f.category == "checkpoint"]
@@ -145,3 +144,11 @@ def check_command(
         else:
             sys.stderr.write("error: integrity check failed\n")
         raise typer.Exit(int(ExitCode.INTEGRITY))
+
+
+def _objects(report: Any) -> str:
+    """`N objects checked`, and how many of them are not in the evidence store (not
+    re-hashed: on a team archive, most likely added under another home)."""
+    missing = sum(f.category == "missing" for f in report.findings)
+    said = f"{report.objects_checked} objects checked"
+    return f"{said}, {missing} not in the evidence store" if missing else said

@@ -80,6 +80,12 @@ def report_command(
         notice(
             "warning: `verify check` found problems in the archive; the report's Integrity "
             "section lists them"
+            + (
+                " (files not in this home's evidence store: is --home, or VERIFY_HOME, the "
+                "folder they were added under?)"
+                if written.only_missing
+                else ""
+            )
         )
     if to_stdout:
         sys.stdout.buffer.write(written.content)

@@ -133,6 +133,7 @@ class WrittenReport:
     content: bytes
     audit_seq: int | None  # None: not recorded, the archive is read-only
     check_ok: bool  # `verify check` passed when the report was generated
+    only_missing: bool = False  # it failed only for files not in this home's evidence store
 
 
 # --------------------------------------------------------------------------- public API
@@ -267,9 +268,7 @@ def write_report(
     if output is not None:
         final = write_atomically(output, content, prefix=".verify-report-")
     if archive.read_only:  # on write-protected media: the report, unrecorded (the CLI says so)
-        return WrittenReport(
-            fmt, final, digest, len(content), content, None, bool(data["integrity"]["check"]["ok"])
-        )
+        return WrittenReport(fmt, final, digest, len(content), content, None, *_check_outcome(data))
     with archive.write() as session:
         case = get_case(session, ref)
         entry = audit.append(
@@ -286,9 +285,20 @@ def write_report(
             },
         )
         seq = entry.seq
-    return WrittenReport(
-        fmt, final, digest, len(content), content, seq, bool(data["integrity"]["check"]["ok"])
+    return WrittenReport(fmt, final, digest, len(content), content, seq, *_check_outcome(data))
+
+
+def _check_outcome(data: dict[str, Any]) -> tuple[bool, bool]:
+    """(check passed, it failed only for files missing from this home's evidence store)."""
+    from verify.services.log import HARMLESS
+
+    check = data["integrity"]["check"]
+    only_missing = (
+        check["objects_missing"] > 0
+        and check["objects_missing"] == check["objects_checked"]
+        and all(f["category"] in {*HARMLESS, "missing"} for f in check["findings"])
     )
+    return bool(check["ok"]), only_missing
 
 
 def generator_info() -> dict[str, Any]:
@@ -316,9 +326,13 @@ def _integrity_check(archive: Archive, objects: set[str]) -> dict[str, Any]:
     from verify.services.log import check_archive
 
     result = check_archive(archive, objects=objects)
+    missing = sum(f.category == "missing" for f in result.findings)
     return {
         "ok": result.ok,
         "objects_checked": result.objects_checked,
+        # not in the evidence store of the home the report was written from (on a team
+        # archive: most likely added under a colleague's home), so not re-hashed
+        "objects_missing": missing,
         "findings": [f.to_dict() for f in result.findings],
     }
 
