@@ -409,15 +409,16 @@ def test_search_evidence_reads_as_a_sentence_in_reports(
     search's edited by hand, field by field."""
     from verify.services.report_render import search_summary
 
-    a, b, _ = _setup(archive)
+    a, b, c = _setup(archive)
     r = cli("prov", "derive", str(b), str(a), "--kind", "excerpt_of", "--evidence-from-search")
     assert r.exit_code == 0, r.stderr
+    assert cli("prov", "derive", str(c), str(b), "--kind", "reencode_of").exit_code == 0
     sentence = (
         "near-duplicate search (hashing recipe v2): match, score {score}; 28/28 frames of "
         f"media {b} and 28/40 of media {a}, median 3 bits (best {{best}}), variant full, "
         "offset +12 s"
     )
-    [d] = json.loads(cli("prov", "derivations", "x-reupload", "--json").stdout)
+    [d, _] = json.loads(cli("prov", "derivations", "x-reupload", "--json").stdout)
     expected = sentence.format(
         score=f"{d['evidence']['score']:g}", best=d["evidence"]["best_distance"]
     )
@@ -426,6 +427,7 @@ def test_search_evidence_reads_as_a_sentence_in_reports(
         r = cli("report", "x-reupload", "--format", fmt, "-o", str(out))
         assert r.exit_code == 0, r.stderr
         assert expected in out.read_text()
+        assert "none given (recorded as stated)" in out.read_text()  # the second one
     edited = dict(d["evidence"], frames_matched="most")
     assert search_summary(edited, b, a) is None
     assert search_summary({"frames_matched": 41}, b, a) is None
