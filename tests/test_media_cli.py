@@ -271,6 +271,14 @@ def test_show_gives_the_byte_size_and_picture_apart(cli: RunCli, case: str, tmp_
     assert cli("media", "add", case, str(made)).exit_code == 0
     assert fields("3")["device"] == "GoPro"
     assert ok["captured"] == failed["captured"] == "-"
+    # where it came from: it read "- (-)" with neither, "- (telegram)" with a platform only
+    assert ok["source"] == "-"
+    args = ("media", "add", case, str(write_jpeg(tmp_path / "tg.jpg", seed=4)))
+    assert cli(*args, "--platform", "telegram").exit_code == 0
+    assert fields("4")["source"] == "platform telegram, no URL recorded"
+    args = ("media", "add", case, str(write_jpeg(tmp_path / "x.jpg", seed=5)))
+    assert cli(*args, "--source-url", "https://x.com/a/status/1").exit_code == 0
+    assert fields("5")["source"] == "https://x.com/a/status/1"
 
 
 @pytest.mark.parametrize(

@@ -111,9 +111,12 @@ def check_command(
                 f"FAILED: {verified}, head on record {report.audit_head}; {_objects(report)}\n"
             )
         else:
+            confirmed = ""
+            if against and not any(f.category == "checkpoint" for f in report.findings):
+                confirmed = f"; checkpoint {against.split(':', 1)[0]} matches"
             sys.stdout.write(
-                f"{state}: {report.audit_entries} audit entries, head {report.audit_head}; "
-                f"{_objects(report)}\n"
+                f"{state}: {report.audit_entries} audit entries, head {report.audit_head}"
+                f"{confirmed}; {_objects(report)}\n"
             )
     if not report.ok:
         checkpoint = [f for f in report.findings if f.category == "checkpoint"]

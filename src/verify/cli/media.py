@@ -413,7 +413,7 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         ),
         f"acquired:  {data['acquired_at']} by {clean(data['acquired_by'])}"
         + (f" via {clean(data['acquired_via'])}" if data["acquired_via"] else ""),
-        f"source:    {clean(data['source_url'])} ({clean(data['platform'])})",
+        "source:    " + _source(data),
         f"analysis:  {data['analysis']}"
         + (f": {clean(data['analysis_error'])}" if data["analysis_error"] else "")
         + _mode(data, verify_command(ctx)),
@@ -451,6 +451,16 @@ def _mode(data: dict[str, Any], verify: str) -> str:
     if data["analysis_mode"] == "full":
         return ", full"
     return ""
+
+
+def _source(data: dict[str, Any]) -> str:
+    """Where the file came from: `URL (platform)`, either alone, or `-`."""
+    url, platform = data.get("source_url"), data.get("platform")
+    if url and platform:
+        return f"{clean(url)} ({clean(platform)})"
+    if url:
+        return clean(url)
+    return f"platform {clean(platform)}, no URL recorded" if platform else "-"
 
 
 def _captured(meta: dict[str, Any]) -> str:
