@@ -219,8 +219,11 @@ def open_archive(
     read_only = False
     if create and not url and holds_archive(home_path) and not writable(home_path):
         read_only = True  # an archive on read-only media: read it, change nothing
-    elif create and not url:
-        _make_home(home_path)  # the SQLite database lives in it
+    # a server's database is opened first, so that a URL that fails creates nothing; a
+    # SQLite database (usually in the home) needs its folder first
+    server = url.startswith("postgresql")
+    if create and not read_only and not server:
+        _make_home(home_path)
     if not url:
         url = sqlite_url(home_path / "verify.db", read_only=read_only)
     archive = Archive(
@@ -250,7 +253,7 @@ def open_archive(
                 "writable place (cp -a) and open the copy with --home"
             ) from exc
         raise error from exc
-    if create and url:
+    if create and server:
         try:
             _make_home(home_path)  # only once the database is known to open
         except BadInputError:
