@@ -206,6 +206,32 @@ def test_contact_sheet_spreads_at_most_twelve_frames(data: dict[str, Any]) -> No
     assert m["frames"][0]["phash"] == f"{int(m['frames'][0]['phash'], 16):016x}"
 
 
+def test_claim_history_lists_every_change_of_a_finding(archive: Archive, slug: str) -> None:
+    """The claims table gives the latest finding only; how it got there (the trial: two
+    passes by one analyst, the first gone from the report) is each claim's `history`."""
+    from verify.services import cases
+
+    cases.assess_claim(archive, slug, 2, finding="contradicted", why="wrong <b>town</b>")
+    cases.assess_claim(archive, slug, 2, finding="supported", confidence="high", why="sign")
+    data = report.build_report(archive, slug, at=AT)
+    first, second = data["claims"]
+    assert [h["finding"] for h in first["history"]] == [{"from": "unassessed", "to": "supported"}]
+    assert [(h["finding"], h["confidence"], h["rationale"]) for h in second["history"]] == [
+        ({"from": "unassessed", "to": "contradicted"}, None, "wrong <b>town</b>"),
+        ({"from": "contradicted", "to": "supported"}, {"from": None, "to": "high"}, "sign"),
+    ]
+    assert second["history"][0]["seq"] < second["history"][1]["seq"]
+    jsonschema.validate(data, SCHEMA)
+    md = report_render.render_markdown(data)
+    rows = [ln for ln in md.splitlines() if "→ **" in ln]
+    assert len(rows) == 3 and "<b>town</b>" not in md  # escaped, as every field is
+    assert rows[1].startswith(
+        f"| {second['history'][0]['at']} [{second['history'][0]['seq']}] | 2 |"
+    )
+    html = report_render.render_html(archive, data)
+    assert "How the findings changed" in html and "wrong &lt;b&gt;town&lt;/b&gt;" in html
+
+
 def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str) -> None:
     head_before = logread.head(archive)
     first = report.write_report(archive, slug, "json", output=None, at=AT)

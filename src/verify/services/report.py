@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlmodel import Session, col, select
 
 from verify import __version__, audit
@@ -210,7 +211,7 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             },
             "verdict": _verdict(case, history),
             "status_history": history,
-            "claims": [claim_to_dict(c) for c in _claims(session, case_id)],
+            "claims": _claims_with_history(session, case_id, case.slug),
             "notes": [
                 {"at": iso(n.at), "by": n.by, "text": n.text}
                 for n in session.exec(
@@ -356,6 +357,56 @@ def _audit_checkpoint(session: Session) -> dict[str, Any]:
         "entries": entry.seq,
         "checkpoint": f"{entry.seq}:{entry.hash}",
     }
+
+
+def _claims_with_history(session: Session, case_id: int, slug: str) -> list[dict[str, Any]]:
+    """The case's claims, each with `history`: every recorded change to its finding,
+    confidence, rationale or text, oldest first, from the audit trail."""
+    history = _claim_changes(session, slug)
+    return [
+        {**claim_to_dict(c), "history": history.get(c.position, [])}
+        for c in _claims(session, case_id)
+    ]
+
+
+def _claim_changes(session: Session, slug: str) -> dict[int, list[dict[str, Any]]]:
+    """Claim number -> its changes as the audit trail records them: `claim.assess`,
+    `claim.edit`, and the assessment an earlier import wrote into `claim.add`."""
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    entries = session.exec(
+        select(AuditEntry)
+        .where(
+            AuditEntry.case_slug == slug,
+            col(AuditEntry.action).in_(("claim.add", "claim.assess", "claim.edit")),
+        )
+        .order_by(col(AuditEntry.seq))
+    ).all()
+    for e in entries:
+        try:
+            payload = orjson.loads(e.payload)
+        except orjson.JSONDecodeError:
+            continue  # `verify check` reports the damaged entry
+        if not isinstance(payload, dict) or not isinstance(payload.get("n"), int):
+            continue
+        change: dict[str, Any] = {"at": e.at, "by": e.actor, "seq": e.seq}
+        for field in ("finding", "confidence", "text"):
+            value = payload.get(field)
+            if isinstance(value, dict) and "new" in value:  # claim.assess, claim.edit
+                change[field] = {"from": value.get("old"), "to": value["new"]}
+            elif e.action == "claim.add" and field != "text" and field in payload:
+                change[field] = {"from": None, "to": value}  # assessed as it was added
+            else:
+                change[field] = None
+        why = payload.get("why")
+        rationale = payload.get("rationale")
+        if isinstance(rationale, dict):  # claim.edit
+            why = rationale.get("new")
+        elif e.action == "claim.add" and isinstance(rationale, str):
+            why = rationale
+        change["rationale"] = why if isinstance(why, str) and why else None
+        if any(change[k] is not None for k in ("finding", "confidence", "text", "rationale")):
+            out[payload["n"]].append(change)
+    return out
 
 
 def _claims(session: Session, case_id: int) -> list[Claim]:
