@@ -953,10 +953,7 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
     parent: dict[int, int] = {}
 
     def find(x: int) -> int:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+        return _root(parent, x)
 
     for a, b, _ in links:
         parent[find(a)] = find(b)
@@ -982,10 +979,7 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
     lineage: dict[int, int] = {}
 
     def line_of(x: int) -> int:
-        while lineage.setdefault(x, x) != x:
-            lineage[x] = lineage[lineage[x]]
-            x = lineage[x]
-        return x
+        return _root(lineage, x)
 
     for x, y in recorded:
         lineage[line_of(x)] = line_of(y)
@@ -1036,6 +1030,15 @@ def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, An
     for n, cl in enumerate(clusters, start=1):
         cl["cluster"] = n
     return clusters
+
+
+def _root(parent: dict[int, int], x: int) -> int:
+    """Union-find: the representative of `x`'s set in `parent` (path halving; a new `x` is
+    a set of its own)."""
+    while parent.setdefault(x, x) != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
 
 
 def _derivations_between(
