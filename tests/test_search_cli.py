@@ -339,10 +339,18 @@ def _blob_of(archive: Archive, media_id: int) -> int:
         return m.blob_id
 
 
-def test_derive_evidence_from_search(archive: Archive, cli: RunCli) -> None:
+def test_derive_evidence_from_search(
+    archive: Archive, cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`--evidence-from-search` records search's verdict as the evidence, and refuses, with
-    nothing written, when search has none to give."""
+    nothing written, when search has none to give. It reads the two files' frames alone,
+    never the archive's whole index (millions of frames on a large archive)."""
     a, b, c = _setup(archive)
+
+    def whole_index(*_: object) -> None:
+        raise AssertionError("the whole index was loaded")
+
+    monkeypatch.setattr("verify.services.search.load_index", whole_index)
     same = store(archive, "x-reupload", "orig-again.mp4", [], blob_id=_blob_of(archive, a))
     rng = random.Random(3)
     blank = store(

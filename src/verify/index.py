@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from verify.analysis import PIPELINE
-from verify.dbread import Reader, Source, writable
+from verify.dbread import Reader, Source, rows_in, writable
 
 FORMAT = "frames-v1"
 COLUMNS = ("frame_id", "blob_id", "idx", "pts", "phash", "dhash", "phash_masked", "dhash_masked")
@@ -531,6 +531,14 @@ def _frames_removed_since(db: Reader, seq: int) -> bool:
 
 def _read_rows(db: Reader, after: int) -> list[Any]:
     return db.rows(_SELECT, {"after": after, "pipeline": PIPELINE})
+
+
+def frames_of_files(db: Reader, blob_ids: list[int]) -> FrameIndex:
+    """The indexable frames of these stored files alone, read from the database: what
+    comparing two files needs, without loading the archive's whole index."""
+    sql = _SELECT.replace("f.id > :after", "f.blob_id IN ({in})")
+    rows = rows_in(db, sql, sorted(set(blob_ids)), {"pipeline": PIPELINE})
+    return FrameIndex.from_rows(sorted(rows, key=lambda r: int(r[0])))
 
 
 def frames_after(db: Reader, after: int) -> FrameIndex:

@@ -36,7 +36,7 @@ import numpy.typing as npt
 from verify.analysis import PIPELINE, AnalysisResult, FrameHash, to_unsigned64
 from verify.dbread import Reader, Source, rows_in
 from verify.errors import AnalysisError, BadInputError, NotFoundError
-from verify.index import FrameIndex, load_index
+from verify.index import FrameIndex, frames_of_files, load_index
 from verify.index import self_join as mih_self_join
 from verify.services.refs import case_id as case_id_of
 from verify.services.refs import media_row
@@ -716,10 +716,11 @@ def compare_media(archive: Source, query_ref: str, candidate_ref: str) -> dict[s
                 ).problem
             if out["problem"]:
                 return out
-    index = load_index(archive)
+        # the two files' frames alone, not the archive's index (which may be millions)
+        index = frames_of_files(db, [int(q_blob), int(c_blob)])
     for media, blob in ((q_media, q_blob), (c_media, c_blob)):
-        if not len(index.rows_of_blob(int(blob))):  # analysed since the index was read
-            out["problem"] = f"media {media} is not in the search index yet; try again"
+        if not len(index.rows_of_blob(int(blob))):  # changed since the counts were read
+            out["problem"] = f"media {media} has no frame hashes to compare; try again"
             return out
     query = query_of(_stored_frames(index, int(q_blob)))
     candidate = _subset(index, index.rows_of_blob(int(c_blob)))
