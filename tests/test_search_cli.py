@@ -310,6 +310,17 @@ def test_derive_says_what_search_finds(
         db.close()
         assert derive(c, old.media_id) == f"{cannot}media {old.media_id} refers to a missing file\n"
 
+    # a video recorded as a re-encode of a still image: the kinds cannot fit
+    still = store(archive, "x-reupload", "still.jpg", random_frames(1, rng)).media_id
+    said = derive(c, still).splitlines()
+    assert said[-1] == (
+        f"note: media {c} is a video and media {still} a still image: a video can be a screen "
+        "recording of a picture, not reencode_of; check --kind, and the order (CHILD first, "
+        "then PARENT)"
+    )
+    r = cli("prov", "derive", str(b), str(still), "--kind", "screen_recording_of")
+    assert "is a video and" not in r.stderr
+
     # search failing, or interrupted, after the derivation is recorded: a note, exit 0
     def failing(*_: object) -> None:
         raise RuntimeError("index unreadable")
@@ -329,7 +340,7 @@ def test_derive_says_what_search_finds(
     )
     # every derivation was recorded, whatever search said
     r = cli("prov", "derivations", "x-reupload", "--json")
-    assert len(json.loads(r.stdout)) == (10 if backend == "sqlite" else 9)
+    assert len(json.loads(r.stdout)) == (12 if backend == "sqlite" else 11)
 
 
 def _blob_of(archive: Archive, media_id: int) -> int:

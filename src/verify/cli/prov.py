@@ -416,7 +416,7 @@ def derive(
 
         if evidence is not None:
             raise BadInputError("give --evidence or --evidence-from-search, not both")
-        parse_enum(DerivationKind, kind, "derivation kind")  # before the index is read
+        parse_enum(DerivationKind, kind, "derivation kind")  # before any frame is read
         said = compare_media(archive, child, parent)
         if said["query"] != said["candidate"]:  # else: refused below as a self-link
             refused = _nothing_found(said)
@@ -428,7 +428,13 @@ def derive(
     )
     sys.stdout.write(f"{data['id']}\n")
     sys.stdout.flush()
-    _search_says(archive, int(data["child"]), int(data["parent"]), said)
+    said = _search_says(archive, int(data["child"]), int(data["parent"]), said)
+    if said and said["kinds"] == ["video", "image"] and data["kind"] != "screen_recording_of":
+        notice(
+            f"note: media {data['child']} is a video and media {data['parent']} a still image: "
+            f"a video can be a screen recording of a picture, not {data['kind']}; check --kind, "
+            "and the order (CHILD first, then PARENT)"
+        )
 
 
 def _nothing_found(said: dict[str, Any]) -> str | None:
@@ -449,10 +455,13 @@ def _nothing_found(said: dict[str, Any]) -> str | None:
     return None
 
 
-def _search_says(archive: Any, child: int, parent: int, said: dict[str, Any] | None = None) -> None:
+def _search_says(
+    archive: Any, child: int, parent: int, said: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """One line on stderr: whether near-duplicate search finds the two copies related. It
     never changes what was recorded: a crop or a screen recording may well not match.
-    `said`: the comparison already made (`--evidence-from-search`)."""
+    `said`: the comparison already made (`--evidence-from-search`). Returns the comparison
+    (None when it could not be made)."""
     if said is None:
         try:
             from verify.services.search import compare_media
@@ -460,10 +469,10 @@ def _search_says(archive: Any, child: int, parent: int, said: dict[str, Any] | N
             said = compare_media(archive, str(child), str(parent))
         except KeyboardInterrupt:  # the derivation is recorded: exit 0, as it succeeded
             notice("note: search's comparison was interrupted; the derivation is recorded")
-            return
+            return None
         except Exception as exc:  # noqa: BLE001 - the derivation is recorded; say why only
             notice(f"note: search could not compare media {child} with media {parent}: {exc}")
-            return
+            return None
     v = said["verdict"]
     if said["same_bytes"]:
         notice(f"note: media {child} and media {parent} are the same bytes (same SHA-256)")
@@ -486,6 +495,7 @@ def _search_says(archive: Any, child: int, parent: int, said: dict[str, Any] | N
             how.append(f"offset {v['offset']:+g} s")
         verb = "matches" if v["tier"] == "match" else "only resembles (suggestion tier)"
         notice(f"search: media {child} {verb} media {parent}: {', '.join(how)}")
+    return said
 
 
 @prov_app.command(

@@ -689,7 +689,8 @@ def search_media(
 def compare_media(archive: Source, query_ref: str, candidate_ref: str) -> dict[str, Any]:
     """What search says of one pair of media (e.g. a derivation being recorded): the
     candidate's verdict for the query's frames at the default threshold, with no other
-    file in the way. Returns {"query", "candidate": media ids, "same_bytes": bool,
+    file in the way. Returns {"query", "candidate": media ids, "same_bytes": bool, "kinds":
+    [query's, candidate's],
     "verdict": the search verdict or None, "problem": why the pair cannot be compared, or
     None}."""
     with archive.reader() as db:
@@ -699,6 +700,7 @@ def compare_media(archive: Source, query_ref: str, candidate_ref: str) -> dict[s
             "query": int(q_media),
             "candidate": int(c_media),
             "same_bytes": q_sha is not None and q_sha == c_sha,
+            "kinds": [q_kind, c_kind],  # image, video, other; None for a missing file row
             "verdict": None,
             "problem": None,
         }
