@@ -133,24 +133,30 @@ def test_unknown_case_is_one_line(cli: RunCli) -> None:
         (("media", "list", "imp", "--json"), "original_name", ["note.txt", "photo.jpg"]),
         (("media", "show", "1", "--json"), "original_name", ["note.txt"]),
         (("media", "frames", "2", "--json"), "index", [0]),
+        (("prov", "derivations", "imp", "--json"), "kind", ["reencode_of"]),
+        (("prov", "derivations", "imp"), None, None),
     ],
 )
 def test_reads_import_no_orm(
     home: Path, backend: str, command: tuple[str, ...], field: str | None, expected: Any
 ) -> None:
     """The reads that skip the ORM on a SQLite archive (case list and show, status history,
-    log, media list, show and frames) never import it."""
+    log, media list, show and frames, prov derivations) never import it."""
     if backend != "sqlite":
         pytest.skip("the ORM-free read path is for SQLite archives")
     env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
     verify = [sys.executable, "-m", "verify"]
     subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
-    if command[0] == "media":  # a file whose analysis fails (media 1), and a photo (media 2)
+    if command[0] in ("media", "prov"):  # a file whose analysis fails (1), and a photo (2)
         text = home.parent / "note.txt"
         text.write_text("not media")
         photo = write_jpeg(home.parent / "photo.jpg", size=(64, 48))
         add = [*verify, "media", "add", "imp", str(text), str(photo)]
         subprocess.run(add, env=env, capture_output=True)
+    if command[0] == "prov":
+        derive = [*verify, "prov", "derive", "2", "1", "--kind", "reencode_of"]
+        derive += ["--evidence", '{"frames": {"query": 1}}']  # shown through evidence_value
+        subprocess.run(derive, env=env, capture_output=True, check=True)
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "verify", *command],
         env=env,
@@ -158,7 +164,9 @@ def test_reads_import_no_orm(
         text=True,
         check=True,
     )
-    if field is None:  # the checkpoint
+    if command[:2] == ("prov", "derivations") and field is None:  # the table
+        assert out.stdout.splitlines()[0].split() == ["ID", "CHILD", "KIND", "PARENT", "EVIDENCE"]
+    elif field is None:  # the checkpoint
         assert out.stdout.startswith("1:sha256:")
     else:
         data = json.loads(out.stdout)

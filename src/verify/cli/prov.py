@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from verify.cli import archive_of
+from verify.cli import archive_of, source_of
 from verify.cli.output import clean, examples, notice, print_json, table
 from verify.errors import BadInputError
 
@@ -504,9 +504,9 @@ def _search_says(
 )
 def derivations(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
     """List derivations with either end in the case."""
-    from verify.services import provenance
+    from verify.services import provread
 
-    rows = provenance.list_derivations(archive_of(ctx), case)
+    rows = provread.list_derivations(source_of(ctx), case)
     if as_json:
         print_json(rows)
         return
@@ -533,7 +533,7 @@ def _evidence_text(evidence: dict[str, Any] | None) -> str:
         return "-"
     if set(evidence) == {"text"}:
         return str(evidence["text"])
-    from verify.services.provenance import evidence_value
+    from verify.services.provread import evidence_value
 
     return ", ".join(f"{k}={evidence_value(v) or '-'}" for k, v in sorted(evidence.items()))
 

@@ -55,6 +55,7 @@ from verify.models import (
     pk,
 )
 from verify.services.cases import case_media, check_text, get_case
+from verify.services.provread import evidence_value as evidence_value
 from verify.services.refs import get_media
 from verify.timeutil import CaptureTime, as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import (
@@ -1042,19 +1043,6 @@ def list_attributions(archive: Archive, case: str) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- derivations
-
-
-def evidence_value(value: Any) -> str | None:
-    """An evidence value as a reader sees it: objects, lists and true/false as JSON
-    (`{"candidate": 10, "query": 10}`), never Python's repr; None stays None (each output
-    shows its own "no value" mark)."""
-    if value is None:
-        return None
-    if isinstance(value, dict | list | bool):
-        import json
-
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return str(value)
 
 
 def parse_evidence(text: str | None) -> dict[str, Any] | None:
