@@ -25,6 +25,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -155,3 +156,20 @@ def cli(home: Path) -> RunCli:
         return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
     return run
+
+
+@contextlib.contextmanager
+def stdlib_reader(home: Path, backend: str) -> Iterator[Any]:
+    """The archive at `home` opened read-only through stdlib sqlite3
+    (`dbread.open_readonly`: the ORM-free read path), closed afterwards; skips the test on
+    another backend."""
+    if backend != "sqlite":
+        pytest.skip("the stdlib reader is for SQLite archives")
+    from verify.dbread import open_readonly
+
+    readonly = open_readonly(home)
+    assert readonly is not None
+    try:
+        yield readonly
+    finally:
+        readonly.close()

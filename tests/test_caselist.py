@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, stdlib_reader
 from tests.media import write_jpeg
 from verify.archive import Archive
-from verify.dbread import open_readonly
 from verify.services import caselist, cases, status
 
 
@@ -86,18 +85,12 @@ def test_status_history_is_the_orms(archive: Archive, monkeypatch: pytest.Monkey
 def test_stdlib_reader_gives_the_same_rows(
     archive: Archive, home: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("the stdlib reader is for SQLite archives")
     _fill(archive, monkeypatch)
-    readonly = open_readonly(home)
-    assert readonly is not None
-    try:
+    with stdlib_reader(home, backend) as readonly:
         assert caselist.list_cases(readonly) == cases.list_cases(archive)
         assert caselist.show_case(readonly, "legion") == cases.show_case(archive, "legion")
         want = status.status_history(archive, "legion")
         assert caselist.status_history(readonly, "legion") == want
-    finally:
-        readonly.close()
 
 
 def test_unknown_status_is_one_line(cli: RunCli) -> None:

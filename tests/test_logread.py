@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, stdlib_reader
 from tests.provhelp import add_media
 from verify.archive import Archive
 from verify.audit import GENESIS
-from verify.dbread import open_readonly
 from verify.errors import IntegrityFailure
 from verify.services import cases, logread, provenance, status
 
@@ -95,17 +94,11 @@ def test_no_checkpoint_of_a_damaged_chain(
 
 
 def test_stdlib_reader_gives_the_same_entries(archive: Archive, home: Path, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("the stdlib reader is for SQLite archives")
     _fill(archive)
-    readonly = open_readonly(home)
-    assert readonly is not None
-    try:
+    with stdlib_reader(home, backend) as readonly:
         for case in (None, "derna", "morocco"):
             assert logread.read_log(readonly, case) == logread.read_log(archive, case)
         assert logread.head(readonly) == logread.head(archive)
-    finally:
-        readonly.close()
 
 
 def test_errors_are_one_line(cli: RunCli) -> None:

@@ -11,11 +11,10 @@ import pytest
 from bench.clips import render as write_clip
 from sqlmodel import col, select
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, stdlib_reader
 from tests.media import write_jpeg
 from verify.analysis import hex64
 from verify.archive import Archive
-from verify.dbread import open_readonly
 from verify.models import Blob, Case, Frame, Media
 from verify.services import mediaread
 from verify.timeutil import iso
@@ -138,18 +137,12 @@ def test_show_and_list_are_the_orms(archive: Archive, filled: list[int]) -> None
 def test_stdlib_reader_gives_the_same(
     archive: Archive, home: Path, backend: str, filled: list[int]
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("the stdlib reader is for SQLite archives")
-    readonly = open_readonly(home)
-    assert readonly is not None
-    try:
+    with stdlib_reader(home, backend) as readonly:
         for media_id in filled:
             want = mediaread.show_media(archive, str(media_id))
             assert _same(mediaread.show_media(readonly, str(media_id)), want)
         for slug in ("legion", "other", "empty"):
             assert _same(mediaread.list_media(readonly, slug), mediaread.list_media(archive, slug))
-    finally:
-        readonly.close()
 
 
 def test_a_copy_not_in_this_store_is_said(archive: Archive, filled: list[int]) -> None:

@@ -8,10 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, stdlib_reader
 from tests.provhelp import add_media
 from verify.archive import Archive
-from verify.dbread import open_readonly
 from verify.services import provenance, provread
 
 
@@ -60,16 +59,10 @@ def test_derivations_are_the_orms(archive: Archive, linked: None) -> None:
 def test_stdlib_reader_gives_the_same(
     archive: Archive, home: Path, backend: str, linked: None
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("the stdlib reader is for SQLite archives")
-    readonly = open_readonly(home)
-    assert readonly is not None
-    try:
+    with stdlib_reader(home, backend) as readonly:
         for slug in ("legion", "other", "empty"):
             want = provread.list_derivations(archive, slug)
             assert _same(provread.list_derivations(readonly, slug), want)
-    finally:
-        readonly.close()
 
 
 def test_unknown_case(cli: RunCli, linked: None) -> None:
