@@ -1,13 +1,16 @@
 """`verify log` and `verify check`: the audit trail and integrity checks."""
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from verify.cli import archive_of, source_of
 from verify.cli.output import clean, examples, print_json, table
 from verify.errors import ExitCode
+
+if TYPE_CHECKING:
+    from verify.services.log import CheckReport
 
 LOG_EPILOG = examples(
     "verify log",
@@ -149,9 +152,9 @@ def check_command(
         raise typer.Exit(int(ExitCode.INTEGRITY))
 
 
-def _objects(report: Any) -> str:
+def _objects(report: "CheckReport") -> str:
     """`N objects checked`, and how many of them are not in the evidence store (not
     re-hashed: on a team archive, most likely added under another home)."""
-    missing = sum(f.category == "missing" for f in report.findings)
     said = f"{report.objects_checked} objects checked"
+    missing = report.objects_missing
     return f"{said}, {missing} not in the evidence store" if missing else said

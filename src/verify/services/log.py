@@ -2,7 +2,7 @@
 Listing the audit trail (`verify log`) is `verify.services.logread`, without the ORM."""
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,15 +111,13 @@ class CheckReport:
         )
 
     @property
+    def objects_missing(self) -> int:
+        """Objects checked that are not in the evidence store (so not re-hashed)."""
+        return sum(f.category == "missing" for f in self.findings)
+
+    @property
     def only_missing(self) -> bool:
-        """Every file checked is missing and nothing else is wrong: most likely the
-        archive's files were added under another home (a colleague's, on a team archive)."""
-        missing = sum(f.category == "missing" for f in self.findings)
-        return (
-            self.objects_checked > 0
-            and missing == self.objects_checked
-            and all(f.category in (*HARMLESS, "missing") for f in self.findings)
-        )
+        return only_missing(self.objects_checked, [f.category for f in self.findings])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +131,18 @@ class CheckReport:
             "objects_checked": self.objects_checked,
             "findings": [f.to_dict() for f in self.findings],
         }
+
+
+def only_missing(objects_checked: int, categories: Sequence[str]) -> bool:
+    """Every file checked is missing and nothing else is wrong (findings by category): most
+    likely the archive's files were added under another home (a colleague's, on a team
+    archive)."""
+    missing = sum(c == "missing" for c in categories)
+    return (
+        objects_checked > 0
+        and missing == objects_checked
+        and all(c in (*HARMLESS, "missing") for c in categories)
+    )
 
 
 def _holders(archive: Archive, blob_ids: list[int]) -> dict[int, list[str]]:

@@ -291,15 +291,11 @@ def write_report(
 
 def _check_outcome(data: dict[str, Any]) -> tuple[bool, bool]:
     """(check passed, it failed only for files missing from this home's evidence store)."""
-    from verify.services.log import HARMLESS
+    from verify.services.log import only_missing
 
     check = data["integrity"]["check"]
-    only_missing = (
-        check["objects_missing"] > 0
-        and check["objects_missing"] == check["objects_checked"]
-        and all(f["category"] in {*HARMLESS, "missing"} for f in check["findings"])
-    )
-    return bool(check["ok"]), only_missing
+    categories = [f["category"] for f in check["findings"]]
+    return bool(check["ok"]), only_missing(check["objects_checked"], categories)
 
 
 def generator_info() -> dict[str, Any]:
@@ -327,13 +323,12 @@ def _integrity_check(archive: Archive, objects: set[str]) -> dict[str, Any]:
     from verify.services.log import check_archive
 
     result = check_archive(archive, objects=objects)
-    missing = sum(f.category == "missing" for f in result.findings)
     return {
         "ok": result.ok,
         "objects_checked": result.objects_checked,
         # not in the evidence store of the home the report was written from (on a team
         # archive: most likely added under a colleague's home), so not re-hashed
-        "objects_missing": missing,
+        "objects_missing": result.objects_missing,
         "findings": [f.to_dict() for f in result.findings],
     }
 
