@@ -274,7 +274,7 @@ def test_derive_says_what_search_finds(
 
     assert derive(b, a) == (
         f"search: media {b} matches media {a}: 28/28 frames of media {b} and 28/40 of "
-        f"media {a}, median 3 bits, variant full, offset +12 s\n"
+        f"media {a}, median 3 bits (best 3), variant full, offset +12 s\n"
     )
     assert derive(partial.media_id, a).startswith(
         f"search: media {partial.media_id} only resembles (suggestion tier) media {a}: 3/37 "

@@ -484,17 +484,11 @@ def _search_says(
             "recorded as stated (check the media ids, or say why in --note)"
         )
     else:
-        fm = v["frames_matched"]
-        how = [
-            f"{fm['query']}/{v['query_frames']} frames of media {child} and "
-            f"{fm['candidate']}/{v['candidate_frames']} of media {parent}",
-            f"median {v['median_distance']:g} bits",
-            f"variant {v['variant']}",
-        ]
-        if v["offset"] is not None:
-            how.append(f"offset {v['offset']:+g} s")
+        from verify.services.provread import match_phrase
+
+        how = match_phrase(v, f"media {child}", f"media {parent}")
         verb = "matches" if v["tier"] == "match" else "only resembles (suggestion tier)"
-        notice(f"search: media {child} {verb} media {parent}: {', '.join(how)}")
+        notice(f"search: media {child} {verb} media {parent}: {how}")
     return said
 
 

@@ -6,6 +6,7 @@ for a SQLite archive at the current schema, SQLAlchemy Core otherwise), as
 """
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from verify.dbread import Source
@@ -61,3 +62,20 @@ def evidence_value(value: Any) -> str | None:
     if isinstance(value, dict | list | bool):
         return json.dumps(value, sort_keys=True, ensure_ascii=False)
     return str(value)
+
+
+def match_phrase(verdict: Mapping[str, Any], query: str, candidate: str) -> str:
+    """A search verdict (or the evidence `prov derive --evidence-from-search` kept of one)
+    in words: `8/8 frames of media 2 and 8/8 of media 1, median 6 bits (best 4), variant
+    masked, offset +0 s`. KeyError, TypeError or ValueError when it is not one (evidence
+    edited by hand)."""
+    fm = verdict["frames_matched"]
+    parts = [
+        f"{int(fm['query'])}/{int(verdict['query_frames'])} frames of {query} and "
+        f"{int(fm['candidate'])}/{int(verdict['candidate_frames'])} of {candidate}",
+        f"median {float(verdict['median_distance']):g} bits (best {int(verdict['best_distance'])})",
+        f"variant {verdict['variant']}",
+    ]
+    if verdict.get("offset") is not None:
+        parts.append(f"offset {float(verdict['offset']):+g} s")
+    return ", ".join(parts)

@@ -333,22 +333,15 @@ def search_summary(evidence: Any, child: Any = None, parent: Any = None) -> str 
     demo) as one sentence; None for any other evidence, which is shown field by field."""
     if not isinstance(evidence, dict) or evidence.get("source") != "verify search":
         return None
+    from verify.services.provread import match_phrase
+
+    copy = f"media {child}" if child is not None else "the copy"
+    source = f"media {parent}" if parent is not None else "the source"
     try:
-        fm = evidence["frames_matched"]
-        copy = f"media {child}" if child is not None else "the copy"
-        source = f"media {parent}" if parent is not None else "the source"
-        parts = [
-            f"{int(fm['query'])}/{int(evidence['query_frames'])} frames of {copy} and "
-            f"{int(fm['candidate'])}/{int(evidence['candidate_frames'])} of {source}",
-            f"median {float(evidence['median_distance']):g} bits "
-            f"(best {int(evidence['best_distance'])})",
-            f"variant {evidence['variant']}",
-        ]
-        if evidence.get("offset") is not None:
-            parts.append(f"offset {float(evidence['offset']):+g} s")
         return (
             f"near-duplicate search (hashing recipe {evidence.get('recipe', '?')}): "
-            f"{evidence['tier']}, score {float(evidence['score']):g}; " + ", ".join(parts)
+            f"{evidence['tier']}, score {float(evidence['score']):g}; "
+            + match_phrase(evidence, copy, source)
         )
     except (KeyError, TypeError, ValueError):
         return None  # edited by hand: shown field by field
