@@ -363,7 +363,8 @@ def _open_error(url: str, exc: "DatabaseError") -> VerifyError | None:
             f"bad database URL {where}: {reason}; a schema is chosen with "
             "?options=-csearch_path%3DSCHEMA"
         )
-    if "no schema has been selected to create in" in reason:
+    # by SQLSTATE (invalid_schema_name), not by the message, which the server may translate
+    if getattr(exc.orig, "sqlstate", None) == "3F000":
         return BadInputError(
             f"the database {where} has no schema for the archive: the schema its search_path "
             "names does not exist; create it first (CREATE SCHEMA name) or fix the URL"

@@ -478,11 +478,13 @@ def self_join(
 
 # Only frames hashed with this version's recipe are comparable with a query's: files
 # analysed with another one are left out until `verify media reanalyse` (search says so).
-_SELECT = (
+_INDEXABLE = (
     "SELECT f.id, f.blob_id, f.idx, f.pts, f.phash, f.dhash, f.phash_masked, f.dhash_masked, "
     "f.pdq FROM frames f JOIN blobs b ON b.id = f.blob_id "
-    "WHERE f.informative AND f.id > :after AND b.pipeline = :pipeline ORDER BY f.id"
+    "WHERE f.informative AND b.pipeline = :pipeline"
 )
+_SELECT = _INDEXABLE + " AND f.id > :after ORDER BY f.id"
+_OF_FILES = _INDEXABLE + " AND f.blob_id IN ({in})"  # `rows_in` fills the list
 
 
 def index_dir(archive: Source) -> Path:
@@ -536,8 +538,7 @@ def _read_rows(db: Reader, after: int) -> list[Any]:
 def frames_of_files(db: Reader, blob_ids: list[int]) -> FrameIndex:
     """The indexable frames of these stored files alone, read from the database: what
     comparing two files needs, without loading the archive's whole index."""
-    sql = _SELECT.replace("f.id > :after", "f.blob_id IN ({in})")
-    rows = rows_in(db, sql, sorted(set(blob_ids)), {"pipeline": PIPELINE})
+    rows = rows_in(db, _OF_FILES, sorted(set(blob_ids)), {"pipeline": PIPELINE})
     return FrameIndex.from_rows(sorted(rows, key=lambda r: int(r[0])))
 
 
