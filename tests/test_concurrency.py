@@ -202,3 +202,37 @@ def test_switching_to_wal_is_retried_while_locked() -> None:
         _set_wal(Cursor(["disk I/O error"]), 5_000)  # type: ignore[arg-type]
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         _set_wal(Cursor(["database is locked"] * 1000), 0)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_a_read_sees_one_snapshot_while_another_user_writes(home: Path) -> None:
+    """A read transaction sees the archive as it was at its first statement, on both
+    databases, so `check` and reports never mix two states of it (PostgreSQL's default,
+    READ COMMITTED, would show the colleague's case to the second query)."""
+    from sqlalchemy import text
+
+    from verify.archive import open_archive
+    from verify.services.cases import open_case
+
+    reading = open_archive(home, actor="reader")
+    writing = open_archive(home, actor="colleague")
+    try:
+        open_case(writing, "Before")
+        count = "SELECT count(*) FROM cases"
+        with reading.reader() as reader:
+            before = reader.rows(count)[0][0]
+            open_case(writing, "During")
+            assert reader.rows(count)[0][0] == before == 1
+        with reading.read() as session:
+            assert session.execute(text(count)).scalar_one() == 2
+            open_case(writing, "During the session")
+            assert session.execute(text(count)).scalar_one() == 2
+        with reading.reader() as reader:
+            assert reader.rows(count)[0][0] == 3
+    finally:
+        reading.close()
+        writing.close()

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 # second key is the archive's schema, so archives in different schemas of one database do not
 # queue behind one another (two schemas whose names hash alike only share a queue).
 PG_WRITE_LOCK = 0x76657269
+# The first statement of every read transaction on PostgreSQL.
+SNAPSHOT_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
 def make_engine(url: str) -> Engine:
@@ -71,6 +73,13 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(
                 f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK}, hashtext(current_schema()))"
             )
+        else:
+            # A read sees one snapshot, as a deferred BEGIN does in WAL mode on SQLite. At
+            # PostgreSQL's default READ COMMITTED every statement sees the latest commit, so
+            # `check` could read the audit trail before a colleague's write and the claims
+            # after it, and report a mismatch that is not there; a report could mix two
+            # states of a case.
+            conn.exec_driver_sql(SNAPSHOT_READ)
 
     return engine
 
