@@ -55,17 +55,38 @@ def test_latin_letters_without_a_base_and_greek_are_romanised(cli: RunCli) -> No
     assert cli("case", "open", decomposed).stdout == "byelgorod-may\n"
 
 
-def test_title_without_latin_form_suggests_a_slug(cli: RunCli) -> None:
-    """A title in a script with no romanisation here (Arabic, Japanese) still opens a case,
-    and stderr says how to choose a readable reference."""
-    r = cli("case", "open", "فيديو بلغورود")
+def test_other_scripts_are_spelt_letter_by_letter_with_a_note(cli: RunCli) -> None:
+    """Arabic, Japanese, Hebrew, Thai, Devanagari titles all gave "case", "case-2", ...; they
+    are now transliterated letter by letter (anyascii), and stderr says how to choose a
+    readable reference."""
+    r = cli("case", "open", "فيديو من غزة")
+    assert (r.exit_code, r.stdout) == (0, "fydyw-mn-ghzh\n")
+    assert r.stderr == (
+        "note: the reference 'fydyw-mn-ghzh' spells the title letter by letter; "
+        "`verify case open ... --slug NAME` chooses a readable one\n"
+    )
+    assert cli("case", "open", "ベルゴロド 2023").stdout == "berugorodo-2023\n"
+    assert cli("case", "open", "서울 시위").stdout == "seoul-siwi\n"
+    assert cli("case", "open", "กรุงเทพ").stdout == "krungethph\n"  # vowel signs kept
+    assert cli("case", "open", "दिल्ली में विरोध").stdout == "dilli-mem-virodh\n"
+    assert cli("case", "open", "ירושלים").stdout == "yrvslym\n"
+    assert cli("case", "open", "ベルゴロド", "--slug", "belgorod-jp").stderr == ""
+    # romanised scripts need no note
+    assert cli("case", "open", "Белгород").stderr == ""
+
+
+def test_symbols_and_emoji_are_dropped_and_a_title_of_none_suggests_a_slug(cli: RunCli) -> None:
+    """anyascii would spell "🔥" as ":fire:"; symbols are separators. A title with nothing
+    left gives "case" and a note; a title that is the word "Case" gives "case" and none."""
+    assert cli("case", "open", "Fire 🔥 in Kyiv").stdout == "fire-in-kyiv\n"
+    r = cli("case", "open", "🔥 🔥")
     assert (r.exit_code, r.stdout) == (0, "case\n")
     assert r.stderr == (
         "note: the title has no letters a reference can be made from, so the case is 'case'; "
         "`verify case open ... --slug NAME` chooses one\n"
     )
-    assert cli("case", "open", "ベルゴロド").stderr.startswith("note: ")
-    assert cli("case", "open", "ベルゴロド", "--slug", "belgorod-jp").stderr == ""
+    r = cli("case", "open", "Case")
+    assert (r.stdout, r.stderr) == ("case-2\n", "")
 
 
 def test_explicit_slug_and_duplicate(cli: RunCli) -> None:

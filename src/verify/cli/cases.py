@@ -49,10 +49,16 @@ def case_open(
         archive_of(ctx), title, slug=slug, claims=claim or [], summary=summary
     )
     sys.stdout.write(created["slug"] + "\n")
-    if slug is None and cases.slugify(title) == "case":
+    made = cases.slug_of(title)
+    if slug is None and made.empty:
         sys.stderr.write(
             f"note: the title has no letters a reference can be made from, so the case is "
             f"{created['slug']!r}; `verify case open ... --slug NAME` chooses one\n"
+        )
+    elif slug is None and made.by_letter:
+        sys.stderr.write(
+            f"note: the reference {created['slug']!r} spells the title letter by letter; "
+            "`verify case open ... --slug NAME` chooses a readable one\n"
         )
 
 

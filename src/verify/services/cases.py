@@ -7,7 +7,7 @@ given.
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, col, func, select
 
@@ -39,7 +39,7 @@ _LATIN_EXTRA = {
     "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ð": "d", "þ": "th",
     "ı": "i", "ħ": "h", "ŀ": "l",
 }  # fmt: skip
-_ROMAN = str.maketrans(_CYRILLIC | _LATIN_EXTRA)
+_ROMAN = _CYRILLIC | _LATIN_EXTRA
 # Greek (ELOT 743-style, for slugs only), applied once accents and breathings are dropped
 _GREEK_PAIRS = (("ου", "ou"),)
 _GREEK = str.maketrans({
@@ -48,27 +48,55 @@ _GREEK = str.maketrans({
     "ρ": "r", "σ": "s", "ς": "s", "τ": "t", "υ": "y", "φ": "f", "χ": "ch", "ψ": "ps",
     "ω": "o",
 })  # fmt: skip
+_GREEK_LETTERS = frozenset("αβγδεζηθικλμνξοπρσςτυφχψω")
 
 
-def slugify(title: str) -> str:
-    """ASCII, lowercase, hyphen-separated, at most 60 characters, cut at a word boundary.
-    Cyrillic and Greek are romanised (`Белгород` -> `belgorod`), accents dropped (`Łódź` ->
-    `lodz`); other scripts without a Latin form are dropped, and a title with nothing left
-    gives "case" (the CLI then suggests --slug)."""
-    # composed first: a decomposed "й" (и + breve) must romanise as "y", as a composed one does
-    roman = unicodedata.normalize("NFC", title).lower().translate(_ROMAN)
-    # then accents, breathings and compatibility forms (µ, ﬁ, full-width letters) off, which
-    # leaves Greek as its base letters
-    bare = "".join(
-        c for c in unicodedata.normalize("NFKD", roman) if not unicodedata.combining(c)
-    ).lower()
+def _latin(c: str) -> tuple[str, bool]:
+    """One character of a lowercased, composed title in Latin letters, and whether it was
+    transliterated letter by letter (a script without a romanisation here)."""
+    if c.isascii():
+        return c, False
+    if c in _ROMAN:
+        return _ROMAN[c], False
+    # accents, breathings and compatibility forms (µ, ﬁ, full-width letters) off: Latin
+    # gives ASCII, Greek its base letters (romanised below, where "ου" is one sound)
+    bare = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
+    if bare and (bare.isascii() or all(x in _GREEK_LETTERS for x in bare.lower())):
+        return bare.lower(), False
+    if unicodedata.category(c)[0] in "LMN":  # letters, marks, digits of any other script
+        from anyascii import anyascii
+
+        latin = anyascii(c).replace("'", "").lower()  # a Thai vowel sign too; a stray accent: ""
+        return latin, bool(latin)
+    return " ", False  # symbols and emoji (anyascii would spell out "🔥" as ":fire:")
+
+
+class Slug(NamedTuple):
+    text: str  # the slug ("case" when nothing was left)
+    by_letter: bool  # some of the title was transliterated letter by letter
+    empty: bool  # nothing was left of the title
+
+
+def slug_of(title: str) -> Slug:
+    """`slugify`, and how the slug was made (for the CLI's notes)."""
+    letters = [_latin(c) for c in unicodedata.normalize("NFC", title).lower()]
+    bare = "".join(latin for latin, _ in letters)
     for pair, latin in _GREEK_PAIRS:
         bare = bare.replace(pair, latin)
     ascii_title = bare.translate(_GREEK).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
     if len(slug) > SLUG_MAX:
         slug = slug[:SLUG_MAX].rsplit("-", 1)[0] if "-" in slug[:SLUG_MAX] else slug[:SLUG_MAX]
-    return slug or "case"
+    return Slug(slug or "case", any(by_letter for _, by_letter in letters), not slug)
+
+
+def slugify(title: str) -> str:
+    """ASCII, lowercase, hyphen-separated, at most 60 characters, cut at a word boundary.
+    Cyrillic and Greek are romanised (`Белгород` -> `belgorod`), accents dropped (`Łódź` ->
+    `lodz`); other scripts are transliterated letter by letter with anyascii (`فيديو من غزة`
+    -> `fydyw-mn-ghzh`, Han characters in their Mandarin reading), symbols and emoji dropped,
+    and a title with nothing left gives "case" (the CLI then suggests --slug)."""
+    return slug_of(title).text
 
 
 def check_text(*values: str | None) -> None:
