@@ -56,6 +56,7 @@ from verify.models import (
 from verify.outputs import write_atomically
 from verify.services import provenance, search, status
 from verify.services.cases import case_media, claim_to_dict, get_case
+from verify.services.statecheck import CLAIM_ACTIONS, claim_changes, claim_number
 from verify.timeutil import as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import VERDICTS, Role
 
@@ -365,15 +366,13 @@ def _claims_with_history(session: Session, case_id: int, slug: str) -> list[dict
 
 
 def _claim_changes(session: Session, slug: str) -> dict[int, list[dict[str, Any]]]:
-    """Claim number -> its changes as the audit trail records them: `claim.assess`,
-    `claim.edit`, and the assessment an earlier import wrote into `claim.add`."""
+    """Claim number -> its changes as the audit trail records them (`claim.assess`,
+    `claim.edit`, and the assessment an earlier import wrote into `claim.add`), read as
+    `verify check` replays them (`statecheck.claim_changes`)."""
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     entries = session.exec(
         select(AuditEntry)
-        .where(
-            AuditEntry.case_slug == slug,
-            col(AuditEntry.action).in_(("claim.add", "claim.assess", "claim.edit")),
-        )
+        .where(AuditEntry.case_slug == slug, col(AuditEntry.action).in_(CLAIM_ACTIONS))
         .order_by(col(AuditEntry.seq))
     ).all()
     for e in entries:
@@ -381,26 +380,20 @@ def _claim_changes(session: Session, slug: str) -> dict[int, list[dict[str, Any]
             payload = orjson.loads(e.payload)
         except orjson.JSONDecodeError:
             continue  # `verify check` reports the damaged entry
-        if not isinstance(payload, dict) or not isinstance(payload.get("n"), int):
+        n = claim_number(e.action, payload)
+        if n is None:
             continue
+        recorded = claim_changes(e.action, payload)
+        if e.action == "claim.add":
+            recorded.pop("text", None)  # the claim as added, not a change of its text
         change: dict[str, Any] = {"at": e.at, "by": e.actor, "seq": e.seq}
         for field in ("finding", "confidence", "text"):
-            value = payload.get(field)
-            if isinstance(value, dict) and "new" in value:  # claim.assess, claim.edit
-                change[field] = {"from": value.get("old"), "to": value["new"]}
-            elif e.action == "claim.add" and field != "text" and field in payload:
-                change[field] = {"from": None, "to": value}  # assessed as it was added
-            else:
-                change[field] = None
-        why = payload.get("why")
-        rationale = payload.get("rationale")
-        if isinstance(rationale, dict):  # claim.edit
-            why = rationale.get("new")
-        elif e.action == "claim.add" and isinstance(rationale, str):
-            why = rationale
+            old_new = recorded.get(field)
+            change[field] = None if old_new is None else {"from": old_new[0], "to": old_new[1]}
+        why = recorded.get("rationale", (None, None))[1]
         change["rationale"] = why if isinstance(why, str) and why else None
         if any(change[k] is not None for k in ("finding", "confidence", "text", "rationale")):
-            out[payload["n"]].append(change)
+            out[n].append(change)
     return out
 
 

@@ -110,6 +110,38 @@ def _set_new(facts: Facts, payload: dict[str, Any], fields: Iterable[str], seq: 
             facts[name] = Recorded(change["new"], seq)
 
 
+CLAIM_ACTIONS = ("claim.add", "claim.assess", "claim.edit")
+
+
+def claim_changes(action: str, payload: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """`FIELD: (old, new)` for what a claim entry records; the one reading of claim entries,
+    for the replay here and for the report's claim history.
+
+    `claim.add` creates the claim: each field it records, old None (earlier imports recorded
+    the assessment in it); `claim.edit` writes `FIELD: {"old", "new"}` for any of
+    CLAIM_FIELDS; `claim.assess` does for finding and confidence, and gives the new
+    rationale as `why` (old None: the entry does not record it)."""
+    if action == "claim.add":
+        return {k: (None, payload[k]) for k in CLAIM_FIELDS if k in payload}
+    fields = CLAIM_FIELDS if action == "claim.edit" else ("finding", "confidence")
+    out = {}
+    for name in fields:
+        change = payload.get(name)
+        if isinstance(change, dict) and "new" in change:
+            out[name] = (change.get("old"), change["new"])
+    if action == "claim.assess" and isinstance(payload.get("why"), str):
+        out["rationale"] = (None, payload["why"])
+    return out
+
+
+def claim_number(action: str, payload: Any) -> int | None:
+    """The claim a `claim.*` entry's payload is about (its `n`), else None."""
+    if action not in CLAIM_ACTIONS or not isinstance(payload, dict):
+        return None
+    n = payload.get("n")
+    return n if isinstance(n, int) else None
+
+
 class _Replay:
     def __init__(self) -> None:
         self.cases: dict[str, Facts] = {}
@@ -118,12 +150,6 @@ class _Replay:
         self.media: dict[int, Facts] = {}
         self.appearances: dict[int, Facts] = {}
         self.derivations: dict[int, Facts] = {}
-
-    def claim(self, slug: str, payload: dict[str, Any]) -> Facts | None:
-        n = payload.get("n")
-        if not isinstance(n, int):
-            return None
-        return self.claims.get((slug, n))
 
     def apply(self, e: AuditEntry) -> None:
         try:
@@ -158,20 +184,12 @@ class _Replay:
             _set_new(self.cases[slug], payload, ("title", "summary"), seq)
         elif action == "status.set" and slug in self.cases and "to" in payload:
             self.cases[slug]["status"] = Recorded(payload["to"], seq)
-        elif action == "claim.add" and isinstance(payload.get("n"), int):
-            # earlier imports recorded the assessment in `claim.add` itself
-            recorded = {k: payload[k] for k in CLAIM_FIELDS if k in payload}
-            self.claims[(slug, payload["n"])] = _new(e, {**NEW_CLAIM, **recorded})
-        elif action == "claim.edit":
-            edited = self.claim(slug, payload)
-            if edited is not None:
-                _set_new(edited, payload, CLAIM_FIELDS, seq)
-        elif action == "claim.assess":
-            assessed = self.claim(slug, payload)
-            if assessed is not None:
-                _set_new(assessed, payload, ("finding", "confidence"), seq)
-                if isinstance(payload.get("why"), str):
-                    assessed["rationale"] = Recorded(payload["why"], seq)
+        elif (number := claim_number(action, payload)) is not None:
+            recorded = {k: new for k, (_, new) in claim_changes(action, payload).items()}
+            if action == "claim.add":
+                self.claims[(slug, number)] = _new(e, {**NEW_CLAIM, **recorded})
+            elif (slug, number) in self.claims:
+                self.claims[(slug, number)] |= _new(e, recorded)
 
     def attribution(self, e: AuditEntry, payload: dict[str, Any]) -> None:
         ident = payload.get("id")
