@@ -21,3 +21,23 @@ def write_jpeg(
         ex[tag] = value
     img.save(path, "JPEG", quality=90, exif=ex.tobytes())
     return path
+
+
+def cut_video(src: Path, dst: Path, *, keep: float = 0.4) -> Path:
+    """A truncated copy of the H.264 MP4 `src` that still opens: remuxed with its index
+    first (`movflags=faststart`), then cut after `keep` of its bytes, as an interrupted
+    download leaves it."""
+    import av
+
+    whole = dst.with_name(dst.name + ".whole.mp4")
+    with av.open(str(src)) as i, av.open(str(whole), "w", options={"movflags": "faststart"}) as o:
+        stream = o.add_stream_from_template(i.streams.video[0])
+        for packet in i.demux(i.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = stream
+            o.mux(packet)
+    data = whole.read_bytes()
+    whole.unlink()
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst

@@ -10,7 +10,7 @@ from bench.clips import canvas, render
 from PIL import Image
 
 import verify.analysis.frames as frames_mod
-from verify.analysis.frames import extract_frames, sample_interval
+from verify.analysis.frames import extract_frames, extract_video, sample_interval
 from verify.analysis.hashing import hamming64, hash_gray, hash_image
 from verify.analysis.pdq import hamming256
 from verify.errors import BadInputError
@@ -619,3 +619,36 @@ def test_corpus_segmented_decoding_keeps_the_samples_of_one_piece(
         scenes_b += sum(s[-1] for s in _all_samples(b))
     assert segmented_files >= 25
     assert abs(scenes_a - scenes_b) <= max(3, 0.1 * scenes_b), (scenes_a, scenes_b)
+
+
+# --------------------------------------------------------------------- truncated videos
+
+
+def test_a_truncated_video_says_where_it_stops(tmp_path: Path) -> None:
+    """A video cut short (an interrupted download) still decodes its beginning: its frames
+    are kept, and `extract_video` says where it stops against the duration its index
+    states, in full and `--fast` alike. It was reported as analysed in full."""
+    from tests.media import cut_video
+
+    whole = render(tmp_path / "whole.mp4", seconds=12.0, gop=30)
+    cut = cut_video(whole, tmp_path / "cut.mp4")
+    for fast in (False, True):
+        frames, incomplete = extract_video(str(cut), {}, fast=fast)
+        assert 3 <= len(frames) <= 6
+        assert incomplete is not None
+        assert incomplete["duration"] == 12.0
+        assert 3.0 <= incomplete["ends_at"] <= 6.0
+        assert extract_video(str(whole), {}, fast=fast)[1] is None
+
+
+def test_frames_not_decoded_because_no_sample_needs_them_are_not_missing(
+    tmp_path: Path,
+) -> None:
+    """With `--fast` the last frame decoded is the last keyframe, 1 s before the end of this
+    25 s clip (GOP 12 s), and the keyframe before it 13 s before: the file's packets reach
+    the end, so it is complete."""
+    clip = render(tmp_path / "longgop.mp4", seconds=25.0, fps=25, gop=300)
+    frames, incomplete = extract_video(str(clip), {}, fast=True)
+    assert [f.pts for f in frames] == [0.0, 12.0, 24.0]  # the keyframes
+    assert incomplete is None
+    assert extract_video(str(clip), {}, fast=False)[1] is None

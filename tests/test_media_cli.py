@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import socket
 from pathlib import Path
 
@@ -156,6 +157,36 @@ def test_add_video_frames_have_pts(cli: RunCli, case: str, tmp_path: Path) -> No
     pts = [f["pts"] for f in shown["frames"]]
     assert len(pts) >= 4 and pts == sorted(pts)
     assert pts[0] < 0.5 and pts[-1] > 2.5
+
+
+def test_a_truncated_video_is_added_with_a_warning_everywhere_it_shows(
+    cli: RunCli, case: str, tmp_path: Path
+) -> None:
+    """A video cut short decodes its beginning only. It is analysed (its frames are
+    evidence too), but `media add`, `media reanalyse`, `media show` (text and JSON) and the
+    report say where it stops; it was reported as "ok, full" with the stated duration."""
+    from tests.media import cut_video
+
+    cut = cut_video(write_clip(tmp_path / "whole.mp4", seconds=12.0, gop=30), tmp_path / "c.mp4")
+    r = cli("media", "add", case, str(cut))
+    assert (r.exit_code, r.stdout) == (0, "1\n")
+    warning = r.stderr.splitlines()[1]
+    assert re.fullmatch(
+        r"  warning: the video stops at [3-6]\.\d s of the 12\.0 s its container states "
+        r"\(truncated or damaged\): its frames and hashes cover only that part",
+        warning,
+    ), r.stderr
+    note = warning.removeprefix("  warning: ")
+    shown = json.loads(cli("media", "show", "1", "--json").stdout)
+    assert shown["analysis"] == "ok" and shown["frame_count"] >= 3
+    assert set(shown["metadata"]["incomplete"]) == {"ends_at", "duration"}
+    assert f"warning:   {note}\n" in cli("media", "show", "1").stdout
+    again = cli("media", "reanalyse", "1", "--fast")
+    assert again.exit_code == 0 and "  warning: the video stops at " in again.stderr
+    note = again.stderr.splitlines()[1].removeprefix("  warning: ")  # as --fast found it
+    report = json.loads(cli("report", case, "-f", "json", "-o", "-").stdout)
+    assert report["media"][0]["analysis"]["incomplete"] == note
+    assert f"**warning:** {note}" in cli("report", case, "-f", "md", "-o", "-").stdout
 
 
 def test_export_frames_recorded_as_derivation(cli: RunCli, case: str, tmp_path: Path) -> None:

@@ -25,6 +25,10 @@ Normalised metadata keys (always present, None when unknown):
     gps_placeholder (the position as written when it is exactly 0, 0 - a device without a fix
     - in which case `gps` is None; else None).
 
+Only when it applies: `incomplete` ({"ends_at": s, "duration": s}): a video whose frames stop
+well before the duration its container states, with no data left to reach it (truncated or
+damaged): its frames and hashes cover only the beginning (`incomplete_note`).
+
 Perceptual hashes are unsigned 64-bit ints here; storage converts to signed int64.
 """
 
@@ -61,6 +65,22 @@ class AnalysisResult:
     error: str | None = None
 
 
+def incomplete_note(meta: Any) -> str | None:
+    """What a reader must know about a truncated or damaged video's analysis (from
+    `meta["incomplete"]`), one line, or None: `media add`, `media reanalyse`, `media show`
+    and reports say it alike."""
+    incomplete = meta.get("incomplete") if isinstance(meta, dict) else None
+    if not isinstance(incomplete, dict):
+        return None
+    ends, duration = incomplete.get("ends_at"), incomplete.get("duration")
+    if not isinstance(ends, int | float) or not isinstance(duration, int | float):
+        return None
+    return (
+        f"the video stops at {ends:.1f} s of the {duration:.1f} s its container states "
+        "(truncated or damaged): its frames and hashes cover only that part"
+    )
+
+
 def to_signed64(u: int) -> int:
     """Unsigned 64-bit -> signed int64 (what SQLite/PostgreSQL can store)."""
     return u - (1 << 64) if u >= (1 << 63) else u
@@ -93,7 +113,7 @@ def analyse_file(
     the metadata is read, before the frames: if the frames then fail in a way the child
     cannot report itself (a crash, the timeout, running out of memory), the file keeps its
     metadata (see `sandbox.salvage`)."""
-    from verify.analysis.frames import extract_frames
+    from verify.analysis.frames import extract_frames, extract_video
     from verify.analysis.metadata import read_metadata
 
     kind, mime, meta = read_metadata(path)
@@ -108,7 +128,11 @@ def analyse_file(
             reason = f"truncated or corrupt image: {exc}"
             return AnalysisResult(kind, mime, meta, error=_image_reason(reason, path))
         return AnalysisResult(kind=kind, mime=mime, meta=meta, frames=frames)
-    frames = extract_frames(path, kind, meta, fast=fast) if kind == "video" else []
+    if kind != "video":
+        return AnalysisResult(kind=kind, mime=mime, meta=meta)
+    frames, incomplete = extract_video(path, meta, fast=fast)
+    if incomplete is not None:
+        meta["incomplete"] = incomplete  # frames cover only the beginning (truncated, damaged)
     return AnalysisResult(kind=kind, mime=mime, meta=meta, frames=frames)
 
 

@@ -28,7 +28,9 @@ Video (PyAV; see docs/hashing.md "Video sampling"):
   into clockwise degrees; `meta["rotation"]` (clockwise) only when the frame has none;
 - pts in seconds from the stream start;
 - `fast=True`: keyframes only (`skip_frame="NONKEY"`), same sampling rule over them;
-- a file with no decodable video frames gives [] (the caller decides what that means).
+- a file with no decodable video frames gives [] (the caller decides what that means);
+- a video whose frames stop well before its stated duration, with no data left to reach it
+  (truncated or damaged), is reported as such by `extract_video` (`meta["incomplete"]`).
 """
 
 # PyAV is imported only where video is decoded: a still (e.g. `verify search photo.jpg`, whose
@@ -57,7 +59,7 @@ from verify.analysis import FrameHash
 from verify.analysis.hashing import WORK_SIZE, Hashes, gray_from_image, hash_gray
 from verify.errors import BadInputError
 
-__all__ = ["MAX_SAMPLES", "extract_frames", "frame_hash", "sample_interval"]
+__all__ = ["MAX_SAMPLES", "extract_frames", "extract_video", "frame_hash", "sample_interval"]
 
 MAX_SAMPLES = 300  # regular samples per video (1 fps up to 5 minutes)
 MAX_SCENE_CHANGES = 100
@@ -65,6 +67,12 @@ SCENE_DIFF = 15.0  # mean |diff| of the luma thumbnail (0-255) must exceed this 
 SCENE_RATIO = 4.0  # ... and this many times its running average (motion is not a cut)
 SCENE_MIN_GAP = 0.25  # seconds after the previous sample
 SKIP_FALLBACK = 0.75  # re-decode fully when skipping yields fewer samples than this x expected
+# A video whose frames end more than max(END_SLACK s, END_SLACK_SHARE of its duration) before
+# the duration its container states, with no packet reaching that end, is short (`_short`):
+# truncated or damaged. The slack covers an audio track a little longer than the video.
+END_SLACK = 1.0
+END_SLACK_SHARE = 0.02
+END_PROBE = 5.0  # seconds of packets read before that end to find one reaching it
 # Segmented decoding (`_segmented`): segments start at clean keyframes at least SEGMENT_MIN s
 # apart, or duration / MAX_SEGMENTS for long videos (each segment's decoder first decodes the
 # file's first keyframe: with many segments that would add up)
@@ -107,8 +115,18 @@ def extract_frames(
     if kind == "image":
         return [frame_hash(0, 0.0, image_hashes(path))]
     if kind == "video":
-        return _video_frames(path, meta, fast=fast)
+        return _video_frames(path, meta, fast=fast)[0]
     return []
+
+
+def extract_video(
+    path: str, meta: dict[str, Any], *, fast: bool = False
+) -> tuple[list[FrameHash], dict[str, float] | None]:
+    """A video's sampled frames, and `{"ends_at", "duration"}` (seconds) when its frames end
+    well before the duration its container gives and no packet reaches that end: a
+    truncated or damaged file, whose frames cover only its beginning (else None). `ends_at`
+    is where its video stops: the end of the last packet read, or the last frame decoded."""
+    return _video_frames(path, meta, fast=fast)
 
 
 # --------------------------------------------------------------------------- images
@@ -240,6 +258,7 @@ class _Sampler:
     )
     avg_floor: float = 0.0
     last_regular: float = -1e9
+    last_t: float | None = None  # the latest frame decoded (s from the first)
     # one swscale context for every sampled frame: a frame's own `to_ndarray(format=...)`
     # builds a new one each time (6-7 ms a frame at 720p; same pixels, a test checks)
     reformatter: VideoReformatter = field(default_factory=lambda: _reformatter())
@@ -259,6 +278,7 @@ class _Sampler:
     def feed(self, frame: av.VideoFrame, fps: float, fallback: float | None = None) -> None:
         t = self._time(frame, fps, fallback)
         self.decoded += 1
+        self.last_t = t if self.last_t is None else max(self.last_t, t)
         if self.rotation_cw is None:
             self.rotation_cw = _rotation_cw(frame, self.meta_rotation)
         thumb = _thumb(frame)
@@ -435,6 +455,7 @@ class _Pass:
     duration: float | None
     decoded: int = 0  # frames that came out of the decoder and were looked at
     segments: int = 1  # decoded as this many segments in parallel (`_segmented`)
+    last_t: float | None = None  # the latest frame decoded, s from the first
 
     def regular_count(self) -> int:
         return sum(1 for _, _, scene in self.taken if not scene)
@@ -536,7 +557,7 @@ def _decode(
                 raise _out_of_memory(e) from e
             except (av.error.FFmpegError, EOFError):
                 pass  # a damaged tail: keep what decoded (never crash on odd streams)
-            return _Pass(sampler.results(), skip, duration, sampler.decoded)
+            return _Pass(sampler.results(), skip, duration, sampler.decoded, last_t=sampler.last_t)
 
 
 def _segmentable(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
@@ -679,7 +700,8 @@ def _segmented(
     if len(rotations) > 1:
         raise _Unsegmentable("the rotation changes")
     taken = _merge(segs, interval)
-    return _Pass(taken, skip, duration, sum(s.decoded for s in segs), len(segs))
+    last_t = max((s.last_t for s in segs if s.last_t is not None), default=None)
+    return _Pass(taken, skip, duration, sum(s.decoded for s in segs), len(segs), last_t)
 
 
 def _segment_packets(
@@ -916,10 +938,12 @@ def _expected(duration: float | None, interval: float) -> int:
     return int(duration / interval) + 1
 
 
-def _video_frames(path: str, meta: dict[str, Any], *, fast: bool) -> list[FrameHash]:
+def _video_frames(
+    path: str, meta: dict[str, Any], *, fast: bool
+) -> tuple[list[FrameHash], dict[str, float] | None]:
     first = _decode(path, meta, None, fast)
     if first is None:
-        return []
+        return [], None
     best = first
     if first.skip == "NONKEY" and not first.taken:
         # e.g. field-coded (interlaced) streams whose keyframe spans two packets: let the
@@ -934,4 +958,52 @@ def _video_frames(path: str, meta: dict[str, Any], *, fast: bool) -> list[FrameH
             if full is not None and full.regular_count() > first.regular_count():
                 best = full
     taken = sorted(best.taken, key=lambda x: x[0])
-    return [frame_hash(i, t, h, scene) for i, (t, h, scene) in enumerate(taken)]
+    frames = [frame_hash(i, t, h, scene) for i, (t, h, scene) in enumerate(taken)]
+    return frames, _short(path, best)
+
+
+def _short(path: str, decoded: _Pass) -> dict[str, float] | None:
+    """`{"ends_at", "duration"}` when the frames decoded end more than the slack before the
+    stated duration and the file holds no video packet reaching it (`_data_end`): frames not
+    decoded because no sample needed them (GOP tails, non-keyframes with `--fast`) do not
+    count, missing data does."""
+    duration, last_t = decoded.duration, decoded.last_t
+    if duration is None or last_t is None:
+        return None  # nothing to compare (no frames at all is reported as such)
+    until = duration - max(END_SLACK, END_SLACK_SHARE * duration)
+    if last_t >= until:
+        return None
+    data_end = _data_end(path, until)
+    if data_end is not None and data_end >= until:
+        return None
+    return {"ends_at": round(max(last_t, data_end or 0.0), 3), "duration": round(duration, 3)}
+
+
+def _data_end(path: str, until: float) -> float | None:
+    """Where the file's video packets end (s from the stream's start), read from a few
+    seconds before `until` without decoding: the first packet reaching `until`, else the last
+    one read; None when none was read, or `until` when the stream has no times to compare.
+    A truncated file has no packets left to give there (a cut MP4's index still lists them)."""
+    import av
+    import av.error
+
+    end: float | None = None
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            tb = stream.time_base
+            if tb is None:
+                return until
+            start = stream.start_time or 0
+            container.seek(
+                start + int(max(0.0, until - END_PROBE) / tb), stream=stream, backward=True
+            )
+            for packet in container.demux(stream):
+                if packet.pts is None or not packet.size:
+                    continue
+                end = float((packet.pts - start + (packet.duration or 0)) * tb)
+                if end >= until:
+                    break
+    except (av.error.FFmpegError, UnicodeDecodeError, IndexError, EOFError):
+        pass  # the damage that stopped the decoder stops this read too
+    return end

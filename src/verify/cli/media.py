@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from verify.analysis import is_placeholder_gps
+from verify.analysis import incomplete_note, is_placeholder_gps
 from verify.cli import archive_of, intake_of, source_of, verify_command
 from verify.cli.output import clean, examples, notice, print_json, table
 from verify.errors import BadInputError, ExitCode
@@ -196,6 +196,8 @@ def _add(
         if r.media_id is None:
             status = "refused"
         notice(f"[{i}/{n}] {r.path or repr(r.path)}: {status}")
+        if r.incomplete:
+            notice(f"  warning: {r.incomplete}")
         if r.restored is not None:
             was = "altered or damaged" if r.restored == "hash-mismatch" else "unreadable"
             notice(
@@ -303,6 +305,8 @@ def media_reanalyse(
                 f"[{i}/{n}] {label(r)}: {r.before or '-'} -> {r.after or '-'}: "
                 f"{r.kind}, {_frames(r.frames)}"
             )
+            if r.incomplete:
+                notice(f"  warning: {r.incomplete}")
             if r.mode_before == "full" and r.mode == "keyframes":
                 first = r.media[0] if r.media else "ID"
                 notice(
@@ -424,6 +428,8 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         "picture:   " + _picture(meta),
         f"frames:    {data['frame_count']}",
     ]
+    if (incomplete := incomplete_note(meta)) is not None:
+        lines.insert(lines.index(f"frames:    {data['frame_count']}"), f"warning:   {incomplete}")
     sys.stdout.write("\n".join(lines) + "\n")
     if data["frames"]:
         table(

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from verify import audit
-from verify.analysis import AnalysisResult, FrameHash, to_signed64
+from verify.analysis import AnalysisResult, FrameHash, incomplete_note, to_signed64
 from verify.dbread import Reader
 from verify.dbwrite import Writer
 from verify.errors import AnalysisError, BadInputError
@@ -80,6 +80,8 @@ class AddResult:
     analysis_mode: str | None = None  # full | keyframes (see Blob.analysis_mode)
     error: str | None = None  # refusal or analysis failure, one line
     analysis_error: str | None = None  # why the analysis failed, as recorded (no advice)
+    # a truncated or damaged video analysed now: `verify.analysis.incomplete_note`, else None
+    incomplete: str | None = None
     already_stored: bool = False
     # the archive's copy of these bytes was 'hash-mismatch' or 'unreadable' (as `verify
     # check` says) and this file, having their SHA-256, restored it (the damaged copy is
@@ -104,6 +106,7 @@ class AddResult:
             "analysis": self.analysis,
             "analysis_mode": self.analysis_mode,
             "analysis_error": self.analysis_error,
+            "incomplete": self.incomplete,
             "error": None if self.error is None else printable(self.error),
             "already_stored": self.already_stored,
             "restored": self.restored,
@@ -629,6 +632,7 @@ def _record(
                 blob_id = w.insert("blobs", {**new, **_NEW_BLOB, **analysed})
             if analysed_ok(outcome):
                 w.insert_many("frames", frame_values(blob_id, outcome.frames))
+                result.incomplete = incomplete_note(outcome.meta)
         blob = blob_facts(w, stored.sha256)
         assert blob is not None  # found or written above
         restored = None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, func, or_, select
 
 from verify import audit
-from verify.analysis import AnalysisResult, FrameHash
+from verify.analysis import AnalysisResult, FrameHash, incomplete_note
 from verify.archive import Archive
 from verify.dbwrite import SqlAlchemyWriter
 from verify.errors import AnalysisError, BadInputError, IntegrityFailure, VerifyError
@@ -404,6 +404,7 @@ class ReanalyseResult:
     analysis: str | None = None  # ok | analysis_failed
     error: str | None = None
     damaged: bool = False  # the stored copy is missing or altered (not re-analysed)
+    incomplete: str | None = None  # a truncated or damaged video (`incomplete_note`)
 
     @property
     def failed(self) -> bool:
@@ -420,6 +421,7 @@ class ReanalyseResult:
             "kind": self.kind,
             "frames": self.frames,
             "analysis": self.analysis,
+            "incomplete": self.incomplete,
             "error": self.error,
         }
 
@@ -549,6 +551,7 @@ def _replace_analysis(
         if analysed_ok(outcome):
             session.add_all(frame_rows(blob_id, outcome.frames))
             result.frames = len(outcome.frames)
+            result.incomplete = incomplete_note(outcome.meta)
         else:
             ref = str(result.media[0]) if result.media else f"sha256:{result.sha256[:12]}"
             held = ", ".join(str(m) for m in result.media)

@@ -35,7 +35,7 @@ import orjson
 from sqlmodel import Session, col, select
 
 from verify import __version__, audit
-from verify.analysis import hex64, is_placeholder_gps
+from verify.analysis import hex64, incomplete_note, is_placeholder_gps
 from verify.archive import Archive
 from verify.errors import BadInputError
 from verify.index import load_index
@@ -851,6 +851,7 @@ def _media_entry(
         "analysis": {
             "state": b.analysis_state,
             "error": b.analysis_error,
+            "incomplete": incomplete_note(meta),
             "pipeline": b.pipeline,
             "analysed_at": iso(b.analysed_at),
             "stored_at": iso(b.stored_at),
