@@ -685,7 +685,7 @@ def test_acquisition_who_and_when_edited_in_a_file_are_what_check_compares(
     later = "acquired_at + interval '1 hour'"  # PostgreSQL; SQLite keeps UTC text
     if archive.is_sqlite:
         later = "'2023-05-24 10:30:00.000000'"
-    with archive.engine.begin() as conn:
+    with archive.engine.execution_options(verify_write=True).begin() as conn:
         conn.execute(sqlalchemy.text(f"UPDATE media SET acquired_at = {later}"))
     assert state(log.check_archive(archive)) == [
         "acquired-at is '2023-05-24T10:30:00Z' but the audit trail last recorded "

@@ -83,7 +83,7 @@ def test_no_checkpoint_of_a_damaged_chain(
 ) -> None:
     """A checkpoint vouches for the trail up to it: none is printed when it does not verify."""
     _fill(archive)
-    with archive.engine.begin() as conn:
+    with archive.engine.execution_options(verify_write=True).begin() as conn:
         conn.execute(text(damage))
     with pytest.raises(IntegrityFailure, match=re.escape(reason)):
         logread.head(archive)

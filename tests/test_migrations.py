@@ -91,7 +91,7 @@ def test_older_archive_is_upgraded_on_open(
     engine: Engine, url: str, tmp_path: Path, revision: str
 ) -> None:
     cfg = db.alembic_config()
-    with engine.begin() as conn:
+    with engine.execution_options(verify_write=True).begin() as conn:
         cfg.attributes["connection"] = conn
         if revision == "base":
             command.stamp(cfg, "base")
@@ -100,7 +100,7 @@ def test_older_archive_is_upgraded_on_open(
     if revision != "base":
         # Data written by an older version must survive the upgrade: a case and an
         # audit entry inserted with the columns of revision 0001.
-        with engine.begin() as conn:
+        with engine.execution_options(verify_write=True).begin() as conn:
             conn.execute(
                 text(
                     "INSERT INTO cases (slug, title, summary, status, created_at, created_by, "
@@ -125,7 +125,7 @@ def test_downgrade_to_base_and_back(engine: Engine) -> None:
     """The initial migration is reversible (drops exactly what it created)."""
     db.migrate(engine)
     cfg = db.alembic_config()
-    with engine.begin() as conn:
+    with engine.execution_options(verify_write=True).begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}

@@ -34,7 +34,7 @@ def _add(cli: RunCli, case: str, path: Path, *extra: str) -> int:
 def _set_pipeline(home: Path, media: int, pipeline: str) -> None:
     archive = open_archive(home, actor="tester")
     try:
-        with archive.engine.begin() as conn:
+        with archive.engine.execution_options(verify_write=True).begin() as conn:
             conn.execute(
                 text(
                     "UPDATE blobs SET pipeline = :p "

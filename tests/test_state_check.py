@@ -91,7 +91,7 @@ def tamper(home: Path, sql: str) -> None:
     """Change one row behind the tool's back, with plain SQL on the archive's database."""
     archive = open_archive(home, actor="intruder")
     try:
-        with archive.engine.begin() as conn:
+        with archive.engine.execution_options(verify_write=True).begin() as conn:
             assert conn.execute(text(sql)).rowcount == 1
     finally:
         archive.close()
