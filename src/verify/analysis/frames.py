@@ -456,6 +456,7 @@ class _Pass:
     decoded: int = 0  # frames that came out of the decoder and were looked at
     segments: int = 1  # decoded as this many segments in parallel (`_segmented`)
     last_t: float | None = None  # the latest frame decoded, s from the first
+    data_end: float | None = None  # where the video packets read end (None: not all read)
 
     def regular_count(self) -> int:
         return sum(1 for _, _, scene in self.taken if not scene)
@@ -543,13 +544,15 @@ def _decode(
             time_base=time_base,
         )
         only_keys = skip == "NONKEY" and packet_filter
+        # how far the packets go: the scan read them all; keyframes only reads them all too
+        reach = scan.reach if scan is not None else _Reach() if only_keys else None
         with ThreadPoolExecutor(1, thread_name_prefix="verify-hash") as hasher:
             sampler.hasher = hasher
             try:
                 if scan is not None:
                     frames = _gop_skipping(container.demux(stream), stream, scan.times, sampler)
                 else:
-                    frames = _frames(container, stream, keyframes_only=only_keys)
+                    frames = _frames(container, stream, keyframes_only=only_keys, reach=reach)
                 for frame, fallback in frames:
                     sampler.feed(frame, fps, fallback)
             except (av.error.MemoryError, av.error.BlockingIOError) as e:
@@ -557,7 +560,14 @@ def _decode(
                 raise _out_of_memory(e) from e
             except (av.error.FFmpegError, EOFError):
                 pass  # a damaged tail: keep what decoded (never crash on odd streams)
-            return _Pass(sampler.results(), skip, duration, sampler.decoded, last_t=sampler.last_t)
+            return _Pass(
+                sampler.results(),
+                skip,
+                duration,
+                sampler.decoded,
+                last_t=sampler.last_t,
+                data_end=None if reach is None else reach.end,
+            )
 
 
 def _segmentable(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
@@ -701,7 +711,8 @@ def _segmented(
         raise _Unsegmentable("the rotation changes")
     taken = _merge(segs, interval)
     last_t = max((s.last_t for s in segs if s.last_t is not None), default=None)
-    return _Pass(taken, skip, duration, sum(s.decoded for s in segs), len(segs), last_t)
+    decoded = sum(s.decoded for s in segs)
+    return _Pass(taken, skip, duration, decoded, len(segs), last_t, scan.reach.end)
 
 
 def _segment_packets(
@@ -775,12 +786,17 @@ def _merge(segs: list[_Sampler], interval: float) -> list[tuple[float, Hashes, b
 
 
 def _frames(
-    container: av.container.InputContainer, stream: av.VideoStream, *, keyframes_only: bool
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    *,
+    keyframes_only: bool,
+    reach: _Reach | None = None,
 ) -> Iterator[tuple[av.VideoFrame, float | None]]:
     """Decoded frames in presentation order, with a fallback time in seconds. Keyframes
     only: packets that are not keyframes are never sent to the decoder (NONKEY would still
     parse and drop each of them); frames flushed out of the reorder buffer at the end lose
-    their pts, so they get their packet's (keyframes come out in packet order)."""
+    their pts, so they get their packet's (keyframes come out in packet order); `reach`
+    sees every packet read."""
     if not keyframes_only:
         for frame in container.decode(stream):
             yield frame, None
@@ -788,6 +804,8 @@ def _frames(
     times: deque[float | None] = deque()
     tb = stream.time_base
     for packet in container.demux(stream):
+        if reach is not None and packet.size:
+            reach.see(packet, stream)
         if packet.size and packet.is_keyframe:
             times.append(float(packet.pts * tb) if packet.pts is not None and tb else None)
             frames = stream.decode(packet)
@@ -800,12 +818,28 @@ def _frames(
 
 
 @dataclass
+class _Reach:
+    """Where the video packets read so far end, in seconds from the stream's start: a
+    truncated file's stop before its stated duration (`_short`)."""
+
+    end: float | None = None
+
+    def see(self, packet: av.Packet[Any], stream: av.VideoStream) -> None:
+        if packet.pts is None or stream.time_base is None:
+            return
+        start = stream.start_time or 0
+        end = float((packet.pts - start + (packet.duration or 0)) * stream.time_base)
+        self.end = end if self.end is None else max(self.end, end)
+
+
+@dataclass
 class _Scan:
     """The keyframe packets, in decode order, from a demux-only pass."""
 
     times: list[float]  # presentation times, s
     pts: list[int]  # the same, in the stream's time base
     clean: list[bool]  # a decoder started here decodes what follows as one started earlier
+    reach: _Reach = field(default_factory=lambda: _Reach())  # how far its packets go
 
 
 def _keyframe_scan(path: str) -> _Scan | None:
@@ -836,6 +870,7 @@ def _keyframe_scan(path: str) -> _Scan | None:
             for packet in container.demux(stream):
                 if not packet.size:
                     continue
+                scan.reach.see(packet, stream)
                 if pending is not None:
                     scan.clean[-1] &= packet.pts is not None and packet.pts > pending
                     pending = None
@@ -973,7 +1008,8 @@ def _short(path: str, decoded: _Pass) -> dict[str, float] | None:
     until = duration - max(END_SLACK, END_SLACK_SHARE * duration)
     if last_t >= until:
         return None
-    data_end = _data_end(path, until)
+    # the packets this pass read, when it read them all (else a read near the end)
+    data_end = decoded.data_end if decoded.data_end is not None else _data_end(path, until)
     if data_end is not None and data_end >= until:
         return None
     return {"ends_at": round(max(last_t, data_end or 0.0), 3), "duration": round(duration, 3)}
