@@ -213,6 +213,29 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "case test-case claim 9",
             "not in the audit trail",
         ),
+        # the verdict's rationale, what an editor or a court reads, passed `check` edited
+        (
+            "update status_changes set rationale='tampered' where to_status='false'",
+            "case test-case status change 2",
+            "rationale is 'tampered' but the audit trail last recorded 'claim 1 is supported'",
+        ),
+        (
+            "update status_changes set from_status='unverified' where to_status='false'",
+            "case test-case status change 2",
+            "from is 'unverified' but the audit trail last recorded 'in_progress'",
+        ),
+        (
+            "delete from status_changes where to_status='false'",
+            "case test-case status change 2",
+            "gone from the archive",
+        ),
+        (
+            "insert into status_changes (case_id, from_status, to_status, rationale, at, by) "
+            "select id, 'false', 'verified', 'forged', updated_at, 'x' "
+            "from cases where slug='test-case'",
+            "case test-case status change 3",
+            "not in the audit trail (no status.set)",
+        ),
     ],
 )
 def test_direct_edit_is_caught(

@@ -6,7 +6,8 @@ replays the trail's case, claim and attribution entries and compares the last va
 recorded with the current row:
 
 - a case's title, summary and status (`case.open` opens it `unverified`; `case.edit`,
-  `status.set`);
+  `status.set`), and its status history: each `status_changes` row's from, to and rationale
+  against the case's `status.set` entries, one for one in order;
 - a claim's text, finding, confidence and rationale (`case.open` and `claim.add` create it
   unassessed, with no confidence and no rationale; `claim.assess`, and `claim.edit` from
   imports, change it);
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from verify.errors import VerifyError
 from verify.models import (
@@ -46,6 +47,7 @@ from verify.models import (
     Claim,
     Derivation,
     Media,
+    StatusChange,
 )
 from verify.timeutil import iso, parse_utc
 
@@ -54,6 +56,7 @@ OPENED_STATUS = "unverified"
 NEW_CLAIM: dict[str, Any] = {"finding": "unassessed", "confidence": None, "rationale": ""}
 CASE_FIELDS = ("title", "summary", "status")
 CLAIM_FIELDS = ("text", "finding", "confidence", "rationale")
+STATUS_CHANGE_FIELDS = ("from", "to", "rationale")
 ATTRIBUTION_FIELDS = ("state", "evidence", "according_to")
 # who acquired it and when are compared where the entry records them (`media.add` has
 # since they were added; earlier entries do not)
@@ -146,6 +149,7 @@ class _Replay:
     def __init__(self) -> None:
         self.cases: dict[str, Facts] = {}
         self.claims: dict[tuple[str, int], Facts] = {}
+        self.status_changes: dict[str, list[Facts]] = {}  # per case, in order
         self.attributions: dict[int, Facts] = {}
         self.media: dict[int, Facts] = {}
         self.appearances: dict[int, Facts] = {}
@@ -182,8 +186,12 @@ class _Replay:
                 self.claims[(slug, n)] = _new(e, {**NEW_CLAIM, "text": text})
         elif action == "case.edit" and slug in self.cases:
             _set_new(self.cases[slug], payload, ("title", "summary"), seq)
-        elif action == "status.set" and slug in self.cases and "to" in payload:
-            self.cases[slug]["status"] = Recorded(payload["to"], seq)
+        elif action == "status.set" and "to" in payload:
+            if slug in self.cases:
+                self.cases[slug]["status"] = Recorded(payload["to"], seq)
+            change = {"from": payload.get("from"), "to": payload["to"]}
+            change["rationale"] = payload.get("why") or ""
+            self.status_changes.setdefault(slug, []).append(_new(e, change))
         elif (number := claim_number(action, payload)) is not None:
             recorded = {k: new for k, (_, new) in claim_changes(action, payload).items()}
             if action == "claim.add":
@@ -417,7 +425,36 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
             out += _compare(subject, attr, facts, ATTRIBUTION_FIELDS)
     for ident in sorted(set(replay.attributions) - set(attributions)):
         out.append(Mismatch(f"attribution {ident}", "recorded but gone from the archive"))
+    out += _check_status_history(session, replay, slug_of, slugs)
     out += _check_provenance(session, replay, slug_of)
+    return out
+
+
+def _check_status_history(
+    session: Session, replay: _Replay, slug_of: Any, slugs: set[str]
+) -> list[Mismatch]:
+    """Each case's status history (`status_changes`, the verdicts' rationales) against its
+    `status.set` entries, one for one in order."""
+    out: list[Mismatch] = []
+    rows: dict[str, list[StatusChange]] = {}
+    for row in session.exec(select(StatusChange).order_by(col(StatusChange.id))).all():
+        rows.setdefault(slug_of(row.case_id), []).append(row)
+    for slug in sorted(set(rows) | (set(replay.status_changes) & slugs)):
+        have, recorded = rows.get(slug, []), replay.status_changes.get(slug, [])
+        for i, row in enumerate(have, 1):
+            subject = f"case {slug} status change {i}"
+            if i <= len(recorded):
+                values = {"from": row.from_status, "to": row.to_status, "rationale": row.rationale}
+                out += _compare(subject, values, recorded[i - 1], STATUS_CHANGE_FIELDS)
+            elif slug in replay.cases:  # the trail has the case from its opening
+                out.append(Mismatch(subject, "not in the audit trail (no status.set)"))
+        for i in range(len(have) + 1, len(recorded) + 1):
+            seq = recorded[i - 1]["to"].seq
+            out.append(
+                Mismatch(
+                    f"case {slug} status change {i}", f"set at seq {seq} but gone from the archive"
+                )
+            )
     return out
 
 
