@@ -232,6 +232,49 @@ def test_media_round_trip_and_missing_bytes(archive: Archive, tmp_path: Path) ->
         fresh.close()
 
 
+def test_a_retraction_travels_in_the_case_file(archive: Archive, tmp_path: Path) -> None:
+    """Export writes a retracted derivation with why, when and by whom; an import into
+    another archive retracts it there (after recording it), an import adding `retraction`
+    to a standing one retracts it, and a file dropping the archive's retraction fails. A
+    retracted edge is no cycle: the right way round is recorded beside it."""
+    cases.open_case(archive, "Legion", slug="legion")
+    a = add_media(archive, "legion", "a.mp4", b"a")
+    b = add_media(archive, "legion", "b.mp4", b"b")
+    wrong = provenance.derive(archive, str(a), str(b), "reencode_of")
+    provenance.retract_derivation(archive, wrong["id"], "backwards: b is the re-encode")
+    right = provenance.derive(archive, str(b), str(a), "reencode_of")
+    text = casefile.export_case(archive, "legion")
+    assert 'retraction = "backwards: b is the re-encode"' in text
+    assert 'retracted_by = "tester"' in text
+    fresh = fresh_archive(tmp_path / "fresh", "other")
+    try:
+        ensure_blob(fresh, sha_of(b"a"))
+        ensure_blob(fresh, sha_of(b"b"))
+        casefile.import_case_text(fresh, text, "legion.toml")
+        assert casefile.export_case(fresh, "legion") == text
+        actions = [e["action"] for e in logread.read_log(fresh)]
+        assert actions.count("derivation.retract") == 1
+        assert provenance.earliest(fresh, "legion")["considered"] == 0
+    finally:
+        fresh.close()
+    # a file that retracts the standing one retracts it here
+    retracting = text.rstrip("\n") + '\nretraction = "not a re-encode after all"\n'
+    assert casefile.import_case_text(archive, retracting, "legion.toml") is not None
+    assert provenance.list_derivations(archive, "legion")[1]["retracted"]["why"] == (
+        "not a re-encode after all"
+    )
+    assert right["id"] == 2
+    # dropping the archive's retraction from the file fails, writing nothing
+    dropped = casefile.export_case(archive, "legion")
+    dropped = dropped[: dropped.rindex("retraction = ")]  # the second one's, the last lines
+    seq = len(logread.read_log(archive))
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, dropped, "legion.toml")
+    assert "the archive retracted it" in exc.value.message
+    assert "which the file lacks; provenance is append-only" in exc.value.message
+    assert len(logread.read_log(archive)) == seq
+
+
 # ---------------------------------------------------------------- invalid files
 
 BASE = """format = 1

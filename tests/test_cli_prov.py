@@ -382,6 +382,35 @@ def test_errors_are_one_line_and_change_nothing(
     assert ok(cli("log", "--json")) == before
 
 
+def test_retracting_a_derivation_from_the_shell(cli: RunCli, archive: Archive) -> None:
+    """`prov derivation retract ID --why`: the id on stdout (or JSON), marked in the
+    listing and the report's table, gone from the report's graph; one-line refusals."""
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    a = add_media(archive, "legion", "a.mp4", b"a")
+    b = add_media(archive, "legion", "b.mp4", b"b")
+    ok(cli("prov", "derive", str(b), str(a), "--kind", "subtitled_from"))
+    r = cli("prov", "derivation", "retract", "1", "--why", "media 2 is the other clip")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "1\n", "")
+    row = ok(cli("prov", "derivations", "legion")).splitlines()[1]
+    assert " subtitled_from (retracted) " in row
+    listed = json.loads(ok(cli("prov", "derivations", "legion", "--json")))
+    assert listed[0]["retracted"]["why"] == "media 2 is the other clip"
+    md = ok(cli("report", "legion", "-o", "-"))
+    assert "; **retracted** by tester, " in md and ": media 2 is the other clip |" in md
+    assert "```mermaid" not in md  # no standing derivation: no graph
+    for args, code, message in (
+        (("1", "--why", "x"), 2, "error: derivation 1 was already retracted by tester at "),
+        (("7", "--why", "x"), 4, "error: no derivation 7 (see `verify prov derivations CASE`)"),
+        (("1", "--why", ""), 2, "error: a retraction needs --why: what was wrong with the "),
+    ):
+        before = ok(cli("log", "--json"))
+        r = cli("prov", "derivation", "retract", *args)
+        assert (r.exit_code, r.stdout) == (code, "")
+        assert r.stderr.startswith(message) and r.stderr.count("\n") == 1
+        assert ok(cli("log", "--json")) == before
+    assert "state: " not in cli("check").stdout  # the retraction agrees with its entry
+
+
 def test_derive_cycle_is_one_line(cli: RunCli, archive: Archive) -> None:
     ok(cli("case", "open", "Legion", "--slug", "legion"))
     a = add_media(archive, "legion", "a.mp4", b"a")
@@ -427,7 +456,7 @@ def test_every_prov_command_has_help_with_an_example(cli: RunCli) -> None:
             ("verify prov", "verify timeline", "verify case export", "verify case import")
         )
     ]
-    assert len(mine) == 14
+    assert len(mine) == 15
     for name, cmd in mine:
         assert cmd.help, name
         assert "Examples:" in (cmd.epilog or ""), name

@@ -2,11 +2,14 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 import pytest
+from sqlmodel import select
 
 from tests.provhelp import add_media
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
+from verify.models import AuditEntry
 from verify.services import cases, logread, provenance
 from verify.timeutil import as_utc, capture_time, iso, parse_utc
 
@@ -450,6 +453,57 @@ def test_earliest_crosses_cases_through_bytes_and_derivations(archive: Archive, 
         == [{"appearance": ap, "case": "press"} for ap in result["uncertain_with"]]
         and result["uncertain_with"]
     )
+
+
+def test_a_retracted_derivation_stays_on_record_and_relates_nothing(
+    archive: Archive, case: str
+) -> None:
+    """A typo'd media id linked an unrelated case into this one's earliest appearance, and
+    nothing could take it back. Retracted, it is kept (who, when, why; one audit entry),
+    and the earliest appearance, the cycle check and related copies ignore it."""
+    mine = add_media(archive, case, "subtitled.mp4", b"subtitled")
+    provenance.add_appearance(archive, case, platform="x", posted="2023-05-23", media=str(mine))
+    cases.open_case(archive, "Unrelated", slug="unrelated")
+    other = add_media(archive, "unrelated", "x.mp4", b"unrelated")
+    provenance.add_appearance(
+        archive, "unrelated", platform="x", posted="2020-01-01", media=str(other)
+    )
+    wrong = provenance.derive(archive, str(mine), str(other), "excerpt_of")
+    assert provenance.earliest(archive, case)["earliest"]["case"] == "unrelated"
+    with pytest.raises(BadInputError):  # the reverse would close a cycle
+        provenance.derive(archive, str(other), str(mine), "reencode_of")
+
+    done = provenance.retract_derivation(archive, wrong["id"], "  typo: meant media 7  ")
+    assert done["retracted"] is not None
+    assert (done["retracted"]["by"], done["retracted"]["why"]) == ("tester", "typo: meant media 7")
+    assert provenance.list_derivations(archive, case) == [done]
+    assert provenance.earliest(archive, case)["earliest"]["case"] == case
+    assert provenance.earliest(archive, case)["considered"] == 1
+    with pytest.raises(BadInputError) as exc:  # the same link cannot come back
+        provenance.derive(archive, str(mine), str(other), "excerpt_of")
+    assert exc.value.message.startswith("already recorded and retracted: derivation ")
+    provenance.derive(archive, str(other), str(mine), "reencode_of")  # no cycle any more
+
+    with pytest.raises(BadInputError) as exc:
+        provenance.retract_derivation(archive, wrong["id"], "again")
+    assert exc.value.message.startswith(f"derivation {wrong['id']} was already retracted by ")
+    with pytest.raises(BadInputError):
+        provenance.retract_derivation(archive, 2, " ")
+    with pytest.raises(NotFoundError):
+        provenance.retract_derivation(archive, 99, "x")
+    with archive.read() as session:
+        entries = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "derivation.retract")
+        ).all()
+    assert [orjson.loads(e.payload) for e in entries] == [
+        {
+            "id": wrong["id"],
+            "child": mine,
+            "parent": other,
+            "kind": "excerpt_of",
+            "why": "typo: meant media 7",
+        }
+    ]
 
 
 def test_timeline_orders_every_dated_fact(

@@ -42,6 +42,8 @@ def linked(cli: RunCli, archive: Archive, monkeypatch: pytest.MonkeyPatch) -> No
     ):
         r = cli("prov", "derive", *map(str, args))
         assert r.exit_code == 0, r.stderr
+    r = cli("prov", "derivation", "retract", "4", "--why", "wrong crop: «e» is not from «d»")
+    assert r.exit_code == 0, r.stderr
     monkeypatch.delenv("VERIFY_FAKE_NOW")  # the real clock: microseconds vary
 
 
@@ -54,6 +56,12 @@ def test_derivations_are_the_orms(archive: Archive, linked: None) -> None:
     assert first["evidence"]["exact"] is False and first["note"] == "a\nb"
     assert first["created_at"] == "2023-05-23T06:30:00.250001Z"
     assert provread.list_derivations(archive, "legion")[2]["evidence"] is None
+    assert first["retracted"] is None
+    assert provread.list_derivations(archive, "other")[1]["retracted"] == {
+        "at": "2023-05-23T06:30:00.250001Z",
+        "by": "tester",
+        "why": "wrong crop: «e» is not from «d»",
+    }
 
 
 def test_stdlib_reader_gives_the_same(

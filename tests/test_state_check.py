@@ -196,6 +196,12 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "evidence is none but the audit trail last recorded '{\"frames\":41}'",
         ),
         (
+            "update derivations set retraction='forged', retracted_by='x', "
+            "retracted_at=created_at where id=1",
+            "derivation 1",
+            "retraction is 'forged' but the audit trail last recorded none",
+        ),
+        (
             "delete from derivations where id=1",
             "derivation 1",
             "recorded but gone from the archive",

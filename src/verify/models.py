@@ -247,6 +247,11 @@ class Derivation(SQLModel, table=True):
     note: str | None = Field(default=None, sa_type=Text)
     created_at: datetime
     created_by: str
+    # taken back (a wrong id, a mistaken kind): kept, with who, when and why, and left out of
+    # reasoning (earliest appearance, related media, cycles, duplicate clusters)
+    retracted_at: datetime | None = None
+    retracted_by: str | None = None
+    retraction: str | None = Field(default=None, sa_type=Text)
 
 
 def pk(row: SQLModel) -> int:

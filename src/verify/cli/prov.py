@@ -29,7 +29,11 @@ attribution_app = typer.Typer(
 )
 prov_app.add_typer(account_app, name="account")
 prov_app.add_typer(appearance_app, name="appearance")
+derivation_app = typer.Typer(
+    help="Take back a derivation recorded by mistake (it stays on record).", no_args_is_help=True
+)
 prov_app.add_typer(attribution_app, name="attribution")
+prov_app.add_typer(derivation_app, name="derivation")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 CaseArg = Annotated[str, typer.Argument(help="Case reference (its slug).", show_default=False)]
@@ -513,13 +517,47 @@ def derivations(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> 
             [
                 r["id"],
                 f"{r['child']} {(r['child_sha256'] or '')[:19]}",
-                r["kind"],
+                r["kind"] + (" (retracted)" if r["retracted"] else ""),
                 f"{r['parent']} {(r['parent_sha256'] or '')[:19]}",
                 _evidence_text(r["evidence"]),
             ]
             for r in rows
         ],
     )
+
+
+@derivation_app.command(
+    "retract",
+    epilog=examples(
+        'verify prov derivation retract 3 --why "wrong media id: meant media 12, not 17"'
+    ),
+)
+def derivation_retract(
+    ctx: typer.Context,
+    derivation_id: Annotated[
+        int,
+        typer.Argument(help="Derivation id (see `verify prov derivations`).", show_default=False),
+    ],
+    why: Annotated[
+        str, typer.Option("--why", help="What was wrong with it (required).", show_default=False)
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Retract a derivation recorded by mistake (a wrong media id, a mistaken kind).
+
+    It stays on record, marked retracted with who, when and why (`prov derivations`,
+    reports, the audit trail), and no longer counts: the earliest appearance, related
+    media, cycle checks, `dupes` and the report's graph leave it out. A retraction cannot
+    be undone; a derivation that was right after all is recorded again with another kind,
+    or noted (`verify note add`).
+    """
+    from verify.services import provenance
+
+    data = provenance.retract_derivation(archive_of(ctx), derivation_id, why)
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(f"{data['id']}\n")
 
 
 def _evidence_text(evidence: dict[str, Any] | None) -> str:

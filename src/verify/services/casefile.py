@@ -307,6 +307,10 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("note", d.note)
         w.kv("created_at", iso(d.created_at))
         w.kv("created_by", d.created_by)
+        if d.retracted_at is not None:
+            w.kv("retraction", d.retraction)
+            w.kv("retracted_at", iso(d.retracted_at))
+            w.kv("retracted_by", d.retracted_by)
     return w.text()
 
 
@@ -776,20 +780,40 @@ def parse_case_file(text: str, label: str) -> Doc:
     for i, t in enumerate(_list(ctx, raw, "derivations"), start=1):
         w = f"derivations[{i}]"
         _check_keys(
-            ctx, w, t, ("child", "kind", "parent", "evidence", "note", "created_at", "created_by")
+            ctx,
+            w,
+            t,
+            (
+                "child",
+                "kind",
+                "parent",
+                "evidence",
+                "note",
+                "created_at",
+                "created_by",
+                "retraction",
+                "retracted_at",
+                "retracted_by",
+            ),
         )
         child = local_ref(f"{w}.child", _str(ctx, w, t, "child", required=True), ("media",))
         parent = local_ref(f"{w}.parent", _str(ctx, w, t, "parent", required=True), ("media",))
         assert child is not None and parent is not None  # required above
         kind = _enum(ctx, w, t, "kind", DerivationKind, "derivation kind")
-        cycle = prov.find_cycle(edges, child[1], parent[1])
-        if cycle:
-            path = " -> ".join(f"media:{m}" for m in cycle)
-            ctx.fail(w, f"derivation cycle: {path}")
+        retraction = _str(ctx, w, t, "retraction")
+        if retraction is None and ("retracted_at" in t or "retracted_by" in t):
+            ctx.fail(w, "retracted_at and retracted_by need retraction: why it was taken back")
+        if retraction is not None and not retraction.strip():
+            ctx.fail(f"{w}.retraction", "give why the derivation was taken back")
+        if retraction is None:  # a retracted derivation relates nothing: no cycle either
+            cycle = prov.find_cycle(edges, child[1], parent[1])
+            if cycle:
+                path = " -> ".join(f"media:{m}" for m in cycle)
+                ctx.fail(w, f"derivation cycle: {path}")
+            edges.setdefault(child[1], set()).add(parent[1])
         if (child[1], parent[1], kind.value) in seen_edges:
             ctx.fail(w, "listed twice")
         seen_edges.add((child[1], parent[1], kind.value))
-        edges.setdefault(child[1], set()).add(parent[1])
         ev = t.get("evidence")
         evidence: dict[str, Any] | None
         if ev is None:
@@ -812,6 +836,9 @@ def parse_case_file(text: str, label: str) -> Doc:
                 "note": _str(ctx, w, t, "note"),
                 "created_at": _instant(ctx, w, t, "created_at"),
                 "created_by": _str(ctx, w, t, "created_by"),
+                "retraction": retraction,
+                "retracted_at": _instant(ctx, w, t, "retracted_at"),
+                "retracted_by": _str(ctx, w, t, "retracted_by"),
             }
         )
     return doc
@@ -1316,16 +1343,26 @@ class _Importer:
             child, parent, kind = key
             if key in existing:
                 row = existing[key]
+                if row.retracted_at is not None and row.retraction != want["retraction"]:
+                    self.ctx.fail(
+                        f"derivations[{i}]",
+                        f"the archive retracted it ({row.retraction!r}), which the file "
+                        + ("lacks" if want["retraction"] is None else "words otherwise")
+                        + "; provenance is append-only",
+                    )
                 changes = self.update(row, {"evidence": want["evidence"], "note": want["note"]})
                 if changes:
                     self.log("derivation.edit", {"id": row.id, **changes})
+                if row.retracted_at is None and want["retraction"] is not None:
+                    self.retract(row, want)
                 continue
-            cycle = prov.find_cycle(edges, child, parent)
-            if cycle:
-                path = " -> ".join(local.get(m, f"media {m} (another case)") for m in cycle)
-                self.ctx.fail(f"derivations[{i}]", f"derivation cycle: {path}")
-            edges.setdefault(child, set()).add(parent)
-            prov.record_derivation(
+            if want["retraction"] is None:
+                cycle = prov.find_cycle(edges, child, parent)
+                if cycle:
+                    path = " -> ".join(local.get(m, f"media {m} (another case)") for m in cycle)
+                    self.ctx.fail(f"derivations[{i}]", f"derivation cycle: {path}")
+                edges.setdefault(child, set()).add(parent)
+            row = prov.record_derivation(
                 self.s,
                 self.actor,
                 self.slug,
@@ -1339,6 +1376,21 @@ class _Importer:
                 audit_extra=self.extra,
             )
             self.changes += 1
+            if want["retraction"] is not None:
+                self.retract(row, want)
+
+    def retract(self, row: Derivation, want: dict[str, Any]) -> None:
+        prov.record_retraction(
+            self.s,
+            self.actor,
+            self.slug,
+            row,
+            want["retraction"],
+            at=want["retracted_at"] or self.at,
+            by=want["retracted_by"] or self.actor,
+            audit_extra=self.extra,
+        )
+        self.changes += 1
 
 
 def _jsonable(value: Any) -> Any:

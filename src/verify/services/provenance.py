@@ -1088,9 +1088,15 @@ def derivations_to_dicts(
             "note": d.note,
             "created_at": iso(d.created_at),
             "created_by": d.created_by,
+            "retracted": retracted(d.retracted_at, d.retracted_by, d.retraction),
         }
         for d in derivations
     ]
+
+
+def retracted(at: datetime | None, by: str | None, why: str | None) -> dict[str, Any] | None:
+    """A derivation's retraction as listings give it: `{"at", "by", "why"}`, or None."""
+    return None if at is None else {"at": iso(at), "by": by, "why": why}
 
 
 def derivation_to_dict(session: Session, d: Derivation) -> dict[str, Any]:
@@ -1124,10 +1130,18 @@ def find_cycle(edges: dict[int, set[int]], child: int, parent: int) -> list[int]
 
 
 def derivation_edges(session: Session) -> dict[int, set[int]]:
+    """child -> the media it derives from, by the derivations not retracted."""
     edges: dict[int, set[int]] = {}
-    for child, parent in session.exec(select(Derivation.child_id, Derivation.parent_id)).all():
+    for child, parent in session.exec(_standing_edges()).all():
         edges.setdefault(child, set()).add(parent)
     return edges
+
+
+def _standing_edges() -> Any:
+    """(child, parent) of every derivation not retracted: what reasoning follows."""
+    return select(Derivation.child_id, Derivation.parent_id).where(
+        col(Derivation.retracted_at).is_(None)
+    )
 
 
 def derive(
@@ -1162,8 +1176,9 @@ def derive(
             )
         ).first()
         if dup is not None:
+            taken_back = " and retracted" if dup.retracted_at is not None else ""
             raise BadInputError(
-                f"already recorded: derivation {dup.id} ({kind_v} {c_id} <- {p_id})"
+                f"already recorded{taken_back}: derivation {dup.id} ({kind_v} {c_id} <- {p_id})"
             )
         case = session.get(Case, c_media.case_id)
         d = record_derivation(
@@ -1213,6 +1228,49 @@ def record_derivation(
     return d
 
 
+def retract_derivation(archive: Archive, ident: int, why: str) -> dict[str, Any]:
+    """Take back derivation `ident` (a wrong media id, a mistaken kind): it stays on record,
+    with who, when and why, and is left out of reasoning from then on. Append-only: a
+    retraction is never undone."""
+    why = why.strip()
+    if not why:
+        raise BadInputError("a retraction needs --why: what was wrong with the derivation")
+    check_text(why)
+    with archive.write() as session:
+        d = session.get(Derivation, ident)
+        if d is None:
+            raise NotFoundError(f"no derivation {ident} (see `verify prov derivations CASE`)")
+        if d.retracted_at is not None:
+            raise BadInputError(
+                f"derivation {ident} was already retracted by {d.retracted_by} at "
+                f"{iso(d.retracted_at)}: {d.retraction}"
+            )
+        child = session.get(Media, d.child_id)
+        case = session.get(Case, child.case_id) if child is not None else None
+        record_retraction(session, archive.actor, case.slug if case else None, d, why)
+        return derivation_to_dict(session, d)
+
+
+def record_retraction(
+    session: Session,
+    actor: str,
+    case_slug: str | None,
+    d: Derivation,
+    why: str,
+    *,
+    at: datetime | None = None,
+    by: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Mark `d` retracted (checked by the caller: not already) with its `derivation.retract`
+    audit entry; now by `actor` unless told otherwise (an import keeps the file's)."""
+    d.retracted_at, d.retracted_by, d.retraction = at or now(), by or actor, why
+    session.add(d)
+    session.flush()
+    payload = {"id": d.id, "child": d.child_id, "parent": d.parent_id, "kind": d.kind}
+    _audit(session, actor, "derivation.retract", case_slug, payload | {"why": why}, audit_extra)
+
+
 def _case_media_ids(session: Session, case: Case) -> list[int]:
     return [
         m
@@ -1250,7 +1308,7 @@ def _related_media(session: Session, case: Case) -> set[int]:
     """The case's media plus, transitively, media with the same bytes or linked by derivation."""
     found = set(_case_media_ids(session, case))
     frontier = set(found)
-    edges = session.exec(select(Derivation.child_id, Derivation.parent_id)).all()
+    edges = session.exec(_standing_edges()).all()
     while frontier:
         blobs = set(session.exec(select(Media.blob_id).where(col(Media.id).in_(frontier))).all())
         same = set(session.exec(select(Media.id).where(col(Media.blob_id).in_(blobs))).all())

@@ -16,7 +16,7 @@ from verify.timeutil import stored_iso
 # derivations with either end in the case, each end's bytes (a missing blob row: None)
 _CASE_DERIVATIONS = (
     "SELECT d.id, d.child_id, cb.sha256, d.parent_id, pb.sha256, d.kind, d.evidence, d.note, "
-    "d.created_at, d.created_by FROM derivations d "
+    "d.created_at, d.created_by, d.retracted_at, d.retracted_by, d.retraction FROM derivations d "
     "LEFT JOIN media cm ON cm.id = d.child_id LEFT JOIN blobs cb ON cb.id = cm.blob_id "
     "LEFT JOIN media pm ON pm.id = d.parent_id LEFT JOIN blobs pb ON pb.id = pm.blob_id "
     "WHERE d.child_id IN (SELECT id FROM media WHERE case_id = :case) "
@@ -29,7 +29,9 @@ def list_derivations(source: Source, case_ref: str) -> list[dict[str, Any]]:
     with source.reader() as db:
         rows = db.rows(_CASE_DERIVATIONS, {"case": case_id(db, case_ref)})
     out = []
-    for d_id, child, child_sha, parent, parent_sha, kind, evidence, note, at, by in rows:
+    for row in rows:
+        d_id, child, child_sha, parent, parent_sha, kind, evidence, note, at, by = row[:10]
+        retracted_at, retracted_by, why = row[10:]
         out.append(
             {
                 "id": int(d_id),
@@ -42,6 +44,9 @@ def list_derivations(source: Source, case_ref: str) -> list[dict[str, Any]]:
                 "note": note,
                 "created_at": stored_iso(at),
                 "created_by": by,
+                "retracted": None
+                if retracted_at is None
+                else {"at": stored_iso(retracted_at), "by": retracted_by, "why": why},
             }
         )
     return out

@@ -580,6 +580,7 @@ def _derivations(
             "note": r.note,
             "created_at": iso(r.created_at),
             "created_by": r.created_by,
+            "retracted": provenance.retracted(r.retracted_at, r.retracted_by, r.retraction),
         }
         for r in rows
     ]

@@ -169,9 +169,12 @@ def _node_label(ref: dict[str, Any] | None) -> str:
 
 
 def _edges(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    """(child node, child label, parent node, parent label, kind label) per derivation."""
+    """(child node, child label, parent node, parent label, kind label) per derivation not
+    retracted (the table lists those too, marked)."""
     out = []
     for d in data["provenance"]["derivations"]:
+        if d.get("retracted"):
+            continue
         child, parent = d["child"], d["parent"]
         out.append(
             (
@@ -242,7 +245,7 @@ def sanitize_svg(svg: str) -> str:
 
 def graphviz_svg(data: dict[str, Any]) -> str | None:
     """Inline SVG of the derivation graph when Graphviz `dot` is on PATH, else None."""
-    if not data["provenance"]["derivations"]:
+    if not _edges(data):
         return None
     dot = shutil.which("dot")
     if dot is None:

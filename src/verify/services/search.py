@@ -1048,14 +1048,16 @@ def _derivations_between(
     db: Reader, held: dict[int, list[_Held]]
 ) -> dict[tuple[int, int], list[dict[str, Any]]]:
     """Recorded derivations between media of the given files, by their pair of files
-    (lower blob id first): {"id", "child", "kind", "parent"}, in id order."""
+    (lower blob id first): {"id", "child", "kind", "parent"}, in id order; retracted ones
+    are left out (they relate nothing)."""
     blob_of = {m.media: blob for blob, ms in held.items() for m in ms}
     out: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     if not blob_of:
         return out
     rows = rows_in(
         db,
-        "SELECT id, child_id, kind, parent_id FROM derivations WHERE child_id IN ({in})",
+        "SELECT id, child_id, kind, parent_id FROM derivations "
+        "WHERE retracted_at IS NULL AND child_id IN ({in})",
         sorted(blob_of),
     )
     for d_id, child, kind, parent in sorted(rows):

@@ -19,7 +19,7 @@ recorded with the current row:
   capture time, caption, language, forwarded/quoted from, archive URL, media and note
   (`appearance.add`, which records its non-empty fields, and `appearance.edit`);
 - a derivation's child, parent, kind, evidence and note (`derivation.add`,
-  `derivation.edit`).
+  `derivation.edit`), and its retraction (none when added; `derivation.retract`).
 
 Only what an entry actually records is compared, so entries in the shapes of earlier versions
 (`claim.add` carrying the assessment, say) replay as they were written. A case, claim,
@@ -69,7 +69,7 @@ MEDIA_FIELDS = (
     "acquired_by",
     "acquired_at",
 )
-DERIVATION_FIELDS = ("child", "parent", "kind", "evidence", "note")
+DERIVATION_FIELDS = ("child", "parent", "kind", "evidence", "note", "retraction")
 # an appearance's fields as `appearance.add` records them (`appearance_to_dict`, non-empty
 # ones only: a field it leaves out was empty)
 APPEARANCE_TEXT = (
@@ -172,7 +172,7 @@ class _Replay:
         if action in ("appearance.add", "appearance.edit"):
             self.appearance(e, payload)
             return
-        if action in ("derivation.add", "derivation.edit"):
+        if action in ("derivation.add", "derivation.edit", "derivation.retract"):
             self.derivation(e, payload)
             return
         if slug is None:
@@ -274,7 +274,10 @@ class _Replay:
             recorded = {k: payload[k] for k in DERIVATION_FIELDS if k in payload}
             if "evidence" in recorded:
                 recorded["evidence"] = _json_text(recorded["evidence"])
+            recorded["retraction"] = None  # every derivation is recorded standing
             self.derivations[ident] = _new(e, recorded)
+        elif e.action == "derivation.retract" and ident in self.derivations:
+            self.derivations[ident]["retraction"] = Recorded(payload.get("why"), e.seq)
         elif ident in self.derivations:
             facts = self.derivations[ident]
             _set_new(facts, payload, ("note",), e.seq)
@@ -485,6 +488,7 @@ def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[M
 
     def derivation_row(d: Derivation) -> tuple[str, dict[str, Any]]:
         row = {"child": d.child_id, "parent": d.parent_id, "kind": d.kind, "note": d.note}
+        row["retraction"] = d.retraction
         row["evidence"] = _json_text(d.evidence)
         return f"derivation {d.id}", row
 
