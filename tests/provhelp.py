@@ -1,7 +1,8 @@
 """Test helper: put Blob + Media rows in an archive directly, without analysis.
 
 No bytes go to the evidence store: provenance and case files only need the rows. The media
-row and its `media.add` audit entry are written as `verify media add` writes them.
+row and its `media.add` audit entry are written as `verify media add` writes them;
+`analysed` gives a blob the metadata an analysis would have stored.
 """
 
 import hashlib
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from sqlmodel import select
 
 from verify.archive import Archive
-from verify.models import Blob, pk
+from verify.models import Blob, Media, pk
 from verify.services.cases import get_case
 from verify.services.intake import Acquisition
 from verify.services.media import record_media
@@ -59,3 +60,17 @@ def add_media(
             acquired_at=acquired_at,
         )
         return record_media(session, archive.actor, c, blob, acq)
+
+
+def analysed(
+    archive: Archive, media: int, meta: dict[str, object] | None, kind: str = "image"
+) -> None:
+    """Give a media file's blob the metadata an analysis would have stored (None: failed)."""
+    with archive.write() as session:
+        m = session.get(Media, media)
+        assert m is not None
+        blob = session.get(Blob, m.blob_id)
+        assert blob is not None
+        blob.meta, blob.kind = meta, kind
+        blob.analysis_state = "ok" if meta is not None else "analysis_failed"
+        session.add(blob)

@@ -127,29 +127,65 @@ def test_unknown_case_is_one_line(cli: RunCli) -> None:
         (("media", "show", "1", "--json"), "original_name", ["note.txt"]),
         (("media", "frames", "2", "--json"), "index", [0]),
         (("prov", "derivations", "imp", "--json"), "kind", ["reencode_of"]),
-        (("prov", "derivations", "imp"), None, None),
+        (("prov", "derivations", "imp"), None, ["ID", "CHILD", "KIND", "PARENT", "EVIDENCE"]),
+        (("prov", "attributions", "imp", "--json"), "role", ["original_poster"]),
+        (
+            ("prov", "attributions", "imp"),
+            None,
+            ["ID", "ROLE", "ACTOR", "TARGET", "STATE", "ACCORDING", "TO", "EVIDENCE"],
+        ),
+        (("prov", "appearance", "list", "imp", "--json"), "platform", ["telegram"]),
+        (
+            ("prov", "appearance", "list", "imp"),
+            None,
+            ["ID", "PLATFORM", "ACCOUNT", "POSTED", "CAPTURED", "MEDIA", "URL"],
+        ),
+        (("prov", "earliest", "imp", "--json"), "claimed_original_platforms", [["telegram"]]),
+        (("prov", "earliest", "imp"), None, ["earliest:", "appearance", "1", "(imp)"]),
+        (
+            ("timeline", "imp", "--json"),
+            "type",
+            [
+                "appearance.posted",
+                "case.opened",
+                "media.acquired",
+                "media.acquired",
+                "derivation.recorded",
+                "attribution.recorded",
+            ],
+        ),
+        (("timeline", "imp"), None, ["WHEN", "WHAT", "SOURCE", "DETAIL"]),
     ],
 )
 def test_reads_import_no_orm(
     home: Path, backend: str, command: tuple[str, ...], field: str | None, expected: Any
 ) -> None:
     """The reads that skip the ORM on a SQLite archive (case list and show, status history,
-    log, media list, show and frames, prov derivations) never import it."""
+    log, media list, show and frames, prov derivations, attributions, appearance list and
+    earliest, timeline) never import it. `expected`: the JSON rows' `field`, else the first
+    line's words (None: a checkpoint)."""
     if backend != "sqlite":
         pytest.skip("the ORM-free read path is for SQLite archives")
     env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
     verify = [sys.executable, "-m", "verify"]
     subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
-    if command[0] in ("media", "prov"):  # a file whose analysis fails (1), and a photo (2)
+    if command[0] in ("media", "prov", "timeline"):  # a file failing analysis (1), a photo (2)
         text = home.parent / "note.txt"
         text.write_text("not media")
         photo = write_jpeg(home.parent / "photo.jpg", size=(64, 48))
         add = [*verify, "media", "add", "imp", str(text), str(photo)]
         subprocess.run(add, env=env, capture_output=True)
-    if command[0] == "prov":
+    if command[0] in ("prov", "timeline"):
         derive = [*verify, "prov", "derive", "2", "1", "--kind", "reencode_of"]
         derive += ["--evidence", '{"frames": {"query": 1}}']  # shown through evidence_value
         subprocess.run(derive, env=env, capture_output=True, check=True)
+    if command[0] == "timeline" or (command[0] == "prov" and command[1] != "derivations"):
+        prov = [*verify, "prov"]
+        appear = [*prov, "appearance", "add", "imp", "--account", "telegram:@chan"]
+        appear += ["--posted", "2023-05-22", "--media", "2"]
+        subprocess.run(appear, env=env, capture_output=True, check=True)
+        attribute = [*prov, "attribute", "imp", "original_poster", "telegram:@chan"]
+        subprocess.run(attribute, env=env, capture_output=True, check=True)
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "verify", *command],
         env=env,
@@ -157,12 +193,12 @@ def test_reads_import_no_orm(
         text=True,
         check=True,
     )
-    if command[:2] == ("prov", "derivations") and field is None:  # the table
-        assert out.stdout.splitlines()[0].split() == ["ID", "CHILD", "KIND", "PARENT", "EVIDENCE"]
-    elif field is None:  # the checkpoint
-        assert out.stdout.startswith("1:sha256:")
-    else:
+    if field is not None:
         data = json.loads(out.stdout)
         assert [row[field] for row in (data if isinstance(data, list) else [data])] == expected
+    elif expected is not None:  # a table, or earliest's lines
+        assert out.stdout.splitlines()[0].split() == expected
+    else:  # the checkpoint
+        assert out.stdout.startswith("1:sha256:")
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
     assert not {"sqlmodel", "sqlalchemy", "verify.models", "alembic"} & imported

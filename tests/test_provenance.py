@@ -6,7 +6,7 @@ import orjson
 import pytest
 from sqlmodel import select
 
-from tests.provhelp import add_media
+from tests.provhelp import add_media, analysed
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.models import AuditEntry
@@ -550,22 +550,6 @@ def test_timeline_orders_every_dated_fact(
     assert events[3]["source"] == "recorded by tester"
 
 
-def _analysed(
-    archive: Archive, media: int, meta: dict[str, object] | None, kind: str = "image"
-) -> None:
-    """Give a media file's blob the metadata an analysis would have stored (None: failed)."""
-    from verify.models import Blob, Media
-
-    with archive.write() as session:
-        m = session.get(Media, media)
-        assert m is not None
-        blob = session.get(Blob, m.blob_id)
-        assert blob is not None
-        blob.meta, blob.kind = meta, kind
-        blob.analysis_state = "ok" if meta is not None else "analysis_failed"
-        session.add(blob)
-
-
 def test_timeline_shows_each_media_files_own_capture_time(
     archive: Archive, case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -578,7 +562,7 @@ def test_timeline_shows_each_media_files_own_capture_time(
     failed = add_media(archive, case, "broken.jpg", b"broken")
     unreadable = add_media(archive, case, "zeroed.jpg", b"zeroed")
     clip = add_media(archive, case, "clip.mp4", b"clip")
-    _analysed(
+    analysed(
         archive,
         exact,
         {
@@ -589,15 +573,15 @@ def test_timeline_shows_each_media_files_own_capture_time(
             "captured_offset": "+03:00",
         },
     )
-    _analysed(
+    analysed(
         archive,
         local,
         {"make": "Canon", "model": "Canon EOS 40D", "captured_at": None,
          "captured_at_raw": "2008:10:22 16:28:39", "captured_offset": None},
     )  # fmt: skip
-    _analysed(archive, failed, None)
-    _analysed(archive, unreadable, {"captured_at": None, "captured_at_raw": "0000:00:00 00:00:00"})
-    _analysed(
+    analysed(archive, failed, None)
+    analysed(archive, unreadable, {"captured_at": None, "captured_at_raw": "0000:00:00 00:00:00"})
+    analysed(
         archive,
         clip,
         {"captured_at": "2023-05-22T11:03:11Z", "captured_at_raw": "2023-05-22T11:03:11.000000Z"},

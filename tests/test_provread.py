@@ -1,6 +1,7 @@
-"""`verify prov derivations` without the ORM (`verify.services.provread`): the same data as
-the ORM's reading (`provenance.list_derivations`) of the same rows, on SQLite (stdlib sqlite3
-and SQLAlchemy Core) and PostgreSQL (Core)."""
+"""`verify prov derivations`, `prov attributions`, `prov appearance list`, `prov earliest`
+and `verify timeline` without the ORM (`verify.services.provread`): the same data as the
+ORM's service (`verify.services.provenance`) gives from the same rows, on SQLite (stdlib
+sqlite3 and SQLAlchemy Core) and PostgreSQL (Core)."""
 
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,9 @@ import orjson
 import pytest
 
 from tests.conftest import RunCli, stdlib_reader
-from tests.provhelp import add_media
+from tests.provhelp import add_media, analysed
 from verify.archive import Archive
-from verify.services import provenance, provread
+from verify.services import cases, provenance, provread, status
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -73,9 +74,219 @@ def test_stdlib_reader_gives_the_same(
             assert _same(provread.list_derivations(readonly, slug), want)
 
 
-def test_unknown_case(cli: RunCli, linked: None) -> None:
-    r = cli("prov", "derivations", "nope")
-    assert (r.exit_code, r.stderr) == (
+def fill_provenance(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Provenance of every shape, over several cases:
+
+    - `legion`: appearances with and without URLs, accounts and dates (a day, an exact time
+      given with an offset, a capture time alone, an approximate month, none, a capture
+      before the post, a post in the future), several platforms and accounts (unicode
+      handles among them); attributions in every state (one moved through all four), on
+      the case, a media file and an appearance; media whose metadata gives a capture time
+      (with its offset, local, none) and one holding the same bytes as a file of `press`;
+      a derivation to a file of `tg`, whose appearance is the earliest; status changes,
+      notes, unicode throughout;
+    - `press` (the same bytes) and `tg` (linked by derivation): appearances of the copies,
+      overlapping dates in another case;
+    - `rival`: the earliest overlaps an appearance on the claimed platform;
+    - `later`: the claimed platform's appearances come later; `undated`: only undated
+      appearances; `plain`: no attribution; `empty`: nothing at all."""
+    now = "VERIFY_FAKE_NOW"
+    monkeypatch.setenv(now, "2023-05-23T09:30:00.250001+03:00")  # µs, a zone
+    for slug, title in (
+        ("legion", "Видео «Легиона», Belgorod"),
+        ("press", "Press reuse"),
+        ("tg", "Telegram original"),
+        ("rival", "Rival"),
+        ("later", "Later"),
+        ("undated", "Undated"),
+        ("plain", "Plain"),
+        ("empty", "Empty"),
+    ):
+        cases.open_case(archive, title, slug=slug)
+    sub = add_media(
+        archive, "legion", "subtitled.mp4", b"subtitled", via="download",
+        source_url="https://x.com/i/status/1",
+    )  # fmt: skip
+    phone = add_media(archive, "legion", "phone.jpg", b"phone")
+    canon = add_media(archive, "legion", "кэнон.jpg", b"canon")
+    clip = add_media(archive, "legion", "clip.mp4", b"clip")
+    add_media(archive, "legion", "broken.jpg", b"broken")
+    analysed(
+        archive, phone,
+        {"make": "Apple", "model": "iPhone 12", "captured_at": "2023-05-22T14:03:11+03:00",
+         "captured_at_raw": "2023:05:22 14:03:11", "captured_offset": "+03:00"},
+    )  # fmt: skip
+    analysed(
+        archive, canon,
+        {"make": "Canon", "model": "Canon EOS 40D", "captured_at": None,
+         "captured_at_raw": "2008:10:22 16:28:39", "captured_offset": None},
+    )  # fmt: skip
+    analysed(archive, clip, {"captured_at": "2023-05-22T11:03:11Z"}, kind="video")
+    same = add_media(archive, "press", "copy.mp4", b"subtitled")  # legion's bytes
+    orig = add_media(archive, "tg", "orig.mp4", b"clean original")
+    provenance.derive(
+        archive, str(sub), str(orig), "subtitled_from", evidence="seen «side by side»"
+    )
+    provenance.derive(archive, str(canon), str(phone), "reencode_of")
+
+    add = provenance.add_appearance
+    add(archive, "legion", account="x:@Gerashchenko_en", posted="2023-05-23",
+        url="https://x.com/i/status/1", media=str(sub), caption="Легион «Свобода России»\nвидео",
+        language="uk", post_id="1", note="says it was first on Telegram")  # fmt: skip
+    add(archive, "legion", account="telegram:Легион_канал", posted="2023-05-22T18:40+03:00",
+        captured="2023-05-24T09:00Z", archive_url="https://archive.today/abc",
+        forwarded_from="telegram:@other", quoted_from="x:@quoted")  # fmt: skip
+    add(archive, "legion", platform="vk", captured="2023-05-24T10:00+02:00")
+    add(archive, "legion", account="tiktok:@floodclips", posted="~2023-05")
+    add(archive, "legion", account="youtube:@Ютуб", url="https://youtube.com/watch?v=1")
+    add(archive, "legion", platform="x", posted="2023-05-25T10:00Z", captured="2023-05-25T09:00Z")
+    add(archive, "legion", platform="x", posted="2031-01-01", media=str(phone))
+    add(archive, "press", platform="youtube", posted="2023-05-21", media=str(same))
+    add(archive, "press", platform="vk", posted="2023-05-20T12:00Z", media=str(same))
+    add(archive, "tg", platform="telegram", posted="2023-05-20", media=str(orig))
+
+    attr = provenance.attribute
+    poster = attr(archive, "legion", "original_poster", "telegram:Легион_канал")["id"]
+    attr(archive, "legion", "original_poster", "x:@someone", target="appearance:2")
+    attr(archive, "legion", "original_poster", "person:Andriy Yusov")
+    attr(archive, "legion", "original_poster", "youtube:@Ютуб", state="refuted",
+         evidence="a 2019 upload", according_to="our analysis")  # fmt: skip
+    moved = attr(archive, "legion", "subtitler", "x:@Gerashchenko_en", target=f"media:{sub}",
+                 evidence="his tweet", according_to="x:@Gerashchenko_en")["id"]  # fmt: skip
+    attr(archive, "legion", "claimant", "org:Kremlin", evidence="«Украинские боевики»")
+    attr(archive, "legion", "translator", "person:Ян", state="unknown")
+    monkeypatch.setenv(now, "2023-06-01T10:00:00Z")  # whole seconds
+    status.set_status(archive, "legion", "in_progress", why="geolocation «done»\nby the desk")
+    cases.add_note(archive, "legion", "Geolocated: «Графовка» sign, 50.43N 35.55E")
+    setting = provenance.set_attribution_state
+    setting(archive, poster, "corroborated", evidence="the channel's first post",
+            according_to="our analysis")  # fmt: skip
+    setting(archive, moved, "corroborated", evidence="subtitle font")
+    setting(archive, moved, "refuted", evidence="another font", according_to="a colleague")
+    setting(archive, moved, "unknown")
+    setting(archive, moved, "unknown", according_to="the desk")
+    monkeypatch.delenv(now)  # the real clock: microseconds vary
+    cases.add_note(archive, "legion", "second note\nover two lines")
+    status.set_status(archive, "legion", "needs_review")
+
+    attr(archive, "rival", "original_poster", "x:@someone")
+    add(archive, "rival", account="x:@someone", posted="2023-09-11T19:14Z")
+    add(archive, "rival", account="tiktok:@floodclips", posted="~2023-09")
+    attr(archive, "later", "original_poster", "telegram:@chan", state="unknown")
+    add(archive, "later", account="x:@reposter", posted="2023-05-23T08:00:00.5Z")
+    add(archive, "later", account="telegram:@chan", posted="2023-05-30")
+    add(archive, "later", account="telegram:@chan")
+    attr(archive, "undated", "original_poster", "flickr:@photog")
+    add(archive, "undated", platform="flickr", url="https://flickr.com/1")
+    add(archive, "plain", platform="instagram", captured="2023-05-24T09:00:00.000001-05:30")
+
+
+SLUGS = ("legion", "press", "tg", "rival", "later", "undated", "plain", "empty")
+
+
+# each ORM-free read, the ORM's, and the command showing it
+READS = (
+    (provread.list_appearances, provenance.list_appearances, ("prov", "appearance", "list")),
+    (provread.list_attributions, provenance.list_attributions, ("prov", "attributions")),
+    (provread.earliest, provenance.earliest, ("prov", "earliest")),
+    (provread.timeline, provenance.timeline, ("timeline",)),
+)
+
+
+@pytest.fixture
+def filled(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill_provenance(archive, monkeypatch)
+    # the timeline's clock, for the dates in the future
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2024-01-01T00:00:00Z")
+
+
+def test_reads_are_the_orms(archive: Archive, filled: None) -> None:
+    for slug in SLUGS:
+        for read, orm, _ in READS:
+            got = read(archive, slug)
+            assert _same(got, orm(archive, slug)), (read.__name__, slug)
+
+
+def test_the_comparison_covers_every_shape(archive: Archive, filled: None) -> None:
+    """What `fill_provenance` is for, as the reads without the ORM give it."""
+    history = provread.list_attributions(archive, "legion")[4]["history"]
+    assert [h["to"] for h in history] == [
+        "claimed", "corroborated", "refuted", "unknown", "unknown",
+    ]  # fmt: skip
+    shown = provread.list_appearances(archive, "legion")
+    assert shown[0]["media_sha256"].startswith("sha256:") and shown[2]["account"] is None
+    assert shown[1]["posted"] == "2023-05-22T15:40:00Z"  # given as 18:40+03:00
+    legion = provread.earliest(archive, "legion")
+    assert (legion["original_platform_state"], legion["contradiction"]) == ("corroborated", False)
+    assert {o["case"] for o in legion["uncertain_elsewhere"]} == {"press", "tg"}
+    assert provread.earliest(archive, "press")["earliest"]["case"] == "tg"
+    assert provread.earliest(archive, "later")["contradiction"] is True
+    assert "cannot be told" in provread.earliest(archive, "rival")["message"]
+    for slug in ("undated", "empty"):
+        assert provread.earliest(archive, slug)["earliest"] is None
+    events = provread.timeline(archive, "legion")
+    assert {e["precision"] for e in events if e["type"] == "media.captured"} == {"exact", "local"}
+    assert sum(bool(e["warnings"]) for e in events) == 4
+    press = provread.timeline(archive, "press")
+    assert [e["case"] for e in press if e["earliest"]] == ["tg"]
+    assert [e["type"] for e in provread.timeline(archive, "empty")] == ["case.opened"]
+
+
+def test_stdlib_reader_gives_the_same_reads(
+    archive: Archive, home: Path, backend: str, filled: None
+) -> None:
+    with stdlib_reader(home, backend) as readonly:
+        for slug in SLUGS:
+            for read, _, _ in READS:
+                assert _same(read(readonly, slug), read(archive, slug)), (read.__name__, slug)
+
+
+def test_the_commands_print_what_they_did_through_the_orm(
+    cli: RunCli, archive: Archive, filled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each command's table and JSON, and its lines for a case with nothing to show, an
+    unknown case and a malformed reference, byte for byte as the ORM's service gives them
+    (the commands called it before they read without the ORM), with the same exit codes."""
+
+    def outputs() -> dict[tuple[str, ...], tuple[int, str, str]]:
+        said = {}
+        for _, _, command in READS:
+            for slug in (*SLUGS, "nope", "Nope!"):
+                for args in ((*command, slug), (*command, slug, "--json")):
+                    r = cli(*args)
+                    said[args] = (r.exit_code, r.stdout, r.stderr)
+        return said
+
+    now = outputs()
+    for read, orm, _ in READS:
+        monkeypatch.setattr(provread, read.__name__, lambda _, slug, orm=orm: orm(archive, slug))
+    assert outputs() == now
+    assert now[("timeline", "nope")] == (
+        4, "", "error: no case 'nope'; `verify case list` shows the cases\n"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("prov", "attributions"),
+        ("prov", "earliest"),
+        ("prov", "appearance", "list"),
+        ("timeline",),
+        ("prov", "derivations"),
+    ],
+)
+def test_unknown_or_bad_case_is_one_line(cli: RunCli, command: tuple[str, ...]) -> None:
+    assert cli("case", "open", "Legion", "--slug", "legion").exit_code == 0
+    r = cli(*command, "nope", "--json")
+    assert (r.exit_code, r.stdout, r.stderr) == (
         4,
+        "",
         "error: no case 'nope'; `verify case list` shows the cases\n",
+    )
+    r = cli(*command, "Nope!")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        "error: bad case reference 'Nope!': a slug is 1-80 lowercase letters, digits and "
+        "hyphens, starting and ending with a letter or digit\n"
     )

@@ -1,7 +1,7 @@
 """UTC time: one clock for the whole tool, overridable for reproducible tests and reports;
-times read from the database without the ORM (`stored_iso`); and a media file's own capture
-time as its metadata gives it (`capture_time`, shared by `media show`, the timeline and the
-reports)."""
+times read from the database without the ORM (`stored_datetime`, `stored_iso`); and a media
+file's own capture time as its metadata gives it (`capture_time`, shared by `media show`,
+the timeline and the reports)."""
 
 import os
 import re
@@ -48,14 +48,20 @@ def iso(dt: datetime | None) -> str | None:
     return as_utc(dt).isoformat().replace("+00:00", "Z")
 
 
-def stored_iso(value: object) -> str | None:
-    """A time read from the database without the ORM, as `iso` gives the ORM's: SQLite
-    keeps `YYYY-MM-DD HH:MM:SS.ffffff` text in UTC; PostgreSQL gives an aware datetime."""
+def stored_datetime(value: object) -> datetime | None:
+    """A time read from the database without the ORM, as the ORM gives it (aware, in UTC):
+    SQLite keeps `YYYY-MM-DD HH:MM:SS.ffffff` text in UTC; PostgreSQL gives an aware
+    datetime."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        return iso(as_utc(value))
-    return iso(datetime.fromisoformat(str(value)).replace(tzinfo=UTC))
+        return as_utc(value)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def stored_iso(value: object) -> str | None:
+    """`iso` of a time read from the database without the ORM (`stored_datetime`)."""
+    return iso(stored_datetime(value))
 
 
 # A media file's own capture time, as its metadata gives it (docs/metadata.md): `captured_at`

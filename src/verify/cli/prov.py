@@ -202,9 +202,9 @@ def appearance_add(
 )
 def appearance_list(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
     """List a case's appearances in the order they were recorded."""
-    from verify.services import provenance
+    from verify.services import provread
 
-    rows = provenance.list_appearances(archive_of(ctx), case)
+    rows = provread.list_appearances(source_of(ctx), case)
     if as_json:
         print_json(rows)
         return
@@ -331,9 +331,9 @@ def attribution_set(
 )
 def attributions(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> None:
     """List a case's attributions (JSON includes each one's state history)."""
-    from verify.services import provenance
+    from verify.services import provread
 
-    rows = provenance.list_attributions(archive_of(ctx), case)
+    rows = provread.list_attributions(source_of(ctx), case)
     if as_json:
         print_json(rows)
         return
@@ -581,9 +581,9 @@ def earliest(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False) -> Non
     The last line starts with CONTRADICTION when the earliest is not on the claimed original
     platform (from original_poster attributions; see docs/provenance.md).
     """
-    from verify.services import provenance
+    from verify.services import provread
 
-    data = provenance.earliest(archive_of(ctx), case)
+    data = provread.earliest(source_of(ctx), case)
     if as_json:
         print_json(data)
         return
@@ -624,9 +624,9 @@ def timeline_command(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False
     appearance, `!` an event with a warning: an appearance with impossible dates (captured
     before posted, or in the future), or a capture time in the camera's local time, its UTC
     offset unknown."""
-    from verify.services import provenance
+    from verify.services import provread
 
-    rows = provenance.timeline(archive_of(ctx), case)
+    rows = provread.timeline(source_of(ctx), case)
     if as_json:
         print_json(rows)
         return

@@ -17,8 +17,10 @@ history rows, never overwritten):
 - **derivations**: typed edges between media files (child is `kind` of parent) with evidence
   (a JSON object). Self-links and cycles are refused.
 
-`timeline()` and `earliest()` read all of it back. Every mutation runs in one write
-transaction with its audit entry.
+`timeline()` and `earliest()` read all of it back; what they make of the records, as the
+listings' dicts, is `verify.services.provlogic`'s, which the reads without the ORM
+(`verify.services.provread`) share. Every mutation runs in one write transaction with its
+audit entry.
 
 The `record_*` functions (and `new_account`, `apply_account_changes`) write one record and
 its audit entry inside the caller's transaction; the command line and the case-file importer
@@ -31,7 +33,7 @@ import re
 import urllib.parse
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -55,9 +57,25 @@ from verify.models import (
     pk,
 )
 from verify.services.cases import case_media, check_text, get_case
+from verify.services.provlogic import (
+    OFFLINE_KINDS,
+    CaseRecords,
+    appearance_dicts,
+    attribution_dicts,
+    claimed_platforms,
+    date_problems,
+    find_earliest,
+    original_posters,
+    related_media,
+    target_ref,
+    timeline_events,
+)
+from verify.services.provlogic import account_ref as account_ref
+from verify.services.provlogic import change_to_dict as change_to_dict
+from verify.services.provlogic import format_posted as format_posted
 from verify.services.provread import evidence_value as evidence_value
 from verify.services.refs import get_media
-from verify.timeutil import CaptureTime, as_utc, capture_time, iso, now, parse_utc
+from verify.timeutil import iso, now, parse_utc
 from verify.vocab import (
     AccountKind,
     AttributionState,
@@ -69,13 +87,6 @@ from verify.vocab import (
 
 PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")
 PLATFORM_ALIASES = {"twitter": "x", "tg": "telegram"}
-# Pseudo-platforms: actors who are not a platform account. They imply the account's kind
-# and never count as a "claimed original platform".
-OFFLINE_KINDS = {
-    "person": AccountKind.PERSON,
-    "org": AccountKind.ORGANISATION,
-    "outlet": AccountKind.OUTLET,
-}
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
@@ -186,10 +197,6 @@ def parse_account_ref(ref: str) -> tuple[str, str]:
     what is not `platform:handle`."""
     platform, handle = _split_ref(ref)
     return platform, normalise_handle(platform, handle)
-
-
-def account_ref(account: Account) -> str:
-    return f"{account.platform}:{account.handle}"
 
 
 def account_to_dict(account: Account) -> dict[str, Any]:
@@ -487,21 +494,6 @@ def parse_posted(value: str) -> tuple[datetime, DatePrecision]:
     return dt, DatePrecision.APPROXIMATE if approx else DatePrecision.EXACT
 
 
-def format_posted(dt: datetime | None, precision: str) -> str | None:
-    """The text form `parse_posted` reads back to the same value and precision."""
-    if dt is None:
-        return None
-    dt = as_utc(dt)
-    midnight = (dt.hour, dt.minute, dt.second, dt.microsecond) == (0, 0, 0, 0)
-    if precision == DatePrecision.DAY and midnight:
-        return dt.date().isoformat()
-    if precision == DatePrecision.APPROXIMATE:
-        if midnight:
-            return f"~{dt.year:04d}-{dt.month:02d}" + ("" if dt.day == 1 else f"-{dt.day:02d}")
-        return "~" + (iso(dt) or "")
-    return iso(dt)
-
-
 def parse_instant(value: str, what: str = "date") -> datetime:
     """An exact instant (ISO 8601; no offset means UTC; a bare date means 00:00 UTC)."""
     try:
@@ -510,42 +502,6 @@ def parse_instant(value: str, what: str = "date") -> datetime:
         raise BadInputError(
             f"bad {what} {value!r}: use ISO 8601, e.g. 2023-05-24T09:00Z or 2023-05-24"
         ) from None
-
-
-def _window(dt: datetime, precision: str) -> tuple[datetime, datetime]:
-    """The interval a dated fact may lie in, given its precision."""
-    dt = as_utc(dt)
-    if precision == DatePrecision.DAY:
-        return dt, dt + timedelta(days=1)
-    if precision == DatePrecision.APPROXIMATE:
-        return dt - timedelta(days=31), dt + timedelta(days=31)
-    return dt, dt
-
-
-def date_problems(
-    posted_at: datetime | None,
-    precision: str,
-    captured_at: datetime | None,
-    at: datetime,
-) -> list[str]:
-    """What is impossible about an appearance's dates, as of `at` (the archive's clock).
-
-    A capture cannot come before the post (earlier than the posted time's window: a day
-    posting may have been captured any time that day, an approximate one within 31 days
-    of it), and neither date can lie in the future. Such claims are still recorded as given;
-    these are the warnings shown for them. Empty when nothing is wrong.
-    """
-    problems: list[str] = []
-    if posted_at is not None:
-        posted = format_posted(posted_at, precision)
-        earliest_post = _window(posted_at, precision)[0]
-        if captured_at is not None and as_utc(captured_at) < earliest_post:
-            problems.append(f"captured {iso(captured_at)} is before posted {posted}")
-        if earliest_post > at:
-            problems.append(f"posted {posted} is in the future")
-    if captured_at is not None and as_utc(captured_at) > at:
-        problems.append(f"captured {iso(captured_at)} is in the future")
-    return problems
 
 
 def appearance_problems(ap: Appearance, at: datetime | None = None) -> list[str]:
@@ -576,46 +532,11 @@ def appearances_to_dicts(
     """`appearance_to_dict` for many appearances, with two queries in all."""
     accounts = accounts_by_id(session, (ap.account_id for ap in appearances))
     shas = media_shas(session, (ap.media_id for ap in appearances))
-    return [
-        _appearance_dict(
-            ap,
-            case_slug,
-            accounts.get(ap.account_id) if ap.account_id else None,
-            shas.get(ap.media_id) if ap.media_id else None,
-        )
-        for ap in appearances
-    ]
+    return appearance_dicts(appearances, case_slug, accounts, shas)
 
 
 def appearance_to_dict(session: Session, ap: Appearance, case_slug: str) -> dict[str, Any]:
     return appearances_to_dicts(session, [ap], case_slug)[0]
-
-
-def _appearance_dict(
-    ap: Appearance, case_slug: str, account: Account | None, media_sha: str | None
-) -> dict[str, Any]:
-    return {
-        "id": ap.id,
-        "case": case_slug,
-        "platform": ap.platform,
-        "url": ap.url,
-        "post_id": ap.post_id,
-        "account": account_ref(account) if account else None,
-        "posted": format_posted(ap.posted_at, ap.posted_precision),
-        "posted_at": iso(ap.posted_at),
-        "posted_precision": ap.posted_precision if ap.posted_at else None,
-        "captured_at": iso(ap.captured_at),
-        "caption": ap.caption,
-        "language": ap.language,
-        "forwarded_from": ap.forwarded_from,
-        "quoted_from": ap.quoted_from,
-        "archive_url": ap.archive_url,
-        "media": ap.media_id,
-        "media_sha256": media_sha,
-        "note": ap.note,
-        "created_at": iso(ap.created_at),
-        "created_by": ap.created_by,
-    }
 
 
 def add_appearance(
@@ -714,21 +635,6 @@ def list_appearances(archive: Archive, case: str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- attributions
 
 
-def target_ref(attr: Attribution) -> str:
-    return "case" if attr.target_type == "case" else f"{attr.target_type}:{attr.target_id}"
-
-
-def change_to_dict(ch: AttributionChange) -> dict[str, Any]:
-    return {
-        "from": ch.from_state,
-        "to": ch.to_state,
-        "evidence": ch.evidence,
-        "according_to": ch.according_to,
-        "at": iso(ch.at),
-        "by": ch.by,
-    }
-
-
 def changes_by_attribution(
     session: Session, ids: Iterable[int]
 ) -> dict[int, list[AttributionChange]]:
@@ -752,37 +658,11 @@ def attributions_to_dicts(
     """`attribution_to_dict` for many attributions, with two queries in all."""
     accounts = accounts_by_id(session, (a.account_id for a in attributions))
     changes = changes_by_attribution(session, (pk(a) for a in attributions))
-    return [
-        _attribution_dict(a, case_slug, accounts.get(a.account_id), changes[pk(a)])
-        for a in attributions
-    ]
+    return attribution_dicts(attributions, case_slug, accounts, changes)
 
 
 def attribution_to_dict(session: Session, attr: Attribution, case_slug: str) -> dict[str, Any]:
     return attributions_to_dicts(session, [attr], case_slug)[0]
-
-
-def _attribution_dict(
-    attr: Attribution,
-    case_slug: str,
-    account: Account | None,
-    changes: Sequence[AttributionChange],
-) -> dict[str, Any]:
-    return {
-        "id": attr.id,
-        "case": case_slug,
-        "role": attr.role,
-        "actor": account_ref(account) if account else None,
-        "target": target_ref(attr),
-        "state": attr.state,
-        "evidence": attr.evidence,
-        "according_to": attr.according_to,
-        "created_at": iso(attr.created_at),
-        "created_by": attr.created_by,
-        "updated_at": iso(attr.updated_at),
-        "updated_by": attr.updated_by,
-        "history": [change_to_dict(c) for c in changes],
-    }
 
 
 def parse_target(session: Session, case: Case, target: str | None) -> tuple[str, int | None]:
@@ -1306,32 +1186,19 @@ def list_derivations(archive: Archive, case: str) -> list[dict[str, Any]]:
 
 def _related_media(session: Session, case: Case) -> set[int]:
     """The case's media plus, transitively, media with the same bytes or linked by derivation."""
-    found = set(_case_media_ids(session, case))
-    frontier = set(found)
+
+    def same_bytes(ids: set[int]) -> set[int]:
+        blobs = set(session.exec(select(Media.blob_id).where(col(Media.id).in_(ids))).all())
+        same = session.exec(select(Media.id).where(col(Media.blob_id).in_(blobs))).all()
+        return {m for m in same if m is not None}
+
     edges = session.exec(_standing_edges()).all()
-    while frontier:
-        blobs = set(session.exec(select(Media.blob_id).where(col(Media.id).in_(frontier))).all())
-        same = set(session.exec(select(Media.id).where(col(Media.blob_id).in_(blobs))).all())
-        linked = {p for c, p in edges if c in frontier} | {c for c, p in edges if p in frontier}
-        new = {m for m in same | linked if m is not None} - found
-        found |= new
-        frontier = new
-    return found
+    return related_media(_case_media_ids(session, case), same_bytes, edges)
 
 
 def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[dict[str, Any]]]:
-    """Platforms the case's non-refuted `original_poster` attributions put the original on.
-
-    A target appearance gives its platform; otherwise the actor's platform (pseudo-platforms
-    such as `person:` give none). Corroborated attributions win over claimed ones.
-    """
-    platforms: dict[str, str] = {}
-    sources: list[dict[str, Any]] = []
-    posters = [
-        a
-        for a in _attributions(session, case)
-        if a.role == Role.ORIGINAL_POSTER and a.state != AttributionState.REFUTED
-    ]
+    """`claimed_platforms` of the case's original posters."""
+    posters = original_posters(_attributions(session, case))
     accounts = accounts_by_id(session, (a.account_id for a in posters))
     target_ids = sorted(
         {a.target_id for a in posters if a.target_type == "appearance" and a.target_id is not None}
@@ -1346,53 +1213,7 @@ def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[di
         if target_ids
         else {}
     )
-    for attr in posters:
-        account = accounts.get(attr.account_id)
-        platform = None
-        if attr.target_type == "appearance" and attr.target_id is not None:
-            ap = targets.get(attr.target_id)
-            platform = ap.platform if ap else None
-        elif account is not None and account.platform not in OFFLINE_KINDS:
-            platform = account.platform
-        if platform is None:
-            continue
-        rank = "corroborated" if attr.state == AttributionState.CORROBORATED else "claimed"
-        if platforms.get(platform) != "corroborated":
-            platforms[platform] = rank
-        sources.append(
-            {
-                "attribution": attr.id,
-                "actor": account_ref(account) if account else None,
-                "state": attr.state,
-                "platform": platform,
-            }
-        )
-    if "corroborated" in platforms.values():
-        return sorted(p for p, r in platforms.items() if r == "corroborated"), sources
-    return sorted(platforms), sources
-
-
-def original_platform_state(
-    platforms: Sequence[str], sources: Sequence[Mapping[str, Any]]
-) -> str | None:
-    """How the original platforms `_claimed_platforms` gives are backed: `corroborated`
-    when they come from corroborated attributions (then only those count), `claimed`
-    otherwise (claimed, or state unknown), None when there are none. Refuted attributions
-    never name one."""
-    if not platforms:
-        return None
-    if any(s["state"] == AttributionState.CORROBORATED for s in sources):
-        return "corroborated"
-    return "claimed"
-
-
-def _effective(ap: Appearance) -> tuple[datetime, str, str] | None:
-    """(date, precision, basis): the posted time if known, else when we captured it."""
-    if ap.posted_at is not None:
-        return as_utc(ap.posted_at), ap.posted_precision, "posted"
-    if ap.captured_at is not None:
-        return as_utc(ap.captured_at), DatePrecision.EXACT.value, "captured"
-    return None
+    return claimed_platforms(posters, accounts, targets)
 
 
 def earliest(archive: Archive, case: str) -> dict[str, Any]:
@@ -1410,7 +1231,7 @@ def earliest(archive: Archive, case: str) -> dict[str, Any]:
 
 
 def earliest_of(session: Session, c: Case) -> dict[str, Any]:
-    """`earliest` for a case, in the caller's session."""
+    """`earliest` for a case, in the caller's session (`provlogic.find_earliest`)."""
     related = _related_media(session, c)
     query = select(Appearance).where(Appearance.case_id == c.id)
     if related:
@@ -1418,89 +1239,18 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
             or_(col(Appearance.case_id) == c.id, col(Appearance.media_id).in_(related))
         )
     appearances = list(session.exec(query.order_by(col(Appearance.id))).all())
-    dated = [(e, ap) for ap in appearances if (e := _effective(ap)) is not None]
-    dated.sort(key=lambda item: (item[0][0], item[1].id or 0))
-    platforms, sources = _claimed_platforms(session, c)
-    # "claimed" or "corroborated": every sentence naming the platform says which
-    state = original_platform_state(platforms, sources)
-    result: dict[str, Any] = {
-        "case": c.slug,
-        "considered": len(appearances),
-        "undated": len(appearances) - len(dated),
-        "earliest": None,
-        "uncertain_with": [],
-        "uncertain_elsewhere": [],
-        "claimed_original_platforms": platforms,
-        "claimed_by": sources,
-        "original_platform_state": state,
-        "contradiction": False,
-        "message": "",
+    holders = sorted({ap.case_id for ap in appearances})
+    slugs = {
+        pk(other): other.slug
+        for other in session.exec(select(Case).where(col(Case.id).in_(holders))).all()
     }
-    if not dated:
-        result["message"] = (
-            "no dated appearance yet; add one with `verify prov appearance add "
-            f"{c.slug} --posted DATE`"
-        )
-        return result
-    (first_dt, first_prec, basis), first = dated[0]
-    lo, hi = _window(first_dt, first_prec)
-    uncertain = [
-        ap.id
-        for (dt, prec, _), ap in dated[1:]
-        if _window(dt, prec)[0] < hi or (_window(dt, prec)[0] == lo and hi == lo)
-    ]
-    holder = c if first.case_id == c.id else session.get(Case, first.case_id)
-    data = appearance_to_dict(session, first, holder.slug if holder else "?")
-    data["basis"] = basis
-    result["earliest"] = data
-    # overlapping appearances of other cases (copies held there): named with their case,
-    # which a reader of this case's listings would not find
-    overlapping = [ap for _, ap in dated[1:] if ap.id in uncertain]
-    for ap in overlapping:
-        if ap.case_id != c.id:
-            other = session.get(Case, ap.case_id)
-            entry = {"appearance": ap.id, "case": other.slug if other else "?"}
-            result["uncertain_elsewhere"].append(entry)
-    result["uncertain_with"] = uncertain
-    when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
-    where = f"appearance {first.id} on {first.platform}, {basis} {when}"
-    # an appearance on a claimed platform whose date window overlaps the earliest's may
-    # have come first: then nothing is contradicted, it cannot be told
-    rivals = [ap for ap in overlapping if ap.platform in platforms]
-    if platforms and first.platform not in platforms and rivals:
-        which = ", ".join(f"appearance {ap.id} on {ap.platform}" for ap in rivals)
-        result["message"] = (
-            f"earliest known is {where}, but its date overlaps {which} (the {state} original "
-            f"platform): which came first cannot be told from these dates"
-        )
-    elif platforms and first.platform not in platforms:
-        result["contradiction"] = True
-        on_claimed = [ap for ap in appearances if ap.platform in platforms]
-        hint = (
-            "none of the known appearances is on it"
-            if not on_claimed
-            else "its appearances there are later or undated"
-        )
-        result["message"] = (
-            f"earliest known is {where}; this contradicts the {state} original "
-            f"platform {', '.join(platforms)} ({hint})"
-        )
-    else:
-        result["message"] = f"earliest known is {where}"
-    return result
-
-
-# --------------------------------------------------------------------------- capture time
-
-LOCAL_PRECISION = "local"  # timeline precision of a clock time whose UTC offset is unknown
-
-
-def _device(meta: Mapping[str, Any]) -> str:
-    """`Make Model`, without the make twice (`Canon Canon EOS 40D` -> `Canon EOS 40D`)."""
-    make, model = (str(meta.get(k) or "").strip() for k in ("make", "model"))
-    if make and model.lower().startswith(make.lower()):
-        make = ""
-    return " ".join(p for p in (make, model) if p)
+    return find_earliest(
+        c,
+        appearances,
+        _claimed_platforms(session, c),
+        slugs,
+        lambda ap, slug: appearance_to_dict(session, ap, slug),
+    )
 
 
 # --------------------------------------------------------------------------- timeline
@@ -1526,36 +1276,6 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
     """`timeline` for a case, in the caller's session; `earliest_result` is `earliest_of`'s
     answer for the same case (the caller may need it too, so it is not worked out twice)."""
     first = earliest_result["earliest"]
-    events: list[dict[str, Any]] = []
-
-    def add(
-        at: datetime,
-        kind: str,
-        text: str,
-        source: str | None,
-        ref: str | None,
-        precision: str = "exact",
-        other_case: str | None = None,
-        warnings: Sequence[str] = (),
-        when: str | None = None,
-    ) -> None:
-        events.append(
-            {
-                "_sort": as_utc(at),
-                "at": iso(at),
-                "when": when or format_posted(at, precision),
-                "precision": precision,
-                "type": kind,
-                "text": text,
-                "source": source,
-                "ref": ref,
-                "case": other_case,
-                "earliest": False,
-                "warnings": list(warnings),
-            }
-        )
-
-    add(c.created_at, "case.opened", f"case opened: {c.title}", c.created_by, None)
     appearances = _appearances(session, c)
     if first is not None and first["case"] != c.slug:
         other = session.get(Appearance, first["id"])
@@ -1566,139 +1286,19 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
         session,
         [ap.account_id for ap in appearances] + [a.account_id for a in attributions],
     )
-    clock = now()
-    for ap in appearances:
-        acct = accounts.get(ap.account_id) if ap.account_id else None
-        who = account_ref(acct) if acct else "unknown account"
-        source = ap.url or ap.archive_url or who
-        other_case = first["case"] if ap.case_id != c.id and first else None
-        problems = date_problems(ap.posted_at, ap.posted_precision, ap.captured_at, clock)
-        if ap.posted_at is not None:
-            add(
-                ap.posted_at,
-                "appearance.posted",
-                f"posted on {ap.platform} by {who}",
-                source,
-                f"appearance:{ap.id}",
-                ap.posted_precision,
-                other_case,
-                problems,
-            )
-        if ap.captured_at is not None:
-            add(
-                ap.captured_at,
-                "appearance.captured",
-                f"captured from {ap.platform} ({who})",
-                source,
-                f"appearance:{ap.id}",
-                other_case=other_case,
-                warnings=problems,
-            )
-    held = case_media(session, pk(c))
-    for m, blob in held:
-        # what the file's own metadata says; one event per media, even for the same bytes
-        meta = blob.meta if isinstance(blob.meta, dict) else None
-        captured = capture_time(meta)
-        if meta is not None and captured is not None:
-            device = _device(meta)
-            add(
-                captured.at,
-                "media.captured",
-                f"capture time in the file's metadata: {m.original_name}"
-                + (f" ({device})" if device else ""),
-                _META_SOURCE.get(blob.kind, "file metadata"),
-                f"media:{m.id}",
-                LOCAL_PRECISION if captured.local else DatePrecision.EXACT.value,
-                warnings=[_local_warning(captured)] if captured.local else (),
-                when=captured.text,
-            )
-    for m, _ in held:
-        how = f" via {m.acquired_via}" if m.acquired_via else ""
-        add(
-            m.acquired_at,
-            "media.acquired",
-            f"acquired {m.original_name}{how} by {m.acquired_by}",
-            m.source_url or m.acquired_by,
-            f"media:{m.id}",
-        )
-    for sc in session.exec(
+    status_changes = session.exec(
         select(StatusChange).where(StatusChange.case_id == c.id).order_by(col(StatusChange.id))
-    ).all():
-        why = f": {sc.rationale}" if sc.rationale else ""
-        add(
-            sc.at,
-            "status.changed",
-            f"status {sc.from_status} -> {sc.to_status}{why}",
-            sc.by,
-            None,
-        )
-    changes = changes_by_attribution(session, (pk(a) for a in attributions))
-    for attr in attributions:
-        acct = accounts.get(attr.account_id)
-        who = account_ref(acct) if acct else "?"
-        for ch in changes[pk(attr)]:
-            if ch.from_state is None:
-                text = f"{attr.role}: {who} ({ch.to_state})"
-                kind = "attribution.recorded"
-            else:
-                text = f"{attr.role}: {who} {ch.from_state} -> {ch.to_state}"
-                kind = "attribution.changed"
-            if ch.evidence:
-                text += f"; evidence: {ch.evidence}"
-            # who says so, or else who recorded it: never one shown as the other
-            source = (
-                f"according to {ch.according_to}" if ch.according_to else f"recorded by {ch.by}"
-            )
-            add(ch.at, kind, text, source, f"attribution:{attr.id}")
-    for d in _case_derivations(session, c):
-        add(
-            d.created_at,
-            "derivation.recorded",
-            f"media {d.child_id} {d.kind} media {d.parent_id}",
-            d.created_by,
-            f"derivation:{d.id}",
-        )
-    for n in session.exec(select(Note).where(Note.case_id == c.id).order_by(col(Note.id))).all():
-        add(n.at, "note", n.text, n.by, f"note:{n.id}")
-    order = {t: i for i, t in enumerate(_TYPE_ORDER)}
-    events.sort(key=lambda e: (e["_sort"], order.get(e["type"], 99)))
-    for e in events:
-        del e["_sort"]
-    if first is not None:
-        ref = f"appearance:{first['id']}"
-        kind = "appearance.posted" if first["basis"] == "posted" else "appearance.captured"
-        for e in events:
-            if e["ref"] == ref and e["type"] == kind:
-                e["earliest"] = True
-                break
-    return events
-
-
-def _local_warning(captured: CaptureTime) -> str:
-    clock = captured.at.replace(tzinfo=None).isoformat(sep=" ")
-    return (
-        f"capture time {clock} is the camera's local time, with no UTC offset in the file: "
-        "placed as if it were UTC; the actual instant may be up to 14 hours earlier or "
-        "12 hours later"
+    ).all()
+    notes = session.exec(select(Note).where(Note.case_id == c.id).order_by(col(Note.id))).all()
+    records = CaseRecords(
+        case=c,
+        appearances=appearances,
+        accounts=accounts,
+        media=case_media(session, pk(c)),
+        status_changes=status_changes,
+        attributions=attributions,
+        changes=changes_by_attribution(session, (pk(a) for a in attributions)),
+        derivations=_case_derivations(session, c),
+        notes=notes,
     )
-
-
-# where a media file's capture time comes from, by kind
-_META_SOURCE = {
-    "image": "file metadata (EXIF/XMP/IPTC)",
-    "video": "file metadata (container tags)",
-}
-
-# same instant: a file is captured before it is posted, captured by us, or acquired
-_TYPE_ORDER = (
-    "media.captured",
-    "appearance.posted",
-    "appearance.captured",
-    "media.acquired",
-    "case.opened",
-    "attribution.recorded",
-    "attribution.changed",
-    "derivation.recorded",
-    "status.changed",
-    "note",
-)
+    return timeline_events(records, earliest_result)

@@ -1,17 +1,40 @@
-"""`verify prov derivations` without the ORM: read through `verify.dbread` (stdlib sqlite3
-for a SQLite archive at the current schema, SQLAlchemy Core otherwise), as
-`verify.services.mediaread` reads media, so that the listing does not pay SQLModel's import
-(about 0.4 s of a 0.6 s call). A test compares the result with the ORM's reading
-(`provenance.list_derivations`) on both backends.
+"""`verify prov derivations`, `prov attributions`, `prov appearance list`, `prov earliest`
+and `verify timeline` without the ORM: read through `verify.dbread` (stdlib sqlite3 for a
+SQLite archive at the current schema, SQLAlchemy Core otherwise), as
+`verify.services.mediaread` reads media, so that these reads do not pay SQLModel's import
+(about 0.4 s of a 0.6 s call). What is made of the rows (the dicts, the earliest known
+appearance, the timeline) is `verify.services.provlogic`'s, which the ORM's service uses
+too; the rows here are its plain ones, with the models' column names. A test compares each
+answer with the ORM's (`verify.services.provenance`) on both backends.
 """
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar
 
-from verify.dbread import Source
+from verify.dbread import Reader, Source, rows_in
+from verify.services.provlogic import (
+    AccountRow,
+    AppearanceRow,
+    AttributionChangeRow,
+    AttributionRow,
+    BlobRow,
+    CaseRecords,
+    CaseRow,
+    DerivationRow,
+    MediaRow,
+    NoteRow,
+    StatusChangeRow,
+    appearance_dicts,
+    attribution_dicts,
+    claimed_platforms,
+    find_earliest,
+    original_posters,
+    related_media,
+    timeline_events,
+)
 from verify.services.refs import case_id
-from verify.timeutil import stored_iso
+from verify.timeutil import stored_datetime, stored_iso
 
 # derivations with either end in the case, each end's bytes (a missing blob row: None)
 _CASE_DERIVATIONS = (
@@ -50,6 +73,203 @@ def list_derivations(source: Source, case_ref: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def list_appearances(source: Source, case_ref: str) -> list[dict[str, Any]]:
+    """A case's appearances in id order (`provenance.list_appearances`)."""
+    with source.reader() as db:
+        cid = case_id(db, case_ref)
+        return _appearance_dicts(db, _appearances(db, cid), case_ref)
+
+
+def list_attributions(source: Source, case_ref: str) -> list[dict[str, Any]]:
+    """A case's attributions in id order, each with its history
+    (`provenance.list_attributions`)."""
+    with source.reader() as db:
+        cid = case_id(db, case_ref)
+        attributions = _attributions(db, cid)
+        accounts = _accounts(db, (a.account_id for a in attributions))
+        return attribution_dicts(attributions, case_ref, accounts, _changes(db, cid))
+
+
+def earliest(source: Source, case_ref: str) -> dict[str, Any]:
+    """The earliest known appearance of the case's media, across every case that holds it
+    (`provenance.earliest`)."""
+    with source.reader() as db:
+        return _earliest(db, _case(db, case_id(db, case_ref)))
+
+
+def timeline(source: Source, case_ref: str) -> list[dict[str, Any]]:
+    """Every dated fact of the case in time order (`provenance.timeline`)."""
+    with source.reader() as db:
+        case = _case(db, case_id(db, case_ref))
+        found = _earliest(db, case)
+        appearances = _appearances(db, case.id)
+        first = found["earliest"]
+        if first is not None and first["case"] != case.slug:  # held by another case
+            held = {"id": first["id"]}
+            appearances += _records(db, AppearanceRow, "appearances WHERE id = :id", held)
+        attributions = _attributions(db, case.id)
+        ids = [ap.account_id for ap in appearances] + [a.account_id for a in attributions]
+        where = {"case": case.id}
+        blobs = {
+            b.id: b
+            for b in _records(
+                db,
+                BlobRow,
+                "blobs WHERE id IN (SELECT blob_id FROM media WHERE case_id = :case)",
+                where,
+            )
+        }
+        media = _records(db, MediaRow, "media WHERE case_id = :case ORDER BY id", where)
+        records = CaseRecords(
+            case=case,
+            appearances=appearances,
+            accounts=_accounts(db, ids),
+            media=[(m, blobs[m.blob_id]) for m in media if m.blob_id in blobs],
+            status_changes=_records(
+                db, StatusChangeRow, "status_changes WHERE case_id = :case ORDER BY id", where
+            ),
+            attributions=attributions,
+            changes=_changes(db, case.id),
+            derivations=_records(db, DerivationRow, _ENDS, where),
+            notes=_records(db, NoteRow, "notes WHERE case_id = :case ORDER BY id", where),
+        )
+    return timeline_events(records, found)
+
+
+def _earliest(db: Reader, case: CaseRow) -> dict[str, Any]:
+    """`find_earliest` for the case: its appearances and those of media related to its own
+    (`related_media`), its original posters' platforms (`claimed_platforms`)."""
+    edges = [(int(c), int(p)) for c, p in db.rows(_STANDING_EDGES)]
+    own = [int(m) for (m,) in db.rows(_CASE_MEDIA_IDS, {"case": case.id})]
+    related = sorted(related_media(own, lambda ids: _same_bytes(db, ids), edges))
+    considered = {
+        ap.id: ap
+        for ap in _appearances(db, case.id)
+        + _records_in(db, AppearanceRow, "appearances WHERE media_id IN ({in})", related)
+    }
+    appearances = [considered[i] for i in sorted(considered)]
+    holders = sorted({ap.case_id for ap in appearances})
+    slugs = {int(i): str(slug) for i, slug in rows_in(db, _SLUGS, holders)}
+    posters = original_posters(_attributions(db, case.id))
+    targets = sorted(
+        {a.target_id for a in posters if a.target_type == "appearance" and a.target_id is not None}
+    )
+    claimed = claimed_platforms(
+        posters,
+        _accounts(db, (a.account_id for a in posters)),
+        {
+            ap.id: ap
+            for ap in _records_in(db, AppearanceRow, "appearances WHERE id IN ({in})", targets)
+        },
+    )
+    return find_earliest(
+        case, appearances, claimed, slugs, lambda ap, slug: _appearance_dicts(db, [ap], slug)[0]
+    )
+
+
+# the derivations with either end among the case's media (as `_CASE_DERIVATIONS`)
+_ENDS = (
+    "derivations WHERE child_id IN (SELECT id FROM media WHERE case_id = :case) "
+    "OR parent_id IN (SELECT id FROM media WHERE case_id = :case) ORDER BY id"
+)
+_CASE_MEDIA_IDS = "SELECT id FROM media WHERE case_id = :case ORDER BY id"
+# what related copies follow: the derivations not retracted (`provenance._standing_edges`)
+_STANDING_EDGES = "SELECT child_id, parent_id FROM derivations WHERE retracted_at IS NULL"
+_SAME_BYTES = "SELECT id FROM media WHERE blob_id IN (SELECT blob_id FROM media WHERE id IN ({in}))"
+_SHAS = "SELECT m.id, b.sha256 FROM media m JOIN blobs b ON b.id = m.blob_id WHERE m.id IN ({in})"
+_SLUGS = "SELECT id, slug FROM cases WHERE id IN ({in})"
+# the columns the ORM gives as datetimes (SQLite keeps them as text) and as JSON
+_TIMES = {
+    "created_at",
+    "updated_at",
+    "posted_at",
+    "captured_at",
+    "acquired_at",
+    "at",
+    "retracted_at",
+}
+_JSON = {"meta"}
+
+Row = TypeVar("Row", bound=NamedTuple)
+
+
+def _select(row: type[Row], rest: str) -> str:
+    """SELECT of the columns `row` names (quoted: `at` and `by` are keywords) FROM `rest`.
+    Table and column names come from this module, never from input."""
+    columns = ", ".join(f'"{name}"' for name in row._fields)
+    return f"SELECT {columns} FROM {rest}"  # noqa: S608 - names are ours
+
+
+def _typed(row: type[Row], values: Iterable[tuple[Any, ...]]) -> list[Row]:
+    """Rows as the ORM types them: times as aware datetimes, JSON decoded."""
+    return [row(*map(_value, row._fields, v)) for v in values]
+
+
+def _value(name: str, value: Any) -> Any:
+    if name in _TIMES:
+        return stored_datetime(value)
+    return _json(value) if name in _JSON else value
+
+
+def _records(
+    db: Reader, row: type[Row], rest: str, params: Mapping[str, Any] | None = None
+) -> list[Row]:
+    return _typed(row, db.rows(_select(row, rest), params))
+
+
+def _records_in(db: Reader, row: type[Row], rest: str, values: Sequence[Any]) -> list[Row]:
+    """`_records` whose `{in}` is an IN list of `values` (`rows_in`: unordered)."""
+    return _typed(row, rows_in(db, _select(row, rest), values))
+
+
+def _case(db: Reader, cid: int) -> CaseRow:
+    [case] = _records(db, CaseRow, "cases WHERE id = :id", {"id": cid})
+    return case
+
+
+def _appearances(db: Reader, cid: int) -> list[AppearanceRow]:
+    return _records(
+        db, AppearanceRow, "appearances WHERE case_id = :case ORDER BY id", {"case": cid}
+    )
+
+
+def _attributions(db: Reader, cid: int) -> list[AttributionRow]:
+    return _records(
+        db, AttributionRow, "attributions WHERE case_id = :case ORDER BY id", {"case": cid}
+    )
+
+
+def _changes(db: Reader, cid: int) -> dict[int, list[AttributionChangeRow]]:
+    """The state changes of the case's attributions, each one's oldest first."""
+    out: dict[int, list[AttributionChangeRow]] = {}
+    rest = (
+        "attribution_changes WHERE attribution_id IN "
+        "(SELECT id FROM attributions WHERE case_id = :case) ORDER BY id"
+    )
+    for ch in _records(db, AttributionChangeRow, rest, {"case": cid}):
+        out.setdefault(ch.attribution_id, []).append(ch)
+    return out
+
+
+def _accounts(db: Reader, ids: Iterable[int | None]) -> dict[int, AccountRow]:
+    wanted = sorted({i for i in ids if i is not None})
+    return {a.id: a for a in _records_in(db, AccountRow, "accounts WHERE id IN ({in})", wanted)}
+
+
+def _same_bytes(db: Reader, ids: set[int]) -> set[int]:
+    """The media holding the same bytes as any of these (themselves included)."""
+    return {int(m) for (m,) in rows_in(db, _SAME_BYTES, sorted(ids))}
+
+
+def _appearance_dicts(
+    db: Reader, appearances: Sequence[AppearanceRow], case_slug: str
+) -> list[dict[str, Any]]:
+    media = sorted({ap.media_id for ap in appearances if ap.media_id is not None})
+    shas = {int(m): f"sha256:{sha}" for m, sha in rows_in(db, _SHAS, media)}
+    accounts = _accounts(db, (ap.account_id for ap in appearances))
+    return appearance_dicts(appearances, case_slug, accounts, shas)
 
 
 def _json(value: Any) -> Any:
