@@ -479,6 +479,9 @@ def test_a_retracted_derivation_stays_on_record_and_relates_nothing(
     assert provenance.list_derivations(archive, case) == [done]
     assert provenance.earliest(archive, case)["earliest"]["case"] == case
     assert provenance.earliest(archive, case)["considered"] == 1
+    [event] = [e for e in provenance.timeline(archive, case) if e["type"] == "derivation.retracted"]
+    assert event["text"] == f"media {mine} excerpt_of media {other} retracted: typo: meant media 7"
+    assert (event["source"], event["ref"]) == ("tester", f"derivation:{wrong['id']}")
     with pytest.raises(BadInputError) as exc:  # the same link cannot come back
         provenance.derive(archive, str(mine), str(other), "excerpt_of")
     assert exc.value.message.startswith("already recorded and retracted: derivation ")
