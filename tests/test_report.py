@@ -540,6 +540,68 @@ def test_empty_case_renders_every_format(archive: Archive, monkeypatch: pytest.M
     assert "<svg" not in html
 
 
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = SCHEMA["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    schema = _resolve(schema)
+    types = schema.get("type")
+    if types == "null" or (isinstance(types, list) and "null" in types):
+        return True
+    return any(_nullable(s) for s in schema.get("anyOf", []) + schema.get("oneOf", []))
+
+
+def _object_schema(schema: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
+    """The object branch of `schema` (an anyOf/oneOf of an object and null)."""
+    schema = _resolve(schema)
+    for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
+        branch = _resolve(branch)
+        if branch.get("type") == "object" or "properties" in branch:
+            return branch
+    return schema
+
+
+def _empty_nullable_fields(value: Any, schema: dict[str, Any]) -> int:
+    """Set every field the report schema allows to be null to None, in place; how many."""
+    count = 0
+    if isinstance(value, dict):
+        schema = _object_schema(schema, value)
+        for key, sub in schema.get("properties", {}).items():
+            if key not in value:
+                continue
+            if _nullable(sub) and value[key] is not None:
+                value[key] = None
+                count += 1
+            else:
+                count += _empty_nullable_fields(value[key], sub)
+    elif isinstance(value, list):
+        items = _resolve(schema).get("items", {})
+        count += sum(_empty_nullable_fields(v, items) for v in value)
+    return count
+
+
+def test_no_field_left_empty_prints_none(archive: Archive, data: dict[str, Any]) -> None:
+    """An empty value shows as the "no value" mark (—), never as Python's `None`: the HTML
+    report printed `<td>None</td>` as the offset of every image near-duplicate."""
+    assert _empty_nullable_fields(data, SCHEMA) > 40
+    assert data["media"][0]["near_duplicates"][0]["offset"] is None
+    # and None inside the free-form values: evidence, C2PA, readers' disagreements
+    data["provenance"]["derivations"][0]["evidence"] = {"frames_matched": None}
+    data["media"][0]["metadata"]["c2pa"] = {"state": None}
+    data["media"][0]["metadata"]["disagreements"] = [
+        {"field": "make", "pillow": None, "exifread": None}
+    ]
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    md = report_render.render_markdown(data)
+    html = report_render.render_html(archive, data)
+    assert "None" not in md
+    assert "None" not in html
+    assert "<td>— / —</td><td>—</td>" in html  # distances, then the offset
+
+
 def test_cli_warns_when_the_archive_does_not_check(
     cli: RunCli, archive: Archive, slug: str
 ) -> None:
