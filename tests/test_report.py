@@ -232,6 +232,29 @@ def test_claim_history_lists_every_change_of_a_finding(archive: Archive, slug: s
     assert "How the findings changed" in html and "wrong &lt;b&gt;town&lt;/b&gt;" in html
 
 
+def test_claim_history_is_oldest_first_across_claims(archive: Archive, slug: str) -> None:
+    """The table "How the findings changed" is in the order of the changes (audit seq), not
+    grouped by claim: the trial's entry 31 (claim 1) came before entry 30 (claim 2)."""
+    import re
+
+    from verify.services import cases
+
+    cases.assess_claim(archive, slug, 2, finding="unproven", why="no sign visible")
+    cases.assess_claim(archive, slug, 1, finding="contradicted", why="wrong insignia")
+    cases.assess_claim(archive, slug, 2, finding="supported", why="village sign at 00:20")
+    data = report.build_report(archive, slug, at=AT)
+    # JSON: per claim, as before
+    assert [len(c["history"]) for c in data["claims"]] == [2, 2]
+    expected = sorted((h["seq"], c["n"]) for c in data["claims"] for h in c["history"])
+    assert [n for _, n in expected] == [1, 2, 1, 2]
+    md = report_render.render_markdown(data)
+    got = [(int(s), int(n)) for s, n in re.findall(r"^\| \S+ \[(\d+)\] \| (\d+) \|", md, re.M)]
+    assert got == expected
+    html = report_render.render_html(archive, data)
+    found = re.findall(r'<span class="muted">\[(\d+)\]</span></td><td>(\d+)</td>', html)
+    assert [(int(s), int(n)) for s, n in found] == expected
+
+
 def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str) -> None:
     head_before = logread.head(archive)
     first = report.write_report(archive, slug, "json", output=None, at=AT)

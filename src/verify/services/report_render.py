@@ -310,6 +310,7 @@ def _environment(*, html: bool) -> Environment:
         "human_size": human_size,
         "words": lambda s: str(s).replace("_", " ").replace(".", " "),
         "sheet_frames": sheet_frames,
+        "claim_history": claim_history,
         "when": readable_time,
         "pct": percent,
         "num": lambda v: f"{v:g}" if isinstance(v, float) else v,
@@ -345,6 +346,13 @@ def search_summary(evidence: Any, child: Any = None, parent: Any = None) -> str 
         )
     except (KeyError, TypeError, ValueError):
         return None  # edited by hand: shown field by field
+
+
+def claim_history(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every claim's `history` as one list, oldest first (by audit entry, across claims),
+    each change with its claim's number as `n`: the table "How the findings changed"."""
+    rows = [{**h, "n": c["n"]} for c in claims for h in c["history"]]
+    return sorted(rows, key=lambda h: h["seq"])
 
 
 def sheet_frames(media: dict[str, Any]) -> list[dict[str, Any]]:
