@@ -255,6 +255,39 @@ def test_claim_history_is_oldest_first_across_claims(archive: Archive, slug: str
     assert [(int(s), int(n)) for s, n in found] == expected
 
 
+def test_times_show_whole_seconds_in_html_and_markdown(
+    archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`05:31:58.050159 UTC` in the trial's report: HTML and Markdown cut times to the second
+    (not rounded: .999999 stays in its second); the JSON keeps the stored value."""
+    from verify.services import cases
+
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-31T05:31:58.050159Z")
+    cases.add_note(archive, slug, "called the channel admin")
+    cases.assess_claim(archive, slug, 2, finding="unproven", why="no sign visible")
+    provenance.add_appearance(
+        archive, slug, platform="vk", posted="2023-05-30T10:00:00.75Z",
+        captured="2023-05-30T09:00:59.999999Z",
+    )  # fmt: skip
+    report_fixture.report_time(monkeypatch)
+    data = report.build_report(archive, slug, at=parse_utc("2023-05-31T23:59:59.5Z"))
+    assert data["generated_at"] == "2023-05-31T23:59:59.500000Z"
+    assert data["notes"][-1]["at"] == "2023-05-31T05:31:58.050159Z"
+    assert data["provenance"]["appearances"][-1]["captured_at"] == "2023-05-30T09:00:59.999999Z"
+    warning = "captured 2023-05-30T09:00:59Z is before posted 2023-05-30T10:00:00Z"
+    md = report_render.render_markdown(data)
+    html = report_render.render_html(archive, data)
+    for text in (md, html):
+        assert ".050159" not in text and ".999999" not in text and ".75" not in text
+    assert md.count(f" — **warning:** {warning} |") == 2  # on the posted and captured events
+    assert html.count(f"warning: {warning}</span>") == 2
+    assert "| Report generated | 2023-05-31T23:59:59Z |" in md
+    assert "- 2023-05-31T05:31:58Z, tester: called the channel admin" in md
+    assert "| 2023-05-30T10:00:00Z | 2023-05-30T09:00:59Z |" in md  # posted, captured
+    assert "<time>2023-05-31 05:31:58 UTC</time>, tester:</span> called the channel" in html
+    assert "<time>2023-05-30 09:00:59 UTC</time>" in html
+
+
 def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str) -> None:
     head_before = logread.head(archive)
     first = report.write_report(archive, slug, "json", output=None, at=AT)
@@ -527,7 +560,7 @@ def test_hms(seconds: float | None, text: str) -> None:
 
 def test_readable_time_and_sizes() -> None:
     assert report_render.readable_time("2023-05-24T09:00:00Z") == "2023-05-24 09:00:00 UTC"
-    assert report_render.readable_time("2023-05-24T09:00:00.25Z") == "2023-05-24 09:00:00.25 UTC"
+    assert report_render.readable_time("2023-05-24T09:00:00.75Z") == "2023-05-24 09:00:00 UTC"
     assert report_render.readable_time("2019:07:24 08:25:57") == "2019:07:24 08:25:57"
     assert report_render.human_size(33) == "33 bytes"
     assert report_render.human_size(2591827) == "2.5 MiB (2591827 bytes)"

@@ -312,6 +312,7 @@ def _environment(*, html: bool) -> Environment:
         "sheet_frames": sheet_frames,
         "claim_history": claim_history,
         "when": readable_time,
+        "whole_seconds": whole_seconds,
         "pct": percent,
         "num": lambda v: f"{v:g}" if isinstance(v, float) else v,
         "sentence": lambda s: str(s)[:1].upper() + str(s)[1:],
@@ -362,13 +363,23 @@ def sheet_frames(media: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 _ISO_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?Z$")
+# the fraction of a second of an ISO 8601 date-time (before its zone), wherever it stands
+_FRACTION = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.\d+(?=Z|[+-]\d{2}:?\d{2})")
 
 
 def readable_time(value: object) -> str:
-    """`2023-05-24T09:00:00Z` -> `2023-05-24 09:00:00 UTC` (other text unchanged)."""
+    """`2023-05-24T09:00:00.050159Z` -> `2023-05-24 09:00:00 UTC`: whole seconds, cut,
+    not rounded (other text unchanged)."""
     text = str(value)
     m = _ISO_UTC.match(text)
-    return f"{m.group(1)} {m.group(2)}{m.group(3) or ''} UTC" if m else text
+    return f"{m.group(1)} {m.group(2)} UTC" if m else text
+
+
+def whole_seconds(value: object) -> object:
+    """Times to the whole second (cut, not rounded), in a time or in a sentence of ours
+    that quotes one: `2023-05-24T09:00:00.050159Z` -> `2023-05-24T09:00:00Z`. The JSON
+    report keeps the stored value. Anything but text (None) is returned unchanged."""
+    return _FRACTION.sub(r"\1", value) if isinstance(value, str) else value
 
 
 def capture_time_parts(metadata: dict[str, Any]) -> dict[str, str | None] | None:
