@@ -1061,6 +1061,36 @@ def test_capture_time_is_utc_or_said_to_be_camera_local_time(
     assert "(camera local time, offset unknown) <span" not in html
 
 
+@pytest.mark.parametrize(
+    ("make", "model", "shown"),
+    [("Canon", "Canon PowerShot S80", "Canon PowerShot S80"),
+     ("NIKON", "Nikon D70", "Nikon D70"),  # case-insensitive
+     ("Apple", "iPhone 12", "Apple iPhone 12"),
+     (" Apple ", None, "Apple"), (None, "iPhone 12", "iPhone 12"), ("", None, "")],
+)  # fmt: skip
+def test_device_name_does_not_repeat_the_make(
+    make: str | None, model: str | None, shown: str
+) -> None:
+    from verify.analysis import device_name
+
+    assert device_name({"make": make, "model": model}) == shown
+
+
+def test_the_device_line_names_the_make_once(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trial's "Device: Canon Canon PowerShot S80": an EXIF model that starts with the
+    make is shown alone, as the timeline and `verify media show` give it."""
+    data = report.build_report(archive, _case_with_capture_times(archive, monkeypatch), at=AT)
+    md = report_render.render_markdown(data)
+    assert "| Device | Apple iPhone 12 |" in md
+    assert "| Device | Canon EOS 40D |" in md
+    html = report_render.render_html(archive, data)
+    assert "<tr><th>Device</th><td>Apple iPhone 12</td></tr>" in html
+    assert "<tr><th>Device</th><td>Canon EOS 40D</td></tr>" in html
+    assert "Canon Canon" not in md + html
+
+
 ASCII_PAD = "0x4153434949000000" + "20" * 117  # "ASCII\0\0\0" and 117 spaces
 
 

@@ -39,6 +39,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
 from verify import audit
+from verify.analysis import device_name
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.models import (
@@ -1437,14 +1438,6 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
 LOCAL_PRECISION = "local"  # timeline precision of a clock time whose UTC offset is unknown
 
 
-def _device(meta: Mapping[str, Any]) -> str:
-    """`Make Model`, without the make twice (`Canon Canon EOS 40D` -> `Canon EOS 40D`)."""
-    make, model = (str(meta.get(k) or "").strip() for k in ("make", "model"))
-    if make and model.lower().startswith(make.lower()):
-        make = ""
-    return " ".join(p for p in (make, model) if p)
-
-
 # --------------------------------------------------------------------------- timeline
 
 
@@ -1542,7 +1535,7 @@ def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> l
         meta = blob.meta if isinstance(blob.meta, dict) else None
         captured = capture_time(meta)
         if meta is not None and captured is not None:
-            device = _device(meta)
+            device = device_name(meta)
             add(
                 captured.at,
                 "media.captured",

@@ -28,6 +28,7 @@ import orjson
 from jinja2 import Environment, StrictUndefined, Template
 from markupsafe import Markup
 
+from verify.analysis import device_name
 from verify.archive import Archive
 from verify.errors import BadInputError
 
@@ -318,6 +319,7 @@ def _environment(*, html: bool) -> Environment:
         "sentence": lambda s: str(s)[:1].upper() + str(s)[1:],
         "plain": evidence_value,
         "capture_time": capture_time_parts,
+        "device": device_name,
         "search_summary": search_summary,
     }
     env.filters.update(filters)
