@@ -148,11 +148,47 @@ def test_a_corroborated_original_poster_is_not_called_claimed(archive: Archive, 
     assert earliest["original_platform_state"] == "corroborated"  # the report's JSON too
     assert "; this contradicts the corroborated original platform x" in earliest["message"]
     md = report_render.render_markdown(data)
-    assert " — **contradicts the attributed original platform**" in md
+    assert "; this contradicts the corroborated original platform x" in md
     assert "claimed original platform" not in md
     html = report_render.render_html(archive, data)
-    assert ">contradicts the attributed original platform</span>" in html
+    assert "; this contradicts the corroborated original platform x" in html
     assert "claimed original platform" not in html
+
+
+def test_an_earliest_appearance_of_another_case_is_named_with_its_case(
+    archive: Archive, slug: str
+) -> None:
+    """The trial: "Earliest known is appearance 5 on telegram…" where appearance 5 belongs
+    to another case holding the same bytes (it is in no listing of this one); and the
+    sentence "…contradicts the claimed original platform…" was followed by a badge saying
+    it again. The case is named, and the contradiction is stated once."""
+    from tests.provhelp import add_media
+
+    copy = add_media(
+        archive, report_fixture.OTHER, "copy.mp4", b"fixture: clean Telegram original\n"
+    )
+    ap = provenance.add_appearance(
+        archive, report_fixture.OTHER, platform="vk", posted="2023-05-20", media=str(copy)
+    )
+    data = report.build_report(archive, slug, at=AT)
+    earliest = data["provenance"]["earliest"]
+    assert (earliest["appearance"], earliest["case"], earliest["contradiction"]) == (
+        ap["id"], report_fixture.OTHER, True,
+    )  # fmt: skip
+    sentence = (
+        f"arliest known is appearance {ap['id']} (case {report_fixture.OTHER}) on vk, posted "
+        "2023-05-20; this contradicts the claimed original platform telegram (its appearances "
+        "there are later or undated)"
+    )
+    assert earliest["message"] == "e" + sentence
+    md = report_render.render_markdown(data)
+    (line,) = [ln for ln in md.splitlines() if "arliest known is" in ln]
+    assert line == f"**E{sentence}**"
+    html = report_render.render_html(archive, data)
+    (para,) = [ln for ln in html.splitlines() if 'class="earliest-summary' in ln]
+    assert para == f'<p class="earliest-summary contradicted"><strong>E{sentence}</strong></p>'
+    for text in (line, para):
+        assert text.count("contradicts") == 1
 
 
 def test_attributions_grouped_by_role_with_history(data: dict[str, Any]) -> None:

@@ -1399,19 +1399,29 @@ def earliest_of(session: Session, c: Case) -> dict[str, Any]:
     # overlapping appearances of other cases (copies held there): named with their case,
     # which a reader of this case's listings would not find
     overlapping = [ap for _, ap in dated[1:] if ap.id in uncertain]
+    elsewhere: dict[int | None, str] = {}  # appearance id -> its case, when not this one
     for ap in overlapping:
         if ap.case_id != c.id:
             other = session.get(Case, ap.case_id)
-            entry = {"appearance": ap.id, "case": other.slug if other else "?"}
-            result["uncertain_elsewhere"].append(entry)
+            elsewhere[ap.id] = other.slug if other else "?"
+            result["uncertain_elsewhere"].append({"appearance": ap.id, "case": elsewhere[ap.id]})
     result["uncertain_with"] = uncertain
+    if first.case_id != c.id:
+        elsewhere[first.id] = data["case"]
+
+    def named(ap: Appearance) -> str:
+        """`appearance 5 on telegram`; `appearance 5 (case other) on telegram` when it
+        belongs to another case (its number would be looked for in this one's listings)."""
+        case_of = f" (case {elsewhere[ap.id]})" if ap.id in elsewhere else ""
+        return f"appearance {ap.id}{case_of} on {ap.platform}"
+
     when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
-    where = f"appearance {first.id} on {first.platform}, {basis} {when}"
+    where = f"{named(first)}, {basis} {when}"
     # an appearance on a claimed platform whose date window overlaps the earliest's may
     # have come first: then nothing is contradicted, it cannot be told
     rivals = [ap for ap in overlapping if ap.platform in platforms]
     if platforms and first.platform not in platforms and rivals:
-        which = ", ".join(f"appearance {ap.id} on {ap.platform}" for ap in rivals)
+        which = ", ".join(named(ap) for ap in rivals)
         result["message"] = (
             f"earliest known is {where}, but its date overlaps {which} (the {state} original "
             f"platform): which came first cannot be told from these dates"
