@@ -57,6 +57,17 @@ def test_every_exit_code_is_documented() -> None:
         assert re.search(rf"^\| {code.value} \| `{code.name}` \|", text, re.M), code
 
 
+def test_concepts_give_each_status_the_meaning_reports_give() -> None:
+    """Reports word a status as `verify.vocab.STATUS_MEANING` does; docs/concepts.md too."""
+    from verify.vocab import OPEN_STATUSES, STATUS_MEANING, CaseStatus
+
+    text = (DOCS / "concepts.md").read_text()
+    assert set(STATUS_MEANING) == set(CaseStatus)
+    for status, meaning in STATUS_MEANING.items():
+        kind = "open" if status in OPEN_STATUSES else "verdict"
+        assert f"| `{status}` | {kind} | {meaning} |" in text, status
+
+
 def test_docs_index_links_every_page() -> None:
     index = (DOCS / "index.md").read_text()
     pages = sorted(p.name for p in DOCS.glob("*.md") if p.name != "index.md")

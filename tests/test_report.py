@@ -74,6 +74,25 @@ def test_header_verdict_and_claims(data: dict[str, Any]) -> None:
     ]
 
 
+def test_a_verdict_is_shown_with_its_meaning(archive: Archive, slug: str) -> None:
+    """The trial's "Status: false verdict" read badly: the status keeps its name (stored,
+    in the CLI and JSON); HTML and Markdown say what it means beside it (STATUS_MEANING)."""
+    from verify.services import status
+
+    status.set_status(archive, slug, "needs_review", why="second look")
+    status.set_status(archive, slug, "false", why="staged: the sign is a prop")
+    data = report.build_report(archive, slug, at=AT)
+    assert data["verdict"]["status"] == "false"
+    meaning = "the media, or the main claim about what it shows, is false: fabricated, staged "
+    md = report_render.render_markdown(data)
+    assert f"| Status | **false** (verdict: {meaning}or manipulated) |" in md
+    html = report_render.render_html(archive, data)
+    assert (
+        '<div class="status">Status: <span class="badge s-false">false</span> <span '
+        f'class="muted">verdict: {meaning}or manipulated</span></div>'
+    ) in html
+
+
 def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None:
     prov = data["provenance"]
     assert prov["earliest"] == {

@@ -31,6 +31,7 @@ from markupsafe import Markup
 from verify.analysis import device_name
 from verify.archive import Archive
 from verify.errors import BadInputError
+from verify.vocab import STATUS_MEANING, CaseStatus
 
 # Shown where a control character was: visible, so a reader knows the text was altered for
 # display (the JSON report keeps the exact original).
@@ -320,6 +321,7 @@ def _environment(*, html: bool) -> Environment:
         "plain": evidence_value,
         "capture_time": capture_time_parts,
         "device": device_name,
+        "status_meaning": status_meaning,
         "search_summary": search_summary,
     }
     env.filters.update(filters)
@@ -349,6 +351,15 @@ def search_summary(evidence: Any, child: Any = None, parent: Any = None) -> str 
         )
     except (KeyError, TypeError, ValueError):
         return None  # edited by hand: shown field by field
+
+
+def status_meaning(status: object) -> str | None:
+    """What a case status means (`vocab.STATUS_MEANING`), None for a value not in the
+    vocabulary."""
+    try:
+        return STATUS_MEANING[CaseStatus(str(status))]
+    except ValueError:
+        return None
 
 
 def claim_history(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
