@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from markupsafe import escape
 
 from tests import report_fixture
 from tests.conftest import REPO, RunCli
@@ -91,6 +92,35 @@ def test_a_verdict_is_shown_with_its_meaning(archive: Archive, slug: str) -> Non
         '<div class="status">Status: <span class="badge s-false">false</span> <span '
         f'class="muted">verdict: {meaning}or manipulated</span></div>'
     ) in html
+
+
+def test_how_to_read_the_report_explains_its_terms(archive: Archive, data: dict[str, Any]) -> None:
+    """An editor met "corroborated", "suggestion", "variant masked", "distance 2" and an
+    audit checkpoint unexplained. One list (report_render.reading_guide) explains them in
+    both formats: the statuses, findings and attribution states in vocab's words."""
+    from verify.services.search import VARIANTS
+    from verify.vocab import ATTRIBUTION_STATE_MEANING, FINDING_MEANING, STATUS_MEANING
+
+    guide = report_render.reading_guide()
+    assert 10 <= len(guide) <= 20
+    text = " ".join(f"{term} {line}" for term, line in guide)
+    for meaning in [*STATUS_MEANING.values(), *FINDING_MEANING.values(),
+                    *ATTRIBUTION_STATE_MEANING.values()]:  # fmt: skip
+        assert meaning in text
+    for word in ("Match", "Suggestion", "Score", "Hamming distance", "dHash", "pHash", "PDQ",
+                 "Audit checkpoint", "Check at generation", *VARIANTS):  # fmt: skip
+        assert word in text, word
+    md = report_render.render_markdown(data)
+    lines = md.split("## How to read this report\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert lines[:2] == ["| Term | Meaning |", "|---|---|"]
+    assert lines[2:] == [f"| {term} | {report_render.md_escape(line)} |" for term, line in guide]
+    html = report_render.render_html(archive, data)
+    block = html.split('<details class="guide" id="guide">', 1)[1].split("</details>")[0]
+    assert block.startswith("\n<summary>How to read this report</summary>\n<dl>\n")
+    assert block.count("<dt>") == len(guide)
+    for term, line in guide:
+        assert f"<dt>{term}</dt><dd>{escape(line)}</dd>" in block
+    assert '<a href="#guide">' in html
 
 
 def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None:

@@ -56,6 +56,15 @@ class Finding(StrEnum):
     UNPROVEN = "unproven"
 
 
+# What each finding means, as docs/concepts.md words it (tests/test_docs.py checks).
+FINDING_MEANING: dict[Finding, str] = {
+    Finding.SUPPORTED: "the evidence supports the claim",
+    Finding.CONTRADICTED: "the evidence contradicts the claim",
+    Finding.UNPROVEN: "assessed, but the evidence does not settle it",
+    Finding.UNASSESSED: "not assessed yet",
+}
+
+
 class Confidence(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
@@ -98,6 +107,16 @@ class AttributionState(StrEnum):
     CORROBORATED = "corroborated"
     REFUTED = "refuted"
     UNKNOWN = "unknown"
+
+
+# What each attribution state means, as docs/provenance.md words it (tests/test_docs.py
+# checks). "Claimed" is not a finding: it records what someone asserts.
+ATTRIBUTION_STATE_MEANING: dict[AttributionState, str] = {
+    AttributionState.CLAIMED: "someone says so",
+    AttributionState.CORROBORATED: "independent evidence supports it",
+    AttributionState.REFUTED: "evidence contradicts it",
+    AttributionState.UNKNOWN: "not established either way",
+}
 
 
 class DerivationKind(StrEnum):
