@@ -57,6 +57,36 @@ def test_every_exit_code_is_documented() -> None:
         assert re.search(rf"^\| {code.value} \| `{code.name}` \|", text, re.M), code
 
 
+def test_concepts_give_each_status_the_meaning_reports_give() -> None:
+    """Reports word a status as `verify.vocab.STATUS_MEANING` does; docs/concepts.md too."""
+    from verify.vocab import OPEN_STATUSES, STATUS_MEANING, CaseStatus
+
+    text = (DOCS / "concepts.md").read_text()
+    assert set(STATUS_MEANING) == set(CaseStatus)
+    for status, meaning in STATUS_MEANING.items():
+        kind = "open" if status in OPEN_STATUSES else "verdict"
+        assert f"| `{status}` | {kind} | {meaning} |" in text, status
+
+
+def test_docs_give_findings_and_attribution_states_the_meaning_reports_give() -> None:
+    """The reports' "How to read this report" words them as `verify.vocab` does."""
+    from verify.vocab import (
+        ATTRIBUTION_STATE_MEANING,
+        FINDING_MEANING,
+        AttributionState,
+        Finding,
+    )
+
+    assert set(FINDING_MEANING) == set(Finding)
+    assert set(ATTRIBUTION_STATE_MEANING) == set(AttributionState)
+    concepts = (DOCS / "concepts.md").read_text()
+    for finding, meaning in FINDING_MEANING.items():
+        assert f"| `{finding}` | {meaning} |" in concepts, finding
+    provenance = " ".join((DOCS / "provenance.md").read_text().split())
+    for state, meaning in ATTRIBUTION_STATE_MEANING.items():
+        assert f"`{state}` ({meaning})" in provenance, state
+
+
 def test_docs_index_links_every_page() -> None:
     index = (DOCS / "index.md").read_text()
     pages = sorted(p.name for p in DOCS.glob("*.md") if p.name != "index.md")

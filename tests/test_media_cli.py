@@ -310,6 +310,11 @@ def test_show_gives_the_byte_size_and_picture_apart(cli: RunCli, case: str, tmp_
     args = ("media", "add", case, str(write_jpeg(tmp_path / "x.jpg", seed=5)))
     assert cli(*args, "--source-url", "https://x.com/a/status/1").exit_code == 0
     assert fields("5")["source"] == "https://x.com/a/status/1"
+    # EXIF models often start with the make: not "Canon Canon PowerShot S80"
+    canon = {0x010F: "Canon", 0x0110: "Canon PowerShot S80"}
+    args = ("media", "add", case, str(write_jpeg(tmp_path / "c.jpg", seed=6, exif=canon)))
+    assert cli(*args).exit_code == 0
+    assert fields("6")["device"] == "Canon PowerShot S80"
 
 
 @pytest.mark.parametrize(

@@ -434,7 +434,13 @@ def test_earliest_crosses_cases_through_bytes_and_derivations(archive: Archive, 
     provenance.add_appearance(
         archive, "unrelated", platform="x", posted="2020-01-01", media=str(other)
     )
-    assert provenance.earliest(archive, case)["earliest"]["case"] == "press"
+    result = provenance.earliest(archive, case)
+    assert result["earliest"]["case"] == "press"
+    # named with its case: its number is in none of this case's listings
+    first = result["earliest"]["id"]
+    assert result["message"] == (
+        f"earliest known is appearance {first} (case press) on youtube, posted 2023-05-21"
+    )
     provenance.derive(archive, str(mine), str(orig), "subtitled_from")
     result = provenance.earliest(archive, case)
     assert (result["earliest"]["case"], result["earliest"]["platform"]) == ("tg", "telegram")

@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from markupsafe import escape
 
 from tests import report_fixture
 from tests.conftest import REPO, RunCli
@@ -72,6 +73,54 @@ def test_header_verdict_and_claims(data: dict[str, Any]) -> None:
         "in_progress",
         "misattributed",
     ]
+
+
+def test_a_verdict_is_shown_with_its_meaning(archive: Archive, slug: str) -> None:
+    """The trial's "Status: false verdict" read badly: the status keeps its name (stored,
+    in the CLI and JSON); HTML and Markdown say what it means beside it (STATUS_MEANING)."""
+    from verify.services import status
+
+    status.set_status(archive, slug, "needs_review", why="second look")
+    status.set_status(archive, slug, "false", why="staged: the sign is a prop")
+    data = report.build_report(archive, slug, at=AT)
+    assert data["verdict"]["status"] == "false"
+    meaning = "the media, or the main claim about what it shows, is false: fabricated, staged "
+    md = report_render.render_markdown(data)
+    assert f"| Status | **false** (verdict: {meaning}or manipulated) |" in md
+    html = report_render.render_html(archive, data)
+    assert (
+        '<div class="status">Status: <span class="badge s-false">false</span> <span '
+        f'class="muted">verdict: {meaning}or manipulated</span></div>'
+    ) in html
+
+
+def test_how_to_read_the_report_explains_its_terms(archive: Archive, data: dict[str, Any]) -> None:
+    """An editor met "corroborated", "suggestion", "variant masked", "distance 2" and an
+    audit checkpoint unexplained. One list (report_render.reading_guide) explains them in
+    both formats: the statuses, findings and attribution states in vocab's words."""
+    from verify.services.search import VARIANTS
+    from verify.vocab import ATTRIBUTION_STATE_MEANING, FINDING_MEANING, STATUS_MEANING
+
+    guide = report_render.reading_guide()
+    assert 10 <= len(guide) <= 20
+    text = " ".join(f"{term} {line}" for term, line in guide)
+    for meaning in [*STATUS_MEANING.values(), *FINDING_MEANING.values(),
+                    *ATTRIBUTION_STATE_MEANING.values()]:  # fmt: skip
+        assert meaning in text
+    for word in ("Match", "Suggestion", "Score", "Hamming distance", "dHash", "pHash", "PDQ",
+                 "Audit checkpoint", "Check at generation", *VARIANTS):  # fmt: skip
+        assert word in text, word
+    md = report_render.render_markdown(data)
+    lines = md.split("## How to read this report\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert lines[:2] == ["| Term | Meaning |", "|---|---|"]
+    assert lines[2:] == [f"| {term} | {report_render.md_escape(line)} |" for term, line in guide]
+    html = report_render.render_html(archive, data)
+    block = html.split('<details class="guide" id="guide">', 1)[1].split("</details>")[0]
+    assert block.startswith("\n<summary>How to read this report</summary>\n<dl>\n")
+    assert block.count("<dt>") == len(guide)
+    for term, line in guide:
+        assert f"<dt>{term}</dt><dd>{escape(line)}</dd>" in block
+    assert '<a href="#guide">' in html
 
 
 def test_timeline_orders_events_and_marks_earliest(data: dict[str, Any]) -> None:
@@ -148,11 +197,47 @@ def test_a_corroborated_original_poster_is_not_called_claimed(archive: Archive, 
     assert earliest["original_platform_state"] == "corroborated"  # the report's JSON too
     assert "; this contradicts the corroborated original platform x" in earliest["message"]
     md = report_render.render_markdown(data)
-    assert " — **contradicts the attributed original platform**" in md
+    assert "; this contradicts the corroborated original platform x" in md
     assert "claimed original platform" not in md
     html = report_render.render_html(archive, data)
-    assert ">contradicts the attributed original platform</span>" in html
+    assert "; this contradicts the corroborated original platform x" in html
     assert "claimed original platform" not in html
+
+
+def test_an_earliest_appearance_of_another_case_is_named_with_its_case(
+    archive: Archive, slug: str
+) -> None:
+    """The trial: "Earliest known is appearance 5 on telegram…" where appearance 5 belongs
+    to another case holding the same bytes (it is in no listing of this one); and the
+    sentence "…contradicts the claimed original platform…" was followed by a badge saying
+    it again. The case is named, and the contradiction is stated once."""
+    from tests.provhelp import add_media
+
+    copy = add_media(
+        archive, report_fixture.OTHER, "copy.mp4", b"fixture: clean Telegram original\n"
+    )
+    ap = provenance.add_appearance(
+        archive, report_fixture.OTHER, platform="vk", posted="2023-05-20", media=str(copy)
+    )
+    data = report.build_report(archive, slug, at=AT)
+    earliest = data["provenance"]["earliest"]
+    assert (earliest["appearance"], earliest["case"], earliest["contradiction"]) == (
+        ap["id"], report_fixture.OTHER, True,
+    )  # fmt: skip
+    sentence = (
+        f"arliest known is appearance {ap['id']} (case {report_fixture.OTHER}) on vk, posted "
+        "2023-05-20; this contradicts the claimed original platform telegram (its appearances "
+        "there are later or undated)"
+    )
+    assert earliest["message"] == "e" + sentence
+    md = report_render.render_markdown(data)
+    (line,) = [ln for ln in md.splitlines() if "arliest known is" in ln]
+    assert line == f"**E{sentence}**"
+    html = report_render.render_html(archive, data)
+    (para,) = [ln for ln in html.splitlines() if 'class="earliest-summary' in ln]
+    assert para == f'<p class="earliest-summary contradicted"><strong>E{sentence}</strong></p>'
+    for text in (line, para):
+        assert text.count("contradicts") == 1
 
 
 def test_attributions_grouped_by_role_with_history(data: dict[str, Any]) -> None:
@@ -230,6 +315,62 @@ def test_claim_history_lists_every_change_of_a_finding(archive: Archive, slug: s
     )
     html = report_render.render_html(archive, data)
     assert "How the findings changed" in html and "wrong &lt;b&gt;town&lt;/b&gt;" in html
+
+
+def test_claim_history_is_oldest_first_across_claims(archive: Archive, slug: str) -> None:
+    """The table "How the findings changed" is in the order of the changes (audit seq), not
+    grouped by claim: the trial's entry 31 (claim 1) came before entry 30 (claim 2)."""
+    import re
+
+    from verify.services import cases
+
+    cases.assess_claim(archive, slug, 2, finding="unproven", why="no sign visible")
+    cases.assess_claim(archive, slug, 1, finding="contradicted", why="wrong insignia")
+    cases.assess_claim(archive, slug, 2, finding="supported", why="village sign at 00:20")
+    data = report.build_report(archive, slug, at=AT)
+    # JSON: per claim, as before
+    assert [len(c["history"]) for c in data["claims"]] == [2, 2]
+    expected = sorted((h["seq"], c["n"]) for c in data["claims"] for h in c["history"])
+    assert [n for _, n in expected] == [1, 2, 1, 2]
+    md = report_render.render_markdown(data)
+    got = [(int(s), int(n)) for s, n in re.findall(r"^\| \S+ \[(\d+)\] \| (\d+) \|", md, re.M)]
+    assert got == expected
+    html = report_render.render_html(archive, data)
+    found = re.findall(r'<span class="muted">\[(\d+)\]</span></td><td>(\d+)</td>', html)
+    assert [(int(s), int(n)) for s, n in found] == expected
+
+
+def test_times_show_whole_seconds_in_html_and_markdown(
+    archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`05:31:58.050159 UTC` in the trial's report: HTML and Markdown cut times to the second
+    (not rounded: .999999 stays in its second); the JSON keeps the stored value."""
+    from verify.services import cases
+
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-31T05:31:58.050159Z")
+    cases.add_note(archive, slug, "called the channel admin")
+    cases.assess_claim(archive, slug, 2, finding="unproven", why="no sign visible")
+    provenance.add_appearance(
+        archive, slug, platform="vk", posted="2023-05-30T10:00:00.75Z",
+        captured="2023-05-30T09:00:59.999999Z",
+    )  # fmt: skip
+    report_fixture.report_time(monkeypatch)
+    data = report.build_report(archive, slug, at=parse_utc("2023-05-31T23:59:59.5Z"))
+    assert data["generated_at"] == "2023-05-31T23:59:59.500000Z"
+    assert data["notes"][-1]["at"] == "2023-05-31T05:31:58.050159Z"
+    assert data["provenance"]["appearances"][-1]["captured_at"] == "2023-05-30T09:00:59.999999Z"
+    warning = "captured 2023-05-30T09:00:59Z is before posted 2023-05-30T10:00:00Z"
+    md = report_render.render_markdown(data)
+    html = report_render.render_html(archive, data)
+    for text in (md, html):
+        assert ".050159" not in text and ".999999" not in text and ".75" not in text
+    assert md.count(f" — **warning:** {warning} |") == 2  # on the posted and captured events
+    assert html.count(f"warning: {warning}</span>") == 2
+    assert "| Report generated | 2023-05-31T23:59:59Z |" in md
+    assert "- 2023-05-31T05:31:58Z, tester: called the channel admin" in md
+    assert "| 2023-05-30T10:00:00Z | 2023-05-30T09:00:59Z |" in md  # posted, captured
+    assert "<time>2023-05-31 05:31:58 UTC</time>, tester:</span> called the channel" in html
+    assert "<time>2023-05-30 09:00:59 UTC</time>" in html
 
 
 def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str) -> None:
@@ -504,7 +645,7 @@ def test_hms(seconds: float | None, text: str) -> None:
 
 def test_readable_time_and_sizes() -> None:
     assert report_render.readable_time("2023-05-24T09:00:00Z") == "2023-05-24 09:00:00 UTC"
-    assert report_render.readable_time("2023-05-24T09:00:00.25Z") == "2023-05-24 09:00:00.25 UTC"
+    assert report_render.readable_time("2023-05-24T09:00:00.75Z") == "2023-05-24 09:00:00 UTC"
     assert report_render.readable_time("2019:07:24 08:25:57") == "2019:07:24 08:25:57"
     assert report_render.human_size(33) == "33 bytes"
     assert report_render.human_size(2591827) == "2.5 MiB (2591827 bytes)"
@@ -538,6 +679,68 @@ def test_empty_case_renders_every_format(archive: Archive, monkeypatch: pytest.M
     html = report_render.render_html(archive, data)
     assert "<p>No media files in this case yet.</p>" in html
     assert "<svg" not in html
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = SCHEMA["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    schema = _resolve(schema)
+    types = schema.get("type")
+    if types == "null" or (isinstance(types, list) and "null" in types):
+        return True
+    return any(_nullable(s) for s in schema.get("anyOf", []) + schema.get("oneOf", []))
+
+
+def _object_schema(schema: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
+    """The object branch of `schema` (an anyOf/oneOf of an object and null)."""
+    schema = _resolve(schema)
+    for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
+        branch = _resolve(branch)
+        if branch.get("type") == "object" or "properties" in branch:
+            return branch
+    return schema
+
+
+def _empty_nullable_fields(value: Any, schema: dict[str, Any]) -> int:
+    """Set every field the report schema allows to be null to None, in place; how many."""
+    count = 0
+    if isinstance(value, dict):
+        schema = _object_schema(schema, value)
+        for key, sub in schema.get("properties", {}).items():
+            if key not in value:
+                continue
+            if _nullable(sub) and value[key] is not None:
+                value[key] = None
+                count += 1
+            else:
+                count += _empty_nullable_fields(value[key], sub)
+    elif isinstance(value, list):
+        items = _resolve(schema).get("items", {})
+        count += sum(_empty_nullable_fields(v, items) for v in value)
+    return count
+
+
+def test_no_field_left_empty_prints_none(archive: Archive, data: dict[str, Any]) -> None:
+    """An empty value shows as the "no value" mark (—), never as Python's `None`: the HTML
+    report printed `<td>None</td>` as the offset of every image near-duplicate."""
+    assert _empty_nullable_fields(data, SCHEMA) > 40
+    assert data["media"][0]["near_duplicates"][0]["offset"] is None
+    # and None inside the free-form values: evidence, C2PA, readers' disagreements
+    data["provenance"]["derivations"][0]["evidence"] = {"frames_matched": None}
+    data["media"][0]["metadata"]["c2pa"] = {"state": None}
+    data["media"][0]["metadata"]["disagreements"] = [
+        {"field": "make", "pillow": None, "exifread": None}
+    ]
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    md = report_render.render_markdown(data)
+    html = report_render.render_html(archive, data)
+    assert "None" not in md
+    assert "None" not in html
+    assert "<td>— / —</td><td>—</td>" in html  # distances, then the offset
 
 
 def test_cli_warns_when_the_archive_does_not_check(
@@ -941,6 +1144,36 @@ def test_capture_time_is_utc_or_said_to_be_camera_local_time(
     ) in md
     assert "(camera local time, offset unknown) (local)" not in md
     assert "(camera local time, offset unknown) <span" not in html
+
+
+@pytest.mark.parametrize(
+    ("make", "model", "shown"),
+    [("Canon", "Canon PowerShot S80", "Canon PowerShot S80"),
+     ("NIKON", "Nikon D70", "Nikon D70"),  # case-insensitive
+     ("Apple", "iPhone 12", "Apple iPhone 12"),
+     (" Apple ", None, "Apple"), (None, "iPhone 12", "iPhone 12"), ("", None, "")],
+)  # fmt: skip
+def test_device_name_does_not_repeat_the_make(
+    make: str | None, model: str | None, shown: str
+) -> None:
+    from verify.analysis import device_name
+
+    assert device_name({"make": make, "model": model}) == shown
+
+
+def test_the_device_line_names_the_make_once(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trial's "Device: Canon Canon PowerShot S80": an EXIF model that starts with the
+    make is shown alone, as the timeline and `verify media show` give it."""
+    data = report.build_report(archive, _case_with_capture_times(archive, monkeypatch), at=AT)
+    md = report_render.render_markdown(data)
+    assert "| Device | Apple iPhone 12 |" in md
+    assert "| Device | Canon EOS 40D |" in md
+    html = report_render.render_html(archive, data)
+    assert "<tr><th>Device</th><td>Apple iPhone 12</td></tr>" in html
+    assert "<tr><th>Device</th><td>Canon EOS 40D</td></tr>" in html
+    assert "Canon Canon" not in md + html
 
 
 ASCII_PAD = "0x4153434949000000" + "20" * 117  # "ASCII\0\0\0" and 117 spaces

@@ -31,12 +31,38 @@ class CaseStatus(StrEnum):
 OPEN_STATUSES = frozenset({CaseStatus.UNVERIFIED, CaseStatus.IN_PROGRESS, CaseStatus.NEEDS_REVIEW})
 VERDICTS = frozenset(set(CaseStatus) - OPEN_STATUSES)
 
+# What each status means, as docs/concepts.md words it (tests/test_docs.py keeps the two
+# alike). A status is the case's overall verdict on its media and the claims about it;
+# reports give a verdict's meaning beside its name ("false" alone reads badly).
+STATUS_MEANING: dict[CaseStatus, str] = {
+    CaseStatus.UNVERIFIED: "not yet worked on; every new case starts here",
+    CaseStatus.IN_PROGRESS: "being verified",
+    CaseStatus.NEEDS_REVIEW: "waiting for someone else to check the work before a verdict",
+    CaseStatus.VERIFIED: "the media is what it is claimed to be",
+    CaseStatus.MISATTRIBUTED: "the media is genuine, but not from the source, place or time "
+    "it is credited to",
+    CaseStatus.MISLEADING: "the media is genuine, but presented in a way that misleads: "
+    "missing context, a misleading caption or cut",
+    CaseStatus.FALSE: "the media, or the main claim about what it shows, is false: "
+    "fabricated, staged or manipulated",
+    CaseStatus.INCONCLUSIVE: "the evidence does not settle it either way",
+}
+
 
 class Finding(StrEnum):
     UNASSESSED = "unassessed"
     SUPPORTED = "supported"
     CONTRADICTED = "contradicted"
     UNPROVEN = "unproven"
+
+
+# What each finding means, as docs/concepts.md words it (tests/test_docs.py checks).
+FINDING_MEANING: dict[Finding, str] = {
+    Finding.SUPPORTED: "the evidence supports the claim",
+    Finding.CONTRADICTED: "the evidence contradicts the claim",
+    Finding.UNPROVEN: "assessed, but the evidence does not settle it",
+    Finding.UNASSESSED: "not assessed yet",
+}
 
 
 class Confidence(StrEnum):
@@ -81,6 +107,16 @@ class AttributionState(StrEnum):
     CORROBORATED = "corroborated"
     REFUTED = "refuted"
     UNKNOWN = "unknown"
+
+
+# What each attribution state means, as docs/provenance.md words it (tests/test_docs.py
+# checks). "Claimed" is not a finding: it records what someone asserts.
+ATTRIBUTION_STATE_MEANING: dict[AttributionState, str] = {
+    AttributionState.CLAIMED: "someone says so",
+    AttributionState.CORROBORATED: "independent evidence supports it",
+    AttributionState.REFUTED: "evidence contradicts it",
+    AttributionState.UNKNOWN: "not established either way",
+}
 
 
 class DerivationKind(StrEnum):

@@ -32,7 +32,7 @@ damaged): its frames and hashes cover only the beginning (`incomplete_note`).
 Perceptual hashes are unsigned 64-bit ints here; storage converts to signed int64.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,17 @@ def to_unsigned64(s: int) -> int:
 def hex64(u: int) -> str:
     """Fixed-width 16-digit hex, leading zeros kept."""
     return f"{to_unsigned64(u):016x}"
+
+
+def device_name(meta: Mapping[str, Any]) -> str:
+    """The device as one reads it: `Make Model`, or the model alone when it already starts
+    with the make (case-insensitive; EXIF models often do: `Canon` + `Canon EOS 40D` ->
+    `Canon EOS 40D`); "" when the metadata names neither. Used by `media show`, the
+    timeline and the reports."""
+    make, model = (str(meta.get(k) or "").strip() for k in ("make", "model"))
+    if make and model.lower().startswith(make.lower()):
+        make = ""
+    return " ".join(p for p in (make, model) if p)
 
 
 def is_placeholder_gps(gps: Any) -> bool:

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from verify.analysis import incomplete_note, is_placeholder_gps
+from verify.analysis import device_name, incomplete_note, is_placeholder_gps
 from verify.cli import archive_of, intake_of, source_of, verify_command
 from verify.cli.output import clean, examples, notice, print_json, table
 from verify.errors import BadInputError, ExitCode
@@ -421,7 +421,7 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         f"analysis:  {data['analysis']}"
         + (f": {clean(data['analysis_error'])}" if data["analysis_error"] else "")
         + _mode(data, verify_command(ctx)),
-        "device:    " + (" ".join(clean(meta[k]) for k in ("make", "model") if meta.get(k)) or "-"),
+        "device:    " + (clean(device_name(meta)) or "-"),
         f"software:  {clean(meta.get('software'))}",
         "captured:  " + _captured(meta),
         "gps:       " + _gps(meta),

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypeVar
 
+from verify.analysis import device_name
 from verify.timeutil import CaptureTime, as_utc, capture_time, iso, now
 from verify.vocab import AccountKind, AttributionState, DatePrecision, Role
 
@@ -451,18 +452,28 @@ def find_earliest(
     # overlapping appearances of other cases (copies held there): named with their case,
     # which a reader of this case's listings would not find
     overlapping = [ap for _, ap in dated[1:] if ap.id in uncertain]
+    elsewhere: dict[int | None, str] = {}  # appearance id -> its case, when not this one
     for ap in overlapping:
         if ap.case_id != case.id:
-            entry = {"appearance": ap.id, "case": slugs.get(ap.case_id, "?")}
-            result["uncertain_elsewhere"].append(entry)
+            elsewhere[ap.id] = slugs.get(ap.case_id, "?")
+            result["uncertain_elsewhere"].append({"appearance": ap.id, "case": elsewhere[ap.id]})
     result["uncertain_with"] = uncertain
+    if first.case_id != case.id:
+        elsewhere[first.id] = data["case"]
+
+    def named(ap: AnyAppearance) -> str:
+        """`appearance 5 on telegram`; `appearance 5 (case other) on telegram` when it
+        belongs to another case (its number would be looked for in this one's listings)."""
+        case_of = f" (case {elsewhere[ap.id]})" if ap.id in elsewhere else ""
+        return f"appearance {ap.id}{case_of} on {ap.platform}"
+
     when = format_posted(first.posted_at, first.posted_precision) or iso(first.captured_at)
-    where = f"appearance {first.id} on {first.platform}, {basis} {when}"
+    where = f"{named(first)}, {basis} {when}"
     # an appearance on a claimed platform whose date window overlaps the earliest's may
     # have come first: then nothing is contradicted, it cannot be told
     rivals = [ap for ap in overlapping if ap.platform in platforms]
     if platforms and first.platform not in platforms and rivals:
-        which = ", ".join(f"appearance {ap.id} on {ap.platform}" for ap in rivals)
+        which = ", ".join(named(ap) for ap in rivals)
         result["message"] = (
             f"earliest known is {where}, but its date overlaps {which} (the {state} original "
             f"platform): which came first cannot be told from these dates"
@@ -487,14 +498,6 @@ def find_earliest(
 # --------------------------------------------------------------------------- timeline
 
 LOCAL_PRECISION = "local"  # timeline precision of a clock time whose UTC offset is unknown
-
-
-def _device(meta: Mapping[str, Any]) -> str:
-    """`Make Model`, without the make twice (`Canon Canon EOS 40D` -> `Canon EOS 40D`)."""
-    make, model = (str(meta.get(k) or "").strip() for k in ("make", "model"))
-    if make and model.lower().startswith(make.lower()):
-        make = ""
-    return " ".join(p for p in (make, model) if p)
 
 
 class CaseRecords(NamedTuple):
@@ -584,7 +587,7 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
         meta = blob.meta if isinstance(blob.meta, dict) else None
         captured = capture_time(meta)
         if meta is not None and captured is not None:
-            device = _device(meta)
+            device = device_name(meta)
             add(
                 captured.at,
                 "media.captured",

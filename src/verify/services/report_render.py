@@ -28,8 +28,17 @@ import orjson
 from jinja2 import Environment, StrictUndefined, Template
 from markupsafe import Markup
 
+from verify.analysis import device_name
 from verify.archive import Archive
 from verify.errors import BadInputError
+from verify.vocab import (
+    ATTRIBUTION_STATE_MEANING,
+    FINDING_MEANING,
+    OPEN_STATUSES,
+    STATUS_MEANING,
+    VERDICTS,
+    CaseStatus,
+)
 
 # Shown where a control character was: visible, so a reader knows the text was altered for
 # display (the JSON report keeps the exact original).
@@ -313,12 +322,16 @@ def _environment(*, html: bool) -> Environment:
         "human_size": human_size,
         "words": lambda s: str(s).replace("_", " ").replace(".", " "),
         "sheet_frames": sheet_frames,
+        "claim_history": claim_history,
         "when": readable_time,
+        "whole_seconds": whole_seconds,
         "pct": percent,
         "num": lambda v: f"{v:g}" if isinstance(v, float) else v,
         "sentence": lambda s: str(s)[:1].upper() + str(s)[1:],
         "plain": evidence_value,
         "capture_time": capture_time_parts,
+        "device": device_name,
+        "status_meaning": status_meaning,
         "search_summary": search_summary,
     }
     env.filters.update(filters)
@@ -350,6 +363,94 @@ def search_summary(evidence: Any, child: Any = None, parent: Any = None) -> str 
         return None  # edited by hand: shown field by field
 
 
+def _words(value: str) -> str:
+    return value.replace("_", " ")
+
+
+def reading_guide() -> list[tuple[str, str]]:
+    """The section "How to read this report", (term, explanation) a line, for the HTML and
+    the Markdown report alike: the statuses, findings and attribution states in the words of
+    `verify.vocab` (which docs/concepts.md and docs/provenance.md repeat), then the terms
+    of the near-duplicate (docs/matching.md) and integrity sections."""
+    verdicts = "; ".join(f"{_words(s)}: {STATUS_MEANING[s]}" for s in CaseStatus if s in VERDICTS)
+    open_ = ", ".join(
+        f"{_words(s)} ({STATUS_MEANING[s]})" for s in CaseStatus if s in OPEN_STATUSES
+    )
+    findings = "; ".join(f"{f}: {m}" for f, m in FINDING_MEANING.items())
+    states = "; ".join(f"{s}: {m}" for s, m in ATTRIBUTION_STATE_MEANING.items())
+    return [
+        (
+            "Verdict",
+            "the case's overall conclusion about its media and what is claimed about "
+            f"it (the claims' findings are the detail behind it). {verdicts}.",
+        ),
+        ("Open status", f"no verdict yet: {open_}."),
+        ("Claim finding", f"{findings}. Confidence (low, medium, high) says how sure."),
+        (
+            "Attribution state",
+            "who is said to have posted, filmed, subtitled… the media. "
+            f"{states}. Claimed records what someone asserts: it is not a finding.",
+        ),
+        (
+            "Match, suggestion",
+            "the tiers of a near-duplicate. Match: enough frames agree on two perceptual "
+            "hashes to treat the two files as the same picture or footage. Suggestion: they "
+            "only resemble each other, for a person to confirm.",
+        ),
+        (
+            "Score",
+            "from 0 to 1, higher is closer: the share of frames matched times (1 − "
+            "median distance / 64).",
+        ),
+        (
+            "Distance",
+            "Hamming distance in bits between two perceptual hashes (dHash and pHash "
+            "have 64 bits, PDQ 256): how many bits differ. 0 means identical hashes; "
+            "unrelated pictures differ in about half their bits. The near-duplicate table "
+            "gives dHash bits, best and median over the frames matched.",
+        ),
+        (
+            "Variant",
+            "how the matching frames were compared: full (the whole picture), masked "
+            "(the bottom subtitle band left out, for copies with burned-in subtitles), mirrored "
+            "(one picture flipped left to right), mirrored+masked (both).",
+        ),
+        (
+            "Offset",
+            "between two videos: the other file's time minus this one's, where their frames agree.",
+        ),
+        (
+            "Audit checkpoint",
+            "the last entry of the audit trail this report was made from; "
+            "verify check --against with it confirms that the trail up to it is unaltered.",
+        ),
+        (
+            "Check at generation",
+            "verify check when the report was made: the database, the "
+            "tamper-evident audit chain, the case's facts against what the trail last "
+            "recorded, and this case's stored files re-hashed against their SHA-256. ok: "
+            "nothing found altered; FAILED: what was found is listed.",
+        ),
+        ("—", "not recorded or not known. Times are UTC, to the whole second."),
+    ]
+
+
+def status_meaning(status: object) -> str | None:
+    """What a case status means (`vocab.STATUS_MEANING`), None for a value not in the
+    vocabulary."""
+    try:
+        return STATUS_MEANING[CaseStatus(str(status))]
+    except ValueError:
+        return None
+
+
+def claim_history(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every claim's `history` as one list, oldest first (by audit entry, across claims),
+    each change with its claim's number as `n`: the table "How the findings changed"."""
+    rows = [{**h, "n": c["n"]} for c in claims for h in c["history"]]
+    return sorted(rows, key=lambda h: h["seq"])
+
+
 def sheet_frames(media: dict[str, Any]) -> list[dict[str, Any]]:
     """The contact-sheet frames of one media entry, in order."""
     wanted = set(media["contact_sheet"])
@@ -357,13 +458,23 @@ def sheet_frames(media: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 _ISO_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?Z$")
+# the fraction of a second of an ISO 8601 date-time (before its zone), wherever it stands
+_FRACTION = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.\d+(?=Z|[+-]\d{2}:?\d{2})")
 
 
 def readable_time(value: object) -> str:
-    """`2023-05-24T09:00:00Z` -> `2023-05-24 09:00:00 UTC` (other text unchanged)."""
+    """`2023-05-24T09:00:00.050159Z` -> `2023-05-24 09:00:00 UTC`: whole seconds, cut,
+    not rounded (other text unchanged)."""
     text = str(value)
     m = _ISO_UTC.match(text)
-    return f"{m.group(1)} {m.group(2)}{m.group(3) or ''} UTC" if m else text
+    return f"{m.group(1)} {m.group(2)} UTC" if m else text
+
+
+def whole_seconds(value: object) -> object:
+    """Times to the whole second (cut, not rounded), in a time or in a sentence of ours
+    that quotes one: `2023-05-24T09:00:00.050159Z` -> `2023-05-24T09:00:00Z`. The JSON
+    report keeps the stored value. Anything but text (None) is returned unchanged."""
+    return _FRACTION.sub(r"\1", value) if isinstance(value, str) else value
 
 
 def capture_time_parts(metadata: dict[str, Any]) -> dict[str, str | None] | None:
@@ -413,7 +524,9 @@ def human_size(n: object) -> str:
 
 
 def render_markdown(data: dict[str, Any]) -> str:
-    return _template("report.md.j2", html=False).render(r=data, mermaid=mermaid(data))
+    return _template("report.md.j2", html=False).render(
+        r=data, mermaid=mermaid(data), guide=reading_guide()
+    )
 
 
 def render_html(archive: Archive, data: dict[str, Any]) -> str:
@@ -422,6 +535,7 @@ def render_html(archive: Archive, data: dict[str, Any]) -> str:
     return _template("report.html.j2", html=True).render(
         r=data,
         csp=CSP,
+        guide=reading_guide(),
         thumbs=thumbs,
         thumb_problem=thumb_problem,
         # drawn from allowlist-filtered labels, then sanitised (sanitize_svg)
