@@ -157,6 +157,47 @@ def test_usage_errors_exit_2_not_internal(cli: RunCli, home: Path) -> None:
     assert not home.exists()  # usage errors never open (so never create) the archive
 
 
+def test_a_global_option_after_the_command_says_where_it_goes(
+    cli: RunCli, home: Path, tmp_path: Path
+) -> None:
+    """`--home`, `--as` (the root callback's options) given after a command: one line saying
+    they are global and where they go, exit 2, nothing created."""
+    elsewhere = str(tmp_path / "h")
+    expected = {
+        ("case", "list", "--home", elsewhere): (
+            "error: --home is a global option: put it before the command "
+            "(verify --home <path> case list)\n"
+        ),
+        ("case", "list", f"--home={elsewhere}"): (
+            "error: --home is a global option: put it before the command "
+            "(verify --home <path> case list)\n"
+        ),
+        ("status", "set", "x", "y", "--as", "bob"): (
+            "error: --as is a global option: put it before the command "
+            "(verify --as <name> status set)\n"
+        ),
+        ("case", "show", SLUG, "--version"): (
+            "error: --version is a global option: put it before the command (verify --version)\n"
+        ),
+        # another unknown option is still click's error
+        ("case", "list", "--bogus"): "error: No such option: --bogus (see 'verify case list -h')\n",
+    }
+    for args, line in expected.items():
+        r = cli(*args)
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", line), args
+    assert not home.exists()
+    assert not (tmp_path / "h").exists()
+
+
+def test_a_commands_own_option_named_like_a_global_one_is_its_own(cli: RunCli) -> None:
+    """`verify demo --home` is demo's option: its errors stay demo's."""
+    r = cli("demo", "--home")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        "error: Option '--home' requires an argument. (see 'verify demo -h')\n",
+    )
+
+
 # -------------------------------------------------------------------- unwritable homes
 
 
