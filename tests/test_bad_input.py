@@ -495,3 +495,19 @@ def test_hash_prefix_held_as_several_media_does_not_claim_several_cases() -> Non
     assert str(err.value) == (
         "sha256:abcdef is held as several media (1, 8); use the media id instead"
     )
+
+
+def test_close_slugs_prefer_the_one_slug_a_reference_begins() -> None:
+    from verify.services.refs import close_slugs
+
+    slugs = ["bridge-a", "bridge-b", "bridge-c", "bridge-d", "drone-strike-kherson-2024"]
+    assert close_slugs("drone", slugs) == ["drone-strike-kherson-2024"]
+    assert close_slugs("DRONE-STRIKE", slugs) == ["drone-strike-kherson-2024"]
+    assert len(close_slugs("bridge-x", slugs)) == 3  # at most 3 of the 4 as close
+    assert close_slugs("bridge-damage-foto", ["bridge-damage-photo-2", "bridge-damage-photo"]) == [
+        "bridge-damage-photo",  # closest first
+        "bridge-damage-photo-2",
+    ]
+    long = ["bridge-damage-photo-kyiv", "bridge-damage-photo-odesa"]
+    assert close_slugs("bridge", long) == []  # begins both, close to neither
+    assert close_slugs("anything", []) == []

@@ -16,8 +16,8 @@ from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.models import Blob, Case, Claim, Media, Note, pk
 from verify.services.refs import SLUG_RE as SLUG_RE
+from verify.services.refs import case_slug, no_case
 from verify.services.refs import check_slug as check_slug
-from verify.services.refs import no_case
 from verify.timeutil import iso, now
 from verify.vocab import CaseStatus, Confidence, Finding, parse_enum
 
@@ -110,11 +110,10 @@ def check_text(*values: str | None) -> None:
 
 
 def get_case(session: Session, ref: str) -> Case:
-    """The case with slug `ref`, or NotFoundError naming the next step."""
-    check_slug(ref)
-    case = session.exec(select(Case).where(Case.slug == ref)).first()
+    """The case `ref` names (`refs.case_slug`), or NotFoundError naming the next step."""
+    case = session.exec(select(Case).where(Case.slug == case_slug(ref))).first()
     if case is None:
-        raise no_case(ref)
+        raise no_case(ref, session.exec(select(Case.slug)).all())
     return case
 
 
