@@ -39,7 +39,7 @@ from verify.services.refs import case_id
 from verify.services.refs import case_slug as slug_of
 from verify.store import StoredObject
 from verify.timeutil import iso, now
-from verify.vocab import AnalysisState
+from verify.vocab import AnalysisState, platform_name
 
 if TYPE_CHECKING:
     from verify.analysis.sandbox import AnalysisPool
@@ -453,6 +453,8 @@ def add_media(
     """
     from verify.analysis.sandbox import Analyses, analysis_workers
 
+    if platform is not None:  # as an appearance's: `X` is `x`, `tg` is `telegram`
+        platform = platform_name(platform)
     results = [AddResult(path=p) for p in paths]
     stored: dict[int, StoredObject] = {}
     pending: set[str] = set()

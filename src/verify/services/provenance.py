@@ -65,10 +65,10 @@ from verify.vocab import (
     DerivationKind,
     Role,
     parse_enum,
+    platform_name,
 )
 
 PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")
-PLATFORM_ALIASES = {"twitter": "x", "tg": "telegram"}
 # Pseudo-platforms: actors who are not a platform account. They imply the account's kind
 # and never count as a "claimed original platform".
 OFFLINE_KINDS = {
@@ -82,13 +82,6 @@ _ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
 
 
 # --------------------------------------------------------------------------- accounts
-
-
-def platform_name(text: str) -> str:
-    """A platform name as stored: trimmed, lowercase, aliases resolved (` Twitter` -> `x`,
-    `TG` -> `telegram`). Not checked: see `parse_platform` and `parse_account_ref`."""
-    name = text.strip().lower()
-    return PLATFORM_ALIASES.get(name, name)
 
 
 def parse_platform(text: str) -> str:
