@@ -249,6 +249,57 @@ def test_account_commands(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
     )
 
 
+KNOWN = "x, telegram, tiktok, instagram, youtube, threads, person, org, outlet"
+
+
+def test_a_new_account_on_an_unknown_platform_is_noted(cli: RunCli, tmp_path: Path) -> None:
+    """A typo'd platform (`tiktokk`) made an account silently: each command that creates an
+    account on a platform verify does not know says so once, with the closest known name,
+    and records it all the same."""
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    r = cli("prov", "attribute", "legion", "reuploader", "tiktokk:@warclips99")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        0,
+        "1\n",
+        "note: new account tiktokk:@warclips99 on platform 'tiktokk', which verify does not "
+        "know (did you mean tiktok?)\n",
+    )
+    r = cli("prov", "attribute", "legion", "claimant", "tiktokk:@warclips99")
+    assert (r.exit_code, r.stderr) == (0, "")  # not new: nothing to say
+    r = cli("prov", "appearance", "add", "legion", "--account", "twiter:@clips")
+    assert (r.exit_code, r.stderr) == (
+        0,
+        "note: new account twiter:@clips on platform 'twiter', which verify does not know "
+        "(did you mean twitter?)\n",
+    )
+    r = cli("prov", "account", "add", "vk:warclips")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        0,
+        "vk:warclips\n",
+        f"note: new account vk:warclips on platform 'vk', which verify does not know (known: "
+        f"{KNOWN})\n",
+    )
+    # known platforms (aliases and pseudo-platforms too) are not noted
+    for ref in ("TikTok:@a", "tg:@b", "Twitter:@c", "person:Someone", "org:Desk", "outlet:CNN"):
+        r = cli("prov", "attribute", "legion", "claimant", ref)
+        assert (r.exit_code, r.stderr) == (0, ""), ref
+    accounts = [a["ref"] for a in json.loads(ok(cli("prov", "account", "list", "--json")))]
+    assert "tiktokk:@warclips99" in accounts and "vk:warclips" in accounts
+    # a case file that names a new account on an unknown platform
+    path = tmp_path / "other.toml"
+    path.write_text(
+        '[case]\nslug = "other"\ntitle = "Other"\n\n'
+        '[[attributions]]\nrole = "reuploader"\nactor = "telegarm:@chan"\n'
+    )
+    r = cli("case", "import", str(path))
+    assert (r.exit_code, r.stderr) == (
+        0,
+        "created case other (3 records)\n"
+        "note: new account telegarm:@chan on platform 'telegarm', which verify does not know "
+        "(did you mean telegram?)\n",
+    )
+
+
 def test_appearance_list_and_json(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
     ok(cli("case", "open", "Legion", "--slug", "legion"))
     r = cli("prov", "appearance", "list", "legion")

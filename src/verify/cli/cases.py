@@ -275,6 +275,8 @@ def case_import(
     else:
         note = f"case {result.slug} is up to date: nothing changed"
     sys.stderr.write(clean(note) + "\n")
+    for said in result.notes:
+        sys.stderr.write(clean(said) + "\n")
     for problem in result.warnings:
         sys.stderr.write(clean(f"warning: {problem}") + "\n")
     sys.stdout.write(result.slug + "\n")

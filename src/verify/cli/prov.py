@@ -72,6 +72,8 @@ def account_add(
         archive_of(ctx), ref, display_name=name, url=url, kind=kind, credibility=credibility
     )
     sys.stdout.write(data["ref"] + "\n")
+    for said in data["notes"]:
+        notice(said)
 
 
 @account_app.command(
@@ -186,6 +188,8 @@ def appearance_add(
         note=note,
     )
     sys.stdout.write(f"{data['id']}\n")
+    for said in data["notes"]:
+        notice(said)
     for problem in data["warnings"]:
         notice(f"warning: {problem}")
 
@@ -278,6 +282,8 @@ def attribute(
         according_to=according_to,
     )
     sys.stdout.write(f"{data['id']}\n")
+    for said in data["notes"]:
+        notice(said)
 
 
 @attribution_app.command(
