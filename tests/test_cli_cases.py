@@ -36,6 +36,29 @@ def test_second_case_with_same_title_gets_suffix(cli: RunCli) -> None:
     open_case(cli)
     r = cli("case", "open", TITLE)
     assert r.stdout == SLUG + "-2\n"
+    # opened all the same, but said: it may be the same case opened twice
+    assert r.stderr == f"note: case '{SLUG}' already has this title; this one is '{SLUG}-2'\n"
+
+
+def test_a_title_already_held_is_noted_whatever_its_letter_case(cli: RunCli) -> None:
+    cli("case", "open", "Bridge damage photo")
+    r = cli("case", "open", "  BRIDGE damage PHOTO ", "--slug", "bridge")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        0,
+        "bridge\n",
+        "note: case 'bridge-damage-photo' already has this title; this one is 'bridge'\n",
+    )
+    r = cli("case", "open", "bridge damage photo")
+    assert (r.stdout, r.stderr) == (
+        "bridge-damage-photo-2\n",
+        "note: cases 'bridge-damage-photo', 'bridge' already have this title; this one is "
+        "'bridge-damage-photo-2'\n",
+    )
+    r = cli("case", "open", "Мост")  # beyond A-Z too (SQLite's lower() folds only A-Z)
+    r = cli("case", "open", "МОСТ")
+    assert r.stderr == "note: case 'most' already has this title; this one is 'most-2'\n"
+    r = cli("case", "open", "Bridge damage")  # another title: nothing to say
+    assert (r.stdout, r.stderr) == ("bridge-damage\n", "")
 
 
 def test_cyrillic_titles_are_romanised_in_the_slug(cli: RunCli) -> None:

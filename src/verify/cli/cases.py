@@ -49,6 +49,12 @@ def case_open(
         archive_of(ctx), title, slug=slug, claims=claim or [], summary=summary
     )
     sys.stdout.write(created["slug"] + "\n")
+    if created["same_title"]:
+        held = ", ".join(repr(s) for s in created["same_title"])
+        has = "case {} already has" if len(created["same_title"]) == 1 else "cases {} already have"
+        sys.stderr.write(
+            clean(f"note: {has.format(held)} this title; this one is {created['slug']!r}") + "\n"
+        )
     made = cases.slug_of(title)
     if slug is None and made.empty:
         sys.stderr.write(

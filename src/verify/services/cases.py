@@ -202,7 +202,9 @@ def open_case(
     claims: list[str] | None = None,
     summary: str = "",
 ) -> dict[str, Any]:
-    """Open a new case (status `unverified`); returns its dict (with the slug)."""
+    """Open a new case (status `unverified`); returns its dict (with the slug), and in
+    `same_title` the slugs of the cases that already have its title (letter case and
+    surrounding blanks aside): it is opened all the same."""
     check_text(title, summary, *(claims or []))
     title = title.strip()
     if not title:
@@ -213,6 +215,7 @@ def open_case(
     if slug is not None:
         check_slug(slug)
     with archive.write() as session:
+        same_title = _titled(session, title)
         if slug is None:
             final_slug = _unique_slug(session, slugify(title))
         else:
@@ -246,7 +249,15 @@ def open_case(
             payload={"title": title, "summary": case.summary, "claims": claim_texts},
         )
         session.flush()
-        return case_to_dict(session, case)
+        return {**case_to_dict(session, case), "same_title": same_title}
+
+
+def _titled(session: Session, title: str) -> list[str]:
+    """The slugs of the cases titled `title` but for letter case and surrounding blanks,
+    oldest first (compared here: SQLite's lower() folds only A-Z)."""
+    wanted = title.strip().lower()
+    rows = session.exec(select(Case.slug, Case.title).order_by(col(Case.id))).all()
+    return [slug for slug, held in rows if held.strip().lower() == wanted]
 
 
 def list_cases(archive: Archive, *, status: str | None = None) -> list[dict[str, Any]]:
