@@ -33,8 +33,10 @@ from verify.services.intake import (
     frame_values,
     insert_media,
     outcome_values,
+    verify_command,
     with_retry_hint,
 )
+from verify.services.mediaread import analysis_failed
 from verify.services.refs import get_media
 from verify.store import fsync_dir
 from verify.timeutil import now
@@ -98,6 +100,8 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
         frames = _frames(session, pk(blob))
         case = session.get(Case, media.case_id)
         case_slug = case.slug if case else None
+    if not frames and blob.analysis_state == AnalysisState.FAILED.value:
+        raise analysis_failed(pk(media), blob.analysis_error, verify_command(archive.home))
     if not frames:
         raise BadInputError(f"media {media.id} has no sampled frames to export")
     target = Path(out_dir).expanduser()
