@@ -555,7 +555,8 @@ def media_frames(
         str | None,
         typer.Option(
             help="Write the sampled frames as JPEG working copies into this directory "
-            "(recorded in the audit trail).",
+            "(recorded in the audit trail). All or nothing: an existing file is never "
+            "replaced (exit 2, nothing written).",
             show_default=False,
         ),
     ] = None,
