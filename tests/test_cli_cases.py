@@ -286,6 +286,29 @@ def test_bad_input_one_line_right_code(cli: RunCli, home: object) -> None:
     assert json.loads(cli("log", "--json").stdout) == []
 
 
+def test_open_and_note_add_print_what_they_made_with_json(cli: RunCli) -> None:
+    """As `case show --json` gives the case and lists the note; the plain output is the slug
+    and the note id alone, as before."""
+    r = cli("case", "open", TITLE, "--claim", "shows the FRL", "--summary", "s", "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    opened = json.loads(r.stdout)
+    assert opened == json.loads(cli("case", "show", SLUG, "--json").stdout)
+    assert (opened["slug"], opened["notes"], opened["claims"][0]["text"]) == (
+        SLUG,
+        [],
+        "shows the FRL",
+    )
+    r = cli("case", "open", TITLE, "--json")  # the note on stderr, never in the JSON
+    assert json.loads(r.stdout)["slug"] == SLUG + "-2"
+    assert r.stderr == f"note: case '{SLUG}' already has this title; this one is '{SLUG}-2'\n"
+    r = cli("note", "add", SLUG, "asked the desk", "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    note = json.loads(r.stdout)
+    assert [note] == json.loads(cli("case", "show", SLUG, "--json").stdout)["notes"]
+    assert (note["id"], note["text"], note["by"]) == (1, "asked the desk", "tester")
+    assert cli("note", "add", SLUG, "second").stdout == "2\n"
+
+
 DRONE = "drone-strike-kherson-2024"
 
 

@@ -300,6 +300,37 @@ def test_a_new_account_on_an_unknown_platform_is_noted(cli: RunCli, tmp_path: Pa
     )
 
 
+def test_attribute_and_appearance_add_print_what_they_made_with_json(
+    cli: RunCli, fake_now: pytest.MonkeyPatch
+) -> None:
+    """As `prov attributions --json` and `prov appearance list --json` give them; notes
+    and warnings stay on stderr."""
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    r = cli("prov", "appearance", "add", "legion", "--account", "tg:@chan", "--posted",
+            "2023-05-23", "--captured", "2023-05-01", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    appearance = json.loads(r.stdout)
+    assert [appearance] == json.loads(ok(cli("prov", "appearance", "list", "legion", "--json")))
+    assert (appearance["id"], appearance["platform"]) == (1, "telegram")
+    assert r.stderr == (
+        "warning: appearance 1: captured 2023-05-01T00:00:00Z is before posted 2023-05-23\n"
+    )
+    r = cli("prov", "attribute", "legion", "reuploader", "tiktokk:@a", "--evidence", "his post",
+            "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    attribution = json.loads(r.stdout)
+    assert [attribution] == json.loads(ok(cli("prov", "attributions", "legion", "--json")))
+    assert (attribution["id"], attribution["actor"], len(attribution["history"])) == (
+        1,
+        "tiktokk:@a",
+        1,
+    )
+    assert r.stderr.startswith("note: new account tiktokk:@a on platform 'tiktokk'")
+    # the plain output is the id alone, as before
+    assert ok(cli("prov", "attribute", "legion", "claimant", "x:@b")) == "2\n"
+    assert ok(cli("prov", "appearance", "add", "legion", "--platform", "x")) == "2\n"
+
+
 def test_appearance_list_and_json(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
     ok(cli("case", "open", "Legion", "--slug", "legion"))
     r = cli("prov", "appearance", "list", "legion")

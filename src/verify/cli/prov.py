@@ -162,8 +162,10 @@ def appearance_add(
         str | None, _opt("The media file of this case it shows (id or sha256:PREFIX).")
     ] = None,
     note: Annotated[str | None, _opt("Free-text note.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Record where the media appeared; prints the appearance id.
+    """Record where the media appeared; prints the appearance id (with --json, the
+    appearance as `verify prov appearance list --json` gives it).
 
     Impossible dates (captured before posted, either in the future) are recorded as given,
     with one warning line each on stderr.
@@ -187,10 +189,14 @@ def appearance_add(
         media=media,
         note=note,
     )
-    sys.stdout.write(f"{data['id']}\n")
-    for said in data["notes"]:
+    notes, warnings = data.pop("notes"), data.pop("warnings")
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(f"{data['id']}\n")
+    for said in notes:
         notice(said)
-    for problem in data["warnings"]:
+    for problem in warnings:
         notice(f"warning: {problem}")
 
 
@@ -267,8 +273,10 @@ def attribute(
     according_to: Annotated[
         str | None, _opt("Who says so (account or source).", "--according-to")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Attribute a role to an actor; prints the attribution id."""
+    """Attribute a role to an actor; prints the attribution id (with --json, the attribution
+    as `verify prov attributions --json` gives it)."""
     from verify.services import provenance
 
     data = provenance.attribute(
@@ -281,8 +289,12 @@ def attribute(
         evidence=evidence,
         according_to=according_to,
     )
-    sys.stdout.write(f"{data['id']}\n")
-    for said in data["notes"]:
+    notes = data.pop("notes")
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(f"{data['id']}\n")
+    for said in notes:
         notice(said)
 
 

@@ -171,8 +171,13 @@ def case_to_dict(session: Session, case: Case, *, with_notes: bool = False) -> d
         notes = session.exec(
             select(Note).where(Note.case_id == case.id).order_by(col(Note.id))
         ).all()
-        out["notes"] = [{"id": n.id, "text": n.text, "at": iso(n.at), "by": n.by} for n in notes]
+        out["notes"] = [note_to_dict(n) for n in notes]
     return out
+
+
+def note_to_dict(note: Note) -> dict[str, Any]:
+    """A note as `case show --json` lists it."""
+    return {"id": note.id, "text": note.text, "at": iso(note.at), "by": note.by}
 
 
 def _case_dict(case: Case, claims: list[Claim]) -> dict[str, Any]:
@@ -249,7 +254,7 @@ def open_case(
             payload={"title": title, "summary": case.summary, "claims": claim_texts},
         )
         session.flush()
-        return {**case_to_dict(session, case), "same_title": same_title}
+        return {**case_to_dict(session, case, with_notes=True), "same_title": same_title}
 
 
 def _titled(session: Session, title: str) -> list[str]:
@@ -389,8 +394,8 @@ def assess_claim(
         return claim_to_dict(claim)
 
 
-def add_note(archive: Archive, ref: str, text: str) -> int:
-    """Append a note to a case; returns the note's id."""
+def add_note(archive: Archive, ref: str, text: str) -> dict[str, Any]:
+    """Append a note to a case; returns it as `case show` lists it (`note_to_dict`)."""
     check_text(text)
     text = text.strip()
     if not text:
@@ -407,5 +412,4 @@ def add_note(archive: Archive, ref: str, text: str) -> int:
             case=case.slug,
             payload={"note": note.id, "text": text},
         )
-        assert note.id is not None
-        return note.id
+        return note_to_dict(note)
