@@ -46,6 +46,21 @@ def _opt(help_text: str, *names: str) -> Any:
     return typer.Option(*names, help=help_text, show_default=False)
 
 
+def _print_made(data: dict[str, Any], as_json: bool) -> None:
+    """What an add command made: its id alone, or with --json the object as its listing
+    gives it; then on stderr the service's `notes` and date `warnings`, which are not part
+    of the object."""
+    notes, warnings = data.pop("notes"), data.pop("warnings", [])
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(f"{data['id']}\n")
+    for said in notes:
+        notice(said)
+    for problem in warnings:
+        notice(f"warning: {problem}")
+
+
 # --------------------------------------------------------------------------- accounts
 
 
@@ -189,15 +204,7 @@ def appearance_add(
         media=media,
         note=note,
     )
-    notes, warnings = data.pop("notes"), data.pop("warnings")
-    if as_json:
-        print_json(data)
-    else:
-        sys.stdout.write(f"{data['id']}\n")
-    for said in notes:
-        notice(said)
-    for problem in warnings:
-        notice(f"warning: {problem}")
+    _print_made(data, as_json)
 
 
 @appearance_app.command(
@@ -289,13 +296,7 @@ def attribute(
         evidence=evidence,
         according_to=according_to,
     )
-    notes = data.pop("notes")
-    if as_json:
-        print_json(data)
-    else:
-        sys.stdout.write(f"{data['id']}\n")
-    for said in notes:
-        notice(said)
+    _print_made(data, as_json)
 
 
 @attribution_app.command(
