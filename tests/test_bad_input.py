@@ -157,6 +157,47 @@ def test_usage_errors_exit_2_not_internal(cli: RunCli, home: Path) -> None:
     assert not home.exists()  # usage errors never open (so never create) the archive
 
 
+def test_a_global_option_after_the_command_says_where_it_goes(
+    cli: RunCli, home: Path, tmp_path: Path
+) -> None:
+    """`--home`, `--as` (the root callback's options) given after a command: one line saying
+    they are global and where they go, exit 2, nothing created."""
+    elsewhere = str(tmp_path / "h")
+    expected = {
+        ("case", "list", "--home", elsewhere): (
+            "error: --home is a global option: put it before the command "
+            "(verify --home <path> case list)\n"
+        ),
+        ("case", "list", f"--home={elsewhere}"): (
+            "error: --home is a global option: put it before the command "
+            "(verify --home <path> case list)\n"
+        ),
+        ("status", "set", "x", "y", "--as", "bob"): (
+            "error: --as is a global option: put it before the command "
+            "(verify --as <name> status set)\n"
+        ),
+        ("case", "show", SLUG, "--version"): (
+            "error: --version is a global option: put it before the command (verify --version)\n"
+        ),
+        # another unknown option is still click's error
+        ("case", "list", "--bogus"): "error: No such option: --bogus (see 'verify case list -h')\n",
+    }
+    for args, line in expected.items():
+        r = cli(*args)
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", line), args
+    assert not home.exists()
+    assert not (tmp_path / "h").exists()
+
+
+def test_a_commands_own_option_named_like_a_global_one_is_its_own(cli: RunCli) -> None:
+    """`verify demo --home` is demo's option: its errors stay demo's."""
+    r = cli("demo", "--home")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        "error: Option '--home' requires an argument. (see 'verify demo -h')\n",
+    )
+
+
 # -------------------------------------------------------------------- unwritable homes
 
 
@@ -454,3 +495,19 @@ def test_hash_prefix_held_as_several_media_does_not_claim_several_cases() -> Non
     assert str(err.value) == (
         "sha256:abcdef is held as several media (1, 8); use the media id instead"
     )
+
+
+def test_close_slugs_prefer_the_one_slug_a_reference_begins() -> None:
+    from verify.services.refs import close_slugs
+
+    slugs = ["bridge-a", "bridge-b", "bridge-c", "bridge-d", "drone-strike-kherson-2024"]
+    assert close_slugs("drone", slugs) == ["drone-strike-kherson-2024"]
+    assert close_slugs("DRONE-STRIKE", slugs) == ["drone-strike-kherson-2024"]
+    assert len(close_slugs("bridge-x", slugs)) == 3  # at most 3 of the 4 as close
+    assert close_slugs("bridge-damage-foto", ["bridge-damage-photo-2", "bridge-damage-photo"]) == [
+        "bridge-damage-photo",  # closest first
+        "bridge-damage-photo-2",
+    ]
+    long = ["bridge-damage-photo-kyiv", "bridge-damage-photo-odesa"]
+    assert close_slugs("bridge", long) == []  # begins both, close to neither
+    assert close_slugs("anything", []) == []

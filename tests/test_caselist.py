@@ -104,11 +104,17 @@ def test_unknown_status_is_one_line(cli: RunCli) -> None:
 
 def test_unknown_case_is_one_line(cli: RunCli) -> None:
     assert cli("case", "open", "Legion", "--slug", "legion").exit_code == 0
-    r = cli("case", "show", "legoin")
+    r = cli("case", "show", "legoin")  # a close spelling is suggested (the SQL path)
     assert (r.exit_code, r.stdout, r.stderr) == (
         4,
         "",
-        "error: no case 'legoin'; `verify case list` shows the cases\n",
+        "error: no case 'legoin'; did you mean legion?\n",
+    )
+    r = cli("case", "show", "kherson")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        4,
+        "",
+        "error: no case 'kherson'; `verify case list` shows the cases\n",
     )
     r = cli("case", "show", "Legion!")
     assert r.exit_code == 2

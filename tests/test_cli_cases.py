@@ -2,6 +2,7 @@
 
 import json
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,29 @@ def test_second_case_with_same_title_gets_suffix(cli: RunCli) -> None:
     open_case(cli)
     r = cli("case", "open", TITLE)
     assert r.stdout == SLUG + "-2\n"
+    # opened all the same, but said: it may be the same case opened twice
+    assert r.stderr == f"note: case '{SLUG}' already has this title; this one is '{SLUG}-2'\n"
+
+
+def test_a_title_already_held_is_noted_whatever_its_letter_case(cli: RunCli) -> None:
+    cli("case", "open", "Bridge damage photo")
+    r = cli("case", "open", "  BRIDGE damage PHOTO ", "--slug", "bridge")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        0,
+        "bridge\n",
+        "note: case 'bridge-damage-photo' already has this title; this one is 'bridge'\n",
+    )
+    r = cli("case", "open", "bridge damage photo")
+    assert (r.stdout, r.stderr) == (
+        "bridge-damage-photo-2\n",
+        "note: cases 'bridge-damage-photo', 'bridge' already have this title; this one is "
+        "'bridge-damage-photo-2'\n",
+    )
+    r = cli("case", "open", "Мост")  # beyond A-Z too (SQLite's lower() folds only A-Z)
+    r = cli("case", "open", "МОСТ")
+    assert r.stderr == "note: case 'most' already has this title; this one is 'most-2'\n"
+    r = cli("case", "open", "Bridge damage")  # another title: nothing to say
+    assert (r.stdout, r.stderr) == ("bridge-damage\n", "")
 
 
 def test_cyrillic_titles_are_romanised_in_the_slug(cli: RunCli) -> None:
@@ -260,6 +284,90 @@ def test_bad_input_one_line_right_code(cli: RunCli, home: object) -> None:
             assert r.stderr == message
     # nothing was written by the failures
     assert json.loads(cli("log", "--json").stdout) == []
+
+
+def test_open_and_note_add_print_what_they_made_with_json(cli: RunCli) -> None:
+    """As `case show --json` gives the case and lists the note; the plain output is the slug
+    and the note id alone, as before."""
+    r = cli("case", "open", TITLE, "--claim", "shows the FRL", "--summary", "s", "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    opened = json.loads(r.stdout)
+    assert opened == json.loads(cli("case", "show", SLUG, "--json").stdout)
+    assert (opened["slug"], opened["notes"], opened["claims"][0]["text"]) == (
+        SLUG,
+        [],
+        "shows the FRL",
+    )
+    r = cli("case", "open", TITLE, "--json")  # the note on stderr, never in the JSON
+    assert json.loads(r.stdout)["slug"] == SLUG + "-2"
+    assert r.stderr == f"note: case '{SLUG}' already has this title; this one is '{SLUG}-2'\n"
+    r = cli("note", "add", SLUG, "asked the desk", "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    note = json.loads(r.stdout)
+    assert [note] == json.loads(cli("case", "show", SLUG, "--json").stdout)["notes"]
+    assert (note["id"], note["text"], note["by"]) == (1, "asked the desk", "tester")
+    assert cli("note", "add", SLUG, "second").stdout == "2\n"
+
+
+DRONE = "drone-strike-kherson-2024"
+
+
+def test_a_case_not_found_suggests_close_slugs(cli: RunCli) -> None:
+    """Every command taking a case reference, on both reading paths (the ORM and plain SQL):
+    the one slug the reference begins, else up to three close spellings."""
+    assert cli("case", "open", "Drone strike, Kherson 2024").stdout == DRONE + "\n"
+    cli("case", "open", "Bridge damage photo")
+    cli("case", "open", "Bridge damage photo")
+    meant = f"error: no case 'drone-strike'; did you mean {DRONE}?\n"
+    for args in [
+        ("case", "show", "drone-strike"),
+        ("case", "edit", "drone-strike", "--title", "t"),
+        ("status", "set", "drone-strike", "in_progress"),
+        ("note", "add", "drone-strike", "text"),
+        ("log", "drone-strike"),
+        ("media", "list", "drone-strike"),
+        ("prov", "attributions", "drone-strike"),
+        ("prov", "derivations", "drone-strike"),
+        ("dupes", "--case", "drone-strike"),
+    ]:
+        r = cli(*args)
+        assert (r.exit_code, r.stdout, r.stderr) == (4, "", meant), args
+    r = cli("case", "show", "drone-strke-kherson-2024")
+    assert r.stderr == f"error: no case 'drone-strke-kherson-2024'; did you mean {DRONE}?\n"
+    r = cli("case", "show", "bridge-damage-foto")
+    assert r.stderr == (
+        "error: no case 'bridge-damage-foto'; did you mean bridge-damage-photo or "
+        "bridge-damage-photo-2?\n"
+    )
+    r = cli("case", "show", "unrelated")  # nothing close: where to look
+    assert r.stderr == "error: no case 'unrelated'; `verify case list` shows the cases\n"
+
+
+def test_a_case_reference_in_capitals_names_the_lowercase_slug(cli: RunCli, tmp_path: Path) -> None:
+    """Slugs are lowercase: `Drone-Strike-Kherson-2024` was a bad case reference."""
+    from tests.media import write_jpeg
+
+    cli("case", "open", "Drone strike, Kherson 2024")
+    upper = "Drone-Strike-Kherson-2024"
+    assert json.loads(cli("case", "show", upper, "--json").stdout)["slug"] == DRONE
+    assert cli("status", "set", upper, "in_progress").exit_code == 0
+    assert cli("note", "add", upper.upper(), "seen").exit_code == 0
+    photo = write_jpeg(tmp_path / "photo.jpg")
+    r = cli("media", "add", upper, str(photo))
+    assert r.exit_code == 0, r.stderr
+    # recorded under the case's slug, so the case's log has every entry
+    log = json.loads(cli("log", upper, "--json").stdout)
+    assert [(e["action"], e["case"]) for e in log] == [
+        ("case.open", DRONE),
+        ("status.set", DRONE),
+        ("note.add", DRONE),
+        ("media.add", DRONE),
+    ]
+    assert [m["id"] for m in json.loads(cli("media", "list", upper, "--json").stdout)] == [1]
+    assert cli("check").exit_code == 0
+    # a new slug is still given as it is stored
+    r = cli("case", "open", "t", "--slug", "UPPER")
+    assert r.exit_code == 2
 
 
 def test_unwritable_home(cli: RunCli, tmp_path: object) -> None:

@@ -249,6 +249,88 @@ def test_account_commands(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
     )
 
 
+KNOWN = "x, telegram, tiktok, instagram, youtube, threads, person, org, outlet"
+
+
+def test_a_new_account_on_an_unknown_platform_is_noted(cli: RunCli, tmp_path: Path) -> None:
+    """A typo'd platform (`tiktokk`) made an account silently: each command that creates an
+    account on a platform verify does not know says so once, with the closest known name,
+    and records it all the same."""
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    r = cli("prov", "attribute", "legion", "reuploader", "tiktokk:@warclips99")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        0,
+        "1\n",
+        "note: new account tiktokk:@warclips99 on platform 'tiktokk', which verify does not "
+        "know (did you mean tiktok?)\n",
+    )
+    r = cli("prov", "attribute", "legion", "claimant", "tiktokk:@warclips99")
+    assert (r.exit_code, r.stderr) == (0, "")  # not new: nothing to say
+    r = cli("prov", "appearance", "add", "legion", "--account", "twiter:@clips")
+    assert (r.exit_code, r.stderr) == (
+        0,
+        "note: new account twiter:@clips on platform 'twiter', which verify does not know "
+        "(did you mean twitter?)\n",
+    )
+    r = cli("prov", "account", "add", "vk:warclips")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        0,
+        "vk:warclips\n",
+        f"note: new account vk:warclips on platform 'vk', which verify does not know (known: "
+        f"{KNOWN})\n",
+    )
+    # known platforms (aliases and pseudo-platforms too) are not noted
+    for ref in ("TikTok:@a", "tg:@b", "Twitter:@c", "person:Someone", "org:Desk", "outlet:CNN"):
+        r = cli("prov", "attribute", "legion", "claimant", ref)
+        assert (r.exit_code, r.stderr) == (0, ""), ref
+    accounts = [a["ref"] for a in json.loads(ok(cli("prov", "account", "list", "--json")))]
+    assert "tiktokk:@warclips99" in accounts and "vk:warclips" in accounts
+    # a case file that names a new account on an unknown platform
+    path = tmp_path / "other.toml"
+    path.write_text(
+        '[case]\nslug = "other"\ntitle = "Other"\n\n'
+        '[[attributions]]\nrole = "reuploader"\nactor = "telegarm:@chan"\n'
+    )
+    r = cli("case", "import", str(path))
+    assert (r.exit_code, r.stderr) == (
+        0,
+        "created case other (3 records)\n"
+        "note: new account telegarm:@chan on platform 'telegarm', which verify does not know "
+        "(did you mean telegram?)\n",
+    )
+
+
+def test_attribute_and_appearance_add_print_what_they_made_with_json(
+    cli: RunCli, fake_now: pytest.MonkeyPatch
+) -> None:
+    """As `prov attributions --json` and `prov appearance list --json` give them; notes
+    and warnings stay on stderr."""
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    r = cli("prov", "appearance", "add", "legion", "--account", "tg:@chan", "--posted",
+            "2023-05-23", "--captured", "2023-05-01", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    appearance = json.loads(r.stdout)
+    assert [appearance] == json.loads(ok(cli("prov", "appearance", "list", "legion", "--json")))
+    assert (appearance["id"], appearance["platform"]) == (1, "telegram")
+    assert r.stderr == (
+        "warning: appearance 1: captured 2023-05-01T00:00:00Z is before posted 2023-05-23\n"
+    )
+    r = cli("prov", "attribute", "legion", "reuploader", "tiktokk:@a", "--evidence", "his post",
+            "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    attribution = json.loads(r.stdout)
+    assert [attribution] == json.loads(ok(cli("prov", "attributions", "legion", "--json")))
+    assert (attribution["id"], attribution["actor"], len(attribution["history"])) == (
+        1,
+        "tiktokk:@a",
+        1,
+    )
+    assert r.stderr.startswith("note: new account tiktokk:@a on platform 'tiktokk'")
+    # the plain output is the id alone, as before
+    assert ok(cli("prov", "attribute", "legion", "claimant", "x:@b")) == "2\n"
+    assert ok(cli("prov", "appearance", "add", "legion", "--platform", "x")) == "2\n"
+
+
 def test_appearance_list_and_json(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
     ok(cli("case", "open", "Legion", "--slug", "legion"))
     r = cli("prov", "appearance", "list", "legion")

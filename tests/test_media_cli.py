@@ -123,6 +123,27 @@ def test_add_image_custody_and_metadata(cli: RunCli, case: str, tmp_path: Path, 
     assert cli("check").exit_code == 0
 
 
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("X", "x"), (" Twitter ", "x"), ("tg", "telegram"), ("Rumble", "rumble")],
+)
+def test_media_platform_is_normalised_as_an_appearances(
+    cli: RunCli, case: str, tmp_path: Path, given: str, stored: str
+) -> None:
+    """`--platform X` was stored and reported as `X`, where an appearance has `x`."""
+    photo = write_jpeg(tmp_path / "a.jpg")
+    r = cli("media", "add", case, str(photo), "--platform", given, "--json")
+    assert r.exit_code == 0, r.stderr
+    [added] = json.loads(r.stdout)
+    shown = json.loads(cli("media", "show", str(added["media"]), "--json").stdout)
+    assert shown["platform"] == stored
+    [entry] = [e for e in json.loads(cli("log", "--json").stdout) if e["action"] == "media.add"]
+    assert entry["payload"]["platform"] == stored
+    assert cli("prov", "appearance", "add", case, "--platform", given).exit_code == 0
+    [appearance] = json.loads(cli("prov", "appearance", "list", case, "--json").stdout)
+    assert appearance["platform"] == stored
+
+
 def test_same_bytes_twice_stored_once_and_told(
     cli: RunCli, case: str, tmp_path: Path, home: Path
 ) -> None:

@@ -395,6 +395,72 @@ def test_frame_working_copies_are_refused_from_an_altered_or_missing_file(
     assert len(json.loads(cli("log", "--json").stdout)) == before
 
 
+@pytest.fixture
+def clip(cli: RunCli, tmp_path: Path) -> tuple[str, list[str]]:
+    """A video added to a case: (media id, its exported frames' names in order)."""
+    from bench.clips import render
+
+    assert cli("case", "open", "Clip", "--slug", "clip").exit_code == 0
+    r = cli("media", "add", "clip", str(render(tmp_path / "clip.mp4", seconds=3.0)))
+    assert r.exit_code == 0, r.stderr
+    media = r.stdout.strip()
+    r = cli("media", "frames", media, "--export", str(tmp_path / "first"), "--json")
+    names = [w["name"] for w in json.loads(r.stdout)]
+    assert len(names) >= 3
+    return media, names
+
+
+def test_frames_are_never_exported_over_a_file_and_nothing_is_written(
+    cli: RunCli, clip: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    """As `media export`: one existing file (the last frame's name, so that the check is
+    before anything is written) refuses the whole export, exit 2."""
+    media, names = clip
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / names[-1]).write_bytes(b"someone's own file")
+    before = len(json.loads(cli("log", "--json").stdout))
+    r = cli("media", "frames", media, "--export", str(out))
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"error: {out / names[-1]} already exists; nothing was exported (choose another "
+        "directory, or move that file away)\n"
+    )
+    assert [p.name for p in out.iterdir()] == [names[-1]]  # no frame, no staging folder
+    assert (out / names[-1]).read_bytes() == b"someone's own file"
+    assert len(json.loads(cli("log", "--json").stdout)) == before
+    r = cli("media", "frames", media, "--export", str(out / names[-1]))  # a file, not a folder
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"error: {out / names[-1]} is not a directory; nothing was exported\n",
+    )
+
+
+def test_a_frame_file_appearing_meanwhile_is_not_replaced(
+    cli: RunCli, clip: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check and the placing are apart in time: placing never replaces, and the frames
+    placed before it are taken back."""
+    media, names = clip
+    out = tmp_path / "out"
+    real = media_svc._place
+
+    def racing(tmp: Path, final: Path) -> None:
+        if final.name == names[1]:
+            final.write_bytes(b"arrived meanwhile")
+        real(tmp, final)
+
+    monkeypatch.setattr(media_svc, "_place", racing)
+    r = cli("media", "frames", media, "--export", str(out))
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"error: {out / names[1]} already exists; nothing was exported (choose another "
+        "directory, or move that file away)\n",
+    )
+    assert [p.name for p in out.iterdir()] == [names[1]]
+    assert (out / names[1]).read_bytes() == b"arrived meanwhile"
+
+
 def test_check_names_the_media_of_missing_files_and_a_wrong_home(
     cli: RunCli,
     two: list[tuple[str, Path]],

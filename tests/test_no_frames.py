@@ -38,7 +38,14 @@ def frameless(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_video_without_frames_is_a_failed_analysis(cli: RunCli, case: str, frameless: Path) -> None:
+def test_video_without_frames_is_a_failed_analysis(
+    cli: RunCli,
+    case: str,
+    frameless: Path,
+    tmp_path: Path,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     r = cli("media", "add", case, str(frameless))
     assert r.exit_code == 2
     assert r.stdout == "1\n"  # preserved all the same
@@ -70,6 +77,21 @@ def test_video_without_frames_is_a_failed_analysis(cli: RunCli, case: str, frame
         f"error: media 1 has no sampled frames: its analysis failed: {NO_FRAMES} "
         "(`verify media reanalyse 1` retries it)\n"
     )
+    # exporting them: the same line (it said "has no sampled frames to export"), nothing written
+    out = tmp_path / "frames"
+    r = cli("media", "frames", "1", "--export", str(out))
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"error: media 1 has no sampled frames: its analysis failed: {NO_FRAMES} "
+        "(`verify media reanalyse 1` retries it)\n"
+    )
+    assert not out.exists()
+    # named with --home where `verify` alone would open another archive
+    monkeypatch.delenv("VERIFY_HOME")
+    for args in [("media", "frames", "1"), ("media", "frames", "1", "--export", str(out))]:
+        r = cli("--home", str(home), *args)
+        assert r.stderr.endswith(f"(`verify --home {home} media reanalyse 1` retries it)\n")
+    monkeypatch.setenv("VERIFY_HOME", str(home))
 
     # re-analysis gives the same verdict and says so
     r = cli("media", "reanalyse", "1")

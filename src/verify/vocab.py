@@ -17,6 +17,17 @@ def parse_enum(kind: type[E], value: str, what: str) -> E:
         raise BadInputError(f"unknown {what} {value!r}; use one of: {allowed}") from None
 
 
+PLATFORM_ALIASES = {"twitter": "x", "tg": "telegram"}
+
+
+def platform_name(text: str) -> str:
+    """A platform name as stored: trimmed, lowercase, aliases resolved (` Twitter` -> `x`,
+    `TG` -> `telegram`), for appearances, accounts and media alike. Not checked: see
+    `provenance.parse_platform` and `provenance.parse_account_ref`."""
+    name = text.strip().lower()
+    return PLATFORM_ALIASES.get(name, name)
+
+
 class CaseStatus(StrEnum):
     UNVERIFIED = "unverified"
     IN_PROGRESS = "in_progress"

@@ -12,7 +12,8 @@ from typing import Any
 JPEG_QUALITY = 92
 
 
-def _name(stem: str, index: int, pts: float) -> str:
+def frame_name(stem: str, index: int, pts: float) -> str:
+    """An exported frame's file name: which file (`stem`), which frame, at what time."""
     return f"{stem}-f{index:04d}-{round(pts * 1000):08d}ms.jpg"
 
 
@@ -39,7 +40,7 @@ def export_frames(
             upright = ImageOps.exif_transpose(im) or im
             rgb = upright.convert("RGB")
         f = frames[0]
-        target = out / _name(stem, int(f["index"]), float(f["pts"]))
+        target = out / frame_name(stem, int(f["index"]), float(f["pts"]))
         rgb.save(target, "JPEG", quality=JPEG_QUALITY)
         return [{"index": f["index"], "pts": f["pts"], "path": str(target), "name": target.name}]
 
@@ -60,7 +61,7 @@ def export_frames(
                 image = image.rotate(-rotation, expand=True)
             while pos < len(wanted) and float(wanted[pos]["pts"]) <= frame.time + 1e-3:
                 f = wanted[pos]
-                target = out / _name(stem, int(f["index"]), float(f["pts"]))
+                target = out / frame_name(stem, int(f["index"]), float(f["pts"]))
                 image.save(target, "JPEG", quality=JPEG_QUALITY)
                 written.append(
                     {"index": f["index"], "pts": f["pts"], "path": str(target), "name": target.name}

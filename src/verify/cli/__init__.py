@@ -92,12 +92,38 @@ def _usage_error(exc: Exception, root: Any = None) -> NoReturn:
         raise exc
     sub = getattr(exc, "ctx", None)
     where = sub.command_path if sub is not None else _command_path(root)
+    misplaced = _misplaced_global_option(exc, sub or root, where)
+    if misplaced is not None:
+        sys.stderr.write(f"error: {clean(misplaced)}\n")
+        raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
     format_message = getattr(exc, "format_message", None)
     message = format_message() if callable(format_message) else str(exc)
     for said, meant in _PARSER_WORDING:
         message = message.replace(said, meant)
     sys.stderr.write(f"error: {clean(message)} (see '{where} -h')\n")
     raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
+
+
+def _misplaced_global_option(exc: Exception, ctx: Any, where: str) -> str | None:
+    """For an option a command does not have (click's NoSuchOption) that is one of the
+    root's own (`--home`, `--as`, ...: the root callback's parameters): where it goes
+    instead, as the root's help spells it (`verify --home <path> case list`). None for any
+    other usage error. A command with an option of that name of its own never gets here."""
+    name = getattr(exc, "option_name", None)
+    if type(exc).__name__ != "NoSuchOption" or ctx is None or not name:
+        return None
+    root = ctx.find_root()
+    if root is ctx:  # unknown at the root itself: not a global option
+        return None
+    for param in root.command.params:
+        if name in param.opts:
+            record = param.get_help_record(root)
+            spelled = record[0] if record else name
+            first, _, command = where.partition(" ")
+            # `--version` and the like answer at once: the command would not run
+            then = "" if param.is_eager else f" {command}"
+            return f"{name} is a global option: put it before the command ({first} {spelled}{then})"
+    return None
 
 
 INTERRUPTED = "error: interrupted; what was recorded before stays recorded (`verify log` shows it)"
@@ -271,6 +297,7 @@ def root(
         str | None,
         typer.Option(
             "--as",
+            metavar="<name>",
             help="Who is acting (default: $VERIFY_USER, git user.name, login).",
             show_default=False,
         ),

@@ -27,6 +27,7 @@ CaseArg = Annotated[str, typer.Argument(help="Case reference (its slug).", show_
         'verify case open "Alleged FRL video, Belgorod, May 2023" '
         '--claim "shows the Freedom of Russia Legion" --claim "filmed in Belgorod region"',
         'verify case open "RVC village-sign video" --slug rvc-signs',
+        'verify case open "Bridge damage photo" --json | jq -r .slug',
     ),
 )
 def case_open(
@@ -41,14 +42,26 @@ def case_open(
         typer.Option("--claim", help="A claim under test (repeatable).", show_default=False),
     ] = None,
     summary: Annotated[str, typer.Option(help="Longer description.")] = "",
+    as_json: JsonOpt = False,
 ) -> None:
-    """Open a case and print its reference (slug) alone on stdout."""
+    """Open a case and print its reference (slug) alone on stdout (with --json, the case as
+    `verify case show --json` gives it)."""
     from verify.services import cases
 
     created = cases.open_case(
         archive_of(ctx), title, slug=slug, claims=claim or [], summary=summary
     )
-    sys.stdout.write(created["slug"] + "\n")
+    same_title = created.pop("same_title")
+    if as_json:
+        print_json(created)
+    else:
+        sys.stdout.write(created["slug"] + "\n")
+    if same_title:
+        held = ", ".join(repr(s) for s in same_title)
+        has = "case {} already has" if len(same_title) == 1 else "cases {} already have"
+        sys.stderr.write(
+            clean(f"note: {has.format(held)} this title; this one is {created['slug']!r}") + "\n"
+        )
     made = cases.slug_of(title)
     if slug is None and made.empty:
         sys.stderr.write(
@@ -207,17 +220,27 @@ def claim_assess(
 
 
 @note_app.command(
-    "add", epilog=examples('verify note add belgorod-legion-video "asked the desk in Kyiv"')
+    "add",
+    epilog=examples(
+        'verify note add belgorod-legion-video "asked the desk in Kyiv"',
+        'verify note add belgorod-legion-video "called the agency" --json',
+    ),
 )
 def note_add(
     ctx: typer.Context,
     case: CaseArg,
     text: Annotated[str, typer.Argument(help="The note.", show_default=False)],
+    as_json: JsonOpt = False,
 ) -> None:
-    """Add a note to a case; prints the note's id."""
+    """Add a note to a case; prints the note's id (with --json, the note as
+    `verify case show --json` lists it)."""
     from verify.services import cases
 
-    sys.stdout.write(f"{cases.add_note(archive_of(ctx), case, text)}\n")
+    note = cases.add_note(archive_of(ctx), case, text)
+    if as_json:
+        print_json(note)
+    else:
+        sys.stdout.write(f"{note['id']}\n")
 
 
 @case_app.command(
@@ -275,6 +298,8 @@ def case_import(
     else:
         note = f"case {result.slug} is up to date: nothing changed"
     sys.stderr.write(clean(note) + "\n")
+    for said in result.notes:
+        sys.stderr.write(clean(said) + "\n")
     for problem in result.warnings:
         sys.stderr.write(clean(f"warning: {problem}") + "\n")
     sys.stdout.write(result.slug + "\n")

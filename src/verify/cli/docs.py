@@ -15,7 +15,8 @@ HEADER = """# CLI reference
 
 Generated from the code by `make docs` (`python -m verify.cli.docs`); a test fails when
 this file is out of date. Global options (`--home`, `--as`) go before the command:
-`verify --home /tmp/demo case list`. Exit codes: [exit-codes.md](exit-codes.md); JSON
+`verify --home /tmp/demo case list` (after it, they are refused with a line saying so).
+Exit codes: [exit-codes.md](exit-codes.md); JSON
 shapes: [json.md](json.md).
 """
 

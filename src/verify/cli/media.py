@@ -8,7 +8,7 @@ import typer
 from verify.analysis import device_name, incomplete_note, is_placeholder_gps
 from verify.cli import archive_of, intake_of, source_of, verify_command
 from verify.cli.output import clean, examples, notice, print_json, table
-from verify.errors import BadInputError, ExitCode
+from verify.errors import ExitCode
 
 if TYPE_CHECKING:
     from verify.analysis.sandbox import AnalysisPool
@@ -561,7 +561,8 @@ def media_frames(
         str | None,
         typer.Option(
             help="Write the sampled frames as JPEG working copies into this directory "
-            "(recorded in the audit trail).",
+            "(recorded in the audit trail). All or nothing: an existing file is never "
+            "replaced (exit 2, nothing written).",
             show_default=False,
         ),
     ] = None,
@@ -585,11 +586,7 @@ def media_frames(
 
     data = mediaread.show_media(source_of(ctx), media)
     if data["analysis"] == "analysis_failed":
-        raise BadInputError(
-            f"media {data['id']} has no sampled frames: its analysis failed: "
-            f"{data['analysis_error']} (`{verify_command(ctx)} media reanalyse {data['id']}` "
-            "retries it)"
-        )
+        raise mediaread.analysis_failed(data["id"], data["analysis_error"], verify_command(ctx))
     frames = data["frames"]
     if as_json:
         print_json(frames)

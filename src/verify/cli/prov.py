@@ -50,6 +50,21 @@ def _opt(help_text: str, *names: str) -> Any:
     return typer.Option(*names, help=help_text, show_default=False)
 
 
+def _print_made(data: dict[str, Any], as_json: bool) -> None:
+    """What an add command made: its id alone, or with --json the object as its listing
+    gives it; then on stderr the service's `notes` and date `warnings`, which are not part
+    of the object."""
+    notes, warnings = data.pop("notes"), data.pop("warnings", [])
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(f"{data['id']}\n")
+    for said in notes:
+        notice(said)
+    for problem in warnings:
+        notice(f"warning: {problem}")
+
+
 # --------------------------------------------------------------------------- accounts
 
 
@@ -76,6 +91,8 @@ def account_add(
         archive_of(ctx), ref, display_name=name, url=url, kind=kind, credibility=credibility
     )
     sys.stdout.write(data["ref"] + "\n")
+    for said in data["notes"]:
+        notice(said)
 
 
 @account_app.command(
@@ -164,8 +181,10 @@ def appearance_add(
         str | None, _opt("The media file of this case it shows (id or sha256:PREFIX).")
     ] = None,
     note: Annotated[str | None, _opt("Free-text note.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Record where the media appeared; prints the appearance id.
+    """Record where the media appeared; prints the appearance id (with --json, the
+    appearance as `verify prov appearance list --json` gives it).
 
     Impossible dates (captured before posted, either in the future) are recorded as given,
     with one warning line each on stderr.
@@ -189,9 +208,7 @@ def appearance_add(
         media=media,
         note=note,
     )
-    sys.stdout.write(f"{data['id']}\n")
-    for problem in data["warnings"]:
-        notice(f"warning: {problem}")
+    _print_made(data, as_json)
 
 
 @appearance_app.command(
@@ -267,8 +284,10 @@ def attribute(
     according_to: Annotated[
         str | None, _opt("Who says so (account or source).", "--according-to")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Attribute a role to an actor; prints the attribution id."""
+    """Attribute a role to an actor; prints the attribution id (with --json, the attribution
+    as `verify prov attributions --json` gives it)."""
     from verify.services import provenance
 
     data = provenance.attribute(
@@ -281,7 +300,7 @@ def attribute(
         evidence=evidence,
         according_to=according_to,
     )
-    sys.stdout.write(f"{data['id']}\n")
+    _print_made(data, as_json)
 
 
 @attribution_app.command(

@@ -854,6 +854,8 @@ class ImportResult:
     changes: int
     # impossible appearance dates in the file, recorded as given (`prov.appearance_problems`)
     warnings: list[str] = field(default_factory=list)
+    # accounts it created on platforms verify does not know (`prov.unknown_platform_note`)
+    notes: list[str] = field(default_factory=list)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -886,6 +888,7 @@ class _Importer:
         self.extra = {"import": name}
         self.existing_created_at: datetime | None = None
         self.warnings: list[str] = []
+        self.account_notes: list[str] = []
 
     def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
         self.changes += count
@@ -1076,7 +1079,13 @@ class _Importer:
             self.known_accounts[ref] = found
             return found
         account = prov.new_account(
-            self.s, self.actor, ref, case=self.slug, created_at=self.at, audit_extra=self.extra
+            self.s,
+            self.actor,
+            ref,
+            case=self.slug,
+            created_at=self.at,
+            audit_extra=self.extra,
+            notes=self.account_notes,
         )
         self.changes += 1
         return account
@@ -1097,6 +1106,7 @@ class _Importer:
                     created_at=want["created_at"],
                     created_by=want["created_by"],
                     audit_extra=self.extra,
+                    notes=self.account_notes,
                 )
                 self.changes += 1
                 continue
@@ -1430,7 +1440,9 @@ def import_case_text(archive: Archive, text: str, label: str) -> ImportResult:
         with archive.write() as session:
             importer = _Importer(session, archive, ctx, doc, name)
             case, created = importer.run()
-            return ImportResult(case.slug, created, importer.changes, importer.warnings)
+            return ImportResult(
+                case.slug, created, importer.changes, importer.warnings, importer.account_notes
+            )
     except BadInputError as exc:
         if exc.message.startswith(f"{label}: "):
             raise

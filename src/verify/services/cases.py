@@ -16,8 +16,8 @@ from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.models import Blob, Case, Claim, Media, Note, pk
 from verify.services.refs import SLUG_RE as SLUG_RE
+from verify.services.refs import case_slug, no_case
 from verify.services.refs import check_slug as check_slug
-from verify.services.refs import no_case
 from verify.timeutil import iso, now
 from verify.vocab import CaseStatus, Confidence, Finding, parse_enum
 
@@ -110,11 +110,10 @@ def check_text(*values: str | None) -> None:
 
 
 def get_case(session: Session, ref: str) -> Case:
-    """The case with slug `ref`, or NotFoundError naming the next step."""
-    check_slug(ref)
-    case = session.exec(select(Case).where(Case.slug == ref)).first()
+    """The case `ref` names (`refs.case_slug`), or NotFoundError naming the next step."""
+    case = session.exec(select(Case).where(Case.slug == case_slug(ref))).first()
     if case is None:
-        raise no_case(ref)
+        raise no_case(ref, session.exec(select(Case.slug)).all())
     return case
 
 
@@ -172,8 +171,13 @@ def case_to_dict(session: Session, case: Case, *, with_notes: bool = False) -> d
         notes = session.exec(
             select(Note).where(Note.case_id == case.id).order_by(col(Note.id))
         ).all()
-        out["notes"] = [{"id": n.id, "text": n.text, "at": iso(n.at), "by": n.by} for n in notes]
+        out["notes"] = [note_to_dict(n) for n in notes]
     return out
+
+
+def note_to_dict(note: Note) -> dict[str, Any]:
+    """A note as `case show --json` lists it."""
+    return {"id": note.id, "text": note.text, "at": iso(note.at), "by": note.by}
 
 
 def _case_dict(case: Case, claims: list[Claim]) -> dict[str, Any]:
@@ -203,7 +207,9 @@ def open_case(
     claims: list[str] | None = None,
     summary: str = "",
 ) -> dict[str, Any]:
-    """Open a new case (status `unverified`); returns its dict (with the slug)."""
+    """Open a new case (status `unverified`); returns its dict (with the slug), and in
+    `same_title` the slugs of the cases that already have its title (letter case and
+    surrounding blanks aside): it is opened all the same."""
     check_text(title, summary, *(claims or []))
     title = title.strip()
     if not title:
@@ -214,6 +220,7 @@ def open_case(
     if slug is not None:
         check_slug(slug)
     with archive.write() as session:
+        same_title = _titled(session, title)
         if slug is None:
             final_slug = _unique_slug(session, slugify(title))
         else:
@@ -247,7 +254,15 @@ def open_case(
             payload={"title": title, "summary": case.summary, "claims": claim_texts},
         )
         session.flush()
-        return case_to_dict(session, case)
+        return {**case_to_dict(session, case, with_notes=True), "same_title": same_title}
+
+
+def _titled(session: Session, title: str) -> list[str]:
+    """The slugs of the cases titled `title` but for letter case and surrounding blanks,
+    oldest first (compared here: SQLite's lower() folds only A-Z)."""
+    wanted = title.strip().lower()
+    rows = session.exec(select(Case.slug, Case.title).order_by(col(Case.id))).all()
+    return [slug for slug, held in rows if held.strip().lower() == wanted]
 
 
 def list_cases(archive: Archive, *, status: str | None = None) -> list[dict[str, Any]]:
@@ -379,8 +394,8 @@ def assess_claim(
         return claim_to_dict(claim)
 
 
-def add_note(archive: Archive, ref: str, text: str) -> int:
-    """Append a note to a case; returns the note's id."""
+def add_note(archive: Archive, ref: str, text: str) -> dict[str, Any]:
+    """Append a note to a case; returns it as `case show` lists it (`note_to_dict`)."""
     check_text(text)
     text = text.strip()
     if not text:
@@ -397,5 +412,4 @@ def add_note(archive: Archive, ref: str, text: str) -> int:
             case=case.slug,
             payload={"note": note.id, "text": text},
         )
-        assert note.id is not None
-        return note.id
+        return note_to_dict(note)

@@ -36,9 +36,10 @@ from verify.dbread import Reader
 from verify.dbwrite import Writer
 from verify.errors import AnalysisError, BadInputError
 from verify.services.refs import case_id
+from verify.services.refs import case_slug as slug_of
 from verify.store import StoredObject
 from verify.timeutil import iso, now
-from verify.vocab import AnalysisState
+from verify.vocab import AnalysisState, platform_name
 
 if TYPE_CHECKING:
     from verify.analysis.sandbox import AnalysisPool
@@ -455,6 +456,8 @@ def add_media(
     """
     from verify.analysis.sandbox import Analyses, analysis_workers
 
+    if platform is not None:  # as an appearance's: `X` is `x`, `tg` is `telegram`
+        platform = platform_name(platform)
     results = [AddResult(path=p) for p in paths]
     stored: dict[int, StoredObject] = {}
     pending: set[str] = set()
@@ -465,7 +468,7 @@ def add_media(
         with archive.reader() as db:
             case_id(db, case_ref)
         archive.require_writable()  # a read-only archive: refused before anything is stored
-        case_slug = case_ref
+        case_slug = slug_of(case_ref)  # as stored: `Drone-Strike` names `drone-strike`
         actor = archive.actor  # may run `git config`: never inside a write transaction
         for i, result in enumerate(results):
             try:

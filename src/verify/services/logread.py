@@ -10,7 +10,7 @@ import orjson
 from verify import audit
 from verify.dbread import Reader, Source, rows_in
 from verify.errors import BadInputError, IntegrityFailure
-from verify.services.refs import case_id
+from verify.services.refs import case_id, case_slug
 
 # Constant statements (the columns spelt out in each): parameters are always bound.
 _ALL = (
@@ -69,9 +69,9 @@ def read_log(
         if case is None:
             rows = [Entry(*r) for r in db.rows(_ALL)]
         else:
-            cid = case_id(db, case)
-            own = [Entry(*r) for r in db.rows(_OF_CASE, {"slug": case})]
-            rows = sorted(own + cross_case_derivations(db, cid, case), key=lambda e: e.seq)
+            cid, slug = case_id(db, case), case_slug(case)
+            own = [Entry(*r) for r in db.rows(_OF_CASE, {"slug": slug})]
+            rows = sorted(own + cross_case_derivations(db, cid, slug), key=lambda e: e.seq)
     entries = [_to_dict(e) for e in rows]
     if limit is None:
         return entries

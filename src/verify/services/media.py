@@ -33,8 +33,10 @@ from verify.services.intake import (
     frame_values,
     insert_media,
     outcome_values,
+    verify_command,
     with_retry_hint,
 )
+from verify.services.mediaread import analysis_failed
 from verify.services.refs import get_media
 from verify.store import fsync_dir
 from verify.timeutil import now
@@ -83,10 +85,13 @@ def _frames(session: Session, blob_id: int) -> list[Frame]:
 def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, Any]]:
     """Write the sampled frames of a media file as JPEG working copies in `out_dir`.
 
-    Decoding runs in a child process. The export is recorded in the audit trail as a
+    Decoding runs in a child process. All or nothing, as `export_media`: an existing file is
+    never replaced (checked before anything is written), and the frames are put in place
+    only once all of them were written. The export is recorded in the audit trail as a
     derivation: source SHA-256, each output's SHA-256, pts and file name (not on a
     read-only archive, which cannot be changed).
     """
+    from verify.analysis.export import frame_name
     from verify.analysis.sandbox import run_in_child
     from verify.store import hash_file
 
@@ -98,10 +103,16 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
         frames = _frames(session, pk(blob))
         case = session.get(Case, media.case_id)
         case_slug = case.slug if case else None
+    if not frames and blob.analysis_state == AnalysisState.FAILED.value:
+        raise analysis_failed(pk(media), blob.analysis_error, verify_command(archive.home))
     if not frames:
         raise BadInputError(f"media {media.id} has no sampled frames to export")
     target = Path(out_dir).expanduser()
     archive.refuse_own_path(target, "export the frames")
+    stem = blob.sha256[:12]
+    for path in (target / frame_name(stem, f.idx, f.pts) for f in frames):
+        if _taken(path, out_dir):
+            raise _exists(path)
     created = _first_missing(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -112,6 +123,7 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
         _remove_created(target, created)
         raise BadInputError(f"cannot create {out_dir}: {exc.strerror}") from exc
     source = archive.store.path_for(blob.sha256)
+    written: list[dict[str, Any]] = []
     try:
         # working copies of evidence whose bytes are not the ones recorded would lie
         with _not_exported_if_damaged(media.id):
@@ -124,16 +136,22 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
             rotation=(blob.meta or {}).get("rotation") or 0,
             frames=[{"index": f.idx, "pts": f.pts} for f in frames],
             out_dir=str(staging),
-            stem=f"{blob.sha256[:12]}",
+            stem=stem,
         )
-        written = []
         for item in staged:
             name = Path(str(item["name"])).name
-            os.replace(staging / name, staging.parent / name)
+            _place(staging / name, staging.parent / name)  # never over a file
             written.append({**item, "name": name, "path": str(staging.parent / name)})
-    except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                (staging / name).unlink()  # a hard link of the placed frame
+    except BaseException as exc:
+        for item in written:
+            with contextlib.suppress(FileNotFoundError):
+                Path(item["path"]).unlink()
         shutil.rmtree(staging, ignore_errors=True)
         _remove_created(target, created)
+        if isinstance(exc, FileExistsError):  # appeared since the check above
+            raise _exists(exc.filename2 or exc.filename) from exc
         raise
     staging.rmdir()
     outputs = []

@@ -16,7 +16,7 @@ from typing import Any
 
 from verify.analysis import hex64
 from verify.dbread import Reader, Source
-from verify.errors import VerifyError
+from verify.errors import BadInputError, VerifyError
 from verify.services.refs import case_id, media_row
 from verify.store import ObjectStore
 from verify.timeutil import stored_iso
@@ -38,6 +38,16 @@ _FRAMES = (
     "SELECT idx, pts, phash, dhash, phash_masked, dhash_masked, pdq, pdq_quality, "
     "informative, scene_change FROM frames WHERE blob_id = :blob ORDER BY idx"
 )
+
+
+def analysis_failed(media_id: int, reason: str | None, verify: str) -> BadInputError:
+    """Why a media file has no sampled frames to list or export: its analysis failed (the
+    recorded reason), and the command that tries again (`verify`: how to call verify for
+    this archive, `services.intake.verify_command`)."""
+    return BadInputError(
+        f"media {media_id} has no sampled frames: its analysis failed: {reason} "
+        f"(`{verify} media reanalyse {media_id}` retries it)"
+    )
 
 
 def list_media(source: Source, case_ref: str) -> list[dict[str, Any]]:

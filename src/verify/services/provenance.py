@@ -29,6 +29,7 @@ shape. They store the values they are given: checking and trimming input is the 
 job. `audit_extra` adds keys to the payload (the importer's `{"import": FILE-NAME}`).
 """
 
+import difflib
 import re
 import urllib.parse
 from collections import deque
@@ -77,29 +78,23 @@ from verify.services.provread import evidence_value as evidence_value
 from verify.services.refs import get_media
 from verify.timeutil import iso, now, parse_utc
 from verify.vocab import (
+    PLATFORM_ALIASES,
     AccountKind,
     AttributionState,
     DatePrecision,
     DerivationKind,
     Role,
     parse_enum,
+    platform_name,
 )
 
 PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")
-PLATFORM_ALIASES = {"twitter": "x", "tg": "telegram"}
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
 
 
 # --------------------------------------------------------------------------- accounts
-
-
-def platform_name(text: str) -> str:
-    """A platform name as stored: trimmed, lowercase, aliases resolved (` Twitter` -> `x`,
-    `TG` -> `telegram`). Not checked: see `parse_platform` and `parse_account_ref`."""
-    name = text.strip().lower()
-    return PLATFORM_ALIASES.get(name, name)
 
 
 def parse_platform(text: str) -> str:
@@ -130,6 +125,25 @@ _HANDLE_CHARS = {
     "youtube": re.compile(r"^@[A-Za-z0-9_.-]{1,64}\Z"),  # a bare name may be a channel id
     "threads": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
 }
+# The platforms verify knows (it reads their @handles) and the pseudo-platforms: an account
+# created on any other is noted (`unknown_platform_note`), as it may be a typo (`tiktokk`).
+KNOWN_PLATFORMS = (*AT_HANDLE_HOSTS, *OFFLINE_KINDS)
+
+
+def unknown_platform_note(account: Account) -> str | None:
+    """The note for a new account on a platform verify does not know: the closest known
+    name (aliases included: `twiter` -> `twitter`) if there is one, else the known ones.
+    None for a known platform. Unknown platforms are legitimate: nothing is refused."""
+    if account.platform in KNOWN_PLATFORMS:
+        return None
+    close = difflib.get_close_matches(account.platform, [*KNOWN_PLATFORMS, *PLATFORM_ALIASES], 1)
+    hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(KNOWN_PLATFORMS)
+    return (
+        f"note: new account {account_ref(account)} on platform {account.platform!r}, which "
+        f"verify does not know ({hint})"
+    )
+
+
 # first path segments of those hosts that are not accounts (posts, searches, private links)
 _NOT_A_HANDLE = {
     "i", "home", "search", "intent", "share", "hashtag", "explore", "settings", "messages",
@@ -322,8 +336,10 @@ def new_account(
     created_at: datetime | None = None,
     created_by: str | None = None,
     audit_extra: Mapping[str, Any] | None = None,
+    notes: list[str] | None = None,
 ) -> Account:
-    """Create an account inside the caller's write transaction, with its audit entry."""
+    """Create an account inside the caller's write transaction, with its audit entry; on a
+    platform verify does not know, its `unknown_platform_note` is appended to `notes`."""
     platform, handle = parse_account_ref(ref)
     check_text(display_name, url, credibility)
     if kind is None:
@@ -345,6 +361,9 @@ def new_account(
     payload = account_to_dict(account)
     del payload["created_at"], payload["created_by"]
     _audit(session, actor, "account.add", case, payload, audit_extra)
+    said = unknown_platform_note(account)
+    if notes is not None and said is not None:
+        notes.append(said)
     return account
 
 
@@ -361,9 +380,12 @@ def _audit(
     )
 
 
-def ensure_account(session: Session, actor: str, ref: str, *, case: str | None) -> Account:
-    """The account named `ref`, created (kind from the platform) on first mention."""
-    return find_account(session, ref) or new_account(session, actor, ref, case=case)
+def ensure_account(
+    session: Session, actor: str, ref: str, *, case: str | None, notes: list[str] | None = None
+) -> Account:
+    """The account named `ref`, created (kind from the platform) on first mention (`notes`:
+    see `new_account`)."""
+    return find_account(session, ref) or new_account(session, actor, ref, case=case, notes=notes)
 
 
 def add_account(
@@ -375,12 +397,14 @@ def add_account(
     kind: str | None = None,
     credibility: str | None = None,
 ) -> dict[str, Any]:
+    """Create an account; returns its dict, with `notes` (`unknown_platform_note`)."""
     with archive.write() as session:
         if (held := find_account(session, ref)) is not None:
             same = "" if account_ref(held) == ref.strip() else f" as {account_ref(held)!r}"
             raise BadInputError(
                 f"account {ref!r} already exists{same}; change it with `verify prov account edit`"
             )
+        notes: list[str] = []
         account = new_account(
             session,
             archive.actor,
@@ -390,8 +414,9 @@ def add_account(
             url=url,
             kind=kind,
             credibility=credibility,
+            notes=notes,
         )
-        return account_to_dict(account)
+        return {**account_to_dict(account), "notes": notes}
 
 
 ACCOUNT_FIELDS = ("display_name", "url", "kind", "credibility")
@@ -558,7 +583,8 @@ def add_appearance(
     note: str | None = None,
 ) -> dict[str, Any]:
     """Record one appearance; the platform defaults to the account's. Returns its dict, with
-    `warnings`: what is impossible about its dates (`appearance_problems`; still recorded)."""
+    `warnings`: what is impossible about its dates (`appearance_problems`; still recorded),
+    and `notes`: about an account it created (`unknown_platform_note`)."""
     check_text(url, post_id, caption, language, forwarded_from, quoted_from, archive_url, note)
     posted_at, precision = parse_posted(posted) if posted else (None, DatePrecision.EXACT)
     captured_at = parse_instant(captured, "capture time") if captured else None
@@ -566,7 +592,10 @@ def add_appearance(
         platform = parse_platform(platform)
     with archive.write() as session:
         c = get_case(session, case)
-        acct = ensure_account(session, archive.actor, account, case=c.slug) if account else None
+        notes: list[str] = []
+        acct = None
+        if account:
+            acct = ensure_account(session, archive.actor, account, case=c.slug, notes=notes)
         if platform is None:
             if acct is None or acct.platform in OFFLINE_KINDS:
                 raise BadInputError(
@@ -595,6 +624,7 @@ def add_appearance(
         )
         data = record_appearance(session, archive.actor, c.slug, ap)
         data["warnings"] = appearance_problems(ap, ap.created_at)
+        data["notes"] = notes
         return data
 
 
@@ -721,7 +751,9 @@ def attribute(
     evidence: str | None = None,
     according_to: str | None = None,
 ) -> dict[str, Any]:
-    """Record that `actor` had `role` (e.g. subtitler) for the case, a media file or a post."""
+    """Record that `actor` had `role` (e.g. subtitler) for the case, a media file or a post.
+    Returns the attribution's dict, with `notes`: about an account it created
+    (`unknown_platform_note`)."""
     role_v = parse_enum(Role, role, "role")
     state_v = parse_enum(AttributionState, state, "attribution state")
     check_text(evidence, according_to)
@@ -729,7 +761,8 @@ def attribute(
     with archive.write() as session:
         c = get_case(session, case)
         target_type, target_id = parse_target(session, c, target)
-        acct = ensure_account(session, archive.actor, actor, case=c.slug)
+        notes: list[str] = []
+        acct = ensure_account(session, archive.actor, actor, case=c.slug, notes=notes)
         attr = record_attribution(
             session,
             archive.actor,
@@ -742,7 +775,7 @@ def attribute(
             evidence=_opt(evidence),
             according_to=_opt(according_to),
         )
-        return attribution_to_dict(session, attr, c.slug)
+        return {**attribution_to_dict(session, attr, c.slug), "notes": notes}
 
 
 def record_attribution(

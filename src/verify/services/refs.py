@@ -1,12 +1,14 @@
 """Resolving user references: media (a numeric id `12` or a unique `sha256:` prefix) and cases
-(a slug).
+(a slug, in any letter case; a slug that names none suggests the close ones).
 
 Each resolver exists over an ORM session (`get_media`, `get_case` in services.cases) and over
 plain SQL rows (`media_row`, `case_id`, for the ORM-free search path in `verify.dbread`);
 the parsing, the choice among candidates and every error message are shared.
 """
 
+import difflib
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from verify.dbread import Reader
@@ -22,24 +24,57 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
 
 
 def check_slug(slug: str) -> str:
+    """`slug` as a new case's reference, or BadInputError saying what a slug is."""
     if not SLUG_RE.match(slug):
-        raise BadInputError(
-            f"bad case reference {slug!r}: a slug is 1-80 lowercase letters, digits and "
-            "hyphens, starting and ending with a letter or digit"
-        )
+        raise _bad_slug(slug)
     return slug
 
 
-def no_case(ref: str) -> NotFoundError:
-    return NotFoundError(f"no case {ref!r}; `verify case list` shows the cases")
+def _bad_slug(ref: str) -> BadInputError:
+    return BadInputError(
+        f"bad case reference {ref!r}: a slug is 1-80 lowercase letters, digits and "
+        "hyphens, starting and ending with a letter or digit"
+    )
+
+
+def case_slug(ref: str) -> str:
+    """The slug a case reference names: slugs are lowercase, so `Drone-Strike-2024` names
+    `drone-strike-2024`. BadInputError for what cannot name a case."""
+    slug = ref.lower()
+    if not SLUG_RE.match(slug):
+        raise _bad_slug(ref)
+    return slug
+
+
+MAX_SUGGESTIONS = 3
+
+
+def close_slugs(ref: str, slugs: Iterable[str]) -> list[str]:
+    """The slugs a reference that names no case may have meant: the one slug it begins
+    (`drone-strike` for `drone-strike-kherson-2024`), else up to MAX_SUGGESTIONS close
+    spellings (difflib), closest first."""
+    slug = ref.lower()
+    known = sorted(set(slugs))
+    prefixed = [s for s in known if s.startswith(slug)]
+    if len(prefixed) == 1:
+        return prefixed
+    return difflib.get_close_matches(slug, known, n=MAX_SUGGESTIONS)
+
+
+def no_case(ref: str, slugs: Iterable[str] = ()) -> NotFoundError:
+    """No case `ref`: the slugs among `slugs` it may have meant, else where to look."""
+    close = close_slugs(ref, slugs)
+    if not close:
+        return NotFoundError(f"no case {ref!r}; `verify case list` shows the cases")
+    meant = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return NotFoundError(f"no case {ref!r}; did you mean {meant}?")
 
 
 def case_id(db: Reader, ref: str) -> int:
-    """The id of the case with slug `ref`, or NotFoundError naming the next step."""
-    check_slug(ref)
-    rows = db.rows("SELECT id FROM cases WHERE slug = :slug", {"slug": ref})
+    """The id of the case `ref` names (`case_slug`), or NotFoundError naming the next step."""
+    rows = db.rows("SELECT id FROM cases WHERE slug = :slug", {"slug": case_slug(ref)})
     if not rows:
-        raise no_case(ref)
+        raise no_case(ref, (str(r[0]) for r in db.rows("SELECT slug FROM cases")))
     return int(rows[0][0])
 
 

@@ -39,7 +39,7 @@ from verify.errors import AnalysisError, BadInputError, NotFoundError
 from verify.index import FrameIndex, frames_of_files, load_index
 from verify.index import self_join as mih_self_join
 from verify.services.refs import case_id as case_id_of
-from verify.services.refs import media_row
+from verify.services.refs import case_slug, media_row
 
 if TYPE_CHECKING:
     from verify.analysis.sandbox import ChildRun
@@ -658,6 +658,7 @@ def search_media(
     archive: Source, media_ref: str, *, case: str | None = None, threshold: int | None = None
 ) -> dict[str, Any]:
     """Near-duplicates of media already in the archive (`12` or `sha256:ab12cd`)."""
+    case = None if case is None else case_slug(case)
     with archive.reader() as db:
         media_id, blob_id, _, sha, kind = media_row(db, media_ref)
         if sha is None:
@@ -824,6 +825,7 @@ def search_file(
     from verify.analysis.sandbox import start_analysis
     from verify.store import hash_file
 
+    case = None if case is None else case_slug(case)
     p = Path(path)
     if not p.is_file():
         raise NotFoundError(f"no file {path}; give a file path or a media reference")
@@ -937,6 +939,7 @@ def keyframes_only_files(archive: Source) -> int:
 def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, Any]]:
     """Groups of near-duplicate files (match tier, transitively) and exact copies across the
     archive, or among the media of one case."""
+    case = None if case is None else case_slug(case)
     index = load_index(archive)
     with archive.reader() as db:
         if case is not None:
