@@ -1017,13 +1017,14 @@ def _short(path: str, decoded: _Pass) -> dict[str, float] | None:
 
 def _data_end(path: str, until: float) -> float | None:
     """Where the file's video packets end (s from the stream's start), read from a few
-    seconds before `until` without decoding: the first packet reaching `until`, else the last
-    one read; None when none was read, or `until` when the stream has no times to compare.
+    seconds before `until` without decoding: as far as the packets read go, stopping at the
+    first reaching `until`; None when none was read, or `until` when the stream has no times
+    to compare.
     A truncated file has no packets left to give there (a cut MP4's index still lists them)."""
     import av
     import av.error
 
-    end: float | None = None
+    reach = _Reach()
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
@@ -1035,11 +1036,10 @@ def _data_end(path: str, until: float) -> float | None:
                 start + int(max(0.0, until - END_PROBE) / tb), stream=stream, backward=True
             )
             for packet in container.demux(stream):
-                if packet.pts is None or not packet.size:
-                    continue
-                end = float((packet.pts - start + (packet.duration or 0)) * tb)
-                if end >= until:
+                if packet.size:
+                    reach.see(packet, stream)
+                if reach.end is not None and reach.end >= until:
                     break
     except (av.error.FFmpegError, UnicodeDecodeError, IndexError, EOFError):
         pass  # the damage that stopped the decoder stops this read too
-    return end
+    return reach.end
