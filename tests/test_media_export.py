@@ -436,6 +436,30 @@ def test_frames_are_never_exported_over_a_file_and_nothing_is_written(
     )
 
 
+def test_frames_the_trail_cannot_record_are_removed(
+    cli: RunCli, clip: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `media export`: the archive busy when the frame export is recorded, the frames go
+    too (they stayed on disk, unrecorded), so running the command again works."""
+    from verify import audit
+    from verify.errors import BusyError
+
+    def busy(*args: object, **kwargs: object) -> None:
+        raise BusyError("the archive is busy (another command is writing it); try again")
+
+    media, names = clip
+    real = audit.append
+    monkeypatch.setattr(audit, "append", busy)
+    out = tmp_path / "out"
+    r = cli("media", "frames", media, "--export", str(out))
+    assert r.exit_code == 75 and r.stderr.startswith("error: the archive is busy")
+    assert not out.exists() or list(out.iterdir()) == []
+    monkeypatch.setattr(audit, "append", real)
+    r = cli("media", "frames", media, "--export", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+
+
 def test_a_frame_file_appearing_meanwhile_is_not_replaced(
     cli: RunCli, clip: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

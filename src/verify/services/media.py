@@ -144,6 +144,28 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
             written.append({**item, "name": name, "path": str(staging.parent / name)})
             with contextlib.suppress(FileNotFoundError):
                 (staging / name).unlink()  # a hard link of the placed frame
+        staging.rmdir()
+        outputs = []
+        for item in written:
+            sha, size = hash_file(item["path"])
+            outputs.append({**item, "sha256": f"sha256:{sha}", "size": size})
+        # recorded before the command succeeds, as `media export` does: frames the trail
+        # cannot record (the archive busy, its disk full, Ctrl-C) are removed with the rest.
+        # On write-protected media the copies stay unrecorded (the CLI says so).
+        if not archive.read_only:
+            with archive.write() as session:
+                audit.append(
+                    session,
+                    actor=archive.actor,
+                    action=audit.FRAMES_EXPORT,
+                    case=case_slug,
+                    payload={
+                        "media": media.id,
+                        "source": f"sha256:{blob.sha256}",
+                        "derivation": "frame_of",
+                        "outputs": outputs,
+                    },
+                )
     except BaseException as exc:
         for item in written:
             with contextlib.suppress(FileNotFoundError):
@@ -153,26 +175,6 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
         if isinstance(exc, FileExistsError):  # appeared since the check above
             raise _exists(exc.filename2 or exc.filename) from exc
         raise
-    staging.rmdir()
-    outputs = []
-    for item in written:
-        sha, size = hash_file(item["path"])
-        outputs.append({**item, "sha256": f"sha256:{sha}", "size": size})
-    if archive.read_only:  # on write-protected media: the copies, unrecorded (the CLI says so)
-        return outputs
-    with archive.write() as session:
-        audit.append(
-            session,
-            actor=archive.actor,
-            action=audit.FRAMES_EXPORT,
-            case=case_slug,
-            payload={
-                "media": media.id,
-                "source": f"sha256:{blob.sha256}",
-                "derivation": "frame_of",
-                "outputs": outputs,
-            },
-        )
     return outputs
 
 
