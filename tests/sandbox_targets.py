@@ -112,8 +112,12 @@ def analyse_with_stub_frames(path: str, fast: bool = False) -> Any:
             FrameHash(idx=1, pts=1.5, phash=0x8000000000000000, dhash=5, informative=False),
         ]
 
+    def extract_video(path: str, meta: dict[str, Any], *, fast: bool) -> tuple[list[Any], None]:
+        return extract_frames(path, "video", meta, fast=fast), None
+
     stub = types.ModuleType("verify.analysis.frames")
     stub.extract_frames = extract_frames  # type: ignore[attr-defined]
+    stub.extract_video = extract_video  # type: ignore[attr-defined]
     sys.modules["verify.analysis.frames"] = stub
     return analyse_file(path, fast=fast)
 
@@ -204,6 +208,7 @@ def analyse_file_frames_hang(path: str, fast: bool = False, on_partial: Any = No
         time.sleep(30.0)
 
     frames.extract_frames = hang  # type: ignore[assignment]
+    frames.extract_video = hang  # type: ignore[assignment]
     return analyse_file(path, fast=fast, on_partial=on_partial)
 
 

@@ -20,7 +20,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # derivations recorded before stay as they were: none is retracted
     with op.batch_alter_table("derivations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("retracted_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column("retracted_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
         batch_op.add_column(
             sa.Column("retracted_by", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
         )
