@@ -300,6 +300,33 @@ def test_a_new_account_on_an_unknown_platform_is_noted(cli: RunCli, tmp_path: Pa
     )
 
 
+def test_a_platform_given_that_verify_does_not_know_is_noted(
+    cli: RunCli, archive: Archive, tmp_path: Path
+) -> None:
+    """`--platform tiktokk` on an appearance was silent, and the earliest appearance then
+    called the claimed `tiktok` contradicted; `media add --platform` too. Both are recorded
+    as given, with one note; known names and their aliases are not noted."""
+    from tests.media import write_jpeg
+
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    note = (
+        "note: platform 'tiktokk' is not one verify knows (did you mean tiktok?); "
+        "recorded as given\n"
+    )
+    r = cli("prov", "appearance", "add", "legion", "--platform", "tiktokk")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "1\n", note)
+    for known in ("TikTok", "Twitter", "tg"):
+        r = cli("prov", "appearance", "add", "legion", "--platform", known)
+        assert (r.exit_code, r.stderr) == (0, ""), known
+    photo = write_jpeg(tmp_path / "a.jpg")
+    r = cli("media", "add", "legion", str(photo), "--platform", "tiktokk")
+    assert r.exit_code == 0 and r.stderr.endswith(note), r.stderr
+    r = cli("media", "add", "legion", str(photo), "--platform", "X")
+    assert r.exit_code == 0 and "note: platform" not in r.stderr
+    r = cli("media", "add", "nope", str(photo), "--platform", "tiktokk")
+    assert r.exit_code == 4 and "note: platform" not in r.stderr  # nothing recorded
+
+
 def test_attribute_and_appearance_add_print_what_they_made_with_json(
     cli: RunCli, fake_now: pytest.MonkeyPatch
 ) -> None:
@@ -723,3 +750,10 @@ def test_timeline_shows_the_files_capture_time_and_says_when_it_is_local(
     assert (event["at"], event["precision"], event["ref"]) == (
         "2008-10-22T16:28:39Z", "local", f"media:{media}",
     )  # fmt: skip
+
+
+def test_known_platforms_are_those_whose_handles_verify_reads() -> None:
+    from verify.services.provenance import AT_HANDLE_HOSTS
+    from verify.vocab import KNOWN_PLATFORMS
+
+    assert tuple(AT_HANDLE_HOSTS) == KNOWN_PLATFORMS

@@ -28,6 +28,33 @@ def platform_name(text: str) -> str:
     return PLATFORM_ALIASES.get(name, name)
 
 
+# The platforms verify knows (it reads their @handles: `provenance.AT_HANDLE_HOSTS`, a test
+# keeps the two alike); any other is legitimate but noted, as it may be a typo (`tiktokk`).
+KNOWN_PLATFORMS = ("x", "telegram", "tiktok", "instagram", "youtube", "threads")
+
+
+def platform_hint(platform: str, known: tuple[str, ...] = KNOWN_PLATFORMS) -> str | None:
+    """For a platform verify does not know, what the user may have meant: `did you mean
+    tiktok?` (the closest of `known`, aliases included: `twiter` -> `twitter`), else the
+    known ones. None for a known platform."""
+    import difflib
+
+    if platform in known:
+        return None
+    close = difflib.get_close_matches(platform, [*known, *PLATFORM_ALIASES], 1)
+    return f"did you mean {close[0]}?" if close else "known: " + ", ".join(known)
+
+
+def unknown_platform_given(platform: str) -> str | None:
+    """The note for a platform given with --platform (an appearance's, a media file's) that
+    verify does not know: `tiktokk` is recorded as given, and the earliest appearance would
+    then call a claimed `tiktok` contradicted. None for a known platform."""
+    hint = platform_hint(platform)
+    if hint is None:
+        return None
+    return f"note: platform {platform!r} is not one verify knows ({hint}); recorded as given"
+
+
 class CaseStatus(StrEnum):
     UNVERIFIED = "unverified"
     IN_PROGRESS = "in_progress"

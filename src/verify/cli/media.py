@@ -102,6 +102,11 @@ def media_add(
     finally:
         for pool in pools:
             pool.close()
+    if platform is not None and any(r.media_id is not None for r in results):
+        from verify.vocab import platform_name, unknown_platform_given
+
+        if (said := unknown_platform_given(platform_name(platform))) is not None:
+            notice(said)
     failed = [r for r in results if r.failed]
     for r in failed:
         message = r.error or "failed"

@@ -29,7 +29,6 @@ shape. They store the values they are given: checking and trimming input is the 
 job. `audit_extra` adds keys to the payload (the importer's `{"import": FILE-NAME}`).
 """
 
-import difflib
 import re
 import urllib.parse
 from collections import deque
@@ -78,14 +77,16 @@ from verify.services.provread import evidence_value as evidence_value
 from verify.services.refs import get_media
 from verify.timeutil import iso, now, parse_utc
 from verify.vocab import (
-    PLATFORM_ALIASES,
+    KNOWN_PLATFORMS,
     AccountKind,
     AttributionState,
     DatePrecision,
     DerivationKind,
     Role,
     parse_enum,
+    platform_hint,
     platform_name,
+    unknown_platform_given,
 )
 
 PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")
@@ -127,17 +128,15 @@ _HANDLE_CHARS = {
 }
 # The platforms verify knows (it reads their @handles) and the pseudo-platforms: an account
 # created on any other is noted (`unknown_platform_note`), as it may be a typo (`tiktokk`).
-KNOWN_PLATFORMS = (*AT_HANDLE_HOSTS, *OFFLINE_KINDS)
+ACCOUNT_PLATFORMS = (*KNOWN_PLATFORMS, *OFFLINE_KINDS)
 
 
 def unknown_platform_note(account: Account) -> str | None:
-    """The note for a new account on a platform verify does not know: the closest known
-    name (aliases included: `twiter` -> `twitter`) if there is one, else the known ones.
+    """The note for a new account on a platform verify does not know (`platform_hint`).
     None for a known platform. Unknown platforms are legitimate: nothing is refused."""
-    if account.platform in KNOWN_PLATFORMS:
+    hint = platform_hint(account.platform, ACCOUNT_PLATFORMS)
+    if hint is None:
         return None
-    close = difflib.get_close_matches(account.platform, [*KNOWN_PLATFORMS, *PLATFORM_ALIASES], 1)
-    hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(KNOWN_PLATFORMS)
     return (
         f"note: new account {account_ref(account)} on platform {account.platform!r}, which "
         f"verify does not know ({hint})"
@@ -593,6 +592,8 @@ def add_appearance(
     with archive.write() as session:
         c = get_case(session, case)
         notes: list[str] = []
+        if platform is not None and (said := unknown_platform_given(platform)) is not None:
+            notes.append(said)
         acct = None
         if account:
             acct = ensure_account(session, archive.actor, account, case=c.slug, notes=notes)
