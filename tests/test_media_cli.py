@@ -207,7 +207,11 @@ def test_a_truncated_video_is_added_with_a_warning_everywhere_it_shows(
     note = again.stderr.splitlines()[1].removeprefix("  warning: ")  # as --fast found it
     report = json.loads(cli("report", case, "-f", "json", "-o", "-").stdout)
     assert report["media"][0]["analysis"]["incomplete"] == note
-    assert f"**warning:** {note}" in cli("report", case, "-f", "md", "-o", "-").stdout
+    md = cli("report", case, "-f", "md", "-o", "-").stdout
+    assert f"**warning:** {note}" in md
+    # reanalysed with --fast: the report says keyframes only, as `media show` does
+    assert report["media"][0]["analysis"]["mode"] == "keyframes"
+    assert "; keyframes only (`media add --fast`: weaker in search)" in md
 
 
 def test_export_frames_recorded_as_derivation(cli: RunCli, case: str, tmp_path: Path) -> None:

@@ -854,6 +854,7 @@ def _media_entry(
             "error": b.analysis_error,
             "incomplete": incomplete_note(meta),
             "pipeline": b.pipeline,
+            "mode": b.analysis_mode,
             "analysed_at": iso(b.analysed_at),
             "stored_at": iso(b.stored_at),
         },
