@@ -225,6 +225,17 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "case test-case status change 2",
             "rationale is 'tampered' but the audit trail last recorded 'claim 1 is supported'",
         ),
+        # who set the verdict, and when: the report's "Set by" showed a forged name
+        (
+            "update status_changes set by='Editor-in-chief' where to_status='false'",
+            "case test-case status change 2",
+            "by is 'Editor-in-chief' but the audit trail last recorded 'tester'",
+        ),
+        (
+            "update status_changes set at='2026-01-01 09:00:00.000000' where to_status='false'",
+            "case test-case status change 2",
+            "at is '2026-01-01T09:00:00Z' but the audit trail last recorded ",
+        ),
         (
             "update status_changes set from_status='unverified' where to_status='false'",
             "case test-case status change 2",

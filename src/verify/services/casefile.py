@@ -1045,7 +1045,9 @@ class _Importer:
             case.status = want["to"]
             case.updated_at, case.updated_by = self.at, self.actor
             self.s.add(case)
-            self.log("status.set", {"from": want["from"], "to": want["to"], "why": want["why"]})
+            by = want["by"] or self.actor
+            payload = {"from": want["from"], "to": want["to"], "why": want["why"]}
+            self.log("status.set", payload | {"by": by, "at": iso(at)})
 
     def notes(self, case: Case) -> None:
         rows = list(

@@ -56,7 +56,7 @@ OPENED_STATUS = "unverified"
 NEW_CLAIM: dict[str, Any] = {"finding": "unassessed", "confidence": None, "rationale": ""}
 CASE_FIELDS = ("title", "summary", "status")
 CLAIM_FIELDS = ("text", "finding", "confidence", "rationale")
-STATUS_CHANGE_FIELDS = ("from", "to", "rationale")
+STATUS_CHANGE_FIELDS = ("from", "to", "rationale", "by", "at")
 ATTRIBUTION_FIELDS = ("state", "evidence", "according_to")
 # who acquired it and when are compared where the entry records them (`media.add` has
 # since they were added; earlier entries do not)
@@ -191,6 +191,14 @@ class _Replay:
                 self.cases[slug]["status"] = Recorded(payload["to"], seq)
             change = {"from": payload.get("from"), "to": payload["to"]}
             change["rationale"] = payload.get("why") or ""
+            # who and when: as the entry records them (since they are recorded); before, a
+            # change made with `status set` was by the entry's actor (an import's by the file)
+            if "by" in payload:
+                change["by"] = payload["by"]
+            elif "import" not in payload:
+                change["by"] = e.actor
+            if "at" in payload:
+                change["at"] = _instant(payload["at"])
             self.status_changes.setdefault(slug, []).append(_new(e, change))
         elif (number := claim_number(action, payload)) is not None:
             recorded = {k: new for k, (_, new) in claim_changes(action, payload).items()}
@@ -448,6 +456,7 @@ def _check_status_history(
             subject = f"case {slug} status change {i}"
             if i <= len(recorded):
                 values = {"from": row.from_status, "to": row.to_status, "rationale": row.rationale}
+                values |= {"by": row.by, "at": iso(row.at)}
                 out += _compare(subject, values, recorded[i - 1], STATUS_CHANGE_FIELDS)
             elif slug in replay.cases:  # the trail has the case from its opening
                 out.append(Mismatch(subject, "not in the audit trail (no status.set)"))

@@ -68,7 +68,14 @@ def set_status(archive: Archive, ref: str, status: str, why: str | None = None) 
             actor=archive.actor,
             action="status.set",
             case=case.slug,
-            payload={"from": current.value, "to": target.value, "why": rationale},
+            # who and when as the history row has them, for `verify check` to compare
+            payload={
+                "from": current.value,
+                "to": target.value,
+                "why": rationale,
+                "by": archive.actor,
+                "at": iso(at),
+            },
         )
         return change_to_dict(change)
 
