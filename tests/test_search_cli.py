@@ -105,7 +105,10 @@ def test_dupes(archive: Archive, cli: RunCli) -> None:
     assert [[m["media"] for m in cl["media"]] for cl in data] == [[a, b]]
     r = cli("dupes", "--case", "x-reupload")
     assert r.stdout == ""
-    assert r.stderr == "no near-duplicate media in case x-reupload\n"
+    assert r.stderr == (
+        "no near-duplicate media among the media of case x-reupload (--case looks within the "
+        "case; `verify search MEDIA` finds a file's copies in other cases)\n"
+    )
 
 
 def test_dupes_shows_the_derivations_recorded_for_each_link(archive: Archive, cli: RunCli) -> None:

@@ -140,7 +140,18 @@ def _outdated_notice(ctx: typer.Context) -> None:
         )
 
 
-def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = False) -> None:
+DupesCaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--case",
+        help="Only clusters among this case's own media (`verify search MEDIA` finds a "
+        "file's copies in other cases).",
+        show_default=False,
+    ),
+]
+
+
+def dupes_command(ctx: typer.Context, case: DupesCaseOpt = None, as_json: JsonOpt = False) -> None:
     """List clusters of near-duplicate media (match tier, transitively) and exact copies.
 
     Each cluster lists its media, then why they are together: `A = B: same bytes`, or
@@ -159,7 +170,15 @@ def dupes_command(ctx: typer.Context, case: CaseOpt = None, as_json: JsonOpt = F
         print_json(clusters)
         return
     if not clusters:
-        notice("no near-duplicate media" + (f" in case {clean(case)}" if case else ""))
+        notice(
+            "no near-duplicate media"
+            + (
+                f" among the media of case {clean(case)} (--case looks within the case; "
+                "`verify search MEDIA` finds a file's copies in other cases)"
+                if case
+                else ""
+            )
+        )
         return
     lines: list[str] = []
     unrecorded = 0
