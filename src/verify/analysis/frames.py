@@ -44,6 +44,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from fractions import Fraction
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -820,16 +821,30 @@ def _frames(
 @dataclass
 class _Reach:
     """Where the video packets read so far end, in seconds from the stream's start: a
-    truncated file's stop before its stated duration (`_short`)."""
+    truncated file's stop before its stated duration (`_short`). Kept in the stream's time
+    base while packets are seen (every packet of a file goes through `see`)."""
 
-    end: float | None = None
+    last: int | None = None  # the latest packet end, in time-base units
+    # the stream's time base and start, copied: a stream outlives its closed container only
+    # as a dangling object (its time base read None once the file was closed)
+    time_base: Fraction | None = None
+    start: int = 0
 
     def see(self, packet: av.Packet[Any], stream: av.VideoStream) -> None:
-        if packet.pts is None or stream.time_base is None:
+        pts = packet.pts
+        if pts is None:
             return
-        start = stream.start_time or 0
-        end = float((packet.pts - start + (packet.duration or 0)) * stream.time_base)
-        self.end = end if self.end is None else max(self.end, end)
+        end = pts + (packet.duration or 0)
+        if self.last is None:
+            self.time_base, self.start = stream.time_base, stream.start_time or 0
+        if self.last is None or end > self.last:
+            self.last = end
+
+    @property
+    def end(self) -> float | None:
+        if self.last is None or self.time_base is None:
+            return None
+        return float((self.last - self.start) * self.time_base)
 
 
 @dataclass
