@@ -284,6 +284,14 @@ def test_report_check_at_generation_fails(cli: RunCli, built: Path, tmp_path: Pa
     assert cli("report", LEGION, "-o", str(out)).exit_code == 0
     text = out.read_text()
     assert "| Check at generation | **FAILED**" in text
+    # said at the top too, before the status and rationale a reader looks at first
+    assert text.index("**The integrity check failed when this report was written") < text.index(
+        "| Status |"
+    )
+    html = tmp_path / "r.html"
+    assert cli("report", LEGION, "-f", "html", "-o", str(html)).exit_code == 0
+    page = html.read_text()
+    assert page.index('<p class="integrity-failed">') < page.index('<div class="status">')
     assert f"case {LEGION} claim 2" in text
 
 
