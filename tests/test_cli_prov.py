@@ -499,7 +499,11 @@ def test_retracting_a_derivation_from_the_shell(cli: RunCli, archive: Archive) -
     b = add_media(archive, "legion", "b.mp4", b"b")
     ok(cli("prov", "derive", str(b), str(a), "--kind", "subtitled_from"))
     r = cli("prov", "derivation", "retract", "1", "--why", "media 2 is the other clip")
-    assert (r.exit_code, r.stdout, r.stderr) == (0, "1\n", "")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        0,
+        "1\n",
+        "retracted derivation 1: media 2 subtitled_from media 1\n",  # a typo'd id shows
+    )
     row = ok(cli("prov", "derivations", "legion")).splitlines()[1]
     assert " subtitled_from (retracted) " in row
     listed = json.loads(ok(cli("prov", "derivations", "legion", "--json")))

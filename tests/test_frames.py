@@ -652,3 +652,17 @@ def test_frames_not_decoded_because_no_sample_needs_them_are_not_missing(
     assert [f.pts for f in frames] == [0.0, 12.0, 24.0]  # the keyframes
     assert incomplete is None
     assert extract_video(str(clip), {}, fast=False)[1] is None
+
+
+def test_the_warning_says_when_only_the_first_frame_decodes() -> None:
+    from verify.analysis import incomplete_note
+
+    assert incomplete_note({"incomplete": {"ends_at": 0.032, "duration": 46.665}}) == (
+        "only the video's first frame decodes, of the 46.7 s its container states "
+        "(truncated or damaged): its frames and hashes cover only that part"
+    )
+    assert incomplete_note({"incomplete": {"ends_at": 1.233, "duration": 6.867}}) == (
+        "the video stops at 1.2 s of the 6.9 s its container states (truncated or damaged): "
+        "its frames and hashes cover only that part"
+    )
+    assert incomplete_note({"duration": 6.9}) is None

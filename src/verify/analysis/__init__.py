@@ -75,9 +75,14 @@ def incomplete_note(meta: Any) -> str | None:
     ends, duration = incomplete.get("ends_at"), incomplete.get("duration")
     if not isinstance(ends, int | float) or not isinstance(duration, int | float):
         return None
+    stops = (
+        "only the video's first frame decodes, of"
+        if ends < 0.05
+        else f"the video stops at {ends:.1f} s of"
+    )
     return (
-        f"the video stops at {ends:.1f} s of the {duration:.1f} s its container states "
-        "(truncated or damaged): its frames and hashes cover only that part"
+        f"{stops} the {duration:.1f} s its container states (truncated or damaged): its "
+        "frames and hashes cover only that part"
     )
 
 

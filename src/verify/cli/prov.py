@@ -577,6 +577,11 @@ def derivation_retract(
         print_json(data)
     else:
         sys.stdout.write(f"{data['id']}\n")
+    # what was taken back, so that a mistyped id shows at once (a retraction is final)
+    notice(
+        f"retracted derivation {data['id']}: media {data['child']} {data['kind']} media "
+        f"{data['parent']}"
+    )
 
 
 def _evidence_text(evidence: dict[str, Any] | None) -> str:
