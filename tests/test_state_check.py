@@ -246,6 +246,13 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "case test-case status change 2",
             "gone from the archive",
         ),
+        # the first of two deleted: that one is gone, the second is not called edited
+        (
+            "delete from status_changes where to_status='in_progress' and "
+            "case_id=(select id from cases where slug='test-case')",
+            "case test-case status change 1",
+            "gone from the archive",
+        ),
         (
             "insert into status_changes (case_id, from_status, to_status, rationale, at, by) "
             "select id, 'false', 'verified', 'forged', updated_at, 'x' "

@@ -29,6 +29,7 @@ entry in a case whose `case.open` is in the trail; a case or attribution with no
 entry at all has nothing to compare with and is left alone.
 """
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,7 @@ NEW_CLAIM: dict[str, Any] = {"finding": "unassessed", "confidence": None, "ratio
 CASE_FIELDS = ("title", "summary", "status")
 CLAIM_FIELDS = ("text", "finding", "confidence", "rationale")
 STATUS_CHANGE_FIELDS = ("from", "to", "rationale", "by", "at")
+STATUS_CHANGE_KEY = ("from", "to", "rationale")  # how rows and entries are aligned
 ATTRIBUTION_FIELDS = ("state", "evidence", "according_to")
 # who acquired it and when are compared where the entry records them (`media.add` has
 # since they were added; earlier entries do not)
@@ -445,29 +447,41 @@ def _check_status_history(
     session: Session, replay: _Replay, slug_of: Any, slugs: set[str]
 ) -> list[Mismatch]:
     """Each case's status history (`status_changes`, the verdicts' rationales) against its
-    `status.set` entries, one for one in order."""
+    `status.set` entries, one for one in order. The two lists are aligned on (from, to,
+    rationale) first, so that a change deleted from the middle is reported as gone, not as
+    every later one edited; changes paired with other values are compared field by field."""
     out: list[Mismatch] = []
     rows: dict[str, list[StatusChange]] = {}
     for row in session.exec(select(StatusChange).order_by(col(StatusChange.id))).all():
         rows.setdefault(slug_of(row.case_id), []).append(row)
     for slug in sorted(set(rows) | (set(replay.status_changes) & slugs)):
-        have, recorded = rows.get(slug, []), replay.status_changes.get(slug, [])
-        for i, row in enumerate(have, 1):
-            subject = f"case {slug} status change {i}"
-            if i <= len(recorded):
-                values = {"from": row.from_status, "to": row.to_status, "rationale": row.rationale}
-                values |= {"by": row.by, "at": iso(row.at)}
-                out += _compare(subject, values, recorded[i - 1], STATUS_CHANGE_FIELDS)
-            elif slug in replay.cases:  # the trail has the case from its opening
-                out.append(Mismatch(subject, "not in the audit trail (no status.set)"))
-        for i in range(len(have) + 1, len(recorded) + 1):
-            seq = recorded[i - 1]["to"].seq
-            out.append(
-                Mismatch(
-                    f"case {slug} status change {i}", f"set at seq {seq} but gone from the archive"
+        have = [_status_values(row) for row in rows.get(slug, [])]
+        recorded = replay.status_changes.get(slug, [])
+        keys = [tuple(v[k] for k in STATUS_CHANGE_KEY) for v in have]
+        wanted = [tuple(f[k].value for k in STATUS_CHANGE_KEY) for f in recorded]
+        matcher = difflib.SequenceMatcher(a=wanted, b=keys, autojunk=False)
+        for _, w1, w2, h1, h2 in matcher.get_opcodes():
+            paired = min(w2 - w1, h2 - h1)
+            for k in range(paired):  # equal, or replaced: compare what each holds
+                subject = f"case {slug} status change {h1 + k + 1}"
+                out += _compare(subject, have[h1 + k], recorded[w1 + k], STATUS_CHANGE_FIELDS)
+            for w in range(w1 + paired, w2):
+                out.append(
+                    Mismatch(
+                        f"case {slug} status change {w + 1}",
+                        f"set at seq {recorded[w]['to'].seq} but gone from the archive",
+                    )
                 )
-            )
+            if slug in replay.cases:  # the trail has the case from its opening
+                for h in range(h1 + paired, h2):
+                    subject = f"case {slug} status change {h + 1}"
+                    out.append(Mismatch(subject, "not in the audit trail (no status.set)"))
     return out
+
+
+def _status_values(row: StatusChange) -> dict[str, Any]:
+    values = {"from": row.from_status, "to": row.to_status, "rationale": row.rationale}
+    return values | {"by": row.by, "at": iso(row.at)}
 
 
 def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[Mismatch]:
