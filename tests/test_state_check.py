@@ -281,6 +281,39 @@ def test_direct_edit_is_caught(
     assert {(f["category"], f["subject"]) for f in data["findings"]} == {("state", subject)}
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # GPS and capture time are in the metadata: an edit passed `check`, and the report
+        # printed the forged values
+        'update blobs set meta=\'{"make": "Forged", "gps": {"lat": 50.6, '
+        '"lon": 36.6}}\' where id=1',
+        "update frames set phash=phash+1 where id=(select min(id) from frames where blob_id=1)",
+        "delete from frames where blob_id=1",
+    ],
+)
+def test_an_edited_analysis_is_caught_and_reanalysis_restores_it(
+    cli: RunCli, built: Path, sql: str
+) -> None:
+    """What an analysis stored (metadata, frame hashes) is compared with the digest its
+    `media.add` recorded; `media reanalyse` reads them again and records the new digest."""
+    [sha] = [m["sha256"][7:] for m in json.loads(cli("media", "list", "test-case", "--json").stdout)
+             if m["id"] == 1]  # fmt: skip
+    tamper(built, sql)
+    r = cli("check")
+    assert r.exit_code == 3
+    assert [x for x in r.stdout.splitlines() if x.startswith("state: ")] == [
+        f"state: file sha256:{sha[:12]}: its metadata or frame hashes differ from what its "
+        "analysis stored (recorded at seq 27): changed behind the tool's back (`verify media "
+        "reanalyse` reads them again from the file)"
+    ]
+    assert cli("media", "reanalyse", "1").exit_code == 0
+    r = cli("check")
+    assert r.exit_code == 0, r.stdout
+    shown = json.loads(cli("media", "show", "1", "--json").stdout)
+    assert shown["metadata"]["make"] != "Forged" and shown["frame_count"] == 1
+
+
 def test_report_check_at_generation_fails(cli: RunCli, built: Path, tmp_path: Path) -> None:
     tamper(
         built,

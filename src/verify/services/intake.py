@@ -20,11 +20,12 @@ used by the case-file importer and `media reanalyse`) build their rows here too.
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import math
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -155,6 +156,62 @@ def frame_values(blob_id: int, frames: list[FrameHash]) -> list[dict[str, Any]]:
         }
         for f in frames
     ]
+
+
+# the `frames` columns an analysis digest covers, in order
+DIGEST_FRAME_COLUMNS = (
+    "idx",
+    "pts",
+    "phash",
+    "dhash",
+    "phash_masked",
+    "dhash_masked",
+    "pdq",
+    "pdq_quality",
+    "informative",
+    "scene_change",
+)
+
+
+def analysis_digest(meta: Any, frames: Iterable[Sequence[Any]]) -> str:
+    """`sha256:HEX` of what an analysis stored for a file: its metadata (`blobs.meta`) and
+    its frames' rows (DIGEST_FRAME_COLUMNS, in idx order). The `media.add` entry that
+    analysed the file and each `media.reanalyse` record it, and `verify check` compares it
+    with the rows, so that GPS, a capture time or a hash edited in the database is found.
+    Numbers are written alike whichever database gave them back (PostgreSQL's JSONB returns
+    2.0 as 2 and 1e16 as an integer), booleans as booleans, PDQ as hex."""
+    rows = [
+        [
+            _number(v) if k not in ("informative", "scene_change") else bool(v)
+            for k, v in zip(DIGEST_FRAME_COLUMNS, row, strict=True)
+        ]
+        for row in frames
+    ]
+    for row in rows:
+        if isinstance(row[6], bytes | bytearray | memoryview):
+            row[6] = bytes(row[6]).hex()
+    body = audit.canonical_json({"meta": _numbers(meta), "frames": rows})
+    return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _numbers(value: Any) -> Any:
+    """`_number` throughout a JSON value (booleans left as they are)."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_numbers(v) for v in value]
+    return value if isinstance(value, bool) else _number(value)
+
+
+def frame_digest_rows(frames: list[dict[str, Any]]) -> list[list[Any]]:
+    """`frame_values` rows as `analysis_digest` takes them."""
+    return [[f[k] for k in DIGEST_FRAME_COLUMNS] for f in sorted(frames, key=lambda f: f["idx"])]
 
 
 def without_frames(outcome: AnalysisResult | AnalysisError | None) -> AnalysisError | None:
@@ -633,16 +690,24 @@ def _record(
                 new = {"sha256": stored.sha256, "size": stored.size, "stored_at": now()}
                 analysed = outcome_values(outcome, fast, now())
                 blob_id = w.insert("blobs", {**new, **_NEW_BLOB, **analysed})
-            if analysed_ok(outcome):
-                w.insert_many("frames", frame_values(blob_id, outcome.frames))
-                result.incomplete = incomplete_note(outcome.meta)
+            rows = frame_values(blob_id, outcome.frames) if analysed_ok(outcome) else []
+            if rows:
+                w.insert_many("frames", rows)
+            if isinstance(outcome, AnalysisResult):
+                result.incomplete = incomplete_note(outcome.meta) if rows else None
+            meta = outcome.meta if isinstance(outcome, AnalysisResult) else None
+            # what this analysis stored, for `verify check` (the entry below records it)
+            digest = {"analysis_digest": analysis_digest(meta, frame_digest_rows(rows))}
+        else:
+            digest = {}
         blob = blob_facts(w, stored.sha256)
         assert blob is not None  # found or written above
         restored = None
         if aside is not None:
             kept = aside.relative_to(archive.store.root).as_posix()
             restored = {"restored": result.restored, "damaged_copy": kept}
-        acq = Acquisition(name, label, source_url, platform, acquired_via, audit_extra=restored)
+        extra = (restored or {}) | digest
+        acq = Acquisition(name, label, source_url, platform, acquired_via, audit_extra=extra)
         media_id, frame_count = insert_media(w, actor, cid, case_slug, blob, acq)
         result.media_id, result.blob_id = media_id, blob.id
         result.kind = blob.kind

@@ -29,7 +29,9 @@ from verify.models import Blob, Case, Frame, Media, pk
 from verify.services.intake import (
     Acquisition,
     analysed_ok,
+    analysis_digest,
     blob_facts,
+    frame_digest_rows,
     frame_values,
     insert_media,
     outcome_values,
@@ -568,8 +570,11 @@ def _replace_analysis(
         result.before, result.mode_before = blob.pipeline, blob.analysis_mode
         session.exec(delete(Frame).where(col(Frame.blob_id) == blob_id))
         _apply_outcome(blob, outcome, fast)
+        rows = frame_values(blob_id, outcome.frames) if analysed_ok(outcome) else []
+        # what is stored now, for `verify check` (each entry below records it)
+        digest = analysis_digest(blob.meta, frame_digest_rows(rows))
         if analysed_ok(outcome):
-            session.add_all(frame_rows(blob_id, outcome.frames))
+            session.add_all(Frame(**values) for values in rows)
             result.frames = len(outcome.frames)
             result.incomplete = incomplete_note(outcome.meta)
         else:
@@ -613,5 +618,6 @@ def _replace_analysis(
                     "analysis": blob.analysis_state,
                     "analysis_error": blob.analysis_error,
                     "frames": result.frames,
+                    "analysis_digest": digest,
                 },
             )

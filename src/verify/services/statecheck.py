@@ -47,6 +47,7 @@ from verify.models import (
     Case,
     Claim,
     Derivation,
+    Frame,
     Media,
     StatusChange,
 )
@@ -152,6 +153,8 @@ class _Replay:
         self.cases: dict[str, Facts] = {}
         self.claims: dict[tuple[str, int], Facts] = {}
         self.status_changes: dict[str, list[Facts]] = {}  # per case, in order
+        # sha256 (hex) -> the digest of what the last analysis of those bytes stored
+        self.analyses: dict[str, Recorded] = {}
         self.attributions: dict[int, Facts] = {}
         self.media: dict[int, Facts] = {}
         self.appearances: dict[int, Facts] = {}
@@ -168,8 +171,10 @@ class _Replay:
         if action.startswith("attribution."):
             self.attribution(e, payload)
             return
-        if action in ("media.add", "media.edit"):
-            self.media_entry(e, payload)
+        if action in ("media.add", "media.edit", "media.reanalyse"):
+            self.analysis(e, payload)
+            if action != "media.reanalyse":
+                self.media_entry(e, payload)
             return
         if action in ("appearance.add", "appearance.edit"):
             self.appearance(e, payload)
@@ -222,6 +227,13 @@ class _Replay:
             if "to" in payload:
                 facts["state"] = Recorded(payload["to"], e.seq)
             facts |= _new(e, {k: payload[k] for k in ATTRIBUTION_FIELDS[1:] if k in payload})
+
+    def analysis(self, e: AuditEntry, payload: dict[str, Any]) -> None:
+        """The digest an analysis recorded (`media.add` of bytes it analysed, and
+        `media.reanalyse`), by the bytes' SHA-256."""
+        digest, sha = payload.get("analysis_digest"), payload.get("sha256")
+        if isinstance(digest, str) and isinstance(sha, str):
+            self.analyses[sha.removeprefix("sha256:")] = Recorded(digest, e.seq)
 
     def media_entry(self, e: AuditEntry, payload: dict[str, Any]) -> None:
         ident = payload.get("media")
@@ -440,6 +452,44 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
         out.append(Mismatch(f"attribution {ident}", "recorded but gone from the archive"))
     out += _check_status_history(session, replay, slug_of, slugs)
     out += _check_provenance(session, replay, slug_of)
+    out += _check_analyses(session, replay)
+    return out
+
+
+def _check_analyses(session: Session, replay: _Replay) -> list[Mismatch]:
+    """What each analysis stored (metadata, frame hashes) against the digest its entry
+    recorded (`intake.analysis_digest`), for the files whose entries record one."""
+    from verify.dbread import IN_CHUNK
+    from verify.services.intake import DIGEST_FRAME_COLUMNS, analysis_digest
+
+    out: list[Mismatch] = []
+    blobs = [
+        (ident, sha, meta)
+        for ident, sha, meta in session.exec(select(Blob.id, Blob.sha256, Blob.meta)).all()
+        if sha in replay.analyses
+    ]
+    columns = [getattr(Frame, c) for c in DIGEST_FRAME_COLUMNS]
+    for start in range(0, len(blobs), IN_CHUNK):
+        chunk = blobs[start : start + IN_CHUNK]
+        frames: dict[int | None, list[tuple[Any, ...]]] = {ident: [] for ident, _, _ in chunk}
+        query = (
+            select(Frame.blob_id, *columns)
+            .where(col(Frame.blob_id).in_([ident for ident, _, _ in chunk]))
+            .order_by(col(Frame.blob_id), col(Frame.idx))
+        )
+        for blob_id, *values in session.exec(query).all():
+            frames[blob_id].append(tuple(values))
+        for ident, sha, meta in chunk:
+            recorded = replay.analyses[sha]
+            if analysis_digest(meta, frames[ident]) != recorded.value:
+                out.append(
+                    Mismatch(
+                        f"file sha256:{sha[:12]}",
+                        "its metadata or frame hashes differ from what its analysis stored "
+                        f"(recorded at seq {recorded.seq}): changed behind the tool's back "
+                        "(`verify media reanalyse` reads them again from the file)",
+                    )
+                )
     return out
 
 
