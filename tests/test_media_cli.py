@@ -204,6 +204,10 @@ def test_a_truncated_video_is_added_with_a_warning_everywhere_it_shows(
     assert f"warning:   {note}\n" in cli("media", "show", "1").stdout
     again = cli("media", "reanalyse", "1", "--fast")
     assert again.exit_code == 0 and "  warning: the video stops at " in again.stderr
+    searched = cli("search", str(cut))  # a file searched, not stored: warned the same
+    assert f"\nwarning: {cut}: the video stops at " in searched.stderr
+    query = json.loads(cli("search", str(cut), "--json").stdout)["query"]
+    assert query["incomplete"].startswith("the video stops at ")
     note = again.stderr.splitlines()[1].removeprefix("  warning: ")  # as --fast found it
     report = json.loads(cli("report", case, "-f", "json", "-o", "-").stdout)
     assert report["media"][0]["analysis"]["incomplete"] == note

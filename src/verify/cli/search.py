@@ -88,6 +88,8 @@ def search_command(
     if as_json:
         print_json(data)
     else:
+        if data["query"].get("incomplete"):
+            notice(f"warning: {clean(target)}: {data['query']['incomplete']}")
         for copy in data["exact_copies"]:
             notice(
                 f"same bytes in case {copy['case']} as media {copy['media']} "

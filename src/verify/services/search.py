@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from verify.analysis import PIPELINE, AnalysisResult, FrameHash, to_unsigned64
+from verify.analysis import PIPELINE, AnalysisResult, FrameHash, incomplete_note, to_unsigned64
 from verify.dbread import Reader, Source, rows_in
 from verify.errors import AnalysisError, BadInputError, NotFoundError
 from verify.index import FrameIndex, frames_of_files, load_index
@@ -860,6 +860,7 @@ def search_file(
                 "kind": result.kind if result is not None else None,
                 "frames": len(result.frames) if result is not None else 0,
                 "informative_frames": 0,
+                "incomplete": incomplete_note(result.meta) if result is not None else None,
             },
             "exact_copies": exact,
             "hits": [],
@@ -883,6 +884,8 @@ def search_file(
             "kind": result.kind,
             "frames": len(result.frames),
             "informative_frames": informative,
+            # a truncated video: its frames cover only its beginning (as `media add` says)
+            "incomplete": incomplete_note(result.meta),
         },
         "exact_copies": exact,
         "hits": hits,
