@@ -82,6 +82,11 @@ def test_demo_refuses_a_folder_that_is_not_new_or_empty(cli: RunCli, tmp_path: P
         "store, so give it a new or empty folder\n"
     )
     assert [p.name for p in team.iterdir()] == ["objects"]
+    # the global --home is the demo's folder too (it built a temp archive instead), and is
+    # refused alike when it holds an archive
+    r = cli("--home", str(team), "demo")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.startswith(f"error: {team} is not empty; the demo adds synthetic media")
     afile = tmp_path / "afile"
     afile.write_text("x")
     r = cli("demo", "--home", str(afile))

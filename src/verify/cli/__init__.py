@@ -240,6 +240,12 @@ class State:
             self._readonly = None
 
 
+def given_home(ctx: typer.Context) -> Path | None:
+    """The archive directory given with the global `--home`, if one was (not from
+    VERIFY_HOME or the default)."""
+    return _state(ctx).home
+
+
 def _state(ctx: typer.Context) -> State:
     root = ctx.find_root()
     state = root.obj

@@ -12,6 +12,7 @@ DEMO_EPILOG = examples("verify demo", "verify demo --home /tmp/verify-demo --jso
 
 
 def demo_command(
+    ctx: typer.Context,
     home: Annotated[
         Path | None,
         typer.Option(
@@ -37,10 +38,14 @@ def demo_command(
     (labelled synthetic), preserves both, finds the copy's original with duplicate search,
     records the derivation, sets a status with a rationale and writes the HTML report.
     Your own archive is not touched. The two clips stay in the demo archive's `demo-media`
-    folder, for trying the other commands on.
+    folder, for trying the other commands on. The global `verify --home DIR demo` is taken
+    as `--home DIR` (which must be a new or empty folder too).
     """
+    from verify.cli import given_home
     from verify.services.demo import run_demo
 
+    if home is None:
+        home = given_home(ctx)  # `verify --home DIR demo` means the demo's folder too
     result = run_demo(home=home, case_file=case_file, say=notice)
     if as_json:
         print_json(result.to_dict())
