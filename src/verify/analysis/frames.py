@@ -116,18 +116,8 @@ def extract_frames(
     if kind == "image":
         return [frame_hash(0, 0.0, image_hashes(path))]
     if kind == "video":
-        return _video_frames(path, meta, fast=fast)[0]
+        return extract_video(path, meta, fast=fast)[0]
     return []
-
-
-def extract_video(
-    path: str, meta: dict[str, Any], *, fast: bool = False
-) -> tuple[list[FrameHash], dict[str, float] | None]:
-    """A video's sampled frames, and `{"ends_at", "duration"}` (seconds) when its frames end
-    well before the duration its container gives and no packet reaches that end: a
-    truncated or damaged file, whose frames cover only its beginning (else None). `ends_at`
-    is where its video stops: the end of the last packet read, or the last frame decoded."""
-    return _video_frames(path, meta, fast=fast)
 
 
 # --------------------------------------------------------------------------- images
@@ -988,9 +978,13 @@ def _expected(duration: float | None, interval: float) -> int:
     return int(duration / interval) + 1
 
 
-def _video_frames(
-    path: str, meta: dict[str, Any], *, fast: bool
+def extract_video(
+    path: str, meta: dict[str, Any], *, fast: bool = False
 ) -> tuple[list[FrameHash], dict[str, float] | None]:
+    """A video's sampled frames, and `{"ends_at", "duration"}` (seconds) when its frames end
+    well before the duration its container gives and no packet reaches that end: a
+    truncated or damaged file, whose frames cover only its beginning (else None). `ends_at`
+    is where its video stops: the end of the last packet read, or the last frame decoded."""
     first = _decode(path, meta, None, fast)
     if first is None:
         return [], None
