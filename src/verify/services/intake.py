@@ -180,38 +180,37 @@ def analysis_digest(meta: Any, frames: Iterable[Sequence[Any]]) -> str:
     with the rows, so that GPS, a capture time or a hash edited in the database is found.
     Numbers are written alike whichever database gave them back (PostgreSQL's JSONB returns
     2.0 as 2 and 1e16 as an integer), booleans as booleans, PDQ as hex."""
-    rows = [
-        [
-            _number(v) if k not in ("informative", "scene_change") else bool(v)
-            for k, v in zip(DIGEST_FRAME_COLUMNS, row, strict=True)
-        ]
-        for row in frames
-    ]
-    for row in rows:
-        if isinstance(row[6], bytes | bytearray | memoryview):
-            row[6] = bytes(row[6]).hex()
-    body = audit.canonical_json({"meta": _numbers(meta), "frames": rows})
+    rows = [[_plain(v) for v in row] for row in frames]
+    body = audit.canonical_json({"meta": _plain(meta), "frames": rows})
     return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
 
-def _number(value: Any) -> Any:
+def _plain(value: Any) -> Any:
+    """A stored value as the digest writes it, whichever database gave it back: a whole
+    float as an integer, bytes (PDQ) as hex, through JSON objects and arrays (booleans come
+    back as booleans from both databases)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     return value
 
 
-def _numbers(value: Any) -> Any:
-    """`_number` throughout a JSON value (booleans left as they are)."""
-    if isinstance(value, dict):
-        return {k: _numbers(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_numbers(v) for v in value]
-    return value if isinstance(value, bool) else _number(value)
-
-
 def frame_digest_rows(frames: list[dict[str, Any]]) -> list[list[Any]]:
     """`frame_values` rows as `analysis_digest` takes them."""
     return [[f[k] for k in DIGEST_FRAME_COLUMNS] for f in sorted(frames, key=lambda f: f["idx"])]
+
+
+def outcome_digest(outcome: AnalysisResult | AnalysisError | None) -> str:
+    """`analysis_digest` of what `_record` stores for this outcome (worked out before its
+    write transaction: nothing is hashed inside one)."""
+    meta = outcome.meta if isinstance(outcome, AnalysisResult) else None
+    rows = frame_values(0, outcome.frames) if analysed_ok(outcome) else []
+    return analysis_digest(meta, frame_digest_rows(rows))
 
 
 def without_frames(outcome: AnalysisResult | AnalysisError | None) -> AnalysisError | None:
@@ -678,6 +677,7 @@ def _record(
     stored copy is replaced by these bytes only once the entry saying so is committed."""
     raw_path = printable(result.path)
     name = os.path.basename(raw_path) or raw_path
+    digest = outcome_digest(outcome)  # recorded below if these bytes are analysed now
     with _restoring(archive, stored, result) as (stored, aside), archive.writer() as w:
         cid = case_id(w, case_slug)
         found = blob_facts(w, stored.sha256)
@@ -690,23 +690,20 @@ def _record(
                 new = {"sha256": stored.sha256, "size": stored.size, "stored_at": now()}
                 analysed = outcome_values(outcome, fast, now())
                 blob_id = w.insert("blobs", {**new, **_NEW_BLOB, **analysed})
-            rows = frame_values(blob_id, outcome.frames) if analysed_ok(outcome) else []
-            if rows:
-                w.insert_many("frames", rows)
-            if isinstance(outcome, AnalysisResult):
-                result.incomplete = incomplete_note(outcome.meta) if rows else None
-            meta = outcome.meta if isinstance(outcome, AnalysisResult) else None
-            # what this analysis stored, for `verify check` (the entry below records it)
-            digest = {"analysis_digest": analysis_digest(meta, frame_digest_rows(rows))}
+            if analysed_ok(outcome):
+                w.insert_many("frames", frame_values(blob_id, outcome.frames))
+                result.incomplete = incomplete_note(outcome.meta)
+            # what this analysis stored, for `verify check`
+            recorded = {"analysis_digest": digest}
         else:
-            digest = {}
+            recorded = {}  # analysed before: that add's entry recorded it
         blob = blob_facts(w, stored.sha256)
         assert blob is not None  # found or written above
         restored = None
         if aside is not None:
             kept = aside.relative_to(archive.store.root).as_posix()
             restored = {"restored": result.restored, "damaged_copy": kept}
-        extra = (restored or {}) | digest
+        extra = (restored or {}) | recorded
         acq = Acquisition(name, label, source_url, platform, acquired_via, audit_extra=extra)
         media_id, frame_count = insert_media(w, actor, cid, case_slug, blob, acq)
         result.media_id, result.blob_id = media_id, blob.id

@@ -31,9 +31,9 @@ from verify.services.intake import (
     analysed_ok,
     analysis_digest,
     blob_facts,
-    frame_digest_rows,
     frame_values,
     insert_media,
+    outcome_digest,
     outcome_values,
     verify_command,
     with_retry_hint,
@@ -562,6 +562,9 @@ def _replace_analysis(
 ) -> None:
     from sqlmodel import delete
 
+    # what is stored below, for `verify check` (each entry records it), worked out before the
+    # write transaction; a failure that read no metadata keeps the file's earlier metadata
+    digest = outcome_digest(outcome) if isinstance(outcome, AnalysisResult) else None
     with archive.write() as session:
         blob = session.get(Blob, blob_id)
         if blob is None:  # removed meanwhile
@@ -570,11 +573,10 @@ def _replace_analysis(
         result.before, result.mode_before = blob.pipeline, blob.analysis_mode
         session.exec(delete(Frame).where(col(Frame.blob_id) == blob_id))
         _apply_outcome(blob, outcome, fast)
-        rows = frame_values(blob_id, outcome.frames) if analysed_ok(outcome) else []
-        # what is stored now, for `verify check` (each entry below records it)
-        digest = analysis_digest(blob.meta, frame_digest_rows(rows))
+        if digest is None:  # metadata alone, no frames: a few hundred bytes
+            digest = analysis_digest(blob.meta, [])
         if analysed_ok(outcome):
-            session.add_all(Frame(**values) for values in rows)
+            session.add_all(frame_rows(blob_id, outcome.frames))
             result.frames = len(outcome.frames)
             result.incomplete = incomplete_note(outcome.meta)
         else:

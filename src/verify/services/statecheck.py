@@ -463,14 +463,14 @@ def _check_analyses(session: Session, replay: _Replay) -> list[Mismatch]:
     from verify.services.intake import DIGEST_FRAME_COLUMNS, analysis_digest
 
     out: list[Mismatch] = []
-    blobs = [
-        (ident, sha, meta)
-        for ident, sha, meta in session.exec(select(Blob.id, Blob.sha256, Blob.meta)).all()
-        if sha in replay.analyses
-    ]
+    shas = sorted(replay.analyses)
     columns = [getattr(Frame, c) for c in DIGEST_FRAME_COLUMNS]
-    for start in range(0, len(blobs), IN_CHUNK):
-        chunk = blobs[start : start + IN_CHUNK]
+    for start in range(0, len(shas), IN_CHUNK):
+        # only the files whose analysis recorded a digest: their metadata and frames
+        query_blobs = select(Blob.id, Blob.sha256, Blob.meta).where(
+            col(Blob.sha256).in_(shas[start : start + IN_CHUNK])
+        )
+        chunk = session.exec(query_blobs).all()
         frames: dict[int | None, list[tuple[Any, ...]]] = {ident: [] for ident, _, _ in chunk}
         query = (
             select(Frame.blob_id, *columns)
