@@ -48,7 +48,7 @@ _GREEK = str.maketrans({
     "ρ": "r", "σ": "s", "ς": "s", "τ": "t", "υ": "y", "φ": "f", "χ": "ch", "ψ": "ps",
     "ω": "o",
 })  # fmt: skip
-_GREEK_LETTERS = frozenset("αβγδεζηθικλμνξοπρσςτυφχψω")
+_GREEK_LETTERS = frozenset(map(chr, _GREEK))  # the letters the table romanises
 
 
 def _latin(c: str) -> tuple[str, bool]:
