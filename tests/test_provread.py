@@ -89,7 +89,9 @@ def fill_provenance(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
       overlapping dates in another case;
     - `rival`: the earliest overlaps an appearance on the claimed platform;
     - `later`: the claimed platform's appearances come later; `undated`: only undated
-      appearances; `plain`: no attribution; `empty`: nothing at all."""
+      appearances; `plain`: no attribution; `empty`: nothing at all;
+    - `wrong`: an appearance older than all of these, linked to `legion` by a derivation
+      that was retracted (so it relates nothing)."""
     now = "VERIFY_FAKE_NOW"
     monkeypatch.setenv(now, "2023-05-23T09:30:00.250001+03:00")  # µs, a zone
     for slug, title in (
@@ -101,6 +103,7 @@ def fill_provenance(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
         ("undated", "Undated"),
         ("plain", "Plain"),
         ("empty", "Empty"),
+        ("wrong", "Wrong link"),
     ):
         cases.open_case(archive, title, slug=slug)
     sub = add_media(
@@ -128,6 +131,9 @@ def fill_provenance(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
         archive, str(sub), str(orig), "subtitled_from", evidence="seen «side by side»"
     )
     provenance.derive(archive, str(canon), str(phone), "reencode_of")
+    unrelated = add_media(archive, "wrong", "other.mp4", b"unrelated")
+    typo = provenance.derive(archive, str(clip), str(unrelated), "excerpt_of")
+    provenance.retract_derivation(archive, typo["id"], "mistyped media id")
 
     add = provenance.add_appearance
     add(archive, "legion", account="x:@Gerashchenko_en", posted="2023-05-23",
@@ -144,6 +150,7 @@ def fill_provenance(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
     add(archive, "press", platform="youtube", posted="2023-05-21", media=str(same))
     add(archive, "press", platform="vk", posted="2023-05-20T12:00Z", media=str(same))
     add(archive, "tg", platform="telegram", posted="2023-05-20", media=str(orig))
+    add(archive, "wrong", platform="x", posted="2001-01-01", media=str(unrelated))
 
     attr = provenance.attribute
     poster = attr(archive, "legion", "original_poster", "telegram:Легион_канал")["id"]
@@ -181,7 +188,7 @@ def fill_provenance(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
     add(archive, "plain", platform="instagram", captured="2023-05-24T09:00:00.000001-05:30")
 
 
-SLUGS = ("legion", "press", "tg", "rival", "later", "undated", "plain", "empty")
+SLUGS = ("legion", "press", "tg", "rival", "later", "undated", "plain", "empty", "wrong")
 
 
 # each ORM-free read, the ORM's, and the command showing it
@@ -201,10 +208,16 @@ def filled(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_reads_are_the_orms(archive: Archive, filled: None) -> None:
-    for slug in SLUGS:
+    for slug in (*SLUGS, "Legion", "TG"):  # a reference in capitals names the slug
         for read, orm, _ in READS:
             got = read(archive, slug)
             assert _same(got, orm(archive, slug)), (read.__name__, slug)
+    # the slug as stored, whatever the reference's letter case
+    assert {a["case"] for a in provread.list_appearances(archive, "LEGION")} == {"legion"}
+    assert {a["case"] for a in provread.list_attributions(archive, "Legion")} == {"legion"}
+    # a retracted derivation relates nothing: `wrong`'s older appearance is not legion's
+    assert provread.earliest(archive, "legion")["earliest"]["case"] != "wrong"
+    assert "wrong" not in {e.get("case") for e in provread.timeline(archive, "legion")}
 
 
 def test_the_comparison_covers_every_shape(archive: Archive, filled: None) -> None:

@@ -33,7 +33,7 @@ from verify.services.provlogic import (
     related_media,
     timeline_events,
 )
-from verify.services.refs import case_id
+from verify.services.refs import case_id, case_slug
 from verify.timeutil import stored_datetime, stored_iso
 
 # derivations with either end in the case, each end's bytes (a missing blob row: None)
@@ -79,7 +79,7 @@ def list_appearances(source: Source, case_ref: str) -> list[dict[str, Any]]:
     """A case's appearances in id order (`provenance.list_appearances`)."""
     with source.reader() as db:
         cid = case_id(db, case_ref)
-        return _appearance_dicts(db, _appearances(db, cid), case_ref)
+        return _appearance_dicts(db, _appearances(db, cid), case_slug(case_ref))
 
 
 def list_attributions(source: Source, case_ref: str) -> list[dict[str, Any]]:
@@ -89,7 +89,8 @@ def list_attributions(source: Source, case_ref: str) -> list[dict[str, Any]]:
         cid = case_id(db, case_ref)
         attributions = _attributions(db, cid)
         accounts = _accounts(db, (a.account_id for a in attributions))
-        return attribution_dicts(attributions, case_ref, accounts, _changes(db, cid))
+        slug = case_slug(case_ref)  # as stored: `Test-Case` names `test-case`
+        return attribution_dicts(attributions, slug, accounts, _changes(db, cid))
 
 
 def earliest(source: Source, case_ref: str) -> dict[str, Any]:
