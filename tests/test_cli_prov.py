@@ -315,9 +315,20 @@ def test_a_platform_given_that_verify_does_not_know_is_noted(
     )
     r = cli("prov", "appearance", "add", "legion", "--platform", "tiktokk")
     assert (r.exit_code, r.stdout, r.stderr) == (0, "1\n", note)
+    # with a new account on the same platform: one typo, one note (the account's)
+    r = cli("prov", "appearance", "add", "legion", "--platform", "tiktokk", "--account",
+            "tiktokk:@foo")  # fmt: skip
+    assert r.stderr == (
+        "note: new account tiktokk:@foo on platform 'tiktokk', which verify does not know "
+        "(did you mean tiktok?)\n"
+    )
     for known in ("TikTok", "Twitter", "tg"):
         r = cli("prov", "appearance", "add", "legion", "--platform", known)
         assert (r.exit_code, r.stderr) == (0, ""), known
+    # a known account on the unknown platform: the platform's note still
+    r = cli("prov", "appearance", "add", "legion", "--platform", "tiktokk", "--account",
+            "tiktokk:@foo")  # fmt: skip
+    assert r.stderr == note
     photo = write_jpeg(tmp_path / "a.jpg")
     r = cli("media", "add", "legion", str(photo), "--platform", "tiktokk")
     assert r.exit_code == 0 and r.stderr.endswith(note), r.stderr

@@ -592,11 +592,16 @@ def add_appearance(
     with archive.write() as session:
         c = get_case(session, case)
         notes: list[str] = []
-        if platform is not None and (said := unknown_platform_given(platform)) is not None:
-            notes.append(said)
         acct = None
         if account:
             acct = ensure_account(session, archive.actor, account, case=c.slug, notes=notes)
+        # one note for one typo: a new account on the same unknown platform has said it
+        if (
+            platform is not None
+            and not (notes and acct is not None and acct.platform == platform)
+            and (said := unknown_platform_given(platform)) is not None
+        ):
+            notes.insert(0, said)
         if platform is None:
             if acct is None or acct.platform in OFFLINE_KINDS:
                 raise BadInputError(
@@ -1295,7 +1300,8 @@ def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
 
     Types: case.opened, appearance.posted, appearance.captured, media.captured (the capture
     time a media file's metadata gives, see `timeutil.capture_time`), media.acquired,
-    status.changed, attribution.recorded / attribution.changed, derivation.recorded, note.
+    status.changed, attribution.recorded / attribution.changed, derivation.recorded /
+    derivation.retracted, note.
     The earliest known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
     another case it is included with that case's slug. An appearance's events carry its
     impossible dates in `warnings` (`date_problems`); a capture time without its UTC offset
