@@ -1025,6 +1025,8 @@ def test_a_new_attribution_with_history_is_recorded_as_on_the_command_line(
         "to": "corroborated",
         "evidence": "font",
         "according_to": None,
+        "by": "bo",  # who and when as the file dates the change (its history row has them)
+        "at": "2023-05-25T09:00:00Z",
         "import": "h.toml",
     }
     [attr] = provenance.list_attributions(archive, "legion")

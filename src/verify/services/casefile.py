@@ -964,7 +964,10 @@ class _Importer:
             )
             self.s.add(case)
             self.s.flush()
-            self.log("case.open", {"title": case.title, "summary": case.summary, "claims": []})
+            opened = {"by": case.created_by, "at": iso(case.created_at)}  # the file's, or now
+            self.log(
+                "case.open", {"title": case.title, "summary": case.summary, "claims": [], **opened}
+            )
         else:
             changes = self.update(case, {"title": c["title"], "summary": c["summary"]})
             if changes:
@@ -1070,7 +1073,10 @@ class _Importer:
             )
             self.s.add(note)
             self.s.flush()
-            self.log("note.add", {"note": note.id, "text": note.text})
+            self.log(
+                "note.add",
+                {"note": note.id, "text": note.text, "by": note.by, "at": iso(note.at)},
+            )
 
     def account(self, ref: str) -> Account:
         cached = self.known_accounts.get(ref)

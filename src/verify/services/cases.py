@@ -251,7 +251,14 @@ def open_case(
             actor=archive.actor,
             action="case.open",
             case=final_slug,
-            payload={"title": title, "summary": case.summary, "claims": claim_texts},
+            # who opened it and when, as the case row has them, for `verify check` to compare
+            payload={
+                "title": title,
+                "summary": case.summary,
+                "claims": claim_texts,
+                "by": archive.actor,
+                "at": iso(at),
+            },
         )
         session.flush()
         return {**case_to_dict(session, case, with_notes=True), "same_title": same_title}
@@ -410,6 +417,7 @@ def add_note(archive: Archive, ref: str, text: str) -> dict[str, Any]:
             actor=archive.actor,
             action="note.add",
             case=case.slug,
-            payload={"note": note.id, "text": text},
+            # who wrote it and when, as the note row has them, for `verify check` to compare
+            payload={"note": note.id, "text": text, "by": note.by, "at": iso(note.at)},
         )
         return note_to_dict(note)

@@ -846,6 +846,9 @@ def record_attribution(
         "state": state,
         "evidence": evidence,
         "according_to": according_to,
+        # who recorded the first state and when, as its history row has them (for `check`)
+        "by": first_by or by,
+        "at": iso(first_at or at),
     }
     _audit(session, actor, "attribution.add", case.slug, payload, audit_extra)
     return attr
@@ -887,6 +890,8 @@ def record_attribution_change(
         "to": state,
         "evidence": evidence,
         "according_to": according_to,
+        "by": change.by,  # as the history row has them (for `check`)
+        "at": iso(change.at),
     }
     _audit(session, actor, "attribution.set", case_slug, payload, audit_extra)
     return change
