@@ -446,6 +446,11 @@ def test_truncation_below_checkpoint_is_caught(fresh: Home) -> None:
     conn.execute("DELETE FROM audit_entries WHERE seq = 7")
     conn.execute("UPDATE audit_head SET seq = 6, hash = ? WHERE id = 1", (h6,))
     conn.commit()
+    # the note entry 7 added is still there: its row has no entry now
+    code, out, _ = fresh.cli("check")
+    assert code == 3 and "state: note 2 (case rvc-village-sign-video): not in the audit" in out
+    conn.execute("DELETE FROM notes WHERE id = 2")  # and gone with it
+    conn.commit()
     conn.close()
     assert fresh.cli("check")[0] == 0  # consistent, but shorter
     code, out, err = fresh.cli("check", "--against", checkpoint)

@@ -351,10 +351,11 @@ def test_busy_archive_exits_75_and_writes_nothing(
     try:
         with writer.write() as session:
             case = get_case(session, SLUG)
-            session.add(Note(case_id=pk(case), text="A's note", at=now(), by="writer-a"))
-            audit.append(
-                session, actor="writer-a", action="note.add", case=SLUG, payload={"text": "A"}
-            )
+            note = Note(case_id=pk(case), text="A's note", at=now(), by="writer-a")
+            session.add(note)
+            session.flush()
+            payload = {"note": pk(note), "text": note.text}  # as `note add` records it
+            audit.append(session, actor="writer-a", action="note.add", case=SLUG, payload=payload)
             session.flush()
             started = time.monotonic()
             r = cli("status", "set", SLUG, "needs_review")

@@ -39,6 +39,7 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
         ("case", "edit", "test-case", "--title", "Renamed", "--summary", "now summarised"),
         ("status", "set", "test-case", "in_progress"),
         ("status", "set", "test-case", "false", "--why", "claim 1 is supported"),
+        ("note", "add", "test-case", "asked the desk in Kyiv"),
         ("case", "import", str(CASE_FILE)),
         ("prov", "attribution", "set", "1", "--state", "corroborated", "--evidence", "seen"),
     ]
@@ -260,6 +261,39 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "case test-case status change 3",
             "not in the audit trail (no status.set)",
         ),
+        # notes: note 1 added on the command line, note 2 by the example's import
+        (
+            "update notes set text='the desk confirmed it' where id=1",
+            "note 1 (case test-case)",
+            "text is 'the desk confirmed it' but the audit trail last recorded 'asked the desk "
+            "in Kyiv'",
+        ),
+        (
+            "update notes set by='Editor-in-chief' where id=2",
+            f"note 2 (case {LEGION})",
+            "by is 'Editor-in-chief' but the audit trail last recorded 'tester'",
+        ),
+        (
+            "update notes set at='2023-05-20 09:00:00.000000' where id=1",
+            "note 1 (case test-case)",
+            "at is '2023-05-20T09:00:00Z' but the audit trail last recorded ",
+        ),
+        (
+            "update notes set case_id=(select id from cases where slug='test-case') where id=2",
+            "note 2 (case test-case)",
+            f"case is 'test-case' but the audit trail last recorded '{LEGION}'",
+        ),
+        (
+            "delete from notes where id=1",
+            "note 1 (case test-case)",
+            "added at seq 9 but gone from the archive",
+        ),
+        (
+            "insert into notes (case_id, text, at, by) select id, 'forged', updated_at, 'x' "
+            "from cases where slug='test-case'",
+            "note 3 (case test-case)",
+            "not in the audit trail (no note.add)",
+        ),
     ],
 )
 def test_direct_edit_is_caught(
@@ -304,7 +338,7 @@ def test_an_edited_analysis_is_caught_and_reanalysis_restores_it(
     assert r.exit_code == 3
     assert [x for x in r.stdout.splitlines() if x.startswith("state: ")] == [
         f"state: file sha256:{sha[:12]}: its metadata or frame hashes differ from what its "
-        "analysis stored (recorded at seq 27): changed behind the tool's back (`verify media "
+        "analysis stored (recorded at seq 28): changed behind the tool's back (`verify media "
         "reanalyse` reads them again from the file)"
     ]
     assert cli("media", "reanalyse", "1").exit_code == 0
@@ -418,3 +452,44 @@ def test_an_old_import_media_add_checks_clean(archive: Archive) -> None:
         row.original_name = "renamed.mp4"
         session.add(row)
     assert [s for s, _ in state()] == ["media 1 (case old)"]
+
+
+def test_old_note_entries_are_compared_on_what_they_record(archive: Archive, home: Path) -> None:
+    """`note.add` recorded no `by`/`at` before this version: a note added on the command
+    line was by the entry's actor; an imported note's author and time were the file's and
+    are not compared. Text and case are, in both."""
+    from datetime import UTC, datetime
+
+    from verify.models import Note
+
+    with archive.write() as session:
+        at = now()
+        case = Case(slug="old", title="Old", status="unverified", created_at=at,
+                    created_by="t", updated_at=at, updated_by="t")  # fmt: skip
+        session.add(case)
+        session.flush()
+        assert case.id is not None
+        typed = Note(case_id=case.id, text="typed", at=at, by="t")
+        filed = Note(case_id=case.id, text="from a file", by="someone else",
+                     at=datetime(2020, 1, 2, tzinfo=UTC))  # fmt: skip
+        session.add_all([typed, filed])
+        session.flush()
+        payload = {"title": "Old", "summary": "", "claims": []}
+        audit.append(session, actor="t", action="case.open", case="old", payload=payload)
+        for note, extra in ((typed, {}), (filed, {"import": "old.toml"})):
+            payload = {"note": note.id, "text": note.text, **extra}
+            audit.append(session, actor="t", action="note.add", case="old", payload=payload)
+
+    def state() -> list[str]:
+        findings = log.check_archive(archive).findings
+        return [f"{f.subject}: {f.detail}" for f in findings if f.category == "state"]
+
+    assert state() == []
+    tamper(home, "update notes set by='x', at='2021-01-01 00:00:00.000000' where id=2")
+    assert state() == []  # the import's author and time: not recorded
+    tamper(home, "update notes set text='edited' where id=2")
+    tamper(home, "update notes set by='x' where id=1")
+    assert [line.split(" but ")[0] for line in state()] == [
+        "note 1 (case old): by is 'x'",
+        "note 2 (case old): text is 'edited'",
+    ]

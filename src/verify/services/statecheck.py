@@ -19,14 +19,16 @@ recorded with the current row:
   capture time, caption, language, forwarded/quoted from, archive URL, media and note
   (`appearance.add`, which records its non-empty fields, and `appearance.edit`);
 - a derivation's child, parent, kind, evidence and note (`derivation.add`,
-  `derivation.edit`), and its retraction (none when added; `derivation.retract`).
+  `derivation.edit`), and its retraction (none when added; `derivation.retract`);
+- a note's text, the case it is attached to, who wrote it and when (`note.add`, by the
+  note's id; who and when where it records them, else who as its actor, outside imports).
 
 Only what an entry actually records is compared, so entries in the shapes of earlier versions
 (`claim.add` carrying the assessment, say) replay as they were written. A case, claim,
-attribution, media record, appearance or derivation the trail created that is gone is
-reported, and so is a claim with no creating
-entry in a case whose `case.open` is in the trail; a case or attribution with no creating
-entry at all has nothing to compare with and is left alone.
+attribution, media record, appearance, derivation or note the trail created that is gone
+is reported, and so is a claim, status change or note with no creating entry in a case whose
+`case.open` is in the trail; a case or attribution with no creating entry at all has
+nothing to compare with and is left alone.
 """
 
 import difflib
@@ -49,7 +51,9 @@ from verify.models import (
     Derivation,
     Frame,
     Media,
+    Note,
     StatusChange,
+    pk,
 )
 from verify.timeutil import iso, parse_utc
 
@@ -60,6 +64,8 @@ CASE_FIELDS = ("title", "summary", "status")
 CLAIM_FIELDS = ("text", "finding", "confidence", "rationale")
 STATUS_CHANGE_FIELDS = ("from", "to", "rationale", "by", "at")
 STATUS_CHANGE_KEY = ("from", "to", "rationale")  # how rows and entries are aligned
+# a note's text, the case it is attached to, who wrote it and when
+NOTE_FIELDS = ("text", "case", "by", "at")
 ATTRIBUTION_FIELDS = ("state", "evidence", "according_to")
 # who acquired it and when are compared where the entry records them (`media.add` has
 # since they were added; earlier entries do not)
@@ -116,6 +122,21 @@ def _set_new(facts: Facts, payload: dict[str, Any], fields: Iterable[str], seq: 
             facts[name] = Recorded(change["new"], seq)
 
 
+def _who_when(e: AuditEntry, payload: dict[str, Any]) -> dict[str, Any]:
+    """Who made a change and when, as its entry records them (`by`, `at`: `status.set` and
+    `note.add`, and the others that carry them, since they do). An entry without them gives
+    who only: the entry's actor, who made a change on the command line (an import's is
+    whoever the file names, not recorded)."""
+    out: dict[str, Any] = {}
+    if "by" in payload:
+        out["by"] = payload["by"]
+    elif "import" not in payload:
+        out["by"] = e.actor
+    if "at" in payload:
+        out["at"] = _instant(payload["at"])
+    return out
+
+
 CLAIM_ACTIONS = ("claim.add", "claim.assess", "claim.edit")
 
 
@@ -153,6 +174,7 @@ class _Replay:
         self.cases: dict[str, Facts] = {}
         self.claims: dict[tuple[str, int], Facts] = {}
         self.status_changes: dict[str, list[Facts]] = {}  # per case, in order
+        self.notes: dict[int, Facts] = {}
         # sha256 (hex) -> the digest of what the last analysis of those bytes stored
         self.analyses: dict[str, Recorded] = {}
         self.attributions: dict[int, Facts] = {}
@@ -198,15 +220,11 @@ class _Replay:
                 self.cases[slug]["status"] = Recorded(payload["to"], seq)
             change = {"from": payload.get("from"), "to": payload["to"]}
             change["rationale"] = payload.get("why") or ""
-            # who and when: as the entry records them (since they are recorded); before, a
-            # change made with `status set` was by the entry's actor (an import's by the file)
-            if "by" in payload:
-                change["by"] = payload["by"]
-            elif "import" not in payload:
-                change["by"] = e.actor
-            if "at" in payload:
-                change["at"] = _instant(payload["at"])
+            change |= _who_when(e, payload)
             self.status_changes.setdefault(slug, []).append(_new(e, change))
+        elif action == "note.add" and isinstance(payload.get("note"), int):
+            note = {"case": slug} | {k: payload[k] for k in ("text",) if k in payload}
+            self.notes[payload["note"]] = _new(e, note | _who_when(e, payload))
         elif (number := claim_number(action, payload)) is not None:
             recorded = {k: new for k, (_, new) in claim_changes(action, payload).items()}
             if action == "claim.add":
@@ -451,6 +469,7 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
     for ident in sorted(set(replay.attributions) - set(attributions)):
         out.append(Mismatch(f"attribution {ident}", "recorded but gone from the archive"))
     out += _check_status_history(session, replay, slug_of, slugs)
+    out += _check_notes(session, replay, slug_of)
     out += _check_provenance(session, replay, slug_of)
     out += _check_analyses(session, replay)
     return out
@@ -505,27 +524,80 @@ def _check_status_history(
     for row in session.exec(select(StatusChange).order_by(col(StatusChange.id))).all():
         rows.setdefault(slug_of(row.case_id), []).append(row)
     for slug in sorted(set(rows) | (set(replay.status_changes) & slugs)):
-        have = [_status_values(row) for row in rows.get(slug, [])]
-        recorded = replay.status_changes.get(slug, [])
-        keys = [tuple(v[k] for k in STATUS_CHANGE_KEY) for v in have]
-        wanted = [tuple(f[k].value for k in STATUS_CHANGE_KEY) for f in recorded]
-        matcher = difflib.SequenceMatcher(a=wanted, b=keys, autojunk=False)
-        for _, w1, w2, h1, h2 in matcher.get_opcodes():
-            paired = min(w2 - w1, h2 - h1)
-            for k in range(paired):  # equal, or replaced: compare what each holds
-                subject = f"case {slug} status change {h1 + k + 1}"
-                out += _compare(subject, have[h1 + k], recorded[w1 + k], STATUS_CHANGE_FIELDS)
-            for w in range(w1 + paired, w2):
+        out += _history(
+            f"case {slug} status change",
+            [_status_values(row) for row in rows.get(slug, [])],
+            replay.status_changes.get(slug, []),
+            STATUS_CHANGE_KEY,
+            STATUS_CHANGE_FIELDS,
+            "set",
+            # the trail has the case from its opening, so every change of its status
+            "status.set" if slug in replay.cases else None,
+        )
+    return out
+
+
+def _history(
+    subject: str,
+    have: list[dict[str, Any]],
+    recorded: list[Facts],
+    key: tuple[str, ...],
+    fields: tuple[str, ...],
+    verb: str,
+    creating: str | None,
+) -> list[Mismatch]:
+    """One history's rows (`have`, in insertion order) against the entries that recorded
+    them (`recorded`, in seq order), one for one. The two are aligned on `key` first, so
+    that a row deleted from the middle is reported as gone, not as every later one edited;
+    rows paired with other values are compared field by field on `fields`. A row no entry
+    recorded is reported when the trail holds the whole history (`creating`: the action
+    that would have recorded it), and left alone otherwise. Rows are numbered from 1."""
+    out: list[Mismatch] = []
+    keys = [tuple(v[k] for k in key) for v in have]
+    wanted = [tuple(f[k].value for k in key) for f in recorded]
+    matcher = difflib.SequenceMatcher(a=wanted, b=keys, autojunk=False)
+    for _, w1, w2, h1, h2 in matcher.get_opcodes():
+        paired = min(w2 - w1, h2 - h1)
+        for k in range(paired):  # equal, or replaced: compare what each holds
+            out += _compare(f"{subject} {h1 + k + 1}", have[h1 + k], recorded[w1 + k], fields)
+        for w in range(w1 + paired, w2):
+            seq = min(r.seq for r in recorded[w].values())
+            out.append(
+                Mismatch(f"{subject} {w + 1}", f"{verb} at seq {seq} but gone from the archive")
+            )
+        if creating is not None:
+            for h in range(h1 + paired, h2):
                 out.append(
-                    Mismatch(
-                        f"case {slug} status change {w + 1}",
-                        f"set at seq {recorded[w]['to'].seq} but gone from the archive",
-                    )
+                    Mismatch(f"{subject} {h + 1}", f"not in the audit trail (no {creating})")
                 )
-            if slug in replay.cases:  # the trail has the case from its opening
-                for h in range(h1 + paired, h2):
-                    subject = f"case {slug} status change {h + 1}"
-                    out.append(Mismatch(subject, "not in the audit trail (no status.set)"))
+    return out
+
+
+def _check_notes(session: Session, replay: _Replay, slug_of: Any) -> list[Mismatch]:
+    """Each note against its `note.add` (by the note's id): its text, the case it is
+    attached to, who wrote it and when (the last two where the entry records them). A note
+    the trail added that is gone is reported, and so is one with no `note.add` in a case
+    whose `case.open` is in the trail (which then has every note of the case)."""
+    out: list[Mismatch] = []
+    notes = session.exec(select(Note).order_by(col(Note.id))).all()
+    for note in notes:
+        slug = slug_of(note.case_id)
+        subject = f"note {note.id} (case {slug})"
+        facts = replay.notes.get(pk(note))
+        if facts is None:
+            if slug in replay.cases:
+                out.append(Mismatch(subject, "not in the audit trail (no note.add)"))
+            continue
+        row = {"text": note.text, "case": slug, "by": note.by, "at": iso(note.at)}
+        out += _compare(subject, row, facts, NOTE_FIELDS)
+    for ident in sorted(set(replay.notes) - {pk(n) for n in notes}):
+        facts = replay.notes[ident]
+        out.append(
+            Mismatch(
+                f"note {ident} (case {facts['case'].value})",
+                f"added at seq {facts['case'].seq} but gone from the archive",
+            )
+        )
     return out
 
 
