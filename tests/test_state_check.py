@@ -52,8 +52,8 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
         'finding = "unassessed"',
         'finding = "contradicted"\nconfidence = "low"\nrationale = "wrong town"',
         1,
-    )
-    assert edited != exported
+    ).replace('credibility = "Not identified yet."', 'credibility = "Still not identified."')
+    assert edited.count("wrong town") == edited.count("Still not identified.") == 1
     (tmp_path / "edited.toml").write_text(edited)
     r = cli("case", "import", str(tmp_path / "edited.toml"))
     assert r.exit_code == 0, r.stderr
@@ -67,6 +67,8 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
          "~2023-05", "--captured", "2023-05-24T09:00Z", "--media", "1", "--url",
          "https://t.me/x/1"),
         ("prov", "derive", "2", "1", "--kind", "subtitled_from", "--evidence", "frames match"),
+        ("prov", "account", "add", "x:@unused", "--name", "Unused", "--url", "https://x.com/unused"),
+        ("prov", "account", "edit", "x:@unused", "--kind", "outlet", "--name", "Renamed"),
     ]  # fmt: skip
     for args in steps:
         r = cli(*args)
@@ -84,7 +86,7 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
     r = cli("case", "import", str(tmp_path / "prov.toml"))
     assert r.exit_code == 0, r.stderr
     actions = {e["action"] for e in json.loads(cli("log", "--json").stdout)}
-    assert {"media.edit", "appearance.edit", "derivation.edit"} <= actions
+    assert {"media.edit", "appearance.edit", "derivation.edit", "account.edit"} <= actions
     return home
 
 
@@ -294,6 +296,42 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "note 3 (case test-case)",
             "not in the audit trail (no note.add)",
         ),
+        # accounts: 1-4 created by the example's import, 6 on the command line
+        (
+            "update accounts set display_name='Someone else' where handle='@Gerashchenko_en'",
+            "account 1 (x:@Gerashchenko_en)",
+            "display-name is 'Someone else' but the audit trail last recorded 'Anton Gerashchenko'",
+        ),
+        (
+            "update accounts set credibility='Reliable.' where handle='(unknown)'",
+            "account 2 (telegram:(unknown))",
+            "credibility is 'Reliable.' but the audit trail last recorded 'Still not identified.'",
+        ),
+        (
+            "update accounts set kind='person', display_name=null where handle='@unused'",
+            "account 6 (x:@unused)",
+            "display-name is none but the audit trail last recorded 'Renamed'",
+        ),
+        (
+            "update accounts set url='https://x.com/other' where handle='@unused'",
+            "account 6 (x:@unused)",
+            "url is 'https://x.com/other' but the audit trail last recorded 'https://x.com/unused'",
+        ),
+        (
+            "update accounts set handle='@forged' where handle='@unused'",
+            "account 6 (x:@forged)",
+            "handle is '@forged' but the audit trail last recorded '@unused'",
+        ),
+        (
+            "update accounts set platform='telegram' where handle='@unused'",
+            "account 6 (telegram:@unused)",
+            "platform is 'telegram' but the audit trail last recorded 'x'",
+        ),
+        (
+            "delete from accounts where handle='@unused'",
+            "account x:@unused",
+            "added at seq 34 but gone from the archive",
+        ),
     ],
 )
 def test_direct_edit_is_caught(
@@ -333,12 +371,14 @@ def test_an_edited_analysis_is_caught_and_reanalysis_restores_it(
     `media.add` recorded; `media reanalyse` reads them again and records the new digest."""
     [sha] = [m["sha256"][7:] for m in json.loads(cli("media", "list", "test-case", "--json").stdout)
              if m["id"] == 1]  # fmt: skip
+    [seq] = [e["seq"] for e in json.loads(cli("log", "--json").stdout)
+             if e["action"] == "media.add" and e["payload"]["media"] == 1]  # fmt: skip
     tamper(built, sql)
     r = cli("check")
     assert r.exit_code == 3
     assert [x for x in r.stdout.splitlines() if x.startswith("state: ")] == [
         f"state: file sha256:{sha[:12]}: its metadata or frame hashes differ from what its "
-        "analysis stored (recorded at seq 28): changed behind the tool's back (`verify media "
+        f"analysis stored (recorded at seq {seq}): changed behind the tool's back (`verify media "
         "reanalyse` reads them again from the file)"
     ]
     assert cli("media", "reanalyse", "1").exit_code == 0

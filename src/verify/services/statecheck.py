@@ -21,18 +21,20 @@ recorded with the current row:
 - a derivation's child, parent, kind, evidence and note (`derivation.add`,
   `derivation.edit`), and its retraction (none when added; `derivation.retract`);
 - a note's text, the case it is attached to, who wrote it and when (`note.add`, by the
-  note's id; who and when where it records them, else who as its actor, outside imports).
+  note's id; who and when where it records them, else who as its actor, outside imports);
+- an account's platform, handle, display name, URL, kind and credibility (`account.add`,
+  `account.edit`; accounts and their `account.add` entries aligned in creation order).
 
 Only what an entry actually records is compared, so entries in the shapes of earlier versions
 (`claim.add` carrying the assessment, say) replay as they were written. A case, claim,
-attribution, media record, appearance, derivation or note the trail created that is gone
-is reported, and so is a claim, status change or note with no creating entry in a case whose
-`case.open` is in the trail; a case or attribution with no creating entry at all has
-nothing to compare with and is left alone.
+attribution, media record, appearance, derivation, note or account the trail created that
+is gone is reported, and so is a claim, status change or note with no creating entry in a case whose
+`case.open` is in the trail; a case, attribution or account with no creating entry at all
+has nothing to compare with and is left alone.
 """
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +68,8 @@ STATUS_CHANGE_FIELDS = ("from", "to", "rationale", "by", "at")
 STATUS_CHANGE_KEY = ("from", "to", "rationale")  # how rows and entries are aligned
 # a note's text, the case it is attached to, who wrote it and when
 NOTE_FIELDS = ("text", "case", "by", "at")
+# an account's fields as `account.add` records them (`account.edit` changes the last four)
+ACCOUNT_FIELDS = ("platform", "handle", "display_name", "url", "kind", "credibility")
 ATTRIBUTION_FIELDS = ("state", "evidence", "according_to")
 # who acquired it and when are compared where the entry records them (`media.add` has
 # since they were added; earlier entries do not)
@@ -175,6 +179,10 @@ class _Replay:
         self.claims: dict[tuple[str, int], Facts] = {}
         self.status_changes: dict[str, list[Facts]] = {}  # per case, in order
         self.notes: dict[int, Facts] = {}
+        # accounts in the order `account.add` created them (the order of their ids), with
+        # the ref each was created under (`ref`): entries name an account by it, not its id
+        self.accounts: list[Facts] = []
+        self.account_at: dict[str, int] = {}  # ref -> index in `accounts`
         # sha256 (hex) -> the digest of what the last analysis of those bytes stored
         self.analyses: dict[str, Recorded] = {}
         self.attributions: dict[int, Facts] = {}
@@ -203,6 +211,9 @@ class _Replay:
             return
         if action in ("derivation.add", "derivation.edit", "derivation.retract"):
             self.derivation(e, payload)
+            return
+        if action in ("account.add", "account.edit"):
+            self.account(e, payload)
             return
         if slug is None:
             return
@@ -245,6 +256,18 @@ class _Replay:
             if "to" in payload:
                 facts["state"] = Recorded(payload["to"], e.seq)
             facts |= _new(e, {k: payload[k] for k in ATTRIBUTION_FIELDS[1:] if k in payload})
+
+    def account(self, e: AuditEntry, payload: dict[str, Any]) -> None:
+        if e.action == "account.add":
+            ref = payload.get("ref")
+            if isinstance(ref, str):
+                self.account_at[ref] = len(self.accounts)
+                recorded = {k: payload[k] for k in ACCOUNT_FIELDS if k in payload}
+                self.accounts.append(_new(e, {"ref": ref, **recorded}))
+            return
+        index = self.account_at.get(str(payload.get("account")))
+        if index is not None:
+            _set_new(self.accounts[index], payload, ACCOUNT_FIELDS, e.seq)
 
     def analysis(self, e: AuditEntry, payload: dict[str, Any]) -> None:
         """The digest an analysis recorded (`media.add` of bytes it analysed, and
@@ -470,6 +493,7 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
         out.append(Mismatch(f"attribution {ident}", "recorded but gone from the archive"))
     out += _check_status_history(session, replay, slug_of, slugs)
     out += _check_notes(session, replay, slug_of)
+    out += _check_accounts(session, replay)
     out += _check_provenance(session, replay, slug_of)
     out += _check_analyses(session, replay)
     return out
@@ -524,8 +548,9 @@ def _check_status_history(
     for row in session.exec(select(StatusChange).order_by(col(StatusChange.id))).all():
         rows.setdefault(slug_of(row.case_id), []).append(row)
     for slug in sorted(set(rows) | (set(replay.status_changes) & slugs)):
+        numbered = _numbered(f"case {slug} status change")
         out += _history(
-            f"case {slug} status change",
+            (numbered, numbered),
             [_status_values(row) for row in rows.get(slug, [])],
             replay.status_changes.get(slug, []),
             STATUS_CHANGE_KEY,
@@ -537,8 +562,13 @@ def _check_status_history(
     return out
 
 
+def _numbered(name: str) -> Callable[[int], str]:
+    """'NAME N' for the row at index N - 1 of a history."""
+    return lambda index: f"{name} {index + 1}"
+
+
 def _history(
-    subject: str,
+    subjects: tuple[Callable[[int], str], Callable[[int], str]],
     have: list[dict[str, Any]],
     recorded: list[Facts],
     key: tuple[str, ...],
@@ -551,7 +581,9 @@ def _history(
     that a row deleted from the middle is reported as gone, not as every later one edited;
     rows paired with other values are compared field by field on `fields`. A row no entry
     recorded is reported when the trail holds the whole history (`creating`: the action
-    that would have recorded it), and left alone otherwise. Rows are numbered from 1."""
+    that would have recorded it), and left alone otherwise. `subjects` name a row by its
+    index in `have`, and a recorded one that is gone by its index in `recorded`."""
+    row_subject, gone_subject = subjects
     out: list[Mismatch] = []
     keys = [tuple(v[k] for k in key) for v in have]
     wanted = [tuple(f[k].value for k in key) for f in recorded]
@@ -559,18 +591,35 @@ def _history(
     for _, w1, w2, h1, h2 in matcher.get_opcodes():
         paired = min(w2 - w1, h2 - h1)
         for k in range(paired):  # equal, or replaced: compare what each holds
-            out += _compare(f"{subject} {h1 + k + 1}", have[h1 + k], recorded[w1 + k], fields)
+            out += _compare(row_subject(h1 + k), have[h1 + k], recorded[w1 + k], fields)
         for w in range(w1 + paired, w2):
             seq = min(r.seq for r in recorded[w].values())
-            out.append(
-                Mismatch(f"{subject} {w + 1}", f"{verb} at seq {seq} but gone from the archive")
-            )
+            out.append(Mismatch(gone_subject(w), f"{verb} at seq {seq} but gone from the archive"))
         if creating is not None:
             for h in range(h1 + paired, h2):
-                out.append(
-                    Mismatch(f"{subject} {h + 1}", f"not in the audit trail (no {creating})")
-                )
+                out.append(Mismatch(row_subject(h), f"not in the audit trail (no {creating})"))
     return out
+
+
+def _check_accounts(session: Session, replay: _Replay) -> list[Mismatch]:
+    """Each account against its `account.add` and `account.edit` entries: platform, handle,
+    display name, URL, kind and credibility (what the entries record; not who created it or
+    when). The entries name an account by its ref, which an edited handle changes, so the
+    accounts (in id order) and the `account.add` entries (in seq order, the order they were
+    created in) are aligned on the ref first (`_history`): an account whose handle was
+    edited is paired with its entry and its handle reported, a deleted one is gone. An
+    account with no `account.add` has nothing to compare with and is left alone."""
+    from verify.services.provenance import account_ref
+
+    rows = session.exec(select(Account).order_by(col(Account.id))).all()
+    have = [{"ref": account_ref(a)} | {k: getattr(a, k) for k in ACCOUNT_FIELDS} for a in rows]
+    recorded = replay.accounts
+    # named by id and ref, as `prov account list` shows them; a gone one by its ref
+    subjects = (
+        lambda h: f"account {rows[h].id} ({have[h]['ref']})",
+        lambda w: f"account {recorded[w]['ref'].value}",
+    )
+    return _history(subjects, have, recorded, ("ref",), ACCOUNT_FIELDS, "added", None)
 
 
 def _check_notes(session: Session, replay: _Replay, slug_of: Any) -> list[Mismatch]:
