@@ -66,6 +66,11 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
         ("prov", "appearance", "add", "test-case", "--account", "telegram:@x", "--posted",
          "~2023-05", "--captured", "2023-05-24T09:00Z", "--media", "1", "--url",
          "https://t.me/x/1"),
+        ("prov", "attribute", "test-case", "original_poster", "telegram:@x", "--target",
+         "media:1", "--according-to", "our analysis"),
+        ("prov", "attribution", "set", "5", "--state", "refuted", "--evidence", "an older copy"),
+        ("prov", "attribution", "set", "5", "--state", "corroborated", "--evidence",
+         "the channel's own archive"),
         ("prov", "derive", "2", "1", "--kind", "subtitled_from", "--evidence", "frames match"),
         ("prov", "account", "add", "x:@unused", "--name", "Unused", "--url", "https://x.com/unused"),
         ("prov", "account", "edit", "x:@unused", "--kind", "outlet", "--name", "Renamed"),
@@ -330,7 +335,62 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
         (
             "delete from accounts where handle='@unused'",
             "account x:@unused",
-            "added at seq 34 but gone from the archive",
+            "added at seq 37 but gone from the archive",
+        ),
+        # attributions: 1-4 by the example's import (1 then set on the command line), 5 on
+        # the command line, set twice
+        (
+            "update attributions set role='filmer' where id=5",
+            "attribution 5 (case test-case)",
+            "role is 'filmer' but the audit trail last recorded 'original_poster'",
+        ),
+        (
+            "update attributions set account_id=(select id from accounts where "
+            "handle='@unused') where id=1",
+            f"attribution 1 (case {LEGION})",
+            "actor is 'x:@unused' but the audit trail last recorded 'x:@Gerashchenko_en'",
+        ),
+        (
+            "update attributions set target_id=2 where id=5",
+            "attribution 5 (case test-case)",
+            "target is 'media:2' but the audit trail last recorded 'media:1'",
+        ),
+        (
+            "update attribution_changes set according_to='CNN' where attribution_id=1 and "
+            "from_state is null",
+            f"attribution 1 (case {LEGION}) change 1",
+            "according-to is 'CNN' but the audit trail last recorded 'x:@Gerashchenko_en'",
+        ),
+        (
+            "update attribution_changes set by='Editor-in-chief' where attribution_id=5 and "
+            "to_state='corroborated'",
+            "attribution 5 (case test-case) change 3",
+            "by is 'Editor-in-chief' but the audit trail last recorded 'tester'",
+        ),
+        (
+            "update attribution_changes set at='2023-05-20 09:00:00.000000' where "
+            "attribution_id=5 and to_state='refuted'",
+            "attribution 5 (case test-case) change 2",
+            "at is '2023-05-20T09:00:00Z' but the audit trail last recorded ",
+        ),
+        (
+            "update attribution_changes set to_state='refuted' where attribution_id=1 and "
+            "to_state='corroborated'",
+            f"attribution 1 (case {LEGION}) change 2",
+            "to is 'refuted' but the audit trail last recorded 'corroborated'",
+        ),
+        # a change deleted from the middle is gone; the one after it is not called edited
+        (
+            "delete from attribution_changes where attribution_id=5 and to_state='refuted'",
+            "attribution 5 (case test-case) change 2",
+            "recorded at seq 34 but gone from the archive",
+        ),
+        (
+            "insert into attribution_changes (attribution_id, from_state, to_state, evidence, "
+            "according_to, at, by) select 5, 'corroborated', 'refuted', 'forged', null, at, "
+            "'x' from attribution_changes where attribution_id=5 and to_state='corroborated'",
+            "attribution 5 (case test-case) change 4",
+            "not in the audit trail (no attribution.set)",
         ),
     ],
 )
@@ -532,4 +592,75 @@ def test_old_note_entries_are_compared_on_what_they_record(archive: Archive, hom
     assert [line.split(" but ")[0] for line in state()] == [
         "note 1 (case old): by is 'x'",
         "note 2 (case old): text is 'edited'",
+    ]
+
+
+def test_old_attribution_entries_are_compared_on_what_they_record(
+    archive: Archive, home: Path
+) -> None:
+    """Before `by`/`at` were recorded: an attribution added on the command line has each
+    state change in the trail, by the entry's actor (compared); the earliest imports
+    recorded a new attribution as one `attribution.add` in its last state, naming the actor
+    as the file spelt it (its history and actor are not compared)."""
+    from datetime import UTC, datetime
+
+    from verify.models import Account, Attribution, AttributionChange
+
+    def when(day: int) -> datetime:
+        return datetime(2023, 5, day, tzinfo=UTC)
+
+    with archive.write() as session:
+        at = now()
+        case = Case(slug="old", title="Old", status="unverified", created_at=at,
+                    created_by="t", updated_at=at, updated_by="t")  # fmt: skip
+        account = Account(platform="x", handle="@a", kind="unknown", created_at=at, created_by="t")
+        session.add_all([case, account])
+        session.flush()
+        assert case.id is not None and account.id is not None
+        payload: dict[str, object] = {"title": "Old", "summary": "", "claims": []}
+        audit.append(session, actor="t", action="case.open", case="old", payload=payload)
+        payload = {"ref": "x:@a", "platform": "x", "handle": "@a", "display_name": None,
+                   "url": None, "kind": "unknown", "credibility": None}  # fmt: skip
+        audit.append(session, actor="t", action="account.add", case="old", payload=payload)
+        for state, history in (
+            ("refuted", [(None, "claimed", "al", 1), ("claimed", "refuted", "cy", 3)]),
+            ("corroborated", [(None, "claimed", "t", 4), ("claimed", "corroborated", "t", 5)]),
+        ):
+            attr = Attribution(case_id=case.id, role="subtitler", account_id=account.id,
+                               state=state, evidence="seen", created_at=when(1),
+                               created_by="al", updated_at=when(3), updated_by="cy")  # fmt: skip
+            session.add(attr)
+            session.flush()
+            assert attr.id is not None
+            for old, new, by, day in history:
+                session.add(AttributionChange(attribution_id=attr.id, from_state=old,
+                                              to_state=new, evidence="seen", at=when(day),
+                                              by=by))  # fmt: skip
+            session.flush()
+            fields = {"id": attr.id, "role": "subtitler", "target": "case", "evidence": "seen",
+                      "according_to": None}  # fmt: skip
+            if attr.id == 1:  # an early import: one entry, its last state, the file's spelling
+                payload = {**fields, "actor": "x:a", "state": "refuted", "import": "old.toml"}
+                audit.append(session, actor="t", action="attribution.add", case="old",
+                             payload=payload)  # fmt: skip
+                continue
+            payload = {**fields, "actor": "x:@a", "state": "claimed"}
+            audit.append(session, actor="t", action="attribution.add", case="old",
+                         payload=payload)  # fmt: skip
+            payload = {"id": attr.id, "from": "claimed", "to": "corroborated",
+                       "evidence": "seen", "according_to": None}  # fmt: skip
+            audit.append(session, actor="t", action="attribution.set", case="old",
+                         payload=payload)  # fmt: skip
+
+    def state() -> list[str]:
+        findings = log.check_archive(archive).findings
+        return [f"{f.subject}: {f.detail}" for f in findings if f.category == "state"]
+
+    assert state() == []
+    tamper(home, "update attribution_changes set by='x' where id=1")  # the import's
+    tamper(home, "update attribution_changes set at='2020-01-01 00:00:00.000000' where id=4")
+    assert state() == []  # not recorded
+    tamper(home, "update attribution_changes set by='x' where id=4")
+    assert [line.split(" but ")[0] for line in state()] == [
+        "attribution 2 (case old) change 2: by is 'x'"
     ]

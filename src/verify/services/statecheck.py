@@ -11,7 +11,12 @@ recorded with the current row:
 - a claim's text, finding, confidence and rationale (`case.open` and `claim.add` create it
   unassessed, with no confidence and no rationale; `claim.assess`, and `claim.edit` from
   imports, change it);
-- an attribution's state, evidence and according-to (`attribution.add`, `attribution.set`);
+- an attribution's role, actor and target (`attribution.add`), its state, evidence and
+  according-to (`attribution.add`, `attribution.set`), and its state history: each
+  `attribution_changes` row's from, to, evidence, according-to, who and when, one for one
+  with those entries in order (who and when where they record them; the history and actor
+  of an attribution an import recorded before they did are not compared: the earliest
+  imports recorded one entry in its last state, the actor as the file spelt it);
 - a media record's custody facts: original name, source URL, platform, acquired-via, label,
   who acquired it and when (where the entry records them: earlier ones do not), and which
   stored file (SHA-256) it holds (`media.add`, `media.edit` from imports);
@@ -34,7 +39,7 @@ has nothing to compare with and is left alone.
 """
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +51,7 @@ from verify.models import (
     Account,
     Appearance,
     Attribution,
+    AttributionChange,
     AuditEntry,
     Blob,
     Case,
@@ -70,7 +76,11 @@ STATUS_CHANGE_KEY = ("from", "to", "rationale")  # how rows and entries are alig
 NOTE_FIELDS = ("text", "case", "by", "at")
 # an account's fields as `account.add` records them (`account.edit` changes the last four)
 ACCOUNT_FIELDS = ("platform", "handle", "display_name", "url", "kind", "credibility")
-ATTRIBUTION_FIELDS = ("state", "evidence", "according_to")
+# who did what to what (fixed once recorded), and its current state
+ATTRIBUTION_FIELDS = ("role", "actor", "target", "state", "evidence", "according_to")
+# each change of an attribution's state (`attribution_changes`), aligned on the first four
+ATTRIBUTION_CHANGE_FIELDS = ("from", "to", "evidence", "according_to", "by", "at")
+ATTRIBUTION_CHANGE_KEY = ("from", "to", "evidence", "according_to")
 # who acquired it and when are compared where the entry records them (`media.add` has
 # since they were added; earlier entries do not)
 MEDIA_FIELDS = (
@@ -186,6 +196,8 @@ class _Replay:
         # sha256 (hex) -> the digest of what the last analysis of those bytes stored
         self.analyses: dict[str, Recorded] = {}
         self.attributions: dict[int, Facts] = {}
+        # per attribution whose every state change the trail records, those, in order
+        self.attribution_changes: dict[int, list[Facts]] = {}
         self.media: dict[int, Facts] = {}
         self.appearances: dict[int, Facts] = {}
         self.derivations: dict[int, Facts] = {}
@@ -247,15 +259,26 @@ class _Replay:
         ident = payload.get("id")
         if not isinstance(ident, int):
             return
+        change = {k: payload.get(k) for k in ("evidence", "according_to")}
         if e.action == "attribution.add":
-            self.attributions[ident] = _new(
-                e, {k: payload[k] for k in ATTRIBUTION_FIELDS if k in payload}
-            )
+            recorded = {k: payload[k] for k in ATTRIBUTION_FIELDS if k in payload}
+            # Imports before `by`/`at` were recorded wrote the actor as the file spelt it,
+            # and (the earliest) a new attribution as one entry in its last state: their
+            # actor and state changes are not compared.
+            if "import" in payload and "at" not in payload:
+                recorded.pop("actor", None)
+            else:
+                first = {"from": None, "to": payload.get("state"), **change}
+                self.attribution_changes[ident] = [_new(e, first | _who_when(e, payload))]
+            self.attributions[ident] = _new(e, recorded)
         elif e.action == "attribution.set" and ident in self.attributions:
             facts = self.attributions[ident]
             if "to" in payload:
                 facts["state"] = Recorded(payload["to"], e.seq)
-            facts |= _new(e, {k: payload[k] for k in ATTRIBUTION_FIELDS[1:] if k in payload})
+            facts |= _new(e, {k: payload[k] for k in change if k in payload})
+            if ident in self.attribution_changes:
+                later = {"from": payload.get("from"), "to": payload.get("to"), **change}
+                self.attribution_changes[ident].append(_new(e, later | _who_when(e, payload)))
 
     def account(self, e: AuditEntry, payload: dict[str, Any]) -> None:
         if e.action == "account.add":
@@ -444,6 +467,8 @@ def _show(value: Any) -> str:
 def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatch]:
     """Replay `entries` (in seq order) and compare with the current cases, claims and
     attributions, inside the caller's read transaction."""
+    from verify.services.provlogic import account_ref
+
     replay = _Replay()
     for entry in entries:
         replay.apply(entry)
@@ -482,21 +507,62 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
             out.append(
                 Mismatch(f"case {slug} claim {n}", f"added at seq {seq} but gone from the archive")
             )
-    attributions = {a.id: a for a in session.exec(select(Attribution)).all()}
-    for ident, attr in sorted(attributions.items(), key=lambda kv: kv[0] or 0):
-        assert ident is not None
-        subject = f"attribution {ident} (case {slug_of(attr.case_id)})"
-        facts = replay.attributions.get(ident)
-        if facts is not None:  # no `attribution.add`: nothing recorded to compare with
-            out += _compare(subject, attr, facts, ATTRIBUTION_FIELDS)
-    for ident in sorted(set(replay.attributions) - set(attributions)):
-        out.append(Mismatch(f"attribution {ident}", "recorded but gone from the archive"))
+    account_rows = session.exec(select(Account).order_by(col(Account.id))).all()
+    accounts = {pk(a): account_ref(a) for a in account_rows}
+    out += _check_attributions(session, replay, slug_of, accounts)
     out += _check_status_history(session, replay, slug_of, slugs)
     out += _check_notes(session, replay, slug_of)
-    out += _check_accounts(session, replay)
-    out += _check_provenance(session, replay, slug_of)
+    out += _check_accounts(account_rows, replay)
+    out += _check_provenance(session, replay, slug_of, accounts)
     out += _check_analyses(session, replay)
     return out
+
+
+def _check_attributions(
+    session: Session, replay: _Replay, slug_of: Any, accounts: dict[int, str]
+) -> list[Mismatch]:
+    """Each attribution against its `attribution.add` and `attribution.set` entries: role,
+    actor and target as recorded when added, state, evidence and according-to as last set;
+    and its state history (`attribution_changes`), one row for one entry, aligned as the
+    status history is (`_history`)."""
+    from verify.services.provlogic import target_ref
+
+    out: list[Mismatch] = []
+    attributions = {pk(a): a for a in session.exec(select(Attribution)).all()}
+    for ident, attr in sorted(attributions.items()):
+        facts = replay.attributions.get(ident)
+        if facts is None:  # no `attribution.add`: nothing recorded to compare with
+            continue
+        row = {k: getattr(attr, k) for k in ("role", "state", "evidence", "according_to")}
+        row |= {"actor": accounts.get(attr.account_id), "target": target_ref(attr)}
+        out += _compare(_attribution(ident, slug_of(attr.case_id)), row, facts, ATTRIBUTION_FIELDS)
+    for ident in sorted(set(replay.attributions) - set(attributions)):
+        out.append(Mismatch(f"attribution {ident}", "recorded but gone from the archive"))
+    rows: dict[int, list[AttributionChange]] = {}
+    query = select(AttributionChange).order_by(col(AttributionChange.id))
+    for change in session.exec(query).all():
+        rows.setdefault(change.attribution_id, []).append(change)
+    for ident in sorted(set(replay.attribution_changes) & set(attributions)):
+        numbered = _numbered(f"{_attribution(ident, slug_of(attributions[ident].case_id))} change")
+        out += _history(
+            (numbered, numbered),
+            [_attribution_change_values(change) for change in rows.get(ident, [])],
+            replay.attribution_changes[ident],
+            ATTRIBUTION_CHANGE_KEY,
+            ATTRIBUTION_CHANGE_FIELDS,
+            "recorded",
+            "attribution.set",  # the trail has every change of this attribution
+        )
+    return out
+
+
+def _attribution(ident: int, slug: str) -> str:
+    return f"attribution {ident} (case {slug})"
+
+
+def _attribution_change_values(change: AttributionChange) -> dict[str, Any]:
+    values = {"from": change.from_state, "to": change.to_state, "evidence": change.evidence}
+    return values | {"according_to": change.according_to, "by": change.by, "at": iso(change.at)}
 
 
 def _check_analyses(session: Session, replay: _Replay) -> list[Mismatch]:
@@ -601,7 +667,7 @@ def _history(
     return out
 
 
-def _check_accounts(session: Session, replay: _Replay) -> list[Mismatch]:
+def _check_accounts(rows: Sequence[Account], replay: _Replay) -> list[Mismatch]:
     """Each account against its `account.add` and `account.edit` entries: platform, handle,
     display name, URL, kind and credibility (what the entries record; not who created it or
     when). The entries name an account by its ref, which an edited handle changes, so the
@@ -609,9 +675,8 @@ def _check_accounts(session: Session, replay: _Replay) -> list[Mismatch]:
     created in) are aligned on the ref first (`_history`): an account whose handle was
     edited is paired with its entry and its handle reported, a deleted one is gone. An
     account with no `account.add` has nothing to compare with and is left alone."""
-    from verify.services.provenance import account_ref
+    from verify.services.provlogic import account_ref
 
-    rows = session.exec(select(Account).order_by(col(Account.id))).all()
     have = [{"ref": account_ref(a)} | {k: getattr(a, k) for k in ACCOUNT_FIELDS} for a in rows]
     recorded = replay.accounts
     # named by id and ref, as `prov account list` shows them; a gone one by its ref
@@ -655,12 +720,13 @@ def _status_values(row: StatusChange) -> dict[str, Any]:
     return values | {"by": row.by, "at": iso(row.at)}
 
 
-def _check_provenance(session: Session, replay: _Replay, slug_of: Any) -> list[Mismatch]:
+def _check_provenance(
+    session: Session, replay: _Replay, slug_of: Any, accounts: dict[int, str]
+) -> list[Mismatch]:
     """Media records, appearances and derivations against what the trail recorded."""
-    from verify.services.provenance import account_ref, format_posted
+    from verify.services.provenance import format_posted
 
     shas = {i: sha for i, sha in session.exec(select(Blob.id, Blob.sha256)).all()}
-    accounts = {a.id: account_ref(a) for a in session.exec(select(Account)).all()}
     for facts in replay.appearances.values():  # an import's edit named the account by id
         account = facts.get("account")
         if account is not None and isinstance(account.value, tuple):
