@@ -150,6 +150,24 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "case test-case",
             "title is 'Other' but the audit trail last recorded 'Renamed'",
         ),
+        # who opened a case and when (the first line of its status history), and who last
+        # changed a claim
+        (
+            "update cases set created_by='Editor-in-chief' where slug='test-case'",
+            "case test-case",
+            "created-by is 'Editor-in-chief' but the audit trail last recorded 'tester'",
+        ),
+        (
+            f"update cases set created_at='2023-05-01 00:00:00.000000' where slug='{LEGION}'",
+            f"case {LEGION}",
+            "created-at is '2023-05-01T00:00:00Z' but the audit trail last recorded ",
+        ),
+        (
+            "update claims set updated_by='Editor-in-chief' where position=2 and "
+            "case_id=(select id from cases where slug='test-case')",
+            "case test-case claim 2",
+            "updated-by is 'Editor-in-chief' but the audit trail last recorded 'tester'",
+        ),
         (
             "update attributions set state='refuted' where id=1",
             f"attribution 1 (case {LEGION})",
@@ -554,10 +572,12 @@ def test_an_old_import_media_add_checks_clean(archive: Archive) -> None:
     assert [s for s, _ in state()] == ["media 1 (case old)"]
 
 
-def test_old_note_entries_are_compared_on_what_they_record(archive: Archive, home: Path) -> None:
-    """`note.add` recorded no `by`/`at` before this version: a note added on the command
-    line was by the entry's actor; an imported note's author and time were the file's and
-    are not compared. Text and case are, in both."""
+def test_old_case_and_note_entries_are_compared_on_what_they_record(
+    archive: Archive, home: Path
+) -> None:
+    """`case.open` and `note.add` recorded no `by`/`at` before this version: a case opened
+    or a note added on the command line was by the entry's actor; when is not compared, nor
+    an imported note's author and time (the file's). A note's text and case are, in both."""
     from datetime import UTC, datetime
 
     from verify.models import Note
@@ -586,10 +606,13 @@ def test_old_note_entries_are_compared_on_what_they_record(archive: Archive, hom
 
     assert state() == []
     tamper(home, "update notes set by='x', at='2021-01-01 00:00:00.000000' where id=2")
-    assert state() == []  # the import's author and time: not recorded
+    tamper(home, "update cases set created_at='2021-01-01 00:00:00.000000' where slug='old'")
+    assert state() == []  # the import's author and time, and when: not recorded
     tamper(home, "update notes set text='edited' where id=2")
     tamper(home, "update notes set by='x' where id=1")
+    tamper(home, "update cases set created_by='x' where slug='old'")
     assert [line.split(" but ")[0] for line in state()] == [
+        "case old: created-by is 'x'",
         "note 1 (case old): by is 'x'",
         "note 2 (case old): text is 'edited'",
     ]

@@ -6,11 +6,12 @@ replays the trail's case, claim and attribution entries and compares the last va
 recorded with the current row:
 
 - a case's title, summary and status (`case.open` opens it `unverified`; `case.edit`,
-  `status.set`), and its status history: each `status_changes` row's from, to and rationale
-  against the case's `status.set` entries, one for one in order;
+  `status.set`), who opened it and when (`case.open`), and its status history: each
+  `status_changes` row's from, to, rationale, who and when against the case's `status.set`
+  entries, one for one in order;
 - a claim's text, finding, confidence and rationale (`case.open` and `claim.add` create it
   unassessed, with no confidence and no rationale; `claim.assess`, and `claim.edit` from
-  imports, change it);
+  imports, change it), and who last changed it (the actor of the last of those);
 - an attribution's role, actor and target (`attribution.add`), its state, evidence and
   according-to (`attribution.add`, `attribution.set`), and its state history: each
   `attribution_changes` row's from, to, evidence, according-to, who and when, one for one
@@ -30,12 +31,16 @@ recorded with the current row:
 - an account's platform, handle, display name, URL, kind and credibility (`account.add`,
   `account.edit`; accounts and their `account.add` entries aligned in creation order).
 
+Who and when are compared as an entry records them (`by`, `at`); entries that do not (those
+written before they were) give who as their actor, outside imports, and no when.
+
 Only what an entry actually records is compared, so entries in the shapes of earlier versions
-(`claim.add` carrying the assessment, say) replay as they were written. A case, claim,
-attribution, media record, appearance, derivation, note or account the trail created that
-is gone is reported, and so is a claim, status change or note with no creating entry in a case whose
-`case.open` is in the trail; a case, attribution or account with no creating entry at all
-has nothing to compare with and is left alone.
+(`claim.add` carrying the assessment, say) replay as they were written. A case, claim, status
+change, attribution or attribution change, media record, appearance, derivation, note or
+account the trail created that is gone is reported, and so is a claim, status change or note
+with no creating entry in a case whose `case.open` is in the trail, and an attribution change
+with none in an attribution whose whole history the trail has; a case, attribution or
+account with no creating entry at all has nothing to compare with and is left alone.
 """
 
 import difflib
@@ -68,8 +73,12 @@ from verify.timeutil import iso, parse_utc
 # What `case.open` and `claim.add` create (the `Case` and `Claim` models' defaults).
 OPENED_STATUS = "unverified"
 NEW_CLAIM: dict[str, Any] = {"finding": "unassessed", "confidence": None, "rationale": ""}
-CASE_FIELDS = ("title", "summary", "status")
+# who opened a case and when: as `case.open` records them (since it does; before, who as
+# its actor, outside imports)
+CASE_FIELDS = ("title", "summary", "status", "created_by", "created_at")
 CLAIM_FIELDS = ("text", "finding", "confidence", "rationale")
+# who last changed a claim: the actor of its last entry (every claim entry sets it)
+CLAIM_CHECKED = (*CLAIM_FIELDS, "updated_by")
 STATUS_CHANGE_FIELDS = ("from", "to", "rationale", "by", "at")
 STATUS_CHANGE_KEY = ("from", "to", "rationale")  # how rows and entries are aligned
 # a note's text, the case it is attached to, who wrote it and when
@@ -232,10 +241,12 @@ class _Replay:
         if action == "case.open":
             opened = {"status": Recorded(OPENED_STATUS, seq)}
             opened |= _new(e, {k: payload[k] for k in ("title", "summary") if k in payload})
+            who_when = _who_when(e, payload)
+            opened |= _new(e, {f"created_{k}": v for k, v in who_when.items()})
             self.cases[slug] = opened
             texts = payload.get("claims") or []
             for n, text in enumerate(texts if isinstance(texts, list) else [], start=1):
-                self.claims[(slug, n)] = _new(e, {**NEW_CLAIM, "text": text})
+                self.claims[(slug, n)] = _new(e, {**NEW_CLAIM, "text": text, "updated_by": e.actor})
         elif action == "case.edit" and slug in self.cases:
             _set_new(self.cases[slug], payload, ("title", "summary"), seq)
         elif action == "status.set" and "to" in payload:
@@ -250,6 +261,7 @@ class _Replay:
             self.notes[payload["note"]] = _new(e, note | _who_when(e, payload))
         elif (number := claim_number(action, payload)) is not None:
             recorded = {k: new for k, (_, new) in claim_changes(action, payload).items()}
+            recorded["updated_by"] = e.actor  # each claim entry's command sets it
             if action == "claim.add":
                 self.claims[(slug, number)] = _new(e, {**NEW_CLAIM, **recorded})
             elif (slug, number) in self.claims:
@@ -483,7 +495,9 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
     for case in sorted(cases.values(), key=lambda c: c.slug):
         facts = replay.cases.get(case.slug)
         if facts is not None:  # no `case.open`: nothing recorded to compare with
-            out += _compare(f"case {case.slug}", case, facts, CASE_FIELDS)
+            row = {k: getattr(case, k) for k in ("title", "summary", "status", "created_by")}
+            row["created_at"] = iso(case.created_at)
+            out += _compare(f"case {case.slug}", row, facts, CASE_FIELDS)
     for slug in sorted(set(replay.cases) - slugs):
         seq = replay.cases[slug]["status"].seq
         out.append(Mismatch(f"case {slug}", f"opened at seq {seq} but gone from the archive"))
@@ -500,7 +514,7 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
             if slug in replay.cases:
                 out.append(Mismatch(subject, "not in the audit trail (no claim.add)"))
             continue
-        out += _compare(subject, claim, facts, CLAIM_FIELDS)
+        out += _compare(subject, claim, facts, CLAIM_CHECKED)
     for slug, n in sorted(set(replay.claims) - seen):
         if slug in slugs:
             seq = min(r.seq for r in replay.claims[(slug, n)].values())
