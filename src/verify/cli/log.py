@@ -78,10 +78,11 @@ def check_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Verify the database, the audit chain and every stored object, and that each case's
-    title, summary, status and status history (verdict rationales), each claim, each
-    attribution's state, and each media record, appearance and derivation are what the audit
-    trail last recorded (docs/concepts.md lists what is compared and what is not).
+    """Verify the database, the audit chain and every stored object, and that each case
+    (title, summary, status, who opened it and when) and its status history (verdict
+    rationales), each claim, note and account, each attribution and its state history, and
+    each media record, appearance and derivation are what the audit trail last recorded
+    (docs/concepts.md lists what is compared and what is not).
 
     Exit 0 when clean (orphaned objects, temp files and stray entries the store never
     writes are reported but harmless), exit 3 on any other finding, naming the first bad
