@@ -687,3 +687,38 @@ def test_old_attribution_entries_are_compared_on_what_they_record(
     assert [line.split(" but ")[0] for line in state()] == [
         "attribution 2 (case old) change 2: by is 'x'"
     ]
+
+
+def test_a_case_file_dating_its_own_records_checks_clean(cli: RunCli, tmp_path: Path) -> None:
+    """Who and when as a case file gives them (in another zone, or as a local date-time,
+    read as UTC) are what the entries record and what `check` compares the rows with."""
+    text = CASE_FILE.read_text()
+    dated = (
+        text.replace(
+            'status = "in_progress"\n',
+            'status = "in_progress"\ncreated_at = 2023-05-22T10:00:00+03:00\ncreated_by = "desk"\n',
+            1,
+        )
+        .replace("[[notes]]\n", '[[notes]]\nat = 2023-05-23T08:00:00\nby = "reporter"\n', 1)
+        .replace(
+            'according_to = "CNN"\n',
+            'according_to = "CNN"\n\n[[attributions.history]]\nstate = "claimed"\n'
+            'evidence = "The fighters are \\"Russian citizens\\"."\naccording_to = "CNN"\n'
+            'at = 2023-05-24T09:15:30.250000-04:00\nby = "al"\n',
+            1,
+        )
+    )
+    assert all(f'by = "{who}"' in dated for who in ("desk", "reporter", "al"))
+    (tmp_path / "dated.toml").write_text(dated)
+    r = cli("case", "import", str(tmp_path / "dated.toml"))
+    assert r.exit_code == 0, r.stderr
+    shown = json.loads(cli("case", "show", LEGION, "--json").stdout)
+    assert (shown["created_at"], shown["created_by"]) == ("2023-05-22T07:00:00Z", "desk")
+    assert [(n["at"], n["by"]) for n in shown["notes"]] == [("2023-05-23T08:00:00Z", "reporter")]
+    [claimant] = [a for a in json.loads(cli("prov", "attributions", LEGION, "--json").stdout)
+                  if a["according_to"] == "CNN"]  # fmt: skip
+    assert [(h["at"], h["by"]) for h in claimant["history"]] == [
+        ("2023-05-24T13:15:30.250000Z", "al")
+    ]
+    r = cli("check")
+    assert r.exit_code == 0, r.stdout
