@@ -46,7 +46,7 @@ account with no creating entry at all has nothing to compare with and is left al
 import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlmodel import Session, col, select
@@ -66,7 +66,6 @@ from verify.models import (
     Media,
     Note,
     StatusChange,
-    pk,
 )
 from verify.timeutil import iso, parse_utc
 
@@ -90,6 +89,9 @@ ATTRIBUTION_FIELDS = ("role", "actor", "target", "state", "evidence", "according
 # each change of an attribution's state (`attribution_changes`), aligned on the first four
 ATTRIBUTION_CHANGE_FIELDS = ("from", "to", "evidence", "according_to", "by", "at")
 ATTRIBUTION_CHANGE_KEY = ("from", "to", "evidence", "according_to")
+# the `attribution_changes` column each of ATTRIBUTION_CHANGE_FIELDS is read from
+_CHANGE_COLUMNS = {"from": "from_state", "to": "to_state", "evidence": "evidence",
+                   "according_to": "according_to", "by": "by", "at": "at"}  # fmt: skip
 # who acquired it and when are compared where the entry records them (`media.add` has
 # since they were added; earlier entries do not)
 MEDIA_FIELDS = (
@@ -118,8 +120,7 @@ APPEARANCE_TEXT = (
 APPEARANCE_FIELDS = (*APPEARANCE_TEXT, "account", "media", "posted", "captured_at")
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(NamedTuple):  # a tuple: one is made per field of each entry replayed
     value: Any
     seq: int
 
@@ -134,7 +135,8 @@ Facts = dict[str, Recorded]
 
 
 def _new(entry: AuditEntry, values: dict[str, Any]) -> Facts:
-    return {k: Recorded(v, entry.seq) for k, v in values.items()}
+    seq = entry.seq  # once: an ORM attribute
+    return {k: Recorded(v, seq) for k, v in values.items()}
 
 
 def _set_new(facts: Facts, payload: dict[str, Any], fields: Iterable[str], seq: int) -> None:
@@ -479,7 +481,7 @@ def _show(value: Any) -> str:
 def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatch]:
     """Replay `entries` (in seq order) and compare with the current cases, claims and
     attributions, inside the caller's read transaction."""
-    from verify.services.provlogic import account_ref
+    from verify.services.provlogic import AccountRow, account_ref
 
     replay = _Replay()
     for entry in entries:
@@ -521,12 +523,16 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
             out.append(
                 Mismatch(f"case {slug} claim {n}", f"added at seq {seq} but gone from the archive")
             )
-    account_rows = session.exec(select(Account).order_by(col(Account.id))).all()
-    accounts = {pk(a): account_ref(a) for a in account_rows}
+    columns = [getattr(Account, c) for c in ACCOUNT_FIELDS]
+    query = select(Account.id, *columns).order_by(col(Account.id))
+    account_rows = [dict(zip(("id", *ACCOUNT_FIELDS), r, strict=True)) for r in session.exec(query)]
+    accounts = {
+        r["id"]: account_ref(AccountRow(r["id"], r["platform"], r["handle"])) for r in account_rows
+    }
     out += _check_attributions(session, replay, slug_of, accounts)
     out += _check_status_history(session, replay, slug_of, slugs)
     out += _check_notes(session, replay, slug_of)
-    out += _check_accounts(account_rows, replay)
+    out += _check_accounts(account_rows, accounts, replay)
     out += _check_provenance(session, replay, slug_of, accounts)
     out += _check_analyses(session, replay)
     return out
@@ -539,28 +545,34 @@ def _check_attributions(
     actor and target as recorded when added, state, evidence and according-to as last set;
     and its state history (`attribution_changes`), one row for one entry, aligned as the
     status history is (`_history`)."""
-    from verify.services.provlogic import target_ref
+    from verify.services.provlogic import AttributionRow, target_ref
 
     out: list[Mismatch] = []
-    attributions = {pk(a): a for a in session.exec(select(Attribution)).all()}
-    for ident, attr in sorted(attributions.items()):
+    columns = [getattr(Attribution, c) for c in AttributionRow._fields]
+    attributions: dict[int, tuple[int, AttributionRow]] = {}  # id -> case id, row
+    for case_id, *values in session.exec(select(Attribution.case_id, *columns)).all():
+        attr = AttributionRow(*values)
+        attributions[attr.id] = (case_id, attr)
+    for ident, (case_id, attr) in sorted(attributions.items()):
         facts = replay.attributions.get(ident)
         if facts is None:  # no `attribution.add`: nothing recorded to compare with
             continue
         row = {k: getattr(attr, k) for k in ("role", "state", "evidence", "according_to")}
         row |= {"actor": accounts.get(attr.account_id), "target": target_ref(attr)}
-        out += _compare(_attribution(ident, slug_of(attr.case_id)), row, facts, ATTRIBUTION_FIELDS)
+        out += _compare(_attribution(ident, slug_of(case_id)), row, facts, ATTRIBUTION_FIELDS)
     for ident in sorted(set(replay.attributions) - set(attributions)):
         out.append(Mismatch(f"attribution {ident}", "recorded but gone from the archive"))
-    rows: dict[int, list[AttributionChange]] = {}
-    query = select(AttributionChange).order_by(col(AttributionChange.id))
-    for change in session.exec(query).all():
-        rows.setdefault(change.attribution_id, []).append(change)
+    rows: dict[int, list[dict[str, Any]]] = {}
+    columns = [getattr(AttributionChange, c) for c in _CHANGE_COLUMNS.values()]
+    query = select(AttributionChange.attribution_id, *columns)
+    for ident, *values in session.exec(query.order_by(col(AttributionChange.id))).all():
+        change = dict(zip(_CHANGE_COLUMNS, values, strict=True))
+        rows.setdefault(ident, []).append(change | {"at": iso(change["at"])})
     for ident in sorted(set(replay.attribution_changes) & set(attributions)):
-        numbered = _numbered(f"{_attribution(ident, slug_of(attributions[ident].case_id))} change")
+        numbered = _numbered(f"{_attribution(ident, slug_of(attributions[ident][0]))} change")
         out += _history(
             (numbered, numbered),
-            [_attribution_change_values(change) for change in rows.get(ident, [])],
+            rows.get(ident, []),
             replay.attribution_changes[ident],
             ATTRIBUTION_CHANGE_KEY,
             ATTRIBUTION_CHANGE_FIELDS,
@@ -572,11 +584,6 @@ def _check_attributions(
 
 def _attribution(ident: int, slug: str) -> str:
     return f"attribution {ident} (case {slug})"
-
-
-def _attribution_change_values(change: AttributionChange) -> dict[str, Any]:
-    values = {"from": change.from_state, "to": change.to_state, "evidence": change.evidence}
-    return values | {"according_to": change.according_to, "by": change.by, "at": iso(change.at)}
 
 
 def _check_analyses(session: Session, replay: _Replay) -> list[Mismatch]:
@@ -667,8 +674,12 @@ def _history(
     out: list[Mismatch] = []
     keys = [tuple(v[k] for k in key) for v in have]
     wanted = [tuple(f[k].value for k in key) for f in recorded]
-    matcher = difflib.SequenceMatcher(a=wanted, b=keys, autojunk=False)
-    for _, w1, w2, h1, h2 in matcher.get_opcodes():
+    opcodes: Sequence[tuple[str, int, int, int, int]]
+    if keys == wanted:  # as it should be: row for entry, no alignment to work out
+        opcodes = [("equal", 0, len(wanted), 0, len(keys))]
+    else:
+        opcodes = difflib.SequenceMatcher(a=wanted, b=keys, autojunk=False).get_opcodes()
+    for _, w1, w2, h1, h2 in opcodes:
         paired = min(w2 - w1, h2 - h1)
         for k in range(paired):  # equal, or replaced: compare what each holds
             out += _compare(row_subject(h1 + k), have[h1 + k], recorded[w1 + k], fields)
@@ -681,7 +692,9 @@ def _history(
     return out
 
 
-def _check_accounts(rows: Sequence[Account], replay: _Replay) -> list[Mismatch]:
+def _check_accounts(
+    rows: list[dict[str, Any]], refs: dict[int, str], replay: _Replay
+) -> list[Mismatch]:
     """Each account against its `account.add` and `account.edit` entries: platform, handle,
     display name, URL, kind and credibility (what the entries record; not who created it or
     when). The entries name an account by its ref, which an edited handle changes, so the
@@ -689,13 +702,11 @@ def _check_accounts(rows: Sequence[Account], replay: _Replay) -> list[Mismatch]:
     created in) are aligned on the ref first (`_history`): an account whose handle was
     edited is paired with its entry and its handle reported, a deleted one is gone. An
     account with no `account.add` has nothing to compare with and is left alone."""
-    from verify.services.provlogic import account_ref
-
-    have = [{"ref": account_ref(a)} | {k: getattr(a, k) for k in ACCOUNT_FIELDS} for a in rows]
+    have = [{"ref": refs[row["id"]], **row} for row in rows]
     recorded = replay.accounts
     # named by id and ref, as `prov account list` shows them; a gone one by its ref
     subjects = (
-        lambda h: f"account {rows[h].id} ({have[h]['ref']})",
+        lambda h: f"account {rows[h]['id']} ({have[h]['ref']})",
         lambda w: f"account {recorded[w]['ref'].value}",
     )
     return _history(subjects, have, recorded, ("ref",), ACCOUNT_FIELDS, "added", None)
@@ -707,18 +718,21 @@ def _check_notes(session: Session, replay: _Replay, slug_of: Any) -> list[Mismat
     the trail added that is gone is reported, and so is one with no `note.add` in a case
     whose `case.open` is in the trail (which then has every note of the case)."""
     out: list[Mismatch] = []
-    notes = session.exec(select(Note).order_by(col(Note.id))).all()
-    for note in notes:
-        slug = slug_of(note.case_id)
-        subject = f"note {note.id} (case {slug})"
-        facts = replay.notes.get(pk(note))
+    columns = [getattr(Note, c) for c in ("case_id", "text", "by", "at")]
+    query = select(Note.id, *columns).order_by(col(Note.id))
+    seen: set[int] = set()
+    for ident, case_id, text, by, at in session.exec(query).all():
+        seen.add(ident)
+        slug = slug_of(case_id)
+        subject = f"note {ident} (case {slug})"
+        facts = replay.notes.get(ident)
         if facts is None:
             if slug in replay.cases:
                 out.append(Mismatch(subject, "not in the audit trail (no note.add)"))
             continue
-        row = {"text": note.text, "case": slug, "by": note.by, "at": iso(note.at)}
+        row = {"text": text, "case": slug, "by": by, "at": iso(at)}
         out += _compare(subject, row, facts, NOTE_FIELDS)
-    for ident in sorted(set(replay.notes) - {pk(n) for n in notes}):
+    for ident in sorted(set(replay.notes) - seen):
         facts = replay.notes[ident]
         out.append(
             Mismatch(
