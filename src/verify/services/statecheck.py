@@ -470,14 +470,17 @@ def _check_analyses(session: Session, replay: _Replay) -> list[Mismatch]:
         query_blobs = select(Blob.id, Blob.sha256, Blob.meta).where(
             col(Blob.sha256).in_(shas[start : start + IN_CHUNK])
         )
-        chunk = session.exec(query_blobs).all()
+        # Core, not the ORM's row loading: the columns' types are converted alike (booleans,
+        # JSON), at about half the cost over every stored frame
+        conn = session.connection()
+        chunk = conn.execute(query_blobs).all()
         frames: dict[int | None, list[tuple[Any, ...]]] = {ident: [] for ident, _, _ in chunk}
         query = (
             select(Frame.blob_id, *columns)
             .where(col(Frame.blob_id).in_([ident for ident, _, _ in chunk]))
             .order_by(col(Frame.blob_id), col(Frame.idx))
         )
-        for blob_id, *values in session.exec(query).all():
+        for blob_id, *values in conn.execute(query).all():
             frames[blob_id].append(tuple(values))
         for ident, sha, meta in chunk:
             recorded = replay.analyses[sha]
