@@ -279,17 +279,30 @@ def case_export(
 def case_import(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A TOML case file.", show_default=False)],
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Apply the file's changes to facts this archive holds (claims, titles, "
+            "appearance or account details…) even though the case changed after the file "
+            "was exported, or the file comes from another archive or was written by hand.",
+        ),
+    ] = False,
 ) -> None:
     """Create or update a case from a case file; prints the case's slug.
 
-    Idempotent: importing the same file twice changes nothing. An edited file applies only
-    its differences, each as its own audit entry. An invalid file changes nothing.
-    Impossible appearance dates (captured before posted, in the future) are imported as
-    given, with one warning line each on stderr.
+    Idempotent: importing the same file twice changes nothing. An edited export applies only
+    its differences, each as its own audit entry. New records (claims, status changes,
+    notes, media, appearances, attributions, derivations) are added; a change to a fact the
+    archive holds is applied only when the file was exported from the case as it is now
+    (its `base`), or with --update: otherwise an older export, or a colleague's file, would
+    silently put back what someone changed since; the refusal lists the changes. An
+    invalid file changes nothing. Impossible appearance dates (captured before posted, in
+    the future) are imported as given, with one warning line each on stderr.
     """
     from verify.services import casefile
 
-    result = casefile.import_case(archive_of(ctx), file)
+    result = casefile.import_case(archive_of(ctx), file, update=update)
     if result.created:
         note = f"created case {result.slug} ({result.changes} records)"
     elif result.changes:
