@@ -1236,3 +1236,27 @@ def test_a_conflicting_status_change_names_both(archive: Archive, tmp_path: Path
         r"the status history is append-only, so the two cannot both hold; .*",
         exc.value.message,
     ), exc.value.message
+
+
+def test_an_export_is_recorded_with_the_files_hash(cli: RunCli, tmp_path: Path) -> None:
+    """A desk must be able to show what it sent: `case export` appends `case.export` with
+    the SHA-256 of what it wrote (to a file or to standard output) and the file's `base`."""
+    import hashlib
+
+    ok(cli("case", "open", "Sent", "--slug", "sent", "--claim", "a"))
+    path = tmp_path / "sent.toml"
+    ok(cli("case", "export", "sent", "-o", str(path)))
+    printed = ok(cli("case", "export", "sent"))
+    entries = [e for e in json.loads(ok(cli("log", "--json"))) if e["action"] == "case.export"]
+    assert [e["payload"]["path"] for e in entries] == [str(path.absolute()), None]
+    data = path.read_bytes()
+    assert printed.encode() == data
+    for e in entries:
+        assert e["payload"]["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
+        assert e["payload"]["size"] == len(data)
+        assert f'base = "{e["payload"]["base"]}"' in printed
+    # an export changes nothing the case holds: the next import is still a fast-forward
+    edited = printed.replace('title = "Sent"', 'title = "Sent on"')
+    (tmp_path / "e.toml").write_text(edited)
+    assert "updated case sent: 1 change" in cli("case", "import", str(tmp_path / "e.toml")).stderr
+    ok(cli("check"))  # the trail with its export entries verifies

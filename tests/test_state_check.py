@@ -304,7 +304,7 @@ def test_an_edited_analysis_is_caught_and_reanalysis_restores_it(
     assert r.exit_code == 3
     assert [x for x in r.stdout.splitlines() if x.startswith("state: ")] == [
         f"state: file sha256:{sha[:12]}: its metadata or frame hashes differ from what its "
-        "analysis stored (recorded at seq 27): changed behind the tool's back (`verify media "
+        "analysis stored (recorded at seq 28): changed behind the tool's back (`verify media "
         "reanalyse` reads them again from the file)"
     ]
     assert cli("media", "reanalyse", "1").exit_code == 0

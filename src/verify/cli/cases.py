@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from verify.cli import archive_of, source_of
-from verify.cli.output import clean, clean_block, examples, print_json, table
+from verify.cli.output import clean, clean_block, examples, notice, print_json, table
 
 case_app = typer.Typer(
     help="Open, list, show and edit cases (one per piece of attributed media).",
@@ -258,10 +258,16 @@ def case_export(
         typer.Option("--output", "-o", help="Write to FILE (default: stdout).", show_default=False),
     ] = None,
 ) -> None:
-    """Write a case as a readable TOML case file (no media bytes; see docs/case-files.md)."""
+    """Write a case as a readable TOML case file (no media bytes; see docs/case-files.md).
+
+    The export is recorded in the audit trail (`case.export`, with the file's SHA-256), so
+    that what was sent can be shown later."""
     from verify.services import casefile
 
-    text = casefile.export_case(archive_of(ctx), case, output)
+    archive = archive_of(ctx)
+    text = casefile.export_case(archive, case, output, record=True)
+    if archive.read_only:
+        notice("note: the archive is read-only: this export is not recorded in its audit trail")
     if output is None:
         sys.stdout.write(text)
     else:

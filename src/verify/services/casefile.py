@@ -341,14 +341,37 @@ def with_base(text: str) -> str:
     return f'{head}{sep}base = "{state_digest(text)}"\n{rest}'
 
 
-def export_case(archive: Archive, ref: str, path: str | Path | None = None) -> str:
-    """The case file text; also written to `path` (atomically) when given."""
+def export_case(
+    archive: Archive, ref: str, path: str | Path | None = None, *, record: bool = False
+) -> str:
+    """The case file text; also written to `path` (atomically) when given. `record`: append
+    a `case.export` entry {sha256, size, path (None: standard output), base}, so that a desk
+    can show later what it sent (not on a read-only archive)."""
     if path is not None:
         archive.refuse_own_path(Path(path), "write the case file")
     with archive.read() as session:
-        text = with_base(render_case(session, get_case(session, ref)))
+        case = get_case(session, ref)
+        slug = case.slug
+        rendered = render_case(session, case)
+    text = with_base(rendered)
+    data = text.encode("utf-8")
+    final = None
     if path is not None:
-        write_atomically(Path(path), text.encode("utf-8"), prefix=".verify-case-")
+        final = write_atomically(Path(path), data, prefix=".verify-case-")
+    if record and not archive.read_only:
+        with archive.write() as session:
+            audit.append(
+                session,
+                actor=archive.actor,
+                action=audit.CASE_EXPORT,
+                case=slug,
+                payload={
+                    "sha256": "sha256:" + hashlib.sha256(data).hexdigest(),
+                    "size": len(data),
+                    "path": None if final is None else str(Path(final).absolute()),
+                    "base": state_digest(rendered),
+                },
+            )
     return text
 
 
