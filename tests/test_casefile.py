@@ -1260,3 +1260,20 @@ def test_an_export_is_recorded_with_the_files_hash(cli: RunCli, tmp_path: Path) 
     (tmp_path / "e.toml").write_text(edited)
     assert "updated case sent: 1 change" in cli("case", "import", str(tmp_path / "e.toml")).stderr
     ok(cli("check"))  # the trail with its export entries verifies
+
+
+def test_an_import_that_changes_the_case_is_who_last_updated_it(archive: Archive) -> None:
+    """`case show` said "updated by bob" after carol's import changed the summary."""
+    cases.open_case(archive, "Who", slug="who", claims=["a"])
+    bob = _as(archive, "bob")
+    try:
+        cases.edit_case(bob, "who", summary="bob's")
+    finally:
+        bob.close()
+    text = casefile.export_case(archive, "who").replace('summary = "bob\'s"', 'summary = "ok"')
+    carol = _as(archive, "carol")
+    try:
+        assert casefile.import_case_text(carol, text, "who.toml").changes == 1
+    finally:
+        carol.close()
+    assert cases.show_case(archive, "who")["updated_by"] == "carol"

@@ -1038,6 +1038,11 @@ class _Importer:
             "and re-apply your edits"
         )
 
+    def touch(self, case: Case) -> None:
+        """The case was changed by this import (as `cases._touch` on the command line)."""
+        case.updated_at, case.updated_by = self.at, self.actor
+        self.s.add(case)
+
     def same_record(self, where: str, what: str, row: Any, want: dict[str, Any]) -> None:
         """The archive's record at the file's record's place is that record: when the file
         says who recorded it and when, they must be the row's. Otherwise both archives added
@@ -1113,6 +1118,7 @@ class _Importer:
         else:
             changes = self.update("case", case, {"title": c["title"], "summary": c["summary"]})
             if changes:
+                self.touch(case)
                 self.log("case.edit", changes)
         self.claims(case)
         self.status(case)
@@ -1137,6 +1143,7 @@ class _Importer:
                 changes = self.update(f"claims[{n}]", rows[n - 1], values)
                 if changes:
                     rows[n - 1].updated_at, rows[n - 1].updated_by = self.at, self.actor
+                    self.touch(case)
                     self.log("claim.edit", {"n": n, **changes})
             else:
                 self.s.add(
@@ -1148,6 +1155,7 @@ class _Importer:
                         updated_by=self.actor,
                     )
                 )
+                self.touch(case)  # as `claim add` does
                 # as on the command line: `claim.add` {n, text}, then the assessment, here
                 # as the `claim.edit` a later import of the assessed claim would write
                 self.log("claim.add", {"n": n, "text": values["text"]})
