@@ -67,6 +67,7 @@ from verify.services.provlogic import (
     find_earliest,
     original_posters,
     related_media,
+    retracted,
     target_ref,
     timeline_events,
 )
@@ -1011,11 +1012,6 @@ def derivations_to_dicts(
         }
         for d in derivations
     ]
-
-
-def retracted(at: datetime | None, by: str | None, why: str | None) -> dict[str, Any] | None:
-    """A derivation's retraction as listings give it: `{"at", "by", "why"}`, or None."""
-    return None if at is None else {"at": iso(at), "by": by, "why": why}
 
 
 def derivation_to_dict(session: Session, d: Derivation) -> dict[str, Any]:

@@ -46,6 +46,9 @@ class AccountRow(NamedTuple):
     id: int
     platform: str
     handle: str
+    display_name: str | None
+    url: str | None
+    kind: str
 
 
 class AppearanceRow(NamedTuple):
@@ -123,6 +126,8 @@ class DerivationRow(NamedTuple):
     child_id: int
     parent_id: int
     kind: str
+    evidence: dict[str, Any] | None
+    note: str | None
     created_at: datetime
     created_by: str
     retracted_at: datetime | None
@@ -256,6 +261,12 @@ def _appearance_dict(
         "created_at": iso(ap.created_at),
         "created_by": ap.created_by,
     }
+
+
+def retracted(at: datetime | None, by: str | None, why: str | None) -> dict[str, Any] | None:
+    """A derivation's retraction as listings and reports give it: `{"at", "by", "why"}`, or
+    None."""
+    return None if at is None else {"at": iso(at), "by": by, "why": why}
 
 
 def target_ref(attr: AnyAttribution) -> str:

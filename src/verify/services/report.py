@@ -56,6 +56,7 @@ from verify.models import (
 from verify.outputs import write_atomically
 from verify.services import provenance, search, status
 from verify.services.cases import case_media, claim_to_dict, get_case
+from verify.services.provlogic import retracted
 from verify.services.statecheck import CLAIM_ACTIONS, claim_changes, claim_number
 from verify.timeutil import as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import VERDICTS, Role
@@ -580,7 +581,7 @@ def _derivations(
             "note": r.note,
             "created_at": iso(r.created_at),
             "created_by": r.created_by,
-            "retracted": provenance.retracted(r.retracted_at, r.retracted_by, r.retraction),
+            "retracted": retracted(r.retracted_at, r.retracted_by, r.retraction),
         }
         for r in rows
     ]
