@@ -81,13 +81,8 @@ def pair(tmp_path: Path) -> tuple[Archive, Archive]:
 
 
 READS: dict[str, Callable[[Archive], object]] = {
-    "list_appearances": lambda a: provenance.list_appearances(a, SLUG),
-    "list_attributions": lambda a: provenance.list_attributions(a, SLUG),
-    "list_derivations": lambda a: provenance.list_derivations(a, SLUG),
-    "earliest": lambda a: provenance.earliest(a, SLUG),
-    "timeline": lambda a: provenance.timeline(a, SLUG),
     "export_case": lambda a: casefile.export_case(a, SLUG),
-    # what the commands call: the same reads without the ORM (`Archive.reader()`)
+    # what the commands call: the reads without the ORM (`Archive.reader()`)
     "provread.list_appearances": lambda a: provread.list_appearances(a, SLUG),
     "provread.list_attributions": lambda a: provread.list_attributions(a, SLUG),
     "provread.list_derivations": lambda a: provread.list_derivations(a, SLUG),
