@@ -1,7 +1,7 @@
 """`verify prov derivations`, `prov attributions`, `prov appearance list`, `prov earliest`
-and `verify timeline` without the ORM (`verify.services.provread`): the same data on SQLite
-(stdlib sqlite3 and SQLAlchemy Core) and PostgreSQL (Core), whatever the letter case of the
-case's reference. What the earliest appearance and the timeline make of the records is
+and `verify timeline` without the ORM (`verify.services.provread`, which the reports read
+through too): the same data on SQLite (stdlib sqlite3 and SQLAlchemy Core) and PostgreSQL
+(Core), whatever the letter case of the case's reference. What the earliest appearance and the timeline make of the records is
 tested in test_provenance.py."""
 
 import hashlib

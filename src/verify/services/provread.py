@@ -1,15 +1,15 @@
-"""`verify prov derivations`, `prov attributions`, `prov appearance list`, `prov earliest`
-and `verify timeline` without the ORM: read through `verify.dbread` (stdlib sqlite3 for a
-SQLite archive at the current schema, SQLAlchemy Core otherwise), as
-`verify.services.mediaread` reads media, so that these reads do not pay SQLModel's import
-(about 0.4 s of a 0.6 s call). What is made of the rows (the dicts, the earliest known
-appearance, the timeline) is `verify.services.provlogic`'s, which the ORM's service uses
-too; the rows here are its plain ones, with the models' column names. A test compares each
-answer with the ORM's (`verify.services.provenance`) on both backends.
+"""Provenance reads without the ORM: `verify prov derivations`, `prov attributions`, `prov
+appearance list`, `prov earliest`, `verify timeline` and the provenance section of the
+reports (`verify.services.report`). Read through `verify.dbread` (stdlib sqlite3 for a SQLite
+archive at the current schema, SQLAlchemy Core otherwise), as `verify.services.mediaread`
+reads media, so that the commands do not pay SQLModel's import (about 0.4 s of a 0.6 s
+call). What is made of the rows (the dicts, the earliest known appearance, the timeline) is
+`verify.services.provlogic`'s; the rows here are its plain ones, with the models' column
+names.
 
 The functions taking a `Source` open one read transaction each; those taking a `Reader`
-(`case_row`, `earliest_of`, `records_of`) read in the caller's (an ORM session's, say:
-`SqlAlchemyReader(session.connection())`), so that a caller reading more than they do sees
+(`case_row`, `earliest_of`, `records_of`) read in the caller's, which is how a report reads
+them on its own session's connection (`SqlAlchemyReader(session.connection())`) and so sees
 one snapshot of the archive.
 """
 
