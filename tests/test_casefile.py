@@ -18,7 +18,7 @@ from tests.conftest import REPO, RunCli
 from tests.provhelp import add_media, ensure_blob, sha_of
 from verify.archive import Archive, open_archive, sqlite_url
 from verify.errors import BadInputError
-from verify.services import casefile, cases, log, logread, provenance, report, status
+from verify.services import casefile, cases, log, logread, provenance, provread, report, status
 
 EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
@@ -58,7 +58,7 @@ def test_example_imports_into_a_fresh_archive_with_its_facts(archive: Archive) -
     assert hist[1]["why"].startswith("Collecting appearances")
     assert "Russian Volunteer Corps" in case["notes"][0]["text"]
 
-    [ap] = provenance.list_appearances(archive, SLUG)
+    [ap] = provread.list_appearances(archive, SLUG)
     assert (ap["platform"], ap["account"], ap["posted"], ap["posted_precision"]) == (
         "x",
         "x:@Gerashchenko_en",
@@ -68,7 +68,7 @@ def test_example_imports_into_a_fresh_archive_with_its_facts(archive: Archive) -
     # URLs the founding document does not give stay empty
     assert (ap["url"], ap["post_id"], ap["caption"], ap["archive_url"]) == (None,) * 4
 
-    rows = provenance.list_attributions(archive, SLUG)
+    rows = provread.list_attributions(archive, SLUG)
     assert [(a["role"], a["actor"], a["target"], a["state"], a["according_to"]) for a in rows] == [
         (
             "subtitler",
@@ -87,8 +87,8 @@ def test_example_imports_into_a_fresh_archive_with_its_facts(archive: Archive) -
     assert accounts["x:@Gerashchenko_en"]["display_name"] == "Anton Gerashchenko"
     assert accounts["telegram:(unknown)"]["kind"] == "channel"
     assert all(a["url"] is None for a in accounts.values())
-    assert provenance.list_derivations(archive, SLUG) == []
-    early = provenance.earliest(archive, SLUG)
+    assert provread.list_derivations(archive, SLUG) == []
+    early = provread.earliest(archive, SLUG)
     assert early["contradiction"] is True
     assert early["claimed_original_platforms"] == ["telegram"]
 
@@ -224,7 +224,7 @@ def test_media_round_trip_and_missing_bytes(archive: Archive, tmp_path: Path) ->
         ensure_blob(fresh, sha_of(b"subtitled"))
         casefile.import_case_text(fresh, text, "legion.toml")
         assert casefile.export_case(fresh, "legion") == text
-        assert provenance.list_derivations(fresh, "legion")[0]["evidence"] == {
+        assert provread.list_derivations(fresh, "legion")[0]["evidence"] == {
             "frames_matched": 41,
             "offset": None,
             "variant": "masked",
@@ -255,13 +255,13 @@ def test_a_retraction_travels_in_the_case_file(archive: Archive, tmp_path: Path)
         assert casefile.export_case(fresh, "legion") == text
         actions = [e["action"] for e in logread.read_log(fresh)]
         assert actions.count("derivation.retract") == 1
-        assert provenance.earliest(fresh, "legion")["considered"] == 0
+        assert provread.earliest(fresh, "legion")["considered"] == 0
     finally:
         fresh.close()
     # a file that retracts the standing one retracts it here
     retracting = text.rstrip("\n") + '\nretraction = "not a re-encode after all"\n'
     assert casefile.import_case_text(archive, retracting, "legion.toml") is not None
-    assert provenance.list_derivations(archive, "legion")[1]["retracted"]["why"] == (
+    assert provread.list_derivations(archive, "legion")[1]["retracted"]["why"] == (
         "not a re-encode after all"
     )
     assert right["id"] == 2
@@ -773,7 +773,7 @@ def test_a_corroboration_recorded_without_evidence_before_the_rule_still_travels
     other = open_archive(tmp_path / "other", database_url=sqlite_url(tmp_path / "other.db"))
     try:
         assert casefile.import_case_text(other, edited, "moved.toml").created
-        [attr] = provenance.list_attributions(other, "legion")
+        [attr] = provread.list_attributions(other, "legion")
         assert (attr["state"], attr["evidence"]) == ("corroborated", None)
     finally:
         other.close()
@@ -813,8 +813,8 @@ def test_n_may_be_omitted_in_a_hand_written_file(archive: Archive) -> None:
         '\n[[attributions]]\nrole = "reuploader"\nactor = "vk:someone"\ntarget = "appearance:2"\n'
     )
     casefile.import_case_text(archive, text, "hand.toml")
-    [attr] = provenance.list_attributions(archive, "legion")
-    second = provenance.list_appearances(archive, "legion")[1]
+    [attr] = provread.list_attributions(archive, "legion")
+    second = provread.list_appearances(archive, "legion")[1]
     assert (second["platform"], attr["target"]) == ("vk", f"appearance:{second['id']}")
 
 
@@ -886,7 +886,7 @@ def test_state_history_is_in_recording_order_in_listings_and_reports(archive: Ar
         'at = "2023-05-01T00:00:00Z"\n'
     )
     casefile.import_case_text(archive, text, "h.toml")
-    [attr] = provenance.list_attributions(archive, "legion")
+    [attr] = provread.list_attributions(archive, "legion")
     assert [(h["from"], h["to"]) for h in attr["history"]] == [
         (None, "claimed"),
         ("claimed", "refuted"),
@@ -1034,7 +1034,7 @@ def test_a_new_attribution_with_history_is_recorded_as_on_the_command_line(
         "according_to": None,
         "import": "h.toml",
     }
-    [attr] = provenance.list_attributions(archive, "legion")
+    [attr] = provread.list_attributions(archive, "legion")
     assert (attr["state"], attr["created_at"], attr["created_by"]) == (
         "refuted",
         "2023-05-24T09:00:00Z",

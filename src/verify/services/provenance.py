@@ -17,10 +17,12 @@ history rows, never overwritten):
 - **derivations**: typed edges between media files (child is `kind` of parent) with evidence
   (a JSON object). Self-links and cycles are refused.
 
-`timeline()` and `earliest()` read all of it back; what they make of the records, as the
-listings' dicts, is `verify.services.provlogic`'s, which the reads without the ORM
-(`verify.services.provread`) share. Every mutation runs in one write transaction with its
-audit entry.
+This module writes them, and reads what a write needs (accounts, cycles, duplicates) and
+what the case-file export (`verify.services.casefile`) writes out. The listings, the
+earliest known appearance and the timeline are read without the ORM, for the commands and
+the reports alike, by `verify.services.provread`; what is made of the records, the dicts a
+write answers with included, is `verify.services.provlogic`'s. Every mutation runs in one
+write transaction with its audit entry.
 
 The `record_*` functions (and `new_account`, `apply_account_changes`) write one record and
 its audit entry inside the caller's transaction; the command line and the case-file importer
@@ -52,28 +54,20 @@ from verify.models import (
     Case,
     Derivation,
     Media,
-    Note,
-    StatusChange,
     pk,
 )
-from verify.services.cases import case_media, check_text, get_case
+from verify.services.cases import check_text, get_case
 from verify.services.provlogic import (
     OFFLINE_KINDS,
-    CaseRecords,
     appearance_dicts,
     attribution_dicts,
-    claimed_platforms,
     date_problems,
-    find_earliest,
-    original_posters,
-    related_media,
+    retracted,
     target_ref,
-    timeline_events,
 )
 from verify.services.provlogic import account_ref as account_ref
 from verify.services.provlogic import change_to_dict as change_to_dict
 from verify.services.provlogic import format_posted as format_posted
-from verify.services.provread import evidence_value as evidence_value
 from verify.services.refs import get_media
 from verify.timeutil import iso, now, parse_utc
 from verify.vocab import (
@@ -655,17 +649,12 @@ def record_appearance(
 
 
 def _appearances(session: Session, case: Case) -> list[Appearance]:
+    """The case's appearances in id order (for the case-file export and import)."""
     return list(
         session.exec(
             select(Appearance).where(Appearance.case_id == case.id).order_by(col(Appearance.id))
         ).all()
     )
-
-
-def list_appearances(archive: Archive, case: str) -> list[dict[str, Any]]:
-    with archive.read() as session:
-        c = get_case(session, case)
-        return appearances_to_dicts(session, _appearances(session, c), c.slug)
 
 
 # --------------------------------------------------------------------------- attributions
@@ -948,17 +937,12 @@ def set_attribution_state(
 
 
 def _attributions(session: Session, case: Case) -> list[Attribution]:
+    """The case's attributions in id order (for the case-file export and import)."""
     return list(
         session.exec(
             select(Attribution).where(Attribution.case_id == case.id).order_by(col(Attribution.id))
         ).all()
     )
-
-
-def list_attributions(archive: Archive, case: str) -> list[dict[str, Any]]:
-    with archive.read() as session:
-        c = get_case(session, case)
-        return attributions_to_dicts(session, _attributions(session, c), c.slug)
 
 
 # --------------------------------------------------------------------------- derivations
@@ -1011,11 +995,6 @@ def derivations_to_dicts(
         }
         for d in derivations
     ]
-
-
-def retracted(at: datetime | None, by: str | None, why: str | None) -> dict[str, Any] | None:
-    """A derivation's retraction as listings give it: `{"at", "by", "why"}`, or None."""
-    return None if at is None else {"at": iso(at), "by": by, "why": why}
 
 
 def derivation_to_dict(session: Session, d: Derivation) -> dict[str, Any]:
@@ -1191,6 +1170,7 @@ def record_retraction(
 
 
 def _case_media_ids(session: Session, case: Case) -> list[int]:
+    """The ids of the case's media, in order."""
     return [
         m
         for m in session.exec(
@@ -1201,6 +1181,7 @@ def _case_media_ids(session: Session, case: Case) -> list[int]:
 
 
 def _case_derivations(session: Session, case: Case) -> list[Derivation]:
+    """Derivations with either end in the case, in id order (for the case-file export)."""
     ids = _case_media_ids(session, case)
     if not ids:
         return []
@@ -1211,134 +1192,3 @@ def _case_derivations(session: Session, case: Case) -> list[Derivation]:
             .order_by(col(Derivation.id))
         ).all()
     )
-
-
-def list_derivations(archive: Archive, case: str) -> list[dict[str, Any]]:
-    """Derivations with either end in the case."""
-    with archive.read() as session:
-        c = get_case(session, case)
-        return derivations_to_dicts(session, _case_derivations(session, c))
-
-
-# --------------------------------------------------------------------------- earliest
-
-
-def _related_media(session: Session, case: Case) -> set[int]:
-    """The case's media plus, transitively, media with the same bytes or linked by derivation."""
-
-    def same_bytes(ids: set[int]) -> set[int]:
-        blobs = set(session.exec(select(Media.blob_id).where(col(Media.id).in_(ids))).all())
-        same = session.exec(select(Media.id).where(col(Media.blob_id).in_(blobs))).all()
-        return {m for m in same if m is not None}
-
-    edges = session.exec(_standing_edges()).all()
-    return related_media(_case_media_ids(session, case), same_bytes, edges)
-
-
-def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[dict[str, Any]]]:
-    """`claimed_platforms` of the case's original posters."""
-    posters = original_posters(_attributions(session, case))
-    accounts = accounts_by_id(session, (a.account_id for a in posters))
-    target_ids = sorted(
-        {a.target_id for a in posters if a.target_type == "appearance" and a.target_id is not None}
-    )
-    targets = (
-        {
-            pk(ap): ap
-            for ap in session.exec(
-                select(Appearance).where(col(Appearance.id).in_(target_ids))
-            ).all()
-        }
-        if target_ids
-        else {}
-    )
-    return claimed_platforms(posters, accounts, targets)
-
-
-def earliest(archive: Archive, case: str) -> dict[str, Any]:
-    """The earliest known appearance of the case's media, across every case that holds it.
-
-    Considered: all appearances of this case, plus appearances in other cases linked to media
-    with the same bytes or connected by derivations. Date used: posted time, else capture
-    time (an upper bound; `basis` says which). `uncertain_with` lists appearances whose date
-    window (day, or +/-31 days for approximate) overlaps the earliest's. `contradiction` is
-    true when the earliest is not on the claimed original platform (from `original_poster`
-    attributions; see docs/provenance.md) and no appearance on that platform overlaps it.
-    """
-    with archive.read() as session:
-        return earliest_of(session, get_case(session, case))
-
-
-def earliest_of(session: Session, c: Case) -> dict[str, Any]:
-    """`earliest` for a case, in the caller's session (`provlogic.find_earliest`)."""
-    related = _related_media(session, c)
-    query = select(Appearance).where(Appearance.case_id == c.id)
-    if related:
-        query = select(Appearance).where(
-            or_(col(Appearance.case_id) == c.id, col(Appearance.media_id).in_(related))
-        )
-    appearances = list(session.exec(query.order_by(col(Appearance.id))).all())
-    holders = sorted({ap.case_id for ap in appearances})
-    slugs = {
-        pk(other): other.slug
-        for other in session.exec(select(Case).where(col(Case.id).in_(holders))).all()
-    }
-    return find_earliest(
-        c,
-        appearances,
-        _claimed_platforms(session, c),
-        slugs,
-        lambda ap, slug: appearance_to_dict(session, ap, slug),
-    )
-
-
-# --------------------------------------------------------------------------- timeline
-
-
-def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
-    """Every dated fact of the case in time order, each with its type and source.
-
-    Types: case.opened, appearance.posted, appearance.captured, media.captured (the capture
-    time a media file's metadata gives, see `timeutil.capture_time`), media.acquired,
-    status.changed, attribution.recorded / attribution.changed, derivation.recorded /
-    derivation.retracted, note.
-    The earliest known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
-    another case it is included with that case's slug. An appearance's events carry its
-    impossible dates in `warnings` (`date_problems`); a capture time without its UTC offset
-    has precision `local` and a warning saying so; every other event has none.
-    """
-    with archive.read() as session:
-        c = get_case(session, case)
-        return timeline_of(session, c, earliest_of(session, c))
-
-
-def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> list[dict[str, Any]]:
-    """`timeline` for a case, in the caller's session; `earliest_result` is `earliest_of`'s
-    answer for the same case (the caller may need it too, so it is not worked out twice)."""
-    first = earliest_result["earliest"]
-    appearances = _appearances(session, c)
-    if first is not None and first["case"] != c.slug:
-        other = session.get(Appearance, first["id"])
-        if other is not None:
-            appearances.append(other)
-    attributions = _attributions(session, c)
-    accounts = accounts_by_id(
-        session,
-        [ap.account_id for ap in appearances] + [a.account_id for a in attributions],
-    )
-    status_changes = session.exec(
-        select(StatusChange).where(StatusChange.case_id == c.id).order_by(col(StatusChange.id))
-    ).all()
-    notes = session.exec(select(Note).where(Note.case_id == c.id).order_by(col(Note.id))).all()
-    records = CaseRecords(
-        case=c,
-        appearances=appearances,
-        accounts=accounts,
-        media=case_media(session, pk(c)),
-        status_changes=status_changes,
-        attributions=attributions,
-        changes=changes_by_attribution(session, (pk(a) for a in attributions)),
-        derivations=_case_derivations(session, c),
-        notes=notes,
-    )
-    return timeline_events(records, earliest_result)
