@@ -1209,7 +1209,7 @@ def test_records_both_archives_added_at_the_same_place_are_not_merged(
         casefile.import_case_text(other, shared, "swap.toml")
         # the appearance, and its account (new here)
         assert casefile.import_case_text(other, theirs, "swap.toml").changes == 2
-        assert [a["account"] for a in provenance.list_appearances(other, "swap")] == [
+        assert [a["account"] for a in provread.list_appearances(other, "swap")] == [
             "x:@first",
             "x:@late",
         ]
