@@ -36,8 +36,7 @@ from verify.analysis import AnalysisResult, FrameHash, incomplete_note, to_signe
 from verify.dbread import Reader
 from verify.dbwrite import Writer
 from verify.errors import AnalysisError, BadInputError
-from verify.services.refs import case_id
-from verify.services.refs import case_slug as slug_of
+from verify.services.refs import case_id, case_slug
 from verify.store import StoredObject
 from verify.timeutil import iso, now
 from verify.vocab import AnalysisState, platform_name
@@ -529,7 +528,7 @@ def add_media(
         with archive.reader() as db:
             case_id(db, case_ref)
         archive.require_writable()  # a read-only archive: refused before anything is stored
-        case_slug = slug_of(case_ref)  # as stored: `Drone-Strike` names `drone-strike`
+        slug = case_slug(case_ref)  # as stored: `Drone-Strike` names `drone-strike`
         actor = archive.actor  # may run `git config`: never inside a write transaction
         for i, result in enumerate(results):
             try:
@@ -564,7 +563,7 @@ def add_media(
                 _record(
                     archive,
                     actor,
-                    case_slug,
+                    slug,
                     obj,
                     result,
                     got.get(key),
