@@ -20,11 +20,11 @@ import getpass
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from verify.errors import BadInputError, BusyError, IntegrityFailure, VerifyError
 
@@ -188,6 +188,26 @@ class Archive:
         if name.startswith("file:"):  # the read-only URI form (`sqlite_url(read_only=True)`)
             name = unquote(name.removeprefix("file:").split("?", 1)[0])
         return Path(name) if name and name != ":memory:" else None
+
+    def record_output(
+        self, action: str, entries: "Sequence[tuple[str | None, dict[str, Any]]]"
+    ) -> int | None:
+        """Record files written *from* the archive (a report, a case file, copies of preserved
+        files or frames: `audit.OUTPUT_ACTIONS`): one `action` entry per (case slug,
+        payload), in one transaction. Returns the last entry's seq, or None on a read-only
+        archive, where nothing can be recorded (the CLI says so)."""
+        if self.read_only:
+            return None
+        from verify import audit
+
+        seq = None
+        with self.write() as session:
+            for case, payload in entries:
+                entry = audit.append(
+                    session, actor=self.actor, action=action, case=case, payload=payload
+                )
+                seq = entry.seq
+        return seq
 
     def close(self) -> None:
         if self._engine is not None:

@@ -358,20 +358,14 @@ def export_case(
     final = None
     if path is not None:
         final = write_atomically(Path(path), data, prefix=".verify-case-")
-    if record and not archive.read_only:
-        with archive.write() as session:
-            audit.append(
-                session,
-                actor=archive.actor,
-                action=audit.CASE_EXPORT,
-                case=slug,
-                payload={
-                    "sha256": "sha256:" + hashlib.sha256(data).hexdigest(),
-                    "size": len(data),
-                    "path": None if final is None else str(Path(final).absolute()),
-                    "base": state_digest(rendered),
-                },
-            )
+    if record:
+        payload = {
+            "sha256": "sha256:" + hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "path": None if final is None else str(Path(final).absolute()),
+            "base": state_digest(rendered),
+        }
+        archive.record_output(audit.CASE_EXPORT, [(slug, payload)])
     return text
 
 

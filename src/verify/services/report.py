@@ -268,24 +268,15 @@ def write_report(
     final: Path | None = None
     if output is not None:
         final = write_atomically(output, content, prefix=".verify-report-")
-    if archive.read_only:  # on write-protected media: the report, unrecorded (the CLI says so)
-        return WrittenReport(fmt, final, digest, len(content), content, None, *_check_outcome(data))
-    with archive.write() as session:
-        case = get_case(session, ref)
-        entry = audit.append(
-            session,
-            actor=archive.actor,
-            action=audit.REPORT_WRITE,
-            case=case.slug,
-            payload={
-                "format": fmt,
-                "sha256": digest,
-                "size": len(content),
-                "path": str(final) if final is not None else None,
-                "generated_at": data["generated_at"],
-            },
-        )
-        seq = entry.seq
+    payload = {
+        "format": fmt,
+        "sha256": digest,
+        "size": len(content),
+        "path": str(final) if final is not None else None,
+        "generated_at": data["generated_at"],
+    }
+    # on write-protected media: the report, unrecorded (seq None; the CLI says so)
+    seq = archive.record_output(audit.REPORT_WRITE, [(data["case"]["slug"], payload)])
     return WrittenReport(fmt, final, digest, len(content), content, seq, *_check_outcome(data))
 
 
