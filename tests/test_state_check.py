@@ -384,6 +384,29 @@ def test_old_payload_shapes_check_clean(archive: Archive) -> None:
     assert [(f.category, f.subject) for f in findings] == [("state", "case old claim 1")]
 
 
+def test_claim_assess_shapes_are_read_alike() -> None:
+    """`claim.assess` records the rationale as `{"old", "new"}` (a cleared one too, as
+    ""); entries before that gave the new one alone as `why`: both replay."""
+    from verify.services.statecheck import claim_changes
+
+    current = {
+        "n": 3,
+        "finding": {"old": "supported", "new": "unassessed"},
+        "confidence": {"old": "high", "new": None},
+        "rationale": {"old": "bob's reason", "new": ""},
+    }
+    assert claim_changes("claim.assess", current) == {
+        "finding": ("supported", "unassessed"),
+        "confidence": ("high", None),
+        "rationale": ("bob's reason", ""),
+    }
+    earlier = {"n": 3, "finding": {"old": "unassessed", "new": "supported"}, "why": "sign"}
+    assert claim_changes("claim.assess", earlier) == {
+        "finding": ("unassessed", "supported"),
+        "rationale": (None, "sign"),
+    }
+
+
 def test_an_old_import_media_add_checks_clean(archive: Archive) -> None:
     """Imports before the shared payload shape recorded `media.add` as
     {"media", "sha256": HEX (no prefix), "name"} (docs/json.md): not a difference."""
