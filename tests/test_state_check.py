@@ -35,13 +35,14 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
         ("claim", "add", "test-case", "three"),
         ("claim", "assess", "test-case", "1", "--finding", "supported", "--why", "because"),
         ("claim", "assess", "test-case", "1", "--confidence", "high"),
-        ("claim", "assess", "test-case", "3", "--finding", "unassessed"),
+        ("claim", "assess", "test-case", "3", "--finding", "contradicted", "--confidence",
+         "high", "--why", "bob's reason"),
         ("case", "edit", "test-case", "--title", "Renamed", "--summary", "now summarised"),
         ("status", "set", "test-case", "in_progress"),
         ("status", "set", "test-case", "false", "--why", "claim 1 is supported"),
         ("case", "import", str(CASE_FILE)),
         ("prov", "attribution", "set", "1", "--state", "corroborated", "--evidence", "seen"),
-    ]
+    ]  # fmt: skip
     for args in steps:
         r = cli(*args)
         assert r.exit_code == 0, (args, r.stderr)
@@ -84,6 +85,18 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
     assert r.exit_code == 0, r.stderr
     actions = {e["action"] for e in json.loads(cli("log", "--json").stdout)}
     assert {"media.edit", "appearance.edit", "derivation.edit"} <= actions
+    # assessments: a new finding (confidence and rationale replaced, or cleared), amendments
+    steps = [
+        ("claim", "assess", "test-case", "3", "--finding", "supported", "--why", "carol's"),
+        ("claim", "assess", "test-case", "3", "--finding", "unassessed"),
+        ("claim", "assess", "test-case", "2", "--finding", "unproven", "--confidence", "low",
+         "--why", "first"),
+        ("claim", "assess", "test-case", "2", "--why", "second"),
+        ("claim", "assess", "test-case", "2", "--confidence", "none"),
+    ]  # fmt: skip
+    for args in steps:
+        r = cli(*args)
+        assert r.exit_code == 0, (args, r.stderr)
     return home
 
 
