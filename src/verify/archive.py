@@ -53,13 +53,25 @@ def resolve_actor(explicit: str | None = None) -> str:
     return given_actor(explicit) or _default_actor()
 
 
+# VERIFY_USER set to nothing (`VERIFY_USER=$REPORTER` with REPORTER unset): refused, as
+# `--as ""` is, rather than recording git's user.name or the login, someone else's name
+EMPTY_VERIFY_USER = (
+    "VERIFY_USER is empty: set it to who is acting (a name or handle), or unset it to "
+    "record git's user.name or the login"
+)
+
+
 def given_actor(explicit: str | None = None) -> str | None:
-    """The actor named by --as or VERIFY_USER (checked), or None: cheap, spawns nothing."""
-    for candidate in (explicit, os.environ.get("VERIFY_USER")):
+    """The actor named by --as or VERIFY_USER (checked), or None: cheap, spawns nothing.
+    VERIFY_USER set but blank is refused (`EMPTY_VERIFY_USER`) when it would be used."""
+    env = os.environ.get("VERIFY_USER")
+    for candidate in (explicit, env):
         if candidate and "\x00" in candidate:
             raise BadInputError("the actor name contains a NUL character; remove it")
         if candidate and candidate.strip():
             return candidate.strip()
+    if env is not None:
+        raise BadInputError(EMPTY_VERIFY_USER)
     return None
 
 
