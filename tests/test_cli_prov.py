@@ -734,6 +734,18 @@ def test_earliest_says_corroborated_once_the_original_poster_is(
     ]
 
 
+def test_timeline_says_who_acquired_a_file_then_how(cli: RunCli, archive: Archive) -> None:
+    """The how is free text: before the actor it read `via downloaded by bob by bob`."""
+    ok(cli("case", "open", "Photo", "--slug", "photo"))
+    add_media(archive, "photo", "a.jpg", b"a", acquired_by="bob", via="downloaded by bob")
+    add_media(archive, "photo", "b.jpg", b"b", acquired_by="bob")
+    texts = [e["text"] for e in json.loads(ok(cli("timeline", "photo", "--json")))
+             if e["type"] == "media.acquired"]  # fmt: skip
+    assert texts == ["acquired a.jpg by bob, via downloaded by bob", "acquired b.jpg by bob"]
+    lines = ok(cli("timeline", "photo")).splitlines()
+    assert any(x.endswith("  acquired a.jpg by bob, via downloaded by bob") for x in lines)
+
+
 def test_timeline_shows_the_files_capture_time_and_says_when_it_is_local(
     cli: RunCli, archive: Archive, fake_now: pytest.MonkeyPatch
 ) -> None:
