@@ -169,6 +169,23 @@ def test_dupes_says_why_an_exact_copy_is_in_a_cluster(archive: Archive, cli: Run
     assert any(x.startswith(f"  {a} ~ {b}: match ") for x in lines)
 
 
+def test_dupes_media_rows_are_in_columns(archive: Archive, cli: RunCli) -> None:
+    """Media ids, slugs and kinds of different widths: each column starts at one place."""
+    a, _, _ = _setup(archive)
+    with archive.read() as session:
+        held = session.get(Media, a)
+        assert held is not None
+        blob_id = held.blob_id
+    for i in range(9):  # media ids to two digits, and a longer slug
+        copy = store(archive, "a-much-longer-case-slug", f"copy-{i}.mp4", [], blob_id=blob_id)
+    rows = [x for x in cli("dupes").stdout.splitlines() if x.startswith("  media ")]
+    assert len(rows) == 11 and any(x.startswith(f"  media {copy.media_id}  c") for x in rows)
+    for word in ("case ", "video "):
+        assert len({x.index(word) for x in rows}) == 1, (word, rows)
+    names = {x.rindex(" ") for x in rows}  # the name, after the SHA-256 prefix
+    assert len(names) == 1, rows
+
+
 def test_search_file_not_stored(archive: Archive, cli: RunCli, tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from verify.cli import source_of
-from verify.cli.output import clean, examples, notice, print_json, table
+from verify.cli.output import clean, columns, examples, notice, print_json, table
 from verify.early import EARLY_ANALYSIS
 from verify.errors import BadInputError
 
@@ -184,13 +184,20 @@ def dupes_command(ctx: typer.Context, case: DupesCaseOpt = None, as_json: JsonOp
         return
     lines: list[str] = []
     unrecorded = 0
+    # the media rows of every cluster in one set of columns, as the other tables
+    rows = iter(
+        columns(
+            [
+                (f"media {m['media']}", f"case {m['case']}", m["kind"], m["sha256"][7:19],
+                 m["original_name"])
+                for cl in clusters
+                for m in cl["media"]
+            ]
+        )
+    )  # fmt: skip
     for cl in clusters:
         lines.append(f"cluster {cl['cluster']}: {len(cl['media'])} media")
-        for m in cl["media"]:
-            lines.append(
-                f"  media {m['media']}  case {clean(m['case'])}  {m['kind']}  "
-                f"{m['sha256'][7:19]}  {clean(m['original_name'])}"
-            )
+        lines += [f"  {next(rows)}" for _ in cl["media"]]
         first: dict[str, int] = {}  # media holding the same bytes join without a frame link
         for m in cl["media"]:
             if m["sha256"] in first:
