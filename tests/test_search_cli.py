@@ -51,6 +51,16 @@ def test_search_media_human(archive: Archive, cli: RunCli) -> None:
     assert row.startswith(f"1     match  telegram-original  {a}      orig.mp4")
     assert "28/28 28/40" in row
     assert row.endswith("+12 s   full     query 00:00-00:27 ~ candidate 00:12-00:39, offset +12 s")
+    # the terse columns and the tiers explained after the table, on stderr; not with --json
+    assert r.stderr == (
+        "FRAMES Q C: frames matched of those sampled, in the query (Q) and the candidate (C); "
+        "BEST/MED: best and median dHash distance of the matched frames in bits (0 is the same "
+        "picture, unrelated ones are about 32 apart); OFFSET: candidate time minus query time\n"
+        "match: matched frames cover at least half of either file, a copy or an excerpt; "
+        "suggestion: some frames are close, too few or not close enough to say so: compare the "
+        "two yourself (docs/matching.md)\n"
+    )
+    assert cli("search", str(b), "--json").stderr == ""
 
 
 def test_search_media_json_and_case_filter(archive: Archive, cli: RunCli) -> None:
