@@ -125,7 +125,15 @@ def test_add_image_custody_and_metadata(cli: RunCli, case: str, tmp_path: Path, 
 
 @pytest.mark.parametrize(
     ("given", "stored"),
-    [("X", "x"), (" Twitter ", "x"), ("tg", "telegram"), ("Rumble", "rumble")],
+    [
+        ("X", "x"),
+        (" Twitter ", "x"),
+        ("tg", "telegram"),
+        ("Rumble", "rumble"),
+        ("FB", "facebook"),
+        ("vkontakte", "vk"),
+        ("bsky", "bluesky"),
+    ],
 )
 def test_media_platform_is_normalised_as_an_appearances(
     cli: RunCli, case: str, tmp_path: Path, given: str, stored: str

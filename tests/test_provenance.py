@@ -101,7 +101,7 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
         ("tiktok:https://www.tiktok.com/@floodclips", ("tiktok", "@floodclips")),
         ("youtube:https://www.youtube.com/@channel", ("youtube", "@channel")),
         ("instagram:someone.here", ("instagram", "@someone.here")),
-        # kept as given: not clearly a handle, or a platform without @handles
+        # kept as given: not clearly a handle, or a platform without handles verify reads
         ("x:https://x.com/i/status/1", ("x", "https://x.com/i/status/1")),
         ("telegram:https://t.me/c/123/45", ("telegram", "https://t.me/c/123/45")),
         ("telegram:(unknown)", ("telegram", "(unknown)")),
@@ -110,12 +110,17 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
             ("youtube", "https://youtube.com/channel/UCabc"),
         ),
         ("x:https://example.com/someone", ("x", "https://example.com/someone")),
-        ("facebook:Some.Page", ("facebook", "Some.Page")),
+        ("facebook:Some.Page", ("facebook", "@Some.Page")),
+        ("whatsapp:+44 7700 900123", ("whatsapp", "+44 7700 900123")),  # no handles there
+        ("rumble:someone", ("rumble", "someone")),  # a platform verify does not know
         ("x:some.one", ("x", "some.one")),  # not an X handle (no dots there)
         ("youtube:UC_x5XG1OV2P6uZZ5FSM9Ttw", ("youtube", "UC_x5XG1OV2P6uZZ5FSM9Ttw")),  # an id
         ("youtube:@my-channel", ("youtube", "@my-channel")),
         ("youtube:https://www.youtube.com/@my-channel", ("youtube", "@my-channel")),
-        ("vk:someone", ("vk", "someone")),
+        ("vk:someone", ("vk", "@someone")),
+        ("fb:https://www.facebook.com/Some.Page", ("facebook", "@Some.Page")),
+        ("bsky:https://bsky.app/profile/name.bsky.social", ("bluesky", "@name.bsky.social")),
+        ("reddit:https://www.reddit.com/r/OSINT/", ("reddit", "r/OSINT")),
         ("x:[", ("x", "[")),  # not a URL either (urlsplit raises): as given
     ],
 )
@@ -210,6 +215,79 @@ def test_an_account_stored_as_a_profile_url_keeps_its_attributions(
     again = casefile.import_case_text(archive, exported, "again.toml")
     assert again.changes == 0
     assert casefile.export_case(archive, case) == exported
+
+
+@pytest.mark.parametrize(
+    ("platform", "spellings", "kept"),
+    [
+        (
+            "facebook",
+            ["BBCNews", "@BBCNews", "https://www.facebook.com/BBCNews/", "fb.com/BBCNews",
+             "https://m.facebook.com/bbcnews", "fb:@bbcnews"],
+            ["https://www.facebook.com/profile.php?id=100064", "100064",
+             "https://www.facebook.com/BBCNews/posts/123", "facebook.com/groups/1234"],
+        ),
+        (
+            "vk",
+            ["durov", "@durov", "https://vk.com/durov", "m.vk.com/durov", "vkontakte:Durov"],
+            ["https://vk.com/wall-1_45616", "https://vk.com/feed", "1"],
+        ),
+        (
+            "bluesky",
+            ["alice.bsky.social", "@alice.bsky.social",
+             "https://bsky.app/profile/alice.bsky.social", "bsky:@Alice.bsky.social"],
+            ["did:plc:z72i7hdynmk6r22z27h6tvur",
+             "https://bsky.app/profile/alice.bsky.social/post/3kxyz", "alice"],
+        ),
+        (
+            "reddit",
+            ["u/spez", "/u/spez", "@spez", "https://www.reddit.com/user/spez/",
+             "old.reddit.com/u/spez"],
+            ["spez", "https://www.reddit.com/r/worldnews/comments/abc/title/", "r/spez"],
+        ),
+    ],
+)  # fmt: skip
+def test_one_account_on_the_platforms_a_newsroom_meets(
+    archive: Archive, case: str, platform: str, spellings: list[str], kept: list[str]
+) -> None:
+    """Facebook, VK and Bluesky handles take the one @ spelling, Reddit's `u/NAME` (or
+    `r/NAME`); what is not clearly a profile (a numeric id, a post, a DID) is kept as
+    written, each its own account."""
+    for spelling in spellings:
+        ref = spelling if ":" in spelling and "://" not in spelling else f"{platform}:{spelling}"
+        provenance.attribute(archive, case, "reuploader", ref)
+    [one] = [a["ref"] for a in provenance.list_accounts(archive)]
+    for spelling in kept:
+        provenance.attribute(archive, case, "claimant", f"{platform}:{spelling}")
+    refs = sorted(a["ref"] for a in provenance.list_accounts(archive))
+    assert refs == sorted([one, *(f"{platform}:{k}" for k in kept)])
+    assert (
+        one
+        == {
+            "facebook": "facebook:@BBCNews",
+            "vk": "vk:@durov",
+            "bluesky": "bluesky:@alice.bsky.social",
+            "reddit": "reddit:u/spez",
+        }[platform]
+    )
+
+
+def test_a_reddit_account_stored_as_a_url_is_found_by_its_name(archive: Archive, case: str) -> None:
+    """Reddit was not a known platform: an account stored as a profile URL, as written,
+    is the one `reddit:u/someone` names (as on the platforms with @handles)."""
+    from verify.models import Account
+    from verify.timeutil import now
+
+    with archive.write() as session:
+        session.add(
+            Account(platform="reddit", handle="https://www.reddit.com/user/Someone",
+                    kind="unknown", created_at=now(), created_by="t")
+        )  # fmt: skip
+    for ref in ("reddit:u/someone", "reddit:@Someone", "reddit:reddit.com/u/Someone"):
+        provenance.attribute(archive, case, "reuploader", ref)
+    assert [a["ref"] for a in provenance.list_accounts(archive)] == [
+        "reddit:https://www.reddit.com/user/Someone"
+    ]
 
 
 def test_unicode_handles_never_collide(archive: Archive, case: str) -> None:

@@ -35,13 +35,14 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
         ("claim", "add", "test-case", "three"),
         ("claim", "assess", "test-case", "1", "--finding", "supported", "--why", "because"),
         ("claim", "assess", "test-case", "1", "--confidence", "high"),
-        ("claim", "assess", "test-case", "3", "--finding", "unassessed"),
+        ("claim", "assess", "test-case", "3", "--finding", "contradicted", "--confidence",
+         "high", "--why", "bob's reason"),
         ("case", "edit", "test-case", "--title", "Renamed", "--summary", "now summarised"),
         ("status", "set", "test-case", "in_progress"),
         ("status", "set", "test-case", "false", "--why", "claim 1 is supported"),
         ("case", "import", str(CASE_FILE)),
         ("prov", "attribution", "set", "1", "--state", "corroborated", "--evidence", "seen"),
-    ]
+    ]  # fmt: skip
     for args in steps:
         r = cli(*args)
         assert r.exit_code == 0, (args, r.stderr)
@@ -84,6 +85,18 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
     assert r.exit_code == 0, r.stderr
     actions = {e["action"] for e in json.loads(cli("log", "--json").stdout)}
     assert {"media.edit", "appearance.edit", "derivation.edit"} <= actions
+    # assessments: a new finding (confidence and rationale replaced, or cleared), amendments
+    steps = [
+        ("claim", "assess", "test-case", "3", "--finding", "supported", "--why", "carol's"),
+        ("claim", "assess", "test-case", "3", "--finding", "unassessed"),
+        ("claim", "assess", "test-case", "2", "--finding", "unproven", "--confidence", "low",
+         "--why", "first"),
+        ("claim", "assess", "test-case", "2", "--why", "second"),
+        ("claim", "assess", "test-case", "2", "--confidence", "none"),
+    ]  # fmt: skip
+    for args in steps:
+        r = cli(*args)
+        assert r.exit_code == 0, (args, r.stderr)
     return home
 
 
@@ -382,6 +395,29 @@ def test_old_payload_shapes_check_clean(archive: Archive) -> None:
         session.add(claim)
     findings = log.check_archive(archive).findings
     assert [(f.category, f.subject) for f in findings] == [("state", "case old claim 1")]
+
+
+def test_claim_assess_shapes_are_read_alike() -> None:
+    """`claim.assess` records the rationale as `{"old", "new"}` (a cleared one too, as
+    ""); entries before that gave the new one alone as `why`: both replay."""
+    from verify.services.statecheck import claim_changes
+
+    current = {
+        "n": 3,
+        "finding": {"old": "supported", "new": "unassessed"},
+        "confidence": {"old": "high", "new": None},
+        "rationale": {"old": "bob's reason", "new": ""},
+    }
+    assert claim_changes("claim.assess", current) == {
+        "finding": ("supported", "unassessed"),
+        "confidence": ("high", None),
+        "rationale": ("bob's reason", ""),
+    }
+    earlier = {"n": 3, "finding": {"old": "unassessed", "new": "supported"}, "why": "sign"}
+    assert claim_changes("claim.assess", earlier) == {
+        "finding": ("unassessed", "supported"),
+        "rationale": (None, "sign"),
+    }
 
 
 def test_an_old_import_media_add_checks_clean(archive: Archive) -> None:

@@ -185,7 +185,10 @@ def claim_add(
     "assess",
     epilog=examples(
         "verify claim assess belgorod-legion-video 2 --finding supported --confidence medium "
-        '--why "village sign geolocated to Graivoron"'
+        '--why "village sign geolocated to Graivoron"',
+        'verify claim assess belgorod-legion-video 2 --why "sign and church at 0:31 geolocated"',
+        "verify claim assess belgorod-legion-video 2 --confidence none",
+        "verify claim assess belgorod-legion-video 2 --finding unassessed",
     ),
 )
 def claim_assess(
@@ -197,17 +200,31 @@ def claim_assess(
     ],
     finding: Annotated[
         str | None,
-        typer.Option(help="unassessed, supported, contradicted or unproven.", show_default=False),
+        typer.Option(
+            help="unassessed, supported, contradicted or unproven: a new assessment.",
+            show_default=False,
+        ),
     ] = None,
     confidence: Annotated[
-        str | None, typer.Option(help="low, medium or high.", show_default=False)
+        str | None,
+        typer.Option(help="low, medium, high, or none (no confidence).", show_default=False),
     ] = None,
     why: Annotated[
-        str | None, typer.Option(help="Rationale (required for a finding).", show_default=False)
+        str | None,
+        typer.Option(
+            help="Rationale (required with any --finding but unassessed).", show_default=False
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record a finding and/or confidence on one claim."""
+    """Assess one claim: its finding, with a confidence and a rationale.
+
+    An assessment is a whole. --finding starts a new one: the finding, the confidence
+    given (none if not given) and the rationale (--why, required); `--finding unassessed`
+    clears the confidence and the rationale. Without --finding, --confidence and/or --why
+    amend the current assessment, keeping its finding (and the rationale or confidence not
+    given). Repeating the current assessment is refused (exit 2). Prints the claim's number.
+    """
     from verify.services import cases
 
     data = cases.assess_claim(

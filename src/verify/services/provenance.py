@@ -111,7 +111,12 @@ AT_HANDLE_HOSTS = {
     "instagram": ("instagram.com",),
     "youtube": ("youtube.com", "m.youtube.com"),
     "threads": ("threads.net", "threads.com"),
-}
+    "facebook": (
+        "facebook.com", "m.facebook.com", "web.facebook.com", "mbasic.facebook.com", "fb.com",
+    ),
+    "vk": ("vk.com", "m.vk.com", "vk.ru", "m.vk.ru", "vkontakte.ru"),
+    "bluesky": ("bsky.app",),  # bsky.app/profile/HANDLE
+}  # fmt: skip
 _HANDLE_CHARS = {
     "x": re.compile(r"^@?[A-Za-z0-9_]{1,50}\Z"),
     "telegram": re.compile(r"^@?[A-Za-z0-9_]{1,64}\Z"),
@@ -119,7 +124,27 @@ _HANDLE_CHARS = {
     "instagram": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
     "youtube": re.compile(r"^@[A-Za-z0-9_.-]{1,64}\Z"),  # a bare name may be a channel id
     "threads": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
+    # a Facebook or VK name has a letter: digits alone are a numeric id (profile.php?id=)
+    "facebook": re.compile(r"^@?(?=[0-9.]*[A-Za-z])[A-Za-z0-9.]{1,50}\Z"),
+    "vk": re.compile(r"^@?(?=[0-9_.]*[A-Za-z])[A-Za-z0-9_.]{1,32}\Z"),
+    # a Bluesky handle is a domain name (`name.bsky.social`, `nytimes.com`)
+    "bluesky": re.compile(
+        r"^@?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+        r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z"
+    ),
 }
+# Reddit has no @handles: a user is `u/NAME`, a community `r/NAME`; `reddit:u/someone`,
+# `reddit:@someone`, `reddit:/u/someone` and `reddit:https://www.reddit.com/user/someone`
+# are one account, `reddit:u/someone` (a bare name may be either, and is kept as given).
+REDDIT_HOSTS = (
+    "reddit.com", "old.reddit.com", "new.reddit.com", "np.reddit.com", "m.reddit.com",
+    "sh.reddit.com",
+)  # fmt: skip
+_REDDIT_NAME = re.compile(r"[A-Za-z0-9_-]{2,21}")
+_REDDIT_KIND = {"u": "u", "user": "u", "r": "r"}
+# Known platforms whose handles are kept as written: WhatsApp has none to read (a phone
+# number, a group's or a channel's name).
+HANDLES_AS_GIVEN = ("whatsapp",)
 # The platforms verify knows (it reads their @handles) and the pseudo-platforms: an account
 # created on any other is noted (`unknown_platform_note`), as it may be a typo (`tiktokk`).
 ACCOUNT_PLATFORMS = (*KNOWN_PLATFORMS, *OFFLINE_KINDS)
@@ -143,6 +168,23 @@ _NOT_A_HANDLE = {
     "c", "s", "joinchat", "addstickers", "p", "reel", "reels", "stories", "tv", "watch",
     "channel", "user", "shorts", "playlist", "results", "tag", "video",
 }  # fmt: skip
+# and those of one platform's hosts only
+_NOT_A_HANDLE_ON = {
+    "facebook": {
+        "profile.php", "people", "pages", "groups", "events", "photo", "photo.php", "photos",
+        "videos", "video.php", "story.php", "permalink.php", "sharer", "sharer.php",
+        "marketplace", "gaming", "login", "login.php", "help", "notifications", "friends",
+        "bookmarks", "home.php", "l.php", "dialog", "plugins", "ads", "business", "privacy",
+        "policies", "legal", "fundraisers", "live", "media", "posts", "feeds", "watchparty",
+    },
+    "vk": {
+        "feed", "im", "videos", "clips", "clip", "music", "audio", "audios", "photos",
+        "friends", "groups", "login", "wall", "app", "apps", "away.php", "share.php", "doc",
+        "docs", "market", "services", "al_feed.php", "bugs", "support", "about", "terms",
+        "privacy", "dev", "blog", "jobs", "games", "stickers", "podcasts", "narratives",
+        "discover", "live", "topic", "board", "album", "albums", "id",
+    },
+}  # fmt: skip
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -157,12 +199,52 @@ def _split_ref(ref: str) -> tuple[str, str]:
     return platform, handle
 
 
+def _url_path(handle: str, hosts: tuple[str, ...]) -> list[str] | None:
+    """The path segments of `handle` as an http(s) URL on one of `hosts` (the scheme may be
+    left out), else None."""
+    text = handle if "://" in handle else "https://" + handle
+    try:
+        parsed = urllib.parse.urlsplit(text)
+        host = (parsed.hostname or "").removeprefix("www.")
+    except ValueError:  # not a URL at all (`[`, a bad port)
+        return None
+    if parsed.scheme not in ("http", "https") or host not in hosts:
+        return None
+    return [p for p in parsed.path.split("/") if p]
+
+
+def _reddit_handle(handle: str) -> str:
+    """`u/NAME` or `r/NAME` for a Reddit user or community written so (`/u/NAME`,
+    `@NAME`, a profile or community URL), else `handle` as given."""
+    if handle.startswith("@") and _REDDIT_NAME.fullmatch(handle[1:]):
+        return "u/" + handle[1:]
+    parts = handle.strip("/").split("/")
+    if len(parts) != 2 or parts[0].lower() not in _REDDIT_KIND:
+        parts = _url_path(handle, REDDIT_HOSTS) or []
+    if len(parts) == 2 and parts[0].lower() in _REDDIT_KIND and _REDDIT_NAME.fullmatch(parts[1]):
+        return f"{_REDDIT_KIND[parts[0].lower()]}/{parts[1]}"
+    return handle
+
+
+def normal_prefix(platform: str, handle: str) -> str | None:
+    """What the one spelling of a handle on `platform` starts with, if `handle` has it: `@`
+    on platforms with @handles, `u/` or `r/` on Reddit; else None."""
+    if platform in AT_HANDLE_HOSTS and handle.startswith("@"):
+        return "@"
+    if platform == "reddit" and handle[:2] in ("u/", "r/"):
+        return handle[:2]
+    return None
+
+
 def normalise_handle(platform: str, handle: str) -> str:
     """The one spelling of an @handle on platforms that have them (`AT_HANDLE_HOSTS`):
     `someone` and a profile URL (`https://x.com/someone`, `t.me/s/channel`,
-    `https://www.tiktok.com/@someone`) become `@someone`. Anything not clearly a handle (a
-    post URL, a YouTube channel id or bare name, `(unknown)`) and every other platform's
-    handle is kept as given."""
+    `https://www.tiktok.com/@someone`, `https://bsky.app/profile/name.bsky.social`) become
+    `@someone`; on Reddit, `u/someone` or `r/community` (`_reddit_handle`). Anything not
+    clearly a handle (a post URL, a YouTube channel id or bare name, a numeric Facebook or
+    VK id, `(unknown)`) and every other platform's handle is kept as given."""
+    if platform == "reddit":
+        return _reddit_handle(handle)
     hosts = AT_HANDLE_HOSTS.get(platform)
     if hosts is None:
         return handle
@@ -171,18 +253,15 @@ def normalise_handle(platform: str, handle: str) -> str:
         if platform == "youtube" and not handle.startswith("@"):
             return handle
         return handle if handle.startswith("@") else "@" + handle
-    text = handle if "://" in handle else "https://" + handle
-    try:
-        parsed = urllib.parse.urlsplit(text)
-        host = (parsed.hostname or "").removeprefix("www.")
-    except ValueError:  # not a URL at all (`[`, a bad port): kept as given
+    parts = _url_path(handle, hosts)
+    if parts is None:
         return handle
-    if parsed.scheme not in ("http", "https") or host not in hosts:
-        return handle
-    parts = [p for p in parsed.path.split("/") if p]
     if platform == "telegram" and parts[:1] == ["s"]:
         parts = parts[1:]  # t.me/s/channel: the channel's web preview
-    if len(parts) != 1 or parts[0].lower() in _NOT_A_HANDLE:  # `/@channel` is a handle
+    if platform == "bluesky":  # a profile is bsky.app/profile/HANDLE, and nothing else
+        parts = parts[1:] if parts[:1] == ["profile"] else []
+    not_handles = _NOT_A_HANDLE | _NOT_A_HANDLE_ON.get(platform, set())
+    if len(parts) != 1 or parts[0].lower() in not_handles:  # `/@channel` is a handle
         return handle
     name = parts[0]
     if platform in ("tiktok", "youtube") and not name.startswith("@"):
@@ -234,21 +313,24 @@ def find_account(session: Session, ref: str) -> Account | None:
         found = _find_handle(session, platform, h)
         if found is not None:
             return found
-    if platform in AT_HANDLE_HOSTS and handle.startswith("@"):
-        return _older_spelling(session, platform, handle)
+    prefix = normal_prefix(platform, handle)
+    if prefix is not None:
+        return _older_spelling(session, platform, handle, prefix)
     return None
 
 
-def _older_spelling(session: Session, platform: str, handle: str) -> Account | None:
-    """An account stored without the one spelling of `handle` (a profile URL, say): only
-    handles without an @ that contain the name are read and normalised."""
+def _older_spelling(session: Session, platform: str, handle: str, prefix: str) -> Account | None:
+    """An account stored without the one spelling of `handle` (a profile URL, say), which
+    starts with `prefix` (`normal_prefix`): only handles without it that contain the name
+    are read and normalised."""
     folded = handle.translate(_ASCII_LOWER)
-    name = folded[1:].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    name = folded[len(prefix) :]
+    name = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     candidates = session.exec(
         select(Account)
         .where(
             Account.platform == platform,
-            ~col(Account.handle).startswith("@"),
+            ~col(Account.handle).startswith(prefix),
             _ascii_lower(session, col(Account.handle)).like(f"%{name}%", escape="\\"),
         )
         .order_by(col(Account.id))

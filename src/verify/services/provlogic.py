@@ -605,11 +605,13 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
                 when=captured.text,
             )
     for m, _ in records.media:
-        how = f" via {m.acquired_via}" if m.acquired_via else ""
+        # who, then how, as `media show` and the reports' custody rows give them: the how is
+        # free text ("sent by email"), which before the actor read "via sent by email by bob"
+        how = f", via {m.acquired_via}" if m.acquired_via else ""
         add(
             m.acquired_at,
             "media.acquired",
-            f"acquired {m.original_name}{how} by {m.acquired_by}",
+            f"acquired {m.original_name} by {m.acquired_by}{how}",
             m.source_url or m.acquired_by,
             f"media:{m.id}",
         )

@@ -125,11 +125,11 @@ def claim_changes(action: str, payload: dict[str, Any]) -> dict[str, tuple[Any, 
 
     `claim.add` creates the claim: each field it records, old None (earlier imports recorded
     the assessment in it); `claim.edit` writes `FIELD: {"old", "new"}` for any of
-    CLAIM_FIELDS; `claim.assess` does for finding and confidence, and gives the new
-    rationale as `why` (old None: the entry does not record it)."""
+    CLAIM_FIELDS; `claim.assess` does for finding, confidence and rationale (entries before
+    this version give the new rationale as `why`, old None: they do not record it)."""
     if action == "claim.add":
         return {k: (None, payload[k]) for k in CLAIM_FIELDS if k in payload}
-    fields = CLAIM_FIELDS if action == "claim.edit" else ("finding", "confidence")
+    fields = CLAIM_FIELDS if action == "claim.edit" else ("finding", "confidence", "rationale")
     out = {}
     for name in fields:
         change = payload.get(name)
