@@ -1130,7 +1130,7 @@ def test_an_older_export_does_not_put_back_what_changed_since(archive: Archive) 
         "'first'; claims[1].finding 'contradicted' -> 'unassessed'; claims[1].confidence "
         "'high' -> none; claims[1].rationale 'sun' -> none), and this archive's case is no "
         "longer the one the file was exported from (it changed after the export, or the file "
-        "comes from another archive): check them (`verify log --case stale` shows who changed "
+        "comes from another archive): check them (`verify log stale` shows who changed "
         "what here), then import again with --update to apply them, or export the case again "
         "and re-apply your edits"
     )

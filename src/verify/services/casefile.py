@@ -1027,7 +1027,7 @@ class _Importer:
         raise BadInputError(
             f"{self.ctx.label}: it would change {len(self.edits)} "
             f"fact{'s' if len(self.edits) != 1 else ''} this archive holds ({shown}), and "
-            f"{why}: check them (`verify log --case {self.slug}` shows who changed what "
+            f"{why}: check them (`verify log {self.slug}` shows who changed what "
             "here), then import again with --update to apply them, or export the case again "
             "and re-apply your edits"
         )
