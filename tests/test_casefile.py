@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import re
 import string
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from tests.conftest import REPO, RunCli
 from tests.provhelp import add_media, ensure_blob, sha_of
 from verify.archive import Archive, open_archive, sqlite_url
 from verify.errors import BadInputError
-from verify.services import casefile, cases, log, logread, provenance, report, status
+from verify.services import casefile, cases, log, logread, provenance, provread, report, status
 
 EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
@@ -57,7 +58,7 @@ def test_example_imports_into_a_fresh_archive_with_its_facts(archive: Archive) -
     assert hist[1]["why"].startswith("Collecting appearances")
     assert "Russian Volunteer Corps" in case["notes"][0]["text"]
 
-    [ap] = provenance.list_appearances(archive, SLUG)
+    [ap] = provread.list_appearances(archive, SLUG)
     assert (ap["platform"], ap["account"], ap["posted"], ap["posted_precision"]) == (
         "x",
         "x:@Gerashchenko_en",
@@ -67,7 +68,7 @@ def test_example_imports_into_a_fresh_archive_with_its_facts(archive: Archive) -
     # URLs the founding document does not give stay empty
     assert (ap["url"], ap["post_id"], ap["caption"], ap["archive_url"]) == (None,) * 4
 
-    rows = provenance.list_attributions(archive, SLUG)
+    rows = provread.list_attributions(archive, SLUG)
     assert [(a["role"], a["actor"], a["target"], a["state"], a["according_to"]) for a in rows] == [
         (
             "subtitler",
@@ -86,8 +87,8 @@ def test_example_imports_into_a_fresh_archive_with_its_facts(archive: Archive) -
     assert accounts["x:@Gerashchenko_en"]["display_name"] == "Anton Gerashchenko"
     assert accounts["telegram:(unknown)"]["kind"] == "channel"
     assert all(a["url"] is None for a in accounts.values())
-    assert provenance.list_derivations(archive, SLUG) == []
-    early = provenance.earliest(archive, SLUG)
+    assert provread.list_derivations(archive, SLUG) == []
+    early = provread.earliest(archive, SLUG)
     assert early["contradiction"] is True
     assert early["claimed_original_platforms"] == ["telegram"]
 
@@ -223,7 +224,7 @@ def test_media_round_trip_and_missing_bytes(archive: Archive, tmp_path: Path) ->
         ensure_blob(fresh, sha_of(b"subtitled"))
         casefile.import_case_text(fresh, text, "legion.toml")
         assert casefile.export_case(fresh, "legion") == text
-        assert provenance.list_derivations(fresh, "legion")[0]["evidence"] == {
+        assert provread.list_derivations(fresh, "legion")[0]["evidence"] == {
             "frames_matched": 41,
             "offset": None,
             "variant": "masked",
@@ -254,19 +255,21 @@ def test_a_retraction_travels_in_the_case_file(archive: Archive, tmp_path: Path)
         assert casefile.export_case(fresh, "legion") == text
         actions = [e["action"] for e in logread.read_log(fresh)]
         assert actions.count("derivation.retract") == 1
-        assert provenance.earliest(fresh, "legion")["considered"] == 0
+        assert provread.earliest(fresh, "legion")["considered"] == 0
     finally:
         fresh.close()
     # a file that retracts the standing one retracts it here
     retracting = text.rstrip("\n") + '\nretraction = "not a re-encode after all"\n'
     assert casefile.import_case_text(archive, retracting, "legion.toml") is not None
-    assert provenance.list_derivations(archive, "legion")[1]["retracted"]["why"] == (
+    assert provread.list_derivations(archive, "legion")[1]["retracted"]["why"] == (
         "not a re-encode after all"
     )
     assert right["id"] == 2
     # dropping the archive's retraction from the file fails, writing nothing
     dropped = casefile.export_case(archive, "legion")
     dropped = dropped[: dropped.rindex("retraction = ")]  # the second one's, the last lines
+    # (cut short, with `base` it would be refused as such: edited by hand instead)
+    dropped = re.sub(r"^base = .*\n", "", dropped, flags=re.MULTILINE)
     seq = len(logread.read_log(archive))
     with pytest.raises(BadInputError) as exc:
         casefile.import_case_text(archive, dropped, "legion.toml")
@@ -439,6 +442,7 @@ def test_append_only_records_cannot_be_dropped_or_rewritten(cli: RunCli, tmp_pat
     start = text.index("[[notes]]")
     dropped = text[:start] + text[text.index("[[accounts]]") :]
     rewritten = text.replace("Context, not a copy:", "Context:")
+    [at] = re.findall(r'^at = "(.*)"$', text[text.index("[[notes]]") :], flags=re.MULTILINE)[:1]
     for name, body, message in [
         (
             "dropped.toml",
@@ -449,7 +453,9 @@ def test_append_only_records_cannot_be_dropped_or_rewritten(cli: RunCli, tmp_pat
         (
             "rewritten.toml",
             rewritten,
-            "notes[1]: differs from the archive's note (notes are append-only)",
+            "notes[1]: differs from the archive's note (notes are append-only): the archive's by "
+            f"tester at {at}: 'Context, not a copy: the day before (2…; the file's by tester "
+            f"at {at}: 'Context: the day before (22 May 2023) …",
         ),
     ]:
         path = tmp_path / name
@@ -767,7 +773,7 @@ def test_a_corroboration_recorded_without_evidence_before_the_rule_still_travels
     other = open_archive(tmp_path / "other", database_url=sqlite_url(tmp_path / "other.db"))
     try:
         assert casefile.import_case_text(other, edited, "moved.toml").created
-        [attr] = provenance.list_attributions(other, "legion")
+        [attr] = provread.list_attributions(other, "legion")
         assert (attr["state"], attr["evidence"]) == ("corroborated", None)
     finally:
         other.close()
@@ -807,8 +813,8 @@ def test_n_may_be_omitted_in_a_hand_written_file(archive: Archive) -> None:
         '\n[[attributions]]\nrole = "reuploader"\nactor = "vk:someone"\ntarget = "appearance:2"\n'
     )
     casefile.import_case_text(archive, text, "hand.toml")
-    [attr] = provenance.list_attributions(archive, "legion")
-    second = provenance.list_appearances(archive, "legion")[1]
+    [attr] = provread.list_attributions(archive, "legion")
+    second = provread.list_appearances(archive, "legion")[1]
     assert (second["platform"], attr["target"]) == ("vk", f"appearance:{second['id']}")
 
 
@@ -880,7 +886,7 @@ def test_state_history_is_in_recording_order_in_listings_and_reports(archive: Ar
         'at = "2023-05-01T00:00:00Z"\n'
     )
     casefile.import_case_text(archive, text, "h.toml")
-    [attr] = provenance.list_attributions(archive, "legion")
+    [attr] = provread.list_attributions(archive, "legion")
     assert [(h["from"], h["to"]) for h in attr["history"]] == [
         (None, "claimed"),
         ("claimed", "refuted"),
@@ -945,7 +951,8 @@ def test_audit_payloads_have_one_shape_from_the_command_line_and_from_a_case_fil
     ok(cli(*fresh, "media", "add", "inbox", str(clean), str(subtitled)))
     ok(cli(*fresh, "prov", "account", "add", "x:@a", "--name", "A", "--kind", "person"))
     seen = len(json.loads(ok(cli(*fresh, "log", "--json"))))
-    ok(cli(*fresh, "case", "import", str(path)))
+    # the file changes an account this archive holds, and comes from another archive
+    ok(cli(*fresh, "case", "import", str(path), "--update"))
     imported = json.loads(ok(cli(*fresh, "log", "--json")))[seen:]
     assert all(e["payload"].pop("import") == "legion.toml" for e in imported)
 
@@ -1029,7 +1036,7 @@ def test_a_new_attribution_with_history_is_recorded_as_on_the_command_line(
         "at": "2023-05-25T09:00:00Z",
         "import": "h.toml",
     }
-    [attr] = provenance.list_attributions(archive, "legion")
+    [attr] = provread.list_attributions(archive, "legion")
     assert (attr["state"], attr["created_at"], attr["created_by"]) == (
         "refuted",
         "2023-05-24T09:00:00Z",
@@ -1044,8 +1051,10 @@ def test_a_new_attribution_with_history_is_recorded_as_on_the_command_line(
     assert casefile.import_case_text(archive, text, "h.toml").changes == 0
 
 
-def test_media_not_held_for_an_existing_case_names_that_case(tmp_path: Path) -> None:
-    """Re-importing a case that exists: the bytes can go straight into it."""
+def test_media_not_held_for_an_existing_case_goes_through_another_case(tmp_path: Path) -> None:
+    """Re-importing a case that exists: the bytes go into another case first. Added to this
+    one, their media record would take the file's entry's place, and the file's acquisition
+    would then replace the archive's own."""
     fresh = fresh_archive(tmp_path / "fresh", "other")
     try:
         casefile.import_case_text(fresh, BASE, "legion.toml")
@@ -1053,8 +1062,9 @@ def test_media_not_held_for_an_existing_case_names_that_case(tmp_path: Path) -> 
             casefile.import_case_text(fresh, BASE + _media_block(1, b"later"), "legion.toml")
         assert exc.value.message == (
             "legion.toml: media[1].sha256: the archive does not hold the bytes of sha256:"
-            f"{sha_of(b'later')}; add the file first (`verify media add legion FILE`) and "
-            "import again, or remove this entry"
+            f"{sha_of(b'later')}; add the file to another case first (e.g. `verify case open "
+            "Incoming --slug incoming`, then `verify media add incoming FILE`) and import again, "
+            "or remove this entry"
         )
     finally:
         fresh.close()
@@ -1092,3 +1102,180 @@ def test_an_evidence_key_ending_in_a_newline_exports_as_valid_toml(archive: Arch
     text = casefile.export_case(archive, "keys")
     assert tomllib.loads(text)["derivations"][0]["evidence"] == {"0\n": [], "ok": 1}
     assert casefile.import_case_text(archive, text, "keys.toml").changes == 0
+
+
+# ---------------------------------------------------------------- exchange: what an import may change
+
+
+def _as(archive: Archive, actor: str) -> Archive:
+    """The same archive, used by another colleague."""
+    return open_archive(archive.home, database_url=archive.database_url, actor=actor)
+
+
+def test_an_older_export_does_not_put_back_what_changed_since(archive: Archive) -> None:
+    """A claim assessed and the summary edited after an export: importing that export used
+    to report "2 changes" and put both back. It is refused, naming each change, and writes
+    nothing; `update=True` (`--update`) applies it, as asked."""
+    cases.open_case(archive, "Stale", slug="stale", claims=["at night"], summary="first")
+    old = casefile.export_case(archive, "stale")
+    bob = _as(archive, "bob")
+    try:
+        cases.assess_claim(bob, "stale", 1, finding="contradicted", confidence="high", why="sun")
+        cases.edit_case(bob, "stale", summary="bob's")
+    finally:
+        bob.close()
+    seq = len(logread.read_log(archive))
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, old, "stale.toml")
+    assert exc.value.message == (
+        'stale.toml: it would change 4 facts this archive holds (case.summary "bob\'s" -> '
+        "'first'; claims[1].finding 'contradicted' -> 'unassessed'; claims[1].confidence "
+        "'high' -> none; claims[1].rationale 'sun' -> none), and this archive's case is no "
+        "longer the one the file was exported from (it changed after the export, or the file "
+        "comes from another archive): check them (`verify log stale` shows who changed "
+        "what here), then import again with --update to apply them, or export the case again "
+        "and re-apply your edits"
+    )
+    assert len(logread.read_log(archive)) == seq
+    assert casefile.import_case_text(archive, old, "stale.toml", update=True).changes == 2
+    assert cases.show_case(archive, "stale")["summary"] == "first"
+
+
+def test_an_edited_export_of_the_case_as_it_is_applies_without_asking(archive: Archive) -> None:
+    """The export records `base`, the digest of the case as exported: a file edited from
+    the case as it still is applies its changes; once the case changes, the same file is
+    refused; a hand-written file (no `base`) that changes a fact is refused too."""
+    cases.open_case(archive, "Edit", slug="edit", claims=["a"])
+    text = casefile.export_case(archive, "edit")
+    assert re.search(r'^format = 1\nbase = "sha256:[0-9a-f]{64}"\n', text, re.MULTILINE)
+    assert text.endswith("\n# end of case file\n")
+    edited = text.replace('title = "Edit"', 'title = "Edited"')
+    assert casefile.import_case_text(archive, edited, "e.toml").changes == 1
+    again = casefile.export_case(archive, "edit").replace('"Edited"', '"Edited twice"')
+    cases.edit_case(archive, "edit", summary="moved on")  # `again` is now stale
+    with pytest.raises(BadInputError, match=r"case\.title 'Edited' -> 'Edited twice'"):
+        casefile.import_case_text(archive, again, "e.toml")
+    hand = 'format = 1\n[case]\nslug = "edit"\ntitle = "By hand"\n'
+    with pytest.raises(BadInputError, match="the file has no `base` \\(written by hand\\)"):
+        casefile.import_case_text(
+            archive, hand + '[[claims]]\ntext = "a"\n[[claims]]\ntext = "b"\n', "h.toml"
+        )
+
+
+def test_a_file_cut_short_is_refused(archive: Archive) -> None:
+    """An export cut at the end of a line is valid TOML: it imported "created case (32
+    records)" without its last records. Its missing last line gives it away."""
+    cases.open_case(archive, "Cut", slug="cut", claims=["a", "b"])
+    text = casefile.export_case(archive, "cut")
+    cut = text[: text.rindex("[[claims]]")]
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, cut, "cut.toml")
+    assert exc.value.message == (
+        "cut.toml: base: the file lacks its last line (`# end of case file`): it was cut short "
+        "(export it again); if you removed that line on purpose, remove `base` too"
+    )
+
+
+def test_records_both_archives_added_at_the_same_place_are_not_merged(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Team and partner each add an appearance after exchanging the case: the partner's
+    file would have replaced the team's (matched by position, logged as an edit, and the
+    earliest appearance changed). It is refused, with --update too, naming both."""
+    cases.open_case(archive, "Swap", slug="swap", claims=["a"])
+    provenance.add_appearance(archive, "swap", account="x:@first", posted="2019-01-01")
+    shared = casefile.export_case(archive, "swap")
+    bob = _as(archive, "bob")
+    try:
+        provenance.add_appearance(bob, "swap", account="telegram:@src", posted="2019-06-01")
+    finally:
+        bob.close()
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, shared, "swap.toml")
+        provenance.add_appearance(partner, "swap", account="x:@late", posted="2021-03-01")
+        theirs = casefile.export_case(partner, "swap")
+    finally:
+        partner.close()
+    for update in (False, True):
+        with pytest.raises(BadInputError) as exc:
+            casefile.import_case_text(archive, theirs, "swap.toml", update=update)
+        assert exc.value.message.startswith(
+            "swap.toml: appearances[2]: this archive's appearance 2 was recorded by bob at "
+        ), exc.value.message
+        assert ", the file's by pat at " in exc.value.message
+        assert "an import never replaces one with another" in exc.value.message
+    # without the team's own addition, the partner's appearance is simply added
+    other = fresh_archive(tmp_path / "other", "tess")
+    try:
+        casefile.import_case_text(other, shared, "swap.toml")
+        # the appearance, and its account (new here)
+        assert casefile.import_case_text(other, theirs, "swap.toml").changes == 2
+        assert [a["account"] for a in provread.list_appearances(other, "swap")] == [
+            "x:@first",
+            "x:@late",
+        ]
+    finally:
+        other.close()
+
+
+def test_a_conflicting_status_change_names_both(archive: Archive, tmp_path: Path) -> None:
+    cases.open_case(archive, "Fork", slug="fork", claims=["a"])
+    shared = casefile.export_case(archive, "fork")
+    status.set_status(archive, "fork", "in_progress")
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, shared, "fork.toml")
+        status.set_status(partner, "fork", "needs_review", why="ask the desk")
+        theirs = casefile.export_case(partner, "fork")
+    finally:
+        partner.close()
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, theirs, "fork.toml")
+    assert re.fullmatch(
+        r"fork\.toml: status_changes\[1\]: the archive's status change 1 is to in_progress by "
+        r"tester at \S+ \(none\), the file's to needs_review by pat at \S+ \('ask the desk'\): "
+        r"the status history is append-only, so the two cannot both hold; .*",
+        exc.value.message,
+    ), exc.value.message
+
+
+def test_an_export_is_recorded_with_the_files_hash(cli: RunCli, tmp_path: Path) -> None:
+    """A desk must be able to show what it sent: `case export` appends `case.export` with
+    the SHA-256 of what it wrote (to a file or to standard output) and the file's `base`."""
+    import hashlib
+
+    ok(cli("case", "open", "Sent", "--slug", "sent", "--claim", "a"))
+    path = tmp_path / "sent.toml"
+    ok(cli("case", "export", "sent", "-o", str(path)))
+    printed = ok(cli("case", "export", "sent"))
+    entries = [e for e in json.loads(ok(cli("log", "--json"))) if e["action"] == "case.export"]
+    assert [e["payload"]["path"] for e in entries] == [str(path.absolute()), None]
+    data = path.read_bytes()
+    assert printed.encode() == data
+    for e in entries:
+        assert e["payload"]["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
+        assert e["payload"]["size"] == len(data)
+        assert f'base = "{e["payload"]["base"]}"' in printed
+    # an export changes nothing the case holds: the next import is still a fast-forward
+    edited = printed.replace('title = "Sent"', 'title = "Sent on"')
+    (tmp_path / "e.toml").write_text(edited)
+    assert "updated case sent: 1 change" in cli("case", "import", str(tmp_path / "e.toml")).stderr
+    ok(cli("check"))  # the trail with its export entries verifies
+
+
+def test_an_import_that_changes_the_case_is_who_last_updated_it(archive: Archive) -> None:
+    """`case show` said "updated by bob" after carol's import changed the summary."""
+    cases.open_case(archive, "Who", slug="who", claims=["a"])
+    bob = _as(archive, "bob")
+    try:
+        cases.edit_case(bob, "who", summary="bob's")
+    finally:
+        bob.close()
+    text = casefile.export_case(archive, "who").replace('summary = "bob\'s"', 'summary = "ok"')
+    carol = _as(archive, "carol")
+    try:
+        assert casefile.import_case_text(carol, text, "who.toml").changes == 1
+    finally:
+        carol.close()
+    assert cases.show_case(archive, "who")["updated_by"] == "carol"

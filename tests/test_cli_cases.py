@@ -256,6 +256,103 @@ def test_claims_and_notes(cli: RunCli) -> None:
     assert "  2. filmed in Belgorod  [supported, medium confidence]" in human
 
 
+def assess(cli: RunCli, n: int, *args: str, actor: str = "tester") -> tuple[int, str]:
+    r = cli("--as", actor, "claim", "assess", SLUG, str(n), *args)
+    return r.exit_code, r.stderr
+
+
+def claim(cli: RunCli, n: int) -> tuple[str, str | None, str, str]:
+    shown = json.loads(cli("case", "show", SLUG, "--json").stdout)["claims"][n - 1]
+    return shown["finding"], shown["confidence"], shown["rationale"], shown["updated_by"]
+
+
+def test_a_new_finding_is_a_whole_assessment(cli: RunCli) -> None:
+    """A new finding does not inherit the last assessor's confidence and rationale;
+    `unassessed` clears both; without --finding, --confidence/--why amend the current one."""
+    open_case(cli)
+    assert assess(cli, 2, "--finding", "supported", "--confidence", "high", "--why", "bob's",
+                  actor="bob") == (0, "")  # fmt: skip
+    assert assess(cli, 2, "--finding", "contradicted", "--why", "carol's", actor="carol") == (0, "")
+    assert claim(cli, 2) == ("contradicted", None, "carol's", "carol")
+    assert "  2. filmed in Belgorod  [contradicted]" in cli("case", "show", SLUG).stdout
+    # amendments keep the finding and what is not given
+    assert assess(cli, 2, "--confidence", "medium") == (0, "")
+    assert claim(cli, 2) == ("contradicted", "medium", "carol's", "tester")
+    assert assess(cli, 2, "--why", "carol's, and the church") == (0, "")
+    assert claim(cli, 2) == ("contradicted", "medium", "carol's, and the church", "tester")
+    assert assess(cli, 2, "--confidence", "none") == (0, "")  # a confidence can be removed
+    assert claim(cli, 2) == ("contradicted", None, "carol's, and the church", "tester")
+    # the same finding given again is a new assessment too: the confidence not given is none
+    assert assess(cli, 2, "--finding", "contradicted", "--confidence", "low", "--why", "w") == (
+        0,
+        "",
+    )
+    assert assess(cli, 2, "--finding", "contradicted", "--why", "w") == (0, "")
+    assert claim(cli, 2)[:3] == ("contradicted", None, "w")
+    # unassessed clears the confidence and the rationale, and takes neither
+    assert assess(cli, 2, "--finding", "unassessed", "--why", "wrong clip") == (
+        2,
+        "error: --finding unassessed clears the confidence and the rationale: leave out "
+        "--confidence and --why (`verify note add` can say why)\n",
+    )
+    assert assess(cli, 2, "--confidence", "high") == (0, "")
+    assert assess(cli, 2, "--finding", "unassessed") == (0, "")
+    assert claim(cli, 2)[:3] == ("unassessed", None, "")
+    code, err = assess(cli, 2, "--confidence", "high")
+    assert (code, err) == (
+        2,
+        f"error: claim 2 of case '{SLUG}' is unassessed, so there is no assessment to amend: "
+        "give --finding and --why\n",
+    )
+    assert assess(cli, 1, "--confidence", "") == (
+        2,
+        "error: unknown confidence ''; use one of: low, medium, high, none\n",
+    )
+    log = json.loads(cli("log", SLUG, "--json").stdout)
+    assert [e["payload"] for e in log if e["action"] == "claim.assess"][:2] == [
+        {
+            "n": 2,
+            "finding": {"old": "unassessed", "new": "supported"},
+            "confidence": {"old": None, "new": "high"},
+            "rationale": {"old": "", "new": "bob's"},
+        },
+        {
+            "n": 2,
+            "finding": {"old": "supported", "new": "contradicted"},
+            "confidence": {"old": "high", "new": None},
+            "rationale": {"old": "bob's", "new": "carol's"},
+        },
+    ]
+    assert log[-1]["payload"] == {
+        "n": 2,
+        "finding": {"old": "contradicted", "new": "unassessed"},
+        "confidence": {"old": "high", "new": None},
+        "rationale": {"old": "w", "new": ""},
+    }
+    assert cli("check").exit_code == 0
+
+
+def test_repeating_an_assessment_is_refused(cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like `status set` to the current status: one line, exit 2, nothing recorded."""
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-23T09:00:00Z")
+    open_case(cli)
+    args = ("--finding", "contradicted", "--confidence", "high", "--why", "carol's reason")
+    assert assess(cli, 2, *args, actor="carol") == (0, "")
+    before = cli("log", "--json").stdout
+    for again in (args, ("--confidence", "high"), ("--why", " carol's reason ")):
+        assert assess(cli, 2, *again) == (
+            2,
+            f"error: claim 2 of case '{SLUG}' is already contradicted (high confidence) with "
+            'the rationale "carol\'s reason" (last changed by carol at '
+            "2023-05-23T09:00:00Z); nothing to change\n",
+        ), again
+    assert assess(cli, 1, "--finding", "unassessed")[1] == (
+        f"error: claim 1 of case '{SLUG}' is already unassessed (last changed by tester at "
+        "2023-05-23T09:00:00Z); nothing to change\n"
+    )
+    assert cli("log", "--json").stdout == before
+
+
 def test_edit_records_old_and_new(cli: RunCli) -> None:
     open_case(cli)
     assert cli("case", "edit", SLUG, "--summary", "tweeted 23 May").exit_code == 0

@@ -249,7 +249,10 @@ def test_account_commands(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
     )
 
 
-KNOWN = "x, telegram, tiktok, instagram, youtube, threads, person, org, outlet"
+KNOWN = (
+    "x, telegram, tiktok, instagram, youtube, threads, facebook, vk, bluesky, reddit, whatsapp, "
+    "person, org, outlet"
+)
 
 
 def test_a_new_account_on_an_unknown_platform_is_noted(cli: RunCli, tmp_path: Path) -> None:
@@ -272,19 +275,22 @@ def test_a_new_account_on_an_unknown_platform_is_noted(cli: RunCli, tmp_path: Pa
         "note: new account twiter:@clips on platform 'twiter', which verify does not know "
         "(did you mean twitter?)\n",
     )
-    r = cli("prov", "account", "add", "vk:warclips")
+    r = cli("prov", "account", "add", "rumble:warclips")
     assert (r.exit_code, r.stdout, r.stderr) == (
         0,
-        "vk:warclips\n",
-        f"note: new account vk:warclips on platform 'vk', which verify does not know (known: "
-        f"{KNOWN})\n",
+        "rumble:warclips\n",
+        f"note: new account rumble:warclips on platform 'rumble', which verify does not know "
+        f"(known: {KNOWN})\n",
     )
     # known platforms (aliases and pseudo-platforms too) are not noted
-    for ref in ("TikTok:@a", "tg:@b", "Twitter:@c", "person:Someone", "org:Desk", "outlet:CNN"):
+    for ref in ("TikTok:@a", "tg:@b", "Twitter:@c", "person:Someone", "org:Desk", "outlet:CNN",
+                "fb:@d", "vk:e", "bsky:f.bsky.social", "reddit:u/g", "whatsapp:+44 7700 900123"):  # fmt: skip
         r = cli("prov", "attribute", "legion", "claimant", ref)
         assert (r.exit_code, r.stderr) == (0, ""), ref
     accounts = [a["ref"] for a in json.loads(ok(cli("prov", "account", "list", "--json")))]
-    assert "tiktokk:@warclips99" in accounts and "vk:warclips" in accounts
+    assert "tiktokk:@warclips99" in accounts and "rumble:warclips" in accounts
+    assert {"facebook:@d", "vk:@e", "bluesky:@f.bsky.social", "reddit:u/g",
+            "whatsapp:+44 7700 900123"} <= set(accounts)  # fmt: skip
     # a case file that names a new account on an unknown platform
     path = tmp_path / "other.toml"
     path.write_text(
@@ -322,7 +328,8 @@ def test_a_platform_given_that_verify_does_not_know_is_noted(
         "note: new account tiktokk:@foo on platform 'tiktokk', which verify does not know "
         "(did you mean tiktok?)\n"
     )
-    for known in ("TikTok", "Twitter", "tg"):
+    for known in ("TikTok", "Twitter", "tg", "facebook", "FB", "vk", "VKontakte", "whatsapp",
+                  "reddit", "bluesky", "bsky", "ig", "yt"):  # fmt: skip
         r = cli("prov", "appearance", "add", "legion", "--platform", known)
         assert (r.exit_code, r.stderr) == (0, ""), known
     # a known account on the unknown platform: the platform's note still
@@ -734,6 +741,18 @@ def test_earliest_says_corroborated_once_the_original_poster_is(
     ]
 
 
+def test_timeline_says_who_acquired_a_file_then_how(cli: RunCli, archive: Archive) -> None:
+    """The how is free text: before the actor it read `via downloaded by bob by bob`."""
+    ok(cli("case", "open", "Photo", "--slug", "photo"))
+    add_media(archive, "photo", "a.jpg", b"a", acquired_by="bob", via="downloaded by bob")
+    add_media(archive, "photo", "b.jpg", b"b", acquired_by="bob")
+    texts = [e["text"] for e in json.loads(ok(cli("timeline", "photo", "--json")))
+             if e["type"] == "media.acquired"]  # fmt: skip
+    assert texts == ["acquired a.jpg by bob, via downloaded by bob", "acquired b.jpg by bob"]
+    lines = ok(cli("timeline", "photo")).splitlines()
+    assert any(x.endswith("  acquired a.jpg by bob, via downloaded by bob") for x in lines)
+
+
 def test_timeline_shows_the_files_capture_time_and_says_when_it_is_local(
     cli: RunCli, archive: Archive, fake_now: pytest.MonkeyPatch
 ) -> None:
@@ -768,7 +787,8 @@ def test_timeline_shows_the_files_capture_time_and_says_when_it_is_local(
 
 
 def test_known_platforms_are_those_whose_handles_verify_reads() -> None:
-    from verify.services.provenance import AT_HANDLE_HOSTS
-    from verify.vocab import KNOWN_PLATFORMS
+    from verify.services.provenance import AT_HANDLE_HOSTS, HANDLES_AS_GIVEN
+    from verify.vocab import KNOWN_PLATFORMS, PLATFORM_ALIASES
 
-    assert tuple(AT_HANDLE_HOSTS) == KNOWN_PLATFORMS
+    assert (*AT_HANDLE_HOSTS, "reddit", *HANDLES_AS_GIVEN) == KNOWN_PLATFORMS
+    assert set(PLATFORM_ALIASES.values()) <= set(KNOWN_PLATFORMS)

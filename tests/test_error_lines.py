@@ -129,6 +129,43 @@ def test_empty_actor_is_refused(
     assert cli("log", "--json").stdout == before  # nothing recorded
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_verify_user_is_refused_as_an_empty_as_is(
+    cli: RunCli, case: str, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """`VERIFY_USER=""` (a variable meant to hold the name, unset) names nobody: it fell
+    back to git's user.name, someone else's name on record."""
+    before = cli("log", "--json").stdout
+    monkeypatch.setenv("VERIFY_USER", value)
+    expected = (
+        "error: VERIFY_USER is empty: set it to who is acting (a name or handle), or unset it "
+        "to record git's user.name or the login"
+    )
+    for args in (("note", "add", case, "seen"), ("case", "list"), ("search", "1")):
+        r = cli(*args)
+        assert (r.exit_code, _one_error(r.stderr)) == (2, expected), args
+    # --as names who is acting: VERIFY_USER is not used
+    assert cli("--as", "bob", "note", "add", case, "seen").exit_code == 0
+    monkeypatch.setenv("VERIFY_USER", "tester")
+    log = json.loads(cli("log", "--json").stdout)
+    assert len(log) == len(json.loads(before)) + 1 and log[-1]["actor"] == "bob"
+
+
+def test_empty_verify_user_is_refused_by_the_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verify.archive import given_actor, open_archive, resolve_actor
+    from verify.errors import BadInputError
+
+    monkeypatch.setenv("VERIFY_USER", "")
+    assert given_actor("alice") == "alice"
+    for call in (given_actor, resolve_actor, lambda: open_archive(tmp_path / "h")):
+        with pytest.raises(BadInputError, match="VERIFY_USER is empty"):
+            call()
+    monkeypatch.delenv("VERIFY_USER")
+    assert given_actor() is None
+
+
 @pytest.mark.parametrize("value", ["-5", "0", "inf", "nan", "soon"])
 def test_bad_timeout_names_the_variable(
     cli: RunCli, case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str

@@ -125,7 +125,15 @@ def test_add_image_custody_and_metadata(cli: RunCli, case: str, tmp_path: Path, 
 
 @pytest.mark.parametrize(
     ("given", "stored"),
-    [("X", "x"), (" Twitter ", "x"), ("tg", "telegram"), ("Rumble", "rumble")],
+    [
+        ("X", "x"),
+        (" Twitter ", "x"),
+        ("tg", "telegram"),
+        ("Rumble", "rumble"),
+        ("FB", "facebook"),
+        ("vkontakte", "vk"),
+        ("bsky", "bluesky"),
+    ],
 )
 def test_media_platform_is_normalised_as_an_appearances(
     cli: RunCli, case: str, tmp_path: Path, given: str, stored: str
@@ -213,6 +221,9 @@ def test_a_truncated_video_is_added_with_a_warning_everywhere_it_shows(
     assert report["media"][0]["analysis"]["incomplete"] == note
     md = cli("report", case, "-f", "md", "-o", "-").stdout
     assert f"**warning:** {note}" in md
+    listed = cli("media", "list", case)  # the listing marks it and says why on stderr
+    assert " ok (keyframes, incomplete) " in listed.stdout.splitlines()[1]
+    assert listed.stderr == f"warning: media 1: {note}\n"
     # reanalysed with --fast: the report says keyframes only, as `media show` does
     assert report["media"][0]["analysis"]["mode"] == "keyframes"
     assert "; keyframes only (`media add --fast`: weaker in search)" in md

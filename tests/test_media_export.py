@@ -5,6 +5,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -199,6 +200,36 @@ def test_show_says_where_the_preserved_file_is(
     assert not stored.stat().st_mode & 0o222
     shown = cli("media", "show", a).stdout
     assert f"stored:    {stored} (read-only; `verify media export {a}` copies it out)\n" in shown
+
+
+def test_show_gives_the_stored_path_normalised(
+    cli: RunCli, two: list[tuple[str, Path]], home: Path, tmp_path: Path
+) -> None:
+    """A home given with `..` (`/tmp/x/work/../archive`) gave that spelling, `..` and all;
+    it is resolved without following symbolic links, except where a `..` follows one (the
+    system then goes up from the link's target, so the spelling given is kept)."""
+    (a, _), _ = two
+    (tmp_path / "work").mkdir()
+    roundabout = tmp_path / "work" / ".." / home.name
+    assert home.parent == tmp_path and roundabout.is_dir()
+    stored = json.loads(cli("--home", str(roundabout), "media", "show", a, "--json").stdout)
+    assert stored["stored"] == str(_object(cli, a)) and ".." not in stored["stored"]
+    assert stored["in_store"] is True
+    shown = cli("--home", str(roundabout), "media", "show", a).stdout
+    assert f"stored:    {_object(cli, a)} (read-only" in shown
+    # a link to the archive is not followed
+    (tmp_path / "link").symlink_to(home)
+    linked = json.loads(cli("--home", str(tmp_path / "link"), "media", "show", a, "--json").stdout)
+    assert linked["stored"].startswith(str(tmp_path / "link" / "objects") + os.sep)
+    # a `..` after a link: lexically `link2/../archive` is the archive above, but the system
+    # goes up from the link's target, to a copy of it; the path is kept as given (absolute)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "deep").mkdir(parents=True)
+    shutil.copytree(home, elsewhere / home.name)
+    (tmp_path / "link2").symlink_to(elsewhere / "deep")
+    odd = tmp_path / "link2" / ".." / home.name
+    kept = json.loads(cli("--home", str(odd), "media", "show", a, "--json").stdout)["stored"]
+    assert kept.startswith(str(odd) + os.sep) and Path(kept).is_file()
 
 
 def test_exports_are_not_changes_a_report_must_postdate(

@@ -10,7 +10,7 @@ from tests.provhelp import add_media, analysed
 from verify.archive import Archive
 from verify.errors import BadInputError, NotFoundError
 from verify.models import AuditEntry
-from verify.services import cases, logread, provenance
+from verify.services import cases, logread, provenance, provread
 from verify.timeutil import as_utc, capture_time, iso, parse_utc
 
 SLUG = "legion"
@@ -101,7 +101,7 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
         ("tiktok:https://www.tiktok.com/@floodclips", ("tiktok", "@floodclips")),
         ("youtube:https://www.youtube.com/@channel", ("youtube", "@channel")),
         ("instagram:someone.here", ("instagram", "@someone.here")),
-        # kept as given: not clearly a handle, or a platform without @handles
+        # kept as given: not clearly a handle, or a platform without handles verify reads
         ("x:https://x.com/i/status/1", ("x", "https://x.com/i/status/1")),
         ("telegram:https://t.me/c/123/45", ("telegram", "https://t.me/c/123/45")),
         ("telegram:(unknown)", ("telegram", "(unknown)")),
@@ -110,12 +110,17 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
             ("youtube", "https://youtube.com/channel/UCabc"),
         ),
         ("x:https://example.com/someone", ("x", "https://example.com/someone")),
-        ("facebook:Some.Page", ("facebook", "Some.Page")),
+        ("facebook:Some.Page", ("facebook", "@Some.Page")),
+        ("whatsapp:+44 7700 900123", ("whatsapp", "+44 7700 900123")),  # no handles there
+        ("rumble:someone", ("rumble", "someone")),  # a platform verify does not know
         ("x:some.one", ("x", "some.one")),  # not an X handle (no dots there)
         ("youtube:UC_x5XG1OV2P6uZZ5FSM9Ttw", ("youtube", "UC_x5XG1OV2P6uZZ5FSM9Ttw")),  # an id
         ("youtube:@my-channel", ("youtube", "@my-channel")),
         ("youtube:https://www.youtube.com/@my-channel", ("youtube", "@my-channel")),
-        ("vk:someone", ("vk", "someone")),
+        ("vk:someone", ("vk", "@someone")),
+        ("fb:https://www.facebook.com/Some.Page", ("facebook", "@Some.Page")),
+        ("bsky:https://bsky.app/profile/name.bsky.social", ("bluesky", "@name.bsky.social")),
+        ("reddit:https://www.reddit.com/r/OSINT/", ("reddit", "r/OSINT")),
         ("x:[", ("x", "[")),  # not a URL either (urlsplit raises): as given
     ],
 )
@@ -161,7 +166,7 @@ def test_one_account_however_its_handle_is_written(archive: Archive, case: str) 
     for ref in ("x:someone", "x:@someone", "x:https://x.com/someone", "twitter:@SOMEONE"):
         provenance.attribute(archive, case, "reuploader", ref)
     assert [a["ref"] for a in provenance.list_accounts(archive)] == ["x:@someone"]
-    assert {a["actor"] for a in provenance.list_attributions(archive, case)} == {"x:@someone"}
+    assert {a["actor"] for a in provread.list_attributions(archive, case)} == {"x:@someone"}
 
 
 def test_an_account_stored_without_its_at_is_still_found(archive: Archive, case: str) -> None:
@@ -210,6 +215,79 @@ def test_an_account_stored_as_a_profile_url_keeps_its_attributions(
     again = casefile.import_case_text(archive, exported, "again.toml")
     assert again.changes == 0
     assert casefile.export_case(archive, case) == exported
+
+
+@pytest.mark.parametrize(
+    ("platform", "spellings", "kept"),
+    [
+        (
+            "facebook",
+            ["BBCNews", "@BBCNews", "https://www.facebook.com/BBCNews/", "fb.com/BBCNews",
+             "https://m.facebook.com/bbcnews", "fb:@bbcnews"],
+            ["https://www.facebook.com/profile.php?id=100064", "100064",
+             "https://www.facebook.com/BBCNews/posts/123", "facebook.com/groups/1234"],
+        ),
+        (
+            "vk",
+            ["durov", "@durov", "https://vk.com/durov", "m.vk.com/durov", "vkontakte:Durov"],
+            ["https://vk.com/wall-1_45616", "https://vk.com/feed", "1"],
+        ),
+        (
+            "bluesky",
+            ["alice.bsky.social", "@alice.bsky.social",
+             "https://bsky.app/profile/alice.bsky.social", "bsky:@Alice.bsky.social"],
+            ["did:plc:z72i7hdynmk6r22z27h6tvur",
+             "https://bsky.app/profile/alice.bsky.social/post/3kxyz", "alice"],
+        ),
+        (
+            "reddit",
+            ["u/spez", "/u/spez", "@spez", "https://www.reddit.com/user/spez/",
+             "old.reddit.com/u/spez"],
+            ["spez", "https://www.reddit.com/r/worldnews/comments/abc/title/", "r/spez"],
+        ),
+    ],
+)  # fmt: skip
+def test_one_account_on_the_platforms_a_newsroom_meets(
+    archive: Archive, case: str, platform: str, spellings: list[str], kept: list[str]
+) -> None:
+    """Facebook, VK and Bluesky handles take the one @ spelling, Reddit's `u/NAME` (or
+    `r/NAME`); what is not clearly a profile (a numeric id, a post, a DID) is kept as
+    written, each its own account."""
+    for spelling in spellings:
+        ref = spelling if ":" in spelling and "://" not in spelling else f"{platform}:{spelling}"
+        provenance.attribute(archive, case, "reuploader", ref)
+    [one] = [a["ref"] for a in provenance.list_accounts(archive)]
+    for spelling in kept:
+        provenance.attribute(archive, case, "claimant", f"{platform}:{spelling}")
+    refs = sorted(a["ref"] for a in provenance.list_accounts(archive))
+    assert refs == sorted([one, *(f"{platform}:{k}" for k in kept)])
+    assert (
+        one
+        == {
+            "facebook": "facebook:@BBCNews",
+            "vk": "vk:@durov",
+            "bluesky": "bluesky:@alice.bsky.social",
+            "reddit": "reddit:u/spez",
+        }[platform]
+    )
+
+
+def test_a_reddit_account_stored_as_a_url_is_found_by_its_name(archive: Archive, case: str) -> None:
+    """Reddit was not a known platform: an account stored as a profile URL, as written,
+    is the one `reddit:u/someone` names (as on the platforms with @handles)."""
+    from verify.models import Account
+    from verify.timeutil import now
+
+    with archive.write() as session:
+        session.add(
+            Account(platform="reddit", handle="https://www.reddit.com/user/Someone",
+                    kind="unknown", created_at=now(), created_by="t")
+        )  # fmt: skip
+    for ref in ("reddit:u/someone", "reddit:@Someone", "reddit:reddit.com/u/Someone"):
+        provenance.attribute(archive, case, "reuploader", ref)
+    assert [a["ref"] for a in provenance.list_accounts(archive)] == [
+        "reddit:https://www.reddit.com/user/Someone"
+    ]
 
 
 def test_unicode_handles_never_collide(archive: Archive, case: str) -> None:
@@ -351,7 +429,7 @@ def test_derivations_refuse_self_links_and_cycles(archive: Archive, case: str) -
         provenance.derive(archive, str(m1), str(m1), "reencode_of")
     with pytest.raises(BadInputError, match="already recorded"):
         provenance.derive(archive, str(m2), str(m1), "subtitled_from")
-    rows = provenance.list_derivations(archive, case)
+    rows = provread.list_derivations(archive, case)
     assert [(r["child"], r["kind"], r["parent"]) for r in rows] == [
         (m2, "subtitled_from", m1),
         (m3, "reencode_of", m2),
@@ -361,9 +439,9 @@ def test_derivations_refuse_self_links_and_cycles(archive: Archive, case: str) -
 
 def test_earliest_flags_the_claimed_platform(archive: Archive, case: str) -> None:
     provenance.attribute(archive, case, "original_poster", "telegram:(unknown)")
-    assert provenance.earliest(archive, case)["earliest"] is None
+    assert provread.earliest(archive, case)["earliest"] is None
     provenance.add_appearance(archive, case, account="x:@Gerashchenko_en", posted="2023-05-23")
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert result["claimed_original_platforms"] == ["telegram"]
     assert result["contradiction"] is True
     assert result["message"] == (
@@ -373,7 +451,7 @@ def test_earliest_flags_the_claimed_platform(archive: Archive, case: str) -> Non
     provenance.add_appearance(
         archive, case, account="telegram:@example_channel", posted="2023-05-22T18:40+03:00"
     )
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert result["earliest"]["id"] == 2
     assert result["contradiction"] is False
     assert (
@@ -391,7 +469,7 @@ def test_an_approximate_date_overlapping_the_claimed_platform_is_no_contradictio
     provenance.attribute(archive, case, "original_poster", "x:@someone")
     provenance.add_appearance(archive, case, account="x:@someone", posted="2023-09-11T19:14Z")
     provenance.add_appearance(archive, case, account="tiktok:@floodclips", posted="~2023-09")
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert result["earliest"]["id"] == 2 and result["uncertain_with"] == [1]
     assert result["contradiction"] is False
     assert result["message"] == (
@@ -401,17 +479,17 @@ def test_an_approximate_date_overlapping_the_claimed_platform_is_no_contradictio
     )
     # a precise date on another platform, well before: that does contradict the claim
     provenance.add_appearance(archive, case, account="tiktok:@floodclips", posted="2023-06-01")
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert result["earliest"]["id"] == 3 and result["contradiction"] is True
 
 
 def test_earliest_uses_capture_time_and_reports_overlap(archive: Archive, case: str) -> None:
     provenance.add_appearance(archive, case, platform="x", captured="2023-05-24T09:00Z")
-    first = provenance.earliest(archive, case)
+    first = provread.earliest(archive, case)
     assert (first["earliest"]["id"], first["earliest"]["basis"]) == (1, "captured")
     provenance.add_appearance(archive, case, platform="telegram", posted="2023-05-23")
     provenance.add_appearance(archive, case, platform="vk", posted="2023-05-23T20:00Z")
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert result["earliest"]["id"] == 2
     assert result["uncertain_with"] == [3]  # same day: order unknown
 
@@ -434,7 +512,7 @@ def test_earliest_crosses_cases_through_bytes_and_derivations(archive: Archive, 
     provenance.add_appearance(
         archive, "unrelated", platform="x", posted="2020-01-01", media=str(other)
     )
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert result["earliest"]["case"] == "press"
     # named with its case: its number is in none of this case's listings
     first = result["earliest"]["id"]
@@ -442,10 +520,10 @@ def test_earliest_crosses_cases_through_bytes_and_derivations(archive: Archive, 
         f"earliest known is appearance {first} (case press) on youtube, posted 2023-05-21"
     )
     provenance.derive(archive, str(mine), str(orig), "subtitled_from")
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert (result["earliest"]["case"], result["earliest"]["platform"]) == ("tg", "telegram")
     assert result["considered"] == 3
-    events = provenance.timeline(archive, case)
+    events = provread.timeline(archive, case)
     marked = [e for e in events if e["earliest"]]
     assert len(marked) == 1
     assert (marked[0]["case"], marked[0]["when"]) == ("tg", "2023-05-20")
@@ -453,7 +531,7 @@ def test_earliest_crosses_cases_through_bytes_and_derivations(archive: Archive, 
     provenance.add_appearance(
         archive, "press", platform="vk", posted="2023-05-20T12:00Z", media=str(same)
     )
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert (
         result["uncertain_elsewhere"]
         == [{"appearance": ap, "case": "press"} for ap in result["uncertain_with"]]
@@ -475,17 +553,17 @@ def test_a_retracted_derivation_stays_on_record_and_relates_nothing(
         archive, "unrelated", platform="x", posted="2020-01-01", media=str(other)
     )
     wrong = provenance.derive(archive, str(mine), str(other), "excerpt_of")
-    assert provenance.earliest(archive, case)["earliest"]["case"] == "unrelated"
+    assert provread.earliest(archive, case)["earliest"]["case"] == "unrelated"
     with pytest.raises(BadInputError):  # the reverse would close a cycle
         provenance.derive(archive, str(other), str(mine), "reencode_of")
 
     done = provenance.retract_derivation(archive, wrong["id"], "  typo: meant media 7  ")
     assert done["retracted"] is not None
     assert (done["retracted"]["by"], done["retracted"]["why"]) == ("tester", "typo: meant media 7")
-    assert provenance.list_derivations(archive, case) == [done]
-    assert provenance.earliest(archive, case)["earliest"]["case"] == case
-    assert provenance.earliest(archive, case)["considered"] == 1
-    [event] = [e for e in provenance.timeline(archive, case) if e["type"] == "derivation.retracted"]
+    assert provread.list_derivations(archive, case) == [done]
+    assert provread.earliest(archive, case)["earliest"]["case"] == case
+    assert provread.earliest(archive, case)["considered"] == 1
+    [event] = [e for e in provread.timeline(archive, case) if e["type"] == "derivation.retracted"]
     assert event["text"] == f"media {mine} excerpt_of media {other} retracted: typo: meant media 7"
     assert (event["source"], event["ref"]) == ("tester", f"derivation:{wrong['id']}")
     with pytest.raises(BadInputError) as exc:  # the same link cannot come back
@@ -535,7 +613,7 @@ def test_timeline_orders_every_dated_fact(
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-02T10:00:00Z")
     provenance.set_attribution_state(archive, a["id"], "corroborated", evidence="his reply")
     cases.add_note(archive, case, "asked the desk")
-    events = provenance.timeline(archive, case)
+    events = provread.timeline(archive, case)
     assert [(e["when"], e["type"], e["earliest"]) for e in events][:4] == [
         ("2023-05-23", "appearance.posted", True),
         ("2023-05-24T09:00:00Z", "appearance.captured", False),
@@ -597,7 +675,7 @@ def test_timeline_shows_each_media_files_own_capture_time(
         kind="video",
     )
     provenance.add_appearance(archive, case, platform="x", posted="2023-05-22T11:03:11Z")
-    events = provenance.timeline(archive, case)
+    events = provread.timeline(archive, case)
     captured = [e for e in events if e["type"] == "media.captured"]
     assert [(e["ref"], e["at"], e["when"], e["precision"]) for e in captured] == [
         (f"media:{local}", "2008-10-22T16:28:39Z",
@@ -626,7 +704,7 @@ def test_timeline_shows_each_media_files_own_capture_time(
     assert same == ["media.captured", "media.captured", "appearance.posted"]
     assert not [e for e in events if e["ref"] in (f"media:{failed}", f"media:{unreadable}")
                 and e["type"] == "media.captured"]  # fmt: skip
-    assert provenance.earliest(archive, case)["earliest"]["id"] == 1  # appearances only
+    assert provread.earliest(archive, case)["earliest"]["id"] == 1  # appearances only
 
 
 @pytest.mark.parametrize(
@@ -705,14 +783,14 @@ def test_earliest_words_the_original_platform_as_the_attribution_stands(
     archive: Archive, case: str
 ) -> None:
     attr = _earliest_elsewhere(archive, case)
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert (result["original_platform_state"], result["claimed_original_platforms"]) == (
         "claimed",
         ["flickr"],
     )
     assert "this contradicts the claimed original platform flickr" in result["message"]
     provenance.set_attribution_state(archive, attr, "corroborated", evidence="RAW file")
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert (result["original_platform_state"], result["claimed_original_platforms"]) == (
         "corroborated",
         ["flickr"],
@@ -724,7 +802,7 @@ def test_earliest_words_the_original_platform_as_the_attribution_stands(
     assert "claimed" not in result["message"]
     # refuted: not an original platform at all, so nothing is contradicted
     provenance.set_attribution_state(archive, attr, "refuted", evidence="a 2019 upload")
-    result = provenance.earliest(archive, case)
+    result = provread.earliest(archive, case)
     assert (result["original_platform_state"], result["claimed_original_platforms"]) == (None, [])
     assert (result["contradiction"], result["message"]) == (
         False,

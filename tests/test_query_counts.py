@@ -81,13 +81,8 @@ def pair(tmp_path: Path) -> tuple[Archive, Archive]:
 
 
 READS: dict[str, Callable[[Archive], object]] = {
-    "list_appearances": lambda a: provenance.list_appearances(a, SLUG),
-    "list_attributions": lambda a: provenance.list_attributions(a, SLUG),
-    "list_derivations": lambda a: provenance.list_derivations(a, SLUG),
-    "earliest": lambda a: provenance.earliest(a, SLUG),
-    "timeline": lambda a: provenance.timeline(a, SLUG),
     "export_case": lambda a: casefile.export_case(a, SLUG),
-    # what the commands call: the same reads without the ORM (`Archive.reader()`)
+    # what the commands call: the reads without the ORM (`Archive.reader()`)
     "provread.list_appearances": lambda a: provread.list_appearances(a, SLUG),
     "provread.list_attributions": lambda a: provread.list_attributions(a, SLUG),
     "provread.list_derivations": lambda a: provread.list_derivations(a, SLUG),
@@ -111,6 +106,12 @@ def test_provenance_reads_do_not_grow_with_the_case(tmp_path: Path) -> None:
     assert all(small_count > 0 for small_count, _ in counts.values())  # each one was counted
 
 
+# Statements one report of `build_case` (two media) issues: 74 when its provenance section
+# was read through the ORM, each record kind read twice; 66 since it is read by `provread`
+# on the report's session, the timeline's records serving the section too.
+REPORT_STATEMENTS = 66
+
+
 def test_report_does_not_grow_with_attributions(tmp_path: Path) -> None:
     # Media stay fixed: each file's frames and near-duplicates are looked up per file.
     small, large = pair(tmp_path)
@@ -125,6 +126,7 @@ def test_report_does_not_grow_with_attributions(tmp_path: Path) -> None:
         small.close()
         large.close()
     assert counts[0] == counts[1]
+    assert counts[0] <= REPORT_STATEMENTS, counts  # fewer is fine: lower the bound
 
 
 def test_case_list_does_not_grow_with_cases(tmp_path: Path) -> None:

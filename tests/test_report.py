@@ -23,7 +23,7 @@ from tests.conftest import REPO, RunCli
 from verify import outputs
 from verify.archive import Archive
 from verify.services import log as logsvc
-from verify.services import logread, provenance, report, report_render
+from verify.services import logread, provenance, provread, report, report_render
 from verify.timeutil import parse_utc
 
 AT = parse_utc("2023-06-01T00:00:00Z")
@@ -866,17 +866,18 @@ def test_near_duplicates_come_from_the_search_service(
     assert "| 36.4% / 100.0% | 2 / 2.5 | -8.0 s | 00:08.000–00:22.000 ≈ 00:00.000–00:14.000 |" in md
 
 
-def test_timeline_and_earliest_come_from_the_provenance_service(
+def test_timeline_and_earliest_come_from_provread_and_provlogic(
     archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """provenance.timeline_of/earliest_of fill the section, converted to the report's shape."""
+    """provread.earliest_of and provlogic.timeline_events fill the section, converted to the
+    report's shape."""
     event = {"at": "2023-05-21T10:00:00Z", "when": "2023-05-21T10:00:00Z", "precision": "exact",
              "type": "appearance.posted", "text": "posted on telegram by telegram:@older",
              "source": "https://t.me/older/1", "ref": "appearance:9", "case": "other-case",
              "earliest": True, "warnings": ["posted 2030-01-01 is in the future"],
              "extra": "dropped"}  # fmt: skip
-    monkeypatch.setattr(report.provenance, "timeline_of", lambda s, case, first: [event])
-    monkeypatch.setattr(report.provenance, "earliest_of", lambda s, case: {
+    monkeypatch.setattr(report, "timeline_events", lambda records, first: [event])
+    monkeypatch.setattr(report.provread, "earliest_of", lambda db, case: {
         "earliest": {"id": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
                      "posted_at": "2023-05-21T10:00:00Z", "captured_at": None},
         "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
@@ -907,26 +908,27 @@ def test_timeline_and_earliest_come_from_the_provenance_service(
 def test_the_earliest_appearance_is_worked_out_once(
     archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The report and its timeline share one `earliest_of` answer (it was computed twice)."""
+    """The report and its timeline share one `earliest_of` answer (it was computed twice),
+    and the timeline is `verify timeline`'s."""
     calls: list[dict[str, Any]] = []
     given: list[dict[str, Any]] = []
-    earliest_of, timeline_of = report.provenance.earliest_of, report.provenance.timeline_of
+    earliest_of, timeline_events = report.provread.earliest_of, report.timeline_events
 
-    def counted(session: Any, case: Any) -> dict[str, Any]:
-        calls.append(earliest_of(session, case))
+    def counted(db: Any, case: Any) -> dict[str, Any]:
+        calls.append(earliest_of(db, case))
         return calls[-1]
 
-    def spy(session: Any, case: Any, first: dict[str, Any]) -> list[dict[str, Any]]:
+    def spy(records: Any, first: dict[str, Any]) -> list[dict[str, Any]]:
         given.append(first)
-        return timeline_of(session, case, first)
+        return timeline_events(records, first)
 
-    monkeypatch.setattr(report.provenance, "earliest_of", counted)
-    monkeypatch.setattr(report.provenance, "timeline_of", spy)
+    monkeypatch.setattr(report.provread, "earliest_of", counted)
+    monkeypatch.setattr(report, "timeline_events", spy)
     data = report.build_report(archive, slug, at=AT)
     assert len(calls) == 1 and given == calls
     assert data["provenance"]["earliest"]["appearance"] == calls[0]["earliest"]["id"]
     assert data["provenance"]["timeline"] == report._timeline_entries(
-        provenance.timeline(archive, slug)
+        provread.timeline(archive, slug)
     )
 
 

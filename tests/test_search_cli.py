@@ -51,6 +51,16 @@ def test_search_media_human(archive: Archive, cli: RunCli) -> None:
     assert row.startswith(f"1     match  telegram-original  {a}      orig.mp4")
     assert "28/28 28/40" in row
     assert row.endswith("+12 s   full     query 00:00-00:27 ~ candidate 00:12-00:39, offset +12 s")
+    # the terse columns and the tiers explained after the table, on stderr; not with --json
+    assert r.stderr == (
+        "FRAMES Q C: frames matched of those sampled, in the query (Q) and the candidate (C); "
+        "BEST/MED: best and median dHash distance of the matched frames in bits (0 is the same "
+        "picture, unrelated ones are about 32 apart); OFFSET: candidate time minus query time\n"
+        "match: matched frames cover at least half of either file, a copy or an excerpt; "
+        "suggestion: some frames are close, too few or not close enough to say so: compare the "
+        "two yourself (docs/matching.md)\n"
+    )
+    assert cli("search", str(b), "--json").stderr == ""
 
 
 def test_search_media_json_and_case_filter(archive: Archive, cli: RunCli) -> None:
@@ -167,6 +177,23 @@ def test_dupes_says_why_an_exact_copy_is_in_a_cluster(archive: Archive, cli: Run
     assert lines[0] == "cluster 1: 3 media"
     assert f"  {a} = {copy.media_id}: same bytes" in lines
     assert any(x.startswith(f"  {a} ~ {b}: match ") for x in lines)
+
+
+def test_dupes_media_rows_are_in_columns(archive: Archive, cli: RunCli) -> None:
+    """Media ids, slugs and kinds of different widths: each column starts at one place."""
+    a, _, _ = _setup(archive)
+    with archive.read() as session:
+        held = session.get(Media, a)
+        assert held is not None
+        blob_id = held.blob_id
+    for i in range(9):  # media ids to two digits, and a longer slug
+        copy = store(archive, "a-much-longer-case-slug", f"copy-{i}.mp4", [], blob_id=blob_id)
+    rows = [x for x in cli("dupes").stdout.splitlines() if x.startswith("  media ")]
+    assert len(rows) == 11 and any(x.startswith(f"  media {copy.media_id}  c") for x in rows)
+    for word in ("case ", "video "):
+        assert len({x.index(word) for x in rows}) == 1, (word, rows)
+    names = {x.rindex(" ") for x in rows}  # the name, after the SHA-256 prefix
+    assert len(names) == 1, rows
 
 
 def test_search_file_not_stored(archive: Archive, cli: RunCli, tmp_path: Path) -> None:

@@ -35,14 +35,15 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
         ("claim", "add", "test-case", "three"),
         ("claim", "assess", "test-case", "1", "--finding", "supported", "--why", "because"),
         ("claim", "assess", "test-case", "1", "--confidence", "high"),
-        ("claim", "assess", "test-case", "3", "--finding", "unassessed"),
+        ("claim", "assess", "test-case", "3", "--finding", "contradicted", "--confidence",
+         "high", "--why", "bob's reason"),
         ("case", "edit", "test-case", "--title", "Renamed", "--summary", "now summarised"),
         ("status", "set", "test-case", "in_progress"),
         ("status", "set", "test-case", "false", "--why", "claim 1 is supported"),
         ("note", "add", "test-case", "asked the desk in Kyiv"),
         ("case", "import", str(CASE_FILE)),
         ("prov", "attribution", "set", "1", "--state", "corroborated", "--evidence", "seen"),
-    ]
+    ]  # fmt: skip
     for args in steps:
         r = cli(*args)
         assert r.exit_code == 0, (args, r.stderr)
@@ -92,6 +93,18 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
     assert r.exit_code == 0, r.stderr
     actions = {e["action"] for e in json.loads(cli("log", "--json").stdout)}
     assert {"media.edit", "appearance.edit", "derivation.edit", "account.edit"} <= actions
+    # assessments: a new finding (confidence and rationale replaced, or cleared), amendments
+    steps = [
+        ("claim", "assess", "test-case", "3", "--finding", "supported", "--why", "carol's"),
+        ("claim", "assess", "test-case", "3", "--finding", "unassessed"),
+        ("claim", "assess", "test-case", "2", "--finding", "unproven", "--confidence", "low",
+         "--why", "first"),
+        ("claim", "assess", "test-case", "2", "--why", "second"),
+        ("claim", "assess", "test-case", "2", "--confidence", "none"),
+    ]  # fmt: skip
+    for args in steps:
+        r = cli(*args)
+        assert r.exit_code == 0, (args, r.stderr)
     return home
 
 
@@ -353,7 +366,7 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
         (
             "delete from accounts where handle='@unused'",
             "account x:@unused",
-            "added at seq 37 but gone from the archive",
+            "added at seq 38 but gone from the archive",
         ),
         # attributions: 1-4 by the example's import (1 then set on the command line), 5 on
         # the command line, set twice
@@ -401,7 +414,7 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
         (
             "delete from attribution_changes where attribution_id=5 and to_state='refuted'",
             "attribution 5 (case test-case) change 2",
-            "recorded at seq 34 but gone from the archive",
+            "recorded at seq 35 but gone from the archive",
         ),
         (
             "insert into attribution_changes (attribution_id, from_state, to_state, evidence, "
@@ -534,6 +547,29 @@ def test_old_payload_shapes_check_clean(archive: Archive) -> None:
         session.add(claim)
     findings = log.check_archive(archive).findings
     assert [(f.category, f.subject) for f in findings] == [("state", "case old claim 1")]
+
+
+def test_claim_assess_shapes_are_read_alike() -> None:
+    """`claim.assess` records the rationale as `{"old", "new"}` (a cleared one too, as
+    ""); entries before that gave the new one alone as `why`: both replay."""
+    from verify.services.statecheck import claim_changes
+
+    current = {
+        "n": 3,
+        "finding": {"old": "supported", "new": "unassessed"},
+        "confidence": {"old": "high", "new": None},
+        "rationale": {"old": "bob's reason", "new": ""},
+    }
+    assert claim_changes("claim.assess", current) == {
+        "finding": ("supported", "unassessed"),
+        "confidence": ("high", None),
+        "rationale": ("bob's reason", ""),
+    }
+    earlier = {"n": 3, "finding": {"old": "unassessed", "new": "supported"}, "why": "sign"}
+    assert claim_changes("claim.assess", earlier) == {
+        "finding": ("unassessed", "supported"),
+        "rationale": (None, "sign"),
+    }
 
 
 def test_an_old_import_media_add_checks_clean(archive: Archive) -> None:

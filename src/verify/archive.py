@@ -20,11 +20,11 @@ import getpass
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from verify.errors import BadInputError, BusyError, IntegrityFailure, VerifyError
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.exc import DatabaseError
     from sqlmodel import Session
 
+    from verify.db import ForeignDatabase
     from verify.dbread import Reader
     from verify.dbwrite import Writer
     from verify.store import ObjectStore
@@ -52,13 +53,25 @@ def resolve_actor(explicit: str | None = None) -> str:
     return given_actor(explicit) or _default_actor()
 
 
+# VERIFY_USER set to nothing (`VERIFY_USER=$REPORTER` with REPORTER unset): refused, as
+# `--as ""` is, rather than recording git's user.name or the login, someone else's name
+EMPTY_VERIFY_USER = (
+    "VERIFY_USER is empty: set it to who is acting (a name or handle), or unset it to "
+    "record git's user.name or the login"
+)
+
+
 def given_actor(explicit: str | None = None) -> str | None:
-    """The actor named by --as or VERIFY_USER (checked), or None: cheap, spawns nothing."""
-    for candidate in (explicit, os.environ.get("VERIFY_USER")):
+    """The actor named by --as or VERIFY_USER (checked), or None: cheap, spawns nothing.
+    VERIFY_USER set but blank is refused (`EMPTY_VERIFY_USER`) when it would be used."""
+    env = os.environ.get("VERIFY_USER")
+    for candidate in (explicit, env):
         if candidate and "\x00" in candidate:
             raise BadInputError("the actor name contains a NUL character; remove it")
         if candidate and candidate.strip():
             return candidate.strip()
+    if env is not None:
+        raise BadInputError(EMPTY_VERIFY_USER)
     return None
 
 
@@ -189,6 +202,26 @@ class Archive:
             name = unquote(name.removeprefix("file:").split("?", 1)[0])
         return Path(name) if name and name != ":memory:" else None
 
+    def record_output(
+        self, action: str, entries: "Sequence[tuple[str | None, dict[str, Any]]]"
+    ) -> int | None:
+        """Record files written *from* the archive (a report, a case file, copies of preserved
+        files or frames: `audit.OUTPUT_ACTIONS`): one `action` entry per (case slug,
+        payload), in one transaction. Returns the last entry's seq, or None on a read-only
+        archive, where nothing can be recorded (the CLI says so)."""
+        if self.read_only:
+            return None
+        from verify import audit
+
+        seq = None
+        with self.write() as session:
+            for case, payload in entries:
+                entry = audit.append(
+                    session, actor=self.actor, action=action, case=case, payload=payload
+                )
+                seq = entry.seq
+        return seq
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
@@ -222,6 +255,8 @@ def open_archive(
     # a server's database is opened first, so that a URL that fails creates nothing; a
     # SQLite database (usually in the home) needs its folder first
     server = url.startswith("postgresql")
+    # what this open creates, removed again if the database is refused as another's
+    made = [p for p in (home_path, home_path / "objects") if not p.exists()]
     if create and not read_only and not server:
         _make_home(home_path)
     if not url:
@@ -231,13 +266,21 @@ def open_archive(
     )
     from sqlalchemy.exc import DatabaseError
 
-    from verify.db import migrate
+    from verify.db import ForeignDatabase, migrate
 
     try:
         if read_only:
             _check_head(archive)
         else:
             migrate(archive.engine)
+    except ForeignDatabase as exc:
+        archive.close()
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise _foreign(
+            url, exc, configured=bool(database_url or os.environ.get("VERIFY_DATABASE_URL"))
+        ) from None
     except DatabaseError as exc:
         archive.close()
         error = _open_error(url, exc)
@@ -296,12 +339,45 @@ def sqlite_url(db: Path, *, read_only: bool = False) -> str:
     return built.render_as_string(hide_password=False)
 
 
+def _foreign(url: str, exc: "ForeignDatabase", *, configured: bool) -> BadInputError:
+    """The refusal of a database that holds another application's tables (`db.migrate`):
+    what was found there, and where to point instead."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    shown = exc.tables[:5]
+    more = len(exc.tables) - len(shown)
+    names = ", ".join(shown) + (f" and {more} more" if more else "")
+    count = f"{len(exc.tables)} table{'s' if len(exc.tables) != 1 else ''} ({names})"
+    if parsed.get_backend_name() == "sqlite":
+        where = parsed.database or url
+        found = f"the database {where} is not a verify archive: it holds {count}"
+        instead = (
+            "point VERIFY_DATABASE_URL at a verify archive or a new file"
+            if configured
+            else "choose another --home (or VERIFY_HOME) for the archive"
+        )
+    else:
+        where = parsed.render_as_string(hide_password=True)
+        found = (
+            f"the database {where} is not a verify archive: its schema {exc.schema} holds {count}"
+        )
+        instead = (
+            "point VERIFY_DATABASE_URL at a verify archive or an empty database, or give the "
+            "archive a schema of its own (CREATE SCHEMA verify, then add "
+            "?options=-csearch_path%3Dverify to the URL)"
+        )
+    return BadInputError(f"{found} and none of verify's; nothing was created in it: {instead}")
+
+
 def _check_head(archive: Archive) -> None:
     """A read-only archive cannot be migrated: it must already be at the current schema."""
-    from verify.db import current_revision
+    from verify.db import current_revision, foreign_tables
     from verify.dbread import SCHEMA_HEAD
 
     revision = current_revision(archive.engine)
+    if revision != SCHEMA_HEAD and (foreign := foreign_tables(archive.engine, revision)):
+        raise foreign  # refused as in `migrate`
     if revision != SCHEMA_HEAD:
         archive.close()
         raise BadInputError(

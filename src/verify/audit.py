@@ -36,7 +36,8 @@ CHAIN_VERSION = "verify-audit-v1"
 REPORT_WRITE = "report.write"
 FRAMES_EXPORT = "media.frames.export"
 MEDIA_EXPORT = "media.export"
-OUTPUT_ACTIONS = (REPORT_WRITE, FRAMES_EXPORT, MEDIA_EXPORT)
+CASE_EXPORT = "case.export"
+OUTPUT_ACTIONS = (REPORT_WRITE, FRAMES_EXPORT, MEDIA_EXPORT, CASE_EXPORT)
 
 
 def canonical_json(value: Any) -> str:

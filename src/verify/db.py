@@ -175,10 +175,62 @@ def alembic_config() -> "Config":
     return cfg
 
 
+class ForeignDatabase(Exception):
+    """The database (on PostgreSQL: its current schema) holds tables, none of them an
+    archive's: another application's. Nothing is created in it."""
+
+    def __init__(self, tables: list[str], schema: str | None) -> None:
+        super().__init__(", ".join(tables))
+        self.tables = tables
+        self.schema = schema  # PostgreSQL's current schema; None on SQLite
+
+
+def _tables(engine: Engine) -> tuple[set[str], str | None]:
+    """The tables and views where the archive's would be created: SQLite's database, or
+    PostgreSQL's current schema (the first of the search_path that exists; none when none
+    does, which creating a table then reports)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+            ).all()
+            return {str(r[0]) for r in rows}, None
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        rows = conn.exec_driver_sql(
+            "SELECT c.relname FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+        ).all()
+        return {str(r[0]) for r in rows}, None if schema is None else str(schema)
+
+
+def foreign_tables(engine: Engine, revision: str | None) -> ForeignDatabase | None:
+    """Another application's tables where the archive's would go, or None: the database
+    is empty (it becomes an archive) or holds one (of any schema version). Only
+    `alembic_version` with no revision (a blank, stamped database) counts as empty: with a
+    revision and none of the archive's tables, it is another application's."""
+    import sqlmodel
+
+    import verify.models  # noqa: F401  (registers the archive's tables)
+
+    names, schema = _tables(engine)
+    if names & set(sqlmodel.SQLModel.metadata.tables):
+        return None
+    others = names if revision is not None else names - {"alembic_version"}
+    return ForeignDatabase(sorted(others), schema) if others else None
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to head. Cheap when already there (one SELECT, no Alembic import)."""
-    if current_revision(engine) == SCHEMA_HEAD:
+    """Bring the schema to head. Cheap when already there (one SELECT, no Alembic import).
+    Raises ForeignDatabase, creating nothing, for a database that holds other tables and
+    none of an archive's."""
+    revision = current_revision(engine)
+    if revision == SCHEMA_HEAD:
         return
+    foreign = foreign_tables(engine, revision)
+    if foreign is not None:
+        raise foreign
     from alembic import command
 
     cfg = alembic_config()

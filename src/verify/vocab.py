@@ -17,7 +17,15 @@ def parse_enum(kind: type[E], value: str, what: str) -> E:
         raise BadInputError(f"unknown {what} {value!r}; use one of: {allowed}") from None
 
 
-PLATFORM_ALIASES = {"twitter": "x", "tg": "telegram"}
+PLATFORM_ALIASES = {
+    "twitter": "x",
+    "tg": "telegram",
+    "fb": "facebook",
+    "ig": "instagram",
+    "yt": "youtube",
+    "vkontakte": "vk",
+    "bsky": "bluesky",
+}
 
 
 def platform_name(text: str) -> str:
@@ -28,9 +36,23 @@ def platform_name(text: str) -> str:
     return PLATFORM_ALIASES.get(name, name)
 
 
-# The platforms verify knows (it reads their @handles: `provenance.AT_HANDLE_HOSTS`, a test
-# keeps the two alike); any other is legitimate but noted, as it may be a typo (`tiktokk`).
-KNOWN_PLATFORMS = ("x", "telegram", "tiktok", "instagram", "youtube", "threads")
+# The platforms verify knows: it reads their handles (`provenance.AT_HANDLE_HOSTS`,
+# `provenance.REDDIT_HOSTS`) or, on WhatsApp, which has none, keeps them as given
+# (`provenance.HANDLES_AS_GIVEN`); a test keeps these alike. Any other platform is
+# legitimate but noted, as it may be a typo (`tiktokk`).
+KNOWN_PLATFORMS = (
+    "x",
+    "telegram",
+    "tiktok",
+    "instagram",
+    "youtube",
+    "threads",
+    "facebook",
+    "vk",
+    "bluesky",
+    "reddit",
+    "whatsapp",
+)
 
 
 def platform_hint(platform: str, known: tuple[str, ...] = KNOWN_PLATFORMS) -> str | None:

@@ -321,6 +321,10 @@ def root(
     if actor is not None and not actor.strip():
         # else it would fall back to $VERIFY_USER or the login: someone else's name on record
         raise BadInputError("--as is empty: give who is acting (a name or handle)")
+    if actor is None and os.environ.get("VERIFY_USER", "x").strip() == "":
+        from verify.archive import EMPTY_VERIFY_USER
+
+        raise BadInputError(EMPTY_VERIFY_USER)  # as --as "" (also on the ORM-free paths)
     state = State(Path(home) if home is not None else None, actor)
     ctx.obj = state
     ctx.call_on_close(state.close)

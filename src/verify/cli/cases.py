@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from verify.cli import archive_of, source_of
-from verify.cli.output import clean, clean_block, examples, print_json, table
+from verify.cli.output import clean, clean_block, examples, notice, print_json, table
 
 case_app = typer.Typer(
     help="Open, list, show and edit cases (one per piece of attributed media).",
@@ -185,7 +185,10 @@ def claim_add(
     "assess",
     epilog=examples(
         "verify claim assess belgorod-legion-video 2 --finding supported --confidence medium "
-        '--why "village sign geolocated to Graivoron"'
+        '--why "village sign geolocated to Graivoron"',
+        'verify claim assess belgorod-legion-video 2 --why "sign and church at 0:31 geolocated"',
+        "verify claim assess belgorod-legion-video 2 --confidence none",
+        "verify claim assess belgorod-legion-video 2 --finding unassessed",
     ),
 )
 def claim_assess(
@@ -197,17 +200,31 @@ def claim_assess(
     ],
     finding: Annotated[
         str | None,
-        typer.Option(help="unassessed, supported, contradicted or unproven.", show_default=False),
+        typer.Option(
+            help="unassessed, supported, contradicted or unproven: a new assessment.",
+            show_default=False,
+        ),
     ] = None,
     confidence: Annotated[
-        str | None, typer.Option(help="low, medium or high.", show_default=False)
+        str | None,
+        typer.Option(help="low, medium, high, or none (no confidence).", show_default=False),
     ] = None,
     why: Annotated[
-        str | None, typer.Option(help="Rationale (required for a finding).", show_default=False)
+        str | None,
+        typer.Option(
+            help="Rationale (required with any --finding but unassessed).", show_default=False
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record a finding and/or confidence on one claim."""
+    """Assess one claim: its finding, with a confidence and a rationale.
+
+    An assessment is a whole. --finding starts a new one: the finding, the confidence
+    given (none if not given) and the rationale (--why, required); `--finding unassessed`
+    clears the confidence and the rationale. Without --finding, --confidence and/or --why
+    amend the current assessment, keeping its finding (and the rationale or confidence not
+    given). Repeating the current assessment is refused (exit 2). Prints the claim's number.
+    """
     from verify.services import cases
 
     data = cases.assess_claim(
@@ -258,10 +275,16 @@ def case_export(
         typer.Option("--output", "-o", help="Write to FILE (default: stdout).", show_default=False),
     ] = None,
 ) -> None:
-    """Write a case as a readable TOML case file (no media bytes; see docs/case-files.md)."""
+    """Write a case as a readable TOML case file (no media bytes; see docs/case-files.md).
+
+    The export is recorded in the audit trail (`case.export`, with the file's SHA-256), so
+    that what was sent can be shown later."""
     from verify.services import casefile
 
-    text = casefile.export_case(archive_of(ctx), case, output)
+    archive = archive_of(ctx)
+    text = casefile.export_case(archive, case, output, record=True)
+    if archive.read_only:
+        notice("note: the archive is read-only: this export is not recorded in its audit trail")
     if output is None:
         sys.stdout.write(text)
     else:
@@ -279,17 +302,30 @@ def case_export(
 def case_import(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A TOML case file.", show_default=False)],
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Apply the file's changes to facts this archive holds (claims, titles, "
+            "appearance or account details…) even though the case changed after the file "
+            "was exported, or the file comes from another archive or was written by hand.",
+        ),
+    ] = False,
 ) -> None:
     """Create or update a case from a case file; prints the case's slug.
 
-    Idempotent: importing the same file twice changes nothing. An edited file applies only
-    its differences, each as its own audit entry. An invalid file changes nothing.
-    Impossible appearance dates (captured before posted, in the future) are imported as
-    given, with one warning line each on stderr.
+    Idempotent: importing the same file twice changes nothing. An edited export applies only
+    its differences, each as its own audit entry. New records (claims, status changes,
+    notes, media, appearances, attributions, derivations) are added; a change to a fact the
+    archive holds is applied only when the file was exported from the case as it is now
+    (its `base`), or with --update: otherwise an older export, or a colleague's file, would
+    silently put back what someone changed since; the refusal lists the changes. An
+    invalid file changes nothing. Impossible appearance dates (captured before posted, in
+    the future) are imported as given, with one warning line each on stderr.
     """
     from verify.services import casefile
 
-    result = casefile.import_case(archive_of(ctx), file)
+    result = casefile.import_case(archive_of(ctx), file, update=update)
     if result.created:
         note = f"created case {result.slug} ({result.changes} records)"
     elif result.changes:

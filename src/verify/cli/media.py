@@ -385,14 +385,27 @@ def media_list(
                 r["kind"],
                 r["size"],
                 r["frame_count"],
-                # keyframes only (`--fast`) searches weaker: said here too, not only in show
-                r["analysis"] + (" (keyframes)" if r.get("analysis_mode") == "keyframes" else ""),
+                _analysis_cell(r),
                 r["sha256"][7:19],
                 r["original_name"],
             ]
             for r in rows
         ],
     )
+    for r in rows:  # a truncated video's frames cover only its start: said, not only marked
+        if (incomplete := incomplete_note(r.get("metadata"))) is not None:
+            notice(f"warning: media {r['id']}: {incomplete}")
+
+
+def _analysis_cell(row: dict[str, Any]) -> str:
+    """The ANALYSIS column of `media list`: the state, and what weakens a search on the
+    file's frames: keyframes only (`--fast`), or a video whose frames stop early."""
+    marks = []
+    if row.get("analysis_mode") == "keyframes":
+        marks.append("keyframes")
+    if incomplete_note(row.get("metadata")) is not None:
+        marks.append("incomplete")
+    return str(row["analysis"]) + (f" ({', '.join(marks)})" if marks else "")
 
 
 @media_app.command(

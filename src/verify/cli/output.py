@@ -43,17 +43,22 @@ def notice(message: str) -> None:
     sys.stderr.write(clean(message) + "\n")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """A plain left-aligned table; the last column is never padded."""
+def columns(rows: Sequence[Sequence[object]]) -> list[str]:
+    """Rows of cells (`clean`ed) as lines in left-aligned columns two spaces apart; the last
+    column is never padded."""
     cells = [[clean(c) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
+    widths: list[int] = []
     for row in cells:
         for i, c in enumerate(row):
+            if i == len(widths):
+                widths.append(0)
             widths[i] = max(widths[i], len(c))
-    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip()]
-    for row in cells:
-        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
-    sys.stdout.write("\n".join(lines) + "\n")
+    return ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in cells]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A plain left-aligned table; the last column is never padded."""
+    sys.stdout.write("\n".join(columns([headers, *rows])) + "\n")
 
 
 def examples(*lines: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from verify.cli import source_of
-from verify.cli.output import clean, examples, notice, print_json, table
+from verify.cli.output import clean, columns, examples, notice, print_json, table
 from verify.early import EARLY_ANALYSIS
 from verify.errors import BadInputError
 
@@ -21,6 +21,15 @@ SEARCH_EPILOG = examples(
     "verify search legion-subtitled.mp4",
     "verify search 12 --case belgorod-legion-video",
     "verify search sha256:9f2c1e --threshold 12 --json | jq '.hits[0]'",
+)
+# after the table, on stderr: what the terse columns and the two tiers mean
+SEARCH_LEGEND = (
+    "FRAMES Q C: frames matched of those sampled, in the query (Q) and the candidate (C); "
+    "BEST/MED: best and median dHash distance of the matched frames in bits (0 is the same "
+    "picture, unrelated ones are about 32 apart); OFFSET: candidate time minus query time",
+    "match: matched frames cover at least half of either file, a copy or an excerpt; "
+    "suggestion: some frames are close, too few or not close enough to say so: compare the "
+    "two yourself (docs/matching.md)",
 )
 DUPES_EPILOG = examples("verify dupes", "verify dupes --case belgorod-legion-video --json")
 
@@ -66,9 +75,16 @@ def search_command(
 ) -> None:
     """Find near-duplicates of a file or of stored media in every case, ranked.
 
-    Each hit says whether it is a *match* or a weaker *suggestion*, the share of frames
-    matched (query q/n, candidate c/m), the best/median dHash distance, the time offset, the
-    aligned time ranges and the variant that matched (full, masked subtitle band, mirrored).
+    Each hit says whether it is a *match* or a weaker *suggestion* (TIER), its SCORE (the
+    share of frames covered, less for distant ones; 0-1), the frames matched (FRAMES Q C:
+    query q/n, candidate c/m, matched of sampled), the best and median dHash distance of
+    the matched frame pairs in bits (BEST/MED: 0 is the same picture, unrelated pictures
+    are about 32 apart), the time offset (candidate minus query), the variant that matched
+    (full, masked subtitle band, mirrored) and the aligned time ranges. A *match* is a
+    copy: matched frames cover at least half of the query or of the candidate (an excerpt
+    matches its source). A *suggestion* has close frames, but too few or not close enough
+    to say so: compare the two yourself. A legend on stderr repeats this after the table;
+    docs/matching.md gives the thresholds.
     """
     child = EARLY_ANALYSIS.pop(target, None)
     if child is None and os.path.isfile(target):
@@ -122,6 +138,9 @@ def search_command(
         ],
         [_hit_row(h) for h in data["hits"]],
     )
+    sys.stdout.flush()  # the legend after the table where both reach one terminal
+    for line in SEARCH_LEGEND:
+        notice(line)
 
 
 def _outdated_notice(ctx: typer.Context) -> None:
@@ -184,13 +203,20 @@ def dupes_command(ctx: typer.Context, case: DupesCaseOpt = None, as_json: JsonOp
         return
     lines: list[str] = []
     unrecorded = 0
+    # the media rows of every cluster in one set of columns, as the other tables
+    rows = iter(
+        columns(
+            [
+                (f"media {m['media']}", f"case {m['case']}", m["kind"], m["sha256"][7:19],
+                 m["original_name"])
+                for cl in clusters
+                for m in cl["media"]
+            ]
+        )
+    )  # fmt: skip
     for cl in clusters:
         lines.append(f"cluster {cl['cluster']}: {len(cl['media'])} media")
-        for m in cl["media"]:
-            lines.append(
-                f"  media {m['media']}  case {clean(m['case'])}  {m['kind']}  "
-                f"{m['sha256'][7:19]}  {clean(m['original_name'])}"
-            )
+        lines += [f"  {next(rows)}" for _ in cl["media"]]
         first: dict[str, int] = {}  # media holding the same bytes join without a frame link
         for m in cl["media"]:
             if m["sha256"] in first:

@@ -14,7 +14,15 @@ archive -> export is byte-identical.
 - provenance is append-only: a file that lacks a record the archive has, rewrites a status
   change, note or attribution history entry, or changes a media file's SHA-256 is refused;
 - editable fields (titles, claim findings, appearance facts, account details, attribution
-  state, derivation evidence) are updated, each change its own audit entry;
+  state, derivation evidence) are updated, each change its own audit entry, when the file's
+  `base` (the digest of the case as exported, `state_digest`) is the case as it is now, or
+  with `update=True` (`--update`); otherwise the import is refused with the list of changes,
+  so that an older export or another archive's file never puts back or replaces what a
+  colleague changed since;
+- appearances and attributions the file dates (`created_at`/`created_by`) must be the
+  archive's at their place, and the case's `created_at` the archive's case's: two archives'
+  additions at the same place, or another case with the same slug, are refused;
+- an export ends with `# end of case file`: a file with `base` but without it was cut short;
 - `*_at` / `*_by` fields may be omitted (hand-written files): new records then get the time
   of import and the importing actor, and existing records keep theirs;
 - media bytes are never in the file: a media entry is accepted only when the archive already
@@ -27,6 +35,7 @@ archive -> export is byte-identical.
   one shape whichever path writes them (docs/json.md); the import adds `"import": FILE-NAME`.
 """
 
+import hashlib
 import math
 import re
 import tomllib
@@ -311,17 +320,52 @@ def render_case(session: Session, case: Case) -> str:
             w.kv("retraction", d.retraction)
             w.kv("retracted_at", iso(d.retracted_at))
             w.kv("retracted_by", d.retracted_by)
+    w.blank()
+    w.comment(END_MARK)
     return w.text()
 
 
-def export_case(archive: Archive, ref: str, path: str | Path | None = None) -> str:
-    """The case file text; also written to `path` (atomically) when given."""
+END_MARK = "end of case file"  # the last line of an export: a file cut short lacks it
+
+
+def state_digest(text: str) -> str:
+    """`sha256:HEX` of a case as `render_case` renders it: an export records it as `base`,
+    the state its edits start from (see `_Importer.run`)."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def with_base(text: str) -> str:
+    """The export of `render_case`'s `text`: `base` (its digest) after the `format` line."""
+    head, sep, rest = text.partition(f"format = {FORMAT}\n")
+    assert sep, "render_case writes the format line"
+    return f'{head}{sep}base = "{state_digest(text)}"\n{rest}'
+
+
+def export_case(
+    archive: Archive, ref: str, path: str | Path | None = None, *, record: bool = False
+) -> str:
+    """The case file text; also written to `path` (atomically) when given. `record`: append
+    a `case.export` entry {sha256, size, path (None: standard output), base}, so that a desk
+    can show later what it sent (not on a read-only archive)."""
     if path is not None:
         archive.refuse_own_path(Path(path), "write the case file")
     with archive.read() as session:
-        text = render_case(session, get_case(session, ref))
+        case = get_case(session, ref)
+        slug = case.slug
+        rendered = render_case(session, case)
+    text = with_base(rendered)
+    data = text.encode("utf-8")
+    final = None
     if path is not None:
-        write_atomically(Path(path), text.encode("utf-8"), prefix=".verify-case-")
+        final = write_atomically(Path(path), data, prefix=".verify-case-")
+    if record:
+        payload = {
+            "sha256": "sha256:" + hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "path": None if final is None else str(Path(final).absolute()),
+            "base": state_digest(rendered),
+        }
+        archive.record_output(audit.CASE_EXPORT, [(slug, payload)])
     return text
 
 
@@ -450,6 +494,8 @@ class Doc:
     """A validated case file. `None` in *_at / *_by fields means 'not given'."""
 
     case: dict[str, Any]
+    # the digest of the case as exported (`state_digest`), None in a hand-written file
+    base: str | None = None
     claims: list[dict[str, Any]] = field(default_factory=list)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
@@ -462,6 +508,7 @@ class Doc:
 
 TOP_KEYS = (
     "format",
+    "base",
     "case",
     "claims",
     "status_changes",
@@ -487,6 +534,18 @@ def parse_case_file(text: str, label: str) -> Doc:
     fmt = raw.get("format", FORMAT)
     if fmt != FORMAT:
         ctx.fail("format", f"unsupported format {fmt!r}; this verify reads format {FORMAT}")
+    base = raw.get("base")
+    if base is not None:
+        if not isinstance(base, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", base):
+            ctx.fail("base", "must be sha256:HEX, as `verify case export` writes it")
+        # an export ends with this line: a file cut short at a line's end is still valid
+        # TOML, and would import as if its last records had never existed
+        if f"\n# {END_MARK}" not in text:
+            ctx.fail(
+                "base",
+                f"the file lacks its last line (`# {END_MARK}`): it was cut short (export "
+                "it again); if you removed that line on purpose, remove `base` too",
+            )
 
     c = raw.get("case")
     if not isinstance(c, dict):
@@ -505,7 +564,8 @@ def parse_case_file(text: str, label: str) -> Doc:
             "status": (status or CaseStatus.UNVERIFIED).value,
             "created_at": _instant(ctx, "case", c, "created_at"),
             "created_by": _str(ctx, "case", c, "created_by"),
-        }
+        },
+        base=base,
     )
 
     claims = _list(ctx, raw, "claims")
@@ -858,6 +918,14 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
 
 
+def _shown(value: Any) -> str:
+    """A value in an import's one-line refusal: quoted, at most 40 characters."""
+    if isinstance(value, datetime):
+        value = iso(value)
+    text = "none" if value is None or value == "" else repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, datetime) and isinstance(b, datetime):
         return as_utc(a) == as_utc(b)
@@ -873,7 +941,16 @@ CLAIM_DEFAULTS: dict[str, str | None] = {
 
 
 class _Importer:
-    def __init__(self, session: Session, archive: Archive, ctx: _Ctx, doc: Doc, name: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        archive: Archive,
+        ctx: _Ctx,
+        doc: Doc,
+        name: str,
+        *,
+        update: bool = False,
+    ) -> None:
         self.s = session
         self.actor = archive.actor
         self.ctx = ctx
@@ -889,6 +966,12 @@ class _Importer:
         self.existing_created_at: datetime | None = None
         self.warnings: list[str] = []
         self.account_notes: list[str] = []
+        # facts of records the archive holds that the file changes ("claims[1].finding
+        # 'contradicted' -> 'unassessed'"): applied only when the file was exported from the
+        # case as it is now (`fast_forward`) or the user says so (`update`, `--update`)
+        self.edits: list[str] = []
+        self.update_asked = update
+        self.fast_forward = False
 
     def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
         self.changes += count
@@ -901,9 +984,10 @@ class _Importer:
         )
 
     def update(
-        self, row: Any, values: dict[str, Any], keep_if_none: tuple[str, ...] = ()
+        self, where: str, row: Any, values: dict[str, Any], keep_if_none: tuple[str, ...] = ()
     ) -> dict[str, Any]:
-        """Set differing fields on `row`; fields in keep_if_none stay when the file omits them."""
+        """Set differing fields on `row` (the file's record `where`, e.g. `claims[2]`); fields
+        in keep_if_none stay when the file omits them. Each change is noted in `edits`."""
         changes: dict[str, Any] = {}
         for key, new in values.items():
             if new is None and key in keep_if_none:
@@ -914,7 +998,61 @@ class _Importer:
                 setattr(row, key, new)
         if changes:
             self.s.add(row)
+            self.edited(where, changes)
         return changes
+
+    def edited(self, where: str, changes: dict[str, Any]) -> None:
+        for key, change in changes.items():
+            name = "account" if key == "account_id" else "media" if key == "media_id" else key
+            old, new = (_shown(change[k]) for k in ("old", "new"))
+            self.edits.append(f"{where}.{name} {old} -> {new}")
+
+    def require_fast_forward(self) -> None:
+        """Refuse a file that would change facts the archive holds unless it was exported
+        from the case as it is now, or the user asked for it (`--update`): an older export,
+        or one from another archive whose case has moved on, would otherwise put back what
+        a colleague changed since, or replace a record both sides added, silently."""
+        if not self.edits or self.fast_forward or self.update_asked:
+            return
+        shown = "; ".join(self.edits[:4])
+        if len(self.edits) > 4:
+            shown += f"; and {len(self.edits) - 4} more"
+        why = (
+            "the file has no `base` (written by hand), so nothing shows it starts from the "
+            "case as it is now"
+            if self.doc.base is None
+            else "this archive's case is no longer the one the file was exported from (it "
+            "changed after the export, or the file comes from another archive)"
+        )
+        raise BadInputError(
+            f"{self.ctx.label}: it would change {len(self.edits)} "
+            f"fact{'s' if len(self.edits) != 1 else ''} this archive holds ({shown}), and "
+            f"{why}: check them (`verify log {self.slug}` shows who changed what "
+            "here), then import again with --update to apply them, or export the case again "
+            "and re-apply your edits"
+        )
+
+    def touch(self, case: Case) -> None:
+        """The case was changed by this import (as `cases._touch` on the command line)."""
+        case.updated_at, case.updated_by = self.at, self.actor
+        self.s.add(case)
+
+    def same_record(self, where: str, what: str, row: Any, want: dict[str, Any]) -> None:
+        """The archive's record at the file's record's place is that record: when the file
+        says who recorded it and when, they must be the row's. Otherwise both archives added
+        a record there after they last exchanged the case, and an import never replaces one
+        with the other."""
+        at, by = want["created_at"], want["created_by"]
+        if (at is None or _same(row.created_at, at)) and (by is None or row.created_by == by):
+            return
+        self.ctx.fail(
+            where,
+            f"this archive's {what} {where.split('[')[1][:-1]} was recorded by "
+            f"{row.created_by} at {iso(row.created_at)}, the file's by {by or '?'} at "
+            f"{iso(at) or '?'}: they are different {what}s (each archive added one after "
+            f"they last exchanged this case); an import never replaces one with another: "
+            f"record the file's {what} here on the command line instead",
+        )
 
     def prefix(self, key: str, in_archive: int, in_file: int) -> None:
         if in_archive > in_file:
@@ -951,6 +1089,12 @@ class _Importer:
         created = case is None
         self.existing_created_at = None if case is None else case.created_at
         c = self.doc.case
+        if case is not None:
+            if c["created_at"] is not None and not _same(case.created_at, c["created_at"]):
+                # a case's opening time never changes: another case with the same slug
+                self.ctx.fail("case.created_at", self.remedy())
+            current = state_digest(render_case(self.s, case))
+            self.fast_forward = self.doc.base == current
         if case is None:
             case = Case(
                 slug=self.slug,
@@ -969,8 +1113,9 @@ class _Importer:
                 "case.open", {"title": case.title, "summary": case.summary, "claims": [], **opened}
             )
         else:
-            changes = self.update(case, {"title": c["title"], "summary": c["summary"]})
+            changes = self.update("case", case, {"title": c["title"], "summary": c["summary"]})
             if changes:
+                self.touch(case)
                 self.log("case.edit", changes)
         self.claims(case)
         self.status(case)
@@ -980,6 +1125,7 @@ class _Importer:
         ap_ids = self.appearances(case, media_ids)
         self.attributions(case, media_ids, ap_ids)
         self.derivations(media_ids)
+        self.require_fast_forward()
         return case, created
 
     def claims(self, case: Case) -> None:
@@ -991,9 +1137,10 @@ class _Importer:
         self.prefix("claims", len(rows), len(self.doc.claims))
         for n, values in enumerate(self.doc.claims, start=1):
             if n <= len(rows):
-                changes = self.update(rows[n - 1], values)
+                changes = self.update(f"claims[{n}]", rows[n - 1], values)
                 if changes:
                     rows[n - 1].updated_at, rows[n - 1].updated_by = self.at, self.actor
+                    self.touch(case)
                     self.log("claim.edit", {"n": n, **changes})
             else:
                 self.s.add(
@@ -1005,6 +1152,7 @@ class _Importer:
                         updated_by=self.actor,
                     )
                 )
+                self.touch(case)  # as `claim add` does
                 # as on the command line: `claim.add` {n, text}, then the assessment, here
                 # as the `claim.edit` a later import of the assessed claim would write
                 self.log("claim.add", {"n": n, "text": values["text"]})
@@ -1031,7 +1179,13 @@ class _Importer:
             ):
                 self.ctx.fail(
                     f"status_changes[{i}]",
-                    "differs from the archive's status history, which is append-only",
+                    f"the archive's status change {i} is to {row.to_status} by {row.by} at "
+                    f"{iso(row.at)} ({_shown(row.rationale)}), the file's to {want['to']} by "
+                    f"{want['by'] or '?'} at {iso(want['at']) or '?'} ({_shown(want['why'])}): "
+                    "the status history is append-only, so the two cannot both hold; if each "
+                    "archive set a status after they last exchanged this case, agree which "
+                    "stands and set it with `verify status set` in one archive, then export "
+                    "the case from there",
                 )
         for want in self.doc.status_changes[len(rows) :]:
             at = want["at"] or self.at
@@ -1062,7 +1216,10 @@ class _Importer:
                 want[k] is not None and not _same(getattr(row, k), want[k]) for k in ("at", "by")
             ):
                 self.ctx.fail(
-                    f"notes[{i}]", "differs from the archive's note (notes are append-only)"
+                    f"notes[{i}]",
+                    f"differs from the archive's note (notes are append-only): the archive's "
+                    f"by {row.by} at {iso(row.at)}: {_shown(row.text)}; the file's by "
+                    f"{want['by'] or '?'} at {iso(want['at']) or '?'}: {_shown(want['text'])}",
                 )
         for want in self.doc.notes[len(rows) :]:
             note = Note(
@@ -1120,9 +1277,11 @@ class _Importer:
                 continue
             values = {k: want[k] for k in ("display_name", "url", "credibility")}
             values["kind"] = want["kind"] or found.kind
-            if prov.apply_account_changes(
+            changes = prov.apply_account_changes(
                 self.s, self.actor, found, values, self.slug, audit_extra=self.extra
-            ):
+            )
+            if changes:
+                self.edited(f"accounts[{want['ref']}]", changes)
                 self.changes += 1
 
     def media(self, case: Case) -> list[int]:
@@ -1143,7 +1302,9 @@ class _Importer:
                         f"the archive's media {n} of this case is sha256:"
                         f"{held.sha256 if held else '?'}; a file's hash cannot change",
                     )
-                changes = self.update(row, values, keep_if_none=("acquired_by", "acquired_at"))
+                changes = self.update(
+                    f"media[{n}]", row, values, keep_if_none=("acquired_by", "acquired_at")
+                )
                 if changes:
                     self.log("media.edit", {"media": row.id, **changes})
                 ids.append(pk(row))
@@ -1151,16 +1312,15 @@ class _Importer:
             if blob is None:
                 # the file's case does not exist before its import: the bytes go into
                 # another case first (the same content is stored once, whichever case)
-                where = (
-                    f"`verify media add {self.slug} FILE`"
-                    if self.existing_created_at is not None
-                    else "e.g. `verify case open Incoming --slug incoming`, then "
-                    "`verify media add incoming FILE`"
-                )
+                # into another case, not this one: a media record added here would take this
+                # place, and the file's acquisition (who, when, how) would then be an edit of
+                # it; the import records the file's own (the same content is stored once)
+                into = "to another case " if self.existing_created_at is not None else ""
                 self.ctx.fail(
                     f"media[{n}].sha256",
                     f"the archive does not hold the bytes of sha256:{want['sha256']}; add the "
-                    f"file first ({where}) and import again, or remove this entry",
+                    f"file {into}first (e.g. `verify case open Incoming --slug incoming`, then "
+                    "`verify media add incoming FILE`) and import again, or remove this entry",
                 )
             acq = Acquisition(
                 original_name=values["original_name"],
@@ -1191,7 +1351,8 @@ class _Importer:
             values["media_id"] = media_ids[want["media"] - 1] if want["media"] else None
             if n <= len(rows):
                 row = rows[n - 1]
-                changes = self.update(row, values)
+                self.same_record(f"appearances[{n}]", "appearance", row, want)
+                changes = self.update(f"appearances[{n}]", row, values)
                 if changes:
                     self.log("appearance.edit", {"id": row.id, "n": n, **changes})
             else:
@@ -1259,6 +1420,7 @@ class _Importer:
                 self.changes += 1
                 continue
             attr = rows[n - 1]
+            self.same_record(w, "attribution", attr, want)
             fixed = {
                 "role": want["role"],
                 "account_id": pk(account),
@@ -1293,6 +1455,7 @@ class _Importer:
                 want["evidence"],
                 want["according_to"],
             ):
+                self.edited(w, {"state": {"old": attr.state, "new": want["state"]}})
                 new_entries = [
                     {
                         "state": want["state"],
@@ -1368,7 +1531,9 @@ class _Importer:
                         + ("lacks" if want["retraction"] is None else "words otherwise")
                         + "; provenance is append-only",
                     )
-                changes = self.update(row, {"evidence": want["evidence"], "note": want["note"]})
+                changes = self.update(
+                    f"derivations[{i}]", row, {"evidence": want["evidence"], "note": want["note"]}
+                )
                 if changes:
                     self.log("derivation.edit", {"id": row.id, **changes})
                 if row.retracted_at is None and want["retraction"] is not None:
@@ -1434,19 +1599,23 @@ def read_case_file(path: str | Path) -> tuple[str, str]:
         raise BadInputError(f"{label}: not UTF-8 text (byte {exc.start})") from None
 
 
-def import_case(archive: Archive, path: str | Path) -> ImportResult:
-    """Create or update the case a file describes; see the module docstring for the rules."""
+def import_case(archive: Archive, path: str | Path, *, update: bool = False) -> ImportResult:
+    """Create or update the case a file describes; see the module docstring for the rules.
+    `update`: apply changes to facts the archive holds even when the file was not exported
+    from the case as it is now (`--update`)."""
     text, label = read_case_file(path)
-    return import_case_text(archive, text, label)
+    return import_case_text(archive, text, label, update=update)
 
 
-def import_case_text(archive: Archive, text: str, label: str) -> ImportResult:
+def import_case_text(
+    archive: Archive, text: str, label: str, *, update: bool = False
+) -> ImportResult:
     doc = parse_case_file(text, label)
     ctx = _Ctx(label)
     name = Path(label).name
     try:
         with archive.write() as session:
-            importer = _Importer(session, archive, ctx, doc, name)
+            importer = _Importer(session, archive, ctx, doc, name, update=update)
             case, created = importer.run()
             return ImportResult(
                 case.slug, created, importer.changes, importer.warnings, importer.account_notes

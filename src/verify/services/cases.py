@@ -352,6 +352,26 @@ def add_claim(archive: Archive, ref: str, text: str) -> int:
         return position
 
 
+def _confidence(value: str) -> Confidence | None:
+    """A confidence as given: `low`, `medium`, `high`, or `none` (no confidence)."""
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return Confidence(value)
+    except ValueError:
+        allowed = ", ".join([*(c.value for c in Confidence), "none"])
+        raise BadInputError(f"unknown confidence {value!r}; use one of: {allowed}") from None
+
+
+def _assessment(finding: str, confidence: str | None, rationale: str) -> str:
+    """`contradicted (high confidence) with the rationale 'x'`, for the refusal of a
+    repeated assessment."""
+    if finding == Finding.UNASSESSED:
+        return finding
+    conf = f" ({confidence} confidence)" if confidence else ""
+    return f"{finding}{conf} with the rationale {rationale!r}"
+
+
 def assess_claim(
     archive: Archive,
     ref: str,
@@ -361,12 +381,21 @@ def assess_claim(
     confidence: str | None = None,
     why: str | None = None,
 ) -> dict[str, Any]:
-    """Set a claim's finding and/or confidence. A finding other than `unassessed` needs a why."""
-    if finding is None and confidence is None:
-        raise BadInputError("nothing to change: give --finding and/or --confidence")
+    """Assess a claim: an assessment is a whole (finding, confidence, rationale).
+
+    With `finding`, all three are set: the confidence given (none when not given) and the
+    rationale `why`, which every finding but `unassessed` needs; `unassessed` clears the
+    confidence and the rationale (giving either with it is refused). Without `finding`,
+    the current assessment is amended: `confidence` (`none` removes it) and/or `why`
+    replace its own, the finding and the rest kept; an unassessed claim has nothing to
+    amend. An assessment identical to the current one is refused, as `status set` refuses
+    the current status. The audit entry records each field that changed, old and new."""
     check_text(why)
+    rationale = (why or "").strip() or None  # a blank --why is no rationale
+    if finding is None and confidence is None and rationale is None:
+        raise BadInputError("nothing to change: give --finding, --confidence and/or --why")
     new_finding = parse_enum(Finding, finding, "finding") if finding is not None else None
-    new_conf = parse_enum(Confidence, confidence, "confidence") if confidence is not None else None
+    new_conf = _confidence(confidence) if confidence is not None else None
     with archive.write() as session:
         case = get_case(session, ref)
         claim = session.exec(
@@ -378,18 +407,43 @@ def assess_claim(
                 f"`verify case show {case.slug}` lists its claims"
             )
         # after the lookup: a missing claim is the first thing to say, not its rationale
-        if new_finding not in (None, Finding.UNASSESSED) and not (why and why.strip()):
-            raise BadInputError(f"a finding of {new_finding} needs a rationale: add --why TEXT")
+        subject = f"claim {n} of case {case.slug!r}"
+        after: tuple[str, str | None, str]
+        if new_finding == Finding.UNASSESSED:
+            if new_conf is not None or rationale is not None:
+                raise BadInputError(
+                    "--finding unassessed clears the confidence and the rationale: leave out "
+                    "--confidence and --why (`verify note add` can say why)"
+                )
+            after = (Finding.UNASSESSED.value, None, "")
+        elif new_finding is not None:
+            if rationale is None:
+                raise BadInputError(f"a finding of {new_finding} needs a rationale: add --why TEXT")
+            after = (new_finding.value, new_conf.value if new_conf else None, rationale)
+        elif claim.finding == Finding.UNASSESSED:
+            raise BadInputError(
+                f"{subject} is unassessed, so there is no assessment to amend: give --finding "
+                "and --why"
+            )
+        else:  # amend the current assessment
+            after = (
+                claim.finding,
+                claim.confidence if confidence is None else (new_conf.value if new_conf else None),
+                claim.rationale if rationale is None else rationale,
+            )
+        before = (claim.finding, claim.confidence, claim.rationale)
+        if after == before:
+            raise BadInputError(
+                f"{subject} is already {_assessment(*before)} (last changed by {claim.updated_by} "
+                f"at {iso(claim.updated_at)}); nothing to change"
+            )
         changes: dict[str, Any] = {"n": n}
-        if new_finding is not None:
-            changes["finding"] = {"old": claim.finding, "new": new_finding.value}
-            claim.finding = new_finding.value
-        if new_conf is not None:
-            changes["confidence"] = {"old": claim.confidence, "new": new_conf.value}
-            claim.confidence = new_conf.value
-        if why:
-            changes["why"] = why.strip()
-            claim.rationale = why.strip()
+        for name, old, new in zip(
+            ("finding", "confidence", "rationale"), before, after, strict=True
+        ):
+            if old != new:
+                changes[name] = {"old": old, "new": new}
+        claim.finding, claim.confidence, claim.rationale = after
         claim.updated_at = now()
         claim.updated_by = archive.actor
         session.add(claim)

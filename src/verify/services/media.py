@@ -154,20 +154,20 @@ def export_frames(archive: Archive, ref: str, out_dir: str) -> list[dict[str, An
         # recorded before the command succeeds, as `media export` does: frames the trail
         # cannot record (the archive busy, its disk full, Ctrl-C) are removed with the rest.
         # On write-protected media the copies stay unrecorded (the CLI says so).
-        if not archive.read_only:
-            with archive.write() as session:
-                audit.append(
-                    session,
-                    actor=archive.actor,
-                    action=audit.FRAMES_EXPORT,
-                    case=case_slug,
-                    payload={
+        archive.record_output(
+            audit.FRAMES_EXPORT,
+            [
+                (
+                    case_slug,
+                    {
                         "media": media.id,
                         "source": f"sha256:{blob.sha256}",
                         "derivation": "frame_of",
                         "outputs": outputs,
                     },
                 )
+            ],
+        )
     except BaseException as exc:
         for item in written:
             with contextlib.suppress(FileNotFoundError):
@@ -250,16 +250,13 @@ def export_media(archive: Archive, refs: list[str], out_dir: str) -> list[dict[s
                 fsync_dir(target)
             # recorded before the command succeeds: a copy the trail cannot record (the
             # archive busy, its disk full, Ctrl-C) is removed with the others
-            if not archive.read_only:
-                with archive.write() as session:
-                    for out in outputs:
-                        audit.append(
-                            session,
-                            actor=archive.actor,
-                            action=audit.MEDIA_EXPORT,
-                            case=out["case"],
-                            payload={k: out[k] for k in ("media", "sha256", "size", "path")},
-                        )
+            archive.record_output(
+                audit.MEDIA_EXPORT,
+                [
+                    (out["case"], {k: out[k] for k in ("media", "sha256", "size", "path")})
+                    for out in outputs
+                ],
+            )
     except BaseException as exc:
         for path in [*placed, *(tmp for _, tmp in staged)]:
             with contextlib.suppress(FileNotFoundError):

@@ -12,6 +12,7 @@ with the ORM's reading of the same rows on both backends.
 import json
 import os
 import stat
+from pathlib import Path
 from typing import Any
 
 from verify.analysis import hex64
@@ -72,13 +73,25 @@ def show_media(source: Source, ref: str) -> dict[str, Any]:
         frames = _frames(db, int(row[8]))
     out = _media(row, len(frames))
     out["frames"] = frames
-    path = ObjectStore(source.home / "objects").path_for(str(row[9])).absolute()
+    path = shown_path(ObjectStore(source.home / "objects").path_for(str(row[9])))
     out["stored"] = str(path)
     try:
         out["in_store"] = stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:  # not there, or a folder on the way this user may not read
         out["in_store"] = False
     return out
+
+
+def shown_path(path: Path) -> Path:
+    """`path` as a user should read it: absolute and normalised (`/tmp/x/work/../home` ->
+    `/tmp/x/home`, `os.path.abspath`), symbolic links left as they are. Only where a `..`
+    follows a symbolic link does the normalised path name another place (the system goes up
+    from the link's target): the path is then kept as it was, made absolute."""
+    absolute = path.absolute()
+    normal = Path(os.path.abspath(absolute))
+    if normal == absolute or os.path.realpath(normal) == os.path.realpath(absolute):
+        return normal
+    return absolute
 
 
 def _media(row: tuple[Any, ...], frame_count: int) -> dict[str, Any]:

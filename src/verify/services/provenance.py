@@ -17,10 +17,12 @@ history rows, never overwritten):
 - **derivations**: typed edges between media files (child is `kind` of parent) with evidence
   (a JSON object). Self-links and cycles are refused.
 
-`timeline()` and `earliest()` read all of it back; what they make of the records, as the
-listings' dicts, is `verify.services.provlogic`'s, which the reads without the ORM
-(`verify.services.provread`) share. Every mutation runs in one write transaction with its
-audit entry.
+This module writes them, and reads what a write needs (accounts, cycles, duplicates) and
+what the case-file export (`verify.services.casefile`) writes out. The listings, the
+earliest known appearance and the timeline are read without the ORM, for the commands and
+the reports alike, by `verify.services.provread`; what is made of the records, the dicts a
+write answers with included, is `verify.services.provlogic`'s. Every mutation runs in one
+write transaction with its audit entry.
 
 The `record_*` functions (and `new_account`, `apply_account_changes`) write one record and
 its audit entry inside the caller's transaction; the command line and the case-file importer
@@ -52,28 +54,20 @@ from verify.models import (
     Case,
     Derivation,
     Media,
-    Note,
-    StatusChange,
     pk,
 )
-from verify.services.cases import case_media, check_text, get_case
+from verify.services.cases import check_text, get_case
 from verify.services.provlogic import (
     OFFLINE_KINDS,
-    CaseRecords,
     appearance_dicts,
     attribution_dicts,
-    claimed_platforms,
     date_problems,
-    find_earliest,
-    original_posters,
-    related_media,
+    retracted,
     target_ref,
-    timeline_events,
 )
 from verify.services.provlogic import account_ref as account_ref
 from verify.services.provlogic import change_to_dict as change_to_dict
 from verify.services.provlogic import format_posted as format_posted
-from verify.services.provread import evidence_value as evidence_value
 from verify.services.refs import get_media
 from verify.timeutil import iso, now, parse_utc
 from verify.vocab import (
@@ -117,7 +111,12 @@ AT_HANDLE_HOSTS = {
     "instagram": ("instagram.com",),
     "youtube": ("youtube.com", "m.youtube.com"),
     "threads": ("threads.net", "threads.com"),
-}
+    "facebook": (
+        "facebook.com", "m.facebook.com", "web.facebook.com", "mbasic.facebook.com", "fb.com",
+    ),
+    "vk": ("vk.com", "m.vk.com", "vk.ru", "m.vk.ru", "vkontakte.ru"),
+    "bluesky": ("bsky.app",),  # bsky.app/profile/HANDLE
+}  # fmt: skip
 _HANDLE_CHARS = {
     "x": re.compile(r"^@?[A-Za-z0-9_]{1,50}\Z"),
     "telegram": re.compile(r"^@?[A-Za-z0-9_]{1,64}\Z"),
@@ -125,7 +124,27 @@ _HANDLE_CHARS = {
     "instagram": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
     "youtube": re.compile(r"^@[A-Za-z0-9_.-]{1,64}\Z"),  # a bare name may be a channel id
     "threads": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
+    # a Facebook or VK name has a letter: digits alone are a numeric id (profile.php?id=)
+    "facebook": re.compile(r"^@?(?=[0-9.]*[A-Za-z])[A-Za-z0-9.]{1,50}\Z"),
+    "vk": re.compile(r"^@?(?=[0-9_.]*[A-Za-z])[A-Za-z0-9_.]{1,32}\Z"),
+    # a Bluesky handle is a domain name (`name.bsky.social`, `nytimes.com`)
+    "bluesky": re.compile(
+        r"^@?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+        r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z"
+    ),
 }
+# Reddit has no @handles: a user is `u/NAME`, a community `r/NAME`; `reddit:u/someone`,
+# `reddit:@someone`, `reddit:/u/someone` and `reddit:https://www.reddit.com/user/someone`
+# are one account, `reddit:u/someone` (a bare name may be either, and is kept as given).
+REDDIT_HOSTS = (
+    "reddit.com", "old.reddit.com", "new.reddit.com", "np.reddit.com", "m.reddit.com",
+    "sh.reddit.com",
+)  # fmt: skip
+_REDDIT_NAME = re.compile(r"[A-Za-z0-9_-]{2,21}")
+_REDDIT_KIND = {"u": "u", "user": "u", "r": "r"}
+# Known platforms whose handles are kept as written: WhatsApp has none to read (a phone
+# number, a group's or a channel's name).
+HANDLES_AS_GIVEN = ("whatsapp",)
 # The platforms verify knows (it reads their @handles) and the pseudo-platforms: an account
 # created on any other is noted (`unknown_platform_note`), as it may be a typo (`tiktokk`).
 ACCOUNT_PLATFORMS = (*KNOWN_PLATFORMS, *OFFLINE_KINDS)
@@ -149,6 +168,23 @@ _NOT_A_HANDLE = {
     "c", "s", "joinchat", "addstickers", "p", "reel", "reels", "stories", "tv", "watch",
     "channel", "user", "shorts", "playlist", "results", "tag", "video",
 }  # fmt: skip
+# and those of one platform's hosts only
+_NOT_A_HANDLE_ON = {
+    "facebook": {
+        "profile.php", "people", "pages", "groups", "events", "photo", "photo.php", "photos",
+        "videos", "video.php", "story.php", "permalink.php", "sharer", "sharer.php",
+        "marketplace", "gaming", "login", "login.php", "help", "notifications", "friends",
+        "bookmarks", "home.php", "l.php", "dialog", "plugins", "ads", "business", "privacy",
+        "policies", "legal", "fundraisers", "live", "media", "posts", "feeds", "watchparty",
+    },
+    "vk": {
+        "feed", "im", "videos", "clips", "clip", "music", "audio", "audios", "photos",
+        "friends", "groups", "login", "wall", "app", "apps", "away.php", "share.php", "doc",
+        "docs", "market", "services", "al_feed.php", "bugs", "support", "about", "terms",
+        "privacy", "dev", "blog", "jobs", "games", "stickers", "podcasts", "narratives",
+        "discover", "live", "topic", "board", "album", "albums", "id",
+    },
+}  # fmt: skip
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -163,12 +199,52 @@ def _split_ref(ref: str) -> tuple[str, str]:
     return platform, handle
 
 
+def _url_path(handle: str, hosts: tuple[str, ...]) -> list[str] | None:
+    """The path segments of `handle` as an http(s) URL on one of `hosts` (the scheme may be
+    left out), else None."""
+    text = handle if "://" in handle else "https://" + handle
+    try:
+        parsed = urllib.parse.urlsplit(text)
+        host = (parsed.hostname or "").removeprefix("www.")
+    except ValueError:  # not a URL at all (`[`, a bad port)
+        return None
+    if parsed.scheme not in ("http", "https") or host not in hosts:
+        return None
+    return [p for p in parsed.path.split("/") if p]
+
+
+def _reddit_handle(handle: str) -> str:
+    """`u/NAME` or `r/NAME` for a Reddit user or community written so (`/u/NAME`,
+    `@NAME`, a profile or community URL), else `handle` as given."""
+    if handle.startswith("@") and _REDDIT_NAME.fullmatch(handle[1:]):
+        return "u/" + handle[1:]
+    parts = handle.strip("/").split("/")
+    if len(parts) != 2 or parts[0].lower() not in _REDDIT_KIND:
+        parts = _url_path(handle, REDDIT_HOSTS) or []
+    if len(parts) == 2 and parts[0].lower() in _REDDIT_KIND and _REDDIT_NAME.fullmatch(parts[1]):
+        return f"{_REDDIT_KIND[parts[0].lower()]}/{parts[1]}"
+    return handle
+
+
+def normal_prefix(platform: str, handle: str) -> str | None:
+    """What the one spelling of a handle on `platform` starts with, if `handle` has it: `@`
+    on platforms with @handles, `u/` or `r/` on Reddit; else None."""
+    if platform in AT_HANDLE_HOSTS and handle.startswith("@"):
+        return "@"
+    if platform == "reddit" and handle[:2] in ("u/", "r/"):
+        return handle[:2]
+    return None
+
+
 def normalise_handle(platform: str, handle: str) -> str:
     """The one spelling of an @handle on platforms that have them (`AT_HANDLE_HOSTS`):
     `someone` and a profile URL (`https://x.com/someone`, `t.me/s/channel`,
-    `https://www.tiktok.com/@someone`) become `@someone`. Anything not clearly a handle (a
-    post URL, a YouTube channel id or bare name, `(unknown)`) and every other platform's
-    handle is kept as given."""
+    `https://www.tiktok.com/@someone`, `https://bsky.app/profile/name.bsky.social`) become
+    `@someone`; on Reddit, `u/someone` or `r/community` (`_reddit_handle`). Anything not
+    clearly a handle (a post URL, a YouTube channel id or bare name, a numeric Facebook or
+    VK id, `(unknown)`) and every other platform's handle is kept as given."""
+    if platform == "reddit":
+        return _reddit_handle(handle)
     hosts = AT_HANDLE_HOSTS.get(platform)
     if hosts is None:
         return handle
@@ -177,18 +253,15 @@ def normalise_handle(platform: str, handle: str) -> str:
         if platform == "youtube" and not handle.startswith("@"):
             return handle
         return handle if handle.startswith("@") else "@" + handle
-    text = handle if "://" in handle else "https://" + handle
-    try:
-        parsed = urllib.parse.urlsplit(text)
-        host = (parsed.hostname or "").removeprefix("www.")
-    except ValueError:  # not a URL at all (`[`, a bad port): kept as given
+    parts = _url_path(handle, hosts)
+    if parts is None:
         return handle
-    if parsed.scheme not in ("http", "https") or host not in hosts:
-        return handle
-    parts = [p for p in parsed.path.split("/") if p]
     if platform == "telegram" and parts[:1] == ["s"]:
         parts = parts[1:]  # t.me/s/channel: the channel's web preview
-    if len(parts) != 1 or parts[0].lower() in _NOT_A_HANDLE:  # `/@channel` is a handle
+    if platform == "bluesky":  # a profile is bsky.app/profile/HANDLE, and nothing else
+        parts = parts[1:] if parts[:1] == ["profile"] else []
+    not_handles = _NOT_A_HANDLE | _NOT_A_HANDLE_ON.get(platform, set())
+    if len(parts) != 1 or parts[0].lower() in not_handles:  # `/@channel` is a handle
         return handle
     name = parts[0]
     if platform in ("tiktok", "youtube") and not name.startswith("@"):
@@ -240,21 +313,24 @@ def find_account(session: Session, ref: str) -> Account | None:
         found = _find_handle(session, platform, h)
         if found is not None:
             return found
-    if platform in AT_HANDLE_HOSTS and handle.startswith("@"):
-        return _older_spelling(session, platform, handle)
+    prefix = normal_prefix(platform, handle)
+    if prefix is not None:
+        return _older_spelling(session, platform, handle, prefix)
     return None
 
 
-def _older_spelling(session: Session, platform: str, handle: str) -> Account | None:
-    """An account stored without the one spelling of `handle` (a profile URL, say): only
-    handles without an @ that contain the name are read and normalised."""
+def _older_spelling(session: Session, platform: str, handle: str, prefix: str) -> Account | None:
+    """An account stored without the one spelling of `handle` (a profile URL, say), which
+    starts with `prefix` (`normal_prefix`): only handles without it that contain the name
+    are read and normalised."""
     folded = handle.translate(_ASCII_LOWER)
-    name = folded[1:].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    name = folded[len(prefix) :]
+    name = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     candidates = session.exec(
         select(Account)
         .where(
             Account.platform == platform,
-            ~col(Account.handle).startswith("@"),
+            ~col(Account.handle).startswith(prefix),
             _ascii_lower(session, col(Account.handle)).like(f"%{name}%", escape="\\"),
         )
         .order_by(col(Account.id))
@@ -655,17 +731,12 @@ def record_appearance(
 
 
 def _appearances(session: Session, case: Case) -> list[Appearance]:
+    """The case's appearances in id order (for the case-file export and import)."""
     return list(
         session.exec(
             select(Appearance).where(Appearance.case_id == case.id).order_by(col(Appearance.id))
         ).all()
     )
-
-
-def list_appearances(archive: Archive, case: str) -> list[dict[str, Any]]:
-    with archive.read() as session:
-        c = get_case(session, case)
-        return appearances_to_dicts(session, _appearances(session, c), c.slug)
 
 
 # --------------------------------------------------------------------------- attributions
@@ -953,17 +1024,12 @@ def set_attribution_state(
 
 
 def _attributions(session: Session, case: Case) -> list[Attribution]:
+    """The case's attributions in id order (for the case-file export and import)."""
     return list(
         session.exec(
             select(Attribution).where(Attribution.case_id == case.id).order_by(col(Attribution.id))
         ).all()
     )
-
-
-def list_attributions(archive: Archive, case: str) -> list[dict[str, Any]]:
-    with archive.read() as session:
-        c = get_case(session, case)
-        return attributions_to_dicts(session, _attributions(session, c), c.slug)
 
 
 # --------------------------------------------------------------------------- derivations
@@ -1016,11 +1082,6 @@ def derivations_to_dicts(
         }
         for d in derivations
     ]
-
-
-def retracted(at: datetime | None, by: str | None, why: str | None) -> dict[str, Any] | None:
-    """A derivation's retraction as listings give it: `{"at", "by", "why"}`, or None."""
-    return None if at is None else {"at": iso(at), "by": by, "why": why}
 
 
 def derivation_to_dict(session: Session, d: Derivation) -> dict[str, Any]:
@@ -1196,6 +1257,7 @@ def record_retraction(
 
 
 def _case_media_ids(session: Session, case: Case) -> list[int]:
+    """The ids of the case's media, in order."""
     return [
         m
         for m in session.exec(
@@ -1206,6 +1268,7 @@ def _case_media_ids(session: Session, case: Case) -> list[int]:
 
 
 def _case_derivations(session: Session, case: Case) -> list[Derivation]:
+    """Derivations with either end in the case, in id order (for the case-file export)."""
     ids = _case_media_ids(session, case)
     if not ids:
         return []
@@ -1216,134 +1279,3 @@ def _case_derivations(session: Session, case: Case) -> list[Derivation]:
             .order_by(col(Derivation.id))
         ).all()
     )
-
-
-def list_derivations(archive: Archive, case: str) -> list[dict[str, Any]]:
-    """Derivations with either end in the case."""
-    with archive.read() as session:
-        c = get_case(session, case)
-        return derivations_to_dicts(session, _case_derivations(session, c))
-
-
-# --------------------------------------------------------------------------- earliest
-
-
-def _related_media(session: Session, case: Case) -> set[int]:
-    """The case's media plus, transitively, media with the same bytes or linked by derivation."""
-
-    def same_bytes(ids: set[int]) -> set[int]:
-        blobs = set(session.exec(select(Media.blob_id).where(col(Media.id).in_(ids))).all())
-        same = session.exec(select(Media.id).where(col(Media.blob_id).in_(blobs))).all()
-        return {m for m in same if m is not None}
-
-    edges = session.exec(_standing_edges()).all()
-    return related_media(_case_media_ids(session, case), same_bytes, edges)
-
-
-def _claimed_platforms(session: Session, case: Case) -> tuple[list[str], list[dict[str, Any]]]:
-    """`claimed_platforms` of the case's original posters."""
-    posters = original_posters(_attributions(session, case))
-    accounts = accounts_by_id(session, (a.account_id for a in posters))
-    target_ids = sorted(
-        {a.target_id for a in posters if a.target_type == "appearance" and a.target_id is not None}
-    )
-    targets = (
-        {
-            pk(ap): ap
-            for ap in session.exec(
-                select(Appearance).where(col(Appearance.id).in_(target_ids))
-            ).all()
-        }
-        if target_ids
-        else {}
-    )
-    return claimed_platforms(posters, accounts, targets)
-
-
-def earliest(archive: Archive, case: str) -> dict[str, Any]:
-    """The earliest known appearance of the case's media, across every case that holds it.
-
-    Considered: all appearances of this case, plus appearances in other cases linked to media
-    with the same bytes or connected by derivations. Date used: posted time, else capture
-    time (an upper bound; `basis` says which). `uncertain_with` lists appearances whose date
-    window (day, or +/-31 days for approximate) overlaps the earliest's. `contradiction` is
-    true when the earliest is not on the claimed original platform (from `original_poster`
-    attributions; see docs/provenance.md) and no appearance on that platform overlaps it.
-    """
-    with archive.read() as session:
-        return earliest_of(session, get_case(session, case))
-
-
-def earliest_of(session: Session, c: Case) -> dict[str, Any]:
-    """`earliest` for a case, in the caller's session (`provlogic.find_earliest`)."""
-    related = _related_media(session, c)
-    query = select(Appearance).where(Appearance.case_id == c.id)
-    if related:
-        query = select(Appearance).where(
-            or_(col(Appearance.case_id) == c.id, col(Appearance.media_id).in_(related))
-        )
-    appearances = list(session.exec(query.order_by(col(Appearance.id))).all())
-    holders = sorted({ap.case_id for ap in appearances})
-    slugs = {
-        pk(other): other.slug
-        for other in session.exec(select(Case).where(col(Case.id).in_(holders))).all()
-    }
-    return find_earliest(
-        c,
-        appearances,
-        _claimed_platforms(session, c),
-        slugs,
-        lambda ap, slug: appearance_to_dict(session, ap, slug),
-    )
-
-
-# --------------------------------------------------------------------------- timeline
-
-
-def timeline(archive: Archive, case: str) -> list[dict[str, Any]]:
-    """Every dated fact of the case in time order, each with its type and source.
-
-    Types: case.opened, appearance.posted, appearance.captured, media.captured (the capture
-    time a media file's metadata gives, see `timeutil.capture_time`), media.acquired,
-    status.changed, attribution.recorded / attribution.changed, derivation.recorded /
-    derivation.retracted, note.
-    The earliest known appearance (see `earliest`) is marked `"earliest": true`; when it belongs to
-    another case it is included with that case's slug. An appearance's events carry its
-    impossible dates in `warnings` (`date_problems`); a capture time without its UTC offset
-    has precision `local` and a warning saying so; every other event has none.
-    """
-    with archive.read() as session:
-        c = get_case(session, case)
-        return timeline_of(session, c, earliest_of(session, c))
-
-
-def timeline_of(session: Session, c: Case, earliest_result: dict[str, Any]) -> list[dict[str, Any]]:
-    """`timeline` for a case, in the caller's session; `earliest_result` is `earliest_of`'s
-    answer for the same case (the caller may need it too, so it is not worked out twice)."""
-    first = earliest_result["earliest"]
-    appearances = _appearances(session, c)
-    if first is not None and first["case"] != c.slug:
-        other = session.get(Appearance, first["id"])
-        if other is not None:
-            appearances.append(other)
-    attributions = _attributions(session, c)
-    accounts = accounts_by_id(
-        session,
-        [ap.account_id for ap in appearances] + [a.account_id for a in attributions],
-    )
-    status_changes = session.exec(
-        select(StatusChange).where(StatusChange.case_id == c.id).order_by(col(StatusChange.id))
-    ).all()
-    notes = session.exec(select(Note).where(Note.case_id == c.id).order_by(col(Note.id))).all()
-    records = CaseRecords(
-        case=c,
-        appearances=appearances,
-        accounts=accounts,
-        media=case_media(session, pk(c)),
-        status_changes=status_changes,
-        attributions=attributions,
-        changes=changes_by_attribution(session, (pk(a) for a in attributions)),
-        derivations=_case_derivations(session, c),
-        notes=notes,
-    )
-    return timeline_events(records, earliest_result)

@@ -2,18 +2,20 @@
 posted dates and their impossibilities, the claimed original platforms, the earliest known
 appearance and the timeline.
 
-Shared by the ORM service (`verify.services.provenance`, which the reports also use) and the
-reads without the ORM (`verify.services.provread`), so that both give the same answer from
-the same rows: each function takes either the ORM's models (`verify.models`) or the plain
-rows below, which have the same names and columns. Reading is the caller's job. Imports
-nothing heavy (no ORM).
+The dicts and the dates are shared by the ORM's write path (`verify.services.provenance`,
+which answers a change with the record's dict) and the reads without the ORM
+(`verify.services.provread`), so that both give the same dict for the same row: those
+functions take either the ORM's models (`verify.models`) or the plain rows below, which have
+the same names and columns. The earliest known appearance and the timeline are worked out
+from the plain rows `provread` reads (for the commands and the reports alike). Reading is
+the caller's job. Imports nothing heavy (no ORM).
 """
 
 from __future__ import annotations  # the record types name the models for mypy only
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from verify.analysis import device_name
 from verify.timeutil import CaptureTime, as_utc, capture_time, iso, now
@@ -46,6 +48,9 @@ class AccountRow(NamedTuple):
     id: int
     platform: str
     handle: str
+    display_name: str | None
+    url: str | None
+    kind: str
 
 
 class AppearanceRow(NamedTuple):
@@ -123,6 +128,8 @@ class DerivationRow(NamedTuple):
     child_id: int
     parent_id: int
     kind: str
+    evidence: dict[str, Any] | None
+    note: str | None
     created_at: datetime
     created_by: str
     retracted_at: datetime | None
@@ -137,18 +144,10 @@ class NoteRow(NamedTuple):
     by: str
 
 
-AnyCase: TypeAlias = "models.Case | CaseRow"
 AnyAccount: TypeAlias = "models.Account | AccountRow"
 AnyAppearance: TypeAlias = "models.Appearance | AppearanceRow"
 AnyAttribution: TypeAlias = "models.Attribution | AttributionRow"
 AnyChange: TypeAlias = "models.AttributionChange | AttributionChangeRow"
-AnyMedia: TypeAlias = "models.Media | MediaRow"
-AnyBlob: TypeAlias = "models.Blob | BlobRow"
-AnyStatusChange: TypeAlias = "models.StatusChange | StatusChangeRow"
-AnyDerivation: TypeAlias = "models.Derivation | DerivationRow"
-AnyNote: TypeAlias = "models.Note | NoteRow"
-# one kind of appearance throughout a call (a describer of models is given models)
-A = TypeVar("A", bound="models.Appearance | AppearanceRow")
 
 
 # --------------------------------------------------------------------------- dates
@@ -258,6 +257,12 @@ def _appearance_dict(
     }
 
 
+def retracted(at: datetime | None, by: str | None, why: str | None) -> dict[str, Any] | None:
+    """A derivation's retraction as listings and reports give it: `{"at", "by", "why"}`, or
+    None."""
+    return None if at is None else {"at": iso(at), "by": by, "why": why}
+
+
 def target_ref(attr: AnyAttribution) -> str:
     return "case" if attr.target_type == "case" else f"{attr.target_type}:{attr.target_id}"
 
@@ -332,7 +337,7 @@ def related_media(
     return found
 
 
-def original_posters(attributions: Iterable[AnyAttribution]) -> list[AnyAttribution]:
+def original_posters(attributions: Iterable[AttributionRow]) -> list[AttributionRow]:
     """The non-refuted `original_poster` attributions, in the order given."""
     return [
         a
@@ -342,9 +347,9 @@ def original_posters(attributions: Iterable[AnyAttribution]) -> list[AnyAttribut
 
 
 def claimed_platforms(
-    posters: Sequence[AnyAttribution],
-    accounts: Mapping[int, AnyAccount],
-    targets: Mapping[int, AnyAppearance],
+    posters: Sequence[AttributionRow],
+    accounts: Mapping[int, AccountRow],
+    targets: Mapping[int, AppearanceRow],
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Platforms the `original_posters` put the original on, and which attribution says
     each (`accounts` and target appearances by id).
@@ -394,7 +399,7 @@ def original_platform_state(
     return "claimed"
 
 
-def _effective(ap: AnyAppearance) -> tuple[datetime, str, str] | None:
+def _effective(ap: AppearanceRow) -> tuple[datetime, str, str] | None:
     """(date, precision, basis): the posted time if known, else when we captured it."""
     if ap.posted_at is not None:
         return as_utc(ap.posted_at), ap.posted_precision, "posted"
@@ -404,18 +409,18 @@ def _effective(ap: AnyAppearance) -> tuple[datetime, str, str] | None:
 
 
 def find_earliest(
-    case: AnyCase,
-    appearances: Sequence[A],
+    case: CaseRow,
+    appearances: Sequence[AppearanceRow],
     claimed: tuple[list[str], list[dict[str, Any]]],
     slugs: Mapping[int, str],
-    describe: Callable[[A, str], dict[str, Any]],
+    describe: Callable[[AppearanceRow, str], dict[str, Any]],
 ) -> dict[str, Any]:
-    """`earliest`'s answer for `case` from the appearances considered (the case's and those
-    of related media, in id order), `claimed_platforms`' answer, the slugs of the cases
-    holding those appearances, and `describe(appearance, case slug)`: the appearance's dict
-    (`appearance_dicts`)."""
+    """`provread.earliest_of`'s answer for `case` from the appearances considered (the
+    case's and those of related media, in id order), `claimed_platforms`' answer, the slugs
+    of the cases holding those appearances, and `describe(appearance, case slug)`: the
+    appearance's dict (`appearance_dicts`)."""
     dated = [(e, ap) for ap in appearances if (e := _effective(ap)) is not None]
-    dated.sort(key=lambda item: (item[0][0], item[1].id or 0))
+    dated.sort(key=lambda item: (item[0][0], item[1].id))
     platforms, sources = claimed
     # "claimed" or "corroborated": every sentence naming the platform says which
     state = original_platform_state(platforms, sources)
@@ -452,7 +457,7 @@ def find_earliest(
     # overlapping appearances of other cases (copies held there): named with their case,
     # which a reader of this case's listings would not find
     overlapping = [ap for _, ap in dated[1:] if ap.id in uncertain]
-    elsewhere: dict[int | None, str] = {}  # appearance id -> its case, when not this one
+    elsewhere: dict[int, str] = {}  # appearance id -> its case, when not this one
     for ap in overlapping:
         if ap.case_id != case.id:
             elsewhere[ap.id] = slugs.get(ap.case_id, "?")
@@ -461,7 +466,7 @@ def find_earliest(
     if first.case_id != case.id:
         elsewhere[first.id] = data["case"]
 
-    def named(ap: AnyAppearance) -> str:
+    def named(ap: AppearanceRow) -> str:
         """`appearance 5 on telegram`; `appearance 5 (case other) on telegram` when it
         belongs to another case (its number would be looked for in this one's listings)."""
         case_of = f" (case {elsewhere[ap.id]})" if ap.id in elsewhere else ""
@@ -507,19 +512,19 @@ class CaseRecords(NamedTuple):
     with their state changes (by attribution id), the derivations with either end among its
     media, and its notes."""
 
-    case: AnyCase
-    appearances: Sequence[AnyAppearance]
-    accounts: Mapping[int, AnyAccount]
-    media: Sequence[tuple[AnyMedia, AnyBlob]]
-    status_changes: Sequence[AnyStatusChange]
-    attributions: Sequence[AnyAttribution]
-    changes: Mapping[int, Sequence[AnyChange]]
-    derivations: Sequence[AnyDerivation]
-    notes: Sequence[AnyNote]
+    case: CaseRow
+    appearances: Sequence[AppearanceRow]
+    accounts: Mapping[int, AccountRow]
+    media: Sequence[tuple[MediaRow, BlobRow]]
+    status_changes: Sequence[StatusChangeRow]
+    attributions: Sequence[AttributionRow]
+    changes: Mapping[int, Sequence[AttributionChangeRow]]
+    derivations: Sequence[DerivationRow]
+    notes: Sequence[NoteRow]
 
 
 def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The timeline of `records.case` (see `provenance.timeline`); `earliest` is
+    """The timeline of `records.case` (see `provread.timeline`); `earliest` is
     `find_earliest`'s answer for the same case."""
     c = records.case
     first = earliest["earliest"]
@@ -600,11 +605,13 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
                 when=captured.text,
             )
     for m, _ in records.media:
-        how = f" via {m.acquired_via}" if m.acquired_via else ""
+        # who, then how, as `media show` and the reports' custody rows give them: the how is
+        # free text ("sent by email"), which before the actor read "via sent by email by bob"
+        how = f", via {m.acquired_via}" if m.acquired_via else ""
         add(
             m.acquired_at,
             "media.acquired",
-            f"acquired {m.original_name}{how} by {m.acquired_by}",
+            f"acquired {m.original_name} by {m.acquired_by}{how}",
             m.source_url or m.acquired_by,
             f"media:{m.id}",
         )
@@ -620,7 +627,7 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
     for attr in records.attributions:
         acct = accounts.get(attr.account_id)
         who = account_ref(acct) if acct else "?"
-        for ch in records.changes.get(attr.id or 0, ()):
+        for ch in records.changes.get(attr.id, ()):
             if ch.from_state is None:
                 text = f"{attr.role}: {who} ({ch.to_state})"
                 kind = "attribution.recorded"

@@ -1,11 +1,16 @@
-"""`verify prov derivations`, `prov attributions`, `prov appearance list`, `prov earliest`
-and `verify timeline` without the ORM: read through `verify.dbread` (stdlib sqlite3 for a
-SQLite archive at the current schema, SQLAlchemy Core otherwise), as
-`verify.services.mediaread` reads media, so that these reads do not pay SQLModel's import
-(about 0.4 s of a 0.6 s call). What is made of the rows (the dicts, the earliest known
-appearance, the timeline) is `verify.services.provlogic`'s, which the ORM's service uses
-too; the rows here are its plain ones, with the models' column names. A test compares each
-answer with the ORM's (`verify.services.provenance`) on both backends.
+"""Provenance reads without the ORM: `verify prov derivations`, `prov attributions`, `prov
+appearance list`, `prov earliest`, `verify timeline` and the provenance section of the
+reports (`verify.services.report`). Read through `verify.dbread` (stdlib sqlite3 for a SQLite
+archive at the current schema, SQLAlchemy Core otherwise), as `verify.services.mediaread`
+reads media, so that the commands do not pay SQLModel's import (about 0.4 s of a 0.6 s
+call). What is made of the rows (the dicts, the earliest known appearance, the timeline) is
+`verify.services.provlogic`'s; the rows here are its plain ones, with the models' column
+names.
+
+The functions taking a `Source` open one read transaction each; those taking a `Reader`
+(`case_row`, `earliest_of`, `records_of`) read in the caller's, which is how a report reads
+them on its own session's connection (`SqlAlchemyReader(session.connection())`) and so sees
+one snapshot of the archive.
 """
 
 import json
@@ -31,6 +36,7 @@ from verify.services.provlogic import (
     find_earliest,
     original_posters,
     related_media,
+    retracted,
     timeline_events,
 )
 from verify.services.refs import case_id, case_slug
@@ -48,7 +54,8 @@ _CASE_DERIVATIONS = (
 
 
 def list_derivations(source: Source, case_ref: str) -> list[dict[str, Any]]:
-    """Derivations with either end in the case, in id order (`provenance.list_derivations`)."""
+    """Derivations with either end in the case, in id order, each end with its bytes'
+    `sha256:<hex>` and the retraction, if any (`provlogic.retracted`)."""
     with source.reader() as db:
         rows = db.rows(_CASE_DERIVATIONS, {"case": case_id(db, case_ref)})
     out = []
@@ -67,24 +74,23 @@ def list_derivations(source: Source, case_ref: str) -> list[dict[str, Any]]:
                 "note": note,
                 "created_at": stored_iso(at),
                 "created_by": by,
-                "retracted": None
-                if retracted_at is None
-                else {"at": stored_iso(retracted_at), "by": retracted_by, "why": why},
+                "retracted": retracted(stored_datetime(retracted_at), retracted_by, why),
             }
         )
     return out
 
 
 def list_appearances(source: Source, case_ref: str) -> list[dict[str, Any]]:
-    """A case's appearances in id order (`provenance.list_appearances`)."""
+    """A case's appearances in id order, each with its account and its media's bytes
+    (`provlogic.appearance_dicts`)."""
     with source.reader() as db:
         cid = case_id(db, case_ref)
         return _appearance_dicts(db, _appearances(db, cid), case_slug(case_ref))
 
 
 def list_attributions(source: Source, case_ref: str) -> list[dict[str, Any]]:
-    """A case's attributions in id order, each with its history
-    (`provenance.list_attributions`)."""
+    """A case's attributions in id order, each with its state changes oldest first
+    (`provlogic.attribution_dicts`)."""
     with source.reader() as db:
         cid = case_id(db, case_ref)
         attributions = _attributions(db, cid)
@@ -95,53 +101,86 @@ def list_attributions(source: Source, case_ref: str) -> list[dict[str, Any]]:
 
 def earliest(source: Source, case_ref: str) -> dict[str, Any]:
     """The earliest known appearance of the case's media, across every case that holds it
-    (`provenance.earliest`)."""
+    (`earliest_of`)."""
     with source.reader() as db:
-        return _earliest(db, _case(db, case_id(db, case_ref)))
+        return earliest_of(db, case_row(db, case_id(db, case_ref)))
 
 
 def timeline(source: Source, case_ref: str) -> list[dict[str, Any]]:
-    """Every dated fact of the case in time order (`provenance.timeline`)."""
+    """Every dated fact of the case in time order, each with its type and source.
+
+    Types: case.opened, appearance.posted, appearance.captured, media.captured (the capture
+    time a media file's metadata gives, see `timeutil.capture_time`), media.acquired,
+    status.changed, attribution.recorded / attribution.changed, derivation.recorded /
+    derivation.retracted, note. The earliest known appearance (`earliest_of`) is marked
+    `"earliest": true`; when it belongs to another case it is included with that case's
+    slug. An appearance's events carry its impossible dates in `warnings`
+    (`provlogic.date_problems`); a capture time without its UTC offset has precision
+    `local` and a warning saying so; every other event has none (`provlogic.timeline_events`).
+    """
     with source.reader() as db:
-        case = _case(db, case_id(db, case_ref))
-        found = _earliest(db, case)
-        appearances = _appearances(db, case.id)
-        first = found["earliest"]
-        if first is not None and first["case"] != case.slug:  # held by another case
-            held = {"id": first["id"]}
-            appearances += _records(db, AppearanceRow, "appearances WHERE id = :id", held)
-        attributions = _attributions(db, case.id)
-        ids = [ap.account_id for ap in appearances] + [a.account_id for a in attributions]
-        where = {"case": case.id}
-        blobs = {
-            b.id: b
-            for b in _records(
-                db,
-                BlobRow,
-                "blobs WHERE id IN (SELECT blob_id FROM media WHERE case_id = :case)",
-                where,
-            )
-        }
-        media = _records(db, MediaRow, "media WHERE case_id = :case ORDER BY id", where)
-        records = CaseRecords(
-            case=case,
-            appearances=appearances,
-            accounts=_accounts(db, ids),
-            media=[(m, blobs[m.blob_id]) for m in media if m.blob_id in blobs],
-            status_changes=_records(
-                db, StatusChangeRow, "status_changes WHERE case_id = :case ORDER BY id", where
-            ),
-            attributions=attributions,
-            changes=_changes(db, case.id),
-            derivations=_records(db, DerivationRow, _ENDS, where),
-            notes=_records(db, NoteRow, "notes WHERE case_id = :case ORDER BY id", where),
-        )
+        case = case_row(db, case_id(db, case_ref))
+        found = earliest_of(db, case)
+        records = records_of(db, case, found)
     return timeline_events(records, found)
 
 
-def _earliest(db: Reader, case: CaseRow) -> dict[str, Any]:
-    """`find_earliest` for the case: its appearances and those of media related to its own
-    (`related_media`), its original posters' platforms (`claimed_platforms`)."""
+def case_row(db: Reader, cid: int) -> CaseRow:
+    """The case with id `cid` (which exists: `refs.case_id` gives it)."""
+    [case] = _records(db, CaseRow, "cases WHERE id = :id", {"id": cid})
+    return case
+
+
+def records_of(db: Reader, case: CaseRow, earliest: Mapping[str, Any]) -> CaseRecords:
+    """What the case's timeline is made of (`provlogic.CaseRecords`, each in id order): its
+    appearances and, last, the earliest known one (`earliest`, `earliest_of`'s answer for
+    the case) when another case holds it; the accounts those and the attributions name; its
+    media with their blobs, status changes, attributions with their state changes, the
+    derivations with either end among its media (retracted ones too), and its notes."""
+    appearances = _appearances(db, case.id)
+    first = earliest["earliest"]
+    if first is not None and first["case"] != case.slug:  # held by another case
+        held = {"id": first["id"]}
+        appearances += _records(db, AppearanceRow, "appearances WHERE id = :id", held)
+    attributions = _attributions(db, case.id)
+    ids = [ap.account_id for ap in appearances] + [a.account_id for a in attributions]
+    where = {"case": case.id}
+    blobs = {
+        b.id: b
+        for b in _records(
+            db,
+            BlobRow,
+            "blobs WHERE id IN (SELECT blob_id FROM media WHERE case_id = :case)",
+            where,
+        )
+    }
+    media = _records(db, MediaRow, "media WHERE case_id = :case ORDER BY id", where)
+    return CaseRecords(
+        case=case,
+        appearances=appearances,
+        accounts=_accounts(db, ids),
+        media=[(m, blobs[m.blob_id]) for m in media if m.blob_id in blobs],
+        status_changes=_records(
+            db, StatusChangeRow, "status_changes WHERE case_id = :case ORDER BY id", where
+        ),
+        attributions=attributions,
+        changes=_changes(db, case.id),
+        derivations=_records(db, DerivationRow, _ENDS, where),
+        notes=_records(db, NoteRow, "notes WHERE case_id = :case ORDER BY id", where),
+    )
+
+
+def earliest_of(db: Reader, case: CaseRow) -> dict[str, Any]:
+    """The earliest known appearance of the case's media, across every case that holds it
+    (`provlogic.find_earliest`).
+
+    Considered: the case's appearances and those, in any case, of media related to its own
+    (`provlogic.related_media`: the same bytes, or linked by a derivation not retracted).
+    Date used: posted time, else capture time (`basis` says which). `uncertain_with` lists
+    appearances whose date window overlaps the earliest's; `contradiction` is true when the
+    earliest is not on the platform the original posters claim (`provlogic.claimed_platforms`;
+    see docs/provenance.md) and no appearance there overlaps it.
+    """
     edges = [(int(c), int(p)) for c, p in db.rows(_STANDING_EDGES)]
     own = [int(m) for (m,) in db.rows(_CASE_MEDIA_IDS, {"case": case.id})]
     related = sorted(related_media(own, lambda ids: _same_bytes(db, ids), edges))
@@ -176,7 +215,7 @@ _ENDS = (
     "OR parent_id IN (SELECT id FROM media WHERE case_id = :case) ORDER BY id"
 )
 _CASE_MEDIA_IDS = "SELECT id FROM media WHERE case_id = :case ORDER BY id"
-# what related copies follow: the derivations not retracted (`provenance._standing_edges`)
+# what related copies follow: the derivations not retracted
 _STANDING_EDGES = "SELECT child_id, parent_id FROM derivations WHERE retracted_at IS NULL"
 _SAME_BYTES = "SELECT id FROM media WHERE blob_id IN (SELECT blob_id FROM media WHERE id IN ({in}))"
 _SHAS = "SELECT m.id, b.sha256 FROM media m JOIN blobs b ON b.id = m.blob_id WHERE m.id IN ({in})"
@@ -191,7 +230,8 @@ _TIMES = {
     "at",
     "retracted_at",
 }
-_JSON = {"meta"}
+# (an attribution's `evidence` is text: only a derivation's is JSON)
+_JSON: dict[type[NamedTuple], set[str]] = {BlobRow: {"meta"}, DerivationRow: {"evidence"}}
 
 Row = TypeVar("Row", bound=NamedTuple)
 
@@ -205,13 +245,14 @@ def _select(row: type[Row], rest: str) -> str:
 
 def _typed(row: type[Row], values: Iterable[tuple[Any, ...]]) -> list[Row]:
     """Rows as the ORM types them: times as aware datetimes, JSON decoded."""
-    return [row(*map(_value, row._fields, v)) for v in values]
+    json_columns = _JSON.get(row, set())
 
+    def value(name: str, stored: Any) -> Any:
+        if name in _TIMES:
+            return stored_datetime(stored)
+        return _json(stored) if name in json_columns else stored
 
-def _value(name: str, value: Any) -> Any:
-    if name in _TIMES:
-        return stored_datetime(value)
-    return _json(value) if name in _JSON else value
+    return [row(*map(value, row._fields, v)) for v in values]
 
 
 def _records(
@@ -223,11 +264,6 @@ def _records(
 def _records_in(db: Reader, row: type[Row], rest: str, values: Sequence[Any]) -> list[Row]:
     """`_records` whose `{in}` is an IN list of `values` (`rows_in`: unordered)."""
     return _typed(row, rows_in(db, _select(row, rest), values))
-
-
-def _case(db: Reader, cid: int) -> CaseRow:
-    [case] = _records(db, CaseRow, "cases WHERE id = :id", {"id": cid})
-    return case
 
 
 def _appearances(db: Reader, cid: int) -> list[AppearanceRow]:

@@ -12,20 +12,23 @@ database. The generation time is passed in (`--at`, else `timeutil.now()`, which
 `report.write`) or a copy does not change the next report rendered from the same evidence:
 two renders are byte-identical.
 
-The timeline and the earliest known appearance come from
-`verify.services.provenance.timeline_of/earliest_of`, in the same session (they also weigh
-copies of the same media held in other cases; the earliest is worked out once, and the
-timeline marks it), and each file's near-duplicates in other cases from
-`verify.services.search.near_duplicates_of_blob`; the small adapters here
-(`_timeline_entries`, `_earliest_entry`, `_near_duplicate_entries`) only convert their
-results to the report's shapes.
+The provenance section (appearances, attributions, derivations, the earliest known
+appearance and the timeline) is read by `verify.services.provread` on the session's own
+connection, so in the same snapshot as the rest, and reasoned on by
+`verify.services.provlogic`, as `verify prov` and `verify timeline` do: the earliest (which
+weighs copies of the same media held in other cases) is worked out once, and the timeline
+marks it; the timeline's records are the rows the section shows. Each file's
+near-duplicates in other cases come from `verify.services.search.near_duplicates_of_blob`.
+The small adapters here (`_timeline_entries`, `_earliest_entry`, `_appearance_entry`,
+`_attributions`, `_derivations`, `_near_duplicate_entries`) only convert their results to
+the report's shapes.
 """
 
 import hashlib
 import importlib.metadata
 import platform
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,25 +40,24 @@ from sqlmodel import Session, col, select
 from verify import __version__, audit
 from verify.analysis import hex64, incomplete_note, is_placeholder_gps
 from verify.archive import Archive
+from verify.dbread import SqlAlchemyReader
 from verify.errors import BadInputError
 from verify.index import load_index
-from verify.models import (
-    Account,
-    Appearance,
-    Attribution,
-    AuditEntry,
-    Blob,
-    Case,
-    Claim,
-    Derivation,
-    Frame,
-    Media,
-    Note,
-    pk,
-)
+from verify.models import AuditEntry, Blob, Case, Claim, Frame, Media, pk
 from verify.outputs import write_atomically
-from verify.services import provenance, search, status
+from verify.services import provread, search, status
 from verify.services.cases import case_media, claim_to_dict, get_case
+from verify.services.provlogic import (
+    AccountRow,
+    AppearanceRow,
+    AttributionChangeRow,
+    AttributionRow,
+    DerivationRow,
+    change_to_dict,
+    format_posted,
+    retracted,
+    timeline_events,
+)
 from verify.services.statecheck import CLAIM_ACTIONS, claim_changes, claim_number
 from verify.timeutil import as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import VERDICTS, Role
@@ -176,16 +178,16 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
         media_rows = case_media(session, case_id)
         blobs = {pk(b): b for _, b in media_rows}
         media_by_id = {pk(m): m for m, _ in media_rows}
-        accounts = _accounts(session, case_id)
-        appearances = list(
-            session.exec(
-                select(Appearance).where(Appearance.case_id == case_id).order_by(col(Appearance.id))
-            ).all()
-        )
         history = status.history_of(session, case)
-        found = provenance.earliest_of(session, case)  # once: the timeline marks it too
-        timeline = _timeline_entries(provenance.timeline_of(session, case, found))
+        db = SqlAlchemyReader(session.connection())  # this session's snapshot
+        case_row = provread.case_row(db, case_id)
+        found = provread.earliest_of(db, case_row)  # once: the timeline marks it too
+        records = provread.records_of(db, case_row, found)
+        timeline = _timeline_entries(timeline_events(records, found))
         earliest = _earliest_entry(found)
+        # the timeline's appearances end with the earliest when another case holds it
+        appearances = [ap for ap in records.appearances if ap.case_id == case_id]
+        accounts = records.accounts
         index = [load_index(archive)]  # once for every media of the case
         copies = _exact_copies(session, [pk(b) for _, b in media_rows], case_id)
         media_out = [
@@ -213,18 +215,15 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
             "verdict": _verdict(case, history),
             "status_history": history,
             "claims": _claims_with_history(session, case_id, case.slug),
-            "notes": [
-                {"at": iso(n.at), "by": n.by, "text": n.text}
-                for n in session.exec(
-                    select(Note).where(Note.case_id == case_id).order_by(col(Note.id))
-                ).all()
-            ],
+            "notes": [{"at": iso(n.at), "by": n.by, "text": n.text} for n in records.notes],
             "provenance": {
                 "timeline": timeline,
                 "earliest": earliest,
                 "appearances": [_appearance_entry(a, accounts, media_by_id) for a in appearances],
-                "attributions": _attributions(session, case_id, accounts, media_by_id),
-                "derivations": _derivations(session, media_by_id, blobs),
+                "attributions": _attributions(
+                    records.attributions, records.changes, accounts, media_by_id
+                ),
+                "derivations": _derivations(session, records.derivations, media_by_id, blobs),
             },
             "media": media_out,
             "metadata_differences": _metadata_differences(media_out),
@@ -269,24 +268,15 @@ def write_report(
     final: Path | None = None
     if output is not None:
         final = write_atomically(output, content, prefix=".verify-report-")
-    if archive.read_only:  # on write-protected media: the report, unrecorded (the CLI says so)
-        return WrittenReport(fmt, final, digest, len(content), content, None, *_check_outcome(data))
-    with archive.write() as session:
-        case = get_case(session, ref)
-        entry = audit.append(
-            session,
-            actor=archive.actor,
-            action=audit.REPORT_WRITE,
-            case=case.slug,
-            payload={
-                "format": fmt,
-                "sha256": digest,
-                "size": len(content),
-                "path": str(final) if final is not None else None,
-                "generated_at": data["generated_at"],
-            },
-        )
-        seq = entry.seq
+    payload = {
+        "format": fmt,
+        "sha256": digest,
+        "size": len(content),
+        "path": str(final) if final is not None else None,
+        "generated_at": data["generated_at"],
+    }
+    # on write-protected media: the report, unrecorded (seq None; the CLI says so)
+    seq = archive.record_output(audit.REPORT_WRITE, [(data["case"]["slug"], payload)])
     return WrittenReport(fmt, final, digest, len(content), content, seq, *_check_outcome(data))
 
 
@@ -416,24 +406,11 @@ def _verdict(case: Case, history: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _accounts(session: Session, case_id: int) -> dict[int, Account]:
-    ids: set[int] = set()
-    for a in session.exec(select(Appearance.account_id).where(Appearance.case_id == case_id)):
-        if a is not None:
-            ids.add(a)
-    for a in session.exec(select(Attribution.account_id).where(Attribution.case_id == case_id)):
-        ids.add(a)
-    if not ids:
-        return {}
-    rows = session.exec(select(Account).where(col(Account.id).in_(sorted(ids)))).all()
-    return {pk(a): a for a in rows}
-
-
-def _account_entry(acc: Account | None) -> dict[str, Any] | None:
+def _account_entry(acc: AccountRow | None) -> dict[str, Any] | None:
     if acc is None:
         return None
     return {
-        "id": pk(acc),
+        "id": acc.id,
         "platform": acc.platform,
         "handle": acc.handle,
         "display_name": acc.display_name,
@@ -452,10 +429,10 @@ def _media_ref(m: Media | None, blobs: dict[int, Blob] | None = None) -> dict[st
 
 
 def _appearance_entry(
-    a: Appearance, accounts: dict[int, Account], media: dict[int, Media]
+    a: AppearanceRow, accounts: Mapping[int, AccountRow], media: dict[int, Media]
 ) -> dict[str, Any]:
     return {
-        "id": pk(a),
+        "id": a.id,
         "platform": a.platform,
         "url": a.url,
         "post_id": a.post_id,
@@ -464,7 +441,7 @@ def _appearance_entry(
         "posted_precision": a.posted_precision,
         # as given, to its precision: "2023-09-12", "~2023-09" (posted_at is then midnight
         # UTC of that day, not a time anyone recorded)
-        "posted": provenance.format_posted(a.posted_at, a.posted_precision),
+        "posted": format_posted(a.posted_at, a.posted_precision),
         "captured_at": iso(a.captured_at),
         "caption": a.caption,
         "language": a.language,
@@ -491,12 +468,12 @@ TIMELINE_KEYS = (
 
 
 def _timeline_entries(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`verify.services.provenance.timeline` events, cut to the report's keys."""
+    """`provlogic.timeline_events`' events, cut to the report's keys."""
     return [{k: e.get(k) for k in TIMELINE_KEYS} for e in events]
 
 
 def _earliest_entry(res: dict[str, Any]) -> dict[str, Any]:
-    """`verify.services.provenance.earliest` in the report's shape (docs/report-schema.json)."""
+    """`provread.earliest_of`'s answer in the report's shape (docs/report-schema.json)."""
     first = res.get("earliest") or {}
     return {
         "appearance": first.get("id"),
@@ -516,18 +493,17 @@ def _earliest_entry(res: dict[str, Any]) -> dict[str, Any]:
 
 
 def _attributions(
-    session: Session, case_id: int, accounts: dict[int, Account], media: dict[int, Media]
+    rows: Sequence[AttributionRow],
+    changes: Mapping[int, Sequence[AttributionChangeRow]],
+    accounts: Mapping[int, AccountRow],
+    media: dict[int, Media],
 ) -> list[dict[str, Any]]:
     """Attributions grouped by role (vocabulary order), each with its state history."""
-    rows = session.exec(
-        select(Attribution).where(Attribution.case_id == case_id).order_by(col(Attribution.id))
-    ).all()
-    changes = provenance.changes_by_attribution(session, (pk(r) for r in rows))
     by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_role[r.role].append(
             {
-                "id": pk(r),
+                "id": r.id,
                 "account": _account_entry(accounts.get(r.account_id)),
                 "target": _target(r, media),
                 "state": r.state,
@@ -537,7 +513,7 @@ def _attributions(
                 "created_by": r.created_by,
                 "updated_at": iso(r.updated_at),
                 "updated_by": r.updated_by,
-                "history": [provenance.change_to_dict(c) for c in changes[pk(r)]],
+                "history": [change_to_dict(c) for c in changes.get(r.id, ())],
             }
         )
     order = [r.value for r in Role]
@@ -545,7 +521,7 @@ def _attributions(
     return [{"role": role, "items": by_role[role]} for role in roles]
 
 
-def _target(r: Attribution, media: dict[int, Media]) -> dict[str, Any]:
+def _target(r: AttributionRow, media: dict[int, Media]) -> dict[str, Any]:
     name = None
     if r.target_type == "media" and r.target_id in media:
         name = media[r.target_id].original_name
@@ -553,26 +529,23 @@ def _target(r: Attribution, media: dict[int, Media]) -> dict[str, Any]:
 
 
 def _derivations(
-    session: Session, media: dict[int, Media], blobs: dict[int, Blob]
+    session: Session,
+    rows: Sequence[DerivationRow],
+    media: dict[int, Media],
+    blobs: dict[int, Blob],
 ) -> list[dict[str, Any]]:
-    """Edges whose child or parent is held in this case."""
-    if not media:
-        return []
-    ids = sorted(media)
-    rows = session.exec(
-        select(Derivation)
-        .where(col(Derivation.child_id).in_(ids) | col(Derivation.parent_id).in_(ids))
-        .order_by(col(Derivation.id))
-    ).all()
-    outside = {r.child_id for r in rows} | {r.parent_id for r in rows}
-    extra = {
-        pk(m): m
-        for m in session.exec(select(Media).where(col(Media.id).in_(sorted(outside - set(ids)))))
-    }
+    """The derivations whose child or parent is held in this case (`rows`), each end named;
+    the media at an end held by another case are read here."""
+    outside = ({r.child_id for r in rows} | {r.parent_id for r in rows}) - set(media)
+    extra = (
+        {pk(m): m for m in session.exec(select(Media).where(col(Media.id).in_(sorted(outside))))}
+        if outside
+        else {}
+    )
     everything = {**media, **extra}
     return [
         {
-            "id": pk(r),
+            "id": r.id,
             "child": _media_ref(everything.get(r.child_id), blobs),
             "parent": _media_ref(everything.get(r.parent_id), blobs),
             "kind": r.kind,
@@ -580,7 +553,7 @@ def _derivations(
             "note": r.note,
             "created_at": iso(r.created_at),
             "created_by": r.created_by,
-            "retracted": provenance.retracted(r.retracted_at, r.retracted_by, r.retraction),
+            "retracted": retracted(r.retracted_at, r.retracted_by, r.retraction),
         }
         for r in rows
     ]
@@ -790,8 +763,6 @@ def _exact_copies(
 ) -> dict[int, list[dict[str, Any]]]:
     """Per file: the media in other cases holding the same bytes, by media id (search's
     `holdings`; search shows them as exact copies, never as near-duplicates)."""
-    from verify.dbread import SqlAlchemyReader
-
     held = search.holdings(SqlAlchemyReader(session.connection()), blob_ids)
     return {
         blob: [

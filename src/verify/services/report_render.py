@@ -311,7 +311,7 @@ def _environment(*, html: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    from verify.services.provenance import evidence_value
+    from verify.services.provread import evidence_value
 
     filters: dict[str, Callable[..., Any]] = {
         "safe_url": safe_url,
