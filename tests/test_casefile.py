@@ -1279,3 +1279,16 @@ def test_an_import_that_changes_the_case_is_who_last_updated_it(archive: Archive
     finally:
         carol.close()
     assert cases.show_case(archive, "who")["updated_by"] == "carol"
+
+
+def test_a_refused_change_of_poster_names_the_accounts(archive: Archive) -> None:
+    """The refusal lists an appearance's account by its ref, not by a row id."""
+    cases.open_case(archive, "Poster", slug="poster", claims=["a"])
+    provenance.add_appearance(archive, "poster", account="x:@first", posted="2019-01-01")
+    provenance.add_appearance(archive, "poster", account="x:@second", posted="2019-02-01")
+    text = casefile.export_case(archive, "poster")
+    cases.edit_case(archive, "poster", summary="moved on")  # the file is no longer current
+    edited = text.replace('account = "x:@first"', 'account = "x:@second"', 1)
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, edited, "p.toml")
+    assert "appearances[1].account 'x:@first' -> 'x:@second'" in exc.value.message

@@ -1003,9 +1003,21 @@ class _Importer:
 
     def edited(self, where: str, changes: dict[str, Any]) -> None:
         for key, change in changes.items():
-            name = "account" if key == "account_id" else "media" if key == "media_id" else key
-            old, new = (_shown(change[k]) for k in ("old", "new"))
+            name = {"account_id": "account", "media_id": "media"}.get(key, key)
+            old, new = (self.shown(key, change[k]) for k in ("old", "new"))
             self.edits.append(f"{where}.{name} {old} -> {new}")
+
+    def shown(self, key: str, value: Any) -> str:
+        """A changed value as the refusal lists it: accounts by their ref, media by their
+        SHA-256 (row ids mean nothing to the reader of a file)."""
+        if value is not None and key == "account_id":
+            account = self.s.get(Account, value)
+            value = prov.account_ref(account) if account is not None else value
+        elif value is not None and key == "media_id":
+            row = self.s.get(Media, value)
+            blob = self.s.get(Blob, row.blob_id) if row is not None else None
+            value = f"sha256:{blob.sha256[:12]}" if blob is not None else value
+        return _shown(value)
 
     def require_fast_forward(self) -> None:
         """Refuse a file that would change facts the archive holds unless it was exported
