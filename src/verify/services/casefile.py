@@ -334,11 +334,12 @@ def state_digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def with_base(text: str) -> str:
-    """The export of `render_case`'s `text`: `base` (its digest) after the `format` line."""
+def with_base(text: str, base: str) -> str:
+    """The export of `render_case`'s `text`: `base` (`state_digest(text)`) after the
+    `format` line."""
     head, sep, rest = text.partition(f"format = {FORMAT}\n")
     assert sep, "render_case writes the format line"
-    return f'{head}{sep}base = "{state_digest(text)}"\n{rest}'
+    return f'{head}{sep}base = "{base}"\n{rest}'
 
 
 def export_case(
@@ -353,7 +354,8 @@ def export_case(
         case = get_case(session, ref)
         slug = case.slug
         rendered = render_case(session, case)
-    text = with_base(rendered)
+    base = state_digest(rendered)
+    text = with_base(rendered, base)
     data = text.encode("utf-8")
     final = None
     if path is not None:
@@ -363,7 +365,7 @@ def export_case(
             "sha256": "sha256:" + hashlib.sha256(data).hexdigest(),
             "size": len(data),
             "path": None if final is None else str(Path(final).absolute()),
-            "base": state_digest(rendered),
+            "base": base,
         }
         archive.record_output(audit.CASE_EXPORT, [(slug, payload)])
     return text
@@ -1049,7 +1051,7 @@ class _Importer:
         case.updated_at, case.updated_by = self.at, self.actor
         self.s.add(case)
 
-    def same_record(self, where: str, what: str, row: Any, want: dict[str, Any]) -> None:
+    def same_record(self, what: str, n: int, row: Any, want: dict[str, Any]) -> None:
         """The archive's record at the file's record's place is that record: when the file
         says who recorded it and when, they must be the row's. Otherwise both archives added
         a record there after they last exchanged the case, and an import never replaces one
@@ -1058,8 +1060,8 @@ class _Importer:
         if (at is None or _same(row.created_at, at)) and (by is None or row.created_by == by):
             return
         self.ctx.fail(
-            where,
-            f"this archive's {what} {where.split('[')[1][:-1]} was recorded by "
+            f"{what}s[{n}]",
+            f"this archive's {what} {n} was recorded by "
             f"{row.created_by} at {iso(row.created_at)}, the file's by {by or '?'} at "
             f"{iso(at) or '?'}: they are different {what}s (each archive added one after "
             f"they last exchanged this case); an import never replaces one with another: "
@@ -1105,8 +1107,10 @@ class _Importer:
             if c["created_at"] is not None and not _same(case.created_at, c["created_at"]):
                 # a case's opening time never changes: another case with the same slug
                 self.ctx.fail("case.created_at", self.remedy())
-            current = state_digest(render_case(self.s, case))
-            self.fast_forward = self.doc.base == current
+            # a hand-written file (no `base`) never is: its edits need `--update`
+            self.fast_forward = self.doc.base is not None and self.doc.base == state_digest(
+                render_case(self.s, case)
+            )
         if case is None:
             case = Case(
                 slug=self.slug,
@@ -1363,7 +1367,7 @@ class _Importer:
             values["media_id"] = media_ids[want["media"] - 1] if want["media"] else None
             if n <= len(rows):
                 row = rows[n - 1]
-                self.same_record(f"appearances[{n}]", "appearance", row, want)
+                self.same_record("appearance", n, row, want)
                 changes = self.update(f"appearances[{n}]", row, values)
                 if changes:
                     self.log("appearance.edit", {"id": row.id, "n": n, **changes})
@@ -1432,7 +1436,7 @@ class _Importer:
                 self.changes += 1
                 continue
             attr = rows[n - 1]
-            self.same_record(w, "attribution", attr, want)
+            self.same_record("attribution", n, attr, want)
             fixed = {
                 "role": want["role"],
                 "account_id": pk(account),
