@@ -377,6 +377,7 @@ def media_list(
     if not rows:  # as the other listings: a hint on stderr, nothing on stdout
         notice(f"no media in case {case} yet; add files with `verify media add {case} FILE...`")
         return
+    incomplete = {r["id"]: incomplete_note(r.get("metadata")) for r in rows}
     table(
         ["ID", "KIND", "SIZE", "FRAMES", "ANALYSIS", "SHA256", "NAME"],
         [
@@ -385,7 +386,7 @@ def media_list(
                 r["kind"],
                 r["size"],
                 r["frame_count"],
-                _analysis_cell(r),
+                _analysis_cell(r, incomplete[r["id"]]),
                 r["sha256"][7:19],
                 r["original_name"],
             ]
@@ -393,17 +394,18 @@ def media_list(
         ],
     )
     for r in rows:  # a truncated video's frames cover only its start: said, not only marked
-        if (incomplete := incomplete_note(r.get("metadata"))) is not None:
-            notice(f"warning: media {r['id']}: {incomplete}")
+        if incomplete[r["id"]] is not None:
+            notice(f"warning: media {r['id']}: {incomplete[r['id']]}")
 
 
-def _analysis_cell(row: dict[str, Any]) -> str:
+def _analysis_cell(row: dict[str, Any], incomplete: str | None) -> str:
     """The ANALYSIS column of `media list`: the state, and what weakens a search on the
-    file's frames: keyframes only (`--fast`), or a video whose frames stop early."""
+    file's frames: keyframes only (`--fast`), or a video whose frames stop early
+    (`incomplete`: its `incomplete_note`)."""
     marks = []
     if row.get("analysis_mode") == "keyframes":
         marks.append("keyframes")
-    if incomplete_note(row.get("metadata")) is not None:
+    if incomplete is not None:
         marks.append("incomplete")
     return str(row["analysis"]) + (f" ({', '.join(marks)})" if marks else "")
 
@@ -444,10 +446,10 @@ def media_show(ctx: typer.Context, media: MediaArg, as_json: JsonOpt = False) ->
         "captured:  " + _captured(meta),
         "gps:       " + _gps(meta),
         "picture:   " + _picture(meta),
-        f"frames:    {data['frame_count']}",
     ]
     if (incomplete := incomplete_note(meta)) is not None:
-        lines.insert(lines.index(f"frames:    {data['frame_count']}"), f"warning:   {incomplete}")
+        lines.append(f"warning:   {incomplete}")
+    lines.append(f"frames:    {data['frame_count']}")
     sys.stdout.write("\n".join(lines) + "\n")
     if data["frames"]:
         table(
