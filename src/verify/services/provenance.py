@@ -1116,17 +1116,13 @@ def find_cycle(edges: dict[int, set[int]], child: int, parent: int) -> list[int]
 
 def derivation_edges(session: Session) -> dict[int, set[int]]:
     """child -> the media it derives from, by the derivations not retracted."""
+    from verify.dbread import SqlAlchemyReader
+    from verify.services.provread import STANDING_EDGES
+
     edges: dict[int, set[int]] = {}
-    for child, parent in session.exec(_standing_edges()).all():
-        edges.setdefault(child, set()).add(parent)
+    for child, parent in SqlAlchemyReader(session.connection()).rows(STANDING_EDGES):
+        edges.setdefault(int(child), set()).add(int(parent))
     return edges
-
-
-def _standing_edges() -> Any:
-    """(child, parent) of every derivation not retracted: what reasoning follows."""
-    return select(Derivation.child_id, Derivation.parent_id).where(
-        col(Derivation.retracted_at).is_(None)
-    )
 
 
 def derive(

@@ -208,7 +208,12 @@ def date_problems(
 
 
 def account_ref(account: AnyAccount) -> str:
-    return f"{account.platform}:{account.handle}"
+    return ref_of(account.platform, account.handle)
+
+
+def ref_of(platform: str, handle: str) -> str:
+    """An account's reference, `platform:handle`, from its two columns."""
+    return f"{platform}:{handle}"
 
 
 def appearance_dicts(

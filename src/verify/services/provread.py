@@ -181,7 +181,7 @@ def earliest_of(db: Reader, case: CaseRow) -> dict[str, Any]:
     earliest is not on the platform the original posters claim (`provlogic.claimed_platforms`;
     see docs/provenance.md) and no appearance there overlaps it.
     """
-    edges = [(int(c), int(p)) for c, p in db.rows(_STANDING_EDGES)]
+    edges = [(int(c), int(p)) for c, p in db.rows(STANDING_EDGES)]
     own = [int(m) for (m,) in db.rows(_CASE_MEDIA_IDS, {"case": case.id})]
     related = sorted(related_media(own, lambda ids: _same_bytes(db, ids), edges))
     considered = {
@@ -215,8 +215,10 @@ _ENDS = (
     "OR parent_id IN (SELECT id FROM media WHERE case_id = :case) ORDER BY id"
 )
 _CASE_MEDIA_IDS = "SELECT id FROM media WHERE case_id = :case ORDER BY id"
-# what related copies follow: the derivations not retracted
-_STANDING_EDGES = "SELECT child_id, parent_id FROM derivations WHERE retracted_at IS NULL"
+# the derivations reasoning follows: those not retracted (a retracted one relates nothing;
+# `provenance.derivation_edges` and the duplicate search read them through these too)
+STANDING = "retracted_at IS NULL"
+STANDING_EDGES = f"SELECT child_id, parent_id FROM derivations WHERE {STANDING}"  # noqa: S608 - constants
 _SAME_BYTES = "SELECT id FROM media WHERE blob_id IN (SELECT blob_id FROM media WHERE id IN ({in}))"
 _SHAS = "SELECT m.id, b.sha256 FROM media m JOIN blobs b ON b.id = m.blob_id WHERE m.id IN ({in})"
 _SLUGS = "SELECT id, slug FROM cases WHERE id IN ({in})"

@@ -38,6 +38,7 @@ from verify.dbread import Reader, Source, rows_in
 from verify.errors import AnalysisError, BadInputError, NotFoundError
 from verify.index import FrameIndex, frames_of_files, load_index
 from verify.index import self_join as mih_self_join
+from verify.services.provread import STANDING
 from verify.services.refs import case_id as case_id_of
 from verify.services.refs import case_slug, media_row
 
@@ -1062,8 +1063,8 @@ def _derivations_between(
         return out
     rows = rows_in(
         db,
-        "SELECT id, child_id, kind, parent_id FROM derivations "
-        "WHERE retracted_at IS NULL AND child_id IN ({in})",
+        "SELECT id, child_id, kind, parent_id FROM derivations "  # noqa: S608 - constants
+        f"WHERE {STANDING} AND child_id IN ({{in}})",
         sorted(blob_of),
     )
     for d_id, child, kind, parent in sorted(rows):

@@ -481,7 +481,7 @@ def _show(value: Any) -> str:
 def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatch]:
     """Replay `entries` (in seq order) and compare with the current cases, claims and
     attributions, inside the caller's read transaction."""
-    from verify.services.provlogic import AccountRow, account_ref
+    from verify.services.provlogic import ref_of
 
     replay = _Replay()
     for entry in entries:
@@ -526,10 +526,7 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
     columns = [getattr(Account, c) for c in ACCOUNT_FIELDS]
     query = select(Account.id, *columns).order_by(col(Account.id))
     account_rows = [dict(zip(("id", *ACCOUNT_FIELDS), r, strict=True)) for r in session.exec(query)]
-    accounts = {
-        r["id"]: account_ref(AccountRow(**{f: r[f] for f in AccountRow._fields}))
-        for r in account_rows
-    }
+    accounts = {r["id"]: ref_of(r["platform"], r["handle"]) for r in account_rows}
     out += _check_attributions(session, replay, slug_of, accounts)
     out += _check_status_history(session, replay, slug_of, slugs)
     out += _check_notes(session, replay, slug_of)
