@@ -877,7 +877,7 @@ def test_timeline_and_earliest_come_from_provread_and_provlogic(
              "earliest": True, "warnings": ["posted 2030-01-01 is in the future"],
              "extra": "dropped"}  # fmt: skip
     monkeypatch.setattr(report, "timeline_events", lambda records, first: [event])
-    monkeypatch.setattr(report.provread, "earliest_of", lambda db, case: {
+    monkeypatch.setattr(report.provread, "earliest_of", lambda db, case, own=None: {
         "earliest": {"id": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
                      "posted_at": "2023-05-21T10:00:00Z", "captured_at": None},
         "message": "earliest known is appearance 9 on telegram, posted 2023-05-21T10:00:00Z",
@@ -914,8 +914,8 @@ def test_the_earliest_appearance_is_worked_out_once(
     given: list[dict[str, Any]] = []
     earliest_of, timeline_events = report.provread.earliest_of, report.timeline_events
 
-    def counted(db: Any, case: Any) -> dict[str, Any]:
-        calls.append(earliest_of(db, case))
+    def counted(db: Any, case: Any, own: Any = None) -> dict[str, Any]:
+        calls.append(earliest_of(db, case, own))
         return calls[-1]
 
     def spy(records: Any, first: dict[str, Any]) -> list[dict[str, Any]]:

@@ -120,8 +120,9 @@ def timeline(source: Source, case_ref: str) -> list[dict[str, Any]]:
     """
     with source.reader() as db:
         case = case_row(db, case_id(db, case_ref))
-        found = earliest_of(db, case)
-        records = records_of(db, case, found)
+        own = own_records(db, case)
+        found = earliest_of(db, case, own)
+        records = records_of(db, case, found, own)
     return timeline_events(records, found)
 
 
@@ -131,18 +132,34 @@ def case_row(db: Reader, cid: int) -> CaseRow:
     return case
 
 
-def records_of(db: Reader, case: CaseRow, earliest: Mapping[str, Any]) -> CaseRecords:
+class OwnRecords(NamedTuple):
+    """The case's own appearances and attributions, in id order: read once (`own_records`)
+    for both `earliest_of` and `records_of`."""
+
+    appearances: list[AppearanceRow]
+    attributions: list[AttributionRow]
+
+
+def own_records(db: Reader, case: CaseRow) -> OwnRecords:
+    return OwnRecords(_appearances(db, case.id), _attributions(db, case.id))
+
+
+def records_of(
+    db: Reader, case: CaseRow, earliest: Mapping[str, Any], own: OwnRecords | None = None
+) -> CaseRecords:
     """What the case's timeline is made of (`provlogic.CaseRecords`, each in id order): its
     appearances and, last, the earliest known one (`earliest`, `earliest_of`'s answer for
     the case) when another case holds it; the accounts those and the attributions name; its
     media with their blobs, status changes, attributions with their state changes, the
-    derivations with either end among its media (retracted ones too), and its notes."""
-    appearances = _appearances(db, case.id)
+    derivations with either end among its media (retracted ones too), and its notes.
+    `own`: `own_records(db, case)`, when the caller has read them."""
+    own = own or own_records(db, case)
+    appearances = list(own.appearances)
     first = earliest["earliest"]
     if first is not None and first["case"] != case.slug:  # held by another case
         held = {"id": first["id"]}
         appearances += _records(db, AppearanceRow, "appearances WHERE id = :id", held)
-    attributions = _attributions(db, case.id)
+    attributions = own.attributions
     ids = [ap.account_id for ap in appearances] + [a.account_id for a in attributions]
     where = {"case": case.id}
     blobs = {
@@ -170,7 +187,7 @@ def records_of(db: Reader, case: CaseRow, earliest: Mapping[str, Any]) -> CaseRe
     )
 
 
-def earliest_of(db: Reader, case: CaseRow) -> dict[str, Any]:
+def earliest_of(db: Reader, case: CaseRow, own: OwnRecords | None = None) -> dict[str, Any]:
     """The earliest known appearance of the case's media, across every case that holds it
     (`provlogic.find_earliest`).
 
@@ -179,20 +196,21 @@ def earliest_of(db: Reader, case: CaseRow) -> dict[str, Any]:
     Date used: posted time, else capture time (`basis` says which). `uncertain_with` lists
     appearances whose date window overlaps the earliest's; `contradiction` is true when the
     earliest is not on the platform the original posters claim (`provlogic.claimed_platforms`;
-    see docs/provenance.md) and no appearance there overlaps it.
+    see docs/provenance.md) and no appearance there overlaps it. `own`: as for `records_of`.
     """
+    own = own or own_records(db, case)
     edges = [(int(c), int(p)) for c, p in db.rows(STANDING_EDGES)]
-    own = [int(m) for (m,) in db.rows(_CASE_MEDIA_IDS, {"case": case.id})]
-    related = sorted(related_media(own, lambda ids: _same_bytes(db, ids), edges))
+    media = [int(m) for (m,) in db.rows(_CASE_MEDIA_IDS, {"case": case.id})]
+    related = sorted(related_media(media, lambda ids: _same_bytes(db, ids), edges))
     considered = {
         ap.id: ap
-        for ap in _appearances(db, case.id)
+        for ap in own.appearances
         + _records_in(db, AppearanceRow, "appearances WHERE media_id IN ({in})", related)
     }
     appearances = [considered[i] for i in sorted(considered)]
     holders = sorted({ap.case_id for ap in appearances})
     slugs = {int(i): str(slug) for i, slug in rows_in(db, _SLUGS, holders)}
-    posters = original_posters(_attributions(db, case.id))
+    posters = original_posters(own.attributions)
     targets = sorted(
         {a.target_id for a in posters if a.target_type == "appearance" and a.target_id is not None}
     )

@@ -181,8 +181,9 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
         history = status.history_of(session, case)
         db = SqlAlchemyReader(session.connection())  # this session's snapshot
         case_row = provread.case_row(db, case_id)
-        found = provread.earliest_of(db, case_row)  # once: the timeline marks it too
-        records = provread.records_of(db, case_row, found)
+        own = provread.own_records(db, case_row)
+        found = provread.earliest_of(db, case_row, own)  # once: the timeline marks it too
+        records = provread.records_of(db, case_row, found, own)
         timeline = _timeline_entries(timeline_events(records, found))
         earliest = _earliest_entry(found)
         # the timeline's appearances end with the earliest when another case holds it
