@@ -83,7 +83,7 @@ def test_example_imports_into_a_fresh_archive_with_its_facts(archive: Archive) -
     ]
     assert rows[2]["evidence"] == 'The fighters are "Russian citizens".'
     assert rows[3]["evidence"] == 'The fighters are "Ukrainian militants".'
-    accounts = {a["ref"]: a for a in provenance.list_accounts(archive)}
+    accounts = {a["ref"]: a for a in provread.list_accounts(archive)}
     assert accounts["x:@Gerashchenko_en"]["display_name"] == "Anton Gerashchenko"
     assert accounts["telegram:(unknown)"]["kind"] == "channel"
     assert all(a["url"] is None for a in accounts.values())
@@ -1001,7 +1001,7 @@ def test_account_fields_are_trimmed_on_import_as_on_creation(archive: Archive) -
     text = BASE + '\n[[accounts]]\nref = "x:@a"\nname = " Anton "\ncredibility = "adviser "\n'
     assert casefile.import_case_text(archive, text, "a.toml").changes == 3  # case, status, account
     assert casefile.import_case_text(archive, text, "a.toml").changes == 0
-    [account] = provenance.list_accounts(archive)
+    [account] = provread.list_accounts(archive)
     assert (account["display_name"], account["credibility"]) == ("Anton", "adviser")
 
 

@@ -140,7 +140,7 @@ def test_accounts_created_on_first_mention_and_case_insensitive(
     provenance.attribute(archive, case, "subtitler", "x:@Gerashchenko_en")
     provenance.attribute(archive, case, "reuploader", "x:@gerashchenko_EN")
     provenance.attribute(archive, case, "claimant", "person:Andriy Yusov")
-    accounts = provenance.list_accounts(archive)
+    accounts = provread.list_accounts(archive)
     assert [(a["ref"], a["kind"]) for a in accounts] == [
         ("person:Andriy Yusov", "person"),
         ("x:@Gerashchenko_en", "unknown"),
@@ -165,7 +165,7 @@ def test_accounts_created_on_first_mention_and_case_insensitive(
 def test_one_account_however_its_handle_is_written(archive: Archive, case: str) -> None:
     for ref in ("x:someone", "x:@someone", "x:https://x.com/someone", "twitter:@SOMEONE"):
         provenance.attribute(archive, case, "reuploader", ref)
-    assert [a["ref"] for a in provenance.list_accounts(archive)] == ["x:@someone"]
+    assert [a["ref"] for a in provread.list_accounts(archive)] == ["x:@someone"]
     assert {a["actor"] for a in provread.list_attributions(archive, case)} == {"x:@someone"}
 
 
@@ -182,7 +182,7 @@ def test_an_account_stored_without_its_at_is_still_found(archive: Archive, case:
         )
     for ref in ("x:someone", "x:@someone", "x:https://x.com/someone"):
         provenance.attribute(archive, case, "reuploader", ref)
-    assert [a["ref"] for a in provenance.list_accounts(archive)] == ["x:someone"]
+    assert [a["ref"] for a in provread.list_accounts(archive)] == ["x:someone"]
 
 
 def test_youtube_names_without_their_at_are_other_accounts(archive: Archive, case: str) -> None:
@@ -190,7 +190,7 @@ def test_youtube_names_without_their_at_are_other_accounts(archive: Archive, cas
     written first."""
     for ref in ("youtube:@somebody", "youtube:somebody", "youtube:UCabc", "youtube:@UCabc"):
         provenance.attribute(archive, case, "reuploader", ref)
-    refs = sorted(a["ref"] for a in provenance.list_accounts(archive))
+    refs = sorted(a["ref"] for a in provread.list_accounts(archive))
     assert refs == ["youtube:@UCabc", "youtube:@somebody", "youtube:UCabc", "youtube:somebody"]
 
 
@@ -210,7 +210,7 @@ def test_an_account_stored_as_a_profile_url_keeps_its_attributions(
         )  # fmt: skip
     for ref in ("x:https://x.com/Someone", "x:@someone", "x:Someone"):
         provenance.attribute(archive, case, "reuploader", ref)
-    assert [a["ref"] for a in provenance.list_accounts(archive)] == ["x:https://x.com/Someone"]
+    assert [a["ref"] for a in provread.list_accounts(archive)] == ["x:https://x.com/Someone"]
     exported = casefile.export_case(archive, case)
     again = casefile.import_case_text(archive, exported, "again.toml")
     assert again.changes == 0
@@ -256,10 +256,10 @@ def test_one_account_on_the_platforms_a_newsroom_meets(
     for spelling in spellings:
         ref = spelling if ":" in spelling and "://" not in spelling else f"{platform}:{spelling}"
         provenance.attribute(archive, case, "reuploader", ref)
-    [one] = [a["ref"] for a in provenance.list_accounts(archive)]
+    [one] = [a["ref"] for a in provread.list_accounts(archive)]
     for spelling in kept:
         provenance.attribute(archive, case, "claimant", f"{platform}:{spelling}")
-    refs = sorted(a["ref"] for a in provenance.list_accounts(archive))
+    refs = sorted(a["ref"] for a in provread.list_accounts(archive))
     assert refs == sorted([one, *(f"{platform}:{k}" for k in kept)])
     assert (
         one
@@ -285,7 +285,7 @@ def test_a_reddit_account_stored_as_a_url_is_found_by_its_name(archive: Archive,
         )  # fmt: skip
     for ref in ("reddit:u/someone", "reddit:@Someone", "reddit:reddit.com/u/Someone"):
         provenance.attribute(archive, case, "reuploader", ref)
-    assert [a["ref"] for a in provenance.list_accounts(archive)] == [
+    assert [a["ref"] for a in provread.list_accounts(archive)] == [
         "reddit:https://www.reddit.com/user/Someone"
     ]
 
@@ -294,7 +294,7 @@ def test_unicode_handles_never_collide(archive: Archive, case: str) -> None:
     provenance.attribute(archive, case, "claimant", "person:Ärzte Ohne Grenzen")
     provenance.attribute(archive, case, "claimant", "person:Ärzte Ohne Grenzen")
     provenance.attribute(archive, case, "claimant", "person:ärzte ohne grenzen")
-    refs = [a["ref"] for a in provenance.list_accounts(archive)]
+    refs = [a["ref"] for a in provread.list_accounts(archive)]
     # letter case beyond A-Z is kept apart on every database (PostgreSQL's lower() folds it)
     assert "person:Ärzte Ohne Grenzen" in refs and "person:ärzte ohne grenzen" in refs
 

@@ -10,10 +10,12 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlmodel import select
 
 from tests.conftest import RunCli, stdlib_reader
 from tests.provhelp import add_media, analysed
 from verify.archive import Archive
+from verify.models import Account
 from verify.services import cases, provenance, provread, status
 
 
@@ -316,3 +318,20 @@ def test_unknown_or_bad_case_is_one_line(cli: RunCli, command: tuple[str, ...]) 
         "error: bad case reference 'Nope!': a slug is 1-80 lowercase letters, digits and "
         "hyphens, starting and ending with a letter or digit\n"
     )
+
+
+def test_the_account_list_is_the_models_and_the_commands(
+    cli: RunCli, archive: Archive, home: Path, backend: str, filled: None
+) -> None:
+    """`prov account list` reads without the ORM: each account as the model gives it
+    (`provenance.account_to_dict`), by platform and handle, the same through the stdlib
+    reader, and the command's JSON is that read."""
+    listed = provread.list_accounts(archive)
+    with archive.read() as session:
+        models = [provenance.account_to_dict(a) for a in session.exec(select(Account)).all()]
+    assert listed == sorted(models, key=lambda a: (a["platform"], a["handle"]))
+    assert len(listed) >= 3 and all(a["created_at"].endswith("Z") for a in listed)
+    r = cli("prov", "account", "list", "--json")
+    assert r.exit_code == 0 and orjson.loads(r.stdout) == listed
+    with stdlib_reader(home, backend) as readonly:  # SQLite only
+        assert provread.list_accounts(readonly) == listed

@@ -127,9 +127,9 @@ def account_edit(
 )
 def account_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List every account, by platform and handle."""
-    from verify.services import provenance
+    from verify.services import provread
 
-    rows = provenance.list_accounts(archive_of(ctx))
+    rows = provread.list_accounts(source_of(ctx))
     if as_json:
         print_json(rows)
         return

@@ -65,6 +65,7 @@ from verify.services.provlogic import (
     retracted,
     target_ref,
 )
+from verify.services.provlogic import account_dict as account_to_dict
 from verify.services.provlogic import account_ref as account_ref
 from verify.services.provlogic import change_to_dict as change_to_dict
 from verify.services.provlogic import format_posted as format_posted
@@ -283,20 +284,6 @@ def parse_account_ref(ref: str) -> tuple[str, str]:
     what is not `platform:handle`."""
     platform, handle = _split_ref(ref)
     return platform, normalise_handle(platform, handle)
-
-
-def account_to_dict(account: Account) -> dict[str, Any]:
-    return {
-        "ref": account_ref(account),
-        "platform": account.platform,
-        "handle": account.handle,
-        "display_name": account.display_name,
-        "url": account.url,
-        "kind": account.kind,
-        "credibility": account.credibility,
-        "created_at": iso(account.created_at),
-        "created_by": account.created_by,
-    }
 
 
 def find_account(session: Session, ref: str) -> Account | None:
@@ -552,14 +539,6 @@ def edit_account(
         account = get_account(session, ref)
         apply_account_changes(session, archive.actor, account, given, None)
         return account_to_dict(account)
-
-
-def list_accounts(archive: Archive) -> list[dict[str, Any]]:
-    with archive.read() as session:
-        rows = session.exec(
-            select(Account).order_by(col(Account.platform), col(Account.handle))
-        ).all()
-        return [account_to_dict(a) for a in rows]
 
 
 # --------------------------------------------------------------------------- dates

@@ -51,6 +51,9 @@ class AccountRow(NamedTuple):
     display_name: str | None
     url: str | None
     kind: str
+    credibility: str | None
+    created_at: datetime
+    created_by: str
 
 
 class AppearanceRow(NamedTuple):
@@ -209,6 +212,21 @@ def date_problems(
 
 def account_ref(account: AnyAccount) -> str:
     return ref_of(account.platform, account.handle)
+
+
+def account_dict(account: AnyAccount) -> dict[str, Any]:
+    """An account as `prov account show/list --json` give it."""
+    return {
+        "ref": account_ref(account),
+        "platform": account.platform,
+        "handle": account.handle,
+        "display_name": account.display_name,
+        "url": account.url,
+        "kind": account.kind,
+        "credibility": account.credibility,
+        "created_at": iso(account.created_at),
+        "created_by": account.created_by,
+    }
 
 
 def ref_of(platform: str, handle: str) -> str:

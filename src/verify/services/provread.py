@@ -30,6 +30,7 @@ from verify.services.provlogic import (
     MediaRow,
     NoteRow,
     StatusChangeRow,
+    account_dict,
     appearance_dicts,
     attribution_dicts,
     claimed_platforms,
@@ -51,6 +52,13 @@ _CASE_DERIVATIONS = (
     "WHERE d.child_id IN (SELECT id FROM media WHERE case_id = :case) "
     "OR d.parent_id IN (SELECT id FROM media WHERE case_id = :case) ORDER BY d.id"
 )
+
+
+def list_accounts(source: Source) -> list[dict[str, Any]]:
+    """Every account, by platform and handle (`provlogic.account_dict`)."""
+    with source.reader() as db:
+        rows = _records(db, AccountRow, "accounts ORDER BY platform, handle, id")
+    return [account_dict(a) for a in rows]
 
 
 def list_derivations(source: Source, case_ref: str) -> list[dict[str, Any]]:
