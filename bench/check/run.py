@@ -7,8 +7,10 @@
 
 The archive is built through the intake's own write path (`services.intake._record`: blob,
 frames, media row and `media.add` audit entry with its analysis digest, one transaction per
-file), from random bytes and random frame hashes, so that it checks clean. A few claims,
-statuses and appearances make the replay see every kind of entry. Then, in the same run:
+file), from random bytes and random frame hashes, so that it checks clean. Claims and
+statuses, and for every `--provenance-every`-th file an appearance on a new account, an
+attribution changed once, a note and an account edit, make the replay see every kind of
+entry it compares. Then, in the same run:
 
 - **baseline**: what `check` cannot avoid reading, read as plainly as Python can: the SHA-256
   of every stored object (hashlib, 1 MiB reads) and every row of the tables `check` compares
@@ -39,14 +41,33 @@ HERE = Path(__file__).resolve()
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-TABLES = ("audit_entries", "blobs", "frames", "media", "cases", "claims", "status_changes")
+TABLES = (
+    "audit_entries",
+    "blobs",
+    "frames",
+    "media",
+    "cases",
+    "claims",
+    "status_changes",
+    "notes",
+    "accounts",
+    "appearances",
+    "attributions",
+    "attribution_changes",
+)
 
 
-def build(home: Path, url: str | None, files: int, frames: int, object_kib: int) -> None:
-    """A consistent archive of `files` media of `frames` frames each, in case `bench`."""
+def build(
+    home: Path, url: str | None, files: int, frames: int, object_kib: int, every: int
+) -> None:
+    """A consistent archive of `files` media of `frames` frames each, in case `bench`, with
+    provenance records for every `every`-th file (none for 0)."""
     from verify.analysis import AnalysisResult, FrameHash
     from verify.archive import open_archive
-    from verify.services import cases, intake, status
+    from verify.services import cases, intake, provenance, status
+    from verify.vocab import Role
+
+    roles = list(Role)
 
     rng = random.Random(7)
     archive = open_archive(home=home, database_url=url, actor="bench")
@@ -97,6 +118,27 @@ def build(home: Path, url: str | None, files: int, frames: int, object_kib: int)
                 acquired_via="bench",
                 label=None,
             )
+            if every and i % every == 0 and result.media_id is not None:
+                k = i // every
+                ap = provenance.add_appearance(
+                    archive,
+                    "bench",
+                    account=f"telegram:@poster{k}",
+                    posted=f"2023-05-{1 + k % 28:02d}T{k // 28 % 24:02d}:00Z",
+                    media=str(result.media_id),
+                )
+                provenance.edit_account(archive, f"telegram:@poster{k}", credibility="unknown")
+                attr = provenance.attribute(
+                    archive,
+                    "bench",
+                    roles[k % len(roles)],
+                    f"x:@actor{k}",
+                    target=f"appearance:{ap['id']}",
+                )
+                provenance.set_attribution_state(
+                    archive, attr["id"], "corroborated", evidence=f"bench evidence {k}"
+                )
+                cases.add_note(archive, "bench", f"bench note {k}")
             if (i + 1) % 500 == 0:
                 rate = (i + 1) / (time.perf_counter() - t0)
                 print(f"  built {i + 1}/{files} files ({rate:.0f}/s)", file=sys.stderr)
@@ -194,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--frames", type=int, default=100, help="frames per file")
     ap.add_argument("--object-kib", type=int, default=256, help="size of each stored file")
+    ap.add_argument(
+        "--provenance-every",
+        type=int,
+        default=10,
+        help="an appearance, account, attribution and note for every N-th file (0: none)",
+    )
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args(argv)
     url = os.environ.get("VERIFY_BENCH_DATABASE_URL") or None
@@ -202,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         if url is not None:
             _reset_postgres(url)  # the bench's own database: emptied, then built
         t0 = time.perf_counter()
-        build(home, url, args.files, args.frames, args.object_kib)
+        build(home, url, args.files, args.frames, args.object_kib, args.provenance_every)
         built = time.perf_counter() - t0
         runs: list[dict[str, float]] = []
         for _ in range(args.reps):  # interleaved, so that a noisy minute hits all three
