@@ -587,7 +587,7 @@ def test_every_prov_command_has_help_with_an_example(cli: RunCli) -> None:
             ("verify prov", "verify timeline", "verify case export", "verify case import")
         )
     ]
-    assert len(mine) == 15
+    assert len(mine) == 16
     for name, cmd in mine:
         assert cmd.help, name
         assert "Examples:" in (cmd.epilog or ""), name

@@ -245,6 +245,97 @@ def appearance_list(ctx: typer.Context, case: CaseArg, as_json: JsonOpt = False)
     )
 
 
+@appearance_app.command(
+    "edit",
+    epilog=examples(
+        'verify prov appearance edit 3 --posted 2023-05-22T18:40+03:00 --why "the post page '
+        'shows 18:40 Kyiv time; I had recorded the day of the screenshot"',
+        "verify prov appearance edit 3 --account telegram:@example --clear caption --why "
+        '"reposted by @example, not posted by it; the caption was the repost\'s"',
+    ),
+)
+def appearance_edit(
+    ctx: typer.Context,
+    appearance_id: Annotated[
+        int,
+        typer.Argument(
+            help="Appearance id (see `verify prov appearance list`).", show_default=False
+        ),
+    ],
+    why: Annotated[
+        str,
+        typer.Option("--why", help="Why it is corrected (required).", show_default=False),
+    ],
+    platform: Annotated[str | None, _opt("Platform.")] = None,
+    url: Annotated[str | None, _opt("URL of the post.")] = None,
+    post_id: Annotated[str | None, _opt("The platform's id of the post.", "--post-id")] = None,
+    account: Annotated[str | None, _opt("Who posted it (platform:handle).")] = None,
+    posted: Annotated[
+        str | None,
+        _opt("When posted: 2023-05-23 (day), 2023-05-23T14:05Z or +03:00 (exact), ~2023-05."),
+    ] = None,
+    captured: Annotated[str | None, _opt("When we saw or archived it (ISO 8601).")] = None,
+    caption: Annotated[str | None, _opt("Caption or post text.")] = None,
+    language: Annotated[str | None, _opt("Language of the caption (e.g. en, uk, ru).")] = None,
+    forwarded_from: Annotated[
+        str | None, _opt("Forwarded from (account or URL).", "--forwarded-from")
+    ] = None,
+    quoted_from: Annotated[
+        str | None, _opt("Quoted from (account or URL).", "--quoted-from")
+    ] = None,
+    archive_url: Annotated[
+        str | None, _opt("An archived copy (Wayback, archive.today).", "--archive-url")
+    ] = None,
+    media: Annotated[
+        str | None, _opt("The media file of the case it shows (id or sha256:PREFIX).")
+    ] = None,
+    note: Annotated[str | None, _opt("Free-text note.")] = None,
+    clear: Annotated[
+        list[str] | None,
+        _opt(
+            "Empty a field (repeatable): url, post_id, account, posted, captured, caption, "
+            "language, forwarded_from, quoted_from, archive_url, media, note.",
+            "--clear",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Correct a recorded appearance; prints its id (with --json, the appearance as
+    `verify prov appearance list --json` gives it, with `changed`).
+
+    Only the fields given change. The audit trail keeps each old value beside the new one,
+    with who, when and --why (`verify log`); `verify check` holds the appearance to it.
+    Impossible dates are recorded as given, with one warning line each on stderr.
+    """
+    from verify.services import provenance
+
+    given = {
+        "platform": platform,
+        "url": url,
+        "post_id": post_id,
+        "account": account,
+        "posted": posted,
+        "captured": captured,
+        "caption": caption,
+        "language": language,
+        "forwarded_from": forwarded_from,
+        "quoted_from": quoted_from,
+        "archive_url": archive_url,
+        "media": media,
+        "note": note,
+    }
+    data = provenance.edit_appearance(
+        archive_of(ctx),
+        appearance_id,
+        {k: v for k, v in given.items() if v is not None},
+        clear=[c.strip().replace("-", "_") for c in clear or []],
+        why=why,
+    )
+    changed = ", ".join(data["changed"])
+    _print_made(data, as_json)
+    notice(f"appearance {data['id']}: changed {changed}")
+
+
 # --------------------------------------------------------------------------- attributions
 
 

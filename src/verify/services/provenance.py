@@ -70,7 +70,7 @@ from verify.services.provlogic import account_ref as account_ref
 from verify.services.provlogic import change_to_dict as change_to_dict
 from verify.services.provlogic import format_posted as format_posted
 from verify.services.refs import get_media
-from verify.timeutil import iso, now, parse_utc
+from verify.timeutil import as_utc, iso, now, parse_utc
 from verify.vocab import (
     KNOWN_PLATFORMS,
     AccountKind,
@@ -707,6 +707,135 @@ def record_appearance(
     payload = {k: v for k, v in data.items() if v is not None and k not in _META}
     _audit(session, actor, "appearance.add", case_slug, payload, audit_extra)
     return data
+
+
+# What `prov appearance edit` can set or clear: the model's columns, as its options name
+# them (`account` and `media` take references; `posted` sets `posted_at` with its precision).
+APPEARANCE_EDITABLE = (
+    "platform",
+    "url",
+    "post_id",
+    "account",
+    "posted",
+    "captured",
+    "caption",
+    "language",
+    "forwarded_from",
+    "quoted_from",
+    "archive_url",
+    "media",
+    "note",
+)
+
+
+_APPEARANCE_TEXT = (
+    "url",
+    "post_id",
+    "caption",
+    "language",
+    "forwarded_from",
+    "quoted_from",
+    "archive_url",
+    "note",
+)
+
+
+# the columns an edit changes, as its options name them
+_EDITED_AS = {
+    "account_id": "account",
+    "media_id": "media",
+    "posted_at": "posted",
+    "posted_precision": "posted",
+    "captured_at": "captured",
+}
+
+
+def edit_appearance(
+    archive: Archive,
+    appearance_id: int,
+    values: Mapping[str, str],
+    *,
+    clear: Iterable[str] = (),
+    why: str,
+) -> dict[str, Any]:
+    """Correct a recorded appearance: set the fields in `values` (named as in
+    `APPEARANCE_EDITABLE`, given as on `add_appearance`), empty those in `clear`, with the
+    reason. One `appearance.edit` entry records, for each changed column, its old and new
+    value (the shape a case file's import writes, which `verify check` replays), with `why`.
+    Refused: an unknown field, a field both set and cleared, clearing the platform, a
+    reason left empty, and an edit that changes nothing. Returns the appearance's dict
+    with `changed` (the columns), `warnings` (its dates, `appearance_problems`) and `notes`
+    (about a platform or account verify does not know)."""
+    cleared = sorted(set(clear))
+    for name in [*values, *cleared]:
+        if name not in APPEARANCE_EDITABLE:
+            raise BadInputError(
+                f"cannot edit an appearance's {name!r}; use: {', '.join(APPEARANCE_EDITABLE)}"
+            )
+    if both := sorted(set(values) & set(cleared)):
+        raise BadInputError(f"{', '.join(both)}: give a value or --clear, not both")
+    if "platform" in cleared:
+        raise BadInputError("an appearance needs a platform: give the right one instead")
+    if not values and not cleared:
+        raise BadInputError("nothing to change: give the fields to correct (see --help)")
+    check_text(why, *values.values())
+    if not why.strip():
+        raise BadInputError("--why is empty: say why the appearance is corrected")
+    wanted: dict[str, Any] = {}
+    notes: list[str] = []
+    if "platform" in values:
+        wanted["platform"] = parse_platform(values["platform"])
+    if "posted" in values:
+        at, precision = parse_posted(values["posted"])
+        wanted["posted_at"], wanted["posted_precision"] = at, precision.value
+    if "captured" in values:
+        wanted["captured_at"] = parse_instant(values["captured"], "capture time")
+    for name in _APPEARANCE_TEXT:
+        if name in values:
+            wanted[name] = _opt(values[name])
+    for name in cleared:
+        column = {"posted": "posted_at", "captured": "captured_at"}.get(name, name)
+        wanted[{"account": "account_id", "media": "media_id"}.get(column, column)] = None
+        if name == "posted":
+            wanted["posted_precision"] = DatePrecision.EXACT.value
+    with archive.write() as session:
+        ap = session.get(Appearance, appearance_id)
+        if ap is None:
+            raise NotFoundError(
+                f"no appearance {appearance_id}; `verify prov appearance list CASE` lists them"
+            )
+        c = session.exec(select(Case).where(Case.id == ap.case_id)).one()
+        if values.get("account"):
+            acct = ensure_account(
+                session, archive.actor, values["account"], case=c.slug, notes=notes
+            )
+            wanted["account_id"] = acct.id
+        if values.get("media"):
+            wanted["media_id"] = get_media(session, values["media"], case_id=c.id).id
+        if "platform" in wanted and (said := unknown_platform_given(wanted["platform"])):
+            notes.insert(0, said)
+        changes: dict[str, Any] = {}
+        for column, new in wanted.items():
+            old = getattr(ap, column)
+            if isinstance(old, datetime) or isinstance(new, datetime):
+                if (old and as_utc(old)) != (new and as_utc(new)):
+                    changes[column] = {"old": iso(old), "new": iso(new)}
+            elif old != new:
+                changes[column] = {"old": old, "new": new}
+            if column in changes:
+                setattr(ap, column, new)
+        if not changes:
+            raise BadInputError(f"appearance {appearance_id} already has that; nothing to change")
+        ids = [a.id for a in _appearances(session, c)]
+        session.add(ap)
+        session.flush()
+        payload = {"id": ap.id, "n": ids.index(ap.id) + 1, **changes, "why": why.strip()}
+        _audit(session, archive.actor, "appearance.edit", c.slug, payload, None)
+        data = appearance_to_dict(session, ap, c.slug)
+        data["changed"] = sorted({_EDITED_AS.get(column, column) for column in changes})
+        data["warnings"] = appearance_problems(ap, now())
+        data["notes"] = notes
+        return data
 
 
 def _appearances(session: Session, case: Case) -> list[Appearance]:
