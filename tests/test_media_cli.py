@@ -123,6 +123,50 @@ def test_add_image_custody_and_metadata(cli: RunCli, case: str, tmp_path: Path, 
     assert cli("check").exit_code == 0
 
 
+def test_who_obtained_the_file_and_when_can_be_given(
+    cli: RunCli, case: str, tmp_path: Path, home: Path
+) -> None:
+    """--acquired-by/--acquired-at record a custody step before the archive (a colleague's
+    download, a hand-over); the audit entry still names who recorded it, and when."""
+    photo = write_jpeg(tmp_path / "handed-over.jpg")
+    r = cli("media", "add", case, str(photo), "--acquired-by", " field team B ",
+            "--acquired-at", "2023-05-24T09:00+03:00", "--acquired-via", "USB stick")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    shown = json.loads(cli("media", "show", r.stdout.strip(), "--json").stdout)
+    assert (shown["acquired_by"], shown["acquired_at"]) == ("field team B", "2023-05-24T06:00:00Z")
+    [entry] = [e for e in json.loads(cli("log", "--json").stdout) if e["action"] == "media.add"]
+    assert entry["actor"] == "tester" and entry["at"] > "2026"
+    assert entry["payload"]["acquired_by"] == "field team B"
+    assert entry["payload"]["acquired_at"] == "2023-05-24T06:00:00Z"
+    assert cli("check").exit_code == 0
+    # a bare date is 00:00 UTC
+    r = cli("media", "add", case, str(photo), "--acquired-at", "2023-05-24", "--json")
+    [added] = json.loads(r.stdout)
+    shown = json.loads(cli("media", "show", str(added["media"]), "--json").stdout)
+    assert (shown["acquired_by"], shown["acquired_at"]) == ("tester", "2023-05-24T00:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--acquired-at", "yesterday"], "bad --acquired-at 'yesterday': use ISO 8601"),
+        (["--acquired-at", "2999-01-01"], "--acquired-at '2999-01-01' is in the future"),
+        (["--acquired-by", "  "], "--acquired-by is empty"),
+        (["--acquired-by", "a\x1bb"], "--acquired-by contains a control character"),
+    ],
+)
+def test_a_bad_acquisition_stores_nothing(
+    cli: RunCli, case: str, tmp_path: Path, home: Path, args: list[str], says: str
+) -> None:
+    photo = write_jpeg(tmp_path / "a.jpg")
+    before = audit_actions(cli)
+    r = cli("media", "add", case, str(photo), *args)
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.startswith(f"error: {says}") and r.stderr.count("\n") == 1, r.stderr
+    assert audit_actions(cli) == before
+    assert not [p for p in (home / "objects").rglob("*") if p.is_file()]
+
+
 @pytest.mark.parametrize(
     ("given", "stored"),
     [

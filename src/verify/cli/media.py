@@ -1,7 +1,7 @@
 """`verify media …`: preserve and analyse evidence files."""
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -43,6 +43,8 @@ def _describe_hit(hit: dict[str, Any]) -> str:
         "verify media add belgorod-legion-video legion-subtitled.mp4 "
         "--source-url https://x.com/Gerashchenko_en/status/... --platform x "
         "--acquired-via 'yt-dlp 2023.03.04'",
+        "verify media add belgorod-legion-video witness.mp4 --acquired-by 'field team B' "
+        "--acquired-at 2023-05-24T09:00+03:00 --acquired-via 'handed over on a USB stick'",
         "verify media add rvc-signs ~/Downloads/*.jpg --json",
     ),
 )
@@ -63,6 +65,21 @@ def media_add(
             help="How it was acquired (tool and version, 'sent by email', ...).", show_default=False
         ),
     ] = None,
+    acquired_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Who obtained the file, when not you (default: who records it, --as).",
+            show_default=False,
+        ),
+    ] = None,
+    acquired_at: Annotated[
+        str | None,
+        typer.Option(
+            help="When it was obtained, when not now: ISO 8601 (2023-05-24T09:00Z; "
+            "no offset is UTC).",
+            show_default=False,
+        ),
+    ] = None,
     label: Annotated[
         str | None, typer.Option(help="A short label for this copy.", show_default=False)
     ] = None,
@@ -80,13 +97,15 @@ def media_add(
     preserved (a refused file, e.g. missing or a directory, gets none: see stderr).
 
     The bytes are copied read-only under their SHA-256; who acquired them, when, from where
-    and how is recorded. Metadata is read and frames are sampled and hashed in a child
-    process. You are told at once (stderr) if the same bytes or a near-duplicate are
-    already in any case. Each add is an acquisition of its own: the same bytes added again,
-    even to the same case (say, the same file found at a second source), get a new media
-    id with their own custody facts, and are stored once. A file that cannot be parsed is
-    still preserved (exit 2). On a terminal, a file analysed for more than 2 s (a long
-    video) shows how long so far and the limit (VERIFY_ANALYSIS_TIMEOUT, 60 s by default).
+    and how is recorded (by default you, now; --acquired-by/--acquired-at when someone else
+    obtained the file earlier: the audit trail still names you as who recorded it). Metadata
+    is read and frames are sampled and hashed in a child process. You are told at once
+    (stderr) if the same bytes or a near-duplicate are already in any case. Each add is an
+    acquisition of its own: the same bytes added again, even to the same case (say, the same
+    file found at a second source), get a new media id with their own custody facts, and are
+    stored once. A file that cannot be parsed is still preserved (exit 2). On a terminal, a
+    file analysed for more than 2 s (a long video) shows how long so far and the limit
+    (VERIFY_ANALYSIS_TIMEOUT, 60 s by default).
     """
     from verify.analysis.sandbox import analysis_workers, warm_pools
     from verify.early import EARLY_POOLS
@@ -96,9 +115,8 @@ def media_add(
     pools = list(EARLY_POOLS) or warm_pools(min(analysis_workers(), len(files)))
     EARLY_POOLS.clear()
     try:
-        results = _add(
-            ctx, case, files, source_url, platform, acquired_via, label, fast, as_json, pools
-        )
+        acquisition = _Acquisition(source_url, platform, acquired_via, acquired_by, acquired_at)
+        results = _add(ctx, case, files, acquisition, label, fast, as_json, pools)
     finally:
         for pool in pools:
             pool.close()
@@ -167,13 +185,19 @@ def _frames(n: int | None) -> str:
     return "1 frame" if n == 1 else f"{n or 0} frames"
 
 
+class _Acquisition(NamedTuple):
+    source_url: str | None
+    platform: str | None
+    acquired_via: str | None
+    acquired_by: str | None
+    acquired_at: str | None
+
+
 def _add(
     ctx: typer.Context,
     case: str,
     files: list[str],
-    source_url: str | None,
-    platform: str | None,
-    acquired_via: str | None,
+    acquisition: _Acquisition,
     label: str | None,
     fast: bool,
     as_json: bool,
@@ -230,9 +254,7 @@ def _add(
             intake_of(ctx),
             case,
             files,
-            source_url=source_url,
-            platform=platform,
-            acquired_via=acquired_via,
+            **acquisition._asdict(),
             label=label,
             fast=fast,
             progress=progress,

@@ -38,7 +38,7 @@ from verify.dbwrite import Writer
 from verify.errors import AnalysisError, BadInputError
 from verify.services.refs import case_id, case_slug
 from verify.store import StoredObject
-from verify.timeutil import iso, now
+from verify.timeutil import iso, now, parse_utc
 from verify.vocab import AnalysisState, platform_name
 
 if TYPE_CHECKING:
@@ -408,6 +408,30 @@ def blob_facts(db: Reader, sha256: str) -> BlobFacts | None:
     return BlobFacts(int(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), r[5], r[6], r[7])
 
 
+def acquisition_of(by: str | None, at: str | None) -> tuple[str | None, datetime | None]:
+    """`media add --acquired-by/--acquired-at`, checked: a name (not empty, no control
+    characters) and an ISO 8601 time (no offset: UTC; a bare date: 00:00 UTC) that is not in
+    the future. None: the recorder, now."""
+    who = None
+    if by is not None:
+        who = by.strip()
+        if not who:
+            raise BadInputError("--acquired-by is empty: give who obtained the file")
+        if any(ord(c) < 32 or ord(c) == 127 for c in who):
+            raise BadInputError("--acquired-by contains a control character; remove it")
+    when = None
+    if at is not None:
+        try:
+            when = parse_utc(at.strip())
+        except ValueError:
+            raise BadInputError(
+                f"bad --acquired-at {at!r}: use ISO 8601, e.g. 2023-05-24T09:00Z or 2023-05-24"
+            ) from None
+        if when > now():
+            raise BadInputError(f"--acquired-at {at!r} is in the future")
+    return who, when
+
+
 @dataclass(frozen=True)
 class Acquisition:
     """Where a file came from and how, as its media row and `media.add` entry record it."""
@@ -495,6 +519,8 @@ def add_media(
     source_url: str | None = None,
     platform: str | None = None,
     acquired_via: str | None = None,
+    acquired_by: str | None = None,
+    acquired_at: str | None = None,
     label: str | None = None,
     fast: bool = False,
     search: bool = True,
@@ -513,8 +539,14 @@ def add_media(
     `pools`, already started, are used first and closed), so the first files are analysed
     while the next are copied. Each file's rows are then written in its own short
     transaction as its analysis arrives, in input order.
+
+    `acquired_by` / `acquired_at` (ISO 8601): who obtained the files and when, when that
+    was not the person recording them, now (`acquisition_of`); the `media.add` entry's
+    actor and time stay the recorder's.
     """
     from verify.analysis.sandbox import Analyses, analysis_workers
+
+    obtained = acquisition_of(acquired_by, acquired_at)
 
     if platform is not None:  # as an appearance's: `X` is `x`, `tg` is `telegram`
         platform = platform_name(platform)
@@ -572,6 +604,7 @@ def add_media(
                     acquired_via=acquired_via,
                     label=label,
                     fast=fast,
+                    obtained=obtained,
                 )
                 if search and result.analysis == AnalysisState.OK:
                     result.near_duplicates = neighbours.of(result)
@@ -676,6 +709,7 @@ def _record(
     acquired_via: str | None,
     label: str | None,
     fast: bool = False,
+    obtained: tuple[str | None, datetime | None] = (None, None),
 ) -> None:
     """One short write transaction: blob (if new), frames, media row, audit entry. A damaged
     stored copy is replaced by these bytes only once the entry saying so is committed."""
@@ -708,7 +742,10 @@ def _record(
             kept = aside.relative_to(archive.store.root).as_posix()
             restored = {"restored": result.restored, "damaged_copy": kept}
         extra = (restored or {}) | recorded
-        acq = Acquisition(name, label, source_url, platform, acquired_via, audit_extra=extra)
+        by, at = obtained
+        acq = Acquisition(
+            name, label, source_url, platform, acquired_via, by, at, audit_extra=extra
+        )
         media_id, frame_count = insert_media(w, actor, cid, case_slug, blob, acq)
         result.media_id, result.blob_id = media_id, blob.id
         result.kind = blob.kind
