@@ -283,6 +283,12 @@ def case_export(
 
     archive = archive_of(ctx)
     text = casefile.export_case(archive, case, output, record=True)
+    if n := casefile.left_out(text):
+        notice(
+            f"note: the file leaves out {n} derivation{'' if n == 1 else 's'} linking this "
+            "case's media to media of other cases, and says so (`verify prov derivations "
+            f"{case}` lists them)"
+        )
     if archive.read_only:
         notice("note: the archive is read-only: this export is not recorded in its audit trail")
     if output is None:

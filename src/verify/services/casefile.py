@@ -305,9 +305,11 @@ def render_case(session: Session, case: Case) -> str:
             w.kv("at", iso(ch.at))
             w.kv("by", ch.by)
 
+    elsewhere = 0
     for d in prov._case_derivations(session, case):
         if d.child_id not in media_ref or d.parent_id not in media_ref:
-            continue  # a link to another case's media: recorded in the archive, not in this file
+            elsewhere += 1  # a link to another case's media: in the archive, not in this file
+            continue
         w.header("[[derivations]]")
         w.kv("child", media_ref[d.child_id])
         w.kv("kind", d.kind)
@@ -321,11 +323,26 @@ def render_case(session: Session, case: Case) -> str:
             w.kv("retracted_at", iso(d.retracted_at))
             w.kv("retracted_by", d.retracted_by)
     w.blank()
+    if elsewhere:
+        # said, not named: the other cases are not the recipient's to read about
+        w.comment(LEFT_OUT.format(n=elsewhere, s="" if elsewhere == 1 else "s"))
     w.comment(END_MARK)
     return w.text()
 
 
 END_MARK = "end of case file"  # the last line of an export: a file cut short lacks it
+# a case's derivations to or from media in other cases of the archive are not exported
+LEFT_OUT = (
+    "not in this file: {n} derivation{s} linking this case's media to media of other cases "
+    "(the archive keeps them)"
+)
+_LEFT_OUT = re.compile(r"^# not in this file: (\d+) derivations? ", re.MULTILINE)
+
+
+def left_out(text: str) -> int:
+    """How many derivations to other cases' media an export's text says it leaves out."""
+    m = _LEFT_OUT.search(text)
+    return int(m.group(1)) if m else 0
 
 
 def state_digest(text: str) -> str:
