@@ -305,7 +305,7 @@ INVALID = {
     "unknown state": (
         BASE + '\n[[attributions]]\nn = 1\nrole = "subtitler"\nactor = "x:@a"\nstate = "likely"\n',
         "attributions[1].state: unknown state 'likely'; use one of: claimed, corroborated, "
-        "refuted, unknown",
+        "refuted, unknown, withdrawn",
     ),
     "corroborated without evidence": (
         BASE + '\n[[attributions]]\nrole = "subtitler"\nactor = "x:@a"\nstate = "corroborated"\n',

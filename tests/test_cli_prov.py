@@ -455,7 +455,7 @@ def test_attributions_listing(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None
             ("prov", "attribute", "legion", "subtitler", "x:@a", "--state", "likely"),
             2,
             "error: unknown attribution state 'likely'; use one of: claimed, corroborated, "
-            "refuted, unknown\n",
+            "refuted, unknown, withdrawn\n",
         ),
         (
             ("prov", "attribute", "legion", "subtitler", "x:@a", "--state", "corroborated"),

@@ -1,16 +1,18 @@
 """Provenance service: accounts, dates, appearances, attributions, derivations, earliest."""
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import orjson
 import pytest
 from sqlmodel import select
 
 from tests.provhelp import add_media, analysed
-from verify.archive import Archive
+from verify.archive import Archive, open_archive
 from verify.errors import BadInputError, NotFoundError
 from verify.models import AuditEntry
-from verify.services import cases, logread, provenance, provread
+from verify.services import casefile, cases, logread, provenance, provread
+from verify.services.log import check_archive
 from verify.timeutil import as_utc, capture_time, iso, parse_utc
 
 SLUG = "legion"
@@ -808,3 +810,36 @@ def test_earliest_words_the_original_platform_as_the_attribution_stands(
         False,
         "earliest known is appearance 1 on x, posted 2023-05-23",
     )
+
+
+def test_an_attribution_recorded_in_error_is_withdrawn_not_refuted(
+    archive: Archive, case: str, home: Path
+) -> None:
+    """`withdrawn` needs a reason, is not available at recording time, keeps the history,
+    names no original platform (as refuted), imports and exports, and checks clean."""
+    attr = _earliest_elsewhere(archive, case)
+    with pytest.raises(BadInputError, match="withdrawn needs --evidence: why it was recorded in"):
+        provenance.set_attribution_state(archive, attr, "withdrawn")
+    with pytest.raises(BadInputError, match="a new attribution cannot be withdrawn"):
+        provenance.attribute(archive, case, "reuploader", "x:@a", state="withdrawn", evidence="e")
+    w = provenance.set_attribution_state(
+        archive, attr, "withdrawn", evidence="typo: meant flickr:@photo_g"
+    )
+    assert (w["state"], w["evidence"], w["according_to"]) == (
+        "withdrawn",
+        "typo: meant flickr:@photo_g",
+        None,
+    )
+    assert [h["to"] for h in w["history"]] == ["claimed", "withdrawn"]
+    result = provread.earliest(archive, case)
+    assert (result["original_platform_state"], result["claimed_original_platforms"]) == (None, [])
+    assert result["contradiction"] is False
+    text = casefile.export_case(archive, case)
+    assert 'state = "withdrawn"' in text
+    fresh = open_archive(home.parent / "fresh", actor="partner")
+    try:
+        casefile.import_case_text(fresh, text, "x.toml")
+        assert casefile.export_case(fresh, case) == text
+    finally:
+        fresh.close()
+    assert not check_archive(archive, objects=[]).findings

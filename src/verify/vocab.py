@@ -167,6 +167,7 @@ class AttributionState(StrEnum):
     CORROBORATED = "corroborated"
     REFUTED = "refuted"
     UNKNOWN = "unknown"
+    WITHDRAWN = "withdrawn"
 
 
 # What each attribution state means, as docs/provenance.md words it (tests/test_docs.py
@@ -176,6 +177,7 @@ ATTRIBUTION_STATE_MEANING: dict[AttributionState, str] = {
     AttributionState.CORROBORATED: "independent evidence supports it",
     AttributionState.REFUTED: "evidence contradicts it",
     AttributionState.UNKNOWN: "not established either way",
+    AttributionState.WITHDRAWN: "recorded in error, not part of the case",
 }
 
 

@@ -398,7 +398,9 @@ def attribute(
     "set",
     epilog=examples(
         "verify prov attribution set 1 --state corroborated "
-        '--evidence "subtitle font matches his other uploads" --according-to "our analysis"'
+        '--evidence "subtitle font matches his other uploads" --according-to "our analysis"',
+        'verify prov attribution set 4 --state withdrawn --evidence "typo: tiktokk:@foo; '
+        'meant tiktok:@foo (attribution 5)"',
     ),
 )
 def attribution_set(
@@ -408,10 +410,18 @@ def attribution_set(
         typer.Argument(help="Attribution id (see `verify prov attributions`).", show_default=False),
     ],
     state: Annotated[
-        str, typer.Option(help="claimed, corroborated, refuted or unknown.", show_default=False)
+        str,
+        typer.Option(
+            help="claimed, corroborated, refuted, unknown, or withdrawn (recorded in error).",
+            show_default=False,
+        ),
     ],
     evidence: Annotated[
-        str | None, _opt("Evidence for the change; required for corroborated and refuted.")
+        str | None,
+        _opt(
+            "Evidence for the change; required for corroborated and refuted, and for "
+            "withdrawn: why it was recorded in error."
+        ),
     ] = None,
     according_to: Annotated[
         str | None, _opt("Whose finding it is (e.g. 'our analysis').", "--according-to")
@@ -423,6 +433,10 @@ def attribution_set(
     A new state carries only the evidence and source given with it: refuting a claim never
     repeats the claim's evidence or credits its author. With the state it already has,
     --evidence or --according-to updates that one and keeps the other.
+
+    `refuted` is a finding (evidence contradicts it); `withdrawn` is not: it says the
+    attribution was recorded in error (a mistyped account, the wrong role), and it then
+    names no original platform, as a refuted one does not.
     """
     from verify.services import provenance
 

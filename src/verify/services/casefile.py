@@ -1514,10 +1514,10 @@ class _Importer:
         None for the attribution's own fields."""
         if h["at"] is not None:
             return
-        verb = prov.missing_evidence(h["state"], h["evidence"])
-        if verb is not None:
+        said = prov.missing_evidence(h["state"], h["evidence"])
+        if said is not None:
             where = f"{w}.evidence" if j is None else f"{w}.history[{j}].evidence"
-            self.ctx.fail(where, f"{h['state']} needs evidence: what {verb} it")
+            self.ctx.fail(where, f"{h['state']} needs evidence: {said}")
 
     def change_state(self, attr: Attribution, h: dict[str, Any]) -> None:
         """Append history entry `h` to `attr` (timed now, by the importer, when it says not)."""

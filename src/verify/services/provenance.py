@@ -900,29 +900,33 @@ def parse_target(session: Session, case: Case, target: str | None) -> tuple[str,
     )
 
 
-# A finding on an attribution names what it rests on: what supports or contradicts it.
+# A finding on an attribution names what it rests on: what supports or contradicts it; a
+# withdrawal, why the attribution was recorded in error.
 EVIDENCE_NEEDED = {
-    AttributionState.CORROBORATED: "supports",
-    AttributionState.REFUTED: "contradicts",
+    AttributionState.CORROBORATED: "what supports it",
+    AttributionState.REFUTED: "what contradicts it",
+    AttributionState.WITHDRAWN: "why it was recorded in error",
 }
 
 
 def missing_evidence(state: str, evidence: str | None) -> str | None:
-    """What the evidence would have to show ("supports", "contradicts") when an attribution
-    in `state` lacks it, else None: corroborated and refuted need evidence, here and in a
-    case file's import."""
+    """What the evidence would have to say ("what supports it", …) when an attribution in
+    `state` lacks it, else None: corroborated, refuted and withdrawn need evidence, here and
+    in a case file's import."""
     if evidence and evidence.strip():
         return None
     return EVIDENCE_NEEDED.get(AttributionState(state))
 
 
 def require_evidence(state: AttributionState, evidence: str | None) -> None:
-    verb = missing_evidence(state.value, evidence)
-    if verb is not None:
-        raise BadInputError(
-            f"{state.value} needs --evidence: what {verb} it "
-            "(and --according-to: whose finding it is)"
+    said = missing_evidence(state.value, evidence)
+    if said is not None:
+        source = (
+            ""
+            if state == AttributionState.WITHDRAWN
+            else " (and --according-to: whose finding it is)"
         )
+        raise BadInputError(f"{state.value} needs --evidence: {said}{source}")
 
 
 def attribute(
@@ -941,6 +945,11 @@ def attribute(
     (`unknown_platform_note`)."""
     role_v = parse_enum(Role, role, "role")
     state_v = parse_enum(AttributionState, state, "attribution state")
+    if state_v == AttributionState.WITHDRAWN:
+        raise BadInputError(
+            "a new attribution cannot be withdrawn: one recorded in error is withdrawn "
+            "with `verify prov attribution set ID --state withdrawn --evidence WHY`"
+        )
     check_text(evidence, according_to)
     require_evidence(state_v, _opt(evidence))
     with archive.write() as session:

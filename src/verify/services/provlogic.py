@@ -361,12 +361,10 @@ def related_media(
 
 
 def original_posters(attributions: Iterable[AttributionRow]) -> list[AttributionRow]:
-    """The non-refuted `original_poster` attributions, in the order given."""
-    return [
-        a
-        for a in attributions
-        if a.role == Role.ORIGINAL_POSTER and a.state != AttributionState.REFUTED
-    ]
+    """The `original_poster` attributions neither refuted nor withdrawn, in the order
+    given."""
+    gone = (AttributionState.REFUTED, AttributionState.WITHDRAWN)
+    return [a for a in attributions if a.role == Role.ORIGINAL_POSTER and a.state not in gone]
 
 
 def claimed_platforms(
