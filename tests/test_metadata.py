@@ -529,3 +529,14 @@ def test_padded_user_comment_is_kept_whole(tmp_path: Path) -> None:
     sub[0x9286] = b"ASCII\0\0\0" + b"x" * 4089
     path = save_image(tmp_path / "huge.jpg", "JPEG", exif=exif)
     assert read_metadata(str(path))[2]["raw"]["pillow"]["ExifIFD:UserComment"] == "<4097 bytes>"
+
+
+def test_codecs_are_named_by_format_not_decoder() -> None:
+    """FFmpeg decodes MP3 with `mp3float`: the metadata says `mp3`, as ffprobe does."""
+    import av
+
+    from verify.analysis.metadata import _codec_name
+
+    assert _codec_name(av.codec.CodecContext.create("mp3float", "r")) == "mp3"
+    assert _codec_name(av.codec.CodecContext.create("h264", "r")) == "h264"
+    assert _codec_name(None) is None

@@ -426,3 +426,11 @@ def test_a_sidecar_from_before_the_audit_hash_is_rebuilt_once_where_it_can_be(
     monkeypatch.setattr(verify.index, "writable", lambda path: True)
     assert load_index(archive).size == 5
     assert "audit_hash" in json.loads(manifest.read_text())  # rebuilt, with the hash
+
+
+def test_an_offset_that_rounds_to_zero_is_not_negative() -> None:
+    """-0.04 s rounds to -0.0, which was shown as `offset -0 s`."""
+    pairs = [(float(t), t - 0.04, t, t, "match", "plain", 2, -1) for t in range(10)]
+    verdict = search.aggregate(pairs, 10, 10, query_is_video=True, candidate_is_video=True)
+    assert verdict is not None
+    assert str(verdict["offset"]) == "0.0" and verdict["aligned"].endswith("offset +0 s")

@@ -766,7 +766,7 @@ def _read_video(path: str, demuxer: str, meta: dict[str, Any]) -> str:
             meta["duration"] = round(container.duration / 1_000_000, 3)
         audio = container.streams.audio[0] if container.streams.audio else None
         if audio is not None:
-            meta["audio_codec"] = audio.codec_context.name if audio.codec_context else None
+            meta["audio_codec"] = _codec_name(audio.codec_context)
         video = next(
             (s for s in container.streams.video if not (s.disposition & _attached_pic())), None
         )
@@ -778,6 +778,16 @@ def _read_video(path: str, demuxer: str, meta: dict[str, Any]) -> str:
             _read_video_stream(container, video, meta, raw)
         _video_tags(tags, stream_tags, meta)
     return "video" if video is not None else "other"
+
+
+def _codec_name(ctx: Any) -> str | None:
+    """The format's name (`mp3`), not the decoder's (`mp3float`), as ffprobe and exiftool
+    give it."""
+    if ctx is None:
+        return None
+    codec = getattr(ctx, "codec", None)
+    name = getattr(codec, "canonical_name", None) if codec is not None else None
+    return str(name or ctx.name)
 
 
 def _attached_pic() -> int:
@@ -793,7 +803,7 @@ def _read_video_stream(
 
     ctx = video.codec_context
     if ctx is not None:
-        meta["video_codec"] = ctx.name
+        meta["video_codec"] = _codec_name(ctx)
     coded_w = ctx.width if ctx is not None else 0
     coded_h = ctx.height if ctx is not None else 0
     rate = video.average_rate or video.guessed_rate or video.base_rate

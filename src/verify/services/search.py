@@ -393,7 +393,7 @@ def aggregate(
     if both_video and offset is not None:
         qs = [p[0] for p in used]
         cs = [p[1] for p in used]
-        off = round(offset, 1)
+        off = round(offset, 1) + 0.0  # + 0.0: -0.04 rounds to -0.0, shown as `-0 s`
         out["offset"] = off
         out["query_range"] = [round(min(qs), 3), round(max(qs), 3)]
         out["candidate_range"] = [round(min(cs), 3), round(max(cs), 3)]
