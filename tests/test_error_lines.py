@@ -220,3 +220,28 @@ def test_search_reads_a_query_file_as_media_add_does(
     r = cli("search", str(photo), "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["query"]["sha256"] == f"sha256:{sha256(photo)}"
+
+
+def test_arguments_the_other_way_round_are_named_as_such(
+    cli: RunCli, case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`media add FILE CASE` and `status set STATUS CASE` said only "bad case reference" or
+    "unknown status"; the line now says which comes first."""
+    monkeypatch.chdir(tmp_path)
+    write_jpeg(tmp_path / "crop5.jpg")
+    r = cli("media", "add", "crop5.jpg", case)
+    assert r.exit_code == 2
+    assert _one_error(r.stderr) == (
+        "error: bad case reference 'crop5.jpg': that is a file; the case comes first "
+        "(e.g. `verify media add CASE FILE...`)"
+    )
+    r = cli("status", "set", "in_progress", case)
+    assert r.exit_code == 2
+    assert _one_error(r.stderr) == (
+        f"error: unknown status {case!r}; the case comes first: "
+        f"`verify status set {case} in_progress`"
+    )
+    # a bad reference that is no file, and a status that is no status, are as before
+    assert "a slug is 1-80 lowercase" in cli("media", "add", "no-such.jpg", case).stderr
+    assert "use one of: unverified" in cli("status", "set", case, "done").stderr
+    assert json.loads(cli("media", "list", case, "--json").stdout) == []

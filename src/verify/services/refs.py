@@ -7,6 +7,7 @@ the parsing, the choice among candidates and every error message are shared.
 """
 
 import difflib
+import os
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,12 @@ def check_slug(slug: str) -> str:
 
 
 def _bad_slug(ref: str) -> BadInputError:
+    if os.path.lexists(ref) and ("." in ref or os.sep in ref):
+        # `verify media add clip.mp4 my-case`: the file where the case goes
+        return BadInputError(
+            f"bad case reference {ref!r}: that is a file; the case comes first "
+            "(e.g. `verify media add CASE FILE...`)"
+        )
     return BadInputError(
         f"bad case reference {ref!r}: a slug is 1-80 lowercase letters, digits and "
         "hyphens, starting and ending with a letter or digit"

@@ -29,6 +29,12 @@ def allowed_transitions(current: CaseStatus) -> list[CaseStatus]:
 
 def set_status(archive: Archive, ref: str, status: str, why: str | None = None) -> dict[str, Any]:
     """Move a case to `status`; returns the recorded change."""
+    if status not in set(CaseStatus) and ref.strip().lower() in set(CaseStatus):
+        # `verify status set in_progress my-case`: the two the other way round
+        raise BadInputError(
+            f"unknown status {status!r}; the case comes first: "
+            f"`verify status set {status} {ref.strip().lower()}`"
+        )
     target = parse_enum(CaseStatus, status, "status")
     check_text(why)
     rationale = (why or "").strip()
