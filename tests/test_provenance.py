@@ -112,7 +112,7 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
         ("x:https://example.com/someone", ("x", "https://example.com/someone")),
         ("facebook:Some.Page", ("facebook", "@Some.Page")),
         ("whatsapp:+44 7700 900123", ("whatsapp", "+44 7700 900123")),  # no handles there
-        ("rumble:someone", ("rumble", "someone")),  # a platform verify does not know
+        ("gab:someone", ("gab", "someone")),  # a platform verify does not know
         ("x:some.one", ("x", "some.one")),  # not an X handle (no dots there)
         ("youtube:UC_x5XG1OV2P6uZZ5FSM9Ttw", ("youtube", "UC_x5XG1OV2P6uZZ5FSM9Ttw")),  # an id
         ("youtube:@my-channel", ("youtube", "@my-channel")),
