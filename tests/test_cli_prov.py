@@ -250,8 +250,8 @@ def test_account_commands(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
 
 
 KNOWN = (
-    "x, telegram, tiktok, instagram, youtube, threads, facebook, vk, bluesky, reddit, whatsapp, "
-    "person, org, outlet"
+    "x, telegram, tiktok, instagram, youtube, threads, facebook, vk, bluesky, odysee, mastodon, "
+    "reddit, rumble, linkedin, weibo, whatsapp, person, org, outlet"
 )
 
 
@@ -343,6 +343,12 @@ def test_a_platform_given_that_verify_does_not_know_is_noted(
     assert r.exit_code == 0 and "note: platform" not in r.stderr
     r = cli("media", "add", "nope", str(photo), "--platform", "tiktokk")
     assert r.exit_code == 4 and "note: platform" not in r.stderr  # nothing recorded
+    # the platforms this version added are known
+    for known in ("Rumble", "weibo", "LinkedIn", "mastodon", "threads", "Odysee"):
+        r = cli("prov", "appearance", "add", "legion", "--platform", known)
+        assert (r.exit_code, r.stderr) == (0, ""), known
+        r = cli("media", "add", "legion", str(photo), "--platform", known)
+        assert r.exit_code == 0 and "note: platform" not in r.stderr, known
     # a case file's appearance on it: the same note, once for the platform, and not again
     # where a new account on it has said it
     path = tmp_path / "other.toml"
@@ -835,6 +841,7 @@ def test_the_platform_table_is_consistent() -> None:
     from verify.vocab import (
         AS_GIVEN,
         AT,
+        FEDIVERSE,
         KNOWN_PLATFORMS,
         OFFLINE_KINDS,
         PATH,
@@ -854,10 +861,10 @@ def test_the_platform_table_is_consistent() -> None:
             assert re.fullmatch(PLATFORM_PATTERN, name), name
             assert name not in OFFLINE_KINDS
         assert not set(p.aliases) & set(names), p.name
-        assert p.handles in (AT, PATH, AS_GIVEN), p.name
+        assert p.handles in (AT, FEDIVERSE, PATH, AS_GIVEN), p.name
         assert bool(p.name_pattern) == (p.handles != AS_GIVEN), p.name
         re.compile(p.name_pattern)
-        assert bool(p.hosts) == (p.handles in (AT, PATH)), p.name
+        assert bool(p.hosts) == (p.handles in (AT, PATH)), p.name  # Mastodon: any server
         assert bool(p.kinds) == (p.handles == PATH), p.name
         assert not p.at_kind or p.at_kind in dict(p.kinds).values(), p.name
     assert "threads" in KNOWN_PLATFORMS

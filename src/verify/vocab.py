@@ -19,6 +19,7 @@ def parse_enum(kind: type[E], value: str, what: str) -> E:
 
 # How a platform's accounts are written (`Platform.handles`):
 AT = "@name"  # one @handle: bare, with the @ or as a profile URL, it is `@name`
+FEDIVERSE = "@name@instance"  # a Mastodon handle: the account's name and its server's
 PATH = "kind/name"  # no @handles: what the profile URL's path says (`u/name`, `c/name`)
 AS_GIVEN = "as given"  # nothing to read (a WhatsApp number or group): kept as written
 
@@ -54,8 +55,10 @@ class Platform:
         at_kind: str = "",
     ) -> None:
         self.name = name
-        self.handles = handles  # AT, PATH or AS_GIVEN
-        self.hosts = hosts  # hosts of its profile URLs, without `www.`
+        self.handles = handles  # AT, FEDIVERSE, PATH or AS_GIVEN
+        # hosts of its profile URLs, without `www.` (`*.linkedin.com`: any subdomain); none
+        # for Mastodon, whose accounts live on any server
+        self.hosts = hosts
         self.aliases = aliases  # other names for it, read as `name` (`twitter` -> `x`)
         self.name_pattern = name_pattern  # a regex of what a name may be (AT: with the @)
         # AT: whether a name written without its @ is the @handle (not on YouTube, where a
@@ -72,7 +75,7 @@ class Platform:
         return f"Platform({self.name!r})"
 
 
-# A domain name (a Bluesky handle)
+# A domain name (a Bluesky handle, a Mastodon server)
 DOMAIN_PATTERN = (
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -150,6 +153,17 @@ PLATFORMS = (
     Platform(
         "bluesky", AT, hosts=("bsky.app",), aliases=("bsky",), name_pattern="@?" + DOMAIN_PATTERN
     ),
+    # a channel's name, with the claim id that tells channels of one name apart when it is
+    # given (`odysee.com/@name:7`; LBRY writes `@name#7`)
+    Platform(
+        "odysee",
+        AT,
+        hosts=("odysee.com",),
+        name_pattern=r"@?[\w.-]{1,64}(?:[:#][0-9a-f]{1,40})?",
+        url_at=True,
+    ),
+    # the account's name and its server's (`@name@mastodon.social`), on any server
+    Platform("mastodon", FEDIVERSE, name_pattern=r"@?[A-Za-z0-9_.-]{1,64}@" + DOMAIN_PATTERN),
     # a user is u/NAME, a community r/NAME
     Platform(
         "reddit",
@@ -165,6 +179,37 @@ PLATFORMS = (
         name_pattern=r"[A-Za-z0-9_-]{2,21}",
         kinds=(("u", "u"), ("user", "u"), ("r", "r")),
         at_kind="u",
+    ),
+    # a channel is c/NAME, a user user/NAME
+    Platform(
+        "rumble",
+        PATH,
+        hosts=("rumble.com",),
+        name_pattern=r"[A-Za-z0-9_.-]{1,100}",
+        kinds=(("c", "c"), ("user", "user")),
+    ),
+    # a member is in/NAME, an organisation company/NAME (school/NAME, showcase/NAME)
+    Platform(
+        "linkedin",
+        PATH,
+        hosts=("linkedin.com", "*.linkedin.com"),  # uk.linkedin.com, de.linkedin.com, …
+        name_pattern=r"[\w.-]{2,100}",
+        kinds=(
+            ("in", "in"),
+            ("company", "company"),
+            ("school", "school"),
+            ("showcase", "showcase"),
+        ),
+    ),
+    # a user by number is u/ID (weibo.com/u/ID, weibo.com/ID, m.weibo.cn/profile/ID), by
+    # screen name n/NAME (weibo.com/n/NAME; an @mention is a screen name)
+    Platform(
+        "weibo",
+        PATH,
+        hosts=("weibo.com", "m.weibo.cn", "weibo.cn"),
+        name_pattern=r"[\w-]{1,30}",
+        kinds=(("u", "u"), ("profile", "u"), ("n", "n")),
+        at_kind="n",
     ),
     Platform("whatsapp", AS_GIVEN),  # a number, a group's or a channel's name
 )

@@ -73,6 +73,8 @@ from verify.services.refs import get_media
 from verify.timeutil import iso, now, parse_utc
 from verify.vocab import (
     AT,
+    DOMAIN_PATTERN,
+    FEDIVERSE,
     PATH,
     PLATFORM_BY_NAME,
     PLATFORM_PATTERN,
@@ -125,6 +127,8 @@ _NOT_A_HANDLE_ON = {
         "discover", "live", "topic", "board", "album", "albums", "id",
     },
 }  # fmt: skip
+_DIGITS = re.compile(r"[0-9]{1,20}")
+_DOMAIN = re.compile(DOMAIN_PATTERN)
 
 
 @functools.cache
@@ -145,24 +149,38 @@ def _split_ref(ref: str) -> tuple[str, str]:
     return platform, handle
 
 
-def _url_path(handle: str, hosts: tuple[str, ...]) -> list[str] | None:
-    """The path segments of `handle` as an http(s) URL on one of `hosts` (the scheme may be
-    left out), else None."""
+def _url(handle: str, hosts: tuple[str, ...] | None) -> tuple[str, list[str]] | None:
+    """The host and path segments (percent-decoded) of `handle` as an http(s) URL (the
+    scheme may be left out) on one of `hosts` (`*.example.com`: any subdomain of it; None:
+    any domain name, without a user or a port), else None."""
     text = handle if "://" in handle else "https://" + handle
     try:
         parsed = urllib.parse.urlsplit(text)
         host = (parsed.hostname or "").removeprefix("www.")
+        bare = parsed.username is None and parsed.port is None
     except ValueError:  # not a URL at all (`[`, a bad port)
         return None
-    if parsed.scheme not in ("http", "https") or host not in hosts:
+    if parsed.scheme not in ("http", "https"):
         return None
-    return [p for p in parsed.path.split("/") if p]
+    if hosts is None:
+        if not bare or not _DOMAIN.fullmatch(host):  # any domain name
+            return None
+    elif host not in hosts and not any(h.startswith("*.") and host.endswith(h[1:]) for h in hosts):
+        return None
+    return host, [urllib.parse.unquote(p) for p in parsed.path.split("/") if p]
+
+
+def _url_path(handle: str, hosts: tuple[str, ...]) -> list[str] | None:
+    """The path segments of `handle` as an http(s) URL on one of `hosts` (`_url`), else
+    None."""
+    found = _url(handle, hosts)
+    return None if found is None else found[1]
 
 
 def _path_handle(platform: Platform, handle: str) -> str:
     """On a platform without @handles (`vocab.PATH`): `KIND/NAME` for an account written so
-    (`/u/NAME`, `user/NAME`, `@NAME` where an @name is one kind, a profile URL), else
-    `handle` as given (a bare name may be of any kind)."""
+    (`/u/NAME`, `user/NAME`, `@NAME` where an @name is one kind, a profile URL, `weibo.com/ID`),
+    else `handle` as given (a bare name may be of any kind)."""
     kinds = dict(platform.kinds)
     name = _name_re(platform.name)
     if platform.at_kind and handle.startswith("@") and name.fullmatch(handle[1:]):
@@ -170,19 +188,43 @@ def _path_handle(platform: Platform, handle: str) -> str:
     parts = handle.strip("/").split("/")
     if len(parts) != 2 or parts[0].lower() not in kinds:
         parts = _url_path(handle, platform.hosts) or []
+        if platform.name == "weibo" and len(parts) == 1 and _DIGITS.fullmatch(parts[0]):
+            parts = ["u", parts[0]]  # weibo.com/ID is a user's page, as weibo.com/u/ID is
     if len(parts) == 2 and parts[0].lower() in kinds and name.fullmatch(parts[1]):
         return f"{kinds[parts[0].lower()]}/{parts[1]}"
     return handle
 
 
+def _fediverse_handle(platform: Platform, handle: str) -> str:
+    """On Mastodon (`vocab.FEDIVERSE`): `@NAME@SERVER` for an account written so, without
+    the first @, or as its profile URL on its server (`https://SERVER/@NAME`,
+    `https://SERVER/users/NAME`) or another's (`https://OTHER/@NAME@SERVER`); else `handle`
+    as given (a name without its server names no one account)."""
+    full = _name_re(platform.name)
+    if full.fullmatch(handle):
+        return handle if handle.startswith("@") else "@" + handle
+    found = _url(handle, None)
+    if found is None:
+        return handle
+    host, parts = found
+    if len(parts) == 1 and parts[0].startswith("@"):
+        name = parts[0][1:]
+    elif len(parts) == 2 and parts[0] == "users":
+        name = parts[1]
+    else:
+        return handle  # a post (`/@NAME/ID`), a server page
+    written = "@" + (name if "@" in name else f"{name}@{host}")
+    return written if full.fullmatch(written) else handle
+
+
 def normal_prefix(platform: str, handle: str) -> str | None:
     """What the one spelling of a handle on `platform` starts with, if `handle` has it: `@`
-    on platforms with @handles, `KIND/` on those without (`u/` or `r/` on Reddit); else
-    None."""
+    on platforms with @handles (Mastodon's too), `KIND/` on those without (`u/` or `r/` on
+    Reddit); else None."""
     known = PLATFORM_BY_NAME.get(platform)
     if known is None:
         return None
-    if known.handles == AT and handle.startswith("@"):
+    if known.handles in (AT, FEDIVERSE) and handle.startswith("@"):
         return "@"
     kind, slash, _ = handle.partition("/")
     if known.handles == PATH and slash and kind in {k for _, k in known.kinds}:
@@ -193,8 +235,10 @@ def normal_prefix(platform: str, handle: str) -> str | None:
 def normalise_handle(platform: str, handle: str) -> str:
     """The one spelling of a handle on the platforms verify knows (`vocab.PLATFORMS`).
     With @handles: `someone` and a profile URL (`https://x.com/someone`, `t.me/s/channel`,
-    `https://www.tiktok.com/@someone`, `https://bsky.app/profile/name.bsky.social`) become
-    `@someone`; without them, `KIND/NAME` (`u/someone` or `r/community` on Reddit:
+    `https://www.tiktok.com/@someone`, `https://bsky.app/profile/name.bsky.social`,
+    `https://odysee.com/@name:7`) become `@someone`; on Mastodon, `@name@server`
+    (`_fediverse_handle`); without them, `KIND/NAME` (`u/someone` or `r/community` on
+    Reddit, `c/channel` on Rumble, `in/someone` on LinkedIn, `u/ID` on Weibo:
     `_path_handle`). Anything not clearly a handle (a post URL, a YouTube channel id or bare
     name, a numeric Facebook or VK id, `(unknown)`) and every other platform's handle
     (WhatsApp's, an unknown platform's) is kept as given."""
@@ -203,6 +247,8 @@ def normalise_handle(platform: str, handle: str) -> str:
         return handle
     if known.handles == PATH:
         return _path_handle(known, handle)
+    if known.handles == FEDIVERSE:
+        return _fediverse_handle(known, handle)
     if known.handles != AT:
         return handle
     chars = _name_re(platform)
@@ -227,6 +273,8 @@ def normalise_handle(platform: str, handle: str) -> str:
         name = name if name.startswith("@") else "@" + name
         if not chars.fullmatch(name):
             return handle
+    if platform == "odysee":  # `@name#7`, as LBRY writes a claim id, is `@name:7`
+        name = name.replace("#", ":")
     return name
 
 
@@ -268,7 +316,7 @@ def find_account(session: Session, ref: str) -> Account | None:
     handle = normalise_handle(platform, given)
     tries = [given, handle]
     known = PLATFORM_BY_NAME.get(platform)
-    at_handles = known is not None and known.handles == AT and known.bare
+    at_handles = known is not None and known.handles in (AT, FEDIVERSE) and known.bare
     if at_handles and handle.startswith("@"):
         tries.append(handle[1:])
     for h in dict.fromkeys(tries):
@@ -286,7 +334,8 @@ def _older_spelling(session: Session, platform: str, handle: str, prefix: str) -
     starts with `prefix` (`normal_prefix`): only handles without it that contain the name
     are read and normalised."""
     folded = handle.translate(_ASCII_LOWER)
-    name = folded[len(prefix) :]
+    # the name alone (a Mastodon handle's without its server, which a URL writes apart)
+    name = folded[len(prefix) :].partition("@")[0]
     name = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     candidates = session.exec(
         select(Account)
