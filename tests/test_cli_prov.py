@@ -250,8 +250,8 @@ def test_account_commands(cli: RunCli, fake_now: pytest.MonkeyPatch) -> None:
 
 
 KNOWN = (
-    "x, telegram, tiktok, instagram, youtube, threads, facebook, vk, bluesky, reddit, whatsapp, "
-    "person, org, outlet"
+    "x, telegram, tiktok, instagram, youtube, threads, facebook, vk, bluesky, odysee, mastodon, "
+    "reddit, rumble, linkedin, weibo, whatsapp, person, org, outlet"
 )
 
 
@@ -275,11 +275,11 @@ def test_a_new_account_on_an_unknown_platform_is_noted(cli: RunCli, tmp_path: Pa
         "note: new account twiter:@clips on platform 'twiter', which verify does not know "
         "(did you mean twitter?)\n",
     )
-    r = cli("prov", "account", "add", "rumble:warclips")
+    r = cli("prov", "account", "add", "gab:warclips")
     assert (r.exit_code, r.stdout, r.stderr) == (
         0,
-        "rumble:warclips\n",
-        f"note: new account rumble:warclips on platform 'rumble', which verify does not know "
+        "gab:warclips\n",
+        f"note: new account gab:warclips on platform 'gab', which verify does not know "
         f"(known: {KNOWN})\n",
     )
     # known platforms (aliases and pseudo-platforms too) are not noted
@@ -288,7 +288,7 @@ def test_a_new_account_on_an_unknown_platform_is_noted(cli: RunCli, tmp_path: Pa
         r = cli("prov", "attribute", "legion", "claimant", ref)
         assert (r.exit_code, r.stderr) == (0, ""), ref
     accounts = [a["ref"] for a in json.loads(ok(cli("prov", "account", "list", "--json")))]
-    assert "tiktokk:@warclips99" in accounts and "rumble:warclips" in accounts
+    assert "tiktokk:@warclips99" in accounts and "gab:warclips" in accounts
     assert {"facebook:@d", "vk:@e", "bluesky:@f.bsky.social", "reddit:u/g",
             "whatsapp:+44 7700 900123"} <= set(accounts)  # fmt: skip
     # a case file that names a new account on an unknown platform
@@ -343,6 +343,52 @@ def test_a_platform_given_that_verify_does_not_know_is_noted(
     assert r.exit_code == 0 and "note: platform" not in r.stderr
     r = cli("media", "add", "nope", str(photo), "--platform", "tiktokk")
     assert r.exit_code == 4 and "note: platform" not in r.stderr  # nothing recorded
+    # the platforms this version added are known
+    for known in ("Rumble", "weibo", "LinkedIn", "mastodon", "threads", "Odysee"):
+        r = cli("prov", "appearance", "add", "legion", "--platform", known)
+        assert (r.exit_code, r.stderr) == (0, ""), known
+        r = cli("media", "add", "legion", str(photo), "--platform", known)
+        assert r.exit_code == 0 and "note: platform" not in r.stderr, known
+    # a case file's appearance on it: the same note, once for the platform, and not again
+    # where a new account on it has said it
+    path = tmp_path / "other.toml"
+    path.write_text(
+        '[case]\nslug = "other"\ntitle = "Other"\n\n'
+        '[[appearances]]\nplatform = "tiktokk"\n\n[[appearances]]\nplatform = "TikTokk"\n\n'
+        '[[appearances]]\nplatform = "twiter"\naccount = "twiter:@clips"\n\n'
+        '[[appearances]]\nplatform = "tg"\n'
+    )
+    r = cli("case", "import", str(path))
+    assert (r.exit_code, r.stderr) == (
+        0,
+        "created case other (6 records)\n"
+        + note
+        + "note: new account twiter:@clips on platform 'twiter', which verify does not know "
+        "(did you mean twitter?)\n",
+    )
+    r = cli("case", "import", str(path))  # nothing recorded: nothing to say
+    assert (r.exit_code, r.stderr) == (0, "case other is up to date: nothing changed\n")
+
+
+def test_media_add_refuses_what_is_not_a_platform_name(
+    cli: RunCli, archive: Archive, tmp_path: Path
+) -> None:
+    """`media add --platform` is read as an appearance's platform is (`vocab.parse_platform`):
+    `person` or `two words` were stored as given; refused before anything is stored."""
+    from tests.media import write_jpeg
+
+    ok(cli("case", "open", "Legion", "--slug", "legion"))
+    photo = write_jpeg(tmp_path / "a.jpg")
+    for bad in ("Person", "two words", "@x"):
+        r = cli("media", "add", "legion", str(photo), "--platform", bad)
+        name = bad.strip().lower()
+        assert (r.exit_code, r.stdout, r.stderr) == (
+            2,
+            "",
+            f"error: bad platform {name!r}: a lowercase name such as x, telegram, youtube\n",
+        ), bad
+    assert json.loads(ok(cli("media", "list", "legion", "--json"))) == []
+    assert [p for p in (archive.home / "objects").rglob("*") if p.is_file()] == []
 
 
 def test_attribute_and_appearance_add_print_what_they_made_with_json(
@@ -786,9 +832,39 @@ def test_timeline_shows_the_files_capture_time_and_says_when_it_is_local(
     )  # fmt: skip
 
 
-def test_known_platforms_are_those_whose_handles_verify_reads() -> None:
-    from verify.services.provenance import AT_HANDLE_HOSTS, HANDLES_AS_GIVEN
-    from verify.vocab import KNOWN_PLATFORMS, PLATFORM_ALIASES
+def test_the_platform_table_is_consistent() -> None:
+    """One table (`vocab.PLATFORMS`) says which platforms verify knows, their aliases, hosts
+    and handle styles: a name is a platform name and no alias, a host or an alias belongs
+    to one platform, and every platform whose handles are read says what a name may be."""
+    import re
 
-    assert (*AT_HANDLE_HOSTS, "reddit", *HANDLES_AS_GIVEN) == KNOWN_PLATFORMS
-    assert set(PLATFORM_ALIASES.values()) <= set(KNOWN_PLATFORMS)
+    from verify.vocab import (
+        AS_GIVEN,
+        AT,
+        FEDIVERSE,
+        KNOWN_PLATFORMS,
+        OFFLINE_KINDS,
+        PATH,
+        PLATFORM_ALIASES,
+        PLATFORM_PATTERN,
+        PLATFORMS,
+    )
+
+    names = [p.name for p in PLATFORMS]
+    assert tuple(names) == KNOWN_PLATFORMS and len(set(names)) == len(names)
+    aliases = [a for p in PLATFORMS for a in p.aliases]
+    assert len(set(aliases)) == len(aliases) == len(PLATFORM_ALIASES)
+    hosts = [h for p in PLATFORMS for h in p.hosts]
+    assert len(set(hosts)) == len(hosts)
+    for p in PLATFORMS:
+        for name in (p.name, *p.aliases):
+            assert re.fullmatch(PLATFORM_PATTERN, name), name
+            assert name not in OFFLINE_KINDS
+        assert not set(p.aliases) & set(names), p.name
+        assert p.handles in (AT, FEDIVERSE, PATH, AS_GIVEN), p.name
+        assert bool(p.name_pattern) == (p.handles != AS_GIVEN), p.name
+        re.compile(p.name_pattern)
+        assert bool(p.hosts) == (p.handles in (AT, PATH)), p.name  # Mastodon: any server
+        assert bool(p.kinds) == (p.handles == PATH), p.name
+        assert not p.at_kind or p.at_kind in dict(p.kinds).values(), p.name
+    assert "threads" in KNOWN_PLATFORMS

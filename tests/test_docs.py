@@ -87,6 +87,21 @@ def test_docs_give_findings_and_attribution_states_the_meaning_reports_give() ->
         assert f"`{state}` ({meaning})" in provenance, state
 
 
+def test_provenance_docs_list_the_platforms_verify_knows() -> None:
+    """docs/provenance.md names every platform of `vocab.PLATFORMS` and every alias, in the
+    table's order."""
+    import re
+
+    from verify.vocab import KNOWN_PLATFORMS, PLATFORM_ALIASES
+
+    text = " ".join((DOCS / "provenance.md").read_text().split())
+    found = re.search(r"The platforms verify knows are (.*?), with the aliases (.*?) \(", text)
+    assert found is not None
+    names = re.findall(r"`([a-z]+)`", found.group(1))
+    assert tuple(names) == KNOWN_PLATFORMS
+    assert re.findall(r"`([a-z]+)`", found.group(2)) == list(PLATFORM_ALIASES)
+
+
 def test_docs_index_links_every_page() -> None:
     index = (DOCS / "index.md").read_text()
     pages = sorted(p.name for p in DOCS.glob("*.md") if p.name != "index.md")

@@ -114,7 +114,7 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
         ("x:https://example.com/someone", ("x", "https://example.com/someone")),
         ("facebook:Some.Page", ("facebook", "@Some.Page")),
         ("whatsapp:+44 7700 900123", ("whatsapp", "+44 7700 900123")),  # no handles there
-        ("rumble:someone", ("rumble", "someone")),  # a platform verify does not know
+        ("gab:someone", ("gab", "someone")),  # a platform verify does not know
         ("x:some.one", ("x", "some.one")),  # not an X handle (no dots there)
         ("youtube:UC_x5XG1OV2P6uZZ5FSM9Ttw", ("youtube", "UC_x5XG1OV2P6uZZ5FSM9Ttw")),  # an id
         ("youtube:@my-channel", ("youtube", "@my-channel")),
@@ -128,6 +128,136 @@ def test_bad_posted_dates_name_the_forms(bad: str) -> None:
 )
 def test_account_refs(ref: str, parsed: tuple[str, str]) -> None:
     assert provenance.parse_account_ref(ref) == parsed
+
+
+@pytest.mark.parametrize(
+    ("ref", "parsed"),
+    [
+        # Threads (known before): @handles, read from a profile URL; a post is kept
+        ("threads:https://www.threads.net/@someone.here", ("threads", "@someone.here")),
+        ("threads:threads.com/@someone", ("threads", "@someone")),
+        ("threads:https://www.threads.net/@someone/post/C1a2b3", ("threads",
+         "https://www.threads.net/@someone/post/C1a2b3")),
+        # Mastodon: the account's name and its server's, `@name@server`
+        ("mastodon:@someone@mastodon.social", ("mastodon", "@someone@mastodon.social")),
+        ("mastodon:someone@mastodon.social", ("mastodon", "@someone@mastodon.social")),
+        ("mastodon:https://mastodon.social/@someone", ("mastodon", "@someone@mastodon.social")),
+        ("mastodon:https://Mastodon.Social/@someone/", ("mastodon", "@someone@mastodon.social")),
+        ("mastodon:infosec.exchange/@someone", ("mastodon", "@someone@infosec.exchange")),
+        ("mastodon:https://mastodon.social/users/someone",
+         ("mastodon", "@someone@mastodon.social")),
+        # a remote account seen from another server: its own server's
+        ("mastodon:https://mastodon.social/@someone@chaos.social",
+         ("mastodon", "@someone@chaos.social")),
+        # kept as given: no server, a post, a page of the server, not a URL of one
+        ("mastodon:@someone", ("mastodon", "@someone")),
+        ("mastodon:someone", ("mastodon", "someone")),
+        ("mastodon:https://mastodon.social/@someone/111234567890",
+         ("mastodon", "https://mastodon.social/@someone/111234567890")),
+        ("mastodon:https://mastodon.social/about", ("mastodon", "https://mastodon.social/about")),
+        ("mastodon:https://me@mastodon.social/@someone",
+         ("mastodon", "https://me@mastodon.social/@someone")),
+        ("mastodon:https://localhost/@someone", ("mastodon", "https://localhost/@someone")),
+        # Odysee: @channels, with the claim id when given
+        ("odysee:https://odysee.com/@veritasium:f", ("odysee", "@veritasium:f")),
+        ("odysee:odysee.com/@Some_Channel", ("odysee", "@Some_Channel")),
+        ("odysee:@name#7a", ("odysee", "@name:7a")),
+        ("odysee:name", ("odysee", "@name")),
+        ("odysee:https://odysee.com/@name:7/some-video:3",
+         ("odysee", "https://odysee.com/@name:7/some-video:3")),
+        ("odysee:https://odysee.com/some-video:3", ("odysee", "https://odysee.com/some-video:3")),
+        ("odysee:https://odysee.com/$/discover", ("odysee", "https://odysee.com/$/discover")),
+        # Rumble: a channel is c/NAME, a user user/NAME
+        ("rumble:https://rumble.com/c/SomeChannel", ("rumble", "c/SomeChannel")),
+        ("rumble:rumble.com/user/someone/", ("rumble", "user/someone")),
+        ("rumble:/c/SomeChannel", ("rumble", "c/SomeChannel")),
+        ("rumble:C/SomeChannel", ("rumble", "c/SomeChannel")),
+        ("rumble:someone", ("rumble", "someone")),  # a channel or a user: as given
+        ("rumble:https://rumble.com/v4abcde-some-video.html",
+         ("rumble", "https://rumble.com/v4abcde-some-video.html")),
+        # LinkedIn: a member is in/NAME, an organisation company/NAME
+        ("linkedin:https://www.linkedin.com/in/jane-doe-1a2b3c/", ("linkedin", "in/jane-doe-1a2b3c")),
+        ("linkedin:https://uk.linkedin.com/in/jane-doe", ("linkedin", "in/jane-doe")),
+        ("linkedin:linkedin.com/company/acme-corp", ("linkedin", "company/acme-corp")),
+        ("linkedin:https://www.linkedin.com/in/jos%C3%A9-garc%C3%ADa", ("linkedin",
+         "in/josé-garcía")),
+        ("linkedin:in/jane-doe", ("linkedin", "in/jane-doe")),
+        ("linkedin:jane-doe", ("linkedin", "jane-doe")),
+        ("linkedin:https://www.linkedin.com/posts/jane-doe_activity-7123",
+         ("linkedin", "https://www.linkedin.com/posts/jane-doe_activity-7123")),
+        ("linkedin:https://evil.example/in/jane-doe",
+         ("linkedin", "https://evil.example/in/jane-doe")),
+        # Weibo: a user by number is u/ID, by screen name n/NAME
+        ("weibo:https://weibo.com/u/2803301701", ("weibo", "u/2803301701")),
+        ("weibo:https://weibo.com/2803301701", ("weibo", "u/2803301701")),
+        ("weibo:https://m.weibo.cn/profile/2803301701", ("weibo", "u/2803301701")),
+        ("weibo:m.weibo.cn/u/2803301701", ("weibo", "u/2803301701")),
+        ("weibo:https://weibo.com/n/人民日报", ("weibo", "n/人民日报")),
+        ("weibo:@人民日报", ("weibo", "n/人民日报")),
+        ("weibo:2803301701", ("weibo", "2803301701")),  # a bare name: as given
+        ("weibo:https://weibo.com/2803301701/MuxAbcDef",
+         ("weibo", "https://weibo.com/2803301701/MuxAbcDef")),
+        ("weibo:https://weibo.com/rmrb", ("weibo", "https://weibo.com/rmrb")),  # its own name
+    ],
+)  # fmt: skip
+def test_account_refs_on_the_platforms_added(ref: str, parsed: tuple[str, str]) -> None:
+    assert provenance.parse_account_ref(ref) == parsed
+
+
+@pytest.mark.parametrize(
+    ("refs", "stored"),
+    [
+        (("mastodon:https://mastodon.social/@Someone", "mastodon:someone@mastodon.social",
+          "mastodon:@SOMEONE@mastodon.social"), "mastodon:@Someone@mastodon.social"),
+        (("rumble:https://rumble.com/c/Clips", "rumble:c/clips"), "rumble:c/Clips"),
+        (("linkedin:https://www.linkedin.com/in/jane-doe", "linkedin:in/Jane-Doe"),
+         "linkedin:in/jane-doe"),
+        (("weibo:https://weibo.com/u/2803301701", "weibo:m.weibo.cn/profile/2803301701"),
+         "weibo:u/2803301701"),
+        (("odysee:https://odysee.com/@Clips:7", "odysee:@clips#7"), "odysee:@Clips:7"),
+    ],
+)  # fmt: skip
+def test_one_account_on_the_platforms_added(
+    archive: Archive, case: str, refs: tuple[str, ...], stored: str
+) -> None:
+    for ref in refs:
+        provenance.attribute(archive, case, "reuploader", ref)
+    assert [a["ref"] for a in provread.list_accounts(archive)] == [stored]
+
+
+def test_accounts_stored_before_their_platform_was_known_are_found(
+    archive: Archive, case: str
+) -> None:
+    """An earlier version kept `mastodon:https://mastodon.social/@someone` and
+    `rumble:https://rumble.com/c/Clips` as written: they are the accounts their one
+    spelling names, not new ones."""
+    from verify.models import Account
+    from verify.timeutil import now
+
+    with archive.write() as session:
+        for platform, handle in (
+            ("mastodon", "https://mastodon.social/@someone"),
+            ("rumble", "https://rumble.com/c/Clips"),
+            ("linkedin", "https://www.linkedin.com/in/jane-doe/"),
+            ("odysee", "https://odysee.com/@Clips:7"),
+            ("weibo", "weibo.com/u/2803301701"),
+        ):
+            session.add(
+                Account(
+                    platform=platform, handle=handle, kind="unknown", created_at=now(),
+                    created_by="t",
+                )
+            )  # fmt: skip
+    for ref in ("mastodon:@someone@mastodon.social", "rumble:c/Clips", "rumble:/c/clips",
+                "linkedin:in/jane-doe", "odysee:@clips:7", "weibo:u/2803301701"):  # fmt: skip
+        provenance.attribute(archive, case, "reuploader", ref)
+    assert sorted(a["ref"] for a in provread.list_accounts(archive)) == [
+        "linkedin:https://www.linkedin.com/in/jane-doe/",
+        "mastodon:https://mastodon.social/@someone",
+        "odysee:https://odysee.com/@Clips:7",
+        "rumble:https://rumble.com/c/Clips",
+        "weibo:weibo.com/u/2803301701",
+    ]
 
 
 @pytest.mark.parametrize("bad", ["Gerashchenko_en", "x:", ":@a", "x y:@a", "x:@a\nb"])

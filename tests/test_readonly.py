@@ -198,6 +198,27 @@ def test_a_read_only_archive_of_another_schema_says_it_cannot_be_upgraded(
     ]
 
 
+def test_a_read_only_archive_of_a_newer_verify_says_to_upgrade_verify(
+    cli: RunCli, home: Path, filled: dict[str, object], make_read_only: Callable[[], None]
+) -> None:
+    """Copying it to a writable place would not help: this version cannot read it at all."""
+    from verify.dbread import SCHEMA_HEAD
+
+    with sqlite3.connect(home / "verify.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0007_x'")
+    conn.close()
+    before = _tree(home)
+    make_read_only()
+    for args in (("case", "list"), ("log",), ("check",)):
+        r = cli(*args)
+        assert (r.exit_code, r.stdout) == (2, ""), args
+        assert r.stderr.splitlines() == [
+            f"error: the archive {home / 'verify.db'} was written by a newer verify (schema "
+            f"revision 0007_x, this version knows up to {SCHEMA_HEAD}); upgrade verify to use it"
+        ]
+    assert _tree(home) == before
+
+
 def test_immutable_only_on_a_read_only_file_system_without_wal_content(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -266,18 +266,20 @@ def open_archive(
     )
     from sqlalchemy.exc import DatabaseError
 
-    from verify.db import ForeignDatabase, migrate
+    from verify.db import ForeignDatabase, NewerSchema, migrate
 
     try:
         if read_only:
             _check_head(archive)
         else:
             migrate(archive.engine)
-    except ForeignDatabase as exc:
+    except (ForeignDatabase, NewerSchema) as exc:
         archive.close()
         for folder in reversed(made):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if still empty
+        if isinstance(exc, NewerSchema):
+            raise
         raise _foreign(
             url, exc, configured=bool(database_url or os.environ.get("VERIFY_DATABASE_URL"))
         ) from None
@@ -372,13 +374,15 @@ def _foreign(url: str, exc: "ForeignDatabase", *, configured: bool) -> BadInputE
 
 def _check_head(archive: Archive) -> None:
     """A read-only archive cannot be migrated: it must already be at the current schema."""
-    from verify.db import current_revision, foreign_tables
+    from verify.db import check_known, current_revision, foreign_tables
     from verify.dbread import SCHEMA_HEAD
 
     revision = current_revision(archive.engine)
     if revision != SCHEMA_HEAD and (foreign := foreign_tables(archive.engine, revision)):
         raise foreign  # refused as in `migrate`
     if revision != SCHEMA_HEAD:
+        # a newer verify's: refused as in `migrate` (the engine's URL is the read-only form)
+        check_known(archive.engine, revision, str(archive.home / "verify.db"))
         archive.close()
         raise BadInputError(
             f"the archive {archive.home} is read-only and was written by another version of "

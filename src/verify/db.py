@@ -221,16 +221,54 @@ def foreign_tables(engine: Engine, revision: str | None) -> ForeignDatabase | No
     return ForeignDatabase(sorted(others), schema) if others else None
 
 
+class NewerSchema(BadInputError):
+    """The archive's `alembic_version` holds a revision this version has no migration for:
+    a newer verify wrote it. Refused (exit 2) before anything is read or written, by every
+    command, the read-only ones included: this version cannot tell what the newer schema
+    means."""
+
+    def __init__(self, where: str, revision: str) -> None:
+        super().__init__(
+            f"the archive {where} was written by a newer verify (schema revision "
+            f"{revision}, this version knows up to {SCHEMA_HEAD}); upgrade verify to use it"
+        )
+        self.revision = revision
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this version has a migration for (imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return {r.revision for r in script.walk_revisions("base", "heads")}
+
+
+def check_known(engine: Engine, revision: str | None, where: str | None = None) -> None:
+    """Raise NewerSchema when `revision` (read from the archive, not SCHEMA_HEAD) is none
+    of this version's: upgrading from it is impossible, and so is reading what it holds.
+    The archive is named `where`, else by its database: SQLite's file, PostgreSQL's URL
+    without its password."""
+    if revision is None or revision in known_revisions():
+        return
+    if where is None:
+        url = engine.url
+        sqlite = url.get_backend_name() == "sqlite"
+        where = (url.database or "") if sqlite else url.render_as_string(hide_password=True)
+    raise NewerSchema(where, revision)
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to head. Cheap when already there (one SELECT, no Alembic import).
     Raises ForeignDatabase, creating nothing, for a database that holds other tables and
-    none of an archive's."""
+    none of an archive's, and NewerSchema, changing nothing, for an archive at a revision
+    this version does not know (a newer verify's)."""
     revision = current_revision(engine)
     if revision == SCHEMA_HEAD:
         return
     foreign = foreign_tables(engine, revision)
     if foreign is not None:
         raise foreign
+    check_known(engine, revision)
     from alembic import command
 
     cfg = alembic_config()

@@ -121,9 +121,9 @@ def media_add(
         for pool in pools:
             pool.close()
     if platform is not None and any(r.media_id is not None for r in results):
-        from verify.vocab import platform_name, unknown_platform_given
+        from verify.vocab import parse_platform
 
-        if (said := unknown_platform_given(platform_name(platform))) is not None:
+        if (said := parse_platform(platform)[1]) is not None:  # checked by the add
             notice(said)
     failed = [r for r in results if r.failed]
     for r in failed:

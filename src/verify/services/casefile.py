@@ -79,6 +79,8 @@ from verify.vocab import (
     DerivationKind,
     Finding,
     Role,
+    parse_platform,
+    unknown_platform_note,
 )
 
 FORMAT = 1
@@ -753,7 +755,7 @@ def parse_case_file(text: str, label: str) -> Doc:
         )
         account = _str(ctx, w, t, "account")
         try:
-            platform = prov.parse_platform(_str(ctx, w, t, "platform", required=True) or "")
+            platform = parse_platform(_str(ctx, w, t, "platform", required=True) or "")[0]
         except BadInputError as exc:
             ctx.fail(f"{w}.platform", exc.message)
         posted = _posted(ctx, w, t)
@@ -933,7 +935,8 @@ class ImportResult:
     changes: int
     # impossible appearance dates in the file, recorded as given (`prov.appearance_problems`)
     warnings: list[str] = field(default_factory=list)
-    # accounts it created on platforms verify does not know (`prov.unknown_platform_note`)
+    # accounts and appearances it recorded on platforms verify does not know, one note for
+    # each platform (`vocab.unknown_platform_note`)
     notes: list[str] = field(default_factory=list)
 
 
@@ -984,7 +987,8 @@ class _Importer:
         self.extra = {"import": name}
         self.existing_created_at: datetime | None = None
         self.warnings: list[str] = []
-        self.account_notes: list[str] = []
+        self.account_notes: list[str] = []  # and appearances' (`appearances`)
+        self.noted_platforms: set[str] = set()
         # facts of records the archive holds that the file changes ("claims[1].finding
         # 'contradicted' -> 'unassessed'"): applied only when the file was exported from the
         # case as it is now (`fast_forward`) or the user says so (`update`, `--update`)
@@ -1276,6 +1280,7 @@ class _Importer:
         if found is not None:
             self.known_accounts[ref] = found
             return found
+        noted = len(self.account_notes)
         account = prov.new_account(
             self.s,
             self.actor,
@@ -1286,13 +1291,16 @@ class _Importer:
             notes=self.account_notes,
         )
         self.changes += 1
+        if len(self.account_notes) > noted:
+            self.noted_platforms.add(account.platform)
         return account
 
     def accounts(self) -> None:
         for want in self.doc.accounts:
             found = prov.find_account(self.s, want["ref"])
             if found is None:
-                prov.new_account(
+                noted = len(self.account_notes)
+                account = prov.new_account(
                     self.s,
                     self.actor,
                     want["ref"],
@@ -1307,6 +1315,8 @@ class _Importer:
                     notes=self.account_notes,
                 )
                 self.changes += 1
+                if len(self.account_notes) > noted:
+                    self.noted_platforms.add(account.platform)
                 continue
             values = {k: want[k] for k in ("display_name", "url", "credibility")}
             values["kind"] = want["kind"] or found.kind
@@ -1397,6 +1407,12 @@ class _Importer:
                 )
                 prov.record_appearance(self.s, self.actor, self.slug, row, audit_extra=self.extra)
                 self.changes += 1
+                # one note for one typo, as on the command line: a new account on the same
+                # unknown platform, or an earlier appearance, has said it
+                said = unknown_platform_note(row.platform)
+                if said is not None and row.platform not in self.noted_platforms:
+                    self.noted_platforms.add(row.platform)
+                    self.account_notes.append(said)
             ids.append(pk(row))
             self.warnings += [
                 f"{p} (appearances[{n}])" for p in prov.appearance_problems(row, self.at)

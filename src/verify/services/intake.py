@@ -39,7 +39,7 @@ from verify.errors import AnalysisError, BadInputError
 from verify.services.refs import case_id, case_slug
 from verify.store import StoredObject
 from verify.timeutil import iso, now, parse_utc
-from verify.vocab import AnalysisState, platform_name
+from verify.vocab import AnalysisState, parse_platform
 
 if TYPE_CHECKING:
     from verify.analysis.sandbox import AnalysisPool
@@ -549,7 +549,7 @@ def add_media(
     obtained = acquisition_of(acquired_by, acquired_at)
 
     if platform is not None:  # as an appearance's: `X` is `x`, `tg` is `telegram`
-        platform = platform_name(platform)
+        platform = parse_platform(platform)[0]
     results = [AddResult(path=p) for p in paths]
     stored: dict[int, StoredObject] = {}
     pending: set[str] = set()

@@ -31,6 +31,7 @@ shape. They store the values they are given: checking and trimming input is the 
 job. `audit_extra` adds keys to the payload (the importer's `{"import": FILE-NAME}`).
 """
 
+import functools
 import re
 import urllib.parse
 from collections import deque
@@ -72,19 +73,25 @@ from verify.services.provlogic import format_posted as format_posted
 from verify.services.refs import get_media
 from verify.timeutil import as_utc, iso, now, parse_utc
 from verify.vocab import (
-    KNOWN_PLATFORMS,
+    AT,
+    DOMAIN_PATTERN,
+    FEDIVERSE,
+    PATH,
+    PLATFORM_BY_NAME,
+    PLATFORM_PATTERN,
     AccountKind,
     AttributionState,
     DatePrecision,
     DerivationKind,
+    Platform,
     Role,
     parse_enum,
-    platform_hint,
+    parse_platform,
     platform_name,
-    unknown_platform_given,
+    unknown_platform_note,
 )
 
-PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")
+PLATFORM_RE = re.compile(rf"^{PLATFORM_PATTERN}\Z")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
@@ -93,77 +100,12 @@ _ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
 # --------------------------------------------------------------------------- accounts
 
 
-def parse_platform(text: str) -> str:
-    """The platform of an appearance (`platform_name`), refusing what is not a platform
-    name, pseudo-platforms (`person`, `org`, `outlet`) included. Raises BadInputError."""
-    name = platform_name(text)
-    if not PLATFORM_RE.match(name) or name in OFFLINE_KINDS:
-        raise BadInputError(f"bad platform {name!r}: a lowercase name such as x, telegram, youtube")
-    return name
+# How verify reads the handles of the platforms it knows (`vocab.PLATFORMS`: their hosts,
+# handle styles and what a name may be). On platforms with @handles, `x:someone`,
+# `x:@someone` and `x:https://x.com/someone` are one account, `x:@someone`.
 
-
-# Platforms whose accounts are @handles: the hosts of their profile URLs and what a handle
-# may contain. On these, `x:someone`, `x:@someone` and `x:https://x.com/someone` are one
-# account, `x:@someone`.
-AT_HANDLE_HOSTS = {
-    "x": ("x.com", "twitter.com", "mobile.twitter.com", "mobile.x.com"),
-    "telegram": ("t.me", "telegram.me"),
-    "tiktok": ("tiktok.com", "m.tiktok.com"),
-    "instagram": ("instagram.com",),
-    "youtube": ("youtube.com", "m.youtube.com"),
-    "threads": ("threads.net", "threads.com"),
-    "facebook": (
-        "facebook.com", "m.facebook.com", "web.facebook.com", "mbasic.facebook.com", "fb.com",
-    ),
-    "vk": ("vk.com", "m.vk.com", "vk.ru", "m.vk.ru", "vkontakte.ru"),
-    "bluesky": ("bsky.app",),  # bsky.app/profile/HANDLE
-}  # fmt: skip
-_HANDLE_CHARS = {
-    "x": re.compile(r"^@?[A-Za-z0-9_]{1,50}\Z"),
-    "telegram": re.compile(r"^@?[A-Za-z0-9_]{1,64}\Z"),
-    "tiktok": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
-    "instagram": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
-    "youtube": re.compile(r"^@[A-Za-z0-9_.-]{1,64}\Z"),  # a bare name may be a channel id
-    "threads": re.compile(r"^@?[A-Za-z0-9_.]{1,64}\Z"),
-    # a Facebook or VK name has a letter: digits alone are a numeric id (profile.php?id=)
-    "facebook": re.compile(r"^@?(?=[0-9.]*[A-Za-z])[A-Za-z0-9.]{1,50}\Z"),
-    "vk": re.compile(r"^@?(?=[0-9_.]*[A-Za-z])[A-Za-z0-9_.]{1,32}\Z"),
-    # a Bluesky handle is a domain name (`name.bsky.social`, `nytimes.com`)
-    "bluesky": re.compile(
-        r"^@?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-        r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z"
-    ),
-}
-# Reddit has no @handles: a user is `u/NAME`, a community `r/NAME`; `reddit:u/someone`,
-# `reddit:@someone`, `reddit:/u/someone` and `reddit:https://www.reddit.com/user/someone`
-# are one account, `reddit:u/someone` (a bare name may be either, and is kept as given).
-REDDIT_HOSTS = (
-    "reddit.com", "old.reddit.com", "new.reddit.com", "np.reddit.com", "m.reddit.com",
-    "sh.reddit.com",
-)  # fmt: skip
-_REDDIT_NAME = re.compile(r"[A-Za-z0-9_-]{2,21}")
-_REDDIT_KIND = {"u": "u", "user": "u", "r": "r"}
-# Known platforms whose handles are kept as written: WhatsApp has none to read (a phone
-# number, a group's or a channel's name).
-HANDLES_AS_GIVEN = ("whatsapp",)
-# The platforms verify knows (it reads their @handles) and the pseudo-platforms: an account
-# created on any other is noted (`unknown_platform_note`), as it may be a typo (`tiktokk`).
-ACCOUNT_PLATFORMS = (*KNOWN_PLATFORMS, *OFFLINE_KINDS)
-
-
-def unknown_platform_note(account: Account) -> str | None:
-    """The note for a new account on a platform verify does not know (`platform_hint`).
-    None for a known platform. Unknown platforms are legitimate: nothing is refused."""
-    hint = platform_hint(account.platform, ACCOUNT_PLATFORMS)
-    if hint is None:
-        return None
-    return (
-        f"note: new account {account_ref(account)} on platform {account.platform!r}, which "
-        f"verify does not know ({hint})"
-    )
-
-
-# first path segments of those hosts that are not accounts (posts, searches, private links)
+# first path segments of @handle platforms' hosts that are not accounts (posts, searches,
+# private links)
 _NOT_A_HANDLE = {
     "i", "home", "search", "intent", "share", "hashtag", "explore", "settings", "messages",
     "c", "s", "joinchat", "addstickers", "p", "reel", "reels", "stories", "tv", "watch",
@@ -186,6 +128,14 @@ _NOT_A_HANDLE_ON = {
         "discover", "live", "topic", "board", "album", "albums", "id",
     },
 }  # fmt: skip
+_DIGITS = re.compile(r"[0-9]{1,20}")
+_DOMAIN = re.compile(DOMAIN_PATTERN)
+
+
+@functools.cache
+def _name_re(platform: str) -> re.Pattern[str]:
+    """What a name on `platform` may be (`Platform.name_pattern`), compiled once."""
+    return re.compile(PLATFORM_BY_NAME[platform].name_pattern)
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -200,75 +150,133 @@ def _split_ref(ref: str) -> tuple[str, str]:
     return platform, handle
 
 
-def _url_path(handle: str, hosts: tuple[str, ...]) -> list[str] | None:
-    """The path segments of `handle` as an http(s) URL on one of `hosts` (the scheme may be
-    left out), else None."""
+def _url(handle: str, hosts: tuple[str, ...] | None) -> tuple[str, list[str]] | None:
+    """The host and path segments (percent-decoded) of `handle` as an http(s) URL (the
+    scheme may be left out) on one of `hosts` (`*.example.com`: any subdomain of it; None:
+    any domain name, without a user or a port), else None."""
     text = handle if "://" in handle else "https://" + handle
     try:
         parsed = urllib.parse.urlsplit(text)
         host = (parsed.hostname or "").removeprefix("www.")
+        bare = parsed.username is None and parsed.port is None
     except ValueError:  # not a URL at all (`[`, a bad port)
         return None
-    if parsed.scheme not in ("http", "https") or host not in hosts:
+    if parsed.scheme not in ("http", "https"):
         return None
-    return [p for p in parsed.path.split("/") if p]
+    if hosts is None:
+        if not bare or not _DOMAIN.fullmatch(host):  # any domain name
+            return None
+    elif host not in hosts and not any(h.startswith("*.") and host.endswith(h[1:]) for h in hosts):
+        return None
+    return host, [urllib.parse.unquote(p) for p in parsed.path.split("/") if p]
 
 
-def _reddit_handle(handle: str) -> str:
-    """`u/NAME` or `r/NAME` for a Reddit user or community written so (`/u/NAME`,
-    `@NAME`, a profile or community URL), else `handle` as given."""
-    if handle.startswith("@") and _REDDIT_NAME.fullmatch(handle[1:]):
-        return "u/" + handle[1:]
+def _url_path(handle: str, hosts: tuple[str, ...]) -> list[str] | None:
+    """The path segments of `handle` as an http(s) URL on one of `hosts` (`_url`), else
+    None."""
+    found = _url(handle, hosts)
+    return None if found is None else found[1]
+
+
+def _path_handle(platform: Platform, handle: str) -> str:
+    """On a platform without @handles (`vocab.PATH`): `KIND/NAME` for an account written so
+    (`/u/NAME`, `user/NAME`, `@NAME` where an @name is one kind, a profile URL, `weibo.com/ID`),
+    else `handle` as given (a bare name may be of any kind)."""
+    kinds = dict(platform.kinds)
+    name = _name_re(platform.name)
+    if platform.at_kind and handle.startswith("@") and name.fullmatch(handle[1:]):
+        return f"{platform.at_kind}/{handle[1:]}"
     parts = handle.strip("/").split("/")
-    if len(parts) != 2 or parts[0].lower() not in _REDDIT_KIND:
-        parts = _url_path(handle, REDDIT_HOSTS) or []
-    if len(parts) == 2 and parts[0].lower() in _REDDIT_KIND and _REDDIT_NAME.fullmatch(parts[1]):
-        return f"{_REDDIT_KIND[parts[0].lower()]}/{parts[1]}"
+    if len(parts) != 2 or parts[0].lower() not in kinds:
+        parts = _url_path(handle, platform.hosts) or []
+        if platform.name == "weibo" and len(parts) == 1 and _DIGITS.fullmatch(parts[0]):
+            parts = ["u", parts[0]]  # weibo.com/ID is a user's page, as weibo.com/u/ID is
+    if len(parts) == 2 and parts[0].lower() in kinds and name.fullmatch(parts[1]):
+        return f"{kinds[parts[0].lower()]}/{parts[1]}"
     return handle
+
+
+def _fediverse_handle(platform: Platform, handle: str) -> str:
+    """On Mastodon (`vocab.FEDIVERSE`): `@NAME@SERVER` for an account written so, without
+    the first @, or as its profile URL on its server (`https://SERVER/@NAME`,
+    `https://SERVER/users/NAME`) or another's (`https://OTHER/@NAME@SERVER`); else `handle`
+    as given (a name without its server names no one account)."""
+    full = _name_re(platform.name)
+    if full.fullmatch(handle):
+        return handle if handle.startswith("@") else "@" + handle
+    found = _url(handle, None)
+    if found is None:
+        return handle
+    host, parts = found
+    if len(parts) == 1 and parts[0].startswith("@"):
+        name = parts[0][1:]
+    elif len(parts) == 2 and parts[0] == "users":
+        name = parts[1]
+    else:
+        return handle  # a post (`/@NAME/ID`), a server page
+    written = "@" + (name if "@" in name else f"{name}@{host}")
+    return written if full.fullmatch(written) else handle
 
 
 def normal_prefix(platform: str, handle: str) -> str | None:
     """What the one spelling of a handle on `platform` starts with, if `handle` has it: `@`
-    on platforms with @handles, `u/` or `r/` on Reddit; else None."""
-    if platform in AT_HANDLE_HOSTS and handle.startswith("@"):
+    on platforms with @handles (Mastodon's too), `KIND/` on those without (`u/` or `r/` on
+    Reddit); else None."""
+    known = PLATFORM_BY_NAME.get(platform)
+    if known is None:
+        return None
+    if known.handles in (AT, FEDIVERSE) and handle.startswith("@"):
         return "@"
-    if platform == "reddit" and handle[:2] in ("u/", "r/"):
-        return handle[:2]
+    kind, slash, _ = handle.partition("/")
+    if known.handles == PATH and slash and kind in {k for _, k in known.kinds}:
+        return kind + "/"
     return None
 
 
 def normalise_handle(platform: str, handle: str) -> str:
-    """The one spelling of an @handle on platforms that have them (`AT_HANDLE_HOSTS`):
-    `someone` and a profile URL (`https://x.com/someone`, `t.me/s/channel`,
-    `https://www.tiktok.com/@someone`, `https://bsky.app/profile/name.bsky.social`) become
-    `@someone`; on Reddit, `u/someone` or `r/community` (`_reddit_handle`). Anything not
-    clearly a handle (a post URL, a YouTube channel id or bare name, a numeric Facebook or
-    VK id, `(unknown)`) and every other platform's handle is kept as given."""
-    if platform == "reddit":
-        return _reddit_handle(handle)
-    hosts = AT_HANDLE_HOSTS.get(platform)
-    if hosts is None:
+    """The one spelling of a handle on the platforms verify knows (`vocab.PLATFORMS`).
+    With @handles: `someone` and a profile URL (`https://x.com/someone`, `t.me/s/channel`,
+    `https://www.tiktok.com/@someone`, `https://bsky.app/profile/name.bsky.social`,
+    `https://odysee.com/@name:7`) become `@someone`; on Mastodon, `@name@server`
+    (`_fediverse_handle`); without them, `KIND/NAME` (`u/someone` or `r/community` on
+    Reddit, `c/channel` on Rumble, `in/someone` on LinkedIn, `u/ID` on Weibo:
+    `_path_handle`). Anything not clearly a handle (a post URL, a YouTube channel id or bare
+    name, a numeric Facebook or VK id, `(unknown)`) and every other platform's handle
+    (WhatsApp's, an unknown platform's) is kept as given."""
+    known = PLATFORM_BY_NAME.get(platform)
+    if known is None:
         return handle
-    chars = _HANDLE_CHARS[platform]
-    if chars.match(handle) or chars.match("@" + handle):
-        if platform == "youtube" and not handle.startswith("@"):
+    if known.handles == PATH:
+        return _path_handle(known, handle)
+    if known.handles == FEDIVERSE:
+        return _fediverse_handle(known, handle)
+    if known.handles != AT:
+        return handle
+    chars = _name_re(platform)
+    if chars.fullmatch(handle) or chars.fullmatch("@" + handle):
+        if not known.bare and not handle.startswith("@"):
             return handle
-        return handle if handle.startswith("@") else "@" + handle
-    parts = _url_path(handle, hosts)
-    if parts is None:
-        return handle
-    if platform == "telegram" and parts[:1] == ["s"]:
-        parts = parts[1:]  # t.me/s/channel: the channel's web preview
-    if platform == "bluesky":  # a profile is bsky.app/profile/HANDLE, and nothing else
-        parts = parts[1:] if parts[:1] == ["profile"] else []
-    not_handles = _NOT_A_HANDLE | _NOT_A_HANDLE_ON.get(platform, set())
-    if len(parts) != 1 or parts[0].lower() in not_handles:  # `/@channel` is a handle
-        return handle
-    name = parts[0]
-    if platform in ("tiktok", "youtube") and not name.startswith("@"):
-        return handle  # their profile URLs carry the @; anything else is not one
-    name = name if name.startswith("@") else "@" + name
-    return name if chars.match(name) else handle
+        name = handle if handle.startswith("@") else "@" + handle
+    else:
+        parts = _url_path(handle, known.hosts)
+        if parts is None:
+            return handle
+        if platform == "telegram" and parts[:1] == ["s"]:
+            parts = parts[1:]  # t.me/s/channel: the channel's web preview
+        if platform == "bluesky":  # a profile is bsky.app/profile/HANDLE, and nothing else
+            parts = parts[1:] if parts[:1] == ["profile"] else []
+        not_handles = _NOT_A_HANDLE | _NOT_A_HANDLE_ON.get(platform, set())
+        if len(parts) != 1 or parts[0].lower() in not_handles:  # `/@channel` is a handle
+            return handle
+        name = parts[0]
+        if known.url_at and not name.startswith("@"):
+            return handle  # their profile URLs carry the @; anything else is not one
+        name = name if name.startswith("@") else "@" + name
+        if not chars.fullmatch(name):
+            return handle
+    if platform == "odysee":  # `@name#7`, as LBRY writes a claim id, is `@name:7`
+        name = name.replace("#", ":")
+    return name
 
 
 def account_ref_as_given(ref: str) -> str:
@@ -294,7 +302,9 @@ def find_account(session: Session, ref: str) -> Account | None:
     platform, given = _split_ref(ref)
     handle = normalise_handle(platform, given)
     tries = [given, handle]
-    if platform in AT_HANDLE_HOSTS and platform != "youtube" and handle.startswith("@"):
+    known = PLATFORM_BY_NAME.get(platform)
+    at_handles = known is not None and known.handles in (AT, FEDIVERSE) and known.bare
+    if at_handles and handle.startswith("@"):
         tries.append(handle[1:])
     for h in dict.fromkeys(tries):
         found = _find_handle(session, platform, h)
@@ -311,7 +321,8 @@ def _older_spelling(session: Session, platform: str, handle: str, prefix: str) -
     starts with `prefix` (`normal_prefix`): only handles without it that contain the name
     are read and normalised."""
     folded = handle.translate(_ASCII_LOWER)
-    name = folded[len(prefix) :]
+    # the name alone (a Mastodon handle's without its server, which a URL writes apart)
+    name = folded[len(prefix) :].partition("@")[0]
     name = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     candidates = session.exec(
         select(Account)
@@ -423,7 +434,7 @@ def new_account(
     payload = account_to_dict(account)
     del payload["created_at"], payload["created_by"]
     _audit(session, actor, "account.add", case, payload, audit_extra)
-    said = unknown_platform_note(account)
+    said = unknown_platform_note(account.platform, account_ref(account))
     if notes is not None and said is not None:
         notes.append(said)
     return account
@@ -642,8 +653,7 @@ def add_appearance(
     check_text(url, post_id, caption, language, forwarded_from, quoted_from, archive_url, note)
     posted_at, precision = parse_posted(posted) if posted else (None, DatePrecision.EXACT)
     captured_at = parse_instant(captured, "capture time") if captured else None
-    if platform is not None:
-        platform = parse_platform(platform)
+    platform, said = parse_platform(platform) if platform is not None else (None, None)
     with archive.write() as session:
         c = get_case(session, case)
         notes: list[str] = []
@@ -651,11 +661,7 @@ def add_appearance(
         if account:
             acct = ensure_account(session, archive.actor, account, case=c.slug, notes=notes)
         # one note for one typo: a new account on the same unknown platform has said it
-        if (
-            platform is not None
-            and not (notes and acct is not None and acct.platform == platform)
-            and (said := unknown_platform_given(platform)) is not None
-        ):
+        if said is not None and not (notes and acct is not None and acct.platform == platform):
             notes.insert(0, said)
         if platform is None:
             if acct is None or acct.platform in OFFLINE_KINDS:
@@ -783,8 +789,9 @@ def edit_appearance(
         raise BadInputError("--why is empty: say why the appearance is corrected")
     wanted: dict[str, Any] = {}
     notes: list[str] = []
+    said = None
     if "platform" in values:
-        wanted["platform"] = parse_platform(values["platform"])
+        wanted["platform"], said = parse_platform(values["platform"])
     if "posted" in values:
         at, precision = parse_posted(values["posted"])
         wanted["posted_at"], wanted["posted_precision"] = at, precision.value
@@ -805,14 +812,16 @@ def edit_appearance(
                 f"no appearance {appearance_id}; `verify prov appearance list CASE` lists them"
             )
         c = session.exec(select(Case).where(Case.id == ap.case_id)).one()
+        acct_platform = None
         if values.get("account"):
             acct = ensure_account(
                 session, archive.actor, values["account"], case=c.slug, notes=notes
             )
-            wanted["account_id"] = acct.id
+            wanted["account_id"], acct_platform = acct.id, acct.platform
         if values.get("media"):
             wanted["media_id"] = get_media(session, values["media"], case_id=c.id).id
-        if "platform" in wanted and (said := unknown_platform_given(wanted["platform"])):
+        # one note for one typo, as on `appearance add`
+        if said is not None and not (notes and wanted.get("platform") == acct_platform):
             notes.insert(0, said)
         changes: dict[str, Any] = {}
         for column, new in wanted.items():

@@ -19,18 +19,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from verify.analysis import device_name
 from verify.timeutil import CaptureTime, as_utc, capture_time, iso, now
-from verify.vocab import AccountKind, AttributionState, DatePrecision, Role
+from verify.vocab import OFFLINE_KINDS as OFFLINE_KINDS  # never a claimed original platform
+from verify.vocab import AttributionState, DatePrecision, Role
 
 if TYPE_CHECKING:
     from verify import models
-
-# Pseudo-platforms: actors who are not a platform account. They imply the account's kind
-# and never count as a "claimed original platform".
-OFFLINE_KINDS = {
-    "person": AccountKind.PERSON,
-    "org": AccountKind.ORGANISATION,
-    "outlet": AccountKind.OUTLET,
-}
 
 
 # --------------------------------------------------------------------------- plain rows
