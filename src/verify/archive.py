@@ -105,12 +105,24 @@ class Archive:
     given_actor: str | None = None
     # opened read-only: the home cannot be written (see the module docstring)
     read_only: bool = False
+    # this open created the archive (an empty database, now at the current schema)
+    created: bool = False
     _engine: "Engine | None" = field(default=None, repr=False)
 
     @cached_property
     def actor(self) -> str:
         """Who records changes. Resolved on first use: only writing commands run git."""
         return self.given_actor or _default_actor()
+
+    def location(self) -> str:
+        """Where the archive is, as a person would look for it: its home, and on a server
+        also the database (password hidden)."""
+        if self.database_url.startswith("sqlite"):
+            return str(self.home)
+        from sqlalchemy.engine import make_url
+
+        db = make_url(self.database_url).render_as_string(hide_password=True)
+        return f"{self.home} (database {db})"
 
     @property
     def objects_dir(self) -> Path:
@@ -272,7 +284,7 @@ def open_archive(
         if read_only:
             _check_head(archive)
         else:
-            migrate(archive.engine)
+            archive.created = migrate(archive.engine)
     except (ForeignDatabase, NewerSchema) as exc:
         archive.close()
         for folder in reversed(made):

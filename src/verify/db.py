@@ -257,14 +257,15 @@ def check_known(engine: Engine, revision: str | None, where: str | None = None) 
     raise NewerSchema(where, revision)
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine) -> bool:
     """Bring the schema to head. Cheap when already there (one SELECT, no Alembic import).
     Raises ForeignDatabase, creating nothing, for a database that holds other tables and
     none of an archive's, and NewerSchema, changing nothing, for an archive at a revision
-    this version does not know (a newer verify's)."""
+    this version does not know (a newer verify's). True when the database was empty: the
+    archive was created now."""
     revision = current_revision(engine)
     if revision == SCHEMA_HEAD:
-        return
+        return False
     foreign = foreign_tables(engine, revision)
     if foreign is not None:
         raise foreign
@@ -275,3 +276,4 @@ def migrate(engine: Engine) -> None:
     with engine.execution_options(verify_write=True).begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+    return revision is None

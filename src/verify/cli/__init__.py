@@ -201,6 +201,12 @@ class State:
             from verify.archive import open_archive
 
             self._archive = open_archive(self.home, actor=self.actor)
+            if self._archive.created:
+                # as `git init` does: a new archive where one was expected to exist (another
+                # shell without VERIFY_HOME) is seen at once
+                from verify.cli.output import notice
+
+                notice(f"note: created a new archive in {self._archive.location()}")
         return self._archive
 
     def source(self) -> Any:
