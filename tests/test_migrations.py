@@ -140,7 +140,7 @@ def test_0004_backfills_who_added_each_claim_from_the_trail(
     creating entry records (`by`/`at` of a `case.open` that lists it), else that entry's
     actor and time (a `claim add` of the command line); an import's `claim.add`, which
     does not say (the file did not), gives none; a claim no entry created, its case's
-    opening. The trail still checks clean."""
+    opening. `verify check` then compares them with the trail and finds nothing."""
     from sqlmodel import select
 
     from verify import audit
@@ -232,5 +232,16 @@ def test_0004_backfills_who_added_each_claim_from_the_trail(
         }
         report = log.check_archive(archive)
         assert report.ok, report.findings
+        # and a stamp edited in the database from then on is a difference from the trail
+        with archive.engine.execution_options(verify_write=True).begin() as conn:
+            conn.execute(text("UPDATE claims SET created_by = 'mallory' WHERE position = 3"))
+        assert [
+            (f.subject, f.detail.split(" (seq")[0]) for f in log.check_archive(archive).findings
+        ] == [
+            (
+                "case typed claim 3",
+                "created-by is 'mallory' but the audit trail last recorded 'carol'",
+            )
+        ]
     finally:
         archive.close()

@@ -27,14 +27,15 @@ def _instant(value: Any) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return None  # not a time
+        return None  # not a time: `verify check` shows what the entry records
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _stamp(actor: str, at: str, payload: dict[str, Any]) -> tuple[datetime | None, str | None]:
     """Who created a claim and when, by the entry that created it: as the entry records them
     (`by`/`at`); else, on the command line, the entry's actor and time; an import's entry
-    without them (the file did not say) gives none."""
+    without them (the file did not say) gives none. `verify check` reads the entries alike
+    (statecheck.claim_created)."""
     imported = "import" in payload
     by = payload.get("by", None if imported else actor)
     when = payload.get("at", None if imported else at)
