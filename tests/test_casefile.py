@@ -1350,6 +1350,35 @@ def test_claims_both_archives_added_at_the_same_place_are_not_merged(
         other.close()
 
 
+def test_an_export_from_before_claims_had_stamps_still_imports(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Exports written before claims had `created_at`/`created_by` list none, and their
+    `base` is the case as that version rendered it: edited, such a file still applies
+    without --update while the case is as it was exported (and is refused once it has
+    changed); into another archive, its claims are the importer's, now, as a hand-written
+    file's are."""
+    cases.open_case(archive, "Old", slug="old", claims=["a", "b"])
+    with archive.read() as session:
+        rendered = casefile.render_case(session, cases.get_case(session, "old"), claim_stamps=False)
+    older = casefile.with_base(rendered, casefile.state_digest(rendered))
+    assert "created_by" not in older.split("[[claims]]", 1)[1]
+    assert older != casefile.export_case(archive, "old")
+    edited = older.replace('title = "Old"', 'title = "Older"')
+    assert casefile.import_case_text(archive, edited, "old.toml").changes == 1
+    cases.edit_case(archive, "old", summary="moved on")
+    with pytest.raises(BadInputError, match="no longer the one the file was exported from"):
+        casefile.import_case_text(archive, edited.replace('"Older"', '"Oldest"'), "old.toml")
+    other = fresh_archive(tmp_path / "other", "tess")
+    try:
+        casefile.import_case_text(other, older, "old.toml")
+        exported = casefile.export_case(other, "old")
+        assert exported.count('created_by = "tess"') == 2  # claims 1 and 2
+        assert log.check_archive(other).ok
+    finally:
+        other.close()
+
+
 def test_a_claim_without_a_stamp_is_not_compared(archive: Archive, tmp_path: Path) -> None:
     """A claim an import recorded before claims had stamps has none (migration 0004: the
     file did not say who wrote it). Export leaves them out for it, and an import does not

@@ -182,8 +182,10 @@ class _Writer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
-def render_case(session: Session, case: Case) -> str:
-    """The case file text for `case` (deterministic)."""
+def render_case(session: Session, case: Case, *, claim_stamps: bool = True) -> str:
+    """The case file text for `case` (deterministic). `claim_stamps=False`: as versions
+    before claims had `created_at`/`created_by` rendered it, to recognise their exports'
+    `base` (`_Importer.run`)."""
     w = _Writer()
     w.comment("verify case file: edit it, then `verify case import FILE` applies the changes.")
     w.comment("Format reference: docs/case-files.md. Records are matched by `n`; append, do not")
@@ -208,9 +210,10 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("finding", claim.finding)
         w.kv("confidence", claim.confidence)
         w.kv("rationale", claim.rationale or None)
-        # none for a claim an import recorded before claims had them
-        w.kv("created_at", iso(claim.created_at))
-        w.kv("created_by", claim.created_by)
+        if claim_stamps:
+            # left out for a claim an import recorded before claims had them (none known)
+            w.kv("created_at", iso(claim.created_at))
+            w.kv("created_by", claim.created_by)
 
     for sc in session.exec(
         select(StatusChange).where(StatusChange.case_id == case.id).order_by(col(StatusChange.id))
@@ -1081,6 +1084,11 @@ class _Importer:
             f"record the file's {what} here on the command line instead",
         )
 
+    def older_export(self) -> bool:
+        """Could the file be an export of a version before claims had `created_at` /
+        `created_by`? (None of its claims has them.)"""
+        return all(c["created_at"] is None and c["created_by"] is None for c in self.doc.claims)
+
     def prefix(self, key: str, in_archive: int, in_file: int) -> None:
         if in_archive > in_file:
             self.ctx.fail(
@@ -1124,6 +1132,12 @@ class _Importer:
             self.fast_forward = self.doc.base is not None and self.doc.base == state_digest(
                 render_case(self.s, case)
             )
+            if not self.fast_forward and self.doc.base is not None and self.older_export():
+                # an export written before claims had stamps: its `base` is the case as that
+                # version rendered it
+                self.fast_forward = self.doc.base == state_digest(
+                    render_case(self.s, case, claim_stamps=False)
+                )
         if case is None:
             case = Case(
                 slug=self.slug,
