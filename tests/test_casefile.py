@@ -351,7 +351,8 @@ INVALID = {
     ),
     "typo in a key": (
         BASE + '\n[[claims]]\nn = 1\ntext = "x"\nfindng = "supported"\n',
-        "claims[1]: unknown key 'findng'; known keys: n, text, finding, confidence, rationale",
+        "claims[1]: unknown key 'findng'; known keys: n, text, finding, confidence, rationale, "
+        "created_at, created_by",
     ),
     "renumbered": (
         BASE + '\n[[claims]]\nn = 2\ntext = "x"\n',
@@ -1292,3 +1293,112 @@ def test_a_refused_change_of_poster_names_the_accounts(archive: Archive) -> None
     with pytest.raises(BadInputError) as exc:
         casefile.import_case_text(archive, edited, "p.toml")
     assert "appearances[1].account 'x:@first' -> 'x:@second'" in exc.value.message
+
+
+def test_claims_both_archives_added_at_the_same_place_are_not_merged(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Desk and partner each add claim 2 after exchanging the case: the partner's file
+    changed the desk's claim 2 into the partner's (a text edit, with --update). A claim
+    carries who added it and when, as appearances do: the import is refused, with --update
+    too, naming both. Without the desk's own claim 2, the partner's is added with the
+    partner's stamp, and the claim that travelled keeps its author."""
+    cases.open_case(archive, "Claims", slug="claims", claims=["shared"])
+    shared = casefile.export_case(archive, "claims")
+    assert '[[claims]]\nn = 1\ntext = "shared"\nfinding = "unassessed"\ncreated_at = "' in shared
+    assert 'created_by = "tester"\n' in shared
+    bob = _as(archive, "bob")
+    try:
+        cases.add_claim(bob, "claims", "the desk's")
+    finally:
+        bob.close()
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, shared, "claims.toml")
+        cases.add_claim(partner, "claims", "the partner's")
+        theirs = casefile.export_case(partner, "claims")
+    finally:
+        partner.close()
+    seq = len(logread.read_log(archive))
+    for update in (False, True):
+        with pytest.raises(BadInputError) as exc:
+            casefile.import_case_text(archive, theirs, "claims.toml", update=update)
+        assert re.fullmatch(
+            r"claims\.toml: claims\[2\]: this archive's claim 2 was recorded by bob at \S+Z, "
+            r"the file's by pat at \S+Z: they are different claims \(each archive added one "
+            r"after they last exchanged this case\); an import never replaces one with another: "
+            r"record the file's claim here on the command line instead",
+            exc.value.message,
+        ), exc.value.message
+    assert len(logread.read_log(archive)) == seq
+    assert [c["text"] for c in cases.show_case(archive, "claims")["claims"]] == [
+        "shared",
+        "the desk's",
+    ]
+    other = fresh_archive(tmp_path / "other", "tess")
+    try:
+        casefile.import_case_text(other, shared, "claims.toml")
+        assert casefile.import_case_text(other, theirs, "claims.toml").changes == 1
+        assert casefile.export_case(other, "claims") == theirs  # each claim's stamp travelled
+        added = [e for e in logread.read_log(other) if e["action"] == "claim.add"]
+        assert [(e["actor"], e["payload"]["by"]) for e in added] == [
+            ("tess", "tester"),
+            ("tess", "pat"),
+        ]
+        assert log.check_archive(other).ok
+    finally:
+        other.close()
+
+
+def test_an_export_from_before_claims_had_stamps_still_imports(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Exports written before claims had `created_at`/`created_by` list none, and their
+    `base` is the case as that version rendered it: edited, such a file still applies
+    without --update while the case is as it was exported (and is refused once it has
+    changed); into another archive, its claims are the importer's, now, as a hand-written
+    file's are."""
+    cases.open_case(archive, "Old", slug="old", claims=["a", "b"])
+    with archive.read() as session:
+        rendered = casefile.render_case(session, cases.get_case(session, "old"), claim_stamps=False)
+    older = casefile.with_base(rendered, casefile.state_digest(rendered))
+    assert "created_by" not in older.split("[[claims]]", 1)[1]
+    assert older != casefile.export_case(archive, "old")
+    edited = older.replace('title = "Old"', 'title = "Older"')
+    assert casefile.import_case_text(archive, edited, "old.toml").changes == 1
+    cases.edit_case(archive, "old", summary="moved on")
+    with pytest.raises(BadInputError, match="no longer the one the file was exported from"):
+        casefile.import_case_text(archive, edited.replace('"Older"', '"Oldest"'), "old.toml")
+    other = fresh_archive(tmp_path / "other", "tess")
+    try:
+        casefile.import_case_text(other, older, "old.toml")
+        exported = casefile.export_case(other, "old")
+        assert exported.count('created_by = "tess"') == 2  # claims 1 and 2
+        assert log.check_archive(other).ok
+    finally:
+        other.close()
+
+
+def test_a_claim_without_a_stamp_is_not_compared(archive: Archive, tmp_path: Path) -> None:
+    """A claim an import recorded before claims had stamps has none (migration 0004: the
+    file did not say who wrote it). Export leaves them out for it, and an import does not
+    compare them: the case still travels between archives that exchanged it before."""
+    cases.open_case(archive, "Unknown", slug="unknown", claims=["a"])
+    shared = casefile.export_case(archive, "unknown")
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, shared, "unknown.toml")
+        with partner.engine.execution_options(verify_write=True).begin() as conn:
+            conn.execute(sqlalchemy.text("UPDATE claims SET created_at = NULL, created_by = NULL"))
+        # the desk's file, which says who added claim 1: not a different claim
+        assert casefile.import_case_text(partner, shared, "unknown.toml").changes == 0
+        cases.add_claim(partner, "unknown", "b")
+        theirs = casefile.export_case(partner, "unknown")
+    finally:
+        partner.close()
+    claims = theirs.split("[[claims]]")[1:]
+    assert ["created_by" in c for c in claims] == [False, True]
+    # and the partner's file, which does not say for claim 1, into the desk's archive
+    assert casefile.import_case_text(archive, theirs, "unknown.toml").changes == 1
+    added = [e for e in logread.read_log(archive) if e["action"] == "claim.add"]
+    assert [e["payload"]["by"] for e in added] == ["pat"]

@@ -223,3 +223,117 @@ def test_open_archive_refuses_a_newer_revision(url: str, tmp_path: Path) -> None
         assert db.current_revision(engine) == NEWER
     finally:
         engine.dispose()
+
+
+def test_0004_backfills_who_added_each_claim_from_the_trail(
+    engine: Engine, url: str, tmp_path: Path
+) -> None:
+    """An archive at 0003, whose claims have no creation stamp: 0004 gives each the one its
+    creating entry records (`by`/`at` of a `case.open` that lists it), else that entry's
+    actor and time (a `claim add` of the command line); an import's `claim.add`, which
+    does not say (the file did not), gives none; a claim no entry created, its case's
+    opening. `verify check` then compares them with the trail and finds nothing."""
+    from sqlmodel import select
+
+    from verify import audit
+    from verify.models import Case, Claim
+    from verify.timeutil import iso
+
+    cfg = db.alembic_config()
+    with engine.execution_options(verify_write=True).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    # (slug, when it was opened, by whom, its claims and who last changed each, entries:
+    # (at, actor, action, payload)), as 0003 wrote them
+    archive_cases = [
+        ("typed", "2024-01-02 09:59:59.500000", "ann", [("one", "ann"), ("two", "ann"),
+                                                        ("three", "carol")], [
+            ("2024-01-02T10:00:00.250001Z", "ann", "case.open",
+             {"title": "T", "summary": "", "claims": ["one", "two"], "by": "ann",
+              "at": "2024-01-02T09:59:59.5Z"}),
+            ("2024-01-03T11:00:00.000007Z", "carol", "claim.add", {"n": 3, "text": "three"}),
+        ]),
+        # before `case.open` recorded who and when: its actor and time
+        ("older", "2024-01-04 07:59:59.000000", "dave", [("x", "dave")], [
+            ("2024-01-04T08:00:00Z", "dave", "case.open",
+             {"title": "T", "summary": "", "claims": ["x"]}),
+        ]),
+        # an import's claim.add named the importer only: who wrote the claim is not known
+        ("filed", "2023-05-01 00:00:00.000000", "zoe", [("from a file", "erin")], [
+            ("2024-01-05T08:00:00Z", "erin", "case.open",
+             {"title": "T", "summary": "", "claims": [], "import": "f.toml"}),
+            ("2024-01-05T08:00:00.1Z", "erin", "claim.add",
+             {"n": 1, "text": "from a file", "import": "f.toml"}),
+        ]),
+        ("untracked", "2024-01-01 00:00:00.000000", "fred", [("no entry", "fred")], []),
+    ]  # fmt: skip
+    with engine.execution_options(verify_write=True).begin() as conn:
+        seq, prev = 0, audit.GENESIS
+        for slug, opened, by, claims, entries in archive_cases:
+            case_id = conn.execute(
+                text(
+                    "INSERT INTO cases (slug, title, summary, status, created_at, created_by, "
+                    "updated_at, updated_by) VALUES (:slug, 'T', '', 'unverified', :t, :by, :t, "
+                    ":by) RETURNING id"
+                ),
+                {"slug": slug, "t": opened, "by": by},
+            ).scalar_one()
+            for n, (claim, changed_by) in enumerate(claims, start=1):
+                conn.execute(
+                    text(
+                        "INSERT INTO claims (case_id, position, text, finding, rationale, "
+                        "updated_at, updated_by) VALUES (:case, :n, :text, 'unassessed', '', "
+                        ":t, :by)"
+                    ),
+                    {"case": case_id, "n": n, "text": claim, "t": opened, "by": changed_by},
+                )
+            for at, actor, action, payload in entries:
+                seq += 1
+                body = audit.canonical_json(payload)
+                digest = audit.entry_hash(seq, at, actor, action, slug, body, prev)
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_entries (seq, at, actor, action, case_slug, payload, "
+                        "prev_hash, hash) VALUES (:seq, :at, :actor, :action, :slug, :body, "
+                        ":prev, :hash)"
+                    ),
+                    {"seq": seq, "at": at, "actor": actor, "action": action, "slug": slug,
+                     "body": body, "prev": prev, "hash": digest},
+                )  # fmt: skip
+                prev = digest
+        conn.execute(
+            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, :seq, :hash)"),
+            {"seq": seq, "hash": prev},
+        )
+    archive = open_archive(tmp_path / "home", database_url=url, actor="a")
+    try:
+        assert db.current_revision(archive.engine) == db.SCHEMA_HEAD
+        with archive.read() as session:
+            slugs = {c.id: c.slug for c in session.exec(select(Case)).all()}
+            stamps = {
+                (slugs[c.case_id], c.position): (c.created_by, iso(c.created_at))
+                for c in session.exec(select(Claim)).all()
+            }
+        assert stamps == {
+            ("typed", 1): ("ann", "2024-01-02T09:59:59.500000Z"),
+            ("typed", 2): ("ann", "2024-01-02T09:59:59.500000Z"),
+            ("typed", 3): ("carol", "2024-01-03T11:00:00.000007Z"),
+            ("older", 1): ("dave", "2024-01-04T08:00:00Z"),
+            ("filed", 1): (None, None),
+            ("untracked", 1): ("fred", "2024-01-01T00:00:00Z"),
+        }
+        report = log.check_archive(archive)
+        assert report.ok, report.findings
+        # and a stamp edited in the database from then on is a difference from the trail
+        with archive.engine.execution_options(verify_write=True).begin() as conn:
+            conn.execute(text("UPDATE claims SET created_by = 'mallory' WHERE position = 3"))
+        assert [
+            (f.subject, f.detail.split(" (seq")[0]) for f in log.check_archive(archive).findings
+        ] == [
+            (
+                "case typed claim 3",
+                "created-by is 'mallory' but the audit trail last recorded 'carol'",
+            )
+        ]
+    finally:
+        archive.close()

@@ -193,7 +193,7 @@ def test_a_read_only_archive_of_another_schema_says_it_cannot_be_upgraded(
     assert r.exit_code == 2
     assert r.stderr.splitlines() == [
         f"error: the archive {home} is read-only and was written by another version of verify "
-        "(schema 0001, this version uses 0003); copy it to a writable place (cp -a) and open "
+        "(schema 0001, this version uses 0004); copy it to a writable place (cp -a) and open "
         "the copy with --home"
     ]
 

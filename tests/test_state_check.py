@@ -153,6 +153,25 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
             "case test-case claim 3",
             "text is 'four' but the audit trail last recorded 'three'",
         ),
+        # who added a claim and when: a claim credited to someone else passed `check`
+        (
+            "update claims set created_by='Editor-in-chief' where position=3 and "
+            "case_id=(select id from cases where slug='test-case')",
+            "case test-case claim 3",
+            "created-by is 'Editor-in-chief' but the audit trail last recorded 'tester'",
+        ),
+        (
+            "update claims set created_at='2020-01-01 00:00:00.000000' where position=1 and "
+            "case_id=(select id from cases where slug='test-case')",
+            "case test-case claim 1",
+            "created-at is '2020-01-01T00:00:00Z' but the audit trail last recorded '20",
+        ),
+        (
+            f"update claims set created_by=null, created_at=null where position=4 and "
+            f"case_id=(select id from cases where slug='{LEGION}')",
+            f"case {LEGION} claim 4",
+            "created-by is none but the audit trail last recorded 'tester'",
+        ),
         (
             "update cases set status='verified' where slug='test-case'",
             "case test-case",

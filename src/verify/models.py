@@ -43,6 +43,11 @@ class Claim(SQLModel, table=True):
     finding: str = Field(default="unassessed", max_length=32)
     confidence: str | None = Field(default=None, max_length=16)
     rationale: str = Field(default="", sa_type=Text)
+    # who added the claim and when (`claim add`, `case open`; an import: the file's, else
+    # the importer's); none for a claim an import recorded before claims had them, which
+    # the file did not say (migration 0004)
+    created_at: datetime | None = None
+    created_by: str | None = None
     updated_at: datetime
     updated_by: str
 

@@ -19,9 +19,9 @@ archive -> export is byte-identical.
   with `update=True` (`--update`); otherwise the import is refused with the list of changes,
   so that an older export or another archive's file never puts back or replaces what a
   colleague changed since;
-- appearances and attributions the file dates (`created_at`/`created_by`) must be the
-  archive's at their place, and the case's `created_at` the archive's case's: two archives'
-  additions at the same place, or another case with the same slug, are refused;
+- claims, appearances and attributions the file dates (`created_at`/`created_by`) must be
+  the archive's at their place, and the case's `created_at` the archive's case's: two
+  archives' additions at the same place, or another case with the same slug, are refused;
 - an export ends with `# end of case file`: a file with `base` but without it was cut short;
 - `*_at` / `*_by` fields may be omitted (hand-written files): new records then get the time
   of import and the importing actor, and existing records keep theirs;
@@ -184,8 +184,10 @@ class _Writer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
-def render_case(session: Session, case: Case) -> str:
-    """The case file text for `case` (deterministic)."""
+def render_case(session: Session, case: Case, *, claim_stamps: bool = True) -> str:
+    """The case file text for `case` (deterministic). `claim_stamps=False`: as versions
+    before claims had `created_at`/`created_by` rendered it, to recognise their exports'
+    `base` (`_Importer.run`)."""
     w = _Writer()
     w.comment("verify case file: edit it, then `verify case import FILE` applies the changes.")
     w.comment("Format reference: docs/case-files.md. Records are matched by `n`; append, do not")
@@ -210,6 +212,10 @@ def render_case(session: Session, case: Case) -> str:
         w.kv("finding", claim.finding)
         w.kv("confidence", claim.confidence)
         w.kv("rationale", claim.rationale or None)
+        if claim_stamps:
+            # left out for a claim an import recorded before claims had them (none known)
+            w.kv("created_at", iso(claim.created_at))
+            w.kv("created_by", claim.created_by)
 
     for sc in session.exec(
         select(StatusChange).where(StatusChange.case_id == case.id).order_by(col(StatusChange.id))
@@ -593,7 +599,12 @@ def parse_case_file(text: str, label: str) -> Doc:
     _numbered(ctx, "claims", claims)
     for i, t in enumerate(claims, start=1):
         w = f"claims[{i}]"
-        _check_keys(ctx, w, t, ("n", "text", "finding", "confidence", "rationale"))
+        _check_keys(
+            ctx,
+            w,
+            t,
+            ("n", "text", "finding", "confidence", "rationale", "created_at", "created_by"),
+        )
         finding = _enum(ctx, w, t, "finding", Finding, "finding") if "finding" in t else None
         conf = (
             _enum(ctx, w, t, "confidence", Confidence, "confidence") if "confidence" in t else None
@@ -608,6 +619,8 @@ def parse_case_file(text: str, label: str) -> Doc:
                 "finding": finding_v,
                 "confidence": conf.value if conf else None,
                 "rationale": rationale,
+                "created_at": _instant(ctx, w, t, "created_at"),
+                "created_by": _str(ctx, w, t, "created_by"),
             }
         )
 
@@ -1076,18 +1089,26 @@ class _Importer:
         """The archive's record at the file's record's place is that record: when the file
         says who recorded it and when, they must be the row's. Otherwise both archives added
         a record there after they last exchanged the case, and an import never replaces one
-        with the other."""
+        with the other. A row that does not say (a claim an import recorded before claims
+        had stamps: the file did not say) is taken to be the file's record."""
         at, by = want["created_at"], want["created_by"]
-        if (at is None or _same(row.created_at, at)) and (by is None or row.created_by == by):
+        if (at is None or row.created_at is None or _same(row.created_at, at)) and (
+            by is None or row.created_by is None or row.created_by == by
+        ):
             return
         self.ctx.fail(
             f"{what}s[{n}]",
-            f"this archive's {what} {n} was recorded by "
-            f"{row.created_by} at {iso(row.created_at)}, the file's by {by or '?'} at "
-            f"{iso(at) or '?'}: they are different {what}s (each archive added one after "
+            f"this archive's {what} {n} was recorded by {row.created_by or '?'} at "
+            f"{iso(row.created_at) or '?'}, the file's by {by or '?'} at {iso(at) or '?'}: "
+            f"they are different {what}s (each archive added one after "
             f"they last exchanged this case); an import never replaces one with another: "
             f"record the file's {what} here on the command line instead",
         )
+
+    def older_export(self) -> bool:
+        """Could the file be an export of a version before claims had `created_at` /
+        `created_by`? (None of its claims has them.)"""
+        return all(c["created_at"] is None and c["created_by"] is None for c in self.doc.claims)
 
     def prefix(self, key: str, in_archive: int, in_file: int) -> None:
         if in_archive > in_file:
@@ -1132,6 +1153,12 @@ class _Importer:
             self.fast_forward = self.doc.base is not None and self.doc.base == state_digest(
                 render_case(self.s, case)
             )
+            if not self.fast_forward and self.doc.base is not None and self.older_export():
+                # an export written before claims had stamps: its `base` is the case as that
+                # version rendered it
+                self.fast_forward = self.doc.base == state_digest(
+                    render_case(self.s, case, claim_stamps=False)
+                )
         if case is None:
             case = Case(
                 slug=self.slug,
@@ -1172,27 +1199,36 @@ class _Importer:
             ).all()
         )
         self.prefix("claims", len(rows), len(self.doc.claims))
-        for n, values in enumerate(self.doc.claims, start=1):
+        for n, want in enumerate(self.doc.claims, start=1):
+            values = {k: v for k, v in want.items() if k not in ("created_at", "created_by")}
             if n <= len(rows):
+                self.same_record("claim", n, rows[n - 1], want)
                 changes = self.update(f"claims[{n}]", rows[n - 1], values)
                 if changes:
                     rows[n - 1].updated_at, rows[n - 1].updated_by = self.at, self.actor
                     self.touch(case)
                     self.log("claim.edit", {"n": n, **changes})
             else:
+                # who added it and when: the file's, else the importer, now
+                created_at = want["created_at"] or self.at
+                created_by = want["created_by"] or self.actor
                 self.s.add(
                     Claim(
                         case_id=pk(case),
                         position=n,
                         **values,
+                        created_at=created_at,
+                        created_by=created_by,
                         updated_at=self.at,
                         updated_by=self.actor,
                     )
                 )
                 self.touch(case)  # as `claim add` does
-                # as on the command line: `claim.add` {n, text}, then the assessment, here
-                # as the `claim.edit` a later import of the assessed claim would write
-                self.log("claim.add", {"n": n, "text": values["text"]})
+                # as on the command line: `claim.add` {n, text, by, at}, then the
+                # assessment, here as the `claim.edit` a later import of the assessed claim
+                # would write
+                stamp = {"by": created_by, "at": iso(created_at)}
+                self.log("claim.add", {"n": n, "text": values["text"], **stamp})
                 assessed = {
                     k: {"old": old, "new": values[k]}
                     for k, old in CLAIM_DEFAULTS.items()

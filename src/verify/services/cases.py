@@ -243,7 +243,13 @@ def open_case(
         for i, text in enumerate(claim_texts, start=1):
             session.add(
                 Claim(
-                    case_id=pk(case), position=i, text=text, updated_at=at, updated_by=archive.actor
+                    case_id=pk(case),
+                    position=i,
+                    text=text,
+                    created_at=at,
+                    created_by=archive.actor,
+                    updated_at=at,
+                    updated_by=archive.actor,
                 )
             )
         audit.append(
@@ -251,7 +257,8 @@ def open_case(
             actor=archive.actor,
             action="case.open",
             case=final_slug,
-            # who opened it and when, as the case row has them, for `verify check` to compare
+            # who opened it and when, as the case row (and its claims) have them, for
+            # `verify check` to compare
             payload={
                 "title": title,
                 "summary": case.summary,
@@ -336,6 +343,8 @@ def add_claim(archive: Archive, ref: str, text: str) -> int:
                 case_id=pk(case),
                 position=position,
                 text=text,
+                created_at=at,
+                created_by=archive.actor,
                 updated_at=at,
                 updated_by=archive.actor,
             )
@@ -347,7 +356,8 @@ def add_claim(archive: Archive, ref: str, text: str) -> int:
             actor=archive.actor,
             action="claim.add",
             case=case.slug,
-            payload={"n": position, "text": text},
+            # who added it and when, as the claim row has them, for `verify check` to compare
+            payload={"n": position, "text": text, "by": archive.actor, "at": iso(at)},
         )
         return position
 

@@ -11,7 +11,9 @@ recorded with the current row:
   entries, one for one in order;
 - a claim's text, finding, confidence and rationale (`case.open` and `claim.add` create it
   unassessed, with no confidence and no rationale; `claim.assess`, and `claim.edit` from
-  imports, change it), and who last changed it (the actor of the last of those);
+  imports, change it), who last changed it (the actor of the last of those), and who added
+  it and when (`claim_created`: as the creating entry records them, else its actor and
+  time; none for an import's entry that does not record them);
 - an attribution's role, actor and target (`attribution.add`), its state, evidence and
   according-to (`attribution.add`, `attribution.set`), and its state history: each
   `attribution_changes` row's from, to, evidence, according-to, who and when, one for one
@@ -76,8 +78,9 @@ NEW_CLAIM: dict[str, Any] = {"finding": "unassessed", "confidence": None, "ratio
 # its actor, outside imports)
 CASE_FIELDS = ("title", "summary", "status", "created_by", "created_at")
 CLAIM_FIELDS = ("text", "finding", "confidence", "rationale")
-# who last changed a claim: the actor of its last entry (every claim entry sets it)
-CLAIM_CHECKED = (*CLAIM_FIELDS, "updated_by")
+# who last changed a claim: the actor of its last entry (every claim entry sets it); who
+# added it and when: as the entry that created it says (`claim_created`)
+CLAIM_CHECKED = (*CLAIM_FIELDS, "updated_by", "created_by", "created_at")
 STATUS_CHANGE_FIELDS = ("from", "to", "rationale", "by", "at")
 STATUS_CHANGE_KEY = ("from", "to", "rationale")  # how rows and entries are aligned
 # a note's text, the case it is attached to, who wrote it and when
@@ -165,6 +168,19 @@ def _who_when(e: AuditEntry, payload: dict[str, Any]) -> dict[str, Any]:
 CLAIM_ACTIONS = ("claim.add", "claim.assess", "claim.edit")
 
 
+def claim_created(e: AuditEntry, payload: dict[str, Any]) -> dict[str, Any]:
+    """Who added a claim and when, by the entry that created it (`claim.add`, or the
+    `case.open` that listed it): as the entry records them (`by`, `at`: `claim.add` since
+    this version, `case.open` since it records who opened the case); else, on the command
+    line, the entry's actor and time (the claim row was written with them, and migration
+    0004 gave it those); an import's entry without them gives none (the file did not say:
+    migration 0004 left those claims without)."""
+    imported = "import" in payload
+    by = payload.get("by", None if imported else e.actor)
+    at = payload.get("at", None if imported else e.at)
+    return {"created_by": by, "created_at": _instant(at)}
+
+
 def claim_changes(action: str, payload: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """`FIELD: (old, new)` for what a claim entry records; the one reading of claim entries,
     for the replay here and for the report's claim history.
@@ -247,8 +263,10 @@ class _Replay:
             opened |= _new(e, {f"created_{k}": v for k, v in who_when.items()})
             self.cases[slug] = opened
             texts = payload.get("claims") or []
+            created = claim_created(e, payload)
             for n, text in enumerate(texts if isinstance(texts, list) else [], start=1):
-                self.claims[(slug, n)] = _new(e, {**NEW_CLAIM, "text": text, "updated_by": e.actor})
+                claim = {**NEW_CLAIM, "text": text, "updated_by": e.actor, **created}
+                self.claims[(slug, n)] = _new(e, claim)
         elif action == "case.edit" and slug in self.cases:
             _set_new(self.cases[slug], payload, ("title", "summary"), seq)
         elif action == "status.set" and "to" in payload:
@@ -265,6 +283,7 @@ class _Replay:
             recorded = {k: new for k, (_, new) in claim_changes(action, payload).items()}
             recorded["updated_by"] = e.actor  # each claim entry's command sets it
             if action == "claim.add":
+                recorded |= claim_created(e, payload)
                 self.claims[(slug, number)] = _new(e, {**NEW_CLAIM, **recorded})
             elif (slug, number) in self.claims:
                 self.claims[(slug, number)] |= _new(e, recorded)
@@ -516,7 +535,9 @@ def check_state(session: Session, entries: Iterable[AuditEntry]) -> list[Mismatc
             if slug in replay.cases:
                 out.append(Mismatch(subject, "not in the audit trail (no claim.add)"))
             continue
-        out += _compare(subject, claim, facts, CLAIM_CHECKED)
+        row = {k: getattr(claim, k) for k in (*CLAIM_FIELDS, "updated_by", "created_by")}
+        row["created_at"] = iso(claim.created_at)
+        out += _compare(subject, row, facts, CLAIM_CHECKED)
     for slug, n in sorted(set(replay.claims) - seen):
         if slug in slugs:
             seq = min(r.seq for r in replay.claims[(slug, n)].values())
