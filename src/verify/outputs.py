@@ -10,6 +10,7 @@ otherwise replace it (a rename ignores the object's read-only mode).
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,6 +78,18 @@ def refuse_own_path(
         raise BadInputError(f"{target} is the archive's database ({database}); {what} elsewhere")
 
 
+def _write_through(target: Path, content: bytes) -> Path:
+    """Write `content` into what is at `target` (a device or a named pipe), as a shell's
+    `>` would: there is no file to replace."""
+    try:
+        with open(target, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+    except OSError as exc:
+        raise BadInputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    return Path(os.path.abspath(target))
+
+
 def write_atomically(output: Path, content: bytes, *, prefix: str) -> Path:
     """Write `content` to `output` through a new temp file in the same folder (created
     exclusively: a link planted at a predictable name is never followed), flushed, then
@@ -88,6 +101,14 @@ def write_atomically(output: Path, content: bytes, *, prefix: str) -> Path:
         raise BadInputError(f"{target} is a directory; give a file name with -o")
     if not parent.is_dir():
         raise BadInputError(f"cannot write {target}: the directory {parent} does not exist")
+    try:
+        kind = target.stat().st_mode
+    except OSError:
+        kind = None  # no such file (or a dangling link): a new file
+    if kind is not None and not stat.S_ISREG(kind):
+        # /dev/null, /dev/stdout, a named pipe: written to, never renamed over (as root,
+        # a rename replaced /dev/null itself with a regular file)
+        return _write_through(target, content)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=prefix, dir=parent)
     except OSError as exc:
