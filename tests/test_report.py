@@ -395,6 +395,7 @@ def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str)
         "size": len(first.content),
         "path": None,
         "generated_at": "2023-06-01T00:00:00Z",
+        "clock": "VERIFY_FAKE_NOW",  # written under the pinned clock, and marked so
     }
     assert logsvc.check_archive(archive).ok
 

@@ -12,6 +12,10 @@ the same transaction as each append, catches a deleted or appended *last* entry.
 able to rewrite the whole table and the head consistently is caught only by an older
 checkpoint kept elsewhere: `verify log --head` prints one, `verify check --against`
 compares with it.
+
+An entry's `at` is the clock of the machine that wrote it, which the chain protects but
+cannot vouch for: an entry written under the pinned clock of tests and demos
+(`VERIFY_FAKE_NOW`) says so in its payload (`CLOCK_KEY`).
 """
 
 import hashlib
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from verify.timeutil import iso, now
+from verify.timeutil import FAKE_NOW, iso, now, pinned
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -38,6 +42,10 @@ FRAMES_EXPORT = "media.frames.export"
 MEDIA_EXPORT = "media.export"
 CASE_EXPORT = "case.export"
 OUTPUT_ACTIONS = (REPORT_WRITE, FRAMES_EXPORT, MEDIA_EXPORT, CASE_EXPORT)
+# An entry written under a pinned clock (`VERIFY_FAKE_NOW`, tests and demos) carries
+# `"clock": "VERIFY_FAKE_NOW"` in its payload: its `at` is what the clock was pinned to.
+CLOCK_KEY = "clock"
+PINNED_CLOCK = FAKE_NOW
 
 
 def canonical_json(value: Any) -> str:
@@ -75,6 +83,9 @@ def append_row(
     prev = GENESIS if not head else str(head[0][1])
     at = iso(now())
     assert at is not None
+    if pinned():  # `now` has refused it unless it is allowed
+        assert CLOCK_KEY not in payload, payload
+        payload = {**payload, CLOCK_KEY: PINNED_CLOCK}
     body = canonical_json(payload)
     digest = entry_hash(seq, at, actor, action, case, body, prev)
     w.insert(
