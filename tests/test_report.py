@@ -28,6 +28,13 @@ from verify.timeutil import parse_utc
 
 AT = parse_utc("2023-06-01T00:00:00Z")
 BEFORE_AT = "2023-05-31T12:00:00Z"  # VERIFY_FAKE_NOW for what a report dated AT shows
+# the clock finding of the fixture's entries, written under VERIFY_FAKE_NOW
+PINNED_1_6 = {
+    "category": "clock",
+    "subject": "seq 1-6",
+    "detail": "6 entries written under a pinned clock (VERIFY_FAKE_NOW): their times are "
+    "what the clock was set to, not when written",
+}
 GOLDEN = REPO / "tests" / "golden"
 SCHEMA = json.loads((REPO / "docs" / "report-schema.json").read_text())
 PINNED_GENERATOR = {
@@ -378,12 +385,13 @@ def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str)
     first = report.write_report(archive, slug, "json", output=None, at=AT)
     data = json.loads(first.content)
     assert data["integrity"]["audit"]["checkpoint"] == f"{head_before['seq']}:{head_before['hash']}"
-    # the database and whole chain are checked; only this case's 2 objects (of 3) re-hashed
+    # the database and whole chain are checked; only this case's 2 objects (of 3) re-hashed;
+    # the fixture's entries were written under a pinned clock, up to the checkpoint
     assert data["integrity"]["check"] == {
         "ok": True,
         "objects_checked": 2,
         "objects_missing": 0,
-        "findings": [],
+        "findings": [PINNED_1_6],
     }
     second = report.write_report(archive, slug, "json", output=None, at=AT)
     assert second.content == first.content
@@ -761,11 +769,12 @@ def test_cli_warns_when_the_archive_does_not_check(
     assert check["ok"] is False
     media = report.build_report(archive, slug, at=AT)["media"][0]["id"]
     assert check["findings"] == [
+        PINNED_1_6,
         {
             "category": "hash-mismatch",
             "subject": f"sha256:{sha}",
             "detail": f"object altered or damaged (media {media} in case {slug})",
-        }
+        },
     ]
 
 
