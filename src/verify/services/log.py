@@ -1,4 +1,4 @@
-"""Checking the archive's integrity (`verify check`) and a case's last recorded change.
+"""Checking the archive's integrity (`verify check`).
 Listing the audit trail (`verify log`) is `verify.services.logread`, without the ORM."""
 
 import re
@@ -6,7 +6,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import col, select
@@ -16,57 +15,7 @@ from verify.archive import Archive
 from verify.dbread import SqlAlchemyReader, database_failure, sqlite_reason
 from verify.errors import BadInputError, IntegrityFailure
 from verify.models import AuditEntry, AuditHead, Blob
-from verify.services import logread
 from verify.services.statecheck import check_state
-
-
-def last_change(session: Any, case_id: Any, slug: str) -> audit.ChainLink | None:
-    """The case's last recorded change: its own entries, the derivations linking it to
-    another case's media, and the edits of the accounts it names (recorded under no case or
-    another); not the reports, frame exports and copies written from it (which change
-    nothing)."""
-    latest = session.exec(
-        select(AuditEntry)
-        .where(AuditEntry.case_slug == slug, col(AuditEntry.action).not_in(audit.OUTPUT_ACTIONS))
-        .order_by(col(AuditEntry.seq).desc())
-        .limit(1)
-    ).first()
-    linked = logread.cross_case_derivations(SqlAlchemyReader(session.connection()), case_id, slug)
-    accounts = _account_entries(session, case_id)
-    candidates: list[audit.ChainLink] = [e for e in (latest, *linked, *accounts) if e is not None]
-    return max(candidates, key=lambda e: e.seq) if candidates else None
-
-
-def _account_entries(session: Any, case_id: Any) -> list[AuditEntry]:
-    """`account.add` and `account.edit` entries of the accounts the case's appearances and
-    attributions name (an account's fields show in its reports)."""
-    from verify.models import Account, Appearance, Attribution
-    from verify.services.provenance import account_ref
-
-    ids = set(
-        session.exec(select(Appearance.account_id).where(Appearance.case_id == case_id)).all()
-    ) | set(
-        session.exec(select(Attribution.account_id).where(Attribution.case_id == case_id)).all()
-    )
-    ids.discard(None)
-    if not ids:
-        return []
-    refs = {
-        account_ref(a)
-        for a in session.exec(select(Account).where(col(Account.id).in_(sorted(ids)))).all()
-    }
-    out = []
-    for e in session.exec(
-        select(AuditEntry).where(col(AuditEntry.action).in_(("account.add", "account.edit")))
-    ).all():
-        try:
-            payload = orjson.loads(e.payload)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(payload, dict) and (payload.get("ref") or payload.get("account")) in refs:
-            out.append(e)
-    return out
-
 
 UNREADABLE = "cannot be read"  # a db-integrity finding's detail: the check stopped there
 
