@@ -264,14 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     from verify.services import report
 
-    pinned = os.environ.get("VERIFY_FAKE_NOW")
+    # the example is built under a pinned clock (allowed, and marked in its audit entries)
+    saved = {k: os.environ.get(k) for k in ("VERIFY_FAKE_NOW", "VERIFY_ALLOW_FAKE_NOW")}
+    os.environ["VERIFY_ALLOW_FAKE_NOW"] = "1"
     try:
         archive = build_example(work / "archive", corpus)
     finally:
-        if pinned is None:
-            os.environ.pop("VERIFY_FAKE_NOW", None)
-        else:
-            os.environ["VERIFY_FAKE_NOW"] = pinned
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     written = report.write_report(archive, SLUG, "html", output=work / f"{SLUG}-report.html", at=AT)
     assert written.path is not None
     problems = look(written.path, args.out, chromium, args.height)

@@ -105,6 +105,13 @@ def _null_pool() -> type:
     return NullPool
 
 
+@pytest.fixture(autouse=True)
+def _pinned_clock_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests pin the clock (VERIFY_FAKE_NOW) where they need fixed times: allowed in every
+    test (`timeutil.check_clock`); the tests of the refusal unset the switch."""
+    monkeypatch.setenv("VERIFY_ALLOW_FAKE_NOW", "1")
+
+
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     """The database behind `home`; override in a module with params to run on both."""

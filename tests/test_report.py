@@ -28,6 +28,13 @@ from verify.timeutil import parse_utc
 
 AT = parse_utc("2023-06-01T00:00:00Z")
 BEFORE_AT = "2023-05-31T12:00:00Z"  # VERIFY_FAKE_NOW for what a report dated AT shows
+# the clock finding of the fixture's entries, written under VERIFY_FAKE_NOW
+PINNED_1_6 = {
+    "category": "clock",
+    "subject": "seq 1-6",
+    "detail": "6 entries written under a pinned clock (VERIFY_FAKE_NOW): their times are "
+    "what the clock was set to, not when written",
+}
 GOLDEN = REPO / "tests" / "golden"
 SCHEMA = json.loads((REPO / "docs" / "report-schema.json").read_text())
 PINNED_GENERATOR = {
@@ -378,12 +385,13 @@ def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str)
     first = report.write_report(archive, slug, "json", output=None, at=AT)
     data = json.loads(first.content)
     assert data["integrity"]["audit"]["checkpoint"] == f"{head_before['seq']}:{head_before['hash']}"
-    # the database and whole chain are checked; only this case's 2 objects (of 3) re-hashed
+    # the database and whole chain are checked; only this case's 2 objects (of 3) re-hashed;
+    # the fixture's entries were written under a pinned clock, up to the checkpoint
     assert data["integrity"]["check"] == {
         "ok": True,
         "objects_checked": 2,
         "objects_missing": 0,
-        "findings": [],
+        "findings": [PINNED_1_6],
     }
     second = report.write_report(archive, slug, "json", output=None, at=AT)
     assert second.content == first.content
@@ -395,6 +403,7 @@ def test_integrity_checkpoint_ignores_report_writes(archive: Archive, slug: str)
         "size": len(first.content),
         "path": None,
         "generated_at": "2023-06-01T00:00:00Z",
+        "clock": "VERIFY_FAKE_NOW",  # written under the pinned clock, and marked so
     }
     assert logsvc.check_archive(archive).ok
 
@@ -760,11 +769,12 @@ def test_cli_warns_when_the_archive_does_not_check(
     assert check["ok"] is False
     media = report.build_report(archive, slug, at=AT)["media"][0]["id"]
     assert check["findings"] == [
+        PINNED_1_6,
         {
             "category": "hash-mismatch",
             "subject": f"sha256:{sha}",
             "detail": f"object altered or damaged (media {media} in case {slug})",
-        }
+        },
     ]
 
 
@@ -989,17 +999,21 @@ def test_same_bytes_in_other_cases_are_listed_per_file(cli: RunCli, tmp_path: Pa
 
 
 def test_a_report_cannot_be_dated_before_what_it_shows(cli: RunCli, tmp_path: Path) -> None:
-    """--at before the case's last change would stamp a report as generated before events it
+    """--at before a recorded change would stamp a report as generated before events it
     lists; reports written since do not count as changes (the same --at gives the same
     report again)."""
     assert cli("case", "open", "Derna", "--slug", "derna").exit_code == 0
     r = cli("report", "derna", "--at", "2020-01-01T00:00:00Z", "-o", str(tmp_path / "r.md"))
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr.startswith(
-        "error: --at 2020-01-01T00:00:00Z is before the case's last recorded change "
-        "(case.open, seq 1, at "
+        "error: --at 2020-01-01T00:00:00Z is before a change recorded in the archive "
+        "(seq 1, case.open in case derna, at "
     )
-    assert r.stderr.endswith("): a report cannot be dated before what it shows\n")
+    assert r.stderr.endswith(
+        "): a report cannot be dated before what it shows, and it draws on every case "
+        "(earliest appearances, copies, the audit checkpoint); one written then is listed "
+        "by `verify log derna` (report.write, with its SHA-256)\n"
+    )
     assert not (tmp_path / "r.md").exists()
     written = cli("report", "derna", "-o", "-")
     assert written.exit_code == 0, written.stderr
@@ -1025,35 +1039,93 @@ def test_a_report_cannot_be_dated_in_the_future(
     assert cli("report", "nope", "--at", "2023-05-01T12:00:01Z").exit_code == 4  # no case first
 
 
-def test_the_last_change_counts_cross_case_derivations_not_exports(
+def test_at_is_refused_before_any_change_in_the_archive_not_only_the_case(
     cli: RunCli, archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A derivation recorded under another case (its child's) links this case's media and
-    is in this case's report: it counts. Reports written from the case change nothing."""
+    """A report draws on every case (the earliest appearance weighs copies held elsewhere,
+    duplicate search, the audit checkpoint): --at before any change recorded since, in any
+    case or none, is refused, one line, exit 2, nothing written. Reports and copies written
+    are not changes: the same --at gives the same report again."""
     from tests.provhelp import add_media
 
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-01T00:00:00Z")
-    for title, slug in (("Derna", "derna"), ("Morocco", "morocco")):
+    for title, slug in (("Derna", "derna"), ("Morocco", "morocco"), ("Other", "other")):
         assert cli("case", "open", title, "--slug", slug).exit_code == 0
     original = add_media(archive, "derna", "flood.mp4", b"flood")
     copy = add_media(archive, "morocco", "quake.mp4", b"quake")
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-03T00:00:00Z")
+    # a derivation recorded under the other case (its child's) links this case's media
     r = cli("prov", "derive", str(copy), str(original), "--kind", "subtitled_from")
     assert r.exit_code == 0, r.stderr
-    r = cli("report", "derna", "--at", "2023-05-02T00:00:00Z", "-o", "-")
-    assert r.exit_code == 2
-    assert "(derivation.add, seq " in r.stderr and "at 2023-05-03T00:00:00Z)" in r.stderr
+    out = tmp_path / "r.md"
+    r = cli("report", "derna", "--at", "2023-05-02T00:00:00Z", "-o", str(out))
+    assert (r.exit_code, r.stdout, out.exists()) == (2, "", False)
+    assert r.stderr.startswith(
+        "error: --at 2023-05-02T00:00:00Z is before a change recorded in the archive (seq 6, "
+        "derivation.add in case morocco, at 2023-05-03T00:00:00Z): "
+    )
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-10T00:00:00Z")
-    assert cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-").exit_code == 0
-    # a report written later is not a change either: the same --at works again
+    first = cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-")
+    assert first.exit_code == 0
+    # reports and copies written later are not changes: the same --at gives the same report
     assert cli("report", "derna", "-o", str(tmp_path / "now.md")).exit_code == 0
-    assert cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-").exit_code == 0
-    # an account the case names, edited later (an entry of no case): shown in the report
+    assert cli("case", "export", "derna", "-o", str(tmp_path / "derna.toml")).exit_code == 0
+    again = cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-")
+    assert (again.exit_code, again.stdout) == (0, first.stdout)
+    # a note in a case this one has nothing to do with moves the audit checkpoint the
+    # report shows: refused too
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-11T00:00:00Z")
+    assert cli("note", "add", "other", "unrelated").exit_code == 0
+    r = cli("report", "derna", "--at", "2023-05-04T00:00:00Z", "-o", "-")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.startswith(
+        "error: --at 2023-05-04T00:00:00Z is before a change recorded in the archive (seq "
+    )
+    assert "note.add in case other, at 2023-05-11T00:00:00Z)" in r.stderr
+    # an account the case names, edited later (an entry of no case), and more
     assert cli("prov", "attribute", "derna", "subtitler", "x:@someone").exit_code == 0
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-06-01T00:00:00Z")
     assert cli("prov", "account", "edit", "x:@someone", "--name", "Renamed").exit_code == 0
     r = cli("report", "derna", "--at", "2023-05-20T00:00:00Z", "-o", "-")
-    assert r.exit_code == 2 and "(account.edit, seq " in r.stderr
+    assert r.exit_code == 2
+    assert r.stderr.startswith(
+        "error: --at 2023-05-20T00:00:00Z is before a change recorded in the archive (seq "
+    )
+    assert "account.edit, at 2023-06-01T00:00:00Z)" in r.stderr
+    r = cli("report", "derna", "--at", "2023-05-10T12:00:00Z", "-o", "-")
+    assert r.stderr.startswith(
+        "error: --at 2023-05-10T12:00:00Z is before 4 changes recorded in the archive (the "
+        "first: seq "
+    )
+
+
+def test_at_is_refused_after_a_change_recorded_after_its_report_though_dated_before(
+    cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock behind (a colleague's machine, VERIFY_FAKE_NOW) can date a change before a
+    report written earlier: the report dated then is no longer what the archive gives, so
+    its time is refused too, by the order of the trail."""
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-10T00:00:00Z")
+    for title, slug in (("Derna", "derna"), ("Other", "other")):
+        assert cli("case", "open", title, "--slug", slug).exit_code == 0
+    first = cli("report", "derna", "-f", "json", "-o", "-")
+    assert first.exit_code == 0
+    assert (
+        cli("report", "derna", "--at", "2023-05-10T00:00:00Z", "-f", "json", "-o", "-").stdout
+        == first.stdout
+    )
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-09T00:00:00Z")  # set back a day
+    assert cli("note", "add", "other", "dated before the report").exit_code == 0
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2023-05-12T00:00:00Z")
+    r = cli("report", "derna", "--at", "2023-05-10T00:00:00Z", "-o", "-")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.startswith(
+        "error: --at 2023-05-10T00:00:00Z is before a change recorded in the archive (seq 5, "
+        "note.add in case other, dated 2023-05-09T00:00:00Z but recorded after the report "
+        "dated 2023-05-10T00:00:00Z (seq 3)): "
+    )
+    # a time no report was written at is held to the dates alone
+    assert cli("report", "derna", "--at", "2023-05-10T00:00:01Z", "-o", "-").exit_code == 0
 
 
 def test_same_bytes_twice_in_the_case_lists_each_copy_once(

@@ -32,6 +32,7 @@ def test_example_report_renders_every_section_without_console_errors(
 
     monkeypatch.setenv("VERIFY_CORPUS", str(corpus))
     monkeypatch.delenv("VERIFY_FAKE_NOW", raising=False)  # the script pins it; restored after
+    monkeypatch.delenv("VERIFY_ALLOW_FAKE_NOW")  # and allows it itself, as `make screenshot`
     png = tmp_path / "shot.png"
     assert shot.main(["--out", str(png), "--keep", str(tmp_path / "work")]) == 0
     with Image.open(png) as img:

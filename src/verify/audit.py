@@ -12,16 +12,22 @@ the same transaction as each append, catches a deleted or appended *last* entry.
 able to rewrite the whole table and the head consistently is caught only by an older
 checkpoint kept elsewhere: `verify log --head` prints one, `verify check --against`
 compares with it.
+
+An entry's `at` is the clock of the machine that wrote it, which the chain protects but
+cannot vouch for: `clock_findings` reads the times against the order the chain proves, and
+an entry written under the pinned clock of tests and demos (`VERIFY_FAKE_NOW`) says so in
+its payload (`CLOCK_KEY`).
 """
 
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from verify.timeutil import iso, now
+from verify.timeutil import FAKE_NOW, iso, now, parse_utc, pinned
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -38,6 +44,14 @@ FRAMES_EXPORT = "media.frames.export"
 MEDIA_EXPORT = "media.export"
 CASE_EXPORT = "case.export"
 OUTPUT_ACTIONS = (REPORT_WRITE, FRAMES_EXPORT, MEDIA_EXPORT, CASE_EXPORT)
+# An entry written under a pinned clock (`VERIFY_FAKE_NOW`, tests and demos) carries
+# `"clock": "VERIFY_FAKE_NOW"` in its payload: its `at` is what the clock was pinned to.
+CLOCK_KEY = "clock"
+PINNED_CLOCK = FAKE_NOW
+_PINNED_TEXT = f'"{CLOCK_KEY}":"{PINNED_CLOCK}"'  # as canonical JSON writes it
+# How far an entry may be dated before an earlier one without a finding: the clocks of a
+# team's machines writing one PostgreSQL archive differ a little (`clock_findings`).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def canonical_json(value: Any) -> str:
@@ -75,6 +89,9 @@ def append_row(
     prev = GENESIS if not head else str(head[0][1])
     at = iso(now())
     assert at is not None
+    if pinned():  # `now` has refused it unless it is allowed
+        assert CLOCK_KEY not in payload, payload
+        payload = {**payload, CLOCK_KEY: PINNED_CLOCK}
     body = canonical_json(payload)
     digest = entry_hash(seq, at, actor, action, case, body, prev)
     w.insert(
@@ -204,3 +221,128 @@ def verify_chain(entries: Iterable[ChainLink], head: ChainHead | None) -> ChainR
     if head.hash != prev:
         return bad(last_seq, f"entry {last_seq} does not match the recorded head")
     return ChainReport(True, count, head.seq, head.hash)
+
+
+@dataclass(frozen=True)
+class ClockFinding:
+    """Entries `first`..`last` (seq) whose times are not when they were written."""
+
+    first: int
+    last: int
+    detail: str
+    kind: int = 0  # for the order of findings about the same entries: pinned, behind, unreadable
+
+    @property
+    def subject(self) -> str:
+        return f"seq {self.first}" if self.first == self.last else f"seq {self.first}-{self.last}"
+
+
+def written_under_pinned_clock(payload: str) -> bool:
+    """The entry's payload (canonical JSON) says it was written under `VERIFY_FAKE_NOW`."""
+    if _PINNED_TEXT not in payload:  # the cheap test first: almost never there
+        return False
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(value, dict) and value.get(CLOCK_KEY) == PINNED_CLOCK
+
+
+def clock_findings(entries: Iterable[ChainLink]) -> list[ClockFinding]:
+    """What an intact chain's times say about the clocks that dated its entries (in seq
+    order; the chain itself proves the order, not the times):
+
+    - entries dated more than `CLOCK_SKEW` before an entry written earlier (the latest-dated
+      one so far), each run of such consecutive entries under that entry once: the clock
+      that dated them was behind or set back (`VERIFY_FAKE_NOW`, a wrong system clock), or
+      that entry's was ahead, which the trail alone cannot tell apart;
+    - runs of consecutive entries written under a pinned clock (`VERIFY_FAKE_NOW`);
+    - an entry whose time cannot be read (only a forger who rewrote the chain writes one).
+    """
+    out: list[ClockFinding] = []
+    latest: tuple[datetime, int, str] | None = None  # the latest-dated entry so far
+    behind: list[tuple[int, datetime, str]] = []  # the current run: seq, time, as stored
+    behind_of: tuple[datetime, int, str] | None = None  # the entry the run is dated before
+    pinned_run: list[int] = []
+
+    def close_behind() -> None:
+        if behind and behind_of is not None:
+            out.append(_behind_finding(behind, behind_of))
+        behind.clear()
+
+    def close_pinned() -> None:
+        if pinned_run:
+            out.append(_pinned_finding(pinned_run[0], pinned_run[-1]))
+        pinned_run.clear()
+
+    for entry in entries:
+        seq, at = entry.seq, entry.at
+        if written_under_pinned_clock(entry.payload):
+            if pinned_run and pinned_run[-1] != seq - 1:
+                close_pinned()
+            pinned_run.append(seq)
+        else:
+            close_pinned()
+        try:
+            when = parse_utc(at)
+        except (ValueError, OverflowError):
+            close_behind()
+            out.append(ClockFinding(seq, seq, f"its time {at!r} cannot be read", 2))
+            continue
+        if latest is not None and when < latest[0] - CLOCK_SKEW:
+            if behind and (behind[-1][0] != seq - 1 or behind_of != latest):
+                close_behind()
+            behind_of = latest
+            behind.append((seq, when, at))
+            continue
+        close_behind()
+        if latest is None or when > latest[0]:
+            latest = (when, seq, at)
+    close_behind()
+    close_pinned()
+    return sorted(out, key=lambda f: (f.first, f.last, f.kind))
+
+
+def _behind_finding(
+    run: list[tuple[int, datetime, str]], of: tuple[datetime, int, str]
+) -> ClockFinding:
+    (ref_when, ref_seq, ref_at), earliest = of, min(w for _, w, _ in run)
+    if len(run) == 1:
+        dated = f"dated {run[0][2]}, {_span(ref_when - earliest)} before"
+    else:
+        dated = (
+            f"{len(run)} entries dated {iso(earliest)} to {iso(max(w for _, w, _ in run))}, "
+            f"up to {_span(ref_when - earliest)} before"
+        )
+    return ClockFinding(
+        run[0][0],
+        run[-1][0],
+        f"{dated} seq {ref_seq} ({ref_at}), though written after it: the clock that dated "
+        f"{'it' if len(run) == 1 else 'them'} was behind or set back ({PINNED_CLOCK}, a "
+        f"wrong system clock), or the one that dated seq {ref_seq} was ahead; the order of "
+        "the trail is its seq, not its times",
+        1,
+    )
+
+
+def _pinned_finding(first: int, last: int) -> ClockFinding:
+    if first == last:
+        said = "written under a pinned clock ({}): its time is what the clock was set to"
+    else:
+        said = (
+            f"{last - first + 1} entries written under a pinned clock ({{}}): their times "
+            "are what the clock was set to"
+        )
+    return ClockFinding(first, last, said.format(PINNED_CLOCK) + ", not when written")
+
+
+def _span(gap: timedelta) -> str:
+    """A gap of more than `CLOCK_SKEW`, roughly: `1292 days`, `3 h 12 min`, `7 min 5 s`."""
+    seconds = int(gap.total_seconds())
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if secs else f"{minutes} min"

@@ -12,11 +12,40 @@ from typing import Any
 
 from verify.errors import BadInputError
 
+# The pinned clock, for tests and demos only: every change made under it is recorded at the
+# time it gives, so it is honoured only with the switch beside it, and the audit entries
+# written under it say so (`audit.CLOCK_KEY`).
+FAKE_NOW = "VERIFY_FAKE_NOW"
+ALLOW_FAKE_NOW = "VERIFY_ALLOW_FAKE_NOW"
+
+
+def pinned() -> bool:
+    """`VERIFY_FAKE_NOW` is in effect (set, and not empty)."""
+    return bool(os.environ.get(FAKE_NOW))
+
+
+def check_clock() -> None:
+    """Refuse a pinned clock (`VERIFY_FAKE_NOW`) without `VERIFY_ALLOW_FAKE_NOW=1`: left set
+    in a shell after the tutorial, or set to backdate a change, it would record every change
+    at the time it gives rather than when it is made. The CLI calls this before any command
+    runs; `now` calls it on every use."""
+    fake = os.environ.get(FAKE_NOW)
+    if fake and os.environ.get(ALLOW_FAKE_NOW) != "1":
+        raise BadInputError(
+            f"{FAKE_NOW} is set ({fake!r}): it pins the clock for tests and demos, so every "
+            "change would be recorded at that time instead of when it is made; unset it (to "
+            "record when something happened, say so in what you record: a note's text, an "
+            f"appearance's dates), or for a test or demo archive also set {ALLOW_FAKE_NOW}=1 "
+            "(each audit entry is then marked as written under a pinned clock)"
+        )
+
 
 def now() -> datetime:
-    """Current UTC time; `VERIFY_FAKE_NOW` (ISO 8601) pins it for tests and demos."""
-    fake = os.environ.get("VERIFY_FAKE_NOW")
+    """Current UTC time; `VERIFY_FAKE_NOW` (ISO 8601) pins it for tests and demos, with
+    `VERIFY_ALLOW_FAKE_NOW=1` (`check_clock`)."""
+    fake = os.environ.get(FAKE_NOW)
     if fake:
+        check_clock()
         try:
             return parse_utc(fake)
         except (ValueError, OverflowError):  # not a time; or beyond year 1-9999 in UTC

@@ -331,6 +331,9 @@ def root(
         from verify.archive import EMPTY_VERIFY_USER
 
         raise BadInputError(EMPTY_VERIFY_USER)  # as --as "" (also on the ORM-free paths)
+    from verify.timeutil import check_clock
+
+    check_clock()  # a pinned clock without its switch: refused before anything is done
     state = State(Path(home) if home is not None else None, actor)
     ctx.obj = state
     ctx.call_on_close(state.close)

@@ -85,8 +85,9 @@ def check_command(
     (docs/concepts.md lists what is compared and what is not).
 
     Exit 0 when clean (orphaned objects, temp files and stray entries the store never
-    writes are reported but harmless), exit 3 on any other finding, naming the first bad
-    audit entry.
+    writes are reported but harmless; so are audit entries whose times are not when they
+    were written, `clock` findings, with a warning), exit 3 on any other finding, naming
+    the first bad audit entry.
     """
     from verify.services import log as svc
 
@@ -123,6 +124,18 @@ def check_command(
                 f"{state}: {report.audit_entries} audit entries, head {report.audit_head}"
                 f"{confirmed}; {_objects(report)}\n"
             )
+    spans = report.clock_entries
+    if report.ok and spans:
+        said = (
+            f"audit entry {spans[0][0]}: its time is not when it was written"
+            if spans == [(spans[0][0], spans[0][0])]
+            else "audit entries "
+            + ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+            + ": their times are not when they were written"
+        )
+        sys.stderr.write(
+            f"warning: {said} (the clock findings); the trail is intact, and its order is by seq\n"
+        )
     if not report.ok:
         checkpoint = [f for f in report.findings if f.category == "checkpoint"]
         altered = [f for f in report.findings if f.category == "state"]

@@ -43,9 +43,11 @@ def report_command(
         typer.Option(
             "--at",
             help="Generation time written into the report (ISO 8601; default now), not "
-            "before the case's last recorded change nor in the future. The same archive "
-            "and --at give a byte-identical report: pass the time written in a report (or its "
-            "generated_at in `verify log CASE --json`) to write it again.",
+            "in the future nor before a change recorded since in the archive (in any case: "
+            "a report draws on every case; reports and copies written are not changes). The "
+            "same archive and --at give a byte-identical report: pass the time written in a "
+            "report (or its generated_at in `verify log CASE --json`) to write it again "
+            "while the archive has not changed since.",
             show_default=False,
         ),
     ] = None,

@@ -1,4 +1,4 @@
-"""Checking the archive's integrity (`verify check`) and a case's last recorded change.
+"""Checking the archive's integrity (`verify check`).
 Listing the audit trail (`verify log`) is `verify.services.logread`, without the ORM."""
 
 import re
@@ -6,7 +6,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import col, select
@@ -16,57 +15,7 @@ from verify.archive import Archive
 from verify.dbread import SqlAlchemyReader, database_failure, sqlite_reason
 from verify.errors import BadInputError, IntegrityFailure
 from verify.models import AuditEntry, AuditHead, Blob
-from verify.services import logread
 from verify.services.statecheck import check_state
-
-
-def last_change(session: Any, case_id: Any, slug: str) -> audit.ChainLink | None:
-    """The case's last recorded change: its own entries, the derivations linking it to
-    another case's media, and the edits of the accounts it names (recorded under no case or
-    another); not the reports, frame exports and copies written from it (which change
-    nothing)."""
-    latest = session.exec(
-        select(AuditEntry)
-        .where(AuditEntry.case_slug == slug, col(AuditEntry.action).not_in(audit.OUTPUT_ACTIONS))
-        .order_by(col(AuditEntry.seq).desc())
-        .limit(1)
-    ).first()
-    linked = logread.cross_case_derivations(SqlAlchemyReader(session.connection()), case_id, slug)
-    accounts = _account_entries(session, case_id)
-    candidates: list[audit.ChainLink] = [e for e in (latest, *linked, *accounts) if e is not None]
-    return max(candidates, key=lambda e: e.seq) if candidates else None
-
-
-def _account_entries(session: Any, case_id: Any) -> list[AuditEntry]:
-    """`account.add` and `account.edit` entries of the accounts the case's appearances and
-    attributions name (an account's fields show in its reports)."""
-    from verify.models import Account, Appearance, Attribution
-    from verify.services.provenance import account_ref
-
-    ids = set(
-        session.exec(select(Appearance.account_id).where(Appearance.case_id == case_id)).all()
-    ) | set(
-        session.exec(select(Attribution.account_id).where(Attribution.case_id == case_id)).all()
-    )
-    ids.discard(None)
-    if not ids:
-        return []
-    refs = {
-        account_ref(a)
-        for a in session.exec(select(Account).where(col(Account.id).in_(sorted(ids)))).all()
-    }
-    out = []
-    for e in session.exec(
-        select(AuditEntry).where(col(AuditEntry.action).in_(("account.add", "account.edit")))
-    ).all():
-        try:
-            payload = orjson.loads(e.payload)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(payload, dict) and (payload.get("ref") or payload.get("account")) in refs:
-            out.append(e)
-    return out
-
 
 UNREADABLE = "cannot be read"  # a db-integrity finding's detail: the check stopped there
 
@@ -74,8 +23,8 @@ UNREADABLE = "cannot be read"  # a db-integrity finding's detail: the check stop
 @dataclass
 class Finding:
     category: (
-        str  # db-integrity, audit-chain, state, missing, hash-mismatch, unreadable, orphan,
-        # temp-file, stray, link, checkpoint
+        str  # db-integrity, audit-chain, state, clock, missing, hash-mismatch, unreadable,
+        # orphan, temp-file, stray, link, checkpoint
     )
     subject: str
     detail: str
@@ -88,6 +37,11 @@ class Finding:
 # write (orphan, temp-file) and entries the store never writes (stray), listed for a person
 # to look at; the evidence itself is checked object by object.
 HARMLESS = frozenset({"orphan", "temp-file", "stray"})
+# Entries whose times are not when they were written (`audit.clock_findings`): reported,
+# and the check still passes. The entries are intact and in order; a clock was wrong or
+# pinned, which no later change can undo, so failing for it would fail the archive for good
+# and make exit 3 mean less (docs/concepts.md#entry-times).
+NOT_FAILING = HARMLESS | {"clock"}
 
 
 @dataclass
@@ -101,7 +55,24 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return all(f.category in HARMLESS for f in self.findings)
+        return all(f.category in NOT_FAILING for f in self.findings)
+
+    @property
+    def clock_entries(self) -> list[tuple[int, int]]:
+        """The entries of the `clock` findings (times not when they were written), as
+        ranges of seq (first, last), merged and in order."""
+        spans: list[tuple[int, int]] = []
+        for f in self.findings:
+            if f.category == "clock":
+                a, _, b = f.subject.removeprefix("seq ").partition("-")
+                spans.append((int(a), int(b or a)))
+        merged: list[tuple[int, int]] = []
+        for first, last in sorted(spans):
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
+            else:
+                merged.append((first, last))
+        return merged
 
     @property
     def unreadable_database(self) -> bool:
@@ -141,7 +112,7 @@ def only_missing(objects_checked: int, categories: Sequence[str]) -> bool:
     return (
         objects_checked > 0
         and missing == objects_checked
-        and all(c in (*HARMLESS, "missing") for c in categories)
+        and all(c in (*NOT_FAILING, "missing") for c in categories)
     )
 
 
@@ -149,7 +120,6 @@ def _holders(archive: Archive, blob_ids: list[int]) -> dict[int, list[str]]:
     """Per file: 'media ID in case SLUG' for each media holding it (search's `holdings`)."""
     if not blob_ids:
         return {}
-    from verify.dbread import SqlAlchemyReader
     from verify.services.search import holdings
 
     with archive.read() as session:
@@ -158,7 +128,11 @@ def _holders(archive: Archive, blob_ids: list[int]) -> dict[int, list[str]]:
 
 
 def check_archive(
-    archive: Archive, *, against: str | None = None, objects: Collection[str] | None = None
+    archive: Archive,
+    *,
+    against: str | None = None,
+    objects: Collection[str] | None = None,
+    clock_to_last_change: bool = False,
 ) -> CheckReport:
     """Verify the database, the audit chain, that the cases, claims and attributions agree
     with what the chain last recorded (`statecheck`), and every stored object.
@@ -167,10 +141,13 @@ def check_archive(
     entry with that seq must still carry that hash. `objects` (SHA-256 hex digests) limits
     the re-hashing, the costly part, to those objects (a case's report checks its own); the
     database, the chain, orphans and temp files are always checked in full.
+    `clock_to_last_change` limits the clock findings to the entries up to the last one that
+    is not an output (`audit.OUTPUT_ACTIONS`; a report's audit checkpoint), so that writing
+    a report does not change the next one rendered from the same archive.
     """
     report = CheckReport()
     try:
-        blob_ids = _check_database(archive, report, against)
+        blob_ids = _check_database(archive, report, against, clock_to_last_change)
     except DatabaseError as exc:  # a damaged SQLite file may fail the very check
         if not isinstance(database_failure(exc), IntegrityFailure):
             raise
@@ -219,7 +196,9 @@ def check_archive(
     return report
 
 
-def _check_database(archive: Archive, report: CheckReport, against: str | None) -> dict[str, int]:
+def _check_database(
+    archive: Archive, report: CheckReport, against: str | None, clock_to_last_change: bool
+) -> dict[str, int]:
     """The database's part of `check_archive`, its findings added to `report`: SQLite's
     integrity and foreign keys, the chain, the rows against it, the checkpoint. Returns the
     stored objects' ids by SHA-256."""
@@ -247,6 +226,12 @@ def _check_database(archive: Archive, report: CheckReport, against: str | None) 
         if chain.ok:  # a broken trail is no reference to compare the rows with
             for m in check_state(session, entries):
                 report.findings.append(Finding("state", m.subject, m.detail))
+            dated: Sequence[AuditEntry] = entries
+            if clock_to_last_change:
+                changes = [i for i, e in enumerate(entries) if e.action not in audit.OUTPUT_ACTIONS]
+                dated = entries[: changes[-1] + 1] if changes else []
+            for c in audit.clock_findings(dated):
+                report.findings.append(Finding("clock", c.subject, c.detail))
         if against is not None:  # "" (e.g. from an empty checkpoint file) is bad input
             report.findings.extend(_check_checkpoint(session, against))
         stored = session.exec(select(Blob.sha256, Blob.id)).all()

@@ -673,6 +673,7 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
             )
     for n in records.notes:
         add(n.at, "note", n.text, n.by, f"note:{n.id}")
+    _flag_recorded_before_opening(events, as_utc(c.created_at))
     order = {t: i for i, t in enumerate(_TYPE_ORDER)}
     events.sort(key=lambda e: (e["_sort"], order.get(e["type"], 99)))
     for e in events:
@@ -685,6 +686,35 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
                 e["earliest"] = True
                 break
     return events
+
+
+# What is recorded in a case once it is open, dated by the clock of whoever recorded it:
+# none can be dated before the case was opened (appearances, capture times and acquisitions
+# can: they say when something happened elsewhere).
+RECORDED_IN_CASE = frozenset(
+    {
+        "status.changed",
+        "attribution.recorded",
+        "attribution.changed",
+        "derivation.recorded",
+        "derivation.retracted",
+        "note",
+    }
+)
+
+
+def _flag_recorded_before_opening(events: list[dict[str, Any]], opened: datetime) -> None:
+    """Warn on each event recorded in the case but dated before it was opened (beyond the
+    clock skew `verify check` allows): the clock that dated it was wrong or pinned."""
+    from verify.audit import CLOCK_SKEW
+
+    for e in events:
+        if e["type"] in RECORDED_IN_CASE and e["_sort"] < opened - CLOCK_SKEW:
+            e["warnings"].append(
+                f"dated before the case was opened ({iso(opened)}), though recorded in it "
+                "since: the clock that dated it was wrong or pinned (VERIFY_FAKE_NOW); "
+                "`verify check` lists such audit entries as clock findings"
+            )
 
 
 def _local_warning(captured: CaptureTime) -> str:

@@ -158,9 +158,9 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
     """The whole report as a plain, JSON-ready dict (docs/report-schema.json).
 
     Read-only. `at` is the generation time written into the report (default: now); it
-    cannot be earlier than the case's last recorded change (reports written are not
-    changes), which the report would then show as made after it was generated, nor later
-    than now.
+    cannot be earlier than a change recorded in the archive (reports and copies written are
+    not changes), which the report could then show as made after it was generated, nor
+    later than now (`_check_generated_at`).
     """
     generated = at if at is not None else now()
     with archive.read() as session:
@@ -314,7 +314,9 @@ def _integrity_check(archive: Archive, objects: set[str]) -> dict[str, Any]:
     case's stored objects re-hashed (not every object in the archive)."""
     from verify.services.log import check_archive
 
-    result = check_archive(archive, objects=objects)
+    # the clock findings up to the audit checkpoint: this report, once recorded, is not in
+    # the next one's
+    result = check_archive(archive, objects=objects, clock_to_last_change=True)
     return {
         "ok": result.ok,
         "objects_checked": result.objects_checked,
@@ -776,25 +778,66 @@ def _exact_copies(
 
 
 def _check_generated_at(session: Session, ref: str, at: datetime) -> None:
-    """Refuse a generation time before the case's last recorded change, or after now."""
-    from verify.services.log import last_change
-
-    case = get_case(session, ref)
+    """Refuse a generation time after now, or before any change recorded in the archive
+    since: any entry that is not an output (`audit.OUTPUT_ACTIONS`: a report, a copy) dated
+    after it, or recorded (by seq) after a report of this case dated exactly then, whatever
+    its date (a clock behind). Not only this case's: a report draws on every case (the
+    earliest appearance weighs copies held elsewhere, duplicate search, the audit
+    checkpoint), so only an archive unchanged since `at` gives the report it gave then."""
+    case = get_case(session, ref)  # an unknown case is named first (exit 4)
     current = now()
-    if as_utc(at) > current:
+    when = as_utc(at)
+    if when > current:
         raise BadInputError(
             f"--at {iso(at)} is in the future (now {iso(current.replace(microsecond=0))}): "
             "a report cannot be dated after it is written"
         )
-    entry = last_change(session, case.id, case.slug)
-    if entry is None:
+    written = _report_written_at(session, case.slug, when)
+    rows = session.exec(
+        select(AuditEntry.seq, AuditEntry.at, AuditEntry.action, AuditEntry.case_slug)
+        .where(col(AuditEntry.action).not_in(audit.OUTPUT_ACTIONS))
+        .order_by(col(AuditEntry.seq))
+    ).all()
+    since = [
+        (seq, dated, action, slug)
+        for seq, dated, action, slug in rows
+        if parse_utc(dated) > when or (written is not None and seq > written)
+    ]
+    if not since:
         return
-    when = parse_utc(entry.at)
-    if as_utc(at) < when:
-        raise BadInputError(
-            f"--at {iso(at)} is before the case's last recorded change ({entry.action}, seq "
-            f"{entry.seq}, at {iso(when)}): a report cannot be dated before what it shows"
+    seq, dated, action, slug = since[0]
+    where = f" in case {slug}" if slug else ""
+    if parse_utc(dated) > when:
+        first = f"seq {seq}, {action}{where}, at {iso(parse_utc(dated))}"
+    else:
+        first = (
+            f"seq {seq}, {action}{where}, dated {iso(parse_utc(dated))} but recorded after "
+            f"the report dated {iso(at)} (seq {written})"
         )
+    count = "a change" if len(since) == 1 else f"{len(since)} changes"
+    first = first if len(since) == 1 else f"the first: {first}"
+    raise BadInputError(
+        f"--at {iso(at)} is before {count} recorded in the archive ({first}): a "
+        "report cannot be dated before what it shows, and it draws on every case (earliest "
+        "appearances, copies, the audit checkpoint); one written then is listed by "
+        f"`verify log {case.slug}` (report.write, with its SHA-256)"
+    )
+
+
+def _report_written_at(session: Session, slug: str, when: datetime) -> int | None:
+    """The seq of the first report of the case recorded as generated at `when`, if any."""
+    for seq, payload in session.exec(
+        select(AuditEntry.seq, AuditEntry.payload)
+        .where(AuditEntry.case_slug == slug, AuditEntry.action == audit.REPORT_WRITE)
+        .order_by(col(AuditEntry.seq))
+    ).all():
+        try:
+            generated = orjson.loads(payload).get("generated_at")
+            if isinstance(generated, str) and parse_utc(generated) == when:
+                return int(seq)
+        except (orjson.JSONDecodeError, AttributeError, ValueError, OverflowError):
+            continue
+    return None
 
 
 def _media_entry(
