@@ -22,6 +22,7 @@ from tests import report_fixture
 from tests.conftest import REPO, RunCli
 from verify import outputs
 from verify.archive import Archive
+from verify.errors import BadInputError
 from verify.services import log as logsvc
 from verify.services import logread, provenance, provread, report, report_render
 from verify.timeutil import parse_utc
@@ -612,6 +613,57 @@ def test_cli_stdout_output_matches_file(cli: RunCli, slug: str, tmp_path: Path) 
     assert r2.stdout == out.read_text()
     log = json.loads(cli("log", slug, "--json").stdout)
     assert [e["payload"]["path"] for e in log[-2:]] == [str(out), None]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("s.html", "html"), ("s.HTM", "html"), ("s.json", "json"), ("s.md", "md"),
+     ("s.markdown", "md"), ("s.txt", "md"), ("s", "md")],
+)  # fmt: skip
+def test_cli_format_follows_the_output_name(
+    cli: RunCli, slug: str, tmp_path: Path, name: str, fmt: str
+) -> None:
+    """The trial's `report CASE -o strike.html` wrote Markdown into the .html file (exit 0,
+    recorded as md): without --format the extension of -o says the format."""
+    out = tmp_path / name
+    r = cli("report", slug, "-o", str(out), "--at", "2023-06-01T00:00:00Z")
+    assert r.exit_code == 0, r.stderr
+    starts = {"html": "<!DOCTYPE html>", "json": "{", "md": "# Provenance report"}[fmt]
+    assert out.read_text().startswith(starts)
+    log = json.loads(cli("log", slug, "--json").stdout)
+    assert log[-1]["payload"]["format"] == fmt
+
+
+def test_cli_format_contradicting_the_output_name_is_refused(
+    cli: RunCli, slug: str, tmp_path: Path
+) -> None:
+    seq = len(json.loads(cli("log", "--json").stdout))
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "strike.html"
+    r = cli("report", slug, "-f", "md", "-o", str(out))
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"error: --format md, but the name -o {out} says html (.html): drop --format (or give "
+        "-f html), or name the file .md; nothing written\n"
+    )
+    assert list(out.parent.iterdir()) == []  # nor a temporary file
+    assert len(json.loads(cli("log", "--json").stdout)) == seq  # no report.write
+    # an extension that names no format, or stdout, goes with any --format
+    assert cli("report", slug, "-f", "html", "-o", str(tmp_path / "r.txt")).exit_code == 0
+    assert cli("report", slug, "-f", "json", "-o", "-").stdout.startswith("{")
+    assert cli("report", slug, "-f", "html", "-o", str(tmp_path / "r.htm")).exit_code == 0
+
+
+def test_output_format() -> None:
+    assert report.output_format(None, None) == "md"
+    assert report.output_format(None, "-") == "md"
+    assert report.output_format("pdf", None) == "pdf"
+    assert report.output_format(None, "out/Report.PDF") == "pdf"
+    assert report.output_format("html", "x.htm") == "html"
+    with pytest.raises(BadInputError, match=r"--format json, but the name -o x\.md says md"):
+        report.output_format("json", "x.md")
+    with pytest.raises(BadInputError, match="unknown report format 'docx'"):
+        report.output_format("docx", "x.docx")
 
 
 def test_cli_errors(cli: RunCli, slug: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from verify.cli.output import clean, examples, notice
 
 REPORT_EPILOG = examples(
     "verify report belgorod-legion-video",
-    "verify report belgorod-legion-video --format html -o legion.html",
+    "verify report belgorod-legion-video -o legion.html",
     "verify report belgorod-legion-video --format json -o - | jq .provenance.timeline",
     "verify report belgorod-legion-video --format md --at 2026-12-01T09:30:00Z",
 )
@@ -21,13 +21,16 @@ def report_command(
     ctx: typer.Context,
     case: Annotated[str, typer.Argument(help="Case reference (its slug).", show_default=False)],
     fmt: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--format",
             "-f",
-            help="md, html, json, or pdf (needs the extra: pip install 'verify[pdf]').",
+            help="md, html, json, or pdf (needs the extra: pip install 'verify[pdf]'). "
+            "Default: what the extension of -o says (.md/.markdown, .html/.htm, .json, "
+            ".pdf), else md. A format the extension contradicts is refused.",
+            show_default=False,
         ),
-    ] = "md",
+    ] = None,
     output: Annotated[
         str | None,
         typer.Option(
@@ -60,7 +63,7 @@ def report_command(
     from verify.services import report as svc
     from verify.timeutil import parse_utc
 
-    svc.check_format(fmt)
+    fmt = svc.output_format(fmt, output)
     when = None
     if at is not None:
         try:

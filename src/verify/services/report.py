@@ -149,6 +149,39 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+# what `-o FILE`'s extension says the format is, when `--format` is not given
+FORMAT_OF_SUFFIX = {
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".json": "json",
+    ".pdf": "pdf",
+}
+
+
+def output_format(fmt: str | None, output: str | None) -> str:
+    """The format to write: `fmt` (`--format`) when given, else what the extension of
+    `output` (`-o`) says (`.html`/`.htm`, `.json`, `.md`/`.markdown`, `.pdf`), else md.
+
+    A `--format` that contradicts the extension of `-o` is refused (BadInputError): an
+    HTML report named `.md`, or Markdown named `.html`, opens as something it is not. An
+    extension that names no format (`.txt`, none) or `-o -` goes with any `--format`."""
+    said = None
+    if output is not None and output != "-":
+        said = FORMAT_OF_SUFFIX.get(Path(output).suffix.lower())
+    if fmt is None:
+        return said or "md"
+    check_format(fmt)
+    if said is not None and said != fmt:
+        raise BadInputError(
+            f"--format {fmt}, but the name -o {output} says {said} "
+            f"({Path(output or '').suffix}): drop --format (or give -f {said}), or name the "
+            f"file .{EXTENSIONS[fmt]}; nothing written"
+        )
+    return fmt
+
+
 def default_filename(ref: str, fmt: str) -> str:
     """`<case>-report.<ext>`: where the CLI writes when no `-o` is given."""
     return f"{ref}-report.{EXTENSIONS[check_format(fmt)]}"
