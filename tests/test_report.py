@@ -263,11 +263,50 @@ def test_derivations_and_metadata_differences(data: dict[str, Any]) -> None:
         {"media": 2, "value": None},
     ]
     assert rows["device_tags"]["differs"] is True
-    assert rows["c2pa"]["differs"] is False
+    # not "—" (absent) for both: one was looked at for C2PA, the other not
+    assert rows["c2pa"]["values"] == [
+        {"media": 1, "value": "none found"},
+        {"media": 2, "value": "not read"},
+    ]
     gps = data["media"][0]["metadata"]["gps"]
     assert gps["map_url"] == (
         "https://www.openstreetmap.org/?mlat=50.485300&mlon=35.669200#map=16/50.485300/35.669200"
     )
+
+
+def test_c2pa_says_whether_it_was_read(archive: Archive, data: dict[str, Any]) -> None:
+    """The trial's signed image showed `C2PA | not present or not read` without the optional
+    reader: the report says which, from what the analysis recorded (`c2pa_reader`)."""
+    read, unread = (m["metadata"] for m in data["media"])
+    assert (read["c2pa"], read["c2pa_read"], read["c2pa_reader"]) == (
+        None,
+        "read",
+        "c2pa-python 0.38.1",
+    )
+    assert (unread["c2pa_read"], unread["c2pa_reader"]) == ("not_installed", None)
+    md = report_render.render_markdown(data)
+    html = report_render.render_html(archive, data)
+    for text in (md, html):
+        assert "not present or not read" not in text
+    assert "| C2PA | none found (read with c2pa-python 0.38.1) |" in md
+    assert (
+        "| C2PA | not read: c2pa-python was not installed when the file was analysed (pip "
+        "install 'verify\\[c2pa\\]', then verify media reanalyse 2) |" in md
+    )
+    assert (
+        "<th>C2PA</th><td>not read: c2pa-python was not installed when the file was analysed "
+        "(pip install &#39;verify[c2pa]&#39;, then verify media reanalyse 2)</td>" in html
+    )
+    # analysed before the reader was recorded: not known; a manifest: its fields
+    old = {**unread, "c2pa_read": "not_recorded"}
+    assert report_render.c2pa_line(old, 7) == (
+        "not known whether it was read: the file was analysed before verify recorded it "
+        "(verify media reanalyse 7 reads it again)"
+    )
+    assert report_render.c2pa_line({**read, "c2pa": {"state": "valid"}}, 1) is None
+    # the analysis's record, as stored
+    assert report._c2pa_read({}) == {"c2pa_read": "not_recorded", "c2pa_reader": None}
+    assert report._c2pa_read({"c2pa_reader": None})["c2pa_read"] == "not_installed"
 
 
 def test_near_duplicates_in_other_cases_with_aligned_ranges(data: dict[str, Any]) -> None:

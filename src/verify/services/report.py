@@ -110,6 +110,9 @@ DIFF_FIELDS: tuple[tuple[str, str], ...] = (
     ("duration", "duration (s)"),
 )
 
+# the metadata differences table's C2PA value when there is no manifest summary
+C2PA_DIFF_TEXT = {"read": "none found", "not_installed": "not read", "not_recorded": "not known"}
+
 DEPENDENCIES = (
     "alembic",
     "av",
@@ -762,9 +765,23 @@ def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
         "encoder": _meta_value(meta, "encoder"),
         "xmp_creator_tool": _meta_value(meta, "xmp_creator_tool"),
         "c2pa": c2pa if isinstance(c2pa, dict) and c2pa else None,
+        **_c2pa_read(meta),
         "notable_tags": _notable_tags(meta),
         "disagreements": meta.get("disagreements") or [],
     }
+
+
+def _c2pa_read(meta: dict[str, Any]) -> dict[str, Any]:
+    """Whether the file was looked at for C2PA (`c2pa` null says nothing otherwise):
+    `c2pa_read` is `read` (by `c2pa_reader`, e.g. `c2pa-python 0.38.1`), `not_installed`
+    (the optional reader was not installed when the file was analysed) or `not_recorded`
+    (analysed before the analysis recorded it)."""
+    if "c2pa_reader" not in meta:
+        return {"c2pa_read": "not_recorded", "c2pa_reader": None}
+    reader = meta["c2pa_reader"]
+    if isinstance(reader, str) and reader:
+        return {"c2pa_read": "read", "c2pa_reader": reader}
+    return {"c2pa_read": "not_installed", "c2pa_reader": None}
 
 
 def _frames(session: Session, blob_id: int) -> list[dict[str, Any]]:
@@ -911,9 +928,11 @@ def _diff_value(media: dict[str, Any], key: str) -> str | None:
     if key == "gps":
         gps = md.get("gps")
         return None if not gps or is_placeholder_gps(gps) else f"{gps['lat']:.6f}, {gps['lon']:.6f}"
-    if key == "c2pa":
+    if key == "c2pa":  # "—" would say absent: say whether it was looked for
         c2pa = md.get("c2pa")
-        return str(c2pa.get("state")) if c2pa else None
+        if c2pa:
+            return str(c2pa.get("state"))
+        return C2PA_DIFF_TEXT.get(str(md.get("c2pa_read")), "not read")
     if key == "captured_at":  # UTC, or the camera's local time marked as such
         captured = capture_time(md)
         raw = md.get("captured_at_raw")

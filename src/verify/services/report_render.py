@@ -332,6 +332,7 @@ def _environment(*, html: bool) -> Environment:
         "capture_time": capture_time_parts,
         "device": device_name,
         "status_meaning": status_meaning,
+        "c2pa_line": c2pa_line,
         "search_summary": search_summary,
     }
     env.filters.update(filters)
@@ -433,6 +434,29 @@ def reading_guide() -> list[tuple[str, str]]:
         ),
         ("—", "not recorded or not known. Times are UTC, to the whole second."),
     ]
+
+
+def c2pa_line(metadata: dict[str, Any], media_id: object = None) -> str | None:
+    """The C2PA row when there is no manifest summary: none found (and by which reader), or
+    why it is not known, from `c2pa_read` (`verify.services.report._c2pa_read`). None when
+    there is a summary (the template lists its fields)."""
+    from verify.analysis.metadata import C2PA_DISTRIBUTION, C2PA_EXTRA
+
+    if metadata.get("c2pa"):
+        return None
+    again = "verify media reanalyse" + (f" {media_id}" if media_id is not None else "")
+    read = metadata.get("c2pa_read")
+    if read == "read":
+        return f"none found (read with {metadata.get('c2pa_reader')})"
+    if read == "not_installed":
+        return (
+            f"not read: {C2PA_DISTRIBUTION} was not installed when the file was analysed "
+            f"({C2PA_EXTRA}, then {again})"
+        )
+    return (
+        "not known whether it was read: the file was analysed before verify recorded it "
+        f"({again} reads it again)"
+    )
 
 
 def status_meaning(status: object) -> str | None:
