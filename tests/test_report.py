@@ -64,6 +64,8 @@ def test_header_verdict_and_claims(data: dict[str, Any]) -> None:
         "rationale": "earliest copy is the Telegram post; the subtitled X copy is a re-upload",
         "set_by": "tester",
         "set_at": "2023-05-26T08:00:00Z",
+        # recorded here, on the command line (`status.set` entry 6), not from a case file
+        "recorded": {"by": "tester", "at": "2023-05-26T08:00:00Z", "seq": 6, "import": None},
     }
     assert [(c["n"], c["finding"], c["confidence"]) for c in data["claims"]] == [
         (1, "supported", "medium"),
@@ -967,7 +969,7 @@ def test_timeline_and_earliest_come_from_provread_and_provlogic(
              "source": "https://t.me/older/1", "ref": "appearance:9", "case": "other-case",
              "earliest": True, "warnings": ["posted 2030-01-01 is in the future"],
              "extra": "dropped"}  # fmt: skip
-    monkeypatch.setattr(report, "timeline_events", lambda records, first: [event])
+    monkeypatch.setattr(report, "timeline_events", lambda records, first, **kw: [event])
     monkeypatch.setattr(report.provread, "earliest_of", lambda db, case, own=None: {
         "earliest": {"id": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
                      "posted_at": "2023-05-21T10:00:00Z", "captured_at": None},
@@ -978,7 +980,7 @@ def test_timeline_and_earliest_come_from_provread_and_provlogic(
     })  # fmt: skip
     data = report.build_report(archive, slug, at=AT)
     event.pop("extra")
-    assert data["provenance"]["timeline"] == [event]
+    assert data["provenance"]["timeline"] == [{**event, "recorded": None}]  # no origin
     assert data["provenance"]["earliest"] == {
         "appearance": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
         "at": "2023-05-21T10:00:00Z",
@@ -1009,18 +1011,23 @@ def test_the_earliest_appearance_is_worked_out_once(
         calls.append(earliest_of(db, case, own))
         return calls[-1]
 
-    def spy(records: Any, first: dict[str, Any]) -> list[dict[str, Any]]:
+    def spy(records: Any, first: dict[str, Any], **kw: Any) -> list[dict[str, Any]]:
         given.append(first)
-        return timeline_events(records, first)
+        return timeline_events(records, first, **kw)
 
     monkeypatch.setattr(report.provread, "earliest_of", counted)
     monkeypatch.setattr(report, "timeline_events", spy)
     data = report.build_report(archive, slug, at=AT)
     assert len(calls) == 1 and given == calls
     assert data["provenance"]["earliest"]["appearance"] == calls[0]["earliest"]["id"]
-    assert data["provenance"]["timeline"] == report._timeline_entries(
-        provread.timeline(archive, slug)
-    )
+    # `verify timeline`'s events, each with the entry that recorded it (none for a file's
+    # capture time)
+    shown = data["provenance"]["timeline"]
+    assert [{k: v for k, v in e.items() if k != "recorded"} for e in shown] == [
+        {k: e.get(k) for k in report.TIMELINE_KEYS} for e in provread.timeline(archive, slug)
+    ]
+    # the fixture writes its media and provenance rows without entries; these have theirs
+    assert {e["type"] for e in shown if e["recorded"]} == {"case.opened", "status.changed", "note"}
 
 
 def test_markdown_shows_our_command_hints_as_code(

@@ -45,7 +45,7 @@ from verify.errors import BadInputError
 from verify.index import load_index
 from verify.models import AuditEntry, Blob, Case, Claim, Frame, Media, pk
 from verify.outputs import write_atomically
-from verify.services import provread, search, status
+from verify.services import provread, recorded, search, status
 from verify.services.cases import case_media, claim_to_dict, get_case
 from verify.services.provlogic import (
     AccountRow,
@@ -58,7 +58,7 @@ from verify.services.provlogic import (
     retracted,
     timeline_events,
 )
-from verify.services.statecheck import CLAIM_ACTIONS, claim_changes, claim_number
+from verify.services.statecheck import claim_changes, claim_number
 from verify.timeutil import as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import VERDICTS, Role
 
@@ -220,7 +220,14 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
         own = provread.own_records(db, case_row)
         found = provread.earliest_of(db, case_row, own)  # once: the timeline marks it too
         records = provread.records_of(db, case_row, found, own)
-        timeline = _timeline_entries(timeline_events(records, found))
+        # who put each record into this archive, and from which case file (one statement)
+        trail = recorded.case_trail(
+            recorded.read_entries(session, case.slug),
+            case.slug,
+            [d.id for d in records.derivations],
+        )
+        _history_recorded(history, trail)
+        timeline = _timeline_entries(timeline_events(records, found, origins=True), trail)
         earliest = _earliest_entry(found)
         # the timeline's appearances end with the earliest when another case holds it
         appearances = [ap for ap in records.appearances if ap.case_id == case_id]
@@ -234,6 +241,7 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
                 b,
                 _near_duplicate_entries(archive, index, b, case.slug),
                 copies.get(pk(b), []),
+                trail,
             )
             for m, b in media_rows
         ]
@@ -248,19 +256,32 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
                 "created_by": case.created_by,
                 "updated_at": iso(case.updated_at),
                 "updated_by": case.updated_by,
+                "recorded": recorded.recorded_dict(trail.opened),
             },
             "verdict": _verdict(case, history),
             "status_history": history,
-            "claims": _claims_with_history(session, case_id, case.slug),
-            "notes": [{"at": iso(n.at), "by": n.by, "text": n.text} for n in records.notes],
+            "claims": _claims_with_history(session, case_id, trail.claims),
+            "notes": [
+                {
+                    "at": iso(n.at),
+                    "by": n.by,
+                    "text": n.text,
+                    "recorded": recorded.recorded_dict(trail.notes.get(n.id)),
+                }
+                for n in records.notes
+            ],
             "provenance": {
                 "timeline": timeline,
                 "earliest": earliest,
-                "appearances": [_appearance_entry(a, accounts, media_by_id) for a in appearances],
+                "appearances": [
+                    _appearance_entry(a, accounts, media_by_id, trail) for a in appearances
+                ],
                 "attributions": _attributions(
-                    records.attributions, records.changes, accounts, media_by_id
+                    records.attributions, records.changes, accounts, media_by_id, trail
                 ),
-                "derivations": _derivations(session, records.derivations, media_by_id, blobs),
+                "derivations": _derivations(
+                    session, records.derivations, media_by_id, blobs, trail
+                ),
             },
             "media": media_out,
             "metadata_differences": _metadata_differences(media_out),
@@ -382,38 +403,39 @@ def _audit_checkpoint(session: Session) -> dict[str, Any]:
     }
 
 
-def _claims_with_history(session: Session, case_id: int, slug: str) -> list[dict[str, Any]]:
+def _claims_with_history(
+    session: Session, case_id: int, entries: Sequence[recorded.Entry]
+) -> list[dict[str, Any]]:
     """The case's claims, each with `history`: every recorded change to its finding,
-    confidence, rationale or text, oldest first, from the audit trail."""
-    history = _claim_changes(session, slug)
+    confidence, rationale or text, oldest first, from the audit trail (`entries`: the
+    case's `claim.*` entries, in order)."""
+    history = _claim_changes(entries)
     return [
         {**claim_to_dict(c), "history": history.get(c.position, [])}
         for c in _claims(session, case_id)
     ]
 
 
-def _claim_changes(session: Session, slug: str) -> dict[int, list[dict[str, Any]]]:
+def _claim_changes(entries: Sequence[recorded.Entry]) -> dict[int, list[dict[str, Any]]]:
     """Claim number -> its changes as the audit trail records them (`claim.assess`,
     `claim.edit`, and the assessment an earlier import wrote into `claim.add`), read as
-    `verify check` replays them (`statecheck.claim_changes`)."""
+    `verify check` replays them (`statecheck.claim_changes`); `import`: the case file an
+    import took it from (who and when are then the importer's), else None."""
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    entries = session.exec(
-        select(AuditEntry)
-        .where(AuditEntry.case_slug == slug, col(AuditEntry.action).in_(CLAIM_ACTIONS))
-        .order_by(col(AuditEntry.seq))
-    ).all()
     for e in entries:
-        try:
-            payload = orjson.loads(e.payload)
-        except orjson.JSONDecodeError:
-            continue  # `verify check` reports the damaged entry
+        payload = e.payload  # {} when unreadable: `verify check` reports the damaged entry
         n = claim_number(e.action, payload)
         if n is None:
             continue
         recorded = claim_changes(e.action, payload)
         if e.action == "claim.add":
             recorded.pop("text", None)  # the claim as added, not a change of its text
-        change: dict[str, Any] = {"at": e.at, "by": e.actor, "seq": e.seq}
+        change: dict[str, Any] = {
+            "at": e.at,
+            "by": e.actor,
+            "seq": e.seq,
+            "import": e.recorded.imported,
+        }
         for field in ("finding", "confidence", "text"):
             old_new = recorded.get(field)
             change[field] = None if old_new is None else {"from": old_new[0], "to": old_new[1]}
@@ -432,6 +454,14 @@ def _claims(session: Session, case_id: int) -> list[Claim]:
     )
 
 
+def _history_recorded(history: list[dict[str, Any]], trail: recorded.CaseTrail) -> None:
+    """Each status history row (`status.history_of`: the opening, then each change in
+    order) gets `recorded`: the entry that recorded it (`case.open`, `status.set`)."""
+    for index, row in enumerate(history):
+        entry = trail.opened if index == 0 else trail.status_at(index - 1)
+        row["recorded"] = recorded.recorded_dict(entry)
+
+
 def _verdict(case: Case, history: list[dict[str, Any]]) -> dict[str, Any]:
     last = history[-1]
     return {
@@ -440,6 +470,7 @@ def _verdict(case: Case, history: list[dict[str, Any]]) -> dict[str, Any]:
         "rationale": last["why"],
         "set_by": last["by"],
         "set_at": last["at"],
+        "recorded": last["recorded"],
     }
 
 
@@ -466,7 +497,10 @@ def _media_ref(m: Media | None, blobs: dict[int, Blob] | None = None) -> dict[st
 
 
 def _appearance_entry(
-    a: AppearanceRow, accounts: Mapping[int, AccountRow], media: dict[int, Media]
+    a: AppearanceRow,
+    accounts: Mapping[int, AccountRow],
+    media: dict[int, Media],
+    trail: recorded.CaseTrail,
 ) -> dict[str, Any]:
     return {
         "id": a.id,
@@ -487,6 +521,8 @@ def _appearance_entry(
         "archive_url": a.archive_url,
         "note": a.note,
         "media": _media_ref(media.get(a.media_id) if a.media_id else None),
+        "recorded": recorded.recorded_dict(trail.appearances.get(a.id)),
+        "changed": trail.appearance_changes.get(a.id, []),
     }
 
 
@@ -504,9 +540,62 @@ TIMELINE_KEYS = (
 )
 
 
-def _timeline_entries(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`provlogic.timeline_events`' events, cut to the report's keys."""
-    return [{k: e.get(k) for k in TIMELINE_KEYS} for e in events]
+def _timeline_entries(
+    events: list[dict[str, Any]], trail: recorded.CaseTrail
+) -> list[dict[str, Any]]:
+    """`provlogic.timeline_events`' events, cut to the report's keys, each with `recorded`:
+    the entry that recorded the fact it shows (`_origin_entry`)."""
+    return [
+        {**{k: e.get(k) for k in TIMELINE_KEYS}, "recorded": _origin_entry(e.get("origin"), trail)}
+        for e in events
+    ]
+
+
+# the facts of a media record an acquisition event shows
+ACQUISITION_FIELDS = frozenset(
+    {"original_name", "acquired_by", "acquired_at", "acquired_via", "source_url"}
+)
+
+
+def _acquisition_entry(trail: recorded.CaseTrail, media_id: int) -> dict[str, Any] | None:
+    """The entry that last stated a media file's acquisition facts: its `media.add`, or a
+    later `media.edit` (a case file's) that changed them."""
+    edits = [
+        c for c in trail.media_changes.get(media_id, []) if ACQUISITION_FIELDS & set(c["fields"])
+    ]
+    if edits:
+        return {k: edits[-1][k] for k in ("by", "at", "seq", "import")}
+    return recorded.recorded_dict(trail.media.get(media_id))
+
+
+def _origin_entry(origin: Any, trail: recorded.CaseTrail) -> dict[str, Any] | None:
+    """The entry that recorded a timeline event's record (`origin`, see
+    `provlogic.timeline_events`); for an acquisition, the last that stated its facts (a
+    case file's `media.edit` after a `media.add` here). None: no entry (a capture time read
+    from the file, another case's appearance)."""
+    if not origin:
+        return None
+    kind, *key = origin
+    found: recorded.Recorded | None = None
+    if kind == "case":
+        found = trail.opened
+    elif kind == "status":
+        found = trail.status_at(key[0])
+    elif kind == "attribution":
+        ident, index = key
+        entries = trail.attribution_history(ident, index + 1)
+        found = entries[index] if len(entries) > index else None
+    elif kind == "media":
+        return _acquisition_entry(trail, key[0])
+    else:
+        table = {
+            "appearance": trail.appearances,
+            "derivation": trail.derivations,
+            "retraction": trail.retractions,
+            "note": trail.notes,
+        }.get(kind, {})
+        found = table.get(key[0])
+    return recorded.recorded_dict(found)
 
 
 def _earliest_entry(res: dict[str, Any]) -> dict[str, Any]:
@@ -534,10 +623,14 @@ def _attributions(
     changes: Mapping[int, Sequence[AttributionChangeRow]],
     accounts: Mapping[int, AccountRow],
     media: dict[int, Media],
+    trail: recorded.CaseTrail,
 ) -> list[dict[str, Any]]:
-    """Attributions grouped by role (vocabulary order), each with its state history."""
+    """Attributions grouped by role (vocabulary order), each with its state history and
+    the entries that recorded them."""
     by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
+        history = changes.get(r.id, ())
+        entries = trail.attribution_history(r.id, len(history))
         by_role[r.role].append(
             {
                 "id": r.id,
@@ -550,7 +643,11 @@ def _attributions(
                 "created_by": r.created_by,
                 "updated_at": iso(r.updated_at),
                 "updated_by": r.updated_by,
-                "history": [change_to_dict(c) for c in changes.get(r.id, ())],
+                "recorded": recorded.recorded_dict(entries[0] if entries else None),
+                "history": [
+                    {**change_to_dict(c), "recorded": recorded.recorded_dict(e)}
+                    for c, e in zip(history, entries, strict=True)
+                ],
             }
         )
     order = [r.value for r in Role]
@@ -570,6 +667,7 @@ def _derivations(
     rows: Sequence[DerivationRow],
     media: dict[int, Media],
     blobs: dict[int, Blob],
+    trail: recorded.CaseTrail,
 ) -> list[dict[str, Any]]:
     """The derivations whose child or parent is held in this case (`rows`), each end named;
     the media at an end held by another case are read here."""
@@ -590,10 +688,20 @@ def _derivations(
             "note": r.note,
             "created_at": iso(r.created_at),
             "created_by": r.created_by,
-            "retracted": retracted(r.retracted_at, r.retracted_by, r.retraction),
+            "retracted": _retraction(r, trail),
+            "recorded": recorded.recorded_dict(trail.derivations.get(r.id)),
+            "changed": trail.derivation_changes.get(r.id, []),
         }
         for r in rows
     ]
+
+
+def _retraction(r: DerivationRow, trail: recorded.CaseTrail) -> dict[str, Any] | None:
+    """`provlogic.retracted`, with the entry that recorded the retraction."""
+    out = retracted(r.retracted_at, r.retracted_by, r.retraction)
+    if out is None:
+        return None
+    return {**out, "recorded": recorded.recorded_dict(trail.retractions.get(r.id))}
 
 
 def _meta_value(meta: dict[str, Any], key: str) -> Any:
@@ -733,7 +841,6 @@ def _plausible(c: str) -> bool:
 
 
 def _plain(value: Any) -> str:
-    import orjson
 
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
@@ -853,6 +960,7 @@ def _media_entry(
     b: Blob,
     near_duplicates: list[dict[str, Any]],
     exact_copies: list[dict[str, Any]],
+    trail: recorded.CaseTrail,
 ) -> dict[str, Any]:
     meta = b.meta if isinstance(b.meta, dict) else {}
     frames = _frames(session, pk(b))
@@ -870,7 +978,13 @@ def _media_entry(
             "via": m.acquired_via,
             "source_url": m.source_url,
             "platform": m.platform,
+            # the entry that stated these facts last: for a case file's, who imported it
+            "recorded": _acquisition_entry(trail, pk(m)),
         },
+        # who put the record into this archive (the importer, for a case file's), and later
+        # changes of its facts (`media.edit`: imports only)
+        "recorded": recorded.recorded_dict(trail.media.get(pk(m))),
+        "changed": trail.media_changes.get(pk(m), []),
         "analysis": {
             "state": b.analysis_state,
             "error": b.analysis_error,

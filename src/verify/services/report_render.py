@@ -333,6 +333,8 @@ def _environment(*, html: bool) -> Environment:
         "device": device_name,
         "status_meaning": status_meaning,
         "c2pa_line": c2pa_line,
+        "as_stated": as_stated,
+        "changed_by": changed_by,
         "search_summary": search_summary,
     }
     env.filters.update(filters)
@@ -457,6 +459,31 @@ def c2pa_line(metadata: dict[str, Any], media_id: object = None) -> str | None:
         "not known whether it was read: the file was analysed before verify recorded it "
         f"({again} reads it again)"
     )
+
+
+def as_stated(entry: object) -> str | None:
+    """For a record a case-file import put into this archive (its `recorded` entry names
+    the file): "as stated in case file FILE, imported by ACTOR at TIME". Its by/at are the
+    file's, not anything this archive witnessed. None for a record made here."""
+    if not isinstance(entry, dict) or not entry.get("import"):
+        return None
+    return (
+        f"as stated in case file {entry['import']}, imported by {entry.get('by')} at "
+        f"{whole_seconds(entry.get('at'))}"
+    )
+
+
+def changed_by(change: dict[str, Any]) -> str:
+    """One later change of a record's facts (`changed`): "acquired by, acquired at changed
+    by case file FILE, imported by ACTOR at TIME (audit entry SEQ)"."""
+    fields = ", ".join(str(f).replace("_", " ") for f in change.get("fields") or []) or "facts"
+    when = whole_seconds(change.get("at"))
+    who = (
+        f"by case file {change['import']}, imported by {change.get('by')} at {when}"
+        if change.get("import")
+        else f"by {change.get('by')} at {when}"
+    )
+    return f"{fields} changed {who} (audit entry {change.get('seq')})"
 
 
 def status_meaning(status: object) -> str | None:
