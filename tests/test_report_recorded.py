@@ -2,6 +2,7 @@
 as stated in the file, imported by whom and when (from the audit trail), not as facts
 witnessed here; records made in this archive are shown as before."""
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ import jsonschema
 import pytest
 
 from tests import report_fixture
-from tests.conftest import REPO
+from tests.conftest import REPO, RunCli
+from tests.media import write_jpeg
 from tests.provhelp import add_media, sha_of
 from verify.archive import Archive
 from verify.services import casefile, cases, report, report_render, status
@@ -244,3 +246,60 @@ def test_a_case_made_here_shows_no_case_file(
     for fmt in ("md", "html"):
         text = report_render.render(archive, data, fmt).decode()
         assert "case file" not in text and "imported by" not in text
+
+
+# ------------------------------------------------------------------ evidence-store repair
+
+
+def test_a_damaged_stored_copy_restored_shows_in_the_custody(
+    cli: RunCli, home: Path, tmp_path: Path
+) -> None:
+    """A stored object found damaged and restored by adding the same bytes again: the
+    `media.add` that did it records `restored` and `damaged_copy`; every media file holding
+    those bytes says so in its custody, naming the acquisition that restored it."""
+    photo = write_jpeg(tmp_path / "strike.jpg", seed=3)
+    assert cli("case", "open", "Strike", "--slug", "strike").exit_code == 0
+    assert cli("case", "open", "Incoming", "--slug", "incoming").exit_code == 0
+    assert cli("media", "add", "strike", str(photo)).stdout == "1\n"
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    stored = home / "objects" / "sha256" / sha[:2] / sha[2:]
+    stored.chmod(0o644)
+    stored.write_bytes(b"bit rot")
+    assert cli("check").exit_code == 3
+    assert cli("--as", "carol", "media", "add", "incoming", str(photo)).stdout == "2\n"
+    entry = json.loads(cli("log", "--json").stdout)[-1]
+    kept = "objects/" + entry["payload"]["damaged_copy"]
+    data = json.loads(cli("report", "strike", "-f", "json", "-o", "-").stdout)
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    (media,) = data["media"]
+    assert media["restorations"] == [
+        {
+            "found": "hash-mismatch",
+            "damaged_copy": kept,
+            "media": 2,
+            "case": "incoming",
+            "by": "carol",
+            "at": entry["at"],
+            "seq": entry["seq"],
+            "import": None,
+        }
+    ]
+    when = entry["at"][:19] + "Z"
+    md = cli("report", "strike", "-o", "-").stdout
+    assert (
+        "| Stored copy | stored copy found altered or damaged (its bytes no longer had its "
+        "SHA-256) and restored from a new acquisition of the same bytes (media 2, case "
+        f"incoming) by carol at {when} (audit entry {entry['seq']}); the damaged copy is kept "
+        f"at {kept} |".replace("_", "\\_")
+    ) in md
+    html = cli("report", "incoming", "-f", "html", "-o", "-").stdout
+    assert (
+        "<th>Stored copy</th><td><div><strong>stored copy found altered or damaged (its bytes "
+        "no longer had its SHA-256) and restored from this acquisition by carol at "
+        f"{when} (audit entry {entry['seq']}); the damaged copy is kept at {kept}"
+    ) in html
+    # a file never damaged has no such row
+    other = write_jpeg(tmp_path / "other.jpg", seed=4)
+    assert cli("media", "add", "strike", str(other)).exit_code == 0
+    data = json.loads(cli("report", "strike", "-f", "json", "-o", "-").stdout)
+    assert [m["restorations"] != [] for m in data["media"]] == [True, False]

@@ -119,6 +119,8 @@ class CaseTrail:
     derivation_changes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     retractions: dict[int, Recorded] = field(default_factory=dict)
     claims: list[Entry] = field(default_factory=list)  # claim.*, in order
+    # stored file (SHA-256 hex) -> each time its damaged copy was replaced, in order
+    restorations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def status_at(self, index: int) -> Recorded | None:
         """The entry of the case's `index`-th status change (0-based, in order)."""
@@ -144,15 +146,22 @@ def _payload(text: str) -> dict[str, Any]:
 
 
 def read_entries(session: Session, slug: str) -> list[Entry]:
-    """The entries recording the case's records (CASE_ACTIONS under its slug) and every
+    """The entries recording the case's records (CASE_ACTIONS under its slug), every
     derivation entry (a derivation linking this case's file to another case's may be
-    recorded under the other case), in one statement, in order."""
+    recorded under the other case) and every `media.add` that restored a damaged stored
+    copy (under any case: whichever added the bytes again), in one statement, in order."""
     rows = session.exec(
         select(AuditEntry)
         .where(
             or_(
                 and_(col(AuditEntry.case_slug) == slug, col(AuditEntry.action).in_(CASE_ACTIONS)),
                 col(AuditEntry.action).in_(DERIVATION_ACTIONS),
+                # a prefilter (payloads are canonical JSON: sorted keys, no spaces); the
+                # payload read decides (`case_trail`)
+                and_(
+                    col(AuditEntry.action) == "media.add",
+                    col(AuditEntry.payload).contains('"restored":'),
+                ),
             )
         )
         .order_by(col(AuditEntry.seq))
@@ -172,6 +181,8 @@ def case_trail(entries: Iterable[Entry], slug: str, derivations: Sequence[int]) 
     }
     for e in entries:
         p, action = e.payload, e.action
+        if action == "media.add" and isinstance(p.get("restored"), str):
+            _restoration(trail, e, slug)
         if action in DERIVATION_ACTIONS:
             ident = p.get("id")
             if not isinstance(ident, int) or ident not in wanted:
@@ -211,3 +222,24 @@ def case_trail(entries: Iterable[Entry], slug: str, derivations: Sequence[int]) 
     trail.appearance_changes = dict(changes["appearance.edit"])
     trail.derivation_changes = dict(changes["derivation.edit"])
     return trail
+
+
+def _restoration(trail: CaseTrail, e: Entry, slug: str) -> None:
+    """A `media.add` that found the stored copy of its bytes damaged (`restored`: what
+    `verify check` says of it, `hash-mismatch` or `unreadable`) and replaced it with the
+    bytes it was adding, keeping the damaged copy at `damaged_copy` (relative to the
+    evidence store, `objects/`)."""
+    p = e.payload
+    sha = p.get("sha256")
+    if not isinstance(sha, str):
+        return
+    kept = p.get("damaged_copy")
+    trail.restorations.setdefault(sha.removeprefix("sha256:"), []).append(
+        {
+            "found": p["restored"],
+            "damaged_copy": f"objects/{kept}" if isinstance(kept, str) else None,
+            "media": p.get("media") if isinstance(p.get("media"), int) else None,
+            "case": None if e.case == slug else e.case,
+            **e.recorded.to_dict(),
+        }
+    )

@@ -985,6 +985,9 @@ def _media_entry(
         # changes of its facts (`media.edit`: imports only)
         "recorded": recorded.recorded_dict(trail.media.get(pk(m))),
         "changed": trail.media_changes.get(pk(m), []),
+        # the evidence store's copy of these bytes found damaged and replaced by a new
+        # acquisition of them (`media.add` with `restored`), whichever case it was for
+        "restorations": trail.restorations.get(b.sha256, []),
         "analysis": {
             "state": b.analysis_state,
             "error": b.analysis_error,

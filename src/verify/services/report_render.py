@@ -335,6 +335,7 @@ def _environment(*, html: bool) -> Environment:
         "c2pa_line": c2pa_line,
         "as_stated": as_stated,
         "changed_by": changed_by,
+        "restoration": restoration,
         "search_summary": search_summary,
     }
     env.filters.update(filters)
@@ -484,6 +485,31 @@ def changed_by(change: dict[str, Any]) -> str:
         else f"by {change.get('by')} at {when}"
     )
     return f"{fields} changed {who} (audit entry {change.get('seq')})"
+
+
+# what `verify check` found wrong with a stored copy that a new acquisition replaced
+RESTORED_FOUND = {
+    "hash-mismatch": "altered or damaged (its bytes no longer had its SHA-256)",
+    "unreadable": "unreadable",
+}
+
+
+def restoration(item: dict[str, Any], media_id: object = None) -> str:
+    """One `restorations` item of a media file: "stored copy found altered or damaged (…)
+    and restored from a new acquisition of the same bytes (media 7, case incoming) by bob
+    at TIME (audit entry 12); the damaged copy is kept at objects/damaged/…"."""
+    found = RESTORED_FOUND.get(str(item.get("found")), str(item.get("found")))
+    if item.get("media") == media_id and item.get("case") is None:
+        source = "this acquisition"
+    else:
+        where = f", case {item['case']}" if item.get("case") else ""
+        source = f"a new acquisition of the same bytes (media {item.get('media')}{where})"
+    kept = item.get("damaged_copy")
+    return (
+        f"stored copy found {found} and restored from {source} by {item.get('by')} at "
+        f"{whole_seconds(item.get('at'))} (audit entry {item.get('seq')})"
+        + (f"; the damaged copy is kept at {kept}" if kept else "")
+    )
 
 
 def status_meaning(status: object) -> str | None:
