@@ -14,6 +14,7 @@ REPORT_EPILOG = examples(
     "verify report belgorod-legion-video -o legion.html",
     "verify report belgorod-legion-video --format json -o - | jq .provenance.timeline",
     "verify report belgorod-legion-video --format md --at 2026-12-01T09:30:00Z",
+    "verify report belgorod-legion-video -o for-counsel.html --redact-other-cases",
 )
 
 
@@ -52,6 +53,16 @@ def report_command(
             show_default=False,
         ),
     ] = None,
+    redact_other_cases: Annotated[
+        bool,
+        typer.Option(
+            "--redact-other-cases",
+            help="Name no other case: their slugs become OTHER-1, OTHER-2…, their files "
+            "media ids and SHA-256 prefixes, findings about their records are withheld; for "
+            "a report handed to a third party. Free text (notes, rationales, captions, "
+            "evidence) is shown as written: read it first.",
+        ),
+    ] = False,
 ) -> None:
     """Write a case's provenance report and print its path.
 
@@ -76,7 +87,14 @@ def report_command(
             ) from None
     to_stdout = output == "-"
     target = None if to_stdout else Path(output or svc.default_filename(case, fmt))
-    written = svc.write_report(archive_of(ctx), case, fmt, output=target, at=when)
+    written = svc.write_report(
+        archive_of(ctx),
+        case,
+        fmt,
+        output=target,
+        at=when,
+        redact_other_cases=redact_other_cases,
+    )
     if written.audit_seq is None:
         notice("note: the archive is read-only: this report is not recorded in its audit trail")
     if not written.check_ok:

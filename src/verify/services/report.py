@@ -190,13 +190,20 @@ def default_filename(ref: str, fmt: str) -> str:
     return f"{ref}-report.{EXTENSIONS[check_format(fmt)]}"
 
 
-def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> dict[str, Any]:
+def build_report(
+    archive: Archive,
+    ref: str,
+    *,
+    at: datetime | None = None,
+    redact_other_cases: bool = False,
+) -> dict[str, Any]:
     """The whole report as a plain, JSON-ready dict (docs/report-schema.json).
 
     Read-only. `at` is the generation time written into the report (default: now); it
     cannot be earlier than the case's last recorded change (reports written are not
     changes), which the report would then show as made after it was generated, nor later
-    than now.
+    than now. `redact_other_cases`: other cases' slugs and file names are replaced by
+    neutral labels (`verify.services.redact`), for a report handed to a third party.
     """
     generated = at if at is not None else now()
     with archive.read() as session:
@@ -248,6 +255,7 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
         report: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "generated_at": iso(generated),
+            "other_cases_redacted": False,
             "case": {
                 "slug": case.slug,
                 "title": case.title,
@@ -291,17 +299,26 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
                 "generator": generator_info(),
             },
         }
+        if redact_other_cases:
+            from verify.services.redact import redact_other_cases as redact
+
+            report = redact(report, session.exec(select(Case.slug)).all())
     return report
 
 
 def generate_report(
-    archive: Archive, ref: str, fmt: str, *, at: datetime | None = None
+    archive: Archive,
+    ref: str,
+    fmt: str,
+    *,
+    at: datetime | None = None,
+    redact_other_cases: bool = False,
 ) -> tuple[dict[str, Any], bytes]:
     """Build and render the report; nothing is written or recorded."""
     from verify.services import report_render
 
     check_format(fmt)
-    data = build_report(archive, ref, at=at)
+    data = build_report(archive, ref, at=at, redact_other_cases=redact_other_cases)
     return data, report_render.render(archive, data, fmt)
 
 
@@ -312,6 +329,7 @@ def write_report(
     *,
     output: Path | None,
     at: datetime | None = None,
+    redact_other_cases: bool = False,
 ) -> WrittenReport:
     """Render the report, write it to `output` (None: the caller prints `content`), and
     record its SHA-256 in the audit trail as `report.write` {format, sha256, path, at}
@@ -321,7 +339,7 @@ def write_report(
     """
     if output is not None:
         archive.refuse_own_path(output, "write the report")
-    data, content = generate_report(archive, ref, fmt, at=at)
+    data, content = generate_report(archive, ref, fmt, at=at, redact_other_cases=redact_other_cases)
     digest = "sha256:" + hashlib.sha256(content).hexdigest()
     final: Path | None = None
     if output is not None:
@@ -333,6 +351,8 @@ def write_report(
         "path": str(final) if final is not None else None,
         "generated_at": data["generated_at"],
     }
+    if redact_other_cases:  # only then: the entries of other reports keep their shape
+        payload["redact_other_cases"] = True
     # on write-protected media: the report, unrecorded (seq None; the CLI says so)
     seq = archive.record_output(audit.REPORT_WRITE, [(data["case"]["slug"], payload)])
     return WrittenReport(fmt, final, digest, len(content), content, seq, *_check_outcome(data))
@@ -487,12 +507,17 @@ def _account_entry(acc: AccountRow | None) -> dict[str, Any] | None:
     }
 
 
-def _media_ref(m: Media | None, blobs: dict[int, Blob] | None = None) -> dict[str, Any] | None:
+def _media_ref(
+    m: Media | None, sha256: str | None = None, case: str | None = None
+) -> dict[str, Any] | None:
+    """A media file named in a section: id, name, label, and `case`, the slug of the case
+    holding it when that is not this case (null: this case's own), with its SHA-256 when
+    known."""
     if m is None:
         return None
-    out: dict[str, Any] = {"id": pk(m), "name": m.original_name, "label": m.label}
-    if blobs is not None and m.blob_id in blobs:
-        out["sha256"] = blobs[m.blob_id].sha256
+    out: dict[str, Any] = {"id": pk(m), "name": m.original_name, "label": m.label, "case": case}
+    if sha256 is not None:
+        out["sha256"] = sha256
     return out
 
 
@@ -670,19 +695,26 @@ def _derivations(
     trail: recorded.CaseTrail,
 ) -> list[dict[str, Any]]:
     """The derivations whose child or parent is held in this case (`rows`), each end named;
-    the media at an end held by another case are read here."""
+    the media at an end held by another case are read here, with that case's slug (a
+    reader must not take another investigation's file for one of this case's)."""
     outside = ({r.child_id for r in rows} | {r.parent_id for r in rows}) - set(media)
-    extra = (
-        {pk(m): m for m in session.exec(select(Media).where(col(Media.id).in_(sorted(outside))))}
-        if outside
-        else {}
-    )
-    everything = {**media, **extra}
+    refs: dict[int, dict[str, Any] | None] = {
+        ident: _media_ref(m, blobs[m.blob_id].sha256 if m.blob_id in blobs else None)
+        for ident, m in media.items()
+    }
+    if outside:
+        found = session.exec(
+            select(Media, Blob.sha256, Case.slug)
+            .join(Blob, col(Blob.id) == col(Media.blob_id))
+            .join(Case, col(Case.id) == col(Media.case_id))
+            .where(col(Media.id).in_(sorted(outside)))
+        ).all()
+        refs |= {pk(m): _media_ref(m, sha, slug) for m, sha, slug in found}
     return [
         {
             "id": r.id,
-            "child": _media_ref(everything.get(r.child_id), blobs),
-            "parent": _media_ref(everything.get(r.parent_id), blobs),
+            "child": refs.get(r.child_id),
+            "parent": refs.get(r.parent_id),
             "kind": r.kind,
             "evidence": r.evidence,
             "note": r.note,

@@ -171,10 +171,35 @@ def graph_label(text: str) -> str:
     return cleaned
 
 
+def media_name(ref: dict[str, Any] | None) -> str | None:
+    """A media file as the report names it: `media 3: strike.mp4`; one held by another case
+    with that case, `media 5 (case strike-tiktok): name.mp4`, and by its SHA-256 prefix
+    when that case is unnamed (`--redact-other-cases`: `media 5 (case OTHER-1):
+    sha256:1a2b3c4d5e6f`). None for no media."""
+    if ref is None:
+        return None
+    held = f" (case {ref['case']})" if ref.get("case") else ""
+    name = _shown_name(ref)
+    return f"media {ref['id']}{held}" + (f": {name}" if name is not None else "")
+
+
+def _shown_name(ref: dict[str, Any]) -> str | None:
+    """A media file's name, or `sha256:PREFIX` when it is withheld (another case's, with
+    `--redact-other-cases`)."""
+    name = ref.get("name")
+    if name is None:
+        sha = ref.get("sha256")
+        return f"sha256:{sha[:12]}" if isinstance(sha, str) else None
+    return str(name)
+
+
 def _node_label(ref: dict[str, Any] | None) -> str:
+    """`media_name` for the graph: `media 5, case strike-tiktok: name.mp4`."""
     if ref is None:
         return "unknown"
-    return graph_label(f"media {ref['id']}: {ref['name']}")
+    held = f", case {ref['case']}" if ref.get("case") else ""
+    name = _shown_name(ref)
+    return graph_label(f"media {ref['id']}{held}" + (f": {name}" if name is not None else ""))
 
 
 def _edges(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
@@ -336,6 +361,7 @@ def _environment(*, html: bool) -> Environment:
         "as_stated": as_stated,
         "changed_by": changed_by,
         "restoration": restoration,
+        "media_name": media_name,
         "search_summary": search_summary,
     }
     env.filters.update(filters)
