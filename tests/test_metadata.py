@@ -176,8 +176,9 @@ def test_image_without_metadata_has_every_key(tmp_path: Path) -> None:
     kind, mime, meta = read_metadata(str(path))
     assert (kind, mime) == ("image", "image/png")
     assert set(NORMALISED_KEYS) <= set(meta)
-    assert {k: meta[k] for k in NORMALISED_KEYS if k not in ("width", "height")} == dict.fromkeys(
-        k for k in NORMALISED_KEYS if k not in ("width", "height")
+    given = ("width", "height", "c2pa_reader")  # the reader, when c2pa-python is installed
+    assert {k: meta[k] for k in NORMALISED_KEYS if k not in given} == dict.fromkeys(
+        k for k in NORMALISED_KEYS if k not in given
     )
     assert (meta["width"], meta["height"]) == (80, 60)
     assert meta["disagreements"] == []
@@ -505,6 +506,43 @@ def test_c2pa_summary_from_a_manifest_store() -> None:
     }
     assert "urn:uuid:1" in raw["c2pa"]["manifest_store"]
     assert summarise_c2pa({"manifests": {}}, {}) is None
+
+
+def test_metadata_records_whether_c2pa_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`c2pa` null is "no manifest" only when the optional reader looked: `c2pa_reader`
+    says whether it did (a report said "not present or not read" for a signed file read
+    without c2pa-python)."""
+    import types
+
+    from verify.analysis import metadata
+
+    path = save_image(tmp_path / "plain", "PNG")
+
+    class C2paError(Exception):
+        pass
+
+    class ManifestNotFound(C2paError):
+        pass
+
+    class Reader:
+        def __init__(self, path: str) -> None:
+            raise ManifestNotFound("no JUMBF data found")
+
+    fake = types.SimpleNamespace(Reader=Reader, C2paError=C2paError)
+    for installed, version, want in (
+        (None, None, None),
+        (fake, "0.38.1", "c2pa-python 0.38.1"),
+    ):
+        metadata.c2pa_reader.cache_clear()
+        monkeypatch.setattr(metadata, "_optional_c2pa", lambda m=installed: m)
+        monkeypatch.setattr(metadata.importlib.metadata, "version", lambda name, v=version: v)
+        try:
+            _, _, meta = read_metadata(str(path))
+        finally:
+            metadata.c2pa_reader.cache_clear()
+        assert (meta["c2pa"], meta["c2pa_reader"]) == (None, want)
 
 
 def test_padded_user_comment_is_kept_whole(tmp_path: Path) -> None:

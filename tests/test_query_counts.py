@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from tests.provhelp import add_media
+from tests.provhelp import add_media, ensure_blob, sha_of
 from verify.archive import Archive, open_archive
 from verify.services import casefile, cases, provenance, provread, report
 from verify.vocab import DerivationKind, Role
@@ -128,6 +128,62 @@ def test_report_does_not_grow_with_attributions(tmp_path: Path) -> None:
         large.close()
     assert counts[0] == counts[1]
     assert counts[0] <= REPORT_STATEMENTS, counts  # fewer is fine: lower the bound
+
+
+def build_imported(archive: Archive, n: int) -> None:
+    """A case imported from a case file with `n` notes, status changes, appearances and
+    attributions, and three media files (two derived from the first), each with the file's
+    by/at: the report reads who recorded each from the import's audit entries."""
+    statuses = ["in_progress", "needs_review"]
+    lines = [
+        "format = 1",
+        "[case]",
+        f'slug = "{SLUG}"',
+        'title = "Imported"',
+        f'status = "{statuses[(n - 1) % 2]}"',
+        'created_at = "2023-05-01T00:00:00Z"',
+        'created_by = "partner"',
+    ]
+    for i in range(n):
+        lines += ["[[status_changes]]", f'to = "{statuses[i % 2]}"', f'why = "step {i}"']
+        lines += [f'at = "2023-05-02T00:{i:02d}:00Z"', 'by = "partner"']
+    for i in range(n):
+        lines += ["[[notes]]", f'text = "note {i}"', f'at = "2023-05-03T00:{i:02d}:00Z"']
+        lines += ['by = "partner"']
+    for i in range(3):  # fixed: each file's frames and near-duplicates are read per file
+        sha = sha_of(f"imported{i}".encode())
+        ensure_blob(archive, sha)
+        lines += ["[[media]]", f'sha256 = "{sha}"', f'name = "clip{i}.mp4"']
+        lines += ['acquired_by = "partner unit"', f'acquired_at = "2023-05-04T00:{i:02d}:00Z"']
+    for i in range(n):
+        lines += ["[[appearances]]", 'platform = "x"', f'account = "x:@poster{i}"']
+        lines += [f'posted = "2023-04-{1 + i:02d}"', 'created_by = "partner"']
+        lines += ["[[attributions]]", 'role = "reuploader"', f'actor = "x:@poster{i}"']
+        lines += ['created_by = "partner"']
+    for child in (2, 3):
+        lines += ["[[derivations]]", f'child = "media:{child}"', 'parent = "media:1"']
+        lines += ['kind = "reencode_of"', 'created_by = "partner"']
+    casefile.import_case_text(archive, "\n".join(lines) + "\n", "partner.toml")
+
+
+def test_report_of_an_imported_case_does_not_grow_with_it(tmp_path: Path) -> None:
+    """Who recorded each record (a case file's: as stated, imported by whom, when) is read
+    from the audit trail in one statement, not one per record."""
+    small, large = pair(tmp_path)
+    try:
+        build_imported(small, 3)
+        build_imported(large, LARGE)
+        counts = [
+            statements(a, lambda a: report.build_report(a, SLUG, at=datetime.now(UTC)))
+            for a in (small, large)
+        ]
+        data = report.build_report(large, SLUG, at=datetime.now(UTC))
+    finally:
+        small.close()
+        large.close()
+    assert counts[0] == counts[1]
+    assert data["media"][2]["acquired"]["recorded"]["import"] == "partner.toml"
+    assert data["notes"][LARGE - 1]["recorded"]["import"] == "partner.toml"
 
 
 def test_case_list_does_not_grow_with_cases(tmp_path: Path) -> None:

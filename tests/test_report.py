@@ -22,6 +22,7 @@ from tests import report_fixture
 from tests.conftest import REPO, RunCli
 from verify import outputs
 from verify.archive import Archive
+from verify.errors import BadInputError
 from verify.services import log as logsvc
 from verify.services import logread, provenance, provread, report, report_render
 from verify.timeutil import parse_utc
@@ -70,6 +71,8 @@ def test_header_verdict_and_claims(data: dict[str, Any]) -> None:
         "rationale": "earliest copy is the Telegram post; the subtitled X copy is a re-upload",
         "set_by": "tester",
         "set_at": "2023-05-26T08:00:00Z",
+        # recorded here, on the command line (`status.set` entry 6), not from a case file
+        "recorded": {"by": "tester", "at": "2023-05-26T08:00:00Z", "seq": 6, "import": None},
     }
     assert [(c["n"], c["finding"], c["confidence"]) for c in data["claims"]] == [
         (1, "supported", "medium"),
@@ -269,11 +272,50 @@ def test_derivations_and_metadata_differences(data: dict[str, Any]) -> None:
         {"media": 2, "value": None},
     ]
     assert rows["device_tags"]["differs"] is True
-    assert rows["c2pa"]["differs"] is False
+    # not "—" (absent) for both: one was looked at for C2PA, the other not
+    assert rows["c2pa"]["values"] == [
+        {"media": 1, "value": "none found"},
+        {"media": 2, "value": "not read"},
+    ]
     gps = data["media"][0]["metadata"]["gps"]
     assert gps["map_url"] == (
         "https://www.openstreetmap.org/?mlat=50.485300&mlon=35.669200#map=16/50.485300/35.669200"
     )
+
+
+def test_c2pa_says_whether_it_was_read(archive: Archive, data: dict[str, Any]) -> None:
+    """The trial's signed image showed `C2PA | not present or not read` without the optional
+    reader: the report says which, from what the analysis recorded (`c2pa_reader`)."""
+    read, unread = (m["metadata"] for m in data["media"])
+    assert (read["c2pa"], read["c2pa_read"], read["c2pa_reader"]) == (
+        None,
+        "read",
+        "c2pa-python 0.38.1",
+    )
+    assert (unread["c2pa_read"], unread["c2pa_reader"]) == ("not_installed", None)
+    md = report_render.render_markdown(data)
+    html = report_render.render_html(archive, data)
+    for text in (md, html):
+        assert "not present or not read" not in text
+    assert "| C2PA | none found (read with c2pa-python 0.38.1) |" in md
+    assert (
+        "| C2PA | not read: c2pa-python was not installed when the file was analysed (pip "
+        "install 'verify\\[c2pa\\]', then verify media reanalyse 2) |" in md
+    )
+    assert (
+        "<th>C2PA</th><td>not read: c2pa-python was not installed when the file was analysed "
+        "(pip install &#39;verify[c2pa]&#39;, then verify media reanalyse 2)</td>" in html
+    )
+    # analysed before the reader was recorded: not known; a manifest: its fields
+    old = {**unread, "c2pa_read": "not_recorded"}
+    assert report_render.c2pa_line(old, 7) == (
+        "not known whether it was read: the file was analysed before verify recorded it "
+        "(verify media reanalyse 7 reads it again)"
+    )
+    assert report_render.c2pa_line({**read, "c2pa": {"state": "valid"}}, 1) is None
+    # the analysis's record, as stored
+    assert report._c2pa_read({}) == {"c2pa_read": "not_recorded", "c2pa_reader": None}
+    assert report._c2pa_read({"c2pa_reader": None})["c2pa_read"] == "not_installed"
 
 
 def test_near_duplicates_in_other_cases_with_aligned_ranges(data: dict[str, Any]) -> None:
@@ -623,6 +665,57 @@ def test_cli_stdout_output_matches_file(cli: RunCli, slug: str, tmp_path: Path) 
     assert [e["payload"]["path"] for e in log[-2:]] == [str(out), None]
 
 
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("s.html", "html"), ("s.HTM", "html"), ("s.json", "json"), ("s.md", "md"),
+     ("s.markdown", "md"), ("s.txt", "md"), ("s", "md")],
+)  # fmt: skip
+def test_cli_format_follows_the_output_name(
+    cli: RunCli, slug: str, tmp_path: Path, name: str, fmt: str
+) -> None:
+    """The trial's `report CASE -o strike.html` wrote Markdown into the .html file (exit 0,
+    recorded as md): without --format the extension of -o says the format."""
+    out = tmp_path / name
+    r = cli("report", slug, "-o", str(out), "--at", "2023-06-01T00:00:00Z")
+    assert r.exit_code == 0, r.stderr
+    starts = {"html": "<!DOCTYPE html>", "json": "{", "md": "# Provenance report"}[fmt]
+    assert out.read_text().startswith(starts)
+    log = json.loads(cli("log", slug, "--json").stdout)
+    assert log[-1]["payload"]["format"] == fmt
+
+
+def test_cli_format_contradicting_the_output_name_is_refused(
+    cli: RunCli, slug: str, tmp_path: Path
+) -> None:
+    seq = len(json.loads(cli("log", "--json").stdout))
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "strike.html"
+    r = cli("report", slug, "-f", "md", "-o", str(out))
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"error: --format md, but the name -o {out} says html (.html): drop --format (or give "
+        "-f html), or name the file .md; nothing written\n"
+    )
+    assert list(out.parent.iterdir()) == []  # nor a temporary file
+    assert len(json.loads(cli("log", "--json").stdout)) == seq  # no report.write
+    # an extension that names no format, or stdout, goes with any --format
+    assert cli("report", slug, "-f", "html", "-o", str(tmp_path / "r.txt")).exit_code == 0
+    assert cli("report", slug, "-f", "json", "-o", "-").stdout.startswith("{")
+    assert cli("report", slug, "-f", "html", "-o", str(tmp_path / "r.htm")).exit_code == 0
+
+
+def test_output_format() -> None:
+    assert report.output_format(None, None) == "md"
+    assert report.output_format(None, "-") == "md"
+    assert report.output_format("pdf", None) == "pdf"
+    assert report.output_format(None, "out/Report.PDF") == "pdf"
+    assert report.output_format("html", "x.htm") == "html"
+    with pytest.raises(BadInputError, match=r"--format json, but the name -o x\.md says md"):
+        report.output_format("json", "x.md")
+    with pytest.raises(BadInputError, match="unknown report format 'docx'"):
+        report.output_format("docx", "x.docx")
+
+
 def test_cli_errors(cli: RunCli, slug: str, monkeypatch: pytest.MonkeyPatch) -> None:
     r = cli("report", slug, "-f", "docx")
     assert (r.exit_code, r.stderr) == (
@@ -886,7 +979,7 @@ def test_timeline_and_earliest_come_from_provread_and_provlogic(
              "source": "https://t.me/older/1", "ref": "appearance:9", "case": "other-case",
              "earliest": True, "warnings": ["posted 2030-01-01 is in the future"],
              "extra": "dropped"}  # fmt: skip
-    monkeypatch.setattr(report, "timeline_events", lambda records, first: [event])
+    monkeypatch.setattr(report, "timeline_events", lambda records, first, **kw: [event])
     monkeypatch.setattr(report.provread, "earliest_of", lambda db, case, own=None: {
         "earliest": {"id": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
                      "posted_at": "2023-05-21T10:00:00Z", "captured_at": None},
@@ -897,7 +990,7 @@ def test_timeline_and_earliest_come_from_provread_and_provlogic(
     })  # fmt: skip
     data = report.build_report(archive, slug, at=AT)
     event.pop("extra")
-    assert data["provenance"]["timeline"] == [event]
+    assert data["provenance"]["timeline"] == [{**event, "recorded": None}]  # no origin
     assert data["provenance"]["earliest"] == {
         "appearance": 9, "case": "other-case", "platform": "telegram", "basis": "posted",
         "at": "2023-05-21T10:00:00Z",
@@ -928,18 +1021,23 @@ def test_the_earliest_appearance_is_worked_out_once(
         calls.append(earliest_of(db, case, own))
         return calls[-1]
 
-    def spy(records: Any, first: dict[str, Any]) -> list[dict[str, Any]]:
+    def spy(records: Any, first: dict[str, Any], **kw: Any) -> list[dict[str, Any]]:
         given.append(first)
-        return timeline_events(records, first)
+        return timeline_events(records, first, **kw)
 
     monkeypatch.setattr(report.provread, "earliest_of", counted)
     monkeypatch.setattr(report, "timeline_events", spy)
     data = report.build_report(archive, slug, at=AT)
     assert len(calls) == 1 and given == calls
     assert data["provenance"]["earliest"]["appearance"] == calls[0]["earliest"]["id"]
-    assert data["provenance"]["timeline"] == report._timeline_entries(
-        provread.timeline(archive, slug)
-    )
+    # `verify timeline`'s events, each with the entry that recorded it (none for a file's
+    # capture time)
+    shown = data["provenance"]["timeline"]
+    assert [{k: v for k, v in e.items() if k != "recorded"} for e in shown] == [
+        {k: e.get(k) for k in report.TIMELINE_KEYS} for e in provread.timeline(archive, slug)
+    ]
+    # the fixture writes its media and provenance rows without entries; these have theirs
+    assert {e["type"] for e in shown if e["recorded"]} == {"case.opened", "status.changed", "note"}
 
 
 def test_markdown_shows_our_command_hints_as_code(

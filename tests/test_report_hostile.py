@@ -12,6 +12,7 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -262,8 +263,42 @@ def test_every_string_in_the_report_hostile_at_once(
     vocabulary words included) replaced by each payload in turn."""
     slug = report_fixture.build(archive, tmp_path, monkeypatch)
     data = report.build_report(archive, slug, at=AT)
+    _with_every_record_kind(data)
+    shown = report_render.render_markdown(data)
+    for part in ("as stated in case file f.toml", "| Changed |", "| Stored copy |", "OTHER-"):
+        assert part in shown, part
     for payload in PAYLOADS:
         hostile = _replace_strings(data, payload)
         assert isinstance(hostile, dict)
         check_html(report_render.render_html(archive, hostile))
         check_markdown(report_render.render_markdown(hostile))
+
+
+def _with_every_record_kind(data: dict[str, Any]) -> None:
+    """What the fixture has none of, so that its strings are replaced too: records a case
+    file gave (`recorded` with `import`), a later change, a restored stored copy, another
+    case's file at a derivation's end (named, and redacted)."""
+    entry = {"by": "x", "at": "2023-05-30T10:00:00Z", "seq": 9, "import": "f.toml"}
+    prov = data["provenance"]
+    data["case"]["recorded"] = data["verdict"]["recorded"] = entry
+    rows = [*data["status_history"], *data["notes"], *prov["timeline"], *prov["appearances"]]
+    rows += [*prov["derivations"], *data["media"], *(m["acquired"] for m in data["media"])]
+    rows += [a for g in prov["attributions"] for a in g["items"]]
+    rows += [h for g in prov["attributions"] for a in g["items"] for h in a["history"]]
+    for row in rows:
+        row["recorded"] = entry
+    for c in data["claims"]:
+        for h in c["history"]:
+            h["import"] = "f.toml"
+    change = {**entry, "fields": ["acquired_by"]}
+    for row in (*prov["appearances"], *prov["derivations"], *data["media"]):
+        row["changed"] = [change]
+    data["media"][0]["restorations"] = [
+        {"found": "hash-mismatch", "damaged_copy": "objects/damaged/x", "media": 9,
+         "case": "other", **entry},
+    ]  # fmt: skip
+    d = prov["derivations"][0]
+    d["child"]["case"] = "other"
+    d["parent"] = {**d["parent"], "case": "other", "name": None, "label": None}
+    d["retracted"] = {"at": entry["at"], "by": "x", "why": "mistake", "recorded": entry}
+    data["other_cases_redacted"] = True

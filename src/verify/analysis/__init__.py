@@ -22,6 +22,8 @@ Normalised metadata keys (always present, None when unknown):
     the frames must be rotated clockwise to be upright, 0/90/180/270), container,
     video_codec, audio_codec, encoder, creation_time (container tag, ISO), xmp_creator_tool,
     c2pa ({"state": "valid"|"invalid"|"trusted", "claim_generator", "signer", ...} | None),
+    c2pa_reader ("c2pa-python 0.38.1" when the optional reader looked for a manifest, None
+    when it is not installed: `c2pa` None then says nothing about the file),
     gps_placeholder (the position as written when it is exactly 0, 0 - a device without a fix
     - in which case `gps` is None; else None).
 

@@ -27,6 +27,7 @@ clip with `frame.rotation == -90` gets `rotation == 90` (exiftool's `Composite:R
 
 import functools
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import math
@@ -60,6 +61,7 @@ NORMALISED_KEYS: tuple[str, ...] = (
     "creation_time",
     "xmp_creator_tool",
     "c2pa",
+    "c2pa_reader",
     "gps_placeholder",
 )
 
@@ -144,6 +146,9 @@ def read_metadata(path: str) -> tuple[str, str | None, dict[str, Any]]:
             f"not a media file we can read: unrecognised content (starts {head[:8].hex()}"
             f"{_as_text(head[:24])})"
         )
+    # whether C2PA was looked for at all: without the optional reader `c2pa` is None for a
+    # signed file too, which must not read as "no manifest"
+    meta["c2pa_reader"] = c2pa_reader()
     meta["c2pa"] = _read_c2pa(path, meta["raw"])
     _read_exiftool(path, meta["raw"])
     if meta["gps"] is not None and is_placeholder_gps(meta["gps"]):
@@ -968,6 +973,23 @@ def _optional_c2pa() -> Any:
     if importlib.util.find_spec("c2pa") is None:
         return None
     return importlib.import_module("c2pa")
+
+
+C2PA_DISTRIBUTION = "c2pa-python"
+C2PA_EXTRA = "pip install 'verify[c2pa]'"  # the optional extra that installs it (pyproject)
+
+
+@functools.cache
+def c2pa_reader() -> str | None:
+    """`c2pa-python VERSION` when the optional C2PA reader is installed (the files analysed
+    are then looked at for a manifest), else None: stored as `meta["c2pa_reader"]`."""
+    if _optional_c2pa() is None:
+        return None
+    try:
+        version = importlib.metadata.version(C2PA_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        version = "version unknown"
+    return f"{C2PA_DISTRIBUTION} {version}"
 
 
 @functools.cache

@@ -11,9 +11,10 @@ from verify.cli.output import clean, examples, notice
 
 REPORT_EPILOG = examples(
     "verify report belgorod-legion-video",
-    "verify report belgorod-legion-video --format html -o legion.html",
+    "verify report belgorod-legion-video -o legion.html",
     "verify report belgorod-legion-video --format json -o - | jq .provenance.timeline",
     "verify report belgorod-legion-video --format md --at 2026-12-01T09:30:00Z",
+    "verify report belgorod-legion-video -o for-counsel.html --redact-other-cases",
 )
 
 
@@ -21,13 +22,16 @@ def report_command(
     ctx: typer.Context,
     case: Annotated[str, typer.Argument(help="Case reference (its slug).", show_default=False)],
     fmt: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--format",
             "-f",
-            help="md, html, json, or pdf (needs the extra: pip install 'verify[pdf]').",
+            help="md, html, json, or pdf (needs the extra: pip install 'verify[pdf]'). "
+            "Default: what the extension of -o says (.md/.markdown, .html/.htm, .json, "
+            ".pdf), else md. A format the extension contradicts is refused.",
+            show_default=False,
         ),
-    ] = "md",
+    ] = None,
     output: Annotated[
         str | None,
         typer.Option(
@@ -51,6 +55,16 @@ def report_command(
             show_default=False,
         ),
     ] = None,
+    redact_other_cases: Annotated[
+        bool,
+        typer.Option(
+            "--redact-other-cases",
+            help="Name no other case: their slugs become OTHER-1, OTHER-2…, their files "
+            "media ids and SHA-256 prefixes, findings about their records are withheld; for "
+            "a report handed to a third party. Free text (notes, rationales, captions, "
+            "evidence) is shown as written: read it first.",
+        ),
+    ] = False,
 ) -> None:
     """Write a case's provenance report and print its path.
 
@@ -62,7 +76,7 @@ def report_command(
     from verify.services import report as svc
     from verify.timeutil import parse_utc
 
-    svc.check_format(fmt)
+    fmt = svc.output_format(fmt, output)
     when = None
     if at is not None:
         try:
@@ -75,7 +89,14 @@ def report_command(
             ) from None
     to_stdout = output == "-"
     target = None if to_stdout else Path(output or svc.default_filename(case, fmt))
-    written = svc.write_report(archive_of(ctx), case, fmt, output=target, at=when)
+    written = svc.write_report(
+        archive_of(ctx),
+        case,
+        fmt,
+        output=target,
+        at=when,
+        redact_other_cases=redact_other_cases,
+    )
     if written.audit_seq is None:
         notice("note: the archive is read-only: this report is not recorded in its audit trail")
     if not written.check_ok:

@@ -537,9 +537,15 @@ class CaseRecords(NamedTuple):
     notes: Sequence[NoteRow]
 
 
-def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict[str, Any]]:
+def timeline_events(
+    records: CaseRecords, earliest: dict[str, Any], *, origins: bool = False
+) -> list[dict[str, Any]]:
     """The timeline of `records.case` (see `provread.timeline`); `earliest` is
-    `find_earliest`'s answer for the same case."""
+    `find_earliest`'s answer for the same case. With `origins`, each event also has
+    `origin`, the record it comes from (for the report to say who recorded it):
+    `("case",)`, `("appearance", ID)`, `("media", ID)`, `("status", INDEX)` (0-based, in
+    order), `("attribution", ID, INDEX)` (of its history rows), `("derivation", ID)`,
+    `("retraction", ID)`, `("note", ID)`, or None (a capture time read from the file)."""
     c = records.case
     first = earliest["earliest"]
     events: list[dict[str, Any]] = []
@@ -554,9 +560,11 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
         other_case: str | None = None,
         warnings: Sequence[str] = (),
         when: str | None = None,
+        origin: tuple[Any, ...] | None = None,
     ) -> None:
         events.append(
             {
+                **({"origin": origin} if origins else {}),
                 "_sort": as_utc(at),
                 "at": iso(at),
                 "when": when or format_posted(at, precision),
@@ -571,7 +579,9 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
             }
         )
 
-    add(c.created_at, "case.opened", f"case opened: {c.title}", c.created_by, None)
+    add(
+        c.created_at, "case.opened", f"case opened: {c.title}", c.created_by, None, origin=("case",)
+    )
     accounts = records.accounts
     clock = now()
     for ap in records.appearances:
@@ -590,6 +600,7 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
                 ap.posted_precision,
                 other_case,
                 problems,
+                origin=("appearance", ap.id),
             )
         if ap.captured_at is not None:
             add(
@@ -600,6 +611,7 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
                 f"appearance:{ap.id}",
                 other_case=other_case,
                 warnings=problems,
+                origin=("appearance", ap.id),
             )
     for m, blob in records.media:
         # what the file's own metadata says; one event per media, even for the same bytes
@@ -628,8 +640,9 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
             f"acquired {m.original_name} by {m.acquired_by}{how}",
             m.source_url or m.acquired_by,
             f"media:{m.id}",
+            origin=("media", m.id),
         )
-    for sc in records.status_changes:
+    for index, sc in enumerate(records.status_changes):
         why = f": {sc.rationale}" if sc.rationale else ""
         add(
             sc.at,
@@ -637,11 +650,12 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
             f"status {sc.from_status} -> {sc.to_status}{why}",
             sc.by,
             None,
+            origin=("status", index),
         )
     for attr in records.attributions:
         acct = accounts.get(attr.account_id)
         who = account_ref(acct) if acct else "?"
-        for ch in records.changes.get(attr.id, ()):
+        for index, ch in enumerate(records.changes.get(attr.id, ())):
             if ch.from_state is None:
                 text = f"{attr.role}: {who} ({ch.to_state})"
                 kind = "attribution.recorded"
@@ -654,7 +668,14 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
             source = (
                 f"according to {ch.according_to}" if ch.according_to else f"recorded by {ch.by}"
             )
-            add(ch.at, kind, text, source, f"attribution:{attr.id}")
+            add(
+                ch.at,
+                kind,
+                text,
+                source,
+                f"attribution:{attr.id}",
+                origin=("attribution", attr.id, index),
+            )
     for d in records.derivations:
         add(
             d.created_at,
@@ -662,6 +683,7 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
             f"media {d.child_id} {d.kind} media {d.parent_id}",
             d.created_by,
             f"derivation:{d.id}",
+            origin=("derivation", d.id),
         )
         if d.retracted_at is not None:
             add(
@@ -670,9 +692,10 @@ def timeline_events(records: CaseRecords, earliest: dict[str, Any]) -> list[dict
                 f"media {d.child_id} {d.kind} media {d.parent_id} retracted: {d.retraction}",
                 d.retracted_by,
                 f"derivation:{d.id}",
+                origin=("retraction", d.id),
             )
     for n in records.notes:
-        add(n.at, "note", n.text, n.by, f"note:{n.id}")
+        add(n.at, "note", n.text, n.by, f"note:{n.id}", origin=("note", n.id))
     _flag_recorded_before_opening(events, as_utc(c.created_at))
     order = {t: i for i, t in enumerate(_TYPE_ORDER)}
     events.sort(key=lambda e: (e["_sort"], order.get(e["type"], 99)))

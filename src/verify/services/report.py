@@ -45,7 +45,7 @@ from verify.errors import BadInputError
 from verify.index import load_index
 from verify.models import AuditEntry, Blob, Case, Claim, Frame, Media, pk
 from verify.outputs import write_atomically
-from verify.services import provread, search, status
+from verify.services import provread, recorded, search, status
 from verify.services.cases import case_media, claim_to_dict, get_case
 from verify.services.provlogic import (
     AccountRow,
@@ -58,7 +58,7 @@ from verify.services.provlogic import (
     retracted,
     timeline_events,
 )
-from verify.services.statecheck import CLAIM_ACTIONS, claim_changes, claim_number
+from verify.services.statecheck import claim_changes, claim_number
 from verify.timeutil import as_utc, capture_time, iso, now, parse_utc
 from verify.vocab import VERDICTS, Role
 
@@ -110,6 +110,9 @@ DIFF_FIELDS: tuple[tuple[str, str], ...] = (
     ("duration", "duration (s)"),
 )
 
+# the metadata differences table's C2PA value when there is no manifest summary
+C2PA_DIFF_TEXT = {"read": "none found", "not_installed": "not read", "not_recorded": "not known"}
+
 DEPENDENCIES = (
     "alembic",
     "av",
@@ -149,18 +152,59 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+# what `-o FILE`'s extension says the format is, when `--format` is not given
+FORMAT_OF_SUFFIX = {
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".json": "json",
+    ".pdf": "pdf",
+}
+
+
+def output_format(fmt: str | None, output: str | None) -> str:
+    """The format to write: `fmt` (`--format`) when given, else what the extension of
+    `output` (`-o`) says (`.html`/`.htm`, `.json`, `.md`/`.markdown`, `.pdf`), else md.
+
+    A `--format` that contradicts the extension of `-o` is refused (BadInputError): an
+    HTML report named `.md`, or Markdown named `.html`, opens as something it is not. An
+    extension that names no format (`.txt`, none) or `-o -` goes with any `--format`."""
+    said = None
+    if output is not None and output != "-":
+        said = FORMAT_OF_SUFFIX.get(Path(output).suffix.lower())
+    if fmt is None:
+        return said or "md"
+    check_format(fmt)
+    if said is not None and said != fmt:
+        raise BadInputError(
+            f"--format {fmt}, but the name -o {output} says {said} "
+            f"({Path(output or '').suffix}): drop --format (or give -f {said}), or name the "
+            f"file .{EXTENSIONS[fmt]}; nothing written"
+        )
+    return fmt
+
+
 def default_filename(ref: str, fmt: str) -> str:
     """`<case>-report.<ext>`: where the CLI writes when no `-o` is given."""
     return f"{ref}-report.{EXTENSIONS[check_format(fmt)]}"
 
 
-def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> dict[str, Any]:
+def build_report(
+    archive: Archive,
+    ref: str,
+    *,
+    at: datetime | None = None,
+    redact_other_cases: bool = False,
+) -> dict[str, Any]:
     """The whole report as a plain, JSON-ready dict (docs/report-schema.json).
 
     Read-only. `at` is the generation time written into the report (default: now); it
     cannot be earlier than a change recorded in the archive (reports and copies written are
     not changes), which the report could then show as made after it was generated, nor
-    later than now (`_check_generated_at`).
+    later than now (`_check_generated_at`). `redact_other_cases`: other cases' slugs and
+    file names are replaced by neutral labels (`verify.services.redact`), for a report
+    handed to a third party.
     """
     generated = at if at is not None else now()
     with archive.read() as session:
@@ -184,7 +228,14 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
         own = provread.own_records(db, case_row)
         found = provread.earliest_of(db, case_row, own)  # once: the timeline marks it too
         records = provread.records_of(db, case_row, found, own)
-        timeline = _timeline_entries(timeline_events(records, found))
+        # who put each record into this archive, and from which case file (one statement)
+        trail = recorded.case_trail(
+            recorded.read_entries(session, case.slug),
+            case.slug,
+            [d.id for d in records.derivations],
+        )
+        _history_recorded(history, trail)
+        timeline = _timeline_entries(timeline_events(records, found, origins=True), trail)
         earliest = _earliest_entry(found)
         # the timeline's appearances end with the earliest when another case holds it
         appearances = [ap for ap in records.appearances if ap.case_id == case_id]
@@ -198,12 +249,14 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
                 b,
                 _near_duplicate_entries(archive, index, b, case.slug),
                 copies.get(pk(b), []),
+                trail,
             )
             for m, b in media_rows
         ]
         report: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "generated_at": iso(generated),
+            "other_cases_redacted": False,
             "case": {
                 "slug": case.slug,
                 "title": case.title,
@@ -212,19 +265,32 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
                 "created_by": case.created_by,
                 "updated_at": iso(case.updated_at),
                 "updated_by": case.updated_by,
+                "recorded": recorded.recorded_dict(trail.opened),
             },
             "verdict": _verdict(case, history),
             "status_history": history,
-            "claims": _claims_with_history(session, case_id, case.slug),
-            "notes": [{"at": iso(n.at), "by": n.by, "text": n.text} for n in records.notes],
+            "claims": _claims_with_history(session, case_id, trail.claims),
+            "notes": [
+                {
+                    "at": iso(n.at),
+                    "by": n.by,
+                    "text": n.text,
+                    "recorded": recorded.recorded_dict(trail.notes.get(n.id)),
+                }
+                for n in records.notes
+            ],
             "provenance": {
                 "timeline": timeline,
                 "earliest": earliest,
-                "appearances": [_appearance_entry(a, accounts, media_by_id) for a in appearances],
+                "appearances": [
+                    _appearance_entry(a, accounts, media_by_id, trail) for a in appearances
+                ],
                 "attributions": _attributions(
-                    records.attributions, records.changes, accounts, media_by_id
+                    records.attributions, records.changes, accounts, media_by_id, trail
                 ),
-                "derivations": _derivations(session, records.derivations, media_by_id, blobs),
+                "derivations": _derivations(
+                    session, records.derivations, media_by_id, blobs, trail
+                ),
             },
             "media": media_out,
             "metadata_differences": _metadata_differences(media_out),
@@ -234,17 +300,26 @@ def build_report(archive: Archive, ref: str, *, at: datetime | None = None) -> d
                 "generator": generator_info(),
             },
         }
+        if redact_other_cases:
+            from verify.services.redact import redact_other_cases as redact
+
+            report = redact(report, session.exec(select(Case.slug)).all())
     return report
 
 
 def generate_report(
-    archive: Archive, ref: str, fmt: str, *, at: datetime | None = None
+    archive: Archive,
+    ref: str,
+    fmt: str,
+    *,
+    at: datetime | None = None,
+    redact_other_cases: bool = False,
 ) -> tuple[dict[str, Any], bytes]:
     """Build and render the report; nothing is written or recorded."""
     from verify.services import report_render
 
     check_format(fmt)
-    data = build_report(archive, ref, at=at)
+    data = build_report(archive, ref, at=at, redact_other_cases=redact_other_cases)
     return data, report_render.render(archive, data, fmt)
 
 
@@ -255,6 +330,7 @@ def write_report(
     *,
     output: Path | None,
     at: datetime | None = None,
+    redact_other_cases: bool = False,
 ) -> WrittenReport:
     """Render the report, write it to `output` (None: the caller prints `content`), and
     record its SHA-256 in the audit trail as `report.write` {format, sha256, path, at}
@@ -264,7 +340,7 @@ def write_report(
     """
     if output is not None:
         archive.refuse_own_path(output, "write the report")
-    data, content = generate_report(archive, ref, fmt, at=at)
+    data, content = generate_report(archive, ref, fmt, at=at, redact_other_cases=redact_other_cases)
     digest = "sha256:" + hashlib.sha256(content).hexdigest()
     final: Path | None = None
     if output is not None:
@@ -276,6 +352,8 @@ def write_report(
         "path": str(final) if final is not None else None,
         "generated_at": data["generated_at"],
     }
+    if redact_other_cases:  # only then: the entries of other reports keep their shape
+        payload["redact_other_cases"] = True
     # on write-protected media: the report, unrecorded (seq None; the CLI says so)
     seq = archive.record_output(audit.REPORT_WRITE, [(data["case"]["slug"], payload)])
     return WrittenReport(fmt, final, digest, len(content), content, seq, *_check_outcome(data))
@@ -348,38 +426,39 @@ def _audit_checkpoint(session: Session) -> dict[str, Any]:
     }
 
 
-def _claims_with_history(session: Session, case_id: int, slug: str) -> list[dict[str, Any]]:
+def _claims_with_history(
+    session: Session, case_id: int, entries: Sequence[recorded.Entry]
+) -> list[dict[str, Any]]:
     """The case's claims, each with `history`: every recorded change to its finding,
-    confidence, rationale or text, oldest first, from the audit trail."""
-    history = _claim_changes(session, slug)
+    confidence, rationale or text, oldest first, from the audit trail (`entries`: the
+    case's `claim.*` entries, in order)."""
+    history = _claim_changes(entries)
     return [
         {**claim_to_dict(c), "history": history.get(c.position, [])}
         for c in _claims(session, case_id)
     ]
 
 
-def _claim_changes(session: Session, slug: str) -> dict[int, list[dict[str, Any]]]:
+def _claim_changes(entries: Sequence[recorded.Entry]) -> dict[int, list[dict[str, Any]]]:
     """Claim number -> its changes as the audit trail records them (`claim.assess`,
     `claim.edit`, and the assessment an earlier import wrote into `claim.add`), read as
-    `verify check` replays them (`statecheck.claim_changes`)."""
+    `verify check` replays them (`statecheck.claim_changes`); `import`: the case file an
+    import took it from (who and when are then the importer's), else None."""
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    entries = session.exec(
-        select(AuditEntry)
-        .where(AuditEntry.case_slug == slug, col(AuditEntry.action).in_(CLAIM_ACTIONS))
-        .order_by(col(AuditEntry.seq))
-    ).all()
     for e in entries:
-        try:
-            payload = orjson.loads(e.payload)
-        except orjson.JSONDecodeError:
-            continue  # `verify check` reports the damaged entry
+        payload = e.payload  # {} when unreadable: `verify check` reports the damaged entry
         n = claim_number(e.action, payload)
         if n is None:
             continue
         recorded = claim_changes(e.action, payload)
         if e.action == "claim.add":
             recorded.pop("text", None)  # the claim as added, not a change of its text
-        change: dict[str, Any] = {"at": e.at, "by": e.actor, "seq": e.seq}
+        change: dict[str, Any] = {
+            "at": e.at,
+            "by": e.actor,
+            "seq": e.seq,
+            "import": e.recorded.imported,
+        }
         for field in ("finding", "confidence", "text"):
             old_new = recorded.get(field)
             change[field] = None if old_new is None else {"from": old_new[0], "to": old_new[1]}
@@ -398,6 +477,14 @@ def _claims(session: Session, case_id: int) -> list[Claim]:
     )
 
 
+def _history_recorded(history: list[dict[str, Any]], trail: recorded.CaseTrail) -> None:
+    """Each status history row (`status.history_of`: the opening, then each change in
+    order) gets `recorded`: the entry that recorded it (`case.open`, `status.set`)."""
+    for index, row in enumerate(history):
+        entry = trail.opened if index == 0 else trail.status_at(index - 1)
+        row["recorded"] = recorded.recorded_dict(entry)
+
+
 def _verdict(case: Case, history: list[dict[str, Any]]) -> dict[str, Any]:
     last = history[-1]
     return {
@@ -406,6 +493,7 @@ def _verdict(case: Case, history: list[dict[str, Any]]) -> dict[str, Any]:
         "rationale": last["why"],
         "set_by": last["by"],
         "set_at": last["at"],
+        "recorded": last["recorded"],
     }
 
 
@@ -422,17 +510,25 @@ def _account_entry(acc: AccountRow | None) -> dict[str, Any] | None:
     }
 
 
-def _media_ref(m: Media | None, blobs: dict[int, Blob] | None = None) -> dict[str, Any] | None:
+def _media_ref(
+    m: Media | None, sha256: str | None = None, case: str | None = None
+) -> dict[str, Any] | None:
+    """A media file named in a section: id, name, label, and `case`, the slug of the case
+    holding it when that is not this case (null: this case's own), with its SHA-256 when
+    known."""
     if m is None:
         return None
-    out: dict[str, Any] = {"id": pk(m), "name": m.original_name, "label": m.label}
-    if blobs is not None and m.blob_id in blobs:
-        out["sha256"] = blobs[m.blob_id].sha256
+    out: dict[str, Any] = {"id": pk(m), "name": m.original_name, "label": m.label, "case": case}
+    if sha256 is not None:
+        out["sha256"] = sha256
     return out
 
 
 def _appearance_entry(
-    a: AppearanceRow, accounts: Mapping[int, AccountRow], media: dict[int, Media]
+    a: AppearanceRow,
+    accounts: Mapping[int, AccountRow],
+    media: dict[int, Media],
+    trail: recorded.CaseTrail,
 ) -> dict[str, Any]:
     return {
         "id": a.id,
@@ -453,6 +549,8 @@ def _appearance_entry(
         "archive_url": a.archive_url,
         "note": a.note,
         "media": _media_ref(media.get(a.media_id) if a.media_id else None),
+        "recorded": recorded.recorded_dict(trail.appearances.get(a.id)),
+        "changed": trail.appearance_changes.get(a.id, []),
     }
 
 
@@ -470,9 +568,62 @@ TIMELINE_KEYS = (
 )
 
 
-def _timeline_entries(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`provlogic.timeline_events`' events, cut to the report's keys."""
-    return [{k: e.get(k) for k in TIMELINE_KEYS} for e in events]
+def _timeline_entries(
+    events: list[dict[str, Any]], trail: recorded.CaseTrail
+) -> list[dict[str, Any]]:
+    """`provlogic.timeline_events`' events, cut to the report's keys, each with `recorded`:
+    the entry that recorded the fact it shows (`_origin_entry`)."""
+    return [
+        {**{k: e.get(k) for k in TIMELINE_KEYS}, "recorded": _origin_entry(e.get("origin"), trail)}
+        for e in events
+    ]
+
+
+# the facts of a media record an acquisition event shows
+ACQUISITION_FIELDS = frozenset(
+    {"original_name", "acquired_by", "acquired_at", "acquired_via", "source_url"}
+)
+
+
+def _acquisition_entry(trail: recorded.CaseTrail, media_id: int) -> dict[str, Any] | None:
+    """The entry that last stated a media file's acquisition facts: its `media.add`, or a
+    later `media.edit` (a case file's) that changed them."""
+    edits = [
+        c for c in trail.media_changes.get(media_id, []) if ACQUISITION_FIELDS & set(c["fields"])
+    ]
+    if edits:
+        return {k: edits[-1][k] for k in ("by", "at", "seq", "import")}
+    return recorded.recorded_dict(trail.media.get(media_id))
+
+
+def _origin_entry(origin: Any, trail: recorded.CaseTrail) -> dict[str, Any] | None:
+    """The entry that recorded a timeline event's record (`origin`, see
+    `provlogic.timeline_events`); for an acquisition, the last that stated its facts (a
+    case file's `media.edit` after a `media.add` here). None: no entry (a capture time read
+    from the file, another case's appearance)."""
+    if not origin:
+        return None
+    kind, *key = origin
+    found: recorded.Recorded | None = None
+    if kind == "case":
+        found = trail.opened
+    elif kind == "status":
+        found = trail.status_at(key[0])
+    elif kind == "attribution":
+        ident, index = key
+        entries = trail.attribution_history(ident, index + 1)
+        found = entries[index] if len(entries) > index else None
+    elif kind == "media":
+        return _acquisition_entry(trail, key[0])
+    else:
+        table = {
+            "appearance": trail.appearances,
+            "derivation": trail.derivations,
+            "retraction": trail.retractions,
+            "note": trail.notes,
+        }.get(kind, {})
+        found = table.get(key[0])
+    return recorded.recorded_dict(found)
 
 
 def _earliest_entry(res: dict[str, Any]) -> dict[str, Any]:
@@ -500,10 +651,14 @@ def _attributions(
     changes: Mapping[int, Sequence[AttributionChangeRow]],
     accounts: Mapping[int, AccountRow],
     media: dict[int, Media],
+    trail: recorded.CaseTrail,
 ) -> list[dict[str, Any]]:
-    """Attributions grouped by role (vocabulary order), each with its state history."""
+    """Attributions grouped by role (vocabulary order), each with its state history and
+    the entries that recorded them."""
     by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
+        history = changes.get(r.id, ())
+        entries = trail.attribution_history(r.id, len(history))
         by_role[r.role].append(
             {
                 "id": r.id,
@@ -516,7 +671,11 @@ def _attributions(
                 "created_by": r.created_by,
                 "updated_at": iso(r.updated_at),
                 "updated_by": r.updated_by,
-                "history": [change_to_dict(c) for c in changes.get(r.id, ())],
+                "recorded": recorded.recorded_dict(entries[0] if entries else None),
+                "history": [
+                    {**change_to_dict(c), "recorded": recorded.recorded_dict(e)}
+                    for c, e in zip(history, entries, strict=True)
+                ],
             }
         )
     order = [r.value for r in Role]
@@ -536,30 +695,48 @@ def _derivations(
     rows: Sequence[DerivationRow],
     media: dict[int, Media],
     blobs: dict[int, Blob],
+    trail: recorded.CaseTrail,
 ) -> list[dict[str, Any]]:
     """The derivations whose child or parent is held in this case (`rows`), each end named;
-    the media at an end held by another case are read here."""
+    the media at an end held by another case are read here, with that case's slug (a
+    reader must not take another investigation's file for one of this case's)."""
     outside = ({r.child_id for r in rows} | {r.parent_id for r in rows}) - set(media)
-    extra = (
-        {pk(m): m for m in session.exec(select(Media).where(col(Media.id).in_(sorted(outside))))}
-        if outside
-        else {}
-    )
-    everything = {**media, **extra}
+    refs: dict[int, dict[str, Any] | None] = {
+        ident: _media_ref(m, blobs[m.blob_id].sha256 if m.blob_id in blobs else None)
+        for ident, m in media.items()
+    }
+    if outside:
+        found = session.exec(
+            select(Media, Blob.sha256, Case.slug)
+            .join(Blob, col(Blob.id) == col(Media.blob_id))
+            .join(Case, col(Case.id) == col(Media.case_id))
+            .where(col(Media.id).in_(sorted(outside)))
+        ).all()
+        refs |= {pk(m): _media_ref(m, sha, slug) for m, sha, slug in found}
     return [
         {
             "id": r.id,
-            "child": _media_ref(everything.get(r.child_id), blobs),
-            "parent": _media_ref(everything.get(r.parent_id), blobs),
+            "child": refs.get(r.child_id),
+            "parent": refs.get(r.parent_id),
             "kind": r.kind,
             "evidence": r.evidence,
             "note": r.note,
             "created_at": iso(r.created_at),
             "created_by": r.created_by,
-            "retracted": retracted(r.retracted_at, r.retracted_by, r.retraction),
+            "retracted": _retraction(r, trail),
+            "recorded": recorded.recorded_dict(trail.derivations.get(r.id)),
+            "changed": trail.derivation_changes.get(r.id, []),
         }
         for r in rows
     ]
+
+
+def _retraction(r: DerivationRow, trail: recorded.CaseTrail) -> dict[str, Any] | None:
+    """`provlogic.retracted`, with the entry that recorded the retraction."""
+    out = retracted(r.retracted_at, r.retracted_by, r.retraction)
+    if out is None:
+        return None
+    return {**out, "recorded": recorded.recorded_dict(trail.retractions.get(r.id))}
 
 
 def _meta_value(meta: dict[str, Any], key: str) -> Any:
@@ -699,7 +876,6 @@ def _plausible(c: str) -> bool:
 
 
 def _plain(value: Any) -> str:
-    import orjson
 
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
@@ -731,9 +907,23 @@ def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
         "encoder": _meta_value(meta, "encoder"),
         "xmp_creator_tool": _meta_value(meta, "xmp_creator_tool"),
         "c2pa": c2pa if isinstance(c2pa, dict) and c2pa else None,
+        **_c2pa_read(meta),
         "notable_tags": _notable_tags(meta),
         "disagreements": meta.get("disagreements") or [],
     }
+
+
+def _c2pa_read(meta: dict[str, Any]) -> dict[str, Any]:
+    """Whether the file was looked at for C2PA (`c2pa` null says nothing otherwise):
+    `c2pa_read` is `read` (by `c2pa_reader`, e.g. `c2pa-python 0.38.1`), `not_installed`
+    (the optional reader was not installed when the file was analysed) or `not_recorded`
+    (analysed before the analysis recorded it)."""
+    if "c2pa_reader" not in meta:
+        return {"c2pa_read": "not_recorded", "c2pa_reader": None}
+    reader = meta["c2pa_reader"]
+    if isinstance(reader, str) and reader:
+        return {"c2pa_read": "read", "c2pa_reader": reader}
+    return {"c2pa_read": "not_installed", "c2pa_reader": None}
 
 
 def _frames(session: Session, blob_id: int) -> list[dict[str, Any]]:
@@ -846,6 +1036,7 @@ def _media_entry(
     b: Blob,
     near_duplicates: list[dict[str, Any]],
     exact_copies: list[dict[str, Any]],
+    trail: recorded.CaseTrail,
 ) -> dict[str, Any]:
     meta = b.meta if isinstance(b.meta, dict) else {}
     frames = _frames(session, pk(b))
@@ -863,7 +1054,16 @@ def _media_entry(
             "via": m.acquired_via,
             "source_url": m.source_url,
             "platform": m.platform,
+            # the entry that stated these facts last: for a case file's, who imported it
+            "recorded": _acquisition_entry(trail, pk(m)),
         },
+        # who put the record into this archive (the importer, for a case file's), and later
+        # changes of its facts (`media.edit`: imports only)
+        "recorded": recorded.recorded_dict(trail.media.get(pk(m))),
+        "changed": trail.media_changes.get(pk(m), []),
+        # the evidence store's copy of these bytes found damaged and replaced by a new
+        # acquisition of them (`media.add` with `restored`), whichever case it was for
+        "restorations": trail.restorations.get(b.sha256, []),
         "analysis": {
             "state": b.analysis_state,
             "error": b.analysis_error,
@@ -921,9 +1121,11 @@ def _diff_value(media: dict[str, Any], key: str) -> str | None:
     if key == "gps":
         gps = md.get("gps")
         return None if not gps or is_placeholder_gps(gps) else f"{gps['lat']:.6f}, {gps['lon']:.6f}"
-    if key == "c2pa":
+    if key == "c2pa":  # "—" would say absent: say whether it was looked for
         c2pa = md.get("c2pa")
-        return str(c2pa.get("state")) if c2pa else None
+        if c2pa:
+            return str(c2pa.get("state"))
+        return C2PA_DIFF_TEXT.get(str(md.get("c2pa_read")), "not read")
     if key == "captured_at":  # UTC, or the camera's local time marked as such
         captured = capture_time(md)
         raw = md.get("captured_at_raw")

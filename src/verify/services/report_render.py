@@ -171,10 +171,35 @@ def graph_label(text: str) -> str:
     return cleaned
 
 
+def media_name(ref: dict[str, Any] | None) -> str | None:
+    """A media file as the report names it: `media 3: strike.mp4`; one held by another case
+    with that case, `media 5 (case strike-tiktok): name.mp4`, and by its SHA-256 prefix
+    when that case is unnamed (`--redact-other-cases`: `media 5 (case OTHER-1):
+    sha256:1a2b3c4d5e6f`). None for no media."""
+    if ref is None:
+        return None
+    held = f" (case {ref['case']})" if ref.get("case") else ""
+    name = _shown_name(ref)
+    return f"media {ref['id']}{held}" + (f": {name}" if name is not None else "")
+
+
+def _shown_name(ref: dict[str, Any]) -> str | None:
+    """A media file's name, or `sha256:PREFIX` when it is withheld (another case's, with
+    `--redact-other-cases`)."""
+    name = ref.get("name")
+    if name is None:
+        sha = ref.get("sha256")
+        return f"sha256:{sha[:12]}" if isinstance(sha, str) else None
+    return str(name)
+
+
 def _node_label(ref: dict[str, Any] | None) -> str:
+    """`media_name` for the graph: `media 5, case strike-tiktok: name.mp4`."""
     if ref is None:
         return "unknown"
-    return graph_label(f"media {ref['id']}: {ref['name']}")
+    held = f", case {ref['case']}" if ref.get("case") else ""
+    name = _shown_name(ref)
+    return graph_label(f"media {ref['id']}{held}" + (f": {name}" if name is not None else ""))
 
 
 def _edges(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
@@ -332,6 +357,11 @@ def _environment(*, html: bool) -> Environment:
         "capture_time": capture_time_parts,
         "device": device_name,
         "status_meaning": status_meaning,
+        "c2pa_line": c2pa_line,
+        "as_stated": as_stated,
+        "changed_by": changed_by,
+        "restoration": restoration,
+        "media_name": media_name,
         "search_summary": search_summary,
     }
     env.filters.update(filters)
@@ -433,6 +463,79 @@ def reading_guide() -> list[tuple[str, str]]:
         ),
         ("—", "not recorded or not known. Times are UTC, to the whole second."),
     ]
+
+
+def c2pa_line(metadata: dict[str, Any], media_id: object = None) -> str | None:
+    """The C2PA row when there is no manifest summary: none found (and by which reader), or
+    why it is not known, from `c2pa_read` (`verify.services.report._c2pa_read`). None when
+    there is a summary (the template lists its fields)."""
+    from verify.analysis.metadata import C2PA_DISTRIBUTION, C2PA_EXTRA
+
+    if metadata.get("c2pa"):
+        return None
+    again = "verify media reanalyse" + (f" {media_id}" if media_id is not None else "")
+    read = metadata.get("c2pa_read")
+    if read == "read":
+        return f"none found (read with {metadata.get('c2pa_reader')})"
+    if read == "not_installed":
+        return (
+            f"not read: {C2PA_DISTRIBUTION} was not installed when the file was analysed "
+            f"({C2PA_EXTRA}, then {again})"
+        )
+    return (
+        "not known whether it was read: the file was analysed before verify recorded it "
+        f"({again} reads it again)"
+    )
+
+
+def as_stated(entry: object) -> str | None:
+    """For a record a case-file import put into this archive (its `recorded` entry names
+    the file): "as stated in case file FILE, imported by ACTOR at TIME". Its by/at are the
+    file's, not anything this archive witnessed. None for a record made here."""
+    if not isinstance(entry, dict) or not entry.get("import"):
+        return None
+    return (
+        f"as stated in case file {entry['import']}, imported by {entry.get('by')} at "
+        f"{whole_seconds(entry.get('at'))}"
+    )
+
+
+def changed_by(change: dict[str, Any]) -> str:
+    """One later change of a record's facts (`changed`): "acquired by, acquired at changed
+    by case file FILE, imported by ACTOR at TIME (audit entry SEQ)"."""
+    fields = ", ".join(str(f).replace("_", " ") for f in change.get("fields") or []) or "facts"
+    when = whole_seconds(change.get("at"))
+    who = (
+        f"by case file {change['import']}, imported by {change.get('by')} at {when}"
+        if change.get("import")
+        else f"by {change.get('by')} at {when}"
+    )
+    return f"{fields} changed {who} (audit entry {change.get('seq')})"
+
+
+# what `verify check` found wrong with a stored copy that a new acquisition replaced
+RESTORED_FOUND = {
+    "hash-mismatch": "altered or damaged (its bytes no longer had its SHA-256)",
+    "unreadable": "unreadable",
+}
+
+
+def restoration(item: dict[str, Any], media_id: object = None) -> str:
+    """One `restorations` item of a media file: "stored copy found altered or damaged (…)
+    and restored from a new acquisition of the same bytes (media 7, case incoming) by bob
+    at TIME (audit entry 12); the damaged copy is kept at objects/damaged/…"."""
+    found = RESTORED_FOUND.get(str(item.get("found")), str(item.get("found")))
+    if item.get("media") == media_id and item.get("case") is None:
+        source = "this acquisition"
+    else:
+        where = f", case {item['case']}" if item.get("case") else ""
+        source = f"a new acquisition of the same bytes (media {item.get('media')}{where})"
+    kept = item.get("damaged_copy")
+    return (
+        f"stored copy found {found} and restored from {source} by {item.get('by')} at "
+        f"{whole_seconds(item.get('at'))} (audit entry {item.get('seq')})"
+        + (f"; the damaged copy is kept at {kept}" if kept else "")
+    )
 
 
 def status_meaning(status: object) -> str | None:
