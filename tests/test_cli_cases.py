@@ -485,3 +485,28 @@ def test_log_and_check(cli: RunCli) -> None:
     assert r.exit_code == 0
     assert r.stdout.startswith("ok: 2 audit entries")
     assert cli("check", "--against", head).exit_code == 0
+
+
+def test_a_new_archive_is_announced_at_a_terminal_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At a terminal, the command that creates an archive says where (a shell without
+    VERIFY_HOME creates one in the user data folder); once, and never to a script."""
+    import io
+
+    import verify.cli as cli_module
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
+    for tty, home in ((True, tmp_path / "a"), (False, tmp_path / "b")):
+        err = Terminal() if tty else io.StringIO()
+        monkeypatch.setattr(cli_module.sys, "stderr", err)
+        for _ in range(2):
+            state = cli_module.State(home, "tester")
+            state.archive()
+            state.close()
+        said = f"note: created a new archive in {home}\n"
+        assert err.getvalue() == (said if tty else "")

@@ -201,9 +201,10 @@ class State:
             from verify.archive import open_archive
 
             self._archive = open_archive(self.home, actor=self.actor)
-            if self._archive.created:
+            if self._archive.created and sys.stderr.isatty():
                 # as `git init` does: a new archive where one was expected to exist (another
-                # shell without VERIFY_HOME) is seen at once
+                # shell without VERIFY_HOME) is seen at once; said to a person at a
+                # terminal, not to scripts, whose stderr stays their errors
                 from verify.cli.output import notice
 
                 notice(f"note: created a new archive in {self._archive.location()}")
