@@ -893,7 +893,10 @@ def test_state_history_is_in_recording_order_in_listings_and_reports(archive: Ar
         ("claimed", "refuted"),
     ]
     [group] = report.build_report(archive, "legion")["provenance"]["attributions"]
-    assert group["items"][0]["history"] == attr["history"]
+    shown = group["items"][0]["history"]
+    assert [{k: v for k, v in h.items() if k != "recorded"} for h in shown] == attr["history"]
+    # each with the entry that recorded it: this import's
+    assert [h["recorded"]["import"] for h in shown] == ["h.toml", "h.toml"]
 
 
 @pytest.mark.parametrize(("written", "stored"), [("Telegram", "telegram"), (" Twitter ", "x")])
