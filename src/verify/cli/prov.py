@@ -145,6 +145,26 @@ def account_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 # --------------------------------------------------------------------------- appearances
 
 
+# an appearance's fields, as `appearance add` and `appearance edit` take them
+_Url = Annotated[str | None, _opt("URL of the post.")]
+_PostId = Annotated[str | None, _opt("The platform's id of the post.", "--post-id")]
+_Account = Annotated[str | None, _opt("Who posted it (platform:handle).")]
+_Posted = Annotated[
+    str | None,
+    _opt("When posted: 2023-05-23 (day), 2023-05-23T14:05Z or +03:00 (exact), ~2023-05."),
+]
+_Captured = Annotated[str | None, _opt("When we saw or archived it (ISO 8601).")]
+_Caption = Annotated[str | None, _opt("Caption or post text.")]
+_Language = Annotated[str | None, _opt("Language of the caption (e.g. en, uk, ru).")]
+_ForwardedFrom = Annotated[str | None, _opt("Forwarded from (account or URL).", "--forwarded-from")]
+_QuotedFrom = Annotated[str | None, _opt("Quoted from (account or URL).", "--quoted-from")]
+_ArchiveUrl = Annotated[
+    str | None, _opt("An archived copy (Wayback, archive.today).", "--archive-url")
+]
+_Media = Annotated[str | None, _opt("The media file of the case it shows (id or sha256:PREFIX).")]
+_Note = Annotated[str | None, _opt("Free-text note.")]
+
+
 @appearance_app.command(
     "add",
     epilog=examples(
@@ -158,29 +178,18 @@ def appearance_add(
     ctx: typer.Context,
     case: CaseArg,
     platform: Annotated[str | None, _opt("Platform (default: the account's).")] = None,
-    url: Annotated[str | None, _opt("URL of the post.")] = None,
-    post_id: Annotated[str | None, _opt("The platform's id of the post.", "--post-id")] = None,
-    account: Annotated[str | None, _opt("Who posted it (platform:handle).")] = None,
-    posted: Annotated[
-        str | None,
-        _opt("When posted: 2023-05-23 (day), 2023-05-23T14:05Z or +03:00 (exact), ~2023-05."),
-    ] = None,
-    captured: Annotated[str | None, _opt("When we saw or archived it (ISO 8601).")] = None,
-    caption: Annotated[str | None, _opt("Caption or post text.")] = None,
-    language: Annotated[str | None, _opt("Language of the caption (e.g. en, uk, ru).")] = None,
-    forwarded_from: Annotated[
-        str | None, _opt("Forwarded from (account or URL).", "--forwarded-from")
-    ] = None,
-    quoted_from: Annotated[
-        str | None, _opt("Quoted from (account or URL).", "--quoted-from")
-    ] = None,
-    archive_url: Annotated[
-        str | None, _opt("An archived copy (Wayback, archive.today).", "--archive-url")
-    ] = None,
-    media: Annotated[
-        str | None, _opt("The media file of this case it shows (id or sha256:PREFIX).")
-    ] = None,
-    note: Annotated[str | None, _opt("Free-text note.")] = None,
+    url: _Url = None,
+    post_id: _PostId = None,
+    account: _Account = None,
+    posted: _Posted = None,
+    captured: _Captured = None,
+    caption: _Caption = None,
+    language: _Language = None,
+    forwarded_from: _ForwardedFrom = None,
+    quoted_from: _QuotedFrom = None,
+    archive_url: _ArchiveUrl = None,
+    media: _Media = None,
+    note: _Note = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record where the media appeared; prints the appearance id (with --json, the
@@ -267,29 +276,18 @@ def appearance_edit(
         typer.Option("--why", help="Why it is corrected (required).", show_default=False),
     ],
     platform: Annotated[str | None, _opt("Platform.")] = None,
-    url: Annotated[str | None, _opt("URL of the post.")] = None,
-    post_id: Annotated[str | None, _opt("The platform's id of the post.", "--post-id")] = None,
-    account: Annotated[str | None, _opt("Who posted it (platform:handle).")] = None,
-    posted: Annotated[
-        str | None,
-        _opt("When posted: 2023-05-23 (day), 2023-05-23T14:05Z or +03:00 (exact), ~2023-05."),
-    ] = None,
-    captured: Annotated[str | None, _opt("When we saw or archived it (ISO 8601).")] = None,
-    caption: Annotated[str | None, _opt("Caption or post text.")] = None,
-    language: Annotated[str | None, _opt("Language of the caption (e.g. en, uk, ru).")] = None,
-    forwarded_from: Annotated[
-        str | None, _opt("Forwarded from (account or URL).", "--forwarded-from")
-    ] = None,
-    quoted_from: Annotated[
-        str | None, _opt("Quoted from (account or URL).", "--quoted-from")
-    ] = None,
-    archive_url: Annotated[
-        str | None, _opt("An archived copy (Wayback, archive.today).", "--archive-url")
-    ] = None,
-    media: Annotated[
-        str | None, _opt("The media file of the case it shows (id or sha256:PREFIX).")
-    ] = None,
-    note: Annotated[str | None, _opt("Free-text note.")] = None,
+    url: _Url = None,
+    post_id: _PostId = None,
+    account: _Account = None,
+    posted: _Posted = None,
+    captured: _Captured = None,
+    caption: _Caption = None,
+    language: _Language = None,
+    forwarded_from: _ForwardedFrom = None,
+    quoted_from: _QuotedFrom = None,
+    archive_url: _ArchiveUrl = None,
+    media: _Media = None,
+    note: _Note = None,
     clear: Annotated[
         list[str] | None,
         _opt(

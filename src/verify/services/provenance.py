@@ -59,6 +59,7 @@ from verify.models import (
 )
 from verify.services.cases import check_text, get_case
 from verify.services.provlogic import (
+    APPEARANCE_TEXT_FIELDS,
     OFFLINE_KINDS,
     appearance_dicts,
     attribution_dicts,
@@ -719,30 +720,11 @@ def record_appearance(
 # them (`account` and `media` take references; `posted` sets `posted_at` with its precision).
 APPEARANCE_EDITABLE = (
     "platform",
-    "url",
-    "post_id",
     "account",
     "posted",
     "captured",
-    "caption",
-    "language",
-    "forwarded_from",
-    "quoted_from",
-    "archive_url",
     "media",
-    "note",
-)
-
-
-_APPEARANCE_TEXT = (
-    "url",
-    "post_id",
-    "caption",
-    "language",
-    "forwarded_from",
-    "quoted_from",
-    "archive_url",
-    "note",
+    *APPEARANCE_TEXT_FIELDS,
 )
 
 
@@ -797,7 +779,7 @@ def edit_appearance(
         wanted["posted_at"], wanted["posted_precision"] = at, precision.value
     if "captured" in values:
         wanted["captured_at"] = parse_instant(values["captured"], "capture time")
-    for name in _APPEARANCE_TEXT:
+    for name in APPEARANCE_TEXT_FIELDS:
         if name in values:
             wanted[name] = _opt(values[name])
     for name in cleared:
@@ -835,10 +817,15 @@ def edit_appearance(
                 setattr(ap, column, new)
         if not changes:
             raise BadInputError(f"appearance {appearance_id} already has that; nothing to change")
-        ids = [a.id for a in _appearances(session, c)]
+        # its place in the case (`n`, as case files number appearances): one count
+        n = session.exec(
+            select(func.count())
+            .select_from(Appearance)
+            .where(Appearance.case_id == c.id, col(Appearance.id) <= ap.id)
+        ).one()
         session.add(ap)
         session.flush()
-        payload = {"id": ap.id, "n": ids.index(ap.id) + 1, **changes, "why": why.strip()}
+        payload = {"id": ap.id, "n": n, **changes, "why": why.strip()}
         _audit(session, archive.actor, "appearance.edit", c.slug, payload, None)
         data = appearance_to_dict(session, ap, c.slug)
         data["changed"] = sorted({_EDITED_AS.get(column, column) for column in changes})

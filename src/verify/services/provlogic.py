@@ -49,6 +49,20 @@ class AccountRow(NamedTuple):
     created_by: str
 
 
+# an appearance's free-text columns (besides its platform, account, media and dates):
+# what `appearance.add` records as given, `appearance edit` sets and `verify check` compares
+APPEARANCE_TEXT_FIELDS = (
+    "url",
+    "post_id",
+    "caption",
+    "language",
+    "forwarded_from",
+    "quoted_from",
+    "archive_url",
+    "note",
+)
+
+
 class AppearanceRow(NamedTuple):
     id: int
     case_id: int

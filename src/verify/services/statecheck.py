@@ -69,6 +69,7 @@ from verify.models import (
     Note,
     StatusChange,
 )
+from verify.services.provlogic import APPEARANCE_TEXT_FIELDS
 from verify.timeutil import iso, parse_utc
 
 # What `case.open` and `claim.add` create (the `Case` and `Claim` models' defaults).
@@ -109,17 +110,7 @@ MEDIA_FIELDS = (
 DERIVATION_FIELDS = ("child", "parent", "kind", "evidence", "note", "retraction")
 # an appearance's fields as `appearance.add` records them (`appearance_to_dict`, non-empty
 # ones only: a field it leaves out was empty)
-APPEARANCE_TEXT = (
-    "platform",
-    "url",
-    "post_id",
-    "caption",
-    "language",
-    "forwarded_from",
-    "quoted_from",
-    "archive_url",
-    "note",
-)
+APPEARANCE_TEXT = ("platform", *APPEARANCE_TEXT_FIELDS)
 APPEARANCE_FIELDS = (*APPEARANCE_TEXT, "account", "media", "posted", "captured_at")
 
 
