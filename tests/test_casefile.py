@@ -1405,3 +1405,60 @@ def test_a_claim_without_a_stamp_is_not_compared(archive: Archive, tmp_path: Pat
     assert casefile.import_case_text(archive, theirs, "unknown.toml").changes == 1
     added = [e for e in logread.read_log(archive) if e["action"] == "claim.add"]
     assert [e["payload"]["by"] for e in added] == ["pat"]
+
+
+def test_rewording_an_assessed_claim_needs_a_new_assessment(archive: Archive) -> None:
+    """A finding holds for the words it was made on. A file that rewords an assessed claim
+    and keeps its assessment is refused, nothing written; the same rewording with a new
+    rationale, or with the finding back to unassessed, applies, and the report shows the
+    old wording beside the new."""
+    cases.open_case(archive, "Reword", slug="reword", claims=["filmed in Belgorod"])
+    cases.assess_claim(archive, "reword", 1, finding="supported", why="geolocated")
+    text = casefile.export_case(archive, "reword")
+    reworded = text.replace('text = "filmed in Belgorod"', 'text = "filmed in Kursk"')
+    assert reworded != text
+    seq = len(logread.read_log(archive))
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, reworded, "r.toml")
+    assert exc.value.message == (
+        "r.toml: claims[1]: the file rewords claim 1 ('filmed in Belgorod' -> 'filmed in "
+        "Kursk') but keeps the assessment made on the old wording (finding 'supported'); a "
+        "finding holds for the words it was made on: give the claim a new rationale (or "
+        "finding) in the file, or set its finding to 'unassessed' and assess it again with "
+        "`verify claim assess`"
+    )
+    assert len(logread.read_log(archive)) == seq
+    assert cases.show_case(archive, "reword")["claims"][0]["text"] == "filmed in Belgorod"
+    # --update does not lift it: it is about the file's content, not its base
+    with pytest.raises(BadInputError, match="rewords claim 1"):
+        casefile.import_case_text(archive, reworded, "r.toml", update=True)
+    # an unassessed claim may be reworded freely; so may an assessed one with a new rationale
+    anew = reworded.replace('rationale = "geolocated"', 'rationale = "geolocated to Kursk"')
+    assert anew != reworded
+    assert casefile.import_case_text(archive, anew, "r.toml").changes == 1
+    claim = cases.show_case(archive, "reword")["claims"][0]
+    assert (claim["text"], claim["finding"], claim["rationale"]) == (
+        "filmed in Kursk",
+        "supported",
+        "geolocated to Kursk",
+    )
+    md = report.generate_report(archive, "reword", "md")[1].decode()
+    assert "(reworded from “filmed in Belgorod” to “filmed in Kursk”)" in md
+    assert log.check_archive(archive).ok
+
+
+def test_rewording_back_to_unassessed_applies(archive: Archive) -> None:
+    cases.open_case(archive, "Reword", slug="reword", claims=["filmed in Belgorod"])
+    cases.assess_claim(archive, "reword", 1, finding="supported", why="geolocated")
+    text = casefile.export_case(archive, "reword")
+    reset = text.replace('text = "filmed in Belgorod"', 'text = "filmed in Kursk"').replace(
+        'finding = "supported"\nrationale = "geolocated"\n', 'finding = "unassessed"\n'
+    )
+    assert 'finding = "unassessed"' in reset
+    assert casefile.import_case_text(archive, reset, "r.toml").changes == 1
+    claim = cases.show_case(archive, "reword")["claims"][0]
+    assert (claim["text"], claim["finding"], claim["rationale"]) == (
+        "filmed in Kursk",
+        "unassessed",
+        "",
+    )

@@ -1203,6 +1203,7 @@ class _Importer:
             values = {k: v for k, v in want.items() if k not in ("created_at", "created_by")}
             if n <= len(rows):
                 self.same_record("claim", n, rows[n - 1], want)
+                self.reworded_claim(n, rows[n - 1], values)
                 changes = self.update(f"claims[{n}]", rows[n - 1], values)
                 if changes:
                     rows[n - 1].updated_at, rows[n - 1].updated_by = self.at, self.actor
@@ -1236,6 +1237,24 @@ class _Importer:
                 }
                 if assessed:
                     self.log("claim.edit", {"n": n, **assessed}, count=False)
+
+    def reworded_claim(self, n: int, row: Claim, values: dict[str, Any]) -> None:
+        """A finding holds for the wording it was made on: a file that rewords an assessed
+        claim must assess it anew (a finding, confidence or rationale of its own) or return
+        it to `unassessed`. Otherwise the old finding would stand under words nobody
+        assessed, and the report would show it as theirs."""
+        if _same(row.text, values["text"]) or row.finding == Finding.UNASSESSED.value:
+            return
+        if any(not _same(getattr(row, k), values[k]) for k in CLAIM_DEFAULTS):
+            return
+        self.ctx.fail(
+            f"claims[{n}]",
+            f"the file rewords claim {n} ({_shown(row.text)} -> {_shown(values['text'])}) "
+            f"but keeps the assessment made on the old wording (finding {row.finding!r}); "
+            "a finding holds for the words it was made on: give the claim a new rationale "
+            "(or finding) in the file, or set its finding to 'unassessed' and assess it "
+            "again with `verify claim assess`",
+        )
 
     def status(self, case: Case) -> None:
         rows = list(
