@@ -348,6 +348,7 @@ def _environment(*, html: bool) -> Environment:
         "words": lambda s: str(s).replace("_", " ").replace(".", " "),
         "sheet_frames": sheet_frames,
         "claim_history": claim_history,
+        "counted": counted,
         "when": readable_time,
         "whole_seconds": whole_seconds,
         "pct": percent,
@@ -545,6 +546,11 @@ def status_meaning(status: object) -> str | None:
         return STATUS_MEANING[CaseStatus(str(status))]
     except ValueError:
         return None
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 finding`, `2 findings`, `0 findings` (nouns here take a plain -s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def claim_history(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
