@@ -1435,3 +1435,17 @@ def test_a_real_camera_photo_in_the_report(cli: RunCli, corpus: Path, tmp_path: 
         "2008-03-07T09:55:46Z", "capture time in the file's metadata: Nikon_COOLPIX_P1.jpg "
         "(NIKON COOLPIX P1)",
     )  # fmt: skip
+
+
+def test_future_dates_are_judged_as_of_the_report_time(
+    archive: Archive, slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report re-rendered `--at T` says what it said at T: a post dated after T is "in
+    the future" in it, whenever it is rendered (it was judged against the real clock)."""
+    provenance.add_appearance(archive, slug, platform="vk", posted="2023-06-02T10:00:00Z")
+    warning = "posted 2023-06-02T10:00:00Z is in the future"
+    for clock in ("2023-06-01T00:00:00Z", "2026-01-01T00:00:00Z"):  # at T, and years later
+        monkeypatch.setenv("VERIFY_FAKE_NOW", clock)
+        data = report.build_report(archive, slug, at=AT)
+        [event] = [e for e in data["provenance"]["timeline"] if e["at"] == "2023-06-02T10:00:00Z"]
+        assert event["warnings"] == [warning], clock

@@ -552,14 +552,20 @@ class CaseRecords(NamedTuple):
 
 
 def timeline_events(
-    records: CaseRecords, earliest: dict[str, Any], *, origins: bool = False
+    records: CaseRecords,
+    earliest: dict[str, Any],
+    *,
+    origins: bool = False,
+    at: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The timeline of `records.case` (see `provread.timeline`); `earliest` is
     `find_earliest`'s answer for the same case. With `origins`, each event also has
     `origin`, the record it comes from (for the report to say who recorded it):
     `("case",)`, `("appearance", ID)`, `("media", ID)`, `("status", INDEX)` (0-based, in
     order), `("attribution", ID, INDEX)` (of its history rows), `("derivation", ID)`,
-    `("retraction", ID)`, `("note", ID)`, or None (a capture time read from the file)."""
+    `("retraction", ID)`, `("note", ID)`, or None (a capture time read from the file).
+    `at`: the time the timeline is drawn as of (a report's `--at`), against which a date
+    is "in the future"; now when not given."""
     c = records.case
     first = earliest["earliest"]
     events: list[dict[str, Any]] = []
@@ -597,7 +603,7 @@ def timeline_events(
         c.created_at, "case.opened", f"case opened: {c.title}", c.created_by, None, origin=("case",)
     )
     accounts = records.accounts
-    clock = now()
+    clock = as_utc(at) if at is not None else now()
     for ap in records.appearances:
         acct = accounts.get(ap.account_id) if ap.account_id else None
         who = account_ref(acct) if acct else "unknown account"

@@ -235,7 +235,7 @@ def build_report(
             [d.id for d in records.derivations],
         )
         _history_recorded(history, trail)
-        timeline = _timeline_entries(timeline_events(records, found, origins=True), trail)
+        timeline = _timeline_entries(timeline_events(records, found, origins=True, at=at), trail)
         earliest = _earliest_entry(found)
         # the timeline's appearances end with the earliest when another case holds it
         appearances = [ap for ap in records.appearances if ap.case_id == case_id]
