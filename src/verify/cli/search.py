@@ -85,6 +85,10 @@ def search_command(
     matches its source). A *suggestion* has close frames, but too few or not close enough
     to say so: compare the two yourself. A legend on stderr repeats this after the table;
     docs/matching.md gives the thresholds.
+
+    With no hits, one line on stderr says so (exit 0, nothing on stdout; with --json, an
+    empty `hits` list), and where nothing was found within the default thresholds it
+    suggests a looser --threshold for heavily edited copies.
     """
     child = EARLY_ANALYSIS.pop(target, None)
     if child is None and os.path.isfile(target):
@@ -120,7 +124,14 @@ def search_command(
         return
     q = data["query"]
     if not data["hits"]:
-        notice(f"no near-duplicates of {clean(target)} ({q['kind']})")
+        where = f" in case {clean(case)}" if case else " in the archive"
+        looser = (
+            ""
+            if threshold is not None and threshold >= 16
+            else "; a heavily edited copy may still be found with a looser --threshold "
+            "(16-20; docs/matching.md)"
+        )
+        notice(f"no near-duplicates of {clean(target)} ({q['kind']}){where}{looser}")
         return
     table(
         [
