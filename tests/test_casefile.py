@@ -352,7 +352,7 @@ INVALID = {
     "typo in a key": (
         BASE + '\n[[claims]]\nn = 1\ntext = "x"\nfindng = "supported"\n',
         "claims[1]: unknown key 'findng'; known keys: n, text, finding, confidence, rationale, "
-        "created_at, created_by",
+        "created_at, created_by, history",
     ),
     "renumbered": (
         BASE + '\n[[claims]]\nn = 2\ntext = "x"\n',
@@ -991,12 +991,15 @@ def test_audit_payloads_have_one_shape_from_the_command_line_and_from_a_case_fil
             for log in (by_cli, imported)
         ]
         assert trimmed[0] == trimmed[1], action
-    # the file's assessed claim: `claim.add`, then the assessment as an import records it
+    # the file's assessed claim: `claim.add`, then the assessment as an import records it,
+    # with who made it and when as the file's history states them (the assessing entry's)
+    [assessed] = [e for e in by_cli if e["action"] == "claim.assess"]
     assert of(imported, "claim.edit") == [
         {
             "n": 1,
             "finding": {"old": "unassessed", "new": "unproven"},
             "rationale": {"old": "", "new": "no geolocation"},
+            "stated": {"by": assessed["actor"], "at": assessed["at"]},
         }
     ]
 
@@ -1462,3 +1465,119 @@ def test_rewording_back_to_unassessed_applies(archive: Archive) -> None:
         "unassessed",
         "",
     )
+
+
+def _assess_as(archive: Archive, actor: str, slug: str, finding: str, why: str) -> None:
+    other = _as(archive, actor)
+    try:
+        cases.assess_claim(other, slug, 1, finding=finding, why=why)
+    finally:
+        other.close()
+
+
+def test_a_claims_assessments_travel_with_who_made_them_and_when(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Export lists each claim's assessments ([[claims.history]]: finding, confidence,
+    rationale, at, by). Imported elsewhere, they are recorded as the file states them
+    (`stated` in the `claim.edit` entries, the entries' actor the importer), so the other
+    archive's export is the same file and its report names the assessors, as stated in the
+    file. Assessments the first archive makes later are appended by the next import, without
+    --update: they change no fact, they add to the history."""
+    cases.open_case(archive, "History", slug="hist", claims=["filmed in Belgorod"])
+    _assess_as(archive, "bob", "hist", "unproven", "no geolocation yet")
+    _assess_as(archive, "carol", "hist", "supported", "geolocated: the church at 50.48, 35.66")
+    text = casefile.export_case(archive, "hist")
+    history = text.split("[[claims.history]]")[1:]
+    assert len(history) == 2
+    assert 'finding = "unproven"\nrationale = "no geolocation yet"\nat = "' in history[0]
+    assert history[0].endswith('by = "bob"\n\n')
+    assert '\nby = "carol"\n' in history[1]
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, text, "hist.toml")
+        assert casefile.export_case(partner, "hist") == text
+        md = report.generate_report(partner, "hist", "md")[1].decode()
+        rows = [line for line in md.splitlines() if "→ **" in line]
+        assert len(rows) == 2
+        assert "| bob (as stated in case file hist.toml, imported by pat at " in rows[0]
+        assert "| carol (as stated in case file hist.toml, imported by pat at " in rows[1]
+        assert log.check_archive(partner).ok
+        # the desk assesses again: the partner's import appends it, as stated
+        _assess_as(archive, "dasha", "hist", "contradicted", "the church is in Kursk")
+        again = casefile.export_case(archive, "hist")
+        assert casefile.import_case_text(partner, again, "hist.toml").changes == 1
+        assert casefile.export_case(partner, "hist") == again
+        [last] = [e for e in logread.read_log(partner) if e["action"] == "claim.edit"][-1:]
+        assert last["actor"] == "pat"
+        assert last["payload"]["stated"]["by"] == "dasha"
+        assert last["payload"]["finding"] == {"old": "supported", "new": "contradicted"}
+        assert log.check_archive(partner).ok
+        # the same file again: nothing to do
+        assert casefile.import_case_text(partner, again, "hist.toml").changes == 0
+    finally:
+        partner.close()
+
+
+def test_claim_histories_that_part_are_a_changed_fact(archive: Archive, tmp_path: Path) -> None:
+    """Each archive assessed the claim on its own after they exchanged it: the file's
+    assessment changes a fact this archive holds, refused without --update as before."""
+    cases.open_case(archive, "History", slug="hist", claims=["filmed in Belgorod"])
+    _assess_as(archive, "bob", "hist", "unproven", "no geolocation yet")
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, casefile.export_case(archive, "hist"), "hist.toml")
+        cases.assess_claim(partner, "hist", 1, finding="supported", why="geolocated")
+        theirs = casefile.export_case(partner, "hist")
+    finally:
+        partner.close()
+    _assess_as(archive, "carol", "hist", "contradicted", "filmed in Kursk")
+    seq = len(logread.read_log(archive))
+    with pytest.raises(BadInputError, match=r"claims\[1\]\.finding 'contradicted' -> 'supported'"):
+        casefile.import_case_text(archive, theirs, "hist.toml")
+    assert len(logread.read_log(archive)) == seq
+    assert casefile.import_case_text(archive, theirs, "hist.toml", update=True).changes == 1
+    assert cases.show_case(archive, "hist")["claims"][0]["finding"] == "supported"
+    assert log.check_archive(archive).ok
+
+
+def test_an_export_from_before_claim_histories_still_imports(archive: Archive) -> None:
+    """An export written before claims carried their history (its `base` is the case as
+    that version rendered it) still applies without --update while the case is as it was."""
+    cases.open_case(archive, "Old", slug="old", claims=["a"])
+    cases.assess_claim(archive, "old", 1, finding="unproven", why="not yet")
+    with archive.read() as session:
+        rendered = casefile.render_case(
+            session, cases.get_case(session, "old"), claim_history=False
+        )
+    older = casefile.with_base(rendered, casefile.state_digest(rendered))
+    assert "[[claims.history]]" not in older
+    assert "[[claims.history]]" in casefile.export_case(archive, "old")
+    edited = older.replace('title = "Old"', 'title = "Older"')
+    assert casefile.import_case_text(archive, edited, "old.toml").changes == 1
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        (
+            '\n[[claims.history]]\nfinding = "unproven"\nrationale = "r"\n',
+            "claims[1].finding: must equal the last history entry's ('unproven'); to change "
+            "it, append a [[claims.history]] entry or drop the history",
+        ),
+        (
+            '\n[[claims.history]]\nfinding = "supported"\n',
+            "claims[1].history[1].rationale: a finding of supported needs a rationale",
+        ),
+        (
+            '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\nwho = "x"\n',
+            "claims[1].history[1]: unknown key 'who'; known keys: finding, confidence, "
+            "rationale, at, by",
+        ),
+    ],
+)
+def test_invalid_claim_history_is_refused(archive: Archive, history: str, message: str) -> None:
+    text = BASE + '\n[[claims]]\nn = 1\ntext = "x"\nfinding = "supported"\nrationale = "r"\n'
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, text + history, "h.toml")
+    assert exc.value.message == f"h.toml: {message}"

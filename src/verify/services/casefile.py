@@ -64,11 +64,12 @@ from verify.models import (
 )
 from verify.outputs import write_atomically
 from verify.services import provenance as prov
+from verify.services import recorded
 from verify.services.cases import SLUG_RE, case_media, get_case
 from verify.services.intake import Acquisition
 from verify.services.media import record_media
 from verify.services.status import allowed_transitions
-from verify.timeutil import as_utc, iso, now
+from verify.timeutil import as_utc, iso, now, parse_utc
 from verify.vocab import (
     VERDICTS,
     AccountKind,
@@ -184,10 +185,13 @@ class _Writer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
-def render_case(session: Session, case: Case, *, claim_stamps: bool = True) -> str:
+def render_case(
+    session: Session, case: Case, *, claim_stamps: bool = True, claim_history: bool = True
+) -> str:
     """The case file text for `case` (deterministic). `claim_stamps=False`: as versions
-    before claims had `created_at`/`created_by` rendered it, to recognise their exports'
-    `base` (`_Importer.run`)."""
+    before claims had `created_at`/`created_by` rendered it; `claim_history=False`: as
+    versions before claims carried their assessment history; both to recognise those
+    versions' exports' `base` (`_Importer.run`)."""
     w = _Writer()
     w.comment("verify case file: edit it, then `verify case import FILE` applies the changes.")
     w.comment("Format reference: docs/case-files.md. Records are matched by `n`; append, do not")
@@ -205,6 +209,11 @@ def render_case(session: Session, case: Case, *, claim_stamps: bool = True) -> s
     claims = session.exec(
         select(Claim).where(Claim.case_id == case.id).order_by(col(Claim.position))
     ).all()
+    histories = (
+        recorded.claim_histories(recorded.read_claim_entries(session, case.slug))
+        if claim_history and claims
+        else {}
+    )
     for claim in claims:
         w.header("[[claims]]")
         w.kv("n", claim.position)
@@ -216,6 +225,13 @@ def render_case(session: Session, case: Case, *, claim_stamps: bool = True) -> s
             # left out for a claim an import recorded before claims had them (none known)
             w.kv("created_at", iso(claim.created_at))
             w.kv("created_by", claim.created_by)
+        for h in histories.get(claim.position, []):
+            w.header("[[claims.history]]")
+            w.kv("finding", h["finding"])
+            w.kv("confidence", h["confidence"])
+            w.kv("rationale", h["rationale"] or None)
+            w.kv("at", h["at"])
+            w.kv("by", h["by"])
 
     for sc in session.exec(
         select(StatusChange).where(StatusChange.case_id == case.id).order_by(col(StatusChange.id))
@@ -405,6 +421,22 @@ class _Ctx:
 
     def fail(self, key: str, message: str) -> NoReturn:
         raise BadInputError(f"{self.label}: {key}: {message}")
+
+
+def _assessment(ctx: _Ctx, w: str, t: dict[str, Any]) -> dict[str, Any]:
+    """A claim's (or a claim history entry's) finding, confidence and rationale; a finding
+    other than unassessed needs a rationale, as `verify claim assess` does."""
+    finding = _enum(ctx, w, t, "finding", Finding, "finding") if "finding" in t else None
+    conf = _enum(ctx, w, t, "confidence", Confidence, "confidence") if "confidence" in t else None
+    rationale = _str(ctx, w, t, "rationale") or ""
+    finding_v = (finding or Finding.UNASSESSED).value
+    if finding_v != Finding.UNASSESSED and not rationale.strip():
+        ctx.fail(f"{w}.rationale", f"a finding of {finding_v} needs a rationale")
+    return {
+        "finding": finding_v,
+        "confidence": conf.value if conf else None,
+        "rationale": rationale,
+    }
 
 
 def _check_keys(ctx: _Ctx, where: str, table: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -603,26 +635,51 @@ def parse_case_file(text: str, label: str) -> Doc:
             ctx,
             w,
             t,
-            ("n", "text", "finding", "confidence", "rationale", "created_at", "created_by"),
+            (
+                "n",
+                "text",
+                "finding",
+                "confidence",
+                "rationale",
+                "created_at",
+                "created_by",
+                "history",
+            ),
         )
-        finding = _enum(ctx, w, t, "finding", Finding, "finding") if "finding" in t else None
-        conf = (
-            _enum(ctx, w, t, "confidence", Confidence, "confidence") if "confidence" in t else None
-        )
-        rationale = _str(ctx, w, t, "rationale") or ""
-        finding_v = (finding or Finding.UNASSESSED).value
-        if finding_v != Finding.UNASSESSED and not rationale.strip():
-            ctx.fail(f"{w}.rationale", f"a finding of {finding_v} needs a rationale")
-        doc.claims.append(
-            {
-                "text": _str(ctx, w, t, "text", required=True),
-                "finding": finding_v,
-                "confidence": conf.value if conf else None,
-                "rationale": rationale,
-                "created_at": _instant(ctx, w, t, "created_at"),
-                "created_by": _str(ctx, w, t, "created_by"),
-            }
-        )
+        claim = {
+            "text": _str(ctx, w, t, "text", required=True),
+            **_assessment(ctx, w, t),
+            "created_at": _instant(ctx, w, t, "created_at"),
+            "created_by": _str(ctx, w, t, "created_by"),
+            "history": None,
+        }
+        if "history" in t:
+            hist = t["history"]
+            if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
+                ctx.fail(f"{w}.history", "expected a list of tables ([[claims.history]])")
+            if not hist:
+                ctx.fail(f"{w}.history", "cannot be empty; omit it instead")
+            entries: list[dict[str, Any]] = []
+            for j, h in enumerate(hist, start=1):
+                hw = f"{w}.history[{j}]"
+                _check_keys(ctx, hw, h, ("finding", "confidence", "rationale", "at", "by"))
+                entries.append(
+                    {
+                        **_assessment(ctx, hw, h),
+                        "at": _instant(ctx, hw, h, "at"),
+                        "by": _str(ctx, hw, h, "by"),
+                    }
+                )
+            last = entries[-1]
+            for key in CLAIM_DEFAULTS:
+                if last[key] != claim[key]:
+                    ctx.fail(
+                        f"{w}.{key}",
+                        f"must equal the last history entry's ({last[key]!r}); to change it, "
+                        "append a [[claims.history]] entry or drop the history",
+                    )
+            claim["history"] = entries
+        doc.claims.append(claim)
 
     current = CaseStatus.UNVERIFIED
     for i, t in enumerate(_list(ctx, raw, "status_changes"), start=1):
@@ -967,6 +1024,46 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _stated(h: dict[str, Any]) -> dict[str, Any]:
+    """The `stated` payload of an assessment a file's history dates (who made it, when)."""
+    if h.get("at") is None or h.get("by") is None:
+        return {}
+    return {recorded.STATED: {"by": h["by"], "at": iso(h["at"])}}
+
+
+def _appended(
+    held: list[dict[str, Any]],
+    history: list[dict[str, Any]],
+    row: Claim,
+    values: dict[str, Any],
+) -> list[dict[str, Any]] | None:
+    """The entries of a file's claim history that come after this archive's (`held`, from
+    `recorded.claim_histories`), when the archive's history leads into the file's: each of
+    its entries is the file's at the same place (the same assessment; the same who and
+    when, unless an import recorded it without them, before histories travelled). An empty
+    list when the file adds nothing. None when the histories part (each side assessed the
+    claim on its own) or the archive's is longer: the file's assessment is then handled as
+    a file without history is (a changed fact: fast-forward or --update). Also [] when the
+    archive's claim already stands as the file's does, however each got there."""
+    if len(held) <= len(history) and all(
+        _same_assessment(mine, theirs) for mine, theirs in zip(held, history, strict=False)
+    ):
+        return history[len(held) :]
+    if all(_same(getattr(row, k), values[k]) for k in CLAIM_DEFAULTS):
+        return []
+    return None
+
+
+def _same_assessment(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    if any(mine[k] != theirs[k] for k in CLAIM_DEFAULTS):
+        return False
+    if mine["import"] is not None and not mine["stated"]:
+        return True  # recorded by an import that did not say who assessed it, nor when
+    return (theirs["by"] is None or theirs["by"] == mine["by"]) and (
+        theirs["at"] is None or _same(parse_utc(mine["at"]), theirs["at"])
+    )
+
+
 # A new claim's assessment fields before anyone assesses it (the `Claim` model's defaults).
 CLAIM_DEFAULTS: dict[str, str | None] = {
     "finding": Finding.UNASSESSED.value,
@@ -1153,11 +1250,18 @@ class _Importer:
             self.fast_forward = self.doc.base is not None and self.doc.base == state_digest(
                 render_case(self.s, case)
             )
-            if not self.fast_forward and self.doc.base is not None and self.older_export():
-                # an export written before claims had stamps: its `base` is the case as that
-                # version rendered it
-                self.fast_forward = self.doc.base == state_digest(
-                    render_case(self.s, case, claim_stamps=False)
+            if (
+                not self.fast_forward
+                and self.doc.base is not None
+                and all(c["history"] is None for c in self.doc.claims)
+            ):
+                # an export written before claims carried their history, or before they had
+                # stamps: its `base` is the case as that version rendered it
+                older = [{"claim_history": False}]
+                if self.older_export():
+                    older.append({"claim_history": False, "claim_stamps": False})
+                self.fast_forward = any(
+                    self.doc.base == state_digest(render_case(self.s, case, **how)) for how in older
                 )
         if case is None:
             case = Case(
@@ -1199,16 +1303,35 @@ class _Importer:
             ).all()
         )
         self.prefix("claims", len(rows), len(self.doc.claims))
+        held = (
+            recorded.claim_histories(recorded.read_claim_entries(self.s, self.slug)) if rows else {}
+        )
         for n, want in enumerate(self.doc.claims, start=1):
-            values = {k: v for k, v in want.items() if k not in ("created_at", "created_by")}
+            values = {k: want[k] for k in ("text", *CLAIM_DEFAULTS)}
+            history = want["history"]
             if n <= len(rows):
-                self.same_record("claim", n, rows[n - 1], want)
-                self.reworded_claim(n, rows[n - 1], values)
-                changes = self.update(f"claims[{n}]", rows[n - 1], values)
+                row = rows[n - 1]
+                self.same_record("claim", n, row, want)
+                self.reworded_claim(n, row, values)
+                appended = (
+                    None if history is None else _appended(held.get(n, []), history, row, values)
+                )
+                if appended is None:
+                    # no history in the file, or one this archive's does not lead into:
+                    # the assessment is a fact the file changes (fast-forward or --update)
+                    changes = self.update(f"claims[{n}]", row, values)
+                    if changes:
+                        row.updated_at, row.updated_by = self.at, self.actor
+                        self.touch(case)
+                        self.log("claim.edit", {"n": n, **changes})
+                    continue
+                changes = self.update(f"claims[{n}]", row, {"text": values["text"]})
                 if changes:
-                    rows[n - 1].updated_at, rows[n - 1].updated_by = self.at, self.actor
+                    row.updated_at, row.updated_by = self.at, self.actor
                     self.touch(case)
                     self.log("claim.edit", {"n": n, **changes})
+                for h in appended:  # assessments made elsewhere since: appended, as stated
+                    self.assessed(case, row, h)
             else:
                 # who added it and when: the file's, else the importer, now
                 created_at = want["created_at"] or self.at
@@ -1230,13 +1353,29 @@ class _Importer:
                 # would write
                 stamp = {"by": created_by, "at": iso(created_at)}
                 self.log("claim.add", {"n": n, "text": values["text"], **stamp})
-                assessed = {
-                    k: {"old": old, "new": values[k]}
-                    for k, old in CLAIM_DEFAULTS.items()
-                    if values[k] != old
-                }
-                if assessed:
-                    self.log("claim.edit", {"n": n, **assessed}, count=False)
+                before: dict[str, Any] = dict(CLAIM_DEFAULTS)
+                for h in history or [{**values, "at": None, "by": None}]:
+                    assessed = {
+                        k: {"old": old, "new": h[k]} for k, old in before.items() if h[k] != old
+                    }
+                    before = {k: h[k] for k in CLAIM_DEFAULTS}
+                    if assessed:
+                        self.log("claim.edit", {"n": n, **assessed, **_stated(h)}, count=False)
+
+    def assessed(self, case: Case, row: Claim, h: dict[str, Any]) -> None:
+        """Record assessment `h` of a claim the archive holds, made elsewhere (a history
+        entry the file appends): who made it and when as the file states them."""
+        changes = {
+            k: {"old": getattr(row, k), "new": h[k]}
+            for k in CLAIM_DEFAULTS
+            if not _same(getattr(row, k), h[k])
+        }
+        for k, change in changes.items():
+            setattr(row, k, change["new"])
+        row.updated_at, row.updated_by = self.at, self.actor
+        self.s.add(row)
+        self.touch(case)
+        self.log("claim.edit", {"n": row.position, **changes, **_stated(h)})
 
     def reworded_claim(self, n: int, row: Claim, values: dict[str, Any]) -> None:
         """A finding holds for the wording it was made on: a file that rewords an assessed

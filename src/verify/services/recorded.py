@@ -28,7 +28,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from verify.models import AuditEntry
-from verify.services.statecheck import CLAIM_ACTIONS
+from verify.services.statecheck import CLAIM_ACTIONS, claim_changes, claim_number
 
 DERIVATION_ACTIONS = ("derivation.add", "derivation.edit", "derivation.retract")
 # the actions recording a case's own records, read by case slug
@@ -137,6 +137,63 @@ class CaseTrail:
         return [first] * (rows - len(later)) + list(later)
 
 
+# what a claim's assessment is made of, and what it is before anyone assesses it
+ASSESSMENT: dict[str, str | None] = {"finding": "unassessed", "confidence": None, "rationale": ""}
+# the payload key under which an import records who made an assessment and when, as the
+# case file states it (`{"by", "at"}`): the entry's own actor and time are the importer's
+STATED = "stated"
+
+
+def stated(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """(by, at) a claim entry's payload says the change was made by and at, as a case file
+    stated them; None when it does not say (made here, or an import without history)."""
+    value = payload.get(STATED)
+    if isinstance(value, dict) and isinstance(by := value.get("by"), str):
+        at = value.get("at")
+        return (by, at) if isinstance(at, str) else None
+    return None
+
+
+def claim_histories(entries: Iterable[Entry]) -> dict[int, list[dict[str, Any]]]:
+    """Claim number -> its assessment history, as case files carry it: one item per entry
+    that changed the claim's finding, confidence or rationale, with the assessment after it
+    (`finding`, `confidence`, `rationale`), who made it and when (`by`, `at`: as a case file
+    stated them when an import recorded it with them, else the entry's actor and time),
+    `stated` (True then) and `import` (the file an import took it from, else None).
+    `entries`: the case's entries in order (other entries are passed over). A change of
+    the claim's text alone is not an assessment."""
+    current: dict[int, dict[str, Any]] = {}
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for e in entries:
+        n = claim_number(e.action, e.payload)
+        if n is None:
+            continue
+        now = current.setdefault(n, dict(ASSESSMENT))
+        changes = claim_changes(e.action, e.payload)
+        changed = False
+        for key in ASSESSMENT:
+            if key in changes:
+                new = changes[key][1]
+                new = (new or "") if key == "rationale" else new
+                if new != now[key]:
+                    now[key], changed = new, True
+        if not changed:
+            continue
+        said = stated(e.payload)
+        by, at = said if said is not None else (e.actor, e.at)
+        imported = e.payload.get("import")
+        out[n].append(
+            {
+                **now,
+                "by": by,
+                "at": at,
+                "stated": said is not None,
+                "import": imported if isinstance(imported, str) else None,
+            }
+        )
+    return out
+
+
 def _payload(text: str) -> dict[str, Any]:
     try:
         value = orjson.loads(text)
@@ -164,6 +221,16 @@ def read_entries(session: Session, slug: str) -> list[Entry]:
                 ),
             )
         )
+        .order_by(col(AuditEntry.seq))
+    ).all()
+    return [Entry(e.seq, e.at, e.actor, e.action, e.case_slug, _payload(e.payload)) for e in rows]
+
+
+def read_claim_entries(session: Session, slug: str) -> list[Entry]:
+    """The case's `claim.*` entries, in order (for `claim_histories`)."""
+    rows = session.exec(
+        select(AuditEntry)
+        .where(col(AuditEntry.case_slug) == slug, col(AuditEntry.action).in_(CLAIM_ACTIONS))
         .order_by(col(AuditEntry.seq))
     ).all()
     return [Entry(e.seq, e.at, e.actor, e.action, e.case_slug, _payload(e.payload)) for e in rows]

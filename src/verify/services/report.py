@@ -443,26 +443,32 @@ def _claim_changes(entries: Sequence[recorded.Entry]) -> dict[int, list[dict[str
     """Claim number -> its changes as the audit trail records them (`claim.assess`,
     `claim.edit`, and the assessment an earlier import wrote into `claim.add`), read as
     `verify check` replays them (`statecheck.claim_changes`); `import`: the case file an
-    import took it from (who and when are then the importer's), else None."""
+    import took it from, else None; who and when are then the importer's, unless the file
+    dated the assessment (its claim history): then they are the file's, and `recorded` says
+    who imported it when."""
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for e in entries:
         payload = e.payload  # {} when unreadable: `verify check` reports the damaged entry
         n = claim_number(e.action, payload)
         if n is None:
             continue
-        recorded = claim_changes(e.action, payload)
+        found = claim_changes(e.action, payload)
         if e.action == "claim.add":
-            recorded.pop("text", None)  # the claim as added, not a change of its text
+            found.pop("text", None)  # the claim as added, not a change of its text
+        # an assessment a case file dated: who made it and when as the file states them,
+        # and who imported it when (`recorded`); else the entry's own actor and time
+        said = recorded.stated(payload)
         change: dict[str, Any] = {
-            "at": e.at,
-            "by": e.actor,
+            "at": e.at if said is None else said[1],
+            "by": e.actor if said is None else said[0],
             "seq": e.seq,
             "import": e.recorded.imported,
+            "recorded": None if said is None else e.recorded.to_dict(),
         }
         for field in ("finding", "confidence", "text"):
-            old_new = recorded.get(field)
+            old_new = found.get(field)
             change[field] = None if old_new is None else {"from": old_new[0], "to": old_new[1]}
-        why = recorded.get("rationale", (None, None))[1]
+        why = found.get("rationale", (None, None))[1]
         change["rationale"] = why if isinstance(why, str) and why else None
         if any(change[k] is not None for k in ("finding", "confidence", "text", "rationale")):
             out[n].append(change)
