@@ -18,7 +18,17 @@ from tests.conftest import REPO, RunCli
 from tests.provhelp import add_media, ensure_blob, sha_of
 from verify.archive import Archive, open_archive, sqlite_url
 from verify.errors import BadInputError
-from verify.services import casefile, cases, log, logread, provenance, provread, report, status
+from verify.services import (
+    casefile,
+    cases,
+    log,
+    logread,
+    mediaread,
+    provenance,
+    provread,
+    report,
+    status,
+)
 
 EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
@@ -919,6 +929,54 @@ def test_platform_names_are_normalised_as_on_the_command_line(
         f"error: {path}: appearances[1].platform: bad platform 'person': a lowercase name "
         "such as x, telegram, youtube\n"
     )
+
+
+def test_a_media_platform_is_read_as_media_add_reads_it(archive: Archive, tmp_path: Path) -> None:
+    """`[[media]]` `platform` was stored as the file wrote it (`Instagram`, `ig`, even
+    `person`): it is read as `media add --platform` reads it (lowercase, aliases read, an
+    unknown one noted), and what is not a platform name is refused with nothing written."""
+    cases.open_case(archive, "Inbox", slug="inbox")
+    for n in (1, 2, 3):
+        add_media(archive, "inbox", f"m{n}.mp4", f"bytes {n}".encode())
+    text = BASE + "".join(
+        _media_block(n, f"bytes {n}".encode()) + f'platform = "{written}"\n'
+        for n, written in ((1, "Instagram"), (2, " ig "), (3, "TikTokk"))
+    )
+    result = casefile.import_case_text(archive, text, "m.toml")
+    assert [m["platform"] for m in mediaread.list_media(archive, "legion")] == [
+        "instagram",
+        "instagram",
+        "tiktokk",
+    ]
+    assert result.notes == [
+        "note: platform 'tiktokk' is not one verify knows (did you mean tiktok?); recorded as given"
+    ]
+    media_adds = [e for e in logread.read_log(archive) if e["action"] == "media.add"]
+    assert [e["payload"]["platform"] for e in media_adds[-3:]] == [
+        "instagram",
+        "instagram",
+        "tiktokk",
+    ]
+    # (the helper stores no bytes: only the rows against the trail are of interest)
+    assert [f for f in log.check_archive(archive).findings if f.category != "missing"] == []
+    # the same file imports as up to date
+    assert casefile.import_case_text(archive, text, "m.toml").changes == 0
+    before = logread.read_log(archive)
+    for written, said in (("person", "'person'"), ("not a name", "'not a name'"), ("", "''")):
+        bad = (
+            BASE.replace('slug = "legion"', 'slug = "other"')
+            + _media_block(1, b"bytes 1")
+            + f'platform = "{written} "\n'
+        )
+        with pytest.raises(BadInputError) as exc:
+            casefile.import_case_text(archive, bad, "bad.toml")
+        assert exc.value.exit_code == 2
+        assert exc.value.message == (
+            f"bad.toml: media[1].platform: bad platform {said}: a lowercase name such as x, "
+            "telegram, youtube"
+        )
+    assert logread.read_log(archive) == before
+    assert [c["slug"] for c in cases.list_cases(archive)] == ["inbox", "legion"]
 
 
 def test_audit_payloads_have_one_shape_from_the_command_line_and_from_a_case_file(

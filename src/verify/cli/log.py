@@ -86,8 +86,9 @@ def check_command(
 
     Exit 0 when clean (orphaned objects, temp files and stray entries the store never
     writes are reported but harmless; so are audit entries whose times are not when they
-    were written, `clock` findings, with a warning), exit 3 on any other finding, naming
-    the first bad audit entry.
+    were written, `clock` findings, with a warning, and accounts left under another name
+    of their platform by the upgrade, `alias` findings), exit 3 on any other finding,
+    naming the first bad audit entry.
     """
     from verify.services import log as svc
 

@@ -767,13 +767,21 @@ def parse_case_file(text: str, label: str) -> Doc:
         sha = (_str(ctx, w, t, "sha256", required=True) or "").removeprefix("sha256:")
         if not SHA_RE.match(sha):
             ctx.fail(f"{w}.sha256", f"not a SHA-256 (64 lowercase hex digits): {sha!r}")
+        # as `media add --platform` and an appearance's: `Telegram` is `telegram`, `ig`
+        # is `instagram`; what is not a platform name is refused
+        media_platform = _str(ctx, w, t, "platform")
+        if media_platform is not None:
+            try:
+                media_platform = parse_platform(media_platform)[0]
+            except BadInputError as exc:
+                ctx.fail(f"{w}.platform", exc.message)
         doc.media.append(
             {
                 "sha256": sha,
                 "original_name": _str(ctx, w, t, "name", required=True),
                 "label": _str(ctx, w, t, "label"),
                 "source_url": _str(ctx, w, t, "source_url"),
-                "platform": _str(ctx, w, t, "platform"),
+                "platform": media_platform,
                 "acquired_via": _str(ctx, w, t, "acquired_via"),
                 "acquired_by": _str(ctx, w, t, "acquired_by"),
                 "acquired_at": _instant(ctx, w, t, "acquired_at"),
@@ -1005,8 +1013,8 @@ class ImportResult:
     changes: int
     # impossible appearance dates in the file, recorded as given (`prov.appearance_problems`)
     warnings: list[str] = field(default_factory=list)
-    # accounts and appearances it recorded on platforms verify does not know, one note for
-    # each platform (`vocab.unknown_platform_note`)
+    # accounts, media and appearances it recorded on platforms verify does not know, one
+    # note for each platform (`vocab.unknown_platform_note`)
     notes: list[str] = field(default_factory=list)
 
 
@@ -1097,7 +1105,7 @@ class _Importer:
         self.extra = {"import": name}
         self.existing_created_at: datetime | None = None
         self.warnings: list[str] = []
-        self.account_notes: list[str] = []  # and appearances' (`appearances`)
+        self.account_notes: list[str] = []  # and media's and appearances'
         self.noted_platforms: set[str] = set()
         # facts of records the archive holds that the file changes ("claims[1].finding
         # 'contradicted' -> 'unassessed'"): applied only when the file was exported from the
@@ -1571,8 +1579,18 @@ class _Importer:
             )
             media_id = record_media(self.s, self.actor, case, blob, acq)
             self.changes += 1
+            self.platform_note(acq.platform)
             ids.append(media_id)
         return ids
+
+    def platform_note(self, platform: str | None) -> None:
+        """The note for a new media record or appearance on a platform verify does not know
+        (`unknown_platform_note`): one for one typo, as on the command line, so not when a
+        new account on the same platform, or an earlier record, has said it."""
+        said = None if platform is None else unknown_platform_note(platform)
+        if platform is not None and said is not None and platform not in self.noted_platforms:
+            self.noted_platforms.add(platform)
+            self.account_notes.append(said)
 
     def appearances(self, case: Case, media_ids: list[int]) -> list[int]:
         rows = prov._appearances(self.s, case)
@@ -1601,12 +1619,7 @@ class _Importer:
                 )
                 prov.record_appearance(self.s, self.actor, self.slug, row, audit_extra=self.extra)
                 self.changes += 1
-                # one note for one typo, as on the command line: a new account on the same
-                # unknown platform, or an earlier appearance, has said it
-                said = unknown_platform_note(row.platform)
-                if said is not None and row.platform not in self.noted_platforms:
-                    self.noted_platforms.add(row.platform)
-                    self.account_notes.append(said)
+                self.platform_note(row.platform)
             ids.append(pk(row))
             self.warnings += [
                 f"{p} (appearances[{n}])" for p in prov.appearance_problems(row, self.at)

@@ -8,8 +8,9 @@ restored a damaged stored copy), the case holding the earliest known appearance,
 format alike), each other case's slug with a neutral label (`OTHER-1`, `OTHER-2`…, by
 first mention; uppercase, so that it can be no slug) and drops the names and labels of
 its media files, which the renderers then name by media id and SHA-256 prefix. The
-integrity check's findings about another case's records (`state` findings whose subject is
-another case's record, a derivation, account or stored file this report does not show)
+integrity check's findings about another case's records (`state` and `alias` findings
+whose subject is another case's record, a derivation, account or stored file this report
+does not show)
 are kept as findings, so their number and the check's outcome stay true, with their
 subject and detail withheld.
 
@@ -83,7 +84,8 @@ def redact_other_cases(data: dict[str, Any], slugs: Iterable[str]) -> dict[str, 
             restored["case"] = names.of(restored["case"])
     shown = _shown(out)
     for f in out["integrity"]["check"]["findings"]:
-        if f["category"] == "state" and not _about_this_report(f["subject"], names, shown):
+        about_records = f["category"] in ("state", "alias")
+        if about_records and not _about_this_report(f["subject"], names, shown):
             f["subject"], f["detail"] = WITHHELD_SUBJECT, WITHHELD_DETAIL
         else:
             f["subject"], f["detail"] = names.text(f["subject"]), names.text(f["detail"])

@@ -36,6 +36,12 @@ recorded with the current row:
 Who and when are compared as an entry records them (`by`, `at`); entries that do not (those
 written before they were) give who as their actor, outside imports, and no when.
 
+A platform name, and an account's ref (`platform:handle`), is what the entry records or the
+name the platform has now (`platform_now`, `ref_now`): migration 0005 moved records stored
+under another spelling of a platform (`ig`, `Instagram`) to its name (`instagram`), as
+the tool writes it now, and left the trail as it was. Only that way: a row moved back to
+`ig` behind the tool's back differs from an entry that recorded `instagram`.
+
 Only what an entry actually records is compared, so entries in the shapes of earlier versions
 (`claim.add` carrying the assessment, say) replay as they were written. A case, claim, status
 change, attribution or attribution change, media record, appearance, derivation, note or
@@ -71,6 +77,7 @@ from verify.models import (
 )
 from verify.services.provlogic import APPEARANCE_TEXT_FIELDS
 from verify.timeutil import iso, parse_utc
+from verify.vocab import platform_name
 
 # What `case.open` and `claim.add` create (the `Case` and `Claim` models' defaults).
 OPENED_STATUS = "unverified"
@@ -112,6 +119,38 @@ DERIVATION_FIELDS = ("child", "parent", "kind", "evidence", "note", "retraction"
 # ones only: a field it leaves out was empty)
 APPEARANCE_TEXT = ("platform", *APPEARANCE_TEXT_FIELDS)
 APPEARANCE_FIELDS = (*APPEARANCE_TEXT, "account", "media", "posted", "captured_at")
+
+
+# the fields that hold a platform name, and those that hold an account's ref
+PLATFORM_FIELDS = frozenset({"platform"})
+REF_FIELDS = frozenset({"actor", "account"})
+
+
+def platform_now(recorded: str) -> str:
+    """The name a platform recorded under another spelling has now (`ig`, `Instagram` ->
+    `instagram`: `vocab.platform_name`), as migration 0005 gave the rows."""
+    return platform_name(recorded)
+
+
+def ref_now(ref: str) -> str:
+    """An account's ref with its platform's name now (`ig:@x` -> `instagram:@x`), its
+    handle as recorded (migration 0005 moves the platform only)."""
+    platform, sep, handle = ref.partition(":")
+    return f"{platform_now(platform)}:{handle}" if sep else ref
+
+
+def _alike(name: str, now: Any, then: Any) -> bool:
+    """A row's field is what the trail last recorded: the same value, or for a platform
+    name or an account's ref, what the recorded one names now (`platform_now`, `ref_now`)."""
+    if now == then:
+        return True
+    if not isinstance(now, str) or not isinstance(then, str):
+        return False
+    if name in PLATFORM_FIELDS:
+        return now == platform_now(then)
+    if name in REF_FIELDS:
+        return now == ref_now(then)
+    return False
 
 
 class Recorded(NamedTuple):  # a tuple: one is made per field of each entry replayed
@@ -211,6 +250,9 @@ class _Replay:
         # the ref each was created under (`ref`): entries name an account by it, not its id
         self.accounts: list[Facts] = []
         self.account_at: dict[str, int] = {}  # ref -> index in `accounts`
+        # the ref with its platform's name now (`ref_now`) -> index: the ref `account.edit`
+        # names an account moved by migration 0005 by
+        self.account_now: dict[str, int] = {}
         # sha256 (hex) -> the digest of what the last analysis of those bytes stored
         self.analyses: dict[str, Recorded] = {}
         self.attributions: dict[int, Facts] = {}
@@ -309,10 +351,12 @@ class _Replay:
             ref = payload.get("ref")
             if isinstance(ref, str):
                 self.account_at[ref] = len(self.accounts)
+                self.account_now.setdefault(ref_now(ref), len(self.accounts))
                 recorded = {k: payload[k] for k in ACCOUNT_FIELDS if k in payload}
-                self.accounts.append(_new(e, {"ref": ref, **recorded}))
+                self.accounts.append(_new(e, {"ref": ref, "key": ref_now(ref), **recorded}))
             return
-        index = self.account_at.get(str(payload.get("account")))
+        ref = str(payload.get("account"))
+        index = self.account_at.get(ref, self.account_now.get(ref))
         if index is not None:
             _set_new(self.accounts[index], payload, ACCOUNT_FIELDS, e.seq)
 
@@ -453,7 +497,7 @@ def _compare(subject: str, row: Any, facts: Facts, fields: Iterable[str]) -> lis
         if name not in facts:
             continue
         now, then = _value(row, name), facts[name]
-        if now != then.value:
+        if not _alike(name, now, then.value):
             label = name.replace("_", "-")
             out.append(
                 Mismatch(
@@ -712,17 +756,19 @@ def _check_accounts(
     display name, URL, kind and credibility (what the entries record; not who created it or
     when). The entries name an account by its ref, which an edited handle changes, so the
     accounts (in id order) and the `account.add` entries (in seq order, the order they were
-    created in) are aligned on the ref first (`_history`): an account whose handle was
-    edited is paired with its entry and its handle reported, a deleted one is gone. An
-    account with no `account.add` has nothing to compare with and is left alone."""
-    have = [{"ref": refs[row["id"]], **row} for row in rows]
+    created in) are aligned on the ref first, its platform's name now on both sides
+    (`ref_now`: migration 0005 moved some, and left others as they were), with `_history`:
+    an account whose handle was edited is paired with its entry and its handle reported,
+    a deleted one is gone. An account with no `account.add` has nothing to compare with and
+    is left alone."""
+    have = [{"ref": refs[row["id"]], "key": ref_now(refs[row["id"]]), **row} for row in rows]
     recorded = replay.accounts
     # named by id and ref, as `prov account list` shows them; a gone one by its ref
     subjects = (
         lambda h: f"account {rows[h]['id']} ({have[h]['ref']})",
         lambda w: f"account {recorded[w]['ref'].value}",
     )
-    return _history(subjects, have, recorded, ("ref",), ACCOUNT_FIELDS, "added", None)
+    return _history(subjects, have, recorded, ("key",), ACCOUNT_FIELDS, "added", None)
 
 
 def _check_notes(session: Session, replay: _Replay, slug_of: Any) -> list[Mismatch]:
