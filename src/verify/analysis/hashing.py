@@ -73,8 +73,8 @@ TRIM_KEEP = 0.25  # never trim an axis to less than this fraction of it ...
 # four sides (a "windowbox"; 1080x1920 with the picture 720x405: 21 % of the rows), which
 # the 25 % floor left untrimmed, so the copy was never found. Two-sided trims may go down
 # to TRIM_KEEP_PAIRED of the axis when the box left is no more elongated than TRIM_ASPECT
-# (3:1 or 1:3): a landscape frame can then only lose rows it could lose before, and a
-# picture is never cut to a thin strip. One-sided trims keep TRIM_KEEP.
+# (3:1 or 1:3), so a picture is never cut to a thin strip: a landscape frame that keeps
+# its full width loses no more rows than before. One-sided trims keep TRIM_KEEP.
 TRIM_KEEP_PAIRED = 0.15
 TRIM_ASPECT = 3.0
 # Without a pairing rule, a flat sky, field or wall at the frame's edge (each row of a
