@@ -13,10 +13,11 @@ import av
 import numpy as np
 import pytest
 from bench.clips import canvas
+from bench.hashing.trimdiff import trim_v2  # recipe v2's trim rule
 from PIL import Image
 
 from tests.conftest import RunCli
-from verify.analysis import COMPARABLE_PIPELINES, PIPELINE, hashing
+from verify.analysis import COMPARABLE_PIPELINES, PIPELINE
 from verify.analysis.hashing import gray_from_image, hamming64, hash_image, trim_box
 from verify.analysis.pdq import hamming256
 from verify.archive import open_archive
@@ -48,16 +49,6 @@ def jpeg(img: Image.Image, quality: int = 85) -> Image.Image:
     img.save(buf, "JPEG", quality=quality)
     buf.seek(0)
     return Image.open(buf)
-
-
-def trim_v2(g: np.ndarray) -> tuple[int, int, int, int]:
-    """Recipe v2's trim: the two-sided floor at the one-sided 25 %."""
-    saved = hashing.TRIM_KEEP_PAIRED
-    hashing.TRIM_KEEP_PAIRED = hashing.TRIM_KEEP
-    try:
-        return trim_box(g)
-    finally:
-        hashing.TRIM_KEEP_PAIRED = saved
 
 
 # ----------------------------------------------------------------------------- the trim rule
