@@ -468,7 +468,7 @@ def test_search_evidence_reads_as_a_sentence_in_reports(
     assert r.exit_code == 0, r.stderr
     assert cli("prov", "derive", str(c), str(b), "--kind", "reencode_of").exit_code == 0
     sentence = (
-        "near-duplicate search (hashing recipe v2): match, score {score}; 28/28 frames of "
+        "near-duplicate search (hashing recipe v3): match, score {score}; 28/28 frames of "
         f"media {b} and 28/40 of media {a}, median 3 bits (best {{best}}), variant full, "
         "offset +12 s"
     )

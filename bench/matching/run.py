@@ -11,8 +11,10 @@ rules (issue #5; docs/matching.md holds the tables this prints).
 3. Generated transforms of informative corpus photos (images) and of 60 s clips rendered
    from corpus photos (video): re-encode 480p at low quality, 50 % scale, frame-rate change,
    greyscale, burned-in subtitles, corner logo, letterbox to 2.35:1, horizontal mirror, a
-   10 s excerpt (video), 5 % crop per side. Recall = share of copies whose source is
-   reported at tier "match"; any *other* file reported at "match" is a false match.
+   10 s excerpt (video), 5 % crop per side, and windowboxes (the picture as 16:9, 720 px
+   wide, in a 1080x1920 frame of black or white: a vertical repost). Recall = share of
+   copies whose source is reported at tier "match"; any *other* file reported at "match" is
+   a false match.
 4. False matches over all cross pairs of unrelated frames (different files and groups),
    per frame tier, and the low-information frames (not indexed; shown what they would do).
 5. The same over every *decoded* frame of every corpus video plus every image (`pairs.py`;
@@ -305,6 +307,16 @@ def letterbox235(img: Image.Image) -> Image.Image:
     return out
 
 
+def windowbox(img: Image.Image, fill: tuple[int, int, int]) -> Image.Image:
+    """A vertical repost: the picture as 16:9 (squeezed, as the letterbox row), 720 px wide,
+    in the middle of a 1080x1920 frame of one flat colour (bars on all four sides; the
+    picture is 21 % of the frame's height, below the 25 % trim floor of recipe v2)."""
+    pic = img.convert("RGB").resize((720, 405), Image.Resampling.BILINEAR)
+    out = Image.new("RGB", (1080, 1920), fill)
+    out.paste(pic, ((1080 - 720) // 2, (1920 - 405) // 2))
+    return out
+
+
 def crop5(img: Image.Image) -> Image.Image:
     w, h = img.size
     dx, dy = int(w * 0.05), int(h * 0.05)
@@ -334,6 +346,9 @@ IMAGE_TRANSFORMS = {
     "letterbox to 2.35:1": letterbox235,
     "horizontal mirror": ImageOps.mirror,
     "5 % crop per side": crop5,
+    # stored as JPEG q85, as a platform would
+    "windowbox 9:16, black": lambda im: jpeg(windowbox(im, (0, 0, 0)), 85),
+    "windowbox 9:16, white": lambda im: jpeg(windowbox(im, (255, 255, 255)), 85),
 }
 
 
@@ -409,6 +424,7 @@ def transcode(
     fps: int | None = None,
     start: float = 0.0,
     stop: float | None = None,
+    size: tuple[int, int] | None = None,
 ) -> None:
     with av.open(str(src)) as ic, av.open(str(dst), "w") as oc:
         ist = ic.streams.video[0]
@@ -416,6 +432,8 @@ def transcode(
         out_fps = fps or round(in_fps)
         w = int(ist.codec_context.width * scale) // 2 * 2
         h = int(ist.codec_context.height * scale) // 2 * 2
+        if size is not None:  # `fn` changes the frame size (windowbox)
+            w, h = size
         ost = oc.add_stream("libx264", rate=out_fps)
         first = None
         n = 0
@@ -458,6 +476,8 @@ VIDEO_TRANSFORMS = {
     "horizontal mirror": dict(fn=ImageOps.mirror),
     "10 s excerpt of 60 s": dict(start=20.0, stop=30.0),
     "5 % crop per side": dict(fn=crop5),
+    "windowbox 9:16, black": dict(fn=lambda im: windowbox(im, (0, 0, 0)), size=(1080, 1920)),
+    "windowbox 9:16, white": dict(fn=lambda im: windowbox(im, (255, 255, 255)), size=(1080, 1920)),
 }
 
 

@@ -16,7 +16,8 @@ database whose entry at that seq has another hash is another archive (another da
 schema behind the same home: its frame ids mean other frames), so the sidecar is rebuilt.
 Frames are only ever removed by an audited action (`media.reanalyse`), after which ids can
 be reused, so a sidecar older than such an entry is rebuilt too. Only frames of
-files hashed with this version's recipe (`PIPELINE`) are indexed.
+files hashed with a recipe comparable with this version's (`COMPARABLE_PIPELINES`) are
+indexed; a sidecar written by a version with another recipe (`PIPELINE`) is rebuilt.
 Frames added since the sidecar was written are read from the database by primary key and
 appended in memory; the sidecar is rewritten when that delta grows large, or rebuilt when
 frames were removed.
@@ -41,7 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from verify.analysis import PIPELINE
+from verify.analysis import COMPARABLE_PIPELINES, PIPELINE
 from verify.dbread import Reader, Source, rows_in, writable
 
 FORMAT = "frames-v1"
@@ -476,13 +477,17 @@ def self_join(
 
 # -- keeping the sidecar consistent with the database --------------------------------------
 
-# Only frames hashed with this version's recipe are comparable with a query's: files
-# analysed with another one are left out until `verify media reanalyse` (search says so).
-_INDEXABLE = (
+# Only frames of files hashed with a recipe comparable with this version's are indexed:
+# files analysed with another one are left out until `verify media reanalyse` (search says
+# so). `COMPARABLE_PIPELINES` as an SQL list (`pipeline IN {COMPARABLE_SQL}`) with its
+# parameters:
+COMPARABLE_PARAMS = {f"pipeline_{i}": p for i, p in enumerate(sorted(COMPARABLE_PIPELINES))}
+COMPARABLE_SQL = "(" + ", ".join(f":{k}" for k in COMPARABLE_PARAMS) + ")"
+_FRAMES = (
     "SELECT f.id, f.blob_id, f.idx, f.pts, f.phash, f.dhash, f.phash_masked, f.dhash_masked, "
-    "f.pdq FROM frames f JOIN blobs b ON b.id = f.blob_id "
-    "WHERE f.informative AND b.pipeline = :pipeline"
+    "f.pdq FROM frames f JOIN blobs b ON b.id = f.blob_id"
 )
+_INDEXABLE = f"{_FRAMES} WHERE f.informative AND b.pipeline IN {COMPARABLE_SQL}"
 _SELECT = _INDEXABLE + " AND f.id > :after ORDER BY f.id"
 _OF_FILES = _INDEXABLE + " AND f.blob_id IN ({in})"  # `rows_in` fills the list
 
@@ -532,13 +537,13 @@ def _frames_removed_since(db: Reader, seq: int) -> bool:
 
 
 def _read_rows(db: Reader, after: int) -> list[Any]:
-    return db.rows(_SELECT, {"after": after, "pipeline": PIPELINE})
+    return db.rows(_SELECT, {"after": after, **COMPARABLE_PARAMS})
 
 
 def frames_of_files(db: Reader, blob_ids: list[int]) -> FrameIndex:
     """The indexable frames of these stored files alone, read from the database: what
     comparing two files needs, without loading the archive's whole index."""
-    rows = rows_in(db, _OF_FILES, sorted(set(blob_ids)), {"pipeline": PIPELINE})
+    rows = rows_in(db, _OF_FILES, sorted(set(blob_ids)), COMPARABLE_PARAMS)
     return FrameIndex.from_rows(sorted(rows, key=lambda r: int(r[0])))
 
 
@@ -561,7 +566,9 @@ def _read_manifest(archive: Source) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return None
-    if data.get("pipeline", "v1") != PIPELINE:  # built from another recipe's frames
+    # written by a version with another recipe: the frames it left out may differ (v2's
+    # index had no v3 frames), so it is rebuilt once
+    if data.get("pipeline", "v1") != PIPELINE:
         return None
     return data
 

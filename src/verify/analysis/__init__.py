@@ -8,8 +8,9 @@ This module is the contract between analysis and the rest of the tool.
 - `meta`: the normalised metadata dict below plus `"raw"` (reader -> tag -> value, strings) and
   `"disagreements"` (list of {"field", "pillow", "exifread"}) where readers differ;
 - `frames`: sampled frames with perceptual hashes (`FrameHash`), in pts order;
-- `pipeline`: identity of the fixed preprocessing + hashing recipe (e.g. "v2"); stored with
-  every hash, because changing the resize path alone moves PDQ by 8-12 bits;
+- `pipeline`: identity of the fixed preprocessing + hashing recipe (e.g. "v3"); stored with
+  every hash, because changing the resize path alone moves PDQ by 8-12 bits (hashes of the
+  recipes in `COMPARABLE_PIPELINES` are compared with each other);
 - `error`: None, or why the frames could not be decoded although the metadata was read (a
   truncated JPEG keeps its EXIF): the file is then `analysis_failed` with this reason, its
   kind, type and metadata kept, and no frames.
@@ -40,7 +41,13 @@ from typing import Any
 
 from verify.errors import VerifyError
 
-PIPELINE = "v2"
+PIPELINE = "v3"
+# Recipes whose hashes can be compared with this one's: they differ only on pictures that
+# some recipe trims differently (v3 trims windowbox bars that v2 left), where the two
+# simply do not match, as a re-cropped copy would not. Stored files of these recipes are
+# indexed and searched; `media reanalyse --outdated` still re-hashes every file whose
+# `pipeline` is not PIPELINE. Anything else (v1) is left out until it is re-analysed.
+COMPARABLE_PIPELINES = frozenset({"v2", "v3"})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The fixed, versioned hashing recipe (PIPELINE "v2"; see docs/hashing.md).
+"""The fixed, versioned hashing recipe (PIPELINE "v3"; see docs/hashing.md).
 
 From one decoded picture (a still or a video frame) to the hashes stored per frame:
 
@@ -6,7 +6,8 @@ From one decoded picture (a still or a video frame) to the hashes stored per fra
    video frames (`hash_gray(..., rotation_cw=...)`);
 2. to 8-bit luma ('L', ITU-R 601 as Pillow and imagehash): alpha composited onto white,
    16-bit/int/float images scaled into 0-255;
-3. uniform borders trimmed (letterbox/pillarbox bars of any flat colour; never everything);
+3. uniform borders trimmed (letterbox/pillarbox/windowbox bars of any flat colour; never
+   everything);
 4. the trimmed picture area-downscaled (Pillow BOX) to fit in 512x512 (never upscaled):
    the "working image" every hash below is computed from;
 5. pHash and dHash (64-bit, bit-identical to imagehash.phash/dhash of the working image),
@@ -15,7 +16,13 @@ From one decoded picture (a still or a video frame) to the hashes stored per fra
    PDQ quality < 50 or luma standard deviation < 2).
 
 Changing any step or constant here changes the hashes: bump `PIPELINE` in
-`verify.analysis` when you do (stored hashes from another recipe are not comparable).
+`verify.analysis` when you do (stored hashes from another recipe are not comparable, unless
+the change is listed in `COMPARABLE_PIPELINES`).
+
+Recipe history: v1 trimmed lines up to std-dev 8; v2 (2026-11-25) only up to 3 (TRIM_STD);
+v3 (2026-12) trims bars at both ends of an axis down to 15 % of it when the box left is
+within 3:1 (TRIM_KEEP_PAIRED, TRIM_ASPECT: windowboxed vertical reposts), else 25 % as in
+v2. v2 and v3 differ only on pictures with such bars, so their hashes are comparable.
 """
 
 from dataclasses import dataclass
@@ -60,7 +67,16 @@ MIN_STD = 2.0  # luma standard deviation below this: uniform, not informative
 # moved every hash by 15-20 bits (docs/matching.md). v2: 3.
 TRIM_STD = 3.0
 TRIM_MEAN = 8.0  # ... and its mean is within this of the outermost line's mean
-TRIM_KEEP = 0.25  # never trim an axis to less than this fraction of it
+TRIM_KEEP = 0.25  # never trim an axis to less than this fraction of it ...
+# ... except with bars at both of its ends (v3): a vertical repost puts a 16:9 picture,
+# scaled to two thirds of the width, in the middle of a 9:16 frame with flat bars on all
+# four sides (a "windowbox"; 1080x1920 with the picture 720x405: 21 % of the rows), which
+# the 25 % floor left untrimmed, so the copy was never found. Two-sided trims may go down
+# to TRIM_KEEP_PAIRED of the axis when the box left is no more elongated than TRIM_ASPECT
+# (3:1 or 1:3), so a picture is never cut to a thin strip: a landscape frame that keeps
+# its full width loses no more rows than before. One-sided trims keep TRIM_KEEP.
+TRIM_KEEP_PAIRED = 0.15
+TRIM_ASPECT = 3.0
 # Without a pairing rule, a flat sky, field or wall at the frame's edge (each row of a
 # vertical gradient is "uniform") was trimmed as if it were a letterbox, and a burned-in
 # subtitle band then changed the trim box and moved every hash by 18-24 bits. So: a dark
@@ -184,19 +200,46 @@ def trim_box(g: U8) -> tuple[int, int, int, int]:
     repeated on the result until nothing changes (at most 4 passes), so a black bar followed
     by a flat white sky ends where the sky alone would: the letterboxed copy and the
     original reach the same box. An axis is never trimmed below TRIM_KEEP of its lines (a
-    uniform or near-uniform picture is never trimmed away)."""
+    uniform or near-uniform picture is never trimmed away), or below TRIM_KEEP_PAIRED when
+    the pass trims both of its ends and the box left is within TRIM_ASPECT (a windowbox)."""
     h, w = g.shape[:2]
     y0, y1, x0, x1 = 0, h, 0, w
     for _ in range(4):
         top, bottom, left, right = _trim_once(g[y0:y1, x0:x1])
-        changed = False
-        if (top or bottom) and (y1 - bottom) - (y0 + top) >= max(1, TRIM_KEEP * h):
-            y0, y1, changed = y0 + top, y1 - bottom, True
-        if (left or right) and (x1 - right) - (x0 + left) >= max(1, TRIM_KEEP * w):
-            x0, x1, changed = x0 + left, x1 - right, True
-        if not changed:
+        rows, cols = (y1 - bottom) - (y0 + top), (x1 - right) - (x0 + left)
+        cut_rows = _allowed(top, bottom, rows, h, TRIM_KEEP)
+        cut_cols = _allowed(left, right, cols, w, TRIM_KEEP)
+        deep_rows = not cut_rows and _allowed(top, bottom, rows, h, TRIM_KEEP_PAIRED, paired=True)
+        deep_cols = not cut_cols and _allowed(left, right, cols, w, TRIM_KEEP_PAIRED, paired=True)
+        # a trim below TRIM_KEEP only where the box this pass leaves is not a strip: both
+        # deep trims together, else each alone
+        for take_rows, take_cols in (
+            (deep_rows, deep_cols),
+            (deep_rows, False),
+            (False, deep_cols),
+        ):
+            if not (take_rows or take_cols):
+                continue
+            bh = rows if (cut_rows or take_rows) else y1 - y0
+            bw = cols if (cut_cols or take_cols) else x1 - x0
+            if max(bh, bw) <= TRIM_ASPECT * min(bh, bw):
+                cut_rows, cut_cols = cut_rows or take_rows, cut_cols or take_cols
+                break
+        if cut_rows:
+            y0, y1 = y0 + top, y1 - bottom
+        if cut_cols:
+            x0, x1 = x0 + left, x1 - right
+        if not (cut_rows or cut_cols):
             break
     return y0, y1, x0, x1
+
+
+def _allowed(a: int, b: int, left: int, n: int, keep: float, *, paired: bool = False) -> bool:
+    """Whether trimming `a` and `b` lines off an axis of `n` lines (leaving `left`) is within
+    the floor `keep`; `paired`: only when both ends have bars."""
+    if paired and not (a and b):
+        return False
+    return bool(a or b) and left >= max(1, keep * n)
 
 
 def _fit(h: int, w: int, limit: int = WORK_SIZE) -> tuple[int, int]:

@@ -163,6 +163,13 @@ def _outdated_notice(ctx: typer.Context) -> None:
             f"note: {n} stored file{'s were' if n > 1 else ' was'} hashed with an older recipe "
             "and not searched; run 'verify media reanalyse --outdated'"
         )
+    e = svc.earlier_recipe_files(source_of(ctx))
+    if e:
+        notice(
+            f"note: {e} stored file{'s were' if e > 1 else ' was'} hashed with an earlier "
+            "recipe: searched, but a picture inside bars on all four sides (a vertical "
+            "repost's windowbox) is only found in them after 'verify media reanalyse --outdated'"
+        )
     k = svc.keyframes_only_files(source_of(ctx))
     if k:
         notice(

@@ -33,10 +33,17 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from verify.analysis import PIPELINE, AnalysisResult, FrameHash, incomplete_note, to_unsigned64
+from verify.analysis import (
+    COMPARABLE_PIPELINES,
+    PIPELINE,
+    AnalysisResult,
+    FrameHash,
+    incomplete_note,
+    to_unsigned64,
+)
 from verify.dbread import Reader, Source, rows_in
 from verify.errors import AnalysisError, BadInputError, NotFoundError
-from verify.index import FrameIndex, frames_of_files, load_index
+from verify.index import COMPARABLE_PARAMS, COMPARABLE_SQL, FrameIndex, frames_of_files, load_index
 from verify.index import self_join as mih_self_join
 from verify.services.provread import STANDING
 from verify.services.refs import case_id as case_id_of
@@ -789,7 +796,7 @@ def _hashed(
             f"media {media} has no frame hashes to {doing}: could not sample any "
             f"frame of this {kind} (no decodable frames)"
         )
-    elif recipe and pipeline != PIPELINE:
+    elif recipe and pipeline not in COMPARABLE_PIPELINES:
         problem = (
             f"media {media} was hashed with an older recipe: `verify media reanalyse "
             f"{media}` hashes it again"
@@ -916,26 +923,41 @@ _UNINFORMATIVE = (
 # --- clusters -------------------------------------------------------------------------------
 
 
+_ANALYSED = "SELECT count(*) FROM blobs WHERE analysis_state = 'ok'"
+_COMPARABLE = f"{_ANALYSED} AND pipeline IN {COMPARABLE_SQL}"
+
+
 def outdated_files(archive: Source) -> int:
-    """Analysed files whose hashes come from another recipe than this version's: the index
-    leaves them out (not comparable) until `verify media reanalyse --outdated`."""
+    """Analysed files whose hashes come from a recipe not comparable with this version's:
+    the index leaves them out until `verify media reanalyse --outdated`."""
     with archive.reader() as db:
         rows = db.rows(
-            "SELECT count(*) FROM blobs WHERE analysis_state = 'ok' AND pipeline <> :p",
-            {"p": PIPELINE},
+            f"{_ANALYSED} AND pipeline NOT IN {COMPARABLE_SQL}",
+            COMPARABLE_PARAMS,
+        )
+    return int(rows[0][0])
+
+
+def earlier_recipe_files(archive: Source) -> int:
+    """Analysed files hashed with an earlier recipe that is still comparable with this
+    version's (v2 under v3): searched, but a picture the recipes trim differently (a
+    windowbox) is only found in them after `verify media reanalyse --outdated`."""
+    with archive.reader() as db:
+        rows = db.rows(
+            f"{_COMPARABLE} AND pipeline <> :current",
+            {**COMPARABLE_PARAMS, "current": PIPELINE},
         )
     return int(rows[0][0])
 
 
 def keyframes_only_files(archive: Source) -> int:
-    """Files of this recipe hashed from keyframes only (`media add --fast`): searched, but
-    with fewer frames, so their matches are weaker until `verify media reanalyse
-    --outdated` hashes every sampled frame."""
+    """Searched files hashed from keyframes only (`media add --fast`): matches against them
+    are weaker, with fewer frames, until `verify media reanalyse --outdated` hashes every
+    sampled frame."""
     with archive.reader() as db:
         rows = db.rows(
-            "SELECT count(*) FROM blobs WHERE analysis_state = 'ok' AND pipeline = :p"
-            " AND analysis_mode = 'keyframes'",
-            {"p": PIPELINE},
+            f"{_COMPARABLE} AND analysis_mode = 'keyframes'",
+            COMPARABLE_PARAMS,
         )
     return int(rows[0][0])
 
