@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import RunCli
 from tests.media import write_jpeg
+from verify.dbread import SCHEMA_HEAD
 
 REFUSED = (
     "error: the archive {home} is read-only (its folder cannot be written), so this command, "
@@ -193,7 +194,7 @@ def test_a_read_only_archive_of_another_schema_says_it_cannot_be_upgraded(
     assert r.exit_code == 2
     assert r.stderr.splitlines() == [
         f"error: the archive {home} is read-only and was written by another version of verify "
-        "(schema 0001, this version uses 0004); copy it to a writable place (cp -a) and open "
+        f"(schema 0001, this version uses {SCHEMA_HEAD}); copy it to a writable place (cp -a) and open "
         "the copy with --home"
     ]
 
