@@ -64,7 +64,7 @@ def test_search_media_human(archive: Archive, cli: RunCli) -> None:
 
 
 def test_search_media_json_and_case_filter(archive: Archive, cli: RunCli) -> None:
-    a, b, _ = _setup(archive)
+    a, b, c = _setup(archive)
     r = cli("search", str(a), "--json")
     data = json.loads(r.stdout)
     assert data["query"]["media"] == a
@@ -74,12 +74,22 @@ def test_search_media_json_and_case_filter(archive: Archive, cli: RunCli) -> Non
     assert json.loads(r.stdout)["hits"] == []
     r = cli("search", str(a), "--case", "telegram-original")
     assert r.stdout == ""
+    # the case holds nothing but the query itself: nothing was compared, and it says so
     assert r.stderr == (
-        f"no near-duplicates of {a} (video) in case telegram-original; a heavily edited copy "
-        "may still be found with a looser --threshold (16-20; docs/matching.md)\n"
+        f"no near-duplicates of {a} (video): case telegram-original holds no other analysed "
+        "media to compare with\n"
     )
-    r = cli("search", str(a), "--case", "telegram-original", "--threshold", "16")
-    assert r.stderr == f"no near-duplicates of {a} (video) in case telegram-original\n"
+    r = cli("search", str(c), "--case", "telegram-original")
+    assert r.stderr == (
+        f"no near-duplicates of {c} (video) among 1 file in case telegram-original at default "
+        "thresholds; a heavily edited copy may still be found with a looser --threshold "
+        "(16-20; docs/matching.md)\n"
+    )
+    r = cli("search", str(c), "--case", "telegram-original", "--threshold", "16")
+    assert r.stderr == (
+        f"no near-duplicates of {c} (video) among 1 file in case telegram-original at "
+        "--threshold 16\n"
+    )
 
 
 def test_search_errors(archive: Archive, cli: RunCli) -> None:

@@ -87,8 +87,9 @@ def search_command(
     docs/matching.md gives the thresholds.
 
     With no hits, one line on stderr says so (exit 0, nothing on stdout; with --json, an
-    empty `hits` list), and where nothing was found within the default thresholds it
-    suggests a looser --threshold for heavily edited copies.
+    empty `hits` list): how many files it compared with, where, at which threshold, and at
+    the defaults that a looser --threshold may find a heavily edited copy; or that the
+    archive (or case) holds no other analysed media, so nothing was compared.
     """
     child = EARLY_ANALYSIS.pop(target, None)
     if child is None and os.path.isfile(target):
@@ -124,14 +125,7 @@ def search_command(
         return
     q = data["query"]
     if not data["hits"]:
-        where = f" in case {clean(case)}" if case else " in the archive"
-        looser = (
-            ""
-            if threshold is not None and threshold >= 16
-            else "; a heavily edited copy may still be found with a looser --threshold "
-            "(16-20; docs/matching.md)"
-        )
-        notice(f"no near-duplicates of {clean(target)} ({q['kind']}){where}{looser}")
+        notice(_no_hits(ctx, target, q, case, threshold))
         return
     table(
         [
@@ -152,6 +146,34 @@ def search_command(
     sys.stdout.flush()  # the legend after the table where both reach one terminal
     for line in SEARCH_LEGEND:
         notice(line)
+
+
+def _no_hits(
+    ctx: typer.Context, target: str, q: dict[str, Any], case: str | None, threshold: int | None
+) -> str:
+    """The line for a search with no hits: what it looked through, at which threshold, and
+    (at the defaults) that a looser one may find a heavily edited copy. An empty archive or
+    case says so: "no near-duplicates" there means nothing was compared."""
+    from verify.services import search as svc
+
+    sha = str(q.get("sha256") or "").removeprefix("sha256:") or None
+    n = svc.searched_files(source_of(ctx), case, excluding=sha)
+    where = f"case {clean(case)}" if case else "the archive"
+    if n == 0:
+        return (
+            f"no near-duplicates of {clean(target)} ({q['kind']}): {where} holds no other "
+            "analysed media to compare with"
+            + ("" if case else f" (archive: {clean(str(source_of(ctx).home))})")
+        )
+    among = f"among {n} file{'s' if n != 1 else ''} in {where}"
+    at = "default thresholds" if threshold is None else f"--threshold {threshold}"
+    looser = (
+        ""
+        if threshold is not None and threshold >= 16
+        else "; a heavily edited copy may still be found with a looser --threshold "
+        "(16-20; docs/matching.md)"
+    )
+    return f"no near-duplicates of {clean(target)} ({q['kind']}) {among} at {at}{looser}"
 
 
 def _outdated_notice(ctx: typer.Context) -> None:

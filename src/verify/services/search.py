@@ -962,6 +962,22 @@ def keyframes_only_files(archive: Source) -> int:
     return int(rows[0][0])
 
 
+def searched_files(
+    archive: Source, case: str | None = None, *, excluding: str | None = None
+) -> int:
+    """How many stored files a search compares with: analysed with a comparable recipe, in
+    the archive or among the media of `case`, not counting the query's own bytes
+    (`excluding`: its SHA-256 hex). What a search with no hits looked through."""
+    sql = f"{_COMPARABLE.replace('count(*)', 'count(DISTINCT id)')} AND sha256 <> :sha"
+    params: dict[str, Any] = {**COMPARABLE_PARAMS, "sha": excluding or ""}
+    with archive.reader() as db:
+        if case is not None:
+            params["case"] = case_id_of(db, case_slug(case))
+            sql += " AND id IN (SELECT blob_id FROM media WHERE case_id = :case)"
+        rows = db.rows(sql, params)
+    return int(rows[0][0])
+
+
 def find_clusters(archive: Source, case: str | None = None) -> list[dict[str, Any]]:
     """Groups of near-duplicate files (match tier, transitively) and exact copies across the
     archive, or among the media of one case."""
