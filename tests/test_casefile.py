@@ -961,6 +961,16 @@ def test_a_media_platform_is_read_as_media_add_reads_it(archive: Archive, tmp_pa
     assert [f for f in log.check_archive(archive).findings if f.category != "missing"] == []
     # the same file imports as up to date
     assert casefile.import_case_text(archive, text, "m.toml").changes == 0
+    # a platform edited into a typo is noted as a new one is
+    edited = casefile.export_case(archive, "legion").replace(
+        'platform = "instagram"', 'platform = "Instagrm"', 1
+    )
+    result = casefile.import_case_text(archive, edited, "m.toml")
+    assert result.changes == 1
+    assert result.notes == [
+        "note: platform 'instagrm' is not one verify knows (did you mean instagram?); "
+        "recorded as given"
+    ]
     before = logread.read_log(archive)
     for written, said in (("person", "'person'"), ("not a name", "'not a name'"), ("", "''")):
         bad = (
@@ -1475,7 +1485,7 @@ def test_rewording_an_assessed_claim_needs_a_new_assessment(archive: Archive) ->
     old wording beside the new."""
     cases.open_case(archive, "Reword", slug="reword", claims=["filmed in Belgorod"])
     cases.assess_claim(archive, "reword", 1, finding="supported", why="geolocated")
-    text = casefile.export_case(archive, "reword")
+    text = _no_claim_history(casefile.export_case(archive, "reword"))
     reworded = text.replace('text = "filmed in Belgorod"', 'text = "filmed in Kursk"')
     assert reworded != text
     seq = len(logread.read_log(archive))
@@ -1511,7 +1521,7 @@ def test_rewording_an_assessed_claim_needs_a_new_assessment(archive: Archive) ->
 def test_rewording_back_to_unassessed_applies(archive: Archive) -> None:
     cases.open_case(archive, "Reword", slug="reword", claims=["filmed in Belgorod"])
     cases.assess_claim(archive, "reword", 1, finding="supported", why="geolocated")
-    text = casefile.export_case(archive, "reword")
+    text = _no_claim_history(casefile.export_case(archive, "reword"))
     reset = text.replace('text = "filmed in Belgorod"', 'text = "filmed in Kursk"').replace(
         'finding = "supported"\nrationale = "geolocated"\n', 'finding = "unassessed"\n'
     )
@@ -1577,9 +1587,14 @@ def test_a_claims_assessments_travel_with_who_made_them_and_when(
         partner.close()
 
 
-def test_claim_histories_that_part_are_a_changed_fact(archive: Archive, tmp_path: Path) -> None:
-    """Each archive assessed the claim on its own after they exchanged it: the file's
-    assessment changes a fact this archive holds, refused without --update as before."""
+def test_assessments_made_on_both_sides_merge_to_the_same_history(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Each archive assessed the claim after they exchanged it. Each import records the
+    other's assessment as stated: the latest becomes the claim's current one on both sides
+    (an earlier one is noted beside it, the current one kept), so both archives end with the
+    same assessments, the same finding and the same export, whichever imports first; no
+    --update is needed, and the report names each assessor."""
     cases.open_case(archive, "History", slug="hist", claims=["filmed in Belgorod"])
     _assess_as(archive, "bob", "hist", "unproven", "no geolocation yet")
     partner = fresh_archive(tmp_path / "partner", "pat")
@@ -1587,16 +1602,58 @@ def test_claim_histories_that_part_are_a_changed_fact(archive: Archive, tmp_path
         casefile.import_case_text(partner, casefile.export_case(archive, "hist"), "hist.toml")
         cases.assess_claim(partner, "hist", 1, finding="supported", why="geolocated")
         theirs = casefile.export_case(partner, "hist")
+        _assess_as(archive, "carol", "hist", "contradicted", "filmed in Kursk")
+        ours = casefile.export_case(archive, "hist")
+        # the desk: pat's assessment is older than carol's, so it is noted, carol's stands
+        assert casefile.import_case_text(archive, theirs, "hist.toml").changes == 1
+        claim = cases.show_case(archive, "hist")["claims"][0]
+        assert (claim["finding"], claim["rationale"]) == ("contradicted", "filmed in Kursk")
+        # the partner: carol's is newer than pat's, so it becomes the current one
+        assert casefile.import_case_text(partner, ours, "hist.toml").changes == 1
+        claim = cases.show_case(partner, "hist")["claims"][0]
+        assert (claim["finding"], claim["rationale"]) == ("contradicted", "filmed in Kursk")
+        merged = casefile.export_case(archive, "hist")
+        assert [c.split("\nat = ")[0] for c in merged.split("[[claims.history]]")[1:]] == [
+            '\nfinding = "unproven"\nrationale = "no geolocation yet"',
+            '\nfinding = "supported"\nrationale = "geolocated"',
+            '\nfinding = "contradicted"\nrationale = "filmed in Kursk"',
+        ]
+        assert _without_base(casefile.export_case(partner, "hist")) == _without_base(merged)
+        md = report.generate_report(archive, "hist", "md")[1].decode()
+        assert "pat (as stated in case file hist.toml, imported by tester at " in md
+        assert "noted: the current finding unchanged" in md
+        for side in (archive, partner):
+            assert log.check_archive(side).ok
+            # and again: nothing new either way
+            assert casefile.import_case_text(side, merged, "hist.toml").changes == 0
     finally:
         partner.close()
-    _assess_as(archive, "carol", "hist", "contradicted", "filmed in Kursk")
-    seq = len(logread.read_log(archive))
-    with pytest.raises(BadInputError, match=r"claims\[1\]\.finding 'contradicted' -> 'supported'"):
-        casefile.import_case_text(archive, theirs, "hist.toml")
-    assert len(logread.read_log(archive)) == seq
-    assert casefile.import_case_text(archive, theirs, "hist.toml", update=True).changes == 1
-    assert cases.show_case(archive, "hist")["claims"][0]["finding"] == "supported"
-    assert log.check_archive(archive).ok
+
+
+def _without_base(text: str) -> str:
+    return re.sub(r"(?m)^base = .*\n", "", text)
+
+
+def _no_claim_history(text: str) -> str:
+    """An export as a hand-edited file without claim histories (as before they travelled)."""
+    return re.sub(r"\n\[\[claims\.history\]\]\n(?:[a-z_]+ = [^\n]*\n)*", "\n", text)
+
+
+def test_a_rewritten_assessment_is_refused(archive: Archive) -> None:
+    """An assessment once recorded is not rewritten: a file whose history says otherwise
+    at the same instant (another rationale, another assessor) is refused, naming both."""
+    cases.open_case(archive, "History", slug="hist", claims=["filmed in Belgorod"])
+    _assess_as(archive, "bob", "hist", "unproven", "no geolocation yet")
+    text = casefile.export_case(archive, "hist")
+    for edited in (
+        text.replace('by = "bob"', 'by = "zed"'),
+        text.replace('rationale = "no geolocation yet"', 'rationale = "none"'),
+    ):
+        assert edited != text
+        with pytest.raises(BadInputError) as exc:
+            casefile.import_case_text(archive, edited, "h.toml", update=True)
+        assert "h.toml: claims[1].history[1]: this archive's assessment at " in exc.value.message
+        assert "an assessment once recorded is not rewritten" in exc.value.message
 
 
 def test_an_export_from_before_claim_histories_still_imports(archive: Archive) -> None:
@@ -1628,6 +1685,36 @@ def test_an_export_from_before_claim_histories_still_imports(archive: Archive) -
             "claims[1].history[1].rationale: a finding of supported needs a rationale",
         ),
         (
+            '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\nat = 2023-01-01'
+            '\nby = "  "\n',
+            "claims[1].history[1].by: empty: give who made the assessment, or leave out both "
+            "at and by",
+        ),
+        (
+            '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\nat = 2023-01-01\n',
+            "claims[1].history[1]: give both at and by (who assessed the claim, and when), or "
+            "neither",
+        ),
+        (
+            '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\n'
+            'at = 2999-01-01T00:00:00Z\nby = "x"\n',
+            "claims[1].history[1].at: 2999-01-01T00:00:00Z is in the future",
+        ),
+        (
+            '\n[[claims.history]]\nfinding = "unproven"\nrationale = "r"\n'
+            'at = 2023-02-01T00:00:00Z\nby = "x"\n'
+            '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\n'
+            'at = 2023-01-01T00:00:00Z\nby = "x"\n',
+            "claims[1].history[2].at: 2023-01-01T00:00:00Z is before the entry above it: "
+            "entries go oldest first",
+        ),
+        (
+            '\n[[claims.history]]\nfinding = "unproven"\nrationale = "r"\n'
+            '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\n'
+            'at = 2023-01-01T00:00:00Z\nby = "x"\n',
+            "claims[1].history[2].at: a dated entry after an undated one: undated entries go last",
+        ),
+        (
             '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\nwho = "x"\n',
             "claims[1].history[1]: unknown key 'who'; known keys: finding, confidence, "
             "rationale, at, by",
@@ -1639,3 +1726,32 @@ def test_invalid_claim_history_is_refused(archive: Archive, history: str, messag
     with pytest.raises(BadInputError) as exc:
         casefile.import_case_text(archive, text + history, "h.toml")
     assert exc.value.message == f"h.toml: {message}"
+
+
+def test_attribution_histories_that_part_are_refused_naming_both(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Both archives changed an attribution's state after an exchange: the import is
+    refused (append-only), naming both changes and how to take the file's."""
+    cases.open_case(archive, "Attr", slug="attr")
+    a = provenance.attribute(archive, "attr", "subtitler", "x:@subber")
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, casefile.export_case(archive, "attr"), "a.toml")
+        provenance.set_attribution_state(partner, 1, "refuted", evidence="subber denies")
+        theirs = casefile.export_case(partner, "attr")
+    finally:
+        partner.close()
+    provenance.set_attribution_state(archive, a["id"], "unknown", evidence="font is common")
+    for update in (False, True):
+        with pytest.raises(BadInputError) as exc:
+            casefile.import_case_text(archive, theirs, "a.toml", update=update)
+        assert re.fullmatch(
+            r"a\.toml: attributions\[1\]\.history\[2\]: this archive's state change 2 is "
+            r"unknown \('font is common'\), by tester at \S+Z; the file's is refuted "
+            r"\('subber denies'\), by pat at \S+Z: each archive changed the attribution after "
+            r"they last exchanged the case, or the file's history was edited; an import never "
+            r"rewrites a history: to take the file's state, set it here with `verify prov "
+            rf"attribution set {a['id']} --state refuted --evidence …`",
+            exc.value.message,
+        ), exc.value.message

@@ -439,6 +439,26 @@ def _assessment(ctx: _Ctx, w: str, t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _check_dated(ctx: _Ctx, w: str, entry: dict[str, Any], before: dict[str, Any] | None) -> None:
+    """A claim history entry says who assessed and when (`at` and `by`, as exports write
+    them), or neither (written by hand: the importer's, now; only after every dated one).
+    Dated ones come oldest first, and none is dated in the future (beyond the clock skew
+    `verify check` allows between machines)."""
+    at, by = entry["at"], entry["by"]
+    if by is not None and not by.strip():
+        ctx.fail(f"{w}.by", "empty: give who made the assessment, or leave out both at and by")
+    if (at is None) != (by is None):
+        ctx.fail(w, "give both at and by (who assessed the claim, and when), or neither")
+    if at is None:
+        return
+    if before is not None and before["at"] is None:
+        ctx.fail(f"{w}.at", "a dated entry after an undated one: undated entries go last")
+    if before is not None and at < before["at"]:
+        ctx.fail(f"{w}.at", f"{iso(at)} is before the entry above it: entries go oldest first")
+    if at > now() + audit.CLOCK_SKEW:
+        ctx.fail(f"{w}.at", f"{iso(at)} is in the future")
+
+
 def _check_keys(ctx: _Ctx, where: str, table: dict[str, Any], allowed: tuple[str, ...]) -> None:
     for key in table:
         if key not in allowed:
@@ -663,13 +683,13 @@ def parse_case_file(text: str, label: str) -> Doc:
             for j, h in enumerate(hist, start=1):
                 hw = f"{w}.history[{j}]"
                 _check_keys(ctx, hw, h, ("finding", "confidence", "rationale", "at", "by"))
-                entries.append(
-                    {
-                        **_assessment(ctx, hw, h),
-                        "at": _instant(ctx, hw, h, "at"),
-                        "by": _str(ctx, hw, h, "by"),
-                    }
-                )
+                entry = {
+                    **_assessment(ctx, hw, h),
+                    "at": _instant(ctx, hw, h, "at"),
+                    "by": _str(ctx, hw, h, "by"),
+                }
+                _check_dated(ctx, hw, entry, entries[-1] if entries else None)
+                entries.append(entry)
             last = entries[-1]
             for key in CLAIM_DEFAULTS:
                 if last[key] != claim[key]:
@@ -1039,37 +1059,29 @@ def _stated(h: dict[str, Any]) -> dict[str, Any]:
     return {recorded.STATED: {"by": h["by"], "at": iso(h["at"])}}
 
 
-def _appended(
-    held: list[dict[str, Any]],
-    history: list[dict[str, Any]],
-    row: Claim,
-    values: dict[str, Any],
-) -> list[dict[str, Any]] | None:
-    """The entries of a file's claim history that come after this archive's (`held`, from
-    `recorded.claim_histories`), when the archive's history leads into the file's: each of
-    its entries is the file's at the same place (the same assessment; the same who and
-    when, unless an import recorded it without them, before histories travelled). An empty
-    list when the file adds nothing. None when the histories part (each side assessed the
-    claim on its own) or the archive's is longer: the file's assessment is then handled as
-    a file without history is (a changed fact: fast-forward or --update). Also [] when the
-    archive's claim already stands as the file's does, however each got there."""
-    if len(held) <= len(history) and all(
-        _same_assessment(mine, theirs) for mine, theirs in zip(held, history, strict=False)
-    ):
-        return history[len(held) :]
-    if all(_same(getattr(row, k), values[k]) for k in CLAIM_DEFAULTS):
-        return []
-    return None
+def _noted(h: dict[str, Any]) -> dict[str, Any]:
+    """The payload of an assessment recorded without becoming the claim's current one."""
+    assessment = {k: h[k] or None if k == "rationale" else h[k] for k in CLAIM_DEFAULTS}
+    return {recorded.ASSESSMENT_KEY: assessment, **_stated(h)}
 
 
 def _same_assessment(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
-    if any(mine[k] != theirs[k] for k in CLAIM_DEFAULTS):
-        return False
-    if mine["import"] is not None and not mine["stated"]:
-        return True  # recorded by an import that did not say who assessed it, nor when
-    return (theirs["by"] is None or theirs["by"] == mine["by"]) and (
-        theirs["at"] is None or _same(parse_utc(mine["at"]), theirs["at"])
+    """The archive's assessment `mine` (`recorded.claim_histories`) is the file's `theirs`
+    (whose `at` is the same instant)."""
+    return all((mine[k] or None) == (theirs[k] or None) for k in CLAIM_DEFAULTS) and (
+        theirs["by"] is None or theirs["by"] == mine["by"]
     )
+
+
+def _state_said(state: str, evidence: str | None, by: str | None, at: datetime | None) -> str:
+    why = f" ({_shown(evidence)})" if evidence else ""
+    return f"{state}{why}, by {by or '?'} at {iso(at) or '?'}"
+
+
+def _said(h: dict[str, Any]) -> str:
+    conf = f", {h['confidence']} confidence" if h["confidence"] else ""
+    why = f": {_shown(h['rationale'])}" if h["rationale"] else ""
+    return f"{h['finding']}{conf}{why}, by {h['by'] or '?'}"
 
 
 # A new claim's assessment fields before anyone assesses it (the `Claim` model's defaults).
@@ -1321,25 +1333,17 @@ class _Importer:
                 row = rows[n - 1]
                 self.same_record("claim", n, row, want)
                 self.reworded_claim(n, row, values)
-                appended = (
-                    None if history is None else _appended(held.get(n, []), history, row, values)
-                )
-                if appended is None:
-                    # no history in the file, or one this archive's does not lead into:
-                    # the assessment is a fact the file changes (fast-forward or --update)
-                    changes = self.update(f"claims[{n}]", row, values)
-                    if changes:
-                        row.updated_at, row.updated_by = self.at, self.actor
-                        self.touch(case)
-                        self.log("claim.edit", {"n": n, **changes})
-                    continue
-                changes = self.update(f"claims[{n}]", row, {"text": values["text"]})
+                # without a history (a file from before histories travelled, or written by
+                # hand), the file's assessment is a fact it changes (fast-forward or
+                # --update); with one, the text is, and the assessments are merged
+                fields = values if history is None else {"text": values["text"]}
+                changes = self.update(f"claims[{n}]", row, fields)
                 if changes:
                     row.updated_at, row.updated_by = self.at, self.actor
                     self.touch(case)
                     self.log("claim.edit", {"n": n, **changes})
-                for h in appended:  # assessments made elsewhere since: appended, as stated
-                    self.assessed(case, row, h)
+                if history is not None:
+                    self.merge_assessments(case, row, f"claims[{n}]", held.get(n, []), history)
             else:
                 # who added it and when: the file's, else the importer, now
                 created_at = want["created_at"] or self.at
@@ -1363,27 +1367,83 @@ class _Importer:
                 self.log("claim.add", {"n": n, "text": values["text"], **stamp})
                 before: dict[str, Any] = dict(CLAIM_DEFAULTS)
                 for h in history or [{**values, "at": None, "by": None}]:
+                    # oldest first (checked when read): each is the claim's current one
+                    # after it; one saying what the one before said is kept, as stated
                     assessed = {
                         k: {"old": old, "new": h[k]} for k, old in before.items() if h[k] != old
                     }
                     before = {k: h[k] for k in CLAIM_DEFAULTS}
                     if assessed:
                         self.log("claim.edit", {"n": n, **assessed, **_stated(h)}, count=False)
+                    elif _stated(h):
+                        self.log("claim.edit", {"n": n, **_noted(h)}, count=False)
 
-    def assessed(self, case: Case, row: Claim, h: dict[str, Any]) -> None:
-        """Record assessment `h` of a claim the archive holds, made elsewhere (a history
-        entry the file appends): who made it and when as the file states them."""
+    def merge_assessments(
+        self,
+        case: Case,
+        row: Claim,
+        w: str,
+        held: list[dict[str, Any]],
+        history: list[dict[str, Any]],
+    ) -> None:
+        """Merge the file's assessments of a claim the archive holds (`history`) with the
+        archive's (`held`, from `recorded.claim_histories`). An assessment is who made it
+        and when: one the archive has is passed over, and one that says otherwise at the
+        same instant is a rewritten one, refused. Each other dated one is recorded as
+        the file states it: as the claim's current assessment when it is later than every
+        assessment the archive has, else noted beside them (`recorded.ASSESSMENT_KEY`), so
+        that two archives that each assessed the claim after an exchange end with the same
+        assessments, and the same current one (the latest), whichever imports first. An
+        undated one (written by hand) is the importer's, now, when it changes the claim."""
+        latest = max((parse_utc(h["at"]) for h in held), default=None)
+        for j, f in enumerate(history, start=1):
+            if f["at"] is None:
+                if any(not _same(getattr(row, k), f[k]) for k in CLAIM_DEFAULTS):
+                    self.assess(case, row, f)
+                continue
+            same_time = [h for h in held if _same(parse_utc(h["at"]), f["at"])]
+            if any(_same_assessment(h, f) for h in same_time):
+                continue
+            if same_time:
+                mine = same_time[0]
+                self.ctx.fail(
+                    f"{w}.history[{j}]",
+                    f"this archive's assessment at {iso(f['at'])} is {_said(mine)}; the "
+                    f"file's, at the same time, is {_said(f)}: an assessment once recorded "
+                    "is not rewritten; to change the claim's finding, assess it again "
+                    "(`verify claim assess`) or append a new [[claims.history]] entry",
+                )
+            if latest is None or f["at"] > latest:
+                self.assess(case, row, f)
+                latest = f["at"]
+            else:
+                self.note_assessment(case, row, f)
+
+    def assess(self, case: Case, row: Claim, h: dict[str, Any]) -> None:
+        """Make `h` the claim's current assessment (as stated in the file when it dates it;
+        the importer's, now, otherwise)."""
         changes = {
             k: {"old": getattr(row, k), "new": h[k]}
             for k in CLAIM_DEFAULTS
             if not _same(getattr(row, k), h[k])
         }
+        if not changes:  # later, saying the same: kept as stated
+            self.note_assessment(case, row, h)
+            return
         for k, change in changes.items():
             setattr(row, k, change["new"])
+        self.claim_touched(case, row)
+        self.log("claim.edit", {"n": row.position, **changes, **_stated(h)})
+
+    def note_assessment(self, case: Case, row: Claim, h: dict[str, Any]) -> None:
+        """Record assessment `h`, as the file states it, beside the claim's current one."""
+        self.claim_touched(case, row)
+        self.log("claim.edit", {"n": row.position, **_noted(h)})
+
+    def claim_touched(self, case: Case, row: Claim) -> None:
         row.updated_at, row.updated_by = self.at, self.actor
         self.s.add(row)
         self.touch(case)
-        self.log("claim.edit", {"n": row.position, **changes, **_stated(h)})
 
     def reworded_claim(self, n: int, row: Claim, values: dict[str, Any]) -> None:
         """A finding holds for the wording it was made on: a file that rewords an assessed
@@ -1396,7 +1456,7 @@ class _Importer:
             return
         self.ctx.fail(
             f"claims[{n}]",
-            f"the file rewords claim {n} ({_shown(row.text)} -> {_shown(values['text'])}) "
+            f"the file rewords claim {n} ({row.text!r} -> {values['text']!r}) "
             f"but keeps the assessment made on the old wording (finding {row.finding!r}); "
             "a finding holds for the words it was made on: give the claim a new rationale "
             "(or finding) in the file, or set its finding to 'unassessed' and assess it "
@@ -1552,6 +1612,8 @@ class _Importer:
                 )
                 if changes:
                     self.log("media.edit", {"media": row.id, **changes})
+                    if "platform" in changes:  # an edited platform is checked as a new one
+                        self.platform_note(row.platform)
                 ids.append(pk(row))
                 continue
             if blob is None:
@@ -1584,8 +1646,8 @@ class _Importer:
         return ids
 
     def platform_note(self, platform: str | None) -> None:
-        """The note for a new media record or appearance on a platform verify does not know
-        (`unknown_platform_note`): one for one typo, as on the command line, so not when a
+        """The note for a new or edited media record or appearance on a platform verify does
+        not know (`unknown_platform_note`): one for one typo, as on the command line, so not when a
         new account on the same platform, or an earlier record, has said it."""
         said = None if platform is None else unknown_platform_note(platform)
         if platform is not None and said is not None and platform not in self.noted_platforms:
@@ -1610,6 +1672,8 @@ class _Importer:
                 changes = self.update(f"appearances[{n}]", row, values)
                 if changes:
                     self.log("appearance.edit", {"id": row.id, "n": n, **changes})
+                    if "platform" in changes:  # an edited platform is checked as a new one
+                        self.platform_note(row.platform)
             else:
                 row = Appearance(
                     case_id=pk(case),
@@ -1702,8 +1766,16 @@ class _Importer:
                     ) or any(
                         h[k] is not None and not _same(getattr(row, k), h[k]) for k in ("at", "by")
                     ):
+                        mine = _state_said(row.to_state, row.evidence, row.by, row.at)
+                        theirs = _state_said(h["state"], h["evidence"], h["by"], h["at"])
                         self.ctx.fail(
-                            f"{w}.history[{j}]", "differs from the archive's history (append-only)"
+                            f"{w}.history[{j}]",
+                            f"this archive's state change {j} is {mine}; the file's is {theirs}: "
+                            "each archive changed the attribution after they last exchanged "
+                            "the case, or the file's history was edited; an import never "
+                            "rewrites a history: to take the file's state, set it here with "
+                            f"`verify prov attribution set {pk(attr)} --state "
+                            f"{h['state']} --evidence …`",
                         )
                 new_entries = history[len(existing) :]
             elif (attr.state, attr.evidence, attr.according_to) != (

@@ -21,6 +21,7 @@ history was recorded wrote one `attribution.add` for the first rows).
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from verify.models import AuditEntry
 from verify.services.statecheck import CLAIM_ACTIONS, claim_changes, claim_number
+from verify.timeutil import parse_utc
 
 DERIVATION_ACTIONS = ("derivation.add", "derivation.edit", "derivation.retract")
 # the actions recording a case's own records, read by case slug
@@ -154,14 +156,23 @@ def stated(payload: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+# the payload key under which an import records an assessment a case file dates that does
+# not change the claim's current one (dated before it, or saying the same): `{"finding",
+# "confidence", "rationale"}`, beside `stated`
+ASSESSMENT_KEY = "assessment"
+
+
 def claim_histories(entries: Iterable[Entry]) -> dict[int, list[dict[str, Any]]]:
-    """Claim number -> its assessment history, as case files carry it: one item per entry
-    that changed the claim's finding, confidence or rationale, with the assessment after it
-    (`finding`, `confidence`, `rationale`), who made it and when (`by`, `at`: as a case file
-    stated them when an import recorded it with them, else the entry's actor and time),
-    `stated` (True then) and `import` (the file an import took it from, else None).
-    `entries`: the case's entries in order (other entries are passed over). A change of
-    the claim's text alone is not an assessment."""
+    """Claim number -> its assessments, as case files carry them, oldest first (by when
+    each was made; entries in order where two say the same time): one item per entry that
+    changed the claim's finding, confidence or rationale, with the assessment after it
+    (`finding`, `confidence`, `rationale`), who made it and when (`by`, `at`: as a case
+    file stated them when an import recorded it with them, else the entry's actor and
+    time), `stated` (True then), `import` (the file an import took it from, else None) and
+    `noted` (an assessment an import recorded without making it the claim's current one,
+    as it was dated before that one or said the same: `ASSESSMENT_KEY`). `entries`: the
+    case's entries in order (others are passed over). A change of the claim's text alone
+    is not an assessment."""
     current: dict[int, dict[str, Any]] = {}
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for e in entries:
@@ -169,29 +180,46 @@ def claim_histories(entries: Iterable[Entry]) -> dict[int, list[dict[str, Any]]]
         if n is None:
             continue
         now = current.setdefault(n, dict(ASSESSMENT))
-        changes = claim_changes(e.action, e.payload)
-        changed = False
-        for key in ASSESSMENT:
-            if key in changes:
-                new = changes[key][1]
-                new = (new or "") if key == "rationale" else new
-                if new != now[key]:
-                    now[key], changed = new, True
-        if not changed:
-            continue
         said = stated(e.payload)
+        other = e.payload.get(ASSESSMENT_KEY)
+        if said is not None and isinstance(other, dict):
+            values = {k: other.get(k) for k in ASSESSMENT}
+            values["rationale"] = values["rationale"] or ""
+            noted = True
+        else:
+            changes = claim_changes(e.action, e.payload)
+            changed = False
+            for key in ASSESSMENT:
+                if key in changes:
+                    new = changes[key][1]
+                    new = (new or "") if key == "rationale" else new
+                    if new != now[key]:
+                        now[key], changed = new, True
+            if not changed:
+                continue
+            values, noted = dict(now), False
         by, at = said if said is not None else (e.actor, e.at)
         imported = e.payload.get("import")
         out[n].append(
             {
-                **now,
+                **values,
                 "by": by,
                 "at": at,
                 "stated": said is not None,
                 "import": imported if isinstance(imported, str) else None,
+                "noted": noted,
             }
         )
+    for items in out.values():
+        items.sort(key=lambda item: _instant(item["at"]))
     return out
+
+
+def _instant(at: str) -> datetime:
+    try:
+        return parse_utc(at)
+    except ValueError:  # an unreadable time (a damaged entry, which `verify check` reports)
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _payload(text: str) -> dict[str, Any]:

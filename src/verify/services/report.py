@@ -465,6 +465,14 @@ def _claim_changes(entries: Sequence[recorded.Entry]) -> dict[int, list[dict[str
             "import": e.recorded.imported,
             "recorded": None if said is None else e.recorded.to_dict(),
         }
+        noted = payload.get(recorded.ASSESSMENT_KEY)
+        change["noted"] = False
+        if said is not None and isinstance(noted, dict):
+            change["noted"] = True
+            # an assessment recorded beside the current one (`recorded.claim_histories`)
+            found = {k: (None, noted.get(k)) for k in ("finding", "rationale")}
+            if noted.get("confidence"):
+                found["confidence"] = (None, noted["confidence"])
         for field in ("finding", "confidence", "text"):
             old_new = found.get(field)
             change[field] = None if old_new is None else {"from": old_new[0], "to": old_new[1]}
