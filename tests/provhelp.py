@@ -6,11 +6,14 @@ row and its `media.add` audit entry are written as `verify media add` writes the
 """
 
 import hashlib
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
+from sqlalchemy import text
 from sqlmodel import select
 
-from verify.archive import Archive
+from verify.archive import Archive, open_archive
 from verify.models import Blob, Media, pk
 from verify.services.cases import get_case
 from verify.services.intake import Acquisition
@@ -74,3 +77,24 @@ def analysed(
         blob.meta, blob.kind = meta, kind
         blob.analysis_state = "ok" if meta is not None else "analysis_failed"
         session.add(blob)
+
+
+def set_pipeline(home: Path, media: int, pipeline: str) -> None:
+    """As an older version leaves a file: the hashing recipe (`pipeline`) of media `media`'s
+    bytes, and the archive's sidecar index marked as built from that recipe's frames."""
+    archive = open_archive(home, actor="tester")
+    try:
+        with archive.engine.execution_options(verify_write=True).begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE blobs SET pipeline = :p "
+                    "WHERE id = (SELECT blob_id FROM media WHERE id = :m)"
+                ),
+                {"p": pipeline, "m": media},
+            )
+    finally:
+        archive.close()
+    manifest = home / "index" / "frames-v1.json"
+    data = json.loads(manifest.read_text())
+    data["pipeline"] = pipeline
+    manifest.write_text(json.dumps(data))

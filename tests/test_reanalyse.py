@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from bench.clips import render as write_clip
 from PIL import Image
-from sqlalchemy import text
 
 from tests.conftest import RunCli
 from tests.media import write_jpeg
+from tests.provhelp import set_pipeline
 from verify.analysis import PIPELINE
 from verify.archive import open_archive
 
@@ -31,26 +31,6 @@ def _add(cli: RunCli, case: str, path: Path, *extra: str) -> int:
     return int(r.stdout.split()[0])
 
 
-def _set_pipeline(home: Path, media: int, pipeline: str) -> None:
-    archive = open_archive(home, actor="tester")
-    try:
-        with archive.engine.execution_options(verify_write=True).begin() as conn:
-            conn.execute(
-                text(
-                    "UPDATE blobs SET pipeline = :p "
-                    "WHERE id = (SELECT blob_id FROM media WHERE id = :m)"
-                ),
-                {"p": pipeline, "m": media},
-            )
-    finally:
-        archive.close()
-    # as an older version leaves it: its sidecar was built from that recipe's frames
-    manifest = home / "index" / "frames-v1.json"
-    data = json.loads(manifest.read_text())
-    data["pipeline"] = pipeline
-    manifest.write_text(json.dumps(data))
-
-
 def _hits(cli: RunCli, path: Path) -> tuple[list[int], str]:
     r = cli("search", str(path), "--json")
     assert r.exit_code == 0, r.stderr
@@ -65,7 +45,7 @@ def test_outdated_recipe_is_not_searched_until_reanalysed(
     first = _add(cli, case, original)
     assert _hits(cli, tmp_path / "copy.jpg") == ([first], "")
 
-    _set_pipeline(home, first, "v0-test")
+    set_pipeline(home, first, "v0-test")
     hits, err = _hits(cli, tmp_path / "copy.jpg")
     assert hits == []
     assert "1 stored file was hashed with an older recipe" in err

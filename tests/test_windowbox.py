@@ -17,6 +17,7 @@ from bench.hashing.trimdiff import trim_v2  # recipe v2's trim rule
 from PIL import Image
 
 from tests.conftest import RunCli
+from tests.provhelp import set_pipeline
 from verify.analysis import COMPARABLE_PIPELINES, PIPELINE
 from verify.analysis.hashing import gray_from_image, hamming64, hash_image, trim_box
 from verify.analysis.pdq import hamming256
@@ -222,28 +223,6 @@ def test_windowboxed_clip_is_found(cli: RunCli, case: str, tmp_path: Path, fill:
 # ----------------------------------------------------------------------------- v2 archives
 
 
-def _set_pipeline(home: Path, media: int, pipeline: str) -> None:
-    """As an older version leaves a file: its `pipeline`, and a sidecar index it built."""
-    from sqlalchemy import text
-
-    archive = open_archive(home, actor="tester")
-    try:
-        with archive.engine.execution_options(verify_write=True).begin() as conn:
-            conn.execute(
-                text(
-                    "UPDATE blobs SET pipeline = :p "
-                    "WHERE id = (SELECT blob_id FROM media WHERE id = :m)"
-                ),
-                {"p": pipeline, "m": media},
-            )
-    finally:
-        archive.close()
-    manifest = home / "index" / "frames-v1.json"
-    data = json.loads(manifest.read_text())
-    data["pipeline"] = pipeline
-    manifest.write_text(json.dumps(data))
-
-
 def test_v2_files_stay_searchable_until_reanalysed(
     cli: RunCli, case: str, tmp_path: Path, home: Path
 ) -> None:
@@ -254,7 +233,7 @@ def test_v2_files_stay_searchable_until_reanalysed(
     other = _add(cli, _write_clip(tmp_path / "other.mp4"))
     assert _search(cli, tmp_path / "copy.jpg")[0][0]["media"] == original
 
-    _set_pipeline(home, original, "v2")
+    set_pipeline(home, original, "v2")
     hits, err = _search(cli, tmp_path / "copy.jpg")
     assert [(h["media"], h["tier"]) for h in hits] == [(original, "match")]
     assert "1 stored file was hashed with an earlier recipe: searched" in err
@@ -284,7 +263,7 @@ def test_v1_files_stay_out_of_search(cli: RunCli, case: str, tmp_path: Path, hom
     pic.resize((480, 270)).save(tmp_path / "copy.jpg", quality=70)
     original = _add(cli, tmp_path / "original.jpg")
     other = _add(cli, _write_clip(tmp_path / "other.mp4"))
-    _set_pipeline(home, original, "v1")
+    set_pipeline(home, original, "v1")
     hits, err = _search(cli, tmp_path / "copy.jpg")
     assert hits == []
     assert "1 stored file was hashed with an older recipe and not searched" in err
