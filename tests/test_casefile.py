@@ -6,6 +6,7 @@ import os
 import re
 import string
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from verify.services import (
     report,
     status,
 )
+from verify.timeutil import iso, now
 
 EXAMPLE = REPO / "cases" / "belgorod-legion-video.toml"
 SLUG = "belgorod-legion-video"
@@ -1189,8 +1191,9 @@ def _as(archive: Archive, actor: str) -> Archive:
 
 def test_an_older_export_does_not_put_back_what_changed_since(archive: Archive) -> None:
     """A claim assessed and the summary edited after an export: importing that export used
-    to report "2 changes" and put both back. It is refused, naming each change, and writes
-    nothing; `update=True` (`--update`) applies it, as asked."""
+    to report "2 changes" and put both back. It is refused, naming the change, and writes
+    nothing; `update=True` (`--update`) applies it, as asked. The assessment stays: the file
+    lists the claim's assessments (none then), and assessments are merged, never undone."""
     cases.open_case(archive, "Stale", slug="stale", claims=["at night"], summary="first")
     old = casefile.export_case(archive, "stale")
     bob = _as(archive, "bob")
@@ -1203,17 +1206,17 @@ def test_an_older_export_does_not_put_back_what_changed_since(archive: Archive) 
     with pytest.raises(BadInputError) as exc:
         casefile.import_case_text(archive, old, "stale.toml")
     assert exc.value.message == (
-        'stale.toml: it would change 4 facts this archive holds (case.summary "bob\'s" -> '
-        "'first'; claims[1].finding 'contradicted' -> 'unassessed'; claims[1].confidence "
-        "'high' -> none; claims[1].rationale 'sun' -> none), and this archive's case is no "
-        "longer the one the file was exported from (it changed after the export, or the file "
-        "comes from another archive): check them (`verify log stale` shows who changed "
-        "what here), then import again with --update to apply them, or export the case again "
-        "and re-apply your edits"
+        'stale.toml: it would change 1 fact this archive holds (case.summary "bob\'s" -> '
+        "'first'), and this archive's case is no longer the one the file was exported from "
+        "(it changed after the export, or the file comes from another archive): check them "
+        "(`verify log stale` shows who changed what here), then import again with --update "
+        "to apply them, or export the case again and re-apply your edits"
     )
     assert len(logread.read_log(archive)) == seq
-    assert casefile.import_case_text(archive, old, "stale.toml", update=True).changes == 2
-    assert cases.show_case(archive, "stale")["summary"] == "first"
+    assert casefile.import_case_text(archive, old, "stale.toml", update=True).changes == 1
+    case = cases.show_case(archive, "stale")
+    assert case["summary"] == "first"
+    assert case["claims"][0]["finding"] == "contradicted"
 
 
 def test_an_edited_export_of_the_case_as_it_is_applies_without_asking(archive: Archive) -> None:
@@ -1222,7 +1225,7 @@ def test_an_edited_export_of_the_case_as_it_is_applies_without_asking(archive: A
     refused; a hand-written file (no `base`) that changes a fact is refused too."""
     cases.open_case(archive, "Edit", slug="edit", claims=["a"])
     text = casefile.export_case(archive, "edit")
-    assert re.search(r'^format = 1\nbase = "sha256:[0-9a-f]{64}"\n', text, re.MULTILINE)
+    assert re.search(r'^format = 2\nbase = "sha256:[0-9a-f]{64}"\n', text, re.MULTILINE)
     assert text.endswith("\n# end of case file\n")
     edited = text.replace('title = "Edit"', 'title = "Edited"')
     assert casefile.import_case_text(archive, edited, "e.toml").changes == 1
@@ -1434,7 +1437,9 @@ def test_an_export_from_before_claims_had_stamps_still_imports(
     file's are."""
     cases.open_case(archive, "Old", slug="old", claims=["a", "b"])
     with archive.read() as session:
-        rendered = casefile.render_case(session, cases.get_case(session, "old"), claim_stamps=False)
+        rendered = casefile.render_case(
+            session, cases.get_case(session, "old"), claim_stamps=False, claim_history=False
+        )
     older = casefile.with_base(rendered, casefile.state_digest(rendered))
     assert "created_by" not in older.split("[[claims]]", 1)[1]
     assert older != casefile.export_case(archive, "old")
@@ -1485,7 +1490,7 @@ def test_rewording_an_assessed_claim_needs_a_new_assessment(archive: Archive) ->
     old wording beside the new."""
     cases.open_case(archive, "Reword", slug="reword", claims=["filmed in Belgorod"])
     cases.assess_claim(archive, "reword", 1, finding="supported", why="geolocated")
-    text = _no_claim_history(casefile.export_case(archive, "reword"))
+    text = casefile.export_case(archive, "reword")
     reworded = text.replace('text = "filmed in Belgorod"', 'text = "filmed in Kursk"')
     assert reworded != text
     seq = len(logread.read_log(archive))
@@ -1494,19 +1499,18 @@ def test_rewording_an_assessed_claim_needs_a_new_assessment(archive: Archive) ->
     assert exc.value.message == (
         "r.toml: claims[1]: the file rewords claim 1 ('filmed in Belgorod' -> 'filmed in "
         "Kursk') but keeps the assessment made on the old wording (finding 'supported'); a "
-        "finding holds for the words it was made on: give the claim a new rationale (or "
-        "finding) in the file, or set its finding to 'unassessed' and assess it again with "
-        "`verify claim assess`"
+        "finding holds for the words it was made on: give the claim a new assessment in the "
+        "file (a [[claims.history]] entry without at and by is yours, now), or one returning "
+        "it to 'unassessed', and assess it again with `verify claim assess`"
     )
     assert len(logread.read_log(archive)) == seq
     assert cases.show_case(archive, "reword")["claims"][0]["text"] == "filmed in Belgorod"
     # --update does not lift it: it is about the file's content, not its base
     with pytest.raises(BadInputError, match="rewords claim 1"):
         casefile.import_case_text(archive, reworded, "r.toml", update=True)
-    # an unassessed claim may be reworded freely; so may an assessed one with a new rationale
-    anew = reworded.replace('rationale = "geolocated"', 'rationale = "geolocated to Kursk"')
-    assert anew != reworded
-    assert casefile.import_case_text(archive, anew, "r.toml").changes == 1
+    # an unassessed claim may be reworded freely; so may an assessed one assessed anew
+    anew = _assessed_anew(reworded, 'finding = "supported"\nrationale = "geolocated to Kursk"')
+    assert casefile.import_case_text(archive, anew, "r.toml").changes == 2  # text, assessment
     claim = cases.show_case(archive, "reword")["claims"][0]
     assert (claim["text"], claim["finding"], claim["rationale"]) == (
         "filmed in Kursk",
@@ -1521,17 +1525,29 @@ def test_rewording_an_assessed_claim_needs_a_new_assessment(archive: Archive) ->
 def test_rewording_back_to_unassessed_applies(archive: Archive) -> None:
     cases.open_case(archive, "Reword", slug="reword", claims=["filmed in Belgorod"])
     cases.assess_claim(archive, "reword", 1, finding="supported", why="geolocated")
-    text = _no_claim_history(casefile.export_case(archive, "reword"))
-    reset = text.replace('text = "filmed in Belgorod"', 'text = "filmed in Kursk"').replace(
-        'finding = "supported"\nrationale = "geolocated"\n', 'finding = "unassessed"\n'
-    )
-    assert 'finding = "unassessed"' in reset
-    assert casefile.import_case_text(archive, reset, "r.toml").changes == 1
+    text = casefile.export_case(archive, "reword")
+    reworded = text.replace('text = "filmed in Belgorod"', 'text = "filmed in Kursk"')
+    reset = _assessed_anew(reworded, 'finding = "unassessed"')
+    assert casefile.import_case_text(archive, reset, "r.toml").changes == 2
     claim = cases.show_case(archive, "reword")["claims"][0]
     assert (claim["text"], claim["finding"], claim["rationale"]) == (
         "filmed in Kursk",
         "unassessed",
         "",
+    )
+
+
+def _assessed_anew(text: str, assessment: str) -> str:
+    """An exported file whose only claim is assessed anew by hand: the claim's fields say
+    `assessment`, and an undated [[claims.history]] entry (the importer's, now) says so."""
+    head, claim = text.split("[[claims]]\n", 1)
+    claim, rest = claim.split("\n[[claims.history]]", 1)
+    fields = re.sub(r"(?m)^(finding|confidence|rationale) = .*\n", "", claim)
+    fields = fields.replace("\ntext = ", f"\n{assessment}\ntext = ", 1)
+    history, tail = rest.split("\n\n# end of case file", 1)
+    return (
+        f"{head}[[claims]]\n{fields}\n[[claims.history]]{history}\n\n[[claims.history]]\n"
+        f"{assessment}\n\n# end of case file{tail}"
     )
 
 
@@ -1645,15 +1661,12 @@ def test_a_rewritten_assessment_is_refused(archive: Archive) -> None:
     cases.open_case(archive, "History", slug="hist", claims=["filmed in Belgorod"])
     _assess_as(archive, "bob", "hist", "unproven", "no geolocation yet")
     text = casefile.export_case(archive, "hist")
-    for edited in (
-        text.replace('by = "bob"', 'by = "zed"'),
-        text.replace('rationale = "no geolocation yet"', 'rationale = "none"'),
-    ):
-        assert edited != text
-        with pytest.raises(BadInputError) as exc:
-            casefile.import_case_text(archive, edited, "h.toml", update=True)
-        assert "h.toml: claims[1].history[1]: this archive's assessment at " in exc.value.message
-        assert "an assessment once recorded is not rewritten" in exc.value.message
+    edited = text.replace('rationale = "no geolocation yet"', 'rationale = "none"')
+    assert edited.count('rationale = "none"') == 2  # the claim's and its history entry's
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, edited, "h.toml", update=True)
+    assert "h.toml: claims[1].history[1]: this archive's assessment by bob at " in exc.value.message
+    assert "an assessment once recorded is not rewritten" in exc.value.message
 
 
 def test_an_export_from_before_claim_histories_still_imports(archive: Archive) -> None:
@@ -1678,7 +1691,7 @@ def test_an_export_from_before_claim_histories_still_imports(archive: Archive) -
         (
             '\n[[claims.history]]\nfinding = "unproven"\nrationale = "r"\n',
             "claims[1].finding: must equal the last history entry's ('unproven'); to change "
-            "it, append a [[claims.history]] entry or drop the history",
+            "it, append a [[claims.history]] entry",
         ),
         (
             '\n[[claims.history]]\nfinding = "supported"\n',
@@ -1722,7 +1735,10 @@ def test_an_export_from_before_claim_histories_still_imports(archive: Archive) -
     ],
 )
 def test_invalid_claim_history_is_refused(archive: Archive, history: str, message: str) -> None:
-    text = BASE + '\n[[claims]]\nn = 1\ntext = "x"\nfinding = "supported"\nrationale = "r"\n'
+    text = (
+        BASE.replace("format = 1", "format = 2")
+        + '\n[[claims]]\nn = 1\ntext = "x"\nfinding = "supported"\nrationale = "r"\n'
+    )
     with pytest.raises(BadInputError) as exc:
         casefile.import_case_text(archive, text + history, "h.toml")
     assert exc.value.message == f"h.toml: {message}"
@@ -1755,3 +1771,85 @@ def test_attribution_histories_that_part_are_refused_naming_both(
             rf"attribution set {a['id']} --state refuted --evidence …`",
             exc.value.message,
         ), exc.value.message
+
+
+def test_a_claim_only_one_side_assessed_is_not_reverted(archive: Archive, tmp_path: Path) -> None:
+    """The partner never assessed the claim and sends the case back with a note: its file
+    lists no assessment for the claim, which is not an assessment of `unassessed`. The
+    desk's finding stays, and the note is imported, without --update."""
+    cases.open_case(archive, "One", slug="one", claims=["filmed at night"])
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, casefile.export_case(archive, "one"), "one.toml")
+        cases.add_note(partner, "one", "asked the uploader")
+        theirs = casefile.export_case(partner, "one")
+    finally:
+        partner.close()
+    cases.assess_claim(archive, "one", 1, finding="contradicted", why="the sun is up")
+    claim_before = cases.show_case(archive, "one")["claims"][0]
+    assert casefile.import_case_text(archive, theirs, "one.toml").changes == 1  # the note
+    claim = cases.show_case(archive, "one")["claims"][0]
+    assert claim == claim_before  # finding, and who changed it last
+    assert log.check_archive(archive).ok
+
+
+def test_assessments_at_the_same_instant_are_ordered_alike_everywhere(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Assessments dated by the day: two people's on the same day are both kept (ordered by
+    who), and one person's two on the same day stay in the file's order; every archive
+    then has the same current one, and re-imports its own export as up to date."""
+    cases.open_case(archive, "Day", slug="day")
+    text = casefile.export_case(archive, "day").replace("\n# end of case file\n", "\n")
+    day = 'at = "2024-05-01T00:00:00Z"'
+
+    def entry(by: str, finding: str) -> str:
+        return f'\n[[claims.history]]\nfinding = "{finding}"\nrationale = "r"\n{day}\nby = "{by}"\n'
+
+    def claim(n: int, text_: str, top: str, entries: str) -> str:
+        return (
+            f'[[claims]]\nn = {n}\ntext = "{text_}"\nfinding = "{top}"\nrationale = "r"\n{entries}'
+        )
+
+    head = text
+    body = claim(1, "a", "contradicted", entry("dave", "supported") + entry("erin", "contradicted"))
+    body += "\n" + claim(
+        2, "b", "contradicted", entry("dave", "supported") + entry("dave", "contradicted")
+    )
+    hand = (head + body).replace('base = "', 'xbase = "')
+    hand = re.sub(r"(?m)^xbase = .*\n", "", hand)
+    other = fresh_archive(tmp_path / "other", "tess")
+    try:
+        casefile.import_case_text(other, hand, "day.toml")
+        got = [(c["finding"]) for c in cases.show_case(other, "day")["claims"]]
+        assert got == ["contradicted", "contradicted"]
+        exported = casefile.export_case(other, "day")
+        assert casefile.import_case_text(other, exported, "day.toml").changes == 0
+        assert casefile.import_case_text(archive, exported, "day.toml").changes == 2
+        assert _without_base(casefile.export_case(archive, "day")) == _without_base(exported)
+        for side in (archive, other):
+            assert log.check_archive(side).ok
+    finally:
+        other.close()
+
+
+def test_an_assessment_after_one_dated_ahead_of_this_clock_is_refused(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A colleague's clock ran ahead: their assessment, imported, is dated after this
+    machine's now. Assessing the claim here before then would leave the two archives
+    disagreeing on which is current: refused, saying why."""
+    cases.open_case(archive, "Skew", slug="skew", claims=["a"])
+    text = casefile.export_case(archive, "skew")
+    ahead = iso(now() + timedelta(minutes=3))
+    text = text.replace(
+        'finding = "unassessed"\n',
+        'finding = "supported"\nrationale = "r"\n',
+    ).replace(
+        "\n# end of case file",
+        f'[[claims.history]]\nfinding = "supported"\nrationale = "r"\nat = "{ahead}"\nby = "alice"\n'
+        "\n# end of case file",
+    )
+    assert casefile.import_case_text(archive, text, "s.toml").changes == 1
+    with pytest.raises(BadInputError, match=r"after this machine's clock .*: one of the clocks"):
+        cases.assess_claim(archive, "skew", 1, finding="contradicted", why="no")

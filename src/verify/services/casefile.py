@@ -69,7 +69,7 @@ from verify.services.cases import SLUG_RE, case_media, get_case
 from verify.services.intake import Acquisition
 from verify.services.media import record_media
 from verify.services.status import allowed_transitions
-from verify.timeutil import as_utc, iso, now, parse_utc
+from verify.timeutil import as_utc, iso, now
 from verify.vocab import (
     VERDICTS,
     AccountKind,
@@ -84,7 +84,10 @@ from verify.vocab import (
     unknown_platform_note,
 )
 
-FORMAT = 1
+# 2: claims carry their assessments ([[claims.history]]); 1 (read as before): they did not
+FORMAT = 2
+HISTORY_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 SHA_RE = re.compile(r"^[0-9a-f]{64}\Z")
 BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+\Z")
 INT64 = 2**63
@@ -196,7 +199,7 @@ def render_case(
     w.comment("verify case file: edit it, then `verify case import FILE` applies the changes.")
     w.comment("Format reference: docs/case-files.md. Records are matched by `n`; append, do not")
     w.comment("renumber or delete (provenance is append-only).")
-    w.kv("format", FORMAT)
+    w.kv("format", FORMAT if claim_history else 1)
 
     w.header("[case]")
     w.kv("slug", case.slug)
@@ -378,9 +381,9 @@ def state_digest(text: str) -> str:
 def with_base(text: str, base: str) -> str:
     """The export of `render_case`'s `text`: `base` (`state_digest(text)`) after the
     `format` line."""
-    head, sep, rest = text.partition(f"format = {FORMAT}\n")
-    assert sep, "render_case writes the format line"
-    return f'{head}{sep}base = "{base}"\n{rest}'
+    m = re.search(r"(?m)^format = \d+\n", text)
+    assert m, "render_case writes the format line"
+    return f'{text[: m.end()]}base = "{base}"\n{text[m.end() :]}'
 
 
 def export_case(
@@ -575,6 +578,7 @@ class Doc:
     case: dict[str, Any]
     # the digest of the case as exported (`state_digest`), None in a hand-written file
     base: str | None = None
+    format: int = 1  # FORMAT and before
     claims: list[dict[str, Any]] = field(default_factory=list)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
@@ -610,9 +614,13 @@ def parse_case_file(text: str, label: str) -> Doc:
     for key in raw:
         if key not in TOP_KEYS:
             ctx.fail(key, f"unknown key {key!r}; known keys: {', '.join(TOP_KEYS)}")
-    fmt = raw.get("format", FORMAT)
-    if fmt != FORMAT:
-        ctx.fail("format", f"unsupported format {fmt!r}; this verify reads format {FORMAT}")
+    fmt = raw.get("format", 1)
+    if fmt not in READABLE_FORMATS or isinstance(fmt, bool):
+        ctx.fail(
+            "format",
+            f"unsupported format {fmt!r}; this verify reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}",
+        )
     base = raw.get("base")
     if base is not None:
         if not isinstance(base, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", base):
@@ -645,6 +653,7 @@ def parse_case_file(text: str, label: str) -> Doc:
             "created_by": _str(ctx, "case", c, "created_by"),
         },
         base=base,
+        format=fmt,
     )
 
     claims = _list(ctx, raw, "claims")
@@ -673,6 +682,11 @@ def parse_case_file(text: str, label: str) -> Doc:
             "created_by": _str(ctx, w, t, "created_by"),
             "history": None,
         }
+        if "history" in t and fmt < HISTORY_FORMAT:
+            ctx.fail(f"{w}.history", f"needs format = {HISTORY_FORMAT} (this file says {fmt})")
+        if "history" not in t and fmt >= HISTORY_FORMAT and claim["finding"] != "unassessed":
+            # assessed by hand in a file that lists assessments: as an undated entry
+            claim["history"] = [{**{k: claim[k] for k in CLAIM_DEFAULTS}, "at": None, "by": None}]
         if "history" in t:
             hist = t["history"]
             if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
@@ -690,13 +704,16 @@ def parse_case_file(text: str, label: str) -> Doc:
                 }
                 _check_dated(ctx, hw, entry, entries[-1] if entries else None)
                 entries.append(entry)
-            last = entries[-1]
+            # the last: an undated one (the importer's, now), else in the one order of
+            # assessments (entries are oldest first; the same instant, by who and what)
+            dated = [e for e in entries if e["at"] is not None]
+            last = entries[-1] if len(dated) < len(entries) else sorted(dated, key=_order)[-1]
             for key in CLAIM_DEFAULTS:
                 if last[key] != claim[key]:
                     ctx.fail(
                         f"{w}.{key}",
                         f"must equal the last history entry's ({last[key]!r}); to change it, "
-                        "append a [[claims.history]] entry or drop the history",
+                        "append a [[claims.history]] entry",
                     )
             claim["history"] = entries
         doc.claims.append(claim)
@@ -1053,10 +1070,15 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _stated(h: dict[str, Any]) -> dict[str, Any]:
-    """The `stated` payload of an assessment a file's history dates (who made it, when)."""
-    if h.get("at") is None or h.get("by") is None:
+    """The `stated` payload of an assessment a file's history dates (who made it, when);
+    none for the importer's own (an undated entry: the audit entry's actor and time)."""
+    if h.get("at") is None or h.get("by") is None or h.get("own"):
         return {}
     return {recorded.STATED: {"by": h["by"], "at": iso(h["at"])}}
+
+
+def _order(h: dict[str, Any]) -> tuple[datetime, str]:
+    return recorded.assessment_order(h)
 
 
 def _noted(h: dict[str, Any]) -> dict[str, Any]:
@@ -1332,18 +1354,24 @@ class _Importer:
             if n <= len(rows):
                 row = rows[n - 1]
                 self.same_record("claim", n, row, want)
-                self.reworded_claim(n, row, values)
-                # without a history (a file from before histories travelled, or written by
-                # hand), the file's assessment is a fact it changes (fast-forward or
-                # --update); with one, the text is, and the assessments are merged
-                fields = values if history is None else {"text": values["text"]}
-                changes = self.update(f"claims[{n}]", row, fields)
+                # a file from before claims carried their assessments: its assessment is a
+                # fact it changes (fast-forward or --update), made by the importer; else the
+                # assessments are merged
+                merged = history is not None or self.doc.format >= HISTORY_FORMAT
+                before = {k: getattr(row, k) for k in CLAIM_DEFAULTS}
+                text = (row.text, values["text"])
+                changes = self.update(
+                    f"claims[{n}]", row, {"text": values["text"]} if merged else values
+                )
                 if changes:
                     row.updated_at, row.updated_by = self.at, self.actor
                     self.touch(case)
                     self.log("claim.edit", {"n": n, **changes})
-                if history is not None:
-                    self.merge_assessments(case, row, f"claims[{n}]", held.get(n, []), history)
+                if merged:
+                    w = f"claims[{n}]"
+                    self.merge_assessments(case, row, w, held.get(n, []), history or [])
+                after = {k: getattr(row, k) for k in CLAIM_DEFAULTS}
+                self.reworded_claim(n, text, before, after)
             else:
                 # who added it and when: the file's, else the importer, now
                 created_at = want["created_at"] or self.at
@@ -1365,14 +1393,20 @@ class _Importer:
                 # would write
                 stamp = {"by": created_by, "at": iso(created_at)}
                 self.log("claim.add", {"n": n, "text": values["text"], **stamp})
-                before: dict[str, Any] = dict(CLAIM_DEFAULTS)
-                for h in history or [{**values, "at": None, "by": None}]:
-                    # oldest first (checked when read): each is the claim's current one
-                    # after it; one saying what the one before said is kept, as stated
+                was: dict[str, Any] = dict(CLAIM_DEFAULTS)
+                if history is None:  # a file from before claims carried their assessments
+                    entries = [{**values, "at": None, "by": None}]
+                else:
+                    entries = [self.dated(f"claims[{n}]", f, None) for f in history]
+                    entries.sort(key=recorded.assessment_order)  # stable: the file's order
+                for h in entries:
+                    # in order, each is the claim's current one after it (the last is the
+                    # file's: checked when read); one saying what the one before it said
+                    # is kept, as stated
                     assessed = {
-                        k: {"old": old, "new": h[k]} for k, old in before.items() if h[k] != old
+                        k: {"old": old, "new": h[k]} for k, old in was.items() if h[k] != old
                     }
-                    before = {k: h[k] for k in CLAIM_DEFAULTS}
+                    was = {k: h[k] for k in CLAIM_DEFAULTS}
                     if assessed:
                         self.log("claim.edit", {"n": n, **assessed, **_stated(h)}, count=False)
                     elif _stated(h):
@@ -1388,79 +1422,98 @@ class _Importer:
     ) -> None:
         """Merge the file's assessments of a claim the archive holds (`history`) with the
         archive's (`held`, from `recorded.claim_histories`). An assessment is who made it
-        and when: one the archive has is passed over, and one that says otherwise at the
-        same instant is a rewritten one, refused. Each other dated one is recorded as
-        the file states it: as the claim's current assessment when it is later than every
-        assessment the archive has, else noted beside them (`recorded.ASSESSMENT_KEY`), so
-        that two archives that each assessed the claim after an exchange end with the same
-        assessments, and the same current one (the latest), whichever imports first. An
-        undated one (written by hand) is the importer's, now, when it changes the claim."""
-        latest = max((parse_utc(h["at"]) for h in held), default=None)
-        for j, f in enumerate(history, start=1):
-            if f["at"] is None:
-                if any(not _same(getattr(row, k), f[k]) for k in CLAIM_DEFAULTS):
-                    self.assess(case, row, f)
+        and when: one the archive has is passed over, and one by the same person at the
+        same instant that says otherwise is a rewritten one, refused. Each other one is
+        recorded as the file states it, in `recorded.assessment_order`: as the claim's
+        current assessment when it comes after every assessment the archive has, else
+        noted beside them (`recorded.ASSESSMENT_KEY`: the claim is unchanged). So two
+        archives that each assessed the claim after an exchange end with the same
+        assessments and the same current one (the last), whichever imports first. An
+        undated entry (written by hand) is the importer's, now."""
+        order = recorded.assessment_order
+        latest = held[-1] if held else None  # in that order
+        entries = [
+            self.dated(w, f, latest)
+            for f in history
+            # an undated one saying what the claim says is not a new assessment: importing
+            # the same hand-edited file again changes nothing
+            if f["at"] is not None or any(not _same(getattr(row, k), f[k]) for k in CLAIM_DEFAULTS)
+        ]
+        for j, f in sorted(enumerate(entries, start=1), key=lambda jf: order(jf[1])):
+            # the archive's by the same person at the same instant (more than one only
+            # under a pinned clock)
+            same = [h for h in held if order(h) == order(f)]
+            if any(_same_assessment(h, f) for h in same):
                 continue
-            same_time = [h for h in held if _same(parse_utc(h["at"]), f["at"])]
-            if any(_same_assessment(h, f) for h in same_time):
-                continue
-            if same_time:
-                mine = same_time[0]
+            if same:
                 self.ctx.fail(
                     f"{w}.history[{j}]",
-                    f"this archive's assessment at {iso(f['at'])} is {_said(mine)}; the "
-                    f"file's, at the same time, is {_said(f)}: an assessment once recorded "
+                    f"this archive's assessment by {f['by']} at {iso(f['at'])} is "
+                    f"{_said(same[0])}; the file's is {_said(f)}: an assessment once recorded "
                     "is not rewritten; to change the claim's finding, assess it again "
                     "(`verify claim assess`) or append a new [[claims.history]] entry",
                 )
-            if latest is None or f["at"] > latest:
+            if latest is None or order(f) >= order(latest):
                 self.assess(case, row, f)
-                latest = f["at"]
+                latest = f
             else:
-                self.note_assessment(case, row, f)
+                self.note_assessment(row, f)
+
+    def dated(self, w: str, f: dict[str, Any], latest: dict[str, Any] | None) -> dict[str, Any]:
+        """History entry `f` with who and when: an undated one is the importer's, now,
+        which must come after the claim's latest assessment (a clock behind another's)."""
+        if f["at"] is not None:
+            return f
+        if latest is not None and recorded.assessment_order(latest) > (self.at, self.actor):
+            self.ctx.fail(
+                w,
+                f"its latest assessment, by {latest['by']}, is dated {latest['at']}, not "
+                f"before this machine's clock ({iso(self.at)}): one of the clocks is wrong; "
+                "an undated history entry is yours, now, and must come after it",
+            )
+        return {**f, "at": self.at, "by": self.actor, "own": True}
 
     def assess(self, case: Case, row: Claim, h: dict[str, Any]) -> None:
-        """Make `h` the claim's current assessment (as stated in the file when it dates it;
-        the importer's, now, otherwise)."""
+        """Make `h` the claim's current assessment, as the file states it."""
         changes = {
             k: {"old": getattr(row, k), "new": h[k]}
             for k in CLAIM_DEFAULTS
             if not _same(getattr(row, k), h[k])
         }
-        if not changes:  # later, saying the same: kept as stated
-            self.note_assessment(case, row, h)
+        if not changes:  # the latest, saying what the current one says: kept as stated
+            self.note_assessment(row, h)
             return
         for k, change in changes.items():
             setattr(row, k, change["new"])
-        self.claim_touched(case, row)
-        self.log("claim.edit", {"n": row.position, **changes, **_stated(h)})
-
-    def note_assessment(self, case: Case, row: Claim, h: dict[str, Any]) -> None:
-        """Record assessment `h`, as the file states it, beside the claim's current one."""
-        self.claim_touched(case, row)
-        self.log("claim.edit", {"n": row.position, **_noted(h)})
-
-    def claim_touched(self, case: Case, row: Claim) -> None:
         row.updated_at, row.updated_by = self.at, self.actor
         self.s.add(row)
         self.touch(case)
+        self.log("claim.edit", {"n": row.position, **changes, **_stated(h)})
 
-    def reworded_claim(self, n: int, row: Claim, values: dict[str, Any]) -> None:
+    def note_assessment(self, row: Claim, h: dict[str, Any]) -> None:
+        """Record assessment `h`, as the file states it, beside the claim's current one:
+        the claim (and who changed it last) stays as it is."""
+        self.log("claim.edit", {"n": row.position, **_noted(h)})
+
+    def reworded_claim(
+        self, n: int, text: tuple[str, str], before: dict[str, Any], after: dict[str, Any]
+    ) -> None:
         """A finding holds for the wording it was made on: a file that rewords an assessed
-        claim must assess it anew (a finding, confidence or rationale of its own) or return
-        it to `unassessed`. Otherwise the old finding would stand under words nobody
-        assessed, and the report would show it as theirs."""
-        if _same(row.text, values["text"]) or row.finding == Finding.UNASSESSED.value:
+        claim (`text`: old, new) must assess it anew (a finding, confidence or rationale of
+        its own) or return it to `unassessed`. Otherwise the old finding would stand under
+        words nobody assessed, and the report would show it as theirs. `before`, `after`:
+        the claim's assessment before the import and as the import leaves it."""
+        if text[0] == text[1] or before["finding"] == Finding.UNASSESSED.value:
             return
-        if any(not _same(getattr(row, k), values[k]) for k in CLAIM_DEFAULTS):
+        if any(not _same(before[k], after[k]) for k in CLAIM_DEFAULTS):
             return
         self.ctx.fail(
             f"claims[{n}]",
-            f"the file rewords claim {n} ({row.text!r} -> {values['text']!r}) "
-            f"but keeps the assessment made on the old wording (finding {row.finding!r}); "
-            "a finding holds for the words it was made on: give the claim a new rationale "
-            "(or finding) in the file, or set its finding to 'unassessed' and assess it "
-            "again with `verify claim assess`",
+            f"the file rewords claim {n} ({text[0]!r} -> {text[1]!r}) "
+            f"but keeps the assessment made on the old wording (finding {before['finding']!r}); "
+            "a finding holds for the words it was made on: give the claim a new assessment "
+            "in the file (a [[claims.history]] entry without at and by is yours, now), or "
+            "one returning it to 'unassessed', and assess it again with `verify claim assess`",
         )
 
     def status(self, case: Case) -> None:

@@ -447,6 +447,7 @@ def assess_claim(
                 f"{subject} is already {_assessment(*before)} (last changed by {claim.updated_by} "
                 f"at {iso(claim.updated_at)}); nothing to change"
             )
+        _after_latest_assessment(session, case.slug, n, archive.actor)
         changes: dict[str, Any] = {"n": n}
         for name, old, new in zip(
             ("finding", "confidence", "rationale"), before, after, strict=True
@@ -463,6 +464,23 @@ def assess_claim(
             session, actor=archive.actor, action="claim.assess", case=case.slug, payload=changes
         )
         return claim_to_dict(claim)
+
+
+def _after_latest_assessment(session: Session, slug: str, n: int, actor: str) -> None:
+    """A new assessment comes after the claim's latest (the last in the one order every
+    archive gives them: `recorded.assessment_order`): one a case file dated after this
+    machine's clock (another machine's clock ahead, or this one behind) is refused until
+    then, as the two archives would otherwise disagree on which assessment is current."""
+    from verify.services import recorded
+
+    held = recorded.claim_histories(recorded.read_claim_entries(session, slug)).get(n, [])
+    if held and recorded.assessment_order(held[-1]) > (now(), actor):
+        latest = held[-1]
+        raise BadInputError(
+            f"claim {n} of case {slug!r} was last assessed by {latest['by']} at "
+            f"{latest['at']}, which is after this machine's clock ({iso(now())}): one of "
+            "the clocks is wrong; assess it after that time, or correct the clock"
+        )
 
 
 def add_note(archive: Archive, ref: str, text: str) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from verify.models import AuditEntry
-from verify.services.statecheck import CLAIM_ACTIONS, claim_changes, claim_number
-from verify.timeutil import parse_utc
+from verify.services.statecheck import CLAIM_ACTIONS, NOTED_KEY, claim_changes, claim_number
+from verify.timeutil import as_utc, parse_utc
 
 DERIVATION_ACTIONS = ("derivation.add", "derivation.edit", "derivation.retract")
 # the actions recording a case's own records, read by case slug
@@ -157,14 +157,22 @@ def stated(payload: dict[str, Any]) -> tuple[str, str] | None:
 
 
 # the payload key under which an import records an assessment a case file dates that does
-# not change the claim's current one (dated before it, or saying the same): `{"finding",
-# "confidence", "rationale"}`, beside `stated`
-ASSESSMENT_KEY = "assessment"
+# not change the claim's current one (ordered before it, or saying the same): `{"finding",
+# "confidence", "rationale"}`, beside `stated`; such an entry changes nothing
+ASSESSMENT_KEY = NOTED_KEY
+
+
+def assessment_order(item: dict[str, Any]) -> tuple[datetime, str]:
+    """The one order of a claim's assessments, the same in every archive: by when each was
+    made, then (the same instant) by who; one person's at the same instant (a pinned clock)
+    stay in the order they were recorded in (sorts are stable, and an import records a
+    file's in its order). The last is the claim's current assessment."""
+    return (instant(item["at"]), str(item["by"] or ""))
 
 
 def claim_histories(entries: Iterable[Entry]) -> dict[int, list[dict[str, Any]]]:
-    """Claim number -> its assessments, as case files carry them, oldest first (by when
-    each was made; entries in order where two say the same time): one item per entry that
+    """Claim number -> its assessments, as case files carry them, in `assessment_order`
+    (oldest first; the last is the current one): one item per entry that
     changed the claim's finding, confidence or rationale, with the assessment after it
     (`finding`, `confidence`, `rationale`), who made it and when (`by`, `at`: as a case
     file stated them when an import recorded it with them, else the entry's actor and
@@ -211,14 +219,18 @@ def claim_histories(entries: Iterable[Entry]) -> dict[int, list[dict[str, Any]]]
             }
         )
     for items in out.values():
-        items.sort(key=lambda item: _instant(item["at"]))
+        items.sort(key=assessment_order)
     return out
 
 
-def _instant(at: str) -> datetime:
+def instant(at: str | datetime) -> datetime:
+    """An entry's or a file's time as a UTC datetime; an unreadable one (a damaged entry,
+    which `verify check` reports) sorts first."""
+    if isinstance(at, datetime):
+        return as_utc(at)
     try:
         return parse_utc(at)
-    except ValueError:  # an unreadable time (a damaged entry, which `verify check` reports)
+    except ValueError:
         return datetime.min.replace(tzinfo=UTC)
 
 

@@ -554,10 +554,13 @@ def counted(n: int, noun: str) -> str:
 
 
 def claim_history(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every claim's `history` as one list, oldest first (by audit entry, across claims),
-    each change with its claim's number as `n`: the table "How the findings changed"."""
+    """Every claim's `history` as one list, oldest first across claims (by when each change
+    was made, as stated for an assessment a case file dated, then by audit entry), each
+    change with its claim's number as `n`: the table "How the findings changed"."""
+    from verify.services.recorded import instant
+
     rows = [{**h, "n": c["n"]} for c in claims for h in c["history"]]
-    return sorted(rows, key=lambda h: h["seq"])
+    return sorted(rows, key=lambda h: (instant(h["at"]), h["seq"]))
 
 
 def sheet_frames(media: dict[str, Any]) -> list[dict[str, Any]]:

@@ -196,6 +196,9 @@ def _who_when(e: AuditEntry, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 CLAIM_ACTIONS = ("claim.add", "claim.assess", "claim.edit")
+# the payload key of a `claim.edit` an import writes for an assessment a case file dates that
+# does not become the claim's current one (`recorded.claim_histories`): it changes nothing
+NOTED_KEY = "assessment"
 
 
 def claim_created(e: AuditEntry, payload: dict[str, Any]) -> dict[str, Any]:
@@ -313,6 +316,8 @@ class _Replay:
             note = {"case": slug} | {k: payload[k] for k in ("text",) if k in payload}
             self.notes[payload["note"]] = _new(e, note | _who_when(e, payload))
         elif (number := claim_number(action, payload)) is not None:
+            if isinstance(payload.get(NOTED_KEY), dict):
+                return  # an assessment noted beside the current one: the claim is unchanged
             recorded = {k: new for k, (_, new) in claim_changes(action, payload).items()}
             recorded["updated_by"] = e.actor  # each claim entry's command sets it
             if action == "claim.add":
