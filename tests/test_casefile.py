@@ -1728,6 +1728,11 @@ def test_an_export_from_before_claim_histories_still_imports(archive: Archive) -
             "claims[1].history[2].at: a dated entry after an undated one: undated entries go last",
         ),
         (
+            '\n[[claims.history]]\nfinding = "unproven"\nrationale = "r"\n'
+            '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\n',
+            "claims[1].history[2]: one undated entry per claim (yours, now): the last",
+        ),
+        (
             '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\nwho = "x"\n',
             "claims[1].history[1]: unknown key 'who'; known keys: finding, confidence, "
             "rationale, at, by",
@@ -1853,3 +1858,63 @@ def test_an_assessment_after_one_dated_ahead_of_this_clock_is_refused(
     assert casefile.import_case_text(archive, text, "s.toml").changes == 1
     with pytest.raises(BadInputError, match=r"after this machine's clock .*: one of the clocks"):
         cases.assess_claim(archive, "skew", 1, finding="contradicted", why="no")
+
+
+def test_a_hand_assessment_is_not_put_back_over_a_colleagues(archive: Archive) -> None:
+    """An undated history entry (a hand edit: the importer's, now) is a fact the file
+    changes: importing the same edited file again after a colleague assessed the claim is
+    refused (it would put the hand assessment back over theirs), unless --update."""
+    cases.open_case(archive, "Hand", slug="hand", claims=["filmed in Belgorod"])
+    cases.assess_claim(archive, "hand", 1, finding="supported", why="geolocated")
+    edited = _assessed_anew(
+        casefile.export_case(archive, "hand"), 'finding = "unproven"\nrationale = "unsure"'
+    )
+    assert casefile.import_case_text(archive, edited, "h.toml").changes == 1
+    assert casefile.import_case_text(archive, edited, "h.toml").changes == 0  # up to date
+    _assess_as(archive, "bob", "hand", "contradicted", "filmed in Kursk")
+    with pytest.raises(BadInputError, match=r"claims\[1\]\.assessment \"contradicted: "):
+        casefile.import_case_text(archive, edited, "h.toml")
+    assert cases.show_case(archive, "hand")["claims"][0]["finding"] == "contradicted"
+    assert casefile.import_case_text(archive, edited, "h.toml", update=True).changes == 1
+    assert cases.show_case(archive, "hand")["claims"][0]["finding"] == "unproven"
+    assert log.check_archive(archive).ok
+
+
+def test_one_persons_assessments_at_one_instant_match_in_order(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a pinned clock one person's assessments share an instant: a file's are
+    matched with the archive's in the order recorded, so a later one is new (not a
+    rewrite of the first), and one that repeats an earlier one is not passed over."""
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2030-01-01T00:00:00Z")
+    cases.open_case(archive, "Pin", slug="pin", claims=["a"])
+    cases.assess_claim(archive, "pin", 1, finding="supported", why="x1")
+    cases.assess_claim(archive, "pin", 1, confidence="high")
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, casefile.export_case(archive, "pin"), "p.toml")
+        cases.assess_claim(archive, "pin", 1, confidence="none")  # back to "supported x1"
+        mine = casefile.export_case(archive, "pin")
+        assert casefile.import_case_text(partner, mine, "p.toml").changes == 1
+        assert _without_base(casefile.export_case(partner, "pin")) == _without_base(mine)
+        assert cases.show_case(partner, "pin")["claims"][0]["confidence"] is None
+        assert log.check_archive(partner).ok
+    finally:
+        partner.close()
+
+
+def test_a_hand_assessment_must_come_after_the_files_own(archive: Archive) -> None:
+    """An undated entry is the importer's, now: a dated entry of the same file ahead of
+    this clock (another machine's) would stay current over it, silently: refused."""
+    cases.open_case(archive, "Skew", slug="skew", claims=["a"])
+    text = casefile.export_case(archive, "skew")
+    ahead = iso(now() + timedelta(minutes=3))
+    text = text.replace('finding = "unassessed"\n', 'finding = "contradicted"\nrationale = "m"\n')
+    text = text.replace(
+        "\n# end of case file",
+        f'[[claims.history]]\nfinding = "supported"\nrationale = "r"\nat = "{ahead}"\nby = "bob"\n'
+        '\n[[claims.history]]\nfinding = "contradicted"\nrationale = "m"\n'
+        "\n# end of case file",
+    )
+    with pytest.raises(BadInputError, match="one of the clocks is wrong"):
+        casefile.import_case_text(archive, text, "s.toml")

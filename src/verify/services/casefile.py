@@ -39,6 +39,7 @@ import hashlib
 import math
 import re
 import tomllib
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -453,6 +454,8 @@ def _check_dated(ctx: _Ctx, w: str, entry: dict[str, Any], before: dict[str, Any
     if (at is None) != (by is None):
         ctx.fail(w, "give both at and by (who assessed the claim, and when), or neither")
     if at is None:
+        if before is not None and before["at"] is None:
+            ctx.fail(w, "one undated entry per claim (yours, now): the last")
         return
     if before is not None and before["at"] is None:
         ctx.fail(f"{w}.at", "a dated entry after an undated one: undated entries go last")
@@ -1100,10 +1103,11 @@ def _state_said(state: str, evidence: str | None, by: str | None, at: datetime |
     return f"{state}{why}, by {by or '?'} at {iso(at) or '?'}"
 
 
-def _said(h: dict[str, Any]) -> str:
+def _said(h: dict[str, Any], *, who: bool = True) -> str:
     conf = f", {h['confidence']} confidence" if h["confidence"] else ""
     why = f": {_shown(h['rationale'])}" if h["rationale"] else ""
-    return f"{h['finding']}{conf}{why}, by {h['by'] or '?'}"
+    by = f", by {h['by'] or '?'}" if who and "by" in h else ""
+    return f"{h['finding']}{conf}{why}{by}"
 
 
 # A new claim's assessment fields before anyone assesses it (the `Claim` model's defaults).
@@ -1397,8 +1401,13 @@ class _Importer:
                 if history is None:  # a file from before claims carried their assessments
                     entries = [{**values, "at": None, "by": None}]
                 else:
-                    entries = [self.dated(f"claims[{n}]", f, None) for f in history]
-                    entries.sort(key=recorded.assessment_order)  # stable: the file's order
+                    entries = sorted(
+                        (f for f in history if f["at"] is not None), key=recorded.assessment_order
+                    )  # stable: one person's at one instant in the file's order
+                    entries += [
+                        self.dated(f"claims[{n}]", f, entries[-1] if entries else None)
+                        for f in history[len(entries) :]
+                    ]
                 for h in entries:
                     # in order, each is the claim's current one after it (the last is the
                     # file's: checked when read); one saying what the one before it said
@@ -1431,33 +1440,44 @@ class _Importer:
         assessments and the same current one (the last), whichever imports first. An
         undated entry (written by hand) is the importer's, now."""
         order = recorded.assessment_order
+        # the archive's by (at, by): more than one only under a pinned clock, in the order
+        # they were recorded, which the file's at the same (at, by) are matched with
+        held_at: dict[tuple[datetime, str], list[dict[str, Any]]] = defaultdict(list)
+        for h in held:
+            held_at[order(h)].append(h)
+        matched: dict[tuple[datetime, str], int] = defaultdict(int)
         latest = held[-1] if held else None  # in that order
-        entries = [
-            self.dated(w, f, latest)
-            for f in history
-            # an undated one saying what the claim says is not a new assessment: importing
-            # the same hand-edited file again changes nothing
-            if f["at"] is not None or any(not _same(getattr(row, k), f[k]) for k in CLAIM_DEFAULTS)
-        ]
-        for j, f in sorted(enumerate(entries, start=1), key=lambda jf: order(jf[1])):
-            # the archive's by the same person at the same instant (more than one only
-            # under a pinned clock)
-            same = [h for h in held if order(h) == order(f)]
-            if any(_same_assessment(h, f) for h in same):
-                continue
-            if same:
+        dated = [(j, f) for j, f in enumerate(history, start=1) if f["at"] is not None]
+        for j, f in sorted(dated, key=lambda jf: order(jf[1])):
+            key = order(f)
+            k, matched[key] = matched[key], matched[key] + 1
+            if k < len(held_at[key]):
+                mine = held_at[key][k]
+                if _same_assessment(mine, f):
+                    continue
                 self.ctx.fail(
                     f"{w}.history[{j}]",
                     f"this archive's assessment by {f['by']} at {iso(f['at'])} is "
-                    f"{_said(same[0])}; the file's is {_said(f)}: an assessment once recorded "
+                    f"{_said(mine)}; the file's is {_said(f)}: an assessment once recorded "
                     "is not rewritten; to change the claim's finding, assess it again "
                     "(`verify claim assess`) or append a new [[claims.history]] entry",
                 )
-            if latest is None or order(f) >= order(latest):
+            if latest is None or key >= order(latest):
                 self.assess(case, row, f)
                 latest = f
             else:
                 self.note_assessment(row, f)
+        # the one undated entry (the last, checked when read): the importer's, now, when it
+        # changes the claim; a fact the file changes, as on a claim of a format 1 file, so
+        # applied only to the case as exported (or with --update): importing the same
+        # edited file again after a colleague assessed the claim does not put it back
+        for f in history[len(dated) :]:
+            if all(_same(getattr(row, k), f[k]) for k in CLAIM_DEFAULTS):
+                continue
+            f = self.dated(w, f, latest)
+            was = {k: getattr(row, k) for k in CLAIM_DEFAULTS}
+            self.edited(w, {"assessment": {"old": _said(was), "new": _said(f, who=False)}})
+            self.assess(case, row, f)
 
     def dated(self, w: str, f: dict[str, Any], latest: dict[str, Any] | None) -> dict[str, Any]:
         """History entry `f` with who and when: an undated one is the importer's, now,
