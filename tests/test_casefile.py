@@ -1918,3 +1918,23 @@ def test_a_hand_assessment_must_come_after_the_files_own(archive: Archive) -> No
     )
     with pytest.raises(BadInputError, match="one of the clocks is wrong"):
         casefile.import_case_text(archive, text, "s.toml")
+
+
+def test_an_assessment_dated_before_its_claim_is_recorded_with_a_warning(
+    archive: Archive,
+) -> None:
+    cases.open_case(archive, "Early", slug="early")
+    text = casefile.export_case(archive, "early").replace("\n# end of case file\n", "\n")
+    text += (
+        '[[claims]]\nn = 1\ntext = "a"\nfinding = "supported"\nrationale = "r"\n'
+        'created_at = "2024-05-02T00:00:00Z"\ncreated_by = "x"\n'
+        '\n[[claims.history]]\nfinding = "supported"\nrationale = "r"\n'
+        'at = "2020-01-01T00:00:00Z"\nby = "x"\n'
+    )
+    text = re.sub(r"(?m)^base = .*\n", "", text)
+    result = casefile.import_case_text(archive, text, "e.toml", update=True)
+    assert result.warnings == [
+        "claims[1].history[1]: assessed at 2020-01-01T00:00:00Z, before the claim was added "
+        "(2024-05-02T00:00:00Z); recorded as stated"
+    ]
+    assert cases.show_case(archive, "early")["claims"][0]["finding"] == "supported"

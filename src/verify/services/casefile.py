@@ -1374,12 +1374,14 @@ class _Importer:
                 if merged:
                     w = f"claims[{n}]"
                     self.merge_assessments(case, row, w, held.get(n, []), history or [])
+                    self.early_assessments(w, row.created_at, history or [])
                 after = {k: getattr(row, k) for k in CLAIM_DEFAULTS}
                 self.reworded_claim(n, text, before, after)
             else:
                 # who added it and when: the file's, else the importer, now
                 created_at = want["created_at"] or self.at
                 created_by = want["created_by"] or self.actor
+                self.early_assessments(f"claims[{n}]", created_at, history or [])
                 self.s.add(
                     Claim(
                         case_id=pk(case),
@@ -1478,6 +1480,21 @@ class _Importer:
             was = {k: getattr(row, k) for k in CLAIM_DEFAULTS}
             self.edited(w, {"assessment": {"old": _said(was), "new": _said(f, who=False)}})
             self.assess(case, row, f)
+
+    def early_assessments(
+        self, w: str, created_at: datetime | None, history: list[dict[str, Any]]
+    ) -> None:
+        """A warning for each history entry dated before its claim was added (beyond the
+        clock skew `verify check` allows): recorded as stated, as impossible dates of an
+        appearance are, but said."""
+        if created_at is None:
+            return
+        for j, h in enumerate(history, start=1):
+            if h["at"] is not None and h["at"] < as_utc(created_at) - audit.CLOCK_SKEW:
+                self.warnings.append(
+                    f"{w}.history[{j}]: assessed at {iso(h['at'])}, before the claim was "
+                    f"added ({iso(created_at)}); recorded as stated"
+                )
 
     def dated(self, w: str, f: dict[str, Any], latest: dict[str, Any] | None) -> dict[str, Any]:
         """History entry `f` with who and when: an undated one is the importer's, now,
