@@ -239,11 +239,17 @@ def test_v2_files_stay_searchable_until_reanalysed(
     assert "1 stored file was hashed with an earlier recipe: searched" in err
     assert "older recipe" not in err
     # a pair with a v2 side is compared (`prov derive --evidence-from-search`)
-    from verify.services.search import compare_media
+    from verify.services.search import compare_media, search_evidence
 
     archive = open_archive(home, actor="tester")
     try:
-        assert compare_media(archive, str(original), str(other))["problem"] is None
+        said = compare_media(archive, str(original), str(other))
+        assert said["problem"] is None
+        assert said["recipes"] == ["v2", PIPELINE]
+        # the evidence a derivation records says the one file's hashes are v2
+        evidence = search_evidence({"tier": "match"}, said["recipes"])
+        assert (evidence["recipe"], evidence["hashed_with"]) == (PIPELINE, ["v2", PIPELINE])
+        assert "hashed_with" not in search_evidence({"tier": "match"}, [PIPELINE, PIPELINE])
     finally:
         archive.close()
 

@@ -548,7 +548,7 @@ def derive(
             refused = _nothing_found(said)
             if refused:
                 raise BadInputError(refused)
-            found = search_evidence(said["verdict"])
+            found = search_evidence(said["verdict"], said.get("recipes"))
     data = provenance.derive(
         archive, child, parent, kind, evidence=found if from_search else evidence, note=note
     )

@@ -701,7 +701,7 @@ def compare_media(archive: Source, query_ref: str, candidate_ref: str) -> dict[s
     file in the way. Returns {"query", "candidate": media ids, "same_bytes": bool, "kinds":
     [query's, candidate's],
     "verdict": the search verdict or None, "problem": why the pair cannot be compared, or
-    None}."""
+    None, and once both are compared "recipes": the recipe of each file's hashes}."""
     with archive.reader() as db:
         q_media, q_blob, _, q_sha, q_kind = media_row(db, query_ref)
         c_media, c_blob, _, c_sha, c_kind = media_row(db, candidate_ref)
@@ -729,6 +729,14 @@ def compare_media(archive: Source, query_ref: str, candidate_ref: str) -> dict[s
                 return out
         # the two files' frames alone, not the archive's index (which may be millions)
         index = frames_of_files(db, [int(q_blob), int(c_blob)])
+        # the recipe each file's hashes come from (an earlier one is still comparable)
+        recipes = dict(
+            db.rows(
+                "SELECT id, pipeline FROM blobs WHERE id IN (:q, :c)",
+                {"q": int(q_blob), "c": int(c_blob)},
+            )
+        )
+        out["recipes"] = [recipes.get(int(q_blob)), recipes.get(int(c_blob))]
     for media, blob in ((q_media, q_blob), (c_media, c_blob)):
         if not len(index.rows_of_blob(int(blob))):  # changed since the counts were read
             out["problem"] = f"media {media} has no frame hashes to compare; try again"
@@ -756,11 +764,15 @@ EVIDENCE_KEYS = (
 )
 
 
-def search_evidence(verdict: dict[str, Any]) -> dict[str, Any]:
-    """A search verdict as a derivation's evidence: its main fields, the recipe the hashes
-    come from, and what produced it."""
+def search_evidence(
+    verdict: dict[str, Any], recipes: list[str | None] | None = None
+) -> dict[str, Any]:
+    """A search verdict as a derivation's evidence: its main fields, the recipe of the
+    search that produced it, and (`hashed_with`, child's then parent's) the recipes the two
+    files' hashes come from when one is not that recipe (an earlier, comparable one)."""
     found = {k: verdict[k] for k in EVIDENCE_KEYS if k in verdict}
-    return {"source": "verify search", "recipe": PIPELINE, **found}
+    hashed = {"hashed_with": recipes} if recipes and any(r != PIPELINE for r in recipes) else {}
+    return {"source": "verify search", "recipe": PIPELINE, **hashed, **found}
 
 
 @dataclass(frozen=True)
