@@ -1792,7 +1792,13 @@ def test_a_claim_only_one_side_assessed_is_not_reverted(archive: Archive, tmp_pa
         partner.close()
     cases.assess_claim(archive, "one", 1, finding="contradicted", why="the sun is up")
     claim_before = cases.show_case(archive, "one")["claims"][0]
-    assert casefile.import_case_text(archive, theirs, "one.toml").changes == 1  # the note
+    result = casefile.import_case_text(archive, theirs, "one.toml")
+    assert result.changes == 1  # the note
+    assert result.warnings == [
+        "claims[1]: the file lists no assessment of claim 1 (its sender never assessed it), "
+        "so this archive's finding 'contradicted' stands; to return it to unassessed, append "
+        "a [[claims.history]] entry saying so"
+    ]
     claim = cases.show_case(archive, "one")["claims"][0]
     assert claim == claim_before  # finding, and who changed it last
     assert log.check_archive(archive).ok

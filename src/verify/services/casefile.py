@@ -1375,6 +1375,14 @@ class _Importer:
                     w = f"claims[{n}]"
                     self.merge_assessments(case, row, w, held.get(n, []), history or [])
                     self.early_assessments(w, row.created_at, history or [])
+                    if history is None and before["finding"] != Finding.UNASSESSED.value:
+                        # a hand edit back to unassessed would otherwise do nothing, unsaid
+                        self.warnings.append(
+                            f"{w}: the file lists no assessment of claim {n} (its sender "
+                            f"never assessed it), so this archive's finding "
+                            f"{before['finding']!r} stands; to return it to unassessed, "
+                            "append a [[claims.history]] entry saying so"
+                        )
                 after = {k: getattr(row, k) for k in CLAIM_DEFAULTS}
                 self.reworded_claim(n, text, before, after)
             else:
