@@ -312,9 +312,10 @@ def case_import(
         bool,
         typer.Option(
             "--update",
-            help="Apply the file's changes to facts this archive holds (claims, titles, "
-            "appearance or account details…) even though the case changed after the file "
-            "was exported, or the file comes from another archive or was written by hand.",
+            help="Apply the file's changes to facts this archive holds (claim texts, titles, "
+            "appearance or account details, a hand-made assessment…) even though the case "
+            "changed after the file was exported, or the file comes from another archive or "
+            "was written by hand.",
         ),
     ] = False,
 ) -> None:
@@ -325,9 +326,12 @@ def case_import(
     notes, media, appearances, attributions, derivations) are added; a change to a fact the
     archive holds is applied only when the file was exported from the case as it is now
     (its `base`), or with --update: otherwise an older export, or a colleague's file, would
-    silently put back what someone changed since; the refusal lists the changes. An
-    invalid file changes nothing. Impossible appearance dates (captured before posted, in
-    the future) are imported as given, with one warning line each on stderr.
+    silently put back what someone changed since; the refusal lists the changes. Claim
+    assessments are merged instead (format 2 files list each with who made it and when):
+    the other side's are recorded as stated, the latest is current, and none of yours is
+    undone, without --update. An invalid file changes nothing. Impossible appearance dates
+    (captured before posted, in the future) are imported as given, with one warning line
+    each on stderr.
     """
     from verify.services import casefile
 
