@@ -69,6 +69,7 @@ from verify.services import recorded
 from verify.services.cases import SLUG_RE, case_media, get_case
 from verify.services.intake import Acquisition
 from verify.services.media import record_media
+from verify.services.statecheck import NEW_CLAIM, NOTED_KEY
 from verify.services.status import allowed_transitions
 from verify.timeutil import as_utc, iso, now
 from verify.vocab import (
@@ -689,7 +690,7 @@ def parse_case_file(text: str, label: str) -> Doc:
             ctx.fail(f"{w}.history", f"needs format = {HISTORY_FORMAT} (this file says {fmt})")
         if "history" not in t and fmt >= HISTORY_FORMAT and claim["finding"] != "unassessed":
             # assessed by hand in a file that lists assessments: as an undated entry
-            claim["history"] = [{**{k: claim[k] for k in CLAIM_DEFAULTS}, "at": None, "by": None}]
+            claim["history"] = [{**{k: claim[k] for k in NEW_CLAIM}, "at": None, "by": None}]
         if "history" in t:
             hist = t["history"]
             if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
@@ -710,8 +711,12 @@ def parse_case_file(text: str, label: str) -> Doc:
             # the last: an undated one (the importer's, now), else in the one order of
             # assessments (entries are oldest first; the same instant, by who and what)
             dated = [e for e in entries if e["at"] is not None]
-            last = entries[-1] if len(dated) < len(entries) else sorted(dated, key=_order)[-1]
-            for key in CLAIM_DEFAULTS:
+            last = (
+                entries[-1]
+                if len(dated) < len(entries)
+                else sorted(dated, key=recorded.assessment_order)[-1]
+            )
+            for key in NEW_CLAIM:
                 if last[key] != claim[key]:
                     ctx.fail(
                         f"{w}.{key}",
@@ -1080,20 +1085,16 @@ def _stated(h: dict[str, Any]) -> dict[str, Any]:
     return {recorded.STATED: {"by": h["by"], "at": iso(h["at"])}}
 
 
-def _order(h: dict[str, Any]) -> tuple[datetime, str]:
-    return recorded.assessment_order(h)
-
-
 def _noted(h: dict[str, Any]) -> dict[str, Any]:
     """The payload of an assessment recorded without becoming the claim's current one."""
-    assessment = {k: h[k] or None if k == "rationale" else h[k] for k in CLAIM_DEFAULTS}
-    return {recorded.ASSESSMENT_KEY: assessment, **_stated(h)}
+    assessment = {k: h[k] or None if k == "rationale" else h[k] for k in NEW_CLAIM}
+    return {NOTED_KEY: assessment, **_stated(h)}
 
 
 def _same_assessment(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
     """The archive's assessment `mine` (`recorded.claim_histories`) is the file's `theirs`
     (whose `at` is the same instant)."""
-    return all((mine[k] or None) == (theirs[k] or None) for k in CLAIM_DEFAULTS) and (
+    return all((mine[k] or None) == (theirs[k] or None) for k in NEW_CLAIM) and (
         theirs["by"] is None or theirs["by"] == mine["by"]
     )
 
@@ -1108,14 +1109,6 @@ def _said(h: dict[str, Any], *, who: bool = True) -> str:
     why = f": {_shown(h['rationale'])}" if h["rationale"] else ""
     by = f", by {h['by'] or '?'}" if who and "by" in h else ""
     return f"{h['finding']}{conf}{why}{by}"
-
-
-# A new claim's assessment fields before anyone assesses it (the `Claim` model's defaults).
-CLAIM_DEFAULTS: dict[str, str | None] = {
-    "finding": Finding.UNASSESSED.value,
-    "confidence": None,
-    "rationale": "",
-}
 
 
 class _Importer:
@@ -1353,7 +1346,7 @@ class _Importer:
             recorded.claim_histories(recorded.read_claim_entries(self.s, self.slug)) if rows else {}
         )
         for n, want in enumerate(self.doc.claims, start=1):
-            values = {k: want[k] for k in ("text", *CLAIM_DEFAULTS)}
+            values = {k: want[k] for k in ("text", *NEW_CLAIM)}
             history = want["history"]
             if n <= len(rows):
                 row = rows[n - 1]
@@ -1362,7 +1355,7 @@ class _Importer:
                 # fact it changes (fast-forward or --update), made by the importer; else the
                 # assessments are merged
                 merged = history is not None or self.doc.format >= HISTORY_FORMAT
-                before = {k: getattr(row, k) for k in CLAIM_DEFAULTS}
+                before = {k: getattr(row, k) for k in NEW_CLAIM}
                 text = (row.text, values["text"])
                 changes = self.update(
                     f"claims[{n}]", row, {"text": values["text"]} if merged else values
@@ -1383,7 +1376,7 @@ class _Importer:
                             f"{before['finding']!r} stands; to return it to unassessed, "
                             "append a [[claims.history]] entry saying so"
                         )
-                after = {k: getattr(row, k) for k in CLAIM_DEFAULTS}
+                after = {k: getattr(row, k) for k in NEW_CLAIM}
                 self.reworded_claim(n, text, before, after)
             else:
                 # who added it and when: the file's, else the importer, now
@@ -1407,7 +1400,7 @@ class _Importer:
                 # would write
                 stamp = {"by": created_by, "at": iso(created_at)}
                 self.log("claim.add", {"n": n, "text": values["text"], **stamp})
-                was: dict[str, Any] = dict(CLAIM_DEFAULTS)
+                was: dict[str, Any] = dict(NEW_CLAIM)
                 if history is None:  # a file from before claims carried their assessments
                     entries = [{**values, "at": None, "by": None}]
                 else:
@@ -1425,7 +1418,7 @@ class _Importer:
                     assessed = {
                         k: {"old": old, "new": h[k]} for k, old in was.items() if h[k] != old
                     }
-                    was = {k: h[k] for k in CLAIM_DEFAULTS}
+                    was = {k: h[k] for k in NEW_CLAIM}
                     if assessed:
                         self.log("claim.edit", {"n": n, **assessed, **_stated(h)}, count=False)
                     elif _stated(h):
@@ -1445,7 +1438,7 @@ class _Importer:
         same instant that says otherwise is a rewritten one, refused. Each other one is
         recorded as the file states it, in `recorded.assessment_order`: as the claim's
         current assessment when it comes after every assessment the archive has, else
-        noted beside them (`recorded.ASSESSMENT_KEY`: the claim is unchanged). So two
+        noted beside them (`statecheck.NOTED_KEY`: the claim is unchanged). So two
         archives that each assessed the claim after an exchange end with the same
         assessments and the same current one (the last), whichever imports first. An
         undated entry (written by hand) is the importer's, now."""
@@ -1482,10 +1475,10 @@ class _Importer:
         # applied only to the case as exported (or with --update): importing the same
         # edited file again after a colleague assessed the claim does not put it back
         for f in history[len(dated) :]:
-            if all(_same(getattr(row, k), f[k]) for k in CLAIM_DEFAULTS):
+            if all(_same(getattr(row, k), f[k]) for k in NEW_CLAIM):
                 continue
             f = self.dated(w, f, latest)
-            was = {k: getattr(row, k) for k in CLAIM_DEFAULTS}
+            was = {k: getattr(row, k) for k in NEW_CLAIM}
             self.edited(w, {"assessment": {"old": _said(was), "new": _said(f, who=False)}})
             self.assess(case, row, f)
 
@@ -1522,7 +1515,7 @@ class _Importer:
         """Make `h` the claim's current assessment, as the file states it."""
         changes = {
             k: {"old": getattr(row, k), "new": h[k]}
-            for k in CLAIM_DEFAULTS
+            for k in NEW_CLAIM
             if not _same(getattr(row, k), h[k])
         }
         if not changes:  # the latest, saying what the current one says: kept as stated
@@ -1550,7 +1543,7 @@ class _Importer:
         the claim's assessment before the import and as the import leaves it."""
         if text[0] == text[1] or before["finding"] == Finding.UNASSESSED.value:
             return
-        if any(not _same(before[k], after[k]) for k in CLAIM_DEFAULTS):
+        if any(not _same(before[k], after[k]) for k in NEW_CLAIM):
             return
         self.ctx.fail(
             f"claims[{n}]",

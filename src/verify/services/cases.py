@@ -7,6 +7,7 @@ given.
 
 import re
 import unicodedata
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlmodel import Session, col, func, select
@@ -241,17 +242,7 @@ def open_case(
         session.add(case)
         session.flush()
         for i, text in enumerate(claim_texts, start=1):
-            session.add(
-                Claim(
-                    case_id=pk(case),
-                    position=i,
-                    text=text,
-                    created_at=at,
-                    created_by=archive.actor,
-                    updated_at=at,
-                    updated_by=archive.actor,
-                )
-            )
+            session.add(_new_claim(case, i, text, archive.actor, at))
         audit.append(
             session,
             actor=archive.actor,
@@ -338,17 +329,7 @@ def add_claim(archive: Archive, ref: str, text: str) -> int:
         last = session.exec(select(func.max(Claim.position)).where(Claim.case_id == case.id)).one()
         position = (last or 0) + 1
         at = now()
-        session.add(
-            Claim(
-                case_id=pk(case),
-                position=position,
-                text=text,
-                created_at=at,
-                created_by=archive.actor,
-                updated_at=at,
-                updated_by=archive.actor,
-            )
-        )
+        session.add(_new_claim(case, position, text, archive.actor, at))
         _touch(case, archive.actor)
         session.add(case)
         audit.append(
@@ -464,6 +445,20 @@ def assess_claim(
             session, actor=archive.actor, action="claim.assess", case=case.slug, payload=changes
         )
         return claim_to_dict(claim)
+
+
+def _new_claim(case: Case, position: int, text: str, actor: str, at: datetime) -> Claim:
+    """A claim as the command line adds it: unassessed, added and last changed by `actor`
+    at `at`."""
+    return Claim(
+        case_id=pk(case),
+        position=position,
+        text=text,
+        created_at=at,
+        created_by=actor,
+        updated_at=at,
+        updated_by=actor,
+    )
 
 
 def _after_latest_assessment(session: Session, slug: str, n: int, actor: str) -> None:

@@ -29,7 +29,13 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from verify.models import AuditEntry
-from verify.services.statecheck import CLAIM_ACTIONS, NOTED_KEY, claim_changes, claim_number
+from verify.services.statecheck import (
+    CLAIM_ACTIONS,
+    NEW_CLAIM,
+    NOTED_KEY,
+    claim_changes,
+    claim_number,
+)
 from verify.timeutil import as_utc, parse_utc
 
 DERIVATION_ACTIONS = ("derivation.add", "derivation.edit", "derivation.retract")
@@ -139,8 +145,6 @@ class CaseTrail:
         return [first] * (rows - len(later)) + list(later)
 
 
-# what a claim's assessment is made of, and what it is before anyone assesses it
-ASSESSMENT: dict[str, str | None] = {"finding": "unassessed", "confidence": None, "rationale": ""}
 # the payload key under which an import records who made an assessment and when, as the
 # case file states it (`{"by", "at"}`): the entry's own actor and time are the importer's
 STATED = "stated"
@@ -156,10 +160,19 @@ def stated(payload: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-# the payload key under which an import records an assessment a case file dates that does
-# not change the claim's current one (ordered before it, or saying the same): `{"finding",
-# "confidence", "rationale"}`, beside `stated`; such an entry changes nothing
-ASSESSMENT_KEY = NOTED_KEY
+def noted(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The assessment a `claim.edit` records beside the claim's current one (an import of
+    an assessment a case file dated, ordered before the current one or saying the same:
+    `statecheck.NOTED_KEY` with `stated`), as {finding, confidence, rationale ("" for
+    none)}; None for any other entry."""
+    value = payload.get(NOTED_KEY)
+    if stated(payload) is None or not isinstance(value, dict):
+        return None
+    return {
+        "finding": value.get("finding"),
+        "confidence": value.get("confidence") or None,
+        "rationale": value.get("rationale") or "",
+    }
 
 
 def assessment_order(item: dict[str, Any]) -> tuple[datetime, str]:
@@ -172,32 +185,24 @@ def assessment_order(item: dict[str, Any]) -> tuple[datetime, str]:
 
 def claim_histories(entries: Iterable[Entry]) -> dict[int, list[dict[str, Any]]]:
     """Claim number -> its assessments, as case files carry them, in `assessment_order`
-    (oldest first; the last is the current one): one item per entry that
-    changed the claim's finding, confidence or rationale, with the assessment after it
-    (`finding`, `confidence`, `rationale`), who made it and when (`by`, `at`: as a case
-    file stated them when an import recorded it with them, else the entry's actor and
-    time), `stated` (True then), `import` (the file an import took it from, else None) and
-    `noted` (an assessment an import recorded without making it the claim's current one,
-    as it was dated before that one or said the same: `ASSESSMENT_KEY`). `entries`: the
-    case's entries in order (others are passed over). A change of the claim's text alone
-    is not an assessment."""
+    (oldest first; the last is the current one): one item per entry that changed the
+    claim's finding, confidence or rationale (with the assessment after it), or `noted`
+    one, as {finding, confidence, rationale, by, at}: who made it and when as a case file
+    stated them when an import recorded it with them, else the entry's actor and time.
+    `entries`: the case's entries in order (others are passed over). A change of the
+    claim's text alone is not an assessment."""
     current: dict[int, dict[str, Any]] = {}
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for e in entries:
         n = claim_number(e.action, e.payload)
         if n is None:
             continue
-        now = current.setdefault(n, dict(ASSESSMENT))
-        said = stated(e.payload)
-        other = e.payload.get(ASSESSMENT_KEY)
-        if said is not None and isinstance(other, dict):
-            values = {k: other.get(k) for k in ASSESSMENT}
-            values["rationale"] = values["rationale"] or ""
-            noted = True
-        else:
+        now = current.setdefault(n, dict(NEW_CLAIM))
+        values = noted(e.payload)
+        if values is None:
             changes = claim_changes(e.action, e.payload)
             changed = False
-            for key in ASSESSMENT:
+            for key in NEW_CLAIM:
                 if key in changes:
                     new = changes[key][1]
                     new = (new or "") if key == "rationale" else new
@@ -205,19 +210,9 @@ def claim_histories(entries: Iterable[Entry]) -> dict[int, list[dict[str, Any]]]
                         now[key], changed = new, True
             if not changed:
                 continue
-            values, noted = dict(now), False
-        by, at = said if said is not None else (e.actor, e.at)
-        imported = e.payload.get("import")
-        out[n].append(
-            {
-                **values,
-                "by": by,
-                "at": at,
-                "stated": said is not None,
-                "import": imported if isinstance(imported, str) else None,
-                "noted": noted,
-            }
-        )
+            values = dict(now)
+        by, at = stated(e.payload) or (e.actor, e.at)
+        out[n].append({**values, "by": by, "at": at})
     for items in out.values():
         items.sort(key=assessment_order)
     return out

@@ -465,14 +465,10 @@ def _claim_changes(entries: Sequence[recorded.Entry]) -> dict[int, list[dict[str
             "import": e.recorded.imported,
             "recorded": None if said is None else e.recorded.to_dict(),
         }
-        noted = payload.get(recorded.ASSESSMENT_KEY)
-        change["noted"] = False
-        if said is not None and isinstance(noted, dict):
-            change["noted"] = True
-            # an assessment recorded beside the current one (`recorded.claim_histories`)
-            found = {k: (None, noted.get(k)) for k in ("finding", "rationale")}
-            if noted.get("confidence"):
-                found["confidence"] = (None, noted["confidence"])
+        beside = recorded.noted(payload)  # recorded beside the current assessment
+        change["noted"] = beside is not None
+        if beside is not None:
+            found = {k: (None, v) for k, v in beside.items() if v is not None}
         for field in ("finding", "confidence", "text"):
             old_new = found.get(field)
             change[field] = None if old_new is None else {"from": old_new[0], "to": old_new[1]}

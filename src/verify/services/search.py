@@ -980,7 +980,7 @@ def searched_files(
     """How many stored files a search compares with: analysed with a comparable recipe, in
     the archive or among the media of `case`, not counting the query's own bytes
     (`excluding`: its SHA-256 hex). What a search with no hits looked through."""
-    sql = f"{_COMPARABLE.replace('count(*)', 'count(DISTINCT id)')} AND sha256 <> :sha"
+    sql = f"{_COMPARABLE} AND sha256 <> :sha"
     params: dict[str, Any] = {**COMPARABLE_PARAMS, "sha": excluding or ""}
     with archive.reader() as db:
         if case is not None:
