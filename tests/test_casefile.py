@@ -1500,8 +1500,8 @@ def test_rewording_an_assessed_claim_needs_a_new_assessment(archive: Archive) ->
         "r.toml: claims[1]: the file rewords claim 1 ('filmed in Belgorod' -> 'filmed in "
         "Kursk') but keeps the assessment made on the old wording (finding 'supported'); a "
         "finding holds for the words it was made on: give the claim a new assessment in the "
-        "file (a [[claims.history]] entry without at and by is yours, now), or one returning "
-        "it to 'unassessed', and assess it again with `verify claim assess`"
+        "file (a [[claims.history]] entry without at and by is yours, now; finding "
+        "'unassessed' returns it to unassessed)"
     )
     assert len(logread.read_log(archive)) == seq
     assert cases.show_case(archive, "reword")["claims"][0]["text"] == "filmed in Belgorod"

@@ -1461,7 +1461,8 @@ class _Importer:
                 self.ctx.fail(
                     f"{w}.history[{j}]",
                     f"this archive's assessment by {f['by']} at {iso(f['at'])} is "
-                    f"{_said(mine)}; the file's is {_said(f)}: an assessment once recorded "
+                    f"{_said(mine, who=False)}; the file's is {_said(f, who=False)}: an "
+                    "assessment once recorded "
                     "is not rewritten; to change the claim's finding, assess it again "
                     "(`verify claim assess`) or append a new [[claims.history]] entry",
                 )
@@ -1550,8 +1551,8 @@ class _Importer:
             f"the file rewords claim {n} ({text[0]!r} -> {text[1]!r}) "
             f"but keeps the assessment made on the old wording (finding {before['finding']!r}); "
             "a finding holds for the words it was made on: give the claim a new assessment "
-            "in the file (a [[claims.history]] entry without at and by is yours, now), or "
-            "one returning it to 'unassessed', and assess it again with `verify claim assess`",
+            "in the file (a [[claims.history]] entry without at and by is yours, now; "
+            "finding 'unassessed' returns it to unassessed)",
         )
 
     def status(self, case: Case) -> None:
