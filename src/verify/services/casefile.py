@@ -1346,83 +1346,85 @@ class _Importer:
             recorded.claim_histories(recorded.read_claim_entries(self.s, self.slug)) if rows else {}
         )
         for n, want in enumerate(self.doc.claims, start=1):
-            values = {k: want[k] for k in ("text", *NEW_CLAIM)}
-            history = want["history"]
             if n <= len(rows):
-                row = rows[n - 1]
-                self.same_record("claim", n, row, want)
-                # a file from before claims carried their assessments: its assessment is a
-                # fact it changes (fast-forward or --update), made by the importer; else the
-                # assessments are merged
-                merged = history is not None or self.doc.format >= HISTORY_FORMAT
-                before = {k: getattr(row, k) for k in NEW_CLAIM}
-                text = (row.text, values["text"])
-                changes = self.update(
-                    f"claims[{n}]", row, {"text": values["text"]} if merged else values
-                )
-                if changes:
-                    row.updated_at, row.updated_by = self.at, self.actor
-                    self.touch(case)
-                    self.log("claim.edit", {"n": n, **changes})
-                if merged:
-                    w = f"claims[{n}]"
-                    self.merge_assessments(case, row, w, held.get(n, []), history or [])
-                    self.early_assessments(w, row.created_at, history or [])
-                    if history is None and before["finding"] != Finding.UNASSESSED.value:
-                        # a hand edit back to unassessed would otherwise do nothing, unsaid
-                        self.warnings.append(
-                            f"{w}: the file lists no assessment of claim {n} (its sender "
-                            f"never assessed it), so this archive's finding "
-                            f"{before['finding']!r} stands; to return it to unassessed, "
-                            "append a [[claims.history]] entry saying so"
-                        )
-                after = {k: getattr(row, k) for k in NEW_CLAIM}
-                self.reworded_claim(n, text, before, after)
+                self.held_claim(case, rows[n - 1], n, want, held.get(n, []))
             else:
-                # who added it and when: the file's, else the importer, now
-                created_at = want["created_at"] or self.at
-                created_by = want["created_by"] or self.actor
-                self.early_assessments(f"claims[{n}]", created_at, history or [])
-                self.s.add(
-                    Claim(
-                        case_id=pk(case),
-                        position=n,
-                        **values,
-                        created_at=created_at,
-                        created_by=created_by,
-                        updated_at=self.at,
-                        updated_by=self.actor,
-                    )
+                self.new_claim(case, n, want)
+
+    def held_claim(
+        self, case: Case, row: Claim, n: int, want: dict[str, Any], held: list[dict[str, Any]]
+    ) -> None:
+        """The file's claim `n` onto the archive's (`row`, its assessments `held`). In a
+        file from before claims carried their assessments (format 1), its assessment is a
+        fact the file changes (fast-forward or --update), made by the importer; else the
+        assessments are merged (`merge_assessments`)."""
+        w = f"claims[{n}]"
+        history = want["history"]
+        merged = self.doc.format >= HISTORY_FORMAT
+        self.same_record("claim", n, row, want)
+        before = {k: getattr(row, k) for k in NEW_CLAIM}
+        text = (row.text, want["text"])
+        fields = ("text",) if merged else ("text", *NEW_CLAIM)
+        changes = self.update(w, row, {k: want[k] for k in fields})
+        if changes:
+            row.updated_at, row.updated_by = self.at, self.actor
+            self.touch(case)
+            self.log("claim.edit", {"n": n, **changes})
+        if merged:
+            self.merge_assessments(case, row, w, held, history or [])
+            self.early_assessments(w, row.created_at, history or [])
+            if history is None and before["finding"] != Finding.UNASSESSED.value:
+                # a hand edit back to unassessed would otherwise do nothing, unsaid
+                self.warnings.append(
+                    f"{w}: the file lists no assessment of claim {n} (its sender never "
+                    f"assessed it), so this archive's finding {before['finding']!r} stands; "
+                    "to return it to unassessed, append a [[claims.history]] entry saying so"
                 )
-                self.touch(case)  # as `claim add` does
-                # as on the command line: `claim.add` {n, text, by, at}, then the
-                # assessment, here as the `claim.edit` a later import of the assessed claim
-                # would write
-                stamp = {"by": created_by, "at": iso(created_at)}
-                self.log("claim.add", {"n": n, "text": values["text"], **stamp})
-                was: dict[str, Any] = dict(NEW_CLAIM)
-                if history is None:  # a file from before claims carried their assessments
-                    entries = [{**values, "at": None, "by": None}]
-                else:
-                    entries = sorted(
-                        (f for f in history if f["at"] is not None), key=recorded.assessment_order
-                    )  # stable: one person's at one instant in the file's order
-                    entries += [
-                        self.dated(f"claims[{n}]", f, entries[-1] if entries else None)
-                        for f in history[len(entries) :]
-                    ]
-                for h in entries:
-                    # in order, each is the claim's current one after it (the last is the
-                    # file's: checked when read); one saying what the one before it said
-                    # is kept, as stated
-                    assessed = {
-                        k: {"old": old, "new": h[k]} for k, old in was.items() if h[k] != old
-                    }
-                    was = {k: h[k] for k in NEW_CLAIM}
-                    if assessed:
-                        self.log("claim.edit", {"n": n, **assessed, **_stated(h)}, count=False)
-                    elif _stated(h):
-                        self.log("claim.edit", {"n": n, **_noted(h)}, count=False)
+        self.reworded_claim(n, text, before, {k: getattr(row, k) for k in NEW_CLAIM})
+
+    def new_claim(self, case: Case, n: int, want: dict[str, Any]) -> None:
+        """The file's claim `n`, which the archive does not hold: added as on the command
+        line (`claim.add` {n, text, by, at}: who added it and when, the file's, else the
+        importer, now), then each of its assessments in order as the `claim.edit` a later
+        import of it would write."""
+        history = want["history"]
+        created_at = want["created_at"] or self.at
+        created_by = want["created_by"] or self.actor
+        self.early_assessments(f"claims[{n}]", created_at, history or [])
+        self.s.add(
+            Claim(
+                case_id=pk(case),
+                position=n,
+                **{k: want[k] for k in ("text", *NEW_CLAIM)},
+                created_at=created_at,
+                created_by=created_by,
+                updated_at=self.at,
+                updated_by=self.actor,
+            )
+        )
+        self.touch(case)  # as `claim add` does
+        stamp = {"by": created_by, "at": iso(created_at)}
+        self.log("claim.add", {"n": n, "text": want["text"], **stamp})
+        if history is None:  # format 1, or unassessed
+            entries = [{**{k: want[k] for k in NEW_CLAIM}, "at": None, "by": None}]
+        else:
+            entries = sorted(
+                (f for f in history if f["at"] is not None), key=recorded.assessment_order
+            )  # stable: one person's at one instant in the file's order
+            entries += [
+                self.dated(f"claims[{n}]", f, entries[-1] if entries else None)
+                for f in history[len(entries) :]
+            ]
+        was: dict[str, Any] = dict(NEW_CLAIM)
+        for h in entries:
+            # in order, each is the claim's current one after it (the last is the file's:
+            # checked when read); one saying what the one before it said is kept, as stated
+            assessed = {k: {"old": old, "new": h[k]} for k, old in was.items() if h[k] != old}
+            was = {k: h[k] for k in NEW_CLAIM}
+            if assessed:
+                self.log("claim.edit", {"n": n, **assessed, **_stated(h)}, count=False)
+            elif _stated(h):
+                self.log("claim.edit", {"n": n, **_noted(h)}, count=False)
 
     def merge_assessments(
         self,
