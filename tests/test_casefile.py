@@ -6,6 +6,7 @@ import os
 import re
 import string
 import tempfile
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,7 @@ def test_edited_file_applies_only_its_differences(cli: RunCli, tmp_path: Path) -
         "account.add",
         "appearance.add",
         "attribution.set",
+        "case.import",
     ]
     assert new[0]["payload"] == {
         "n": 2,
@@ -669,8 +671,9 @@ def test_history_entry_appended_through_the_file(cli: RunCli, tmp_path: Path) ->
     seq = len(json.loads(ok(cli("log", "--json"))))
     r = cli("case", "import", str(path))
     assert r.stderr == f"updated case {SLUG}: 1 change\n", r.stderr
-    [entry] = json.loads(ok(cli("log", "--json")))[seq:]
+    [entry, imported] = json.loads(ok(cli("log", "--json")))[seq:]
     assert entry["action"] == "attribution.set"
+    assert imported["action"] == "case.import"  # the state the import left
     [row, *_] = json.loads(ok(cli("prov", "attributions", SLUG, "--json")))
     assert row["state"] == "corroborated"
     assert row["history"][-1] == {
@@ -717,7 +720,7 @@ def test_account_and_media_facts_update_from_the_file(archive: Archive) -> None:
     ).replace('platform = "x"', 'platform = "twitter"')
     result = casefile.import_case_text(archive, edited, "e.toml")
     assert result.changes == 2
-    entries = logread.read_log(archive)[-2:]
+    entries = logread.read_log(archive)[-3:-1]
     assert [e["action"] for e in entries] == ["account.edit", "media.edit"]
     assert entries[0]["payload"]["kind"] == {"old": "unknown", "new": "person"}
     assert entries[1]["payload"]["label"] == {"old": None, "new": "subtitled copy"}
@@ -817,7 +820,7 @@ def test_audit_chain_verifies_after_import(cli: RunCli) -> None:
     ok(cli("case", "import", str(EXAMPLE)))
     r = cli("check")
     assert r.exit_code == 0
-    assert r.stdout.startswith("ok: 16 audit entries")
+    assert r.stdout.startswith("ok: 17 audit entries")  # 16 records and the `case.import`
 
 
 def test_n_may_be_omitted_in_a_hand_written_file(archive: Archive) -> None:
@@ -1168,7 +1171,6 @@ def test_one_account_listed_under_two_spellings_is_refused(tmp_path: Path) -> No
 def test_an_evidence_key_ending_in_a_newline_exports_as_valid_toml(archive: Archive) -> None:
     """Found by the property test: `^...$` let a key with a final newline pass as a bare
     TOML key, and the export could not be read back."""
-    import tomllib
 
     from verify.services import cases, provenance
 
@@ -1207,8 +1209,9 @@ def test_an_older_export_does_not_put_back_what_changed_since(archive: Archive) 
         casefile.import_case_text(archive, old, "stale.toml")
     assert exc.value.message == (
         'stale.toml: it would change 1 fact this archive holds (case.summary "bob\'s" -> '
-        "'first'), and this archive's case is no longer the one the file was exported from "
-        "(it changed after the export, or the file comes from another archive): check them "
+        "'first'), and this archive's case is no longer the one the file was exported from, "
+        "nor one it held at an earlier exchange (it changed after the export, or both "
+        "archives changed it since they last exchanged it): check them "
         "(`verify log stale` shows who changed what here), then import again with --update "
         "to apply them, or export the case again and re-apply your edits"
     )
@@ -1446,7 +1449,7 @@ def test_an_export_from_before_claims_had_stamps_still_imports(
     edited = older.replace('title = "Old"', 'title = "Older"')
     assert casefile.import_case_text(archive, edited, "old.toml").changes == 1
     cases.edit_case(archive, "old", summary="moved on")
-    with pytest.raises(BadInputError, match="no longer the one the file was exported from"):
+    with pytest.raises(BadInputError, match="the file is an earlier state of this case"):
         casefile.import_case_text(archive, edited.replace('"Older"', '"Oldest"'), "old.toml")
     other = fresh_archive(tmp_path / "other", "tess")
     try:
@@ -1571,7 +1574,7 @@ def test_a_claims_assessments_travel_with_who_made_them_and_when(
     cases.open_case(archive, "History", slug="hist", claims=["filmed in Belgorod"])
     _assess_as(archive, "bob", "hist", "unproven", "no geolocation yet")
     _assess_as(archive, "carol", "hist", "supported", "geolocated: the church at 50.48, 35.66")
-    text = casefile.export_case(archive, "hist")
+    text = casefile.export_case(archive, "hist", record=True)
     history = text.split("[[claims.history]]")[1:]
     assert len(history) == 2
     assert 'finding = "unproven"\nrationale = "no geolocation yet"\nat = "' in history[0]
@@ -1589,7 +1592,9 @@ def test_a_claims_assessments_travel_with_who_made_them_and_when(
         assert log.check_archive(partner).ok
         # the desk assesses again: the partner's import appends it, as stated
         _assess_as(archive, "dasha", "hist", "contradicted", "the church is in Kursk")
-        again = casefile.export_case(archive, "hist")
+        again = casefile.export_case(archive, "hist", record=True)
+        # it lists the state the partner is in (the first export's) as an earlier one
+        assert f'earlier = [\n  "{tomllib.loads(text)["base"]}",\n]\n' in again
         assert casefile.import_case_text(partner, again, "hist.toml").changes == 1
         assert casefile.export_case(partner, "hist") == again
         [last] = [e for e in logread.read_log(partner) if e["action"] == "claim.edit"][-1:]
@@ -1647,7 +1652,9 @@ def test_assessments_made_on_both_sides_merge_to_the_same_history(
 
 
 def _without_base(text: str) -> str:
-    return re.sub(r"(?m)^base = .*\n", "", text)
+    """An export without `base` and `earlier` (which say where each archive's case has
+    been: they differ while two archives' histories do)."""
+    return re.sub(r'(?m)^base = .*\n|^earlier = \[\n(?:  "[^"\n]*",\n)*\]\n', "", text)
 
 
 def _no_claim_history(text: str) -> str:

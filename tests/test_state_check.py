@@ -385,7 +385,7 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
         (
             "delete from accounts where handle='@unused'",
             "account x:@unused",
-            "added at seq 38 but gone from the archive",
+            "added at seq 40 but gone from the archive",
         ),
         # attributions: 1-4 by the example's import (1 then set on the command line), 5 on
         # the command line, set twice
@@ -433,7 +433,7 @@ def test_every_legitimate_flow_checks_clean(cli: RunCli, built: Path) -> None:
         (
             "delete from attribution_changes where attribution_id=5 and to_state='refuted'",
             "attribution 5 (case test-case) change 2",
-            "recorded at seq 35 but gone from the archive",
+            "recorded at seq 37 but gone from the archive",
         ),
         (
             "insert into attribution_changes (attribution_id, from_state, to_state, evidence, "

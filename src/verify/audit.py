@@ -44,6 +44,10 @@ FRAMES_EXPORT = "media.frames.export"
 MEDIA_EXPORT = "media.export"
 CASE_EXPORT = "case.export"
 OUTPUT_ACTIONS = (REPORT_WRITE, FRAMES_EXPORT, MEDIA_EXPORT, CASE_EXPORT)
+# What a case-file import that changed a case left it as (`"state"`, its state digest): with
+# the `base` of each `case.export`, the states of the case another archive may hold
+# (`casefile.known_states`). Not an output: the import's changes come with it.
+CASE_IMPORT = "case.import"
 # An entry written under a pinned clock (`VERIFY_FAKE_NOW`, tests and demos) carries
 # `"clock": "VERIFY_FAKE_NOW"` in its payload: its `at` is what the clock was pinned to.
 CLOCK_KEY = "clock"

@@ -324,9 +324,11 @@ def case_import(
     Idempotent: importing the same file twice changes nothing. An edited export applies only
     its differences, each as its own audit entry. New records (claims, status changes,
     notes, media, appearances, attributions, derivations) are added; a change to a fact the
-    archive holds is applied only when the file was exported from the case as it is now
-    (its `base`), or with --update: otherwise an older export, or a colleague's file, would
-    silently put back what someone changed since; the refusal lists the changes. Claim
+    archive holds is applied only when the file continues from the case as it is now (it was
+    exported from it, or from a later state of an archive that held the case as it is here:
+    `base`, `earlier`), or with --update: otherwise an older export, or a colleague's file
+    after both sides changed the case, would silently put back what someone changed since;
+    the refusal lists the changes. Claim
     assessments are merged instead (format 2 files list each with who made it and when):
     the other side's are recorded as stated, the latest is current, and none of yours is
     undone, without --update. An invalid file changes nothing. Impossible appearance dates

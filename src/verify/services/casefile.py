@@ -14,11 +14,13 @@ archive -> export is byte-identical.
 - provenance is append-only: a file that lacks a record the archive has, rewrites a status
   change, note or attribution history entry, or changes a media file's SHA-256 is refused;
 - editable fields (titles, claim findings, appearance facts, account details, attribution
-  state, derivation evidence) are updated, each change its own audit entry, when the file's
-  `base` (the digest of the case as exported, `state_digest`) is the case as it is now, or
-  with `update=True` (`--update`); otherwise the import is refused with the list of changes,
-  so that an older export or another archive's file never puts back or replaces what a
-  colleague changed since;
+  state, derivation evidence) are updated, each change its own audit entry, when the file
+  continues from the case as it is now: its `base` (the digest of the case as exported,
+  `state_digest`) is the case's state, or one of its `earlier` states (`known_states` of the
+  exporting archive: where its case came from) is; or with `update=True` (`--update`);
+  otherwise the import is refused with the list of changes, so that an older export or
+  another archive's file never puts back or replaces what a colleague changed since; an
+  import that changed the case ends with a `case.import` entry of the state it left;
 - claims, appearances and attributions the file dates (`created_at`/`created_by`) must be
   the archive's at their place, and the case's `created_at` the archive's case's: two
   archives' additions at the same place, or another case with the same slug, are refused;
@@ -40,11 +42,13 @@ import math
 import re
 import tomllib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+import orjson
 from sqlmodel import Session, col, select
 
 from verify import audit
@@ -54,6 +58,7 @@ from verify.models import (
     Account,
     Appearance,
     Attribution,
+    AuditEntry,
     Blob,
     Case,
     Claim,
@@ -71,7 +76,7 @@ from verify.services.intake import Acquisition
 from verify.services.media import record_media
 from verify.services.statecheck import NEW_CLAIM, NOTED_KEY
 from verify.services.status import allowed_transitions
-from verify.timeutil import as_utc, iso, now
+from verify.timeutil import as_utc, iso, now, parse_utc
 from verify.vocab import (
     VERDICTS,
     AccountKind,
@@ -360,6 +365,7 @@ def render_case(
 
 
 END_MARK = "end of case file"  # the last line of an export: a file cut short lacks it
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")  # a state digest (`state_digest`)
 # a case's derivations to or from media in other cases of the archive are not exported
 LEFT_OUT = (
     "not in this file: {n} derivation{s} linking this case's media to media of other cases "
@@ -380,12 +386,60 @@ def state_digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def with_base(text: str, base: str) -> str:
+def with_base(text: str, base: str, earlier: Iterable[str] = ()) -> str:
     """The export of `render_case`'s `text`: `base` (`state_digest(text)`) after the
-    `format` line."""
+    `format` line, then `earlier` (other states of the case this archive held at an
+    exchange, `known_states`), sorted, so that two archives that exchanged the same files
+    write the same list."""
     m = re.search(r"(?m)^format = \d+\n", text)
     assert m, "render_case writes the format line"
-    return f'{text[: m.end()]}base = "{base}"\n{text[m.end() :]}'
+    head = f'base = "{base}"\n'
+    others = sorted(set(earlier) - {base})
+    if others:
+        head += "earlier = [\n" + "".join(f'  "{d}",\n' for d in others) + "]\n"
+    return f"{text[: m.end()]}{head}{text[m.end() :]}"
+
+
+@dataclass(frozen=True)
+class KnownState:
+    """A state of a case (its `state_digest`) that this archive's case as it is now comes
+    from: the audit entry that says so (the first)."""
+
+    action: str  # audit.CASE_EXPORT or audit.CASE_IMPORT
+    at: datetime
+    seq: int
+    held: bool  # the case was in that state then (else: an imported file came from it)
+
+
+def known_states(session: Session, slug: str) -> dict[str, KnownState]:
+    """The states case `slug` passed through at its exchanges, as far as this archive knows:
+    the `base` of each export (`case.export`); the state each changing import left, the
+    file's `base` and the file's `earlier` (`case.import`: the file's state and what it came
+    from; an import keeps every record of the file, or it is refused). Another archive
+    holding one of them holds nothing this archive's case lacks, so a file of this case's
+    current state continues from it: an export lists them as `earlier`, and an import
+    whose file lists the case's state there is a fast-forward (`_Importer.run`)."""
+    rows = session.exec(
+        select(AuditEntry.seq, AuditEntry.at, AuditEntry.action, AuditEntry.payload)
+        .where(
+            AuditEntry.case_slug == slug,
+            col(AuditEntry.action).in_((audit.CASE_EXPORT, audit.CASE_IMPORT)),
+        )
+        .order_by(col(AuditEntry.seq))
+    ).all()
+    out: dict[str, KnownState] = {}
+    for seq, at, action, payload in rows:
+        data = orjson.loads(payload)
+        if action == audit.CASE_EXPORT:
+            digests = [data.get("base")]
+        else:
+            digests = [data.get("state"), data.get("base"), *(data.get("earlier") or [])]
+        for i, digest in enumerate(digests):
+            if isinstance(digest, str) and _DIGEST_RE.fullmatch(digest):
+                known = KnownState(action, parse_utc(at), seq, held=i == 0)
+                if digest not in out or (known.held and not out[digest].held):
+                    out[digest] = known
+    return out
 
 
 def export_case(
@@ -400,8 +454,9 @@ def export_case(
         case = get_case(session, ref)
         slug = case.slug
         rendered = render_case(session, case)
+        earlier = known_states(session, slug)
     base = state_digest(rendered)
-    text = with_base(rendered, base)
+    text = with_base(rendered, base, earlier)
     data = text.encode("utf-8")
     final = None
     if path is not None:
@@ -582,6 +637,8 @@ class Doc:
     case: dict[str, Any]
     # the digest of the case as exported (`state_digest`), None in a hand-written file
     base: str | None = None
+    # other states of the case the exporting archive held at an exchange (`known_states`)
+    earlier: frozenset[str] = frozenset()
     format: int = 1  # FORMAT and before
     claims: list[dict[str, Any]] = field(default_factory=list)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
@@ -596,6 +653,7 @@ class Doc:
 TOP_KEYS = (
     "format",
     "base",
+    "earlier",
     "case",
     "claims",
     "status_changes",
@@ -627,7 +685,7 @@ def parse_case_file(text: str, label: str) -> Doc:
         )
     base = raw.get("base")
     if base is not None:
-        if not isinstance(base, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", base):
+        if not isinstance(base, str) or not _DIGEST_RE.fullmatch(base):
             ctx.fail("base", "must be sha256:HEX, as `verify case export` writes it")
         # an export ends with this line: a file cut short at a line's end is still valid
         # TOML, and would import as if its last records had never existed
@@ -637,6 +695,14 @@ def parse_case_file(text: str, label: str) -> Doc:
                 f"the file lacks its last line (`# {END_MARK}`): it was cut short (export "
                 "it again); if you removed that line on purpose, remove `base` too",
             )
+
+    earlier = raw.get("earlier", [])
+    if not isinstance(earlier, list) or not all(
+        isinstance(d, str) and _DIGEST_RE.fullmatch(d) for d in earlier
+    ):
+        ctx.fail("earlier", "must be a list of sha256:HEX, as `verify case export` writes it")
+    if base is None:
+        earlier = []  # a hand-made file (its `base` removed): nothing shows where it starts
 
     c = raw.get("case")
     if not isinstance(c, dict):
@@ -657,6 +723,7 @@ def parse_case_file(text: str, label: str) -> Doc:
             "created_by": _str(ctx, "case", c, "created_by"),
         },
         base=base,
+        earlier=frozenset(earlier),
         format=fmt,
     )
 
@@ -1121,8 +1188,10 @@ class _Importer:
         name: str,
         *,
         update: bool = False,
+        sha256: str | None = None,
     ) -> None:
         self.s = session
+        self.sha256 = sha256  # of the file's bytes, for the `case.import` entry
         self.actor = archive.actor
         self.ctx = ctx
         self.doc = doc
@@ -1144,6 +1213,10 @@ class _Importer:
         self.edits: list[str] = []
         self.update_asked = update
         self.fast_forward = False
+        # the case's state digest before the import (None: a new case), and the states this
+        # archive held at earlier exchanges (`known_states`)
+        self.before: str | None = None
+        self.known: dict[str, KnownState] = {}
 
     def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
         self.changes += count
@@ -1201,13 +1274,29 @@ class _Importer:
         shown = "; ".join(self.edits[:4])
         if len(self.edits) > 4:
             shown += f"; and {len(self.edits) - 4} more"
-        why = (
-            "the file has no `base` (written by hand), so nothing shows it starts from the "
-            "case as it is now"
-            if self.doc.base is None
-            else "this archive's case is no longer the one the file was exported from (it "
-            "changed after the export, or the file comes from another archive)"
-        )
+        known = self.known.get(self.doc.base or "")
+        if self.doc.base is None:
+            why = (
+                "the file has no `base` (written by hand), so nothing shows it starts from "
+                "the case as it is now"
+            )
+        elif known is not None:
+            how = (
+                "held it"
+                if known.held
+                else "imported a file of it, or of a later state of the case,"
+            )
+            why = (
+                f"the file is an earlier state of this case (this archive {how} at "
+                f"{iso(known.at)}: audit seq {known.seq}, {known.action}), and the case has "
+                "changed since"
+            )
+        else:
+            why = (
+                "this archive's case is no longer the one the file was exported from, nor "
+                "one it held at an earlier exchange (it changed after the export, or both "
+                "archives changed it since they last exchanged it)"
+            )
         raise BadInputError(
             f"{self.ctx.label}: it would change {len(self.edits)} "
             f"fact{'s' if len(self.edits) != 1 else ''} this archive holds ({shown}), and "
@@ -1285,9 +1374,13 @@ class _Importer:
             if c["created_at"] is not None and not _same(case.created_at, c["created_at"]):
                 # a case's opening time never changes: another case with the same slug
                 self.ctx.fail("case.created_at", self.remedy())
-            # a hand-written file (no `base`) never is: its edits need `--update`
-            self.fast_forward = self.doc.base is not None and self.doc.base == state_digest(
-                render_case(self.s, case)
+            # a fast-forward: the file was exported from the case as it is now, or from a
+            # later state of an archive that held it as it is now (`earlier`); a
+            # hand-written file (no `base`) never is: its edits need `--update`
+            self.before = state_digest(render_case(self.s, case))
+            self.known = known_states(self.s, self.slug)
+            self.fast_forward = self.doc.base is not None and (
+                self.doc.base == self.before or self.before in self.doc.earlier
             )
             if (
                 not self.fast_forward
@@ -1333,6 +1426,13 @@ class _Importer:
         self.attributions(case, media_ids, ap_ids)
         self.derivations(media_ids)
         self.require_fast_forward()
+        self.s.flush()
+        state = state_digest(render_case(self.s, case))
+        if state != self.before:
+            # the state this import left: a later export lists it in `earlier`
+            new = sorted(self.doc.earlier - self.known.keys() - {state, self.doc.base})
+            payload = {"sha256": self.sha256, "base": self.doc.base, "state": state, "earlier": new}
+            self.log(audit.CASE_IMPORT, payload, count=False)
         return case, created
 
     def claims(self, case: Case) -> None:
@@ -2035,9 +2135,10 @@ def import_case_text(
     doc = parse_case_file(text, label)
     ctx = _Ctx(label)
     name = Path(label).name
+    digest = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     try:
         with archive.write() as session:
-            importer = _Importer(session, archive, ctx, doc, name, update=update)
+            importer = _Importer(session, archive, ctx, doc, name, update=update, sha256=digest)
             case, created = importer.run()
             return ImportResult(
                 case.slug, created, importer.changes, importer.warnings, importer.account_notes

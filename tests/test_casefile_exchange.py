@@ -1,0 +1,222 @@
+"""Case files exchanged back and forth: an export lists, as `earlier`, the states of the case
+its archive held at earlier exchanges, so that an archive still in one of them takes the
+file's changes as a fast-forward, without --update (docs/case-files.md, "Exchanging a case")."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+from verify.archive import Archive, open_archive
+from verify.errors import BadInputError
+from verify.services import casefile, cases, log, logread
+
+SLUG = "round"
+
+
+def fresh_archive(path: Path, actor: str) -> Archive:
+    """Another archive (always SQLite, whatever backend the test's own archive uses)."""
+    return open_archive(path, database_url=f"sqlite:///{path / 'verify.db'}", actor=actor)
+
+
+def export(archive: Archive) -> str:
+    """What `verify case export` writes, and records."""
+    return casefile.export_case(archive, SLUG, record=True)
+
+
+def base(text: str) -> str:
+    value = tomllib.loads(text)["base"]
+    assert isinstance(value, str)
+    return value
+
+
+def earlier(text: str) -> list[str]:
+    value = tomllib.loads(text).get("earlier", [])
+    assert isinstance(value, list)
+    return value
+
+
+def case_of(archive: Archive) -> dict[str, object]:
+    return cases.show_case(archive, SLUG)
+
+
+def test_a_round_trip_applies_each_sides_edits_without_update(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """The desk exports; the partner imports it and retitles the case on the command line,
+    then exports: its file lists the desk's exported state as `earlier`, and the desk,
+    unchanged since its export, takes the new title without --update. The desk then edits
+    the summary; the partner, unchanged since, takes it without --update. Both archives end
+    with the same export, byte for byte, `base` and `earlier` included."""
+    cases.open_case(archive, "Round", slug=SLUG, claims=["filmed at night"])
+    desk_file = export(archive)
+    assert earlier(desk_file) == []  # nothing exchanged before
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.edit_case(partner, SLUG, title="Round trip")
+        theirs = export(partner)
+        assert earlier(theirs) == [base(desk_file)]
+        assert casefile.import_case_text(archive, theirs, "round.toml").changes == 1
+        assert case_of(archive)["title"] == "Round trip"
+        cases.edit_case(archive, SLUG, summary="the desk's summary")
+        ours = export(archive)
+        assert earlier(ours) == sorted([base(desk_file), base(theirs)])
+        assert casefile.import_case_text(partner, ours, "round.toml").changes == 1
+        assert case_of(partner)["summary"] == "the desk's summary"
+        assert export(partner) == export(archive) == ours
+        for side, older in ((archive, theirs), (partner, desk_file)):
+            assert log.check_archive(side).ok
+            # the last file again: nothing to do, nothing recorded; an older one is refused
+            entries = len(logread.read_log(side))
+            assert casefile.import_case_text(side, ours, "round.toml").changes == 0
+            with pytest.raises(BadInputError, match="the file is an earlier state of this case"):
+                casefile.import_case_text(side, older, "round.toml")
+            assert len(logread.read_log(side)) == entries
+    finally:
+        partner.close()
+
+
+def test_edits_on_both_sides_since_the_exchange_still_need_update(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Each side changed the case after they exchanged it: neither holds a state the other's
+    file continues from, so the import is refused, listing what it would change (here the
+    desk's summary back to the old one), as before; --update applies it."""
+    cases.open_case(archive, "Round", slug=SLUG, summary="first")
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.edit_case(partner, SLUG, title="Round trip")
+        theirs = export(partner)
+    finally:
+        partner.close()
+    cases.edit_case(archive, SLUG, summary="the desk's")
+    entries = len(logread.read_log(archive))
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, theirs, "round.toml")
+    assert exc.value.message.startswith(
+        "round.toml: it would change 2 facts this archive holds (case.title 'Round' -> "
+        "'Round trip'; case.summary \"the desk's\" -> 'first'), and this archive's case is "
+        "no longer the one the file was exported from, nor one it held at an earlier "
+        "exchange (it changed after the export, or both archives changed it since they last "
+        "exchanged it): "
+    )
+    assert len(logread.read_log(archive)) == entries
+    # one change: the case's title and summary (one `case.edit`)
+    assert casefile.import_case_text(archive, theirs, "round.toml", update=True).changes == 1
+
+
+def test_an_older_file_of_this_case_is_named_as_such(archive: Archive) -> None:
+    """A file of a state this archive's case has moved on from (its own earlier export) is
+    refused, saying when this archive exported it."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    old = export(archive)
+    [exported] = [e for e in logread.read_log(archive) if e["action"] == "case.export"]
+    cases.edit_case(archive, SLUG, title="Renamed")
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, old, "old.toml")
+    assert (
+        "(case.title 'Renamed' -> 'Round'), and the file is an earlier state of this case "
+        f"(this archive held it at {exported['at']}: audit seq {exported['seq']}, case.export), "
+        "and the case has changed since: " in exc.value.message
+    )
+
+
+def test_a_third_archive_catches_up_through_a_chain_of_exchanges(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """The desk sends its case to two partners; one retitles it and sends it back; the desk
+    edits the summary and sends the result to the other, who has not changed anything since
+    the first file: a fast-forward, since the file lists the first state among `earlier`
+    (the desk learnt the partner's states from its file)."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    first = export(archive)
+    one = fresh_archive(tmp_path / "one", "olga")
+    two = fresh_archive(tmp_path / "two", "tom")
+    try:
+        for partner in (one, two):
+            casefile.import_case_text(partner, first, "round.toml")
+        cases.edit_case(one, SLUG, title="Retitled")
+        casefile.import_case_text(archive, export(one), "round.toml")
+        cases.edit_case(archive, SLUG, summary="edited at the desk")
+        latest = export(archive)
+        assert casefile.import_case_text(two, latest, "round.toml").changes == 1
+        assert (case_of(two)["title"], case_of(two)["summary"]) == (
+            "Retitled",
+            "edited at the desk",
+        )
+        # and the first partner, whose state the desk's file also lists
+        assert casefile.import_case_text(one, latest, "round.toml").changes == 1
+        assert export(one) == export(two) == export(archive)
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_changing_import_records_the_state_it_left(archive: Archive, tmp_path: Path) -> None:
+    """`case.import` {sha256 of the file, base, state, earlier: the file's earlier states this
+    archive did not know}: written with the import's changes, never for an import that
+    changes nothing; `verify check` passes."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    first = export(archive)
+    cases.edit_case(archive, SLUG, title="Renamed")
+    second = export(archive)
+    other = fresh_archive(tmp_path / "other", "pat")
+    try:
+        casefile.import_case_text(other, second, "round.toml")
+        [entry] = [e for e in logread.read_log(other) if e["action"] == "case.import"]
+        assert entry["case"] == SLUG
+        assert entry["payload"] == {
+            "sha256": casefile.state_digest(second),
+            "base": base(second),
+            "state": base(second),  # an import into a fresh archive is the file's state
+            "earlier": [base(first)],
+            "import": "round.toml",
+        }
+        entries = len(logread.read_log(other))
+        assert casefile.import_case_text(other, second, "round.toml").changes == 0
+        assert len(logread.read_log(other)) == entries
+        assert log.check_archive(other).ok
+        # what the fresh archive knows, its export says
+        assert export(other) == second
+    finally:
+        other.close()
+
+
+def test_earlier_is_checked_and_means_nothing_without_base(archive: Archive) -> None:
+    cases.open_case(archive, "Round", slug=SLUG)
+    text = export(archive)
+    bad = text.replace(f'base = "{base(text)}"\n', f'base = "{base(text)}"\nearlier = ["x"]\n')
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, bad, "bad.toml")
+    assert exc.value.message == (
+        "bad.toml: earlier: must be a list of sha256:HEX, as `verify case export` writes it"
+    )
+    # a file whose `base` was removed (made by hand) does not fast-forward, `earlier` or not
+    cases.edit_case(archive, SLUG, title="Moved on")
+    current = export(archive)
+    hand = re.sub(r'(?m)^base = .*\n|^earlier = \[\n(?:  "[^"\n]*",\n)*\]\n', "", current)
+    hand = hand.replace('"Moved on"', '"By hand"')
+    hand = hand.replace("format = 2\n", f'format = 2\nearlier = ["{base(current)}"]\n')
+    with pytest.raises(BadInputError, match="the file has no `base`"):
+        casefile.import_case_text(archive, hand, "hand.toml")
+
+
+def test_the_command_line_round_trip(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same exchange from the shell, with two archive homes (SQLite) and `-o` files."""
+    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
+    desk_file, partner_file = tmp_path / "desk.toml", tmp_path / "partner.toml"
+    desk, partner = (("--home", str(tmp_path / side)) for side in ("desk", "partner"))
+    assert cli(*desk, "case", "open", "Round", "--slug", SLUG).exit_code == 0
+    assert cli(*desk, "case", "export", SLUG, "-o", str(desk_file)).exit_code == 0
+    assert cli(*partner, "case", "import", str(desk_file)).exit_code == 0
+    assert cli(*partner, "case", "edit", SLUG, "--title", "Round trip").exit_code == 0
+    assert cli(*partner, "case", "export", SLUG, "-o", str(partner_file)).exit_code == 0
+    r = cli(*desk, "case", "import", str(partner_file))
+    assert (r.exit_code, r.stderr) == (0, f"updated case {SLUG}: 1 change\n")
