@@ -2,6 +2,7 @@
 its archive held at earlier exchanges, so that an archive still in one of them takes the
 file's changes as a fast-forward, without --update (docs/case-files.md, "Exchanging a case")."""
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -220,3 +221,70 @@ def test_the_command_line_round_trip(
     assert cli(*partner, "case", "export", SLUG, "-o", str(partner_file)).exit_code == 0
     r = cli(*desk, "case", "import", str(partner_file))
     assert (r.exit_code, r.stderr) == (0, f"updated case {SLUG}: 1 change\n")
+
+
+def test_a_dry_run_lists_what_the_import_would_record_and_writes_nothing(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """`dry_run`: the same checks, and the audit entries the import would write, exactly
+    those a real import then writes; the archive is left as it was."""
+    cases.open_case(archive, "Round", slug=SLUG, claims=["filmed at night"])
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.edit_case(partner, SLUG, title="Round trip")
+        cases.assess_claim(partner, SLUG, 1, finding="unproven", why="no shadows to measure")
+        theirs = export(partner)
+    finally:
+        partner.close()
+    before, seq = export(archive), len(logread.read_log(archive))
+    tried = casefile.import_case_text(archive, theirs, "round.toml", dry_run=True)
+    assert [e["action"] for e in tried.entries] == ["case.edit", "claim.edit", "case.import"]
+    assert tried.changes == 2
+    assert len(logread.read_log(archive)) == seq
+    assert casefile.export_case(archive, SLUG) == before
+    done = casefile.import_case_text(archive, theirs, "round.toml")
+    written = [
+        {"action": e["action"], "payload": e["payload"]} for e in logread.read_log(archive)[seq:]
+    ]
+    assert done.entries == tried.entries == written
+    # a file the import refuses is refused by the dry run too, with the same line
+    cases.edit_case(archive, SLUG, summary="moved on")
+    with pytest.raises(BadInputError, match="the file is an earlier state of this case"):
+        casefile.import_case_text(archive, desk_file, "round.toml", dry_run=True)
+
+
+def test_dry_run_from_the_shell(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
+    desk_file, partner_file = tmp_path / "desk.toml", tmp_path / "partner.toml"
+    desk, partner = (("--home", str(tmp_path / side)) for side in ("desk", "partner"))
+    assert cli(*desk, "case", "open", "Round", "--slug", SLUG).exit_code == 0
+    assert cli(*desk, "case", "export", SLUG, "-o", str(desk_file)).exit_code == 0
+    r = cli(*partner, "case", "import", str(desk_file), "--dry-run")
+    assert r.exit_code == 0
+    assert r.stderr == f"would create case {SLUG} (1 records); dry run: nothing written\n"
+    assert r.stdout.splitlines()[0] == "case.open    title='Round'"
+    assert r.stdout.splitlines()[-1].startswith("case.import  state='sha256:")
+    assert cli(*partner, "case", "list", "--json").stdout.strip() == "[]"
+    assert cli(*partner, "case", "import", str(desk_file)).exit_code == 0
+    assert cli(*partner, "case", "edit", SLUG, "--title", "Round trip").exit_code == 0
+    assert cli(*partner, "case", "export", SLUG, "-o", str(partner_file)).exit_code == 0
+    r = cli(*desk, "case", "import", str(partner_file), "--dry-run", "--json")
+    assert r.exit_code == 0
+    assert r.stderr == f"would update case {SLUG}: 1 change; dry run: nothing written\n"
+    out = json.loads(r.stdout)
+    assert (out["slug"], out["created"], out["changes"], out["dry_run"]) == (SLUG, False, 1, True)
+    assert out["entries"][0] == {
+        "action": "case.edit",
+        "payload": {"title": {"old": "Round", "new": "Round trip"}, "import": "partner.toml"},
+    }
+    r = cli(*desk, "case", "import", str(partner_file), "--dry-run")
+    assert r.stdout.splitlines()[0] == "case.edit    title 'Round' -> 'Round trip'"
+    r = cli(*desk, "case", "import", str(partner_file), "--json")
+    assert json.loads(r.stdout)["dry_run"] is False
+    r = cli(*desk, "case", "import", str(partner_file), "--dry-run")
+    assert r.stderr == (f"case {SLUG} is up to date: nothing to change; dry run: nothing written\n")
+    assert r.stdout == ""

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from verify.cli import archive_of, source_of
-from verify.cli.output import clean, clean_block, examples, notice, print_json, table
+from verify.cli.output import clean, clean_block, columns, examples, notice, print_json, table
 
 case_app = typer.Typer(
     help="Open, list, show and edit cases (one per piece of attributed media).",
@@ -303,6 +303,7 @@ def case_export(
         "verify case import cases/belgorod-legion-video.toml",
         "verify case export belgorod-legion-video -o x.toml && $EDITOR x.toml && "
         "verify case import x.toml",
+        "verify case import partner.toml --dry-run",
     ),
 )
 def case_import(
@@ -318,6 +319,15 @@ def case_import(
             "was written by hand.",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check the file against the archive and list the audit entries the import "
+            "would write, one per line (or --json), then change nothing.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create or update a case from a case file; prints the case's slug.
 
@@ -328,26 +338,96 @@ def case_import(
     exported from it, or from a later state of an archive that held the case as it is here:
     `base`, `earlier`), or with --update: otherwise an older export, or a colleague's file
     after both sides changed the case, would silently put back what someone changed since;
-    the refusal lists the changes. Claim
-    assessments are merged instead (format 2 files list each with who made it and when):
-    the other side's are recorded as stated, the latest is current, and none of yours is
-    undone, without --update. An invalid file changes nothing. Impossible appearance dates
-    (captured before posted, in the future) are imported as given, with one warning line
-    each on stderr.
+    the refusal lists the changes. Claim assessments are merged instead (format 2 files
+    list each with who made it and when): the other side's are recorded as stated, the
+    latest is current, and none of yours is undone, without --update. An invalid file
+    changes nothing. Impossible appearance dates (captured before posted, in the future)
+    are imported as given, with one warning line each on stderr.
+
+    --dry-run runs the same checks (a file the import would refuse is refused, exit 2) and
+    prints what the import would record, one audit entry per line, then rolls it back.
     """
     from verify.services import casefile
 
-    result = casefile.import_case(archive_of(ctx), file, update=update)
+    result = casefile.import_case(archive_of(ctx), file, update=update, dry_run=dry_run)
+    plural = "" if result.changes == 1 else "s"
     if result.created:
-        note = f"created case {result.slug} ({result.changes} records)"
+        done = f"case {result.slug} ({result.changes} records)"
+        note = f"would create {done}" if dry_run else f"created {done}"
     elif result.changes:
-        plural = "" if result.changes == 1 else "s"
-        note = f"updated case {result.slug}: {result.changes} change{plural}"
+        done = f"case {result.slug}: {result.changes} change{plural}"
+        note = f"would update {done}" if dry_run else f"updated {done}"
     else:
-        note = f"case {result.slug} is up to date: nothing changed"
+        note = f"case {result.slug} is up to date: nothing {'to change' if dry_run else 'changed'}"
+    if dry_run:
+        note += "; dry run: nothing written"
     sys.stderr.write(clean(note) + "\n")
     for said in result.notes:
         sys.stderr.write(clean(said) + "\n")
     for problem in result.warnings:
         sys.stderr.write(clean(f"warning: {problem}") + "\n")
-    sys.stdout.write(result.slug + "\n")
+    if as_json:
+        print_json(
+            {
+                "slug": result.slug,
+                "created": result.created,
+                "changes": result.changes,
+                "dry_run": dry_run,
+                "entries": result.entries,
+                "warnings": result.warnings,
+                "notes": result.notes,
+            }
+        )
+    elif dry_run:
+        lines = columns([(e["action"], _entry_summary(e["payload"])) for e in result.entries])
+        sys.stdout.write("".join(line + "\n" for line in lines))
+    else:
+        sys.stdout.write(result.slug + "\n")
+
+
+# identifying fields of an audit payload, in the order a summary line gives them
+_SUMMARY_KEYS = (
+    "n",
+    "id",
+    "ref",
+    "account",
+    "media",
+    "role",
+    "actor",
+    "target",
+    "title",
+    "text",
+    "platform",
+    "url",
+    "posted",
+    "from",
+    "to",
+    "why",
+    "state",
+    "kind",
+    "child",
+    "parent",
+    "original_name",
+    "sha256",
+)
+
+
+def _shown(value: object) -> str:
+    text = "none" if value is None else repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 48 else text[:47] + "…"
+
+
+def _entry_summary(payload: dict[str, Any]) -> str:
+    """One audit payload on one line: its identifying fields, then each change old -> new,
+    then who the file says made it and when."""
+    changed = {k: v for k, v in payload.items() if isinstance(v, dict) and set(v) == {"old", "new"}}
+    parts = [
+        f"{k}={_shown(payload[k])}"
+        for k in _SUMMARY_KEYS
+        if k not in changed and payload.get(k) not in (None, "", [])
+    ]
+    parts += [f"{k} {_shown(v['old'])} -> {_shown(v['new'])}" for k, v in changed.items()]
+    stated = payload.get("stated")
+    if isinstance(stated, dict):
+        parts.append(f"(stated: by {stated.get('by')} at {stated.get('at')})")
+    return " ".join(parts)

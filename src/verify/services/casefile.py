@@ -59,6 +59,7 @@ from verify.models import (
     Appearance,
     Attribution,
     AuditEntry,
+    AuditHead,
     Blob,
     Case,
     Claim,
@@ -1123,6 +1124,8 @@ class ImportResult:
     slug: str
     created: bool
     changes: int
+    # the audit entries the import wrote (or, `dry_run`, would write): {action, payload}
+    entries: list[dict[str, Any]] = field(default_factory=list)
     # impossible appearance dates in the file, recorded as given (`prov.appearance_problems`)
     warnings: list[str] = field(default_factory=list)
     # accounts, media and appearances it recorded on platforms verify does not know, one
@@ -2121,16 +2124,26 @@ def read_case_file(path: str | Path) -> tuple[str, str]:
         raise BadInputError(f"{label}: not UTF-8 text (byte {exc.start})") from None
 
 
-def import_case(archive: Archive, path: str | Path, *, update: bool = False) -> ImportResult:
+def import_case(
+    archive: Archive, path: str | Path, *, update: bool = False, dry_run: bool = False
+) -> ImportResult:
     """Create or update the case a file describes; see the module docstring for the rules.
     `update`: apply changes to facts the archive holds even when the file was not exported
-    from the case as it is now (`--update`)."""
+    from the case as it is now (`--update`). `dry_run`: the same checks and the entries it
+    would write, then nothing written (`--dry-run`)."""
     text, label = read_case_file(path)
-    return import_case_text(archive, text, label, update=update)
+    return import_case_text(archive, text, label, update=update, dry_run=dry_run)
+
+
+class _DryRun(Exception):
+    """Raised inside the import's transaction to roll it back (`dry_run`)."""
+
+    def __init__(self, result: ImportResult) -> None:
+        self.result = result
 
 
 def import_case_text(
-    archive: Archive, text: str, label: str, *, update: bool = False
+    archive: Archive, text: str, label: str, *, update: bool = False, dry_run: bool = False
 ) -> ImportResult:
     doc = parse_case_file(text, label)
     ctx = _Ctx(label)
@@ -2138,11 +2151,28 @@ def import_case_text(
     digest = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     try:
         with archive.write() as session:
+            start = session.exec(select(AuditHead.seq)).first() or 0
             importer = _Importer(session, archive, ctx, doc, name, update=update, sha256=digest)
             case, created = importer.run()
-            return ImportResult(
-                case.slug, created, importer.changes, importer.warnings, importer.account_notes
+            session.flush()
+            written = session.exec(
+                select(AuditEntry.action, AuditEntry.payload)
+                .where(AuditEntry.seq > start)
+                .order_by(col(AuditEntry.seq))
+            ).all()
+            result = ImportResult(
+                case.slug,
+                created,
+                importer.changes,
+                [{"action": a, "payload": orjson.loads(p)} for a, p in written],
+                importer.warnings,
+                importer.account_notes,
             )
+            if dry_run:
+                raise _DryRun(result)  # rolls the transaction back
+            return result
+    except _DryRun as stopped:
+        return stopped.result
     except BadInputError as exc:
         if exc.message.startswith(f"{label}: "):
             raise
