@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import RunCli
 from verify.archive import Archive, open_archive
 from verify.errors import BadInputError
-from verify.services import casefile, cases, log, logread
+from verify.services import casefile, cases, log, logread, provenance
 
 SLUG = "round"
 
@@ -176,6 +176,7 @@ def test_a_changing_import_records_the_state_it_left(archive: Archive, tmp_path:
             "base": base(second),
             "state": base(second),  # an import into a fresh archive is the file's state
             "earlier": [base(first)],
+            "update": False,
             "import": "round.toml",
         }
         entries = len(logread.read_log(other))
@@ -288,3 +289,109 @@ def test_dry_run_from_the_shell(
     r = cli(*desk, "case", "import", str(partner_file), "--dry-run")
     assert r.stderr == (f"case {SLUG} is up to date: nothing to change; dry run: nothing written\n")
     assert r.stdout == ""
+
+
+def test_a_file_this_archive_has_moved_on_from_is_older_even_when_a_change_was_undone(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """The partner retitles the case; the desk takes it, then puts the title back: its case
+    is again as it was before the partner's file, a state that file lists as `earlier`. The
+    same file imported again is older than the desk's case (the desk held its state before),
+    so it is refused, not applied over the desk's undoing."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.edit_case(partner, SLUG, title="Wrong")
+        theirs = export(partner)
+    finally:
+        partner.close()
+    assert casefile.import_case_text(archive, theirs, "round.toml").changes == 1
+    cases.edit_case(archive, SLUG, title="Round")
+    assert base(export(archive)) == base(desk_file)  # the same state as before
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, theirs, "round.toml")
+    assert exc.value.message.endswith(
+        "and the case has changed since: the values listed are older than this archive's; "
+        "--update would put them back"
+    )
+    assert case_of(archive)["title"] == "Round"
+
+
+def test_details_of_an_account_the_case_did_not_mention_need_update(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Accounts are shared by an archive's cases, and a case's state holds only those it
+    mentions: the partner's file mentioning an account the desk edited for another case
+    does not fast-forward over the desk's details; --update applies them."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    provenance.add_account(archive, "telegram:@grayzone_ch", credibility="reliable so far")
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        provenance.add_account(partner, "telegram:@grayzone_ch", credibility="reliable so far")
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        provenance.add_appearance(partner, SLUG, account="telegram:@grayzone_ch")
+        theirs = export(partner)
+    finally:
+        partner.close()
+    provenance.edit_account(
+        archive, "telegram:@grayzone_ch", credibility="posted staged footage before"
+    )
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, theirs, "round.toml")
+    assert exc.value.message == (
+        "round.toml: it would change 1 detail of accounts this case did not mention "
+        "(accounts[telegram:@grayzone_ch].credibility 'posted staged footage before' -> "
+        "'reliable so far'); accounts are shared by this archive's cases, and nothing in the "
+        "file shows which details are newer: check them (`verify prov account list`), then "
+        "import again with --update to apply them"
+    )
+    done = casefile.import_case_text(archive, theirs, "round.toml", update=True)
+    assert done.entries[-1]["payload"]["update"] is True
+    with archive.read() as session:
+        account = provenance.get_account(session, "telegram:@grayzone_ch")
+        assert account.credibility == "reliable so far"
+
+
+def test_an_import_that_changes_nothing_still_learns_where_the_file_came_from(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """The partner changed the title and changed it back: its export is the desk's state,
+    with the state in between among `earlier`. Importing it changes nothing, but the desk
+    records the state it did not know (a `case.import` entry), so both export the same file;
+    the same file again writes nothing."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.edit_case(partner, SLUG, title="Wrong")
+        between = export(partner)
+        cases.edit_case(partner, SLUG, title="Round")
+        theirs = export(partner)
+        assert earlier(theirs) == [base(between)]
+        done = casefile.import_case_text(archive, theirs, "round.toml")
+        assert done.changes == 0
+        assert [e["action"] for e in done.entries] == ["case.import"]
+        assert done.entries[0]["payload"]["earlier"] == [base(between)]
+        assert export(archive) == export(partner)
+        assert casefile.import_case_text(archive, theirs, "round.toml").entries == []
+    finally:
+        partner.close()
+
+
+def test_an_older_file_lacking_records_says_it_is_older(archive: Archive) -> None:
+    cases.open_case(archive, "Round", slug=SLUG)
+    old = export(archive)
+    cases.add_note(archive, SLUG, "asked the agency for the original")
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, old, "old.toml")
+    assert exc.value.message.startswith(
+        "old.toml: notes[1]: the archive has 1 notes but the file lists 0; provenance is "
+        "append-only: the file is an earlier state of this case (this archive held it at "
+    )
+    assert exc.value.message.endswith(
+        "and the case has changed since; export the case again and re-apply your edits"
+    )

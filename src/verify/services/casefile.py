@@ -263,10 +263,7 @@ def render_case(
 
     appearances = prov._appearances(session, case)
     attributions = prov._attributions(session, case)
-    account_ids = {a.account_id for a in appearances if a.account_id} | {
-        a.account_id for a in attributions
-    }
-    by_id = prov.accounts_by_id(session, account_ids)
+    by_id = prov.accounts_by_id(session, _account_ids(appearances, attributions))
     accounts = sorted(by_id.values(), key=lambda a: (a.platform, a.handle, a.id or 0))
     for acc in accounts:
         w.header("[[accounts]]")
@@ -373,6 +370,21 @@ LEFT_OUT = (
     "(the archive keeps them)"
 )
 _LEFT_OUT = re.compile(r"^# not in this file: (\d+) derivations? ", re.MULTILINE)
+
+
+def mentioned_accounts(session: Session, case: Case) -> set[int]:
+    """The accounts a case mentions (its appearances' and attributions'): those its file
+    lists. Accounts are shared by the archive's cases; only these are part of the case's
+    state (`state_digest`)."""
+    return _account_ids(prov._appearances(session, case), prov._attributions(session, case))
+
+
+def _account_ids(
+    appearances: Iterable[Appearance], attributions: Iterable[Attribution]
+) -> set[int]:
+    return {a.account_id for a in appearances if a.account_id} | {
+        a.account_id for a in attributions
+    }
 
 
 def left_out(text: str) -> int:
@@ -1216,6 +1228,12 @@ class _Importer:
         self.edits: list[str] = []
         self.update_asked = update
         self.fast_forward = False
+        # the file was exported from the case as it is now (its `base`): a hand edit of it
+        self.exact = False
+        # changes to accounts the case did not mention (`mentioned_accounts`): no state of the
+        # case says which side's details are newer, so only an exact file or --update applies them
+        self.outside: list[str] = []
+        self.mentioned: set[int] = set()
         # the case's state digest before the import (None: a new case), and the states this
         # archive held at earlier exchanges (`known_states`)
         self.before: str | None = None
@@ -1272,28 +1290,37 @@ class _Importer:
         from the case as it is now, or the user asked for it (`--update`): an older export,
         or one from another archive whose case has moved on, would otherwise put back what
         a colleague changed since, or replace a record both sides added, silently."""
-        if not self.edits or self.fast_forward or self.update_asked:
+        if self.update_asked:
+            return
+        if self.outside and self.fast_forward and not self.exact:
+            shown = "; ".join(self.outside[:4])
+            if len(self.outside) > 4:
+                shown += f"; and {len(self.outside) - 4} more"
+            raise BadInputError(
+                f"{self.ctx.label}: it would change {len(self.outside)} detail"
+                f"{'s' if len(self.outside) != 1 else ''} of accounts this case did not "
+                f"mention ({shown}); accounts are shared by this archive's cases, and "
+                "nothing in the file shows which details are newer: check them (`verify "
+                "prov account list`), then import again with --update to apply them"
+            )
+        if not self.edits or self.fast_forward:
             return
         shown = "; ".join(self.edits[:4])
         if len(self.edits) > 4:
             shown += f"; and {len(self.edits) - 4} more"
-        known = self.known.get(self.doc.base or "")
+        older = self.older()
+        then = (
+            f"check them (`verify log {self.slug}` shows who changed what here), then import "
+            "again with --update to apply them, or export the case again and re-apply your edits"
+        )
         if self.doc.base is None:
             why = (
                 "the file has no `base` (written by hand), so nothing shows it starts from "
                 "the case as it is now"
             )
-        elif known is not None:
-            how = (
-                "held it"
-                if known.held
-                else "imported a file of it, or of a later state of the case,"
-            )
-            why = (
-                f"the file is an earlier state of this case (this archive {how} at "
-                f"{iso(known.at)}: audit seq {known.seq}, {known.action}), and the case has "
-                "changed since"
-            )
+        elif older is not None:
+            why = older
+            then = "the values listed are older than this archive's; --update would put them back"
         else:
             why = (
                 "this archive's case is no longer the one the file was exported from, nor "
@@ -1303,9 +1330,20 @@ class _Importer:
         raise BadInputError(
             f"{self.ctx.label}: it would change {len(self.edits)} "
             f"fact{'s' if len(self.edits) != 1 else ''} this archive holds ({shown}), and "
-            f"{why}: check them (`verify log {self.slug}` shows who changed what "
-            "here), then import again with --update to apply them, or export the case again "
-            "and re-apply your edits"
+            f"{why}: {then}"
+        )
+
+    def older(self) -> str | None:
+        """Why the file is older than this archive's case, when its `base` is a state the
+        case was in, or came from, before it became what it is now (`known_states`)."""
+        known = self.known.get(self.doc.base or "")
+        if known is None or self.doc.base == self.before:
+            return None
+        how = "held it" if known.held else "imported a file of it, or of a later state of the case,"
+        return (
+            f"the file is an earlier state of this case (this archive {how} at "
+            f"{iso(known.at)}: audit seq {known.seq}, {known.action}), and the case has "
+            "changed since"
         )
 
     def touch(self, case: Case) -> None:
@@ -1359,6 +1397,9 @@ class _Importer:
                 f"at {iso(here)}: they are different cases with the same slug; {other}"
             )
         again = "export the case again and re-apply your edits"
+        older = self.older()
+        if older is not None:
+            return f"{older}; {again}"
         if there is None:
             return (
                 f"if the file describes another case than this archive's {self.slug}, {other}; "
@@ -1382,8 +1423,14 @@ class _Importer:
             # hand-written file (no `base`) never is: its edits need `--update`
             self.before = state_digest(render_case(self.s, case))
             self.known = known_states(self.s, self.slug)
-            self.fast_forward = self.doc.base is not None and (
-                self.doc.base == self.before or self.before in self.doc.earlier
+            self.mentioned = mentioned_accounts(self.s, case)
+            self.exact = self.doc.base == self.before
+            # from a state this archive's case was in (`earlier`), to one it has never been
+            # in: a file whose state it held before (and left, or came back from) is older
+            self.fast_forward = self.exact or (
+                self.doc.base is not None
+                and self.before in self.doc.earlier
+                and self.doc.base not in self.known
             )
             if (
                 not self.fast_forward
@@ -1395,7 +1442,7 @@ class _Importer:
                 older = [{"claim_history": False}]
                 if self.older_export():
                     older.append({"claim_history": False, "claim_stamps": False})
-                self.fast_forward = any(
+                self.fast_forward = self.exact = any(
                     self.doc.base == state_digest(render_case(self.s, case, **how)) for how in older
                 )
         if case is None:
@@ -1431,10 +1478,19 @@ class _Importer:
         self.require_fast_forward()
         self.s.flush()
         state = state_digest(render_case(self.s, case))
-        if state != self.before:
-            # the state this import left: a later export lists it in `earlier`
-            new = sorted(self.doc.earlier - self.known.keys() - {state, self.doc.base})
-            payload = {"sha256": self.sha256, "base": self.doc.base, "state": state, "earlier": new}
+        learnt = ({self.doc.base} | self.doc.earlier) - self.known.keys() - {state, None}
+        if state != self.before or self.changes or learnt:
+            # the state this import left, and the states the file came from that this
+            # archive did not know (its case holds all they held): a later export lists
+            # them in `earlier`; an import that changes nothing and teaches nothing writes
+            # nothing
+            payload = {
+                "sha256": self.sha256,
+                "base": self.doc.base,
+                "state": state,
+                "earlier": sorted(self.doc.earlier - self.known.keys() - {state, self.doc.base}),
+                "update": self.update_asked,
+            }
             self.log(audit.CASE_IMPORT, payload, count=False)
         return case, created
 
@@ -1784,6 +1840,8 @@ class _Importer:
             )
             if changes:
                 self.edited(f"accounts[{want['ref']}]", changes)
+                if found.id not in self.mentioned:
+                    self.outside.extend(self.edits[-len(changes) :])
                 self.changes += 1
 
     def media(self, case: Case) -> list[int]:
