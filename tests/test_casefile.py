@@ -1801,10 +1801,11 @@ def test_a_claim_only_one_side_assessed_is_not_reverted(archive: Archive, tmp_pa
     claim_before = cases.show_case(archive, "one")["claims"][0]
     result = casefile.import_case_text(archive, theirs, "one.toml")
     assert result.changes == 1  # the note
-    assert result.warnings == [
-        "claims[1]: the file lists no assessment of claim 1 (its sender never assessed it), "
-        "so this archive's finding 'contradicted' stands; to return it to unassessed, append "
-        "a [[claims.history]] entry saying so"
+    assert result.warnings == []
+    assert result.notes == [
+        "claims[1]: the file lists no assessment of claim 1 (its sender had none), so this "
+        "archive's finding 'contradicted' stands (a file returns a claim to unassessed with a "
+        "[[claims.history]] entry saying so)"
     ]
     claim = cases.show_case(archive, "one")["claims"][0]
     assert claim == claim_before  # finding, and who changed it last

@@ -1141,7 +1141,8 @@ class ImportResult:
     # impossible appearance dates in the file, recorded as given (`prov.appearance_problems`)
     warnings: list[str] = field(default_factory=list)
     # accounts, media and appearances it recorded on platforms verify does not know, one
-    # note for each platform (`vocab.unknown_platform_note`)
+    # note for each platform (`vocab.unknown_platform_note`); assessed claims the file
+    # lists no assessment of
     notes: list[str] = field(default_factory=list)
 
 
@@ -1533,11 +1534,12 @@ class _Importer:
             self.merge_assessments(case, row, w, held, history or [])
             self.early_assessments(w, row.created_at, history or [])
             if history is None and before["finding"] != Finding.UNASSESSED.value:
-                # a hand edit back to unassessed would otherwise do nothing, unsaid
-                self.warnings.append(
-                    f"{w}: the file lists no assessment of claim {n} (its sender never "
-                    f"assessed it), so this archive's finding {before['finding']!r} stands; "
-                    "to return it to unassessed, append a [[claims.history]] entry saying so"
+                # the usual case (the sender had no assessment of it yet), said as a note: a
+                # hand edit back to unassessed would otherwise do nothing, unsaid
+                self.account_notes.append(
+                    f"{w}: the file lists no assessment of claim {n} (its sender had none), so "
+                    f"this archive's finding {before['finding']!r} stands (a file returns a "
+                    "claim to unassessed with a [[claims.history]] entry saying so)"
                 )
         self.reworded_claim(n, text, before, {k: getattr(row, k) for k in NEW_CLAIM})
 
