@@ -80,14 +80,79 @@ def test_a_round_trip_applies_each_sides_edits_without_update(
         partner.close()
 
 
-def test_edits_on_both_sides_since_the_exchange_still_need_update(
+def test_edits_on_both_sides_merge_against_the_state_both_came_from(
     archive: Archive, tmp_path: Path
 ) -> None:
-    """Each side changed the case after they exchanged it: neither holds a state the other's
-    file continues from, so the import is refused, listing what it would change (here the
-    desk's summary back to the old one), as before; --update applies it."""
+    """Each side changed the case after they exchanged it: the desk its summary and a
+    claim's assessment, the partner the title, and a note. The desk's import merges the two
+    against the state both came from (kept at the desk's export): the partner's title and
+    note are taken, the desk's summary and assessment stay, without --update; the partner
+    then takes the desk's merged export as a fast-forward, and both export the same file."""
+    cases.open_case(archive, "Round", slug=SLUG, summary="first", claims=["filmed at night"])
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.edit_case(partner, SLUG, title="Round trip")
+        cases.add_note(partner, SLUG, "asked the uploader for the original")
+        theirs = export(partner)
+        cases.edit_case(archive, SLUG, summary="the desk's")
+        cases.assess_claim(archive, SLUG, 1, finding="contradicted", why="the sun is up")
+        done = casefile.import_case_text(archive, theirs, "round.toml")
+        assert done.changes == 2  # the title, the note
+        assert done.entries[-1]["payload"]["merged"] == base(desk_file)
+        shown = case_of(archive)
+        assert (shown["title"], shown["summary"]) == ("Round trip", "the desk's")
+        assert shown["claims"][0]["finding"] == "contradicted"
+        assert [n["text"] for n in shown["notes"]] == ["asked the uploader for the original"]
+        ours = export(archive)
+        assert casefile.import_case_text(partner, ours, "round.toml").changes == 2
+        assert export(partner) == export(archive)
+        for side in (archive, partner):
+            assert log.check_archive(side).ok
+    finally:
+        partner.close()
+
+
+def test_a_fact_both_sides_changed_differently_is_refused(archive: Archive, tmp_path: Path) -> None:
+    """Both retitled the case since the state both came from: the import is refused, naming
+    the fact, both values and the one it had; --update takes the file's title, and still
+    keeps what only this archive changed (the summary)."""
     cases.open_case(archive, "Round", slug=SLUG, summary="first")
     desk_file = export(archive)
+    [exported] = [e for e in logread.read_log(archive) if e["action"] == "case.export"]
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.edit_case(partner, SLUG, title="Partner's title")
+        theirs = export(partner)
+    finally:
+        partner.close()
+    cases.edit_case(archive, SLUG, title="Desk's title", summary="the desk's")
+    entries = len(logread.read_log(archive))
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, theirs, "round.toml")
+    assert exc.value.message == (
+        "round.toml: this archive and the file's each changed the case since the state both "
+        f"come from (held here at {exported['at']}, audit seq {exported['seq']}), and both "
+        'changed 1 fact differently (case.title: here "Desk\'s title", in the file '
+        "\"Partner's title\", both changed from 'Round'): agree which stands (`verify log "
+        "round` shows who changed what here); --update takes the file's"
+    )
+    assert len(logread.read_log(archive)) == entries
+    assert casefile.import_case_text(archive, theirs, "round.toml", update=True).changes == 1
+    shown = case_of(archive)
+    assert (shown["title"], shown["summary"]) == ("Partner's title", "the desk's")
+
+
+def test_without_a_kept_shared_state_edits_on_both_sides_need_update(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """An export that was not recorded (nor kept) leaves nothing to merge against: an import
+    that would change a fact this archive holds is refused, listing the changes, as before
+    merging; --update applies them."""
+    cases.open_case(archive, "Round", slug=SLUG, summary="first")
+    desk_file = casefile.export_case(archive, SLUG)  # not recorded, as on a read-only archive
     partner = fresh_archive(tmp_path / "partner", "pat")
     try:
         casefile.import_case_text(partner, desk_file, "round.toml")
@@ -177,6 +242,7 @@ def test_a_changing_import_records_the_state_it_left(archive: Archive, tmp_path:
             "state": base(second),  # an import into a fresh archive is the file's state
             "earlier": [base(first)],
             "update": False,
+            "merged": None,
             "import": "round.toml",
         }
         entries = len(logread.read_log(other))
@@ -394,4 +460,129 @@ def test_an_older_file_lacking_records_says_it_is_older(archive: Archive) -> Non
     )
     assert exc.value.message.endswith(
         "and the case has changed since; export the case again and re-apply your edits"
+    )
+
+
+def test_a_merge_keeps_an_undoing_made_since_an_earlier_merge(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """After one merge, the partner undoes the desk's title while the desk edits the
+    summary: the next merge is against the state the first one left (the newest both come
+    from), so the partner's undoing is taken, not lost against an older state."""
+    cases.open_case(archive, "Round", slug=SLUG, summary="first")
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.add_note(partner, SLUG, "asked the uploader")
+        first = export(partner)
+        cases.edit_case(archive, SLUG, title="Title by the desk")
+        assert casefile.import_case_text(archive, first, "round.toml").entries[-1]["payload"][
+            "merged"
+        ]
+        assert casefile.import_case_text(partner, export(archive), "round.toml").changes == 1
+        cases.edit_case(partner, SLUG, title="Round")  # undone
+        second = export(partner)
+        cases.edit_case(archive, SLUG, summary="the desk's")
+        assert casefile.import_case_text(archive, second, "round.toml").changes == 1
+        shown = case_of(archive)
+        assert (shown["title"], shown["summary"]) == ("Round", "the desk's")
+        assert casefile.import_case_text(partner, export(archive), "round.toml").changes == 1
+        assert export(partner) == export(archive)
+    finally:
+        partner.close()
+
+
+def test_no_merge_against_a_state_whose_text_is_not_kept(archive: Archive, tmp_path: Path) -> None:
+    """The newest state both come from is one this archive only learnt of from a file (no
+    text kept): merging against an older one could undo what happened between, so the
+    import that would change held facts is refused, as without merging."""
+    cases.open_case(archive, "Round", slug=SLUG, summary="first")
+    start = export(archive)
+    p, q = fresh_archive(tmp_path / "p", "pia"), fresh_archive(tmp_path / "q", "quin")
+    try:
+        for side in (p, q):
+            casefile.import_case_text(side, start, "round.toml")
+        cases.edit_case(p, SLUG, title="T1 by P")
+        p1 = export(p)
+        casefile.import_case_text(q, p1, "round.toml")
+        cases.edit_case(q, SLUG, title="T by Q")  # Q changes P's title
+        assert casefile.import_case_text(archive, export(q), "round.toml").changes == 1
+        cases.edit_case(p, SLUG, summary="P's summary")
+        p2 = export(p)
+        with pytest.raises(BadInputError, match="nor one it held at an earlier exchange"):
+            casefile.import_case_text(archive, p2, "round.toml")
+        assert case_of(archive)["title"] == "T by Q"
+    finally:
+        p.close()
+        q.close()
+
+
+def test_an_account_both_sides_added_merges_field_by_field(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Both archives added the same account since the exchange, the desk with details, the
+    partner without: the desk keeps its details (the partner changed none); where both gave
+    a detail differently, it is a conflict."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        provenance.add_appearance(partner, SLUG, account="telegram:@foo")
+        theirs = export(partner)
+        provenance.add_account(archive, "telegram:@foo", credibility="state-run")
+        provenance.add_appearance(archive, SLUG, account="telegram:@foo", url="https://t.me/foo/1")
+        with pytest.raises(BadInputError, match=r"appearances\[1\]: each archive added"):
+            casefile.import_case_text(archive, theirs, "round.toml")
+    finally:
+        partner.close()
+    with archive.read() as session:
+        assert provenance.get_account(session, "telegram:@foo").credibility == "state-run"
+
+
+def test_a_claim_reworded_on_one_side_and_assessed_on_the_other_is_refused(
+    archive: Archive, tmp_path: Path
+) -> None:
+    cases.open_case(archive, "Round", slug=SLUG, claims=["filmed at night"])
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.assess_claim(partner, SLUG, 1, finding="supported", why="stars visible")
+        theirs = export(partner)
+    finally:
+        partner.close()
+    reworded = export(archive).replace('"filmed at night"', '"filmed at dusk"')
+    assert casefile.import_case_text(archive, reworded, "mine.toml").changes == 1
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, theirs, "round.toml", update=True)
+    assert (
+        "(claims[1]: reworded here ('filmed at dusk') and assessed on the other side, on the "
+        "old wording): these cannot be merged, with --update either" in exc.value.message
+    )
+
+
+def test_a_merge_from_the_shell_says_so(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
+    desk_file, partner_file = tmp_path / "desk.toml", tmp_path / "partner.toml"
+    desk, partner = (("--home", str(tmp_path / side)) for side in ("desk", "partner"))
+    assert cli(*desk, "case", "open", "Round", "--slug", SLUG).exit_code == 0
+    assert cli(*desk, "case", "export", SLUG, "-o", str(desk_file)).exit_code == 0
+    assert cli(*partner, "case", "import", str(desk_file)).exit_code == 0
+    assert cli(*partner, "case", "edit", SLUG, "--title", "Round trip").exit_code == 0
+    assert cli(*partner, "case", "export", SLUG, "-o", str(partner_file)).exit_code == 0
+    assert cli(*desk, "case", "edit", SLUG, "--summary", "the desk's").exit_code == 0
+    r = cli(*desk, "case", "import", str(partner_file), "--dry-run")
+    assert r.stderr == (
+        f"would update case {SLUG}: 1 change, merged with this archive's changes since the "
+        "state both come from; dry run: nothing written\n"
+    )
+    r = cli(*desk, "case", "import", str(partner_file))
+    assert (r.exit_code, r.stderr) == (
+        0,
+        f"updated case {SLUG}: 1 change, merged with this archive's changes since the state "
+        "both come from\n",
     )

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from verify.errors import BadInputError, BusyError, IntegrityFailure, VerifyError
 
 # Bump with every migration; a test checks it equals Alembic's head.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 BUSY_TIMEOUT_MS = 30_000
 # Values per `IN (...)` list (SQLite allows 32,766 parameters; keep statements small).
 IN_CHUNK = 500

@@ -89,6 +89,19 @@ class AuditEntry(SQLModel, table=True):
     hash: str = Field(max_length=71)
 
 
+class CaseState(SQLModel, table=True):
+    """The text of a state of a case (`casefile.render_case`) at an exchange, keyed by its
+    digest (`casefile.state_digest`): what `base` and `earlier` name, kept to merge a file
+    with this archive's case against the state both came from. Derived data, checked
+    against its key when read."""
+
+    __tablename__ = "case_states"
+
+    digest: str = Field(primary_key=True, max_length=71)
+    case_slug: str = Field(max_length=80, index=True)
+    text: str = Field(sa_type=Text)
+
+
 class AuditHead(SQLModel, table=True):
     """The chain's head, updated in the same transaction as each append.
 

@@ -314,9 +314,10 @@ def case_import(
         typer.Option(
             "--update",
             help="Apply the file's changes to facts this archive holds (claim texts, titles, "
-            "appearance or account details, a hand-made assessment…) even though the case "
-            "changed after the file was exported, or the file comes from another archive or "
-            "was written by hand.",
+            "appearance or account details, a hand-made assessment…) where the import would "
+            "refuse them: facts both archives changed differently since the state both come "
+            "from, every change of an older or hand-written file, or of one that cannot be "
+            "merged.",
         ),
     ] = False,
     dry_run: Annotated[
@@ -334,15 +335,17 @@ def case_import(
     Idempotent: importing the same file twice changes nothing. An edited export applies only
     its differences, each as its own audit entry. New records (claims, status changes,
     notes, media, appearances, attributions, derivations) are added; a change to a fact the
-    archive holds is applied only when the file continues from the case as it is now (it was
+    archive holds is applied when the file continues from the case as it is now (it was
     exported from it, or from a later state of an archive that held the case as it is here:
-    `base`, `earlier`), or with --update: otherwise an older export, or a colleague's file
-    after both sides changed the case, would silently put back what someone changed since;
-    the refusal lists the changes. Claim assessments are merged instead (format 2 files
-    list each with who made it and when): the other side's are recorded as stated, the
-    latest is current, and none of yours is undone, without --update. An invalid file
-    changes nothing. Impossible appearance dates (captured before posted, in the future)
-    are imported as given, with one warning line each on stderr.
+    `base`, `earlier`). When both archives changed the case since the state both come
+    from, the two are merged: each fact takes the value of the side that changed it, and a
+    fact both changed differently is refused, naming both (--update takes the file's). An
+    older export, or a file with nothing to merge against, that would put back what someone
+    changed since is refused with the list of changes (--update applies them). Claim
+    assessments always merge (format 2 files list each with who made it and when): the
+    other side's are recorded as stated, the latest is current, and none of yours is
+    undone. An invalid file changes nothing. Impossible appearance dates (captured before
+    posted, in the future) are imported as given, with one warning line each on stderr.
 
     --dry-run runs the same checks (a file the import would refuse is refused, exit 2) and
     prints what the import would record, one audit entry per line, then rolls it back.
@@ -359,6 +362,9 @@ def case_import(
         note = f"would update {done}" if dry_run else f"updated {done}"
     else:
         note = f"case {result.slug} is up to date: nothing {'to change' if dry_run else 'changed'}"
+    last = result.entries[-1] if result.entries else None
+    if last is not None and last["action"] == "case.import" and last["payload"].get("merged"):
+        note += ", merged with this archive's changes since the state both come from"
     if dry_run:
         note += "; dry run: nothing written"
     sys.stderr.write(clean(note) + "\n")

@@ -19,8 +19,11 @@ archive -> export is byte-identical.
   `state_digest`) is the case's state, or one of its `earlier` states (`known_states` of the
   exporting archive: where its case came from) is; or with `update=True` (`--update`);
   otherwise the import is refused with the list of changes, so that an older export or
-  another archive's file never puts back or replaces what a colleague changed since; an
-  import that changed the case ends with a `case.import` entry of the state it left;
+  another archive's file never puts back or replaces what a colleague changed since; a file
+  from an archive that changed the case while this one did too is merged with it against
+  the latest state both come from whose text this archive kept (`merge_states`,
+  `case_states`), facts both changed differently refused; an import that changed the case
+  ends with a `case.import` entry of the state it left;
 - claims, appearances and attributions the file dates (`created_at`/`created_by`) must be
   the archive's at their place, and the case's `created_at` the archive's case's: two
   archives' additions at the same place, or another case with the same slug, are refused;
@@ -42,7 +45,7 @@ import math
 import re
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -62,6 +65,7 @@ from verify.models import (
     AuditHead,
     Blob,
     Case,
+    CaseState,
     Claim,
     Derivation,
     Media,
@@ -372,6 +376,180 @@ LEFT_OUT = (
 _LEFT_OUT = re.compile(r"^# not in this file: (\d+) derivations? ", re.MULTILINE)
 
 
+_EXCHANGE_LINES = re.compile(
+    r'(?m)^base = "sha256:[0-9a-f]{64}"\n(?:earlier = \[\n(?:  "sha256:[0-9a-f]{64}",\n)*\]\n)?'
+)
+
+
+def as_exported(text: str) -> str:
+    """A case file's text without its `base` and `earlier` lines: the case as exported
+    (`render_case`), whose digest is `base`, if nobody edited the file."""
+    return _EXCHANGE_LINES.sub("", text, count=1)
+
+
+def keep_state(session: Session, slug: str, text: str) -> str:
+    """Keep the text of a state of case `slug` (as `render_case` gives it) under its digest,
+    for a later merge (`merge_states`); returns the digest."""
+    digest = state_digest(text)
+    if session.get(CaseState, digest) is None:
+        session.add(CaseState(digest=digest, case_slug=slug, text=text))
+    return digest
+
+
+def kept_state(session: Session, digest: str) -> str | None:
+    """The kept text of a state, if this archive has it and it hashes to its digest."""
+    row = session.get(CaseState, digest)
+    return row.text if row is not None and state_digest(row.text) == digest else None
+
+
+# fields of a record that change together, merged as one (`merge_states`)
+_TOGETHER: dict[str, tuple[tuple[str, ...], ...]] = {
+    "claims": (("finding", "confidence", "rationale", "history"),),
+    "appearances": (("posted_at", "posted_precision"),),
+    "attributions": (("state", "evidence", "according_to", "history"),),
+    "derivations": (("retraction", "retracted_at", "retracted_by"),),
+}
+
+
+# a field as a case file names it, where the parsed record's name differs
+_FILE_KEY = {"posted_at": "posted", "display_name": "name", "original_name": "name"}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A fact both sides changed differently since the state both come from (`merge_states`);
+    `resolvable`: --update can take the file's (else the import refuses it anyway: two
+    records added at one place, two attribution histories that part)."""
+
+    text: str
+    resolvable: bool = True
+
+
+def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", list[Conflict]]:
+    """Three-way merge of case files: `theirs` (a file) and `ours` (this archive's case as a
+    file) against a state both come from (`ancestor`). For each fact, the side that changed
+    it since the ancestor wins; a fact both changed, to different values, is a conflict
+    (the file's value is taken, and the conflict listed). Records only one side added are
+    kept; a record both added under one key (an account, a derivation) is merged field by
+    field; two records added at the same place are a conflict the import refuses (records
+    are matched by place, append-only). A claim's assessments are merged by the import
+    itself (format 2); a claim reworded on one side and assessed on the other is a
+    conflict. Returns the merged file, to import as a fast-forward, and the conflicts."""
+    conflicts: list[Conflict] = []
+
+    def values(record: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
+        return [record.get(k) for k in keys]
+
+    def record(
+        section: str, where: str, a: dict[str, Any], o: dict[str, Any], t: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`a` is {} for a record both sides added since (under one key)."""
+        out = dict(t)
+        together = _TOGETHER.get(section, ())
+        keys = [*together, *((k,) for k in t if not any(k in g for g in together))]
+        changed: dict[str, str] = {}  # group's first key -> who changed it: ours/theirs/both
+        for group in keys:
+            av, ov, tv = values(a, group), values(o, group), values(t, group)
+            if not a and group[0] in ("created_at", "created_by"):
+                out.update(zip(group, ov, strict=True))  # the import keeps the record's own
+                continue
+            if tv == av or ov == tv:
+                out.update(zip(group, ov, strict=True))  # only this archive changed it
+                changed[group[0]] = "ours" if ov != av else ""
+                continue
+            if ov == av:
+                changed[group[0]] = "theirs"  # only the file changed it
+                continue
+            changed[group[0]] = "both"
+            if section == "claims" and "history" in group and theirs.format >= HISTORY_FORMAT:
+                continue  # assessments: merged by the import (`merge_assessments`)
+            name = _FILE_KEY.get(group[0], group[0])
+            conflicts.append(
+                Conflict(
+                    f"{where}.{name}: here {_shown(ov[0])}, in the file {_shown(tv[0])}, "
+                    f"both changed from {_shown(av[0])}",
+                    resolvable=not (section == "attributions" and "history" in group),
+                )
+            )
+        worded, assessed = changed.get("text"), changed.get("finding")
+        if (
+            section == "claims"
+            and worded in ("ours", "theirs")
+            and assessed not in (None, "", worded)
+        ):
+            # an assessment is of a wording: one side reworded the claim, the other assessed
+            # it on the old words
+            words = o["text"] if worded == "ours" else t["text"]
+            side = "here" if worded == "ours" else "in the file"
+            conflicts.append(
+                Conflict(
+                    f"{where}: reworded {side} ({_shown(words)}) and assessed on the other "
+                    "side, on the old wording",
+                    resolvable=False,
+                )
+            )
+        return out
+
+    def listed(section: str) -> list[dict[str, Any]]:
+        a_list, o_list, t_list = (getattr(d, section) for d in (ancestor, ours, theirs))
+        out: list[dict[str, Any]] = []
+        for i in range(max(len(o_list), len(t_list))):
+            a = a_list[i] if i < len(a_list) else None
+            o = o_list[i] if i < len(o_list) else None
+            t = t_list[i] if i < len(t_list) else None
+            where = f"{section}[{i + 1}]"
+            if o is None or t is None:
+                one = t if o is None else o
+                assert one is not None  # i is below one of the two lengths
+                out.append(one)  # added by one side since
+            elif a is None:
+                if o != t:
+                    conflicts.append(
+                        Conflict(
+                            f"{where}: each archive added a different one since (this "
+                            f"archive's by {o.get('created_by') or o.get('by') or '?'}, the "
+                            f"file's by {t.get('created_by') or t.get('by') or '?'})",
+                            resolvable=False,
+                        )
+                    )
+                out.append(t)
+            else:
+                out.append(record(section, where, a, o, t))
+        return out
+
+    def keyed(section: str, key: "Callable[[dict[str, Any]], Any]") -> list[dict[str, Any]]:
+        a_by, o_by, t_by = (
+            {key(r): r for r in getattr(d, section)} for d in (ancestor, ours, theirs)
+        )
+        out = []
+        for k, t in t_by.items():
+            o = o_by.get(k)
+            out.append(
+                t if o is None else record(section, f"{section}[{k}]", a_by.get(k, {}), o, t)
+            )
+        out += [o for k, o in o_by.items() if k not in t_by]
+        return out
+
+    case = record("case", "case", ancestor.case, ours.case, theirs.case)
+    merged = Doc(
+        case=case,
+        base=theirs.base,
+        earlier=theirs.earlier,
+        format=theirs.format,
+        claims=listed("claims"),
+        status_changes=listed("status_changes"),
+        notes=listed("notes"),
+        accounts=keyed("accounts", lambda r: r["ref"]),
+        media=listed("media"),
+        appearances=listed("appearances"),
+        attributions=listed("attributions"),
+        derivations=keyed("derivations", lambda r: (r["child"], r["parent"], r["kind"])),
+    )
+    if merged.status_changes:
+        case["status"] = merged.status_changes[-1]["to"]
+    return merged, conflicts
+
+
 def mentioned_accounts(session: Session, case: Case) -> set[int]:
     """The accounts a case mentions (its appearances' and attributions'): those its file
     lists. Accounts are shared by the archive's cases; only these are part of the case's
@@ -481,7 +659,9 @@ def export_case(
             "path": None if final is None else str(Path(final).absolute()),
             "base": base,
         }
-        archive.record_output(audit.CASE_EXPORT, [(slug, payload)])
+        if archive.record_output(audit.CASE_EXPORT, [(slug, payload)]) is not None:
+            with archive.write() as session:
+                keep_state(session, slug, rendered)  # for a later merge (`merge_states`)
     return text
 
 
@@ -1204,10 +1384,11 @@ class _Importer:
         name: str,
         *,
         update: bool = False,
-        sha256: str | None = None,
+        text: str = "",
     ) -> None:
         self.s = session
-        self.sha256 = sha256  # of the file's bytes, for the `case.import` entry
+        self.text = text  # the file's
+        self.sha256 = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
         self.actor = archive.actor
         self.ctx = ctx
         self.doc = doc
@@ -1239,6 +1420,8 @@ class _Importer:
         # archive held at earlier exchanges (`known_states`)
         self.before: str | None = None
         self.known: dict[str, KnownState] = {}
+        # the kept state the file was merged against (`merge`), if it was
+        self.merged_from: str | None = None
 
     def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
         self.changes += count
@@ -1334,11 +1517,21 @@ class _Importer:
             f"{why}: {then}"
         )
 
+    def came_back(self) -> bool:
+        """The file's state is one this archive knew, but the file passed through a state
+        this archive knew after it (its `earlier`): a change the file's archive undid since,
+        not an older file."""
+        base = self.known.get(self.doc.base or "")
+        if base is None:
+            return False
+        since = [self.known[d] for d in self.doc.earlier if d in self.known]
+        return any((k.seq, k.held) > (base.seq, base.held) for k in since)
+
     def older(self) -> str | None:
         """Why the file is older than this archive's case, when its `base` is a state the
         case was in, or came from, before it became what it is now (`known_states`)."""
         known = self.known.get(self.doc.base or "")
-        if known is None or self.doc.base == self.before:
+        if known is None or self.doc.base == self.before or self.came_back():
             return None
         how = "held it" if known.held else "imported a file of it, or of a later state of the case,"
         return (
@@ -1422,7 +1615,8 @@ class _Importer:
             # a fast-forward: the file was exported from the case as it is now, or from a
             # later state of an archive that held it as it is now (`earlier`); a
             # hand-written file (no `base`) never is: its edits need `--update`
-            self.before = state_digest(render_case(self.s, case))
+            current = render_case(self.s, case)
+            self.before = state_digest(current)
             self.known = known_states(self.s, self.slug)
             self.mentioned = mentioned_accounts(self.s, case)
             self.exact = self.doc.base == self.before
@@ -1431,7 +1625,7 @@ class _Importer:
             self.fast_forward = self.exact or (
                 self.doc.base is not None
                 and self.before in self.doc.earlier
-                and self.doc.base not in self.known
+                and (self.doc.base not in self.known or self.came_back())
             )
             if (
                 not self.fast_forward
@@ -1446,6 +1640,14 @@ class _Importer:
                 self.fast_forward = self.exact = any(
                     self.doc.base == state_digest(render_case(self.s, case, **how)) for how in older
                 )
+            if (
+                not self.fast_forward
+                and self.doc.base is not None
+                and self.doc.format >= HISTORY_FORMAT
+                and self.older() is None
+            ):
+                self.merge(current)
+                c = self.doc.case  # the merged file's
         if case is None:
             case = Case(
                 slug=self.slug,
@@ -1478,7 +1680,8 @@ class _Importer:
         self.derivations(media_ids)
         self.require_fast_forward()
         self.s.flush()
-        state = state_digest(render_case(self.s, case))
+        after = render_case(self.s, case)
+        state = state_digest(after)
         learnt = ({self.doc.base} | self.doc.earlier) - self.known.keys() - {state, None}
         if state != self.before or self.changes or learnt:
             # the state this import left, and the states the file came from that this
@@ -1491,9 +1694,59 @@ class _Importer:
                 "state": state,
                 "earlier": sorted(self.doc.earlier - self.known.keys() - {state, self.doc.base}),
                 "update": self.update_asked,
+                "merged": self.merged_from,
             }
             self.log(audit.CASE_IMPORT, payload, count=False)
+            # their texts, for a later merge
+            keep_state(self.s, self.slug, after)
+            exported = as_exported(self.text)
+            if self.doc.base is not None and state_digest(exported) == self.doc.base:
+                keep_state(self.s, self.slug, exported)
         return case, created
+
+    def merge(self, current: str) -> None:
+        """A file from an archive that changed the case while this one did too: merged
+        with this archive's case (`current`) against the latest state both come from whose
+        text this archive kept (`merge_states`), then imported as a fast-forward. Facts
+        both sides changed are refused, or with --update taken from the file."""
+        came_from = {d for d in (self.doc.base, *self.doc.earlier) if d is not None}
+        shared = came_from & self.known.keys()
+        if not shared:
+            return  # nothing in common known: the edits need --update, as before
+        # the newest state both come from (a merge records the state it left and the
+        # file's base in one entry: the state held here first), in one order everywhere
+        digest = max(shared, key=lambda d: (self.known[d].seq, self.known[d].held, d))
+        text = kept_state(self.s, digest)
+        if text is None:
+            return  # its text not kept here (learnt from a file): merging against an
+            # older state could undo what happened since, so the edits need --update
+        ancestor = parse_case_file(text, f"{self.ctx.label} (kept state {digest})")
+        ours = parse_case_file(current, f"{self.ctx.label} (this archive's case)")
+        merged, conflicts = merge_states(ancestor, ours, self.doc)
+        stuck = [c.text for c in conflicts if not c.resolvable]
+        if stuck or (conflicts and not self.update_asked):
+            known = self.known[digest]
+            how = "held here" if known.held else "learnt here from an imported file"
+            listed = stuck or [c.text for c in conflicts]
+            shown = "; ".join(listed[:4])
+            if len(listed) > 4:
+                shown += f"; and {len(listed) - 4} more"
+            then = (
+                "these cannot be merged, with --update either: agree which archive records "
+                "them, and continue from its export"
+                if stuck
+                else f"agree which stands (`verify log {self.slug}` shows who changed what "
+                "here); --update takes the file's"
+            )
+            raise BadInputError(
+                f"{self.ctx.label}: this archive and the file's each changed the case since "
+                f"the state both come from ({how} at {iso(known.at)}, audit seq "
+                f"{known.seq}), and both changed {len(listed)} "
+                f"fact{'s' if len(listed) != 1 else ''} differently ({shown}): {then}"
+            )
+        self.doc = merged
+        self.fast_forward = True
+        self.merged_from = digest
 
     def claims(self, case: Case) -> None:
         rows = list(
@@ -2208,11 +2461,10 @@ def import_case_text(
     doc = parse_case_file(text, label)
     ctx = _Ctx(label)
     name = Path(label).name
-    digest = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     try:
         with archive.write() as session:
             start = session.exec(select(AuditHead.seq)).first() or 0
-            importer = _Importer(session, archive, ctx, doc, name, update=update, sha256=digest)
+            importer = _Importer(session, archive, ctx, doc, name, update=update, text=text)
             case, created = importer.run()
             session.flush()
             written = session.exec(
