@@ -6,6 +6,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def earlier(text: str) -> list[str]:
     return value
 
 
-def case_of(archive: Archive) -> dict[str, object]:
+def case_of(archive: Archive) -> dict[str, Any]:
     return cases.show_case(archive, SLUG)
 
 
@@ -274,10 +275,12 @@ def test_earlier_is_checked_and_means_nothing_without_base(archive: Archive) -> 
         casefile.import_case_text(archive, hand, "hand.toml")
 
 
-def test_the_command_line_round_trip(
+def _shell_exchange(
     cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The same exchange from the shell, with two archive homes (SQLite) and `-o` files."""
+) -> tuple[tuple[str, str], Path]:
+    """From the shell, with two archive homes (SQLite) and `-o` files: the desk opens the
+    case and exports it, the partner imports it, retitles it and exports it. Returns the
+    desk's `--home` option and the partner's file."""
     monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
     desk_file, partner_file = tmp_path / "desk.toml", tmp_path / "partner.toml"
     desk, partner = (("--home", str(tmp_path / side)) for side in ("desk", "partner"))
@@ -286,6 +289,13 @@ def test_the_command_line_round_trip(
     assert cli(*partner, "case", "import", str(desk_file)).exit_code == 0
     assert cli(*partner, "case", "edit", SLUG, "--title", "Round trip").exit_code == 0
     assert cli(*partner, "case", "export", SLUG, "-o", str(partner_file)).exit_code == 0
+    return desk, partner_file
+
+
+def test_the_command_line_round_trip(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk, partner_file = _shell_exchange(cli, tmp_path, monkeypatch)
     r = cli(*desk, "case", "import", str(partner_file))
     assert (r.exit_code, r.stderr) == (0, f"updated case {SLUG}: 1 change\n")
 
@@ -566,14 +576,7 @@ def test_a_claim_reworded_on_one_side_and_assessed_on_the_other_is_refused(
 def test_a_merge_from_the_shell_says_so(
     cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("VERIFY_DATABASE_URL", raising=False)
-    desk_file, partner_file = tmp_path / "desk.toml", tmp_path / "partner.toml"
-    desk, partner = (("--home", str(tmp_path / side)) for side in ("desk", "partner"))
-    assert cli(*desk, "case", "open", "Round", "--slug", SLUG).exit_code == 0
-    assert cli(*desk, "case", "export", SLUG, "-o", str(desk_file)).exit_code == 0
-    assert cli(*partner, "case", "import", str(desk_file)).exit_code == 0
-    assert cli(*partner, "case", "edit", SLUG, "--title", "Round trip").exit_code == 0
-    assert cli(*partner, "case", "export", SLUG, "-o", str(partner_file)).exit_code == 0
+    desk, partner_file = _shell_exchange(cli, tmp_path, monkeypatch)
     assert cli(*desk, "case", "edit", SLUG, "--summary", "the desk's").exit_code == 0
     r = cli(*desk, "case", "import", str(partner_file), "--dry-run")
     assert r.stderr == (
