@@ -5,6 +5,7 @@ file's changes as a fast-forward, without --update (docs/case-files.md, "Exchang
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,18 @@ def earlier(text: str) -> list[str]:
     value = tomllib.loads(text).get("earlier", [])
     assert isinstance(value, list)
     return value
+
+
+def partner_file(tmp_path: Path, desk_file: str, change: Callable[[Archive], object]) -> str:
+    """The partner's export after it imported `desk_file` into a fresh archive and made
+    `change` on the command line."""
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        change(partner)
+        return export(partner)
+    finally:
+        partner.close()
 
 
 def case_of(archive: Archive) -> dict[str, Any]:
@@ -122,13 +135,9 @@ def test_a_fact_both_sides_changed_differently_is_refused(archive: Archive, tmp_
     cases.open_case(archive, "Round", slug=SLUG, summary="first")
     desk_file = export(archive)
     [exported] = [e for e in logread.read_log(archive) if e["action"] == "case.export"]
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
-        cases.edit_case(partner, SLUG, title="Partner's title")
-        theirs = export(partner)
-    finally:
-        partner.close()
+    theirs = partner_file(
+        tmp_path, desk_file, lambda p: cases.edit_case(p, SLUG, title="Partner's title")
+    )
     cases.edit_case(archive, SLUG, title="Desk's title", summary="the desk's")
     entries = len(logread.read_log(archive))
     with pytest.raises(BadInputError) as exc:
@@ -154,13 +163,9 @@ def test_without_a_kept_shared_state_edits_on_both_sides_need_update(
     merging; --update applies them."""
     cases.open_case(archive, "Round", slug=SLUG, summary="first")
     desk_file = casefile.export_case(archive, SLUG)  # not recorded, as on a read-only archive
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
-        cases.edit_case(partner, SLUG, title="Round trip")
-        theirs = export(partner)
-    finally:
-        partner.close()
+    theirs = partner_file(
+        tmp_path, desk_file, lambda p: cases.edit_case(p, SLUG, title="Round trip")
+    )
     cases.edit_case(archive, SLUG, summary="the desk's")
     entries = len(logread.read_log(archive))
     with pytest.raises(BadInputError) as exc:
@@ -376,13 +381,7 @@ def test_a_file_this_archive_has_moved_on_from_is_older_even_when_a_change_was_u
     so it is refused, not applied over the desk's undoing."""
     cases.open_case(archive, "Round", slug=SLUG)
     desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
-        cases.edit_case(partner, SLUG, title="Wrong")
-        theirs = export(partner)
-    finally:
-        partner.close()
+    theirs = partner_file(tmp_path, desk_file, lambda p: cases.edit_case(p, SLUG, title="Wrong"))
     assert casefile.import_case_text(archive, theirs, "round.toml").changes == 1
     cases.edit_case(archive, SLUG, title="Round")
     assert base(export(archive)) == base(desk_file)  # the same state as before
@@ -556,13 +555,11 @@ def test_a_claim_reworded_on_one_side_and_assessed_on_the_other_is_refused(
 ) -> None:
     cases.open_case(archive, "Round", slug=SLUG, claims=["filmed at night"])
     desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
-        cases.assess_claim(partner, SLUG, 1, finding="supported", why="stars visible")
-        theirs = export(partner)
-    finally:
-        partner.close()
+    theirs = partner_file(
+        tmp_path,
+        desk_file,
+        lambda p: cases.assess_claim(p, SLUG, 1, finding="supported", why="stars visible"),
+    )
     reworded = export(archive).replace('"filmed at night"', '"filmed at dusk"')
     assert casefile.import_case_text(archive, reworded, "mine.toml").changes == 1
     with pytest.raises(BadInputError) as exc:

@@ -418,14 +418,11 @@ _SUMMARY_KEYS = (
 )
 
 
-def _shown(value: object) -> str:
-    text = "none" if value is None else repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 48 else text[:47] + "…"
-
-
 def _entry_summary(payload: dict[str, Any]) -> str:
     """One audit payload on one line: its identifying fields, then each change old -> new,
     then who the file says made it and when."""
+    from verify.services.casefile import shown_value as _shown
+
     changed = {k: v for k, v in payload.items() if isinstance(v, dict) and set(v) == {"old", "new"}}
     parts = [
         f"{k}={_shown(payload[k])}"

@@ -466,8 +466,8 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
             name = _FILE_KEY.get(group[0], group[0])
             conflicts.append(
                 Conflict(
-                    f"{where}.{name}: here {_shown(ov[0])}, in the file {_shown(tv[0])}, "
-                    f"both changed from {_shown(av[0])}",
+                    f"{where}.{name}: here {shown_value(ov[0])}, in the file {shown_value(tv[0])}, "
+                    f"both changed from {shown_value(av[0])}",
                     resolvable=not (section == "attributions" and "history" in group),
                 )
             )
@@ -483,7 +483,7 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
             side = "here" if worded == "ours" else "in the file"
             conflicts.append(
                 Conflict(
-                    f"{where}: reworded {side} ({_shown(words)}) and assessed on the other "
+                    f"{where}: reworded {side} ({shown_value(words)}) and assessed on the other "
                     "side, on the old wording",
                     resolvable=False,
                 )
@@ -1326,8 +1326,9 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _shown(value: Any) -> str:
-    """A value in an import's one-line refusal: quoted, at most 40 characters."""
+def shown_value(value: Any) -> str:
+    """A value in an import's one-line refusal (and `case import --dry-run`'s lines):
+    quoted, at most 40 characters."""
     if isinstance(value, datetime):
         value = iso(value)
     text = "none" if value is None or value == "" else repr(value)
@@ -1363,13 +1364,13 @@ def _same_assessment(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
 
 
 def _state_said(state: str, evidence: str | None, by: str | None, at: datetime | None) -> str:
-    why = f" ({_shown(evidence)})" if evidence else ""
+    why = f" ({shown_value(evidence)})" if evidence else ""
     return f"{state}{why}, by {by or '?'} at {iso(at) or '?'}"
 
 
 def _said(h: dict[str, Any], *, who: bool = True) -> str:
     conf = f", {h['confidence']} confidence" if h["confidence"] else ""
-    why = f": {_shown(h['rationale'])}" if h["rationale"] else ""
+    why = f": {shown_value(h['rationale'])}" if h["rationale"] else ""
     by = f", by {h['by'] or '?'}" if who and "by" in h else ""
     return f"{h['finding']}{conf}{why}{by}"
 
@@ -1384,11 +1385,14 @@ class _Importer:
         name: str,
         *,
         update: bool = False,
-        text: str = "",
+        sha256: str | None = None,
+        exported: str | None = None,
     ) -> None:
         self.s = session
-        self.text = text  # the file's
-        self.sha256 = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+        # the file's bytes' hash, and its text as exported when it is (`as_exported` hashes
+        # to its `base`), both computed before the transaction
+        self.sha256 = sha256
+        self.exported = exported
         self.actor = archive.actor
         self.ctx = ctx
         self.doc = doc
@@ -1467,7 +1471,7 @@ class _Importer:
             row = self.s.get(Media, value)
             blob = self.s.get(Blob, row.blob_id) if row is not None else None
             value = f"sha256:{blob.sha256[:12]}" if blob is not None else value
-        return _shown(value)
+        return shown_value(value)
 
     def require_fast_forward(self) -> None:
         """Refuse a file that would change facts the archive holds unless it was exported
@@ -1699,9 +1703,8 @@ class _Importer:
             self.log(audit.CASE_IMPORT, payload, count=False)
             # their texts, for a later merge
             keep_state(self.s, self.slug, after)
-            exported = as_exported(self.text)
-            if self.doc.base is not None and state_digest(exported) == self.doc.base:
-                keep_state(self.s, self.slug, exported)
+            if self.exported is not None:
+                keep_state(self.s, self.slug, self.exported)
         return case, created
 
     def merge(self, current: str) -> None:
@@ -1987,8 +1990,9 @@ class _Importer:
                 self.ctx.fail(
                     f"status_changes[{i}]",
                     f"the archive's status change {i} is to {row.to_status} by {row.by} at "
-                    f"{iso(row.at)} ({_shown(row.rationale)}), the file's to {want['to']} by "
-                    f"{want['by'] or '?'} at {iso(want['at']) or '?'} ({_shown(want['why'])}): "
+                    f"{iso(row.at)} ({shown_value(row.rationale)}), the file's to {want['to']} "
+                    f"by {want['by'] or '?'} at {iso(want['at']) or '?'} "
+                    f"({shown_value(want['why'])}): "
                     "the status history is append-only, so the two cannot both hold; if each "
                     "archive set a status after they last exchanged this case, agree which "
                     "stands and set it with `verify status set` in one archive, then export "
@@ -2025,8 +2029,8 @@ class _Importer:
                 self.ctx.fail(
                     f"notes[{i}]",
                     f"differs from the archive's note (notes are append-only): the archive's "
-                    f"by {row.by} at {iso(row.at)}: {_shown(row.text)}; the file's by "
-                    f"{want['by'] or '?'} at {iso(want['at']) or '?'}: {_shown(want['text'])}",
+                    f"by {row.by} at {iso(row.at)}: {shown_value(row.text)}; the file's by "
+                    f"{want['by'] or '?'} at {iso(want['at']) or '?'}: {shown_value(want['text'])}",
                 )
         for want in self.doc.notes[len(rows) :]:
             note = Note(
@@ -2461,10 +2465,16 @@ def import_case_text(
     doc = parse_case_file(text, label)
     ctx = _Ctx(label)
     name = Path(label).name
+    digest = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    exported: str | None = as_exported(text)
+    if doc.base is None or state_digest(exported or "") != doc.base:
+        exported = None  # edited since its export: not the state its `base` names
     try:
         with archive.write() as session:
             start = session.exec(select(AuditHead.seq)).first() or 0
-            importer = _Importer(session, archive, ctx, doc, name, update=update, text=text)
+            importer = _Importer(
+                session, archive, ctx, doc, name, update=update, sha256=digest, exported=exported
+            )
             case, created = importer.run()
             session.flush()
             written = session.exec(
