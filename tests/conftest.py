@@ -11,6 +11,10 @@ PostgreSQL server is `VERIFY_TEST_POSTGRES_URL` (e.g.
 up); each test gets its own throwaway schema, dropped afterwards. Without the variable,
 PostgreSQL variants skip with a reason.
 
+An archive that takes many commands to build is built once per module and copied for each
+test (`Snapshots`, the `snapshots` fixture; see tests/test_state_check.py): on PostgreSQL the
+copy is a database of its own, made from the built one as a template.
+
 Property tests (Hypothesis) are deterministic by default: the same examples on every run,
 so the suite cannot go red on code that did not change. `pytest --hypothesis-profile=explore`
 draws new examples each run (a failure prints the steps to turn into a test of its own).
@@ -22,6 +26,7 @@ os.environ["TYPER_USE_RICH"] = "0"
 os.environ["TERMINAL_WIDTH"] = "200"
 
 import contextlib
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -180,3 +185,108 @@ def stdlib_reader(home: Path, backend: str) -> Iterator[Any]:
         yield readonly
     finally:
         readonly.close()
+
+
+# ------------------------------------------------------------------ archives built once
+
+
+@contextlib.contextmanager
+def _admin(server_url: str) -> Iterator[Any]:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _database_url(server_url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+class Snapshots:
+    """Archives a module builds once and copies for each test that asks (building one takes
+    dozens of commands; copying it, a fraction of a second). A SQLite archive is its home
+    folder, copied; a PostgreSQL one is also a database, copied with CREATE DATABASE ...
+    TEMPLATE (so each test gets a database of its own rather than a schema)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.made: dict[tuple[str, str], tuple[Path, str | None]] = {}
+        self.databases: list[str] = []
+
+    def restore(
+        self, request: pytest.FixtureRequest, key: str, build: Callable[[Path], None]
+    ) -> Path:
+        """Put a copy of archive `key` at the test's `home`, on its `backend`, and return
+        the home. The first time, `build(workdir)` makes the archive under a home of its
+        own: it runs commands against $VERIFY_HOME and may leave files in `workdir`, which
+        lasts as long as the module."""
+        backend: str = request.getfixturevalue("backend")
+        home: Path = request.getfixturevalue("home")
+        monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+        if (key, backend) not in self.made:
+            self.made[key, backend] = self._build(key, backend, build)
+        source, template = self.made[key, backend]
+        shutil.copytree(source, home, symlinks=True)
+        if template is not None:
+            server = require_postgres()
+            name = self._database()
+            with _admin(server) as conn:
+                conn.execute(_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            monkeypatch.setenv("VERIFY_DATABASE_URL", _database_url(server, name))
+            request.addfinalizer(lambda: self.drop(name))
+        return home
+
+    def _database(self) -> str:
+        name = f"verify_test_{uuid.uuid4().hex[:12]}"
+        self.databases.append(name)
+        return name
+
+    def _build(
+        self, key: str, backend: str, build: Callable[[Path], None]
+    ) -> tuple[Path, str | None]:
+        folder = self.base / f"{key}-{backend}"
+        folder.mkdir()
+        home, template = folder / "archive", None
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("VERIFY_HOME", str(home))
+            if backend == "sqlite":
+                mp.delenv("VERIFY_DATABASE_URL", raising=False)
+            else:
+                server = require_postgres()
+                template = self._database()
+                with _admin(server) as conn:
+                    conn.execute(_sql(f'CREATE DATABASE "{template}"'))
+                mp.setenv("VERIFY_DATABASE_URL", _database_url(server, template))
+            build(folder)
+        return home, template
+
+    def drop(self, *names: str) -> None:
+        """Drop the databases named, or all this module made (copies before templates)."""
+        server = postgres_url()
+        doomed = [n for n in reversed(self.databases) if not names or n in names]
+        if not doomed or server is None:
+            return
+        with _admin(server) as conn:
+            for name in doomed:
+                conn.execute(_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                self.databases.remove(name)
+
+
+def _sql(statement: str) -> Any:
+    from sqlalchemy import text
+
+    return text(statement)
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshots]:
+    """This module's archives built once (see `Snapshots`)."""
+    made = Snapshots(tmp_path_factory.mktemp("snapshots"))
+    yield made
+    made.drop()

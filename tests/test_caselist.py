@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunCli, stdlib_reader
+from tests.conftest import RunCli, Snapshots, stdlib_reader
 from tests.media import write_jpeg
 from verify.archive import Archive
 from verify.services import caselist, cases, status
@@ -164,7 +164,12 @@ def test_unknown_case_is_one_line(cli: RunCli) -> None:
     ],
 )
 def test_reads_import_no_orm(
-    home: Path, backend: str, command: tuple[str, ...], field: str | None, expected: Any
+    request: pytest.FixtureRequest,
+    snapshots: Snapshots,
+    backend: str,
+    command: tuple[str, ...],
+    field: str | None,
+    expected: Any,
 ) -> None:
     """The reads that skip the ORM on a SQLite archive (case list and show, status history,
     log, media list, show and frames, prov derivations, attributions, appearance list and
@@ -172,26 +177,14 @@ def test_reads_import_no_orm(
     line's words (None: a checkpoint)."""
     if backend != "sqlite":
         pytest.skip("the ORM-free read path is for SQLite archives")
-    env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
-    verify = [sys.executable, "-m", "verify"]
-    subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
-    if command[0] in ("media", "prov", "timeline"):  # a file failing analysis (1), a photo (2)
-        text = home.parent / "note.txt"
-        text.write_text("not media")
-        photo = write_jpeg(home.parent / "photo.jpg", size=(64, 48))
-        add = [*verify, "media", "add", "imp", str(text), str(photo)]
-        subprocess.run(add, env=env, capture_output=True)
-    if command[0] in ("prov", "timeline"):
-        derive = [*verify, "prov", "derive", "2", "1", "--kind", "reencode_of"]
-        derive += ["--evidence", '{"frames": {"query": 1}}']  # shown through evidence_value
-        subprocess.run(derive, env=env, capture_output=True, check=True)
     if command[0] == "timeline" or (command[0] == "prov" and command[1] != "derivations"):
-        prov = [*verify, "prov"]
-        appear = [*prov, "appearance", "add", "imp", "--account", "telegram:@chan"]
-        appear += ["--posted", "2023-05-22", "--media", "2"]
-        subprocess.run(appear, env=env, capture_output=True, check=True)
-        attribute = [*prov, "attribute", "imp", "original_poster", "telegram:@chan"]
-        subprocess.run(attribute, env=env, capture_output=True, check=True)
+        level = 3  # ... and an appearance and an attribution
+    elif command[0] == "prov":
+        level = 2  # ... and a derivation
+    else:
+        level = 1 if command[0] == "media" else 0  # ... and media; the case alone
+    home = snapshots.restore(request, f"imports-{level}", lambda workdir: _imports(workdir, level))
+    env = {**os.environ, "VERIFY_HOME": str(home), "VERIFY_USER": "tester"}
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "verify", *command],
         env=env,
@@ -208,3 +201,29 @@ def test_reads_import_no_orm(
         assert out.stdout.startswith("1:sha256:")
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
     assert not {"sqlmodel", "sqlalchemy", "verify.models", "alembic"} & imported
+
+
+def _imports(workdir: Path, level: int) -> None:
+    """The archive test_reads_import_no_orm reads, made by the CLI in child processes: a case
+    (level 0); media, one failing analysis (1), a photo (2) (level 1); a derivation (level 2);
+    an appearance and an attribution (level 3)."""
+    env = {**os.environ, "VERIFY_USER": "tester"}
+    verify = [sys.executable, "-m", "verify"]
+    subprocess.run([*verify, "case", "open", "Imports", "--slug", "imp"], env=env, check=True)
+    if level >= 1:
+        text = workdir / "note.txt"
+        text.write_text("not media")
+        photo = write_jpeg(workdir / "photo.jpg", size=(64, 48))
+        add = [*verify, "media", "add", "imp", str(text), str(photo)]
+        subprocess.run(add, env=env, capture_output=True)
+    if level >= 2:
+        derive = [*verify, "prov", "derive", "2", "1", "--kind", "reencode_of"]
+        derive += ["--evidence", '{"frames": {"query": 1}}']  # shown through evidence_value
+        subprocess.run(derive, env=env, capture_output=True, check=True)
+    if level >= 3:
+        prov = [*verify, "prov"]
+        appear = [*prov, "appearance", "add", "imp", "--account", "telegram:@chan"]
+        appear += ["--posted", "2023-05-22", "--media", "2"]
+        subprocess.run(appear, env=env, capture_output=True, check=True)
+        attribute = [*prov, "attribute", "imp", "original_poster", "telegram:@chan"]
+        subprocess.run(attribute, env=env, capture_output=True, check=True)

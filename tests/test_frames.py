@@ -1,6 +1,7 @@
 """Frame sampling: images, generated clips (sampling, skipping, rotation, scene changes), corpus."""
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -527,6 +528,20 @@ def _videos(corpus: Path) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(fh) if r["kind"] == "video"]
 
 
+@pytest.fixture(scope="module")
+def in_one_piece() -> Callable[[str], frames_mod._Pass | None]:
+    """`_decode` of a file in one piece (no segments), which two corpus tests compare other
+    decodings with: decoded once per file (the corpus takes about 15 s)."""
+    decoded: dict[str, frames_mod._Pass | None] = {}
+
+    def decode(path: str) -> frames_mod._Pass | None:
+        if path not in decoded:
+            decoded[path] = frames_mod._decode(path, {}, None, False, segments=False)
+        return decoded[path]
+
+    return decode
+
+
 @pytest.mark.corpus
 def test_corpus_rotated_videos_upright(corpus: Path) -> None:
     for rel in (
@@ -565,7 +580,9 @@ def test_every_decodable_corpus_video_yields_frames(corpus: Path) -> None:
 
 
 @pytest.mark.corpus
-def test_corpus_gop_skipping_keeps_every_regular_sample(corpus: Path) -> None:
+def test_corpus_gop_skipping_keeps_every_regular_sample(
+    corpus: Path, in_one_piece: Callable[[str], frames_mod._Pass | None]
+) -> None:
     """On every corpus video (H.264, HEVC, MPEG-2/4, VP8/9, ProRes, MTS, ...) skipping GOP
     tails keeps each pass's regular samples among the other's samples (a frame can be a
     regular sample in one pass and a scene-change one in the other), and every frame both
@@ -573,7 +590,7 @@ def test_corpus_gop_skipping_keeps_every_regular_sample(corpus: Path) -> None:
     skipped_total = full_total = 0
     for row in _videos(corpus):
         path = str(corpus / row["path"])
-        a = frames_mod._decode(path, {}, None, False, segments=False)
+        a = in_one_piece(path)
         b = frames_mod._decode(path, {}, None, False, gop_skip=False)
         if a is None or b is None:
             assert a is None and b is None, row["path"]
@@ -593,7 +610,9 @@ def test_corpus_gop_skipping_keeps_every_regular_sample(corpus: Path) -> None:
 
 @pytest.mark.corpus
 def test_corpus_segmented_decoding_keeps_the_samples_of_one_piece(
-    corpus: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    in_one_piece: Callable[[str], frames_mod._Pass | None],
 ) -> None:
     """On every corpus video, segments of about 1 s decoded in parallel take the regular
     samples of decoding in one piece with the same hashes, and every frame both take hashes
@@ -606,7 +625,7 @@ def test_corpus_segmented_decoding_keeps_the_samples_of_one_piece(
     for row in _videos(corpus):
         path = str(corpus / row["path"])
         a = frames_mod._decode(path, {}, None, False)
-        b = frames_mod._decode(path, {}, None, False, segments=False)
+        b = in_one_piece(path)
         if a is None or b is None:
             assert a is None and b is None, row["path"]
             continue

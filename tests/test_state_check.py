@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, Snapshots
 from tests.media import write_jpeg
 from verify import audit
 from verify.archive import Archive, open_archive
@@ -28,8 +28,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
-    """An archive with every legitimate way of setting the checked facts; returns its home."""
+def built(request: pytest.FixtureRequest, snapshots: Snapshots, cli: RunCli) -> Path:
+    """An archive with every legitimate way of setting the checked facts (built once per
+    backend, copied for each test); returns its home."""
+    return snapshots.restore(request, "built", lambda workdir: _build(cli, workdir))
+
+
+def _build(cli: RunCli, tmp_path: Path) -> None:
     steps = [
         ("case", "open", "Test case", "--claim", "one", "--claim", "two"),
         ("claim", "add", "test-case", "three"),
@@ -105,7 +110,6 @@ def built(cli: RunCli, home: Path, tmp_path: Path) -> Path:
     for args in steps:
         r = cli(*args)
         assert r.exit_code == 0, (args, r.stderr)
-    return home
 
 
 def tamper(home: Path, sql: str) -> None:
