@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import RunCli
 from verify.archive import Archive, open_archive
 from verify.errors import BadInputError
-from verify.services import casefile, cases, log, logread, provenance
+from verify.services import casefile, cases, log, logread, provenance, status
 
 SLUG = "round"
 
@@ -586,3 +586,100 @@ def test_a_merge_from_the_shell_says_so(
         f"updated case {SLUG}: 1 change, merged with this archive's changes since the state "
         "both come from\n",
     )
+
+
+def test_notes_both_sides_added_merge_in_time_order(archive: Archive, tmp_path: Path) -> None:
+    """After an exchange, the partner adds a note, then the desk does (so the desk's note is
+    the later one, though the desk will hold it first): the desk's import keeps both, listed
+    by when they were written, and the partner takes the desk's export as a fast-forward;
+    both archives then list the same notes and export the same file."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    cases.add_note(archive, SLUG, "opened from the tip line")
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.add_note(partner, SLUG, "the partner's: found an older upload")
+        theirs = export(partner)
+        cases.add_note(archive, SLUG, "the desk's: asked the uploader")
+        done = casefile.import_case_text(archive, theirs, "round.toml")
+        assert [e["action"] for e in done.entries] == ["note.add", "case.import"]
+        assert done.entries[-1]["payload"]["merged"] == base(desk_file)
+        journal = [
+            "opened from the tip line",
+            "the partner's: found an older upload",
+            "the desk's: asked the uploader",
+        ]
+        assert [n["text"] for n in case_of(archive)["notes"]] == journal
+        ours = export(archive)
+        assert ours.index("found an older upload") < ours.index("asked the uploader")
+        assert casefile.import_case_text(partner, ours, "round.toml").changes == 1
+        assert [n["text"] for n in case_of(partner)["notes"]] == journal
+        assert export(partner) == export(archive)
+        for side in (archive, partner):
+            assert log.check_archive(side).ok
+            assert casefile.import_case_text(side, export(side), "round.toml").changes == 0
+    finally:
+        partner.close()
+
+
+def test_a_note_the_file_changed_is_still_refused(archive: Archive) -> None:
+    """Notes match by what they are, but a note of the archive's that the file lacks or
+    rewords is refused, as before (append-only)."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    cases.add_note(archive, SLUG, "asked the desk in Kyiv")
+    edited = export(archive).replace("asked the desk in Kyiv", "asked the desk in Lviv")
+    with pytest.raises(BadInputError, match=r"notes\[1\]: differs from the archive's note"):
+        casefile.import_case_text(archive, edited, "round.toml", update=True)
+
+
+def test_status_set_on_both_sides_is_refused_saying_what_works(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Both sides set the status after an exchange: the status histories part at one place,
+    which no import can merge (--update included); the refusal says so and how to keep the
+    file's version: as another case, under another slug, which imports."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    desk_file = export(archive)
+    theirs = partner_file(
+        tmp_path, desk_file, lambda p: status.set_status(p, SLUG, "verified", why="geolocated")
+    )
+    status.set_status(archive, SLUG, "false", why="older upload found")
+    for update in (False, True):
+        with pytest.raises(BadInputError) as exc:
+            casefile.import_case_text(archive, theirs, "round.toml", update=update)
+        assert (
+            "status_changes[1]: each archive added a different one since (this archive's by "
+            "tester, the file's by pat)): these cannot be merged, with --update either "
+            "(provenance is append-only): the two archives' histories of this case part here; "
+            "to keep the file's beside this archive's, import it as another case (change its "
+            "`slug`)"
+        ) in exc.value.message
+    other = theirs.replace(f'slug = "{SLUG}"', 'slug = "round-partner"', 1)
+    assert casefile.import_case_text(archive, other, "partner.toml").changes > 0
+    assert cases.show_case(archive, "round-partner")["status"] == "verified"
+    assert case_of(archive)["status"] == "false"
+
+
+def test_a_posted_date_both_sides_changed_is_shown_as_the_file_writes_it(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """A conflict on an appearance's `posted` names the values as a case file writes them
+    (`~2023-05`), not as instants."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    provenance.add_appearance(
+        archive, SLUG, platform="telegram", account="telegram:@chan", posted="~2023-05"
+    )
+    desk_file = export(archive)
+
+    def repost(side: Archive) -> None:
+        provenance.edit_appearance(side, 1, {"posted": "2023-05-22"}, why="the post's page")
+
+    theirs = partner_file(tmp_path, desk_file, repost)
+    provenance.edit_appearance(archive, 1, {"posted": "~2023-05-21"}, why="the archive's copy")
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, theirs, "round.toml")
+    assert (
+        "appearances[1].posted: here '~2023-05-21', in the file '2023-05-22', "
+        "both changed from '~2023-05'"
+    ) in exc.value.message

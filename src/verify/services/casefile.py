@@ -8,8 +8,9 @@ archive -> export is byte-identical.
 
 `import_case` recreates or updates a case from such a file:
 - records are matched by position: claims, media, appearances and attributions carry `n`
-  (1, 2, 3… in order, as in the file); status changes and notes by their order; accounts by
-  `ref`; derivations by (child, parent, kind). Cross-references inside the file use those
+  (1, 2, 3… in order, as in the file); status changes by their order; notes by what they
+  are (text, at, by: a journal, listed in time order); accounts by `ref`; derivations by
+  (child, parent, kind). Cross-references inside the file use those
   numbers: `media:2`, `appearance:1`;
 - provenance is append-only: a file that lacks a record the archive has, rewrites a status
   change, note or attribution history entry, or changes a media file's SHA-256 is refused;
@@ -258,7 +259,7 @@ def render_case(
         w.kv("by", sc.by)
 
     for note in session.exec(
-        select(Note).where(Note.case_id == case.id).order_by(col(Note.id))
+        select(Note).where(Note.case_id == case.id).order_by(col(Note.at), col(Note.id))
     ).all():
         w.header("[[notes]]")
         w.kv("text", note.text)
@@ -431,14 +432,21 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
     it since the ancestor wins; a fact both changed, to different values, is a conflict
     (the file's value is taken, and the conflict listed). Records only one side added are
     kept; a record both added under one key (an account, a derivation) is merged field by
-    field; two records added at the same place are a conflict the import refuses (records
-    are matched by place, append-only). A claim's assessments are merged by the import
+    field; notes both added are all kept, in time order; two other records added at the
+    same place are a conflict the import refuses (records are matched by place,
+    append-only). A claim's assessments are merged by the import
     itself (format 2); a claim reworded on one side and assessed on the other is a
     conflict. Returns the merged file, to import as a fast-forward, and the conflicts."""
     conflicts: list[Conflict] = []
 
     def values(record: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
         return [record.get(k) for k in keys]
+
+    def shown(group: tuple[str, ...], value: list[Any]) -> str:
+        """A group's value as the file writes it (`posted = "~2023-05"`, not its instant)."""
+        if group == ("posted_at", "posted_precision") and value[0] is not None:
+            return shown_value(prov.format_posted(value[0], value[1]))
+        return shown_value(value[0])
 
     def record(
         section: str, where: str, a: dict[str, Any], o: dict[str, Any], t: dict[str, Any]
@@ -466,8 +474,8 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
             name = _FILE_KEY.get(group[0], group[0])
             conflicts.append(
                 Conflict(
-                    f"{where}.{name}: here {shown_value(ov[0])}, in the file {shown_value(tv[0])}, "
-                    f"both changed from {shown_value(av[0])}",
+                    f"{where}.{name}: here {shown(group, ov)}, in the file {shown(group, tv)}, "
+                    f"both changed from {shown(group, av)}",
                     resolvable=not (section == "attributions" and "history" in group),
                 )
             )
@@ -517,6 +525,26 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
                 out.append(record(section, where, a, o, t))
         return out
 
+    def journal() -> list[dict[str, Any]]:
+        """Notes, a journal of dated entries: those either side added since are all kept,
+        in time order (as every archive lists them), so that two archives that each took
+        the other's converge. A note the ancestor had is never dropped or changed
+        (append-only); a file that lacks one is refused by place, as before."""
+        a_list, o_list, t_list = ancestor.notes, ours.notes, theirs.notes
+        if any(n["at"] is None or n["by"] is None for n in t_list):
+            return listed("notes")  # hand-written notes, undated: matched by place
+
+        def key(n: dict[str, Any]) -> tuple[Any, ...]:
+            return (as_utc(n["at"]), n["by"], n["text"])
+
+        held = {key(n) for n in t_list}
+        lacking = [i for i, n in enumerate(a_list, 1) if key(n) not in held]
+        if lacking:
+            return listed("notes")  # the file lost or changed a note: refused by place
+        ours_keys = {key(n) for n in o_list}
+        out = [*o_list, *(n for n in t_list if key(n) not in ours_keys)]
+        return sorted(out, key=lambda n: as_utc(n["at"]))
+
     def keyed(section: str, key: "Callable[[dict[str, Any]], Any]") -> list[dict[str, Any]]:
         a_by, o_by, t_by = (
             {key(r): r for r in getattr(d, section)} for d in (ancestor, ours, theirs)
@@ -538,7 +566,7 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         format=theirs.format,
         claims=listed("claims"),
         status_changes=listed("status_changes"),
-        notes=listed("notes"),
+        notes=journal(),
         accounts=keyed("accounts", lambda r: r["ref"]),
         media=listed("media"),
         appearances=listed("appearances"),
@@ -1735,8 +1763,9 @@ class _Importer:
             if len(listed) > 4:
                 shown += f"; and {len(listed) - 4} more"
             then = (
-                "these cannot be merged, with --update either: agree which archive records "
-                "them, and continue from its export"
+                "these cannot be merged, with --update either (provenance is append-only): "
+                "the two archives' histories of this case part here; to keep the file's "
+                "beside this archive's, import it as another case (change its `slug`)"
                 if stuck
                 else f"agree which stands (`verify log {self.slug}` shows who changed what "
                 "here); --update takes the file's"
@@ -2018,21 +2047,34 @@ class _Importer:
             self.log("status.set", payload | {"by": by, "at": iso(at)})
 
     def notes(self, case: Case) -> None:
+        """Notes are a journal: each of the archive's must be in the file (at its place, or
+        elsewhere in a file that lists notes in time order after a merge); the file's
+        others are added."""
         rows = list(
-            self.s.exec(select(Note).where(Note.case_id == case.id).order_by(col(Note.id))).all()
+            self.s.exec(
+                select(Note).where(Note.case_id == case.id).order_by(col(Note.at), col(Note.id))
+            ).all()
         )
         self.prefix("notes", len(rows), len(self.doc.notes))
-        for i, (row, want) in enumerate(zip(rows, self.doc.notes, strict=False), 1):
-            if row.text != want["text"] or any(
-                want[k] is not None and not _same(getattr(row, k), want[k]) for k in ("at", "by")
-            ):
+
+        def same(row: Note, want: dict[str, Any]) -> bool:
+            return row.text == want["text"] and all(
+                want[k] is None or _same(getattr(row, k), want[k]) for k in ("at", "by")
+            )
+
+        left = list(range(len(self.doc.notes)))  # the file's notes not yet matched
+        for i, row in enumerate(rows, 1):
+            found = next((j for j in left if same(row, self.doc.notes[j])), None)
+            if found is None:
+                want = self.doc.notes[i - 1]
                 self.ctx.fail(
                     f"notes[{i}]",
                     f"differs from the archive's note (notes are append-only): the archive's "
                     f"by {row.by} at {iso(row.at)}: {shown_value(row.text)}; the file's by "
                     f"{want['by'] or '?'} at {iso(want['at']) or '?'}: {shown_value(want['text'])}",
                 )
-        for want in self.doc.notes[len(rows) :]:
+            left.remove(found)
+        for want in (self.doc.notes[j] for j in left):
             note = Note(
                 case_id=pk(case),
                 text=want["text"],
