@@ -683,3 +683,25 @@ def test_a_posted_date_both_sides_changed_is_shown_as_the_file_writes_it(
         "appearances[1].posted: here '~2023-05-21', in the file '2023-05-22', "
         "both changed from '~2023-05'"
     ) in exc.value.message
+
+
+def test_an_export_is_recorded_with_its_kept_state_or_not_at_all(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `case.export` entry and the state kept for a later merge are one transaction: an
+    export whose state cannot be kept is not recorded either (it could not be merged with)."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    entries = len(logread.read_log(archive))
+
+    def fails(*args: object) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(casefile, "keep_state", fails)
+    with pytest.raises(OSError, match="disk full"):
+        export(archive)
+    assert len(logread.read_log(archive)) == entries
+    monkeypatch.undo()
+    text = export(archive)
+    with archive.read() as session:
+        assert casefile.kept_state(session, base(text)) is not None
+    assert len(logread.read_log(archive)) == entries + 1

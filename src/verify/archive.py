@@ -20,7 +20,7 @@ import getpass
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -215,12 +215,17 @@ class Archive:
         return Path(name) if name and name != ":memory:" else None
 
     def record_output(
-        self, action: str, entries: "Sequence[tuple[str | None, dict[str, Any]]]"
+        self,
+        action: str,
+        entries: "Sequence[tuple[str | None, dict[str, Any]]]",
+        *,
+        also: "Callable[[Session], object] | None" = None,
     ) -> int | None:
         """Record files written *from* the archive (a report, a case file, copies of preserved
         files or frames: `audit.OUTPUT_ACTIONS`): one `action` entry per (case slug,
-        payload), in one transaction. Returns the last entry's seq, or None on a read-only
-        archive, where nothing can be recorded (the CLI says so)."""
+        payload), in one transaction, with `also(session)` if given (what else the output
+        keeps). Returns the last entry's seq, or None on a read-only archive, where nothing
+        can be recorded (the CLI says so)."""
         if self.read_only:
             return None
         from verify import audit
@@ -232,6 +237,8 @@ class Archive:
                     session, actor=self.actor, action=action, case=case, payload=payload
                 )
                 seq = entry.seq
+            if also is not None:
+                also(session)
         return seq
 
     def close(self) -> None:

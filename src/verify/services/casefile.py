@@ -687,9 +687,10 @@ def export_case(
             "path": None if final is None else str(Path(final).absolute()),
             "base": base,
         }
-        if archive.record_output(audit.CASE_EXPORT, [(slug, payload)]) is not None:
-            with archive.write() as session:
-                keep_state(session, slug, rendered)  # for a later merge (`merge_states`)
+        # its state kept with the entry, for a later merge (`merge_states`)
+        archive.record_output(
+            audit.CASE_EXPORT, [(slug, payload)], also=lambda s: keep_state(s, slug, rendered)
+        )
     return text
 
 
