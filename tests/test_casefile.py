@@ -118,13 +118,20 @@ def test_import_twice_changes_nothing(cli: RunCli) -> None:
     assert ok(cli("log", "--json")) == before
 
 
-def test_round_trip_is_byte_identical(cli: RunCli, tmp_path: Path) -> None:
+def test_round_trip_is_byte_identical(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ok(cli("case", "import", str(EXAMPLE)))
     first = ok(cli("case", "export", SLUG))
     out = tmp_path / "x.toml"
     r = cli("case", "export", SLUG, "-o", str(out))
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", f"wrote {out}\n")
     assert out.read_text() == first
+    # `-o -` is standard output, as for `verify report` (it wrote a file named "-")
+    monkeypatch.chdir(tmp_path)
+    r = cli("case", "export", SLUG, "-o", "-")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, first, "")
+    assert not (tmp_path / "-").exists()
     fresh = fresh_archive(tmp_path / "fresh", "other")
     try:
         casefile.import_case(fresh, out)
@@ -462,8 +469,9 @@ def test_append_only_records_cannot_be_dropped_or_rewritten(cli: RunCli, tmp_pat
         (
             "dropped.toml",
             dropped,
-            "notes[1]: the archive has 1 notes but the file lists 0; provenance is append-only: "
-            "export the case again and re-apply your edits",
+            f"notes[1]: the file lacks the archive's note 1 (by tester at {at}: 'Context, not "
+            "a copy: the day before (2…); provenance is append-only: export the case again and "
+            "re-apply your edits",
         ),
         (
             "rewritten.toml",
@@ -1254,6 +1262,15 @@ def test_a_file_cut_short_is_refused(archive: Archive) -> None:
     assert exc.value.message == (
         "cut.toml: base: the file lacks its last line (`# end of case file`): it was cut short "
         "(export it again); if you removed that line on purpose, remove `base` too"
+    )
+    # cut in the middle of a line, it is not valid TOML: said so, and that it was cut short
+    inside = text[: text.rindex('text = "b"') + len('text = "b')]
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, inside, "cut.toml")
+    assert exc.value.message.startswith("cut.toml: not valid TOML: ")
+    assert exc.value.message.endswith(
+        "; it lacks an export's last line (`# end of case file`): it was cut short "
+        "(export it again)"
     )
 
 

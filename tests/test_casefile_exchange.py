@@ -464,8 +464,11 @@ def test_an_older_file_lacking_records_says_it_is_older(archive: Archive) -> Non
     with pytest.raises(BadInputError) as exc:
         casefile.import_case_text(archive, old, "old.toml")
     assert exc.value.message.startswith(
-        "old.toml: notes[1]: the archive has 1 notes but the file lists 0; provenance is "
-        "append-only: the file is an earlier state of this case (this archive held it at "
+        "old.toml: notes[1]: the file lacks the archive's note 1 (by tester at "
+    )
+    assert (
+        "'asked the agency for the original'); provenance is append-only: the file is an "
+        "earlier state of this case (this archive held it at " in exc.value.message
     )
     assert exc.value.message.endswith(
         "and the case has changed since; export the case again and re-apply your edits"
@@ -565,8 +568,9 @@ def test_a_claim_reworded_on_one_side_and_assessed_on_the_other_is_refused(
     with pytest.raises(BadInputError) as exc:
         casefile.import_case_text(archive, theirs, "round.toml", update=True)
     assert (
-        "(claims[1]: reworded here ('filmed at dusk') and assessed on the other side, on the "
-        "old wording): these cannot be merged, with --update either" in exc.value.message
+        "in 1 way that cannot be merged, with --update either (claims[1]: reworded here "
+        "('filmed at dusk') and assessed on the other side, on the old wording): "
+        in exc.value.message
     )
 
 
@@ -648,13 +652,13 @@ def test_status_set_on_both_sides_is_refused_saying_what_works(
     for update in (False, True):
         with pytest.raises(BadInputError) as exc:
             casefile.import_case_text(archive, theirs, "round.toml", update=update)
-        assert (
-            "status_changes[1]: each archive added a different one since (this archive's by "
-            "tester, the file's by pat)): these cannot be merged, with --update either "
-            "(provenance is append-only): the two archives' histories of this case part here; "
-            "to keep the file's beside this archive's, import it as another case (change its "
-            "`slug`)"
-        ) in exc.value.message
+        assert exc.value.message.endswith(
+            "in 1 way that cannot be merged, with --update either (status_changes[1]: each "
+            "archive added a different one since (this archive's by tester, the file's by "
+            "pat)): provenance is append-only, so the two archives' histories of this case "
+            "part here; to keep the file's beside this archive's, import it as another case "
+            "(change its `slug`)"
+        )
     other = theirs.replace(f'slug = "{SLUG}"', 'slug = "round-partner"', 1)
     assert casefile.import_case_text(archive, other, "partner.toml").changes > 0
     assert cases.show_case(archive, "round-partner")["status"] == "verified"
@@ -705,3 +709,17 @@ def test_an_export_is_recorded_with_its_kept_state_or_not_at_all(
     with archive.read() as session:
         assert casefile.kept_state(session, base(text)) is not None
     assert len(logread.read_log(archive)) == entries + 1
+
+
+def test_a_file_lacking_one_note_names_that_note(archive: Archive) -> None:
+    """A file without the archive's first note (of three) names that one, not the last place."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    for text in ("first note", "second note", "third note"):
+        cases.add_note(archive, SLUG, text)
+    text = export(archive)
+    start = text.index("[[notes]]")
+    dropped = text[:start] + text[text.index("[[notes]]", start + 1) :]
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, dropped, "x.toml", update=True)
+    assert exc.value.message.startswith("x.toml: notes[1]: the file lacks the archive's note 1 (")
+    assert "'first note'); provenance is append-only: " in exc.value.message

@@ -272,7 +272,12 @@ def case_export(
     case: CaseArg,
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Write to FILE (default: stdout).", show_default=False),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to FILE (default, or '-': stdout).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Write a case as a readable TOML case file (no media bytes; see docs/case-files.md).
@@ -281,6 +286,8 @@ def case_export(
     that what was sent can be shown later."""
     from verify.services import casefile
 
+    if output == "-":
+        output = None  # standard output, as `verify report -o -`
     archive = archive_of(ctx)
     text = casefile.export_case(archive, case, output, record=True)
     if n := casefile.left_out(text):

@@ -894,7 +894,14 @@ def parse_case_file(text: str, label: str) -> Doc:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise BadInputError(f"{label}: not valid TOML: {exc}") from None
+        cut = ""
+        if re.search(r'(?m)^base = "sha256:', text) and f"\n# {END_MARK}" not in text:
+            # an export cut short in the middle of a line (a truncated download or mail)
+            cut = (
+                f"; it lacks an export's last line (`# {END_MARK}`): it was cut short "
+                "(export it again)"
+            )
+        raise BadInputError(f"{label}: not valid TOML: {exc}{cut}") from None
     for key in raw:
         if key not in TOP_KEYS:
             ctx.fail(key, f"unknown key {key!r}; known keys: {', '.join(TOP_KEYS)}")
@@ -1763,19 +1770,22 @@ class _Importer:
             shown = "; ".join(listed[:4])
             if len(listed) > 4:
                 shown += f"; and {len(listed) - 4} more"
-            then = (
-                "these cannot be merged, with --update either (provenance is append-only): "
-                "the two archives' histories of this case part here; to keep the file's "
-                "beside this archive's, import it as another case (change its `slug`)"
-                if stuck
-                else f"agree which stands (`verify log {self.slug}` shows who changed what "
-                "here); --update takes the file's"
-            )
-            raise BadInputError(
+            since = (
                 f"{self.ctx.label}: this archive and the file's each changed the case since "
-                f"the state both come from ({how} at {iso(known.at)}, audit seq "
-                f"{known.seq}), and both changed {len(listed)} "
-                f"fact{'s' if len(listed) != 1 else ''} differently ({shown}): {then}"
+                f"the state both come from ({how} at {iso(known.at)}, audit seq {known.seq})"
+            )
+            if stuck:
+                raise BadInputError(
+                    f"{since}, in {len(listed)} way{'s' if len(listed) != 1 else ''} that "
+                    f"cannot be merged, with --update either ({shown}): provenance is "
+                    "append-only, so the two archives' histories of this case part here; to "
+                    "keep the file's beside this archive's, import it as another case (change "
+                    "its `slug`)"
+                )
+            raise BadInputError(
+                f"{since}, and both changed {len(listed)} fact{'s' if len(listed) != 1 else ''} "
+                f"differently ({shown}): agree which stands (`verify log {self.slug}` shows "
+                "who changed what here); --update takes the file's"
             )
         self.doc = merged
         self.fast_forward = True
@@ -2022,11 +2032,10 @@ class _Importer:
                     f"the archive's status change {i} is to {row.to_status} by {row.by} at "
                     f"{iso(row.at)} ({shown_value(row.rationale)}), the file's to {want['to']} "
                     f"by {want['by'] or '?'} at {iso(want['at']) or '?'} "
-                    f"({shown_value(want['why'])}): "
-                    "the status history is append-only, so the two cannot both hold; if each "
-                    "archive set a status after they last exchanged this case, agree which "
-                    "stands and set it with `verify status set` in one archive, then export "
-                    "the case from there",
+                    f"({shown_value(want['why'])}): the status history is append-only, so the "
+                    "two cannot both hold; if each archive set a status after they last "
+                    "exchanged this case, their histories part here: to keep the file's beside "
+                    "this archive's, import it as another case (change its `slug`)",
                 )
         for want in self.doc.status_changes[len(rows) :]:
             at = want["at"] or self.at
@@ -2056,7 +2065,6 @@ class _Importer:
                 select(Note).where(Note.case_id == case.id).order_by(col(Note.at), col(Note.id))
             ).all()
         )
-        self.prefix("notes", len(rows), len(self.doc.notes))
 
         def same(row: Note, want: dict[str, Any]) -> bool:
             return row.text == want["text"] and all(
@@ -2066,6 +2074,12 @@ class _Importer:
         left = list(range(len(self.doc.notes)))  # the file's notes not yet matched
         for i, row in enumerate(rows, 1):
             found = next((j for j in left if same(row, self.doc.notes[j])), None)
+            if found is None and len(self.doc.notes) < len(rows):
+                self.ctx.fail(
+                    f"notes[{i}]",
+                    f"the file lacks the archive's note {i} (by {row.by} at {iso(row.at)}: "
+                    f"{shown_value(row.text)}); provenance is append-only: {self.remedy()}",
+                )
             if found is None:
                 want = self.doc.notes[i - 1]
                 self.ctx.fail(
