@@ -723,3 +723,26 @@ def test_a_file_lacking_one_note_names_that_note(archive: Archive) -> None:
         casefile.import_case_text(archive, dropped, "x.toml", update=True)
     assert exc.value.message.startswith("x.toml: notes[1]: the file lacks the archive's note 1 (")
     assert "'first note'); provenance is append-only: " in exc.value.message
+
+
+def test_records_dated_ahead_of_this_clock_are_recorded_with_a_warning(archive: Archive) -> None:
+    """A note and a status change dated after this machine's clock (another's runs ahead) are
+    recorded as stated, each with a warning line; a note would otherwise sort after every
+    note written here until then without a word."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    text = export(archive).replace(
+        "\n# end of case file",
+        '\n[[notes]]\ntext = "from the future"\nat = "2099-01-01T00:00:00Z"\nby = "pat"\n'
+        "\n# end of case file",
+    )
+    text = text.replace('status = "unverified"', 'status = "in_progress"', 1)
+    text = text.replace(
+        "\n[[notes]]",
+        '\n[[status_changes]]\nto = "in_progress"\nat = "2099-01-01T00:00:00Z"\nby = "pat"\n'
+        "\n[[notes]]",
+        1,
+    )
+    done = casefile.import_case_text(archive, text, "ahead.toml", update=True)
+    assert [w.split(": dated")[0] for w in done.warnings] == ["status_changes[1]", "notes[1]"]
+    assert all("2099-01-01T00:00:00Z, ahead of this machine's clock" in w for w in done.warnings)
+    assert case_of(archive)["notes"][0]["text"] == "from the future"

@@ -2037,8 +2037,9 @@ class _Importer:
                     "exchanged this case, their histories part here: to keep the file's beside "
                     "this archive's, import it as another case (change its `slug`)",
                 )
-        for want in self.doc.status_changes[len(rows) :]:
+        for n, want in enumerate(self.doc.status_changes[len(rows) :], start=len(rows) + 1):
             at = want["at"] or self.at
+            self.ahead(f"status_changes[{n}]", at)
             self.s.add(
                 StatusChange(
                     case_id=pk(case),
@@ -2089,7 +2090,9 @@ class _Importer:
                     f"{want['by'] or '?'} at {iso(want['at']) or '?'}: {shown_value(want['text'])}",
                 )
             left.remove(found)
-        for want in (self.doc.notes[j] for j in left):
+        for j in left:
+            want = self.doc.notes[j]
+            self.ahead(f"notes[{j + 1}]", want["at"])
             note = Note(
                 case_id=pk(case),
                 text=want["text"],
@@ -2101,6 +2104,16 @@ class _Importer:
             self.log(
                 "note.add",
                 {"note": note.id, "text": note.text, "by": note.by, "at": iso(note.at)},
+            )
+
+    def ahead(self, where: str, at: datetime | None) -> None:
+        """Warn of a record dated ahead of this machine's clock (beyond the skew `verify
+        check` allows): another machine's clock ran ahead. It is recorded as stated, and
+        listed after what is written here until then."""
+        if at is not None and at > self.at + audit.CLOCK_SKEW:
+            self.warnings.append(
+                f"{where}: dated {iso(at)}, ahead of this machine's clock ({iso(self.at)}): "
+                "the clock of the machine that wrote it may run ahead; recorded as stated"
             )
 
     def account(self, ref: str) -> Account:
