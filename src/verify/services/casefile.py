@@ -249,11 +249,19 @@ def render_case(
             w.kv("at", h["at"])
             w.kv("by", h["by"])
 
+    before = CaseStatus.UNVERIFIED.value
     for sc in session.exec(
-        select(StatusChange).where(StatusChange.case_id == case.id).order_by(col(StatusChange.id))
+        select(StatusChange)
+        .where(StatusChange.case_id == case.id)
+        .order_by(col(StatusChange.at), col(StatusChange.id))
     ).all():
         w.header("[[status_changes]]")
         w.kv("to", sc.to_status)
+        if sc.from_status != before:
+            # two archives set the status after an exchange: each change from what its
+            # archive had (a history in time order, merged)
+            w.kv("from", sc.from_status)
+        before = sc.to_status
         w.kv("why", sc.rationale or None)
         w.kv("at", iso(sc.at))
         w.kv("by", sc.by)
@@ -424,6 +432,7 @@ class Conflict:
 
     text: str
     resolvable: bool = True
+    warning: bool = False  # not a conflict: said, and merged (the later status stands)
 
 
 def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", list[Conflict]]:
@@ -461,6 +470,8 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
             if not a and group[0] in ("created_at", "created_by"):
                 out.update(zip(group, ov, strict=True))  # the import keeps the record's own
                 continue
+            if section == "case" and group[0] == "status":
+                continue  # the last of the merged status history (below)
             if tv == av or ov == tv:
                 out.update(zip(group, ov, strict=True))  # only this archive changed it
                 changed[group[0]] = "ours" if ov != av else ""
@@ -525,22 +536,23 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
                 out.append(record(section, where, a, o, t))
         return out
 
-    def journal() -> list[dict[str, Any]]:
-        """Notes, a journal of dated entries: those either side added since are all kept,
-        in time order (as every archive lists them), so that two archives that each took
-        the other's converge. A note the ancestor had is never dropped or changed
-        (append-only); a file that lacks one is refused by place, as before."""
-        a_list, o_list, t_list = ancestor.notes, ours.notes, theirs.notes
+    def journal(section: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Notes and status changes, journals of dated entries: those either side added
+        since are all kept, in time order (as every archive lists them), so that two
+        archives that each took the other's converge; each keeps the status it was made
+        from. An entry the ancestor had is never dropped or changed (append-only); a file
+        that lacks one, or has undated entries (written by hand), is matched by place, as
+        before."""
+        a_list, o_list, t_list = (getattr(d, section) for d in (ancestor, ours, theirs))
         if any(n["at"] is None or n["by"] is None for n in t_list):
-            return listed("notes")  # hand-written notes, undated: matched by place
+            return listed(section)  # hand-written entries, undated: matched by place
 
         def key(n: dict[str, Any]) -> tuple[Any, ...]:
-            return (as_utc(n["at"]), n["by"], n["text"])
+            return (as_utc(n["at"]), *(n[f] for f in fields))
 
         held = {key(n) for n in t_list}
-        lacking = [i for i, n in enumerate(a_list, 1) if key(n) not in held]
-        if lacking:
-            return listed("notes")  # the file lost or changed a note: refused by place
+        if any(key(n) not in held for n in a_list):
+            return listed(section)  # the file lost or changed an entry: refused by place
         ours_keys = {key(n) for n in o_list}
         out = [*o_list, *(n for n in t_list if key(n) not in ours_keys)]
         return sorted(out, key=lambda n: as_utc(n["at"]))
@@ -565,8 +577,8 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         earlier=theirs.earlier,
         format=theirs.format,
         claims=listed("claims"),
-        status_changes=listed("status_changes"),
-        notes=journal(),
+        status_changes=journal("status_changes", ("by", "to", "why")),
+        notes=journal("notes", ("by", "text")),
         accounts=keyed("accounts", lambda r: r["ref"]),
         media=listed("media"),
         appearances=listed("appearances"),
@@ -575,6 +587,23 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
     )
     if merged.status_changes:
         case["status"] = merged.status_changes[-1]["to"]
+    statuses = [d.case["status"] for d in (ancestor, ours, theirs)]
+    if statuses[1] != statuses[0] and statuses[2] != statuses[0] and statuses[1] != statuses[2]:
+        # both set the status, to different ones: the later stands, as for assessments
+        def last(d: Doc) -> str:
+            change = d.status_changes[-1] if d.status_changes else None
+            if change is None or change["at"] is None:
+                return str(d.case["status"])
+            return f"{d.case['status']} by {change['by'] or '?'} at {iso(change['at'])}"
+
+        conflicts.append(
+            Conflict(
+                f"status: both archives set the case's status since the state both come "
+                f"from, here {last(ours)}, in the file {last(theirs)}: the later stands, "
+                f"{case['status']}; both changes stay in the status history",
+                warning=True,
+            )
+        )
     return merged, conflicts
 
 
@@ -1025,17 +1054,20 @@ def parse_case_file(text: str, label: str) -> Doc:
     current = CaseStatus.UNVERIFIED
     for i, t in enumerate(_list(ctx, raw, "status_changes"), start=1):
         w = f"status_changes[{i}]"
-        _check_keys(ctx, w, t, ("to", "why", "at", "by"))
+        _check_keys(ctx, w, t, ("to", "from", "why", "at", "by"))
         to = _enum(ctx, w, t, "to", CaseStatus, "status")
+        # `from`: the status the change was made from, where it is not the one before it
+        # (a history two archives merged)
+        source = _enum(ctx, w, t, "from", CaseStatus, "status") if "from" in t else current
         why = _str(ctx, w, t, "why") or ""
-        if to not in allowed_transitions(current):
-            allowed = ", ".join(s.value for s in allowed_transitions(current))
-            ctx.fail(f"{w}.to", f"cannot go from {current} to {to}; allowed: {allowed}")
-        if (to in VERDICTS or current in VERDICTS) and not why.strip():
-            ctx.fail(f"{w}.why", f"going from {current} to {to} needs a rationale")
+        if to not in allowed_transitions(source):
+            allowed = ", ".join(s.value for s in allowed_transitions(source))
+            ctx.fail(f"{w}.to", f"cannot go from {source} to {to}; allowed: {allowed}")
+        if (to in VERDICTS or source in VERDICTS) and not why.strip():
+            ctx.fail(f"{w}.why", f"going from {source} to {to} needs a rationale")
         doc.status_changes.append(
             {
-                "from": current.value,
+                "from": source.value,
                 "to": to.value,
                 "why": why,
                 "at": _instant(ctx, w, t, "at"),
@@ -1761,7 +1793,8 @@ class _Importer:
             # older state could undo what happened since, so the edits need --update
         ancestor = parse_case_file(text, f"{self.ctx.label} (kept state {digest})")
         ours = parse_case_file(current, f"{self.ctx.label} (this archive's case)")
-        merged, conflicts = merge_states(ancestor, ours, self.doc)
+        merged, found = merge_states(ancestor, ours, self.doc)
+        conflicts = [c for c in found if not c.warning]
         stuck = [c.text for c in conflicts if not c.resolvable]
         if stuck or (conflicts and not self.update_asked):
             known = self.known[digest]
@@ -1790,6 +1823,7 @@ class _Importer:
         self.doc = merged
         self.fast_forward = True
         self.merged_from = digest
+        self.warnings += [c.text for c in found if c.warning]
 
     def claims(self, case: Case) -> None:
         rows = list(
@@ -2015,18 +2049,30 @@ class _Importer:
         )
 
     def status(self, case: Case) -> None:
+        """The status history is a journal too (as notes): each of the archive's changes
+        must be in the file, the file's others are added, and the case's status is the
+        latest change's (in time order: a history two archives merged lists each side's)."""
         rows = list(
             self.s.exec(
                 select(StatusChange)
                 .where(StatusChange.case_id == case.id)
-                .order_by(col(StatusChange.id))
+                .order_by(col(StatusChange.at), col(StatusChange.id))
             ).all()
         )
         self.prefix("status_changes", len(rows), len(self.doc.status_changes))
-        for i, (row, want) in enumerate(zip(rows, self.doc.status_changes, strict=False), 1):
-            if (row.to_status, row.rationale) != (want["to"], want["why"]) or any(
-                want[k] is not None and not _same(getattr(row, k), want[k]) for k in ("at", "by")
-            ):
+
+        def same(row: StatusChange, want: dict[str, Any]) -> bool:
+            return (row.to_status, row.rationale) == (want["to"], want["why"]) and all(
+                want[k] is None or _same(getattr(row, k), want[k]) for k in ("at", "by")
+            )
+
+        left = list(range(len(self.doc.status_changes)))  # the file's not yet matched
+        for i, row in enumerate(rows, 1):
+            found = next((j for j in left if same(row, self.doc.status_changes[j])), None)
+            if found is not None:
+                left.remove(found)
+            else:
+                want = self.doc.status_changes[i - 1]
                 self.ctx.fail(
                     f"status_changes[{i}]",
                     f"the archive's status change {i} is to {row.to_status} by {row.by} at "
@@ -2037,9 +2083,12 @@ class _Importer:
                     "exchanged this case, their histories part here: to keep the file's beside "
                     "this archive's, import it as another case (change its `slug`)",
                 )
-        for n, want in enumerate(self.doc.status_changes[len(rows) :], start=len(rows) + 1):
+        # the latest change, in the order of the history (time, then as recorded)
+        latest = (as_utc(rows[-1].at), rows[-1].to_status) if rows else None
+        for j in left:
+            want = self.doc.status_changes[j]
             at = want["at"] or self.at
-            self.ahead(f"status_changes[{n}]", at)
+            self.ahead(f"status_changes[{j + 1}]", at)
             self.s.add(
                 StatusChange(
                     case_id=pk(case),
@@ -2050,12 +2099,15 @@ class _Importer:
                     by=want["by"] or self.actor,
                 )
             )
-            case.status = want["to"]
-            case.updated_at, case.updated_by = self.at, self.actor
-            self.s.add(case)
             by = want["by"] or self.actor
             payload = {"from": want["from"], "to": want["to"], "why": want["why"]}
             self.log("status.set", payload | {"by": by, "at": iso(at)})
+            if latest is None or as_utc(at) >= latest[0]:
+                latest = (as_utc(at), want["to"])
+        if latest is not None and case.status != latest[1]:
+            case.status = latest[1]
+            case.updated_at, case.updated_by = self.at, self.actor
+            self.s.add(case)
 
     def notes(self, case: Case) -> None:
         """Notes are a journal: each of the archive's must be in the file (at its place, or
