@@ -218,6 +218,7 @@ class Snapshots:
         self.base = base
         self.made: dict[tuple[str, str], tuple[Path, str | None]] = {}
         self.databases: list[str] = []
+        self.failed: set[tuple[str, str]] = set()  # builds that raised: not tried again
 
     def restore(
         self, request: pytest.FixtureRequest, key: str, build: Callable[[Path], None]
@@ -229,8 +230,12 @@ class Snapshots:
         backend: str = request.getfixturevalue("backend")
         home: Path = request.getfixturevalue("home")
         monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+        if (key, backend) in self.failed:
+            pytest.fail(f"building archive {key!r} on {backend} failed in an earlier test")
         if (key, backend) not in self.made:
+            self.failed.add((key, backend))  # until it is built
             self.made[key, backend] = self._build(key, backend, build)
+            self.failed.discard((key, backend))
         source, template = self.made[key, backend]
         shutil.copytree(source, home, symlinks=True)
         if template is not None:

@@ -825,3 +825,101 @@ def test_a_status_change_from_is_checked_like_status_set(archive: Archive) -> No
         )
         with pytest.raises(BadInputError, match=message):
             casefile.import_case_text(archive, bad, "from.toml", update=True)
+
+
+def _hand_note(text: str, note: str) -> str:
+    """`text` (an export) with a note appended by hand: no `at`, no `by`."""
+    return text.replace(
+        "\n# end of case file", f'\n[[notes]]\ntext = "{note}"\n\n# end of case file'
+    )
+
+
+def test_an_undated_note_never_takes_a_dated_notes_place(archive: Archive) -> None:
+    """The archive has the same words twice (two dated notes); a file listing them, and
+    before them a hand-written note with those words: the hand-written one is added (the
+    importer's, now), and neither dated note is copied."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    cases.add_note(archive, SLUG, "called back")
+    cases.add_note(archive, SLUG, "called back")
+    text = export(archive)
+    first = text.index("[[notes]]")
+    hand = text[:first] + '[[notes]]\ntext = "called back"\n\n' + text[first:]
+    done = casefile.import_case_text(archive, hand, "hand.toml", update=True)
+    assert [e["action"] for e in done.entries] == ["note.add", "case.import"]
+    notes = case_of(archive)["notes"]
+    assert [n["text"] for n in notes] == ["called back"] * 3
+    assert len({n["at"] for n in notes}) == 3  # the new one is dated now, not a copy
+
+
+def test_a_hand_written_note_in_a_partners_file_still_merges(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """After an exchange, each side adds a note; the partner also adds one by hand to its
+    export. The desk's import merges all three (the hand-written one last, as the
+    desk's, now), instead of refusing the file."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    desk_file = export(archive)
+    theirs = partner_file(tmp_path, desk_file, lambda p: cases.add_note(p, SLUG, "pat's"))
+    cases.add_note(archive, SLUG, "the desk's")
+    done = casefile.import_case_text(archive, _hand_note(theirs, "by hand"), "round.toml")
+    assert done.changes == 2
+    assert [n["text"] for n in case_of(archive)["notes"]] == ["pat's", "the desk's", "by hand"]
+
+
+def test_notes_written_at_one_instant_converge(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notes two archives wrote at the same instant (a pinned clock) are listed alike by
+    both after an exchange (by who and what), and both export the same file."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    desk_file = export(archive)
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2030-01-01T00:00:00Z")
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        cases.add_note(partner, SLUG, "pat's")
+        theirs = export(partner)
+        cases.add_note(archive, SLUG, "the desk's")
+        casefile.import_case_text(archive, theirs, "round.toml")
+        casefile.import_case_text(partner, export(archive), "round.toml")
+        assert export(partner) == export(archive)
+        assert [n["text"] for n in case_of(partner)["notes"]] == ["pat's", "the desk's"]
+    finally:
+        partner.close()
+
+
+def test_an_export_listing_notes_as_recorded_still_applies(archive: Archive) -> None:
+    """An export of an earlier version listed notes as recorded, not in time order: where a
+    note imported later is dated earlier, its `base` is the case as that version rendered
+    it, and an edit of it applies as a fast-forward, not refused as an older file."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    cases.add_note(archive, SLUG, "written here")
+    earlier_note = _hand_note(export(archive), "dated earlier").replace(
+        'text = "dated earlier"',
+        'text = "dated earlier"\nat = "2020-01-01T00:00:00Z"\nby = "pat"',
+    )
+    casefile.import_case_text(archive, earlier_note, "n.toml")
+    with archive.read() as session:
+        case = cases.get_case(session, SLUG)
+        as_recorded = casefile.render_case(session, case, in_time_order=False)
+        earlier_states = casefile.known_states(session, SLUG)
+    assert as_recorded != casefile.as_exported(export(archive))
+    old = casefile.with_base(as_recorded, casefile.state_digest(as_recorded), earlier_states)
+    edited = old.replace('title = "Round"', 'title = "Round, retitled"', 1)
+    assert casefile.import_case_text(archive, edited, "old.toml").changes == 1
+    assert case_of(archive)["title"] == "Round, retitled"
+    assert [n["text"] for n in case_of(archive)["notes"]] == ["dated earlier", "written here"]
+
+
+def test_a_reworded_note_names_the_files_note_it_became(archive: Archive) -> None:
+    """Counts equal, one note reworded: the refusal shows the archive's note and the file's
+    note that is not the archive's (not whichever sits at the same place)."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    for text in ("alpha", "beta"):
+        cases.add_note(archive, SLUG, text)
+    edited = export(archive).replace('text = "alpha"', 'text = "alpha, reworded"')
+    with pytest.raises(BadInputError) as exc:
+        casefile.import_case_text(archive, edited, "x.toml", update=True)
+    assert "the archive's by tester at " in exc.value.message
+    assert ": 'alpha'; the file's by tester at " in exc.value.message
+    assert exc.value.message.endswith(": 'alpha, reworded'")

@@ -46,7 +46,7 @@ import math
 import re
 import tomllib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -201,13 +201,58 @@ class _Writer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
+def journal_order(row: Note | StatusChange) -> tuple[Any, ...]:
+    """The order of a case's notes and status changes: by time, then as recorded. Notes
+    that tie in time (a pinned clock, say) go by who and what first, so that two archives
+    holding the same notes list them alike; status changes go as recorded, so that a change
+    made here is the latest (`verify status set` refuses while one is dated ahead of this
+    clock)."""
+    if isinstance(row, Note):
+        return (as_utc(row.at), row.by, row.text, row.id or 0)
+    return (as_utc(row.at), row.id or 0)
+
+
+def _match(
+    rows: Sequence[Any], wants: list[dict[str, Any]], same: Callable[[Any, dict[str, Any]], bool]
+) -> tuple[list[int], int | None]:
+    """Pair a journal's rows (notes, status changes) with a file's entries that are the
+    same: dated entries first (exactly one row each), then undated ones (written by hand:
+    any row with their content), so that an undated entry never takes a dated one's row.
+    Returns the entries left (to add, in file order) and the first row left unpaired."""
+    left = list(range(len(wants)))
+    paired: list[int | None] = [None] * len(rows)
+    for dated in (True, False):
+        for i, row in enumerate(rows):
+            if paired[i] is None:
+                found = next(
+                    (
+                        j
+                        for j in left
+                        if (wants[j]["at"] is not None and wants[j]["by"] is not None) == dated
+                        and same(row, wants[j])
+                    ),
+                    None,
+                )
+                if found is not None:
+                    left.remove(found)
+                    paired[i] = found
+    unpaired = next((i for i, j in enumerate(paired) if j is None), None)
+    return left, unpaired
+
+
 def render_case(
-    session: Session, case: Case, *, claim_stamps: bool = True, claim_history: bool = True
+    session: Session,
+    case: Case,
+    *,
+    claim_stamps: bool = True,
+    claim_history: bool = True,
+    in_time_order: bool = True,
 ) -> str:
     """The case file text for `case` (deterministic). `claim_stamps=False`: as versions
     before claims had `created_at`/`created_by` rendered it; `claim_history=False`: as
-    versions before claims carried their assessment history; both to recognise those
-    versions' exports' `base` (`_Importer.run`)."""
+    versions before claims carried their assessment history; `in_time_order=False`: as
+    versions before notes and status changes were listed in time order (as recorded); all
+    to recognise those versions' exports' `base` (`_Importer.run`)."""
     w = _Writer()
     w.comment("verify case file: edit it, then `verify case import FILE` applies the changes.")
     w.comment("Format reference: docs/case-files.md. Records are matched by `n`; append, do not")
@@ -250,14 +295,13 @@ def render_case(
             w.kv("by", h["by"])
 
     before = CaseStatus.UNVERIFIED.value
-    for sc in session.exec(
-        select(StatusChange)
-        .where(StatusChange.case_id == case.id)
-        .order_by(col(StatusChange.at), col(StatusChange.id))
-    ).all():
+    changes = session.exec(
+        select(StatusChange).where(StatusChange.case_id == case.id).order_by(col(StatusChange.id))
+    ).all()
+    for sc in sorted(changes, key=journal_order) if in_time_order else changes:
         w.header("[[status_changes]]")
         w.kv("to", sc.to_status)
-        if sc.from_status != before:
+        if sc.from_status != before and in_time_order:
             # two archives set the status after an exchange: each change from what its
             # archive had (a history in time order, merged)
             w.kv("from", sc.from_status)
@@ -266,9 +310,8 @@ def render_case(
         w.kv("at", iso(sc.at))
         w.kv("by", sc.by)
 
-    for note in session.exec(
-        select(Note).where(Note.case_id == case.id).order_by(col(Note.at), col(Note.id))
-    ).all():
+    notes = session.exec(select(Note).where(Note.case_id == case.id).order_by(col(Note.id))).all()
+    for note in sorted(notes, key=journal_order) if in_time_order else notes:
         w.header("[[notes]]")
         w.kv("text", note.text)
         w.kv("at", iso(note.at))
@@ -540,22 +583,25 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         """Notes and status changes, journals of dated entries: those either side added
         since are all kept, in time order (as every archive lists them), so that two
         archives that each took the other's converge; each keeps the status it was made
-        from. An entry the ancestor had is never dropped or changed (append-only); a file
-        that lacks one, or has undated entries (written by hand), is matched by place, as
-        before."""
+        from. The file's undated entries (written by hand: the importer's, now) come last.
+        An entry the ancestor had is never dropped or changed (append-only); a file that
+        lacks one is matched by place, as before (and refused)."""
         a_list, o_list, t_list = (getattr(d, section) for d in (ancestor, ours, theirs))
-        if any(n["at"] is None or n["by"] is None for n in t_list):
-            return listed(section)  # hand-written entries, undated: matched by place
+        undated = [n for n in t_list if n["at"] is None or n["by"] is None]
+        dated = [n for n in t_list if n["at"] is not None and n["by"] is not None]
 
         def key(n: dict[str, Any]) -> tuple[Any, ...]:
             return (as_utc(n["at"]), *(n[f] for f in fields))
 
-        held = {key(n) for n in t_list}
+        held = {key(n) for n in dated}
         if any(key(n) not in held for n in a_list):
             return listed(section)  # the file lost or changed an entry: refused by place
         ours_keys = {key(n) for n in o_list}
-        out = [*o_list, *(n for n in t_list if key(n) not in ours_keys)]
-        return sorted(out, key=lambda n: as_utc(n["at"]))
+        out = [*o_list, *(n for n in dated if key(n) not in ours_keys)]
+        # in `journal_order`: notes that tie in time by who and what, status changes as
+        # recorded (this archive's first: it records the file's after them)
+        order = key if section == "notes" else lambda n: as_utc(n["at"])
+        return [*sorted(out, key=order), *undated]
 
     def keyed(section: str, key: "Callable[[dict[str, Any]], Any]") -> list[dict[str, Any]]:
         a_by, o_by, t_by = (
@@ -1699,16 +1745,17 @@ class _Importer:
                 and self.before in self.doc.earlier
                 and (self.doc.base not in self.known or self.came_back())
             )
-            if (
-                not self.fast_forward
-                and self.doc.base is not None
-                and all(c["history"] is None for c in self.doc.claims)
-            ):
-                # an export written before claims carried their history, or before they had
-                # stamps: its `base` is the case as that version rendered it
-                older = [{"claim_history": False}]
-                if self.older_export():
-                    older.append({"claim_history": False, "claim_stamps": False})
+            if not self.fast_forward and self.doc.base is not None:
+                # an export of an earlier version: its `base` is the case as that version
+                # rendered it (notes and status changes as recorded, not in time order;
+                # before claims carried their history, or before they had stamps)
+                older = [{"in_time_order": False}]
+                if all(c["history"] is None for c in self.doc.claims):
+                    older.append({"claim_history": False, "in_time_order": False})
+                    if self.older_export():
+                        older.append(
+                            {"claim_history": False, "claim_stamps": False, "in_time_order": False}
+                        )
                 self.fast_forward = self.exact = any(
                     self.doc.base == state_digest(render_case(self.s, case, **how)) for how in older
                 )
@@ -2052,12 +2099,9 @@ class _Importer:
         """The status history is a journal too (as notes): each of the archive's changes
         must be in the file, the file's others are added, and the case's status is the
         latest change's (in time order: a history two archives merged lists each side's)."""
-        rows = list(
-            self.s.exec(
-                select(StatusChange)
-                .where(StatusChange.case_id == case.id)
-                .order_by(col(StatusChange.at), col(StatusChange.id))
-            ).all()
+        rows = sorted(
+            self.s.exec(select(StatusChange).where(StatusChange.case_id == case.id)).all(),
+            key=journal_order,
         )
         self.prefix("status_changes", len(rows), len(self.doc.status_changes))
 
@@ -2066,23 +2110,25 @@ class _Importer:
                 want[k] is None or _same(getattr(row, k), want[k]) for k in ("at", "by")
             )
 
-        left = list(range(len(self.doc.status_changes)))  # the file's not yet matched
-        for i, row in enumerate(rows, 1):
-            found = next((j for j in left if same(row, self.doc.status_changes[j])), None)
-            if found is not None:
-                left.remove(found)
-            else:
-                want = self.doc.status_changes[i - 1]
+        left, unmatched = _match(rows, self.doc.status_changes, same)
+        if unmatched is not None:
+            i, row = unmatched + 1, rows[unmatched]
+            want = self.doc.status_changes[left[0]] if left else None
+            if want is not None:
                 self.ctx.fail(
                     f"status_changes[{i}]",
                     f"the archive's status change {i} is to {row.to_status} by {row.by} at "
                     f"{iso(row.at)} ({shown_value(row.rationale)}), the file's to {want['to']} "
                     f"by {want['by'] or '?'} at {iso(want['at']) or '?'} "
                     f"({shown_value(want['why'])}): the status history is append-only, so the "
-                    "two cannot both hold; if each archive set a status after they last "
-                    "exchanged this case, their histories part here: to keep the file's beside "
-                    "this archive's, import it as another case (change its `slug`)",
+                    "two cannot both hold; to keep the file's beside this archive's, import it "
+                    "as another case (change its `slug`)",
                 )
+            self.ctx.fail(
+                f"status_changes[{i}]",
+                f"the file lacks the archive's status change {i} (to {row.to_status} by "
+                f"{row.by} at {iso(row.at)}); provenance is append-only: {self.remedy()}",
+            )
         # the latest change, in the order of the history (time, then as recorded)
         latest = (as_utc(rows[-1].at), rows[-1].to_status) if rows else None
         for j in left:
@@ -2113,10 +2159,8 @@ class _Importer:
         """Notes are a journal: each of the archive's must be in the file (at its place, or
         elsewhere in a file that lists notes in time order after a merge); the file's
         others are added."""
-        rows = list(
-            self.s.exec(
-                select(Note).where(Note.case_id == case.id).order_by(col(Note.at), col(Note.id))
-            ).all()
+        rows = sorted(
+            self.s.exec(select(Note).where(Note.case_id == case.id)).all(), key=journal_order
         )
 
         def same(row: Note, want: dict[str, Any]) -> bool:
@@ -2124,24 +2168,22 @@ class _Importer:
                 want[k] is None or _same(getattr(row, k), want[k]) for k in ("at", "by")
             )
 
-        left = list(range(len(self.doc.notes)))  # the file's notes not yet matched
-        for i, row in enumerate(rows, 1):
-            found = next((j for j in left if same(row, self.doc.notes[j])), None)
-            if found is None and len(self.doc.notes) < len(rows):
+        left, unmatched = _match(rows, self.doc.notes, same)
+        if unmatched is not None:
+            i, row = unmatched + 1, rows[unmatched]
+            if len(self.doc.notes) < len(rows) or not left:
                 self.ctx.fail(
                     f"notes[{i}]",
                     f"the file lacks the archive's note {i} (by {row.by} at {iso(row.at)}: "
                     f"{shown_value(row.text)}); provenance is append-only: {self.remedy()}",
                 )
-            if found is None:
-                want = self.doc.notes[i - 1]
-                self.ctx.fail(
-                    f"notes[{i}]",
-                    f"differs from the archive's note (notes are append-only): the archive's "
-                    f"by {row.by} at {iso(row.at)}: {shown_value(row.text)}; the file's by "
-                    f"{want['by'] or '?'} at {iso(want['at']) or '?'}: {shown_value(want['text'])}",
-                )
-            left.remove(found)
+            want = self.doc.notes[left[0]]  # the file's first note this archive lacks
+            self.ctx.fail(
+                f"notes[{i}]",
+                f"differs from the archive's note (notes are append-only): the archive's "
+                f"by {row.by} at {iso(row.at)}: {shown_value(row.text)}; the file's by "
+                f"{want['by'] or '?'} at {iso(want['at']) or '?'}: {shown_value(want['text'])}",
+            )
         for j in left:
             want = self.doc.notes[j]
             self.ahead(f"notes[{j + 1}]", want["at"])

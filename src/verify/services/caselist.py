@@ -39,7 +39,9 @@ _STATUS_CHANGES = (
     'SELECT from_status, to_status, rationale, "at", "by" FROM status_changes '
     'WHERE case_id = :id ORDER BY "at", id'
 )
-_NOTES = 'SELECT id, text, "at", "by" FROM notes WHERE case_id = :id ORDER BY "at", id'
+_NOTES = (  # as case files list them (`casefile.journal_order`)
+    'SELECT id, text, "at", "by" FROM notes WHERE case_id = :id ORDER BY "at", "by", text, id'
+)
 
 
 def list_cases(source: Source, *, status: str | None = None) -> list[dict[str, Any]]:

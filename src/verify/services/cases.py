@@ -170,7 +170,10 @@ def case_to_dict(session: Session, case: Case, *, with_notes: bool = False) -> d
     out = _case_dict(case, claims_by_case(session, [pk(case)])[pk(case)])
     if with_notes:
         notes = session.exec(
-            select(Note).where(Note.case_id == case.id).order_by(col(Note.at), col(Note.id))
+            select(Note)
+            .where(Note.case_id == case.id)
+            # as case files list them (`casefile.journal_order`)
+            .order_by(col(Note.at), col(Note.by), col(Note.text), col(Note.id))
         ).all()
         out["notes"] = [note_to_dict(n) for n in notes]
     return out

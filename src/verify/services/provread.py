@@ -191,7 +191,10 @@ def records_of(
         attributions=attributions,
         changes=_changes(db, case.id),
         derivations=_records(db, DerivationRow, _ENDS, where),
-        notes=_records(db, NoteRow, "notes WHERE case_id = :case ORDER BY id", where),
+        # as case files list them (`casefile.journal_order`)
+        notes=_records(
+            db, NoteRow, 'notes WHERE case_id = :case ORDER BY "at", "by", text, id', where
+        ),
     )
 
 
