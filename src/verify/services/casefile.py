@@ -45,7 +45,7 @@ import hashlib
 import math
 import re
 import tomllib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -201,15 +201,10 @@ class _Writer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
-def journal_order(row: Note | StatusChange) -> tuple[Any, ...]:
-    """The order of a case's notes and status changes: by time, then as recorded. Notes
-    that tie in time (a pinned clock, say) go by who and what first, so that two archives
-    holding the same notes list them alike; status changes go as recorded, so that a change
-    made here is the latest (`verify status set` refuses while one is dated ahead of this
-    clock)."""
-    if isinstance(row, Note):
-        return (as_utc(row.at), row.by, row.text, row.id or 0)
-    return (as_utc(row.at), row.id or 0)
+def journal_order(row: Note) -> tuple[Any, ...]:
+    """The order of a case's notes: by time, then (ties: a pinned clock, say) by who and
+    what, so that two archives holding the same notes list them alike, then as recorded."""
+    return (as_utc(row.at), row.by, row.text, row.id or 0)
 
 
 def _match(
@@ -251,7 +246,7 @@ def render_case(
     """The case file text for `case` (deterministic). `claim_stamps=False`: as versions
     before claims had `created_at`/`created_by` rendered it; `claim_history=False`: as
     versions before claims carried their assessment history; `in_time_order=False`: as
-    versions before notes and status changes were listed in time order (as recorded); all
+    versions before notes were listed in time order (as recorded); all
     to recognise those versions' exports' `base` (`_Importer.run`)."""
     w = _Writer()
     w.comment("verify case file: edit it, then `verify case import FILE` applies the changes.")
@@ -294,18 +289,11 @@ def render_case(
             w.kv("at", h["at"])
             w.kv("by", h["by"])
 
-    before = CaseStatus.UNVERIFIED.value
-    changes = session.exec(
+    for sc in session.exec(
         select(StatusChange).where(StatusChange.case_id == case.id).order_by(col(StatusChange.id))
-    ).all()
-    for sc in sorted(changes, key=journal_order) if in_time_order else changes:
+    ).all():
         w.header("[[status_changes]]")
         w.kv("to", sc.to_status)
-        if sc.from_status != before and in_time_order:
-            # two archives set the status after an exchange: each change from what its
-            # archive had (a history in time order, merged)
-            w.kv("from", sc.from_status)
-        before = sc.to_status
         w.kv("why", sc.rationale or None)
         w.kv("at", iso(sc.at))
         w.kv("by", sc.by)
@@ -475,7 +463,6 @@ class Conflict:
 
     text: str
     resolvable: bool = True
-    warning: bool = False  # not a conflict: said, and merged (the later status stands)
 
 
 def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", list[Conflict]]:
@@ -513,8 +500,6 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
             if not a and group[0] in ("created_at", "created_by"):
                 out.update(zip(group, ov, strict=True))  # the import keeps the record's own
                 continue
-            if section == "case" and group[0] == "status":
-                continue  # the last of the merged status history (below)
             if tv == av or ov == tv:
                 out.update(zip(group, ov, strict=True))  # only this archive changed it
                 changed[group[0]] = "ours" if ov != av else ""
@@ -579,29 +564,31 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
                 out.append(record(section, where, a, o, t))
         return out
 
-    def journal(section: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
-        """Notes and status changes, journals of dated entries: those either side added
-        since are all kept, in time order (as every archive lists them), so that two
-        archives that each took the other's converge; each keeps the status it was made
-        from. The file's undated entries (written by hand: the importer's, now) come last.
-        An entry the ancestor had is never dropped or changed (append-only); a file that
-        lacks one is matched by place, as before (and refused)."""
-        a_list, o_list, t_list = (getattr(d, section) for d in (ancestor, ours, theirs))
+    def journal() -> list[dict[str, Any]]:
+        """Notes, a journal of dated entries: those either side added since are all kept,
+        in time order (`journal_order`, as every archive lists them), so that two archives
+        that each took the other's converge. The file's undated notes (written by hand: the
+        importer's, now) come last. A note the ancestor had is never dropped or changed
+        (append-only); a file that lacks one is matched by place, as before (and refused).
+        Notes are counted, not only compared: the same words by the same person at the same
+        instant (a pinned clock) twice are two notes."""
+        a_list, o_list, t_list = ancestor.notes, ours.notes, theirs.notes
         undated = [n for n in t_list if n["at"] is None or n["by"] is None]
         dated = [n for n in t_list if n["at"] is not None and n["by"] is not None]
 
         def key(n: dict[str, Any]) -> tuple[Any, ...]:
-            return (as_utc(n["at"]), *(n[f] for f in fields))
+            return (as_utc(n["at"]), n["by"], n["text"])
 
-        held = {key(n) for n in dated}
-        if any(key(n) not in held for n in a_list):
-            return listed(section)  # the file lost or changed an entry: refused by place
-        ours_keys = {key(n) for n in o_list}
-        out = [*o_list, *(n for n in dated if key(n) not in ours_keys)]
-        # in `journal_order`: notes that tie in time by who and what, status changes as
-        # recorded (this archive's first: it records the file's after them)
-        order = key if section == "notes" else lambda n: as_utc(n["at"])
-        return [*sorted(out, key=order), *undated]
+        if Counter(key(n) for n in a_list) - Counter(key(n) for n in dated):
+            return listed("notes")  # the file lost or changed a note: refused by place
+        mine = Counter(key(n) for n in o_list)
+        out = list(o_list)
+        for n in dated:
+            if mine[key(n)] > 0:
+                mine[key(n)] -= 1  # this archive has it
+            else:
+                out.append(n)
+        return [*sorted(out, key=key), *undated]
 
     def keyed(section: str, key: "Callable[[dict[str, Any]], Any]") -> list[dict[str, Any]]:
         a_by, o_by, t_by = (
@@ -623,8 +610,8 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         earlier=theirs.earlier,
         format=theirs.format,
         claims=listed("claims"),
-        status_changes=journal("status_changes", ("by", "to", "why")),
-        notes=journal("notes", ("by", "text")),
+        status_changes=listed("status_changes"),
+        notes=journal(),
         accounts=keyed("accounts", lambda r: r["ref"]),
         media=listed("media"),
         appearances=listed("appearances"),
@@ -633,23 +620,6 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
     )
     if merged.status_changes:
         case["status"] = merged.status_changes[-1]["to"]
-    statuses = [d.case["status"] for d in (ancestor, ours, theirs)]
-    if statuses[1] != statuses[0] and statuses[2] != statuses[0] and statuses[1] != statuses[2]:
-        # both set the status, to different ones: the later stands, as for assessments
-        def last(d: Doc) -> str:
-            change = d.status_changes[-1] if d.status_changes else None
-            if change is None or change["at"] is None:
-                return str(d.case["status"])
-            return f"{d.case['status']} by {change['by'] or '?'} at {iso(change['at'])}"
-
-        conflicts.append(
-            Conflict(
-                f"status: both archives set the case's status since the state both come "
-                f"from, here {last(ours)}, in the file {last(theirs)}: the later stands, "
-                f"{case['status']}; both changes stay in the status history",
-                warning=True,
-            )
-        )
     return merged, conflicts
 
 
@@ -1100,20 +1070,17 @@ def parse_case_file(text: str, label: str) -> Doc:
     current = CaseStatus.UNVERIFIED
     for i, t in enumerate(_list(ctx, raw, "status_changes"), start=1):
         w = f"status_changes[{i}]"
-        _check_keys(ctx, w, t, ("to", "from", "why", "at", "by"))
+        _check_keys(ctx, w, t, ("to", "why", "at", "by"))
         to = _enum(ctx, w, t, "to", CaseStatus, "status")
-        # `from`: the status the change was made from, where it is not the one before it
-        # (a history two archives merged)
-        source = _enum(ctx, w, t, "from", CaseStatus, "status") if "from" in t else current
         why = _str(ctx, w, t, "why") or ""
-        if to not in allowed_transitions(source):
-            allowed = ", ".join(s.value for s in allowed_transitions(source))
-            ctx.fail(f"{w}.to", f"cannot go from {source} to {to}; allowed: {allowed}")
-        if (to in VERDICTS or source in VERDICTS) and not why.strip():
-            ctx.fail(f"{w}.why", f"going from {source} to {to} needs a rationale")
+        if to not in allowed_transitions(current):
+            allowed = ", ".join(s.value for s in allowed_transitions(current))
+            ctx.fail(f"{w}.to", f"cannot go from {current} to {to}; allowed: {allowed}")
+        if (to in VERDICTS or current in VERDICTS) and not why.strip():
+            ctx.fail(f"{w}.why", f"going from {current} to {to} needs a rationale")
         doc.status_changes.append(
             {
-                "from": source.value,
+                "from": current.value,
                 "to": to.value,
                 "why": why,
                 "at": _instant(ctx, w, t, "at"),
@@ -1747,7 +1714,7 @@ class _Importer:
             )
             if not self.fast_forward and self.doc.base is not None:
                 # an export of an earlier version: its `base` is the case as that version
-                # rendered it (notes and status changes as recorded, not in time order;
+                # rendered it (notes as recorded, not in time order;
                 # before claims carried their history, or before they had stamps)
                 older = [{"in_time_order": False}]
                 if all(c["history"] is None for c in self.doc.claims):
@@ -1840,8 +1807,7 @@ class _Importer:
             # older state could undo what happened since, so the edits need --update
         ancestor = parse_case_file(text, f"{self.ctx.label} (kept state {digest})")
         ours = parse_case_file(current, f"{self.ctx.label} (this archive's case)")
-        merged, found = merge_states(ancestor, ours, self.doc)
-        conflicts = [c for c in found if not c.warning]
+        merged, conflicts = merge_states(ancestor, ours, self.doc)
         stuck = [c.text for c in conflicts if not c.resolvable]
         if stuck or (conflicts and not self.update_asked):
             known = self.known[digest]
@@ -1870,7 +1836,6 @@ class _Importer:
         self.doc = merged
         self.fast_forward = True
         self.merged_from = digest
-        self.warnings += [c.text for c in found if c.warning]
 
     def claims(self, case: Case) -> None:
         rows = list(
@@ -2096,45 +2061,31 @@ class _Importer:
         )
 
     def status(self, case: Case) -> None:
-        """The status history is a journal too (as notes): each of the archive's changes
-        must be in the file, the file's others are added, and the case's status is the
-        latest change's (in time order: a history two archives merged lists each side's)."""
-        rows = sorted(
-            self.s.exec(select(StatusChange).where(StatusChange.case_id == case.id)).all(),
-            key=journal_order,
+        rows = list(
+            self.s.exec(
+                select(StatusChange)
+                .where(StatusChange.case_id == case.id)
+                .order_by(col(StatusChange.id))
+            ).all()
         )
         self.prefix("status_changes", len(rows), len(self.doc.status_changes))
-
-        def same(row: StatusChange, want: dict[str, Any]) -> bool:
-            return (row.to_status, row.rationale) == (want["to"], want["why"]) and all(
-                want[k] is None or _same(getattr(row, k), want[k]) for k in ("at", "by")
-            )
-
-        left, unmatched = _match(rows, self.doc.status_changes, same)
-        if unmatched is not None:
-            i, row = unmatched + 1, rows[unmatched]
-            want = self.doc.status_changes[left[0]] if left else None
-            if want is not None:
+        for i, (row, want) in enumerate(zip(rows, self.doc.status_changes, strict=False), 1):
+            if (row.to_status, row.rationale) != (want["to"], want["why"]) or any(
+                want[k] is not None and not _same(getattr(row, k), want[k]) for k in ("at", "by")
+            ):
                 self.ctx.fail(
                     f"status_changes[{i}]",
                     f"the archive's status change {i} is to {row.to_status} by {row.by} at "
                     f"{iso(row.at)} ({shown_value(row.rationale)}), the file's to {want['to']} "
                     f"by {want['by'] or '?'} at {iso(want['at']) or '?'} "
                     f"({shown_value(want['why'])}): the status history is append-only, so the "
-                    "two cannot both hold; to keep the file's beside this archive's, import it "
-                    "as another case (change its `slug`)",
+                    "two cannot both hold; if each archive set a status after they last "
+                    "exchanged this case, their histories part here: to keep the file's beside "
+                    "this archive's, import it as another case (change its `slug`)",
                 )
-            self.ctx.fail(
-                f"status_changes[{i}]",
-                f"the file lacks the archive's status change {i} (to {row.to_status} by "
-                f"{row.by} at {iso(row.at)}); provenance is append-only: {self.remedy()}",
-            )
-        # the latest change, in the order of the history (time, then as recorded)
-        latest = (as_utc(rows[-1].at), rows[-1].to_status) if rows else None
-        for j in left:
-            want = self.doc.status_changes[j]
+        for n, want in enumerate(self.doc.status_changes[len(rows) :], start=len(rows) + 1):
             at = want["at"] or self.at
-            self.ahead(f"status_changes[{j + 1}]", at)
+            self.ahead(f"status_changes[{n}]", at)
             self.s.add(
                 StatusChange(
                     case_id=pk(case),
@@ -2145,15 +2096,12 @@ class _Importer:
                     by=want["by"] or self.actor,
                 )
             )
+            case.status = want["to"]
+            case.updated_at, case.updated_by = self.at, self.actor
+            self.s.add(case)
             by = want["by"] or self.actor
             payload = {"from": want["from"], "to": want["to"], "why": want["why"]}
             self.log("status.set", payload | {"by": by, "at": iso(at)})
-            if latest is None or as_utc(at) >= latest[0]:
-                latest = (as_utc(at), want["to"])
-        if latest is not None and case.status != latest[1]:
-            case.status = latest[1]
-            case.updated_at, case.updated_by = self.at, self.actor
-            self.s.add(case)
 
     def notes(self, case: Case) -> None:
         """Notes are a journal: each of the archive's must be in the file (at its place, or

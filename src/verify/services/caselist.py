@@ -37,7 +37,7 @@ _CASE_CLAIMS = (
 _OPENED = "SELECT created_at, created_by FROM cases WHERE id = :id"
 _STATUS_CHANGES = (
     'SELECT from_status, to_status, rationale, "at", "by" FROM status_changes '
-    'WHERE case_id = :id ORDER BY "at", id'
+    "WHERE case_id = :id ORDER BY id"
 )
 _NOTES = (  # as case files list them (`casefile.journal_order`)
     'SELECT id, text, "at", "by" FROM notes WHERE case_id = :id ORDER BY "at", "by", text, id'

@@ -186,7 +186,7 @@ def records_of(
         accounts=_accounts(db, ids),
         media=[(m, blobs[m.blob_id]) for m in media if m.blob_id in blobs],
         status_changes=_records(
-            db, StatusChangeRow, 'status_changes WHERE case_id = :case ORDER BY "at", id', where
+            db, StatusChangeRow, "status_changes WHERE case_id = :case ORDER BY id", where
         ),
         attributions=attributions,
         changes=_changes(db, case.id),

@@ -54,7 +54,6 @@ account with no creating entry at all has nothing to compare with and is left al
 import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -249,7 +248,6 @@ class _Replay:
         self.cases: dict[str, Facts] = {}
         self.claims: dict[tuple[str, int], Facts] = {}
         self.status_changes: dict[str, list[Facts]] = {}  # per case, in order
-        self.status_at: dict[str, datetime] = {}  # per case: when its status was last set
         self.notes: dict[int, Facts] = {}
         # accounts in the order `account.add` created them (the order of their ids), with
         # the ref each was created under (`ref`): entries name an account by it, not its id
@@ -308,13 +306,8 @@ class _Replay:
         elif action == "case.edit" and slug in self.cases:
             _set_new(self.cases[slug], payload, ("title", "summary"), seq)
         elif action == "status.set" and "to" in payload:
-            # the case's status is the latest change's in time, not the last recorded: an
-            # import merging two archives' histories can record a change made before one
-            # recorded here earlier (equal times: the one recorded later)
-            when = _when(e, payload)
-            if slug in self.cases and when >= self.status_at.get(slug, when):
+            if slug in self.cases:
                 self.cases[slug]["status"] = Recorded(payload["to"], seq)
-                self.status_at[slug] = when
             change = {"from": payload.get("from"), "to": payload["to"]}
             change["rationale"] = payload.get("why") or ""
             change |= _who_when(e, payload)
@@ -519,17 +512,6 @@ def _compare(subject: str, row: Any, facts: Facts, fields: Iterable[str]) -> lis
                 )
             )
     return out
-
-
-def _when(e: AuditEntry, payload: dict[str, Any]) -> datetime:
-    """When a change was made: the time its entry records for it (`at`), else the entry's."""
-    at = payload.get("at")
-    if isinstance(at, str):
-        try:
-            return parse_utc(at)
-        except ValueError:
-            pass
-    return parse_utc(e.at)
 
 
 def _instant(value: Any) -> Any:
