@@ -869,3 +869,22 @@ def test_the_same_note_twice_at_one_instant_is_two_notes_in_a_merge(
         assert export(partner) == export(archive)
     finally:
         partner.close()
+
+
+def test_notes_of_one_instant_are_listed_alike_everywhere(
+    cli: RunCli, archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notes written at one instant go by who and what in `case show` (both read paths),
+    reports and case files alike, not by the order they were recorded."""
+    monkeypatch.setenv("VERIFY_FAKE_NOW", "2030-01-01T00:00:00Z")
+    cases.open_case(archive, "Round", slug=SLUG)
+    for text in ("zulu", "Alpha", "alpha"):
+        cases.add_note(archive, SLUG, text)
+    want = ["Alpha", "alpha", "zulu"]  # code point order
+    assert [n["text"] for n in case_of(archive)["notes"]] == want
+    shown = json.loads(cli("case", "show", SLUG, "--json").stdout)
+    assert [n["text"] for n in shown["notes"]] == want
+    report = json.loads(cli("report", SLUG, "--format", "json", "-o", "-").stdout)
+    assert [n["text"] for n in report["notes"]] == want
+    text = export(archive)
+    assert text.index('"Alpha"') < text.index('"alpha"') < text.index('"zulu"')

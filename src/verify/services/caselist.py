@@ -39,9 +39,9 @@ _STATUS_CHANGES = (
     'SELECT from_status, to_status, rationale, "at", "by" FROM status_changes '
     "WHERE case_id = :id ORDER BY id"
 )
-_NOTES = (  # as case files list them (`casefile.journal_order`)
-    'SELECT id, text, "at", "by" FROM notes WHERE case_id = :id ORDER BY "at", "by", text, id'
-)
+# in time order; ties (one instant) sorted in Python by who and what, as case files list
+# them (`casefile.journal_order`): a database would sort text by its collation
+_NOTES = 'SELECT id, text, "at", "by" FROM notes WHERE case_id = :id ORDER BY "at", id'
 
 
 def list_cases(source: Source, *, status: str | None = None) -> list[dict[str, Any]]:
@@ -62,7 +62,7 @@ def show_case(source: Source, ref: str) -> dict[str, Any]:
         cid = case_id(db, ref)
         [row] = db.rows(_CASE, {"id": cid})
         claims = _claims(db.rows(_CASE_CLAIMS, {"id": cid}))
-        notes = db.rows(_NOTES, {"id": cid})
+        notes = sorted(db.rows(_NOTES, {"id": cid}), key=lambda n: (n[2], n[3], n[1], n[0]))
     out = _case(row, claims.get(cid, []))
     out["notes"] = [
         {"id": note_id, "text": text, "at": stored_iso(at), "by": by}

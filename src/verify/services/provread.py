@@ -191,9 +191,11 @@ def records_of(
         attributions=attributions,
         changes=_changes(db, case.id),
         derivations=_records(db, DerivationRow, _ENDS, where),
-        # as case files list them (`casefile.journal_order`)
-        notes=_records(
-            db, NoteRow, 'notes WHERE case_id = :case ORDER BY "at", "by", text, id', where
+        # as case files list them (`casefile.journal_order`: ties by who and what, in
+        # Python, where a database would sort text by its collation)
+        notes=sorted(
+            _records(db, NoteRow, "notes WHERE case_id = :case", where),
+            key=lambda n: (n.at, n.by, n.text, n.id),
         ),
     )
 
