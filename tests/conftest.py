@@ -27,6 +27,7 @@ os.environ["TERMINAL_WIDTH"] = "200"
 
 import contextlib
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -208,6 +209,31 @@ def _database_url(server_url: str, name: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
+_DATABASE_PREFIX = "verify_test_db_"
+_STALE_AFTER = 12 * 3600  # s: no test run takes this long
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Drop the databases `Snapshots` made in runs that were killed (a timeout, a crashed
+    worker) and so never dropped them: those made more than 12 hours ago."""
+    from sqlalchemy.exc import OperationalError
+
+    server = postgres_url()
+    if server is None:
+        return
+    try:
+        with _admin(server) as conn:
+            names = conn.execute(
+                _sql(f"SELECT datname FROM pg_database WHERE datname LIKE '{_DATABASE_PREFIX}%'")
+            ).scalars()
+            for name in list(names):
+                made = name.removeprefix(_DATABASE_PREFIX).split("_")[0]
+                if made.isdigit() and time.time() - int(made) > _STALE_AFTER:
+                    conn.execute(_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    except OperationalError:
+        return  # a server that is down: its tests fail on their own, saying so
+
+
 class Snapshots:
     """Archives a module builds once and copies for each test that asks (building one takes
     dozens of commands; copying it, a fraction of a second). A SQLite archive is its home
@@ -248,7 +274,8 @@ class Snapshots:
         return home
 
     def _database(self) -> str:
-        name = f"verify_test_{uuid.uuid4().hex[:12]}"
+        # when it was made, for `pytest_sessionstart` to drop those a killed run left
+        name = f"{_DATABASE_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:8]}"
         self.databases.append(name)
         return name
 
