@@ -80,6 +80,7 @@ from verify.services import recorded
 from verify.services.cases import SLUG_RE, case_media, get_case
 from verify.services.intake import Acquisition
 from verify.services.media import record_media
+from verify.services.provlogic import note_order
 from verify.services.statecheck import NEW_CLAIM, NOTED_KEY
 from verify.services.status import allowed_transitions
 from verify.timeutil import as_utc, iso, now, parse_utc
@@ -201,19 +202,13 @@ class _Writer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
-def journal_order(row: Note) -> tuple[Any, ...]:
-    """The order of a case's notes: by time, then (ties: a pinned clock, say) by who and
-    what, so that two archives holding the same notes list them alike, then as recorded."""
-    return (as_utc(row.at), row.by, row.text, row.id or 0)
-
-
 def _match(
-    rows: Sequence[Any], wants: list[dict[str, Any]], same: Callable[[Any, dict[str, Any]], bool]
+    rows: Sequence[Note], wants: list[dict[str, Any]], same: Callable[[Note, dict[str, Any]], bool]
 ) -> tuple[list[int], int | None]:
-    """Pair a journal's rows (notes, status changes) with a file's entries that are the
-    same: dated entries first (exactly one row each), then undated ones (written by hand:
-    any row with their content), so that an undated entry never takes a dated one's row.
-    Returns the entries left (to add, in file order) and the first row left unpaired."""
+    """Pair a case's notes with the file's notes that are the same: dated ones first
+    (exactly one row each), then undated ones (written by hand: any row with their text),
+    so that an undated note never takes a dated one's row. Returns the file's notes left
+    (to add, in file order) and the first row left unpaired."""
     left = list(range(len(wants)))
     paired: list[int | None] = [None] * len(rows)
     for dated in (True, False):
@@ -299,7 +294,7 @@ def render_case(
         w.kv("by", sc.by)
 
     notes = session.exec(select(Note).where(Note.case_id == case.id).order_by(col(Note.id))).all()
-    for note in sorted(notes, key=journal_order) if in_time_order else notes:
+    for note in sorted(notes, key=note_order) if in_time_order else notes:
         w.header("[[notes]]")
         w.kv("text", note.text)
         w.kv("at", iso(note.at))
@@ -566,7 +561,7 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
 
     def journal() -> list[dict[str, Any]]:
         """Notes, a journal of dated entries: those either side added since are all kept,
-        in time order (`journal_order`, as every archive lists them), so that two archives
+        in time order (`note_order`, as every archive lists them), so that two archives
         that each took the other's converge. The file's undated notes (written by hand: the
         importer's, now) come last. A note the ancestor had is never dropped or changed
         (append-only); a file that lacks one is matched by place, as before (and refused).
@@ -576,7 +571,7 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         undated = [n for n in t_list if n["at"] is None or n["by"] is None]
         dated = [n for n in t_list if n["at"] is not None and n["by"] is not None]
 
-        def key(n: dict[str, Any]) -> tuple[Any, ...]:
+        def key(n: dict[str, Any]) -> tuple[Any, ...]:  # `note_order` of a file's note
             return (as_utc(n["at"]), n["by"], n["text"])
 
         if Counter(key(n) for n in a_list) - Counter(key(n) for n in dated):
@@ -2108,7 +2103,7 @@ class _Importer:
         elsewhere in a file that lists notes in time order after a merge); the file's
         others are added."""
         rows = sorted(
-            self.s.exec(select(Note).where(Note.case_id == case.id)).all(), key=journal_order
+            self.s.exec(select(Note).where(Note.case_id == case.id)).all(), key=note_order
         )
 
         def same(row: Note, want: dict[str, Any]) -> bool:

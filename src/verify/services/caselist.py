@@ -8,6 +8,7 @@ the two on SQLite and PostgreSQL."""
 from typing import Any
 
 from verify.dbread import Source
+from verify.services.provlogic import NoteRow, note_order
 from verify.services.refs import case_id
 from verify.timeutil import stored_iso
 from verify.vocab import CaseStatus, parse_enum
@@ -39,9 +40,7 @@ _STATUS_CHANGES = (
     'SELECT from_status, to_status, rationale, "at", "by" FROM status_changes '
     "WHERE case_id = :id ORDER BY id"
 )
-# in time order; ties (one instant) sorted in Python by who and what, as case files list
-# them (`casefile.journal_order`): a database would sort text by its collation
-_NOTES = 'SELECT id, text, "at", "by" FROM notes WHERE case_id = :id ORDER BY "at", id'
+_NOTES = 'SELECT id, text, "at", "by" FROM notes WHERE case_id = :id'
 
 
 def list_cases(source: Source, *, status: str | None = None) -> list[dict[str, Any]]:
@@ -62,7 +61,7 @@ def show_case(source: Source, ref: str) -> dict[str, Any]:
         cid = case_id(db, ref)
         [row] = db.rows(_CASE, {"id": cid})
         claims = _claims(db.rows(_CASE_CLAIMS, {"id": cid}))
-        notes = sorted(db.rows(_NOTES, {"id": cid}), key=lambda n: (n[2], n[3], n[1], n[0]))
+        notes = sorted((NoteRow(*n) for n in db.rows(_NOTES, {"id": cid})), key=note_order)
     out = _case(row, claims.get(cid, []))
     out["notes"] = [
         {"id": note_id, "text": text, "at": stored_iso(at), "by": by}

@@ -19,7 +19,7 @@ from verify.models import Blob, Case, Claim, Media, Note, pk
 from verify.services.refs import SLUG_RE as SLUG_RE
 from verify.services.refs import case_slug, no_case
 from verify.services.refs import check_slug as check_slug
-from verify.timeutil import as_utc, iso, now
+from verify.timeutil import iso, now
 from verify.vocab import CaseStatus, Confidence, Finding, parse_enum
 
 SLUG_MAX = 60
@@ -169,11 +169,10 @@ def claim_to_dict(claim: Claim) -> dict[str, Any]:
 def case_to_dict(session: Session, case: Case, *, with_notes: bool = False) -> dict[str, Any]:
     out = _case_dict(case, claims_by_case(session, [pk(case)])[pk(case)])
     if with_notes:
-        # as case files list them (`casefile.journal_order`: ties by who and what, in
-        # Python, where a database would sort text by its collation)
+        from verify.services.provlogic import note_order
+
         notes = sorted(
-            session.exec(select(Note).where(Note.case_id == case.id)).all(),
-            key=lambda n: (as_utc(n.at), n.by, n.text, n.id or 0),
+            session.exec(select(Note).where(Note.case_id == case.id)).all(), key=note_order
         )
         out["notes"] = [note_to_dict(n) for n in notes]
     return out

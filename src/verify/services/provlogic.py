@@ -154,6 +154,15 @@ class NoteRow(NamedTuple):
     by: str
 
 
+def note_order(note: models.Note | NoteRow) -> tuple[Any, ...]:
+    """The one order of a case's notes (case files, `case show`, reports): by time, then,
+    for notes of one instant (a pinned clock, say), by who and what, so that two archives
+    holding the same notes list them alike, then as recorded. Sorted in Python: a database
+    would sort text by its collation."""
+    at = as_utc(note.at) if isinstance(note.at, datetime) else note.at
+    return (at, note.by, note.text, note.id or 0)
+
+
 AnyAccount: TypeAlias = "models.Account | AccountRow"
 AnyAppearance: TypeAlias = "models.Appearance | AppearanceRow"
 AnyAttribution: TypeAlias = "models.Attribution | AttributionRow"

@@ -35,6 +35,7 @@ from verify.services.provlogic import (
     attribution_dicts,
     claimed_platforms,
     find_earliest,
+    note_order,
     original_posters,
     related_media,
     retracted,
@@ -191,12 +192,7 @@ def records_of(
         attributions=attributions,
         changes=_changes(db, case.id),
         derivations=_records(db, DerivationRow, _ENDS, where),
-        # as case files list them (`casefile.journal_order`: ties by who and what, in
-        # Python, where a database would sort text by its collation)
-        notes=sorted(
-            _records(db, NoteRow, "notes WHERE case_id = :case", where),
-            key=lambda n: (n.at, n.by, n.text, n.id),
-        ),
+        notes=sorted(_records(db, NoteRow, "notes WHERE case_id = :case", where), key=note_order),
     )
 
 
