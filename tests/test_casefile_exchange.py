@@ -2,10 +2,11 @@
 its archive held at earlier exchanges, so that an archive still in one of them takes the
 file's changes as a fast-forward, without --update (docs/case-files.md, "Exchanging a case")."""
 
+import contextlib
 import json
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +42,24 @@ def earlier(text: str) -> list[str]:
     return value
 
 
-def partner_file(tmp_path: Path, desk_file: str, change: Callable[[Archive], object]) -> str:
-    """The partner's export after it imported `desk_file` into a fresh archive and made
-    `change` on the command line."""
+@contextlib.contextmanager
+def partner_with(tmp_path: Path, desk_file: str) -> Iterator[Archive]:
+    """The partner's archive (a fresh one, user pat) after it imported `desk_file`; closed
+    afterwards."""
     partner = fresh_archive(tmp_path / "partner", "pat")
     try:
         casefile.import_case_text(partner, desk_file, "round.toml")
-        change(partner)
-        return export(partner)
+        yield partner
     finally:
         partner.close()
+
+
+def partner_file(tmp_path: Path, desk_file: str, change: Callable[[Archive], object]) -> str:
+    """The partner's export after it imported `desk_file` into a fresh archive and made
+    `change` on the command line."""
+    with partner_with(tmp_path, desk_file) as partner:
+        change(partner)
+        return export(partner)
 
 
 def case_of(archive: Archive) -> dict[str, Any]:
@@ -68,9 +77,7 @@ def test_a_round_trip_applies_each_sides_edits_without_update(
     cases.open_case(archive, "Round", slug=SLUG, claims=["filmed at night"])
     desk_file = export(archive)
     assert earlier(desk_file) == []  # nothing exchanged before
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
+    with partner_with(tmp_path, desk_file) as partner:
         cases.edit_case(partner, SLUG, title="Round trip")
         theirs = export(partner)
         assert earlier(theirs) == [base(desk_file)]
@@ -90,8 +97,6 @@ def test_a_round_trip_applies_each_sides_edits_without_update(
             with pytest.raises(BadInputError, match="the file is an earlier state of this case"):
                 casefile.import_case_text(side, older, "round.toml")
             assert len(logread.read_log(side)) == entries
-    finally:
-        partner.close()
 
 
 def test_edits_on_both_sides_merge_against_the_state_both_came_from(
@@ -104,9 +109,7 @@ def test_edits_on_both_sides_merge_against_the_state_both_came_from(
     then takes the desk's merged export as a fast-forward, and both export the same file."""
     cases.open_case(archive, "Round", slug=SLUG, summary="first", claims=["filmed at night"])
     desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
+    with partner_with(tmp_path, desk_file) as partner:
         cases.edit_case(partner, SLUG, title="Round trip")
         cases.add_note(partner, SLUG, "asked the uploader for the original")
         theirs = export(partner)
@@ -124,8 +127,6 @@ def test_edits_on_both_sides_merge_against_the_state_both_came_from(
         assert export(partner) == export(archive)
         for side in (archive, partner):
             assert log.check_archive(side).ok
-    finally:
-        partner.close()
 
 
 def test_a_fact_both_sides_changed_differently_is_refused(archive: Archive, tmp_path: Path) -> None:
@@ -312,14 +313,10 @@ def test_a_dry_run_lists_what_the_import_would_record_and_writes_nothing(
     those a real import then writes; the archive is left as it was."""
     cases.open_case(archive, "Round", slug=SLUG, claims=["filmed at night"])
     desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
+    with partner_with(tmp_path, desk_file) as partner:
         cases.edit_case(partner, SLUG, title="Round trip")
         cases.assess_claim(partner, SLUG, 1, finding="unproven", why="no shadows to measure")
         theirs = export(partner)
-    finally:
-        partner.close()
     before, seq = export(archive), len(logread.read_log(archive))
     tried = casefile.import_case_text(archive, theirs, "round.toml", dry_run=True)
     assert [e["action"] for e in tried.entries] == ["case.edit", "claim.edit", "case.import"]
@@ -439,9 +436,7 @@ def test_an_import_that_changes_nothing_still_learns_where_the_file_came_from(
     the same file again writes nothing."""
     cases.open_case(archive, "Round", slug=SLUG)
     desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
+    with partner_with(tmp_path, desk_file) as partner:
         cases.edit_case(partner, SLUG, title="Wrong")
         between = export(partner)
         cases.edit_case(partner, SLUG, title="Round")
@@ -453,8 +448,6 @@ def test_an_import_that_changes_nothing_still_learns_where_the_file_came_from(
         assert done.entries[0]["payload"]["earlier"] == [base(between)]
         assert export(archive) == export(partner)
         assert casefile.import_case_text(archive, theirs, "round.toml").entries == []
-    finally:
-        partner.close()
 
 
 def test_an_older_file_lacking_records_says_it_is_older(archive: Archive) -> None:
@@ -483,9 +476,7 @@ def test_a_merge_keeps_an_undoing_made_since_an_earlier_merge(
     from), so the partner's undoing is taken, not lost against an older state."""
     cases.open_case(archive, "Round", slug=SLUG, summary="first")
     desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
+    with partner_with(tmp_path, desk_file) as partner:
         cases.add_note(partner, SLUG, "asked the uploader")
         first = export(partner)
         cases.edit_case(archive, SLUG, title="Title by the desk")
@@ -501,8 +492,6 @@ def test_a_merge_keeps_an_undoing_made_since_an_earlier_merge(
         assert (shown["title"], shown["summary"]) == ("Round", "the desk's")
         assert casefile.import_case_text(partner, export(archive), "round.toml").changes == 1
         assert export(partner) == export(archive)
-    finally:
-        partner.close()
 
 
 def test_no_merge_against_a_state_whose_text_is_not_kept(archive: Archive, tmp_path: Path) -> None:
@@ -538,17 +527,13 @@ def test_an_account_both_sides_added_merges_field_by_field(
     a detail differently, it is a conflict."""
     cases.open_case(archive, "Round", slug=SLUG)
     desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
+    with partner_with(tmp_path, desk_file) as partner:
         provenance.add_appearance(partner, SLUG, account="telegram:@foo")
         theirs = export(partner)
         provenance.add_account(archive, "telegram:@foo", credibility="state-run")
         provenance.add_appearance(archive, SLUG, account="telegram:@foo", url="https://t.me/foo/1")
         with pytest.raises(BadInputError, match=r"appearances\[1\]: each archive added"):
             casefile.import_case_text(archive, theirs, "round.toml")
-    finally:
-        partner.close()
     with archive.read() as session:
         assert provenance.get_account(session, "telegram:@foo").credibility == "state-run"
 
@@ -600,9 +585,7 @@ def test_notes_both_sides_added_merge_in_time_order(archive: Archive, tmp_path: 
     cases.open_case(archive, "Round", slug=SLUG)
     cases.add_note(archive, SLUG, "opened from the tip line")
     desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
+    with partner_with(tmp_path, desk_file) as partner:
         cases.add_note(partner, SLUG, "the partner's: found an older upload")
         theirs = export(partner)
         cases.add_note(archive, SLUG, "the desk's: asked the uploader")
@@ -623,8 +606,6 @@ def test_notes_both_sides_added_merge_in_time_order(archive: Archive, tmp_path: 
         for side in (archive, partner):
             assert log.check_archive(side).ok
             assert casefile.import_case_text(side, export(side), "round.toml").changes == 0
-    finally:
-        partner.close()
 
 
 def test_a_note_the_file_changed_is_still_refused(archive: Archive) -> None:
@@ -795,9 +776,7 @@ def test_notes_written_at_one_instant_converge(
     cases.open_case(archive, "Round", slug=SLUG)
     desk_file = export(archive)
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2030-01-01T00:00:00Z")
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
+    with partner_with(tmp_path, desk_file) as partner:
         cases.add_note(partner, SLUG, "pat's")
         theirs = export(partner)
         cases.add_note(archive, SLUG, "the desk's")
@@ -805,8 +784,6 @@ def test_notes_written_at_one_instant_converge(
         casefile.import_case_text(partner, export(archive), "round.toml")
         assert export(partner) == export(archive)
         assert [n["text"] for n in case_of(partner)["notes"]] == ["pat's", "the desk's"]
-    finally:
-        partner.close()
 
 
 def test_an_export_listing_notes_as_recorded_still_applies(archive: Archive) -> None:
@@ -854,9 +831,7 @@ def test_the_same_note_twice_at_one_instant_is_two_notes_in_a_merge(
     monkeypatch.setenv("VERIFY_FAKE_NOW", "2030-01-01T00:00:00Z")
     cases.open_case(archive, "Round", slug=SLUG)
     desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        casefile.import_case_text(partner, desk_file, "round.toml")
+    with partner_with(tmp_path, desk_file) as partner:
         cases.add_note(partner, SLUG, "called back")
         casefile.import_case_text(archive, export(partner), "round.toml")
         cases.add_note(partner, SLUG, "called back")
@@ -867,8 +842,6 @@ def test_the_same_note_twice_at_one_instant_is_two_notes_in_a_merge(
         assert sorted(texts) == ["called back", "called back", "the desk's"]
         casefile.import_case_text(partner, export(archive), "round.toml")
         assert export(partner) == export(archive)
-    finally:
-        partner.close()
 
 
 def test_notes_of_one_instant_are_listed_alike_everywhere(
