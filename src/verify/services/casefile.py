@@ -7,11 +7,14 @@ between its media. The writer is ours and deterministic, so export -> import int
 archive -> export is byte-identical.
 
 `import_case` recreates or updates a case from such a file:
-- records are matched by position: claims, media, appearances and attributions carry `n`
-  (1, 2, 3… in order, as in the file); status changes by their order; notes by what they
-  are (text, at, by: a journal, listed in time order); accounts by `ref`; derivations by
-  (child, parent, kind). Cross-references inside the file use those
-  numbers: `media:2`, `appearance:1`;
+- records are matched: claims by position; status changes by their order; notes by what
+  they are (text, at, by: a journal, listed in time order); media by content and
+  acquisition, appearances and attributions by when and by whom they were first recorded
+  (`_pair`; all three listed in time order, `record_order`/`media_order`, so that archives
+  that merged each other's additions number them alike); accounts by `ref`; derivations
+  by (child, parent, kind). Claims, media, appearances and attributions carry `n` (1, 2,
+  3… in file order); cross-references inside the file use those numbers: `media:2`,
+  `appearance:1`;
 - provenance is append-only: a file that lacks a record the archive has, rewrites a status
   change, note or attribution history entry, or changes a media file's SHA-256 is refused;
 - editable fields (titles, claim findings, appearance facts, account details, attribution
@@ -25,9 +28,10 @@ archive -> export is byte-identical.
   the latest state both come from whose text this archive kept (`merge_states`,
   `case_states`), facts both changed differently refused; an import that changed the case
   ends with a `case.import` entry of the state it left;
-- claims, appearances and attributions the file dates (`created_at`/`created_by`) must be
-  the archive's at their place, and the case's `created_at` the archive's case's: two
-  archives' additions at the same place, or another case with the same slug, are refused;
+- claims the file dates (`created_at`/`created_by`) must be the archive's at their place,
+  and the case's `created_at` the archive's case's: two archives' claims at the same
+  place, or another case with the same slug, are refused (two archives' media,
+  appearances and attributions are merged: `merge_states`);
 - an export ends with `# end of case file`: a file with `base` but without it was cut short;
 - `*_at` / `*_by` fields may be omitted (hand-written files): new records then get the time
   of import and the importing actor, and existing records keep theirs;
@@ -45,8 +49,8 @@ import hashlib
 import math
 import re
 import tomllib
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -230,6 +234,95 @@ def _match(
     return left, unpaired
 
 
+def record_order(row: Appearance | Attribution | Derivation) -> tuple[Any, ...]:
+    """The order of a case file's appearances, attributions and derivations: by when, then
+    by whom, they were first recorded (a stamp an import keeps), so that two archives that
+    each added some and exchanged them number them alike, whichever recorded which first;
+    records of one instant as recorded. Sorted in Python, as `note_order`."""
+    return (as_utc(row.created_at), row.created_by, row.id or 0)
+
+
+def media_order(row: Media) -> tuple[Any, ...]:
+    """The order of a case file's media: by when, then by whom, acquired (`record_order`);
+    media acquired at one instant (a batch given one `--acquired-at`) as recorded."""
+    return (as_utc(row.acquired_at), row.acquired_by, row.id or 0)
+
+
+Keys = Sequence[Sequence[Hashable | None]]  # per level, each record's key (None: not given)
+
+
+def _pair(held: Keys, wants: Keys, *, by_place: bool = True) -> tuple[list[int | None], list[int]]:
+    """Pair a file's records with the archive's by what identifies them, level by level
+    (`wants[level][j]` for the file's j-th record, `held[level][i]` for the archive's i-th,
+    each side in its order): at each level, the k-th of the records left with one key is
+    paired with the k-th of the archive's left with it, wherever each is listed. Then
+    (`by_place`) a record that gave no key at any level (written by hand, without
+    `created_at`/`created_by`) is the archive's at its place, unless another took that one.
+    Returns each file record's pair (an index into the archive's, or None: a new record)
+    and the archive's records left unpaired."""
+    count = len(wants[0]) if wants else 0
+    paired: list[int | None] = [None] * count
+    taken: set[int] = set()
+    for held_keys, want_keys in zip(held, wants, strict=True):
+        queues: dict[Hashable, deque[int]] = defaultdict(deque)
+        for i, key in enumerate(held_keys):
+            if i not in taken and key is not None:
+                queues[key].append(i)
+        for j, key in enumerate(want_keys):
+            if paired[j] is None and key is not None and queues[key]:
+                i = queues[key].popleft()
+                paired[j] = i
+                taken.add(i)
+    if by_place:
+        for j in range(count):
+            if all(level[j] is None for level in wants) and j not in taken and j < len(held[0]):
+                paired[j] = j
+                taken.add(j)
+    return paired, [i for i in range(len(held[0]) if held else 0) if i not in taken]
+
+
+def _media_keys(records: Sequence[tuple[str, datetime | None, str | None]]) -> list[list[Any]]:
+    """What identifies a case's media in a case file (`_pair`): its content and
+    acquisition (two acquisitions of the same bytes are two records), then its content
+    alone (an acquisition whose facts were edited)."""
+    return [
+        [None if at is None or by is None else (sha, iso(at), by) for sha, at, by in records],
+        [sha for sha, _, _ in records],
+    ]
+
+
+def _stamp(created_at: datetime | None, created_by: str | None) -> tuple[str, str] | None:
+    """What identifies an appearance or attribution in a case file (`_pair`): when and by
+    whom it was first recorded, which an import keeps; None when the file does not say."""
+    when = iso(created_at)
+    return None if when is None or created_by is None else (when, created_by)
+
+
+def _identities(sides: Sequence[Keys]) -> list[list[Hashable]]:
+    """For a three-way merge of case files (`merge_states`): an identity for each record
+    of one section of the ancestor, this archive's case and the file (`sides`, each its
+    records' keys as `_pair` takes them), alike for records that are one. A record of this
+    archive's or the file's paired with one of the ancestor's is that one (the file's by
+    place too, when written by hand); of the others, one this archive and the file both
+    hold (the same first-level key: recorded at the same instant by the same person, say
+    after a third archive sent it to both) is one record; the rest are each their own."""
+    ancestor, ours, theirs = sides
+    count = [len(keys[0]) if keys else 0 for keys in sides]
+    ids: list[list[Hashable]] = [[("a", i) for i in range(count[0])]]
+    o_pairs, _ = _pair(ancestor, ours, by_place=False)
+    t_pairs, _ = _pair(ancestor, theirs)
+    o_new = [i for i, p in enumerate(o_pairs) if p is None]
+    t_new = [j for j, p in enumerate(t_pairs) if p is None]
+    both, _ = _pair([[ours[0][i] for i in o_new]], [[theirs[0][j] for j in t_new]], by_place=False)
+    ids.append([("o", i) if p is None else ("a", p) for i, p in enumerate(o_pairs)])
+    t_ids: list[Hashable] = [None if p is None else ("a", p) for p in t_pairs]
+    for jj, p in enumerate(both):
+        j = t_new[jj]
+        t_ids[j] = ("t", j) if p is None else ("o", o_new[p])
+    ids.append(t_ids)
+    return ids
+
+
 def render_case(
     session: Session,
     case: Case,
@@ -237,12 +330,14 @@ def render_case(
     claim_stamps: bool = True,
     claim_history: bool = True,
     in_time_order: bool = True,
+    records_by_time: bool = True,
 ) -> str:
     """The case file text for `case` (deterministic). `claim_stamps=False`: as versions
     before claims had `created_at`/`created_by` rendered it; `claim_history=False`: as
     versions before claims carried their assessment history; `in_time_order=False`: as
-    versions before notes were listed in time order (as recorded); all
-    to recognise those versions' exports' `base` (`_Importer.run`)."""
+    versions before notes were listed in time order (as recorded); `records_by_time=False`:
+    as versions before media, appearances, attributions and derivations were (`record_order`);
+    all to recognise those versions' exports' `base` (`_Importer.run`)."""
     w = _Writer()
     w.comment("verify case file: edit it, then `verify case import FILE` applies the changes.")
     w.comment("Format reference: docs/case-files.md. Records are matched by `n`; append, do not")
@@ -302,6 +397,13 @@ def render_case(
 
     appearances = prov._appearances(session, case)
     attributions = prov._attributions(session, case)
+    media_rows = case_media(session, pk(case))
+    derivations = prov._case_derivations(session, case)
+    if records_by_time:
+        appearances.sort(key=record_order)
+        attributions.sort(key=record_order)
+        derivations.sort(key=record_order)
+        media_rows.sort(key=lambda mb: media_order(mb[0]))
     by_id = prov.accounts_by_id(session, _account_ids(appearances, attributions))
     accounts = sorted(by_id.values(), key=lambda a: (a.platform, a.handle, a.id or 0))
     for acc in accounts:
@@ -314,7 +416,6 @@ def render_case(
         w.kv("created_at", iso(acc.created_at))
         w.kv("created_by", acc.created_by)
 
-    media_rows = case_media(session, pk(case))
     media_ref = {pk(m): f"media:{i}" for i, (m, _) in enumerate(media_rows, start=1)}
     for i, (m, blob) in enumerate(media_rows, start=1):
         w.header("[[media]]")
@@ -377,7 +478,7 @@ def render_case(
             w.kv("by", ch.by)
 
     elsewhere = 0
-    for d in prov._case_derivations(session, case):
+    for d in derivations:
         if d.child_id not in media_ref or d.parent_id not in media_ref:
             elsewhere += 1  # a link to another case's media: in the archive, not in this file
             continue
@@ -466,9 +567,11 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
     it since the ancestor wins; a fact both changed, to different values, is a conflict
     (the file's value is taken, and the conflict listed). Records only one side added are
     kept; a record both added under one key (an account, a derivation) is merged field by
-    field; notes both added are all kept, in time order; two other records added at the
-    same place are a conflict the import refuses (records are matched by place,
-    append-only). A claim's assessments are merged by the import
+    field; notes both added are all kept, in time order; media, appearances, attributions
+    and derivations both added are all kept, numbered again in case-file order (one both
+    hold, the same: `_identities`); two claims or status changes added at the same place
+    are a conflict the import refuses (those are matched by place, append-only). A claim's
+    assessments are merged by the import
     itself (format 2); a claim reworded on one side and assessed on the other is a
     conflict. Returns the merged file, to import as a fast-forward, and the conflicts."""
     conflicts: list[Conflict] = []
@@ -585,19 +688,103 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
                 out.append(n)
         return [*sorted(out, key=key), *undated]
 
-    def keyed(section: str, key: "Callable[[dict[str, Any]], Any]") -> list[dict[str, Any]]:
+    def keyed(
+        section: str,
+        key: "Callable[[dict[str, Any]], Any]",
+        docs: Sequence[list[dict[str, Any]]] | None = None,
+        label: "Callable[[Any], str]" = str,
+    ) -> list[dict[str, Any]]:
         a_by, o_by, t_by = (
-            {key(r): r for r in getattr(d, section)} for d in (ancestor, ours, theirs)
+            {key(r): r for r in records}
+            for records in (docs or [getattr(d, section) for d in (ancestor, ours, theirs)])
         )
         out = []
         for k, t in t_by.items():
             o = o_by.get(k)
             out.append(
-                t if o is None else record(section, f"{section}[{k}]", a_by.get(k, {}), o, t)
+                t if o is None else record(section, f"{section}[{label(k)}]", a_by.get(k, {}), o, t)
             )
         out += [o for k, o in o_by.items() if k not in t_by]
         return out
 
+    # media, appearances, attributions and derivations: each side's records are told apart
+    # by what identifies them (`_identities`), the references between them (`media:2`,
+    # `appearance:1`) read as those identities, the records merged (those only one side
+    # added kept, those both hold merged field by field) and numbered again in case-file
+    # order (`record_order`, `media_order`), which both archives then list alike
+    docs = (ancestor, ours, theirs)
+    media_ids = _identities(
+        [
+            _media_keys([(m["sha256"], m["acquired_at"], m["acquired_by"]) for m in d.media])
+            for d in docs
+        ]
+    )
+    ap_ids = _identities(
+        [[[_stamp(a["created_at"], a["created_by"]) for a in d.appearances]] for d in docs]
+    )
+    attr_ids = _identities(
+        [[[_stamp(a["created_at"], a["created_by"]) for a in d.attributions]] for d in docs]
+    )
+
+    def as_identities(
+        d: Doc, m: list[Hashable], ap: list[Hashable]
+    ) -> dict[str, list[dict[str, Any]]]:
+        def target(t: tuple[str, int] | None) -> Any:
+            return None if t is None else (t[0], (m if t[0] == "media" else ap)[t[1] - 1])
+
+        return {
+            "media": d.media,
+            "appearances": [
+                {**a, "media": None if a["media"] is None else m[a["media"] - 1]}
+                for a in d.appearances
+            ],
+            "attributions": [{**a, "target": target(a["target"])} for a in d.attributions],
+            "derivations": [
+                {**x, "child": m[x["child"] - 1], "parent": m[x["parent"] - 1]}
+                for x in d.derivations
+            ],
+        }
+
+    sides = [as_identities(d, m, ap) for d, m, ap in zip(docs, media_ids, ap_ids, strict=True)]
+
+    def unioned(section: str, ids: list[list[Hashable]]) -> list[tuple[Hashable, dict[str, Any]]]:
+        (a_list, o_list, t_list) = (side[section] for side in sides)
+        a_by = dict(zip(ids[0], a_list, strict=True))
+        o_by = dict(zip(ids[1], o_list, strict=True))
+        out: list[tuple[Hashable, dict[str, Any]]] = []
+        for j, (k, t) in enumerate(zip(ids[2], t_list, strict=True), start=1):
+            o = o_by.pop(k, None)
+            out.append(
+                (k, t if o is None else record(section, f"{section}[{j}]", a_by.get(k, {}), o, t))
+            )
+        return out + list(o_by.items())
+
+    def when(at: datetime | None, by: str | None) -> tuple[Any, ...]:
+        return (1,) if at is None else (0, as_utc(at), by or "")
+
+    media = sorted(
+        unioned("media", media_ids), key=lambda km: when(km[1]["acquired_at"], km[1]["acquired_by"])
+    )
+    appearances = sorted(
+        unioned("appearances", ap_ids),
+        key=lambda ka: when(ka[1]["created_at"], ka[1]["created_by"]),
+    )
+    attributions = sorted(
+        unioned("attributions", attr_ids),
+        key=lambda ka: when(ka[1]["created_at"], ka[1]["created_by"]),
+    )
+    media_n = {k: n for n, (k, _) in enumerate(media, start=1)}
+    ap_n = {k: n for n, (k, _) in enumerate(appearances, start=1)}
+
+    def numbered_target(t: tuple[str, Hashable] | None) -> tuple[str, int] | None:
+        return None if t is None else (t[0], (media_n if t[0] == "media" else ap_n)[t[1]])
+
+    derivations = keyed(
+        "derivations",
+        lambda r: (r["child"], r["parent"], r["kind"]),
+        [side["derivations"] for side in sides],
+        lambda k: f"media:{media_n[k[0]]} {k[2]} media:{media_n[k[1]]}",
+    )
     case = record("case", "case", ancestor.case, ours.case, theirs.case)
     merged = Doc(
         case=case,
@@ -608,10 +795,19 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         status_changes=listed("status_changes"),
         notes=journal(),
         accounts=keyed("accounts", lambda r: r["ref"]),
-        media=listed("media"),
-        appearances=listed("appearances"),
-        attributions=listed("attributions"),
-        derivations=keyed("derivations", lambda r: (r["child"], r["parent"], r["kind"])),
+        media=[m for _, m in media],
+        appearances=[
+            {**a, "media": None if a["media"] is None else media_n[a["media"]]}
+            for _, a in appearances
+        ],
+        attributions=[{**a, "target": numbered_target(a["target"])} for _, a in attributions],
+        derivations=sorted(
+            (
+                {**x, "child": media_n[x["child"]], "parent": media_n[x["parent"]]}
+                for x in derivations
+            ),
+            key=lambda x: when(x["created_at"], x["created_by"]),
+        ),
     )
     if merged.status_changes:
         case["status"] = merged.status_changes[-1]["to"]
@@ -1645,6 +1841,34 @@ class _Importer:
             f"record the file's {what} here on the command line instead",
         )
 
+    def paired(
+        self,
+        what: str,
+        key: str,
+        rows: Sequence[Any],
+        held: Keys,
+        wants: Keys,
+        described: Callable[[Any], str],
+        differs: Callable[[int, Any], None],
+    ) -> list[Any]:
+        """The archive's record each of the file's `key` records is (`_pair`), or None for a
+        new one. Each of the archive's `rows` (in case-file order) must be in the file
+        (append-only): when the file's record at a missing row's place is another one,
+        `differs(n, row)` says so; else the file lacks the row, `described(row)`."""
+        listed = len(wants[0])
+        self.prefix(key, len(rows), listed)
+        paired, left = _pair(held, wants)
+        if left:
+            i = left[0]
+            if i < listed and paired[i] is None:
+                differs(i + 1, rows[i])
+            self.ctx.fail(
+                f"{key}[{i + 1}]",
+                f"the file lacks the archive's {what} {i + 1} ({described(rows[i])}); "
+                f"provenance is append-only: {self.remedy()}",
+            )
+        return [None if p is None else rows[p] for p in paired]
+
     def older_export(self) -> bool:
         """Could the file be an export of a version before claims had `created_at` /
         `created_by`? (None of its claims has them.)"""
@@ -1709,15 +1933,15 @@ class _Importer:
             )
             if not self.fast_forward and self.doc.base is not None:
                 # an export of an earlier version: its `base` is the case as that version
-                # rendered it (notes as recorded, not in time order;
+                # rendered it (records as recorded, not in time order; notes too;
                 # before claims carried their history, or before they had stamps)
-                older = [{"in_time_order": False}]
+                by_id = {"records_by_time": False}
+                as_recorded = {**by_id, "in_time_order": False}
+                older: list[dict[str, bool]] = [by_id, as_recorded]
                 if all(c["history"] is None for c in self.doc.claims):
-                    older.append({"claim_history": False, "in_time_order": False})
+                    older.append({"claim_history": False, **as_recorded})
                     if self.older_export():
-                        older.append(
-                            {"claim_history": False, "claim_stamps": False, "in_time_order": False}
-                        )
+                        older.append({"claim_history": False, "claim_stamps": False, **as_recorded})
                 self.fast_forward = self.exact = any(
                     self.doc.base == state_digest(render_case(self.s, case, **how)) for how in older
                 )
@@ -2211,23 +2435,34 @@ class _Importer:
                 self.changes += 1
 
     def media(self, case: Case) -> list[int]:
-        rows = list(
-            self.s.exec(select(Media).where(Media.case_id == case.id).order_by(col(Media.id))).all()
+        """Media are matched by content (the k-th of the file's entries with one SHA-256 is
+        the k-th of the case's media with it)."""
+        held = sorted(case_media(self.s, pk(case)), key=lambda mb: media_order(mb[0]))
+        sha = {pk(m): b.sha256 for m, b in held}
+
+        def differs(n: int, row: Media) -> None:
+            self.ctx.fail(
+                f"media[{n}].sha256",
+                f"the archive's media {n} of this case is sha256:{sha[pk(row)]}; a file's hash "
+                "cannot change",
+            )
+
+        pairs = self.paired(
+            "media",
+            "media",
+            [m for m, _ in held],
+            _media_keys([(b.sha256, m.acquired_at, m.acquired_by) for m, b in held]),
+            _media_keys(
+                [(w["sha256"], w["acquired_at"], w["acquired_by"]) for w in self.doc.media]
+            ),
+            lambda row: f"sha256:{sha[pk(row)]}, {shown_value(row.original_name)}",
+            differs,
         )
-        self.prefix("media", len(rows), len(self.doc.media))
         ids: list[int] = []
-        for n, want in enumerate(self.doc.media, start=1):
+        for n, (want, row) in enumerate(zip(self.doc.media, pairs, strict=True), start=1):
             blob = self.s.exec(select(Blob).where(Blob.sha256 == want["sha256"])).first()
             values = {k: v for k, v in want.items() if k != "sha256"}
-            if n <= len(rows):
-                row = rows[n - 1]
-                held = self.s.get(Blob, row.blob_id)
-                if held is None or held.sha256 != want["sha256"]:
-                    self.ctx.fail(
-                        f"media[{n}].sha256",
-                        f"the archive's media {n} of this case is sha256:"
-                        f"{held.sha256 if held else '?'}; a file's hash cannot change",
-                    )
+            if row is not None:
                 changes = self.update(
                     f"media[{n}]", row, values, keep_if_none=("acquired_by", "acquired_at")
                 )
@@ -2275,11 +2510,25 @@ class _Importer:
             self.noted_platforms.add(platform)
             self.account_notes.append(said)
 
+    def stamped(self, what: str, rows: list[Any]) -> list[Any]:
+        """The file's `what`s (appearance, attribution) paired with the case's (`paired`),
+        by when and by whom each was first recorded (`_stamp`)."""
+        rows.sort(key=record_order)
+        wants = getattr(self.doc, f"{what}s")
+        return self.paired(
+            what,
+            f"{what}s",
+            rows,
+            [[_stamp(r.created_at, r.created_by) for r in rows]],
+            [[_stamp(w["created_at"], w["created_by"]) for w in wants]],
+            lambda row: f"recorded by {row.created_by} at {iso(row.created_at)}",
+            lambda n, row: self.same_record(what, n, row, wants[n - 1]),
+        )
+
     def appearances(self, case: Case, media_ids: list[int]) -> list[int]:
-        rows = prov._appearances(self.s, case)
-        self.prefix("appearances", len(rows), len(self.doc.appearances))
+        pairs = self.stamped("appearance", prov._appearances(self.s, case))
         ids: list[int] = []
-        for n, want in enumerate(self.doc.appearances, start=1):
+        for n, (want, row) in enumerate(zip(self.doc.appearances, pairs, strict=True), start=1):
             values = {
                 k: v
                 for k, v in want.items()
@@ -2287,8 +2536,7 @@ class _Importer:
             }
             values["account_id"] = pk(self.account(want["account"])) if want["account"] else None
             values["media_id"] = media_ids[want["media"] - 1] if want["media"] else None
-            if n <= len(rows):
-                row = rows[n - 1]
+            if row is not None:
                 self.same_record("appearance", n, row, want)
                 changes = self.update(f"appearances[{n}]", row, values)
                 if changes:
@@ -2313,9 +2561,9 @@ class _Importer:
 
     def attributions(self, case: Case, media_ids: list[int], ap_ids: list[int]) -> None:
         rows = prov._attributions(self.s, case)
-        self.prefix("attributions", len(rows), len(self.doc.attributions))
+        pairs = self.stamped("attribution", rows)
         recorded = prov.changes_by_attribution(self.s, (pk(r) for r in rows))
-        for n, want in enumerate(self.doc.attributions, start=1):
+        for n, (want, attr) in enumerate(zip(self.doc.attributions, pairs, strict=True), start=1):
             w = f"attributions[{n}]"
             account = self.account(want["actor"])
             if want["target"] is None:
@@ -2325,7 +2573,7 @@ class _Importer:
                 target_type = kind
                 target_id = (media_ids if kind == "media" else ap_ids)[num - 1]
             history = want["history"]
-            if n > len(rows):
+            if attr is None:
                 # recorded as on the command line: created in its first state, then each
                 # later history entry as a state change (one record for the import's count)
                 first, *later = history or [
@@ -2339,7 +2587,7 @@ class _Importer:
                 ]
                 for j, h in enumerate((first, *later), start=1):
                     self.require_evidence(w, h, j if history else None)
-                attr = prov.record_attribution(
+                new = prov.record_attribution(
                     self.s,
                     self.actor,
                     case,
@@ -2357,10 +2605,9 @@ class _Importer:
                     audit_extra=self.extra,
                 )
                 for h in later:
-                    self.change_state(attr, h)
+                    self.change_state(new, h)
                 self.changes += 1
                 continue
-            attr = rows[n - 1]
             self.same_record("attribution", n, attr, want)
             fixed = {
                 "role": want["role"],
