@@ -2475,9 +2475,10 @@ class _Importer:
             if blob is None:
                 # the file's case does not exist before its import: the bytes go into
                 # another case first (the same content is stored once, whichever case)
-                # into another case, not this one: a media record added here would take this
-                # place, and the file's acquisition (who, when, how) would then be an edit of
-                # it; the import records the file's own (the same content is stored once)
+                # into another case, not this one: a media record added here would be taken
+                # for the file's (the same content), and the file's acquisition (who, when,
+                # how) would then be an edit of it; the import records the file's own (the
+                # same content is stored once)
                 into = "to another case " if self.existing_created_at is not None else ""
                 self.ctx.fail(
                     f"media[{n}].sha256",
