@@ -1458,7 +1458,12 @@ def test_an_export_from_before_claims_had_stamps_still_imports(
     cases.open_case(archive, "Old", slug="old", claims=["a", "b"])
     with archive.read() as session:
         rendered = casefile.render_case(
-            session, cases.get_case(session, "old"), claim_stamps=False, claim_history=False
+            session,
+            cases.get_case(session, "old"),
+            claim_stamps=False,
+            claim_history=False,
+            in_time_order=False,
+            records_by_time=False,
         )
     older = casefile.with_base(rendered, casefile.state_digest(rendered))
     assert "created_by" not in older.split("[[claims]]", 1)[1]
@@ -1700,7 +1705,11 @@ def test_an_export_from_before_claim_histories_still_imports(archive: Archive) -
     cases.assess_claim(archive, "old", 1, finding="unproven", why="not yet")
     with archive.read() as session:
         rendered = casefile.render_case(
-            session, cases.get_case(session, "old"), claim_history=False
+            session,
+            cases.get_case(session, "old"),
+            claim_history=False,
+            in_time_order=False,
+            records_by_time=False,
         )
     older = casefile.with_base(rendered, casefile.state_digest(rendered))
     assert "[[claims.history]]" not in older

@@ -804,7 +804,9 @@ def test_an_export_listing_notes_as_recorded_still_applies(archive: Archive) -> 
     casefile.import_case_text(archive, earlier_note, "n.toml")
     with archive.read() as session:
         case = cases.get_case(session, SLUG)
-        as_recorded = casefile.render_case(session, case, in_time_order=False)
+        as_recorded = casefile.render_case(
+            session, case, in_time_order=False, records_by_time=False
+        )
         earlier_states = casefile.known_states(session, SLUG)
     assert as_recorded != casefile.as_exported(export(archive))
     old = casefile.with_base(as_recorded, casefile.state_digest(as_recorded), earlier_states)

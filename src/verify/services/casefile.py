@@ -50,7 +50,7 @@ import math
 import re
 import tomllib
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -234,59 +234,103 @@ def _match(
     return left, unpaired
 
 
-def record_order(row: Appearance | Attribution | Derivation) -> tuple[Any, ...]:
-    """The order of a case file's appearances, attributions and derivations: by when, then
-    by whom, they were first recorded (a stamp an import keeps), so that two archives that
-    each added some and exchanged them number them alike, whichever recorded which first;
-    records of one instant as recorded. Sorted in Python, as `note_order`."""
-    return (as_utc(row.created_at), row.created_by, row.id or 0)
+def _in_time(at: datetime | None, by: str | None, *content: Any) -> tuple[Any, ...]:
+    """The order of a case file's media, appearances, attributions and derivations: by when,
+    then by whom, each was first recorded (acquired, for media; stamps an import keeps), so
+    that two archives that each added some and exchanged them list and number them alike,
+    whichever recorded which first. Media then by name and content (two desks may each
+    state one acquisition time for files from one source); the others as recorded (records
+    of one instant come from one import of a hand-written file, in its order, and keep it
+    in every archive they reach). A record the file does not date comes last (an import
+    dates it now). Sorted in Python, as `note_order`."""
+    if at is None:
+        return (1,)
+    return (0, as_utc(at), by or "", *(c or "" for c in content))
 
 
-def media_order(row: Media) -> tuple[Any, ...]:
-    """The order of a case file's media: by when, then by whom, acquired (`record_order`);
-    media acquired at one instant (a batch given one `--acquired-at`) as recorded."""
-    return (as_utc(row.acquired_at), row.acquired_by, row.id or 0)
+def media_order(at: datetime | None, by: str | None, name: str, sha256: str) -> tuple[Any, ...]:
+    """`_in_time` for media."""
+    return _in_time(at, by, name, sha256)
+
+
+def _in_file_order(
+    media_rows: list[tuple[Media, Blob]],
+    appearances: list[Appearance],
+    attributions: list[Attribution],
+    derivations: list[Derivation],
+) -> None:
+    """Sort a case's records as its case file lists them (`_in_time`; then as recorded)."""
+    media_rows.sort(
+        key=lambda mb: (
+            *media_order(mb[0].acquired_at, mb[0].acquired_by, mb[0].original_name, mb[1].sha256),
+            pk(mb[0]),
+        )
+    )
+    for rows in (appearances, attributions, derivations):
+        rows.sort(key=lambda r: (*_in_time(r.created_at, r.created_by), pk(r)))
 
 
 Keys = Sequence[Sequence[Hashable | None]]  # per level, each record's key (None: not given)
 
 
-def _pair(held: Keys, wants: Keys, *, by_place: bool = True) -> tuple[list[int | None], list[int]]:
+def _pair(
+    held: Keys,
+    wants: Keys,
+    *,
+    by_place: bool = True,
+    unique: Collection[int] = (),
+    places: Sequence[int] | None = None,
+) -> tuple[list[int | None], list[int]]:
     """Pair a file's records with the archive's by what identifies them, level by level
-    (`wants[level][j]` for the file's j-th record, `held[level][i]` for the archive's i-th,
-    each side in its order): at each level, the k-th of the records left with one key is
-    paired with the k-th of the archive's left with it, wherever each is listed. Then
-    (`by_place`) a record that gave no key at any level (written by hand, without
-    `created_at`/`created_by`) is the archive's at its place, unless another took that one.
-    Returns each file record's pair (an index into the archive's, or None: a new record)
-    and the archive's records left unpaired."""
+    (`wants[level][j]` for the file's j-th record, `held[level][i]` for the archive's i-th):
+    at each level, the k-th of the file's records left with one key is paired with the k-th
+    of the archive's left with it, wherever each is listed; at a level in `unique`, only a
+    key one record left on each side has. Then (`by_place`) a record that gave no key at any
+    level (written by hand, without `created_at`/`created_by`) is the archive's at its place
+    (`places[j]`: the archive's j-th record as recorded; default: as listed), unless another
+    took that one. Returns each file record's pair (an index into the archive's, or None: a
+    new record) and the archive's records left unpaired."""
     count = len(wants[0]) if wants else 0
+    size = len(held[0]) if held else 0
     paired: list[int | None] = [None] * count
     taken: set[int] = set()
-    for held_keys, want_keys in zip(held, wants, strict=True):
+    for level, (held_keys, want_keys) in enumerate(zip(held, wants, strict=True)):
         queues: dict[Hashable, deque[int]] = defaultdict(deque)
         for i, key in enumerate(held_keys):
             if i not in taken and key is not None:
                 queues[key].append(i)
+        left = Counter(k for j, k in enumerate(want_keys) if paired[j] is None and k is not None)
         for j, key in enumerate(want_keys):
-            if paired[j] is None and key is not None and queues[key]:
-                i = queues[key].popleft()
-                paired[j] = i
-                taken.add(i)
+            if paired[j] is not None or key is None or not queues[key]:
+                continue
+            if level in unique and (left[key] != 1 or len(queues[key]) != 1):
+                continue
+            i = queues[key].popleft()
+            paired[j] = i
+            taken.add(i)
     if by_place:
-        for j in range(count):
-            if all(level[j] is None for level in wants) and j not in taken and j < len(held[0]):
-                paired[j] = j
-                taken.add(j)
-    return paired, [i for i in range(len(held[0]) if held else 0) if i not in taken]
+        order = list(places) if places is not None else list(range(size))
+        for j in range(min(count, size)):
+            if all(level[j] is None for level in wants) and order[j] not in taken:
+                paired[j] = order[j]
+                taken.add(order[j])
+    return paired, [i for i in range(size) if i not in taken]
+
+
+# media: by content and acquisition, then content and who, content and when (facts one
+# side corrected), then content alone where that leaves no doubt (`_pair`)
+MEDIA_UNIQUE = (3,)
 
 
 def _media_keys(records: Sequence[tuple[str, datetime | None, str | None]]) -> list[list[Any]]:
-    """What identifies a case's media in a case file (`_pair`): its content and
-    acquisition (two acquisitions of the same bytes are two records), then its content
-    alone (an acquisition whose facts were edited)."""
+    """What identifies a case's media in a case file (`_pair`, levels `MEDIA_UNIQUE`): its
+    content and acquisition (two acquisitions of the same bytes are two records), then its
+    content with who acquired it, or when (an acquisition whose facts were corrected), then
+    its content alone, where only one record of it is left on each side."""
     return [
         [None if at is None or by is None else (sha, iso(at), by) for sha, at, by in records],
+        [None if by is None else (sha, by) for sha, _, by in records],
+        [None if at is None else (sha, iso(at)) for sha, at, _ in records],
         [sha for sha, _, _ in records],
     ]
 
@@ -298,29 +342,71 @@ def _stamp(created_at: datetime | None, created_by: str | None) -> tuple[str, st
     return None if when is None or created_by is None else (when, created_by)
 
 
-def _identities(sides: Sequence[Keys]) -> list[list[Hashable]]:
-    """For a three-way merge of case files (`merge_states`): an identity for each record
-    of one section of the ancestor, this archive's case and the file (`sides`, each its
-    records' keys as `_pair` takes them), alike for records that are one. A record of this
-    archive's or the file's paired with one of the ancestor's is that one (the file's by
-    place too, when written by hand); of the others, one this archive and the file both
-    hold (the same first-level key: recorded at the same instant by the same person, say
-    after a third archive sent it to both) is one record; the rest are each their own."""
+# appearances, attributions: by stamp and what they say, then by stamp where that leaves
+# no doubt (one record a side corrected, beside others of its instant)
+STAMPED_UNIQUE = (1,)
+
+
+def _stamped_keys(
+    records: Sequence[tuple[datetime | None, str | None, tuple[Any, ...]]],
+) -> list[list[Any]]:
+    """What identifies appearances or attributions in a case file (`_pair`, levels
+    `STAMPED_UNIQUE`): when and by whom each was first recorded (`_stamp`) with what it
+    says (`_appearance_said`, `_attribution_said`: records of one instant, as one import of
+    a hand-written file or a pinned clock leaves them, told apart), then the stamp alone."""
+    stamps = [_stamp(at, by) for at, by, _ in records]
+    return [
+        [None if s is None else (s, said) for s, (_, _, said) in zip(stamps, records, strict=True)],
+        list(stamps),
+    ]
+
+
+def _appearance_said(
+    platform: str, url: str | None, post_id: str | None, account: str | None
+) -> tuple[Any, ...]:
+    return (platform, url, post_id, account)
+
+
+def _attribution_said(role: str, actor: str | None, target: str) -> tuple[Any, ...]:
+    return (role, actor, target)
+
+
+@dataclass
+class _Sides:
+    """A section's records told apart for a three-way merge (`_identities`): an identity
+    for each record of the ancestor, this archive's case and the file, alike for records
+    that are one; and the ancestor's records the file lacks."""
+
+    ids: list[list[Hashable]]
+    lacking: list[int]
+
+
+def _identities(sides: Sequence[Keys], content: Sequence[Sequence[Hashable]], **how: Any) -> _Sides:
+    """For `merge_states`: a record of this archive's or the file's paired with one of the
+    ancestor's (`_pair`, with `how`; the file's by place too, when written by hand) is that
+    one; of the others, one this archive and the file both hold (the same first-level key
+    and the same `content`: one record a third archive sent to both, say) is one record;
+    the rest are each their own (two records recorded at one instant by one name, under a
+    pinned clock, stay two)."""
     ancestor, ours, theirs = sides
-    count = [len(keys[0]) if keys else 0 for keys in sides]
-    ids: list[list[Hashable]] = [[("a", i) for i in range(count[0])]]
-    o_pairs, _ = _pair(ancestor, ours, by_place=False)
-    t_pairs, _ = _pair(ancestor, theirs)
+    size = len(ancestor[0]) if ancestor else 0
+    o_pairs, _ = _pair(ancestor, ours, by_place=False, **how)
+    t_pairs, lacking = _pair(ancestor, theirs, **how)
     o_new = [i for i, p in enumerate(o_pairs) if p is None]
     t_new = [j for j, p in enumerate(t_pairs) if p is None]
-    both, _ = _pair([[ours[0][i] for i in o_new]], [[theirs[0][j] for j in t_new]], by_place=False)
+
+    def same(keys: Keys, records: Sequence[Hashable], picked: list[int]) -> list[list[Hashable]]:
+        return [[None if keys[0][i] is None else (keys[0][i], records[i]) for i in picked]]
+
+    both, _ = _pair(same(ours, content[1], o_new), same(theirs, content[2], t_new), by_place=False)
+    ids: list[list[Hashable]] = [[("a", i) for i in range(size)]]
     ids.append([("o", i) if p is None else ("a", p) for i, p in enumerate(o_pairs)])
     t_ids: list[Hashable] = [None if p is None else ("a", p) for p in t_pairs]
     for jj, p in enumerate(both):
         j = t_new[jj]
         t_ids[j] = ("t", j) if p is None else ("o", o_new[p])
     ids.append(t_ids)
-    return ids
+    return _Sides(ids, lacking)
 
 
 def render_case(
@@ -336,12 +422,19 @@ def render_case(
     before claims had `created_at`/`created_by` rendered it; `claim_history=False`: as
     versions before claims carried their assessment history; `in_time_order=False`: as
     versions before notes were listed in time order (as recorded); `records_by_time=False`:
-    as versions before media, appearances, attributions and derivations were (`record_order`);
-    all to recognise those versions' exports' `base` (`_Importer.run`)."""
+    as versions before media, appearances, attributions and derivations were (`_in_time`;
+    the head comment then said records are matched by `n`); all to recognise those
+    versions' exports' `base` (`_Importer.run`)."""
     w = _Writer()
     w.comment("verify case file: edit it, then `verify case import FILE` applies the changes.")
-    w.comment("Format reference: docs/case-files.md. Records are matched by `n`; append, do not")
-    w.comment("renumber or delete (provenance is append-only).")
+    if records_by_time:
+        w.comment("Format reference: docs/case-files.md. Append records; never delete one or")
+        w.comment("change its created_at/created_by (provenance is append-only).")
+    else:
+        w.comment(
+            "Format reference: docs/case-files.md. Records are matched by `n`; append, do not"
+        )
+        w.comment("renumber or delete (provenance is append-only).")
     w.kv("format", FORMAT if claim_history else 1)
 
     w.header("[case]")
@@ -400,10 +493,7 @@ def render_case(
     media_rows = case_media(session, pk(case))
     derivations = prov._case_derivations(session, case)
     if records_by_time:
-        appearances.sort(key=record_order)
-        attributions.sort(key=record_order)
-        derivations.sort(key=record_order)
-        media_rows.sort(key=lambda mb: media_order(mb[0]))
+        _in_file_order(media_rows, appearances, attributions, derivations)
     by_id = prov.accounts_by_id(session, _account_ids(appearances, attributions))
     accounts = sorted(by_id.values(), key=lambda a: (a.platform, a.handle, a.id or 0))
     for acc in accounts:
@@ -579,10 +669,16 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
     def values(record: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
         return [record.get(k) for k in keys]
 
+    described: dict[Hashable, str] = {}  # identities of records, as a conflict names them
+
     def shown(group: tuple[str, ...], value: list[Any]) -> str:
-        """A group's value as the file writes it (`posted = "~2023-05"`, not its instant)."""
+        """A group's value as the file writes it (`posted = "~2023-05"`, not its instant; a
+        reference to another record by that record, not by its number on either side)."""
         if group == ("posted_at", "posted_precision") and value[0] is not None:
             return shown_value(prov.format_posted(value[0], value[1]))
+        if group in (("media",), ("target",)) and value[0] is not None:
+            ref = value[0][1] if group == ("target",) else value[0]
+            return described.get(ref, "?")
         return shown_value(value[0])
 
     def record(
@@ -595,8 +691,10 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         changed: dict[str, str] = {}  # group's first key -> who changed it: ours/theirs/both
         for group in keys:
             av, ov, tv = values(a, group), values(o, group), values(t, group)
-            if not a and group[0] in ("created_at", "created_by"):
-                out.update(zip(group, ov, strict=True))  # the import keeps the record's own
+            if group[0] in ("created_at", "created_by") and (not a or tv == [None]):
+                # the import keeps the record's own; a file that leaves a stamp out (written
+                # by hand) does not say, and never changes it
+                out.update(zip(group, ov, strict=True))
                 continue
             if tv == av or ov == tv:
                 out.update(zip(group, ov, strict=True))  # only this archive changed it
@@ -711,20 +809,90 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
     # by what identifies them (`_identities`), the references between them (`media:2`,
     # `appearance:1`) read as those identities, the records merged (those only one side
     # added kept, those both hold merged field by field) and numbered again in case-file
-    # order (`record_order`, `media_order`), which both archives then list alike
+    # order (`_in_time`), which both archives then list alike
     docs = (ancestor, ours, theirs)
-    media_ids = _identities(
+
+    def media_content(m: dict[str, Any]) -> Hashable:
+        return tuple(sorted((k, str(v)) for k, v in m.items()))
+
+    def stamped_content(r: dict[str, Any]) -> Hashable:
+        return tuple(
+            sorted((k, str(v)) for k, v in r.items() if k not in ("media", "target", "history"))
+        )
+
+    media_sides = _identities(
         [
             _media_keys([(m["sha256"], m["acquired_at"], m["acquired_by"]) for m in d.media])
             for d in docs
-        ]
+        ],
+        [[media_content(m) for m in d.media] for d in docs],
+        unique=MEDIA_UNIQUE,
     )
-    ap_ids = _identities(
-        [[[_stamp(a["created_at"], a["created_by"]) for a in d.appearances]] for d in docs]
+    ap_sides = _identities(
+        [
+            _stamped_keys(
+                [
+                    (
+                        a["created_at"],
+                        a["created_by"],
+                        _appearance_said(a["platform"], a["url"], a["post_id"], a["account"]),
+                    )
+                    for a in d.appearances
+                ]
+            )
+            for d in docs
+        ],
+        [[stamped_content(a) for a in d.appearances] for d in docs],
+        unique=STAMPED_UNIQUE,
     )
-    attr_ids = _identities(
-        [[[_stamp(a["created_at"], a["created_by"]) for a in d.attributions]] for d in docs]
+    attr_sides = _identities(
+        [
+            _stamped_keys(
+                [
+                    (
+                        a["created_at"],
+                        a["created_by"],
+                        _attribution_said(
+                            a["role"], a["actor"], a["target"][0] if a["target"] else "case"
+                        ),
+                    )
+                    for a in d.attributions
+                ]
+            )
+            for d in docs
+        ],
+        [[stamped_content(a) for a in d.attributions] for d in docs],
+        unique=STAMPED_UNIQUE,
     )
+    for section, sides_of in (
+        ("media", media_sides),
+        ("appearances", ap_sides),
+        ("attributions", attr_sides),
+    ):
+        for i in sides_of.lacking:
+            # a record both archives held, which the file dropped or re-dated: an import
+            # never deletes or replaces one (append-only)
+            held = getattr(ancestor, section)[i]
+            said = (
+                f"sha256:{held['sha256']}"
+                if section == "media"
+                else f"recorded by {held['created_by']} at {iso(held['created_at'])}"
+            )
+            conflicts.append(
+                Conflict(
+                    f"{section}: the file lacks one both archives held ({said}), or changed "
+                    "what identifies it",
+                    resolvable=False,
+                )
+            )
+
+    for d, m_ids, a_ids in zip(docs, media_sides.ids, ap_sides.ids, strict=True):
+        for k, m in zip(m_ids, d.media, strict=True):
+            described.setdefault(k, f"{m['original_name']} (sha256:{m['sha256'][:12]}…)")
+        for k, a in zip(a_ids, d.appearances, strict=True):
+            described.setdefault(
+                k, f"the appearance recorded by {a['created_by']} at {iso(a['created_at'])}"
+            )
 
     def as_identities(
         d: Doc, m: list[Hashable], ap: list[Hashable]
@@ -745,34 +913,40 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
             ],
         }
 
-    sides = [as_identities(d, m, ap) for d, m, ap in zip(docs, media_ids, ap_ids, strict=True)]
+    sides = [
+        as_identities(d, m, ap)
+        for d, m, ap in zip(docs, media_sides.ids, ap_sides.ids, strict=True)
+    ]
 
     def unioned(section: str, ids: list[list[Hashable]]) -> list[tuple[Hashable, dict[str, Any]]]:
         (a_list, o_list, t_list) = (side[section] for side in sides)
         a_by = dict(zip(ids[0], a_list, strict=True))
-        o_by = dict(zip(ids[1], o_list, strict=True))
+        t_by = {k: (j, t) for j, (k, t) in enumerate(zip(ids[2], t_list, strict=True), start=1)}
+        # this archive's first, then the file's others: records of one instant (a pinned
+        # clock) keep, once sorted, the order this archive holds them in, as its import
+        # then pairs them (`_pair`)
         out: list[tuple[Hashable, dict[str, Any]]] = []
-        for j, (k, t) in enumerate(zip(ids[2], t_list, strict=True), start=1):
-            o = o_by.pop(k, None)
-            out.append(
-                (k, t if o is None else record(section, f"{section}[{j}]", a_by.get(k, {}), o, t))
-            )
-        return out + list(o_by.items())
-
-    def when(at: datetime | None, by: str | None) -> tuple[Any, ...]:
-        return (1,) if at is None else (0, as_utc(at), by or "")
+        for k, o in zip(ids[1], o_list, strict=True):
+            if k not in t_by:
+                out.append((k, o))
+                continue
+            j, t = t_by.pop(k)
+            out.append((k, record(section, f"{section}[{j}]", a_by.get(k, {}), o, t)))
+        return out + [(k, t) for k, (_, t) in t_by.items()]
 
     media = sorted(
-        unioned("media", media_ids), key=lambda km: when(km[1]["acquired_at"], km[1]["acquired_by"])
+        unioned("media", media_sides.ids),
+        key=lambda km: media_order(
+            km[1]["acquired_at"], km[1]["acquired_by"], km[1]["original_name"], km[1]["sha256"]
+        ),
     )
-    appearances = sorted(
-        unioned("appearances", ap_ids),
-        key=lambda ka: when(ka[1]["created_at"], ka[1]["created_by"]),
-    )
-    attributions = sorted(
-        unioned("attributions", attr_ids),
-        key=lambda ka: when(ka[1]["created_at"], ka[1]["created_by"]),
-    )
+
+    def stamped(r: tuple[Hashable, dict[str, Any]]) -> tuple[Any, ...]:
+        return _in_time(r[1]["created_at"], r[1]["created_by"])
+
+    # records of one instant keep their order: the file's, then this archive's own
+    appearances = sorted(unioned("appearances", ap_sides.ids), key=stamped)
+    attributions = sorted(unioned("attributions", attr_sides.ids), key=stamped)
     media_n = {k: n for n, (k, _) in enumerate(media, start=1)}
     ap_n = {k: n for n, (k, _) in enumerate(appearances, start=1)}
 
@@ -785,6 +959,7 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         [side["derivations"] for side in sides],
         lambda k: f"media:{media_n[k[0]]} {k[2]} media:{media_n[k[1]]}",
     )
+    derivations.sort(key=lambda x: _in_time(x["created_at"], x["created_by"]))
     case = record("case", "case", ancestor.case, ours.case, theirs.case)
     merged = Doc(
         case=case,
@@ -801,13 +976,9 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
             for _, a in appearances
         ],
         attributions=[{**a, "target": numbered_target(a["target"])} for _, a in attributions],
-        derivations=sorted(
-            (
-                {**x, "child": media_n[x["child"]], "parent": media_n[x["parent"]]}
-                for x in derivations
-            ),
-            key=lambda x: when(x["created_at"], x["created_by"]),
-        ),
+        derivations=[
+            {**x, "child": media_n[x["child"]], "parent": media_n[x["parent"]]} for x in derivations
+        ],
     )
     if merged.status_changes:
         case["status"] = merged.status_changes[-1]["to"]
@@ -1647,6 +1818,16 @@ def _said(h: dict[str, Any], *, who: bool = True) -> str:
     return f"{h['finding']}{conf}{why}{by}"
 
 
+@dataclass
+class _Records:
+    """A case's media (with their blobs), appearances, attributions and derivations."""
+
+    media: list[tuple[Media, Blob]]
+    appearances: list[Appearance]
+    attributions: list[Attribution]
+    derivations: list[Derivation]
+
+
 class _Importer:
     def __init__(
         self,
@@ -1698,6 +1879,7 @@ class _Importer:
         self.known: dict[str, KnownState] = {}
         # the kept state the file was merged against (`merge`), if it was
         self.merged_from: str | None = None
+        self.records: _Records | None = None  # `in_file`
 
     def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
         self.changes += count
@@ -1850,14 +2032,18 @@ class _Importer:
         wants: Keys,
         described: Callable[[Any], str],
         differs: Callable[[int, Any], None],
+        unique: Collection[int] = (),
     ) -> list[Any]:
         """The archive's record each of the file's `key` records is (`_pair`), or None for a
         new one. Each of the archive's `rows` (in case-file order) must be in the file
         (append-only): when the file's record at a missing row's place is another one,
-        `differs(n, row)` says so; else the file lacks the row, `described(row)`."""
+        `differs(n, row)` says so; else the file lacks the row, `described(row)`. A record
+        written by hand (no stamps) is the archive's at its place as recorded (id order, as
+        the command line lists them)."""
         listed = len(wants[0])
         self.prefix(key, len(rows), listed)
-        paired, left = _pair(held, wants)
+        places = sorted(range(len(rows)), key=lambda i: pk(rows[i]))
+        paired, left = _pair(held, wants, unique=unique, places=places)
         if left:
             i = left[0]
             if i < listed and paired[i] is None:
@@ -1942,9 +2128,17 @@ class _Importer:
                     older.append({"claim_history": False, **as_recorded})
                     if self.older_export():
                         older.append({"claim_history": False, "claim_stamps": False, **as_recorded})
-                self.fast_forward = self.exact = any(
-                    self.doc.base == state_digest(render_case(self.s, case, **how)) for how in older
-                )
+                # (its `earlier` names the case as that version rendered it, too)
+                for how in older:
+                    then = state_digest(render_case(self.s, case, **how))
+                    if self.doc.base == then:
+                        self.fast_forward = self.exact = True
+                        break
+                    if then in self.doc.earlier and (
+                        self.doc.base not in self.known or self.came_back()
+                    ):
+                        self.fast_forward = True
+                        break
             if (
                 not self.fast_forward
                 and self.doc.base is not None
@@ -2434,17 +2628,31 @@ class _Importer:
                     self.outside.extend(self.edits[-len(changes) :])
                 self.changes += 1
 
+    def in_file(self, case: Case) -> "_Records":
+        """The case's records as its case file lists them (before this import adds any)."""
+        if self.records is None:
+            self.records = r = _Records(
+                case_media(self.s, pk(case)),
+                prov._appearances(self.s, case),
+                prov._attributions(self.s, case),
+                prov._case_derivations(self.s, case),
+            )
+            _in_file_order(r.media, r.appearances, r.attributions, r.derivations)
+        return self.records
+
     def media(self, case: Case) -> list[int]:
-        """Media are matched by content (the k-th of the file's entries with one SHA-256 is
-        the k-th of the case's media with it)."""
-        held = sorted(case_media(self.s, pk(case)), key=lambda mb: media_order(mb[0]))
+        """Media are matched by content and acquisition (`_media_keys`)."""
+        held = self.in_file(case).media
         sha = {pk(m): b.sha256 for m, b in held}
 
         def differs(n: int, row: Media) -> None:
             self.ctx.fail(
                 f"media[{n}].sha256",
-                f"the archive's media {n} of this case is sha256:{sha[pk(row)]}; a file's hash "
-                "cannot change",
+                f"the archive's media {n} of this case is sha256:{sha[pk(row)]}, the file's "
+                f"sha256:{self.doc.media[n - 1]['sha256']}: a file's hash cannot change, and an "
+                "import never replaces one acquisition with another (each archive may have "
+                "added one after they last exchanged this case): add the file's here with "
+                "`verify media add` instead",
             )
 
         pairs = self.paired(
@@ -2457,6 +2665,7 @@ class _Importer:
             ),
             lambda row: f"sha256:{sha[pk(row)]}, {shown_value(row.original_name)}",
             differs,
+            MEDIA_UNIQUE,
         )
         ids: list[int] = []
         for n, (want, row) in enumerate(zip(self.doc.media, pairs, strict=True), start=1):
@@ -2512,22 +2721,39 @@ class _Importer:
             self.account_notes.append(said)
 
     def stamped(self, what: str, rows: list[Any]) -> list[Any]:
-        """The file's `what`s (appearance, attribution) paired with the case's (`paired`),
-        by when and by whom each was first recorded (`_stamp`)."""
-        rows.sort(key=record_order)
+        """The file's `what`s (appearance, attribution) paired with the case's (`paired`,
+        `rows` as the case file lists them), by when and by whom each was first recorded
+        (`_stamp`)."""
         wants = getattr(self.doc, f"{what}s")
+        refs = {
+            i: prov.account_ref(a)
+            for i, a in prov.accounts_by_id(self.s, (r.account_id for r in rows)).items()
+        }
+
+        def said(r: Any) -> tuple[Any, ...]:
+            ref = refs.get(r.account_id or -1)
+            if what == "appearance":
+                return _appearance_said(r.platform, r.url, r.post_id, ref)
+            return _attribution_said(r.role, ref, r.target_type)
+
+        def file_said(w: dict[str, Any]) -> tuple[Any, ...]:
+            if what == "appearance":
+                return _appearance_said(w["platform"], w["url"], w["post_id"], w["account"])
+            return _attribution_said(w["role"], w["actor"], (w["target"] or ("case",))[0])
+
         return self.paired(
             what,
             f"{what}s",
             rows,
-            [[_stamp(r.created_at, r.created_by) for r in rows]],
-            [[_stamp(w["created_at"], w["created_by"]) for w in wants]],
+            _stamped_keys([(r.created_at, r.created_by, said(r)) for r in rows]),
+            _stamped_keys([(w["created_at"], w["created_by"], file_said(w)) for w in wants]),
             lambda row: f"recorded by {row.created_by} at {iso(row.created_at)}",
             lambda n, row: self.same_record(what, n, row, wants[n - 1]),
+            STAMPED_UNIQUE,
         )
 
     def appearances(self, case: Case, media_ids: list[int]) -> list[int]:
-        pairs = self.stamped("appearance", prov._appearances(self.s, case))
+        pairs = self.stamped("appearance", self.in_file(case).appearances)
         ids: list[int] = []
         for n, (want, row) in enumerate(zip(self.doc.appearances, pairs, strict=True), start=1):
             values = {
@@ -2561,7 +2787,7 @@ class _Importer:
         return ids
 
     def attributions(self, case: Case, media_ids: list[int], ap_ids: list[int]) -> None:
-        rows = prov._attributions(self.s, case)
+        rows = self.in_file(case).attributions
         pairs = self.stamped("attribution", rows)
         recorded = prov.changes_by_attribution(self.s, (pk(r) for r in rows))
         for n, (want, attr) in enumerate(zip(self.doc.attributions, pairs, strict=True), start=1):

@@ -119,8 +119,8 @@ def get_case(session: Session, ref: str) -> Case:
 
 
 def case_media(session: Session, case_id: int) -> list[tuple[Media, Blob]]:
-    """A case's media with their blobs, in media id order (the report, the case file and
-    the timeline read them so)."""
+    """A case's media with their blobs, in media id order (the report and the timeline read
+    them so; case files list them by acquisition: `casefile._in_file_order`)."""
     rows = session.exec(
         select(Media, Blob)
         .join(Blob, col(Blob.id) == col(Media.blob_id))

@@ -835,7 +835,8 @@ def edit_appearance(
 
 
 def _appearances(session: Session, case: Case) -> list[Appearance]:
-    """The case's appearances in id order (for the case-file export and import)."""
+    """The case's appearances in id order, as recorded (case files list them in time
+    order: `casefile._in_file_order`)."""
     return list(
         session.exec(
             select(Appearance).where(Appearance.case_id == case.id).order_by(col(Appearance.id))
@@ -1137,7 +1138,8 @@ def set_attribution_state(
 
 
 def _attributions(session: Session, case: Case) -> list[Attribution]:
-    """The case's attributions in id order (for the case-file export and import)."""
+    """The case's attributions in id order, as recorded (case files list them in time
+    order: `casefile._in_file_order`)."""
     return list(
         session.exec(
             select(Attribution).where(Attribution.case_id == case.id).order_by(col(Attribution.id))
@@ -1377,7 +1379,8 @@ def _case_media_ids(session: Session, case: Case) -> list[int]:
 
 
 def _case_derivations(session: Session, case: Case) -> list[Derivation]:
-    """Derivations with either end in the case, in id order (for the case-file export)."""
+    """Derivations with either end in the case, in id order (case files list them in time
+    order: `casefile._in_file_order`)."""
     ids = _case_media_ids(session, case)
     if not ids:
         return []
