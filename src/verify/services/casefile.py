@@ -10,7 +10,7 @@ archive -> export is byte-identical.
 - records are matched: claims by position; status changes by their order; notes by what
   they are (text, at, by: a journal, listed in time order); media by content and
   acquisition, appearances and attributions by when and by whom they were first recorded
-  (`_pair`; all three listed in time order, `record_order`/`media_order`, so that archives
+  (`_pair`; all three listed in time order, `_in_time`, so that archives
   that merged each other's additions number them alike); accounts by `ref`; derivations
   by (child, parent, kind). Claims, media, appearances and attributions carry `n` (1, 2,
   3… in file order); cross-references inside the file use those numbers: `media:2`,
@@ -248,9 +248,9 @@ def _in_time(at: datetime | None, by: str | None, *content: Any) -> tuple[Any, .
     return (0, as_utc(at), by or "", *(c or "" for c in content))
 
 
-def media_order(at: datetime | None, by: str | None, name: str, sha256: str) -> tuple[Any, ...]:
-    """`_in_time` for media."""
-    return _in_time(at, by, name, sha256)
+def media_order(m: "_Acquired") -> tuple[Any, ...]:
+    """`_in_time` for media: by acquisition, then by all else the file says of them."""
+    return _in_time(m.at, m.by, m.name, m.sha256, m.source_url, m.via, m.platform, m.label)
 
 
 def _in_file_order(
@@ -262,7 +262,7 @@ def _in_file_order(
     """Sort a case's records as its case file lists them (`_in_time`; then as recorded)."""
     media_rows.sort(
         key=lambda mb: (
-            *media_order(mb[0].acquired_at, mb[0].acquired_by, mb[0].original_name, mb[1].sha256),
+            *media_order(_Acquired.of_row(mb[0], mb[1].sha256)),
             pk(mb[0]),
         )
     )
@@ -317,21 +317,62 @@ def _pair(
     return paired, [i for i in range(size) if i not in taken]
 
 
-# media: by content and acquisition, then content and who, content and when (facts one
-# side corrected), then content alone where that leaves no doubt (`_pair`)
-MEDIA_UNIQUE = (3,)
+# media: every level but the last pairs only what leaves no doubt (`_media_keys`)
+MEDIA_UNIQUE = tuple(range(7))
 
 
-def _media_keys(records: Sequence[tuple[str, datetime | None, str | None]]) -> list[list[Any]]:
-    """What identifies a case's media in a case file (`_pair`, levels `MEDIA_UNIQUE`): its
-    content and acquisition (two acquisitions of the same bytes are two records), then its
-    content with who acquired it, or when (an acquisition whose facts were corrected), then
-    its content alone, where only one record of it is left on each side."""
+@dataclass(frozen=True)
+class _Acquired:
+    """What a case file says of a media record (`_media_keys`)."""
+
+    sha256: str
+    at: datetime | None
+    by: str | None
+    name: str
+    source_url: str | None
+    via: str | None
+    platform: str | None
+    label: str | None
+
+    @classmethod
+    def of_row(cls, m: Media, sha256: str) -> "_Acquired":
+        return cls(
+            sha256, m.acquired_at, m.acquired_by, m.original_name, m.source_url,
+            m.acquired_via, m.platform, m.label,
+        )  # fmt: skip
+
+    @classmethod
+    def of_file(cls, m: dict[str, Any]) -> "_Acquired":
+        return cls(
+            m["sha256"], m["acquired_at"], m["acquired_by"], m["original_name"],
+            m["source_url"], m["acquired_via"], m["platform"], m["label"],
+        )  # fmt: skip
+
+
+def _media_keys(records: Sequence[_Acquired]) -> list[list[Any]]:
+    """What identifies a case's media in a case file (`_pair`, levels `MEDIA_UNIQUE`):
+    the same bytes may be acquired more than once (two records), and an acquisition's facts
+    may be corrected, so a record is paired by all it says, then by its content with its
+    acquisition (when and by whom), then with its file name and who, or when, then with its
+    name, or who, or when alone, each only where one record on each side has that key;
+    last, the records of one content left, in their order."""
+
+    def key(m: _Acquired, *parts: Any) -> Any:
+        return None if any(p is None for p in parts) else (m.sha256, *parts)
+
+    at = [iso(m.at) for m in records]
     return [
-        [None if at is None or by is None else (sha, iso(at), by) for sha, at, by in records],
-        [None if by is None else (sha, by) for sha, _, by in records],
-        [None if at is None else (sha, iso(at)) for sha, at, _ in records],
-        [sha for sha, _, _ in records],
+        [
+            (m.sha256, a, m.by, m.name, m.source_url, m.via, m.platform, m.label)
+            for m, a in zip(records, at, strict=True)
+        ],
+        [key(m, a, m.by) for m, a in zip(records, at, strict=True)],
+        [key(m, m.name, m.by) for m in records],
+        [key(m, m.name, a) for m, a in zip(records, at, strict=True)],
+        [key(m, m.name) for m in records],
+        [key(m, m.by) for m in records],
+        [key(m, a) for m, a in zip(records, at, strict=True)],
+        [m.sha256 for m in records],
     ]
 
 
@@ -342,9 +383,9 @@ def _stamp(created_at: datetime | None, created_by: str | None) -> tuple[str, st
     return None if when is None or created_by is None else (when, created_by)
 
 
-# appearances, attributions: by stamp and what they say, then by stamp where that leaves
-# no doubt (one record a side corrected, beside others of its instant)
-STAMPED_UNIQUE = (1,)
+# appearances, attributions: by stamp and what they say where that leaves no doubt, then
+# the records of one stamp left, in their order (`_stamped_keys`)
+STAMPED_UNIQUE = (0,)
 
 
 def _stamped_keys(
@@ -352,8 +393,10 @@ def _stamped_keys(
 ) -> list[list[Any]]:
     """What identifies appearances or attributions in a case file (`_pair`, levels
     `STAMPED_UNIQUE`): when and by whom each was first recorded (`_stamp`) with what it
-    says (`_appearance_said`, `_attribution_said`: records of one instant, as one import of
-    a hand-written file or a pinned clock leaves them, told apart), then the stamp alone."""
+    says (`_appearance_said`, `_attribution_said`), where one record on each side says it
+    (records of one instant from two archives under a pinned clock, told apart); then the
+    records of one stamp left, in their order (records of one instant, as one import of a
+    hand-written file adds them, keep their order in every archive)."""
     stamps = [_stamp(at, by) for at, by, _ in records]
     return [
         [None if s is None else (s, said) for s, (_, _, said) in zip(stamps, records, strict=True)],
@@ -371,6 +414,13 @@ def _attribution_said(role: str, actor: str | None, target: str) -> tuple[Any, .
     return (role, actor, target)
 
 
+def _described(section: str, record: dict[str, Any]) -> str:
+    """A media file, appearance or attribution of a case file, as a conflict names it."""
+    if section == "media":
+        return f"{record['original_name']}, sha256:{record['sha256']}"
+    return f"recorded by {record['created_by']} at {iso(record['created_at'])}"
+
+
 @dataclass
 class _Sides:
     """A section's records told apart for a three-way merge (`_identities`): an identity
@@ -379,6 +429,7 @@ class _Sides:
 
     ids: list[list[Hashable]]
     lacking: list[int]
+    unpaired: list[int]  # the ancestor's records this archive's case was not paired with
 
 
 def _identities(sides: Sequence[Keys], content: Sequence[Sequence[Hashable]], **how: Any) -> _Sides:
@@ -390,7 +441,7 @@ def _identities(sides: Sequence[Keys], content: Sequence[Sequence[Hashable]], **
     pinned clock, stay two)."""
     ancestor, ours, theirs = sides
     size = len(ancestor[0]) if ancestor else 0
-    o_pairs, _ = _pair(ancestor, ours, by_place=False, **how)
+    o_pairs, unpaired = _pair(ancestor, ours, by_place=False, **how)
     t_pairs, lacking = _pair(ancestor, theirs, **how)
     o_new = [i for i, p in enumerate(o_pairs) if p is None]
     t_new = [j for j, p in enumerate(t_pairs) if p is None]
@@ -406,7 +457,7 @@ def _identities(sides: Sequence[Keys], content: Sequence[Sequence[Hashable]], **
         j = t_new[jj]
         t_ids[j] = ("t", j) if p is None else ("o", o_new[p])
     ids.append(t_ids)
-    return _Sides(ids, lacking)
+    return _Sides(ids, lacking, unpaired)
 
 
 def render_case(
@@ -796,19 +847,19 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
             {key(r): r for r in records}
             for records in (docs or [getattr(d, section) for d in (ancestor, ours, theirs)])
         )
-        out = []
-        for k, t in t_by.items():
-            o = o_by.get(k)
-            out.append(
-                t if o is None else record(section, f"{section}[{label(k)}]", a_by.get(k, {}), o, t)
-            )
-        out += [o for k, o in o_by.items() if k not in t_by]
-        return out
+        # this archive's first (as `unioned`), then the file's others
+        out = [
+            o
+            if k not in t_by
+            else record(section, f"{section}[{label(k)}]", a_by.get(k, {}), o, t_by[k])
+            for k, o in o_by.items()
+        ]
+        return out + [t for k, t in t_by.items() if k not in o_by]
 
     # media, appearances, attributions and derivations: each side's records are told apart
     # by what identifies them (`_identities`), the references between them (`media:2`,
     # `appearance:1`) read as those identities, the records merged (those only one side
-    # added kept, those both hold merged field by field) and numbered again in case-file
+    # added kept, those both held merged field by field) and numbered again in case-file
     # order (`_in_time`), which both archives then list alike
     docs = (ancestor, ours, theirs)
 
@@ -821,10 +872,7 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         )
 
     media_sides = _identities(
-        [
-            _media_keys([(m["sha256"], m["acquired_at"], m["acquired_by"]) for m in d.media])
-            for d in docs
-        ],
+        [_media_keys([_Acquired.of_file(m) for m in d.media]) for d in docs],
         [[media_content(m) for m in d.media] for d in docs],
         unique=MEDIA_UNIQUE,
     )
@@ -869,19 +917,25 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         ("appearances", ap_sides),
         ("attributions", attr_sides),
     ):
+        for i in sides_of.unpaired:
+            # a record both held, which this archive's case holds (append-only) but which
+            # was not told apart from others: merging could add it again
+            held = getattr(ancestor, section)[i]
+            conflicts.append(
+                Conflict(
+                    f"{section}: one both archives held ({_described(section, held)}) is not "
+                    "told apart from others of this archive's",
+                    resolvable=False,
+                )
+            )
         for i in sides_of.lacking:
             # a record both archives held, which the file dropped or re-dated: an import
             # never deletes or replaces one (append-only)
             held = getattr(ancestor, section)[i]
-            said = (
-                f"sha256:{held['sha256']}"
-                if section == "media"
-                else f"recorded by {held['created_by']} at {iso(held['created_at'])}"
-            )
             conflicts.append(
                 Conflict(
-                    f"{section}: the file lacks one both archives held ({said}), or changed "
-                    "what identifies it",
+                    f"{section}: the file lacks one both archives held "
+                    f"({_described(section, held)}), or changed what identifies it",
                     resolvable=False,
                 )
             )
@@ -936,9 +990,7 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
 
     media = sorted(
         unioned("media", media_sides.ids),
-        key=lambda km: media_order(
-            km[1]["acquired_at"], km[1]["acquired_by"], km[1]["original_name"], km[1]["sha256"]
-        ),
+        key=lambda km: media_order(_Acquired.of_file(km[1])),
     )
 
     def stamped(r: tuple[Hashable, dict[str, Any]]) -> tuple[Any, ...]:
@@ -2038,11 +2090,16 @@ class _Importer:
         new one. Each of the archive's `rows` (in case-file order) must be in the file
         (append-only): when the file's record at a missing row's place is another one,
         `differs(n, row)` says so; else the file lacks the row, `described(row)`. A record
-        written by hand (no stamps) is the archive's at its place as recorded (id order, as
-        the command line lists them)."""
+        without stamps is the archive's at its place: in an export (a `base`), as exports
+        list them; in a file written by hand, as recorded (id order, as the command line
+        lists them)."""
         listed = len(wants[0])
         self.prefix(key, len(rows), listed)
-        places = sorted(range(len(rows)), key=lambda i: pk(rows[i]))
+        places = (
+            None
+            if self.doc.base is not None
+            else sorted(range(len(rows)), key=lambda i: pk(rows[i]))
+        )
         paired, left = _pair(held, wants, unique=unique, places=places)
         if left:
             i = left[0]
@@ -2659,10 +2716,8 @@ class _Importer:
             "media",
             "media",
             [m for m, _ in held],
-            _media_keys([(b.sha256, m.acquired_at, m.acquired_by) for m, b in held]),
-            _media_keys(
-                [(w["sha256"], w["acquired_at"], w["acquired_by"]) for w in self.doc.media]
-            ),
+            _media_keys([_Acquired.of_row(m, b.sha256) for m, b in held]),
+            _media_keys([_Acquired.of_file(w) for w in self.doc.media]),
             lambda row: f"sha256:{sha[pk(row)]}, {shown_value(row.original_name)}",
             differs,
             MEDIA_UNIQUE,
