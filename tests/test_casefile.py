@@ -173,7 +173,12 @@ def test_edited_file_applies_only_its_differences(cli: RunCli, tmp_path: Path) -
     path = tmp_path / "edited.toml"
     path.write_text(edited)
     r = cli("case", "import", str(path))
-    assert r.stderr == f"updated case {SLUG}: 4 changes\n"
+    assert r.stderr == (
+        f"updated case {SLUG}: 4 changes\nnote: 1 record this edited export adds has no time of "
+        "its own (created_at, at, acquired_at) and was recorded as made now, by tester: to pass "
+        "the change on, send a new export (`verify case export`), not this file, which would "
+        "have each archive record it as its own (kept twice at a later exchange)\n"
+    )
     new = json.loads(ok(cli("log", "--json")))[seq:]
     assert [e["action"] for e in new] == [
         "claim.edit",

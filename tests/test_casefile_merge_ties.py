@@ -17,8 +17,10 @@ from tests.test_casefile_exchange import (
     export,
     fresh_archive,
     partner_file,
+    partner_with,
 )
 from verify.archive import Archive
+from verify.errors import BadInputError
 from verify.models import Media
 from verify.services import casefile, cases, provenance, provread
 
@@ -287,3 +289,108 @@ def test_a_hand_written_file_listing_two_acquisitions_of_one_content(
     with archive.read() as session:
         held = {m.original_name: m.label for m in session.exec(select(Media))}
     assert held == {"a.mp4": None, "b.mp4": "new"}
+
+
+HAND2 = (  # one import: both appearances get one stamp
+    'format = 2\n[case]\nslug = "round"\ntitle = "Round"\n'
+    '[[appearances]]\nplatform = "telegram"\naccount = "telegram:@chan"\n'
+    'url = "https://t.me/chan/1"\ncaption = "first"\n'
+    '[[appearances]]\nplatform = "telegram"\naccount = "telegram:@chan"\ncaption = "second"\n'
+)
+
+
+def _move_url(side: Archive) -> None:
+    """The URL was typed on the wrong post: it is the second's."""
+    ids = {a["caption"]: a["id"] for a in provread.list_appearances(side, SLUG)}
+    provenance.edit_appearance(side, ids["first"], {}, clear=["url"], why="wrong post")
+    provenance.edit_appearance(side, ids["second"], {"url": "https://t.me/chan/1"}, why="its url")
+
+
+@pytest.mark.parametrize("attributed", [False, True])
+def test_a_url_moved_between_same_instant_appearances_stays_put(
+    archive: Archive, tmp_path: Path, attributed: bool
+) -> None:
+    casefile.import_case_text(archive, HAND2, "hand.toml")
+    before = {a["id"]: a["caption"] for a in provread.list_appearances(archive, SLUG)}
+    if attributed:
+        first = next(i for i, c in before.items() if c == "first")
+        provenance.attribute(
+            archive, SLUG, "original_poster", "telegram:@chan", target=f"appearance:{first}"
+        )
+    theirs = partner_file(tmp_path, export(archive), _move_url)
+    casefile.import_case_text(archive, theirs, "round.toml")
+    after = {a["id"]: a["caption"] for a in provread.list_appearances(archive, SLUG)}
+    assert after == before
+
+
+def test_a_url_moved_between_same_instant_appearances_converges(
+    archive: Archive, tmp_path: Path
+) -> None:
+    casefile.import_case_text(archive, HAND2, "hand.toml")
+    with partner_with(tmp_path, export(archive)) as partner:
+        _move_url(partner)
+        casefile.import_case_text(archive, export(partner), "round.toml")
+        casefile.import_case_text(partner, export(archive), "round.toml")
+        assert casefile.as_exported(export(partner)) == casefile.as_exported(export(archive))
+
+
+def test_a_partners_note_stays_on_its_post_when_a_url_moved_here(
+    archive: Archive, tmp_path: Path
+) -> None:
+    casefile.import_case_text(archive, HAND2, "hand.toml")
+
+    def note_first(p: Archive) -> None:
+        ids = {a["caption"]: a["id"] for a in provread.list_appearances(p, SLUG)}
+        provenance.edit_appearance(p, ids["first"], {"note": "partner: on first"}, why="n")
+
+    theirs = partner_file(tmp_path, export(archive), note_first)
+    _move_url(archive)  # the desk moved on: a merge
+    casefile.import_case_text(archive, theirs, "round.toml")
+    notes = {a["caption"]: a["note"] for a in provread.list_appearances(archive, SLUG)}
+    assert notes == {"first": "partner: on first", "second": None}
+
+
+def _two_media(side: Archive, tmp_path: Path) -> tuple[str, str]:
+    for c in (b"orig", b"copy"):
+        _hold(side, c, tmp_path)
+    return f"sha256:{sha_of(b'copy')[:16]}", f"sha256:{sha_of(b'orig')[:16]}"
+
+
+def test_a_derivation_both_sides_retracted_is_refused_saying_so(
+    archive: Archive, tmp_path: Path
+) -> None:
+    cases.open_case(archive, "Round", slug=SLUG)
+    copy, orig = _two_media(archive, tmp_path)
+    add_media(archive, SLUG, "orig.mp4", b"orig")
+    add_media(archive, SLUG, "copy.mp4", b"copy")
+    d = provenance.derive(archive, copy, orig, "reencode_of")
+    desk_file = export(archive)
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        _two_media(partner, tmp_path)
+        casefile.import_case_text(partner, desk_file, "round.toml")
+        provenance.retract_derivation(partner, 1, "partner: not a reencode")
+        theirs = export(partner)
+    finally:
+        partner.close()
+    provenance.retract_derivation(archive, d["id"], "desk: wrong parent")
+    with pytest.raises(BadInputError, match="cannot be merged, with --update either") as exc:
+        casefile.import_case_text(archive, theirs, "round.toml", update=True)
+    assert "retraction: here 'desk: wrong parent', in the file 'partner: not a reencode'" in (
+        exc.value.message
+    )
+
+
+def test_one_account_spelled_two_ways_on_two_sides_is_one_account(
+    archive: Archive, tmp_path: Path
+) -> None:
+    cases.open_case(archive, "Round", slug=SLUG)
+    with partner_with(tmp_path, export(archive)) as partner:
+        provenance.add_account(partner, "telegram:@Rybar", credibility="pro-Kremlin blog")
+        provenance.add_appearance(partner, SLUG, account="telegram:@Rybar")
+        theirs = export(partner)
+    provenance.add_account(archive, "telegram:@rybar", credibility="state-aligned")
+    provenance.add_appearance(archive, SLUG, account="telegram:@rybar", url="https://t.me/rybar/1")
+    # as with one spelling: "accounts[telegram:@rybar].credibility: here ..., in the file ..."
+    with pytest.raises(BadInputError, match="credibility"):
+        casefile.import_case_text(archive, theirs, "round.toml")

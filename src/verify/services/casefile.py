@@ -279,15 +279,19 @@ def _pair(
     *,
     by_place: bool = True,
     unique: Collection[int] = (),
+    gated: Collection[int] = (),
     places: Sequence[int] | None = None,
 ) -> tuple[list[int | None], list[int]]:
     """Pair a file's records with the archive's by what identifies them, level by level
     (`wants[level][j]` for the file's j-th record, `held[level][i]` for the archive's i-th):
     at each level, the k-th of the file's records left with one key is paired with the k-th
     of the archive's left with it, wherever each is listed; at a level in `unique`, only a
-    key one record left on each side has. Then (`by_place`) a record that gave no key at any
-    level (written by hand, without `created_at`/`created_by`) is the archive's at its place
-    (`places[j]`: the archive's j-th record as recorded; default: as listed), unless another
+    key one record left on each side has; at a level in `gated`, only for records whose
+    group at the next level (the records left with their key there) differs in size between
+    the two sides (one side added a record to it). Then (`by_place`) a record that gave no
+    key at any level (written by hand, without `created_at`/`created_by`) is the archive's
+    at its place (`places[j]`: the archive's j-th record as recorded; default: as listed),
+    unless another
     took that one. Returns each file record's pair (an index into the archive's, or None: a
     new record) and the archive's records left unpaired."""
     count = len(wants[0]) if wants else 0
@@ -295,6 +299,12 @@ def _pair(
     paired: list[int | None] = [None] * count
     taken: set[int] = set()
     for level, (held_keys, want_keys) in enumerate(zip(held, wants, strict=True)):
+        if level in gated:
+            nxt = level + 1
+            sizes = Counter(k for i, k in enumerate(held[nxt]) if i not in taken)
+            sizes.subtract(k for j, k in enumerate(wants[nxt]) if paired[j] is None)
+            held_keys = [k if sizes[held[nxt][i]] else None for i, k in enumerate(held_keys)]
+            want_keys = [k if sizes[wants[nxt][j]] else None for j, k in enumerate(want_keys)]
         queues: dict[Hashable, deque[int]] = defaultdict(deque)
         for i, key in enumerate(held_keys):
             if i not in taken and key is not None:
@@ -383,8 +393,9 @@ def _stamp(created_at: datetime | None, created_by: str | None) -> tuple[str, st
     return None if when is None or created_by is None else (when, created_by)
 
 
-# appearances, attributions: by stamp and what they say where that leaves no doubt, then
-# the records of one stamp left, in their order (`_stamped_keys`)
+# appearances, attributions: by stamp and what they say where that leaves no doubt and
+# the sides hold different numbers of records of that stamp, then the records of one stamp
+# left, in their order (`_stamped_keys`)
 STAMPED_UNIQUE = (0,)
 
 
@@ -393,10 +404,11 @@ def _stamped_keys(
 ) -> list[list[Any]]:
     """What identifies appearances or attributions in a case file (`_pair`, levels
     `STAMPED_UNIQUE`): when and by whom each was first recorded (`_stamp`) with what it
-    says (`_appearance_said`, `_attribution_said`), where one record on each side says it
-    (records of one instant from two archives under a pinned clock, told apart); then the
-    records of one stamp left, in their order (records of one instant, as one import of a
-    hand-written file adds them, keep their order in every archive)."""
+    says (`_appearance_said`, `_attribution_said`), where one record on each side says it and
+    the two sides hold different numbers of records of that stamp (records of one instant
+    from two archives under a pinned clock, told apart); then the records of one stamp
+    left, in their order (records of one instant, as one import of a hand-written file adds
+    them, keep their order in every archive, whatever is corrected in them since)."""
     stamps = [_stamp(at, by) for at, by, _ in records]
     return [
         [None if s is None else (s, said) for s, (_, _, said) in zip(stamps, records, strict=True)],
@@ -762,7 +774,12 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
                 Conflict(
                     f"{where}.{name}: here {shown(group, ov)}, in the file {shown(group, tv)}, "
                     f"both changed from {shown(group, av)}",
-                    resolvable=not (section == "attributions" and "history" in group),
+                    # two histories, or two retractions, of one record: neither replaces the
+                    # other (the import refuses to rewrite either)
+                    resolvable=not (
+                        (section == "attributions" and "history" in group)
+                        or (section == "derivations" and "retraction" in group)
+                    ),
                 )
             )
         worded, assessed = changed.get("text"), changed.get("finding")
@@ -892,6 +909,7 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         ],
         [[stamped_content(a) for a in d.appearances] for d in docs],
         unique=STAMPED_UNIQUE,
+        gated=STAMPED_UNIQUE,
     )
     attr_sides = _identities(
         [
@@ -911,6 +929,7 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         ],
         [[stamped_content(a) for a in d.attributions] for d in docs],
         unique=STAMPED_UNIQUE,
+        gated=STAMPED_UNIQUE,
     )
     for section, sides_of in (
         ("media", media_sides),
@@ -1021,7 +1040,8 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
         claims=listed("claims"),
         status_changes=listed("status_changes"),
         notes=journal(),
-        accounts=keyed("accounts", lambda r: r["ref"]),
+        # one account however its ref is spelled (`@Rybar`, `@rybar`), as the import finds it
+        accounts=keyed("accounts", lambda r: prov.account_key(r["ref"])),
         media=[m for _, m in media],
         appearances=[
             {**a, "media": None if a["media"] is None else media_n[a["media"]]}
@@ -1932,6 +1952,7 @@ class _Importer:
         # the kept state the file was merged against (`merge`), if it was
         self.merged_from: str | None = None
         self.records: _Records | None = None  # `in_file`
+        self.undated_added = 0  # records added without a time of their own (`undated`)
 
     def log(self, action: str, payload: dict[str, Any], *, count: bool = True) -> None:
         self.changes += count
@@ -2085,6 +2106,7 @@ class _Importer:
         described: Callable[[Any], str],
         differs: Callable[[int, Any], None],
         unique: Collection[int] = (),
+        gated: Collection[int] = (),
     ) -> list[Any]:
         """The archive's record each of the file's `key` records is (`_pair`), or None for a
         new one. Each of the archive's `rows` (in case-file order) must be in the file
@@ -2100,7 +2122,7 @@ class _Importer:
             if self.doc.base is not None
             else sorted(range(len(rows)), key=lambda i: pk(rows[i]))
         )
-        paired, left = _pair(held, wants, unique=unique, places=places)
+        paired, left = _pair(held, wants, unique=unique, gated=gated, places=places)
         if left:
             i = left[0]
             if i < listed and paired[i] is None:
@@ -2235,6 +2257,16 @@ class _Importer:
         self.attributions(case, media_ids, ap_ids)
         self.derivations(media_ids)
         self.require_fast_forward()
+        if self.undated_added and self.doc.base is not None:
+            n = self.undated_added
+            self.account_notes.append(
+                f"note: {n} record{'s' if n != 1 else ''} this edited export adds "
+                f"{'have' if n != 1 else 'has'} no time of {'their' if n != 1 else 'its'} own "
+                f"(created_at, at, acquired_at) and {'were' if n != 1 else 'was'} recorded as "
+                f"made now, by {self.actor}: to pass the change on, send a new export (`verify "
+                "case export`), not this file, which would have each archive record "
+                f"{'them' if n != 1 else 'it'} as its own (kept twice at a later exchange)"
+            )
         self.s.flush()
         after = render_case(self.s, case)
         state = state_digest(after)
@@ -2361,7 +2393,7 @@ class _Importer:
         importer, now), then each of its assessments in order as the `claim.edit` a later
         import of it would write."""
         history = want["history"]
-        created_at = want["created_at"] or self.at
+        created_at = self.undated(want["created_at"])
         created_by = want["created_by"] or self.actor
         self.early_assessments(f"claims[{n}]", created_at, history or [])
         self.s.add(
@@ -2554,7 +2586,7 @@ class _Importer:
                     "this archive's, import it as another case (change its `slug`)",
                 )
         for n, want in enumerate(self.doc.status_changes[len(rows) :], start=len(rows) + 1):
-            at = want["at"] or self.at
+            at = self.undated(want["at"])
             self.ahead(f"status_changes[{n}]", at)
             self.s.add(
                 StatusChange(
@@ -2608,7 +2640,7 @@ class _Importer:
             note = Note(
                 case_id=pk(case),
                 text=want["text"],
-                at=want["at"] or self.at,
+                at=self.undated(want["at"]),
                 by=want["by"] or self.actor,
             )
             self.s.add(note)
@@ -2617,6 +2649,15 @@ class _Importer:
                 "note.add",
                 {"note": note.id, "text": note.text, "by": note.by, "at": iso(note.at)},
             )
+
+    def undated(self, at: datetime | None) -> datetime:
+        """When a record the file adds was made: as the file says, else now (counted: an
+        edited export passed on as it is would have each archive date its additions
+        itself, `run`)."""
+        if at is None:
+            self.undated_added += 1
+            return self.at
+        return at
 
     def ahead(self, where: str, at: datetime | None) -> None:
         """Warn of a record dated ahead of this machine's clock (beyond the skew `verify
@@ -2757,7 +2798,7 @@ class _Importer:
                 platform=values["platform"],
                 acquired_via=values["acquired_via"],
                 acquired_by=values["acquired_by"],
-                acquired_at=values["acquired_at"] or self.at,
+                acquired_at=self.undated(values["acquired_at"]),
                 audit_extra=self.extra,
             )
             media_id = record_media(self.s, self.actor, case, blob, acq)
@@ -2805,6 +2846,7 @@ class _Importer:
             lambda row: f"recorded by {row.created_by} at {iso(row.created_at)}",
             lambda n, row: self.same_record(what, n, row, wants[n - 1]),
             STAMPED_UNIQUE,
+            gated=STAMPED_UNIQUE,
         )
 
     def appearances(self, case: Case, media_ids: list[int]) -> list[int]:
@@ -2829,7 +2871,7 @@ class _Importer:
                 row = Appearance(
                     case_id=pk(case),
                     **values,
-                    created_at=want["created_at"] or self.at,
+                    created_at=self.undated(want["created_at"]),
                     created_by=want["created_by"] or self.actor,
                 )
                 prov.record_appearance(self.s, self.actor, self.slug, row, audit_extra=self.extra)
@@ -2880,7 +2922,7 @@ class _Importer:
                     state=first["state"],
                     evidence=first["evidence"],
                     according_to=first["according_to"],
-                    created_at=want["created_at"] or first["at"] or self.at,
+                    created_at=self.undated(want["created_at"] or first["at"]),
                     created_by=want["created_by"] or first["by"] or self.actor,
                     first_at=first["at"] or self.at,
                     first_by=first["by"] or self.actor,
@@ -3032,7 +3074,7 @@ class _Importer:
                 kind=kind,
                 evidence=want["evidence"],
                 note=want["note"],
-                created_at=want["created_at"] or self.at,
+                created_at=self.undated(want["created_at"]),
                 created_by=want["created_by"] or self.actor,
                 audit_extra=self.extra,
             )
