@@ -68,6 +68,21 @@ def case_of(archive: Archive) -> dict[str, Any]:
     return cases.show_case(archive, SLUG)
 
 
+def dated_earlier(archive: Archive, *, urls: bool = False) -> None:
+    """The case `SLUG`, opened with an appearance (telegram:@here) and then given, by an
+    import, one dated 2020 (x:@earlier, by pat): listed in time order, the later-recorded
+    one comes first. `urls`: each with a URL."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    url = "https://t.me/h/1" if urls else None
+    provenance.add_appearance(archive, SLUG, account="telegram:@here", url=url)
+    link = 'url = "https://x.com/e/1"\n' if urls else ""
+    dated = export(archive) + (
+        f'\n[[appearances]]\nplatform = "x"\naccount = "x:@earlier"\n{link}'
+        'created_at = "2020-01-01T00:00:00Z"\ncreated_by = "pat"\n'
+    )
+    casefile.import_case_text(archive, dated, "a.toml")
+
+
 def test_a_round_trip_applies_each_sides_edits_without_update(
     archive: Archive, tmp_path: Path
 ) -> None:
@@ -956,13 +971,7 @@ def test_an_export_listing_records_as_recorded_still_applies(archive: Archive) -
     derivations) as recorded, not in time order: where one imported later is dated earlier,
     its `base` is the case as that version rendered it, and an edit of it applies as a
     fast-forward. The case file now lists the earlier one first."""
-    cases.open_case(archive, "Round", slug=SLUG)
-    provenance.add_appearance(archive, SLUG, account="telegram:@here")
-    dated = export(archive) + (
-        '\n[[appearances]]\nplatform = "x"\naccount = "x:@earlier"\n'
-        'created_at = "2020-01-01T00:00:00Z"\ncreated_by = "pat"\n'
-    )
-    casefile.import_case_text(archive, dated, "a.toml")
+    dated_earlier(archive)
     with archive.read() as session:
         case = cases.get_case(session, SLUG)
         as_recorded = casefile.render_case(session, case, records_by_time=False)

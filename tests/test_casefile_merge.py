@@ -11,7 +11,14 @@ import pytest
 from sqlmodel import select
 
 from tests.provhelp import ACQUIRED, add_media, sha_of
-from tests.test_casefile_exchange import SLUG, _hold, export, fresh_archive, partner_file
+from tests.test_casefile_exchange import (
+    SLUG,
+    _hold,
+    dated_earlier,
+    export,
+    fresh_archive,
+    partner_file,
+)
 from verify.archive import Archive
 from verify.errors import BadInputError
 from verify.models import Media
@@ -49,15 +56,20 @@ def test_media_acquired_alike_on_both_sides_are_listed_alike(
         partner.close()
 
 
-def test_a_corrected_acquisition_stays_with_its_record(archive: Archive, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("desk", "second_by"), [("tester", "pat"), ("stringer", "stringer")])
+@pytest.mark.parametrize("desk_moved_on", [True, False])
+def test_a_corrected_acquisition_stays_with_its_record(
+    archive: Archive, tmp_path: Path, desk: str, second_by: str, desk_moved_on: bool
+) -> None:
     """The partner corrects when the desk's file was acquired, then logs a second
-    acquisition of the same bytes (dated before the corrected time) with the post it came
-    from. The desk's merge pairs its record with the corrected one (same bytes, same
-    acquirer), not with the first of the file's records of those bytes: its own record
-    keeps its acquisition, and each post still shows its own acquisition."""
+    acquisition of the same bytes (dated before the corrected time, by someone else or by
+    the same stringer) with the post it came from. The desk's import pairs its record with
+    the corrected one (same bytes, acquirer and name), not with the first of the file's
+    records of those bytes: its own record keeps its acquisition, and each post still shows
+    its own acquisition; as a fast-forward or, the desk having moved on, as a merge."""
     cases.open_case(archive, "Round", slug=SLUG)
     _hold(archive, b"original", tmp_path)
-    mid = add_media(archive, SLUG, "desk.mp4", b"original")
+    mid = add_media(archive, SLUG, "desk.mp4", b"original", acquired_by=desk)
     provenance.add_appearance(archive, SLUG, account="telegram:@desk", media=str(mid))
     desk_file = export(archive)
     partner = fresh_archive(tmp_path / "partner", "pat")
@@ -73,16 +85,17 @@ def test_a_corrected_acquisition_stays_with_its_record(archive: Archive, tmp_pat
             SLUG,
             "second.mp4",
             b"original",
-            acquired_by="pat",
+            acquired_by=second_by,
             acquired_at=ACQUIRED + timedelta(hours=1),
         )
         provenance.add_appearance(partner, SLUG, account="telegram:@second", media=str(second))
         theirs = export(partner)
     finally:
         partner.close()
-    cases.edit_case(archive, SLUG, summary="desk's")  # the desk moved on: a merge
+    if desk_moved_on:
+        cases.edit_case(archive, SLUG, summary="desk's")
     casefile.import_case_text(archive, theirs, "round.toml")
-    assert _acquisitions(archive)[mid] == ("desk.mp4", "tester")
+    assert _acquisitions(archive)[mid] == ("desk.mp4", desk)
     doc = tomllib.loads(export(archive))
     names = {f"media:{m['n']}": (m["name"], m["acquired_at"]) for m in doc["media"]}
     assert {a["account"]: names[a["media"]] for a in doc["appearances"]} == {
@@ -205,13 +218,7 @@ def test_a_hand_written_file_is_matched_as_the_command_line_lists_records(
 ) -> None:
     """Entries without stamps are the archive's records at their places as recorded (the
     order `verify prov appearance list` shows), whatever order exports list them in."""
-    cases.open_case(archive, "Round", slug=SLUG)
-    provenance.add_appearance(archive, SLUG, account="telegram:@here")
-    dated = export(archive) + (
-        '\n[[appearances]]\nplatform = "x"\naccount = "x:@earlier"\n'
-        'created_at = "2020-01-01T00:00:00Z"\ncreated_by = "pat"\n'
-    )
-    casefile.import_case_text(archive, dated, "a.toml")
+    dated_earlier(archive)
     hand = (
         'format = 2\n[case]\nslug = "round"\ntitle = "Round"\n'
         '[[appearances]]\nplatform = "telegram"\naccount = "telegram:@here"\ncaption = "new"\n'
@@ -231,13 +238,7 @@ def test_a_previous_versions_file_continuing_from_this_archives_state_applies(
 ) -> None:
     """A partner still on the previous version names, in `earlier`, this archive's state
     as that version rendered it (records as recorded): its file is a fast-forward here."""
-    cases.open_case(archive, "Round", slug=SLUG)
-    provenance.add_appearance(archive, SLUG, account="telegram:@here")
-    dated = export(archive) + (
-        '\n[[appearances]]\nplatform = "x"\naccount = "x:@earlier"\n'
-        'created_at = "2020-01-01T00:00:00Z"\ncreated_by = "pat"\n'
-    )
-    casefile.import_case_text(archive, dated, "a.toml")
+    dated_earlier(archive)
     with archive.read() as session:
         case = cases.get_case(session, SLUG)
         then = casefile.render_case(session, case, records_by_time=False)

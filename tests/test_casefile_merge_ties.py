@@ -14,6 +14,7 @@ from tests.provhelp import ACQUIRED, add_media, sha_of
 from tests.test_casefile_exchange import (
     SLUG,
     _hold,
+    dated_earlier,
     export,
     fresh_archive,
     partner_file,
@@ -175,13 +176,7 @@ def _unstamp_first(text: str) -> str:
 def test_a_partners_file_leaving_out_a_stamp_fast_forward(
     archive: Archive, tmp_path: Path, desk_moved_on: bool
 ) -> None:
-    cases.open_case(archive, "Round", slug=SLUG)
-    provenance.add_appearance(archive, SLUG, account="telegram:@here", url="https://t.me/h/1")
-    dated = export(archive) + (
-        '\n[[appearances]]\nplatform = "x"\naccount = "x:@earlier"\nurl = "https://x.com/e/1"\n'
-        'created_at = "2020-01-01T00:00:00Z"\ncreated_by = "pat"\n'
-    )
-    casefile.import_case_text(archive, dated, "a.toml")
+    dated_earlier(archive, urls=True)
     desk_file = export(archive)
     theirs = partner_file(tmp_path, desk_file, lambda p: cases.edit_case(p, SLUG, title="New"))
     theirs = _unstamp_first(theirs).replace("/e/1", "/e/1?fixed")
@@ -195,13 +190,7 @@ def test_a_partners_file_leaving_out_a_stamp_fast_forward(
 
 
 def test_an_export_with_all_stamps_left_out_fast_forward(archive: Archive) -> None:
-    cases.open_case(archive, "Round", slug=SLUG)
-    provenance.add_appearance(archive, SLUG, account="telegram:@here", url="https://t.me/h/1")
-    dated = export(archive) + (
-        '\n[[appearances]]\nplatform = "x"\naccount = "x:@earlier"\nurl = "https://x.com/e/1"\n'
-        'created_at = "2020-01-01T00:00:00Z"\ncreated_by = "pat"\n'
-    )
-    casefile.import_case_text(archive, dated, "a.toml")
+    dated_earlier(archive, urls=True)
 
     head, *aps = export(archive).split("[[appearances]]")
     text = head + "".join(
@@ -210,43 +199,6 @@ def test_an_export_with_all_stamps_left_out_fast_forward(archive: Archive) -> No
     casefile.import_case_text(archive, text, "same.toml")
     stamps = {a["account"]: a["created_by"] for a in provread.list_appearances(archive, SLUG)}
     assert stamps == {"telegram:@here": "tester", "x:@earlier": "pat"}
-
-
-@pytest.mark.parametrize("desk_moved_on", [False, True])
-def test_a_corrected_acquisition_beside_a_second_one_by_the_same_person(
-    archive: Archive, tmp_path: Path, desk_moved_on: bool
-) -> None:
-    cases.open_case(archive, "Round", slug=SLUG)
-    _hold(archive, b"original", tmp_path)
-    mid = add_media(archive, SLUG, "desk.mp4", b"original", acquired_by="stringer")
-    provenance.add_appearance(archive, SLUG, account="telegram:@desk", media=str(mid))
-    desk_file = export(archive)
-    partner = fresh_archive(tmp_path / "partner", "pat")
-    try:
-        _hold(partner, b"original", tmp_path)
-        casefile.import_case_text(partner, desk_file, "round.toml")
-        fixed = export(partner).replace(
-            'acquired_at = "2023-05-24T09:00:00Z"', 'acquired_at = "2023-05-24T19:00:00Z"', 1
-        )
-        casefile.import_case_text(partner, fixed, "fix.toml")
-        second = add_media(
-            partner,
-            SLUG,
-            "second.mp4",
-            b"original",
-            acquired_by="stringer",
-            acquired_at=ACQUIRED + timedelta(hours=1),
-        )
-        provenance.add_appearance(partner, SLUG, account="telegram:@second", media=str(second))
-        theirs = export(partner)
-    finally:
-        partner.close()
-    if desk_moved_on:
-        cases.edit_case(archive, SLUG, summary="desk's")
-    casefile.import_case_text(archive, theirs, "round.toml")
-
-    with archive.read() as s:
-        assert s.get(Media, mid).original_name == "desk.mp4"
 
 
 @pytest.mark.parametrize("desk_moved_on", [False, True])
