@@ -346,3 +346,30 @@ def test_one_account_spelled_two_ways_on_two_sides_is_one_account(
     # as with one spelling: "accounts[telegram:@rybar].credibility: here ..., in the file ..."
     with pytest.raises(BadInputError, match="credibility"):
         casefile.import_case_text(archive, theirs, "round.toml")
+
+
+def test_an_unstamped_entry_after_a_record_only_the_file_has(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """The partner's export lists its own older-dated appearance first, then the desk's,
+    whose stamp was left out (and URL corrected): the entry is the desk's appearance, the
+    first the desk holds after the one before it, not the desk's first by index."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    provenance.add_appearance(archive, SLUG, account="telegram:@here", url="https://t.me/h/1")
+
+    def older(p: Archive) -> None:
+        dated = export(p).replace(
+            "# end of case file",
+            '[[appearances]]\nplatform = "x"\naccount = "x:@earlier"\n'
+            'created_at = "2020-01-01T00:00:00Z"\ncreated_by = "stringer"\n\n# end of case file',
+        )
+        casefile.import_case_text(p, dated, "a.toml")
+
+    theirs = partner_file(tmp_path, export(archive), older)
+    head, a1, a2 = theirs.split("[[appearances]]")
+    a2 = re.sub(r'created_(at|by) = "[^"]*"\n', "", a2).replace("/h/1", "/h/1?fixed")
+    casefile.import_case_text(archive, f"{head}[[appearances]]{a1}[[appearances]]{a2}", "r.toml")
+    assert sorted((a["account"], a["url"]) for a in provread.list_appearances(archive, SLUG)) == [
+        ("telegram:@here", "https://t.me/h/1?fixed"),
+        ("x:@earlier", None),
+    ]

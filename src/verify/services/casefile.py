@@ -290,9 +290,9 @@ def _pair(
     group at the next level (the records left with their key there) differs in size between
     the two sides (one side added a record to it). Then (`by_place`) a record that gave no
     key at any level (written by hand, without `created_at`/`created_by`) is the archive's
-    at its place (`places[j]`: the archive's j-th record as recorded; default: as listed),
-    unless another
-    took that one. Returns each file record's pair (an index into the archive's, or None: a
+    at its place (`places[j]`: the archive's j-th record as recorded; without `places`, as
+    listed: the first left after the record the entry before it was paired with), unless
+    another took that one. Returns each file record's pair (an index into the archive's, or None: a
     new record) and the archive's records left unpaired."""
     count = len(wants[0]) if wants else 0
     size = len(held[0]) if held else 0
@@ -318,12 +318,24 @@ def _pair(
             i = queues[key].popleft()
             paired[j] = i
             taken.add(i)
-    if by_place:
-        order = list(places) if places is not None else list(range(size))
+    if by_place and places is not None:
         for j in range(min(count, size)):
-            if all(level[j] is None for level in wants) and order[j] not in taken:
-                paired[j] = order[j]
-                taken.add(order[j])
+            if all(level[j] is None for level in wants) and places[j] not in taken:
+                paired[j] = places[j]
+                taken.add(places[j])
+    elif by_place:
+        # as listed: the archive's first record left after the one the entry before it was
+        # paired with (records only the file lists, interleaved in time, shift no place)
+        after = -1
+        for j in range(count):
+            if paired[j] is None and all(level[j] is None for level in wants):
+                found = next((i for i in range(after + 1, size) if i not in taken), None)
+                if found is not None:
+                    paired[j] = found
+                    taken.add(found)
+            done = paired[j]
+            if done is not None:
+                after = done
     return paired, [i for i in range(size) if i not in taken]
 
 
