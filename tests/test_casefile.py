@@ -1429,7 +1429,8 @@ def test_claims_both_archives_added_at_the_same_place_are_not_merged(
             r"claims\.toml: claims\[2\]: this archive's claim 2 was recorded by bob at \S+Z, "
             r"the file's by pat at \S+Z: they are different claims \(each archive added one "
             r"after they last exchanged this case\); an import never replaces one with another: "
-            r"record the file's claim here on the command line instead",
+            r"to keep the file's claims beside this archive's, import it as another case "
+            r"\(change its `slug`\)",
             exc.value.message,
         ), exc.value.message
     assert len(logread.read_log(archive)) == seq

@@ -1049,3 +1049,25 @@ def test_provenance_both_sides_changed_differently_is_still_a_conflict(
     with pytest.raises(BadInputError, match="cannot be merged") as exc:
         casefile.import_case_text(archive, theirs, "round.toml", update=True)
     assert "attributions[1].state: here 'corroborated', in the file 'refuted'" in exc.value.message
+
+
+def test_a_report_credits_an_imported_assessment_to_its_assessor(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """The partner assesses a claim; at the desk, which imported it, the report's claims
+    say the partner changed it last, when the partner did, not the desk at its import; a
+    claim nobody assessed since says who recorded it."""
+    from verify.services import report
+
+    cases.open_case(archive, "Round", slug=SLUG, claims=["filmed at night", "in Belgorod"])
+    theirs = partner_file(
+        tmp_path,
+        export(archive),
+        lambda p: cases.assess_claim(p, SLUG, 1, finding="contradicted", why="the sun is up"),
+    )
+    casefile.import_case_text(archive, theirs, "round.toml")
+    claims = report.build_report(archive, SLUG)["claims"]
+    [assessed] = [h for h in claims[0]["history"] if not h["noted"]]
+    assert (claims[0]["changed_by"], claims[0]["changed_at"]) == ("pat", assessed["at"])
+    assert claims[0]["updated_by"] == "tester"  # the row: written here, by the import
+    assert claims[1]["changed_by"] == "tester"

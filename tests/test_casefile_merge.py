@@ -265,3 +265,39 @@ def test_a_changed_media_hash_is_refused_naming_both(archive: Archive, tmp_path:
         f"the file's sha256:{sha_of(b'two')}: a file's hash cannot change"
     )
     assert list(_acquisitions(archive).values()) == [("one.mp4", "tester")]
+
+
+def test_after_a_conflict_settled_with_update_both_sides_still_merge(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Both change one caption; the desk takes the partner's with --update and sends its
+    export, which the partner already holds (it only learns the desk's state from before).
+    Both then work again: the partner's import of the desk's next file merges against the
+    state both were in last, not against the desk's discarded state, whose text the
+    partner never had."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    provenance.add_appearance(archive, SLUG, account="telegram:@chan", caption="first")
+    provenance.attribute(archive, SLUG, "original_poster", "telegram:@chan")
+
+    def caption(side: Archive, text: str) -> None:
+        [ap] = provread.list_appearances(side, SLUG)
+        provenance.edit_appearance(side, ap["id"], {"caption": text}, why="misread")
+
+    partner = fresh_archive(tmp_path / "partner", "pat")
+    try:
+        casefile.import_case_text(partner, export(archive), "r0.toml")
+        caption(partner, "partner's")
+        theirs = export(partner)
+        caption(archive, "desk's")
+        export(archive)  # sent too, crossing the partner's: the desk held that state
+        casefile.import_case_text(archive, theirs, "r1.toml", update=True)
+        assert casefile.import_case_text(partner, export(archive), "r2.toml").changes == 0
+        [attr] = provread.list_attributions(partner, SLUG)
+        provenance.set_attribution_state(partner, attr["id"], "refuted", evidence="pat says")
+        cases.add_note(archive, SLUG, "the desk's note")
+        done = casefile.import_case_text(partner, export(archive), "r3.toml")
+        assert done.entries[-1]["payload"]["merged"] is not None
+        casefile.import_case_text(archive, export(partner), "r4.toml")
+        assert export(partner) == export(archive)
+    finally:
+        partner.close()

@@ -51,7 +51,7 @@ import re
 import tomllib
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -1119,6 +1119,10 @@ class KnownState:
     at: datetime
     seq: int
     held: bool  # the case was in that state then (else: an imported file came from it)
+    # the last entry that says the case was in that state (its first, if none since; the
+    # entry that taught it, if never held): the newest state both sides come from is
+    # the one this archive was in last (`_Importer.merge`)
+    last: int = 0
 
 
 def known_states(session: Session, slug: str) -> dict[str, KnownState]:
@@ -1146,9 +1150,11 @@ def known_states(session: Session, slug: str) -> dict[str, KnownState]:
             digests = [data.get("state"), data.get("base"), *(data.get("earlier") or [])]
         for i, digest in enumerate(digests):
             if isinstance(digest, str) and _DIGEST_RE.fullmatch(digest):
-                known = KnownState(action, parse_utc(at), seq, held=i == 0)
+                known = KnownState(action, parse_utc(at), seq, held=i == 0, last=seq)
                 if digest not in out or (known.held and not out[digest].held):
                     out[digest] = known
+                elif known.held:
+                    out[digest] = replace(out[digest], last=seq)
     return out
 
 
@@ -2105,7 +2111,15 @@ class _Importer:
             f"{iso(row.created_at) or '?'}, the file's by {by or '?'} at {iso(at) or '?'}: "
             f"they are different {what}s (each archive added one after "
             f"they last exchanged this case); an import never replaces one with another: "
-            f"record the file's {what} here on the command line instead",
+            + (
+                # claims are numbered (`case assess CASE N`): two cannot both keep one number
+                "to keep the file's claims beside this archive's, import it as another case "
+                "(change its `slug`)"
+                if what == "claim"
+                else "have the file's sender import this archive's latest export first and "
+                "send a new export (it then holds both), or import the file as another case "
+                "(change its `slug`)"
+            ),
         )
 
     def paired(
@@ -2314,7 +2328,7 @@ class _Importer:
             return  # nothing in common known: the edits need --update, as before
         # the newest state both come from (a merge records the state it left and the
         # file's base in one entry: the state held here first), in one order everywhere
-        digest = max(shared, key=lambda d: (self.known[d].seq, self.known[d].held, d))
+        digest = max(shared, key=lambda d: (self.known[d].last, self.known[d].held, d))
         text = kept_state(self.s, digest)
         if text is None:
             return  # its text not kept here (learnt from a file): merging against an
@@ -2792,10 +2806,9 @@ class _Importer:
             if blob is None:
                 # the file's case does not exist before its import: the bytes go into
                 # another case first (the same content is stored once, whichever case)
-                # into another case, not this one: a media record added here would be taken
-                # for the file's (the same content), and the file's acquisition (who, when,
-                # how) would then be an edit of it; the import records the file's own (the
-                # same content is stored once)
+                # into another case, not this one: a media record added here would be a
+                # second acquisition of the bytes in this case, beside the file's (the same
+                # content is stored once)
                 into = "to another case " if self.existing_created_at is not None else ""
                 self.ctx.fail(
                     f"media[{n}].sha256",

@@ -433,10 +433,20 @@ def _claims_with_history(
     confidence, rationale or text, oldest first, from the audit trail (`entries`: the
     case's `claim.*` entries, in order)."""
     history = _claim_changes(entries)
-    return [
-        {**claim_to_dict(c), "history": history.get(c.position, [])}
-        for c in _claims(session, case_id)
-    ]
+    out = []
+    for c in _claims(session, case_id):
+        claim = {**claim_to_dict(c), "history": history.get(c.position, [])}
+        # who last changed the claim as it stands, and when: its latest recorded change
+        # (an assessment a case file dated: its assessor, as stated, not the importer),
+        # else its recording (an import keeps the file's), not the row's last write
+        current = [h for h in claim["history"] if not h["noted"]]
+        claim["changed_by"], claim["changed_at"] = (
+            (current[-1]["by"], current[-1]["at"])
+            if current
+            else (c.created_by or c.updated_by, iso(c.created_at or c.updated_at))
+        )
+        out.append(claim)
+    return out
 
 
 def _claim_changes(entries: Sequence[recorded.Entry]) -> dict[int, list[dict[str, Any]]]:
