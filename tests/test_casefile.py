@@ -241,9 +241,10 @@ def test_media_round_trip_and_missing_bytes(archive: Archive, tmp_path: Path) ->
             casefile.import_case_text(fresh, text, "legion.toml")
         assert exc.value.message == (
             f"legion.toml: media[1].sha256: the archive does not hold the bytes of sha256:"
-            f"{sha_of(b'clean')}; add the file first (e.g. `verify case open Incoming --slug "
-            "incoming`, then `verify media add incoming FILE`) and import again, or remove this "
-            "entry"
+            f"{sha_of(b'clean')} ('clean.mp4'); and 1 more: sha256:{sha_of(b'subtitled')} "
+            "('subtitled.mp4'); add the files first (e.g. `verify case open Incoming --slug "
+            "incoming`, then `verify media add incoming FILE…`) and import again, or remove these "
+            "entries"
         )
         assert logread.read_log(fresh) == []
         ensure_blob(fresh, sha_of(b"clean"))
@@ -366,9 +367,9 @@ INVALID = {
     "media bytes not held": (
         BASE + _media_block(1, b"never stored"),
         f"media[1].sha256: the archive does not hold the bytes of sha256:"
-        f"{sha_of(b'never stored')}; add the file first (e.g. `verify case open Incoming "
-        "--slug incoming`, then `verify media add incoming FILE`) and import again, or remove "
-        "this entry",
+        f"{sha_of(b'never stored')} ('m1.mp4'); add the file first (e.g. `verify case open "
+        "Incoming --slug incoming`, then `verify media add incoming FILE…`) and import again, "
+        "or remove this entry",
     ),
     "status mismatch": (
         BASE.replace('status = "in_progress"', 'status = "verified"'),
@@ -1155,9 +1156,9 @@ def test_media_not_held_for_an_existing_case_goes_through_another_case(tmp_path:
             casefile.import_case_text(fresh, BASE + _media_block(1, b"later"), "legion.toml")
         assert exc.value.message == (
             "legion.toml: media[1].sha256: the archive does not hold the bytes of sha256:"
-            f"{sha_of(b'later')}; add the file to another case first (e.g. `verify case open "
-            "Incoming --slug incoming`, then `verify media add incoming FILE`) and import again, "
-            "or remove this entry"
+            f"{sha_of(b'later')} ('m1.mp4'); add the file to another case first (e.g. `verify "
+            "case open Incoming --slug incoming`, then `verify media add incoming FILE…`) and "
+            "import again, or remove this entry"
         )
     finally:
         fresh.close()

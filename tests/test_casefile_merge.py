@@ -301,3 +301,19 @@ def test_after_a_conflict_settled_with_update_both_sides_still_merge(
         assert export(partner) == export(archive)
     finally:
         partner.close()
+
+
+def test_a_file_lacking_an_appearance_names_it(archive: Archive) -> None:
+    """A file that drops one of the case's appearances is refused naming that appearance
+    by what it says and who recorded it (not by a count)."""
+    cases.open_case(archive, "Round", slug=SLUG)
+    provenance.add_appearance(archive, SLUG, account="telegram:@one", url="https://t.me/one/1")
+    provenance.add_appearance(archive, SLUG, account="x:@two")
+    head, _, second = export(archive).split("[[appearances]]")
+    with pytest.raises(BadInputError) as exc:
+        dropped = f"{head}[[appearances]]{second.replace('n = 2', 'n = 1', 1)}"
+        casefile.import_case_text(archive, dropped, "x.toml")
+    assert exc.value.message.startswith(
+        "x.toml: appearances[1]: the file lacks the archive's appearance 1 (telegram, "
+        "https://t.me/one/1, telegram:@one, recorded by tester at "
+    )

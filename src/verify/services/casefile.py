@@ -2142,7 +2142,6 @@ class _Importer:
         list them; in a file written by hand, as recorded (id order, as the command line
         lists them)."""
         listed = len(wants[0])
-        self.prefix(key, len(rows), listed)
         places = (
             None
             if self.doc.base is not None
@@ -2810,11 +2809,28 @@ class _Importer:
                 # second acquisition of the bytes in this case, beside the file's (the same
                 # content is stored once)
                 into = "to another case " if self.existing_created_at is not None else ""
+                # every file missing, named, so that one round of `media add` does
+                missing = [
+                    f"sha256:{w['sha256']} ({shown_value(w['original_name'])})"
+                    for w, r in zip(self.doc.media[n - 1 :], pairs[n - 1 :], strict=True)
+                    if r is None
+                    and self.s.exec(select(Blob.id).where(Blob.sha256 == w["sha256"])).first()
+                    is None
+                ]
+                more = (
+                    f"; and {len(missing) - 1} more: "
+                    + ", ".join(missing[1:6])
+                    + (", …" if len(missing) > 6 else "")
+                    if len(missing) > 1
+                    else ""
+                )
+                entries = "these entries" if len(missing) > 1 else "this entry"
                 self.ctx.fail(
                     f"media[{n}].sha256",
-                    f"the archive does not hold the bytes of sha256:{want['sha256']}; add the "
-                    f"file {into}first (e.g. `verify case open Incoming --slug incoming`, then "
-                    "`verify media add incoming FILE`) and import again, or remove this entry",
+                    f"the archive does not hold the bytes of {missing[0]}{more}; add the "
+                    f"file{'s' if len(missing) > 1 else ''} {into}first (e.g. `verify case open "
+                    "Incoming --slug incoming`, then `verify media add incoming FILE…`) and "
+                    f"import again, or remove {entries}",
                 )
             acq = Acquisition(
                 original_name=values["original_name"],
@@ -2868,7 +2884,11 @@ class _Importer:
             rows,
             _stamped_keys([(r.created_at, r.created_by, said(r)) for r in rows]),
             _stamped_keys([(w["created_at"], w["created_by"], file_said(w)) for w in wants]),
-            lambda row: f"recorded by {row.created_by} at {iso(row.created_at)}",
+            lambda row: ", ".join(
+                str(part)
+                for part in (*said(row), f"recorded by {row.created_by} at {iso(row.created_at)}")
+                if part
+            ),
             lambda n, row: self.same_record(what, n, row, wants[n - 1]),
             STAMPED_UNIQUE,
             gated=STAMPED_UNIQUE,
