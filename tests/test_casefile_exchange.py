@@ -1071,3 +1071,20 @@ def test_a_report_credits_an_imported_assessment_to_its_assessor(
     assert (claims[0]["changed_by"], claims[0]["changed_at"]) == ("pat", assessed["at"])
     assert claims[0]["updated_by"] == "tester"  # the row: written here, by the import
     assert claims[1]["changed_by"] == "tester"
+
+
+def test_a_dry_run_line_shows_an_assessment_noted_beside_the_current_one() -> None:
+    """An assessment an import records beside the claim's current one (older than it) is
+    listed with what it says, and that it does not become current."""
+    from verify.cli.cases import _entry_summary
+
+    payload = {
+        "n": 2,
+        "assessment": {"finding": "unproven", "confidence": None, "rationale": "no geolocation"},
+        "stated": {"by": "dasha", "at": "2026-12-07T10:00:00Z"},
+        "import": "partner.toml",
+    }
+    assert _entry_summary(payload) == (
+        "n=2 noted, not current: finding='unproven' rationale='no geolocation' "
+        "(stated: by dasha at 2026-12-07T10:00:00Z)"
+    )

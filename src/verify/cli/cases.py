@@ -429,6 +429,7 @@ def _entry_summary(payload: dict[str, Any]) -> str:
     """One audit payload on one line: its identifying fields, then each change old -> new,
     then who the file says made it and when."""
     from verify.services.casefile import shown_value as _shown
+    from verify.services.statecheck import NOTED_KEY
 
     changed = {k: v for k, v in payload.items() if isinstance(v, dict) and set(v) == {"old", "new"}}
     parts = [
@@ -437,6 +438,10 @@ def _entry_summary(payload: dict[str, Any]) -> str:
         if k not in changed and payload.get(k) not in (None, "", [])
     ]
     parts += [f"{k} {_shown(v['old'])} -> {_shown(v['new'])}" for k, v in changed.items()]
+    noted = payload.get(NOTED_KEY)  # an assessment recorded beside the current one
+    if isinstance(noted, dict):
+        said = " ".join(f"{k}={_shown(v)}" for k, v in noted.items() if v not in (None, ""))
+        parts.append(f"noted, not current: {said}")
     stated = payload.get("stated")
     if isinstance(stated, dict):
         parts.append(f"(stated: by {stated.get('by')} at {stated.get('at')})")

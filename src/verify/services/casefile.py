@@ -3082,7 +3082,8 @@ class _Importer:
             self.ctx.fail(
                 "derivations",
                 f"the archive links {local[key[0]]} {key[2]} {local[key[1]]}, which the file "
-                "lacks; provenance is append-only",
+                f"lacks; provenance is append-only (to take a link back, retract it: `verify "
+                f"prov derivation retract`): {self.remedy()}",
             )
         edges = prov.derivation_edges(self.s)
         for i, (key, want) in enumerate(wanted.items(), start=1):
