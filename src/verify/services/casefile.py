@@ -255,18 +255,17 @@ def media_order(m: "_Acquired") -> tuple[Any, ...]:
 
 def _in_file_order(
     media_rows: list[tuple[Media, Blob]],
-    appearances: list[Appearance],
-    attributions: list[Attribution],
-    derivations: list[Derivation],
+    *stamped: list[Appearance] | list[Attribution] | list[Derivation],
 ) -> None:
-    """Sort a case's records as its case file lists them (`_in_time`; then as recorded)."""
+    """Sort a case's media and its `stamped` records (appearances, attributions,
+    derivations) as its case file lists them (`_in_time`; then as recorded)."""
     media_rows.sort(
         key=lambda mb: (
             *media_order(_Acquired.of_row(mb[0], mb[1].sha256)),
             pk(mb[0]),
         )
     )
-    for rows in (appearances, attributions, derivations):
+    for rows in stamped:
         rows.sort(key=lambda r: (*_in_time(r.created_at, r.created_by), pk(r)))
 
 
@@ -339,8 +338,9 @@ def _pair(
     return paired, [i for i in range(size) if i not in taken]
 
 
-# media: every level but the last pairs only what leaves no doubt (`_media_keys`)
-MEDIA_UNIQUE = tuple(range(7))
+# how `_pair` takes media keys: every level but the last pairs only what leaves no doubt
+# (`_media_keys`)
+MEDIA_PAIRING: dict[str, Any] = {"unique": tuple(range(7))}
 
 
 @dataclass(frozen=True)
@@ -372,7 +372,7 @@ class _Acquired:
 
 
 def _media_keys(records: Sequence[_Acquired]) -> list[list[Any]]:
-    """What identifies a case's media in a case file (`_pair`, levels `MEDIA_UNIQUE`):
+    """What identifies a case's media in a case file (`_pair`, `MEDIA_PAIRING`):
     the same bytes may be acquired more than once (two records), and an acquisition's facts
     may be corrected, so a record is paired by all it says, then by its content with its
     acquisition (when and by whom), then with its file name and who, or when, then with its
@@ -405,17 +405,17 @@ def _stamp(created_at: datetime | None, created_by: str | None) -> tuple[str, st
     return None if when is None or created_by is None else (when, created_by)
 
 
-# appearances, attributions: by stamp and what they say where that leaves no doubt and
-# the sides hold different numbers of records of that stamp, then the records of one stamp
-# left, in their order (`_stamped_keys`)
-STAMPED_UNIQUE = (0,)
+# how `_pair` takes appearances' and attributions' keys: by stamp and what they say where
+# that leaves no doubt and the sides hold different numbers of records of that stamp, then
+# the records of one stamp left, in their order (`_stamped_keys`)
+STAMPED_PAIRING: dict[str, Any] = {"unique": (0,), "gated": (0,)}
 
 
 def _stamped_keys(
     records: Sequence[tuple[datetime | None, str | None, tuple[Any, ...]]],
 ) -> list[list[Any]]:
-    """What identifies appearances or attributions in a case file (`_pair`, levels
-    `STAMPED_UNIQUE`): when and by whom each was first recorded (`_stamp`) with what it
+    """What identifies appearances or attributions in a case file (`_pair`,
+    `STAMPED_PAIRING`): when and by whom each was first recorded (`_stamp`) with what it
     says (`_appearance_said`, `_attribution_said`), where one record on each side says it and
     the two sides hold different numbers of records of that stamp (records of one instant
     from two archives under a pinned clock, told apart); then the records of one stamp
@@ -436,6 +436,21 @@ def _appearance_said(
 
 def _attribution_said(role: str, actor: str | None, target: str) -> tuple[Any, ...]:
     return (role, actor, target)
+
+
+def _file_said(section: str, r: dict[str, Any]) -> tuple[Any, ...]:
+    """What a case file's appearance or attribution says (`_stamped_keys`), as a row's
+    would (`_Importer.stamped`)."""
+    if section == "appearances":
+        return _appearance_said(r["platform"], r["url"], r["post_id"], r["account"])
+    return _attribution_said(r["role"], r["actor"], (r["target"] or ("case",))[0])
+
+
+def _file_stamped_keys(section: str, records: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """`_stamped_keys` of a case file's appearances or attributions."""
+    return _stamped_keys(
+        [(r["created_at"], r["created_by"], _file_said(section, r)) for r in records]
+    )
 
 
 def _described(section: str, record: dict[str, Any]) -> str:
@@ -900,49 +915,19 @@ def merge_states(ancestor: "Doc", ours: "Doc", theirs: "Doc") -> tuple["Doc", li
             sorted((k, str(v)) for k, v in r.items() if k not in ("media", "target", "history"))
         )
 
+    def stamped_sides(section: str) -> _Sides:
+        return _identities(
+            [_file_stamped_keys(section, getattr(d, section)) for d in docs],
+            [[stamped_content(r) for r in getattr(d, section)] for d in docs],
+            **STAMPED_PAIRING,
+        )
+
     media_sides = _identities(
         [_media_keys([_Acquired.of_file(m) for m in d.media]) for d in docs],
         [[media_content(m) for m in d.media] for d in docs],
-        unique=MEDIA_UNIQUE,
+        **MEDIA_PAIRING,
     )
-    ap_sides = _identities(
-        [
-            _stamped_keys(
-                [
-                    (
-                        a["created_at"],
-                        a["created_by"],
-                        _appearance_said(a["platform"], a["url"], a["post_id"], a["account"]),
-                    )
-                    for a in d.appearances
-                ]
-            )
-            for d in docs
-        ],
-        [[stamped_content(a) for a in d.appearances] for d in docs],
-        unique=STAMPED_UNIQUE,
-        gated=STAMPED_UNIQUE,
-    )
-    attr_sides = _identities(
-        [
-            _stamped_keys(
-                [
-                    (
-                        a["created_at"],
-                        a["created_by"],
-                        _attribution_said(
-                            a["role"], a["actor"], a["target"][0] if a["target"] else "case"
-                        ),
-                    )
-                    for a in d.attributions
-                ]
-            )
-            for d in docs
-        ],
-        [[stamped_content(a) for a in d.attributions] for d in docs],
-        unique=STAMPED_UNIQUE,
-        gated=STAMPED_UNIQUE,
-    )
+    ap_sides, attr_sides = stamped_sides("appearances"), stamped_sides("attributions")
     for section, sides_of in (
         ("media", media_sides),
         ("appearances", ap_sides),
@@ -1908,14 +1893,21 @@ def _said(h: dict[str, Any], *, who: bool = True) -> str:
     return f"{h['finding']}{conf}{why}{by}"
 
 
+# what to do when each archive added a record at one place and no state both come from is
+# kept to merge them against (`_Importer.same_record`, `_Importer.media`)
+BOTH_ADDED = (
+    "have the file's sender import this archive's latest export first and send a new export "
+    "(it then holds both), or import the file as another case (change its `slug`)"
+)
+
+
 @dataclass
 class _Records:
-    """A case's media (with their blobs), appearances, attributions and derivations."""
+    """A case's media (with their blobs), appearances and attributions (`_Importer.in_file`)."""
 
     media: list[tuple[Media, Blob]]
     appearances: list[Appearance]
     attributions: list[Attribution]
-    derivations: list[Derivation]
 
 
 class _Importer:
@@ -2116,9 +2108,7 @@ class _Importer:
                 "to keep the file's claims beside this archive's, import it as another case "
                 "(change its `slug`)"
                 if what == "claim"
-                else "have the file's sender import this archive's latest export first and "
-                "send a new export (it then holds both), or import the file as another case "
-                "(change its `slug`)"
+                else BOTH_ADDED
             ),
         )
 
@@ -2131,13 +2121,13 @@ class _Importer:
         wants: Keys,
         described: Callable[[Any], str],
         differs: Callable[[int, Any], None],
-        unique: Collection[int] = (),
-        gated: Collection[int] = (),
+        how: dict[str, Any],
     ) -> list[Any]:
         """The archive's record each of the file's `key` records is (`_pair`), or None for a
         new one. Each of the archive's `rows` (in case-file order) must be in the file
         (append-only): when the file's record at a missing row's place is another one,
-        `differs(n, row)` says so; else the file lacks the row, `described(row)`. A record
+        `differs(n, row)` says so; else the file lacks the row, `described(row)`. `how`:
+        how `_pair` takes the keys (`MEDIA_PAIRING`, `STAMPED_PAIRING`). A record
         without stamps is the archive's at its place: in an export (a `base`), as exports
         list them; in a file written by hand, as recorded (id order, as the command line
         lists them)."""
@@ -2147,7 +2137,7 @@ class _Importer:
             if self.doc.base is not None
             else sorted(range(len(rows)), key=lambda i: pk(rows[i]))
         )
-        paired, left = _pair(held, wants, unique=unique, gated=gated, places=places)
+        paired, left = _pair(held, wants, places=places, **how)
         if left:
             i = left[0]
             if i < listed and paired[i] is None:
@@ -2758,9 +2748,8 @@ class _Importer:
                 case_media(self.s, pk(case)),
                 prov._appearances(self.s, case),
                 prov._attributions(self.s, case),
-                prov._case_derivations(self.s, case),
             )
-            _in_file_order(r.media, r.appearances, r.attributions, r.derivations)
+            _in_file_order(r.media, r.appearances, r.attributions)
         return self.records
 
     def media(self, case: Case) -> list[int]:
@@ -2774,8 +2763,7 @@ class _Importer:
                 f"the archive's media {n} of this case is sha256:{sha[pk(row)]}, the file's "
                 f"sha256:{self.doc.media[n - 1]['sha256']}: a file's hash cannot change, and an "
                 "import never replaces one acquisition with another (each archive may have "
-                "added one after they last exchanged this case): add the file's here with "
-                "`verify media add` instead",
+                f"added one after they last exchanged this case): {BOTH_ADDED}",
             )
 
         pairs = self.paired(
@@ -2786,7 +2774,7 @@ class _Importer:
             _media_keys([_Acquired.of_file(w) for w in self.doc.media]),
             lambda row: f"sha256:{sha[pk(row)]}, {shown_value(row.original_name)}",
             differs,
-            MEDIA_UNIQUE,
+            MEDIA_PAIRING,
         )
         ids: list[int] = []
         for n, (want, row) in enumerate(zip(self.doc.media, pairs, strict=True), start=1):
@@ -2873,25 +2861,19 @@ class _Importer:
                 return _appearance_said(r.platform, r.url, r.post_id, ref)
             return _attribution_said(r.role, ref, r.target_type)
 
-        def file_said(w: dict[str, Any]) -> tuple[Any, ...]:
-            if what == "appearance":
-                return _appearance_said(w["platform"], w["url"], w["post_id"], w["account"])
-            return _attribution_said(w["role"], w["actor"], (w["target"] or ("case",))[0])
-
         return self.paired(
             what,
             f"{what}s",
             rows,
             _stamped_keys([(r.created_at, r.created_by, said(r)) for r in rows]),
-            _stamped_keys([(w["created_at"], w["created_by"], file_said(w)) for w in wants]),
+            _file_stamped_keys(f"{what}s", wants),
             lambda row: ", ".join(
                 str(part)
                 for part in (*said(row), f"recorded by {row.created_by} at {iso(row.created_at)}")
                 if part
             ),
             lambda n, row: self.same_record(what, n, row, wants[n - 1]),
-            STAMPED_UNIQUE,
-            gated=STAMPED_UNIQUE,
+            STAMPED_PAIRING,
         )
 
     def appearances(self, case: Case, media_ids: list[int]) -> list[int]:
